@@ -1,0 +1,83 @@
+//===- LinrecBodyOps.cpp - verifiers of the ops inside a recurrence body --===//
+
+#include "linrec/Dialect/LinrecOps.h"
+
+using namespace mlir;
+using namespace linrec;
+
+/// The size of a rank-1 vector, or 0 for a scalar.
+static int64_t vectorSize(Type type) {
+  auto vec = dyn_cast<VectorType>(type);
+  return vec ? vec.getDimSize(0) : 0;
+}
+
+LogicalResult DecayOp::verify() {
+  StateType state = getState().getType();
+  int64_t size = vectorSize(getLogDecay().getType());
+  std::optional<DecayAxis> axis = getAxis();
+  if (size == 0) {
+    if (axis)
+      return emitOpError("a scalar log-decay scales the whole state and takes no axis");
+    return success();
+  }
+  if (!axis)
+    return emitOpError("a vector log-decay needs an axis: `along <key>` (diag(e^g) S) or "
+                       "`along <value>` (S diag(e^g))");
+  if (*axis == DecayAxis::Key && size != state.getKeyDim())
+    return emitOpError() << "key log-decay has " << size << " elements but the state has dk = "
+                         << state.getKeyDim();
+  if (*axis == DecayAxis::Value) {
+    if (!state.isMatrix())
+      return emitOpError("a normalizer state has no value dim to decay");
+    if (size != state.getValueDim())
+      return emitOpError() << "value log-decay has " << size
+                           << " elements but the state has dv = " << state.getValueDim();
+  }
+  return success();
+}
+
+LogicalResult DeltaOp::verify() {
+  StateType state = getState().getType();
+  if (!state.isMatrix())
+    return emitOpError("the delta rule applies to a dk x dv matrix state");
+  if (vectorSize(getKey().getType()) != state.getKeyDim())
+    return emitOpError() << "key has " << vectorSize(getKey().getType())
+                         << " elements but the state has dk = " << state.getKeyDim();
+  return success();
+}
+
+LogicalResult WriteOp::verify() {
+  StateType state = getState().getType();
+  if (vectorSize(getKey().getType()) != state.getKeyDim())
+    return emitOpError() << "key has " << vectorSize(getKey().getType())
+                         << " elements but the state has dk = " << state.getKeyDim();
+  if (state.isMatrix() && !getValue())
+    return emitOpError("a write to a matrix state needs a value vector (S + k vᵀ)");
+  if (!state.isMatrix() && getValue())
+    return emitOpError("a write to a normalizer state takes no value vector (z + k)");
+  if (getValue() && vectorSize(getValue().getType()) != state.getValueDim())
+    return emitOpError() << "value has " << vectorSize(getValue().getType())
+                         << " elements but the state has dv = " << state.getValueDim();
+  return success();
+}
+
+LogicalResult ReadOp::verify() {
+  StateType state = getState().getType();
+  if (vectorSize(getQuery().getType()) != state.getKeyDim())
+    return emitOpError() << "query has " << vectorSize(getQuery().getType())
+                         << " elements but the state has dk = " << state.getKeyDim();
+  int64_t resultSize = vectorSize(getResult().getType());
+  if (state.isMatrix() && resultSize != state.getValueDim())
+    return emitOpError() << "reading a " << state.getKeyDim() << "x" << state.getValueDim()
+                         << " state gives vector<" << state.getValueDim() << "xf32>, not "
+                         << getResult().getType();
+  if (!state.isMatrix() && resultSize != 0)
+    return emitOpError("reading a normalizer state gives an f32");
+  return success();
+}
+
+LogicalResult FeatureMapOp::verify() {
+  if (getKind() == FeatureMapKind::Softmax && !isa<VectorType>(getInput().getType()))
+    return emitOpError("softmax is taken over the head dim and needs a vector");
+  return success();
+}

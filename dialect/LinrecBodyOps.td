@@ -1,0 +1,156 @@
+//===- LinrecBodyOps.td - ops inside a recurrence body ------*- tablegen -*-===//
+//
+// One token step over the state: decay, delta transition, write, read, select, and the
+// per-token feature maps that prepare q, k and gates.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_BODY_OPS_TD
+#define LINREC_BODY_OPS_TD
+
+include "LinrecDialect.td"
+include "LinrecTypes.td"
+include "LinrecAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Linrec_F32Vector : VectorOfRankAndType<[1], [F32]>;
+def Linrec_F32OrVector : AnyTypeOf<[F32, Linrec_F32Vector]>;
+
+def Linrec_DecayOp : Linrec_Op<"decay", [Pure, AllTypesMatch<["state", "result"]>]> {
+  let summary = "multiplies the state by e^{log_decay}";
+  let description = [{
+    A scalar `f32` log-decay scales the whole state. A vector log-decay needs an axis:
+    `along <key>` scales row i by e^{g_i} (diag(e^g) S, size dk), `along <value>` scales
+    column j by e^{g_j} (S diag(e^g), size dv; matrix states only). Log-decays are <= 0.
+
+    ```mlir
+    %S1 = linrec.decay %S, %g : !linrec.state<64x64xf32>, f32
+    %S2 = linrec.decay %S1, %gk along <key> : !linrec.state<64x64xf32>, vector<64xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$state, Linrec_F32OrVector:$logDecay,
+                       OptionalAttr<Linrec_DecayAxisAttr>:$axis);
+  let results = (outs Linrec_StateType:$result);
+  let assemblyFormat = [{
+    $state `,` $logDecay (`along` $axis^)? attr-dict `:` type($state) `,` type($logDecay)
+  }];
+  let hasVerifier = 1;
+}
+
+def Linrec_DeltaOp : Linrec_Op<"delta", [Pure, AllTypesMatch<["state", "result"]>]> {
+  let summary = "the delta-rule transition (I - beta k kᵀ) S";
+  let description = [{
+    ```mlir
+    %S2 = linrec.delta %S1, %k, %beta : !linrec.state<64x64xf32>, vector<64xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$key, F32:$beta);
+  let results = (outs Linrec_StateType:$result);
+  let assemblyFormat = [{
+    $state `,` $key `,` $beta attr-dict `:` type($state) `,` type($key)
+  }];
+  let hasVerifier = 1;
+}
+
+def Linrec_WriteOp : Linrec_Op<"write",
+    [Pure, AttrSizedOperandSegments, AllTypesMatch<["state", "result"]>]> {
+  let summary = "adds beta · k vᵀ to a matrix state, or beta · k to a normalizer";
+  let description = [{
+    `scaled %beta` multiplies the write (the delta rule's β k vᵀ); without it beta is 1.
+    `if %mask` makes the write conditional: a token whose mask is false writes nothing.
+
+    ```mlir
+    %S3 = linrec.write %S2, %k, %v scaled %beta : !linrec.state<64x32xf32>, vector<64xf32>, vector<32xf32>
+    %z1 = linrec.write %z, %k : !linrec.state<64xf32>, vector<64xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$key,
+                       Optional<Linrec_F32Vector>:$value, Optional<F32>:$beta,
+                       Optional<I1>:$mask);
+  let results = (outs Linrec_StateType:$result);
+  let assemblyFormat = [{
+    $state `,` $key (`,` $value^)? (`scaled` $beta^)? (`if` $mask^)? attr-dict
+    `:` type($state) `,` type($key) (`,` type($value)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
+  let summary = "reads the state with a query: Sᵀ(scale·q) (a dv vector), or (scale·q)ᵀz";
+  let description = [{
+    A read sees the state after this token's update: its state operand must be the value the
+    body yields for that state. The optional `scale` multiplies the query; it is an f64 so
+    that the float64 reference sees the exact value (1/√dk is not an f32).
+
+    ```mlir
+    %o = linrec.read %S3, %q : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>
+    %d = linrec.read %z1, %q : !linrec.state<64xf32>, vector<64xf32> -> f32
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$query,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Linrec_F32OrVector:$result);
+  let assemblyFormat = [{
+    $state `,` $query (`scale` $scale^)? attr-dict `:` type($state) `,` type($query) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Linrec_SelectOp : Linrec_Op<"select",
+    [Pure, AllTypesMatch<["trueState", "falseState", "result"]>]> {
+  let summary = "picks one of two states of the same chain (routing, masked updates)";
+  let description = [{
+    Mixture-of-Memories: a memory that the router does not pick for a token neither decays
+    nor writes.
+
+    ```mlir
+    %S4 = linrec.select %routed, %S3, %S : !linrec.state<64x64xf32>
+    ```
+  }];
+  let arguments = (ins I1:$condition, Linrec_StateType:$trueState,
+                       Linrec_StateType:$falseState);
+  let results = (outs Linrec_StateType:$result);
+  let assemblyFormat = [{
+    $condition `,` $trueState `,` $falseState attr-dict `:` type($result)
+  }];
+}
+
+def Linrec_FeatureMapOp : Linrec_Op<"feature_map",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "a feature map or gate activation on a token's features";
+  let description = [{
+    Element-wise maps (`identity`, `relu`, `elu`, `elu_plus_one`, `exp`, `sigmoid`,
+    `logsigmoid`, `softplus`) take an f32 or a vector; `softmax` (over the head dim) takes a
+    vector.
+
+    ```mlir
+    %qf = linrec.feature_map <softmax> %q : vector<64xf32>
+    %lg = linrec.feature_map <logsigmoid> %graw : vector<64xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_FeatureMapKindAttr:$kind, Linrec_F32OrVector:$input);
+  let results = (outs Linrec_F32OrVector:$result);
+  let assemblyFormat = "$kind $input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Linrec_L2NormOp : Linrec_Op<"l2norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "x / sqrt(sum x² + eps) over the head dim";
+  let arguments = (ins Linrec_F32Vector:$input, DefaultValuedAttr<F32Attr, "1.0e-6f">:$eps);
+  let results = (outs Linrec_F32Vector:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Linrec_YieldOp : Linrec_Op<"yield",
+    [Pure, Terminator, ReturnLike, AttrSizedOperandSegments, HasParent<"RecurrenceOp">]> {
+  let summary = "ends a token step: the updated states and the token's outputs";
+  let arguments = (ins Variadic<Linrec_StateType>:$states,
+                       Variadic<Linrec_F32OrVector>:$outputs);
+  let assemblyFormat = [{
+    (`states` `(` $states^ `:` type($states) `)`)?
+    (`outputs` `(` $outputs^ `:` type($outputs) `)`)? attr-dict
+  }];
+}
+
+#endif // LINREC_BODY_OPS_TD

@@ -1,0 +1,43 @@
+//===- LinrecDialect.td - the linrec dialect ----------------*- tablegen -*-===//
+//
+// The linrec dialect describes linear-attention recurrences: a state S (key-major, dk x dv)
+// updated once per token by decays, delta transitions and writes, and read by queries.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_DIALECT_TD
+#define LINREC_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+
+def Linrec_Dialect : Dialect {
+  let name = "linrec";
+  let cppNamespace = "::linrec";
+  let summary = "Linear, gated, delta-rule and hybrid attention recurrences";
+  let description = [{
+    A `linrec.recurrence` op describes one token step of a linear-attention recurrence in its
+    body region; the region is evaluated independently for every (batch row, head) and, within
+    one sequence, once per token in order. Named ops (`linrec.gated_deltanet`, ...) are sugar for
+    common members of the family; `linrec-normalize` rewrites them into the generic form.
+
+    Conventions (fla's): tensors are `[B, T, H, D]`, scalar per-token gates `[B, T, H]`,
+    states `[B, H, dk, dv]` with the key dimension first. Decays are natural-log decay factors
+    (always <= 0). Bodies compute in f32; the reference interpreter evaluates them in f64.
+  }];
+  let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    void registerTypes();
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+class Linrec_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Linrec_Dialect, mnemonic, traits>;
+
+#endif // LINREC_DIALECT_TD

@@ -1,0 +1,236 @@
+//===- LinrecOps.cpp - the generic recurrence op --------------------------===//
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "ShapeChecks.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace linrec;
+using linrec::detail::checkTensorShape;
+using linrec::detail::NamedDim;
+using linrec::detail::unifyDim;
+
+#include "linrec/Dialect/LinrecInterfaces.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "linrec/Dialect/LinrecOps.cpp.inc"
+
+void RecurrenceOp::build(OpBuilder &builder, OperationState &state, TypeRange resultTypes,
+                         ValueRange inputs, ValueRange params, ValueRange inits,
+                         Value cuSeqlens) {
+  state.addOperands(inputs);
+  state.addOperands(params);
+  state.addOperands(inits);
+  if (cuSeqlens)
+    state.addOperands(cuSeqlens);
+  state.getOrAddProperties<Properties>().operandSegmentSizes = {
+      static_cast<int32_t>(inputs.size()), static_cast<int32_t>(params.size()),
+      static_cast<int32_t>(inits.size()), cuSeqlens ? 1 : 0};
+  state.addTypes(resultTypes);
+  state.addRegion();
+}
+
+YieldOp RecurrenceOp::getYield() { return cast<YieldOp>(getBodyBlock().getTerminator()); }
+unsigned RecurrenceOp::getNumStates() { return getYield().getStates().size(); }
+unsigned RecurrenceOp::getNumOutputs() { return getYield().getOutputs().size(); }
+ResultRange RecurrenceOp::getOutputs() { return getResults().take_front(getNumOutputs()); }
+ResultRange RecurrenceOp::getFinalStates() { return getResults().drop_front(getNumOutputs()); }
+Block::BlockArgListType RecurrenceOp::getStateArgs() {
+  return getBodyBlock().getArguments().take_front(getNumStates());
+}
+Block::BlockArgListType RecurrenceOp::getInputArgs() {
+  return getBodyBlock().getArguments().slice(getNumStates(), getInputs().size());
+}
+Block::BlockArgListType RecurrenceOp::getParamArgs() {
+  return getBodyBlock().getArguments().take_back(getParams().size());
+}
+
+/// The body-argument type a per-token or per-head tensor slice has: the trailing dims after
+/// `leadingDims` as an f32 vector, or f32 when none are left.
+static Type getSliceType(RankedTensorType type, unsigned leadingDims) {
+  Type f32 = Float32Type::get(type.getContext());
+  ArrayRef<int64_t> trailing = type.getShape().drop_front(leadingDims);
+  if (trailing.empty())
+    return f32;
+  return VectorType::get(trailing, f32);
+}
+
+/// Follows a state value back through decay/delta/write/select to the block argument it
+/// derives from. Returns null if it derives from none, or from several (a select mixing two
+/// chains).
+static BlockArgument traceStateRoot(Value state) {
+  while (true) {
+    if (auto arg = dyn_cast<BlockArgument>(state))
+      return arg;
+    Operation *def = state.getDefiningOp();
+    if (auto decay = dyn_cast<DecayOp>(def))
+      state = decay.getState();
+    else if (auto delta = dyn_cast<DeltaOp>(def))
+      state = delta.getState();
+    else if (auto write = dyn_cast<WriteOp>(def))
+      state = write.getState();
+    else if (auto select = dyn_cast<SelectOp>(def)) {
+      BlockArgument lhs = traceStateRoot(select.getTrueState());
+      return lhs == traceStateRoot(select.getFalseState()) ? lhs : BlockArgument();
+    } else
+      return {};
+  }
+}
+
+static bool isAllowedInBody(Operation &op) {
+  StringRef ns = op.getDialect() ? op.getDialect()->getNamespace() : "";
+  if (ns == "arith" || ns == "math")
+    return op.getNumRegions() == 0;
+  if (isa<vector::BroadcastOp>(op))
+    return true;
+  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, SelectOp, FeatureMapOp, L2NormOp, YieldOp>(op);
+}
+
+namespace {
+/// The B, T, H (and N, the number of state rows) shared by all operands of a recurrence.
+struct ProblemDims {
+  int64_t batch = ShapedType::kDynamic;
+  int64_t tokens = ShapedType::kDynamic;
+  int64_t heads = ShapedType::kDynamic;
+};
+} // namespace
+
+LogicalResult RecurrenceOp::verifyRegions() {
+  Block &body = getBodyBlock();
+  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError("body must end with linrec.yield");
+  unsigned numStates = yield.getStates().size();
+  if (numStates == 0)
+    return emitOpError("body must yield at least one state");
+  unsigned expectedArgs = numStates + getInputs().size() + getParams().size();
+  if (body.getNumArguments() != expectedArgs)
+    return emitOpError() << "body has " << body.getNumArguments() << " arguments, expected "
+                         << expectedArgs << " (" << numStates << " states, "
+                         << getInputs().size() << " inputs, " << getParams().size()
+                         << " params)";
+
+  // States: block argument types, the yielded types, and each chain's root.
+  for (unsigned i = 0; i < numStates; ++i) {
+    auto stateType = dyn_cast<StateType>(body.getArgument(i).getType());
+    if (!stateType)
+      return emitOpError() << "body argument #" << i
+                           << " must be a !linrec.state (the body yields " << numStates
+                           << " states)";
+    Value yielded = yield.getStates()[i];
+    if (yielded.getType() != stateType)
+      return yield.emitOpError() << "state #" << i << " has type " << yielded.getType()
+                                 << " but the body argument has type " << stateType;
+    if (traceStateRoot(yielded) != body.getArgument(i))
+      return yield.emitOpError() << "state #" << i
+                                 << " does not derive from body argument #" << i;
+  }
+
+  // Per-token inputs: [B, T, H] or [B, T, H, D], all with the same B, T, H.
+  ProblemDims dims;
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    auto type = cast<RankedTensorType>(input.getType());
+    if (type.getRank() != 3 && type.getRank() != 4)
+      return emitOpError() << "input #" << i << " must be [B, T, H] or [B, T, H, D], got "
+                           << type;
+    if (!isa<FloatType>(type.getElementType()))
+      return emitOpError() << "input #" << i << " must have a float element type, got "
+                           << type.getElementType();
+    if (type.getRank() == 4 && type.isDynamicDim(3))
+      return emitOpError() << "input #" << i << " must have a static head dim, got " << type;
+    const char *names[] = {"B", "T", "H"};
+    int64_t *known[] = {&dims.batch, &dims.tokens, &dims.heads};
+    for (unsigned d = 0; d < 3; ++d)
+      if (!unifyDim(*known[d], type.getDimSize(d)))
+        return emitOpError() << "input #" << i << " has " << names[d] << " = "
+                             << type.getDimSize(d) << " but an earlier input has "
+                             << names[d] << " = " << *known[d];
+    Type expected = getSliceType(type, 3);
+    if (getInputArgs()[i].getType() != expected)
+      return emitOpError() << "body argument for input #" << i << " must be " << expected
+                           << ", got " << getInputArgs()[i].getType();
+  }
+  if (getCuSeqlens() && !unifyDim(dims.batch, 1))
+    return emitOpError() << "with cu_seqlens the inputs are packed as [1, total_T, H, D], "
+                         << "got B = " << dims.batch;
+
+  // Per-head params: [H, ...].
+  for (auto [i, param] : llvm::enumerate(getParams())) {
+    auto type = cast<RankedTensorType>(param.getType());
+    if (!type.hasStaticShape() && type.getRank() > 1)
+      return emitOpError() << "param #" << i << " must have static trailing dims, got "
+                           << type;
+    if (type.getRank() < 1 || !unifyDim(dims.heads, type.getDimSize(0)))
+      return emitOpError() << "param #" << i << " must be [H, ...] with H = " << dims.heads
+                           << ", got " << type;
+    if (!isa<FloatType>(type.getElementType()))
+      return emitOpError() << "param #" << i << " must have a float element type";
+    Type expected = getSliceType(type, 1);
+    if (getParamArgs()[i].getType() != expected)
+      return emitOpError() << "body argument for param #" << i << " must be " << expected
+                           << ", got " << getParamArgs()[i].getType();
+  }
+
+  // The rows of a state tensor: B, or the number of sequences with cu_seqlens.
+  int64_t stateRows = dims.batch;
+  if (auto cu = getCuSeqlens()) {
+    int64_t offsets = cast<RankedTensorType>(cu.getType()).getDimSize(0);
+    stateRows = ShapedType::isDynamic(offsets) ? offsets : offsets - 1;
+  }
+  auto stateDims = [&](StateType state) {
+    SmallVector<NamedDim> d = {{getCuSeqlens() ? "N" : "B", stateRows}, {"H", dims.heads}};
+    d.push_back({"dk", state.getKeyDim()});
+    if (state.isMatrix())
+      d.push_back({"dv", state.getValueDim()});
+    return d;
+  };
+
+  if (getInits().size() > numStates)
+    return emitOpError() << "has " << getInits().size() << " initial states for "
+                         << numStates << " states";
+  for (auto [i, init] : llvm::enumerate(getInits())) {
+    auto state = cast<StateType>(body.getArgument(i).getType());
+    if (failed(checkTensorShape(*this, "init #" + Twine(i), init.getType(), stateDims(state))))
+      return failure();
+  }
+
+  // Results: one tensor per yielded output, then the final states.
+  unsigned numOutputs = yield.getOutputs().size();
+  if (getNumResults() != numOutputs + numStates)
+    return emitOpError() << "has " << getNumResults() << " results, expected " << numOutputs
+                         << " outputs and " << numStates << " final states";
+  for (auto [i, out] : llvm::enumerate(yield.getOutputs())) {
+    SmallVector<NamedDim> d = {{"B", dims.batch}, {"T", dims.tokens}, {"H", dims.heads}};
+    if (auto vec = dyn_cast<VectorType>(out.getType()))
+      d.push_back({"D", vec.getDimSize(0)});
+    if (failed(checkTensorShape(*this, "output #" + Twine(i), getResult(i).getType(), d)))
+      return failure();
+  }
+  for (unsigned i = 0; i < numStates; ++i) {
+    auto state = cast<StateType>(body.getArgument(i).getType());
+    if (failed(checkTensorShape(*this, "final state #" + Twine(i),
+                                getResult(numOutputs + i).getType(), stateDims(state))))
+      return failure();
+  }
+
+  // The body: only per-token arithmetic and state ops, and reads of the updated state.
+  for (Operation &op : body) {
+    if (!isAllowedInBody(op))
+      return op.emitOpError("is not allowed in a linrec.recurrence body (allowed: linrec "
+                            "state and feature ops, arith, math, vector.broadcast)");
+    auto read = dyn_cast<ReadOp>(op);
+    if (!read)
+      continue;
+    BlockArgument root = traceStateRoot(read.getState());
+    if (!root)
+      return read.emitOpError("reads a state that derives from no single state argument");
+    if (read.getState() != yield.getStates()[root.getArgNumber()])
+      return read.emitOpError()
+             << "reads state #" << root.getArgNumber()
+             << " before its last update in this step; a read sees S_t, the state after "
+                "this token's update (read the value that linrec.yield returns)";
+  }
+  return success();
+}

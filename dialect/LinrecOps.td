@@ -1,0 +1,82 @@
+//===- LinrecOps.td - linrec ops ----------------------------*- tablegen -*-===//
+
+#ifndef LINREC_OPS_TD
+#define LINREC_OPS_TD
+
+include "LinrecDialect.td"
+include "LinrecTypes.td"
+include "LinrecAttrs.td"
+include "LinrecInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Linrec_I32Vector1D : 1DTensorOf<[I32]>;
+
+def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
+    [AttrSizedOperandSegments, IsolatedFromAbove, RecursiveMemoryEffects,
+     SingleBlock]> {
+  let summary = "a linear-attention recurrence described by its per-token step";
+  let description = [{
+    The body describes one token step for one (sequence, head). Its block arguments are, in
+    order: one `!linrec.state` per state; one value per `ins` operand (a `[B, T, H, D]` tensor
+    gives `vector<D x f32>`, a `[B, T, H]` tensor gives `f32`); one value per `params` operand
+    (per-head constants: `[H]` gives `f32`, `[H, D]` gives `vector<D x f32>`). The body yields
+    the updated states and the token's outputs.
+
+    Results: one `[B, T, H, D]` (or `[B, T, H]`) tensor per yielded output, then one final
+    state per state (`[B, H, dk, dv]` or `[B, H, dk]`). `init` gives the initial states of the
+    first states in order (a prefix); the others start at zero. With `cu_seqlens` (N+1 int32
+    offsets) the inputs are packed `[1, total_T, H, D]`, every sequence restarts from its own
+    initial state, and the states are `[N, H, ...]`.
+
+    ```mlir
+    %o, %sT = linrec.recurrence ins(%q, %k, %v, %g, %beta : ...) init(%s0 : ...)
+        -> (tensor<2x64x4x32xf32>, tensor<2x4x16x32xf32>) {
+    ^bb0(%S: !linrec.state<16x32xf32>, %qt: vector<16xf32>, %kt: vector<16xf32>,
+         %vt: vector<32xf32>, %gt: f32, %bt: f32):
+      %S1 = linrec.decay %S, %gt : !linrec.state<16x32xf32>, f32
+      %S2 = linrec.delta %S1, %kt, %bt : !linrec.state<16x32xf32>, vector<16xf32>
+      %S3 = linrec.write %S2, %kt, %vt scaled %bt : !linrec.state<16x32xf32>, vector<16xf32>, vector<32xf32>
+      %ot = linrec.read %S3, %qt : !linrec.state<16x32xf32>, vector<16xf32> -> vector<32xf32>
+      linrec.yield states(%S3 : !linrec.state<16x32xf32>) outputs(%ot : vector<32xf32>)
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Variadic<AnyRankedTensor>:$params,
+                       Variadic<AnyRankedTensor>:$inits,
+                       Optional<Linrec_I32Vector1D>:$cuSeqlens,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    (`ins` `(` $inputs^ `:` type($inputs) `)`)?
+    (`params` `(` $params^ `:` type($params) `)`)?
+    (`init` `(` $inits^ `:` type($inits) `)`)?
+    (`cu_seqlens` `(` $cuSeqlens^ `:` type($cuSeqlens) `)`)?
+    attr-dict `->` `(` type($results) `)` $body
+  }];
+  let hasRegionVerifier = 1;
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::ValueRange":$inputs,
+                   "::mlir::ValueRange":$params, "::mlir::ValueRange":$inits,
+                   "::mlir::Value":$cuSeqlens)>
+  ];
+  let extraClassDeclaration = [{
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    YieldOp getYield();
+    unsigned getNumStates();
+    unsigned getNumOutputs();
+    /// The per-token output tensors, then the final states.
+    ::mlir::ResultRange getOutputs();
+    ::mlir::ResultRange getFinalStates();
+    /// The body arguments: states, then one per input, then one per param.
+    ::mlir::Block::BlockArgListType getStateArgs();
+    ::mlir::Block::BlockArgListType getInputArgs();
+    ::mlir::Block::BlockArgListType getParamArgs();
+  }];
+}
+
+include "LinrecBodyOps.td"
+include "LinrecModelOps.td"
+
+#endif // LINREC_OPS_TD

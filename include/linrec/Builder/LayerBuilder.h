@@ -1,0 +1,72 @@
+//===- LayerBuilder.h - build recurrence layers from parameters -*- C++ -*-===//
+//
+// The model-builder API: one call turns a layer description (the model and its parameters,
+// as ../shared/conformance/README.md defines them) into a func.func holding the named linrec
+// op. Arguments and results carry their tensor names (`linrec.name`), so tools can bind
+// inputs and outputs by name.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_BUILDER_LAYERBUILDER_H
+#define LINREC_BUILDER_LAYERBUILDER_H
+
+#include "linrec/Dialect/LinrecOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace linrec {
+
+enum class LayerKind { Linear, Lightning, SimpleGLA, GLA, DeltaNet, GatedDeltaNet, KDA };
+
+/// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda": the model
+/// names of the conformance format.
+std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
+llvm::StringRef layerKindName(LayerKind kind);
+
+struct LayerConfig {
+  LayerKind kind = LayerKind::Linear;
+  double scale = 1.0;
+  // linear
+  FeatureMapKind featureMap = FeatureMapKind::Identity;
+  bool normalize = false;
+  float eps = 1e-6f;
+  // lightning: one log-decay per head, baked into the kernel as an f64 constant (exact for
+  // the reference; code generators round it once)
+  std::vector<double> logDecay;
+  // gla: decay the value dim too (`gv`)
+  bool valueGate = false;
+  // optional inputs
+  bool initialState = false;
+  bool initialZ = false; // linear with normalize
+  bool varlen = false;   // packed [1, total_T, H, D] inputs with cu_seqlens
+};
+
+/// Sizes of the layer's tensors; batch and tokens may be mlir::ShapedType::kDynamic. With
+/// varlen, `batch` is 1 and `sequences` is the number of sequences (N, also dynamic-able).
+struct LayerShapes {
+  int64_t batch = 1, tokens = 1, heads = 1, keyDim = 64, valueDim = 64;
+  int64_t sequences = 1;
+  mlir::Type elementType; // of q, k, v and gates; f32 when null
+};
+
+/// The names of the function's arguments, in order (e.g. q, k, v, g, beta, initial_state).
+std::vector<std::string> layerInputNames(const LayerConfig &config);
+/// The names of its results (o, final_state[, final_z]).
+std::vector<std::string> layerOutputNames(const LayerConfig &config);
+
+/// Appends `func.func @name` computing the layer to `module`. Fails with a message when the
+/// configuration is inconsistent (e.g. a lightning layer without one log-decay per head).
+llvm::Expected<mlir::func::FuncOp> buildLayerFunction(mlir::ModuleOp module,
+                                                      llvm::StringRef name,
+                                                      const LayerConfig &config,
+                                                      const LayerShapes &shapes);
+
+} // namespace linrec
+
+#endif // LINREC_BUILDER_LAYERBUILDER_H

@@ -1,0 +1,36 @@
+//===- InitLinrec.h - register every linrec dialect and pass ----*- C++ -*-===//
+//
+// The one registration point shared by linrec-opt, linrec-run and the runtime, so that every
+// tool sees the same dialects and passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_INITLINREC_H
+#define LINREC_INITLINREC_H
+
+#include "linrec/Dialect/LinrecDialect.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+namespace linrec {
+
+/// The linrec dialect and every upstream dialect (and extension) the pipelines lower through.
+inline void registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<LinrecDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+/// The linrec passes and every upstream pass, for pipelines parsed from text.
+inline void registerAllPasses() {
+  registerLinrecPasses();
+  mlir::registerAllPasses();
+}
+
+} // namespace linrec
+
+#endif // LINREC_INITLINREC_H

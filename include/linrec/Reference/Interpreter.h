@@ -1,0 +1,35 @@
+//===- Interpreter.h - the float64 reference semantics ----------*- C++ -*-===//
+//
+// The ground truth of linrec: evaluates recurrences token by token in float64, exactly as
+// their bodies say. Every lowering is tested against it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_REFERENCE_INTERPRETER_H
+#define LINREC_REFERENCE_INTERPRETER_H
+
+#include "linrec/Reference/Array.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+namespace linrec {
+
+class RecurrenceOp;
+
+/// Evaluates one generic recurrence on its operands (inputs, params, inits, cu_seqlens, in
+/// operand order). Returns its results: the outputs, then the final states. Run-time
+/// problems (shapes that disagree, bad cu_seqlens, a positive log-decay) are errors.
+llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
+                                                       llvm::ArrayRef<Array> operands);
+
+/// Evaluates `func.func @funcName` of `module` on `args`. The function body may hold
+/// recurrences (generic or named: named ops are normalized on a private copy first), tensor
+/// constants and func.return. Arguments must match the function's ranks and static dims.
+llvm::Expected<std::vector<Array>> interpretFunction(mlir::ModuleOp module,
+                                                     llvm::StringRef funcName,
+                                                     llvm::ArrayRef<Array> args);
+
+} // namespace linrec
+
+#endif // LINREC_REFERENCE_INTERPRETER_H

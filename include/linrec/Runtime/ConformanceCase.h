@@ -1,0 +1,56 @@
+//===- ConformanceCase.h - run a conformance case directory -----*- C++ -*-===//
+//
+// A case directory holds spec.json, the inputs as .npy and the float64 expected outputs
+// (../shared/conformance/README.md). Running one builds the model spec.json names with the
+// layer builder, runs it on a target, optionally writes the outputs, and compares them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_CONFORMANCECASE_H
+#define LINREC_RUNTIME_CONFORMANCECASE_H
+
+#include "linrec/Reference/Array.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace linrec {
+
+enum class Target { Reference, CPU, CUDA };
+
+/// "reference", "cpu", "cuda".
+std::optional<Target> parseTarget(llvm::StringRef name);
+
+struct OutputCheck {
+  std::string name;
+  bool compared = false; // an expected output was present
+  double error = 0;      // relative RMS error
+  double tolerance = 0;
+  std::string problem;   // non-empty when the output fails (shape, NaN, over tolerance)
+  bool passed() const { return problem.empty(); }
+};
+
+struct CaseReport {
+  std::string model;
+  std::vector<OutputCheck> outputs;
+  bool passed() const {
+    for (const OutputCheck &o : outputs)
+      if (!o.passed())
+        return false;
+    return true;
+  }
+};
+
+/// Runs the case in `caseDir` on `target`. Writes every output spec.json names into
+/// `outDir` when it is non-empty. An error is returned for what prevents running the case
+/// (missing files, an unsupported model, bad parameters); a wrong answer is a failing report.
+llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
+                                              llvm::StringRef caseDir, Target target,
+                                              llvm::StringRef outDir);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_CONFORMANCECASE_H

@@ -1,0 +1,232 @@
+//===- ConformanceCase.cpp - run a conformance case directory -------------===//
+
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/Npy.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <map>
+
+using namespace mlir;
+using llvm::Expected;
+using llvm::StringRef;
+
+namespace linrec {
+
+std::optional<Target> parseTarget(StringRef name) {
+  if (name == "reference")
+    return Target::Reference;
+  if (name == "cpu")
+    return Target::CPU;
+  if (name == "cuda")
+    return Target::CUDA;
+  return std::nullopt;
+}
+
+static llvm::Error caseError(StringRef dir, const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 (dir + ": " + message).str());
+}
+
+static std::string joinPath(StringRef dir, StringRef file) {
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, file);
+  return std::string(path);
+}
+
+/// Reads the model's parameters from spec.json's "params" into a LayerConfig. Every
+/// parameter the model uses must be present: the format has no hidden defaults.
+static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
+                              LayerConfig &config) {
+  auto number = [&](StringRef key, auto &out) -> llvm::Error {
+    std::optional<double> value = params.getNumber(key);
+    if (!value)
+      return caseError(dir, "params." + key + " is missing or not a number");
+    out = static_cast<std::remove_reference_t<decltype(out)>>(*value);
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = number("scale", config.scale))
+    return e;
+  if (config.kind == LayerKind::Linear) {
+    std::optional<bool> normalize = params.getBoolean("normalize");
+    std::optional<StringRef> map = params.getString("feature_map");
+    if (!normalize || !map)
+      return caseError(dir, "linear needs params.normalize (bool) and params.feature_map");
+    config.normalize = *normalize;
+    if (llvm::Error e = number("eps", config.eps))
+      return e;
+    if (*map == "identity")
+      config.featureMap = FeatureMapKind::Identity;
+    else if (*map == "elu")
+      config.featureMap = FeatureMapKind::Elu;
+    else if (*map == "1+elu")
+      config.featureMap = FeatureMapKind::EluPlusOne;
+    else if (*map == "relu")
+      config.featureMap = FeatureMapKind::Relu;
+    else
+      return caseError(dir, "unknown params.feature_map '" + *map +
+                                "' (identity, elu, 1+elu, relu)");
+  }
+  if (config.kind == LayerKind::Lightning) {
+    const llvm::json::Array *decays = params.getArray("log_decay");
+    if (!decays)
+      return caseError(dir, "lightning needs params.log_decay (one number per head)");
+    for (const llvm::json::Value &d : *decays) {
+      std::optional<double> value = d.getAsNumber();
+      if (!value)
+        return caseError(dir, "params.log_decay must hold numbers");
+      config.logDecay.push_back(*value);
+    }
+  }
+  return llvm::Error::success();
+}
+
+static Type elementTypeOf(MLIRContext &ctx, DType dtype) {
+  switch (dtype) {
+  case DType::F16:
+    return Float16Type::get(&ctx);
+  case DType::BF16:
+    return BFloat16Type::get(&ctx);
+  case DType::F64:
+    return Float64Type::get(&ctx);
+  default:
+    return Float32Type::get(&ctx);
+  }
+}
+
+Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
+                                        StringRef outDir) {
+  auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
+  if (!specBuffer)
+    return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
+  Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
+  if (!spec)
+    return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
+  const llvm::json::Object *root = spec->getAsObject();
+  if (!root)
+    return caseError(dir, "spec.json must hold an object");
+
+  CaseReport report;
+  std::optional<StringRef> model = root->getString("model");
+  const llvm::json::Object *params = root->getObject("params");
+  const llvm::json::Object *inputs = root->getObject("inputs");
+  const llvm::json::Object *outputs = root->getObject("outputs");
+  if (!model || !params || !inputs || !outputs)
+    return caseError(dir, "spec.json needs model, params, inputs and outputs");
+  report.model = model->str();
+
+  LayerConfig config;
+  std::optional<LayerKind> kind = parseLayerKind(*model);
+  if (!kind)
+    return caseError(dir, "model '" + *model + "' is not supported yet");
+  config.kind = *kind;
+  if (llvm::Error e = readParams(dir, *params, config))
+    return std::move(e);
+
+  if (target != Target::Reference)
+    return caseError(dir, "target '" + StringRef(target == Target::CPU ? "cpu" : "cuda") +
+                              "' is not available yet; use --target=reference");
+
+  // Inputs by name.
+  std::map<std::string, Array> arrays;
+  for (const auto &[name, file] : *inputs) {
+    std::optional<StringRef> fileName = file.getAsString();
+    if (!fileName)
+      return caseError(dir, "inputs." + name.str() + " must be a file name");
+    Expected<Array> array = readNpy(joinPath(dir, *fileName));
+    if (!array)
+      return array.takeError();
+    arrays[name.str()] = std::move(*array);
+  }
+  config.initialState = arrays.count("initial_state");
+  config.initialZ = arrays.count("initial_z");
+  config.valueGate = arrays.count("gv");
+  config.varlen = arrays.count("cu_seqlens");
+
+  std::vector<std::string> argNames = layerInputNames(config);
+  for (const auto &[name, array] : arrays)
+    if (!llvm::is_contained(argNames, name))
+      return caseError(dir, "input '" + name + "' is not an input of model '" + *model + "'");
+  for (const std::string &name : argNames)
+    if (!arrays.count(name))
+      return caseError(dir, "model '" + *model + "' needs input '" + name + "'");
+
+  const Array &q = arrays["q"], &v = arrays["v"];
+  if (q.rank() != 4 || v.rank() != 4)
+    return caseError(dir, "q and v must be [B, T, H, D], got " + q.shapeString() + " and " +
+                              v.shapeString());
+  LayerShapes shapes;
+  shapes.batch = q.shape[0];
+  shapes.tokens = q.shape[1];
+  shapes.heads = q.shape[2];
+  shapes.keyDim = q.shape[3];
+  shapes.valueDim = v.shape[3];
+  shapes.elementType = elementTypeOf(context, q.dtype);
+  if (config.varlen) {
+    const Array &cu = arrays["cu_seqlens"];
+    if (cu.rank() != 1 || cu.numElements() < 1)
+      return caseError(dir, "cu_seqlens must be a non-empty 1-D array");
+    shapes.sequences = cu.numElements() - 1;
+  }
+
+  OpBuilder builder(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
+  Expected<func::FuncOp> func = buildLayerFunction(*module, "layer", config, shapes);
+  if (!func)
+    return caseError(dir, llvm::toString(func.takeError()));
+
+  std::vector<Array> args;
+  for (const std::string &name : argNames)
+    args.push_back(arrays[name]);
+  Expected<std::vector<Array>> results = interpretFunction(*module, "layer", args);
+  if (!results)
+    return caseError(dir, llvm::toString(results.takeError()));
+
+  std::vector<std::string> resultNames = layerOutputNames(config);
+  double tolerance = 0;
+  if (const llvm::json::Object *tol = root->getObject("tolerance"))
+    tolerance = tol->getNumber(target == Target::Reference ? "f64" : "f32").value_or(0);
+  if (tolerance <= 0)
+    return caseError(dir, "spec.json needs tolerance.f64 and tolerance.f32");
+
+  if (!outDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return caseError(outDir, "cannot create the output directory: " + ec.message());
+  for (const auto &[name, file] : *outputs) {
+    OutputCheck check;
+    check.name = name.str();
+    check.tolerance = tolerance;
+    auto it = llvm::find(resultNames, check.name);
+    if (it == resultNames.end())
+      return caseError(dir, "model '" + *model + "' has no output '" + check.name + "'");
+    const Array &produced = (*results)[it - resultNames.begin()];
+    std::string fileName = file.getAsString().value_or(check.name + ".npy").str();
+    if (!outDir.empty())
+      if (llvm::Error e = writeNpy(joinPath(outDir, fileName), produced))
+        return std::move(e);
+    std::string expectedPath = joinPath(dir, fileName);
+    if (llvm::sys::fs::exists(expectedPath)) {
+      Expected<Array> expected = readNpy(expectedPath);
+      if (!expected)
+        return expected.takeError();
+      check.compared = true;
+      if (expected->shape != produced.shape)
+        check.problem = "shape " + produced.shapeString() + ", expected " +
+                        expected->shapeString();
+      else if (hasNonFinite(produced))
+        check.problem = "holds NaN or Inf";
+      else if ((check.error = relativeRmsError(produced, *expected)) > tolerance)
+        check.problem = "over tolerance";
+    }
+    report.outputs.push_back(std::move(check));
+  }
+  return report;
+}
+
+} // namespace linrec

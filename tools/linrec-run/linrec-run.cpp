@@ -1,0 +1,382 @@
+//===- linrec-run.cpp - run linrec functions and conformance cases --------===//
+//
+//   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
+//              [--seed N] [--out DIR] [--target=reference|cpu|cuda]
+//   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
+//
+// Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
+// attribute, or argN). --random makes inputs that suit each argument's role in the
+// recurrence (log-decays <= 0, betas in (0, 1), unit-norm delta-rule keys). Outputs are
+// summarized, and written as .npy into --out. Every problem is a message and exit code 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/Npy.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <map>
+#include <random>
+
+using namespace mlir;
+using namespace linrec;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::init(""));
+static cl::list<std::string> inputArrays(cl::Positional, cl::desc("[inputs.npy...]"));
+static cl::opt<std::string> funcName("fn", cl::desc("function to run (default: the first)"),
+                                     cl::init(""));
+static cl::list<std::string> namedInputs("input",
+                                         cl::desc("NAME=FILE.npy: bind an argument by name"));
+static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"));
+static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0));
+static cl::opt<std::string> outDir("out", cl::desc("write outputs as .npy into this dir"),
+                                   cl::init(""));
+static cl::opt<std::string> targetName("target", cl::desc("reference | cpu | cuda"),
+                                       cl::init("reference"));
+static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
+static cl::opt<std::string> allCases("all-cases",
+                                     cl::desc("run every case directory under this root; "
+                                              "models not supported yet are skipped"),
+                                     cl::init(""));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "linrec-run: error: " << message << "\n";
+  return 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Conformance cases
+//===----------------------------------------------------------------------===//
+
+static int runCases(MLIRContext &context, Target target) {
+  std::vector<std::string> dirs(caseDirs.begin(), caseDirs.end());
+  if (!allCases.empty()) {
+    std::error_code ec;
+    std::vector<std::string> found;
+    for (llvm::sys::fs::directory_iterator it(allCases, ec), end; it != end && !ec;
+         it.increment(ec))
+      if (llvm::sys::fs::exists(it->path() + "/spec.json"))
+        found.push_back(it->path());
+    if (ec)
+      return fail(allCases + ": " + ec.message());
+    llvm::sort(found);
+    llvm::append_range(dirs, found);
+  }
+  int passed = 0, failed = 0, skipped = 0;
+  for (const std::string &dir : dirs) {
+    std::string name = llvm::sys::path::filename(dir).str();
+    std::string caseOut;
+    if (!outDir.empty())
+      caseOut = dirs.size() > 1 ? outDir + "/" + name : outDir.getValue();
+    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut);
+    if (!report) {
+      std::string message = llvm::toString(report.takeError());
+      // In a sweep, a model that linrec cannot express yet is skipped, not failed.
+      if (!allCases.empty() && message.find("is not supported yet") != std::string::npos) {
+        llvm::outs() << "SKIP " << name << ": " << message << "\n";
+        ++skipped;
+        continue;
+      }
+      llvm::outs() << "FAIL " << name << ": " << message << "\n";
+      ++failed;
+      continue;
+    }
+    llvm::outs() << (report->passed() ? "PASS " : "FAIL ") << name << " (" << report->model
+                 << ")";
+    for (const OutputCheck &o : report->outputs) {
+      llvm::outs() << "  " << o.name << ": ";
+      if (!o.compared)
+        llvm::outs() << "written";
+      else
+        llvm::outs() << llvm::format("rel_rms=%.3e", o.error) << (o.passed() ? "" : " ")
+                     << o.problem;
+    }
+    llvm::outs() << "\n";
+    ++(report->passed() ? passed : failed);
+  }
+  llvm::outs() << "cases: " << passed << " passed, " << failed << " failed, " << skipped
+               << " skipped (target " << targetName << ")\n";
+  return failed == 0 && passed > 0 ? 0 : 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Functions of a .mlir file
+//===----------------------------------------------------------------------===//
+
+static DType dtypeOf(Type type) {
+  if (type.isF16())
+    return DType::F16;
+  if (type.isBF16())
+    return DType::BF16;
+  if (type.isF64())
+    return DType::F64;
+  if (type.isInteger(32))
+    return DType::I32;
+  if (type.isInteger(64))
+    return DType::I64;
+  return DType::F32;
+}
+
+static std::string argName(func::FuncOp func, unsigned i) {
+  if (auto name = func.getArgAttrOfType<StringAttr>(i, "linrec.name"))
+    return name.str();
+  return "arg" + std::to_string(i);
+}
+
+static std::string resultName(func::FuncOp func, unsigned i) {
+  if (auto name = func.getResultAttrOfType<StringAttr>(i, "linrec.name"))
+    return name.str();
+  return "result" + std::to_string(i);
+}
+
+namespace {
+/// How --random fills an argument, from the role its values play in the recurrence.
+enum class Role { Plain, LogDecay, Beta, UnitKey, Offsets };
+} // namespace
+
+/// Finds each function argument's role by looking at what the body argument it becomes in
+/// the (normalized) recurrence is used for.
+static std::map<unsigned, Role> inferRoles(func::FuncOp func) {
+  std::map<unsigned, Role> roles;
+  func.walk([&](RecurrenceOp rec) {
+    if (Value cu = rec.getCuSeqlens())
+      if (auto arg = dyn_cast<BlockArgument>(cu))
+        roles[arg.getArgNumber()] = Role::Offsets;
+    auto bodyArgs = rec.getBodyBlock().getArguments().drop_front(rec.getNumStates());
+    ValueRange operands = rec->getOperands();
+    for (auto [operand, bodyArg] : llvm::zip(operands, bodyArgs)) {
+      auto funcArg = dyn_cast<BlockArgument>(operand);
+      if (!funcArg)
+        continue;
+      for (OpOperand &use : bodyArg.getUses()) {
+        Operation *user = use.getOwner();
+        Role role = Role::Plain;
+        if (auto decay = dyn_cast<DecayOp>(user); decay && use.get() == decay.getLogDecay())
+          role = Role::LogDecay;
+        else if (auto delta = dyn_cast<DeltaOp>(user))
+          role = use.get() == delta.getBeta() ? Role::Beta : Role::UnitKey;
+        if (role != Role::Plain)
+          roles[funcArg.getArgNumber()] = role;
+      }
+    }
+  });
+  return roles;
+}
+
+static Array randomArray(RankedTensorType type, Role role, std::mt19937_64 &rng,
+                         int64_t tokens) {
+  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+  Array array(dtypeOf(type.getElementType()), shape);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto roundTo = [&](double x) {
+    return array.dtype == DType::F32 ? static_cast<double>(static_cast<float>(x)) : x;
+  };
+  if (role == Role::Offsets) {
+    // Split T tokens into the N sequences at sorted random cut points.
+    int64_t n = array.numElements() - 1;
+    std::uniform_int_distribution<int64_t> cut(0, tokens);
+    std::vector<int64_t> cuts;
+    for (int64_t i = 1; i < n; ++i)
+      cuts.push_back(cut(rng));
+    llvm::sort(cuts);
+    array.data.front() = 0;
+    for (int64_t i = 1; i < n; ++i)
+      array.data[i] = static_cast<double>(cuts[i - 1]);
+    array.data.back() = static_cast<double>(tokens);
+    return array;
+  }
+  for (double &x : array.data) {
+    double r = normal(rng);
+    switch (role) {
+    case Role::LogDecay: // logsigmoid(N(2, 1)): mostly weak decays, some strong
+      x = std::min(r + 2, 0.0) - std::log1p(std::exp(-std::abs(r + 2)));
+      break;
+    case Role::Beta:
+      x = 1 / (1 + std::exp(-r));
+      break;
+    default:
+      x = r;
+    }
+  }
+  if (role == Role::UnitKey && !shape.empty()) {
+    int64_t d = shape.back();
+    for (int64_t base = 0; base < array.numElements(); base += d) {
+      double norm = 0;
+      for (int64_t i = 0; i < d; ++i)
+        norm += array.data[base + i] * array.data[base + i];
+      for (int64_t i = 0; i < d; ++i)
+        array.data[base + i] /= std::sqrt(norm);
+    }
+  }
+  for (double &x : array.data)
+    x = roundTo(x);
+  return array;
+}
+
+static void printSummary(StringRef name, const Array &a) {
+  double sum = 0, sumSq = 0, lo = INFINITY, hi = -INFINITY;
+  int64_t nonFinite = 0;
+  for (double x : a.data) {
+    if (!std::isfinite(x)) {
+      ++nonFinite;
+      continue;
+    }
+    sum += x;
+    sumSq += x * x;
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  double n = std::max<double>(1, static_cast<double>(a.data.size() - nonFinite));
+  double mean = sum / n;
+  llvm::outs() << llvm::format("  %-12s %-20s mean=% .4e std=%.4e min=% .4e max=% .4e rms=%.4e",
+                               name.str().c_str(), a.shapeString().c_str(), mean,
+                               std::sqrt(std::max(0.0, sumSq / n - mean * mean)), lo, hi,
+                               std::sqrt(sumSq / n));
+  if (nonFinite)
+    llvm::outs() << "  NON-FINITE=" << nonFinite;
+  llvm::outs() << "\n";
+}
+
+static int runFunction(MLIRContext &context, Target target) {
+  if (target != Target::Reference)
+    return fail("target '" + targetName + "' is not available yet; use --target=reference");
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    return fail("cannot parse " + inputFile);
+
+  func::FuncOp func;
+  for (auto f : module->getOps<func::FuncOp>())
+    if (!f.isExternal() && (funcName.empty() || f.getSymName() == funcName)) {
+      func = f;
+      break;
+    }
+  if (!func)
+    return fail(funcName.empty() ? "no function in " + inputFile
+                                 : "no function @" + funcName + " in " + inputFile);
+
+  unsigned numArgs = func.getNumArguments();
+  std::vector<std::optional<Array>> args(numArgs);
+  std::map<std::string, unsigned> argIndex;
+  for (unsigned i = 0; i < numArgs; ++i) {
+    argIndex[argName(func, i)] = i;
+    argIndex["arg" + std::to_string(i)] = i;
+  }
+  if (inputArrays.size() > numArgs)
+    return fail("@" + func.getSymName() + " takes " + llvm::Twine(numArgs) + " arguments, got " +
+                llvm::Twine(inputArrays.size()) + " input files");
+  for (auto [i, path] : llvm::enumerate(inputArrays)) {
+    llvm::Expected<Array> array = readNpy(path);
+    if (!array)
+      return fail(llvm::toString(array.takeError()));
+    args[i] = std::move(*array);
+  }
+  for (const std::string &binding : namedInputs) {
+    auto [name, path] = StringRef(binding).split('=');
+    auto it = argIndex.find(name.str());
+    if (path.empty() || it == argIndex.end())
+      return fail("--input " + binding + ": expected NAME=FILE.npy with NAME an argument of @" +
+                  func.getSymName());
+    llvm::Expected<Array> array = readNpy(path);
+    if (!array)
+      return fail(llvm::toString(array.takeError()));
+    args[it->second] = std::move(*array);
+  }
+
+  if (randomInputs) {
+    // Roles come from the generic form, where every use is explicit.
+    OwningOpRef<ModuleOp> normalized(module->clone());
+    PassManager pm(&context, ModuleOp::getOperationName());
+    pm.addPass(createLinrecNormalize());
+    if (failed(pm.run(*normalized)))
+      return fail("linrec-normalize failed");
+    std::map<unsigned, Role> roles =
+        inferRoles(normalized->lookupSymbol<func::FuncOp>(func.getSymName()));
+    std::mt19937_64 rng(seed);
+    int64_t tokens = 1;
+    for (Type t : func.getArgumentTypes())
+      if (auto tensor = dyn_cast<RankedTensorType>(t); tensor && tensor.getRank() >= 3)
+        tokens = tensor.getDimSize(1);
+    for (unsigned i = 0; i < numArgs; ++i) {
+      if (args[i])
+        continue;
+      auto type = dyn_cast<RankedTensorType>(func.getArgumentTypes()[i]);
+      if (!type || !type.hasStaticShape())
+        return fail("--random needs static shapes; argument " + argName(func, i) + " is " +
+                    llvm::Twine(type ? "dynamic" : "not a tensor"));
+      args[i] = randomArray(type, roles.count(i) ? roles[i] : Role::Plain, rng, tokens);
+    }
+  }
+
+  std::vector<Array> bound;
+  for (unsigned i = 0; i < numArgs; ++i) {
+    if (!args[i])
+      return fail("no input for argument " + argName(func, i) + " of @" + func.getSymName() +
+                  " (give FILE.npy, --input NAME=FILE.npy or --random)");
+    auto type = dyn_cast<RankedTensorType>(func.getArgumentTypes()[i]);
+    if (type && dtypeOf(type.getElementType()) != args[i]->dtype)
+      return fail("argument " + argName(func, i) + " takes " +
+                  dtypeName(dtypeOf(type.getElementType())) + " but the input holds " +
+                  dtypeName(args[i]->dtype));
+    bound.push_back(std::move(*args[i]));
+  }
+
+  llvm::Expected<std::vector<Array>> results =
+      interpretFunction(*module, func.getSymName(), bound);
+  if (!results)
+    return fail(llvm::toString(results.takeError()));
+
+  llvm::outs() << "@" << func.getSymName() << " on target " << targetName << " (float64)\n";
+  for (unsigned i = 0; i < numArgs; ++i)
+    printSummary(argName(func, i), bound[i]);
+  llvm::outs() << " ->\n";
+  if (!outDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return fail(outDir + ": " + ec.message());
+  for (auto [i, result] : llvm::enumerate(*results)) {
+    std::string name = resultName(func, i);
+    printSummary(name, result);
+    if (!outDir.empty())
+      if (llvm::Error e = writeNpy(outDir + "/" + name + ".npy", result))
+        return fail(llvm::toString(std::move(e)));
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "linrec-run: run linrec functions and cases\n");
+  std::optional<Target> target = parseTarget(targetName);
+  if (!target)
+    return fail("unknown --target=" + targetName + " (reference, cpu, cuda)");
+
+  DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  if (!caseDirs.empty() || !allCases.empty()) {
+    if (!inputFile.empty())
+      return fail("give either a .mlir file or --case/--all-cases, not both");
+    return runCases(context, *target);
+  }
+  if (inputFile.empty())
+    return fail("no input: give a .mlir file or --case DIR (see --help)");
+  return runFunction(context, *target);
+}
