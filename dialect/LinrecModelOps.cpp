@@ -90,6 +90,12 @@ static ModelDescription describe(KDAOp op) {
 //===----------------------------------------------------------------------===//
 
 static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
+  // A misspelled option (`featureMap` for `feature_map`) would otherwise be dropped
+  // silently and change the model.
+  for (NamedAttribute attr : op->getDiscardableAttrs())
+    if (!attr.getName().getValue().contains('.'))
+      return op->emitOpError() << "has unknown attribute '" << attr.getName().getValue()
+                               << "'";
   auto qType = dyn_cast<RankedTensorType>(d.q.getType());
   auto vType = dyn_cast<RankedTensorType>(d.v.getType());
   if (!qType || qType.getRank() != 4)

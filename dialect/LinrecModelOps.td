@@ -38,7 +38,7 @@ class Linrec_ModelOp<string mnemonic, dag modelArgs, string modelFormat,
 def Linrec_LinearAttentionOp : Linrec_ModelOp<"linear_attention", (ins), "",
     (ins Optional<AnyRankedTensor>:$initialZ,
          DefaultValuedAttr<Linrec_FeatureMapKindAttr,
-                           "::linrec::FeatureMapKind::Identity">:$featureMap,
+                           "::linrec::FeatureMapKind::Identity">:$feature_map,
          UnitAttr:$normalize, DefaultValuedAttr<F32Attr, "1.0e-6f">:$eps),
     "(`init_z` `(` $initialZ^ `)`)?", (outs Optional<AnyRankedTensor>:$finalZ)> {
   let summary = "linear attention: S_t = S_{t-1} + φ(k_t) v_tᵀ, optionally normalized";

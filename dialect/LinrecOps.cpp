@@ -129,6 +129,8 @@ LogicalResult RecurrenceOp::verifyRegions() {
   }
 
   // Per-token inputs: [B, T, H] or [B, T, H, D], all with the same B, T, H.
+  if (getInputs().empty())
+    return emitOpError("needs at least one per-token input (they define B, T and H)");
   ProblemDims dims;
   for (auto [i, input] : llvm::enumerate(getInputs())) {
     auto type = cast<RankedTensorType>(input.getType());

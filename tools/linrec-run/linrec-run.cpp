@@ -311,8 +311,10 @@ static int runFunction(MLIRContext &context, Target target) {
     std::mt19937_64 rng(seed);
     int64_t tokens = 1;
     for (Type t : func.getArgumentTypes())
-      if (auto tensor = dyn_cast<RankedTensorType>(t); tensor && tensor.getRank() >= 3)
-        tokens = tensor.getDimSize(1);
+      if (auto tensor = dyn_cast<RankedTensorType>(t); tensor && tensor.getRank() >= 3) {
+        tokens = tensor.getDimSize(1); // q, k, v come first: [B, T, H, D]
+        break;
+      }
     for (unsigned i = 0; i < numArgs; ++i) {
       if (args[i])
         continue;

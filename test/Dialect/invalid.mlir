@@ -1,0 +1,366 @@
+// RUN: linrec-opt %s --split-input-file --verify-diagnostics
+
+func.func @mismatched_heads(%q: tensor<2x16x4x8xf32>, %k: tensor<2x16x3x8xf32>) {
+  // expected-error @+1 {{input #1 has H = 3 but an earlier input has H = 4}}
+  %o, %s = linrec.recurrence ins(%q, %k : tensor<2x16x4x8xf32>, tensor<2x16x3x8xf32>)
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>):
+    %S1 = linrec.write %S, %kt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @mismatched_tokens(%q: tensor<2x16x4x8xf32>, %g: tensor<2x15x4xf32>) {
+  // expected-error @+1 {{input #1 has T = 15 but an earlier input has T = 16}}
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<2x16x4x8xf32>, tensor<2x15x4xf32>)
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %gt: f32):
+    %S1 = linrec.decay %S, %gt : !linrec.state<8x8xf32>, f32
+    %S2 = linrec.write %S1, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S2, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S2 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @integer_input(%q: tensor<2x16x4x8xi32>) {
+  // expected-error @+1 {{input #0 must have a float element type, got 'i32'}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xi32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @gate_of_no_decay_form(%q: tensor<2x16x4x8xf32>, %g: tensor<2x16xf32>) {
+  // expected-error @+1 {{input #1 must be [B, T, H] or [B, T, H, D], got 'tensor<2x16xf32>'}}
+  %s = linrec.recurrence ins(%q, %g : tensor<2x16x4x8xf32>, tensor<2x16xf32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %gt: f32):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @vector_decay_without_axis(%S: !linrec.state<8x4xf32>, %g: vector<8xf32>) {
+  // expected-error @+1 {{a vector log-decay needs an axis}}
+  %0 = linrec.decay %S, %g : !linrec.state<8x4xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @key_decay_size(%S: !linrec.state<8x4xf32>, %g: vector<4xf32>) {
+  // expected-error @+1 {{key log-decay has 4 elements but the state has dk = 8}}
+  %0 = linrec.decay %S, %g along <key> : !linrec.state<8x4xf32>, vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @value_decay_size(%S: !linrec.state<8x4xf32>, %g: vector<8xf32>) {
+  // expected-error @+1 {{value log-decay has 8 elements but the state has dv = 4}}
+  %0 = linrec.decay %S, %g along <value> : !linrec.state<8x4xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @value_decay_of_normalizer(%z: !linrec.state<8xf32>, %g: vector<8xf32>) {
+  // expected-error @+1 {{a normalizer state has no value dim to decay}}
+  %0 = linrec.decay %z, %g along <value> : !linrec.state<8xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @scalar_decay_with_axis(%S: !linrec.state<8x4xf32>, %g: f32) {
+  // expected-error @+1 {{a scalar log-decay scales the whole state and takes no axis}}
+  %0 = linrec.decay %S, %g along <key> : !linrec.state<8x4xf32>, f32
+  return
+}
+
+// -----
+
+func.func @delta_key_size(%S: !linrec.state<8x4xf32>, %k: vector<4xf32>, %b: f32) {
+  // expected-error @+1 {{key has 4 elements but the state has dk = 8}}
+  %0 = linrec.delta %S, %k, %b : !linrec.state<8x4xf32>, vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @delta_on_normalizer(%z: !linrec.state<8xf32>, %k: vector<8xf32>, %b: f32) {
+  // expected-error @+1 {{the delta rule applies to a dk x dv matrix state}}
+  %0 = linrec.delta %z, %k, %b : !linrec.state<8xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @write_value_size(%S: !linrec.state<8x4xf32>, %k: vector<8xf32>, %v: vector<8xf32>) {
+  // expected-error @+1 {{value has 8 elements but the state has dv = 4}}
+  %0 = linrec.write %S, %k, %v : !linrec.state<8x4xf32>, vector<8xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @write_without_value(%S: !linrec.state<8x4xf32>, %k: vector<8xf32>) {
+  // expected-error @+1 {{a write to a matrix state needs a value vector}}
+  %0 = linrec.write %S, %k : !linrec.state<8x4xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @normalizer_write_with_value(%z: !linrec.state<8xf32>, %k: vector<8xf32>) {
+  // expected-error @+1 {{a write to a normalizer state takes no value vector}}
+  %0 = linrec.write %z, %k, %k : !linrec.state<8xf32>, vector<8xf32>, vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @read_query_size(%S: !linrec.state<8x4xf32>, %q: vector<4xf32>) {
+  // expected-error @+1 {{query has 4 elements but the state has dk = 8}}
+  %0 = linrec.read %S, %q : !linrec.state<8x4xf32>, vector<4xf32> -> vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @read_result_type(%S: !linrec.state<8x4xf32>, %q: vector<8xf32>) {
+  // expected-error @+1 {{reading a 8x4 state gives vector<4xf32>, not 'vector<8xf32>'}}
+  %0 = linrec.read %S, %q : !linrec.state<8x4xf32>, vector<8xf32> -> vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_of_scalar(%x: f32) {
+  // expected-error @+1 {{softmax is taken over the head dim and needs a vector}}
+  %0 = linrec.feature_map <softmax> %x : f32
+  return
+}
+
+// -----
+
+// expected-error @+1 {{a state is a dk x dv matrix or a dk normalizer, got rank 3}}
+func.func @rank3_state(%S: !linrec.state<2x8x4xf32>) {
+  return
+}
+
+// -----
+
+func.func @yield_wrong_state_type(%q: tensor<2x16x4x8xf32>) {
+  %a, %b = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+      -> (tensor<2x4x8x8xf32>, tensor<2x4x8x4xf32>) {
+  ^bb0(%A: !linrec.state<8x8xf32>, %B: !linrec.state<8x4xf32>, %qt: vector<8xf32>):
+    // expected-error @+1 {{state #0 has type '!linrec.state<8x4xf32>' but the body argument has type '!linrec.state<8x8xf32>'}}
+    linrec.yield states(%B, %A : !linrec.state<8x4xf32>, !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @yield_state_of_another_chain(%q: tensor<2x16x4x8xf32>) {
+  %a, %b = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+      -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%A: !linrec.state<8x8xf32>, %B: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    // expected-error @+1 {{state #0 does not derive from body argument #0}}
+    linrec.yield states(%B, %A : !linrec.state<8x8xf32>, !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @read_before_write(%q: tensor<2x16x4x8xf32>) {
+  %o, %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    // expected-error @+1 {{reads state #0 before its last update in this step}}
+    %o = linrec.read %S, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @body_argument_type(%q: tensor<2x16x4x8xf32>, %g: tensor<2x16x4xf32>) {
+  // expected-error @+1 {{body argument for input #1 must be 'f32', got 'vector<8xf32>'}}
+  %s = linrec.recurrence ins(%q, %g : tensor<2x16x4x8xf32>, tensor<2x16x4xf32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %gt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @argument_count(%q: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{body has 1 arguments, expected 2 (1 states, 1 inputs, 0 params)}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @no_state(%q: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{body must yield at least one state}}
+  %o = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x16x4x8xf32>) {
+  ^bb0(%qt: vector<8xf32>):
+    linrec.yield outputs(%qt : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @final_state_dims(%q: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{'final state #0' must be [B, H, dk, dv] = [2, 4, 8, 8], got 'tensor<2x4x8x4xf32>'}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x4x8x4xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @output_dims(%q: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{'output #0' must be [B, T, H, D] = [2, 16, 4, 8], got 'tensor<2x16x4x4xf32>'}}
+  %o, %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+      -> (tensor<2x16x4x4xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @result_count(%q: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{has 1 results, expected 1 outputs and 1 final states}}
+  %o = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x16x4x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @init_dims(%q: tensor<2x16x4x8xf32>, %s0: tensor<2x4x8x4xf32>) {
+  // expected-error @+1 {{'init #0' must be [B, H, dk, dv] = [2, 4, 8, 8], got 'tensor<2x4x8x4xf32>'}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) init(%s0 : tensor<2x4x8x4xf32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @too_many_inits(%q: tensor<2x16x4x8xf32>, %s0: tensor<2x4x8x8xf32>) {
+  // expected-error @+1 {{has 2 initial states for 1 states}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+      init(%s0, %s0 : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @param_heads(%q: tensor<2x16x4x8xf32>, %ld: tensor<3xf32>) {
+  // expected-error @+1 {{param #0 must be [H, ...] with H = 4, got 'tensor<3xf32>'}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) params(%ld : tensor<3xf32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %l: f32):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @varlen_batch(%q: tensor<2x16x4x8xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{with cu_seqlens the inputs are packed as [1, total_T, H, D], got B = 2}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) cu_seqlens(%cu : tensor<3xi32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @varlen_state_rows(%q: tensor<1x16x4x8xf32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{'final state #0' must be [N, H, dk, dv] = [2, 4, 8, 8], got 'tensor<1x4x8x8xf32>'}}
+  %s = linrec.recurrence ins(%q : tensor<1x16x4x8xf32>) cu_seqlens(%cu : tensor<3xi32>)
+      -> (tensor<1x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @op_not_allowed(%q: tensor<2x16x4x8xf32>) {
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    // expected-error @+1 {{is not allowed in a linrec.recurrence body}}
+    %e = tensor.empty() : tensor<8xf32>
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @no_inputs(%s0: tensor<2x4x8x8xf32>) {
+  // expected-error @+1 {{needs at least one per-token input}}
+  %s = linrec.recurrence init(%s0 : tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @dynamic_head_dim(%q: tensor<2x16x4x?xf32>) {
+  // expected-error @+1 {{input #0 must have a static head dim}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x?xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}

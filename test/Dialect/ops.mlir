@@ -1,0 +1,124 @@
+// RUN: linrec-opt %s --split-input-file | FileCheck %s
+// RUN: linrec-opt %s --split-input-file | linrec-opt --split-input-file | FileCheck %s
+
+// Every body op in one recurrence: a gated delta rule with both vector decays, a normalizer,
+// a masked write, feature maps and a select.
+// CHECK-LABEL: func.func @every_body_op
+// CHECK: linrec.recurrence ins(%{{.*}} : tensor<2x16x4x8xf32>, tensor<2x16x4x8xf32>, tensor<2x16x4x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4x8xf32>, tensor<2x16x4x4xf32>, tensor<2x16x4xf32>) params(%{{.*}} : tensor<4xf32>) init(%{{.*}} : tensor<2x4x8x4xf32>) {chunk_size = 32 : i64} -> (tensor<2x16x4x4xf32>, tensor<2x4x8x4xf32>, tensor<2x4x8xf32>)
+// CHECK: ^bb0(%[[S:.*]]: !linrec.state<8x4xf32>, %[[Z:.*]]: !linrec.state<8xf32>, %[[Q:.*]]: vector<8xf32>, %[[K:.*]]: vector<8xf32>, %[[V:.*]]: vector<4xf32>, %[[G:.*]]: f32, %[[GK:.*]]: vector<8xf32>, %[[GV:.*]]: vector<4xf32>, %[[B:.*]]: f32, %[[LD:.*]]: f32):
+// CHECK: %[[QF:.*]] = linrec.feature_map <softmax> %[[Q]] : vector<8xf32>
+// CHECK: %[[KN:.*]] = linrec.l2norm %[[K]] : vector<8xf32>
+// CHECK: %[[S1:.*]] = linrec.decay %[[S]], %[[G]] : <8x4xf32>, f32
+// CHECK: %[[S2:.*]] = linrec.decay %[[S1]], %[[GK]] along <key> : <8x4xf32>, vector<8xf32>
+// CHECK: %[[S3:.*]] = linrec.decay %[[S2]], %[[GV]] along <value> : <8x4xf32>, vector<4xf32>
+// CHECK: %[[S4:.*]] = linrec.delta %[[S3]], %[[KN]], %[[B]] : <8x4xf32>, vector<8xf32>
+// CHECK: %[[M:.*]] = arith.cmpf olt, %[[LD]], %{{.*}} : f32
+// CHECK: %[[S5:.*]] = linrec.write %[[S4]], %[[KN]], %[[V]] scaled %[[B]] if %[[M]] : <8x4xf32>, vector<8xf32>, vector<4xf32>
+// CHECK: %[[S6:.*]] = linrec.select %[[M]], %[[S5]], %[[S]] : <8x4xf32>
+// CHECK: %[[Z1:.*]] = linrec.write %[[Z]], %[[KN]] : <8xf32>, vector<8xf32>
+// CHECK: %[[O:.*]] = linrec.read %[[S6]], %[[QF]] scale 2.500000e-01 : <8x4xf32>, vector<8xf32> -> vector<4xf32>
+// CHECK: %[[D:.*]] = linrec.read %[[Z1]], %[[QF]] : <8xf32>, vector<8xf32> -> f32
+// CHECK: linrec.yield states(%[[S6]], %[[Z1]] : !linrec.state<8x4xf32>, !linrec.state<8xf32>) outputs(%{{.*}} : vector<4xf32>)
+func.func @every_body_op(%q: tensor<2x16x4x8xf32>, %k: tensor<2x16x4x8xf32>,
+    %v: tensor<2x16x4x4xf32>, %g: tensor<2x16x4xf32>, %gk: tensor<2x16x4x8xf32>,
+    %gv: tensor<2x16x4x4xf32>, %beta: tensor<2x16x4xf32>, %ld: tensor<4xf32>,
+    %s0: tensor<2x4x8x4xf32>) -> tensor<2x16x4x4xf32> {
+  %o, %sT, %zT = linrec.recurrence
+      ins(%q, %k, %v, %g, %gk, %gv, %beta : tensor<2x16x4x8xf32>, tensor<2x16x4x8xf32>,
+          tensor<2x16x4x4xf32>, tensor<2x16x4xf32>, tensor<2x16x4x8xf32>, tensor<2x16x4x4xf32>,
+          tensor<2x16x4xf32>)
+      params(%ld : tensor<4xf32>) init(%s0 : tensor<2x4x8x4xf32>) {chunk_size = 32 : i64}
+      -> (tensor<2x16x4x4xf32>, tensor<2x4x8x4xf32>, tensor<2x4x8xf32>) {
+  ^bb0(%S: !linrec.state<8x4xf32>, %z: !linrec.state<8xf32>, %qt: vector<8xf32>,
+       %kt: vector<8xf32>, %vt: vector<4xf32>, %gt: f32, %gkt: vector<8xf32>,
+       %gvt: vector<4xf32>, %bt: f32, %ldh: f32):
+    %qf = linrec.feature_map <softmax> %qt : vector<8xf32>
+    %kn = linrec.l2norm %kt : vector<8xf32>
+    %S1 = linrec.decay %S, %gt : !linrec.state<8x4xf32>, f32
+    %S2 = linrec.decay %S1, %gkt along <key> : !linrec.state<8x4xf32>, vector<8xf32>
+    %S3 = linrec.decay %S2, %gvt along <value> : !linrec.state<8x4xf32>, vector<4xf32>
+    %S4 = linrec.delta %S3, %kn, %bt : !linrec.state<8x4xf32>, vector<8xf32>
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %ldh, %zero : f32
+    %S5 = linrec.write %S4, %kn, %vt scaled %bt if %m
+        : !linrec.state<8x4xf32>, vector<8xf32>, vector<4xf32>
+    %S6 = linrec.select %m, %S5, %S : !linrec.state<8x4xf32>
+    %z1 = linrec.write %z, %kn : !linrec.state<8xf32>, vector<8xf32>
+    %o = linrec.read %S6, %qf scale 0.25 : !linrec.state<8x4xf32>, vector<8xf32> -> vector<4xf32>
+    %d = linrec.read %z1, %qf : !linrec.state<8xf32>, vector<8xf32> -> f32
+    %eps = arith.constant 1.0e-6 : f32
+    %de = arith.addf %d, %eps : f32
+    %db = vector.broadcast %de : f32 to vector<4xf32>
+    %on = arith.divf %o, %db : vector<4xf32>
+    linrec.yield states(%S6, %z1 : !linrec.state<8x4xf32>, !linrec.state<8xf32>)
+                 outputs(%on : vector<4xf32>)
+  }
+  return %o : tensor<2x16x4x4xf32>
+}
+
+// -----
+
+// Every feature map kind, on vectors and scalars.
+// CHECK-LABEL: func.func @feature_maps
+// CHECK-COUNT-8: linrec.feature_map <{{identity|relu|elu|elu_plus_one|exp|sigmoid|logsigmoid|softplus}}>
+// CHECK: linrec.feature_map <softmax>
+func.func @feature_maps(%q: tensor<1x?x2x8xf32>, %a: tensor<1x?x2xf32>)
+    -> tensor<1x?x2x8xf32> {
+  %o, %sT = linrec.recurrence ins(%q, %a : tensor<1x?x2x8xf32>, tensor<1x?x2xf32>)
+      -> (tensor<1x?x2x8xf32>, tensor<1x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>, %s: f32):
+    %0 = linrec.feature_map <identity> %x : vector<8xf32>
+    %1 = linrec.feature_map <relu> %0 : vector<8xf32>
+    %2 = linrec.feature_map <elu> %1 : vector<8xf32>
+    %3 = linrec.feature_map <elu_plus_one> %2 : vector<8xf32>
+    %4 = linrec.feature_map <exp> %s : f32
+    %5 = linrec.feature_map <sigmoid> %4 : f32
+    %6 = linrec.feature_map <logsigmoid> %5 : f32
+    %7 = linrec.feature_map <softplus> %3 : vector<8xf32>
+    %8 = linrec.feature_map <softmax> %7 : vector<8xf32>
+    %S1 = linrec.decay %S, %6 : !linrec.state<8x8xf32>, f32
+    %S2 = linrec.write %S1, %8, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S2, %x : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S2 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return %o : tensor<1x?x2x8xf32>
+}
+
+// -----
+
+// Variable length: packed [1, total_T, H, D] inputs, one state per sequence.
+// CHECK-LABEL: func.func @varlen
+// CHECK: linrec.recurrence ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>) init(%{{.*}} : tensor<3x2x8x8xf32>) cu_seqlens(%{{.*}} : tensor<4xi32>)
+func.func @varlen(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x2x8xf32>, %v: tensor<1x?x2x8xf32>,
+                  %s0: tensor<3x2x8x8xf32>, %cu: tensor<4xi32>)
+    -> (tensor<1x?x2x8xf32>, tensor<3x2x8x8xf32>) {
+  %o, %sT = linrec.recurrence ins(%q, %k, %v : tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>, tensor<1x?x2x8xf32>)
+      init(%s0 : tensor<3x2x8x8xf32>) cu_seqlens(%cu : tensor<4xi32>)
+      -> (tensor<1x?x2x8xf32>, tensor<3x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, %vt: vector<8xf32>):
+    %S1 = linrec.write %S, %kt, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return %o, %sT : tensor<1x?x2x8xf32>, tensor<3x2x8x8xf32>
+}
+
+// -----
+
+// Two states read together (tensor attention's Hadamard form is built from such reads).
+// CHECK-LABEL: func.func @two_states
+// CHECK: -> (tensor<1x5x1x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>)
+func.func @two_states(%q: tensor<1x5x1x4xf32>, %k: tensor<1x5x1x4xf32>, %v: tensor<1x5x1x4xf32>)
+    -> tensor<1x5x1x4xf32> {
+  %o, %s1, %s2 = linrec.recurrence ins(%q, %k, %v : tensor<1x5x1x4xf32>, tensor<1x5x1x4xf32>, tensor<1x5x1x4xf32>)
+      -> (tensor<1x5x1x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%A: !linrec.state<4x4xf32>, %B: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>):
+    %A1 = linrec.write %A, %kt, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B1 = linrec.write %B, %qt, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %oa = linrec.read %A1, %qt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %ob = linrec.read %B1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %o = arith.mulf %oa, %ob : vector<4xf32>
+    linrec.yield states(%A1, %B1 : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%o : vector<4xf32>)
+  }
+  return %o : tensor<1x5x1x4xf32>
+}
