@@ -204,10 +204,17 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
       inits.push_back(d.initialZ);
   }
 
+  // The body argument of each input is found by position: one tensor may be passed as two
+  // operands (q and k, say).
   SmallVector<Value> inputs = {d.q, d.k, d.v};
-  for (Value x : {d.scalarGate, d.keyGate, d.valueGate, d.beta})
-    if (x)
+  enum { kQ, kK, kV };
+  std::array<int, 4> gatePosition = {-1, -1, -1, -1}; // scalar, key, value gate; beta
+  std::array<Value, 4> gates = {d.scalarGate, d.keyGate, d.valueGate, d.beta};
+  for (auto [i, x] : llvm::enumerate(gates))
+    if (x) {
+      gatePosition[i] = inputs.size();
       inputs.push_back(x);
+    }
   SmallVector<Value> params;
   if (d.constantDecay)
     params.push_back(d.constantDecay);
@@ -232,11 +239,10 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
   b.setInsertionPointToStart(body);
   unsigned sIndex = normalizerFirst ? 1 : 0;
   Value state = body->getArgument(sIndex);
-  auto inputArg = [&](Value x) {
-    auto it = llvm::find(inputs, x);
-    return body->getArgument(stateTypes.size() + (it - inputs.begin()));
+  auto inputArg = [&](int position) -> Value {
+    return position < 0 ? Value() : body->getArgument(stateTypes.size() + position);
   };
-  Value q = inputArg(d.q), k = inputArg(d.k), v = inputArg(d.v);
+  Value q = inputArg(kQ), k = inputArg(kK), v = inputArg(kV);
   if (d.featureMap != FeatureMapKind::Identity) {
     auto kind = FeatureMapKindAttr::get(ctx, d.featureMap);
     q = FeatureMapOp::create(b, loc, q.getType(), kind, q);
@@ -247,14 +253,15 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
   if (d.constantDecay)
     state = DecayOp::create(b, loc, state.getType(), state, body->getArguments().back(), DecayAxisAttr());
   if (d.scalarGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(d.scalarGate), DecayAxisAttr());
+    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[0]),
+                            DecayAxisAttr());
   if (d.keyGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(d.keyGate),
+    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[1]),
                             DecayAxisAttr::get(ctx, DecayAxis::Key));
   if (d.valueGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(d.valueGate),
+    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[2]),
                             DecayAxisAttr::get(ctx, DecayAxis::Value));
-  Value beta = d.beta ? inputArg(d.beta) : Value();
+  Value beta = inputArg(gatePosition[3]);
   if (beta)
     state = DeltaOp::create(b, loc, state.getType(), state, k, beta);
   state = WriteOp::create(b, loc, state.getType(), state, k, v, beta, /*mask=*/Value());
