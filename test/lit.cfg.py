@@ -13,7 +13,6 @@ config.test_exec_root = os.path.join(config.linrec_obj_root, "test")
 config.environment["PATH"] = os.pathsep.join(
     [config.linrec_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%examples", os.path.join(config.linrec_src_root, "examples")))
-config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 
 # The shared conformance cases live outside the repository (../shared/conformance).
 if os.path.isdir(config.conformance_dir):
