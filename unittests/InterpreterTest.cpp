@@ -459,6 +459,12 @@ TEST_F(InterpreterTest, ArgumentShapesAreChecked) {
   EXPECT_NE(llvm::toString(rows.takeError()).find("but there are 1 batch rows"),
             std::string::npos);
 
+  args[3] = normal({1, 2, 4, 3}); // the state is 4 x 4
+  auto stateShape = interpretFunction(*module, "f", args);
+  ASSERT_FALSE(static_cast<bool>(stateShape));
+  EXPECT_NE(llvm::toString(stateShape.takeError()).find("has shape [1, 2, 4, 3]"),
+            std::string::npos);
+
   args.pop_back();
   auto arity = interpretFunction(*module, "f", args);
   ASSERT_FALSE(static_cast<bool>(arity));

@@ -348,7 +348,10 @@ private:
                          " but there are " + llvm::Twine(numSequences) +
                          (varlen ? " sequences" : " batch rows") + " and " +
                          llvm::Twine(heads) + " heads");
-      (void)state;
+      // The op's type may leave dk/dv dynamic; the state's own shape is static.
+      if (!llvm::equal(llvm::ArrayRef<int64_t>(a.shape).drop_front(2), state.getShape()))
+        return makeError("init #" + llvm::Twine(i) + " has shape " + a.shapeString() +
+                         " but the state is " + shapeString(state.getShape()));
     }
     return Error::success();
   }
