@@ -37,4 +37,20 @@ def Linrec_FeatureMapKindAttr
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Linrec_Algorithm : I32EnumAttr<"Algorithm",
+    "how a recurrence is evaluated (chosen by linrec-classify)", [
+    // Decays, writes and reads only: intra-chunk attention blocks + inter-chunk state passing.
+    I32EnumAttrCase<"ChunkedDiagonal", 0, "chunked_diagonal">,
+    // A delta transition: the same plus a per-chunk triangular solve (WY / UT transform).
+    I32EnumAttrCase<"ChunkedDelta", 1, "chunked_delta">,
+    // Anything else the verifier accepts: an exact token-by-token scan.
+    I32EnumAttrCase<"Sequential", 2, "sequential">
+  ]> {
+  let cppNamespace = "::linrec";
+  let genSpecializedAttr = 0;
+}
+def Linrec_AlgorithmAttr : EnumAttr<Linrec_Dialect, Linrec_Algorithm, "algorithm"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 #endif // LINREC_ATTRS_TD

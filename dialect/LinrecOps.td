@@ -28,6 +28,9 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     offsets) the inputs are packed `[1, total_T, H, D]`, every sequence restarts from its own
     initial state, and the states are `[N, H, ...]`.
 
+    `chunk_size` is a schedule hint; `algorithm` records what `linrec-classify` decided
+    (`chunked_diagonal`, `chunked_delta` or `sequential`).
+
     ```mlir
     %o, %sT = linrec.recurrence ins(%q, %k, %v, %g, %beta : ...) init(%s0 : ...)
         -> (tensor<2x64x4x32xf32>, tensor<2x4x16x32xf32>) {
@@ -44,7 +47,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Variadic<AnyRankedTensor>:$params,
                        Variadic<AnyRankedTensor>:$inits,
                        Optional<Linrec_I32Vector1D>:$cuSeqlens,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
+                       OptionalAttr<Linrec_AlgorithmAttr>:$algorithm);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{

@@ -16,4 +16,19 @@ def LinrecNormalize : Pass<"linrec-normalize"> {
   ];
 }
 
+def LinrecClassify : Pass<"linrec-classify"> {
+  let summary = "Decide how each recurrence is evaluated: chunked (diagonal or delta) or sequential";
+  let description = [{
+    Reads each `linrec.recurrence` body as a state algebra (decays, delta transition, write,
+    reads) and records the algorithm in its `algorithm` attribute: `chunked_diagonal` when
+    only decays and writes touch the states, `chunked_delta` with a delta transition, and
+    `sequential` for anything else the verifier accepts (masked writes, selects, keys that
+    depend on reads, ...). With `remark-sequential`, says why a recurrence is sequential.
+  }];
+  let options = [
+    Option<"remarkSequential", "remark-sequential", "bool", "false",
+           "Emit a remark with the reason when a recurrence is sequential">
+  ];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

@@ -1,0 +1,47 @@
+//===- RecurrenceAnalysis.h - the state algebra of a recurrence -*- C++ -*-===//
+//
+// Reads a recurrence body as the chunked algorithms need it: per state, which decays scale
+// it (scalar, key-vector, value-vector), whether a delta transition precedes the write, and
+// which per-token values (keys, values, betas, queries) feed it. Everything the chunked form
+// cannot express makes the recurrence sequential, with the reason recorded.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_ANALYSIS_RECURRENCEANALYSIS_H
+#define LINREC_ANALYSIS_RECURRENCEANALYSIS_H
+
+#include "linrec/Dialect/LinrecOps.h"
+
+#include <string>
+
+namespace linrec {
+
+/// The update of one state in one token step, in the form
+///   S_t = D_t(S_{t-1}) + β_t k_t (v_t − D_t(S_{t-1})ᵀ k_t)ᵀ   (delta)   or
+///   S_t = D_t(S_{t-1}) + β_t k_t v_tᵀ                          (plain),
+/// D_t = e^{Σ scalar} · diag(e^{Σ key}) · S · diag(e^{Σ value}).
+struct StateUpdate {
+  unsigned index = 0;
+  StateType type;
+  llvm::SmallVector<mlir::Value> scalarDecays; // f32 body values
+  llvm::SmallVector<mlir::Value> keyDecays;    // vector<dk>
+  llvm::SmallVector<mlir::Value> valueDecays;  // vector<dv>
+  bool delta = false;
+  mlir::Value key;   // null when the state is never written
+  mlir::Value value; // null for a normalizer (the value is 1)
+  mlir::Value beta;  // null when 1
+  llvm::SmallVector<ReadOp> reads;
+};
+
+struct RecurrenceAnalysis {
+  Algorithm algorithm = Algorithm::Sequential;
+  /// Why the recurrence is sequential; empty otherwise.
+  std::string reason;
+  std::vector<StateUpdate> states;
+
+  static RecurrenceAnalysis analyze(RecurrenceOp op);
+};
+
+} // namespace linrec
+
+#endif // LINREC_ANALYSIS_RECURRENCEANALYSIS_H

@@ -1,0 +1,125 @@
+//===- RecurrenceAnalysis.cpp - the state algebra of a recurrence ---------===//
+
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+
+using namespace mlir;
+
+namespace linrec {
+
+namespace {
+/// Walks the chain of state ops from a state argument to its yielded value.
+struct ChainReader {
+  StateUpdate &update;
+  std::string &reason;
+
+  bool fail(const Twine &why) {
+    reason = ("state #" + Twine(update.index) + ": " + why).str();
+    return false;
+  }
+
+  /// The single state op that consumes `state`, or null at the end of the chain.
+  Operation *nextStateOp(Value state, bool &forked) {
+    Operation *next = nullptr;
+    forked = false;
+    for (Operation *user : state.getUsers()) {
+      if (isa<ReadOp, YieldOp>(user))
+        continue;
+      if (next && next != user)
+        forked = true;
+      next = user;
+    }
+    return next;
+  }
+
+  bool read(Value state, Value yielded) {
+    enum { Decays, Delta, Written } phase = Decays;
+    while (true) {
+      for (Operation *user : state.getUsers())
+        if (auto r = dyn_cast<ReadOp>(user))
+          update.reads.push_back(r);
+      if (state == yielded)
+        return true;
+      bool forked;
+      Operation *op = nextStateOp(state, forked);
+      if (forked)
+        return fail("its chain forks (a select or a second use)");
+      if (!op)
+        return fail("its chain does not reach the yielded value");
+      if (auto decay = dyn_cast<DecayOp>(op)) {
+        if (phase != Decays)
+          return fail("decays after a delta or write");
+        std::optional<DecayAxis> axis = decay.getAxis();
+        (!axis ? update.scalarDecays
+               : *axis == DecayAxis::Key ? update.keyDecays : update.valueDecays)
+            .push_back(decay.getLogDecay());
+        state = decay.getResult();
+      } else if (auto delta = dyn_cast<DeltaOp>(op)) {
+        if (phase != Decays)
+          return fail("a second delta transition, or one after the write");
+        update.delta = true;
+        update.key = delta.getKey();
+        update.beta = delta.getBeta();
+        phase = Delta;
+        state = delta.getResult();
+      } else if (auto write = dyn_cast<WriteOp>(op)) {
+        if (phase == Written)
+          return fail("two writes in one step");
+        if (write.getMask())
+          return fail("a masked write");
+        if (phase == Delta && (write.getKey() != update.key || write.getBeta() != update.beta))
+          return fail("the delta transition and the write use different keys or betas");
+        update.key = write.getKey();
+        update.value = write.getValue();
+        update.beta = write.getBeta();
+        phase = Written;
+        state = write.getResult();
+      } else {
+        return fail("'" + op->getName().getStringRef() + "' on the state");
+      }
+    }
+  }
+};
+} // namespace
+
+RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
+  RecurrenceAnalysis result;
+  YieldOp yield = op.getYield();
+  bool anyDelta = false;
+  for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
+    StateUpdate update;
+    update.index = i;
+    update.type = cast<StateType>(arg.getType());
+    if (!ChainReader{update, result.reason}.read(arg, yield.getStates()[i]))
+      return result;
+    anyDelta |= update.delta;
+    result.states.push_back(std::move(update));
+  }
+
+  // The per-token values that drive the states must not depend on any state or read: the
+  // chunked form computes them for a whole chunk before it touches the state.
+  SetVector<Operation *> stateDependent;
+  for (Operation &bodyOp : op.getBodyBlock())
+    if (isa<ReadOp>(bodyOp)) {
+      stateDependent.insert(&bodyOp);
+      getForwardSlice(&bodyOp, &stateDependent);
+    }
+  for (const StateUpdate &s : result.states) {
+    SmallVector<Value> drivers = {s.key, s.value, s.beta};
+    llvm::append_range(drivers, s.scalarDecays);
+    llvm::append_range(drivers, s.keyDecays);
+    llvm::append_range(drivers, s.valueDecays);
+    for (ReadOp r : s.reads)
+      drivers.push_back(r.getQuery());
+    for (Value v : drivers)
+      if (v && v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
+        result.reason = "a key, value, gate or query depends on a read of the state";
+        return result;
+      }
+  }
+  result.algorithm = anyDelta ? Algorithm::ChunkedDelta : Algorithm::ChunkedDiagonal;
+  return result;
+}
+
+} // namespace linrec

@@ -1,0 +1,26 @@
+//===- Classify.cpp - choose the algorithm of each recurrence -------------===//
+
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+#include "linrec/Transforms/Passes.h"
+
+namespace linrec {
+#define GEN_PASS_DEF_LINRECCLASSIFY
+#include "linrec/Transforms/Passes.h.inc"
+} // namespace linrec
+
+using namespace mlir;
+using namespace linrec;
+
+namespace {
+struct LinrecClassifyPass : linrec::impl::LinrecClassifyBase<LinrecClassifyPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    getOperation()->walk([&](RecurrenceOp op) {
+      RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+      op.setAlgorithmAttr(AlgorithmAttr::get(op.getContext(), analysis.algorithm));
+      if (remarkSequential && analysis.algorithm == Algorithm::Sequential)
+        op.emitRemark("sequential: ") << analysis.reason;
+    });
+  }
+};
+} // namespace

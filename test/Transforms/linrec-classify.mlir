@@ -1,0 +1,118 @@
+// RUN: linrec-opt %s --split-input-file --linrec-classify="remark-sequential" --verify-diagnostics | FileCheck %s
+
+// CHECK-LABEL: func.func @gated_delta
+// CHECK: linrec.recurrence {{.*}}algorithm = #linrec.algorithm<chunked_delta>
+func.func @gated_delta(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %kn = linrec.l2norm %x : vector<4xf32>
+    %S1 = linrec.decay %S, %gt : !linrec.state<4x4xf32>, f32
+    %S2 = linrec.delta %S1, %kn, %gt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S3 = linrec.write %S2, %kn, %x scaled %gt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S3 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// Two decays on both axes and a normalizer: still diagonal.
+// CHECK-LABEL: func.func @diagonal
+// CHECK: linrec.recurrence {{.*}}algorithm = #linrec.algorithm<chunked_diagonal>
+func.func @diagonal(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s, %z = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %Z: !linrec.state<4xf32>, %x: vector<4xf32>):
+    %g = linrec.feature_map <logsigmoid> %x : vector<4xf32>
+    %S1 = linrec.decay %S, %g along <key> : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.decay %S1, %g along <value> : !linrec.state<4x4xf32>, vector<4xf32>
+    %S3 = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %Z1 = linrec.write %Z, %x : !linrec.state<4xf32>, vector<4xf32>
+    %o = linrec.read %S3, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %d = linrec.read %Z1, %x : !linrec.state<4xf32>, vector<4xf32> -> f32
+    %db = vector.broadcast %d : f32 to vector<4xf32>
+    %on = arith.divf %o, %db : vector<4xf32>
+    linrec.yield states(%S3, %Z1 : !linrec.state<4x4xf32>, !linrec.state<4xf32>) outputs(%on : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @masked
+// CHECK: linrec.recurrence {{.*}}algorithm = #linrec.algorithm<sequential>
+func.func @masked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: a masked write}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @routed
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @routed(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: its chain forks (a select or a second use)}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %S2 = linrec.select %m, %S1, %S : !linrec.state<4x4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @decay_after_write
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @decay_after_write(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: decays after a delta or write}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %S2 = linrec.decay %S1, %gt : !linrec.state<4x4xf32>, f32
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// One state's read drives another state's key: a feedback the chunked form cannot see.
+// CHECK-LABEL: func.func @feedback
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @feedback(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: a key, value, gate or query depends on a read of the state}}
+  %a, %b = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%A: !linrec.state<4x4xf32>, %B: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %A1 = linrec.write %A, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %A1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %B1 = linrec.write %B, %r, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%A1, %B1 : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>)
+  }
+  return %a : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @delta_key_differs
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @delta_key_differs(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: the delta transition and the write use different keys or betas}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %y = linrec.feature_map <exp> %x : vector<4xf32>
+    %S1 = linrec.delta %S, %x, %gt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %y, %x scaled %gt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
