@@ -102,8 +102,8 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   SetVector<Operation *> stateDependent;
   for (Operation &bodyOp : op.getBodyBlock())
     if (isa<ReadOp>(bodyOp)) {
-      stateDependent.insert(&bodyOp);
       getForwardSlice(&bodyOp, &stateDependent);
+      stateDependent.insert(&bodyOp); // after: the slice removes its root
     }
   for (const StateUpdate &s : result.states) {
     SmallVector<Value> drivers = {s.key, s.value, s.beta};
