@@ -161,7 +161,7 @@ LogicalResult RecurrenceOp::verifyRegions() {
   // Per-head params: [H, ...].
   for (auto [i, param] : llvm::enumerate(getParams())) {
     auto type = cast<RankedTensorType>(param.getType());
-    if (!type.hasStaticShape() && type.getRank() > 1)
+    if (llvm::any_of(type.getShape().drop_front(), ShapedType::isDynamic))
       return emitOpError() << "param #" << i << " must have static trailing dims, got "
                            << type;
     if (type.getRank() < 1 || !unifyDim(dims.heads, type.getDimSize(0)))

@@ -3,6 +3,7 @@
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/CpuRuntime.h"
 #include "linrec/Runtime/Npy.h"
 
 #include "mlir/IR/Builders.h"
@@ -100,8 +101,23 @@ static Type elementTypeOf(MLIRContext &ctx, DType dtype) {
   }
 }
 
+Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
+                                         llvm::ArrayRef<Array> args, Target target,
+                                         CpuCompiler &compiler) {
+  if (target == Target::Reference)
+    return interpretFunction(module, funcName, args);
+  if (target == Target::CUDA)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "target 'cuda' is not available yet");
+  CpuKernelOptions options;
+  return evaluateFunction(module, funcName, args,
+                          [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                            return runRecurrenceOnCpu(compiler, op, operands, options);
+                          });
+}
+
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
-                                        StringRef outDir) {
+                                        StringRef outDir, CpuCompiler &compiler) {
   auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
   if (!specBuffer)
     return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
@@ -129,9 +145,8 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   if (llvm::Error e = readParams(dir, *params, config))
     return std::move(e);
 
-  if (target != Target::Reference)
-    return caseError(dir, "target '" + StringRef(target == Target::CPU ? "cpu" : "cuda") +
-                              "' is not available yet; use --target=reference");
+  if (target == Target::CUDA)
+    return caseError(dir, "target 'cuda' is not available yet; use --target=reference or cpu");
 
   // Inputs by name.
   std::map<std::string, Array> arrays;
@@ -184,7 +199,7 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   std::vector<Array> args;
   for (const std::string &name : argNames)
     args.push_back(arrays[name]);
-  Expected<std::vector<Array>> results = interpretFunction(*module, "layer", args);
+  Expected<std::vector<Array>> results = runFunction(*module, "layer", args, target, compiler);
   if (!results)
     return caseError(dir, llvm::toString(results.takeError()));
 

@@ -9,6 +9,8 @@
 #define LINREC_INITLINREC_H
 
 #include "linrec/Dialect/LinrecDialect.h"
+#include "linrec/Conversion/Passes.h"
+#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -28,6 +30,8 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
 /// The linrec passes and every upstream pass, for pipelines parsed from text.
 inline void registerAllPasses() {
   registerLinrecPasses();
+  registerLinrecConversionPasses();
+  registerLinrecPipelines();
   mlir::registerAllPasses();
 }
 

@@ -93,6 +93,11 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
     update.type = cast<StateType>(arg.getType());
     if (!ChainReader{update, result.reason}.read(arg, yield.getStates()[i]))
       return result;
+    if (update.delta && !update.valueDecays.empty()) {
+      result.reason = "state #" + std::to_string(i) +
+                      ": a delta rule with a value-dim decay (no chunked form yet)";
+      return result;
+    }
     anyDelta |= update.delta;
     result.states.push_back(std::move(update));
   }

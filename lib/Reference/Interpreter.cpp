@@ -178,9 +178,9 @@ std::optional<Slot> constantValues(Attribute attr, int64_t count) {
   return values;
 }
 
-class RecurrenceEvaluator {
+class RecurrenceRunner {
 public:
-  RecurrenceEvaluator(RecurrenceOp op, ArrayRef<Array> operands)
+  RecurrenceRunner(RecurrenceOp op, ArrayRef<Array> operands)
       : op(op), operands(operands) {}
 
   Expected<std::vector<Array>> run() {
@@ -547,7 +547,7 @@ private:
 } // namespace
 
 Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op, ArrayRef<Array> operands) {
-  return RecurrenceEvaluator(op, operands).run();
+  return RecurrenceRunner(op, operands).run();
 }
 
 /// The values of a tensor constant in the function body.
@@ -565,6 +565,12 @@ static Expected<Array> tensorConstant(arith::ConstantOp constant) {
 
 Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcName,
                                                ArrayRef<Array> args) {
+  return evaluateFunction(module, funcName, args, interpretRecurrence);
+}
+
+Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcName,
+                                              ArrayRef<Array> args,
+                                              RecurrenceEvaluator evaluator) {
   // Named ops are evaluated through their generic form, on a private copy.
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
@@ -617,7 +623,7 @@ Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcNa
     std::vector<Array> operands;
     for (Value v : rec->getOperands())
       operands.push_back(values.at(v));
-    Expected<std::vector<Array>> results = interpretRecurrence(rec, operands);
+    Expected<std::vector<Array>> results = evaluator(rec, operands);
     if (!results)
       return results.takeError();
     for (auto [v, a] : llvm::zip(rec.getResults(), *results))

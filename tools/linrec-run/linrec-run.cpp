@@ -15,6 +15,7 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/CpuRuntime.h"
 #include "linrec/Runtime/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -63,7 +64,7 @@ static int fail(const llvm::Twine &message) {
 // Conformance cases
 //===----------------------------------------------------------------------===//
 
-static int runCases(MLIRContext &context, Target target) {
+static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) {
   std::vector<std::string> dirs(caseDirs.begin(), caseDirs.end());
   if (!allCases.empty()) {
     std::error_code ec;
@@ -83,7 +84,7 @@ static int runCases(MLIRContext &context, Target target) {
     std::string caseOut;
     if (!outDir.empty())
       caseOut = dirs.size() > 1 ? outDir + "/" + name : outDir.getValue();
-    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut);
+    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler);
     if (!report) {
       std::string message = llvm::toString(report.takeError());
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.
@@ -252,9 +253,7 @@ static void printSummary(StringRef name, const Array &a) {
   llvm::outs() << "\n";
 }
 
-static int runFunction(MLIRContext &context, Target target) {
-  if (target != Target::Reference)
-    return fail("target '" + targetName + "' is not available yet; use --target=reference");
+static int runFunction(MLIRContext &context, Target target, CpuCompiler &compiler) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
@@ -340,11 +339,12 @@ static int runFunction(MLIRContext &context, Target target) {
   }
 
   llvm::Expected<std::vector<Array>> results =
-      interpretFunction(*module, func.getSymName(), bound);
+      runFunction(*module, func.getSymName(), bound, target, compiler);
   if (!results)
     return fail(llvm::toString(results.takeError()));
 
-  llvm::outs() << "@" << func.getSymName() << " on target " << targetName << " (float64)\n";
+  llvm::outs() << "@" << func.getSymName() << " on target " << targetName
+               << (target == Target::Reference ? " (float64)\n" : "\n");
   for (unsigned i = 0; i < numArgs; ++i)
     printSummary(argName(func, i), bound[i]);
   llvm::outs() << " ->\n";
@@ -372,13 +372,15 @@ int main(int argc, char **argv) {
   linrec::registerAllDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // Destroyed before InitLLVM shuts LLVM down: its JIT-compiled kernels must go first.
+  CpuCompiler compiler;
 
   if (!caseDirs.empty() || !allCases.empty()) {
     if (!inputFile.empty())
       return fail("give either a .mlir file or --case/--all-cases, not both");
-    return runCases(context, *target);
+    return runCases(context, *target, compiler);
   }
   if (inputFile.empty())
     return fail("no input: give a .mlir file or --case DIR (see --help)");
-  return runFunction(context, *target);
+  return runFunction(context, *target, compiler);
 }

@@ -23,6 +23,20 @@ class RecurrenceOp;
 llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
                                                        llvm::ArrayRef<Array> operands);
 
+/// How a function runner evaluates each recurrence: the reference interpreter, or a
+/// compiled kernel (runRecurrenceOnCpu).
+using RecurrenceEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>>(
+    RecurrenceOp, llvm::ArrayRef<Array>)>;
+
+/// Evaluates `func.func @funcName` of `module` on `args`, each recurrence through
+/// `evaluator`. The function body may hold recurrences (generic or named: named ops are
+/// normalized on a private copy first), tensor constants and func.return. Arguments must match
+/// the function's ranks and static dims.
+llvm::Expected<std::vector<Array>> evaluateFunction(mlir::ModuleOp module,
+                                                    llvm::StringRef funcName,
+                                                    llvm::ArrayRef<Array> args,
+                                                    RecurrenceEvaluator evaluator);
+
 /// Evaluates `func.func @funcName` of `module` on `args`. The function body may hold
 /// recurrences (generic or named: named ops are normalized on a private copy first), tensor
 /// constants and func.return. Arguments must match the function's ranks and static dims.

@@ -11,6 +11,7 @@
 
 #include "linrec/Reference/Array.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
 
@@ -23,6 +24,14 @@ enum class Target { Reference, CPU, CUDA };
 
 /// "reference", "cpu", "cuda".
 std::optional<Target> parseTarget(llvm::StringRef name);
+
+class CpuCompiler;
+
+/// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or CPU
+/// kernels from `compiler` (compiled on first use and cached there).
+llvm::Expected<std::vector<Array>> runFunction(mlir::ModuleOp module, llvm::StringRef funcName,
+                                               llvm::ArrayRef<Array> args, Target target,
+                                               CpuCompiler &compiler);
 
 struct OutputCheck {
   std::string name;
@@ -49,7 +58,7 @@ struct CaseReport {
 /// (missing files, an unsupported model, bad parameters); a wrong answer is a failing report.
 llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef caseDir, Target target,
-                                              llvm::StringRef outDir);
+                                              llvm::StringRef outDir, CpuCompiler &compiler);
 
 } // namespace linrec
 

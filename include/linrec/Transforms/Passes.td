@@ -31,4 +31,16 @@ def LinrecClassify : Pass<"linrec-classify"> {
   ];
 }
 
+def LinrecExpandFeatureMaps : Pass<"linrec-expand-feature-maps"> {
+  let summary = "Expand linrec.feature_map and linrec.l2norm into arith, math and vector ops";
+  let description = [{
+    Once a recurrence is lowered, its per-token ops live in ordinary loops; this pass spells
+    the feature maps and gate activations in upstream ops, in their numerically stable forms
+    (logsigmoid(x) = min(x, 0) − log1p(e^{−|x|}), softmax with the max subtracted, ...).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

@@ -1,0 +1,33 @@
+//===- Passes.td - linrec conversion passes -----------------*- tablegen -*-===//
+
+#ifndef LINREC_CONVERSION_PASSES_TD
+#define LINREC_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
+  let summary = "Lower classified recurrences to CPU kernels (scf + vector on memrefs)";
+  let description = [{
+    Every `linrec.recurrence` (classified by `linrec-classify`) becomes a kernel function
+    `@__linrec_kernel_<n>` on memrefs, with the C interface, that processes the (sequence,
+    head) work items in `[begin, end)`: the chunked algorithm (intra-chunk attention blocks,
+    the delta rule's triangular solve, inter-chunk state passing) for `chunked_*`
+    recurrences, a token-by-token scan for `sequential` ones. The body's per-token ops (feature
+    maps, gates, norms, output arithmetic) are cloned into the kernel's loads and stores. The
+    recurrence itself is replaced by a call of the kernel on buffers of its operands, so the
+    enclosing function still computes the same tensors. The runtime calls the kernels
+    directly, one range of work items per thread.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", "64",
+           "Tokens per chunk of the chunked algorithms (a multiple of 16, up to 128); a "
+           "recurrence's own chunk_size attribute wins">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+#endif // LINREC_CONVERSION_PASSES_TD

@@ -1,0 +1,32 @@
+//===- Pipelines.h - named linrec pipelines ---------------------*- C++ -*-===//
+//
+// The pipelines the runtime runs, also registered for linrec-opt:
+//   linrec-to-cpu: named ops -> generic -> classified -> CPU kernels -> LLVM dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_PIPELINES_PIPELINES_H
+#define LINREC_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace linrec {
+
+struct CpuPipelineOptions {
+  int64_t chunkSize = 64;
+};
+
+/// linrec-normalize, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
+/// function on memrefs (and a call of it).
+void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+
+/// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect.
+void buildCpuToLLVMPipeline(mlir::OpPassManager &pm);
+
+/// Registers `linrec-to-cpu` (the whole module: kernels, bufferization of the functions that
+/// call them, LLVM dialect).
+void registerLinrecPipelines();
+
+} // namespace linrec
+
+#endif // LINREC_PIPELINES_PIPELINES_H

@@ -1,0 +1,107 @@
+//===- CpuRuntime.h - JIT-compiled CPU kernels of recurrences ---*- C++ -*-===//
+//
+// compile(recurrence, options) -> a cached CpuKernel; kernel.run(buffers). A kernel depends
+// on the recurrence body, its head dims and dtypes, and the schedule options; it does not
+// depend on B, T or H, so one kernel serves every batch size and sequence length. Errors are
+// llvm::Error values with messages.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_CPURUNTIME_H
+#define LINREC_RUNTIME_CPURUNTIME_H
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/Reference/Array.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace linrec {
+
+/// A contiguous row-major host buffer.
+struct BufferView {
+  void *data = nullptr;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+struct CpuKernelOptions {
+  int64_t chunkSize = 64;
+  /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
+  bool sequential = false;
+  /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
+  unsigned threads = 0;
+};
+
+class CpuKernel {
+public:
+  ~CpuKernel();
+
+  /// Runs on `operands` (the recurrence's inputs, params, initial states, cu_seqlens, in
+  /// order) and writes `results` (its outputs, then final states). Every shape, dtype and
+  /// cu_seqlens entry is checked first.
+  llvm::Error run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                  unsigned threads = 0) const;
+
+  Algorithm algorithm() const { return algorithm_; }
+  /// Seconds spent in MLIR passes + LLVM JIT compilation.
+  double compileSeconds() const { return compileSeconds_; }
+
+private:
+  friend class CpuCompiler;
+  CpuKernel() = default;
+
+  /// The expected type of each kernel argument: element type and static dims (-1 dynamic).
+  struct ArgSpec {
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void (*entry)(void **) = nullptr;
+  std::vector<ArgSpec> operandSpecs, resultSpecs;
+  unsigned numInputs = 0, numParams = 0, numInits = 0, numOutputs = 0;
+  bool varlen = false;
+  Algorithm algorithm_ = Algorithm::Sequential;
+  double compileSeconds_ = 0;
+
+  llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                    int64_t &numWork) const;
+};
+
+/// Compiles recurrences to CPU kernels and caches them. Thread-safe.
+class CpuCompiler {
+public:
+  CpuCompiler();
+  ~CpuCompiler();
+
+  /// The kernel of `op` (a generic or named recurrence) under `options`.
+  llvm::Expected<std::shared_ptr<const CpuKernel>> compile(mlir::Operation *op,
+                                                           const CpuKernelOptions &options);
+  size_t cacheSize() const;
+
+private:
+  std::unique_ptr<mlir::MLIRContext> context;
+  mutable std::mutex mutex;
+  std::map<std::string, std::shared_ptr<const CpuKernel>> cache;
+};
+
+/// Runs one recurrence on host arrays through a CPU kernel (the CPU counterpart of
+/// interpretRecurrence): inputs convert to the op's element types, results come back as
+/// arrays of their element types.
+llvm::Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
+                                                      llvm::ArrayRef<Array> operands,
+                                                      const CpuKernelOptions &options);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_CPURUNTIME_H

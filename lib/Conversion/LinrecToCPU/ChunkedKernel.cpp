@@ -1,0 +1,408 @@
+//===- ChunkedKernel.cpp - the chunk-parallel form of a recurrence --------===//
+//
+// Per (sequence, head), chunk by chunk of C tokens (DESIGN.md §2), with b = the cumulative
+// log-decay inside the chunk (every exponent below is <= 0, so nothing overflows):
+//
+//   prologue: the body's per-token ops give Q (scaled), K, V (times β), β and the decays
+//   A   = (Q Kᵀ ⊙ e^{b_i − b_j})_{j<=i}              intra-chunk attention, per read
+//   U   = V, or for the delta rule the forward substitution
+//         U_i = β_i (V_i − (e^{b_i} ⊙ K_i) S − Σ_{j<i} (K_i Kᵀ_j ⊙ e^{b_i − b_j}) U_j)
+//   O   = (Q ⊙ e^{b}) S + A U                           (value decay: ⊙ e^{bv_i − bv_j})
+//   S  ← e^{b_last} ⊙ S + (K ⊙ e^{b_last − b})ᵀ U
+//   epilogue: the body's ops after the reads turn O into the token's outputs.
+//
+// The last chunk is zero-padded: padded tokens have zero keys, values, betas and decays, so
+// they change nothing and their outputs are not stored.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace linrec::cpu {
+namespace {
+
+/// The chunk buffers of one state.
+struct StateBuffers {
+  const StateUpdate *update;
+  int64_t dk, dv;
+  Value state;                // dk x dv
+  Value keys, keysT;          // C x dk, dk x C
+  Value values;               // C x dv (β-scaled for plain writes; 1 for a normalizer)
+  Value betas;                // C (delta)
+  Value scalarDecay;          // C, cumulative (null without scalar decays)
+  Value keyDecay, keyDecayT;  // C x dk, dk x C, cumulative (null without key decays)
+  Value valueDecay;           // C x dv, cumulative (null without value decays)
+  Value solved;               // C x dv: U
+  Value keysDecayedT;         // dk x C: (K ⊙ e^{b_last − b})ᵀ
+  Value scaled;               // C x dk scratch: Q ⊙ e^{b}, K ⊙ e^{b}
+  Value valuesDecayed;        // C x dv scratch (value decay)
+  Value attention;            // C x C: A (per read), then G (delta)
+  SmallVector<Value> queries; // per read: C x dk, scaled
+  SmallVector<Value> results; // per read: C x dv
+};
+
+class ChunkedKernel {
+public:
+  explicit ChunkedKernel(KernelEmitter &e) : e(e), b(e.b), C(e.chunkSize) {}
+
+  void emit() {
+    for (const StateUpdate &u : e.analysis.states)
+      states.push_back(allocate(u));
+    e.forEachWorkItem([&](const WorkItem &item) {
+      for (StateBuffers &s : states)
+        e.loadInitialState(s.update->index, item, s.state);
+      Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
+      Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
+      e.forLoop(e.index(0), numChunks, [&](Value c) {
+        Value first = arith::AddIOp::create(b, item.tokenBegin,
+                                            arith::MulIOp::create(b, c, e.index(C)));
+        Value count = arith::MinUIOp::create(
+            b, e.index(C), arith::SubIOp::create(b, item.tokenEnd, first));
+        emitChunk(item, first, count);
+      });
+      for (StateBuffers &s : states)
+        e.storeFinalState(s.update->index, item, s.state);
+    });
+    e.freeAll();
+  }
+
+private:
+  KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  int64_t C;
+  std::vector<StateBuffers> states;
+
+  StateBuffers allocate(const StateUpdate &u) {
+    StateBuffers s;
+    s.update = &u;
+    s.dk = u.type.getKeyDim();
+    s.dv = u.type.getValueDim();
+    s.state = e.alloc({s.dk, s.dv});
+    s.keys = e.alloc({C, s.dk});
+    s.keysT = e.alloc({s.dk, C});
+    s.values = e.alloc({C, s.dv});
+    s.solved = s.values;
+    if (u.delta) {
+      s.betas = e.alloc({C});
+      s.solved = e.alloc({C, s.dv});
+    }
+    if (!u.scalarDecays.empty())
+      s.scalarDecay = e.alloc({C});
+    if (!u.keyDecays.empty()) {
+      s.keyDecay = e.alloc({C, s.dk});
+      s.keyDecayT = e.alloc({s.dk, C});
+    }
+    if (!u.valueDecays.empty()) {
+      s.valueDecay = e.alloc({C, s.dv});
+      s.valuesDecayed = e.alloc({C, s.dv});
+    }
+    s.keysDecayedT = e.alloc({s.dk, C});
+    s.scaled = e.alloc({C, s.dk});
+    s.attention = e.alloc({C, C});
+    for (size_t r = 0; r < u.reads.size(); ++r) {
+      s.queries.push_back(e.alloc({C, s.dk}));
+      s.results.push_back(e.alloc({C, s.dv}));
+    }
+    return s;
+  }
+
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value splat(Value scalar, int64_t n) {
+    return vector::BroadcastOp::create(b, e.vectorOf(n), scalar);
+  }
+  Value row(Value buffer, Value i, int64_t n) { return e.load(e.vectorOf(n), buffer, {i, e.index(0)}); }
+  Value scalarAt(Value buffer, ValueRange indices) {
+    return e.load(b.getF32Type(), buffer, indices);
+  }
+  Value sum(ArrayRef<Value> values, IRMapping &mapping) {
+    Value total = mapping.lookup(values.front());
+    for (Value v : values.drop_front())
+      total = add(total, mapping.lookup(v));
+    return total;
+  }
+
+  void emitChunk(const WorkItem &item, Value first, Value count) {
+    for (StateBuffers &s : states)
+      clearChunkBuffers(s);
+    emitPrologue(item, first, count);
+    for (StateBuffers &s : states) {
+      emitCumulativeDecays(s);
+      if (s.update->delta)
+        emitDeltaSolve(s);
+      for (size_t r = 0; r < s.update->reads.size(); ++r)
+        emitRead(s, r);
+      emitStateUpdate(s);
+    }
+    emitEpilogue(item, first, count);
+  }
+
+  void clearChunkBuffers(StateBuffers &s) {
+    for (Value buffer : {s.keys, s.keysT, s.values, s.betas, s.scalarDecay, s.keyDecay,
+                         s.valueDecay})
+      if (buffer)
+        e.fill(buffer, 0.0);
+  }
+
+  /// Token i of the chunk: run the body's per-token ops and store what the states need.
+  void emitPrologue(const WorkItem &item, Value first, Value count) {
+    SmallVector<Value> needed;
+    for (const StateUpdate &u : e.analysis.states) {
+      for (Value v : {u.key, u.value, u.beta})
+        if (v)
+          needed.push_back(v);
+      llvm::append_range(needed, u.scalarDecays);
+      llvm::append_range(needed, u.keyDecays);
+      llvm::append_range(needed, u.valueDecays);
+      for (ReadOp r : u.reads)
+        needed.push_back(r.getQuery());
+    }
+    e.forLoop(e.index(0), count, [&](Value i) {
+      IRMapping mapping;
+      e.mapTokenArguments(mapping, item, arith::AddIOp::create(b, first, i));
+      e.cloneSlice(needed, mapping);
+      for (StateBuffers &s : states)
+        storeTokenValues(s, mapping, i);
+    });
+  }
+
+  void storeTokenValues(StateBuffers &s, IRMapping &mapping, Value i) {
+    const StateUpdate &u = *s.update;
+    Value zero = e.index(0);
+    if (u.key) {
+      Value key = mapping.lookup(u.key);
+      e.store(key, s.keys, {i, zero});
+      e.forLoop(0, s.dk, [&](Value d) {
+        e.store(vector::ExtractOp::create(b, key, ArrayRef<OpFoldResult>{d}), s.keysT, {d, i});
+      });
+      // A plain write adds β k vᵀ: fold β into the value row. The delta rule keeps β apart.
+      Value value = u.value ? mapping.lookup(u.value) : e.f32(1.0);
+      if (!u.value)
+        value = splat(value, 1);
+      if (u.beta && !u.delta)
+        value = mul(value, splat(mapping.lookup(u.beta), s.dv));
+      e.store(value, s.values, {i, zero});
+      if (u.delta)
+        e.store(mapping.lookup(u.beta), s.betas, {i});
+    }
+    if (s.scalarDecay)
+      e.store(sum(u.scalarDecays, mapping), s.scalarDecay, {i});
+    if (s.keyDecay)
+      e.store(sum(u.keyDecays, mapping), s.keyDecay, {i, zero});
+    if (s.valueDecay)
+      e.store(sum(u.valueDecays, mapping), s.valueDecay, {i, zero});
+    for (auto [r, constRead] : llvm::enumerate(u.reads)) {
+      ReadOp read = constRead;
+      Value query = mapping.lookup(read.getQuery());
+      if (std::optional<APFloat> scale = read.getScale())
+        query = mul(query, splat(e.f32(scale->convertToDouble()), s.dk));
+      e.store(query, s.queries[r], {i, zero});
+    }
+  }
+
+  /// b_i = Σ_{i' <= i} g_{i'}, in place; also the transposed key decays.
+  void emitCumulativeDecays(StateBuffers &s) {
+    if (s.scalarDecay)
+      e.forLoop(1, C, [&](Value i) {
+        Value prev = arith::SubIOp::create(b, i, e.index(1));
+        e.store(add(scalarAt(s.scalarDecay, {i}), scalarAt(s.scalarDecay, {prev})),
+                s.scalarDecay, {i});
+      });
+    for (auto [decays, width] : {std::pair(s.keyDecay, s.dk), std::pair(s.valueDecay, s.dv)}) {
+      Value buffer = decays;
+      int64_t n = width;
+      if (buffer)
+        e.forLoop(1, C, [&](Value i) {
+          Value prev = arith::SubIOp::create(b, i, e.index(1));
+          e.store(add(row(buffer, i, n), row(buffer, prev, n)), buffer, {i, e.index(0)});
+        });
+    }
+    if (s.keyDecay)
+      e.forLoop(0, C, [&](Value i) {
+        Value decays = row(s.keyDecay, i, s.dk);
+        e.forLoop(0, s.dk, [&](Value d) {
+          e.store(vector::ExtractOp::create(b, decays, ArrayRef<OpFoldResult>{d}), s.keyDecayT,
+                  {d, i});
+        });
+      });
+  }
+
+  /// rows[i] ⊙ e^{b_i} (key and scalar decays) into s.scaled.
+  void emitDecayedRows(StateBuffers &s, Value rows) {
+    e.forLoop(0, C, [&](Value i) {
+      Value x = row(rows, i, s.dk);
+      if (s.keyDecay)
+        x = mul(x, exp(row(s.keyDecay, i, s.dk)));
+      if (s.scalarDecay)
+        x = mul(x, splat(exp(scalarAt(s.scalarDecay, {i})), s.dk));
+      e.store(x, s.scaled, {i, e.index(0)});
+    });
+  }
+
+  /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i − b_j} for j <= i (j < i if strict),
+  /// 0 above.
+  void emitAttention(StateBuffers &s, Value left, bool strict) {
+    VectorType rowType = e.vectorOf(C);
+    if (!s.keyDecay) {
+      e.matmul(left, s.keysT, s.attention, /*accumulate=*/false);
+      // Mask and scale each row: e^{b_i − b_j} where j <= i, 0 elsewhere (the exponent is
+      // positive above the diagonal; select before multiplying so it never reaches O).
+      SmallVector<float> iota(C);
+      for (int64_t j = 0; j < C; ++j)
+        iota[j] = float(j);
+      Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+      e.forLoop(0, C, [&](Value i) {
+        Value iF = arith::UIToFPOp::create(
+            b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), i));
+        Value keep = arith::CmpFOp::create(b, strict ? arith::CmpFPredicate::OLT
+                                                     : arith::CmpFPredicate::OLE,
+                                           positions, splat(iF, C));
+        Value weight = splat(e.f32(1.0), C);
+        if (s.scalarDecay)
+          weight = exp(sub(splat(scalarAt(s.scalarDecay, {i}), C),
+                           e.load(rowType, s.scalarDecay, {e.index(0)})));
+        weight = arith::SelectOp::create(b, keep, weight, e.zeros(rowType));
+        e.store(mul(row(s.attention, i, C), weight), s.attention, {i, e.index(0)});
+      });
+      return;
+    }
+    // Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim, so each entry is its own
+    // decayed dot product (exact, no overflow: j <= i).
+    e.fill(s.attention, 0.0);
+    VectorType keyRow = e.vectorOf(s.dk);
+    e.forLoop(0, C, [&](Value i) {
+      Value q = row(left, i, s.dk), bi = row(s.keyDecay, i, s.dk);
+      Value bScalar = s.scalarDecay ? scalarAt(s.scalarDecay, {i}) : Value();
+      Value end = strict ? i : arith::AddIOp::create(b, i, e.index(1)).getResult();
+      e.forLoop(e.index(0), end, [&](Value j) {
+        Value decay = exp(sub(bi, row(s.keyDecay, j, s.dk)));
+        Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                                mul(mul(q, row(s.keys, j, s.dk)), decay));
+        if (bScalar)
+          dot = mul(dot, exp(sub(bScalar, scalarAt(s.scalarDecay, {j}))));
+        e.store(dot, s.attention, {i, j});
+      });
+      (void)keyRow;
+    });
+  }
+
+  /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{bv_i − bv_j}  (value decays)
+  void emitValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
+    e.forLoop(0, C, [&](Value i) {
+      Value bvi = row(s.valueDecay, i, s.dv);
+      Value acc = e.forLoopCarry(
+          e.index(0), arith::AddIOp::create(b, i, e.index(1)), row(target, i, s.dv),
+          [&](Value j, Value sum) {
+            Value weight = splat(scalarAt(s.attention, {i, j}), s.dv);
+            Value term = mul(row(rhs, j, s.dv), exp(sub(bvi, row(s.valueDecay, j, s.dv))));
+            return vector::FMAOp::create(b, weight, term, sum).getResult();
+          });
+      e.store(acc, target, {i, e.index(0)});
+    });
+  }
+
+  /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
+  void emitDeltaSolve(StateBuffers &s) {
+    emitDecayedRows(s, s.keys);                                // K ⊙ e^{b}
+    e.matmul(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S
+    emitAttention(s, s.keys, /*strict=*/true);                  // G
+    e.forLoop(0, C, [&](Value i) {
+      Value residual = sub(row(s.values, i, s.dv), row(s.solved, i, s.dv));
+      Value u = e.forLoopCarry(e.index(0), i, residual, [&](Value j, Value acc) {
+        Value g = splat(scalarAt(s.attention, {i, j}), s.dv);
+        return sub(acc, mul(g, row(s.solved, j, s.dv)));
+      });
+      e.store(mul(u, splat(scalarAt(s.betas, {i}), s.dv)), s.solved, {i, e.index(0)});
+    });
+  }
+
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U: the chunk's reads of S_t.
+  void emitRead(StateBuffers &s, size_t r) {
+    Value out = s.results[r];
+    emitDecayedRows(s, s.queries[r]);
+    e.matmul(s.scaled, s.state, out, /*accumulate=*/false);
+    emitAttention(s, s.queries[r], /*strict=*/false);
+    if (!s.valueDecay) {
+      e.matmul(s.attention, s.solved, out, /*accumulate=*/true);
+      return;
+    }
+    e.forLoop(0, C, [&](Value i) {
+      e.store(mul(row(out, i, s.dv), exp(row(s.valueDecay, i, s.dv))), out, {i, e.index(0)});
+    });
+    emitValueDecayedMix(s, s.solved, out);
+  }
+
+  /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}]).
+  void emitStateUpdate(StateBuffers &s) {
+    Value last = e.index(C - 1);
+    Value scalarLast = s.scalarDecay ? scalarAt(s.scalarDecay, {last}) : Value();
+    Value valueLast = s.valueDecay ? row(s.valueDecay, last, s.dv) : Value();
+    VectorType chunkRow = e.vectorOf(C);
+    e.forLoop(0, s.dk, [&](Value d) {
+      // Row d of the state decays by e^{b_last[d]} (and e^{bv_last} along the row).
+      Value factor = e.f32(1.0);
+      Value keyExponent = e.f32(0.0);
+      if (s.keyDecay)
+        keyExponent = add(keyExponent, scalarAt(s.keyDecay, {last, d}));
+      if (scalarLast)
+        keyExponent = add(keyExponent, scalarLast);
+      factor = exp(keyExponent);
+      Value stateRow = mul(row(s.state, d, s.dv), splat(factor, s.dv));
+      if (valueLast)
+        stateRow = mul(stateRow, exp(valueLast));
+      e.store(stateRow, s.state, {d, e.index(0)});
+      // (K ⊙ e^{b_last − b})ᵀ row d: K[:, d] ⊙ e^{b_last[d] − b[:, d]}.
+      Value exponent = splat(keyExponent, C);
+      if (s.keyDecay)
+        exponent = sub(exponent, e.load(chunkRow, s.keyDecayT, {d, e.index(0)}));
+      if (s.scalarDecay)
+        exponent = sub(exponent, e.load(chunkRow, s.scalarDecay, {e.index(0)}));
+      e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), exp(exponent)), s.keysDecayedT,
+              {d, e.index(0)});
+    });
+    Value rhs = s.solved;
+    if (s.valueDecay) {
+      e.forLoop(0, C, [&](Value j) {
+        Value decay = exp(sub(valueLast, row(s.valueDecay, j, s.dv)));
+        e.store(mul(row(s.solved, j, s.dv), decay), s.valuesDecayed, {j, e.index(0)});
+      });
+      rhs = s.valuesDecayed;
+    }
+    e.matmul(s.keysDecayedT, rhs, s.state, /*accumulate=*/true);
+  }
+
+  /// Token i of the chunk: the body's ops after the reads, then the outputs.
+  void emitEpilogue(const WorkItem &item, Value first, Value count) {
+    SmallVector<Value> outputs(e.op.getYield().getOutputs());
+    e.forLoop(e.index(0), count, [&](Value i) {
+      Value token = arith::AddIOp::create(b, first, i);
+      IRMapping mapping;
+      e.mapTokenArguments(mapping, item, token);
+      for (StateBuffers &s : states)
+        for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
+          ReadOp read = constRead;
+          Value value = row(s.results[r], i, s.dv);
+          if (!s.update->type.isMatrix())
+            value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
+          mapping.map(read.getResult(), value);
+        }
+      e.cloneSlice(outputs, mapping);
+      e.storeOutputs(mapping, item, token);
+    });
+  }
+};
+
+} // namespace
+
+void emitChunkedKernel(KernelEmitter &emitter) { ChunkedKernel(emitter).emit(); }
+
+} // namespace linrec::cpu

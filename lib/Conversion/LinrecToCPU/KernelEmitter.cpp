@@ -1,0 +1,247 @@
+//===- KernelEmitter.cpp - shared pieces of the CPU kernels ---------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace linrec::cpu {
+
+KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis,
+                             func::FuncOp kernel, int64_t chunkSize)
+    : b(op.getLoc(), op.getContext()), op(op), analysis(analysis), kernel(kernel),
+      chunkSize(chunkSize) {
+  numInputs = op.getInputs().size();
+  numParams = op.getParams().size();
+  numInits = op.getInits().size();
+  numOperands = op->getNumOperands();
+  numOutputs = op.getNumOutputs();
+  if (op.getCuSeqlens())
+    cuSeqlens = kernel.getArgument(numOperands - 1);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+}
+
+Value KernelEmitter::index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+
+Value KernelEmitter::f32(double value) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(value)));
+}
+
+VectorType KernelEmitter::vectorOf(int64_t n) { return VectorType::get({n}, b.getF32Type()); }
+
+Type KernelEmitter::slotType(int64_t n, bool scalar) {
+  return scalar ? Type(b.getF32Type()) : Type(vectorOf(n));
+}
+
+Value KernelEmitter::zeros(Type type) {
+  if (auto vec = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, 0.0f));
+  return f32(0.0);
+}
+
+void KernelEmitter::forLoop(Value lb, Value ub, function_ref<void(Value)> body) {
+  scf::ForOp::create(b, lb, ub, index(1), ValueRange{},
+                     [&](OpBuilder &nested, Location, Value iv, ValueRange) {
+                       OpBuilder::InsertionGuard guard(b);
+                       b.setInsertionPoint(nested.getInsertionBlock(),
+                                           nested.getInsertionPoint());
+                       body(iv);
+                       scf::YieldOp::create(b);
+                     });
+}
+
+Value KernelEmitter::forLoopCarry(Value lb, Value ub, Value init,
+                                  function_ref<Value(Value, Value)> body) {
+  auto loop = scf::ForOp::create(
+      b, lb, ub, index(1), ValueRange{init},
+      [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+        scf::YieldOp::create(b, body(iv, args[0]));
+      });
+  return loop.getResult(0);
+}
+
+void KernelEmitter::ifThen(Value condition, function_ref<void()> body) {
+  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  body();
+}
+
+/// Converts between f32 and a memref's element type.
+static Value convert(ImplicitLocOpBuilder &b, Value value, Type toElement) {
+  Type from = getElementTypeOrSelf(value.getType());
+  if (from == toElement)
+    return value;
+  Type to = toElement;
+  if (auto vec = dyn_cast<VectorType>(value.getType()))
+    to = VectorType::get(vec.getShape(), toElement);
+  if (toElement.getIntOrFloatBitWidth() > from.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, to, value);
+  return arith::TruncFOp::create(b, to, value);
+}
+
+Value KernelEmitter::load(Type type, Value memref, ValueRange indices) {
+  Type element = cast<MemRefType>(memref.getType()).getElementType();
+  Value value;
+  if (auto vec = dyn_cast<VectorType>(type))
+    value = vector::LoadOp::create(b, VectorType::get(vec.getShape(), element), memref, indices);
+  else
+    value = memref::LoadOp::create(b, memref, indices);
+  return convert(b, value, b.getF32Type());
+}
+
+void KernelEmitter::store(Value value, Value memref, ValueRange indices) {
+  Type element = cast<MemRefType>(memref.getType()).getElementType();
+  value = convert(b, value, element);
+  if (isa<VectorType>(value.getType()))
+    vector::StoreOp::create(b, value, memref, indices);
+  else
+    memref::StoreOp::create(b, value, memref, indices);
+}
+
+Value KernelEmitter::alloc(ArrayRef<int64_t> shape) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  Value buffer = memref::AllocOp::create(b, MemRefType::get(shape, b.getF32Type()),
+                                         b.getI64IntegerAttr(64));
+  allocations.push_back(buffer);
+  return buffer;
+}
+
+void KernelEmitter::freeAll() {
+  for (Value buffer : allocations)
+    memref::DeallocOp::create(b, buffer);
+  allocations.clear();
+}
+
+void KernelEmitter::fill(Value buffer, double value) {
+  auto type = cast<MemRefType>(buffer.getType());
+  if (type.getRank() == 1) {
+    store(arith::ConstantOp::create(
+              b, DenseElementsAttr::get(vectorOf(type.getDimSize(0)), float(value))),
+          buffer, {index(0)});
+    return;
+  }
+  Value row = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(vectorOf(type.getDimSize(1)), float(value)));
+  forLoop(0, type.getDimSize(0), [&](Value r) { store(row, buffer, {r, index(0)}); });
+}
+
+void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
+  Value heads = memref::DimOp::create(b, input(0), 2);
+  Value tokens = memref::DimOp::create(b, input(0), 1);
+  Value begin = kernel.getArgument(kernel.getNumArguments() - 2);
+  Value end = kernel.getArgument(kernel.getNumArguments() - 1);
+  forLoop(begin, end, [&](Value w) {
+    WorkItem item;
+    item.stateRow = arith::DivUIOp::create(b, w, heads);
+    item.head = arith::RemUIOp::create(b, w, heads);
+    if (cuSeqlens) {
+      item.row = index(0);
+      auto offset = [&](Value i) {
+        Value raw = memref::LoadOp::create(b, cuSeqlens, ValueRange{i});
+        return arith::IndexCastOp::create(b, b.getIndexType(), raw).getResult();
+      };
+      item.tokenBegin = offset(item.stateRow);
+      item.tokenEnd = offset(arith::AddIOp::create(b, item.stateRow, index(1)));
+    } else {
+      item.row = item.stateRow;
+      item.tokenBegin = index(0);
+      item.tokenEnd = tokens;
+    }
+    body(item);
+  });
+}
+
+/// The indices of a [B, T, H, D...] (or [B, T, H]) tensor at (row, token, head).
+static SmallVector<Value> tokenIndices(KernelEmitter &e, Value memref, const WorkItem &item,
+                                       Value token) {
+  SmallVector<Value> indices = {item.row, token, item.head};
+  for (int64_t d = 3; d < cast<MemRefType>(memref.getType()).getRank(); ++d)
+    indices.push_back(e.index(0));
+  return indices;
+}
+
+void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, Value token) {
+  for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
+    mapping.map(arg, load(arg.getType(), input(i), tokenIndices(*this, input(i), item, token)));
+  for (auto [i, arg] : llvm::enumerate(op.getParamArgs())) {
+    SmallVector<Value> indices = {item.head};
+    for (int64_t d = 1; d < cast<MemRefType>(param(i).getType()).getRank(); ++d)
+      indices.push_back(index(0));
+    mapping.map(arg, load(arg.getType(), param(i), indices));
+  }
+}
+
+void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
+  Block &body = op.getBodyBlock();
+  llvm::SmallPtrSet<Operation *, 16> needed;
+  SmallVector<Value> worklist(values.begin(), values.end());
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (!v || mapping.contains(v))
+      continue;
+    Operation *def = v.getDefiningOp();
+    assert(def && def->getBlock() == &body && "unmapped body argument in a token slice");
+    if (needed.insert(def).second)
+      llvm::append_range(worklist, def->getOperands());
+  }
+  for (Operation &bodyOp : body)
+    if (needed.contains(&bodyOp))
+      b.clone(bodyOp, mapping);
+}
+
+void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value state) {
+  auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  if (i >= numInits) {
+    fill(state, 0.0);
+    return;
+  }
+  forLoop(0, type.getKeyDim(), [&](Value r) {
+    if (type.isMatrix())
+      store(load(vectorOf(type.getValueDim()), init(i), {item.stateRow, item.head, r, index(0)}),
+            state, {r, index(0)});
+    else
+      store(load(b.getF32Type(), init(i), {item.stateRow, item.head, r}), state, {r, index(0)});
+  });
+}
+
+void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value state) {
+  auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  forLoop(0, type.getKeyDim(), [&](Value r) {
+    if (type.isMatrix())
+      store(load(vectorOf(type.getValueDim()), state, {r, index(0)}), finalState(i),
+            {item.stateRow, item.head, r, index(0)});
+    else
+      store(load(b.getF32Type(), state, {r, index(0)}), finalState(i),
+            {item.stateRow, item.head, r});
+  });
+}
+
+void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value token) {
+  for (auto [j, out] : llvm::enumerate(op.getYield().getOutputs()))
+    store(mapping.lookup(out), output(j), tokenIndices(*this, output(j), item, token));
+}
+
+void KernelEmitter::matmul(Value a, Value bMat, Value c, bool accumulate) {
+  auto aType = cast<MemRefType>(a.getType()), bType = cast<MemRefType>(bMat.getType());
+  int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
+  assert(bType.getDimSize(0) == k && "matmul inner dims differ");
+  VectorType row = vectorOf(n);
+  forLoop(0, m, [&](Value i) {
+    Value acc = accumulate ? load(row, c, {i, index(0)}) : zeros(row);
+    acc = forLoopCarry(index(0), index(k), acc, [&](Value kk, Value sum) {
+      Value aik = vector::BroadcastOp::create(b, row, load(b.getF32Type(), a, {i, kk}));
+      return vector::FMAOp::create(b, aik, load(row, bMat, {kk, index(0)}), sum).getResult();
+    });
+    store(acc, c, {i, index(0)});
+  });
+}
+
+} // namespace linrec::cpu

@@ -1,0 +1,114 @@
+//===- KernelEmitter.h - shared pieces of the CPU kernels -------*- C++ -*-===//
+//
+// A CPU kernel processes the (sequence, head) work items [begin, end) of one recurrence.
+// Its arguments are memrefs of the recurrence's operands (inputs, params, inits,
+// cu_seqlens), then of its results (outputs, final states), then begin and end. This file
+// holds what the chunked and the sequential kernels share: the work decomposition, loads
+// and stores of token rows (converting any float type to f32), the cloning of the body's
+// per-token ops, state buffers, and a vectorized matmul.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
+#define LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
+
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace linrec::cpu {
+
+/// The (sequence, head) one loop iteration works on, and its tokens.
+struct WorkItem {
+  mlir::Value head;
+  mlir::Value row;        // the batch row of the inputs (0 with cu_seqlens)
+  mlir::Value stateRow;   // the row of the states (the sequence)
+  mlir::Value tokenBegin; // [tokenBegin, tokenEnd) along T
+  mlir::Value tokenEnd;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis, mlir::func::FuncOp kernel,
+                int64_t chunkSize);
+
+  /// Emits `for w in [begin, end)`, decoding each w into a WorkItem.
+  void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
+
+  // Kernel arguments.
+  mlir::Value input(unsigned i) { return kernel.getArgument(i); }
+  mlir::Value param(unsigned i) { return kernel.getArgument(numInputs + i); }
+  mlir::Value init(unsigned i) { return kernel.getArgument(numInputs + numParams + i); }
+  mlir::Value output(unsigned i) { return kernel.getArgument(numOperands + i); }
+  mlir::Value finalState(unsigned i) {
+    return kernel.getArgument(numOperands + numOutputs + i);
+  }
+
+  // Constants and types.
+  mlir::Value index(int64_t value);
+  mlir::Value f32(double value);
+  mlir::Value zeros(mlir::Type type); // f32 or vector
+  mlir::VectorType vectorOf(int64_t n);
+  /// f32 for a scalar slot, vector<n x f32> otherwise.
+  mlir::Type slotType(int64_t n, bool scalar);
+
+  // Loops.
+  void forLoop(mlir::Value lb, mlir::Value ub, llvm::function_ref<void(mlir::Value)> body);
+  void forLoop(int64_t lb, int64_t ub, llvm::function_ref<void(mlir::Value)> body) {
+    forLoop(index(lb), index(ub), body);
+  }
+  /// A loop carrying one value: body(iv, acc) returns the next acc.
+  mlir::Value forLoopCarry(mlir::Value lb, mlir::Value ub, mlir::Value init,
+                           llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
+  void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
+
+  // Memory. Rows are the contiguous innermost dim; any float element type converts to and
+  // from f32.
+  mlir::Value load(mlir::Type type, mlir::Value memref, mlir::ValueRange indices);
+  void store(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
+  /// A fresh f32 buffer (heap; freed by freeAll at the end of the kernel).
+  mlir::Value alloc(llvm::ArrayRef<int64_t> shape);
+  void freeAll();
+  /// buffer[...] = 0 for a 2-D buffer of static shape.
+  void fill(mlir::Value buffer, double value);
+
+  /// Maps the body's input and param arguments to their values at `token` of `item`.
+  void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
+  /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
+  /// reads must already be mapped.
+  void cloneSlice(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping);
+
+  /// Copies init #i of `item` into `state` (a dk x dvS buffer), or zeros when not given.
+  void loadInitialState(unsigned i, const WorkItem &item, mlir::Value state);
+  void storeFinalState(unsigned i, const WorkItem &item, mlir::Value state);
+  /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
+  void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
+
+  /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape.
+  void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
+
+  /// dv of a state, 1 for a normalizer.
+  static int64_t valueDim(StateType type) { return type.getValueDim(); }
+
+  mlir::ImplicitLocOpBuilder b;
+  RecurrenceOp op;
+  const RecurrenceAnalysis &analysis;
+  mlir::func::FuncOp kernel;
+  int64_t chunkSize;
+
+private:
+  unsigned numInputs, numParams, numInits, numOperands, numOutputs;
+  mlir::Value cuSeqlens; // null without varlen
+  llvm::SmallVector<mlir::Value> allocations;
+};
+
+/// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta).
+void emitChunkedKernel(KernelEmitter &emitter);
+/// The exact token-by-token scan; correct for every body the verifier accepts.
+void emitSequentialKernel(KernelEmitter &emitter);
+
+} // namespace linrec::cpu
+
+#endif // LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H

@@ -1,0 +1,122 @@
+//===- LowerToCPU.cpp - recurrences to CPU kernels ------------------------===//
+
+#include "KernelEmitter.h"
+#include "linrec/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace linrec {
+#define GEN_PASS_DEF_LINRECLOWERCPU
+#include "linrec/Conversion/Passes.h.inc"
+} // namespace linrec
+
+using namespace mlir;
+using namespace linrec;
+
+static MemRefType memrefOf(Type tensorType) {
+  auto tensor = cast<RankedTensorType>(tensorType);
+  return MemRefType::get(tensor.getShape(), tensor.getElementType());
+}
+
+/// Creates the kernel function of `op`: (operands..., results..., begin, end) -> ().
+static func::FuncOp createKernelFunction(RecurrenceOp op, StringRef name) {
+  auto module = op->getParentOfType<ModuleOp>();
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  SmallVector<Type> argTypes;
+  for (Type t : op->getOperandTypes())
+    argTypes.push_back(memrefOf(t));
+  for (Type t : op->getResultTypes())
+    argTypes.push_back(memrefOf(t));
+  argTypes.append({b.getIndexType(), b.getIndexType()});
+  auto kernel = func::FuncOp::create(b, op.getLoc(), name, b.getFunctionType(argTypes, {}));
+  kernel->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  kernel.addEntryBlock();
+  return kernel;
+}
+
+/// Replaces `op` by a call of `kernel` on buffers of its operands and fresh result buffers.
+static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  SmallVector<Value> args;
+  for (Value operand : op->getOperands())
+    args.push_back(bufferization::ToBufferOp::create(b, memrefOf(operand.getType()), operand,
+                                                     /*read_only=*/true));
+  Value first = op.getInputs().front();
+  Value batch = tensor::DimOp::create(b, first, 0);
+  Value tokens = tensor::DimOp::create(b, first, 1);
+  Value heads = tensor::DimOp::create(b, first, 2);
+  Value rows = batch; // state rows: B, or the number of sequences
+  if (Value cu = op.getCuSeqlens())
+    rows = arith::SubIOp::create(b, tensor::DimOp::create(b, cu, 0),
+                                 arith::ConstantIndexOp::create(b, 1));
+  SmallVector<Value> results;
+  unsigned numOutputs = op.getNumOutputs();
+  for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
+    MemRefType memref = memrefOf(type);
+    SmallVector<Value> sizes = i < numOutputs ? SmallVector<Value>{batch, tokens, heads}
+                                              : SmallVector<Value>{rows, heads};
+    SmallVector<Value> dynamic;
+    for (int64_t d = 0; d < memref.getRank(); ++d)
+      if (memref.isDynamicDim(d))
+        dynamic.push_back(sizes[d]); // only B, T, H or N can be dynamic
+    Value buffer = memref::AllocOp::create(b, memref, dynamic);
+    args.push_back(buffer);
+    results.push_back(buffer);
+  }
+  args.push_back(arith::ConstantIndexOp::create(b, 0));
+  args.push_back(arith::MulIOp::create(b, rows, heads));
+  func::CallOp::create(b, kernel, args);
+  SmallVector<Value> tensors;
+  for (auto [buffer, type] : llvm::zip(results, op->getResultTypes()))
+    tensors.push_back(bufferization::ToTensorOp::create(b, type, buffer, /*restrict=*/true,
+                                                        /*writable=*/true));
+  op->replaceAllUsesWith(tensors);
+  op->erase();
+}
+
+namespace {
+struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<RecurrenceOp> recurrences;
+    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
+    unsigned counter = 0;
+    for (RecurrenceOp op : recurrences)
+      if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
+        return signalPassFailure();
+  }
+
+  LogicalResult lower(RecurrenceOp op, StringRef name) {
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+    // An explicit `algorithm = sequential` wins; a chunked claim must hold.
+    if (std::optional<Algorithm> forced = op.getAlgorithm()) {
+      if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
+        return op.emitOpError("is marked ") << stringifyAlgorithm(*forced)
+                                            << " but is sequential: " << analysis.reason;
+      if (*forced == Algorithm::Sequential)
+        analysis.algorithm = Algorithm::Sequential;
+    }
+    int64_t chunk = op.getChunkSize().value_or(chunkSize);
+    if (chunk < 1 || chunk > 256)
+      return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;
+
+    func::FuncOp kernel = createKernelFunction(op, name);
+    cpu::KernelEmitter emitter(op, analysis, kernel, chunk);
+    if (analysis.algorithm == Algorithm::Sequential)
+      cpu::emitSequentialKernel(emitter);
+    else
+      cpu::emitChunkedKernel(emitter);
+    func::ReturnOp::create(emitter.b);
+    replaceWithKernelCall(op, kernel);
+    return success();
+  }
+};
+} // namespace

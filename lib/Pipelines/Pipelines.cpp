@@ -1,0 +1,64 @@
+//===- Pipelines.cpp - named linrec pipelines -----------------------------===//
+
+#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Conversion/Passes.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace linrec {
+
+void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  pm.addPass(createLinrecNormalize());
+  pm.addPass(createLinrecClassify());
+  LinrecLowerCPUOptions lowerOptions;
+  lowerOptions.chunkSize = options.chunkSize;
+  pm.addPass(createLinrecLowerCPU(lowerOptions));
+}
+
+void buildCpuToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createLinrecExpandFeatureMaps());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+namespace {
+struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
+  Option<int64_t> chunkSize{*this, "chunk-size",
+                            llvm::cl::desc("Tokens per chunk of the chunked kernels"),
+                            llvm::cl::init(64)};
+};
+} // namespace
+
+void registerLinrecPipelines() {
+  PassPipelineRegistration<LinrecToCpuOptions>(
+      "linrec-to-cpu",
+      "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
+      [](OpPassManager &pm, const LinrecToCpuOptions &options) {
+        buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize});
+        bufferization::OneShotBufferizePassOptions bufferize;
+        bufferize.bufferizeFunctionBoundaries = true;
+        pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+        buildCpuToLLVMPipeline(pm);
+      });
+}
+
+} // namespace linrec

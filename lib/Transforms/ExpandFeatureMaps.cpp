@@ -1,0 +1,124 @@
+//===- ExpandFeatureMaps.cpp - feature maps to arith/math/vector ----------===//
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace linrec {
+#define GEN_PASS_DEF_LINRECEXPANDFEATUREMAPS
+#include "linrec/Transforms/Passes.h.inc"
+} // namespace linrec
+
+using namespace mlir;
+using namespace linrec;
+
+namespace {
+
+/// A constant of `type` (f32 or a vector of f32) filled with `value`.
+Value constantLike(OpBuilder &b, Location loc, Type type, double value) {
+  if (auto vec = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec, float(value)));
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(value)));
+}
+
+struct ExpandFeatureMap : OpRewritePattern<FeatureMapOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(FeatureMapOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    Type type = x.getType();
+    auto c = [&](double v) { return constantLike(rewriter, loc, type, v); };
+    // e^{−|x|} and log1p of it: the stable pieces of sigmoid, logsigmoid and softplus.
+    auto expNegAbs = [&] {
+      return math::ExpOp::create(rewriter, loc,
+                                 arith::NegFOp::create(rewriter, loc,
+                                                       math::AbsFOp::create(rewriter, loc, x)));
+    };
+    Value result;
+    switch (op.getKind()) {
+    case FeatureMapKind::Identity:
+      result = x;
+      break;
+    case FeatureMapKind::Relu:
+      result = arith::MaximumFOp::create(rewriter, loc, x, c(0.0));
+      break;
+    case FeatureMapKind::Elu:
+    case FeatureMapKind::EluPlusOne: {
+      Value negative = math::ExpM1Op::create(rewriter, loc,
+                                             arith::MinimumFOp::create(rewriter, loc, x, c(0.0)));
+      Value positive = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT, x, c(0.0));
+      result = arith::SelectOp::create(rewriter, loc, positive, x, negative);
+      if (op.getKind() == FeatureMapKind::EluPlusOne)
+        result = arith::AddFOp::create(rewriter, loc, result, c(1.0));
+      break;
+    }
+    case FeatureMapKind::Exp:
+      result = math::ExpOp::create(rewriter, loc, x);
+      break;
+    case FeatureMapKind::Sigmoid: {
+      // 1/(1+e^{−|x|}) for x >= 0, e^{−|x|}/(1+e^{−|x|}) otherwise.
+      Value e = expNegAbs();
+      Value denominator = arith::AddFOp::create(rewriter, loc, c(1.0), e);
+      Value nonNegative = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGE, x, c(0.0));
+      Value numerator = arith::SelectOp::create(rewriter, loc, nonNegative, c(1.0), e);
+      result = arith::DivFOp::create(rewriter, loc, numerator, denominator);
+      break;
+    }
+    case FeatureMapKind::LogSigmoid:
+    case FeatureMapKind::Softplus: {
+      Value log1p = math::Log1pOp::create(rewriter, loc, expNegAbs());
+      if (op.getKind() == FeatureMapKind::LogSigmoid)
+        result = arith::SubFOp::create(rewriter, loc,
+                                       arith::MinimumFOp::create(rewriter, loc, x, c(0.0)), log1p);
+      else
+        result = arith::AddFOp::create(rewriter, loc,
+                                       arith::MaximumFOp::create(rewriter, loc, x, c(0.0)), log1p);
+      break;
+    }
+    case FeatureMapKind::Softmax: {
+      Value max = vector::ReductionOp::create(rewriter, loc, vector::CombiningKind::MAXIMUMF, x);
+      Value shifted = arith::SubFOp::create(rewriter, loc, x,
+                                            vector::BroadcastOp::create(rewriter, loc, type, max));
+      Value e = math::ExpOp::create(rewriter, loc, shifted);
+      Value sum = vector::ReductionOp::create(rewriter, loc, vector::CombiningKind::ADD, e);
+      result = arith::DivFOp::create(rewriter, loc, e,
+                                     vector::BroadcastOp::create(rewriter, loc, type, sum));
+      break;
+    }
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// x / sqrt(Σ x² + eps)
+struct ExpandL2Norm : OpRewritePattern<L2NormOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(L2NormOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    Value squares = arith::MulFOp::create(rewriter, loc, x, x);
+    Value sum = vector::ReductionOp::create(rewriter, loc, vector::CombiningKind::ADD, squares);
+    Value eps = arith::ConstantOp::create(rewriter, loc, op.getEpsAttr());
+    Value inverse = math::RsqrtOp::create(rewriter, loc, arith::AddFOp::create(rewriter, loc, sum, eps));
+    rewriter.replaceOpWithNewOp<arith::MulFOp>(
+        op, x, vector::BroadcastOp::create(rewriter, loc, x.getType(), inverse));
+    return success();
+  }
+};
+
+struct LinrecExpandFeatureMapsPass
+    : linrec::impl::LinrecExpandFeatureMapsBase<LinrecExpandFeatureMapsPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<ExpandFeatureMap, ExpandL2Norm>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,457 @@
+//===- CpuRuntime.cpp - JIT-compiled CPU kernels of recurrences -----------===//
+
+#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+#include "linrec/Conversion/Passes.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/Pipelines.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+#include <thread>
+
+using namespace mlir;
+using llvm::Error;
+using llvm::Expected;
+
+namespace linrec {
+
+static Error runtimeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+static std::optional<DType> dtypeOf(Type type) {
+  if (type.isF32())
+    return DType::F32;
+  if (type.isF64())
+    return DType::F64;
+  if (type.isInteger(32))
+    return DType::I32;
+  return std::nullopt; // f16/bf16 kernels: not yet
+}
+
+static std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+//===----------------------------------------------------------------------===//
+// CpuKernel
+//===----------------------------------------------------------------------===//
+
+CpuKernel::~CpuKernel() = default;
+
+Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                       int64_t &numWork) const {
+  if (operands.size() != operandSpecs.size() || results.size() != resultSpecs.size())
+    return runtimeError("the kernel takes " + llvm::Twine(operandSpecs.size()) +
+                        " operands and " + llvm::Twine(resultSpecs.size()) + " results, got " +
+                        llvm::Twine(operands.size()) + " and " + llvm::Twine(results.size()));
+  auto checkOne = [](const BufferView &buffer, const ArgSpec &spec,
+                     const llvm::Twine &what) -> Error {
+    if (buffer.dtype != spec.dtype)
+      return runtimeError(what + " must be " + dtypeName(spec.dtype) + ", got " +
+                          dtypeName(buffer.dtype));
+    bool ok = buffer.shape.size() == spec.shape.size();
+    for (size_t d = 0; ok && d < spec.shape.size(); ++d)
+      ok = buffer.shape[d] >= 0 && (spec.shape[d] < 0 || spec.shape[d] == buffer.shape[d]);
+    if (!ok)
+      return runtimeError(what + " has shape " + shapeText(buffer.shape) + " but the kernel takes " +
+                          shapeText(spec.shape));
+    if (!buffer.data && Array::numElementsOf(buffer.shape) > 0)
+      return runtimeError(what + " is a null buffer");
+    return Error::success();
+  };
+  for (size_t i = 0; i < operands.size(); ++i)
+    if (Error e = checkOne(operands[i], operandSpecs[i], "operand #" + llvm::Twine(i)))
+      return e;
+  for (size_t i = 0; i < results.size(); ++i)
+    if (Error e = checkOne(results[i], resultSpecs[i], "result #" + llvm::Twine(i)))
+      return e;
+
+  // B, T, H from input #0; every other buffer must agree (the kernel trusts them).
+  const std::vector<int64_t> &first = operands[0].shape;
+  int64_t batch = first[0], tokens = first[1], heads = first[2], rows = batch;
+  auto expectDims = [&](const BufferView &buffer, std::vector<int64_t> dims,
+                        const llvm::Twine &what) -> Error {
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (buffer.shape[d] != dims[d])
+        return runtimeError(what + " has shape " + shapeText(buffer.shape) +
+                            " but its leading dims must be " + shapeText(dims));
+    return Error::success();
+  };
+  for (unsigned i = 1; i < numInputs; ++i)
+    if (Error e = expectDims(operands[i], {batch, tokens, heads}, "input #" + llvm::Twine(i)))
+      return e;
+  for (unsigned i = 0; i < numParams; ++i)
+    if (Error e = expectDims(operands[numInputs + i], {heads}, "param #" + llvm::Twine(i)))
+      return e;
+  if (varlen) {
+    const BufferView &cu = operands.back();
+    if (batch != 1)
+      return runtimeError("with cu_seqlens the inputs are packed as [1, total_T, H, D], got B = " +
+                          llvm::Twine(batch));
+    const auto *offsets = static_cast<const int32_t *>(cu.data);
+    int64_t n = cu.shape[0];
+    if (n < 1 || offsets[0] != 0 || offsets[n - 1] != tokens)
+      return runtimeError("cu_seqlens must start at 0 and end at total_T = " + llvm::Twine(tokens));
+    for (int64_t i = 1; i < n; ++i)
+      if (offsets[i] < offsets[i - 1])
+        return runtimeError("cu_seqlens must not decrease (entry " + llvm::Twine(i) + ")");
+    rows = n - 1;
+  }
+  for (unsigned i = 0; i < numInits; ++i)
+    if (Error e = expectDims(operands[numInputs + numParams + i], {rows, heads},
+                             "initial state #" + llvm::Twine(i)))
+      return e;
+  for (unsigned i = 0; i < results.size(); ++i) {
+    bool isOutput = i < numOutputs;
+    if (Error e = expectDims(results[i],
+                             isOutput ? std::vector<int64_t>{batch, tokens, heads}
+                                      : std::vector<int64_t>{rows, heads},
+                             "result #" + llvm::Twine(i)))
+      return e;
+  }
+  numWork = rows * heads;
+  return Error::success();
+}
+
+namespace {
+/// The memref descriptor of a contiguous buffer: {allocated, aligned, offset, sizes, strides}.
+struct Descriptor {
+  std::vector<int64_t> words;
+  explicit Descriptor(const BufferView &buffer) {
+    size_t rank = buffer.shape.size();
+    words.assign(3 + 2 * rank, 0);
+    auto pointer = reinterpret_cast<int64_t>(buffer.data);
+    words[0] = words[1] = pointer;
+    int64_t stride = 1;
+    for (size_t d = rank; d-- > 0;) {
+      words[3 + d] = buffer.shape[d];
+      words[3 + rank + d] = stride;
+      stride *= buffer.shape[d];
+    }
+  }
+};
+} // namespace
+
+Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                     unsigned threads) const {
+  int64_t numWork = 0;
+  if (Error e = check(operands, results, numWork))
+    return e;
+  if (numWork == 0)
+    return Error::success();
+
+  std::vector<Descriptor> descriptors;
+  for (const BufferView &b : operands)
+    descriptors.emplace_back(b);
+  for (const BufferView &b : results)
+    descriptors.emplace_back(b);
+  std::vector<void *> descriptorPointers;
+  for (Descriptor &d : descriptors)
+    descriptorPointers.push_back(d.words.data());
+
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<int64_t>(threads, numWork));
+  auto work = [&](int64_t begin, int64_t end) {
+    std::vector<void *> args;
+    for (void *&p : descriptorPointers)
+      args.push_back(&p);
+    args.push_back(&begin);
+    args.push_back(&end);
+    entry(args.data());
+  };
+  if (threads == 1) {
+    work(0, numWork);
+    return Error::success();
+  }
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    int64_t begin = numWork * t / threads, end = numWork * (t + 1) / threads;
+    pool.emplace_back(work, begin, end);
+  }
+  for (std::thread &t : pool)
+    t.join();
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// CpuCompiler
+//===----------------------------------------------------------------------===//
+
+CpuCompiler::CpuCompiler() {
+  static std::once_flag targetsInitialized;
+  std::call_once(targetsInitialized, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  context = std::make_unique<MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+}
+
+CpuCompiler::~CpuCompiler() = default;
+
+size_t CpuCompiler::cacheSize() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return cache.size();
+}
+
+/// The type with the dims that vary between calls (B, T, H, N) made dynamic.
+static RankedTensorType generalize(Type type, unsigned leadingDims) {
+  auto tensor = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(tensor.getShape());
+  for (unsigned d = 0; d < leadingDims && d < shape.size(); ++d)
+    shape[d] = ShapedType::kDynamic;
+  return RankedTensorType::get(shape, tensor.getElementType());
+}
+
+/// A module holding `func @source` that applies a copy of `op` to arguments whose B, T, H
+/// and N are dynamic: the text of this module is the kernel's cache key.
+static OwningOpRef<ModuleOp> buildSourceModule(RecurrenceOp op, const CpuKernelOptions &options) {
+  OpBuilder b(op.getContext());
+  Location loc = op.getLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  SmallVector<Type> argTypes, resultTypes;
+  for (Value v : op.getInputs())
+    argTypes.push_back(generalize(v.getType(), 3));
+  for (Value v : op.getParams())
+    argTypes.push_back(generalize(v.getType(), 1));
+  for (Value v : op.getInits())
+    argTypes.push_back(generalize(v.getType(), 2));
+  if (Value cu = op.getCuSeqlens())
+    argTypes.push_back(generalize(cu.getType(), 1));
+  unsigned numOutputs = op.getNumOutputs();
+  for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
+    resultTypes.push_back(generalize(t, i < numOutputs ? 3 : 2));
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(b, loc, "source", b.getFunctionType(argTypes, resultTypes));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  IRMapping mapping;
+  for (auto [operand, arg] : llvm::zip(op->getOperands(), entry->getArguments()))
+    mapping.map(operand, arg);
+  Operation *copy = b.clone(*op, mapping);
+  for (auto [result, type] : llvm::zip(copy->getResults(), resultTypes))
+    result.setType(type);
+  auto rec = cast<RecurrenceOp>(copy);
+  rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
+  if (options.sequential)
+    rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+  func::ReturnOp::create(b, loc, copy->getResults());
+  return module;
+}
+
+Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *operation,
+                                                                const CpuKernelOptions &options) {
+  auto op = dyn_cast<RecurrenceOp>(operation);
+  if (!op)
+    return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
+                        "named ops first)");
+  OwningOpRef<ModuleOp> source = buildSourceModule(op, options);
+  if (failed(verify(*source)))
+    return runtimeError("the recurrence does not verify with dynamic B, T and H");
+  std::string key;
+  llvm::raw_string_ostream os(key);
+  source->print(os);
+
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(key); it != cache.end())
+    return it->second;
+
+  auto start = std::chrono::steady_clock::now();
+  // Re-parse the key in the compiler's own context: kernels never share IR with callers.
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(key, context.get());
+  if (!module)
+    return runtimeError("internal error: the kernel source does not parse");
+  auto sourceFunc = module->lookupSymbol<func::FuncOp>("source");
+  auto rec = *sourceFunc.getOps<RecurrenceOp>().begin();
+
+  std::shared_ptr<CpuKernel> kernel(new CpuKernel());
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(rec);
+  kernel->algorithm_ = options.sequential ? Algorithm::Sequential : analysis.algorithm;
+  kernel->numInputs = rec.getInputs().size();
+  kernel->numParams = rec.getParams().size();
+  kernel->numInits = rec.getInits().size();
+  kernel->numOutputs = rec.getNumOutputs();
+  kernel->varlen = static_cast<bool>(rec.getCuSeqlens());
+  auto specOf = [](Type type) -> Expected<CpuKernel::ArgSpec> {
+    auto tensor = cast<RankedTensorType>(type);
+    std::optional<DType> dtype = dtypeOf(tensor.getElementType());
+    if (!dtype)
+    {
+      std::string name;
+      llvm::raw_string_ostream typeName(name);
+      typeName << tensor.getElementType();
+      return runtimeError("the CPU runtime takes f32, f64 and i32 tensors for now, not " +
+                          llvm::Twine(name));
+    }
+    std::vector<int64_t> shape;
+    for (int64_t d : tensor.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    return CpuKernel::ArgSpec{*dtype, shape};
+  };
+  for (Type t : rec->getOperandTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    kernel->operandSpecs.push_back(*spec);
+  }
+  for (Type t : rec->getResultTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    kernel->resultSpecs.push_back(*spec);
+  }
+
+  PassManager kernels(context.get(), ModuleOp::getOperationName());
+  buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize});
+  if (failed(kernels.run(*module)))
+    return runtimeError("lowering the recurrence to a CPU kernel failed");
+  module->lookupSymbol<func::FuncOp>("source").erase();
+  PassManager toLLVM(context.get(), ModuleOp::getOperationName());
+  buildCpuToLLVMPipeline(toLLVM);
+  if (failed(toLLVM.run(*module)))
+    return runtimeError("lowering the CPU kernel to LLVM failed");
+
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machineBuilder)
+    return machineBuilder.takeError();
+  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto machine = machineBuilder->createTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  auto transformer = makeOptimizingTransformer(3, 0, machine->get());
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(*module, engineOptions, std::move(*machine));
+  if (!engine)
+    return engine.takeError();
+  (*engine)->initialize();
+  auto entry = (*engine)->lookupPacked("_mlir_ciface_" + kKernelPrefix.str() + "0");
+  if (!entry)
+    return entry.takeError();
+  kernel->entry = *entry;
+  kernel->engine = std::move(*engine);
+  kernel->compileSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  cache.emplace(key, kernel);
+  return std::shared_ptr<const CpuKernel>(kernel);
+}
+
+//===----------------------------------------------------------------------===//
+// Arrays in, arrays out
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A typed host copy of an Array.
+struct TypedBuffer {
+  std::vector<float> f32;
+  std::vector<double> f64;
+  std::vector<int32_t> i32;
+  BufferView view;
+
+  TypedBuffer(DType dtype, std::vector<int64_t> shape) {
+    view.dtype = dtype;
+    view.shape = std::move(shape);
+    size_t n = static_cast<size_t>(Array::numElementsOf(view.shape));
+    switch (dtype) {
+    case DType::F64:
+      f64.assign(n, 0.0);
+      view.data = f64.data();
+      break;
+    case DType::I32:
+      i32.assign(n, 0);
+      view.data = i32.data();
+      break;
+    default:
+      // Results are poisoned: a value the kernel does not write shows up as NaN.
+      f32.assign(n, std::numeric_limits<float>::quiet_NaN());
+      view.data = f32.data();
+    }
+  }
+  void copyFrom(const Array &a) {
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      if (!f32.empty())
+        f32[i] = static_cast<float>(a.data[i]);
+      else if (!f64.empty())
+        f64[i] = a.data[i];
+      else
+        i32[i] = static_cast<int32_t>(a.data[i]);
+    }
+  }
+  Array toArray() const {
+    Array a(view.dtype, view.shape);
+    for (size_t i = 0; i < a.data.size(); ++i)
+      a.data[i] = !f32.empty() ? f32[i] : !f64.empty() ? f64[i] : i32[i];
+    return a;
+  }
+};
+} // namespace
+
+Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
+                                                llvm::ArrayRef<Array> operands,
+                                                const CpuKernelOptions &options) {
+  auto kernel = compiler.compile(op, options);
+  if (!kernel)
+    return kernel.takeError();
+  if (operands.size() != op->getNumOperands())
+    return runtimeError("linrec.recurrence takes " + llvm::Twine(op->getNumOperands()) +
+                        " operands, got " + llvm::Twine(operands.size()));
+  std::vector<std::unique_ptr<TypedBuffer>> in, out;
+  for (auto [array, type] : llvm::zip(operands, op->getOperandTypes())) {
+    std::optional<DType> dtype = dtypeOf(cast<RankedTensorType>(type).getElementType());
+    in.push_back(std::make_unique<TypedBuffer>(*dtype, array.shape));
+    in.back()->copyFrom(array);
+  }
+  // Result shapes: outputs [B, T, H, ...], final states [N, H, ...].
+  const Array &first = operands.front();
+  int64_t rows = op.getCuSeqlens() ? operands.back().numElements() - 1 : first.shape[0];
+  unsigned numOutputs = op.getNumOutputs();
+  for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
+    auto tensor = cast<RankedTensorType>(type);
+    std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+    if (i < numOutputs) {
+      shape[0] = first.shape[0];
+      shape[1] = first.shape[1];
+      shape[2] = first.shape[2];
+    } else {
+      shape[0] = rows;
+      shape[1] = first.shape[2];
+    }
+    out.push_back(std::make_unique<TypedBuffer>(*dtypeOf(tensor.getElementType()), shape));
+  }
+  std::vector<BufferView> inViews, outViews;
+  for (auto &b : in)
+    inViews.push_back(b->view);
+  for (auto &b : out)
+    outViews.push_back(b->view);
+  if (Error e = (*kernel)->run(inViews, outViews, options.threads))
+    return std::move(e);
+  std::vector<Array> results;
+  for (auto &b : out)
+    results.push_back(b->toArray());
+  return results;
+}
+
+} // namespace linrec
