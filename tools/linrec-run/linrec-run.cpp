@@ -1,13 +1,16 @@
 //===- linrec-run.cpp - run linrec functions and conformance cases --------===//
 //
 //   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
-//              [--seed N] [--out DIR] [--target=reference|cpu|cuda]
+//              [--seed N] [--out DIR] [--target=reference|cpu|cuda] [--no-check]
+//              [--tolerance X]
 //   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
 // attribute, or argN). --random makes inputs that suit each argument's role in the
 // recurrence (log-decays <= 0, betas in (0, 1), unit-norm delta-rule keys). Outputs are
-// summarized, and written as .npy into --out. Every problem is a message and exit code 1.
+// summarized, and written as .npy into --out; a compiled target is also run through the
+// float64 reference and its relative RMS error printed (exit 1 over --tolerance). Every
+// problem is a message and exit code 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,6 +52,11 @@ static cl::opt<std::string> outDir("out", cl::desc("write outputs as .npy into t
                                    cl::init(""));
 static cl::opt<std::string> targetName("target", cl::desc("reference | cpu | cuda"),
                                        cl::init("reference"));
+static cl::opt<bool> noCheck("no-check",
+                             cl::desc("do not compare a compiled target with the reference"));
+static cl::opt<double> tolerance("tolerance",
+                                 cl::desc("largest relative RMS error against the reference"),
+                                 cl::init(1e-5));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
@@ -358,7 +366,24 @@ static int runFunction(MLIRContext &context, Target target, CpuCompiler &compile
       if (llvm::Error e = writeNpy(outDir + "/" + name + ".npy", result))
         return fail(llvm::toString(std::move(e)));
   }
-  return 0;
+  if (target == Target::Reference || noCheck)
+    return 0;
+
+  // A compiled target is checked against the float64 reference on the same inputs.
+  llvm::Expected<std::vector<Array>> reference =
+      runFunction(*module, func.getSymName(), bound, Target::Reference, compiler);
+  if (!reference)
+    return fail("reference: " + llvm::toString(reference.takeError()));
+  bool passed = true;
+  llvm::outs() << "error against the float64 reference (tolerance " << tolerance << "):\n";
+  for (auto [i, result] : llvm::enumerate(*results)) {
+    double error = relativeRmsError(result, (*reference)[i]);
+    bool ok = !hasNonFinite(result) && error <= tolerance;
+    passed &= ok;
+    llvm::outs() << llvm::format("  %-12s rel_rms=%.3e %s\n", resultName(func, i).c_str(), error,
+                                 ok ? "ok" : "FAIL");
+  }
+  return passed ? 0 : 1;
 }
 
 int main(int argc, char **argv) {

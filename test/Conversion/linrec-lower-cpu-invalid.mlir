@@ -1,0 +1,26 @@
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu --verify-diagnostics
+
+func.func @claims_chunked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{is marked chunked_diagonal but is sequential: state #0: a masked write}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      {algorithm = #linrec.algorithm<chunked_diagonal>} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @huge_chunk(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{chunk size must be in [1, 256], got 512}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {chunk_size = 512 : i64} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

@@ -1,0 +1,82 @@
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32" | FileCheck %s
+
+// A gated delta rule: the chunked kernel, called on buffers of the operands.
+// CHECK-LABEL: func.func @gated_delta
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x?x4x16xf32>, %[[G:.*]]: tensor<2x?x4xf32>)
+// CHECK-DAG: %[[QB:.*]] = bufferization.to_buffer %[[Q]] read_only : tensor<2x?x4x16xf32> to memref<2x?x4x16xf32>
+// CHECK-DAG: %[[GB:.*]] = bufferization.to_buffer %[[G]] read_only
+// CHECK-DAG: %[[T:.*]] = tensor.dim %[[Q]], %c1
+// CHECK: %[[O:.*]] = memref.alloc(%[[T]]) : memref<2x?x4x16xf32>
+// CHECK: %[[S:.*]] = memref.alloc() : memref<2x4x16x16xf32>
+// CHECK: %[[WORK:.*]] = arith.muli
+// CHECK: call @__linrec_kernel_0(%[[QB]], %[[GB]], %[[O]], %[[S]], %{{.*}}, %[[WORK]])
+// CHECK: bufferization.to_tensor %[[O]] restrict writable
+// CHECK: bufferization.to_tensor %[[S]] restrict writable
+//
+// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %{{.*}}: index, %{{.*}}: index) attributes {llvm.emit_c_interface}
+// Chunk buffers of 32 tokens, allocated once per call.
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x16xf32>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x32xf32>
+// The work items, the chunks, and inside: the body's l2norm cloned into the token loop,
+// exponentials of decay differences, the triangular solve and vectorized products.
+// CHECK: scf.for
+// CHECK: arith.ceildivui
+// CHECK: scf.for
+// CHECK: linrec.l2norm
+// CHECK: math.exp
+// CHECK: vector.fma
+// CHECK-NOT: linrec.recurrence
+func.func @gated_delta(%q: tensor<2x?x4x16xf32>, %g: tensor<2x?x4xf32>)
+    -> (tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<2x?x4x16xf32>, tensor<2x?x4xf32>)
+      -> (tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>, %gt: f32):
+    %k = linrec.l2norm %x : vector<16xf32>
+    %b = linrec.feature_map <sigmoid> %gt : f32
+    %S1 = linrec.decay %S, %gt : !linrec.state<16x16xf32>, f32
+    %S2 = linrec.delta %S1, %k, %b : !linrec.state<16x16xf32>, vector<16xf32>
+    %S3 = linrec.write %S2, %k, %x scaled %b : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %o = linrec.read %S3, %x scale 0.25 : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%S3 : !linrec.state<16x16xf32>) outputs(%o : vector<16xf32>)
+  }
+  return %o, %s : tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>
+}
+
+// -----
+
+// Varlen: the work items are sequences x heads, the token range comes from cu_seqlens.
+// CHECK-LABEL: func.func @varlen
+// CHECK: %[[N:.*]] = arith.subi
+// CHECK: %[[WORK:.*]] = arith.muli %[[N]]
+// CHECK: call @__linrec_kernel_0({{.*}}, %[[WORK]])
+// CHECK: func.func @__linrec_kernel_0
+// CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?xi32>
+// CHECK: arith.index_cast
+func.func @varlen(%q: tensor<1x?x2x8xf32>, %cu: tensor<?xi32>) -> tensor<?x2x8x8xf32> {
+  %s = linrec.recurrence ins(%q : tensor<1x?x2x8xf32>) cu_seqlens(%cu : tensor<?xi32>)
+      -> (tensor<?x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>)
+  }
+  return %s : tensor<?x2x8x8xf32>
+}
+
+// -----
+
+// A masked write has no chunked form: the kernel is a token-by-token scan (no chunk loop).
+// CHECK-LABEL: func.func @masked
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-NOT: arith.ceildivui
+// CHECK: arith.cmpf olt
+// CHECK: arith.select
+func.func @masked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

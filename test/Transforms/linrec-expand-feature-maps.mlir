@@ -1,0 +1,68 @@
+// RUN: linrec-opt %s --split-input-file --linrec-expand-feature-maps | FileCheck %s
+
+// CHECK-LABEL: func.func @softmax
+// CHECK: %[[MAX:.*]] = vector.reduction <maximumf>, %[[X:.*]] : vector<8xf32> into f32
+// CHECK: %[[B:.*]] = vector.broadcast %[[MAX]]
+// CHECK: %[[S:.*]] = arith.subf %[[X]], %[[B]]
+// CHECK: %[[E:.*]] = math.exp %[[S]]
+// CHECK: %[[SUM:.*]] = vector.reduction <add>, %[[E]]
+// CHECK: arith.divf %[[E]]
+// CHECK-NOT: linrec.feature_map
+func.func @softmax(%x: vector<8xf32>) -> vector<8xf32> {
+  %0 = linrec.feature_map <softmax> %x : vector<8xf32>
+  return %0 : vector<8xf32>
+}
+
+// -----
+
+// logsigmoid(x) = min(x, 0) − log1p(e^{−|x|}): finite for any x.
+// CHECK-LABEL: func.func @logsigmoid
+// CHECK: %[[A:.*]] = math.absf %[[X:.*]] : f32
+// CHECK: %[[N:.*]] = arith.negf %[[A]]
+// CHECK: %[[E:.*]] = math.exp %[[N]]
+// CHECK: %[[L:.*]] = math.log1p %[[E]]
+// CHECK: %[[M:.*]] = arith.minimumf %[[X]]
+// CHECK: arith.subf %[[M]], %[[L]]
+func.func @logsigmoid(%x: f32) -> f32 {
+  %0 = linrec.feature_map <logsigmoid> %x : f32
+  return %0 : f32
+}
+
+// -----
+
+// CHECK-LABEL: func.func @elu_plus_one
+// CHECK: math.expm1
+// CHECK: arith.cmpf ogt
+// CHECK: arith.select
+// CHECK: arith.addf
+func.func @elu_plus_one(%x: vector<4xf32>) -> vector<4xf32> {
+  %0 = linrec.feature_map <elu_plus_one> %x : vector<4xf32>
+  return %0 : vector<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @l2norm
+// CHECK: %[[SQ:.*]] = arith.mulf %[[X:.*]], %[[X]]
+// CHECK: %[[SUM:.*]] = vector.reduction <add>, %[[SQ]]
+// CHECK: %[[R:.*]] = math.rsqrt
+// CHECK: arith.mulf %[[X]]
+func.func @l2norm(%x: vector<4xf32>) -> vector<4xf32> {
+  %0 = linrec.l2norm %x : vector<4xf32>
+  return %0 : vector<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @others
+// CHECK-NOT: linrec.feature_map
+// CHECK: return
+func.func @others(%x: vector<4xf32>) -> vector<4xf32> {
+  %0 = linrec.feature_map <identity> %x : vector<4xf32>
+  %1 = linrec.feature_map <relu> %0 : vector<4xf32>
+  %2 = linrec.feature_map <elu> %1 : vector<4xf32>
+  %3 = linrec.feature_map <exp> %2 : vector<4xf32>
+  %4 = linrec.feature_map <sigmoid> %3 : vector<4xf32>
+  %5 = linrec.feature_map <softplus> %4 : vector<4xf32>
+  return %5 : vector<4xf32>
+}
