@@ -1,0 +1,379 @@
+//===- CpuKernelTest.cpp - CPU kernels against the float64 reference ------===//
+//
+// A randomized sweep over models, shapes, chunk sizes, decay strengths and initial states;
+// a long strongly-decayed sequence; prefill followed by in-place decode steps; the kernel
+// cache; and the run-time checks of the CPU runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/CpuRuntime.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <map>
+#include <random>
+
+using namespace linrec;
+
+namespace {
+
+using Inputs = std::map<std::string, Array>;
+
+struct Shape {
+  int64_t batch, tokens, heads, dk, dv;
+};
+
+class CpuKernelTest : public ::testing::Test {
+protected:
+  CpuKernelTest() {
+    mlir::DialectRegistry registry;
+    linrec::registerAllDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+  }
+
+  /// A module holding the layer, normalized so that its recurrence can be compiled directly.
+  mlir::OwningOpRef<mlir::ModuleOp> buildLayer(LayerConfig config, const Shape &s,
+                                               int64_t sequences = 0) {
+    LayerShapes shapes;
+    shapes.batch = s.batch;
+    shapes.tokens = s.tokens;
+    shapes.heads = s.heads;
+    shapes.keyDim = s.dk;
+    shapes.valueDim = s.dv;
+    shapes.sequences = sequences;
+    auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+    auto func = buildLayerFunction(module, "layer", config, shapes);
+    EXPECT_TRUE(static_cast<bool>(func)) << (func ? "" : llvm::toString(func.takeError()));
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(createLinrecNormalize());
+    EXPECT_TRUE(mlir::succeeded(pm.run(module)));
+    return module;
+  }
+
+  RecurrenceOp recurrenceOf(mlir::ModuleOp module) {
+    RecurrenceOp op;
+    module.walk([&](RecurrenceOp r) { op = r; });
+    return op;
+  }
+
+  Inputs randomInputs(const LayerConfig &config, const Shape &s, double decayLo, double decayHi,
+                      int64_t sequences = 0) {
+    Inputs in;
+    std::normal_distribution<double> normal;
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    auto make = [&](std::vector<int64_t> shape, auto value) {
+      Array a(DType::F32, shape);
+      for (double &x : a.data)
+        x = static_cast<float>(value());
+      return a;
+    };
+    int64_t B = s.batch, T = s.tokens, H = s.heads;
+    int64_t N = config.varlen ? sequences : B;
+    for (const std::string &name : layerInputNames(config)) {
+      if (name == "q" || name == "k")
+        in[name] = make({B, T, H, s.dk}, [&] { return normal(rng); });
+      else if (name == "v")
+        in[name] = make({B, T, H, s.dv}, [&] { return normal(rng); });
+      else if (name == "g")
+        in[name] = make({B, T, H}, [&] { return decayLo + (decayHi - decayLo) * uniform(rng); });
+      else if (name == "gk")
+        in[name] = make({B, T, H, s.dk}, [&] { return decayLo + (decayHi - decayLo) * uniform(rng); });
+      else if (name == "gv")
+        in[name] = make({B, T, H, s.dv}, [&] { return decayLo + (decayHi - decayLo) * uniform(rng); });
+      else if (name == "beta")
+        in[name] = make({B, T, H}, [&] { return uniform(rng); });
+      else if (name == "initial_state")
+        in[name] = make({N, H, s.dk, s.dv}, [&] { return 0.5 * normal(rng); });
+      else if (name == "initial_z")
+        in[name] = make({N, H, s.dk}, [&] { return uniform(rng); });
+      else if (name == "cu_seqlens") {
+        Array cu(DType::I32, {N + 1});
+        std::uniform_int_distribution<int64_t> cut(0, T);
+        std::vector<int64_t> cuts;
+        for (int64_t i = 1; i < N; ++i)
+          cuts.push_back(cut(rng));
+        std::sort(cuts.begin(), cuts.end());
+        for (int64_t i = 1; i < N; ++i)
+          cu.data[i] = static_cast<double>(cuts[i - 1]);
+        cu.data[N] = static_cast<double>(T);
+        in[name] = cu;
+      }
+    }
+    // Delta rules take unit-norm keys; feature-mapped linear attention takes small inputs.
+    if (config.kind == LayerKind::DeltaNet || config.kind == LayerKind::GatedDeltaNet ||
+        config.kind == LayerKind::KDA) {
+      Array &k = in["k"];
+      for (int64_t row = 0; row < k.numElements(); row += s.dk) {
+        double norm = 0;
+        for (int64_t i = 0; i < s.dk; ++i)
+          norm += k.data[row + i] * k.data[row + i];
+        for (int64_t i = 0; i < s.dk; ++i)
+          k.data[row + i] = static_cast<float>(k.data[row + i] / std::sqrt(norm));
+      }
+    }
+    return in;
+  }
+
+  /// Runs the layer on the reference and on the CPU; returns the worst relative RMS error.
+  double compare(LayerConfig config, const Shape &s, const CpuKernelOptions &options,
+                 double decayLo, double decayHi, int64_t sequences = 0) {
+    auto module = buildLayer(config, s, sequences);
+    Inputs in = randomInputs(config, s, decayLo, decayHi, sequences);
+    std::vector<Array> args;
+    for (const std::string &name : layerInputNames(config))
+      args.push_back(in[name]);
+    auto reference = interpretFunction(*module, "layer", args);
+    auto cpu = evaluateFunction(*module, "layer", args,
+                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                  return runRecurrenceOnCpu(compiler, op, operands, options);
+                                });
+    if (!reference || !cpu) {
+      ADD_FAILURE() << (reference ? "" : llvm::toString(reference.takeError()))
+                    << (cpu ? "" : llvm::toString(cpu.takeError()));
+      return INFINITY;
+    }
+    double worst = 0;
+    for (size_t i = 0; i < reference->size(); ++i) {
+      EXPECT_FALSE(hasNonFinite((*cpu)[i])) << "output #" << i << " holds NaN or Inf";
+      worst = std::max(worst, relativeRmsError((*cpu)[i], (*reference)[i]));
+    }
+    return worst;
+  }
+
+  mlir::MLIRContext context;
+  CpuCompiler compiler;
+  std::mt19937_64 rng{7};
+};
+
+TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
+  struct Case {
+    LayerKind kind;
+    Shape shape;
+    int64_t chunk;
+    double decayLo, decayHi;
+    bool init, sequential = false;
+  };
+  std::vector<Case> cases = {
+      {LayerKind::Linear, {2, 1, 3, 16, 16}, 16, 0, 0, false},           // T = 1
+      {LayerKind::Linear, {1, 77, 2, 32, 48}, 32, 0, 0, true},           // dk != dv
+      {LayerKind::Lightning, {1, 130, 4, 64, 64}, 64, 0, 0, true},       // T % C != 0
+      {LayerKind::SimpleGLA, {2, 200, 2, 16, 32}, 16, -10.0, -5.0, true}, // strong decays
+      {LayerKind::SimpleGLA, {1, 300, 1, 128, 128}, 128, -0.01, 0.0, false},
+      {LayerKind::GLA, {1, 97, 2, 32, 16}, 32, -0.05, 0.0, true},         // weak key decays
+      {LayerKind::GLA, {2, 64, 1, 16, 64}, 16, -10.0, -1.0, false},       // strong key decays
+      {LayerKind::DeltaNet, {1, 150, 2, 64, 32}, 64, 0, 0, true},
+      {LayerKind::DeltaNet, {8, 40, 8, 16, 16}, 16, 0, 0, false},          // B·H = 64
+      {LayerKind::GatedDeltaNet, {1, 257, 2, 32, 32}, 32, -2.0, 0.0, true},
+      {LayerKind::GatedDeltaNet, {1, 65, 1, 256, 64}, 64, -10.0, 0.0, false}, // head dim 256
+      {LayerKind::KDA, {1, 100, 2, 32, 32}, 32, -3.0, 0.0, true},
+      {LayerKind::KDA, {1, 33, 3, 16, 16}, 16, -10.0, -5.0, false},
+      {LayerKind::GatedDeltaNet, {2, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true}, // sequential
+      {LayerKind::GLA, {1, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true},
+  };
+  for (const Case &c : cases) {
+    LayerConfig config;
+    config.kind = c.kind;
+    config.scale = 1.0 / std::sqrt(double(c.shape.dk));
+    config.initialState = c.init;
+    if (c.kind == LayerKind::Lightning)
+      for (int64_t h = 0; h < c.shape.heads; ++h)
+        config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
+    CpuKernelOptions options;
+    options.chunkSize = c.chunk;
+    options.sequential = c.sequential;
+    double error = compare(config, c.shape, options, c.decayLo, c.decayHi);
+    EXPECT_LE(error, 1e-5) << layerKindName(c.kind).str() << " B=" << c.shape.batch
+                           << " T=" << c.shape.tokens << " H=" << c.shape.heads
+                           << " dk=" << c.shape.dk << " dv=" << c.shape.dv << " C=" << c.chunk
+                           << (c.sequential ? " sequential" : "");
+  }
+}
+
+TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {
+  for (FeatureMapKind map : {FeatureMapKind::EluPlusOne, FeatureMapKind::Relu}) {
+    LayerConfig config;
+    config.normalize = true;
+    config.eps = 1e-6f;
+    config.featureMap = map;
+    config.initialState = true;
+    config.initialZ = true;
+    CpuKernelOptions options;
+    options.chunkSize = 32;
+    EXPECT_LE(compare(config, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
+  }
+}
+
+TEST_F(CpuKernelTest, VariableLengthSequences) {
+  LayerConfig config;
+  config.kind = LayerKind::GatedDeltaNet;
+  config.initialState = true;
+  config.varlen = true;
+  CpuKernelOptions options;
+  options.chunkSize = 16;
+  EXPECT_LE(compare(config, {1, 120, 2, 16, 16}, options, -1.0, 0.0, /*sequences=*/6), 1e-5);
+  config.kind = LayerKind::GLA;
+  config.valueGate = true;
+  EXPECT_LE(compare(config, {1, 70, 2, 16, 32}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
+}
+
+TEST_F(CpuKernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
+  LayerConfig config;
+  config.kind = LayerKind::GLA;
+  CpuKernelOptions options;
+  options.chunkSize = 64;
+  double error = compare(config, {1, 65536, 1, 16, 16}, options, -10.0, 0.0);
+  EXPECT_LE(error, 1e-5);
+}
+
+TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
+  // One forward over T tokens, against a prefill of T − 3 tokens followed by three decode
+  // steps that update the state buffer in place (initial state and final state alias).
+  Shape full{2, 67, 2, 16, 16};
+  LayerConfig config;
+  config.kind = LayerKind::GatedDeltaNet;
+  config.initialState = true;
+  auto module = buildLayer(config, {full.batch, mlir::ShapedType::kDynamic, full.heads, 16, 16});
+  RecurrenceOp op = recurrenceOf(*module);
+  Inputs in = randomInputs(config, full, -1.0, 0.0);
+  CpuKernelOptions chunked;
+  chunked.chunkSize = 32;
+  CpuKernelOptions decode;
+  decode.sequential = true;
+  auto wholeKernel = compiler.compile(op, chunked);
+  auto stepKernel = compiler.compile(op, decode);
+  ASSERT_TRUE(static_cast<bool>(wholeKernel) && static_cast<bool>(stepKernel));
+
+  auto floats = [](const Array &a) { return std::vector<float>(a.data.begin(), a.data.end()); };
+  auto view = [](std::vector<float> &data, std::vector<int64_t> shape) {
+    return BufferView{data.data(), DType::F32, std::move(shape)};
+  };
+  // Token slice [from, to) of a [B, T, H, ...] array.
+  auto slice = [&](const Array &a, int64_t from, int64_t to) {
+    int64_t inner = a.numElements() / (a.shape[0] * a.shape[1]);
+    std::vector<float> out;
+    for (int64_t b = 0; b < a.shape[0]; ++b)
+      for (int64_t i = (b * a.shape[1] + from) * inner; i < (b * a.shape[1] + to) * inner; ++i)
+        out.push_back(static_cast<float>(a.data[i]));
+    return out;
+  };
+  const char *streams[] = {"q", "k", "v", "g", "beta"};
+  auto runTokens = [&](const CpuKernel &kernel, int64_t from, int64_t to, std::vector<float> &state,
+                       std::vector<float> &o) {
+    std::vector<std::vector<float>> data;
+    std::vector<BufferView> operands;
+    for (const char *name : streams) {
+      std::vector<int64_t> shape = in[name].shape;
+      shape[1] = to - from;
+      data.push_back(slice(in[name], from, to));
+      operands.push_back(view(data.back(), shape));
+    }
+    operands.push_back(view(state, {2, 2, 16, 16}));
+    o.assign(2 * (to - from) * 2 * 16, NAN);
+    std::vector<BufferView> results = {view(o, {2, to - from, 2, 16}),
+                                       view(state, {2, 2, 16, 16})}; // in place
+    llvm::Error error = kernel.run(operands, results, 2);
+    EXPECT_FALSE(static_cast<bool>(error)) << llvm::toString(std::move(error));
+  };
+
+  std::vector<float> wholeState = floats(in["initial_state"]), wholeO;
+  runTokens(**wholeKernel, 0, 67, wholeState, wholeO);
+  std::vector<float> state = floats(in["initial_state"]), o;
+  runTokens(**wholeKernel, 0, 64, state, o);
+  for (int64_t t = 64; t < 67; ++t) {
+    std::vector<float> step;
+    runTokens(**stepKernel, t, t + 1, state, step);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t i = 0; i < 32; ++i)
+        EXPECT_NEAR(step[b * 32 + i], wholeO[(b * 67 + t) * 32 + i], 1e-4);
+  }
+  for (size_t i = 0; i < state.size(); ++i)
+    EXPECT_NEAR(state[i], wholeState[i], 1e-4);
+}
+
+TEST_F(CpuKernelTest, KernelsAreCachedAcrossShapes) {
+  LayerConfig config;
+  config.kind = LayerKind::SimpleGLA;
+  auto a = buildLayer(config, {1, 10, 2, 16, 16});
+  auto b = buildLayer(config, {3, 99, 5, 16, 16}); // other B, T, H: the same kernel
+  auto c = buildLayer(config, {1, 10, 2, 16, 32}); // another dv: another kernel
+  CpuKernelOptions options;
+  auto ka = compiler.compile(recurrenceOf(*a), options);
+  auto kb = compiler.compile(recurrenceOf(*b), options);
+  auto kc = compiler.compile(recurrenceOf(*c), options);
+  ASSERT_TRUE(ka && kb && kc);
+  EXPECT_EQ(ka->get(), kb->get());
+  EXPECT_NE(ka->get(), kc->get());
+  EXPECT_EQ(compiler.cacheSize(), 2u);
+  EXPECT_GT((*ka)->compileSeconds(), 0.0);
+  EXPECT_EQ((*ka)->algorithm(), Algorithm::ChunkedDiagonal);
+}
+
+TEST_F(CpuKernelTest, RunTimeErrorsAreMessages) {
+  LayerConfig config;
+  config.kind = LayerKind::SimpleGLA;
+  auto module = buildLayer(config, {1, 8, 2, 16, 16});
+  auto kernel = compiler.compile(recurrenceOf(*module), CpuKernelOptions());
+  ASSERT_TRUE(static_cast<bool>(kernel));
+  std::vector<float> q(1 * 8 * 2 * 16), g(16), o(q.size()), s(2 * 16 * 16);
+  auto v4 = [&](std::vector<float> &d, std::vector<int64_t> shape) {
+    return BufferView{d.data(), DType::F32, shape};
+  };
+  std::vector<BufferView> operands = {v4(q, {1, 8, 2, 16}), v4(q, {1, 8, 2, 16}),
+                                      v4(q, {1, 8, 2, 16}), v4(g, {1, 8, 2})};
+  std::vector<BufferView> results = {v4(o, {1, 8, 2, 16}), v4(s, {1, 2, 16, 16})};
+  EXPECT_FALSE(static_cast<bool>((*kernel)->run(operands, results)));
+
+  auto message = [&](std::vector<BufferView> ops, std::vector<BufferView> res) {
+    llvm::Error e = (*kernel)->run(ops, res);
+    return e ? llvm::toString(std::move(e)) : std::string();
+  };
+  auto bad = operands;
+  bad[1].shape = {1, 8, 2, 32};
+  EXPECT_NE(message(bad, results).find("operand #1 has shape [1, 8, 2, 32] but the kernel takes "
+                                       "[?, ?, ?, 16]"),
+            std::string::npos);
+  bad = operands;
+  bad[2].shape = {1, 7, 2, 16};
+  EXPECT_NE(message(bad, results).find("input #2 has shape [1, 7, 2, 16] but its leading dims "
+                                       "must be [1, 8, 2]"),
+            std::string::npos);
+  bad = operands;
+  bad[0].dtype = DType::F64;
+  EXPECT_NE(message(bad, results).find("operand #0 must be float32, got float64"),
+            std::string::npos);
+  bad = operands;
+  bad[3].data = nullptr;
+  EXPECT_NE(message(bad, results).find("operand #3 is a null buffer"), std::string::npos);
+  auto badResults = results;
+  badResults[1].shape = {2, 2, 16, 16};
+  EXPECT_NE(message(operands, badResults).find("result #1 has shape [2, 2, 16, 16]"),
+            std::string::npos);
+  bad = operands;
+  bad.pop_back();
+  EXPECT_NE(message(bad, results).find("takes 4 operands and 2 results, got 3 and 2"),
+            std::string::npos);
+}
+
+TEST_F(CpuKernelTest, BadOffsetsAreRejectedBeforeTheKernelRuns) {
+  LayerConfig config;
+  config.varlen = true;
+  auto module = buildLayer(config, {1, 8, 1, 16, 16}, /*sequences=*/2);
+  auto kernel = compiler.compile(recurrenceOf(*module), CpuKernelOptions());
+  ASSERT_TRUE(static_cast<bool>(kernel));
+  std::vector<float> q(8 * 16), o(q.size()), s(2 * 16 * 16);
+  std::vector<int32_t> cu = {0, 9, 8}; // 9 > 8 = T, and decreasing
+  BufferView qv{q.data(), DType::F32, {1, 8, 1, 16}};
+  BufferView cuv{cu.data(), DType::I32, {3}};
+  llvm::Error e = (*kernel)->run({qv, qv, qv, cuv}, {BufferView{o.data(), DType::F32, {1, 8, 1, 16}},
+                                                     BufferView{s.data(), DType::F32, {2, 1, 16, 16}}});
+  ASSERT_TRUE(static_cast<bool>(e));
+  EXPECT_NE(llvm::toString(std::move(e)).find("cu_seqlens must not decrease"), std::string::npos);
+}
+
+} // namespace
