@@ -24,6 +24,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
 
 void buildCpuToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLinrecExpandFeatureMaps());
+  pm.addPass(createLinrecApproximateMath());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createSCFToControlFlowPass());

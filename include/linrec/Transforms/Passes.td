@@ -43,4 +43,16 @@ def LinrecExpandFeatureMaps : Pass<"linrec-expand-feature-maps"> {
   ];
 }
 
+def LinrecApproximateMath : Pass<"linrec-approximate-math"> {
+  let summary = "Replace f32 math functions (exp, log1p, expm1, tanh, ...) by vectorizable polynomials";
+  let description = [{
+    LLVM lowers a vector `math.exp` to one libm call per lane; the kernels take exponentials
+    of every decay difference, so this pass rewrites them into the upstream polynomial
+    approximations (range reduction + minimax polynomial, a few ulp), which vectorize.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

@@ -136,6 +136,8 @@ private:
       clearChunkBuffers(s);
     emitPrologue(item, first, count);
     for (StateBuffers &s : states) {
+      if (s.update->key)
+        transpose(s.keys, s.keysT);
       emitCumulativeDecays(s);
       if (s.update->delta)
         emitDeltaSolve(s);
@@ -147,8 +149,7 @@ private:
   }
 
   void clearChunkBuffers(StateBuffers &s) {
-    for (Value buffer : {s.keys, s.keysT, s.values, s.betas, s.scalarDecay, s.keyDecay,
-                         s.valueDecay})
+    for (Value buffer : {s.keys, s.values, s.betas, s.scalarDecay, s.keyDecay, s.valueDecay})
       if (buffer)
         e.fill(buffer, 0.0);
   }
@@ -179,11 +180,7 @@ private:
     const StateUpdate &u = *s.update;
     Value zero = e.index(0);
     if (u.key) {
-      Value key = mapping.lookup(u.key);
-      e.store(key, s.keys, {i, zero});
-      e.forLoop(0, s.dk, [&](Value d) {
-        e.store(vector::ExtractOp::create(b, key, ArrayRef<OpFoldResult>{d}), s.keysT, {d, i});
-      });
+      e.store(mapping.lookup(u.key), s.keys, {i, zero});
       // A plain write adds β k vᵀ: fold β into the value row. The delta rule keeps β apart.
       Value value = u.value ? mapping.lookup(u.value) : e.f32(1.0);
       if (!u.value)
@@ -227,13 +224,18 @@ private:
         });
     }
     if (s.keyDecay)
-      e.forLoop(0, C, [&](Value i) {
-        Value decays = row(s.keyDecay, i, s.dk);
-        e.forLoop(0, s.dk, [&](Value d) {
-          e.store(vector::ExtractOp::create(b, decays, ArrayRef<OpFoldResult>{d}), s.keyDecayT,
-                  {d, i});
-        });
+      transpose(s.keyDecay, s.keyDecayT);
+  }
+
+  /// to[d][i] = from[i][d] with scalar loads and stores (a dynamic vector extract would
+  /// spill the whole vector for every element).
+  void transpose(Value from, Value to) {
+    auto type = cast<MemRefType>(from.getType());
+    e.forLoop(0, type.getDimSize(1), [&](Value d) {
+      e.forLoop(0, type.getDimSize(0), [&](Value i) {
+        e.store(scalarAt(from, {i, d}), to, {d, i});
       });
+    });
   }
 
   /// rows[i] ⊙ e^{b_i} (key and scalar decays) into s.scaled.

@@ -66,6 +66,18 @@ Value KernelEmitter::forLoopCarry(Value lb, Value ub, Value init,
   return loop.getResult(0);
 }
 
+SmallVector<Value>
+KernelEmitter::forLoopCarry(Value lb, Value ub, int64_t step, ValueRange inits,
+                           function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(
+      b, lb, ub, index(step), inits, [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+        scf::YieldOp::create(b, body(iv, args));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
 void KernelEmitter::ifThen(Value condition, function_ref<void()> body) {
   auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
@@ -233,15 +245,42 @@ void KernelEmitter::matmul(Value a, Value bMat, Value c, bool accumulate) {
   auto aType = cast<MemRefType>(a.getType()), bType = cast<MemRefType>(bMat.getType());
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
   assert(bType.getDimSize(0) == k && "matmul inner dims differ");
-  VectorType row = vectorOf(n);
-  forLoop(0, m, [&](Value i) {
-    Value acc = accumulate ? load(row, c, {i, index(0)}) : zeros(row);
-    acc = forLoopCarry(index(0), index(k), acc, [&](Value kk, Value sum) {
-      Value aik = vector::BroadcastOp::create(b, row, load(b.getF32Type(), a, {i, kk}));
-      return vector::FMAOp::create(b, aik, load(row, bMat, {kk, index(0)}), sum).getResult();
+  // Register tiles: `rows` rows of C times a `width`-wide column strip stay in vector
+  // registers across the K loop; each B row segment is loaded once per `rows` FMAs.
+  auto tile = [&](Value row0, int64_t rows, int64_t col0, int64_t width) {
+    VectorType rowType = vectorOf(width);
+    SmallVector<Value> accs;
+    for (int64_t r = 0; r < rows; ++r) {
+      Value row = arith::AddIOp::create(b, row0, index(r));
+      accs.push_back(accumulate ? load(rowType, c, {row, index(col0)}) : zeros(rowType));
+    }
+    accs = forLoopCarry(index(0), index(k), 1, accs, [&](Value kk, ValueRange sums) {
+      Value bRow = load(rowType, bMat, {kk, index(col0)});
+      SmallVector<Value> next;
+      for (int64_t r = 0; r < rows; ++r) {
+        Value row = arith::AddIOp::create(b, row0, index(r));
+        Value aik = vector::BroadcastOp::create(b, rowType, load(b.getF32Type(), a, {row, kk}));
+        next.push_back(vector::FMAOp::create(b, aik, bRow, sums[r]));
+      }
+      return next;
     });
-    store(acc, c, {i, index(0)});
-  });
+    for (int64_t r = 0; r < rows; ++r)
+      store(accs[r], c, {arith::AddIOp::create(b, row0, index(r)), index(col0)});
+  };
+  int64_t rows = std::min(matmulRows, m), fullRows = m - m % rows;
+  for (int64_t col0 = 0; col0 < n; col0 += matmulColumns) {
+    int64_t width = std::min(matmulColumns, n - col0);
+    scf::ForOp::create(b, index(0), index(fullRows), index(rows), ValueRange{},
+                       [&](OpBuilder &nested, Location, Value row0, ValueRange) {
+                         OpBuilder::InsertionGuard guard(b);
+                         b.setInsertionPoint(nested.getInsertionBlock(),
+                                             nested.getInsertionPoint());
+                         tile(row0, rows, col0, width);
+                         scf::YieldOp::create(b);
+                       });
+    for (int64_t r = fullRows; r < m; ++r)
+      tile(index(r), 1, col0, width);
+  }
 }
 
 } // namespace linrec::cpu

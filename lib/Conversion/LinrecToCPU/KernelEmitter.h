@@ -62,6 +62,11 @@ public:
   /// A loop carrying one value: body(iv, acc) returns the next acc.
   mlir::Value forLoopCarry(mlir::Value lb, mlir::Value ub, mlir::Value init,
                            llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
+  /// A loop carrying several values, with a constant step.
+  llvm::SmallVector<mlir::Value>
+  forLoopCarry(mlir::Value lb, mlir::Value ub, int64_t step, mlir::ValueRange inits,
+               llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
+                   body);
   void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
 
   // Memory. Rows are the contiguous innermost dim; any float element type converts to and
@@ -86,8 +91,11 @@ public:
   /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
   void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
 
-  /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape.
+  /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
+  /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).
   void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
+  int64_t matmulRows = 4;
+  int64_t matmulColumns = 64;
 
   /// dv of a state, 1 for a normalizer.
   static int64_t valueDim(StateType type) { return type.getValueDim(); }

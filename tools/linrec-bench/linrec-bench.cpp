@@ -1,0 +1,190 @@
+//===- linrec-bench.cpp - forward-pass benchmarks of the CPU kernels ------===//
+//
+// Times the forward of each family on the CPU for B=1, H=8, T in {1024, 4096, 16384},
+// dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
+// algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
+// OpenBLAS. Also prints each kernel's JIT compile time, and the decode kernel's state
+// bandwidth against a measured memory bandwidth.
+//
+//   linrec-bench [--models=gla,gated_delta] [--tokens=1024,4096] [--dims=128] [--num-threads=1,2]
+//                [--chunk=64] [--markdown]
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Runtime/CpuRuntime.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace linrec;
+namespace cl = llvm::cl;
+
+static cl::list<std::string> models("models", cl::desc("families to time"), cl::CommaSeparated);
+static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl::CommaSeparated);
+static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated);
+static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated);
+static cl::opt<int64_t> chunk("chunk", cl::desc("chunk size"), cl::init(64));
+static cl::opt<int64_t> heads("heads", cl::desc("heads (B = 1)"), cl::init(8));
+static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
+
+extern "C" void openblas_set_num_threads(int);
+
+static double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// Runs `f` until `minSeconds` have passed (at least 3 times) and returns the best time.
+template <typename F>
+static double bestSeconds(F f) {
+  f(); // warm up
+  double best = INFINITY, start = now();
+  for (int i = 0; i < 3 || now() - start < minSeconds; ++i) {
+    double t0 = now();
+    f();
+    best = std::min(best, now() - t0);
+  }
+  return best;
+}
+
+/// The machine's sgemm throughput with `threads` threads (OpenBLAS, 2048^3).
+static double sgemmPeak(unsigned threads) {
+  openblas_set_num_threads(static_cast<int>(threads));
+  const int n = 2048;
+  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
+  double s = bestSeconds(
+      [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); });
+  return 2.0 * n * n * n / s / 1e9;
+}
+
+/// Read + write bandwidth of a large copy, in GB/s.
+static double copyBandwidth() {
+  const size_t n = size_t(1) << 26; // 256 MiB of floats
+  std::vector<float> a(n, 1.0f), b(n);
+  double s = bestSeconds([&] { std::memcpy(b.data(), a.data(), n * sizeof(float)); });
+  return 2.0 * n * sizeof(float) / s / 1e9;
+}
+
+/// FLOPs of the chunked algorithm per token and head: QKᵀ and A·V (2C²(dk+dv) per chunk),
+/// the inter-chunk read Q·S and the state update Kᵀ·V (4C·dk·dv); the delta rule adds
+/// K·Kᵀ, K·S and the triangular solve.
+static double flopsPerToken(bool delta, int64_t c, int64_t dk, int64_t dv) {
+  double perChunk = 2.0 * c * c * (dk + dv) + 4.0 * c * dk * dv;
+  if (delta)
+    perChunk += 2.0 * c * c * dk + 2.0 * c * dk * dv + 1.0 * c * c * dv;
+  return perChunk / c;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
+  std::vector<std::string> families(models.begin(), models.end());
+  if (families.empty())
+    families = {"linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda"};
+  std::vector<int64_t> lengths(tokenCounts.begin(), tokenCounts.end());
+  if (lengths.empty())
+    lengths = {1024, 4096, 16384};
+  std::vector<int64_t> dims(headDims.begin(), headDims.end());
+  if (dims.empty())
+    dims = {128, 64};
+  std::vector<unsigned> threads(threadCounts.begin(), threadCounts.end());
+  if (threads.empty())
+    threads = {1, 2};
+
+  mlir::DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  CpuCompiler compiler;
+
+  std::map<unsigned, double> peaks;
+  for (unsigned t : threads) {
+    peaks[t] = sgemmPeak(t);
+    llvm::outs() << llvm::format("sgemm peak (OpenBLAS 2048^3, %u thread%s): %.1f GFLOP/s\n", t,
+                                 t == 1 ? "" : "s", peaks[t]);
+  }
+  llvm::outs() << "\n| model | T | d | threads | ms | GFLOP/s | % of sgemm peak | compile ms |\n"
+               << "|---|---|---|---|---|---|---|---|\n";
+  std::mt19937_64 rng(0);
+  std::normal_distribution<float> normal;
+  for (const std::string &family : families) {
+    std::optional<LayerKind> kind = parseLayerKind(family);
+    if (!kind) {
+      llvm::errs() << "unknown model " << family << "\n";
+      return 1;
+    }
+    for (int64_t d : dims)
+      for (int64_t tokens : lengths) {
+        LayerConfig config;
+        config.kind = *kind;
+        config.scale = 1.0 / std::sqrt(double(d));
+        for (int64_t h = 0; h < heads; ++h)
+          config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
+        LayerShapes shapes;
+        shapes.batch = 1;
+        shapes.tokens = tokens;
+        shapes.heads = heads;
+        shapes.keyDim = shapes.valueDim = d;
+        auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+        if (auto f = buildLayerFunction(module, "layer", config, shapes); !f) {
+          llvm::errs() << llvm::toString(f.takeError()) << "\n";
+          return 1;
+        }
+        mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+        pm.addPass(createLinrecNormalize());
+        (void)pm.run(module);
+        RecurrenceOp op;
+        module.walk([&](RecurrenceOp r) { op = r; });
+        CpuKernelOptions options;
+        options.chunkSize = chunk;
+        auto kernel = compiler.compile(op, options);
+        if (!kernel) {
+          llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+          return 1;
+        }
+        // Buffers shaped like the recurrence's operands and results.
+        std::vector<std::vector<float>> storage;
+        std::vector<BufferView> operands, results;
+        auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
+          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
+          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          storage.emplace_back(Array::numElementsOf(shape));
+          for (float &x : storage.back())
+            x = gate ? -0.05f * std::abs(normal(rng)) : 0.1f * normal(rng);
+          list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+        };
+        storage.reserve(16);
+        for (auto [i, v] : llvm::enumerate(op->getOperands()))
+          addBuffer(v.getType(), operands, i >= 3);
+        for (mlir::Type t : op->getResultTypes())
+          addBuffer(t, results, false);
+        bool delta = (*kernel)->algorithm() == Algorithm::ChunkedDelta;
+        double flops = flopsPerToken(delta, chunk, d, d) * tokens * heads;
+        for (unsigned t : threads) {
+          double s = bestSeconds([&] {
+            llvm::Error e = (*kernel)->run(operands, results, t);
+            if (e)
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+          double gflops = flops / s / 1e9;
+          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %.1f | %.0f%% | %.0f |\n",
+                                       family.c_str(), (long long)tokens, (long long)d, t, s * 1e3,
+                                       gflops, 100 * gflops / peaks[t],
+                                       (*kernel)->compileSeconds() * 1e3);
+          llvm::outs().flush();
+        }
+      }
+  }
+  return 0;
+}
