@@ -44,9 +44,14 @@ struct StateBuffers {
   Value scaled;               // C x dk scratch: Q ⊙ e^{b}, K ⊙ e^{b}
   Value valuesDecayed;        // C x dv scratch (value decay)
   Value attention;            // C x C: A (per read), then G (delta)
+  Value blockQueries;         // 16 x dk scratch of the sub-chunk attention (key decays)
   SmallVector<Value> queries; // per read: C x dk, scaled
   SmallVector<Value> results; // per read: C x dv
 };
+
+/// Rows per sub-chunk of the key-decay attention: its diagonal blocks are exact, the blocks
+/// below factor through the sub-chunk's first row.
+constexpr int64_t kSubChunk = 16;
 
 class ChunkedKernel {
 public:
@@ -93,7 +98,8 @@ private:
       s.betas = e.alloc({C});
       s.solved = e.alloc({C, s.dv});
     }
-    if (!u.scalarDecays.empty())
+    // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
+    if (!u.scalarDecays.empty() && u.keyDecays.empty())
       s.scalarDecay = e.alloc({C});
     if (!u.keyDecays.empty()) {
       s.keyDecay = e.alloc({C, s.dk});
@@ -104,6 +110,8 @@ private:
       s.valuesDecayed = e.alloc({C, s.dv});
     }
     s.keysDecayedT = e.alloc({s.dk, C});
+    if (s.keyDecay)
+      s.blockQueries = e.alloc({C % kSubChunk == 0 ? kSubChunk : C, s.dk});
     s.scaled = e.alloc({C, s.dk});
     s.attention = e.alloc({C, C});
     for (size_t r = 0; r < u.reads.size(); ++r) {
@@ -193,8 +201,12 @@ private:
     }
     if (s.scalarDecay)
       e.store(sum(u.scalarDecays, mapping), s.scalarDecay, {i});
-    if (s.keyDecay)
-      e.store(sum(u.keyDecays, mapping), s.keyDecay, {i, zero});
+    if (s.keyDecay) {
+      Value decay = sum(u.keyDecays, mapping);
+      if (!u.scalarDecays.empty())
+        decay = add(decay, splat(sum(u.scalarDecays, mapping), s.dk));
+      e.store(decay, s.keyDecay, {i, zero});
+    }
     if (s.valueDecay)
       e.store(sum(u.valueDecays, mapping), s.valueDecay, {i, zero});
     for (auto [r, constRead] : llvm::enumerate(u.reads)) {
@@ -277,23 +289,70 @@ private:
       });
       return;
     }
-    // Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim, so each entry is its own
-    // decayed dot product (exact, no overflow: j <= i).
+    // Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. In sub-chunks of 16 rows
+    // with reference row r: for j < r <= i, e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with
+    // both exponents <= 0, so the block below the diagonal is a product of decayed queries
+    // and decayed keys; the diagonal block is computed entry by entry (exact, j <= i).
     e.fill(s.attention, 0.0);
-    VectorType keyRow = e.vectorOf(s.dk);
-    e.forLoop(0, C, [&](Value i) {
+    int64_t block = C % kSubChunk == 0 ? kSubChunk : C; // otherwise one exact block
+    int64_t numBlocks = C / block;
+    if (numBlocks > 1)
+      e.forLoop(1, numBlocks, [&](Value rowBlock) {
+        Value r = arith::MulIOp::create(b, rowBlock, e.index(block));
+        emitDecayedBlockQueries(s, left, r, block);
+        e.forLoop(e.index(0), rowBlock, [&](Value colBlock) {
+          emitOffDiagonalBlock(s, r, arith::MulIOp::create(b, colBlock, e.index(block)), block);
+        });
+      });
+    e.forLoop(0, numBlocks, [&](Value rowBlock) {
+      emitDiagonalBlock(s, left, arith::MulIOp::create(b, rowBlock, e.index(block)), block,
+                        strict);
+    });
+  }
+
+  Value view(Value buffer, OpFoldResult row0, OpFoldResult col0, int64_t rows, int64_t cols) {
+    return memref::SubViewOp::create(b, buffer, ArrayRef<OpFoldResult>{row0, col0},
+                                     ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
+                                                            b.getIndexAttr(cols)},
+                                     ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  }
+
+  /// blockQueries = left[r : r+block] ⊙ e^{b − b_r}.
+  void emitDecayedBlockQueries(StateBuffers &s, Value left, Value r, int64_t block) {
+    Value bRef = row(s.keyDecay, r, s.dk);
+    e.forLoop(0, block, [&](Value i) {
+      Value at = arith::AddIOp::create(b, i, r);
+      Value decayed = mul(row(left, at, s.dk), exp(sub(row(s.keyDecay, at, s.dk), bRef)));
+      e.store(decayed, s.blockQueries, {i, e.index(0)});
+    });
+  }
+
+  /// attention[r : r+block, c : c+block] = blockQueries · (K[c : c+block] ⊙ e^{b_r − b})ᵀ,
+  /// for a key block c < r.
+  void emitOffDiagonalBlock(StateBuffers &s, Value r, Value c, int64_t block) {
+    VectorType keysRow = e.vectorOf(block);
+    e.forLoop(0, s.dk, [&](Value d) {
+      Value exponent = sub(splat(scalarAt(s.keyDecayT, {d, r}), block),
+                           e.load(keysRow, s.keyDecayT, {d, c}));
+      e.store(mul(e.load(keysRow, s.keysT, {d, c}), exp(exponent)), s.keysDecayedT,
+              {d, e.index(0)});
+    });
+    e.matmul(s.blockQueries, view(s.keysDecayedT, b.getIndexAttr(0), b.getIndexAttr(0), s.dk, block),
+             view(s.attention, r, c, block, block), /*accumulate=*/false);
+  }
+
+  /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i[d] − b_j[d]} for r <= j <= i (j < i if
+  /// strict) inside the sub-chunk [r, r + rows).
+  void emitDiagonalBlock(StateBuffers &s, Value left, Value r, int64_t rows, bool strict) {
+    e.forLoop(r, arith::AddIOp::create(b, r, e.index(rows)), [&](Value i) {
       Value q = row(left, i, s.dk), bi = row(s.keyDecay, i, s.dk);
-      Value bScalar = s.scalarDecay ? scalarAt(s.scalarDecay, {i}) : Value();
       Value end = strict ? i : arith::AddIOp::create(b, i, e.index(1)).getResult();
-      e.forLoop(e.index(0), end, [&](Value j) {
+      e.forLoop(r, end, [&](Value j) {
         Value decay = exp(sub(bi, row(s.keyDecay, j, s.dk)));
         Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                                 mul(mul(q, row(s.keys, j, s.dk)), decay));
-        if (bScalar)
-          dot = mul(dot, exp(sub(bScalar, scalarAt(s.scalarDecay, {j}))));
         e.store(dot, s.attention, {i, j});
       });
-      (void)keyRow;
     });
   }
 
