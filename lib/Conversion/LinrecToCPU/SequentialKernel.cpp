@@ -57,8 +57,16 @@ private:
   Value splat(Value scalar, int64_t n) {
     return vector::BroadcastOp::create(b, e.vectorOf(n), scalar);
   }
-  Value element(Value vector, Value i) {
-    return vector::ExtractOp::create(b, vector, ArrayRef<OpFoldResult>{i});
+  /// Stores a per-token vector (a key, query or decay) into a scratch buffer, so that row
+  /// loops read its lanes with scalar loads: a dynamic vector extract would spill the whole
+  /// vector once per lane.
+  Value spill(Value vector) {
+    Value buffer = e.alloc({cast<VectorType>(vector.getType()).getDimSize(0)});
+    e.store(vector, buffer, {e.index(0)});
+    return buffer;
+  }
+  Value element(Value spilledVector, Value i) {
+    return e.load(b.getF32Type(), spilledVector, {i});
   }
 
   void emitToken(const WorkItem &item, Value token) {
@@ -105,11 +113,12 @@ private:
     Value g = mapping.lookup(decay.getLogDecay());
     std::optional<DecayAxis> axis = decay.getAxis();
     Value factor = math::ExpOp::create(b, g);
+    Value lanes = axis && *axis == DecayAxis::Key ? spill(factor) : Value();
     mapRows(type, buffers[decay.getState()], buffers[decay.getResult()], [&](Value r, Value x) {
       if (!axis)
         return arith::MulFOp::create(b, x, splat(factor, dv)).getResult();
       if (*axis == DecayAxis::Key)
-        return arith::MulFOp::create(b, x, splat(element(factor, r), dv)).getResult();
+        return arith::MulFOp::create(b, x, splat(element(lanes, r), dv)).getResult();
       return arith::MulFOp::create(b, x, factor).getResult();
     });
     return true;
@@ -120,7 +129,7 @@ private:
     StateType type = delta.getState().getType();
     int64_t dv = type.getValueDim();
     Value in = buffers[delta.getState()];
-    Value k = mapping.lookup(delta.getKey());
+    Value k = spill(mapping.lookup(delta.getKey()));
     Value beta = mapping.lookup(delta.getBeta());
     Value u = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
                              [&](Value r, Value acc) {
@@ -141,7 +150,7 @@ private:
   bool emitWrite(WriteOp write, IRMapping &mapping) {
     StateType type = write.getState().getType();
     int64_t dv = type.getValueDim();
-    Value k = mapping.lookup(write.getKey());
+    Value k = spill(mapping.lookup(write.getKey()));
     Value v = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
     if (write.getBeta())
       v = arith::MulFOp::create(b, v, splat(mapping.lookup(write.getBeta()), dv));
@@ -160,6 +169,7 @@ private:
     Value q = mapping.lookup(read.getQuery());
     if (std::optional<APFloat> scale = read.getScale())
       q = arith::MulFOp::create(b, q, splat(e.f32(scale->convertToDouble()), type.getKeyDim()));
+    q = spill(q);
     Value in = buffers[read.getState()];
     Value o = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
                              [&](Value r, Value acc) {
