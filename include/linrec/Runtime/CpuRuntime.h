@@ -54,6 +54,8 @@ public:
                   unsigned threads = 0) const;
 
   Algorithm algorithm() const { return algorithm_; }
+  /// The element type the kernel takes for operand #i.
+  DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
   /// Seconds spent in MLIR passes + LLVM JIT compilation.
   double compileSeconds() const { return compileSeconds_; }
 

@@ -1,0 +1,66 @@
+/*===- linrec-c/Runtime.h - the C API of the linrec runtime ------*- C -*-===*\
+|*                                                                            *|
+|* For FFI users: compile a function of a .mlir module (a layer: its arguments  *|
+|* and results are tensors, its body one recurrence) to a CPU kernel, and run   *|
+|* it on host buffers. Every call reports failure through its return value and *|
+|* an error message; nothing aborts.                                           *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef LINREC_C_RUNTIME_H
+#define LINREC_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct linrec_compiler linrec_compiler;
+typedef struct linrec_function linrec_function;
+
+typedef enum {
+  LINREC_F32 = 0,
+  LINREC_F64 = 1,
+  LINREC_I32 = 2,
+} linrec_dtype;
+
+/* A contiguous row-major host buffer. */
+typedef struct {
+  void *data;
+  linrec_dtype dtype;
+  int32_t rank;
+  const int64_t *shape;
+} linrec_buffer;
+
+typedef struct {
+  int64_t chunk_size; /* tokens per chunk; 0 for the default (64) */
+  int32_t sequential; /* nonzero: token-by-token scan (decode) */
+  uint32_t threads;   /* worker threads; 0 for every hardware thread */
+} linrec_options;
+
+/* A compiler owns its kernel cache; it is thread-safe. */
+linrec_compiler *linrec_compiler_create(void);
+void linrec_compiler_destroy(linrec_compiler *compiler);
+
+/* Compiles `func_name` of the MLIR text `module_text`. On failure returns NULL and, if
+ * `error` is not NULL, stores a message to free with linrec_free_error. */
+linrec_function *linrec_compile(linrec_compiler *compiler, const char *module_text,
+                                const char *func_name, const linrec_options *options,
+                                char **error);
+
+/* Runs the function: `args` are its arguments in order, `results` its results (written).
+ * Returns 0 on success, nonzero with a message in `error` otherwise. */
+int linrec_run(const linrec_function *function, const linrec_buffer *args, size_t num_args,
+               const linrec_buffer *results, size_t num_results, char **error);
+
+size_t linrec_function_num_args(const linrec_function *function);
+size_t linrec_function_num_results(const linrec_function *function);
+void linrec_function_destroy(linrec_function *function);
+void linrec_free_error(char *error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LINREC_C_RUNTIME_H */
