@@ -287,8 +287,6 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   auto rec = *sourceFunc.getOps<RecurrenceOp>().begin();
 
   std::shared_ptr<CpuKernel> kernel(new CpuKernel());
-  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(rec);
-  kernel->algorithm_ = options.sequential ? Algorithm::Sequential : analysis.algorithm;
   kernel->numInputs = rec.getInputs().size();
   kernel->numParams = rec.getParams().size();
   kernel->numInits = rec.getInits().size();
@@ -323,6 +321,12 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     kernel->resultSpecs.push_back(*spec);
   }
 
+  // Classify first so that the kernel reports the algorithm it really runs.
+  PassManager classify(context.get(), ModuleOp::getOperationName());
+  classify.addPass(createLinrecClassify());
+  if (failed(classify.run(*module)))
+    return runtimeError("classifying the recurrence failed");
+  kernel->algorithm_ = rec.getAlgorithm().value_or(Algorithm::Sequential);
   PassManager kernels(context.get(), ModuleOp::getOperationName());
   buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize});
   if (failed(kernels.run(*module)))

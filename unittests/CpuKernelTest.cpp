@@ -248,6 +248,8 @@ TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
   auto wholeKernel = compiler.compile(op, chunked);
   auto stepKernel = compiler.compile(op, decode);
   ASSERT_TRUE(static_cast<bool>(wholeKernel) && static_cast<bool>(stepKernel));
+  EXPECT_EQ((*wholeKernel)->algorithm(), Algorithm::ChunkedDelta);
+  EXPECT_EQ((*stepKernel)->algorithm(), Algorithm::Sequential);
 
   auto floats = [](const Array &a) { return std::vector<float>(a.data.begin(), a.data.end()); };
   auto view = [](std::vector<float> &data, std::vector<int64_t> shape) {

@@ -16,6 +16,10 @@ struct LinrecClassifyPass : linrec::impl::LinrecClassifyBase<LinrecClassifyPass>
   using Base::Base;
   void runOnOperation() override {
     getOperation()->walk([&](RecurrenceOp op) {
+      // A recurrence already marked sequential (decode kernels, cross-checks) stays so: the
+      // scan is correct for every body.
+      if (op.getAlgorithm() == Algorithm::Sequential)
+        return;
       RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
       op.setAlgorithmAttr(AlgorithmAttr::get(op.getContext(), analysis.algorithm));
       if (remarkSequential && analysis.algorithm == Algorithm::Sequential)

@@ -116,3 +116,17 @@ func.func @delta_key_differs(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> 
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// A recurrence already marked sequential keeps that choice.
+// CHECK-LABEL: func.func @forced_sequential
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @forced_sequential(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {algorithm = #linrec.algorithm<sequential>} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

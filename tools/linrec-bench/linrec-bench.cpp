@@ -37,6 +37,7 @@ static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::C
 static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated);
 static cl::opt<int64_t> chunk("chunk", cl::desc("chunk size"), cl::init(64));
 static cl::opt<int64_t> heads("heads", cl::desc("heads (B = 1)"), cl::init(8));
+static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
 
 extern "C" void openblas_set_num_threads(int);
@@ -72,7 +73,11 @@ static double sgemmPeak(unsigned threads) {
 static double copyBandwidth() {
   const size_t n = size_t(1) << 26; // 256 MiB of floats
   std::vector<float> a(n, 1.0f), b(n);
-  double s = bestSeconds([&] { std::memcpy(b.data(), a.data(), n * sizeof(float)); });
+  volatile float sink = 0;
+  double s = bestSeconds([&] {
+    std::memcpy(b.data(), a.data(), n * sizeof(float));
+    sink = sink + b[n / 2];
+  });
   return 2.0 * n * sizeof(float) / s / 1e9;
 }
 
@@ -119,6 +124,8 @@ int main(int argc, char **argv) {
   std::mt19937_64 rng(0);
   std::normal_distribution<float> normal;
   for (const std::string &family : families) {
+    if (decodeOnly)
+      break;
     std::optional<LayerKind> kind = parseLayerKind(family);
     if (!kind) {
       llvm::errs() << "unknown model " << family << "\n";
@@ -185,6 +192,63 @@ int main(int argc, char **argv) {
           llvm::outs().flush();
         }
       }
+  }
+  // Decode: one token per sequence, the state read and written in place, B x H states.
+  double bandwidth = copyBandwidth();
+  llvm::outs() << llvm::format("\nmemory bandwidth (memcpy 256 MiB, read + write): %.1f GB/s\n",
+                               bandwidth)
+               << "\n| decode model | B x H | d | threads | us / step | state GB/s | % of memcpy |\n"
+               << "|---|---|---|---|---|---|---|\n";
+  for (const char *family : {"gated_delta", "gla"}) {
+    int64_t batch = 64, d = 128;
+    LayerConfig config;
+    config.kind = *parseLayerKind(family);
+    config.initialState = true;
+    config.scale = 1.0 / std::sqrt(double(d));
+    LayerShapes shapes;
+    shapes.batch = batch;
+    shapes.tokens = 1;
+    shapes.heads = heads;
+    shapes.keyDim = shapes.valueDim = d;
+    auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+    (void)buildLayerFunction(module, "layer", config, shapes);
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(createLinrecNormalize());
+    (void)pm.run(module);
+    RecurrenceOp op;
+    module.walk([&](RecurrenceOp r) { op = r; });
+    CpuKernelOptions options;
+    options.sequential = true;
+    auto kernel = compiler.compile(op, options);
+    if (!kernel) {
+      llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+      return 1;
+    }
+    std::vector<std::vector<float>> storage;
+    storage.reserve(16);
+    std::vector<BufferView> operands, results;
+    for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+      auto tensor = mlir::cast<mlir::RankedTensorType>(v.getType());
+      std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+      storage.emplace_back(Array::numElementsOf(shape), i >= 3 ? -0.01f : 0.01f);
+      operands.push_back(BufferView{storage.back().data(), DType::F32, shape});
+    }
+    auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
+    std::vector<int64_t> outShape(outType.getShape().begin(), outType.getShape().end());
+    storage.emplace_back(Array::numElementsOf(outShape));
+    results.push_back(BufferView{storage.back().data(), DType::F32, outShape});
+    results.push_back(operands.back()); // the state, updated in place
+    double stateBytes = 2.0 * batch * heads * d * d * sizeof(float);
+    for (unsigned t : threads) {
+      double s = bestSeconds([&] {
+        if (llvm::Error e = (*kernel)->run(operands, results, t))
+          llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+      });
+      llvm::outs() << llvm::format("| %s | %lld x %lld | %lld | %u | %.0f | %.1f | %.0f%% |\n",
+                                   family, (long long)batch, (long long)heads, (long long)d, t,
+                                   s * 1e6, stateBytes / s / 1e9,
+                                   100 * stateBytes / s / 1e9 / bandwidth);
+    }
   }
   return 0;
 }
