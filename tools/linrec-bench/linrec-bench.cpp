@@ -162,16 +162,26 @@ int main(int argc, char **argv) {
         }
         // Buffers shaped like the recurrence's operands and results.
         std::vector<std::vector<float>> storage;
+        std::vector<std::vector<double>> storage64; // f64 params (lightning's decays)
         std::vector<BufferView> operands, results;
         auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
           auto tensor = mlir::cast<mlir::RankedTensorType>(type);
           std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          auto value = [&] { return gate ? -0.05f * std::abs(normal(rng)) : 0.1f * normal(rng); };
+          if (tensor.getElementType().isF64()) {
+            storage64.emplace_back(Array::numElementsOf(shape));
+            for (double &x : storage64.back())
+              x = value();
+            list.push_back(BufferView{storage64.back().data(), DType::F64, shape});
+            return;
+          }
           storage.emplace_back(Array::numElementsOf(shape));
           for (float &x : storage.back())
-            x = gate ? -0.05f * std::abs(normal(rng)) : 0.1f * normal(rng);
+            x = value();
           list.push_back(BufferView{storage.back().data(), DType::F32, shape});
         };
         storage.reserve(16);
+        storage64.reserve(4);
         for (auto [i, v] : llvm::enumerate(op->getOperands()))
           addBuffer(v.getType(), operands, i >= 3);
         for (mlir::Type t : op->getResultTypes())
