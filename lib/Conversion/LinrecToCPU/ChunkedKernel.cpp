@@ -176,8 +176,12 @@ private:
         needed.push_back(r.getQuery());
     }
     e.forLoop(e.index(0), count, [&](Value i) {
+      Value token = arith::AddIOp::create(b, first, i);
+      // The next chunk's rows arrive while this chunk computes (a prefetch past the end of
+      // the sequence is a harmless hint).
+      e.prefetchTokenRows(item, arith::AddIOp::create(b, token, e.index(C)));
       IRMapping mapping;
-      e.mapTokenArguments(mapping, item, arith::AddIOp::create(b, first, i));
+      e.mapTokenArguments(mapping, item, token);
       e.cloneSlice(needed, mapping);
       for (StateBuffers &s : states)
         storeTokenValues(s, mapping, i);

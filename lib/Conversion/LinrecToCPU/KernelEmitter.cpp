@@ -191,6 +191,22 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
   }
 }
 
+void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
+  for (unsigned i = 0; i < numInputs; ++i) {
+    auto type = cast<MemRefType>(input(i).getType());
+    SmallVector<Value> indices = tokenIndices(*this, input(i), item, token);
+    int64_t rowBytes = type.getRank() == 4 ? type.getDimSize(3) * 4 : 4;
+    int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+    for (int64_t offset = 0; offset * 4 < rowBytes; offset += elementsPerLine) {
+      if (type.getRank() == 4)
+        indices.back() = index(offset);
+      memref::PrefetchOp::create(b, input(i), indices, /*isWrite=*/b.getBoolAttr(false),
+                                 /*localityHint=*/b.getI32IntegerAttr(3),
+                                 /*isDataCache=*/b.getBoolAttr(true));
+    }
+  }
+}
+
 void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
   Block &body = op.getBodyBlock();
   llvm::SmallPtrSet<Operation *, 16> needed;

@@ -81,6 +81,9 @@ public:
 
   /// Maps the body's input and param arguments to their values at `token` of `item`.
   void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
+  /// Prefetches the input rows of `token` (a later chunk's) into the cache: consecutive tokens
+  /// of one head are H·D apart, too far apart for the hardware prefetcher.
+  void prefetchTokenRows(const WorkItem &item, mlir::Value token);
   /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
   /// reads must already be mapped.
   void cloneSlice(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping);
