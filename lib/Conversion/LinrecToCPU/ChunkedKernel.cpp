@@ -300,17 +300,44 @@ private:
     e.fill(s.attention, 0.0);
     int64_t block = C % kSubChunk == 0 ? kSubChunk : C; // otherwise one exact block
     int64_t numBlocks = C / block;
-    if (numBlocks > 1)
-      e.forLoop(1, numBlocks, [&](Value rowBlock) {
-        Value r = arith::MulIOp::create(b, rowBlock, e.index(block));
-        emitDecayedBlockQueries(s, left, r, block);
-        e.forLoop(e.index(0), rowBlock, [&](Value colBlock) {
-          emitOffDiagonalBlock(s, r, arith::MulIOp::create(b, colBlock, e.index(block)), block);
-        });
-      });
     e.forLoop(0, numBlocks, [&](Value rowBlock) {
-      emitDiagonalBlock(s, left, arith::MulIOp::create(b, rowBlock, e.index(block)), block,
-                        strict);
+      Value r = arith::MulIOp::create(b, rowBlock, e.index(block));
+      emitDecayedBlockQueries(s, left, r, block);
+      e.forLoop(e.index(0), rowBlock, [&](Value colBlock) {
+        emitOffDiagonalBlock(s, r, arith::MulIOp::create(b, colBlock, e.index(block)), block);
+      });
+      // The diagonal block factors through its first row too when the decay across the block
+      // is bounded: the keys' factors e^{b_r − b_j} (j >= r) are then at most e^{60}, the
+      // queries' at least e^{−60}, both normal f32. Stronger decays take the exact path.
+      Value last = arith::AddIOp::create(b, r, e.index(block - 1));
+      Value span = vector::ReductionOp::create(
+          b, vector::CombiningKind::MAXIMUMF,
+          sub(row(s.keyDecay, r, s.dk), row(s.keyDecay, last, s.dk)));
+      Value bounded = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, span, e.f32(60.0));
+      e.ifThenElse(
+          bounded, [&] { emitFactoredDiagonalBlock(s, r, block, strict); },
+          [&] { emitDiagonalBlock(s, left, r, block, strict); });
+    });
+  }
+
+  /// attention[r : r+block, r : r+block] = blockQueries · (K ⊙ e^{b_r − b})ᵀ, then the causal
+  /// mask (j <= i, or j < i if strict); entries above the diagonal never reach the output.
+  void emitFactoredDiagonalBlock(StateBuffers &s, Value r, int64_t block, bool strict) {
+    emitOffDiagonalBlock(s, r, r, block);
+    SmallVector<float> iota(block);
+    for (int64_t j = 0; j < block; ++j)
+      iota[j] = float(j);
+    VectorType rowType = e.vectorOf(block);
+    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+    e.forLoop(0, block, [&](Value i) {
+      Value iF = arith::UIToFPOp::create(b, b.getF32Type(),
+                                         arith::IndexCastOp::create(b, b.getI64Type(), i));
+      Value keep = arith::CmpFOp::create(
+          b, strict ? arith::CmpFPredicate::OLT : arith::CmpFPredicate::OLE, positions,
+          splat(iF, block));
+      Value at = arith::AddIOp::create(b, r, i);
+      Value values = e.load(rowType, s.attention, {at, r});
+      e.store(arith::SelectOp::create(b, keep, values, e.zeros(rowType)), s.attention, {at, r});
     });
   }
 

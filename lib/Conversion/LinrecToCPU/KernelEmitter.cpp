@@ -85,6 +85,16 @@ void KernelEmitter::ifThen(Value condition, function_ref<void()> body) {
   body();
 }
 
+void KernelEmitter::ifThenElse(Value condition, function_ref<void()> thenBody,
+                               function_ref<void()> elseBody) {
+  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  thenBody();
+  b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+  elseBody();
+}
+
 /// Converts between f32 and a memref's element type.
 static Value convert(ImplicitLocOpBuilder &b, Value value, Type toElement) {
   Type from = getElementTypeOrSelf(value.getType());

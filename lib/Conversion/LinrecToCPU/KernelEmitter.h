@@ -68,6 +68,8 @@ public:
                llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
                    body);
   void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
+  void ifThenElse(mlir::Value condition, llvm::function_ref<void()> thenBody,
+                  llvm::function_ref<void()> elseBody);
 
   // Memory. Rows are the contiguous innermost dim; any float element type converts to and
   // from f32.
