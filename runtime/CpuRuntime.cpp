@@ -36,9 +36,13 @@ static std::optional<DType> dtypeOf(Type type) {
     return DType::F32;
   if (type.isF64())
     return DType::F64;
+  if (type.isF16())
+    return DType::F16;
+  if (type.isBF16())
+    return DType::BF16;
   if (type.isInteger(32))
     return DType::I32;
-  return std::nullopt; // f16/bf16 kernels: not yet
+  return std::nullopt;
 }
 
 static std::string shapeText(const std::vector<int64_t> &shape) {
@@ -300,7 +304,7 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
       std::string name;
       llvm::raw_string_ostream typeName(name);
       typeName << tensor.getElementType();
-      return runtimeError("the CPU runtime takes f32, f64 and i32 tensors for now, not " +
+      return runtimeError("the CPU runtime takes f16, bf16, f32, f64 and i32 tensors, not " +
                           llvm::Twine(name));
     }
     std::vector<int64_t> shape;
@@ -373,6 +377,7 @@ struct TypedBuffer {
   std::vector<float> f32;
   std::vector<double> f64;
   std::vector<int32_t> i32;
+  std::vector<uint16_t> half; // f16 or bf16 bits
   BufferView view;
 
   TypedBuffer(DType dtype, std::vector<int64_t> shape) {
@@ -381,14 +386,20 @@ struct TypedBuffer {
     size_t n = static_cast<size_t>(Array::numElementsOf(view.shape));
     switch (dtype) {
     case DType::F64:
-      f64.assign(n, 0.0);
+      f64.assign(n, std::numeric_limits<double>::quiet_NaN());
       view.data = f64.data();
       break;
     case DType::I32:
+    case DType::I64:
       i32.assign(n, 0);
       view.data = i32.data();
       break;
-    default:
+    case DType::F16:
+    case DType::BF16:
+      half.assign(n, dtype == DType::F16 ? 0x7e00 : 0x7fc0); // NaN
+      view.data = half.data();
+      break;
+    case DType::F32:
       // Results are poisoned: a value the kernel does not write shows up as NaN.
       f32.assign(n, std::numeric_limits<float>::quiet_NaN());
       view.data = f32.data();
@@ -396,18 +407,45 @@ struct TypedBuffer {
   }
   void copyFrom(const Array &a) {
     for (size_t i = 0; i < a.data.size(); ++i) {
-      if (!f32.empty())
-        f32[i] = static_cast<float>(a.data[i]);
-      else if (!f64.empty())
-        f64[i] = a.data[i];
-      else
-        i32[i] = static_cast<int32_t>(a.data[i]);
+      double x = a.data[i];
+      switch (view.dtype) {
+      case DType::F32:
+        f32[i] = static_cast<float>(x);
+        break;
+      case DType::F64:
+        f64[i] = x;
+        break;
+      case DType::F16:
+        half[i] = doubleToHalf(x);
+        break;
+      case DType::BF16:
+        half[i] = doubleToBf16(x);
+        break;
+      default:
+        i32[i] = static_cast<int32_t>(x);
+      }
     }
   }
   Array toArray() const {
     Array a(view.dtype, view.shape);
-    for (size_t i = 0; i < a.data.size(); ++i)
-      a.data[i] = !f32.empty() ? f32[i] : !f64.empty() ? f64[i] : i32[i];
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      switch (view.dtype) {
+      case DType::F32:
+        a.data[i] = f32[i];
+        break;
+      case DType::F64:
+        a.data[i] = f64[i];
+        break;
+      case DType::F16:
+        a.data[i] = halfToDouble(half[i]);
+        break;
+      case DType::BF16:
+        a.data[i] = bf16ToDouble(half[i]);
+        break;
+      default:
+        a.data[i] = i32[i];
+      }
+    }
     return a;
   }
 };

@@ -39,7 +39,8 @@ protected:
 
   /// A module holding the layer, normalized so that its recurrence can be compiled directly.
   mlir::OwningOpRef<mlir::ModuleOp> buildLayer(LayerConfig config, const Shape &s,
-                                               int64_t sequences = 0) {
+                                               int64_t sequences = 0,
+                                               mlir::Type elementType = {}) {
     LayerShapes shapes;
     shapes.batch = s.batch;
     shapes.tokens = s.tokens;
@@ -47,6 +48,7 @@ protected:
     shapes.keyDim = s.dk;
     shapes.valueDim = s.dv;
     shapes.sequences = sequences;
+    shapes.elementType = elementType;
     auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
     auto func = buildLayerFunction(module, "layer", config, shapes);
     EXPECT_TRUE(static_cast<bool>(func)) << (func ? "" : llvm::toString(func.takeError()));
@@ -122,9 +124,17 @@ protected:
 
   /// Runs the layer on the reference and on the CPU; returns the worst relative RMS error.
   double compare(LayerConfig config, const Shape &s, const CpuKernelOptions &options,
-                 double decayLo, double decayHi, int64_t sequences = 0) {
-    auto module = buildLayer(config, s, sequences);
+                 double decayLo, double decayHi, int64_t sequences = 0,
+                 mlir::Type elementType = {}) {
+    auto module = buildLayer(config, s, sequences, elementType);
     Inputs in = randomInputs(config, s, decayLo, decayHi, sequences);
+    // 16-bit inputs: both sides see the same rounded values.
+    if (elementType)
+      for (const char *name : {"q", "k", "v", "g", "gk", "gv", "beta"})
+        if (in.count(name))
+          for (double &x : in[name].data)
+            x = elementType.isBF16() ? bf16ToDouble(doubleToBf16(x))
+                                     : halfToDouble(doubleToHalf(x));
     std::vector<Array> args;
     for (const std::string &name : layerInputNames(config))
       args.push_back(in[name]);
@@ -206,6 +216,21 @@ TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {
     CpuKernelOptions options;
     options.chunkSize = 32;
     EXPECT_LE(compare(config, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
+  }
+}
+
+TEST_F(CpuKernelTest, HalfPrecisionInputsAccumulateInF32) {
+  for (mlir::Type element : {mlir::Type(mlir::BFloat16Type::get(&context)),
+                             mlir::Type(mlir::Float16Type::get(&context))}) {
+    for (LayerKind kind : {LayerKind::GLA, LayerKind::GatedDeltaNet}) {
+      LayerConfig config;
+      config.kind = kind;
+      config.initialState = true;
+      CpuKernelOptions options;
+      options.chunkSize = 32;
+      EXPECT_LE(compare(config, {1, 100, 2, 32, 32}, options, -1.0, 0.0, 0, element), 1e-5)
+          << layerKindName(kind).str();
+    }
   }
 }
 

@@ -45,6 +45,12 @@ struct Array {
 /// ‖out − ref‖₂ / ‖ref‖₂ in float64 (‖out‖₂ when ref is all zeros), the conformance metric.
 double relativeRmsError(const Array &out, const Array &ref);
 
+/// IEEE binary16 and bfloat16 bits to and from doubles (round to nearest even).
+double halfToDouble(uint16_t bits);
+uint16_t doubleToHalf(double value);
+double bf16ToDouble(uint16_t bits);
+uint16_t doubleToBf16(double value);
+
 /// True if any element is NaN or ±Inf.
 bool hasNonFinite(const Array &array);
 
