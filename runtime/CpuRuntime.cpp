@@ -277,6 +277,9 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   std::string key;
   llvm::raw_string_ostream os(key);
   source->print(os);
+  std::string schedule = "// matmul tile " + std::to_string(options.matmulRows) + "x" +
+                         std::to_string(options.matmulColumns) + "\n";
+  key += schedule; // a comment: the key still parses
 
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end())
@@ -332,7 +335,8 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     return runtimeError("classifying the recurrence failed");
   kernel->algorithm_ = rec.getAlgorithm().value_or(Algorithm::Sequential);
   PassManager kernels(context.get(), ModuleOp::getOperationName());
-  buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize});
+  buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize, options.matmulRows,
+                                                     options.matmulColumns});
   if (failed(kernels.run(*module)))
     return runtimeError("lowering the recurrence to a CPU kernel failed");
   module->lookupSymbol<func::FuncOp>("source").erase();

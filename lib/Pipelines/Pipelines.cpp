@@ -19,6 +19,8 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
   pm.addPass(createLinrecClassify());
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
+  lowerOptions.matmulRows = options.matmulRows;
+  lowerOptions.matmulColumns = options.matmulColumns;
   pm.addPass(createLinrecLowerCPU(lowerOptions));
 }
 
@@ -46,6 +48,10 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
   Option<int64_t> chunkSize{*this, "chunk-size",
                             llvm::cl::desc("Tokens per chunk of the chunked kernels"),
                             llvm::cl::init(64)};
+  Option<int64_t> matmulRows{*this, "matmul-rows", llvm::cl::desc("Rows of a matmul tile"),
+                             llvm::cl::init(4)};
+  Option<int64_t> matmulColumns{*this, "matmul-columns",
+                                llvm::cl::desc("Columns of a matmul tile"), llvm::cl::init(64)};
 };
 } // namespace
 
@@ -54,7 +60,8 @@ void registerLinrecPipelines() {
       "linrec-to-cpu",
       "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
       [](OpPassManager &pm, const LinrecToCpuOptions &options) {
-        buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize});
+        buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
+                                                      options.matmulColumns});
         bufferization::OneShotBufferizePassOptions bufferize;
         bufferize.bufferizeFunctionBoundaries = true;
         pm.addPass(bufferization::createOneShotBufferizePass(bufferize));

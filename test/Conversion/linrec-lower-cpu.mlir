@@ -1,4 +1,11 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32" | FileCheck %s
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 matmul-rows=2 matmul-columns=8" | FileCheck %s --check-prefix=TILE
+
+// The matmul register tile is a schedule parameter: 2 rows x 8 columns here.
+// TILE-LABEL: func.func @__linrec_kernel_0
+// TILE: %[[A:.*]] = vector.fma %{{.*}}, %[[B:.*]], %{{.*}} : vector<8xf32>
+// TILE: %[[C:.*]] = vector.fma %{{.*}}, %[[B]], %{{.*}} : vector<8xf32>
+// TILE-NEXT: scf.yield %[[A]], %[[C]] : vector<8xf32>, vector<8xf32>
 
 // A gated delta rule: the chunked kernel, called on buffers of the operands.
 // CHECK-LABEL: func.func @gated_delta

@@ -36,6 +36,9 @@ static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl:
 static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated);
 static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated);
 static cl::opt<int64_t> chunk("chunk", cl::desc("chunk size"), cl::init(64));
+static cl::opt<int64_t> matmulRows("matmul-rows", cl::desc("matmul tile rows"), cl::init(4));
+static cl::opt<int64_t> matmulColumns("matmul-columns", cl::desc("matmul tile columns"),
+                                      cl::init(64));
 static cl::opt<int64_t> heads("heads", cl::desc("heads (B = 1)"), cl::init(8));
 static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
@@ -155,6 +158,8 @@ int main(int argc, char **argv) {
         module.walk([&](RecurrenceOp r) { op = r; });
         CpuKernelOptions options;
         options.chunkSize = chunk;
+        options.matmulRows = matmulRows;
+        options.matmulColumns = matmulColumns;
         auto kernel = compiler.compile(op, options);
         if (!kernel) {
           llvm::errs() << llvm::toString(kernel.takeError()) << "\n";

@@ -22,6 +22,10 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
     Option<"chunkSize", "chunk-size", "int64_t", "64",
            "Tokens per chunk of the chunked algorithms (a multiple of 16, up to 128); a "
            "recurrence's own chunk_size attribute wins">,
+    Option<"matmulRows", "matmul-rows", "int64_t", "4",
+           "Rows of a matmul register tile">,
+    Option<"matmulColumns", "matmul-columns", "int64_t", "64",
+           "Columns of a matmul register tile (a multiple of 16 fills AVX-512 registers)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

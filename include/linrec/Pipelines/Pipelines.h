@@ -12,8 +12,11 @@
 
 namespace linrec {
 
+/// The schedule of the CPU kernels: every choice is a parameter the autotuner can search.
 struct CpuPipelineOptions {
   int64_t chunkSize = 64;
+  int64_t matmulRows = 4;
+  int64_t matmulColumns = 64;
 };
 
 /// linrec-normalize, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel

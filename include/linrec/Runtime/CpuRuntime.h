@@ -37,6 +37,9 @@ struct BufferView {
 
 struct CpuKernelOptions {
   int64_t chunkSize = 64;
+  /// Register tile of the kernels' matmuls (rows x columns).
+  int64_t matmulRows = 4;
+  int64_t matmulColumns = 64;
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
   /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.

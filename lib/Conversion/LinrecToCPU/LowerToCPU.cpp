@@ -109,7 +109,11 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;
 
     func::FuncOp kernel = createKernelFunction(op, name);
+    if (matmulRows < 1 || matmulColumns < 1)
+      return op.emitOpError("matmul register tiles must be at least 1 x 1");
     cpu::KernelEmitter emitter(op, analysis, kernel, chunk);
+    emitter.matmulRows = matmulRows;
+    emitter.matmulColumns = matmulColumns;
     if (analysis.algorithm == Algorithm::Sequential)
       cpu::emitSequentialKernel(emitter);
     else
