@@ -234,6 +234,43 @@ TEST_F(CpuKernelTest, HalfPrecisionInputsAccumulateInF32) {
   }
 }
 
+TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
+  // B·H = 1: the value-dim tiles are the only parallelism.
+  for (LayerKind kind : {LayerKind::SimpleGLA, LayerKind::GLA, LayerKind::DeltaNet,
+                         LayerKind::GatedDeltaNet, LayerKind::KDA}) {
+    for (int64_t tiles : {2, 4}) {
+      LayerConfig config;
+      config.kind = kind;
+      config.initialState = true;
+      CpuKernelOptions options;
+      options.chunkSize = 32;
+      options.valueTiles = tiles;
+      options.threads = 2;
+      EXPECT_LE(compare(config, {1, 75, 1, 32, 64}, options, -2.0, 0.0), 1e-5)
+          << layerKindName(kind).str() << " with " << tiles << " value tiles";
+      auto module = buildLayer(config, {1, 75, 1, 32, 64});
+      auto kernel = compiler.compile(recurrenceOf(*module), options);
+      ASSERT_TRUE(static_cast<bool>(kernel));
+      EXPECT_EQ((*kernel)->valueTiles(), tiles);
+    }
+  }
+  // Gated value decays split too; a normalized read (an epilogue mixes columns) does not.
+  LayerConfig gla;
+  gla.kind = LayerKind::GLA;
+  gla.valueGate = true;
+  CpuKernelOptions options;
+  options.valueTiles = 2;
+  options.chunkSize = 16;
+  EXPECT_LE(compare(gla, {1, 40, 1, 16, 32}, options, -1.0, 0.0), 1e-5);
+  LayerConfig normalized;
+  normalized.normalize = true;
+  auto module = buildLayer(normalized, {1, 8, 1, 16, 32});
+  auto kernel = compiler.compile(recurrenceOf(*module), options);
+  ASSERT_TRUE(static_cast<bool>(kernel));
+  EXPECT_EQ((*kernel)->valueTiles(), 1);
+  EXPECT_LE(compare(normalized, {1, 40, 1, 16, 32}, options, 0, 0), 1e-5);
+}
+
 TEST_F(CpuKernelTest, VariableLengthSequences) {
   LayerConfig config;
   config.kind = LayerKind::GatedDeltaNet;

@@ -21,6 +21,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.matmulRows = options.matmulRows;
   lowerOptions.matmulColumns = options.matmulColumns;
+  lowerOptions.valueTiles = options.valueTiles;
   pm.addPass(createLinrecLowerCPU(lowerOptions));
 }
 
@@ -52,6 +53,9 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
                              llvm::cl::init(4)};
   Option<int64_t> matmulColumns{*this, "matmul-columns",
                                 llvm::cl::desc("Columns of a matmul tile"), llvm::cl::init(64)};
+  Option<int64_t> valueTiles{*this, "value-tiles",
+                             llvm::cl::desc("Value-dim tiles per (sequence, head)"),
+                             llvm::cl::init(1)};
 };
 } // namespace
 
@@ -61,7 +65,7 @@ void registerLinrecPipelines() {
       "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
       [](OpPassManager &pm, const LinrecToCpuOptions &options) {
         buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
-                                                      options.matmulColumns});
+                                                      options.matmulColumns, options.valueTiles});
         bufferization::OneShotBufferizePassOptions bufferize;
         bufferize.bufferizeFunctionBoundaries = true;
         pm.addPass(bufferization::createOneShotBufferizePass(bufferize));

@@ -22,6 +22,10 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
     Option<"chunkSize", "chunk-size", "int64_t", "64",
            "Tokens per chunk of the chunked algorithms (a multiple of 16, up to 128); a "
            "recurrence's own chunk_size attribute wins">,
+    Option<"valueTiles", "value-tiles", "int64_t", "1",
+           "Split each (sequence, head) into this many value-dim tiles of separate work items "
+           "(more parallelism when B·H is small); used when every state is a matrix with the "
+           "same dv and every output is a read, 1 otherwise">,
     Option<"matmulRows", "matmul-rows", "int64_t", "4",
            "Rows of a matmul register tile">,
     Option<"matmulColumns", "matmul-columns", "int64_t", "64",

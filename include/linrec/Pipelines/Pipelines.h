@@ -17,6 +17,7 @@ struct CpuPipelineOptions {
   int64_t chunkSize = 64;
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
+  int64_t valueTiles = 1;
 };
 
 /// linrec-normalize, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel

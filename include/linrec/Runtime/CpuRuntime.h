@@ -40,6 +40,9 @@ struct CpuKernelOptions {
   /// Register tile of the kernels' matmuls (rows x columns).
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
+  /// Split each (sequence, head) into value-dim tiles of separate work items, for
+  /// parallelism when B·H is small (used where the recurrence allows, see valueTiles()).
+  int64_t valueTiles = 1;
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
   /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
@@ -57,6 +60,8 @@ public:
                   unsigned threads = 0) const;
 
   Algorithm algorithm() const { return algorithm_; }
+  /// The value-dim tiles per (sequence, head) the kernel really uses.
+  int64_t valueTiles() const { return valueTiles_; }
   /// The element type the kernel takes for operand #i.
   DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
   /// Seconds spent in MLIR passes + LLVM JIT compilation.
@@ -77,6 +82,7 @@ private:
   unsigned numInputs = 0, numParams = 0, numInits = 0, numOutputs = 0;
   bool varlen = false;
   Algorithm algorithm_ = Algorithm::Sequential;
+  int64_t valueTiles_ = 1;
   double compileSeconds_ = 0;
 
   llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,

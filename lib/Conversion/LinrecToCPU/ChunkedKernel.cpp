@@ -31,14 +31,18 @@ namespace {
 /// The chunk buffers of one state.
 struct StateBuffers {
   const StateUpdate *update;
-  int64_t dk, dv;
+  int64_t dk, dv;             // dv: the width of this work item's value tile
+  int64_t fullDv;             // the state's whole value dim
+  Value fullValues;           // C x fullDv, written by the prologue
+  Value fullValueDecay;       // C x fullDv, cumulative (null without value decays)
   Value state;                // dk x dv
   Value keys, keysT;          // C x dk, dk x C
-  Value values;               // C x dv (β-scaled for plain writes; 1 for a normalizer)
+  Value values;               // C x dv view of fullValues (β-scaled for plain writes; 1 for
+                              // a normalizer)
   Value betas;                // C (delta)
   Value scalarDecay;          // C, cumulative (null without scalar decays)
   Value keyDecay, keyDecayT;  // C x dk, dk x C, cumulative (null without key decays)
-  Value valueDecay;           // C x dv, cumulative (null without value decays)
+  Value valueDecay;           // C x dv view of fullValueDecay
   Value solved;               // C x dv: U
   Value keysDecayedT;         // dk x C: (K ⊙ e^{b_last − b})ᵀ
   Value scaled;               // C x dk scratch: Q ⊙ e^{b}, K ⊙ e^{b}
@@ -61,8 +65,11 @@ public:
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
     e.forEachWorkItem([&](const WorkItem &item) {
+      column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
       for (StateBuffers &s : states)
-        e.loadInitialState(s.update->index, item, s.state);
+        selectValueTile(s);
+      for (StateBuffers &s : states)
+        e.loadInitialState(s.update->index, item, s.state, column0);
       Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
       Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
       e.forLoop(e.index(0), numChunks, [&](Value c) {
@@ -73,7 +80,7 @@ public:
         emitChunk(item, first, count);
       });
       for (StateBuffers &s : states)
-        e.storeFinalState(s.update->index, item, s.state);
+        e.storeFinalState(s.update->index, item, s.state, column0);
     });
     e.freeAll();
   }
@@ -83,16 +90,36 @@ private:
   ImplicitLocOpBuilder &b;
   int64_t C;
   std::vector<StateBuffers> states;
+  Value column0; // the first value column of the current work item
+
+  /// Points the value buffers at this work item's columns.
+  void selectValueTile(StateBuffers &s) {
+    if (e.valueTiles == 1)
+      return;
+    auto tile = [&](Value full) {
+      return memref::SubViewOp::create(
+                 b, full, ArrayRef<OpFoldResult>{b.getIndexAttr(0), column0},
+                 ArrayRef<OpFoldResult>{b.getIndexAttr(C), b.getIndexAttr(s.dv)},
+                 ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)})
+          .getResult();
+    };
+    s.values = tile(s.fullValues);
+    if (!s.update->delta)
+      s.solved = s.values;
+    if (s.fullValueDecay)
+      s.valueDecay = tile(s.fullValueDecay);
+  }
 
   StateBuffers allocate(const StateUpdate &u) {
     StateBuffers s;
     s.update = &u;
     s.dk = u.type.getKeyDim();
-    s.dv = u.type.getValueDim();
+    s.fullDv = u.type.getValueDim();
+    s.dv = s.fullDv / e.valueTiles;
     s.state = e.alloc({s.dk, s.dv});
     s.keys = e.alloc({C, s.dk});
     s.keysT = e.alloc({s.dk, C});
-    s.values = e.alloc({C, s.dv});
+    s.fullValues = s.values = e.alloc({C, s.fullDv});
     s.solved = s.values;
     if (u.delta) {
       s.betas = e.alloc({C});
@@ -106,7 +133,7 @@ private:
       s.keyDecayT = e.alloc({s.dk, C});
     }
     if (!u.valueDecays.empty()) {
-      s.valueDecay = e.alloc({C, s.dv});
+      s.fullValueDecay = s.valueDecay = e.alloc({C, s.fullDv});
       s.valuesDecayed = e.alloc({C, s.dv});
     }
     s.keysDecayedT = e.alloc({s.dk, C});
@@ -157,7 +184,8 @@ private:
   }
 
   void clearChunkBuffers(StateBuffers &s) {
-    for (Value buffer : {s.keys, s.values, s.betas, s.scalarDecay, s.keyDecay, s.valueDecay})
+    for (Value buffer :
+         {s.keys, s.fullValues, s.betas, s.scalarDecay, s.keyDecay, s.fullValueDecay})
       if (buffer)
         e.fill(buffer, 0.0);
   }
@@ -198,8 +226,8 @@ private:
       if (!u.value)
         value = splat(value, 1);
       if (u.beta && !u.delta)
-        value = mul(value, splat(mapping.lookup(u.beta), s.dv));
-      e.store(value, s.values, {i, zero});
+        value = mul(value, splat(mapping.lookup(u.beta), s.fullDv));
+      e.store(value, s.fullValues, {i, zero});
       if (u.delta)
         e.store(mapping.lookup(u.beta), s.betas, {i});
     }
@@ -211,8 +239,8 @@ private:
         decay = add(decay, splat(sum(u.scalarDecays, mapping), s.dk));
       e.store(decay, s.keyDecay, {i, zero});
     }
-    if (s.valueDecay)
-      e.store(sum(u.valueDecays, mapping), s.valueDecay, {i, zero});
+    if (s.fullValueDecay)
+      e.store(sum(u.valueDecays, mapping), s.fullValueDecay, {i, zero});
     for (auto [r, constRead] : llvm::enumerate(u.reads)) {
       ReadOp read = constRead;
       Value query = mapping.lookup(read.getQuery());
@@ -230,7 +258,8 @@ private:
         e.store(add(scalarAt(s.scalarDecay, {i}), scalarAt(s.scalarDecay, {prev})),
                 s.scalarDecay, {i});
       });
-    for (auto [decays, width] : {std::pair(s.keyDecay, s.dk), std::pair(s.valueDecay, s.dv)}) {
+    for (auto [decays, width] :
+         {std::pair(s.keyDecay, s.dk), std::pair(s.fullValueDecay, s.fullDv)}) {
       Value buffer = decays;
       int64_t n = width;
       if (buffer)
@@ -475,6 +504,19 @@ private:
   /// Token i of the chunk: the body's ops after the reads, then the outputs.
   void emitEpilogue(const WorkItem &item, Value first, Value count) {
     SmallVector<Value> outputs(e.op.getYield().getOutputs());
+    if (e.valueTiles > 1) {
+      // Every output is a read (valueTilesFor): store this work item's columns of it.
+      e.forLoop(e.index(0), count, [&](Value i) {
+        Value token = arith::AddIOp::create(b, first, i);
+        for (auto [j, out] : llvm::enumerate(outputs))
+          for (StateBuffers &s : states)
+            for (auto [r, read] : llvm::enumerate(s.update->reads))
+              if (ReadOp(read).getResult() == out)
+                e.store(row(s.results[r], i, s.dv), e.output(j),
+                        {item.row, token, item.head, column0});
+      });
+      return;
+    }
     e.forLoop(e.index(0), count, [&](Value i) {
       Value token = arith::AddIOp::create(b, first, i);
       IRMapping mapping;

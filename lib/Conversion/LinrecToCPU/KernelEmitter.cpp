@@ -12,9 +12,9 @@ using namespace mlir;
 namespace linrec::cpu {
 
 KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis,
-                             func::FuncOp kernel, int64_t chunkSize)
+                             func::FuncOp kernel, int64_t chunkSize, int64_t valueTiles)
     : b(op.getLoc(), op.getContext()), op(op), analysis(analysis), kernel(kernel),
-      chunkSize(chunkSize) {
+      chunkSize(chunkSize), valueTiles(valueTiles) {
   numInputs = op.getInputs().size();
   numParams = op.getParams().size();
   numInits = op.getInits().size();
@@ -162,6 +162,11 @@ void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
   Value end = kernel.getArgument(kernel.getNumArguments() - 1);
   forLoop(begin, end, [&](Value w) {
     WorkItem item;
+    item.valueTile = index(0);
+    if (valueTiles > 1) {
+      item.valueTile = arith::RemUIOp::create(b, w, index(valueTiles));
+      w = arith::DivUIOp::create(b, w, index(valueTiles));
+    }
     item.stateRow = arith::DivUIOp::create(b, w, heads);
     item.head = arith::RemUIOp::create(b, w, heads);
     if (cuSeqlens) {
@@ -235,27 +240,35 @@ void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
       b.clone(bodyOp, mapping);
 }
 
-void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value state) {
+void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value state,
+                                     Value column0) {
   auto type = cast<StateType>(op.getStateArgs()[i].getType());
   if (i >= numInits) {
     fill(state, 0.0);
     return;
   }
+  int64_t width = cast<MemRefType>(state.getType()).getDimSize(1);
+  if (!column0)
+    column0 = index(0);
   forLoop(0, type.getKeyDim(), [&](Value r) {
     if (type.isMatrix())
-      store(load(vectorOf(type.getValueDim()), init(i), {item.stateRow, item.head, r, index(0)}),
-            state, {r, index(0)});
+      store(load(vectorOf(width), init(i), {item.stateRow, item.head, r, column0}), state,
+            {r, index(0)});
     else
       store(load(b.getF32Type(), init(i), {item.stateRow, item.head, r}), state, {r, index(0)});
   });
 }
 
-void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value state) {
+void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value state,
+                                    Value column0) {
   auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  int64_t width = cast<MemRefType>(state.getType()).getDimSize(1);
+  if (!column0)
+    column0 = index(0);
   forLoop(0, type.getKeyDim(), [&](Value r) {
     if (type.isMatrix())
-      store(load(vectorOf(type.getValueDim()), state, {r, index(0)}), finalState(i),
-            {item.stateRow, item.head, r, index(0)});
+      store(load(vectorOf(width), state, {r, index(0)}), finalState(i),
+            {item.stateRow, item.head, r, column0});
     else
       store(load(b.getF32Type(), state, {r, index(0)}), finalState(i),
             {item.stateRow, item.head, r});
@@ -307,6 +320,25 @@ void KernelEmitter::matmul(Value a, Value bMat, Value c, bool accumulate) {
     for (int64_t r = fullRows; r < m; ++r)
       tile(index(r), 1, col0, width);
   }
+}
+
+int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested) {
+  if (requested <= 1 || analysis.algorithm == Algorithm::Sequential)
+    return 1;
+  int64_t dv = 0;
+  for (const StateUpdate &s : analysis.states) {
+    if (!s.type.isMatrix() || (dv && s.type.getValueDim() != dv))
+      return 1;
+    dv = s.type.getValueDim();
+  }
+  if (dv % requested != 0)
+    return 1;
+  for (Value out : op.getYield().getOutputs()) {
+    auto read = out.getDefiningOp<ReadOp>();
+    if (!read || !read.getState().getType().isMatrix())
+      return 1;
+  }
+  return requested;
 }
 
 } // namespace linrec::cpu

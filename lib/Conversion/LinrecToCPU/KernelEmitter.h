@@ -27,14 +27,16 @@ struct WorkItem {
   mlir::Value stateRow;   // the row of the states (the sequence)
   mlir::Value tokenBegin; // [tokenBegin, tokenEnd) along T
   mlir::Value tokenEnd;
+  mlir::Value valueTile;  // which of the value-dim tiles (0 without tiling)
 };
 
 class KernelEmitter {
 public:
   KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis, mlir::func::FuncOp kernel,
-                int64_t chunkSize);
+                int64_t chunkSize, int64_t valueTiles = 1);
 
-  /// Emits `for w in [begin, end)`, decoding each w into a WorkItem.
+  /// Emits `for w in [begin, end)`, decoding each w into a WorkItem: w = ((sequence · H) +
+  /// head) · valueTiles + tile.
   void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
 
   // Kernel arguments.
@@ -90,9 +92,12 @@ public:
   /// reads must already be mapped.
   void cloneSlice(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping);
 
-  /// Copies init #i of `item` into `state` (a dk x dvS buffer), or zeros when not given.
-  void loadInitialState(unsigned i, const WorkItem &item, mlir::Value state);
-  void storeFinalState(unsigned i, const WorkItem &item, mlir::Value state);
+  /// Copies init #i of `item` into `state` (a dk x width buffer: the value columns
+  /// [column0, column0 + width)), or zeros when not given.
+  void loadInitialState(unsigned i, const WorkItem &item, mlir::Value state,
+                        mlir::Value column0 = {});
+  void storeFinalState(unsigned i, const WorkItem &item, mlir::Value state,
+                       mlir::Value column0 = {});
   /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
   void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
 
@@ -110,12 +115,19 @@ public:
   const RecurrenceAnalysis &analysis;
   mlir::func::FuncOp kernel;
   int64_t chunkSize;
+  /// Work items split the value dim into this many tiles (1: no split).
+  int64_t valueTiles;
 
 private:
   unsigned numInputs, numParams, numInits, numOperands, numOutputs;
   mlir::Value cuSeqlens; // null without varlen
   llvm::SmallVector<mlir::Value> allocations;
 };
+
+/// How many value-dim tiles the chunked kernel of `op` can use, at most `requested`: the
+/// columns of every state are independent, so any chunked recurrence splits, provided every
+/// state is a matrix with the same dv (divisible by the count) and every output is a read.
+int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested);
 
 /// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta).
 void emitChunkedKernel(KernelEmitter &emitter);

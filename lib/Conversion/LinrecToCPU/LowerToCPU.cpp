@@ -71,7 +71,11 @@ static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
     results.push_back(buffer);
   }
   args.push_back(arith::ConstantIndexOp::create(b, 0));
-  args.push_back(arith::MulIOp::create(b, rows, heads));
+  Value work = arith::MulIOp::create(b, rows, heads);
+  int64_t tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles").getInt();
+  if (tiles > 1)
+    work = arith::MulIOp::create(b, work, arith::ConstantIndexOp::create(b, tiles));
+  args.push_back(work);
   func::CallOp::create(b, kernel, args);
   SmallVector<Value> tensors;
   for (auto [buffer, type] : llvm::zip(results, op->getResultTypes()))
@@ -111,7 +115,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     func::FuncOp kernel = createKernelFunction(op, name);
     if (matmulRows < 1 || matmulColumns < 1)
       return op.emitOpError("matmul register tiles must be at least 1 x 1");
-    cpu::KernelEmitter emitter(op, analysis, kernel, chunk);
+    int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
+    kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));
+    cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
     emitter.matmulRows = matmulRows;
     emitter.matmulColumns = matmulColumns;
     if (analysis.algorithm == Algorithm::Sequential)
