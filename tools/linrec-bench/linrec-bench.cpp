@@ -95,6 +95,26 @@ static double flopsPerToken(bool delta, int64_t c, int64_t dk, int64_t dv) {
   return perChunk / c;
 }
 
+/// The layer's recurrence in generic form (built into `module`), or null after printing why.
+static RecurrenceOp buildRecurrence(mlir::MLIRContext &context, const LayerConfig &config,
+                                    const LayerShapes &shapes,
+                                    mlir::OwningOpRef<mlir::ModuleOp> &module) {
+  module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  if (auto f = buildLayerFunction(*module, "layer", config, shapes); !f) {
+    llvm::errs() << llvm::toString(f.takeError()) << "\n";
+    return {};
+  }
+  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+  pm.addPass(createLinrecNormalize());
+  if (mlir::failed(pm.run(*module))) {
+    llvm::errs() << "linrec-normalize failed\n";
+    return {};
+  }
+  RecurrenceOp op;
+  module->walk([&](RecurrenceOp r) { op = r; });
+  return op;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
@@ -147,16 +167,10 @@ int main(int argc, char **argv) {
         shapes.tokens = tokens;
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = d;
-        auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
-        if (auto f = buildLayerFunction(module, "layer", config, shapes); !f) {
-          llvm::errs() << llvm::toString(f.takeError()) << "\n";
+        mlir::OwningOpRef<mlir::ModuleOp> module;
+        RecurrenceOp op = buildRecurrence(context, config, shapes, module);
+        if (!op)
           return 1;
-        }
-        mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-        pm.addPass(createLinrecNormalize());
-        (void)pm.run(module);
-        RecurrenceOp op;
-        module.walk([&](RecurrenceOp r) { op = r; });
         CpuKernelOptions options;
         options.chunkSize = chunk;
         options.matmulRows = matmulRows;
@@ -227,13 +241,10 @@ int main(int argc, char **argv) {
     shapes.tokens = 1;
     shapes.heads = heads;
     shapes.keyDim = shapes.valueDim = d;
-    auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
-    (void)buildLayerFunction(module, "layer", config, shapes);
-    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-    pm.addPass(createLinrecNormalize());
-    (void)pm.run(module);
-    RecurrenceOp op;
-    module.walk([&](RecurrenceOp r) { op = r; });
+    mlir::OwningOpRef<mlir::ModuleOp> module;
+    RecurrenceOp op = buildRecurrence(context, config, shapes, module);
+    if (!op)
+      return 1;
     CpuKernelOptions options;
     options.sequential = true;
     auto kernel = compiler.compile(op, options);
