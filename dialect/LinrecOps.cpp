@@ -83,7 +83,9 @@ static bool isAllowedInBody(Operation &op) {
   StringRef ns = op.getDialect() ? op.getDialect()->getNamespace() : "";
   if (ns == "arith" || ns == "math")
     return op.getNumRegions() == 0;
-  if (isa<vector::BroadcastOp>(op))
+  // Broadcasts and reductions over the head dim: per-token norms (RMSNorm) and gates of the
+  // output are written in the body, where the kernels fuse them into their stores.
+  if (isa<vector::BroadcastOp, vector::ReductionOp>(op))
     return true;
   return isa<DecayOp, DeltaOp, WriteOp, ReadOp, SelectOp, FeatureMapOp, L2NormOp, YieldOp>(op);
 }
@@ -221,7 +223,8 @@ LogicalResult RecurrenceOp::verifyRegions() {
   for (Operation &op : body) {
     if (!isAllowedInBody(op))
       return op.emitOpError("is not allowed in a linrec.recurrence body (allowed: linrec "
-                            "state and feature ops, arith, math, vector.broadcast)");
+                            "state and feature ops, arith, math, vector.broadcast, "
+                            "vector.reduction)");
     auto read = dyn_cast<ReadOp>(op);
     if (!read)
       continue;

@@ -35,7 +35,7 @@ namespace {
 using Slot = std::vector<double>;
 
 enum class StepKind {
-  Binary, Unary, Constant, Broadcast, CompareF, SelectValue, // per-token arithmetic
+  Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Decay, Delta, Write, Read, SelectState, FeatureMap, L2Norm  // linrec
 };
 
@@ -255,6 +255,14 @@ private:
                     return std::nullopt; // only scalar -> vector splats
                   return StepKind::Broadcast;
                 })
+                .Case([](vector::ReductionOp r) -> std::optional<StepKind> {
+                  using K = vector::CombiningKind;
+                  K kind = r.getKind();
+                  if (kind == K::ADD || kind == K::MUL || kind == K::MAXIMUMF ||
+                      kind == K::MINIMUMF || kind == K::MAXNUMF || kind == K::MINNUMF)
+                    return StepKind::Reduction;
+                  return std::nullopt;
+                })
                 .Case([](arith::CmpFOp) { return StepKind::CompareF; })
                 .Case([](arith::SelectOp) { return StepKind::SelectValue; })
                 .Case([](DecayOp) { return StepKind::Decay; })
@@ -435,6 +443,35 @@ private:
     case StepKind::Broadcast:
       std::fill(out.begin(), out.end(), in(0)[0]);
       break;
+    case StepKind::Reduction: {
+      auto reduction = cast<vector::ReductionOp>(step.op);
+      using K = vector::CombiningKind;
+      K kind = reduction.getKind();
+      const Slot &x = in(0);
+      double acc = kind == K::ADD ? 0.0 : kind == K::MUL ? 1.0 : x[0];
+      for (double v : x) {
+        if (kind == K::ADD)
+          acc += v;
+        else if (kind == K::MUL)
+          acc *= v;
+        else if (kind == K::MAXIMUMF)
+          acc = std::isnan(acc) || std::isnan(v) ? NAN : std::max(acc, v);
+        else if (kind == K::MINIMUMF)
+          acc = std::isnan(acc) || std::isnan(v) ? NAN : std::min(acc, v);
+        else if (kind == K::MAXNUMF)
+          acc = std::fmax(acc, v);
+        else
+          acc = std::fmin(acc, v);
+      }
+      if (reduction.getAcc()) {
+        double extra = in(1)[0];
+        acc = kind == K::ADD ? acc + extra : kind == K::MUL ? acc * extra
+              : kind == K::MAXIMUMF || kind == K::MAXNUMF ? std::fmax(acc, extra)
+                                                           : std::fmin(acc, extra);
+      }
+      out[0] = acc;
+      break;
+    }
     case StepKind::CompareF: {
       auto predicate = cast<arith::CmpFOp>(step.op).getPredicate();
       for (size_t i = 0; i < out.size(); ++i)
