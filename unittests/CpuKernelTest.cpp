@@ -183,6 +183,9 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
       {LayerKind::GatedDeltaNet, {1, 65, 1, 256, 64}, 64, -10.0, 0.0, false}, // head dim 256
       {LayerKind::KDA, {1, 100, 2, 32, 32}, 32, -3.0, 0.0, true},
       {LayerKind::KDA, {1, 33, 3, 16, 16}, 16, -10.0, -5.0, false},
+      {LayerKind::GLA, {1, 70, 2, 16, 24}, 24, -2.0, 0.0, true},  // C not a multiple of 16
+      {LayerKind::KDA, {1, 70, 2, 24, 16}, 40, -2.0, 0.0, false},
+      {LayerKind::SimpleGLA, {1, 70, 1, 20, 12}, 7, -1.0, 0.0, true},
       {LayerKind::GatedDeltaNet, {2, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true}, // sequential
       {LayerKind::GLA, {1, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true},
   };
