@@ -103,13 +103,13 @@ static Type elementTypeOf(MLIRContext &ctx, DType dtype) {
 
 Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
                                          llvm::ArrayRef<Array> args, Target target,
-                                         CpuCompiler &compiler) {
+                                         CpuCompiler &compiler,
+                                         const CpuKernelOptions &options) {
   if (target == Target::Reference)
     return interpretFunction(module, funcName, args);
   if (target == Target::CUDA)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "target 'cuda' is not available yet");
-  CpuKernelOptions options;
   return evaluateFunction(module, funcName, args,
                           [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                             return runRecurrenceOnCpu(compiler, op, operands, options);
@@ -117,7 +117,8 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
 }
 
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
-                                        StringRef outDir, CpuCompiler &compiler) {
+                                        StringRef outDir, CpuCompiler &compiler,
+                                        const CpuKernelOptions &options) {
   auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
   if (!specBuffer)
     return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
@@ -199,7 +200,7 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   std::vector<Array> args;
   for (const std::string &name : argNames)
     args.push_back(arrays[name]);
-  Expected<std::vector<Array>> results = runFunction(*module, "layer", args, target, compiler);
+  Expected<std::vector<Array>> results = runFunction(*module, "layer", args, target, compiler, options);
   if (!results)
     return caseError(dir, llvm::toString(results.takeError()));
 

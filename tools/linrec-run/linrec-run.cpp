@@ -2,7 +2,7 @@
 //
 //   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
 //              [--seed N] [--out DIR] [--target=reference|cpu|cuda] [--no-check]
-//              [--tolerance X]
+//              [--tolerance X] [--chunk-size N] [--value-tiles N] [--sequential] [--num-threads N]
 //   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
@@ -57,11 +57,28 @@ static cl::opt<bool> noCheck("no-check",
 static cl::opt<double> tolerance("tolerance",
                                  cl::desc("largest relative RMS error against the reference"),
                                  cl::init(1e-5));
+static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("CPU schedule: tokens per chunk"),
+                                  cl::init(64));
+static cl::opt<int64_t> valueTiles("value-tiles",
+                                   cl::desc("CPU schedule: value-dim tiles per (sequence, head)"),
+                                   cl::init(1));
+static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
+static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
+                                   cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
                                               "models not supported yet are skipped"),
                                      cl::init(""));
+
+static CpuKernelOptions cpuOptions() {
+  CpuKernelOptions options;
+  options.chunkSize = chunkSize;
+  options.valueTiles = valueTiles;
+  options.sequential = sequential;
+  options.threads = numThreads;
+  return options;
+}
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "linrec-run: error: " << message << "\n";
@@ -92,7 +109,7 @@ static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) 
     std::string caseOut;
     if (!outDir.empty())
       caseOut = dirs.size() > 1 ? outDir + "/" + name : outDir.getValue();
-    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler);
+    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler, cpuOptions());
     if (!report) {
       std::string message = llvm::toString(report.takeError());
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.
@@ -347,7 +364,7 @@ static int runFunction(MLIRContext &context, Target target, CpuCompiler &compile
   }
 
   llvm::Expected<std::vector<Array>> results =
-      runFunction(*module, func.getSymName(), bound, target, compiler);
+      runFunction(*module, func.getSymName(), bound, target, compiler, cpuOptions());
   if (!results)
     return fail(llvm::toString(results.takeError()));
 
@@ -371,7 +388,7 @@ static int runFunction(MLIRContext &context, Target target, CpuCompiler &compile
 
   // A compiled target is checked against the float64 reference on the same inputs.
   llvm::Expected<std::vector<Array>> reference =
-      runFunction(*module, func.getSymName(), bound, Target::Reference, compiler);
+      runFunction(*module, func.getSymName(), bound, Target::Reference, compiler, cpuOptions());
   if (!reference)
     return fail("reference: " + llvm::toString(reference.takeError()));
   bool passed = true;

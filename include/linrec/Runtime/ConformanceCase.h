@@ -26,12 +26,14 @@ enum class Target { Reference, CPU, CUDA };
 std::optional<Target> parseTarget(llvm::StringRef name);
 
 class CpuCompiler;
+struct CpuKernelOptions;
 
 /// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or CPU
-/// kernels from `compiler` (compiled on first use and cached there).
+/// kernels from `compiler` (compiled on first use with `options` and cached there).
 llvm::Expected<std::vector<Array>> runFunction(mlir::ModuleOp module, llvm::StringRef funcName,
                                                llvm::ArrayRef<Array> args, Target target,
-                                               CpuCompiler &compiler);
+                                               CpuCompiler &compiler,
+                                               const CpuKernelOptions &options);
 
 struct OutputCheck {
   std::string name;
@@ -58,7 +60,8 @@ struct CaseReport {
 /// (missing files, an unsupported model, bad parameters); a wrong answer is a failing report.
 llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef caseDir, Target target,
-                                              llvm::StringRef outDir, CpuCompiler &compiler);
+                                              llvm::StringRef outDir, CpuCompiler &compiler,
+                                              const CpuKernelOptions &options);
 
 } // namespace linrec
 
