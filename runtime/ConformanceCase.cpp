@@ -113,7 +113,8 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
   return evaluateFunction(module, funcName, args,
                           [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                             return runRecurrenceOnCpu(compiler, op, operands, options);
-                          });
+                          },
+                          /*fuse=*/true);
 }
 
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,

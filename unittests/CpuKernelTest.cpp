@@ -142,7 +142,8 @@ protected:
     auto cpu = evaluateFunction(*module, "layer", args,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                                   return runRecurrenceOnCpu(compiler, op, operands, options);
-                                });
+                                },
+                                /*fuse=*/true);
     if (!reference || !cpu) {
       ADD_FAILURE() << (reference ? "" : llvm::toString(reference.takeError()))
                     << (cpu ? "" : llvm::toString(cpu.takeError()));

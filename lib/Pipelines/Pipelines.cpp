@@ -16,6 +16,8 @@ namespace linrec {
 
 void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
   pm.addPass(createLinrecNormalize());
+  pm.addPass(createLinrecFuse());
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinrecClassify());
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;

@@ -10,6 +10,8 @@
 #include "linrec/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -587,6 +589,58 @@ Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op, ArrayRef<Array
   return RecurrenceRunner(op, operands).run();
 }
 
+/// Evaluates an element-wise linalg.generic (identity maps, parallel iterators, one result,
+/// scalar arith/math payload) in float64: the unfused meaning of what linrec-fuse moves into
+/// recurrence bodies.
+static Expected<Array> elementwiseGeneric(linalg::GenericOp generic,
+                                          const std::vector<const Array *> &inputs) {
+  if (generic->getNumResults() != 1 ||
+      !llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }) ||
+      !llvm::all_of(generic.getIteratorTypesArray(),
+                    [](utils::IteratorType t) { return t == utils::IteratorType::parallel; }))
+    return makeError("the reference interpreter evaluates element-wise linalg.generic ops only "
+                     "(identity maps, parallel iterators)");
+  Block &body = generic.getRegion().front();
+  std::vector<int64_t> shape = inputs.empty() ? std::vector<int64_t>{} : inputs[0]->shape;
+  for (const Array *in : inputs)
+    if (in->shape != shape)
+      return makeError("linalg.generic inputs of different shapes");
+  Array out(DType::F64, shape);
+  llvm::DenseMap<Value, double> scalars;
+  for (int64_t e = 0; e < out.numElements(); ++e) {
+    scalars.clear();
+    for (size_t i = 0; i < inputs.size(); ++i)
+      scalars[body.getArgument(i)] = inputs[i]->data[e];
+    for (Operation &op : body) {
+      if (auto yield = dyn_cast<linalg::YieldOp>(op)) {
+        out.data[e] = scalars.at(yield.getOperand(0));
+        break;
+      }
+      auto operand = [&](unsigned i) { return scalars.at(op.getOperand(i)); };
+      double result;
+      if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+        auto values = constantValues(constant.getValue(), 1);
+        if (!values)
+          return makeError("unsupported constant in a linalg.generic payload");
+        result = (*values)[0];
+      } else if (auto binary = binaryFunction(&op)) {
+        result = binary(operand(0), operand(1));
+      } else if (auto unary = unaryFunction(&op)) {
+        result = unary(operand(0));
+      } else if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
+        result = comparePredicate(cmp.getPredicate(), operand(0), operand(1));
+      } else if (isa<arith::SelectOp>(op)) {
+        result = operand(0) != 0 ? operand(1) : operand(2);
+      } else {
+        return makeError("the reference interpreter does not support '" +
+                         op.getName().getStringRef() + "' in a linalg.generic payload");
+      }
+      scalars[op.getResult(0)] = result;
+    }
+  }
+  return out;
+}
+
 /// The values of a tensor constant in the function body.
 static Expected<Array> tensorConstant(arith::ConstantOp constant) {
   auto type = dyn_cast<RankedTensorType>(constant.getType());
@@ -602,18 +656,23 @@ static Expected<Array> tensorConstant(arith::ConstantOp constant) {
 
 Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcName,
                                                ArrayRef<Array> args) {
-  return evaluateFunction(module, funcName, args, interpretRecurrence);
+  return evaluateFunction(module, funcName, args, interpretRecurrence, /*fuse=*/false);
 }
 
 Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcName,
                                               ArrayRef<Array> args,
-                                              RecurrenceEvaluator evaluator) {
-  // Named ops are evaluated through their generic form, on a private copy.
+                                              RecurrenceEvaluator evaluator, bool fuse) {
+  // Named ops are evaluated through their generic form, on a private copy; compiled targets
+  // also fuse the element-wise ops around each recurrence into it first.
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
+  if (fuse) {
+    pm.addPass(createLinrecFuse());
+    pm.addPass(createCanonicalizerPass());
+  }
   if (failed(pm.run(*copy)))
-    return makeError("linrec-normalize failed on the module");
+    return makeError("preparing the module (linrec-normalize, linrec-fuse) failed");
 
   auto func = copy->lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
@@ -651,6 +710,24 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       if (!array)
         return array.takeError();
       values[constant.getResult()] = std::move(*array);
+      continue;
+    }
+    if (auto empty = dyn_cast<tensor::EmptyOp>(bodyOp)) {
+      if (!empty.getType().hasStaticShape())
+        return makeError("the reference interpreter needs statically shaped tensor.empty");
+      auto shape = empty.getType().getShape();
+      values[empty.getResult()] =
+          Array(DType::F64, std::vector<int64_t>(shape.begin(), shape.end()));
+      continue;
+    }
+    if (auto generic = dyn_cast<linalg::GenericOp>(bodyOp)) {
+      std::vector<const Array *> inputs;
+      for (Value v : generic.getDpsInputs())
+        inputs.push_back(&values.at(v));
+      Expected<Array> result = elementwiseGeneric(generic, inputs);
+      if (!result)
+        return result.takeError();
+      values[generic->getResult(0)] = std::move(*result);
       continue;
     }
     auto rec = dyn_cast<RecurrenceOp>(bodyOp);

@@ -30,12 +30,14 @@ using RecurrenceEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>
 
 /// Evaluates `func.func @funcName` of `module` on `args`, each recurrence through
 /// `evaluator`. The function body may hold recurrences (generic or named: named ops are
-/// normalized on a private copy first), tensor constants and func.return. Arguments must match
-/// the function's ranks and static dims.
+/// normalized on a private copy first), element-wise linalg.generic ops (with `fuse`, those
+/// next to a recurrence are fused into it first, as a compiled target does), tensor.empty,
+/// tensor constants and func.return. Arguments must match the function's ranks and static
+/// dims.
 llvm::Expected<std::vector<Array>> evaluateFunction(mlir::ModuleOp module,
                                                     llvm::StringRef funcName,
                                                     llvm::ArrayRef<Array> args,
-                                                    RecurrenceEvaluator evaluator);
+                                                    RecurrenceEvaluator evaluator, bool fuse);
 
 /// Evaluates `func.func @funcName` of `module` on `args`. The function body may hold
 /// recurrences (generic or named: named ops are normalized on a private copy first), tensor

@@ -56,4 +56,20 @@ def LinrecApproximateMath : Pass<"linrec-approximate-math"> {
   ];
 }
 
+def LinrecFuse : Pass<"linrec-fuse"> {
+  let summary = "Fuse element-wise tensor ops around a recurrence into its body";
+  let description = [{
+    A `linalg.generic` that computes a recurrence input element-wise from `[B, T, H(, D)]`
+    tensors (a gate activation, a feature map, a scale) moves into the body, where the kernel
+    computes it in its loads; one that consumes a recurrence output element-wise (an output
+    gate such as `o * silu(z)`) moves into the body after the read, where the kernel computes
+    it before its stores. Only identity indexing maps, parallel iterators and arith/math
+    payloads are fused; everything else is left alone.
+  }];
+  let dependentDialects = [
+    "::linrec::LinrecDialect", "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

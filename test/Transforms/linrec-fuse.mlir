@@ -1,0 +1,68 @@
+// RUN: linrec-opt %s --split-input-file --linrec-normalize --linrec-fuse --canonicalize | FileCheck %s
+
+#id = affine_map<(b, t, h, d) -> (b, t, h, d)>
+
+// A gate computed element-wise from a raw projection moves into the body (the kernel computes it
+// in its loads), and an output gate moves after the read (computed before the stores).
+// CHECK-LABEL: func.func @gla_with_gates
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x16xf32>, %[[RAW:.*]]: tensor<1x8x2x16xf32>, %[[Z:.*]]: tensor<1x8x2x16xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: %[[R:.*]]:2 = linrec.recurrence ins(%[[Q]], %[[Q]], %[[Q]], %[[RAW]], %[[Z]] :
+// CHECK: ^bb0(%{{.*}}: !linrec.state<16x16xf32>, %[[QT:.*]]: vector<16xf32>, %{{.*}}: vector<16xf32>, %{{.*}}: vector<16xf32>, %[[RAWT:.*]]: vector<16xf32>, %[[ZT:.*]]: vector<16xf32>):
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<-6.250000e-02> : vector<16xf32>
+// CHECK-DAG: %[[ABS:.*]] = math.absf %[[RAWT]] : vector<16xf32>
+// CHECK: %[[GK:.*]] = arith.mulf %[[ABS]], %[[C]] : vector<16xf32>
+// CHECK: linrec.decay %{{.*}}, %[[GK]] along <key>
+// CHECK: %[[O:.*]] = linrec.read
+// CHECK: %[[E:.*]] = math.exp %[[ZT]] : vector<16xf32>
+// CHECK: %[[Y:.*]] = arith.mulf %[[O]], %[[E]] : vector<16xf32>
+// CHECK: linrec.yield states(%{{.*}} : !linrec.state<16x16xf32>) outputs(%[[Y]] : vector<16xf32>)
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @gla_with_gates(%q: tensor<1x8x2x16xf32>, %raw: tensor<1x8x2x16xf32>, %z: tensor<1x8x2x16xf32>)
+    -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>) {
+  %e0 = tensor.empty() : tensor<1x8x2x16xf32>
+  %gk = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%raw : tensor<1x8x2x16xf32>) outs(%e0 : tensor<1x8x2x16xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %c = arith.constant -0.0625 : f32
+    %a = math.absf %x : f32
+    %m = arith.mulf %a, %c : f32
+    linalg.yield %m : f32
+  } -> tensor<1x8x2x16xf32>
+  %o, %s = linrec.gla %q, %q, %q gate(%gk)
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>)
+      -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>)
+  %e1 = tensor.empty() : tensor<1x8x2x16xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%o, %z : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) outs(%e1 : tensor<1x8x2x16xf32>) {
+  ^bb0(%a: f32, %zz: f32, %out: f32):
+    %ez = math.exp %zz : f32
+    %r = arith.mulf %a, %ez : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x2x16xf32>
+  return %y, %s : tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>
+}
+
+// -----
+
+#same = affine_map<(b, t, h, d) -> (b, t, h, d)>
+#tr = affine_map<(b, t, h, d) -> (b, t, d, h)>
+
+// Not element-wise over the token layout (a transposed map): left alone.
+// CHECK-LABEL: func.func @not_fusable
+// CHECK: linalg.generic
+// CHECK: linrec.recurrence
+func.func @not_fusable(%q: tensor<1x8x16x16xf32>, %raw: tensor<1x8x16x16xf32>) -> tensor<1x16x16x16xf32> {
+  %e0 = tensor.empty() : tensor<1x8x16x16xf32>
+  %gk = linalg.generic {indexing_maps = [#tr, #same], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%raw : tensor<1x8x16x16xf32>) outs(%e0 : tensor<1x8x16x16xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %a = math.absf %x : f32
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<1x8x16x16xf32>
+  %o, %s = linrec.gla %q, %q, %q gate(%gk)
+      : (tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>)
+      -> (tensor<1x8x16x16xf32>, tensor<1x16x16x16xf32>)
+  return %s : tensor<1x16x16x16xf32>
+}
