@@ -41,14 +41,22 @@ static bool isFusableElementwise(linalg::GenericOp generic) {
     return false;
   if (!llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
     return false;
-  for (Value input : generic.getDpsInputs())
-    if (input.getType() != resultType && cast<ShapedType>(input.getType()).getShape() !=
-                                             resultType.getShape())
+  // Bodies compute in f32: only f32 tensors of the result's shape fuse.
+  if (!resultType.getElementType().isF32())
+    return false;
+  for (Value input : generic.getDpsInputs()) {
+    auto type = cast<ShapedType>(input.getType());
+    if (type.getShape() != resultType.getShape() || !type.getElementType().isF32())
       return false;
+  }
   Block &body = generic.getRegion().front();
   if (!body.getArgument(body.getNumArguments() - 1).use_empty())
     return false;
   for (Operation &op : body.without_terminator()) {
+    // The recurrence is isolated from above: the payload may use only its own values.
+    for (Value operand : op.getOperands())
+      if (operand.getParentBlock() != &body)
+        return false;
     StringRef ns = op.getDialect() ? op.getDialect()->getNamespace() : "";
     if ((ns != "arith" && ns != "math") || op.getNumRegions() || op.getNumResults() != 1)
       return false;

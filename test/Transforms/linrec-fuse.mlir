@@ -66,3 +66,35 @@ func.func @not_fusable(%q: tensor<1x8x16x16xf32>, %raw: tensor<1x8x16x16xf32>) -
       -> (tensor<1x8x16x16xf32>, tensor<1x16x16x16xf32>)
   return %s : tensor<1x16x16x16xf32>
 }
+
+// -----
+
+#token = affine_map<(b, t, h, d) -> (b, t, h, d)>
+
+// A payload that uses a value from outside (the recurrence is isolated from above), or a tensor
+// that is not f32: left alone.
+// CHECK-LABEL: func.func @captured
+// CHECK-COUNT-2: linalg.generic
+// CHECK: linrec.recurrence
+func.func @captured(%q: tensor<1x8x2x16xf32>, %raw: tensor<1x8x2x16xf32>, %c: f32,
+                    %h: tensor<1x8x2x16xbf16>) -> tensor<1x2x16x16xf32> {
+  %e0 = tensor.empty() : tensor<1x8x2x16xf32>
+  %gk = linalg.generic {indexing_maps = [#token, #token], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%raw : tensor<1x8x2x16xf32>) outs(%e0 : tensor<1x8x2x16xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %a = math.absf %x : f32
+    %m = arith.mulf %a, %c : f32
+    %n = arith.negf %m : f32
+    linalg.yield %n : f32
+  } -> tensor<1x8x2x16xf32>
+  %kf = linalg.generic {indexing_maps = [#token, #token], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%h : tensor<1x8x2x16xbf16>) outs(%e0 : tensor<1x8x2x16xf32>) {
+  ^bb0(%x: bf16, %out: f32):
+    %w = arith.extf %x : bf16 to f32
+    linalg.yield %w : f32
+  } -> tensor<1x8x2x16xf32>
+  %o, %s = linrec.gla %q, %kf, %q gate(%gk)
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>)
+      -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>)
+  return %s : tensor<1x2x16x16xf32>
+}
