@@ -129,7 +129,7 @@ Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<Buffe
                              "result #" + llvm::Twine(i)))
       return e;
   }
-  numWork = rows * heads * valueTiles_;
+  numWork = rows * ((heads + headsPerItem_ - 1) / headsPerItem_) * valueTiles_;
   return Error::success();
 }
 
@@ -279,7 +279,8 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   source->print(os);
   std::string schedule = "// matmul tile " + std::to_string(options.matmulRows) + "x" +
                          std::to_string(options.matmulColumns) + ", value tiles " +
-                         std::to_string(options.valueTiles) + "\n";
+                         std::to_string(options.valueTiles) + ", heads per item " +
+                         std::to_string(options.headsPerItem) + "\n";
   key += schedule; // a comment: the key still parses
 
   std::lock_guard<std::mutex> lock(mutex);
@@ -337,12 +338,15 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   kernel->algorithm_ = rec.getAlgorithm().value_or(Algorithm::Sequential);
   PassManager kernels(context.get(), ModuleOp::getOperationName());
   buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize, options.matmulRows,
-                                                     options.matmulColumns, options.valueTiles});
+                                                     options.matmulColumns, options.valueTiles,
+                                                     options.headsPerItem});
   if (failed(kernels.run(*module)))
     return runtimeError("lowering the recurrence to a CPU kernel failed");
   auto kernelFunc = module->lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
   if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
     kernel->valueTiles_ = tiles.getInt();
+  if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
+    kernel->headsPerItem_ = group.getInt();
   module->lookupSymbol<func::FuncOp>("source").erase();
   PassManager toLLVM(context.get(), ModuleOp::getOperationName());
   buildCpuToLLVMPipeline(toLLVM);

@@ -275,6 +275,32 @@ TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
   EXPECT_LE(compare(normalized, {1, 40, 1, 16, 32}, options, 0, 0), 1e-5);
 }
 
+TEST_F(CpuKernelTest, HeadGroupsAdvanceTogether) {
+  // Groups of 3 heads over H = 4 and H = 5 (a partial last group), alone and with value tiles.
+  for (LayerKind kind : {LayerKind::SimpleGLA, LayerKind::GLA, LayerKind::GatedDeltaNet}) {
+    for (int64_t heads : {4, 5}) {
+      LayerConfig config;
+      config.kind = kind;
+      config.initialState = true;
+      CpuKernelOptions options;
+      options.chunkSize = 16;
+      options.headsPerItem = 3;
+      options.valueTiles = heads == 5 ? 2 : 1;
+      options.threads = 2;
+      EXPECT_LE(compare(config, {2, 37, heads, 16, 32}, options, -1.0, 0.0), 1e-5)
+          << layerKindName(kind).str() << " H=" << heads;
+    }
+  }
+  LayerConfig varlen;
+  varlen.kind = LayerKind::GatedDeltaNet;
+  varlen.varlen = true;
+  varlen.initialState = true;
+  CpuKernelOptions options;
+  options.headsPerItem = 2;
+  options.chunkSize = 16;
+  EXPECT_LE(compare(varlen, {1, 50, 3, 16, 16}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
+}
+
 TEST_F(CpuKernelTest, VariableLengthSequences) {
   LayerConfig config;
   config.kind = LayerKind::GatedDeltaNet;

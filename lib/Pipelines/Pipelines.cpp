@@ -24,6 +24,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
   lowerOptions.matmulRows = options.matmulRows;
   lowerOptions.matmulColumns = options.matmulColumns;
   lowerOptions.valueTiles = options.valueTiles;
+  lowerOptions.headsPerItem = options.headsPerItem;
   pm.addPass(createLinrecLowerCPU(lowerOptions));
 }
 
@@ -58,6 +59,8 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
   Option<int64_t> valueTiles{*this, "value-tiles",
                              llvm::cl::desc("Value-dim tiles per (sequence, head)"),
                              llvm::cl::init(1)};
+  Option<int64_t> headsPerItem{*this, "heads-per-item",
+                               llvm::cl::desc("Adjacent heads per work item"), llvm::cl::init(1)};
 };
 } // namespace
 
@@ -67,7 +70,8 @@ void registerLinrecPipelines() {
       "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
       [](OpPassManager &pm, const LinrecToCpuOptions &options) {
         buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
-                                                      options.matmulColumns, options.valueTiles});
+                                                      options.matmulColumns, options.valueTiles,
+                                                      options.headsPerItem});
         bufferization::OneShotBufferizePassOptions bufferize;
         bufferize.bufferizeFunctionBoundaries = true;
         pm.addPass(bufferization::createOneShotBufferizePass(bufferize));

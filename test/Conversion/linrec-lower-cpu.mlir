@@ -1,5 +1,6 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32" | FileCheck %s
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 value-tiles=2" | FileCheck %s --check-prefix=VTILE
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=2" | FileCheck %s --check-prefix=HEADS
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 matmul-rows=2 matmul-columns=8" | FileCheck %s --check-prefix=TILE
 
 // The matmul register tile is a schedule parameter: 2 rows x 8 columns here.
@@ -21,7 +22,7 @@
 // CHECK: bufferization.to_tensor %[[O]] restrict writable
 // CHECK: bufferization.to_tensor %[[S]] restrict writable
 //
-// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %{{.*}}: index, %{{.*}}: index) attributes {linrec.value_tiles = 1 : i64, llvm.emit_c_interface}
+// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %{{.*}}: index, %{{.*}}: index) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64, llvm.emit_c_interface}
 // Chunk buffers of 32 tokens, allocated once per call.
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x16xf32>
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x32xf32>
@@ -96,7 +97,7 @@ func.func @masked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x
 // VTILE: %[[BH:.*]] = arith.muli
 // VTILE: %[[WORK:.*]] = arith.muli %[[BH]], %c2
 // VTILE: call @__linrec_kernel_0({{.*}}, %[[WORK]])
-// VTILE: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.value_tiles = 2 : i64, llvm.emit_c_interface}
+// VTILE: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 2 : i64, llvm.emit_c_interface}
 // VTILE: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
 // VTILE: arith.remui %{{.*}}, %c2
 // VTILE: memref.subview %{{.*}}[0, %{{.*}}] [32, 16] [1, 1]
@@ -111,4 +112,27 @@ func.func @value_tiles(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x32xf32>, %g: t
     linrec.yield states(%S2 : !linrec.state<16x32xf32>) outputs(%o : vector<32xf32>)
   }
   return %o : tensor<1x?x2x32xf32>
+}
+
+// -----
+
+// Head groups: work items are (batch row, group of 2 adjacent heads); the heads of a group
+// advance chunk by chunk together, each with its own state.
+// HEADS-LABEL: func.func @head_groups
+// HEADS: %[[H:.*]] = tensor.dim %{{.*}}, %c2
+// HEADS: %[[G:.*]] = arith.ceildivui %[[H]], %c2
+// HEADS: %[[WORK:.*]] = arith.muli %{{.*}}, %[[G]]
+// HEADS: call @__linrec_kernel_0({{.*}}, %[[WORK]])
+// HEADS: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 2 : i64
+// HEADS: memref.alloc() {alignment = 64 : i64} : memref<32x16xf32>
+// HEADS: scf.for %{{.*}} = %c0{{.*}} to %{{.*}} step
+// HEADS: memref.subview %{{.*}}[%{{.*}}, 0] [16, 16] [1, 1]
+func.func @head_groups(%q: tensor<1x?x?x16xf32>, %g: tensor<1x?x?xf32>) -> tensor<1x?x16x16xf32> {
+  %s = linrec.recurrence ins(%q, %g : tensor<1x?x?x16xf32>, tensor<1x?x?xf32>) -> (tensor<1x?x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>, %gt: f32):
+    %S1 = linrec.decay %S, %gt : !linrec.state<16x16xf32>, f32
+    %S2 = linrec.write %S1, %x, %x : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S2 : !linrec.state<16x16xf32>)
+  }
+  return %s : tensor<1x?x16x16xf32>
 }

@@ -40,6 +40,8 @@ static cl::opt<int64_t> matmulRows("matmul-rows", cl::desc("matmul tile rows"), 
 static cl::opt<int64_t> matmulColumns("matmul-columns", cl::desc("matmul tile columns"),
                                       cl::init(64));
 static cl::opt<int64_t> valueTiles("value-tiles", cl::desc("value-dim tiles"), cl::init(1));
+static cl::opt<int64_t> headsPerItem("heads-per-item", cl::desc("heads per work item"),
+                                     cl::init(1));
 static cl::opt<int64_t> heads("heads", cl::desc("heads (B = 1)"), cl::init(8));
 static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
@@ -176,6 +178,7 @@ int main(int argc, char **argv) {
         options.matmulRows = matmulRows;
         options.matmulColumns = matmulColumns;
         options.valueTiles = valueTiles;
+        options.headsPerItem = headsPerItem;
         auto kernel = compiler.compile(op, options);
         if (!kernel) {
           llvm::errs() << llvm::toString(kernel.takeError()) << "\n";

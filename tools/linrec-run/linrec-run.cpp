@@ -62,6 +62,9 @@ static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("CPU schedule: tokens p
 static cl::opt<int64_t> valueTiles("value-tiles",
                                    cl::desc("CPU schedule: value-dim tiles per (sequence, head)"),
                                    cl::init(1));
+static cl::opt<int64_t> headsPerItem("heads-per-item",
+                                     cl::desc("CPU schedule: adjacent heads per work item"),
+                                     cl::init(1));
 static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
@@ -75,6 +78,7 @@ static CpuKernelOptions cpuOptions() {
   CpuKernelOptions options;
   options.chunkSize = chunkSize;
   options.valueTiles = valueTiles;
+  options.headsPerItem = headsPerItem;
   options.sequential = sequential;
   options.threads = numThreads;
   return options;

@@ -26,6 +26,9 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
            "Split each (sequence, head) into this many value-dim tiles of separate work items "
            "(more parallelism when B·H is small); used when every state is a matrix with the "
            "same dv and every output is a read, 1 otherwise">,
+    Option<"headsPerItem", "heads-per-item", "int64_t", "1",
+           "Adjacent heads of one sequence per work item, advanced chunk by chunk together so "
+           "that their token rows (adjacent in [B, T, H, D]) load together (chunked kernels)">,
     Option<"matmulRows", "matmul-rows", "int64_t", "4",
            "Rows of a matmul register tile">,
     Option<"matmulColumns", "matmul-columns", "int64_t", "64",

@@ -18,6 +18,7 @@ struct CpuPipelineOptions {
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
   int64_t valueTiles = 1;
+  int64_t headsPerItem = 1;
 };
 
 /// linrec-normalize, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel

@@ -43,6 +43,9 @@ struct CpuKernelOptions {
   /// Split each (sequence, head) into value-dim tiles of separate work items, for
   /// parallelism when B·H is small (used where the recurrence allows, see valueTiles()).
   int64_t valueTiles = 1;
+  /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
+  /// adjacent in memory); fewer, larger work items.
+  int64_t headsPerItem = 1;
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
   /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
@@ -83,6 +86,7 @@ private:
   bool varlen = false;
   Algorithm algorithm_ = Algorithm::Sequential;
   int64_t valueTiles_ = 1;
+  int64_t headsPerItem_ = 1;
   double compileSeconds_ = 0;
 
   llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,

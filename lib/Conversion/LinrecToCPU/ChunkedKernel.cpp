@@ -35,7 +35,8 @@ struct StateBuffers {
   int64_t fullDv;             // the state's whole value dim
   Value fullValues;           // C x fullDv, written by the prologue
   Value fullValueDecay;       // C x fullDv, cumulative (null without value decays)
-  Value state;                // dk x dv
+  Value state;                // dk x dv: the current head's view of groupStates
+  Value groupStates;          // (heads per item · dk) x dv
   Value keys, keysT;          // C x dk, dk x C
   Value values;               // C x dv view of fullValues (β-scaled for plain writes; 1 for
                               // a normalizer)
@@ -64,23 +65,28 @@ public:
   void emit() {
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
-    e.forEachWorkItem([&](const WorkItem &item) {
-      column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
+    e.forEachWorkItem([&](const WorkItem &group) {
+      column0 = arith::MulIOp::create(b, group.valueTile, e.index(states.front().dv));
       for (StateBuffers &s : states)
         selectValueTile(s);
-      for (StateBuffers &s : states)
-        e.loadInitialState(s.update->index, item, s.state, column0);
-      Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
+      // The heads of the group advance chunk by chunk together, each with its own state.
+      forEachHead(group, [&](const WorkItem &item) {
+        for (StateBuffers &s : states)
+          e.loadInitialState(s.update->index, item, s.state, column0);
+      });
+      Value length = arith::SubIOp::create(b, group.tokenEnd, group.tokenBegin);
       Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
       e.forLoop(e.index(0), numChunks, [&](Value c) {
-        Value first = arith::AddIOp::create(b, item.tokenBegin,
+        Value first = arith::AddIOp::create(b, group.tokenBegin,
                                             arith::MulIOp::create(b, c, e.index(C)));
         Value count = arith::MinUIOp::create(
-            b, e.index(C), arith::SubIOp::create(b, item.tokenEnd, first));
-        emitChunk(item, first, count);
+            b, e.index(C), arith::SubIOp::create(b, group.tokenEnd, first));
+        forEachHead(group, [&](const WorkItem &item) { emitChunk(item, first, count); });
       });
-      for (StateBuffers &s : states)
-        e.storeFinalState(s.update->index, item, s.state, column0);
+      forEachHead(group, [&](const WorkItem &item) {
+        for (StateBuffers &s : states)
+          e.storeFinalState(s.update->index, item, s.state, column0);
+      });
     });
     e.freeAll();
   }
@@ -91,6 +97,27 @@ private:
   int64_t C;
   std::vector<StateBuffers> states;
   Value column0; // the first value column of the current work item
+
+  /// Runs `body` for each head of the group, with every state pointing at that head's buffer.
+  void forEachHead(const WorkItem &group, function_ref<void(const WorkItem &)> body) {
+    e.forLoop(e.index(0), group.numHeads, [&](Value local) {
+      WorkItem item = group;
+      item.head = arith::AddIOp::create(b, group.head, local);
+      item.numHeads = e.index(1);
+      for (StateBuffers &s : states) {
+        if (e.headsPerItem == 1) {
+          s.state = s.groupStates;
+          continue;
+        }
+        Value row0 = arith::MulIOp::create(b, local, e.index(s.dk));
+        s.state = memref::SubViewOp::create(
+            b, s.groupStates, ArrayRef<OpFoldResult>{row0, b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(s.dk), b.getIndexAttr(s.dv)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+      }
+      body(item);
+    });
+  }
 
   /// Points the value buffers at this work item's columns.
   void selectValueTile(StateBuffers &s) {
@@ -116,7 +143,7 @@ private:
     s.dk = u.type.getKeyDim();
     s.fullDv = u.type.getValueDim();
     s.dv = s.fullDv / e.valueTiles;
-    s.state = e.alloc({s.dk, s.dv});
+    s.groupStates = s.state = e.alloc({e.headsPerItem * s.dk, s.dv});
     s.keys = e.alloc({C, s.dk});
     s.keysT = e.alloc({s.dk, C});
     s.fullValues = s.values = e.alloc({C, s.fullDv});

@@ -12,9 +12,10 @@ using namespace mlir;
 namespace linrec::cpu {
 
 KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis,
-                             func::FuncOp kernel, int64_t chunkSize, int64_t valueTiles)
+                             func::FuncOp kernel, int64_t chunkSize, int64_t valueTiles,
+                             int64_t headsPerItem)
     : b(op.getLoc(), op.getContext()), op(op), analysis(analysis), kernel(kernel),
-      chunkSize(chunkSize), valueTiles(valueTiles) {
+      chunkSize(chunkSize), valueTiles(valueTiles), headsPerItem(headsPerItem) {
   numInputs = op.getInputs().size();
   numParams = op.getParams().size();
   numInits = op.getInits().size();
@@ -167,8 +168,18 @@ void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
       item.valueTile = arith::RemUIOp::create(b, w, index(valueTiles));
       w = arith::DivUIOp::create(b, w, index(valueTiles));
     }
-    item.stateRow = arith::DivUIOp::create(b, w, heads);
-    item.head = arith::RemUIOp::create(b, w, heads);
+    if (headsPerItem == 1) {
+      item.stateRow = arith::DivUIOp::create(b, w, heads);
+      item.head = arith::RemUIOp::create(b, w, heads);
+      item.numHeads = index(1);
+    } else {
+      Value groups = arith::CeilDivUIOp::create(b, heads, index(headsPerItem));
+      item.stateRow = arith::DivUIOp::create(b, w, groups);
+      item.head = arith::MulIOp::create(b, arith::RemUIOp::create(b, w, groups),
+                                        index(headsPerItem));
+      item.numHeads = arith::MinUIOp::create(b, index(headsPerItem),
+                                             arith::SubIOp::create(b, heads, item.head));
+    }
     if (cuSeqlens) {
       item.row = index(0);
       auto offset = [&](Value i) {

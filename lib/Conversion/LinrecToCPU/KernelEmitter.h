@@ -28,15 +28,16 @@ struct WorkItem {
   mlir::Value tokenBegin; // [tokenBegin, tokenEnd) along T
   mlir::Value tokenEnd;
   mlir::Value valueTile;  // which of the value-dim tiles (0 without tiling)
+  mlir::Value numHeads;   // heads of this item from `head` on (a head group; 1 without)
 };
 
 class KernelEmitter {
 public:
   KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis, mlir::func::FuncOp kernel,
-                int64_t chunkSize, int64_t valueTiles = 1);
+                int64_t chunkSize, int64_t valueTiles = 1, int64_t headsPerItem = 1);
 
-  /// Emits `for w in [begin, end)`, decoding each w into a WorkItem: w = ((sequence · H) +
-  /// head) · valueTiles + tile.
+  /// Emits `for w in [begin, end)`, decoding each w into a WorkItem: w = ((sequence · G) +
+  /// group) · valueTiles + tile, with G = ⌈H / headsPerItem⌉ head groups per sequence.
   void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
 
   // Kernel arguments.
@@ -117,6 +118,9 @@ public:
   int64_t chunkSize;
   /// Work items split the value dim into this many tiles (1: no split).
   int64_t valueTiles;
+  /// Heads per work item: a group of adjacent heads of one sequence, processed chunk by chunk
+  /// in lockstep so that their token rows (adjacent in memory) are loaded together.
+  int64_t headsPerItem;
 
 private:
   unsigned numInputs, numParams, numInits, numOperands, numOutputs;

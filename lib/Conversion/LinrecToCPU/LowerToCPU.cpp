@@ -71,7 +71,11 @@ static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
     results.push_back(buffer);
   }
   args.push_back(arith::ConstantIndexOp::create(b, 0));
-  Value work = arith::MulIOp::create(b, rows, heads);
+  int64_t group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item").getInt();
+  Value groups = heads;
+  if (group > 1)
+    groups = arith::CeilDivUIOp::create(b, heads, arith::ConstantIndexOp::create(b, group));
+  Value work = arith::MulIOp::create(b, rows, groups);
   int64_t tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles").getInt();
   if (tiles > 1)
     work = arith::MulIOp::create(b, work, arith::ConstantIndexOp::create(b, tiles));
@@ -116,8 +120,12 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     if (matmulRows < 1 || matmulColumns < 1)
       return op.emitOpError("matmul register tiles must be at least 1 x 1");
     int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
+    int64_t group = analysis.algorithm == Algorithm::Sequential ? 1 : headsPerItem;
+    if (group < 1)
+      return op.emitOpError("heads per work item must be at least 1");
     kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));
-    cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
+    kernel->setAttr("linrec.heads_per_item", OpBuilder(op).getI64IntegerAttr(group));
+    cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles, group);
     emitter.matmulRows = matmulRows;
     emitter.matmulColumns = matmulColumns;
     if (analysis.algorithm == Algorithm::Sequential)
