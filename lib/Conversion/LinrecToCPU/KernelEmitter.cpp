@@ -34,10 +34,6 @@ Value KernelEmitter::f32(double value) {
 
 VectorType KernelEmitter::vectorOf(int64_t n) { return VectorType::get({n}, b.getF32Type()); }
 
-Type KernelEmitter::slotType(int64_t n, bool scalar) {
-  return scalar ? Type(b.getF32Type()) : Type(vectorOf(n));
-}
-
 Value KernelEmitter::zeros(Type type) {
   if (auto vec = dyn_cast<VectorType>(type))
     return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, 0.0f));
@@ -77,13 +73,6 @@ KernelEmitter::forLoopCarry(Value lb, Value ub, int64_t step, ValueRange inits,
         scf::YieldOp::create(b, body(iv, args));
       });
   return SmallVector<Value>(loop.getResults());
-}
-
-void KernelEmitter::ifThen(Value condition, function_ref<void()> body) {
-  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-  body();
 }
 
 void KernelEmitter::ifThenElse(Value condition, function_ref<void()> thenBody,

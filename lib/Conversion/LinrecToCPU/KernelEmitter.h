@@ -54,8 +54,6 @@ public:
   mlir::Value f32(double value);
   mlir::Value zeros(mlir::Type type); // f32 or vector
   mlir::VectorType vectorOf(int64_t n);
-  /// f32 for a scalar slot, vector<n x f32> otherwise.
-  mlir::Type slotType(int64_t n, bool scalar);
 
   // Loops.
   void forLoop(mlir::Value lb, mlir::Value ub, llvm::function_ref<void(mlir::Value)> body);
@@ -70,7 +68,6 @@ public:
   forLoopCarry(mlir::Value lb, mlir::Value ub, int64_t step, mlir::ValueRange inits,
                llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
                    body);
-  void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
   void ifThenElse(mlir::Value condition, llvm::function_ref<void()> thenBody,
                   llvm::function_ref<void()> elseBody);
 
@@ -107,9 +104,6 @@ public:
   void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
-
-  /// dv of a state, 1 for a normalizer.
-  static int64_t valueDim(StateType type) { return type.getValueDim(); }
 
   mlir::ImplicitLocOpBuilder b;
   RecurrenceOp op;
