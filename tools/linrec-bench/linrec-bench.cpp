@@ -117,6 +117,23 @@ static RecurrenceOp buildRecurrence(mlir::MLIRContext &context, const LayerConfi
   return op;
 }
 
+/// The layer's CPU kernel (its recurrence, built into `module`, in `op`), or null after
+/// printing why.
+static std::shared_ptr<const CpuKernel>
+compileLayer(mlir::MLIRContext &context, CpuCompiler &compiler, const LayerConfig &config,
+             const LayerShapes &shapes, const CpuKernelOptions &options,
+             mlir::OwningOpRef<mlir::ModuleOp> &module, RecurrenceOp &op) {
+  op = buildRecurrence(context, config, shapes, module);
+  if (!op)
+    return nullptr;
+  auto kernel = compiler.compile(op, options);
+  if (!kernel) {
+    llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+    return nullptr;
+  }
+  return *kernel;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
@@ -169,21 +186,17 @@ int main(int argc, char **argv) {
         shapes.tokens = tokens;
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = d;
-        mlir::OwningOpRef<mlir::ModuleOp> module;
-        RecurrenceOp op = buildRecurrence(context, config, shapes, module);
-        if (!op)
-          return 1;
         CpuKernelOptions options;
         options.chunkSize = chunk;
         options.matmulRows = matmulRows;
         options.matmulColumns = matmulColumns;
         options.valueTiles = valueTiles;
         options.headsPerItem = headsPerItem;
-        auto kernel = compiler.compile(op, options);
-        if (!kernel) {
-          llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+        mlir::OwningOpRef<mlir::ModuleOp> module;
+        RecurrenceOp op;
+        auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
+        if (!kernel)
           return 1;
-        }
         // Buffers shaped like the recurrence's operands and results.
         std::vector<std::vector<float>> storage;
         std::vector<std::vector<double>> storage64; // f64 params (lightning's decays)
@@ -210,11 +223,11 @@ int main(int argc, char **argv) {
           addBuffer(v.getType(), operands, i >= 3);
         for (mlir::Type t : op->getResultTypes())
           addBuffer(t, results, false);
-        bool delta = (*kernel)->algorithm() == Algorithm::ChunkedDelta;
+        bool delta = kernel->algorithm() == Algorithm::ChunkedDelta;
         double flops = flopsPerToken(delta, chunk, d, d) * tokens * heads;
         for (unsigned t : threads) {
           double s = bestSeconds([&] {
-            llvm::Error e = (*kernel)->run(operands, results, t);
+            llvm::Error e = kernel->run(operands, results, t);
             if (e)
               llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
           });
@@ -222,7 +235,7 @@ int main(int argc, char **argv) {
           llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %.1f | %.0f%% | %.0f |\n",
                                        family.c_str(), (long long)tokens, (long long)d, t, s * 1e3,
                                        gflops, 100 * gflops / peaks[t],
-                                       (*kernel)->compileSeconds() * 1e3);
+                                       kernel->compileSeconds() * 1e3);
           llvm::outs().flush();
         }
       }
@@ -244,17 +257,13 @@ int main(int argc, char **argv) {
     shapes.tokens = 1;
     shapes.heads = heads;
     shapes.keyDim = shapes.valueDim = d;
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    RecurrenceOp op = buildRecurrence(context, config, shapes, module);
-    if (!op)
-      return 1;
     CpuKernelOptions options;
     options.sequential = true;
-    auto kernel = compiler.compile(op, options);
-    if (!kernel) {
-      llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+    mlir::OwningOpRef<mlir::ModuleOp> module;
+    RecurrenceOp op;
+    auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
+    if (!kernel)
       return 1;
-    }
     std::vector<std::vector<float>> storage;
     storage.reserve(16);
     std::vector<BufferView> operands, results;
@@ -272,7 +281,7 @@ int main(int argc, char **argv) {
     double stateBytes = 2.0 * batch * heads * d * d * sizeof(float);
     for (unsigned t : threads) {
       double s = bestSeconds([&] {
-        if (llvm::Error e = (*kernel)->run(operands, results, t))
+        if (llvm::Error e = kernel->run(operands, results, t))
           llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
       });
       llvm::outs() << llvm::format("| %s | %lld x %lld | %lld | %u | %.0f | %.1f | %.0f%% |\n",
