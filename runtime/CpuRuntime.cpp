@@ -337,9 +337,7 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     return runtimeError("classifying the recurrence failed");
   kernel->algorithm_ = rec.getAlgorithm().value_or(Algorithm::Sequential);
   PassManager kernels(context.get(), ModuleOp::getOperationName());
-  buildCpuKernelPipeline(kernels, CpuPipelineOptions{options.chunkSize, options.matmulRows,
-                                                     options.matmulColumns, options.valueTiles,
-                                                     options.headsPerItem});
+  buildCpuKernelPipeline(kernels, options);
   if (failed(kernels.run(*module)))
     return runtimeError("lowering the recurrence to a CPU kernel failed");
   auto kernelFunc = module->lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");

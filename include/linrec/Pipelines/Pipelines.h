@@ -14,10 +14,16 @@ namespace linrec {
 
 /// The schedule of the CPU kernels: every choice is a parameter the autotuner can search.
 struct CpuPipelineOptions {
+  /// Tokens per chunk of the chunked algorithms.
   int64_t chunkSize = 64;
+  /// Register tile of the kernels' matmuls (rows x columns).
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
+  /// Split each (sequence, head) into value-dim tiles of separate work items, for
+  /// parallelism when B·H is small (used where the recurrence allows).
   int64_t valueTiles = 1;
+  /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
+  /// adjacent in memory); fewer, larger work items.
   int64_t headsPerItem = 1;
 };
 

@@ -11,6 +11,7 @@
 #define LINREC_RUNTIME_CPURUNTIME_H
 
 #include "linrec/Dialect/LinrecOps.h"
+#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Reference/Array.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -35,17 +36,9 @@ struct BufferView {
   std::vector<int64_t> shape;
 };
 
-struct CpuKernelOptions {
-  int64_t chunkSize = 64;
-  /// Register tile of the kernels' matmuls (rows x columns).
-  int64_t matmulRows = 4;
-  int64_t matmulColumns = 64;
-  /// Split each (sequence, head) into value-dim tiles of separate work items, for
-  /// parallelism when B·H is small (used where the recurrence allows, see valueTiles()).
-  int64_t valueTiles = 1;
-  /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
-  /// adjacent in memory); fewer, larger work items.
-  int64_t headsPerItem = 1;
+/// The kernel's schedule (chunk size, matmul tile, value tiles, heads per work item: see
+/// CpuPipelineOptions) plus what only the runtime decides.
+struct CpuKernelOptions : CpuPipelineOptions {
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
   /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
