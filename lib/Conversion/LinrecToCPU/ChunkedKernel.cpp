@@ -197,6 +197,9 @@ private:
     for (StateBuffers &s : states)
       clearChunkBuffers(s);
     emitPrologue(item, first, count);
+    nextChunk = {&item, arith::AddIOp::create(b, first, e.index(C)), 0, 0};
+    for (StateBuffers &s : states)
+      nextChunk.parts += prefetchingMatmuls(s);
     for (StateBuffers &s : states) {
       if (s.update->key)
         transpose(s.keys, s.keysT);
@@ -207,7 +210,50 @@ private:
         emitRead(s, r);
       emitStateUpdate(s);
     }
+    nextChunk = {};
     emitEpilogue(item, first, count);
+  }
+
+  /// The next chunk's token rows, prefetched while this chunk computes. The prologue's loads
+  /// are strided (one row per head and token) and miss every cache level. Prefetched in one
+  /// burst they would gain little: the core drops prefetches while its few miss buffers are
+  /// busy (measured: bursts of over ~24 lines lose most of the gain). So the chunk's large
+  /// matmuls share the next chunk's tokens, a token or two per register tile.
+  struct NextChunk {
+    const WorkItem *item = nullptr;
+    Value first;
+    int64_t part = 0, parts = 0;
+  } nextChunk;
+
+  /// How many calls of matmulPrefetchingNextChunk the chunk makes for `s`.
+  int64_t prefetchingMatmuls(const StateBuffers &s) {
+    int64_t perRead = s.valueDecay ? 1 : 2;
+    return perRead * s.update->reads.size() + (s.update->delta ? 1 : 0) + 1;
+  }
+
+  void matmulPrefetchingNextChunk(Value a, Value bMat, Value c, bool accumulate) {
+    if (!nextChunk.item || nextChunk.part >= nextChunk.parts) {
+      e.matmul(a, bMat, c, accumulate);
+      return;
+    }
+    int64_t lo = C * nextChunk.part / nextChunk.parts;
+    int64_t hi = C * (nextChunk.part + 1) / nextChunk.parts;
+    ++nextChunk.part;
+    e.rowTileHook = [&, lo, hi](Value row0, int64_t rows, int64_t m) {
+      // The tile [row0, row0 + rows) of m rows takes tokens lo + [row0, row0 + rows)·(hi − lo)/m.
+      auto share = [&](Value row) -> Value {
+        Value scaled = arith::MulIOp::create(b, row, e.index(hi - lo));
+        return arith::AddIOp::create(b, e.index(lo),
+                                     arith::DivUIOp::create(b, scaled, e.index(m)));
+      };
+      e.forLoop(share(row0), share(arith::AddIOp::create(b, row0, e.index(rows))),
+                [&](Value t) {
+                  e.prefetchTokenRows(*nextChunk.item,
+                                      arith::AddIOp::create(b, nextChunk.first, t));
+                });
+    };
+    e.matmul(a, bMat, c, accumulate);
+    e.rowTileHook = nullptr;
   }
 
   void clearChunkBuffers(StateBuffers &s) {
@@ -232,9 +278,6 @@ private:
     }
     e.forLoop(e.index(0), count, [&](Value i) {
       Value token = arith::AddIOp::create(b, first, i);
-      // The next chunk's rows arrive while this chunk computes (a prefetch past the end of
-      // the sequence is a harmless hint).
-      e.prefetchTokenRows(item, arith::AddIOp::create(b, token, e.index(C)));
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, token);
       e.cloneSlice(needed, mapping);
@@ -461,7 +504,7 @@ private:
   /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
   void emitDeltaSolve(StateBuffers &s) {
     emitDecayedRows(s, s.keys);                                // K ⊙ e^{b}
-    e.matmul(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S
+    matmulPrefetchingNextChunk(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S
     emitAttention(s, s.keys, /*strict=*/true);                  // G
     e.forLoop(0, C, [&](Value i) {
       Value residual = sub(row(s.values, i, s.dv), row(s.solved, i, s.dv));
@@ -477,10 +520,10 @@ private:
   void emitRead(StateBuffers &s, size_t r) {
     Value out = s.results[r];
     emitDecayedRows(s, s.queries[r]);
-    e.matmul(s.scaled, s.state, out, /*accumulate=*/false);
+    matmulPrefetchingNextChunk(s.scaled, s.state, out, /*accumulate=*/false);
     emitAttention(s, s.queries[r], /*strict=*/false);
     if (!s.valueDecay) {
-      e.matmul(s.attention, s.solved, out, /*accumulate=*/true);
+      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
       return;
     }
     e.forLoop(0, C, [&](Value i) {
@@ -525,7 +568,7 @@ private:
       });
       rhs = s.valuesDecayed;
     }
-    e.matmul(s.keysDecayedT, rhs, s.state, /*accumulate=*/true);
+    matmulPrefetchingNextChunk(s.keysDecayedT, rhs, s.state, /*accumulate=*/true);
   }
 
   /// Token i of the chunk: the body's ops after the reads, then the outputs.

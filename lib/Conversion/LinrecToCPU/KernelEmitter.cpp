@@ -207,19 +207,24 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
 }
 
 void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
-  for (unsigned i = 0; i < numInputs; ++i) {
-    auto type = cast<MemRefType>(input(i).getType());
-    SmallVector<Value> indices = tokenIndices(*this, input(i), item, token);
-    int64_t rowBytes = type.getRank() == 4 ? type.getDimSize(3) * 4 : 4;
+  auto prefetchRow = [&](Value memref, bool forWrite) {
+    auto type = cast<MemRefType>(memref.getType());
+    SmallVector<Value> indices = tokenIndices(*this, memref, item, token);
+    int64_t rowElements = type.getRank() == 4 ? type.getDimSize(3) : 1;
     int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-    for (int64_t offset = 0; offset * 4 < rowBytes; offset += elementsPerLine) {
+    for (int64_t offset = 0; offset < rowElements; offset += elementsPerLine) {
       if (type.getRank() == 4)
         indices.back() = index(offset);
-      memref::PrefetchOp::create(b, input(i), indices, /*isWrite=*/b.getBoolAttr(false),
+      memref::PrefetchOp::create(b, memref, indices, /*isWrite=*/b.getBoolAttr(forWrite),
                                  /*localityHint=*/b.getI32IntegerAttr(3),
                                  /*isDataCache=*/b.getBoolAttr(true));
     }
-  }
+  };
+  for (unsigned i = 0; i < numInputs; ++i)
+    prefetchRow(input(i), /*forWrite=*/false);
+  // Output rows too: a store that misses waits for its line (read for ownership).
+  for (unsigned j = 0; j < numOutputs; ++j)
+    prefetchRow(output(j), /*forWrite=*/true);
 }
 
 void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
@@ -314,6 +319,8 @@ void KernelEmitter::matmul(Value a, Value bMat, Value c, bool accumulate) {
                          OpBuilder::InsertionGuard guard(b);
                          b.setInsertionPoint(nested.getInsertionBlock(),
                                              nested.getInsertionPoint());
+                         if (rowTileHook)
+                           rowTileHook(row0, rows, fullRows);
                          tile(row0, rows, col0, width);
                          scf::YieldOp::create(b);
                        });

@@ -18,6 +18,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <functional>
+
 namespace linrec::cpu {
 
 /// The (sequence, head) one loop iteration works on, and its tokens.
@@ -83,8 +85,9 @@ public:
 
   /// Maps the body's input and param arguments to their values at `token` of `item`.
   void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
-  /// Prefetches the input rows of `token` (a later chunk's) into the cache: consecutive tokens
-  /// of one head are H·D apart, too far apart for the hardware prefetcher.
+  /// Prefetches the input rows (and, for writing, the output rows) of `token`, a later
+  /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
+  /// the hardware prefetcher.
   void prefetchTokenRows(const WorkItem &item, mlir::Value token);
   /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
   /// reads must already be mapped.
@@ -102,6 +105,10 @@ public:
   /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
   /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).
   void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
+  /// When set, every matmul calls it inside its row-tile loop with the tile's first row, the
+  /// tile's row count and the number of rows the loop covers, so that memory hints can be
+  /// spread over the compute.
+  std::function<void(mlir::Value row0, int64_t rows, int64_t m)> rowTileHook;
   int64_t matmulRows = 4;
   int64_t matmulColumns = 64;
 
