@@ -22,6 +22,9 @@ struct ModelDescription {
   Value keyGate;       // [B, T, H, dk] log-decay
   Value valueGate;     // [B, T, H, dv] log-decay
   Value constantDecay; // [H] log-decay
+  Value rawKeyGate;    // [B, T, H, dk]: the key log-decay is logsigmoid(raw) / gateNormalizer
+  double gateNormalizer = 1.0;
+  bool keyFromGate = false; // no k: the written key is 1 − e^{α} = σ(−raw) (HGRN2)
   Value beta;          // [B, T, H]: delta rule
   Value initialState, initialZ, cuSeqlens;
   FeatureMapKind featureMap = FeatureMapKind::Identity;
@@ -34,7 +37,8 @@ template <typename OpTy>
 ModelDescription describeCommon(OpTy op) {
   ModelDescription d;
   d.q = op.getQ();
-  d.k = op.getK();
+  if constexpr (!std::is_same_v<OpTy, LigerHGRN2Op>)
+    d.k = op.getK();
   d.v = op.getV();
   d.initialState = op.getInitialState();
   d.cuSeqlens = op.getCuSeqlens();
@@ -84,6 +88,20 @@ static ModelDescription describe(KDAOp op) {
   d.beta = op.getBeta();
   return d;
 }
+static ModelDescription describe(LigerGLAOp op) {
+  ModelDescription d = describeCommon(op);
+  d.featureMap = FeatureMapKind::Softmax;
+  d.rawKeyGate = op.getGraw();
+  d.gateNormalizer = op.getGateNormalizer().convertToDouble();
+  return d;
+}
+static ModelDescription describe(LigerHGRN2Op op) {
+  ModelDescription d = describeCommon(op);
+  d.featureMap = FeatureMapKind::Softmax;
+  d.rawKeyGate = op.getGraw();
+  d.keyFromGate = true;
+  return d;
+}
 
 //===----------------------------------------------------------------------===//
 // Verification
@@ -110,7 +128,7 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
   int64_t dk = qType.getDimSize(3), dv = vType.getDimSize(3);
   // B, T, H may be dynamic in q and static elsewhere: take every static value first, so
   // that a clash between two other operands is still caught.
-  for (Value x : {d.k, d.v, d.scalarGate, d.keyGate, d.valueGate, d.beta}) {
+  for (Value x : {d.k, d.v, d.scalarGate, d.keyGate, d.valueGate, d.rawKeyGate, d.beta}) {
     auto type = x ? dyn_cast<RankedTensorType>(x.getType()) : RankedTensorType();
     if (!type || type.getRank() < 3)
       continue;
@@ -134,6 +152,7 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
   if (!check(d.q, "q", {B, T, H, DK}) || !check(d.k, "k", {B, T, H, DK}) ||
       !check(d.v, "v", {B, T, H, DV}) || !check(d.scalarGate, "gate", {B, T, H}) ||
       !check(d.keyGate, "gate", {B, T, H, DK}) ||
+      !check(d.rawKeyGate, "gate_raw", {B, T, H, DK}) ||
       !check(d.valueGate, "value_gate", {B, T, H, DV}) ||
       !check(d.constantDecay, "decay", {H}) || !check(d.beta, "beta", {B, T, H}) ||
       !check(d.initialState, "init", {N, H, DK, DV}) ||
@@ -141,6 +160,8 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
     return failure();
   if (d.initialZ && !d.normalize)
     return op->emitOpError("'init_z' needs the `normalize` attribute");
+  if (!(d.gateNormalizer > 0))
+    return op->emitOpError() << "'gate_normalizer' must be positive, got " << d.gateNormalizer;
 
   unsigned expectedResults = d.normalize ? 3 : 2;
   if (op->getNumResults() != expectedResults)
@@ -162,6 +183,8 @@ LogicalResult GLAOp::verify() { return verifyModel(*this, describe(*this)); }
 LogicalResult DeltaNetOp::verify() { return verifyModel(*this, describe(*this)); }
 LogicalResult GatedDeltaNetOp::verify() { return verifyModel(*this, describe(*this)); }
 LogicalResult KDAOp::verify() { return verifyModel(*this, describe(*this)); }
+LogicalResult LigerGLAOp::verify() { return verifyModel(*this, describe(*this)); }
+LogicalResult LigerHGRN2Op::verify() { return verifyModel(*this, describe(*this)); }
 
 //===----------------------------------------------------------------------===//
 // The generic form
@@ -206,15 +229,17 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
 
   // The body argument of each input is found by position: one tensor may be passed as two
   // operands (q and k, say).
-  SmallVector<Value> inputs = {d.q, d.k, d.v};
-  enum { kQ, kK, kV };
-  std::array<int, 4> gatePosition = {-1, -1, -1, -1}; // scalar, key, value gate; beta
-  std::array<Value, 4> gates = {d.scalarGate, d.keyGate, d.valueGate, d.beta};
-  for (auto [i, x] : llvm::enumerate(gates))
-    if (x) {
-      gatePosition[i] = inputs.size();
+  SmallVector<Value> inputs;
+  // q, k, v; scalar, key, value gate; beta; raw key gate
+  std::array<Value, 8> byRole = {d.q, d.k, d.v, d.scalarGate, d.keyGate, d.valueGate, d.beta,
+                                 d.rawKeyGate};
+  enum { kQ, kK, kV, kScalarGate, kKeyGate, kValueGate, kBeta, kRawKeyGate };
+  std::array<int, 8> position;
+  for (auto [i, x] : llvm::enumerate(byRole)) {
+    position[i] = x ? int(inputs.size()) : -1;
+    if (x)
       inputs.push_back(x);
-    }
+  }
   SmallVector<Value> params;
   if (d.constantDecay)
     params.push_back(d.constantDecay);
@@ -242,26 +267,38 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
   auto inputArg = [&](int position) -> Value {
     return position < 0 ? Value() : body->getArgument(stateTypes.size() + position);
   };
-  Value q = inputArg(kQ), k = inputArg(kK), v = inputArg(kV);
+  Value q = inputArg(position[kQ]), k = inputArg(position[kK]), v = inputArg(position[kV]);
+  auto featureMap = [&](FeatureMapKind kind, Value x) -> Value {
+    return FeatureMapOp::create(b, loc, x.getType(), FeatureMapKindAttr::get(ctx, kind), x);
+  };
   if (d.featureMap != FeatureMapKind::Identity) {
-    auto kind = FeatureMapKindAttr::get(ctx, d.featureMap);
-    q = FeatureMapOp::create(b, loc, q.getType(), kind, q);
-    k = FeatureMapOp::create(b, loc, k.getType(), kind, k);
+    q = featureMap(d.featureMap, q);
+    if (k)
+      k = featureMap(d.featureMap, k);
+  }
+  Value keyGate = inputArg(position[kKeyGate]);
+  if (Value raw = inputArg(position[kRawKeyGate])) {
+    keyGate = featureMap(FeatureMapKind::LogSigmoid, raw);
+    if (d.gateNormalizer != 1.0)
+      keyGate = arith::DivFOp::create(b, loc, keyGate,
+                                      splat(b, loc, raw.getType(), float(d.gateNormalizer)));
+    if (d.keyFromGate) // 1 − e^{logsigmoid(x)} = σ(−x), exact where e^{α} rounds to 1
+      k = featureMap(FeatureMapKind::Sigmoid, arith::NegFOp::create(b, loc, raw));
   }
   FloatAttr scale = d.scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(d.scale);
 
   if (d.constantDecay)
     state = DecayOp::create(b, loc, state.getType(), state, body->getArguments().back(), DecayAxisAttr());
   if (d.scalarGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[0]),
+    state = DecayOp::create(b, loc, state.getType(), state, inputArg(position[kScalarGate]),
                             DecayAxisAttr());
-  if (d.keyGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[1]),
+  if (keyGate)
+    state = DecayOp::create(b, loc, state.getType(), state, keyGate,
                             DecayAxisAttr::get(ctx, DecayAxis::Key));
   if (d.valueGate)
-    state = DecayOp::create(b, loc, state.getType(), state, inputArg(gatePosition[2]),
+    state = DecayOp::create(b, loc, state.getType(), state, inputArg(position[kValueGate]),
                             DecayAxisAttr::get(ctx, DecayAxis::Value));
-  Value beta = inputArg(gatePosition[3]);
+  Value beta = inputArg(position[kBeta]);
   if (beta)
     state = DeltaOp::create(b, loc, state.getType(), state, k, beta);
   state = WriteOp::create(b, loc, state.getType(), state, k, v, beta, /*mask=*/Value());
@@ -298,4 +335,6 @@ LINREC_DEFINE_BUILD_RECURRENCE(GLAOp)
 LINREC_DEFINE_BUILD_RECURRENCE(DeltaNetOp)
 LINREC_DEFINE_BUILD_RECURRENCE(GatedDeltaNetOp)
 LINREC_DEFINE_BUILD_RECURRENCE(KDAOp)
+LINREC_DEFINE_BUILD_RECURRENCE(LigerGLAOp)
+LINREC_DEFINE_BUILD_RECURRENCE(LigerHGRN2Op)
 #undef LINREC_DEFINE_BUILD_RECURRENCE

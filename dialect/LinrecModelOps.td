@@ -100,4 +100,41 @@ def Linrec_KDAOp : Linrec_ModelOp<"kda",
   let summary = "key-vector gated delta rule: S_t = (I - β_t k_t k_tᵀ) diag(e^{gk_t}) S_{t-1} + β_t k_t v_tᵀ";
 }
 
+def Linrec_LigerGLAOp : Linrec_ModelOp<"liger_gla",
+    (ins AnyRankedTensor:$graw), "`gate_raw` `(` $graw `)`",
+    (ins DefaultValuedAttr<F64Attr, "16.0">:$gate_normalizer)> {
+  let summary = "Liger-GLA: GLA with softmax feature maps and a gate from the key projection";
+  let description = [{
+    Liger linearizes a pretrained transformer into GLA without new parameters: q̂ = softmax(q)
+    and k̂ = softmax(k) over the head dim, and the key-vector log-decay is built from the raw
+    key projection `graw` (`[B, T, H, dk]`): α_t = logsigmoid(graw_t) / gate_normalizer.
+    S_t = diag(e^{α_t}) S_{t-1} + k̂_t v_tᵀ, o_t = S_tᵀ(scale·q̂_t); no denominator. Liger
+    uses scale 1 and gate_normalizer 16.
+
+    ```mlir
+    %o, %sT = linrec.liger_gla %q, %k, %v gate_raw(%k) {gate_normalizer = 16.0 : f64}
+        : (tensor<1x64x2x16xf32>, tensor<1x64x2x16xf32>, tensor<1x64x2x32xf32>,
+           tensor<1x64x2x16xf32>) -> (tensor<1x64x2x32xf32>, tensor<1x2x16x32xf32>)
+    ```
+  }];
+}
+
+def Linrec_LigerHGRN2Op : Linrec_Op<"liger_hgrn2", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Linrec_ModelOpInterface>]> {
+  let summary = "Liger-HGRN2: the key is one minus the forget gate";
+  let description = [{
+    q̂ = softmax(q) over the head dim, α_t = logsigmoid(graw_t), and the written key is
+    k̂_t = 1 − e^{α_t} = σ(−graw_t): S_t = diag(e^{α_t}) S_{t-1} + k̂_t v_tᵀ,
+    o_t = S_tᵀ(scale·q̂_t). There is no key input.
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$v, AnyRankedTensor:$graw,
+                       Optional<AnyRankedTensor>:$initialState,
+                       Optional<Linrec_I32Vector1D>:$cuSeqlens,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs AnyRankedTensor:$o, AnyRankedTensor:$finalState);
+  let assemblyFormat = "$q `,` $v `gate_raw` `(` $graw `)` (`init` `(` $initialState^ `)`)? "
+      "(`cu_seqlens` `(` $cuSeqlens^ `)`)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // LINREC_MODEL_OPS_TD

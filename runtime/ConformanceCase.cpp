@@ -74,6 +74,9 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
       return caseError(dir, "unknown params.feature_map '" + *map +
                                 "' (identity, elu, 1+elu, relu)");
   }
+  if (config.kind == LayerKind::LigerGLA)
+    if (llvm::Error e = number("gate_normalizer", config.gateNormalizer))
+      return e;
   if (config.kind == LayerKind::Lightning) {
     const llvm::json::Array *decays = params.getArray("log_decay");
     if (!decays)

@@ -80,6 +80,8 @@ protected:
     for (const std::string &name : layerInputNames(config)) {
       if (name == "q" || name == "k")
         in[name] = make({B, T, H, s.dk}, [&] { return normal(rng); });
+      else if (name == "graw") // logsigmoid(3·normal) reaches log-decays near −10
+        in[name] = make({B, T, H, s.dk}, [&] { return 3.0 * normal(rng); });
       else if (name == "v")
         in[name] = make({B, T, H, s.dv}, [&] { return normal(rng); });
       else if (name == "g")
@@ -189,6 +191,8 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
       {LayerKind::SimpleGLA, {1, 70, 1, 20, 12}, 7, -1.0, 0.0, true},
       {LayerKind::GatedDeltaNet, {2, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true}, // sequential
       {LayerKind::GLA, {1, 45, 2, 16, 16}, 64, -1.0, 0.0, true, true},
+      {LayerKind::LigerGLA, {1, 150, 2, 64, 32}, 64, 0, 0, true},
+      {LayerKind::LigerHGRN2, {2, 90, 2, 32, 32}, 32, 0, 0, false},
   };
   for (const Case &c : cases) {
     LayerConfig config;

@@ -13,7 +13,8 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::Linear, "linear"},         {LayerKind::Lightning, "lightning"},
     {LayerKind::SimpleGLA, "simple_gla"},  {LayerKind::GLA, "gla"},
     {LayerKind::DeltaNet, "delta"},        {LayerKind::GatedDeltaNet, "gated_delta"},
-    {LayerKind::KDA, "kda"}};
+    {LayerKind::KDA, "kda"},               {LayerKind::LigerGLA, "liger_gla"},
+    {LayerKind::LigerHGRN2, "liger_hgrn2"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -45,12 +46,17 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
     return {"g", "beta"};
   case LayerKind::KDA:
     return {"gk", "beta"};
+  case LayerKind::LigerGLA:
+  case LayerKind::LigerHGRN2:
+    return {"graw"};
   }
   return {};
 }
 
 std::vector<std::string> layerInputNames(const LayerConfig &c) {
   std::vector<std::string> names = {"q", "k", "v"};
+  if (c.kind == LayerKind::LigerHGRN2) // the key is computed from the gate
+    names = {"q", "v"};
   for (std::string &g : gateNames(c))
     names.push_back(g);
   if (c.initialState)
@@ -74,7 +80,7 @@ static Type tensorType(StringRef name, const LayerShapes &s, Type element, Type 
   int64_t B = s.batch, T = s.tokens, H = s.heads, dk = s.keyDim, dv = s.valueDim;
   int64_t N = s.sequences;
   auto t = [](ArrayRef<int64_t> shape, Type e) { return RankedTensorType::get(shape, e); };
-  if (name == "q" || name == "k" || name == "gk")
+  if (name == "q" || name == "k" || name == "gk" || name == "graw")
     return t({B, T, H, dk}, element);
   if (name == "v" || name == "gv" || name == "o")
     return t({B, T, H, dv}, name == "o" ? f32 : element);
@@ -170,6 +176,13 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   case LayerKind::KDA:
     layer = KDAOp::create(b, loc, resultTypes, q, k, v, arg("gk"), arg("beta"), init, cu,
                           scale);
+    break;
+  case LayerKind::LigerGLA:
+    layer = LigerGLAOp::create(b, loc, resultTypes, q, k, v, arg("graw"), init, cu, scale,
+                               b.getF64FloatAttr(c.gateNormalizer));
+    break;
+  case LayerKind::LigerHGRN2:
+    layer = LigerHGRN2Op::create(b, loc, resultTypes, q, v, arg("graw"), init, cu, scale);
     break;
   }
   func::ReturnOp::create(b, loc, layer->getResults());

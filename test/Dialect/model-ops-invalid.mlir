@@ -149,3 +149,23 @@ func.func @dynamic_head_dim(%q: tensor<2x16x4x?xf32>) {
       -> (tensor<2x16x4x?xf32>, tensor<2x4x?x?xf32>)
   return
 }
+
+// -----
+
+func.func @liger_gate_size(%q: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
+  // expected-error @+1 {{'gate_raw' must be [B, T, H, dk] = [1, 16, 2, 8], got 'tensor<1x16x2x4xf32>'}}
+  %o, %s = linrec.liger_gla %q, %q, %v gate_raw(%v)
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @liger_gate_normalizer(%q: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
+  // expected-error @+1 {{'gate_normalizer' must be positive, got 0}}
+  %o, %s = linrec.liger_gla %q, %q, %v gate_raw(%q) {gate_normalizer = 0.0 : f64}
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return
+}

@@ -80,3 +80,25 @@ func.func @kda(%q: tensor<2x16x2x8xf32>, %v: tensor<2x16x2x4xf32>, %b: tensor<2x
       -> (tensor<2x16x2x4xf32>, tensor<2x2x8x4xf32>)
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @liger_gla
+// CHECK: linrec.liger_gla %{{.*}}, %{{.*}}, %{{.*}} gate_raw(%{{.*}}) {gate_normalizer = 8.000000e+00 : f64}
+func.func @liger_gla(%q: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
+  %o, %s = linrec.liger_gla %q, %q, %v gate_raw(%q) {gate_normalizer = 8.0 : f64}
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @liger_hgrn2
+// CHECK: linrec.liger_hgrn2 %{{.*}}, %{{.*}} gate_raw(%{{.*}}) init(%{{.*}}) :
+func.func @liger_hgrn2(%q: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>, %s0: tensor<1x2x8x4xf32>) {
+  %o, %s = linrec.liger_hgrn2 %q, %v gate_raw(%q) init(%s0)
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>, tensor<1x2x8x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return
+}

@@ -95,3 +95,42 @@ func.func @generic(%q: tensor<1x4x1x4xf32>) -> tensor<1x1x4x4xf32> {
   }
   return %s : tensor<1x1x4x4xf32>
 }
+
+// -----
+
+// Liger-GLA: softmax feature maps, the key decay built from the raw key projection.
+// CHECK-LABEL: func.func @liger_gla
+// CHECK: ^bb0(%[[S:arg[0-9]+]]: !linrec.state<8x4xf32>, %[[Q:arg[0-9]+]]: vector<8xf32>, %[[K:arg[0-9]+]]: vector<8xf32>, %[[V:arg[0-9]+]]: vector<4xf32>, %[[G:arg[0-9]+]]: vector<8xf32>):
+// CHECK-DAG: %[[QF:.*]] = linrec.feature_map <softmax> %[[Q]]
+// CHECK-DAG: %[[KF:.*]] = linrec.feature_map <softmax> %[[K]]
+// CHECK-DAG: %[[LS:.*]] = linrec.feature_map <logsigmoid> %[[G]]
+// CHECK-DAG: %[[N:.*]] = arith.constant dense<1.600000e+01> : vector<8xf32>
+// CHECK: %[[A:.*]] = arith.divf %[[LS]], %[[N]]
+// CHECK: %[[S1:.*]] = linrec.decay %[[S]], %[[A]] along <key>
+// CHECK: %[[S2:.*]] = linrec.write %[[S1]], %[[KF]], %[[V]]
+// CHECK: linrec.read %[[S2]], %[[QF]]
+func.func @liger_gla(%q: tensor<1x16x2x8xf32>, %k: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>,
+                     %g: tensor<1x16x2x8xf32>) -> tensor<1x16x2x4xf32> {
+  %o, %s = linrec.liger_gla %q, %k, %v gate_raw(%g)
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return %o : tensor<1x16x2x4xf32>
+}
+
+// -----
+
+// Liger-HGRN2: no key input; the written key is σ(−graw).
+// CHECK-LABEL: func.func @liger_hgrn2
+// CHECK: ^bb0(%[[S:arg[0-9]+]]: !linrec.state<8x4xf32>, %[[Q:arg[0-9]+]]: vector<8xf32>, %[[V:arg[0-9]+]]: vector<4xf32>, %[[G:arg[0-9]+]]: vector<8xf32>):
+// CHECK-DAG: %[[LS:.*]] = linrec.feature_map <logsigmoid> %[[G]]
+// CHECK-DAG: %[[NEG:.*]] = arith.negf %[[G]]
+// CHECK-DAG: %[[KF:.*]] = linrec.feature_map <sigmoid> %[[NEG]]
+// CHECK: %[[S1:.*]] = linrec.decay %[[S]], %[[LS]] along <key>
+// CHECK: linrec.write %[[S1]], %[[KF]], %[[V]]
+func.func @liger_hgrn2(%q: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>,
+                       %g: tensor<1x16x2x8xf32>) -> tensor<1x16x2x4xf32> {
+  %o, %s = linrec.liger_hgrn2 %q, %v gate_raw(%g)
+      : (tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x8x4xf32>)
+  return %o : tensor<1x16x2x4xf32>
+}

@@ -22,10 +22,20 @@
 
 namespace linrec {
 
-enum class LayerKind { Linear, Lightning, SimpleGLA, GLA, DeltaNet, GatedDeltaNet, KDA };
+enum class LayerKind {
+  Linear,
+  Lightning,
+  SimpleGLA,
+  GLA,
+  DeltaNet,
+  GatedDeltaNet,
+  KDA,
+  LigerGLA,
+  LigerHGRN2
+};
 
-/// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda": the model
-/// names of the conformance format.
+/// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
+/// "liger_hgrn2": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
@@ -41,6 +51,8 @@ struct LayerConfig {
   std::vector<double> logDecay;
   // gla: decay the value dim too (`gv`)
   bool valueGate = false;
+  // liger_gla: the key log-decay is logsigmoid(graw) / gateNormalizer
+  double gateNormalizer = 16.0;
   // optional inputs
   bool initialState = false;
   bool initialZ = false; // linear with normalize
