@@ -76,6 +76,17 @@ LogicalResult ReadOp::verify() {
   return success();
 }
 
+LogicalResult HedgehogMapOp::verify() {
+  if (getKind() != FeatureMapKind::Softmax && getKind() != FeatureMapKind::Exp)
+    return emitOpError("takes <softmax> or <exp>, got <")
+           << stringifyFeatureMapKind(getKind()) << ">";
+  int64_t features = getInput().getType().getDimSize(0);
+  if (getResult().getType().getDimSize(0) != 2 * features)
+    return emitOpError() << "maps " << features << " features to " << 2 * features
+                         << ", got a result of " << getResult().getType().getDimSize(0);
+  return success();
+}
+
 LogicalResult FeatureMapOp::verify() {
   if (getKind() == FeatureMapKind::Softmax && !isa<VectorType>(getInput().getType()))
     return emitOpError("softmax is taken over the head dim and needs a vector");

@@ -135,6 +135,24 @@ def Linrec_FeatureMapOp : Linrec_Op<"feature_map",
   let hasVerifier = 1;
 }
 
+def Linrec_HedgehogMapOp : Linrec_Op<"hedgehog_map", [Pure]> {
+  let summary = "Hedgehog feature map: [f(u), f(−u)] with f = softmax or exp";
+  let description = [{
+    The feature map of Hedgehog (Zhang et al. 2024) and LoLCATs on a projected token
+    u = xᵀW + b ∈ ℝ^F: `softmax` gives [softmax(u), softmax(−u)] (each half normalized on its
+    own), `exp` gives [exp(u), exp(−u)]; the result has 2F features, index f < F from u and F + f
+    from −u. The projection is done before the recurrence.
+
+    ```mlir
+    %phi = linrec.hedgehog_map <softmax> %u : vector<16xf32> -> vector<32xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_FeatureMapKindAttr:$kind, Linrec_F32Vector:$input);
+  let results = (outs Linrec_F32Vector:$result);
+  let assemblyFormat = "$kind $input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Linrec_L2NormOp : Linrec_Op<"l2norm", [Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "x / sqrt(sum x² + eps) over the head dim";
   let arguments = (ins Linrec_F32Vector:$input, DefaultValuedAttr<F32Attr, "1.0e-6f">:$eps);

@@ -85,9 +85,11 @@ static bool isAllowedInBody(Operation &op) {
     return op.getNumRegions() == 0;
   // Broadcasts and reductions over the head dim: per-token norms (RMSNorm) and gates of the
   // output are written in the body, where the kernels fuse them into their stores.
-  if (isa<vector::BroadcastOp, vector::ReductionOp>(op))
+  // Shuffles concatenate features (the expanded Hedgehog map).
+  if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
-  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, SelectOp, FeatureMapOp, L2NormOp, YieldOp>(op);
+  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, SelectOp, FeatureMapOp, HedgehogMapOp, L2NormOp,
+             YieldOp>(op);
 }
 
 namespace {
@@ -224,7 +226,7 @@ LogicalResult RecurrenceOp::verifyRegions() {
     if (!isAllowedInBody(op))
       return op.emitOpError("is not allowed in a linrec.recurrence body (allowed: linrec "
                             "state and feature ops, arith, math, vector.broadcast, "
-                            "vector.reduction)");
+                            "vector.reduction, vector.shuffle)");
     auto read = dyn_cast<ReadOp>(op);
     if (!read)
       continue;

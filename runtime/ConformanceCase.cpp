@@ -52,8 +52,10 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
     out = static_cast<std::remove_reference_t<decltype(out)>>(*value);
     return llvm::Error::success();
   };
-  if (llvm::Error e = number("scale", config.scale))
-    return e;
+  // Hedgehog has no scale (it would cancel in the normalized read).
+  if (config.kind != LayerKind::Hedgehog)
+    if (llvm::Error e = number("scale", config.scale))
+      return e;
   if (config.kind == LayerKind::Linear) {
     std::optional<bool> normalize = params.getBoolean("normalize");
     std::optional<StringRef> map = params.getString("feature_map");
@@ -73,6 +75,14 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
     else
       return caseError(dir, "unknown params.feature_map '" + *map +
                                 "' (identity, elu, 1+elu, relu)");
+  }
+  if (config.kind == LayerKind::Hedgehog) {
+    std::optional<StringRef> feature = params.getString("feature");
+    if (!feature || (*feature != "softmax" && *feature != "exp"))
+      return caseError(dir, "hedgehog needs params.feature: softmax or exp");
+    config.hedgehogFeature = *feature == "softmax" ? FeatureMapKind::Softmax : FeatureMapKind::Exp;
+    if (llvm::Error e = number("eps", config.eps))
+      return e;
   }
   if (config.kind == LayerKind::LigerGLA)
     if (llvm::Error e = number("gate_normalizer", config.gateNormalizer))
@@ -168,6 +178,7 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
   config.varlen = arrays.count("cu_seqlens");
+  config.projectionBias = arrays.count("bq") || arrays.count("bk");
 
   std::vector<std::string> argNames = layerInputNames(config);
   for (const auto &[name, array] : arrays)
@@ -188,6 +199,12 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   shapes.keyDim = q.shape[3];
   shapes.valueDim = v.shape[3];
   shapes.elementType = elementTypeOf(context, q.dtype);
+  if (config.kind == LayerKind::Hedgehog) {
+    const Array &wq = arrays["Wq"];
+    if (wq.rank() != 3)
+      return caseError(dir, "Wq must be [H, dk, F], got " + wq.shapeString());
+    shapes.features = wq.shape[2];
+  }
   if (config.varlen) {
     const Array &cu = arrays["cu_seqlens"];
     if (cu.rank() != 1 || cu.numElements() < 1)

@@ -2,6 +2,9 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
 
@@ -14,7 +17,7 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::SimpleGLA, "simple_gla"},  {LayerKind::GLA, "gla"},
     {LayerKind::DeltaNet, "delta"},        {LayerKind::GatedDeltaNet, "gated_delta"},
     {LayerKind::KDA, "kda"},               {LayerKind::LigerGLA, "liger_gla"},
-    {LayerKind::LigerHGRN2, "liger_hgrn2"}};
+    {LayerKind::LigerHGRN2, "liger_hgrn2"}, {LayerKind::Hedgehog, "hedgehog"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -49,8 +52,16 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
   case LayerKind::LigerGLA:
   case LayerKind::LigerHGRN2:
     return {"graw"};
+  case LayerKind::Hedgehog:
+    return c.projectionBias ? std::vector<std::string>{"Wq", "Wk", "bq", "bk"}
+                            : std::vector<std::string>{"Wq", "Wk"};
   }
   return {};
+}
+
+/// Whether the layer divides by a normalizer state z (and returns final_z).
+static bool hasNormalizer(const LayerConfig &c) {
+  return (c.kind == LayerKind::Linear && c.normalize) || c.kind == LayerKind::Hedgehog;
 }
 
 std::vector<std::string> layerInputNames(const LayerConfig &c) {
@@ -61,7 +72,7 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
     names.push_back(g);
   if (c.initialState)
     names.push_back("initial_state");
-  if (c.kind == LayerKind::Linear && c.normalize && c.initialZ)
+  if (hasNormalizer(c) && c.initialZ)
     names.push_back("initial_z");
   if (c.varlen)
     names.push_back("cu_seqlens");
@@ -69,7 +80,7 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
 }
 
 std::vector<std::string> layerOutputNames(const LayerConfig &c) {
-  if (c.kind == LayerKind::Linear && c.normalize)
+  if (hasNormalizer(c))
     return {"o", "final_state", "final_z"};
   return {"o", "final_state"};
 }
@@ -78,21 +89,120 @@ std::vector<std::string> layerOutputNames(const LayerConfig &c) {
 static Type tensorType(StringRef name, const LayerShapes &s, Type element, Type f32,
                        Type i32) {
   int64_t B = s.batch, T = s.tokens, H = s.heads, dk = s.keyDim, dv = s.valueDim;
-  int64_t N = s.sequences;
+  int64_t N = s.sequences, F = s.features;
   auto t = [](ArrayRef<int64_t> shape, Type e) { return RankedTensorType::get(shape, e); };
+  if (name == "Wq" || name == "Wk")
+    return t({H, dk, F}, element);
+  if (name == "bq" || name == "bk")
+    return t({H, F}, element);
   if (name == "q" || name == "k" || name == "gk" || name == "graw")
     return t({B, T, H, dk}, element);
   if (name == "v" || name == "gv" || name == "o")
     return t({B, T, H, dv}, name == "o" ? f32 : element);
   if (name == "g" || name == "beta")
     return t({B, T, H}, element);
+  int64_t rows = F > 0 ? 2 * F : dk; // the state's rows: the 2F Hedgehog features, or dk
   if (name == "initial_state" || name == "final_state")
-    return t({N, H, dk, dv}, f32);
+    return t({N, H, rows, dv}, f32);
   if (name == "initial_z" || name == "final_z")
-    return t({N, H, dk}, f32);
+    return t({N, H, rows}, f32);
   if (name == "cu_seqlens")
     return t({ShapedType::isDynamic(N) ? N : N + 1}, i32);
   return {};
+}
+
+/// u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] (+ bias[h, f]): the per-head projection of
+/// Hedgehog's feature map, as linalg.generic ops on f32 tensors.
+static Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value bias) {
+  MLIRContext *ctx = b.getContext();
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t features = cast<RankedTensorType>(weights.getType()).getDimSize(2);
+  SmallVector<int64_t> shape(xType.getShape());
+  shape.back() = features;
+  Type f32 = b.getF32Type();
+  Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  // Loops (b, t, h, f, d); d is the reduction.
+  AffineExpr B, T, H, F, D;
+  bindDims(ctx, B, T, H, F, D);
+  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(5, 0, results, ctx); };
+  using utils::IteratorType;
+  auto project = linalg::GenericOp::create(
+      b, loc, TypeRange{init.getType()}, ValueRange{x, weights}, ValueRange{init},
+      ArrayRef<AffineMap>{map({B, T, H, D}), map({H, D, F}), map({B, T, H, F})},
+      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                             IteratorType::parallel, IteratorType::parallel,
+                             IteratorType::reduction},
+      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value product = arith::MulFOp::create(nested, nestedLoc, args[0], args[1]);
+        linalg::YieldOp::create(nested, nestedLoc,
+                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[2],
+                                                                 product)});
+      });
+  Value u = project.getResult(0);
+  if (!bias)
+    return u;
+  auto map4 = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
+  auto addBias = linalg::GenericOp::create(
+      b, loc, TypeRange{u.getType()}, ValueRange{u, bias}, ValueRange{empty},
+      ArrayRef<AffineMap>{map4({B, T, H, F}), map4({H, F}), map4({B, T, H, F})},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc,
+                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[0],
+                                                                 args[1])});
+      });
+  return addBias.getResult(0);
+}
+
+/// Normalized linear attention over Hedgehog features of the projected queries and keys:
+/// S_t = S_{t-1} + φ_k v_tᵀ, z_t = z_{t-1} + φ_k, o_t = S_tᵀ φ_q / (φ_qᵀ z_t + eps).
+static Operation *buildHedgehogRecurrence(OpBuilder &b, Location loc, const LayerConfig &c,
+                                          Value uq, Value uk, Value v, Value initialState,
+                                          Value initialZ, ArrayRef<Type> resultTypes) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  int64_t features = 2 * cast<RankedTensorType>(uq.getType()).getDimSize(3);
+  int64_t dv = cast<RankedTensorType>(v.getType()).getDimSize(3);
+  auto matrix = StateType::get(ctx, {features, dv}, f32);
+  auto normalizer = StateType::get(ctx, {features}, f32);
+  // Initial states are a prefix of the states: with only z given, z goes first.
+  bool normalizerFirst = initialZ && !initialState;
+  SmallVector<Value> inits;
+  for (Value init : normalizerFirst ? SmallVector<Value>{initialZ}
+                                    : SmallVector<Value>{initialState, initialZ})
+    if (init)
+      inits.push_back(init);
+  SmallVector<Type> recTypes = {resultTypes[0]};
+  recTypes.push_back(resultTypes[normalizerFirst ? 2 : 1]);
+  recTypes.push_back(resultTypes[normalizerFirst ? 1 : 2]);
+  auto rec = RecurrenceOp::create(b, loc, recTypes, ValueRange{uq, uk, v}, ValueRange{}, inits,
+                                  Value());
+  OpBuilder::InsertionGuard guard(b);
+  Block *body = b.createBlock(&rec.getBody());
+  Value first = body->addArgument(normalizerFirst ? Type(normalizer) : Type(matrix), loc);
+  Value second = body->addArgument(normalizerFirst ? Type(matrix) : Type(normalizer), loc);
+  Value S = normalizerFirst ? second : first, z = normalizerFirst ? first : second;
+  auto featureType = VectorType::get({features / 2}, f32);
+  Value uqT = body->addArgument(featureType, loc), ukT = body->addArgument(featureType, loc);
+  Value vT = body->addArgument(VectorType::get({dv}, f32), loc);
+  b.setInsertionPointToStart(body);
+  auto kind = FeatureMapKindAttr::get(ctx, c.hedgehogFeature);
+  auto phiType = VectorType::get({features}, f32);
+  Value phiQ = HedgehogMapOp::create(b, loc, phiType, kind, uqT);
+  Value phiK = HedgehogMapOp::create(b, loc, phiType, kind, ukT);
+  Value S1 = WriteOp::create(b, loc, matrix, S, phiK, vT, Value(), Value());
+  Value z1 = WriteOp::create(b, loc, normalizer, z, phiK, Value(), Value(), Value());
+  Value numerator = ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr());
+  Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr());
+  denominator = arith::AddFOp::create(b, loc, denominator,
+                                      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(c.eps)));
+  Value o = arith::DivFOp::create(
+      b, loc, numerator, vector::BroadcastOp::create(b, loc, numerator.getType(), denominator));
+  YieldOp::create(b, loc, normalizerFirst ? ValueRange{z1, S1} : ValueRange{S1, z1},
+                  ValueRange{o});
+  return rec;
 }
 
 llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
@@ -107,8 +217,21 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   for (double g : c.logDecay)
     if (!(g <= 0))
       return fail("lightning log-decays must be <= 0, got " + Twine(std::to_string(g)));
-  if (c.initialZ && !(c.kind == LayerKind::Linear && c.normalize))
-    return fail("initial_z belongs to a normalized linear layer");
+  if (c.initialZ && !hasNormalizer(c))
+    return fail("initial_z belongs to a normalized layer (linear with normalize, hedgehog)");
+  if (c.kind == LayerKind::Hedgehog) {
+    if (shapes.features <= 0)
+      return fail("hedgehog needs the projection's feature count F > 0");
+    if (c.hedgehogFeature != FeatureMapKind::Softmax && c.hedgehogFeature != FeatureMapKind::Exp)
+      return fail("hedgehog features are softmax or exp");
+    if (c.varlen)
+      return fail("hedgehog layers take no cu_seqlens");
+    if (shapes.elementType && !shapes.elementType.isF32())
+      return fail("hedgehog layers take f32 inputs");
+    for (int64_t d : {shapes.batch, shapes.tokens})
+      if (ShapedType::isDynamic(d))
+        return fail("hedgehog layers need a static batch and token count");
+  }
 
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
@@ -184,8 +307,18 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   case LayerKind::LigerHGRN2:
     layer = LigerHGRN2Op::create(b, loc, resultTypes, q, v, arg("graw"), init, cu, scale);
     break;
+  case LayerKind::Hedgehog: {
+    Value uq = buildProjection(b, loc, q, arg("Wq"), arg("bq"));
+    Value uk = buildProjection(b, loc, k, arg("Wk"), arg("bk"));
+    layer = buildHedgehogRecurrence(b, loc, c, uq, uk, v, init, arg("initial_z"), resultTypes);
+    break;
   }
-  func::ReturnOp::create(b, loc, layer->getResults());
+  }
+  SmallVector<Value> results(layer->getResults());
+  // The hedgehog recurrence returns (o, z, S) when only z has an initial value.
+  if (c.kind == LayerKind::Hedgehog && c.initialZ && !c.initialState)
+    std::swap(results[1], results[2]);
+  func::ReturnOp::create(b, loc, results);
   if (failed(mlir::verify(func)))
     return fail("the built layer does not verify (see the diagnostics above)");
   return func;

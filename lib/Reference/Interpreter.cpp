@@ -38,7 +38,8 @@ using Slot = std::vector<double>;
 
 enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
-  Decay, Delta, Write, Read, SelectState, FeatureMap, L2Norm  // linrec
+  Shuffle,
+  Decay, Delta, Write, Read, SelectState, FeatureMap, HedgehogMap, L2Norm  // linrec
 };
 
 /// One body op, with the slots it reads and the slot it writes.
@@ -273,6 +274,8 @@ private:
                 .Case([](ReadOp) { return StepKind::Read; })
                 .Case([](SelectOp) { return StepKind::SelectState; })
                 .Case([](FeatureMapOp) { return StepKind::FeatureMap; })
+                .Case([](HedgehogMapOp) { return StepKind::HedgehogMap; })
+                .Case([](vector::ShuffleOp) { return StepKind::Shuffle; })
                 .Case([](L2NormOp) { return StepKind::L2Norm; })
                 .Default([](Operation *) { return std::nullopt; });
         if (!kind)
@@ -550,6 +553,31 @@ private:
       }
       break;
     }
+    case StepKind::HedgehogMap: {
+      // [f(u), f(−u)]: softmax normalizes each half on its own.
+      bool softmax = cast<HedgehogMapOp>(step.op).getKind() == FeatureMapKind::Softmax;
+      const Slot &u = in(0);
+      size_t features = u.size();
+      for (int sign : {1, -1}) {
+        double *half = out.data() + (sign > 0 ? 0 : features);
+        double max = -INFINITY, sum = 0;
+        for (double v : u)
+          max = std::max(max, sign * v);
+        for (size_t i = 0; i < features; ++i)
+          sum += (half[i] = std::exp(sign * u[i] - (softmax ? max : 0.0)));
+        if (softmax)
+          for (size_t i = 0; i < features; ++i)
+            half[i] /= sum;
+      }
+      break;
+    }
+    case StepKind::Shuffle: {
+      auto shuffle = cast<vector::ShuffleOp>(step.op);
+      const Slot &a = in(0), &b = in(1);
+      for (auto [i, position] : llvm::enumerate(shuffle.getMask()))
+        out[i] = position < int64_t(a.size()) ? a[position] : b[position - a.size()];
+      break;
+    }
     case StepKind::L2Norm: {
       double eps = cast<L2NormOp>(step.op).getEps().convertToDouble(), sum = 0;
       for (double v : in(0))
@@ -589,31 +617,56 @@ Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op, ArrayRef<Array
   return RecurrenceRunner(op, operands).run();
 }
 
-/// Evaluates an element-wise linalg.generic (identity maps, parallel iterators, one result,
-/// scalar arith/math payload) in float64: the unfused meaning of what linrec-fuse moves into
-/// recurrence bodies.
-static Expected<Array> elementwiseGeneric(linalg::GenericOp generic,
-                                          const std::vector<const Array *> &inputs) {
+/// Evaluates a linalg.generic with projected-permutation indexing maps (element-wise maps,
+/// broadcasts, transposes, and reductions such as a per-head projection) and a scalar
+/// arith/math payload in float64: the unfused meaning of the tensor ops around recurrences.
+static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
+                                       const std::vector<const Array *> &inputs,
+                                       const Array &init) {
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   if (generic->getNumResults() != 1 ||
-      !llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }) ||
-      !llvm::all_of(generic.getIteratorTypesArray(),
-                    [](utils::IteratorType t) { return t == utils::IteratorType::parallel; }))
-    return makeError("the reference interpreter evaluates element-wise linalg.generic ops only "
-                     "(identity maps, parallel iterators)");
+      !llvm::all_of(maps, [](AffineMap m) { return m.isProjectedPermutation(); }))
+    return makeError("the reference interpreter evaluates linalg.generic ops with one result "
+                     "and projected-permutation indexing maps only");
+  // Loop ranges from the operands' run-time shapes.
+  unsigned numLoops = generic.getNumLoops();
+  std::vector<int64_t> range(numLoops, -1);
+  std::vector<const Array *> operands = inputs;
+  operands.push_back(&init);
+  for (auto [map, array] : llvm::zip(maps, operands))
+    for (auto [i, expr] : llvm::enumerate(map.getResults())) {
+      unsigned dim = cast<AffineDimExpr>(expr).getPosition();
+      if (range[dim] >= 0 && range[dim] != array->shape[i])
+        return makeError("linalg.generic operands disagree on the size of loop #" +
+                         llvm::Twine(dim));
+      range[dim] = array->shape[i];
+    }
+  if (llvm::is_contained(range, -1))
+    return makeError("a linalg.generic loop that no operand indexes");
+
   Block &body = generic.getRegion().front();
-  std::vector<int64_t> shape = inputs.empty() ? std::vector<int64_t>{} : inputs[0]->shape;
-  for (const Array *in : inputs)
-    if (in->shape != shape)
-      return makeError("linalg.generic inputs of different shapes");
-  Array out(DType::F64, shape);
+  Array out = init;
+  out.dtype = DType::F64;
+  std::vector<int64_t> point(numLoops, 0);
+  auto flatIndex = [&](AffineMap map, const Array &array) {
+    int64_t flat = 0;
+    for (auto [i, expr] : llvm::enumerate(map.getResults()))
+      flat = flat * array.shape[i] + point[cast<AffineDimExpr>(expr).getPosition()];
+    return flat;
+  };
+  int64_t total = 1;
+  for (int64_t r : range)
+    total *= r;
   llvm::DenseMap<Value, double> scalars;
-  for (int64_t e = 0; e < out.numElements(); ++e) {
+  for (int64_t n = 0; n < total; ++n) {
     scalars.clear();
     for (size_t i = 0; i < inputs.size(); ++i)
-      scalars[body.getArgument(i)] = inputs[i]->data[e];
+      scalars[body.getArgument(i)] = inputs[i]->data[flatIndex(maps[i], *inputs[i])];
+    int64_t outIndex = flatIndex(maps.back(), out);
+    scalars[body.getArgument(inputs.size())] = out.data[outIndex];
     for (Operation &op : body) {
       if (auto yield = dyn_cast<linalg::YieldOp>(op)) {
-        out.data[e] = scalars.at(yield.getOperand(0));
+        out.data[outIndex] = scalars.at(yield.getOperand(0));
         break;
       }
       auto operand = [&](unsigned i) { return scalars.at(op.getOperand(i)); };
@@ -637,12 +690,20 @@ static Expected<Array> elementwiseGeneric(linalg::GenericOp generic,
       }
       scalars[op.getResult(0)] = result;
     }
+    // The next point of the iteration space, last loop fastest.
+    for (int64_t d = numLoops - 1; d >= 0 && ++point[d] == range[d]; --d)
+      point[d] = 0;
   }
   return out;
 }
 
 /// The values of a tensor constant in the function body.
 static Expected<Array> tensorConstant(arith::ConstantOp constant) {
+  if (auto scalar = dyn_cast<FloatAttr>(constant.getValue())) { // a linalg.fill value
+    Array array(DType::F64, {});
+    array.data.assign(1, scalar.getValueAsDouble());
+    return array;
+  }
   auto type = dyn_cast<RankedTensorType>(constant.getType());
   if (!type || !type.hasStaticShape())
     return makeError("the reference interpreter needs statically shaped tensor constants");
@@ -712,6 +773,13 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       values[constant.getResult()] = std::move(*array);
       continue;
     }
+    if (auto fill = dyn_cast<linalg::FillOp>(bodyOp)) {
+      const Array &value = values.at(fill.getInputs()[0]);
+      Array filled = values.at(fill.getOutputs()[0]);
+      std::fill(filled.data.begin(), filled.data.end(), value.data.at(0));
+      values[fill->getResult(0)] = std::move(filled);
+      continue;
+    }
     if (auto empty = dyn_cast<tensor::EmptyOp>(bodyOp)) {
       if (!empty.getType().hasStaticShape())
         return makeError("the reference interpreter needs statically shaped tensor.empty");
@@ -724,7 +792,8 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       std::vector<const Array *> inputs;
       for (Value v : generic.getDpsInputs())
         inputs.push_back(&values.at(v));
-      Expected<Array> result = elementwiseGeneric(generic, inputs);
+      Expected<Array> result =
+          evaluateGeneric(generic, inputs, values.at(generic.getDpsInits()[0]));
       if (!result)
         return result.takeError();
       values[generic->getResult(0)] = std::move(*result);

@@ -6,6 +6,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <numeric>
+
 namespace linrec {
 #define GEN_PASS_DEF_LINRECEXPANDFEATUREMAPS
 #include "linrec/Transforms/Passes.h.inc"
@@ -94,6 +96,24 @@ struct ExpandFeatureMap : OpRewritePattern<FeatureMapOp> {
   }
 };
 
+/// [f(u), f(−u)] as two feature maps and a concatenating shuffle.
+struct ExpandHedgehogMap : OpRewritePattern<HedgehogMapOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(HedgehogMapOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value u = op.getInput();
+    auto kind = op.getKindAttr();
+    Value positive = FeatureMapOp::create(rewriter, loc, u.getType(), kind, u);
+    Value negative = FeatureMapOp::create(rewriter, loc, u.getType(), kind,
+                                          arith::NegFOp::create(rewriter, loc, u));
+    SmallVector<int64_t> concat(op.getResult().getType().getDimSize(0));
+    std::iota(concat.begin(), concat.end(), 0);
+    rewriter.replaceOpWithNewOp<vector::ShuffleOp>(op, positive, negative, concat);
+    return success();
+  }
+};
+
 /// x / sqrt(Σ x² + eps)
 struct ExpandL2Norm : OpRewritePattern<L2NormOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -115,7 +135,7 @@ struct LinrecExpandFeatureMapsPass
     : linrec::impl::LinrecExpandFeatureMapsBase<LinrecExpandFeatureMapsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ExpandFeatureMap, ExpandL2Norm>(&getContext());
+    patterns.add<ExpandFeatureMap, ExpandHedgehogMap, ExpandL2Norm>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -364,3 +364,33 @@ func.func @dynamic_head_dim(%q: tensor<2x16x4x?xf32>) {
   }
   return
 }
+
+// -----
+
+func.func @hedgehog_map_size(%u: tensor<1x16x2x8xf32>) {
+  %o, %s = linrec.recurrence ins(%u : tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x8xf32>, tensor<1x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %ut: vector<8xf32>):
+    // expected-error @+1 {{maps 8 features to 16, got a result of 8}}
+    %k = linrec.hedgehog_map <softmax> %ut : vector<8xf32> -> vector<8xf32>
+    %S1 = linrec.write %S, %k, %ut : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o1 = linrec.read %S1, %k : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o1 : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @hedgehog_map_kind(%u: tensor<1x16x2x8xf32>) {
+  %o, %s = linrec.recurrence ins(%u : tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x8xf32>, tensor<1x2x16x8xf32>) {
+  ^bb0(%S: !linrec.state<16x8xf32>, %ut: vector<8xf32>):
+    // expected-error @+1 {{takes <softmax> or <exp>, got <relu>}}
+    %k = linrec.hedgehog_map <relu> %ut : vector<8xf32> -> vector<16xf32>
+    %S1 = linrec.write %S, %k, %ut : !linrec.state<16x8xf32>, vector<16xf32>, vector<8xf32>
+    %o1 = linrec.read %S1, %k : !linrec.state<16x8xf32>, vector<16xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<16x8xf32>) outputs(%o1 : vector<8xf32>)
+  }
+  return
+}

@@ -122,3 +122,21 @@ func.func @two_states(%q: tensor<1x5x1x4xf32>, %k: tensor<1x5x1x4xf32>, %v: tens
   }
   return %o : tensor<1x5x1x4xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @hedgehog_map
+// CHECK: linrec.hedgehog_map <softmax> %{{.*}} : vector<8xf32> -> vector<16xf32>
+// CHECK: linrec.hedgehog_map <exp> %{{.*}} : vector<8xf32> -> vector<16xf32>
+func.func @hedgehog_map(%u: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
+  %o, %s = linrec.recurrence ins(%u, %v : tensor<1x16x2x8xf32>, tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x16x4xf32>) {
+  ^bb0(%S: !linrec.state<16x4xf32>, %ut: vector<8xf32>, %vt: vector<4xf32>):
+    %q = linrec.hedgehog_map <softmax> %ut : vector<8xf32> -> vector<16xf32>
+    %k = linrec.hedgehog_map <exp> %ut : vector<8xf32> -> vector<16xf32>
+    %S1 = linrec.write %S, %k, %vt : !linrec.state<16x4xf32>, vector<16xf32>, vector<4xf32>
+    %o1 = linrec.read %S1, %q : !linrec.state<16x4xf32>, vector<16xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<16x4xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return
+}

@@ -66,3 +66,17 @@ func.func @others(%x: vector<4xf32>) -> vector<4xf32> {
   %5 = linrec.feature_map <softplus> %4 : vector<4xf32>
   return %5 : vector<4xf32>
 }
+
+// -----
+
+// Hedgehog: [e^{u}, e^{−u}], concatenated by a shuffle.
+// CHECK-LABEL: func.func @hedgehog_exp
+// CHECK-DAG: %[[P:.*]] = math.exp %[[U:arg0]] : vector<4xf32>
+// CHECK-DAG: %[[NEG:.*]] = arith.negf %[[U]]
+// CHECK-DAG: %[[M:.*]] = math.exp %[[NEG]]
+// CHECK: vector.shuffle %[[P]], %[[M]] [0, 1, 2, 3, 4, 5, 6, 7] : vector<4xf32>, vector<4xf32>
+// CHECK-NOT: linrec.hedgehog_map
+func.func @hedgehog_exp(%u: vector<4xf32>) -> vector<8xf32> {
+  %0 = linrec.hedgehog_map <exp> %u : vector<4xf32> -> vector<8xf32>
+  return %0 : vector<8xf32>
+}

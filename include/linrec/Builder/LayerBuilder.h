@@ -31,11 +31,12 @@ enum class LayerKind {
   GatedDeltaNet,
   KDA,
   LigerGLA,
-  LigerHGRN2
+  LigerHGRN2,
+  Hedgehog
 };
 
 /// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
-/// "liger_hgrn2": the model names of the conformance format.
+/// "liger_hgrn2", "hedgehog": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
@@ -53,6 +54,9 @@ struct LayerConfig {
   bool valueGate = false;
   // liger_gla: the key log-decay is logsigmoid(graw) / gateNormalizer
   double gateNormalizer = 16.0;
+  // hedgehog: φ(x) = [f(u), f(−u)], u = xᵀW[h] (+ b[h]), f = softmax or exp; eps as above
+  FeatureMapKind hedgehogFeature = FeatureMapKind::Softmax;
+  bool projectionBias = false; // bq, bk
   // optional inputs
   bool initialState = false;
   bool initialZ = false; // linear with normalize
@@ -64,6 +68,7 @@ struct LayerConfig {
 struct LayerShapes {
   int64_t batch = 1, tokens = 1, heads = 1, keyDim = 64, valueDim = 64;
   int64_t sequences = 1;
+  int64_t features = 0;   // hedgehog: F (the state has 2F rows)
   mlir::Type elementType; // of q, k, v and gates; f32 when null
 };
 
