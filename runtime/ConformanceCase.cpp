@@ -56,9 +56,11 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
   if (config.kind != LayerKind::Hedgehog)
     if (llvm::Error e = number("scale", config.scale))
       return e;
-  if (config.kind == LayerKind::Linear) {
+  if (config.kind == LayerKind::Linear || config.kind == LayerKind::TransNormerNorm) {
     std::optional<bool> normalize = params.getBoolean("normalize");
     std::optional<StringRef> map = params.getString("feature_map");
+    if (config.kind == LayerKind::TransNormerNorm)
+      normalize = false; // the output norm replaces the denominator
     if (!normalize || !map)
       return caseError(dir, "linear needs params.normalize (bool) and params.feature_map");
     config.normalize = *normalize;

@@ -3,6 +3,7 @@
 #include "linrec/Builder/LayerBuilder.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
@@ -17,7 +18,8 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::SimpleGLA, "simple_gla"},  {LayerKind::GLA, "gla"},
     {LayerKind::DeltaNet, "delta"},        {LayerKind::GatedDeltaNet, "gated_delta"},
     {LayerKind::KDA, "kda"},               {LayerKind::LigerGLA, "liger_gla"},
-    {LayerKind::LigerHGRN2, "liger_hgrn2"}, {LayerKind::Hedgehog, "hedgehog"}};
+    {LayerKind::LigerHGRN2, "liger_hgrn2"}, {LayerKind::Hedgehog, "hedgehog"},
+    {LayerKind::TransNormerNorm, "transnormer_norm"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -38,6 +40,7 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
   switch (c.kind) {
   case LayerKind::Linear:
   case LayerKind::Lightning:
+  case LayerKind::TransNormerNorm:
     return {};
   case LayerKind::SimpleGLA:
     return {"g"};
@@ -156,6 +159,48 @@ static Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights,
   return addBias.getResult(0);
 }
 
+/// TransNormer's SimpleRMSNorm over all heads of a token: x / (‖x‖₂/√D + eps), D = H·dv, with
+/// no gain; eps is added to the RMS. As linalg.generic ops (a reduction, then a broadcast).
+static Value buildHeadsRmsNorm(OpBuilder &b, Location loc, Value x, float eps) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t width = type.getDimSize(2) * type.getDimSize(3);
+  Type f32 = b.getF32Type();
+  AffineExpr B, T, H, C;
+  bindDims(ctx, B, T, H, C);
+  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
+  using utils::IteratorType;
+  Value sumsEmpty = tensor::EmptyOp::create(b, loc, type.getShape().take_front(2), f32);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value sumsInit = linalg::FillOp::create(b, loc, zero, sumsEmpty).getResult(0);
+  Value sums =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{sumsInit.getType()}, ValueRange{x}, ValueRange{sumsInit},
+          ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T})},
+          ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                                 IteratorType::reduction, IteratorType::reduction},
+          [](OpBuilder &n, Location l, ValueRange args) {
+            Value square = arith::MulFOp::create(n, l, args[0], args[0]);
+            linalg::YieldOp::create(n, l, ValueRange{arith::AddFOp::create(n, l, args[1], square)});
+          })
+          .getResult(0);
+  Value outEmpty = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{x, sums}, ValueRange{outEmpty},
+             ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T}), map({B, T, H, C})},
+             SmallVector<IteratorType>(4, IteratorType::parallel),
+             [&](OpBuilder &n, Location l, ValueRange args) {
+               Value meanSquare = arith::DivFOp::create(
+                   n, l, args[1], arith::ConstantOp::create(n, l, n.getF32FloatAttr(width)));
+               Value rms = math::SqrtOp::create(n, l, meanSquare);
+               Value denominator = arith::AddFOp::create(
+                   n, l, rms, arith::ConstantOp::create(n, l, n.getF32FloatAttr(eps)));
+               linalg::YieldOp::create(n, l,
+                                       ValueRange{arith::DivFOp::create(n, l, args[0], denominator)});
+             })
+      .getResult(0);
+}
+
 /// Normalized linear attention over Hedgehog features of the projected queries and keys:
 /// S_t = S_{t-1} + φ_k v_tᵀ, z_t = z_{t-1} + φ_k, o_t = S_tᵀ φ_q / (φ_qᵀ z_t + eps).
 static Operation *buildHedgehogRecurrence(OpBuilder &b, Location loc, const LayerConfig &c,
@@ -219,6 +264,13 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       return fail("lightning log-decays must be <= 0, got " + Twine(std::to_string(g)));
   if (c.initialZ && !hasNormalizer(c))
     return fail("initial_z belongs to a normalized layer (linear with normalize, hedgehog)");
+  if (c.kind == LayerKind::TransNormerNorm) {
+    if (c.varlen)
+      return fail("transnormer_norm layers take no cu_seqlens");
+    for (int64_t d : {shapes.batch, shapes.tokens})
+      if (ShapedType::isDynamic(d))
+        return fail("transnormer_norm layers need a static batch and token count");
+  }
   if (c.kind == LayerKind::Hedgehog) {
     if (shapes.features <= 0)
       return fail("hedgehog needs the projection's feature count F > 0");
@@ -307,6 +359,16 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   case LayerKind::LigerHGRN2:
     layer = LigerHGRN2Op::create(b, loc, resultTypes, q, v, arg("graw"), init, cu, scale);
     break;
+  case LayerKind::TransNormerNorm: {
+    auto linear = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, scale,
+                                            Value(), FeatureMapKindAttr::get(ctx, c.featureMap),
+                                            UnitAttr(), b.getF32FloatAttr(1e-6f));
+    Value normalized = buildHeadsRmsNorm(b, loc, linear.getO(), c.eps);
+    func::ReturnOp::create(b, loc, ValueRange{normalized, linear.getFinalState()});
+    if (failed(mlir::verify(func)))
+      return fail("the built layer does not verify (see the diagnostics above)");
+    return func;
+  }
   case LayerKind::Hedgehog: {
     Value uq = buildProjection(b, loc, q, arg("Wq"), arg("bq"));
     Value uk = buildProjection(b, loc, k, arg("Wk"), arg("bk"));

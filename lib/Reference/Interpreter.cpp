@@ -657,9 +657,22 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   int64_t total = 1;
   for (int64_t r : range)
     total *= r;
+  // Scalar constants the payload uses from outside (the canonicalizer hoists them).
+  llvm::DenseMap<Value, double> outer;
+  for (Operation &op : body)
+    for (Value operand : op.getOperands()) {
+      if (operand.getParentRegion() == &generic.getRegion())
+        continue;
+      auto constant = operand.getDefiningOp<arith::ConstantOp>();
+      auto value = constant ? constantValues(constant.getValue(), 1) : std::nullopt;
+      if (!value)
+        return makeError("a linalg.generic payload uses a value from outside that is not a "
+                         "scalar constant");
+      outer[operand] = (*value)[0];
+    }
   llvm::DenseMap<Value, double> scalars;
   for (int64_t n = 0; n < total; ++n) {
-    scalars.clear();
+    scalars = outer;
     for (size_t i = 0; i < inputs.size(); ++i)
       scalars[body.getArgument(i)] = inputs[i]->data[flatIndex(maps[i], *inputs[i])];
     int64_t outIndex = flatIndex(maps.back(), out);

@@ -32,18 +32,19 @@ enum class LayerKind {
   KDA,
   LigerGLA,
   LigerHGRN2,
-  Hedgehog
+  Hedgehog,
+  TransNormerNorm
 };
 
 /// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
-/// "liger_hgrn2", "hedgehog": the model names of the conformance format.
+/// "liger_hgrn2", "hedgehog", "transnormer_norm": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
 struct LayerConfig {
   LayerKind kind = LayerKind::Linear;
   double scale = 1.0;
-  // linear
+  // linear, transnormer_norm
   FeatureMapKind featureMap = FeatureMapKind::Identity;
   bool normalize = false;
   float eps = 1e-6f;
