@@ -53,4 +53,38 @@ def Linrec_AlgorithmAttr : EnumAttr<Linrec_Dialect, Linrec_Algorithm, "algorithm
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Linrec_WindowKind : I32EnumAttr<"WindowKind",
+    "which keys a query attends to in linrec.window_attention", [
+    // The last `size` keys, the query's own included: max(0, i − size + 1) <= j <= i.
+    I32EnumAttrCase<"Sliding", 0, "sliding">,
+    // The query's own block of `size` tokens (blocks start at token 0): ⌊j/size⌋ = ⌊i/size⌋.
+    I32EnumAttrCase<"Block", 1, "block">,
+    // Its own block and the previous one: max(0, (⌊i/size⌋ − 1)·size) <= j <= i.
+    I32EnumAttrCase<"Terraced", 2, "terraced">
+  ]> {
+  let cppNamespace = "::linrec";
+  let genSpecializedAttr = 0;
+}
+def Linrec_WindowKindAttr : EnumAttr<Linrec_Dialect, Linrec_WindowKind, "window"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Linrec_WindowWeighting : I32EnumAttr<"WindowWeighting",
+    "how linrec.window_attention weighs the scores s_ij = scale · q_iᵀ k_j", [
+    // softmax over the window: o_i = Σ_j softmax_j(s_ij) v_j.
+    I32EnumAttrCase<"Softmax", 0, "softmax">,
+    // o_i = Σ_j relu(s_ij) v_j, no denominator.
+    I32EnumAttrCase<"Relu", 1, "relu">,
+    // Unnormalized, shifted by the window max m_i: o_i = Σ_j e^{s_ij − m_i} v_j and the
+    // denominator Σ_j e^{s_ij − m_i} as a second result (hybrids add their own terms).
+    I32EnumAttrCase<"ShiftedExp", 2, "shifted_exp">
+  ]> {
+  let cppNamespace = "::linrec";
+  let genSpecializedAttr = 0;
+}
+def Linrec_WindowWeightingAttr
+    : EnumAttr<Linrec_Dialect, Linrec_WindowWeighting, "weighting"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 #endif // LINREC_ATTRS_TD

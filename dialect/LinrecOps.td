@@ -81,6 +81,7 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
 }
 
 include "LinrecBodyOps.td"
+include "LinrecWindowOps.td"
 include "LinrecModelOps.td"
 
 #endif // LINREC_OPS_TD

@@ -78,6 +78,59 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
       return caseError(dir, "unknown params.feature_map '" + *map +
                                 "' (identity, elu, 1+elu, relu)");
   }
+  auto integer = [&](StringRef key, int64_t &out) -> llvm::Error {
+    std::optional<int64_t> value = params.getInteger(key);
+    if (!value)
+      return caseError(dir, "params." + key + " is missing or not an integer");
+    out = *value;
+    return llvm::Error::success();
+  };
+  auto choice = [&](StringRef key, ArrayRef<StringRef> options,
+                    size_t &index) -> llvm::Error {
+    std::optional<StringRef> value = params.getString(key);
+    auto it = value ? llvm::find(options, *value) : options.end();
+    if (it == options.end())
+      return caseError(dir, "params." + key + " must be one of: " + llvm::join(options, ", "));
+    index = it - options.begin();
+    return llvm::Error::success();
+  };
+  if (config.kind == LayerKind::TransNormerDiag) {
+    size_t variant;
+    if (llvm::Error e = choice("variant", {"softmax", "relu"}, variant))
+      return e;
+    config.weighting = variant == 0 ? WindowWeighting::Softmax : WindowWeighting::Relu;
+    if (llvm::Error e = integer("block", config.windowSize))
+      return e;
+    if (llvm::Error e = number("eps", config.eps))
+      return e;
+  }
+  if (config.kind == LayerKind::LigerAttention) {
+    size_t variant;
+    if (llvm::Error e = choice("linear_variant", {"gla", "hgrn2"}, variant))
+      return e;
+    config.linearVariant = variant == 0 ? LayerKind::LigerGLA : LayerKind::LigerHGRN2;
+    if (llvm::Error e = integer("window", config.windowSize))
+      return e;
+    for (auto [key, field] : {std::pair("gate_normalizer", &config.gateNormalizer),
+                              std::pair("attn_scale", &config.attentionScale),
+                              std::pair("mix_linear", &config.mixLinear),
+                              std::pair("mix_attn", &config.mixAttention)})
+      if (llvm::Error e = number(key, *field))
+        return e;
+  }
+  if (config.kind == LayerKind::LoLCATs) {
+    size_t window, feature;
+    if (llvm::Error e = choice("window", {"sliding", "terraced"}, window))
+      return e;
+    config.window = window == 0 ? WindowKind::Sliding : WindowKind::Terraced;
+    if (llvm::Error e = integer("window_size", config.windowSize))
+      return e;
+    if (llvm::Error e = number("linear_factor", config.linearFactor))
+      return e;
+    if (llvm::Error e = choice("feature", {"softmax", "exp"}, feature))
+      return e;
+    config.hedgehogFeature = feature == 0 ? FeatureMapKind::Softmax : FeatureMapKind::Exp;
+  }
   if (config.kind == LayerKind::Hedgehog) {
     std::optional<StringRef> feature = params.getString("feature");
     if (!feature || (*feature != "softmax" && *feature != "exp"))
@@ -201,7 +254,13 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   shapes.keyDim = q.shape[3];
   shapes.valueDim = v.shape[3];
   shapes.elementType = elementTypeOf(context, q.dtype);
-  if (config.kind == LayerKind::Hedgehog) {
+  if (config.kind == LayerKind::LigerAttention) {
+    const Array &qAttn = arrays["q_attn"];
+    if (qAttn.rank() != 4)
+      return caseError(dir, "q_attn must be [B, T, H, da], got " + qAttn.shapeString());
+    shapes.attentionDim = qAttn.shape[3];
+  }
+  if (config.kind == LayerKind::Hedgehog || config.kind == LayerKind::LoLCATs) {
     const Array &wq = arrays["Wq"];
     if (wq.rank() != 3)
       return caseError(dir, "Wq must be [H, dk, F], got " + wq.shapeString());

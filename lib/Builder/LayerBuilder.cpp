@@ -1,6 +1,8 @@
 //===- LayerBuilder.cpp - build recurrence layers from parameters ---------===//
 
 #include "linrec/Builder/LayerBuilder.h"
+#include "HybridLayers.h"
+#include "TensorParts.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -19,7 +21,9 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::DeltaNet, "delta"},        {LayerKind::GatedDeltaNet, "gated_delta"},
     {LayerKind::KDA, "kda"},               {LayerKind::LigerGLA, "liger_gla"},
     {LayerKind::LigerHGRN2, "liger_hgrn2"}, {LayerKind::Hedgehog, "hedgehog"},
-    {LayerKind::TransNormerNorm, "transnormer_norm"}};
+    {LayerKind::TransNormerNorm, "transnormer_norm"},
+    {LayerKind::TransNormerDiag, "transnormer_diag"},
+    {LayerKind::LigerAttention, "liger_attention"}, {LayerKind::LoLCATs, "lolcats"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -41,7 +45,12 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
   case LayerKind::Linear:
   case LayerKind::Lightning:
   case LayerKind::TransNormerNorm:
+  case LayerKind::TransNormerDiag:
     return {};
+  case LayerKind::LigerAttention:
+    return {"graw", "q_attn", "k_attn"};
+  case LayerKind::LoLCATs:
+    return {"Wq", "Wk", "window_logit"};
   case LayerKind::SimpleGLA:
     return {"g"};
   case LayerKind::GLA:
@@ -69,8 +78,9 @@ static bool hasNormalizer(const LayerConfig &c) {
 
 std::vector<std::string> layerInputNames(const LayerConfig &c) {
   std::vector<std::string> names = {"q", "k", "v"};
-  if (c.kind == LayerKind::LigerHGRN2) // the key is computed from the gate
-    names = {"q", "v"};
+  if (c.kind == LayerKind::LigerHGRN2 ||
+      (c.kind == LayerKind::LigerAttention && c.linearVariant == LayerKind::LigerHGRN2))
+    names = {"q", "v"}; // the key is computed from the gate
   for (std::string &g : gateNames(c))
     names.push_back(g);
   if (c.initialState)
@@ -85,6 +95,8 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
 std::vector<std::string> layerOutputNames(const LayerConfig &c) {
   if (hasNormalizer(c))
     return {"o", "final_state", "final_z"};
+  if (c.kind == LayerKind::TransNormerDiag || c.kind == LayerKind::LoLCATs)
+    return {"o"};
   return {"o", "final_state"};
 }
 
@@ -98,6 +110,10 @@ static Type tensorType(StringRef name, const LayerShapes &s, Type element, Type 
     return t({H, dk, F}, element);
   if (name == "bq" || name == "bk")
     return t({H, F}, element);
+  if (name == "window_logit")
+    return t({H}, element);
+  if (name == "q_attn" || name == "k_attn")
+    return t({B, T, H, s.attentionDim}, element);
   if (name == "q" || name == "k" || name == "gk" || name == "graw")
     return t({B, T, H, dk}, element);
   if (name == "v" || name == "gv" || name == "o")
@@ -112,93 +128,6 @@ static Type tensorType(StringRef name, const LayerShapes &s, Type element, Type 
   if (name == "cu_seqlens")
     return t({ShapedType::isDynamic(N) ? N : N + 1}, i32);
   return {};
-}
-
-/// u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] (+ bias[h, f]): the per-head projection of
-/// Hedgehog's feature map, as linalg.generic ops on f32 tensors.
-static Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value bias) {
-  MLIRContext *ctx = b.getContext();
-  auto xType = cast<RankedTensorType>(x.getType());
-  int64_t features = cast<RankedTensorType>(weights.getType()).getDimSize(2);
-  SmallVector<int64_t> shape(xType.getShape());
-  shape.back() = features;
-  Type f32 = b.getF32Type();
-  Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
-  // Loops (b, t, h, f, d); d is the reduction.
-  AffineExpr B, T, H, F, D;
-  bindDims(ctx, B, T, H, F, D);
-  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(5, 0, results, ctx); };
-  using utils::IteratorType;
-  auto project = linalg::GenericOp::create(
-      b, loc, TypeRange{init.getType()}, ValueRange{x, weights}, ValueRange{init},
-      ArrayRef<AffineMap>{map({B, T, H, D}), map({H, D, F}), map({B, T, H, F})},
-      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                             IteratorType::parallel, IteratorType::parallel,
-                             IteratorType::reduction},
-      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        Value product = arith::MulFOp::create(nested, nestedLoc, args[0], args[1]);
-        linalg::YieldOp::create(nested, nestedLoc,
-                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[2],
-                                                                 product)});
-      });
-  Value u = project.getResult(0);
-  if (!bias)
-    return u;
-  auto map4 = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
-  auto addBias = linalg::GenericOp::create(
-      b, loc, TypeRange{u.getType()}, ValueRange{u, bias}, ValueRange{empty},
-      ArrayRef<AffineMap>{map4({B, T, H, F}), map4({H, F}), map4({B, T, H, F})},
-      SmallVector<IteratorType>(4, IteratorType::parallel),
-      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc,
-                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[0],
-                                                                 args[1])});
-      });
-  return addBias.getResult(0);
-}
-
-/// TransNormer's SimpleRMSNorm over all heads of a token: x / (‖x‖₂/√D + eps), D = H·dv, with
-/// no gain; eps is added to the RMS. As linalg.generic ops (a reduction, then a broadcast).
-static Value buildHeadsRmsNorm(OpBuilder &b, Location loc, Value x, float eps) {
-  MLIRContext *ctx = b.getContext();
-  auto type = cast<RankedTensorType>(x.getType());
-  int64_t width = type.getDimSize(2) * type.getDimSize(3);
-  Type f32 = b.getF32Type();
-  AffineExpr B, T, H, C;
-  bindDims(ctx, B, T, H, C);
-  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
-  using utils::IteratorType;
-  Value sumsEmpty = tensor::EmptyOp::create(b, loc, type.getShape().take_front(2), f32);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value sumsInit = linalg::FillOp::create(b, loc, zero, sumsEmpty).getResult(0);
-  Value sums =
-      linalg::GenericOp::create(
-          b, loc, TypeRange{sumsInit.getType()}, ValueRange{x}, ValueRange{sumsInit},
-          ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T})},
-          ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                                 IteratorType::reduction, IteratorType::reduction},
-          [](OpBuilder &n, Location l, ValueRange args) {
-            Value square = arith::MulFOp::create(n, l, args[0], args[0]);
-            linalg::YieldOp::create(n, l, ValueRange{arith::AddFOp::create(n, l, args[1], square)});
-          })
-          .getResult(0);
-  Value outEmpty = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{type}, ValueRange{x, sums}, ValueRange{outEmpty},
-             ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T}), map({B, T, H, C})},
-             SmallVector<IteratorType>(4, IteratorType::parallel),
-             [&](OpBuilder &n, Location l, ValueRange args) {
-               Value meanSquare = arith::DivFOp::create(
-                   n, l, args[1], arith::ConstantOp::create(n, l, n.getF32FloatAttr(width)));
-               Value rms = math::SqrtOp::create(n, l, meanSquare);
-               Value denominator = arith::AddFOp::create(
-                   n, l, rms, arith::ConstantOp::create(n, l, n.getF32FloatAttr(eps)));
-               linalg::YieldOp::create(n, l,
-                                       ValueRange{arith::DivFOp::create(n, l, args[0], denominator)});
-             })
-      .getResult(0);
 }
 
 /// Normalized linear attention over Hedgehog features of the projected queries and keys:
@@ -264,25 +193,31 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       return fail("lightning log-decays must be <= 0, got " + Twine(std::to_string(g)));
   if (c.initialZ && !hasNormalizer(c))
     return fail("initial_z belongs to a normalized layer (linear with normalize, hedgehog)");
-  if (c.kind == LayerKind::TransNormerNorm) {
+  // Layers with tensor ops around the recurrence are built for static shapes, without varlen.
+  bool tensorParts = c.kind == LayerKind::TransNormerNorm || c.kind == LayerKind::TransNormerDiag ||
+                     c.kind == LayerKind::LigerAttention || c.kind == LayerKind::LoLCATs ||
+                     c.kind == LayerKind::Hedgehog;
+  if (tensorParts) {
     if (c.varlen)
-      return fail("transnormer_norm layers take no cu_seqlens");
+      return fail(layerKindName(c.kind) + " layers take no cu_seqlens");
     for (int64_t d : {shapes.batch, shapes.tokens})
       if (ShapedType::isDynamic(d))
-        return fail("transnormer_norm layers need a static batch and token count");
+        return fail(layerKindName(c.kind) + " layers need a static batch and token count");
   }
+  if ((c.kind == LayerKind::TransNormerDiag || c.kind == LayerKind::LigerAttention ||
+       c.kind == LayerKind::LoLCATs) &&
+      c.windowSize < 1)
+    return fail("the window size must be positive");
+  if (c.kind == LayerKind::LigerAttention &&
+      c.linearVariant != LayerKind::LigerGLA && c.linearVariant != LayerKind::LigerHGRN2)
+    return fail("liger_attention's linear variant is liger_gla or liger_hgrn2");
   if (c.kind == LayerKind::Hedgehog) {
     if (shapes.features <= 0)
       return fail("hedgehog needs the projection's feature count F > 0");
     if (c.hedgehogFeature != FeatureMapKind::Softmax && c.hedgehogFeature != FeatureMapKind::Exp)
       return fail("hedgehog features are softmax or exp");
-    if (c.varlen)
-      return fail("hedgehog layers take no cu_seqlens");
     if (shapes.elementType && !shapes.elementType.isF32())
       return fail("hedgehog layers take f32 inputs");
-    for (int64_t d : {shapes.batch, shapes.tokens})
-      if (ShapedType::isDynamic(d))
-        return fail("hedgehog layers need a static batch and token count");
   }
 
   MLIRContext *ctx = module.getContext();
@@ -318,6 +253,7 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
         cu = arg("cu_seqlens");
   FloatAttr scale = b.getF64FloatAttr(c.scale);
   Operation *layer = nullptr;
+  SmallVector<Value> results; // set directly by layers made of several ops
   switch (c.kind) {
   case LayerKind::Linear: {
     auto op = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, scale,
@@ -369,6 +305,22 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       return fail("the built layer does not verify (see the diagnostics above)");
     return func;
   }
+  case LayerKind::TransNormerDiag:
+    results = buildTransNormerDiag(b, loc, c, q, k, v);
+    break;
+  case LayerKind::LigerAttention:
+    results = buildLigerAttention(b, loc, c, q, k, v, arg("graw"), arg("q_attn"), arg("k_attn"),
+                                  resultTypes[1]);
+    break;
+  case LayerKind::LoLCATs: {
+    auto built = buildLoLCATs(b, loc, c, q, k, v, arg("Wq"), arg("Wk"), arg("window_logit"));
+    if (!built) {
+      func.erase();
+      return built.takeError();
+    }
+    results = std::move(*built);
+    break;
+  }
   case LayerKind::Hedgehog: {
     Value uq = buildProjection(b, loc, q, arg("Wq"), arg("bq"));
     Value uk = buildProjection(b, loc, k, arg("Wk"), arg("bk"));
@@ -376,7 +328,8 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
     break;
   }
   }
-  SmallVector<Value> results(layer->getResults());
+  if (layer)
+    results.assign(layer->getResults().begin(), layer->getResults().end());
   // The hedgehog recurrence returns (o, z, S) when only z has an initial value.
   if (c.kind == LayerKind::Hedgehog && c.initialZ && !c.initialState)
     std::swap(results[1], results[2]);

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Reference/Interpreter.h"
+#include "linrec/Reference/WindowAttention.h"
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/Transforms/Passes.h"
 
@@ -710,6 +711,63 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   return out;
 }
 
+/// Calls `body(in, out)` with the flat indices of every element of a `shape`-sized window
+/// that starts at `offsets` of an array of `inShape` and fills an array of `shape`.
+static void forEachElement(ArrayRef<int64_t> shape, ArrayRef<int64_t> offsets,
+                           ArrayRef<int64_t> inShape,
+                           llvm::function_ref<void(int64_t in, int64_t out)> body) {
+  std::vector<int64_t> point(shape.size(), 0);
+  int64_t total = Array::numElementsOf(std::vector<int64_t>(shape.begin(), shape.end()));
+  for (int64_t out = 0; out < total; ++out) {
+    int64_t in = 0;
+    for (size_t d = 0; d < shape.size(); ++d)
+      in = in * inShape[d] + offsets[d] + point[d];
+    body(in, out);
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0 && ++point[d] == shape[d]; --d)
+      point[d] = 0;
+  }
+}
+
+/// tensor.pad with static amounts and a constant padding value.
+static Expected<Array> padTensor(tensor::PadOp pad, const Array &source) {
+  Value padding = pad.getConstantPaddingValue();
+  auto constant = padding ? padding.getDefiningOp<arith::ConstantOp>() : arith::ConstantOp();
+  auto value = constant ? constantValues(constant.getValue(), 1) : std::nullopt;
+  if (!value || !pad.getResultType().hasStaticShape())
+    return makeError("the reference interpreter evaluates tensor.pad with static sizes and a "
+                     "constant padding value only");
+  std::vector<int64_t> shape(pad.getResultType().getShape().begin(),
+                             pad.getResultType().getShape().end());
+  Array out(DType::F64, shape);
+  std::fill(out.data.begin(), out.data.end(), (*value)[0]);
+  // Write the source into the padded array: the inverse of a slice at the low amounts.
+  SmallVector<int64_t> low(pad.getStaticLow());
+  std::vector<int64_t> point(source.rank(), 0);
+  for (int64_t in = 0; in < source.numElements(); ++in) {
+    int64_t flat = 0;
+    for (int64_t d = 0; d < source.rank(); ++d)
+      flat = flat * shape[d] + low[d] + point[d];
+    out.data[flat] = source.data[in];
+    for (int64_t d = source.rank() - 1; d >= 0 && ++point[d] == source.shape[d]; --d)
+      point[d] = 0;
+  }
+  return out;
+}
+
+/// tensor.extract_slice with static offsets and sizes, unit strides, no rank reduction.
+static Expected<Array> extractSlice(tensor::ExtractSliceOp slice, const Array &source) {
+  if (!slice.hasUnitStride() || slice.getType().getRank() != source.rank() ||
+      ShapedType::isDynamicShape(slice.getStaticOffsets()) ||
+      !slice.getType().hasStaticShape())
+    return makeError("the reference interpreter evaluates static, unit-stride "
+                     "tensor.extract_slice ops only");
+  std::vector<int64_t> shape(slice.getType().getShape().begin(), slice.getType().getShape().end());
+  Array out(DType::F64, shape);
+  forEachElement(shape, slice.getStaticOffsets(), source.shape,
+                 [&](int64_t in, int64_t at) { out.data[at] = source.data[in]; });
+  return out;
+}
+
 /// The values of a tensor constant in the function body.
 static Expected<Array> tensorConstant(arith::ConstantOp constant) {
   if (auto scalar = dyn_cast<FloatAttr>(constant.getValue())) { // a linalg.fill value
@@ -810,6 +868,29 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       if (!result)
         return result.takeError();
       values[generic->getResult(0)] = std::move(*result);
+      continue;
+    }
+    if (auto pad = dyn_cast<tensor::PadOp>(bodyOp)) {
+      Expected<Array> result = padTensor(pad, values.at(pad.getSource()));
+      if (!result)
+        return result.takeError();
+      values[pad.getResult()] = std::move(*result);
+      continue;
+    }
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(bodyOp)) {
+      Expected<Array> result = extractSlice(slice, values.at(slice.getSource()));
+      if (!result)
+        return result.takeError();
+      values[slice.getResult()] = std::move(*result);
+      continue;
+    }
+    if (auto window = dyn_cast<WindowAttentionOp>(bodyOp)) {
+      Expected<std::vector<Array>> results = interpretWindowAttention(
+          window, values.at(window.getQ()), values.at(window.getK()), values.at(window.getV()));
+      if (!results)
+        return results.takeError();
+      for (auto [v, a] : llvm::zip(window->getResults(), *results))
+        values[v] = std::move(a);
       continue;
     }
     auto rec = dyn_cast<RecurrenceOp>(bodyOp);

@@ -394,3 +394,30 @@ func.func @hedgehog_map_kind(%u: tensor<1x16x2x8xf32>) {
   }
   return
 }
+
+// -----
+
+func.func @window_denominator(%q: tensor<1x32x2x8xf32>, %v: tensor<1x32x2x4xf32>) {
+  // expected-error @+1 {{returns only o unless the weighting is shifted_exp}}
+  %n, %d = linrec.window_attention %q, %q, %v window <block> size 16 weighting <relu>
+      : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x4xf32>) -> (tensor<1x32x2x4xf32>, tensor<1x32x2xf32>)
+  return
+}
+
+// -----
+
+func.func @window_size(%q: tensor<1x32x2x8xf32>, %v: tensor<1x32x2x4xf32>) {
+  // expected-error @+1 {{window size must be positive, got 0}}
+  %o = linrec.window_attention %q, %q, %v window <block> size 0 weighting <relu>
+      : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x4xf32>) -> tensor<1x32x2x4xf32>
+  return
+}
+
+// -----
+
+func.func @window_value_shape(%q: tensor<1x32x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
+  // expected-error @+1 {{'v' must be [B, T, H, dv] = [1, 32, 2, 4], got 'tensor<1x16x2x4xf32>'}}
+  %o = linrec.window_attention %q, %q, %v window <block> size 4 weighting <relu>
+      : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x16x2x4xf32>) -> tensor<1x32x2x4xf32>
+  return
+}

@@ -140,3 +140,16 @@ func.func @hedgehog_map(%u: tensor<1x16x2x8xf32>, %v: tensor<1x16x2x4xf32>) {
   }
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @window_attention
+// CHECK: linrec.window_attention %{{.*}}, %{{.*}}, %{{.*}} window <sliding> size 64 weighting <softmax> {scale = 1.250000e-01 : f64}
+// CHECK: linrec.window_attention %{{.*}}, %{{.*}}, %{{.*}} window <terraced> size 16 weighting <shifted_exp> :
+func.func @window_attention(%q: tensor<1x32x2x8xf32>, %v: tensor<1x32x2x4xf32>) {
+  %o = linrec.window_attention %q, %q, %v window <sliding> size 64 weighting <softmax> {scale = 0.125 : f64}
+      : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x4xf32>) -> tensor<1x32x2x4xf32>
+  %n, %d = linrec.window_attention %q, %q, %v window <terraced> size 16 weighting <shifted_exp>
+      : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x4xf32>) -> (tensor<1x32x2x4xf32>, tensor<1x32x2xf32>)
+  return
+}

@@ -33,11 +33,15 @@ enum class LayerKind {
   LigerGLA,
   LigerHGRN2,
   Hedgehog,
-  TransNormerNorm
+  TransNormerNorm,
+  TransNormerDiag,
+  LigerAttention,
+  LoLCATs
 };
 
 /// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
-/// "liger_hgrn2", "hedgehog", "transnormer_norm": the model names of the conformance format.
+/// "liger_hgrn2", "hedgehog", "transnormer_norm", "transnormer_diag", "liger_attention",
+/// "lolcats": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
@@ -58,6 +62,16 @@ struct LayerConfig {
   // hedgehog: φ(x) = [f(u), f(−u)], u = xᵀW[h] (+ b[h]), f = softmax or exp; eps as above
   FeatureMapKind hedgehogFeature = FeatureMapKind::Softmax;
   bool projectionBias = false; // bq, bk
+  // window attention (transnormer_diag, liger_attention, lolcats): which keys, how weighed
+  WindowKind window = WindowKind::Sliding;
+  int64_t windowSize = 64;
+  WindowWeighting weighting = WindowWeighting::Softmax; // transnormer_diag: softmax or relu
+  // liger_attention: mixLinear · liger_gla / liger_hgrn2 (linearVariant) + mixAttention ·
+  // sliding-window softmax of q_attn, k_attn scaled by attentionScale
+  LayerKind linearVariant = LayerKind::LigerGLA;
+  double attentionScale = 1.0, mixLinear = 0.5, mixAttention = 0.5;
+  // lolcats: the linear term's factor (and hedgehogFeature for its feature map)
+  double linearFactor = 1.0;
   // optional inputs
   bool initialState = false;
   bool initialZ = false; // linear with normalize
@@ -69,7 +83,8 @@ struct LayerConfig {
 struct LayerShapes {
   int64_t batch = 1, tokens = 1, heads = 1, keyDim = 64, valueDim = 64;
   int64_t sequences = 1;
-  int64_t features = 0;   // hedgehog: F (the state has 2F rows)
+  int64_t features = 0;      // hedgehog, lolcats: F (the state has 2F rows)
+  int64_t attentionDim = 0;  // liger_attention: the head dim of q_attn, k_attn
   mlir::Type elementType; // of q, k, v and gates; f32 when null
 };
 

@@ -1,0 +1,158 @@
+//===- TensorParts.cpp - tensor-level pieces of layers --------------------===//
+
+#include "TensorParts.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineExpr.h"
+
+using namespace mlir;
+
+namespace linrec {
+
+/// u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] (+ bias[h, f]): the per-head projection of
+/// Hedgehog's feature map, as linalg.generic ops on f32 tensors.
+Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value bias) {
+  MLIRContext *ctx = b.getContext();
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t features = cast<RankedTensorType>(weights.getType()).getDimSize(2);
+  SmallVector<int64_t> shape(xType.getShape());
+  shape.back() = features;
+  Type f32 = b.getF32Type();
+  Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  // Loops (b, t, h, f, d); d is the reduction.
+  AffineExpr B, T, H, F, D;
+  bindDims(ctx, B, T, H, F, D);
+  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(5, 0, results, ctx); };
+  using utils::IteratorType;
+  auto project = linalg::GenericOp::create(
+      b, loc, TypeRange{init.getType()}, ValueRange{x, weights}, ValueRange{init},
+      ArrayRef<AffineMap>{map({B, T, H, D}), map({H, D, F}), map({B, T, H, F})},
+      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                             IteratorType::parallel, IteratorType::parallel,
+                             IteratorType::reduction},
+      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value product = arith::MulFOp::create(nested, nestedLoc, args[0], args[1]);
+        linalg::YieldOp::create(nested, nestedLoc,
+                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[2],
+                                                                 product)});
+      });
+  Value u = project.getResult(0);
+  if (!bias)
+    return u;
+  auto map4 = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
+  auto addBias = linalg::GenericOp::create(
+      b, loc, TypeRange{u.getType()}, ValueRange{u, bias}, ValueRange{empty},
+      ArrayRef<AffineMap>{map4({B, T, H, F}), map4({H, F}), map4({B, T, H, F})},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc,
+                                ValueRange{arith::AddFOp::create(nested, nestedLoc, args[0],
+                                                                 args[1])});
+      });
+  return addBias.getResult(0);
+}
+
+/// TransNormer's SimpleRMSNorm over all heads of a token: x / (‖x‖₂/√D + eps), D = H·dv, with
+/// no gain; eps is added to the RMS. As linalg.generic ops (a reduction, then a broadcast).
+Value buildHeadsRmsNorm(OpBuilder &b, Location loc, Value x, float eps) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t width = type.getDimSize(2) * type.getDimSize(3);
+  Type f32 = b.getF32Type();
+  AffineExpr B, T, H, C;
+  bindDims(ctx, B, T, H, C);
+  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
+  using utils::IteratorType;
+  Value sumsEmpty = tensor::EmptyOp::create(b, loc, type.getShape().take_front(2), f32);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value sumsInit = linalg::FillOp::create(b, loc, zero, sumsEmpty).getResult(0);
+  Value sums =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{sumsInit.getType()}, ValueRange{x}, ValueRange{sumsInit},
+          ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T})},
+          ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                                 IteratorType::reduction, IteratorType::reduction},
+          [](OpBuilder &n, Location l, ValueRange args) {
+            Value square = arith::MulFOp::create(n, l, args[0], args[0]);
+            linalg::YieldOp::create(n, l, ValueRange{arith::AddFOp::create(n, l, args[1], square)});
+          })
+          .getResult(0);
+  Value outEmpty = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{x, sums}, ValueRange{outEmpty},
+             ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T}), map({B, T, H, C})},
+             SmallVector<IteratorType>(4, IteratorType::parallel),
+             [&](OpBuilder &n, Location l, ValueRange args) {
+               Value meanSquare = arith::DivFOp::create(
+                   n, l, args[1], arith::ConstantOp::create(n, l, n.getF32FloatAttr(width)));
+               Value rms = math::SqrtOp::create(n, l, meanSquare);
+               Value denominator = arith::AddFOp::create(
+                   n, l, rms, arith::ConstantOp::create(n, l, n.getF32FloatAttr(eps)));
+               linalg::YieldOp::create(n, l,
+                                       ValueRange{arith::DivFOp::create(n, l, args[0], denominator)});
+             })
+      .getResult(0);
+}
+
+Value buildTokenShift(OpBuilder &b, Location loc, Value x, int64_t tokens) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> low(type.getRank(), b.getIndexAttr(0)),
+      high(type.getRank(), b.getIndexAttr(0));
+  low[1] = b.getIndexAttr(tokens);
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()));
+  SmallVector<int64_t> paddedShape(type.getShape());
+  paddedShape[1] += tokens;
+  auto paddedType = RankedTensorType::get(paddedShape, type.getElementType());
+  Value padded = tensor::PadOp::create(b, loc, paddedType, x, low, high, zero, /*nofold=*/false);
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)),
+      strides(type.getRank(), b.getIndexAttr(1)), sizes;
+  for (int64_t d : type.getShape())
+    sizes.push_back(b.getIndexAttr(d));
+  return tensor::ExtractSliceOp::create(b, loc, type, padded, offsets, sizes, strides);
+}
+
+Value buildTokenMask(OpBuilder &b, Location loc, int64_t batch, int64_t tokens, int64_t heads,
+                     llvm::function_ref<bool(int64_t)> predicate) {
+  auto type = RankedTensorType::get({batch, tokens, heads}, b.getF32Type());
+  SmallVector<float> values;
+  values.reserve(batch * tokens * heads);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t t = 0; t < tokens; ++t)
+      values.append(heads, predicate(t) ? 1.0f : 0.0f);
+  return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, ArrayRef(values)));
+}
+
+Value buildElementwise(OpBuilder &b, Location loc, Value like, ValueRange inputs,
+                       ArrayRef<bool> headOnly,
+                       llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> payload) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(like.getType());
+  unsigned rank = type.getRank();
+  SmallVector<AffineMap> maps;
+  for (auto [i, input] : llvm::enumerate(inputs)) {
+    unsigned inputRank = cast<RankedTensorType>(input.getType()).getRank();
+    if (i < headOnly.size() && headOnly[i])
+      maps.push_back(AffineMap::get(rank, 0, {getAffineDimExpr(2, ctx)}, ctx));
+    else
+      maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx).getMajorSubMap(inputRank));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+  auto resultType = RankedTensorType::get(type.getShape(), b.getF32Type());
+  Value empty = tensor::EmptyOp::create(b, loc, resultType.getShape(), b.getF32Type());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, inputs, ValueRange{empty}, maps,
+             SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               linalg::YieldOp::create(nested, nestedLoc,
+                                       ValueRange{payload(nested, nestedLoc,
+                                                          args.drop_back())});
+             })
+      .getResult(0);
+}
+
+} // namespace linrec
