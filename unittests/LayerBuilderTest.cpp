@@ -74,7 +74,27 @@ TEST_F(LayerBuilderTest, InconsistentConfigurationsAreErrors) {
 
   LayerConfig linear;
   linear.initialZ = true;
-  EXPECT_NE(buildError(linear, shapes).find("initial_z belongs to a normalized linear layer"),
+  EXPECT_NE(buildError(linear, shapes).find("initial_z belongs to a normalized layer"),
+            std::string::npos);
+
+  LayerConfig hedgehog;
+  hedgehog.kind = LayerKind::Hedgehog;
+  EXPECT_NE(buildError(hedgehog, shapes).find("feature count F > 0"), std::string::npos);
+  shapes.features = 8;
+  hedgehog.hedgehogFeature = FeatureMapKind::Relu;
+  EXPECT_NE(buildError(hedgehog, shapes).find("softmax or exp"), std::string::npos);
+
+  LayerConfig lolcats;
+  lolcats.kind = LayerKind::LoLCATs;
+  lolcats.window = WindowKind::Terraced;
+  EXPECT_NE(buildError(lolcats, shapes).find("terraced window is not supported yet"),
+            std::string::npos);
+  lolcats.window = WindowKind::Sliding;
+  lolcats.windowSize = 0;
+  EXPECT_NE(buildError(lolcats, shapes).find("window size must be positive"), std::string::npos);
+  lolcats.windowSize = 64;
+  shapes.tokens = mlir::ShapedType::kDynamic;
+  EXPECT_NE(buildError(lolcats, shapes).find("need a static batch and token count"),
             std::string::npos);
 }
 
