@@ -131,6 +131,14 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
       return e;
     config.hedgehogFeature = feature == 0 ? FeatureMapKind::Softmax : FeatureMapKind::Exp;
   }
+  if (config.kind == LayerKind::MixtureOfMemories) {
+    if (llvm::Error e = integer("topk", config.topk))
+      return e;
+    std::optional<bool> shared = params.getBoolean("shared");
+    if (!shared)
+      return caseError(dir, "mom needs params.shared (bool)");
+    config.sharedMemory = *shared;
+  }
   if (config.kind == LayerKind::Hedgehog) {
     std::optional<StringRef> feature = params.getString("feature");
     if (!feature || (*feature != "softmax" && *feature != "exp"))
@@ -234,6 +242,13 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   config.valueGate = arrays.count("gv");
   config.varlen = arrays.count("cu_seqlens");
   config.projectionBias = arrays.count("bq") || arrays.count("bk");
+  config.initialStateShared = arrays.count("initial_state_shared");
+  if (config.kind == LayerKind::MixtureOfMemories) {
+    const Array &k = arrays["k"];
+    if (k.rank() != 5)
+      return caseError(dir, "mom's k must be [M, B, T, H, dk], got " + k.shapeString());
+    config.memories = k.shape[0];
+  }
 
   std::vector<std::string> argNames = layerInputNames(config);
   for (const auto &[name, array] : arrays)
@@ -243,7 +258,11 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
     if (!arrays.count(name))
       return caseError(dir, "model '" + *model + "' needs input '" + name + "'");
 
-  const Array &q = arrays["q"], &v = arrays["v"];
+  const Array &q = arrays["q"];
+  // mom's values lead with the memory dim: [M, B, T, H, dv].
+  Array v = arrays["v"];
+  if (config.kind == LayerKind::MixtureOfMemories && v.rank() == 5)
+    v.shape.erase(v.shape.begin());
   if (q.rank() != 4 || v.rank() != 4)
     return caseError(dir, "q and v must be [B, T, H, D], got " + q.shapeString() + " and " +
                               v.shapeString());

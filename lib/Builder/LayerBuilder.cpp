@@ -2,6 +2,7 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "HybridLayers.h"
+#include "MixtureOfMemories.h"
 #include "TensorParts.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -23,7 +24,8 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::LigerHGRN2, "liger_hgrn2"}, {LayerKind::Hedgehog, "hedgehog"},
     {LayerKind::TransNormerNorm, "transnormer_norm"},
     {LayerKind::TransNormerDiag, "transnormer_diag"},
-    {LayerKind::LigerAttention, "liger_attention"}, {LayerKind::LoLCATs, "lolcats"}};
+    {LayerKind::LigerAttention, "liger_attention"}, {LayerKind::LoLCATs, "lolcats"},
+    {LayerKind::MixtureOfMemories, "mom"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -51,6 +53,10 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
     return {"graw", "q_attn", "k_attn"};
   case LayerKind::LoLCATs:
     return {"Wq", "Wk", "window_logit"};
+  case LayerKind::MixtureOfMemories:
+    if (c.sharedMemory)
+      return {"g", "beta", "router_logits", "k_shared", "v_shared", "g_shared", "beta_shared"};
+    return {"g", "beta", "router_logits"};
   case LayerKind::SimpleGLA:
     return {"g"};
   case LayerKind::GLA:
@@ -85,6 +91,8 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
     names.push_back(g);
   if (c.initialState)
     names.push_back("initial_state");
+  if (c.kind == LayerKind::MixtureOfMemories && c.sharedMemory && c.initialStateShared)
+    names.push_back("initial_state_shared");
   if (hasNormalizer(c) && c.initialZ)
     names.push_back("initial_z");
   if (c.varlen)
@@ -97,15 +105,39 @@ std::vector<std::string> layerOutputNames(const LayerConfig &c) {
     return {"o", "final_state", "final_z"};
   if (c.kind == LayerKind::TransNormerDiag || c.kind == LayerKind::LoLCATs)
     return {"o"};
+  if (c.kind == LayerKind::MixtureOfMemories && c.sharedMemory)
+    return {"o", "final_state", "final_state_shared"};
   return {"o", "final_state"};
 }
 
 /// The type of a named tensor of the layer.
-static Type tensorType(StringRef name, const LayerShapes &s, Type element, Type f32,
-                       Type i32) {
+static Type tensorType(StringRef name, const LayerConfig &c, const LayerShapes &s,
+                       Type element, Type f32, Type i32) {
   int64_t B = s.batch, T = s.tokens, H = s.heads, dk = s.keyDim, dv = s.valueDim;
   int64_t N = s.sequences, F = s.features;
   auto t = [](ArrayRef<int64_t> shape, Type e) { return RankedTensorType::get(shape, e); };
+  if (c.kind == LayerKind::MixtureOfMemories) {
+    // Every memory's own tensors lead with M; the shared memory's are the usual ones.
+    int64_t M = c.memories;
+    if (name == "k")
+      return t({M, B, T, H, dk}, element);
+    if (name == "v")
+      return t({M, B, T, H, dv}, element);
+    if (name == "g" || name == "beta")
+      return t({M, B, T, H}, element);
+    if (name == "router_logits")
+      return t({B, T, M}, element);
+    if (name == "initial_state" || name == "final_state")
+      return t({M, B, H, dk, dv}, f32);
+    if (name == "k_shared")
+      return t({B, T, H, dk}, element);
+    if (name == "v_shared")
+      return t({B, T, H, dv}, element);
+    if (name == "g_shared" || name == "beta_shared")
+      return t({B, T, H}, element);
+    if (name == "initial_state_shared" || name == "final_state_shared")
+      return t({B, H, dk, dv}, f32);
+  }
   if (name == "Wq" || name == "Wk")
     return t({H, dk, F}, element);
   if (name == "bq" || name == "bk")
@@ -196,7 +228,7 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   // Layers with tensor ops around the recurrence are built for static shapes, without varlen.
   bool tensorParts = c.kind == LayerKind::TransNormerNorm || c.kind == LayerKind::TransNormerDiag ||
                      c.kind == LayerKind::LigerAttention || c.kind == LayerKind::LoLCATs ||
-                     c.kind == LayerKind::Hedgehog;
+                     c.kind == LayerKind::Hedgehog || c.kind == LayerKind::MixtureOfMemories;
   if (tensorParts) {
     if (c.varlen)
       return fail(layerKindName(c.kind) + " layers take no cu_seqlens");
@@ -208,6 +240,10 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
        c.kind == LayerKind::LoLCATs) &&
       c.windowSize < 1)
     return fail("the window size must be positive");
+  if (c.kind == LayerKind::MixtureOfMemories &&
+      (c.memories < 1 || c.topk < 1 || c.topk > c.memories))
+    return fail("mom needs M >= 1 memories and 1 <= topk <= M, got M = " + Twine(c.memories) +
+                ", topk = " + Twine(c.topk));
   if (c.kind == LayerKind::LigerAttention &&
       c.linearVariant != LayerKind::LigerGLA && c.linearVariant != LayerKind::LigerHGRN2)
     return fail("liger_attention's linear variant is liger_gla or liger_hgrn2");
@@ -232,9 +268,9 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   std::vector<std::string> inputNames = layerInputNames(c), outputNames = layerOutputNames(c);
   SmallVector<Type> argTypes, resultTypes;
   for (const std::string &n : inputNames)
-    argTypes.push_back(tensorType(n, s, element, f32, i32));
+    argTypes.push_back(tensorType(n, c, s, element, f32, i32));
   for (const std::string &n : outputNames)
-    resultTypes.push_back(tensorType(n, s, element, f32, i32));
+    resultTypes.push_back(tensorType(n, c, s, element, f32, i32));
 
   b.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(argTypes, resultTypes));
@@ -307,6 +343,9 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   }
   case LayerKind::TransNormerDiag:
     results = buildTransNormerDiag(b, loc, c, q, k, v);
+    break;
+  case LayerKind::MixtureOfMemories:
+    results = buildMixtureOfMemories(b, loc, c, s, arg);
     break;
   case LayerKind::LigerAttention:
     results = buildLigerAttention(b, loc, c, q, k, v, arg("graw"), arg("q_attn"), arg("k_attn"),

@@ -155,4 +155,31 @@ Value buildElementwise(OpBuilder &b, Location loc, Value like, ValueRange inputs
       .getResult(0);
 }
 
+Value buildLeadingSlice(OpBuilder &b, Location loc, Value x, int64_t index) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)),
+      strides(type.getRank(), b.getIndexAttr(1)), sizes = {b.getIndexAttr(1)};
+  offsets[0] = b.getIndexAttr(index);
+  for (int64_t d : type.getShape().drop_front())
+    sizes.push_back(b.getIndexAttr(d));
+  auto partType = RankedTensorType::get(type.getShape().drop_front(), type.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, partType, x, offsets, sizes, strides);
+}
+
+Value buildStack(OpBuilder &b, Location loc, ValueRange parts) {
+  auto partType = cast<RankedTensorType>(parts.front().getType());
+  SmallVector<int64_t> shape = {static_cast<int64_t>(parts.size())};
+  llvm::append_range(shape, partType.getShape());
+  Value stacked = tensor::EmptyOp::create(b, loc, shape, partType.getElementType());
+  SmallVector<OpFoldResult> offsets(shape.size(), b.getIndexAttr(0)),
+      strides(shape.size(), b.getIndexAttr(1)), sizes = {b.getIndexAttr(1)};
+  for (int64_t d : partType.getShape())
+    sizes.push_back(b.getIndexAttr(d));
+  for (auto [i, part] : llvm::enumerate(parts)) {
+    offsets[0] = b.getIndexAttr(i);
+    stacked = tensor::InsertSliceOp::create(b, loc, part, stacked, offsets, sizes, strides);
+  }
+  return stacked;
+}
+
 } // namespace linrec

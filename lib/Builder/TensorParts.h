@@ -37,6 +37,13 @@ mlir::Value buildElementwise(
     llvm::ArrayRef<bool> headOnly,
     llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::ValueRange)> payload);
 
+/// x[index] along the leading dim, that dim dropped (a rank-reducing tensor.extract_slice).
+mlir::Value buildLeadingSlice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                              int64_t index);
+
+/// The parts (all of one static type) stacked along a new leading dim (tensor.insert_slice).
+mlir::Value buildStack(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange parts);
+
 } // namespace linrec
 
 #endif // LINREC_LIB_BUILDER_TENSORPARTS_H

@@ -625,10 +625,14 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
                                        const std::vector<const Array *> &inputs,
                                        const Array &init) {
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
-  if (generic->getNumResults() != 1 ||
-      !llvm::all_of(maps, [](AffineMap m) { return m.isProjectedPermutation(); }))
+  // Every map result is a loop index or a constant index (a fixed slice).
+  auto simpleResults = [](AffineMap m) {
+    return llvm::all_of(m.getResults(),
+                        [](AffineExpr e) { return isa<AffineDimExpr, AffineConstantExpr>(e); });
+  };
+  if (generic->getNumResults() != 1 || !llvm::all_of(maps, simpleResults))
     return makeError("the reference interpreter evaluates linalg.generic ops with one result "
-                     "and projected-permutation indexing maps only");
+                     "and indexing maps of loop indices and constants only");
   // Loop ranges from the operands' run-time shapes.
   unsigned numLoops = generic.getNumLoops();
   std::vector<int64_t> range(numLoops, -1);
@@ -636,7 +640,13 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   operands.push_back(&init);
   for (auto [map, array] : llvm::zip(maps, operands))
     for (auto [i, expr] : llvm::enumerate(map.getResults())) {
-      unsigned dim = cast<AffineDimExpr>(expr).getPosition();
+      auto dimExpr = dyn_cast<AffineDimExpr>(expr);
+      if (!dimExpr) {
+        if (cast<AffineConstantExpr>(expr).getValue() >= array->shape[i])
+          return makeError("a linalg.generic constant index is out of bounds");
+        continue;
+      }
+      unsigned dim = dimExpr.getPosition();
       if (range[dim] >= 0 && range[dim] != array->shape[i])
         return makeError("linalg.generic operands disagree on the size of loop #" +
                          llvm::Twine(dim));
@@ -652,7 +662,9 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   auto flatIndex = [&](AffineMap map, const Array &array) {
     int64_t flat = 0;
     for (auto [i, expr] : llvm::enumerate(map.getResults()))
-      flat = flat * array.shape[i] + point[cast<AffineDimExpr>(expr).getPosition()];
+      flat = flat * array.shape[i] + (isa<AffineDimExpr>(expr)
+                                          ? point[cast<AffineDimExpr>(expr).getPosition()]
+                                          : cast<AffineConstantExpr>(expr).getValue());
     return flat;
   };
   int64_t total = 1;
@@ -755,16 +767,32 @@ static Expected<Array> padTensor(tensor::PadOp pad, const Array &source) {
 }
 
 /// tensor.extract_slice with static offsets and sizes, unit strides, no rank reduction.
+/// tensor.extract_slice with static offsets and sizes and unit strides; dropping unit dims
+/// (a rank-reducing slice) keeps the element order.
 static Expected<Array> extractSlice(tensor::ExtractSliceOp slice, const Array &source) {
-  if (!slice.hasUnitStride() || slice.getType().getRank() != source.rank() ||
-      ShapedType::isDynamicShape(slice.getStaticOffsets()) ||
-      !slice.getType().hasStaticShape())
+  if (!slice.hasUnitStride() || ShapedType::isDynamicShape(slice.getStaticOffsets()) ||
+      ShapedType::isDynamicShape(slice.getStaticSizes()) || !slice.getType().hasStaticShape())
     return makeError("the reference interpreter evaluates static, unit-stride "
                      "tensor.extract_slice ops only");
-  std::vector<int64_t> shape(slice.getType().getShape().begin(), slice.getType().getShape().end());
-  Array out(DType::F64, shape);
-  forEachElement(shape, slice.getStaticOffsets(), source.shape,
+  std::vector<int64_t> sizes(slice.getStaticSizes().begin(), slice.getStaticSizes().end());
+  Array out(DType::F64, sizes);
+  forEachElement(sizes, slice.getStaticOffsets(), source.shape,
                  [&](int64_t in, int64_t at) { out.data[at] = source.data[in]; });
+  out.shape.assign(slice.getType().getShape().begin(), slice.getType().getShape().end());
+  return out;
+}
+
+/// tensor.insert_slice with static offsets and sizes and unit strides.
+static Expected<Array> insertSlice(tensor::InsertSliceOp insert, const Array &source,
+                                   const Array &dest) {
+  if (!insert.hasUnitStride() || ShapedType::isDynamicShape(insert.getStaticOffsets()) ||
+      ShapedType::isDynamicShape(insert.getStaticSizes()))
+    return makeError("the reference interpreter evaluates static, unit-stride "
+                     "tensor.insert_slice ops only");
+  std::vector<int64_t> sizes(insert.getStaticSizes().begin(), insert.getStaticSizes().end());
+  Array out = dest;
+  forEachElement(sizes, insert.getStaticOffsets(), dest.shape,
+                 [&](int64_t at, int64_t in) { out.data[at] = source.data[in]; });
   return out;
 }
 
@@ -882,6 +910,14 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       if (!result)
         return result.takeError();
       values[slice.getResult()] = std::move(*result);
+      continue;
+    }
+    if (auto insert = dyn_cast<tensor::InsertSliceOp>(bodyOp)) {
+      Expected<Array> result =
+          insertSlice(insert, values.at(insert.getSource()), values.at(insert.getDest()));
+      if (!result)
+        return result.takeError();
+      values[insert.getResult()] = std::move(*result);
       continue;
     }
     if (auto window = dyn_cast<WindowAttentionOp>(bodyOp)) {

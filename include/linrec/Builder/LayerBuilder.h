@@ -36,12 +36,13 @@ enum class LayerKind {
   TransNormerNorm,
   TransNormerDiag,
   LigerAttention,
-  LoLCATs
+  LoLCATs,
+  MixtureOfMemories
 };
 
 /// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
 /// "liger_hgrn2", "hedgehog", "transnormer_norm", "transnormer_diag", "liger_attention",
-/// "lolcats": the model names of the conformance format.
+/// "lolcats", "mom": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
@@ -72,6 +73,10 @@ struct LayerConfig {
   double attentionScale = 1.0, mixLinear = 0.5, mixAttention = 0.5;
   // lolcats: the linear term's factor (and hedgehogFeature for its feature map)
   double linearFactor = 1.0;
+  // mom: M gated-delta memories, topk of them per token, and the optional shared memory
+  int64_t memories = 1, topk = 1;
+  bool sharedMemory = false;
+  bool initialStateShared = false;
   // optional inputs
   bool initialState = false;
   bool initialZ = false; // linear with normalize
