@@ -76,6 +76,44 @@ LogicalResult ReadOp::verify() {
   return success();
 }
 
+LogicalResult ReadProductOp::verify() {
+  StateType state = getFirst().getType();
+  if (vectorSize(getQuery().getType()) != state.getKeyDim())
+    return emitOpError() << "query has " << vectorSize(getQuery().getType())
+                         << " elements but the states have " << state.getKeyDim() << " rows";
+  int64_t expected = state.isMatrix() ? state.getValueDim() : 0;
+  if (vectorSize(getResult().getType()) != expected)
+    return emitOpError() << "reading " << (state.isMatrix() ? "matrix" : "normalizer")
+                         << " states gives "
+                         << (state.isMatrix() ? "vector<" + std::to_string(expected) + "xf32>"
+                                              : std::string("an f32"));
+  return success();
+}
+
+/// Σ_{p <= degree} d^p, or -1 past int64.
+static int64_t polynomialFeatures(int64_t d, int64_t degree) {
+  int64_t total = 0, power = 1;
+  for (int64_t p = 0; p <= degree; ++p) {
+    total += power;
+    if (power > (int64_t(1) << 40) / std::max<int64_t>(d, 1))
+      return -1;
+    power *= d;
+  }
+  return total;
+}
+
+LogicalResult PolynomialMapOp::verify() {
+  if (getDegree() < 0 || getDegree() > 4)
+    return emitOpError() << "degree must be in [0, 4], got " << getDegree();
+  int64_t d = getInput().getType().getDimSize(0);
+  int64_t features = polynomialFeatures(d, getDegree());
+  if (getResult().getType().getDimSize(0) != features)
+    return emitOpError() << "maps " << d << " features to " << features << " at degree "
+                         << getDegree() << ", got a result of "
+                         << getResult().getType().getDimSize(0);
+  return success();
+}
+
 LogicalResult HedgehogMapOp::verify() {
   if (getKind() != FeatureMapKind::Softmax && getKind() != FeatureMapKind::Exp)
     return emitOpError("takes <softmax> or <exp>, got <")

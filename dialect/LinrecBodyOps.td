@@ -97,6 +97,45 @@ def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Linrec_ReadProductOp : Linrec_Op<"read_product",
+    [Pure, AllTypesMatch<["first", "second"]>]> {
+  let summary = "reads the element-wise product of two states: (S1 ⊙ S2)ᵀ q, or qᵀ(z1 ⊙ z2)";
+  let description = [{
+    Tensor attention linearized with polynomial features keeps one state per key stream and
+    combines them at read time by a Hadamard product. Like `linrec.read`, both states must be
+    the values the body yields for them (S_t, after this token's update).
+
+    ```mlir
+    %o = linrec.read_product %S1, %S2, %phi : !linrec.state<273x16xf32>, vector<273xf32> -> vector<16xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$first, Linrec_StateType:$second,
+                       Linrec_F32Vector:$query);
+  let results = (outs Linrec_F32OrVector:$result);
+  let assemblyFormat = [{
+    $first `,` $second `,` $query attr-dict `:` type($first) `,` type($query) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Linrec_PolynomialMapOp : Linrec_Op<"polynomial_map", [Pure]> {
+  let summary = "Taylor features of e^{qᵀk}: [1, x, x⊗x, …] scaled by (p!)^{-1/3}";
+  let description = [{
+    φ(x) = concat over p = 0 … degree of (p!)^{-1/3} · x^{⊗p} (x^{⊗0} = [1], x^{⊗p} the p-fold
+    outer product flattened with the last factor fastest): Σ_a φ(q)_a φ(k1)_a φ(k2)_a is the
+    degree-g Taylor polynomial of e^{z} at the trilinear score z = Σ_l q_l k1_l k2_l. A
+    d-vector has Σ_p d^p features.
+
+    ```mlir
+    %phi = linrec.polynomial_map %x degree 2 : vector<16xf32> -> vector<273xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_F32Vector:$input, I64Attr:$degree);
+  let results = (outs Linrec_F32Vector:$result);
+  let assemblyFormat = "$input `degree` $degree attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def Linrec_SelectOp : Linrec_Op<"select",
     [Pure, AllTypesMatch<["trueState", "falseState", "result"]>]> {
   let summary = "picks one of two states of the same chain (routing, masked updates)";

@@ -88,8 +88,8 @@ static bool isAllowedInBody(Operation &op) {
   // Shuffles concatenate features (the expanded Hedgehog map).
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
-  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, SelectOp, FeatureMapOp, HedgehogMapOp, L2NormOp,
-             YieldOp>(op);
+  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp, FeatureMapOp,
+             HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
 }
 
 namespace {
@@ -227,17 +227,21 @@ LogicalResult RecurrenceOp::verifyRegions() {
       return op.emitOpError("is not allowed in a linrec.recurrence body (allowed: linrec "
                             "state and feature ops, arith, math, vector.broadcast, "
                             "vector.reduction, vector.shuffle)");
-    auto read = dyn_cast<ReadOp>(op);
-    if (!read)
-      continue;
-    BlockArgument root = traceStateRoot(read.getState());
-    if (!root)
-      return read.emitOpError("reads a state that derives from no single state argument");
-    if (read.getState() != yield.getStates()[root.getArgNumber()])
-      return read.emitOpError()
-             << "reads state #" << root.getArgNumber()
-             << " before its last update in this step; a read sees S_t, the state after "
-                "this token's update (read the value that linrec.yield returns)";
+    SmallVector<Value, 2> readStates;
+    if (auto read = dyn_cast<ReadOp>(op))
+      readStates = {read.getState()};
+    else if (auto product = dyn_cast<ReadProductOp>(op))
+      readStates = {product.getFirst(), product.getSecond()};
+    for (Value state : readStates) {
+      BlockArgument root = traceStateRoot(state);
+      if (!root)
+        return op.emitOpError("reads a state that derives from no single state argument");
+      if (state != yield.getStates()[root.getArgNumber()])
+        return op.emitOpError()
+               << "reads state #" << root.getArgNumber()
+               << " before its last update in this step; a read sees S_t, the state after "
+                  "this token's update (read the value that linrec.yield returns)";
+    }
   }
   return success();
 }

@@ -131,6 +131,9 @@ static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
       return e;
     config.hedgehogFeature = feature == 0 ? FeatureMapKind::Softmax : FeatureMapKind::Exp;
   }
+  if (config.kind == LayerKind::TensorAttention)
+    if (llvm::Error e = integer("degree", config.degree))
+      return e;
   if (config.kind == LayerKind::MixtureOfMemories) {
     if (llvm::Error e = integer("topk", config.topk))
       return e;
@@ -260,7 +263,7 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
 
   const Array &q = arrays["q"];
   // mom's values lead with the memory dim: [M, B, T, H, dv].
-  Array v = arrays["v"];
+  Array v = arrays[config.kind == LayerKind::TensorAttention ? "v1" : "v"];
   if (config.kind == LayerKind::MixtureOfMemories && v.rank() == 5)
     v.shape.erase(v.shape.begin());
   if (q.rank() != 4 || v.rank() != 4)

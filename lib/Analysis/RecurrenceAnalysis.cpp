@@ -86,6 +86,11 @@ struct ChainReader {
 RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   RecurrenceAnalysis result;
   YieldOp yield = op.getYield();
+  for (Operation &bodyOp : op.getBodyBlock())
+    if (isa<ReadProductOp>(bodyOp)) {
+      result.reason = "a read of a product of states (no chunked form yet)";
+      return result;
+    }
   bool anyDelta = false;
   for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
     StateUpdate update;

@@ -25,7 +25,7 @@ static constexpr std::pair<LayerKind, const char *> kLayerNames[] = {
     {LayerKind::TransNormerNorm, "transnormer_norm"},
     {LayerKind::TransNormerDiag, "transnormer_diag"},
     {LayerKind::LigerAttention, "liger_attention"}, {LayerKind::LoLCATs, "lolcats"},
-    {LayerKind::MixtureOfMemories, "mom"}};
+    {LayerKind::MixtureOfMemories, "mom"}, {LayerKind::TensorAttention, "tensor_attention"}};
 
 std::optional<LayerKind> parseLayerKind(StringRef model) {
   for (auto [kind, name] : kLayerNames)
@@ -53,6 +53,8 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
     return {"graw", "q_attn", "k_attn"};
   case LayerKind::LoLCATs:
     return {"Wq", "Wk", "window_logit"};
+  case LayerKind::TensorAttention:
+    return {};
   case LayerKind::MixtureOfMemories:
     if (c.sharedMemory)
       return {"g", "beta", "router_logits", "k_shared", "v_shared", "g_shared", "beta_shared"};
@@ -84,6 +86,8 @@ static bool hasNormalizer(const LayerConfig &c) {
 
 std::vector<std::string> layerInputNames(const LayerConfig &c) {
   std::vector<std::string> names = {"q", "k", "v"};
+  if (c.kind == LayerKind::TensorAttention)
+    names = {"q", "k1", "v1", "k2", "v2"};
   if (c.kind == LayerKind::LigerHGRN2 ||
       (c.kind == LayerKind::LigerAttention && c.linearVariant == LayerKind::LigerHGRN2))
     names = {"q", "v"}; // the key is computed from the gate
@@ -103,7 +107,8 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
 std::vector<std::string> layerOutputNames(const LayerConfig &c) {
   if (hasNormalizer(c))
     return {"o", "final_state", "final_z"};
-  if (c.kind == LayerKind::TransNormerDiag || c.kind == LayerKind::LoLCATs)
+  if (c.kind == LayerKind::TransNormerDiag || c.kind == LayerKind::LoLCATs ||
+      c.kind == LayerKind::TensorAttention)
     return {"o"};
   if (c.kind == LayerKind::MixtureOfMemories && c.sharedMemory)
     return {"o", "final_state", "final_state_shared"};
@@ -146,9 +151,10 @@ static Type tensorType(StringRef name, const LayerConfig &c, const LayerShapes &
     return t({H}, element);
   if (name == "q_attn" || name == "k_attn")
     return t({B, T, H, s.attentionDim}, element);
-  if (name == "q" || name == "k" || name == "gk" || name == "graw")
+  if (name == "q" || name == "k" || name == "gk" || name == "graw" || name == "k1" ||
+      name == "k2")
     return t({B, T, H, dk}, element);
-  if (name == "v" || name == "gv" || name == "o")
+  if (name == "v" || name == "gv" || name == "o" || name == "v1" || name == "v2")
     return t({B, T, H, dv}, name == "o" ? f32 : element);
   if (name == "g" || name == "beta")
     return t({B, T, H}, element);
@@ -160,6 +166,58 @@ static Type tensorType(StringRef name, const LayerConfig &c, const LayerShapes &
   if (name == "cu_seqlens")
     return t({ShapedType::isDynamic(N) ? N : N + 1}, i32);
   return {};
+}
+
+/// Tensor attention linearized with Taylor features: S1, z1 over φ(k1) and v1, S2, z2 over
+/// φ(k2) and v2; o_t = (S1 ⊙ S2)ᵀ φ(scale·q_t) / φ(scale·q_t)ᵀ(z1 ⊙ z2).
+static Value buildTensorAttention(OpBuilder &b, Location loc, const LayerConfig &c, Value q,
+                                  Value k1, Value v1, Value k2, Value v2) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto qType = cast<RankedTensorType>(q.getType());
+  int64_t B = qType.getDimSize(0), T = qType.getDimSize(1), H = qType.getDimSize(2);
+  int64_t d = qType.getDimSize(3), dv = cast<RankedTensorType>(v1.getType()).getDimSize(3);
+  int64_t features = 0;
+  for (int64_t p = 0, power = 1; p <= c.degree; ++p, power *= d)
+    features += power;
+  auto matrix = StateType::get(ctx, {features, dv}, f32);
+  auto normalizer = StateType::get(ctx, {features}, f32);
+  SmallVector<Type> resultTypes = {RankedTensorType::get({B, T, H, dv}, f32)};
+  for (int i = 0; i < 2; ++i) {
+    resultTypes.push_back(RankedTensorType::get({B, H, features, dv}, f32));
+    resultTypes.push_back(RankedTensorType::get({B, H, features}, f32));
+  }
+  auto rec = RecurrenceOp::create(b, loc, resultTypes, ValueRange{q, k1, v1, k2, v2},
+                                  ValueRange{}, ValueRange{}, Value());
+  OpBuilder::InsertionGuard guard(b);
+  Block *body = b.createBlock(&rec.getBody());
+  Value S1 = body->addArgument(matrix, loc), z1 = body->addArgument(normalizer, loc);
+  Value S2 = body->addArgument(matrix, loc), z2 = body->addArgument(normalizer, loc);
+  auto keyType = VectorType::get({d}, f32), valueType = VectorType::get({dv}, f32);
+  Value qT = body->addArgument(keyType, loc);
+  Value k1T = body->addArgument(keyType, loc), v1T = body->addArgument(valueType, loc);
+  Value k2T = body->addArgument(keyType, loc), v2T = body->addArgument(valueType, loc);
+  b.setInsertionPointToStart(body);
+  auto featureType = VectorType::get({features}, f32);
+  auto phi = [&](Value x) {
+    return PolynomialMapOp::create(b, loc, featureType, x, b.getI64IntegerAttr(c.degree));
+  };
+  Value scaled = qT;
+  if (c.scale != 1.0) // the scale goes inside the feature map
+    scaled = arith::MulFOp::create(
+        b, loc, qT,
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(keyType, float(c.scale))));
+  Value phiQ = phi(scaled), phi1 = phi(k1T), phi2 = phi(k2T);
+  Value S1n = WriteOp::create(b, loc, matrix, S1, phi1, v1T, Value(), Value());
+  Value z1n = WriteOp::create(b, loc, normalizer, z1, phi1, Value(), Value(), Value());
+  Value S2n = WriteOp::create(b, loc, matrix, S2, phi2, v2T, Value(), Value());
+  Value z2n = WriteOp::create(b, loc, normalizer, z2, phi2, Value(), Value(), Value());
+  Value numerator = ReadProductOp::create(b, loc, valueType, S1n, S2n, phiQ);
+  Value denominator = ReadProductOp::create(b, loc, f32, z1n, z2n, phiQ);
+  Value o = arith::DivFOp::create(b, loc, numerator,
+                                  vector::BroadcastOp::create(b, loc, valueType, denominator));
+  YieldOp::create(b, loc, ValueRange{S1n, z1n, S2n, z2n}, ValueRange{o});
+  return rec.getResult(0);
 }
 
 /// Normalized linear attention over Hedgehog features of the projected queries and keys:
@@ -226,9 +284,11 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
   if (c.initialZ && !hasNormalizer(c))
     return fail("initial_z belongs to a normalized layer (linear with normalize, hedgehog)");
   // Layers with tensor ops around the recurrence are built for static shapes, without varlen.
-  bool tensorParts = c.kind == LayerKind::TransNormerNorm || c.kind == LayerKind::TransNormerDiag ||
-                     c.kind == LayerKind::LigerAttention || c.kind == LayerKind::LoLCATs ||
-                     c.kind == LayerKind::Hedgehog || c.kind == LayerKind::MixtureOfMemories;
+  bool tensorParts =
+      llvm::is_contained({LayerKind::TensorAttention, LayerKind::TransNormerNorm,
+                          LayerKind::TransNormerDiag, LayerKind::LigerAttention,
+                          LayerKind::LoLCATs, LayerKind::Hedgehog, LayerKind::MixtureOfMemories},
+                         c.kind);
   if (tensorParts) {
     if (c.varlen)
       return fail(layerKindName(c.kind) + " layers take no cu_seqlens");
@@ -240,6 +300,8 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
        c.kind == LayerKind::LoLCATs) &&
       c.windowSize < 1)
     return fail("the window size must be positive");
+  if (c.kind == LayerKind::TensorAttention && (c.degree < 0 || c.degree > 4))
+    return fail("tensor_attention's degree must be in [0, 4], got " + Twine(c.degree));
   if (c.kind == LayerKind::MixtureOfMemories &&
       (c.memories < 1 || c.topk < 1 || c.topk > c.memories))
     return fail("mom needs M >= 1 memories and 1 <= topk <= M, got M = " + Twine(c.memories) +
@@ -346,6 +408,9 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
     break;
   case LayerKind::MixtureOfMemories:
     results = buildMixtureOfMemories(b, loc, c, s, arg);
+    break;
+  case LayerKind::TensorAttention:
+    results = {buildTensorAttention(b, loc, c, q, arg("k1"), arg("v1"), arg("k2"), arg("v2"))};
     break;
   case LayerKind::LigerAttention:
     results = buildLigerAttention(b, loc, c, q, k, v, arg("graw"), arg("q_attn"), arg("k_attn"),

@@ -40,7 +40,8 @@ using Slot = std::vector<double>;
 enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
-  Decay, Delta, Write, Read, SelectState, FeatureMap, HedgehogMap, L2Norm  // linrec
+  Decay, Delta, Write, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
+  L2Norm  // linrec
 };
 
 /// One body op, with the slots it reads and the slot it writes.
@@ -276,6 +277,8 @@ private:
                 .Case([](SelectOp) { return StepKind::SelectState; })
                 .Case([](FeatureMapOp) { return StepKind::FeatureMap; })
                 .Case([](HedgehogMapOp) { return StepKind::HedgehogMap; })
+                .Case([](PolynomialMapOp) { return StepKind::PolynomialMap; })
+                .Case([](ReadProductOp) { return StepKind::ReadProduct; })
                 .Case([](vector::ShuffleOp) { return StepKind::Shuffle; })
                 .Case([](L2NormOp) { return StepKind::L2Norm; })
                 .Default([](Operation *) { return std::nullopt; });
@@ -532,6 +535,38 @@ private:
       for (int64_t i = 0; i < dk; ++i)
         for (int64_t j = 0; j < dv; ++j)
           out[j] += s[i * dv + j] * (scale * q[i]);
+      break;
+    }
+    case StepKind::ReadProduct: {
+      auto state = cast<ReadProductOp>(step.op).getFirst().getType();
+      int64_t rows = state.getKeyDim(), dv = state.getValueDim();
+      const Slot &s1 = in(0), &s2 = in(1), &q = in(2);
+      std::fill(out.begin(), out.end(), 0.0);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < dv; ++j)
+          out[j] += s1[i * dv + j] * s2[i * dv + j] * q[i];
+      break;
+    }
+    case StepKind::PolynomialMap: {
+      // [1, c1 x, c2 x⊗x, ...], c_p = (p!)^{-1/3}, the last factor fastest.
+      const Slot &x = in(0);
+      int64_t degree = cast<PolynomialMapOp>(step.op).getDegree();
+      Slot power = {1.0}, next;
+      size_t at = 0;
+      double factorial = 1;
+      for (int64_t p = 0; p <= degree; ++p) {
+        if (p > 0) {
+          factorial *= double(p);
+          next.clear();
+          for (double a : power)
+            for (double v : x)
+              next.push_back(a * v);
+          power.swap(next);
+        }
+        double coefficient = std::pow(factorial, -1.0 / 3.0);
+        for (double a : power)
+          out[at++] = coefficient * a;
+      }
       break;
     }
     case StepKind::SelectState:

@@ -6,6 +6,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
 #include <numeric>
 
 namespace linrec {
@@ -114,6 +115,47 @@ struct ExpandHedgehogMap : OpRewritePattern<HedgehogMapOp> {
   }
 };
 
+/// [1, c1 x, c2 x⊗x, ...] with shuffles: x^{⊗p} = (x^{⊗(p−1)} repeated d times per element) ⊙
+/// (x tiled d^{p−1} times), then the pieces scaled and concatenated.
+struct ExpandPolynomialMap : OpRewritePattern<PolynomialMapOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(PolynomialMapOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    int64_t d = cast<VectorType>(x.getType()).getDimSize(0);
+    Type f32 = rewriter.getF32Type();
+    Value result = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(VectorType::get({1}, f32), 1.0f));
+    Value power = x;
+    double factorial = 1;
+    for (int64_t p = 1; p <= op.getDegree(); ++p) {
+      factorial *= double(p);
+      int64_t width = cast<VectorType>(power.getType()).getDimSize(0);
+      if (p > 1) {
+        SmallVector<int64_t> repeat, tile;
+        for (int64_t i = 0; i < width * d; ++i) {
+          repeat.push_back(i / d);
+          tile.push_back(i % d);
+        }
+        Value repeated = vector::ShuffleOp::create(rewriter, loc, power, power, repeat);
+        Value tiled = vector::ShuffleOp::create(rewriter, loc, x, x, tile);
+        power = arith::MulFOp::create(rewriter, loc, repeated, tiled);
+        width *= d;
+      }
+      Value coefficient = constantLike(rewriter, loc, power.getType(),
+                                       std::pow(factorial, -1.0 / 3.0));
+      Value piece = arith::MulFOp::create(rewriter, loc, power, coefficient);
+      int64_t have = cast<VectorType>(result.getType()).getDimSize(0);
+      SmallVector<int64_t> concat(have + width);
+      std::iota(concat.begin(), concat.end(), 0);
+      result = vector::ShuffleOp::create(rewriter, loc, result, piece, concat);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 /// x / sqrt(Σ x² + eps)
 struct ExpandL2Norm : OpRewritePattern<L2NormOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -135,7 +177,8 @@ struct LinrecExpandFeatureMapsPass
     : linrec::impl::LinrecExpandFeatureMapsBase<LinrecExpandFeatureMapsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<ExpandFeatureMap, ExpandHedgehogMap, ExpandL2Norm>(&getContext());
+    patterns.add<ExpandFeatureMap, ExpandHedgehogMap, ExpandPolynomialMap, ExpandL2Norm>(
+        &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

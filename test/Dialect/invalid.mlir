@@ -421,3 +421,33 @@ func.func @window_value_shape(%q: tensor<1x32x2x8xf32>, %v: tensor<1x16x2x4xf32>
       : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x16x2x4xf32>) -> tensor<1x32x2x4xf32>
   return
 }
+
+// -----
+
+func.func @polynomial_map_size(%u: tensor<1x16x2x4xf32>) {
+  %o, %s = linrec.recurrence ins(%u : tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x16x4xf32>) {
+  ^bb0(%S: !linrec.state<16x4xf32>, %ut: vector<4xf32>):
+    // expected-error @+1 {{maps 4 features to 21 at degree 2, got a result of 16}}
+    %k = linrec.polynomial_map %ut degree 2 : vector<4xf32> -> vector<16xf32>
+    %S1 = linrec.write %S, %k, %ut : !linrec.state<16x4xf32>, vector<16xf32>, vector<4xf32>
+    %o1 = linrec.read %S1, %k : !linrec.state<16x4xf32>, vector<16xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<16x4xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @read_product_stale(%u: tensor<1x16x2x4xf32>) {
+  %o, %s1, %s2 = linrec.recurrence ins(%u : tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %ut: vector<4xf32>):
+    %A = linrec.write %S1, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %C = linrec.write %S2, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    // expected-error @+1 {{reads state #1 before its last update in this step}}
+    %o1 = linrec.read_product %A, %S2, %ut : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A, %C : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return
+}

@@ -153,3 +153,21 @@ func.func @window_attention(%q: tensor<1x32x2x8xf32>, %v: tensor<1x32x2x4xf32>) 
       : (tensor<1x32x2x8xf32>, tensor<1x32x2x8xf32>, tensor<1x32x2x4xf32>) -> (tensor<1x32x2x4xf32>, tensor<1x32x2xf32>)
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @tensor_attention
+// CHECK: linrec.polynomial_map %{{.*}} degree 2 : vector<4xf32> -> vector<21xf32>
+// CHECK: linrec.read_product %{{.*}}, %{{.*}}, %{{.*}} : <21x8xf32>, vector<21xf32> -> vector<8xf32>
+func.func @tensor_attention(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {
+  %o, %s1, %s2 = linrec.recurrence ins(%q, %v : tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x8xf32>, tensor<1x2x21x8xf32>, tensor<1x2x21x8xf32>) {
+  ^bb0(%S1: !linrec.state<21x8xf32>, %S2: !linrec.state<21x8xf32>, %qt: vector<4xf32>, %vt: vector<8xf32>):
+    %phi = linrec.polynomial_map %qt degree 2 : vector<4xf32> -> vector<21xf32>
+    %A = linrec.write %S1, %phi, %vt : !linrec.state<21x8xf32>, vector<21xf32>, vector<8xf32>
+    %C = linrec.write %S2, %phi, %vt : !linrec.state<21x8xf32>, vector<21xf32>, vector<8xf32>
+    %o1 = linrec.read_product %A, %C, %phi : !linrec.state<21x8xf32>, vector<21xf32> -> vector<8xf32>
+    linrec.yield states(%A, %C : !linrec.state<21x8xf32>, !linrec.state<21x8xf32>) outputs(%o1 : vector<8xf32>)
+  }
+  return
+}

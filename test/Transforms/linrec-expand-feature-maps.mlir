@@ -80,3 +80,20 @@ func.func @hedgehog_exp(%u: vector<4xf32>) -> vector<8xf32> {
   %0 = linrec.hedgehog_map <exp> %u : vector<4xf32> -> vector<8xf32>
   return %0 : vector<8xf32>
 }
+
+// -----
+
+// Degree-2 Taylor features of a 2-vector: [1, c1 x, c2 x⊗x], c1 = 1, c2 = 2^{-1/3}.
+// CHECK-LABEL: func.func @polynomial
+// CHECK-DAG: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<1xf32>
+// CHECK-DAG: %[[C2:.*]] = arith.constant dense<0.793700{{[0-9]*}}> : vector<4xf32>
+// CHECK: %[[P1:.*]] = vector.shuffle %[[ONE]], %{{.*}} [0, 1, 2] : vector<1xf32>, vector<2xf32>
+// CHECK: %[[R:.*]] = vector.shuffle %[[X:arg0]], %[[X]] [0, 0, 1, 1] : vector<2xf32>, vector<2xf32>
+// CHECK: %[[T:.*]] = vector.shuffle %[[X]], %[[X]] [0, 1, 0, 1] : vector<2xf32>, vector<2xf32>
+// CHECK: %[[XX:.*]] = arith.mulf %[[R]], %[[T]]
+// CHECK: %[[S:.*]] = arith.mulf %[[XX]], %[[C2]]
+// CHECK: vector.shuffle %[[P1]], %[[S]] [0, 1, 2, 3, 4, 5, 6] : vector<3xf32>, vector<4xf32>
+func.func @polynomial(%x: vector<2xf32>) -> vector<7xf32> {
+  %0 = linrec.polynomial_map %x degree 2 : vector<2xf32> -> vector<7xf32>
+  return %0 : vector<7xf32>
+}

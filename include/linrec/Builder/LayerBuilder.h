@@ -37,12 +37,13 @@ enum class LayerKind {
   TransNormerDiag,
   LigerAttention,
   LoLCATs,
-  MixtureOfMemories
+  MixtureOfMemories,
+  TensorAttention
 };
 
 /// "linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda", "liger_gla",
 /// "liger_hgrn2", "hedgehog", "transnormer_norm", "transnormer_diag", "liger_attention",
-/// "lolcats", "mom": the model names of the conformance format.
+/// "lolcats", "mom", "tensor_attention": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
 
@@ -77,6 +78,8 @@ struct LayerConfig {
   int64_t memories = 1, topk = 1;
   bool sharedMemory = false;
   bool initialStateShared = false;
+  // tensor_attention: the degree of the Taylor feature map
+  int64_t degree = 2;
   // optional inputs
   bool initialState = false;
   bool initialZ = false; // linear with normalize

@@ -81,6 +81,7 @@ private:
                          .Case([&](DeltaOp delta) { return emitDelta(delta, mapping); })
                          .Case([&](WriteOp write) { return emitWrite(write, mapping); })
                          .Case([&](ReadOp read) { return emitRead(read, mapping); })
+                         .Case([&](ReadProductOp read) { return emitReadProduct(read, mapping); })
                          .Case([&](SelectOp select) { return emitSelect(select, mapping); })
                          .Default([](Operation *) { return false; });
       if (!handled)
@@ -175,6 +176,26 @@ private:
                              [&](Value r, Value acc) {
                                return vector::FMAOp::create(b, splat(element(q, r), dv),
                                                             row(in, r, dv), acc)
+                                   .getResult();
+                             });
+    if (!type.isMatrix())
+      o = vector::ExtractOp::create(b, o, ArrayRef<int64_t>{0});
+    mapping.map(read.getResult(), o);
+    return true;
+  }
+
+  /// (S1 ⊙ S2)ᵀq, or qᵀ(z1 ⊙ z2).
+  bool emitReadProduct(ReadProductOp read, IRMapping &mapping) {
+    StateType type = read.getFirst().getType();
+    int64_t dv = type.getValueDim();
+    Value q = spill(mapping.lookup(read.getQuery()));
+    Value first = buffers[read.getFirst()], second = buffers[read.getSecond()];
+    Value o = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
+                             [&](Value r, Value acc) {
+                               Value product = arith::MulFOp::create(b, row(first, r, dv),
+                                                                     row(second, r, dv));
+                               return vector::FMAOp::create(b, splat(element(q, r), dv),
+                                                            product, acc)
                                    .getResult();
                              });
     if (!type.isMatrix())
