@@ -86,8 +86,8 @@ TEST_F(LayerBuilderTest, InconsistentConfigurationsAreErrors) {
 
   LayerConfig lolcats;
   lolcats.kind = LayerKind::LoLCATs;
-  lolcats.window = WindowKind::Terraced;
-  EXPECT_NE(buildError(lolcats, shapes).find("terraced window is not supported yet"),
+  lolcats.window = WindowKind::Block;
+  EXPECT_NE(buildError(lolcats, shapes).find("lolcats windows are sliding or terraced"),
             std::string::npos);
   lolcats.window = WindowKind::Sliding;
   lolcats.windowSize = 0;

@@ -68,58 +68,126 @@ SmallVector<Value> buildLigerAttention(OpBuilder &b, Location loc, const LayerCo
   return {o, linear->getResult(1)};
 }
 
-/// The linear term of LoLCATs over the keys that left a sliding window of w: with k and v
-/// delayed by w tokens (and writes masked until token w), the state at token i holds the keys
-/// j <= i − w. Returns (Σ φ_qᵀφ_k v, Σ φ_qᵀφ_k) over those keys.
-static std::pair<Value, Value> buildDelayedHedgehogTerms(OpBuilder &b, Location loc,
-                                                         const LayerConfig &c, Value uq,
-                                                         Value uk, Value v) {
+/// Normalized-read pieces of Hedgehog linear attention in which token t writes
+/// β_t φ_k(uk_t) v_tᵀ (β_t ∈ {0, 1} selects the tokens that write) and reads with
+/// φ_q(uq_t): returns (Σ φ_qᵀφ_k v, Σ φ_qᵀφ_k) per token over the keys written so far.
+static std::pair<Value, Value> buildHedgehogTerms(OpBuilder &b, Location loc,
+                                                  const LayerConfig &c, Value uq, Value uk,
+                                                  Value v, Value beta) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   auto uType = cast<RankedTensorType>(uq.getType());
   int64_t features = 2 * uType.getDimSize(3), dv = cast<RankedTensorType>(v.getType()).getDimSize(3);
-  int64_t batch = uType.getDimSize(0), tokens = uType.getDimSize(1), heads = uType.getDimSize(2);
-  int64_t w = c.windowSize;
-  Value ukDelayed = buildTokenShift(b, loc, uk, w), vDelayed = buildTokenShift(b, loc, v, w);
-  Value entered = buildTokenMask(b, loc, batch, tokens, heads, [&](int64_t t) { return t >= w; });
-
+  int64_t batch = uType.getDimSize(0), heads = uType.getDimSize(2);
   auto matrix = StateType::get(ctx, {features, dv}, f32);
   auto normalizer = StateType::get(ctx, {features}, f32);
   SmallVector<Type> resultTypes = {withLastDim(v, dv), perToken(v),
                                    RankedTensorType::get({batch, heads, features, dv}, f32),
                                    RankedTensorType::get({batch, heads, features}, f32)};
-  auto rec = RecurrenceOp::create(b, loc, resultTypes,
-                                  ValueRange{uq, ukDelayed, vDelayed, entered}, ValueRange{},
-                                  ValueRange{}, Value());
+  auto rec = RecurrenceOp::create(b, loc, resultTypes, ValueRange{uq, uk, v, beta},
+                                  ValueRange{}, ValueRange{}, Value());
   OpBuilder::InsertionGuard guard(b);
   Block *body = b.createBlock(&rec.getBody());
   Value S = body->addArgument(matrix, loc), z = body->addArgument(normalizer, loc);
   auto featureType = VectorType::get({features / 2}, f32);
   Value uqT = body->addArgument(featureType, loc), ukT = body->addArgument(featureType, loc);
   Value vT = body->addArgument(VectorType::get({dv}, f32), loc);
-  Value enteredT = body->addArgument(f32, loc);
+  Value betaT = body->addArgument(f32, loc);
   b.setInsertionPointToStart(body);
   auto kind = FeatureMapKindAttr::get(ctx, c.hedgehogFeature);
   auto phiType = VectorType::get({features}, f32);
   Value phiQ = HedgehogMapOp::create(b, loc, phiType, kind, uqT);
   Value phiK = HedgehogMapOp::create(b, loc, phiType, kind, ukT);
-  Value writes = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, enteredT,
-                                       arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.5f)));
-  Value S1 = WriteOp::create(b, loc, matrix, S, phiK, vT, Value(), writes);
-  Value z1 = WriteOp::create(b, loc, normalizer, z, phiK, Value(), Value(), writes);
+  // β = 0 or 1 rather than a mask: a scaled write keeps the recurrence chunkable.
+  Value S1 = WriteOp::create(b, loc, matrix, S, phiK, vT, betaT, Value());
+  Value z1 = WriteOp::create(b, loc, normalizer, z, phiK, Value(), betaT, Value());
   Value numerator = ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr());
   Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr());
   YieldOp::create(b, loc, ValueRange{S1, z1}, ValueRange{numerator, denominator});
   return {rec.getResult(0), rec.getResult(1)};
 }
 
+/// Sliding window of w: with k and v delayed by w tokens (no writes before token w), the state
+/// at token i holds exactly the keys j <= i − w.
+static std::pair<Value, Value> buildSlidingLinearTerms(OpBuilder &b, Location loc,
+                                                       const LayerConfig &c, Value uq, Value uk,
+                                                       Value v) {
+  auto type = cast<RankedTensorType>(uq.getType());
+  int64_t w = c.windowSize;
+  Value entered = buildTokenMask(b, loc, type.getDimSize(0), type.getDimSize(1),
+                                 type.getDimSize(2), [&](int64_t t) { return t >= w; });
+  return buildHedgehogTerms(b, loc, c, uq, buildTokenShift(b, loc, uk, w),
+                            buildTokenShift(b, loc, v, w), entered);
+}
+
+/// Terraced window of w: the keys of block m enter at the first query of block m + 2, all at
+/// once, and every query of a block sees the same state. A recurrence writes one key per token,
+/// so it runs over a sequence of events: per block n, the w keys of block n − 2 (writes), then
+/// the queries of block n (reads, no writes); the reads are gathered back afterwards.
+static std::pair<Value, Value> buildTerracedLinearTerms(OpBuilder &b, Location loc,
+                                                        const LayerConfig &c, Value uq, Value uk,
+                                                        Value v) {
+  auto type = cast<RankedTensorType>(uq.getType());
+  int64_t B = type.getDimSize(0), T = type.getDimSize(1), H = type.getDimSize(2);
+  int64_t w = c.windowSize;
+  struct Segment {
+    int64_t source, length, event; // tokens [source, source + length) at events [event, ...)
+    bool writes;
+  };
+  SmallVector<Segment> segments;
+  int64_t events = 0;
+  for (int64_t start = 0, n = 0; start < T; start += w, ++n) {
+    if (n >= 2) {
+      segments.push_back({(n - 2) * w, w, events, true});
+      events += w;
+    }
+    int64_t length = std::min(w, T - start);
+    segments.push_back({start, length, events, false});
+    events += length;
+  }
+  auto zeros = [&](Value like, int64_t tokens) {
+    auto likeType = cast<RankedTensorType>(like.getType());
+    SmallVector<int64_t> shape(likeType.getShape());
+    shape[1] = tokens;
+    auto zeroType = RankedTensorType::get(shape, likeType.getElementType());
+    return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(zeroType, 0.0f)).getResult();
+  };
+  Value uqEvents = zeros(uq, events), ukEvents = zeros(uk, events), vEvents = zeros(v, events);
+  for (const Segment &s : segments) {
+    if (s.writes) {
+      ukEvents = buildTokenInsert(b, loc, buildTokenSlice(b, loc, uk, s.source, s.length),
+                                  ukEvents, s.event);
+      vEvents = buildTokenInsert(b, loc, buildTokenSlice(b, loc, v, s.source, s.length), vEvents,
+                                 s.event);
+    } else {
+      uqEvents = buildTokenInsert(b, loc, buildTokenSlice(b, loc, uq, s.source, s.length),
+                                  uqEvents, s.event);
+    }
+  }
+  Value writes = buildTokenMask(b, loc, B, events, H, [&](int64_t e) {
+    return llvm::any_of(segments, [&](const Segment &s) {
+      return s.writes && s.event <= e && e < s.event + s.length;
+    });
+  });
+  auto [numerators, denominators] =
+      buildHedgehogTerms(b, loc, c, uqEvents, ukEvents, vEvents, writes);
+  Value numerator = zeros(numerators, T), denominator = zeros(denominators, T);
+  for (const Segment &s : segments)
+    if (!s.writes) {
+      numerator = buildTokenInsert(b, loc, buildTokenSlice(b, loc, numerators, s.event, s.length),
+                                   numerator, s.source);
+      denominator = buildTokenInsert(
+          b, loc, buildTokenSlice(b, loc, denominators, s.event, s.length), denominator, s.source);
+    }
+  return {numerator, denominator};
+}
+
 llvm::Expected<SmallVector<Value>> buildLoLCATs(OpBuilder &b, Location loc, const LayerConfig &c,
                                           Value q, Value k, Value v, Value wq, Value wk,
                                           Value windowLogit) {
-  if (c.window != WindowKind::Sliding)
+  if (c.window == WindowKind::Block)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "lolcats: the terraced window is not supported yet "
-                                   "(the sliding one is)");
+                                   "lolcats windows are sliding or terraced");
   MLIRContext *ctx = b.getContext();
   int64_t dv = cast<RankedTensorType>(v.getType()).getDimSize(3);
   // The window term, shifted by each row's window max m_i exactly as LoLCATs does.
@@ -129,7 +197,9 @@ llvm::Expected<SmallVector<Value>> buildLoLCATs(OpBuilder &b, Location loc, cons
       b.getF64FloatAttr(c.scale));
   Value uq = buildProjection(b, loc, q, wq, Value());
   Value uk = buildProjection(b, loc, k, wk, Value());
-  auto [linearNumerator, linearDenominator] = buildDelayedHedgehogTerms(b, loc, c, uq, uk, v);
+  auto [linearNumerator, linearDenominator] =
+      c.window == WindowKind::Sliding ? buildSlidingLinearTerms(b, loc, c, uq, uk, v)
+                                      : buildTerracedLinearTerms(b, loc, c, uq, uk, v);
   // o = (γ A + λ L) / (γ a + λ l), γ = σ(window_logit[h]), λ = linear_factor.
   float lambda = c.linearFactor;
   Value o = buildElementwise(

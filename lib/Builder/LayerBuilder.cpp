@@ -289,6 +289,9 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
                           LayerKind::TransNormerDiag, LayerKind::LigerAttention,
                           LayerKind::LoLCATs, LayerKind::Hedgehog, LayerKind::MixtureOfMemories},
                          c.kind);
+  if ((c.kind == LayerKind::Hedgehog || c.kind == LayerKind::LoLCATs) && shapes.elementType &&
+      !shapes.elementType.isF32())
+    return fail(layerKindName(c.kind) + " layers take f32 inputs");
   if (tensorParts) {
     if (c.varlen)
       return fail(layerKindName(c.kind) + " layers take no cu_seqlens");
@@ -314,8 +317,7 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       return fail("hedgehog needs the projection's feature count F > 0");
     if (c.hedgehogFeature != FeatureMapKind::Softmax && c.hedgehogFeature != FeatureMapKind::Exp)
       return fail("hedgehog features are softmax or exp");
-    if (shapes.elementType && !shapes.elementType.isF32())
-      return fail("hedgehog layers take f32 inputs");
+
   }
 
   MLIRContext *ctx = module.getContext();

@@ -166,6 +166,36 @@ Value buildLeadingSlice(OpBuilder &b, Location loc, Value x, int64_t index) {
   return tensor::ExtractSliceOp::create(b, loc, partType, x, offsets, sizes, strides);
 }
 
+/// Offsets, sizes and unit strides of a block of `type`'s shape with `length` tokens from `at`.
+static void tokenBlock(OpBuilder &b, RankedTensorType type, int64_t at, int64_t length,
+                       SmallVector<OpFoldResult> &offsets, SmallVector<OpFoldResult> &sizes,
+                       SmallVector<OpFoldResult> &strides) {
+  offsets.assign(type.getRank(), b.getIndexAttr(0));
+  strides.assign(type.getRank(), b.getIndexAttr(1));
+  offsets[1] = b.getIndexAttr(at);
+  sizes.clear();
+  for (int64_t d : type.getShape())
+    sizes.push_back(b.getIndexAttr(d));
+  sizes[1] = b.getIndexAttr(length);
+}
+
+Value buildTokenSlice(OpBuilder &b, Location loc, Value x, int64_t start, int64_t length) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  tokenBlock(b, type, start, length, offsets, sizes, strides);
+  SmallVector<int64_t> shape(type.getShape());
+  shape[1] = length;
+  return tensor::ExtractSliceOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()),
+                                        x, offsets, sizes, strides);
+}
+
+Value buildTokenInsert(OpBuilder &b, Location loc, Value part, Value dest, int64_t at) {
+  auto partType = cast<RankedTensorType>(part.getType());
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  tokenBlock(b, partType, at, partType.getDimSize(1), offsets, sizes, strides);
+  return tensor::InsertSliceOp::create(b, loc, part, dest, offsets, sizes, strides);
+}
+
 Value buildStack(OpBuilder &b, Location loc, ValueRange parts) {
   auto partType = cast<RankedTensorType>(parts.front().getType());
   SmallVector<int64_t> shape = {static_cast<int64_t>(parts.size())};

@@ -41,6 +41,14 @@ mlir::Value buildElementwise(
 mlir::Value buildLeadingSlice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                               int64_t index);
 
+/// x[:, start : start + length] along the token dim (dim 1).
+mlir::Value buildTokenSlice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t start,
+                            int64_t length);
+
+/// `dest` with `part` written at token `at` (dim 1).
+mlir::Value buildTokenInsert(mlir::OpBuilder &b, mlir::Location loc, mlir::Value part,
+                             mlir::Value dest, int64_t at);
+
 /// The parts (all of one static type) stacked along a new leading dim (tensor.insert_slice).
 mlir::Value buildStack(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange parts);
 
