@@ -196,50 +196,21 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
                           /*fuse=*/true);
 }
 
-Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
-                                        StringRef outDir, CpuCompiler &compiler,
-                                        const CpuKernelOptions &options) {
-  auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
-  if (!specBuffer)
-    return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
-  Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
-  if (!spec)
-    return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
-  const llvm::json::Object *root = spec->getAsObject();
-  if (!root)
-    return caseError(dir, "spec.json must hold an object");
-
-  CaseReport report;
-  std::optional<StringRef> model = root->getString("model");
-  const llvm::json::Object *params = root->getObject("params");
-  const llvm::json::Object *inputs = root->getObject("inputs");
-  const llvm::json::Object *outputs = root->getObject("outputs");
-  if (!model || !params || !inputs || !outputs)
-    return caseError(dir, "spec.json needs model, params, inputs and outputs");
-  report.model = model->str();
-
+Expected<std::vector<std::pair<std::string, Array>>>
+runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
+         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
+         const CpuKernelOptions &options) {
+  StringRef dir = model; // errors name the model
+  std::map<std::string, Array> arrays = inputs;
   LayerConfig config;
-  std::optional<LayerKind> kind = parseLayerKind(*model);
+  std::optional<LayerKind> kind = parseLayerKind(model);
   if (!kind)
-    return caseError(dir, "model '" + *model + "' is not supported yet");
+    return caseError(dir, "model '" + model + "' is not supported yet");
   config.kind = *kind;
-  if (llvm::Error e = readParams(dir, *params, config))
+  if (llvm::Error e = readParams(dir, params, config))
     return std::move(e);
-
   if (target == Target::CUDA)
     return caseError(dir, "target 'cuda' is not available yet; use --target=reference or cpu");
-
-  // Inputs by name.
-  std::map<std::string, Array> arrays;
-  for (const auto &[name, file] : *inputs) {
-    std::optional<StringRef> fileName = file.getAsString();
-    if (!fileName)
-      return caseError(dir, "inputs." + name.str() + " must be a file name");
-    Expected<Array> array = readNpy(joinPath(dir, *fileName));
-    if (!array)
-      return array.takeError();
-    arrays[name.str()] = std::move(*array);
-  }
   config.initialState = arrays.count("initial_state");
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
@@ -256,10 +227,10 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   std::vector<std::string> argNames = layerInputNames(config);
   for (const auto &[name, array] : arrays)
     if (!llvm::is_contained(argNames, name))
-      return caseError(dir, "input '" + name + "' is not an input of model '" + *model + "'");
+      return caseError(dir, "input '" + name + "' is not an input of model '" + model + "'");
   for (const std::string &name : argNames)
     if (!arrays.count(name))
-      return caseError(dir, "model '" + *model + "' needs input '" + name + "'");
+      return caseError(dir, "model '" + model + "' needs input '" + name + "'");
 
   const Array &q = arrays["q"];
   // mom's values lead with the memory dim: [M, B, T, H, dv].
@@ -309,6 +280,49 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
     return caseError(dir, llvm::toString(results.takeError()));
 
   std::vector<std::string> resultNames = layerOutputNames(config);
+  std::vector<std::pair<std::string, Array>> named;
+  for (auto [name, array] : llvm::zip(resultNames, *results))
+    named.emplace_back(name, std::move(array));
+  return named;
+}
+
+Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
+                                        StringRef outDir, CpuCompiler &compiler,
+                                        const CpuKernelOptions &options) {
+  auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
+  if (!specBuffer)
+    return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
+  Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
+  if (!spec)
+    return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
+  const llvm::json::Object *root = spec->getAsObject();
+  if (!root)
+    return caseError(dir, "spec.json must hold an object");
+
+  CaseReport report;
+  std::optional<StringRef> model = root->getString("model");
+  const llvm::json::Object *params = root->getObject("params");
+  const llvm::json::Object *inputs = root->getObject("inputs");
+  const llvm::json::Object *outputs = root->getObject("outputs");
+  if (!model || !params || !inputs || !outputs)
+    return caseError(dir, "spec.json needs model, params, inputs and outputs");
+  report.model = model->str();
+  // Inputs by name.
+  std::map<std::string, Array> arrays;
+  for (const auto &[name, file] : *inputs) {
+    std::optional<StringRef> fileName = file.getAsString();
+    if (!fileName)
+      return caseError(dir, "inputs." + name.str() + " must be a file name");
+    Expected<Array> array = readNpy(joinPath(dir, *fileName));
+    if (!array)
+      return array.takeError();
+    arrays[name.str()] = std::move(*array);
+  }
+  Expected<std::vector<std::pair<std::string, Array>>> results =
+      runModel(context, *model, *params, arrays, target, compiler, options);
+  if (!results)
+    return caseError(dir, llvm::toString(results.takeError()));
+
   double tolerance = 0;
   if (const llvm::json::Object *tol = root->getObject("tolerance"))
     tolerance = tol->getNumber(target == Target::Reference ? "f64" : "f32").value_or(0);
@@ -322,10 +336,10 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
     OutputCheck check;
     check.name = name.str();
     check.tolerance = tolerance;
-    auto it = llvm::find(resultNames, check.name);
-    if (it == resultNames.end())
+    auto it = llvm::find_if(*results, [&](const auto &r) { return r.first == check.name; });
+    if (it == results->end())
       return caseError(dir, "model '" + *model + "' has no output '" + check.name + "'");
-    const Array &produced = (*results)[it - resultNames.begin()];
+    const Array &produced = it->second;
     std::string fileName = file.getAsString().value_or(check.name + ".npy").str();
     if (!outDir.empty())
       if (llvm::Error e = writeNpy(joinPath(outDir, fileName), produced))

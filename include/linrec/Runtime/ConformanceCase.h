@@ -14,7 +14,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,15 @@ llvm::Expected<std::vector<Array>> runFunction(mlir::ModuleOp module, llvm::Stri
                                                llvm::ArrayRef<Array> args, Target target,
                                                CpuCompiler &compiler,
                                                const CpuKernelOptions &options);
+
+/// Runs the model of the conformance format named `model` with `params` (the spec.json
+/// "params" object: every parameter the model uses, no defaults) on `inputs` (by tensor name).
+/// Builds the layer for the inputs' shapes and returns its outputs by name, in the model's
+/// order. The one definition of the model vocabulary, shared by cases and the Python API.
+llvm::Expected<std::vector<std::pair<std::string, Array>>>
+runModel(mlir::MLIRContext &context, llvm::StringRef model, const llvm::json::Object &params,
+         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
+         const CpuKernelOptions &options);
 
 struct OutputCheck {
   std::string name;
