@@ -9,6 +9,7 @@
 
 #include "linrec-c/Runtime.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Runtime/CompiledFunction.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,16 +34,8 @@ struct linrec_compiler {
 };
 
 struct linrec_function {
-  std::shared_ptr<const CpuKernel> kernel;
+  std::shared_ptr<const CompiledFunction> function;
   unsigned threads = 0;
-  size_t numArgs = 0, numResults = 0;
-  /// For each kernel operand: the function argument it is, or -1 for a constant.
-  std::vector<int> operandArg;
-  std::vector<std::vector<double>> constants; // per operand, when a constant (f64 or f32)
-  std::vector<std::vector<float>> constantsF32;
-  std::vector<std::vector<int64_t>> constantShapes;
-  /// For each kernel result: the function result it is.
-  std::vector<int> resultIndex;
 };
 
 static char *copyMessage(const std::string &message) {
@@ -62,8 +55,12 @@ linrec_compiler *linrec_compiler_create(void) { return new linrec_compiler(); }
 void linrec_compiler_destroy(linrec_compiler *compiler) { delete compiler; }
 void linrec_free_error(char *error) { std::free(error); }
 void linrec_function_destroy(linrec_function *function) { delete function; }
-size_t linrec_function_num_args(const linrec_function *f) { return f ? f->numArgs : 0; }
-size_t linrec_function_num_results(const linrec_function *f) { return f ? f->numResults : 0; }
+size_t linrec_function_num_args(const linrec_function *f) {
+  return f ? f->function->numArgs() : 0;
+}
+size_t linrec_function_num_results(const linrec_function *f) {
+  return f ? f->function->numResults() : 0;
+}
 
 linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleText,
                                 const char *funcName, const linrec_options *options,
@@ -82,83 +79,20 @@ linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleTex
     setError(error, "the module does not parse:\n" + diagnostics);
     return nullptr;
   }
-  PassManager pm(&compiler->context, ModuleOp::getOperationName());
-  pm.addPass(createLinrecNormalize());
-  if (failed(pm.run(*module))) {
-    setError(error, "linrec-normalize failed:\n" + diagnostics);
-    return nullptr;
-  }
-  auto func = module->lookupSymbol<func::FuncOp>(funcName);
-  if (!func || func.isExternal()) {
-    setError(error, std::string("no function @") + funcName + " with a body");
-    return nullptr;
-  }
-  SmallVector<RecurrenceOp> recurrences(func.getOps<RecurrenceOp>());
-  if (recurrences.size() != 1) {
-    setError(error, "the C API runs functions whose body is one recurrence (found " +
-                        std::to_string(recurrences.size()) + ")");
-    return nullptr;
-  }
-  RecurrenceOp op = recurrences.front();
-
-  auto function = std::make_unique<linrec_function>();
-  function->numArgs = func.getNumArguments();
-  function->numResults = func.getNumResults();
-  for (Value operand : op->getOperands()) {
-    if (auto arg = dyn_cast<BlockArgument>(operand)) {
-      function->operandArg.push_back(static_cast<int>(arg.getArgNumber()));
-      function->constants.emplace_back();
-      function->constantsF32.emplace_back();
-      function->constantShapes.emplace_back();
-      continue;
-    }
-    auto constant = operand.getDefiningOp<arith::ConstantOp>();
-    auto dense = constant ? dyn_cast<DenseFPElementsAttr>(constant.getValue()) : nullptr;
-    if (!dense) {
-      setError(error, "a recurrence operand is neither a function argument nor a float "
-                      "tensor constant");
-      return nullptr;
-    }
-    function->operandArg.push_back(-1);
-    std::vector<double> values;
-    for (APFloat v : dense.getValues<APFloat>())
-      values.push_back(v.convertToDouble());
-    function->constantsF32.emplace_back(values.begin(), values.end());
-    function->constants.push_back(std::move(values));
-    auto shape = dense.getType().getShape();
-    function->constantShapes.emplace_back(shape.begin(), shape.end());
-  }
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value result : op->getResults()) {
-    int index = -1;
-    for (auto [i, returned] : llvm::enumerate(ret.getOperands()))
-      if (returned == result)
-        index = static_cast<int>(i);
-    if (index < 0) {
-      setError(error, "the function must return every result of its recurrence");
-      return nullptr;
-    }
-    function->resultIndex.push_back(index);
-  }
-  for (Value returned : ret.getOperands())
-    if (returned.getDefiningOp() != op.getOperation()) {
-      setError(error, "every result of the function must be a result of its recurrence");
-      return nullptr;
-    }
-
   CpuKernelOptions kernelOptions;
+  auto function = std::make_unique<linrec_function>();
   if (options) {
     if (options->chunk_size > 0)
       kernelOptions.chunkSize = options->chunk_size;
     kernelOptions.sequential = options->sequential != 0;
     function->threads = options->threads;
   }
-  auto kernel = compiler->compiler.compile(op, kernelOptions);
-  if (!kernel) {
-    setError(error, llvm::toString(kernel.takeError()) + "\n" + diagnostics);
+  auto compiled = CompiledFunction::compile(compiler->compiler, *module, funcName, kernelOptions);
+  if (!compiled) {
+    setError(error, llvm::toString(compiled.takeError()) + diagnostics);
     return nullptr;
   }
-  function->kernel = *kernel;
+  function->function = *compiled;
   return function.release();
 }
 
@@ -179,34 +113,16 @@ int linrec_run(const linrec_function *function, const linrec_buffer *args, size_
     setError(error, "linrec_run: null function");
     return 1;
   }
-  if (numArgs != function->numArgs || numResults != function->numResults ||
-      (numArgs && !args) || (numResults && !results)) {
-    setError(error, "the function takes " + std::to_string(function->numArgs) +
-                        " arguments and " + std::to_string(function->numResults) +
-                        " results, got " + std::to_string(numArgs) + " and " +
-                        std::to_string(numResults));
+  if ((function->function->numArgs() && !args) || (function->function->numResults() && !results)) {
+    setError(error, "linrec_run: null argument or result array");
     return 1;
   }
-  std::vector<BufferView> operands;
-  for (size_t i = 0; i < function->operandArg.size(); ++i) {
-    int arg = function->operandArg[i];
-    if (arg >= 0) {
-      operands.push_back(viewOf(args[arg]));
-    } else {
-      // A constant keeps the element type of its tensor (the kernel checks it).
-      BufferView view;
-      view.shape = function->constantShapes[i];
-      view.dtype = function->kernel->operandDType(i);
-      view.data = view.dtype == DType::F64
-                      ? static_cast<void *>(const_cast<double *>(function->constants[i].data()))
-                      : static_cast<void *>(const_cast<float *>(function->constantsF32[i].data()));
-      operands.push_back(view);
-    }
-  }
-  std::vector<BufferView> kernelResults;
-  for (int index : function->resultIndex)
-    kernelResults.push_back(viewOf(results[index]));
-  if (llvm::Error e = function->kernel->run(operands, kernelResults, function->threads)) {
+  std::vector<BufferView> argViews, resultViews;
+  for (size_t i = 0; i < numArgs; ++i)
+    argViews.push_back(viewOf(args[i]));
+  for (size_t i = 0; i < numResults; ++i)
+    resultViews.push_back(viewOf(results[i]));
+  if (llvm::Error e = function->function->run(argViews, resultViews, function->threads)) {
     setError(error, llvm::toString(std::move(e)));
     return 1;
   }

@@ -196,12 +196,12 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
                           /*fuse=*/true);
 }
 
-Expected<std::vector<std::pair<std::string, Array>>>
-runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
-         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
-         const CpuKernelOptions &options) {
+Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
+                                     const llvm::json::Object &params,
+                                     const std::map<std::string, TensorInfo> &inputs,
+                                     Target target) {
   StringRef dir = model; // errors name the model
-  std::map<std::string, Array> arrays = inputs;
+  std::map<std::string, TensorInfo> arrays = inputs;
   LayerConfig config;
   std::optional<LayerKind> kind = parseLayerKind(model);
   if (!kind)
@@ -218,7 +218,7 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   config.projectionBias = arrays.count("bq") || arrays.count("bk");
   config.initialStateShared = arrays.count("initial_state_shared");
   if (config.kind == LayerKind::MixtureOfMemories) {
-    const Array &k = arrays["k"];
+    const TensorInfo &k = arrays["k"];
     if (k.rank() != 5)
       return caseError(dir, "mom's k must be [M, B, T, H, dk], got " + k.shapeString());
     config.memories = k.shape[0];
@@ -232,9 +232,9 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
     if (!arrays.count(name))
       return caseError(dir, "model '" + model + "' needs input '" + name + "'");
 
-  const Array &q = arrays["q"];
+  const TensorInfo &q = arrays["q"];
   // mom's values lead with the memory dim: [M, B, T, H, dv].
-  Array v = arrays[config.kind == LayerKind::TensorAttention ? "v1" : "v"];
+  TensorInfo v = arrays[config.kind == LayerKind::TensorAttention ? "v1" : "v"];
   if (config.kind == LayerKind::MixtureOfMemories && v.rank() == 5)
     v.shape.erase(v.shape.begin());
   if (q.rank() != 4 || v.rank() != 4)
@@ -248,22 +248,22 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   shapes.valueDim = v.shape[3];
   shapes.elementType = elementTypeOf(context, q.dtype);
   if (config.kind == LayerKind::LigerAttention) {
-    const Array &qAttn = arrays["q_attn"];
+    const TensorInfo &qAttn = arrays["q_attn"];
     if (qAttn.rank() != 4)
       return caseError(dir, "q_attn must be [B, T, H, da], got " + qAttn.shapeString());
     shapes.attentionDim = qAttn.shape[3];
   }
   if (config.kind == LayerKind::Hedgehog || config.kind == LayerKind::LoLCATs) {
-    const Array &wq = arrays["Wq"];
+    const TensorInfo &wq = arrays["Wq"];
     if (wq.rank() != 3)
       return caseError(dir, "Wq must be [H, dk, F], got " + wq.shapeString());
     shapes.features = wq.shape[2];
   }
   if (config.varlen) {
-    const Array &cu = arrays["cu_seqlens"];
-    if (cu.rank() != 1 || cu.numElements() < 1)
+    const TensorInfo &cu = arrays["cu_seqlens"];
+    if (cu.rank() != 1 || cu.shape[0] < 1)
       return caseError(dir, "cu_seqlens must be a non-empty 1-D array");
-    shapes.sequences = cu.numElements() - 1;
+    shapes.sequences = cu.shape[0] - 1;
   }
 
   OpBuilder builder(&context);
@@ -272,16 +272,32 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   if (!func)
     return caseError(dir, llvm::toString(func.takeError()));
 
-  std::vector<Array> args;
-  for (const std::string &name : argNames)
-    args.push_back(arrays[name]);
-  Expected<std::vector<Array>> results = runFunction(*module, "layer", args, target, compiler, options);
-  if (!results)
-    return caseError(dir, llvm::toString(results.takeError()));
+  PreparedModel prepared;
+  prepared.module = std::move(module);
+  prepared.inputNames = argNames;
+  prepared.outputNames = layerOutputNames(config);
+  return prepared;
+}
 
-  std::vector<std::string> resultNames = layerOutputNames(config);
+Expected<std::vector<std::pair<std::string, Array>>>
+runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
+         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
+         const CpuKernelOptions &options) {
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : inputs)
+    infos[name] = TensorInfo{array.dtype, array.shape};
+  Expected<PreparedModel> prepared = prepareModel(context, model, params, infos, target);
+  if (!prepared)
+    return prepared.takeError();
+  std::vector<Array> args;
+  for (const std::string &name : prepared->inputNames)
+    args.push_back(inputs.at(name));
+  Expected<std::vector<Array>> results =
+      runFunction(*prepared->module, "layer", args, target, compiler, options);
+  if (!results)
+    return caseError(model, llvm::toString(results.takeError()));
   std::vector<std::pair<std::string, Array>> named;
-  for (auto [name, array] : llvm::zip(resultNames, *results))
+  for (auto [name, array] : llvm::zip(prepared->outputNames, *results))
     named.emplace_back(name, std::move(array));
   return named;
 }

@@ -12,11 +12,22 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Python package: nanobind builds the extension, NumPy carries the arrays.
+python_packages=(nanobind numpy)
+python_missing=()
+for p in "${python_packages[@]}"; do
+  python3 -c "import $p" 2>/dev/null || python_missing+=("$p")
+done
+if [ ${#python_missing[@]} -ne 0 ]; then
+  echo "install-deps: pip installing ${python_missing[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${python_missing[@]}"
+fi

@@ -34,6 +34,13 @@ std::optional<LayerKind> parseLayerKind(StringRef model) {
   return std::nullopt;
 }
 
+std::vector<std::string> layerKindNames() {
+  std::vector<std::string> names;
+  for (auto [kind, name] : kLayerNames)
+    names.push_back(name);
+  return names;
+}
+
 StringRef layerKindName(LayerKind kind) {
   for (auto [k, name] : kLayerNames)
     if (k == kind)

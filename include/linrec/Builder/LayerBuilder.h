@@ -46,6 +46,8 @@ enum class LayerKind {
 /// "lolcats", "mom", "tensor_attention": the model names of the conformance format.
 std::optional<LayerKind> parseLayerKind(llvm::StringRef model);
 llvm::StringRef layerKindName(LayerKind kind);
+/// Every model name, in a fixed order.
+std::vector<std::string> layerKindNames();
 
 struct LayerConfig {
   LayerKind kind = LayerKind::Linear;

@@ -37,6 +37,35 @@ llvm::Expected<std::vector<Array>> runFunction(mlir::ModuleOp module, llvm::Stri
                                                CpuCompiler &compiler,
                                                const CpuKernelOptions &options);
 
+/// The dtype and shape of a named input: all that building a layer needs of it.
+struct TensorInfo {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  /// "[2, 7, 2, 16]".
+  std::string shapeString() const {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i)
+      s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+  }
+};
+
+/// A model built for given input shapes: `module` holds func.func @layer, whose arguments are
+/// the inputs named `inputNames` and whose results are `outputNames`, in order.
+struct PreparedModel {
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::vector<std::string> inputNames, outputNames;
+};
+
+/// Builds the model of the conformance format named `model` with `params` (the spec.json
+/// "params" object: every parameter the model uses, no defaults) for inputs of these dtypes and
+/// shapes (by tensor name).
+llvm::Expected<PreparedModel> prepareModel(mlir::MLIRContext &context, llvm::StringRef model,
+                                           const llvm::json::Object &params,
+                                           const std::map<std::string, TensorInfo> &inputs,
+                                           Target target);
+
 /// Runs the model of the conformance format named `model` with `params` (the spec.json
 /// "params" object: every parameter the model uses, no defaults) on `inputs` (by tensor name).
 /// Builds the layer for the inputs' shapes and returns its outputs by name, in the model's

@@ -1,0 +1,279 @@
+//===- LinrecModule.cpp - the Python extension of linrec ------------------===//
+//
+// `_linrec`: run any model of the conformance format by name with its parameters (a JSON
+// object, the same vocabulary as spec.json) on named arrays, and run case directories. Arrays
+// come in as NumPy arrays or any DLPack tensor on the CPU (PyTorch CPU tensors included) and
+// are converted to float64 host arrays for the runtime; outputs come back as new NumPy arrays
+// (float32 from the CPU kernels, float64 from the reference).
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/CpuRuntime.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace nb = nanobind;
+using namespace linrec;
+
+namespace {
+
+/// A model built for one set of input names, dtypes and shapes. When its function is one
+/// recurrence, `compiled` runs it on the callers' buffers without copies; otherwise (window
+/// attention, routing, projections around the recurrence) it runs op by op through runModel's
+/// path with host-array copies.
+struct PreparedLayer {
+  PreparedModel model;
+  std::shared_ptr<const CompiledFunction> compiled;
+  std::vector<std::vector<int64_t>> resultShapes;
+};
+
+/// One MLIR context and kernel cache per process. Deliberately never destroyed: JIT-compiled
+/// kernels must not be torn down after LLVM's static state during interpreter shutdown.
+struct Session {
+  mlir::MLIRContext context;
+  CpuCompiler compiler;
+  std::mutex mutex; // the context is used by one call at a time
+  std::map<std::string, std::shared_ptr<const PreparedLayer>> layers;
+  Session() {
+    mlir::DialectRegistry registry;
+    linrec::registerAllDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+  }
+};
+
+Session &session() {
+  static Session *instance = new Session();
+  return *instance;
+}
+
+using CpuArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+
+Array toArray(const std::string &name, const CpuArray &in) {
+  std::vector<int64_t> shape;
+  for (size_t d = 0; d < in.ndim(); ++d)
+    shape.push_back(in.shape(d));
+  auto fill = [&](DType dtype, auto *data) {
+    Array out(dtype, shape);
+    for (size_t i = 0; i < in.size(); ++i)
+      out.data[i] = static_cast<double>(data[i]);
+    return out;
+  };
+  nb::dlpack::dtype t = in.dtype();
+  if (t == nb::dtype<float>())
+    return fill(DType::F32, static_cast<const float *>(in.data()));
+  if (t == nb::dtype<double>())
+    return fill(DType::F64, static_cast<const double *>(in.data()));
+  if (t == nb::dtype<int32_t>())
+    return fill(DType::I32, static_cast<const int32_t *>(in.data()));
+  if (t == nb::dtype<int64_t>())
+    return fill(DType::I64, static_cast<const int64_t *>(in.data()));
+  throw nb::type_error(("input '" + name +
+                        "': linrec takes float32, float64, int32 or int64 arrays")
+                           .c_str());
+}
+
+nb::object toNumpy(const Array &array, bool asDouble) {
+  size_t n = array.data.size();
+  std::vector<size_t> shape(array.shape.begin(), array.shape.end());
+  auto make = [&](auto tag) -> nb::object {
+    using T = decltype(tag);
+    T *data = new T[n];
+    for (size_t i = 0; i < n; ++i)
+      data[i] = static_cast<T>(array.data[i]);
+    nb::capsule owner(data, [](void *p) noexcept { delete[] static_cast<T *>(p); });
+    return nb::cast(nb::ndarray<nb::numpy, T>(data, shape.size(), shape.data(), owner));
+  };
+  if (array.dtype == DType::I32 || array.dtype == DType::I64)
+    return make(int64_t());
+  return asDouble ? make(double()) : make(float());
+}
+
+Target targetNamed(const std::string &name) {
+  std::optional<Target> target = parseTarget(name);
+  if (!target)
+    throw nb::value_error(("unknown target '" + name + "' (reference, cpu, cuda)").c_str());
+  return *target;
+}
+
+DType dtypeOf(const std::string &name, const CpuArray &in) {
+  nb::dlpack::dtype t = in.dtype();
+  if (t == nb::dtype<float>())
+    return DType::F32;
+  if (t == nb::dtype<double>())
+    return DType::F64;
+  if (t == nb::dtype<int32_t>())
+    return DType::I32;
+  if (t == nb::dtype<int64_t>())
+    return DType::I64;
+  throw nb::type_error(("input '" + name +
+                        "': linrec takes float32, float64, int32 or int64 arrays")
+                           .c_str());
+}
+
+/// The layer for these inputs, built (and compiled when it is one recurrence) on first use.
+std::shared_ptr<const PreparedLayer>
+prepareLayer(Session &s, const std::string &model, const std::string &paramsJson,
+             const llvm::json::Object &params, const std::map<std::string, TensorInfo> &infos,
+             Target target, const CpuKernelOptions &options) {
+  std::string key = model + "|" + paramsJson + "|" + std::to_string(int(target)) + "|" +
+                    std::to_string(options.chunkSize) + "|" + std::to_string(options.sequential);
+  for (const auto &[name, info] : infos)
+    key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
+  if (auto it = s.layers.find(key); it != s.layers.end())
+    return it->second;
+  llvm::Expected<PreparedModel> prepared = prepareModel(s.context, model, params, infos, target);
+  if (!prepared)
+    throw nb::value_error(llvm::toString(prepared.takeError()).c_str());
+  auto layer = std::make_shared<PreparedLayer>();
+  layer->model = std::move(*prepared);
+  auto func = layer->model.module->lookupSymbol<mlir::func::FuncOp>("layer");
+  for (mlir::Type type : func.getResultTypes()) {
+    auto shape = mlir::cast<mlir::RankedTensorType>(type).getShape();
+    layer->resultShapes.emplace_back(shape.begin(), shape.end());
+  }
+  if (target == Target::CPU) {
+    auto compiled =
+        CompiledFunction::compile(s.compiler, *layer->model.module, "layer", options);
+    if (compiled)
+      layer->compiled = *compiled;
+    else
+      llvm::consumeError(compiled.takeError()); // not one recurrence: the general path
+  }
+  s.layers[key] = layer;
+  return layer;
+}
+
+nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
+                            nb::dict inputs, const std::string &targetName, unsigned threads,
+                            int64_t chunkSize, bool sequential) {
+  Target target = targetNamed(targetName);
+  llvm::Expected<llvm::json::Value> params = llvm::json::parse(paramsJson);
+  if (!params || !params->getAsObject())
+    throw nb::value_error(("params must be a JSON object: " +
+                           (params ? std::string("got another value")
+                                   : llvm::toString(params.takeError())))
+                              .c_str());
+  std::map<std::string, CpuArray> tensors;
+  std::map<std::string, TensorInfo> infos;
+  for (auto [key, value] : inputs) {
+    std::string name = nb::cast<std::string>(key);
+    CpuArray tensor;
+    if (!nb::try_cast(value, tensor))
+      throw nb::type_error(("input '" + name +
+                            "' must be a C-contiguous CPU array (NumPy, or a DLPack tensor)")
+                               .c_str());
+    TensorInfo info{dtypeOf(name, tensor), {}};
+    for (size_t d = 0; d < tensor.ndim(); ++d)
+      info.shape.push_back(tensor.shape(d));
+    infos[name] = info;
+    tensors[name] = tensor;
+  }
+  CpuKernelOptions options;
+  options.threads = threads;
+  options.sequential = sequential;
+  if (chunkSize > 0)
+    options.chunkSize = chunkSize;
+  Session &s = session();
+  std::shared_ptr<const PreparedLayer> layer;
+  {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    layer = prepareLayer(s, model, paramsJson, *params->getAsObject(), infos, target, options);
+  }
+
+  nb::dict out;
+  if (layer->compiled) {
+    // The kernel reads the callers' buffers and writes new NumPy arrays in place.
+    std::vector<BufferView> args, results;
+    for (const std::string &name : layer->model.inputNames) {
+      const CpuArray &tensor = tensors.at(name);
+      args.push_back(BufferView{const_cast<void *>(tensor.data()), infos.at(name).dtype,
+                                infos.at(name).shape});
+    }
+    std::vector<nb::object> arrays;
+    for (const std::vector<int64_t> &shape : layer->resultShapes) {
+      int64_t n = Array::numElementsOf(shape);
+      float *data = new float[n];
+      nb::capsule owner(data, [](void *p) noexcept { delete[] static_cast<float *>(p); });
+      std::vector<size_t> dims(shape.begin(), shape.end());
+      arrays.push_back(nb::cast(nb::ndarray<nb::numpy, float>(data, dims.size(), dims.data(), owner)));
+      results.push_back(BufferView{data, DType::F32, shape});
+    }
+    llvm::Error error = llvm::Error::success();
+    {
+      nb::gil_scoped_release release;
+      error = layer->compiled->run(args, results, threads);
+    }
+    if (error)
+      throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());
+    for (auto [name, array] : llvm::zip(layer->model.outputNames, arrays))
+      out[name.c_str()] = array;
+    return out;
+  }
+
+  std::map<std::string, Array> arrays;
+  for (const auto &[name, tensor] : tensors)
+    arrays[name] = toArray(name, tensor);
+  llvm::Expected<std::vector<Array>> results = [&] {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    std::vector<Array> args;
+    for (const std::string &name : layer->model.inputNames)
+      args.push_back(arrays.at(name));
+    return runFunction(*layer->model.module, "layer", args, target, s.compiler, options);
+  }();
+  if (!results)
+    throw nb::value_error((model + ": " + llvm::toString(results.takeError())).c_str());
+  for (auto [name, array] : llvm::zip(layer->model.outputNames, *results))
+    out[name.c_str()] = toNumpy(array, target == Target::Reference);
+  return out;
+}
+
+nb::dict runCaseFromPython(const std::string &dir, const std::string &targetName) {
+  Target target = targetNamed(targetName);
+  Session &s = session();
+  llvm::Expected<CaseReport> report = [&] {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    return runConformanceCase(s.context, dir, target, "", s.compiler, CpuKernelOptions());
+  }();
+  if (!report)
+    throw nb::value_error(llvm::toString(report.takeError()).c_str());
+  nb::dict errors;
+  for (const OutputCheck &o : report->outputs)
+    errors[o.name.c_str()] = o.compared ? nb::cast(o.error) : nb::none();
+  nb::dict out;
+  out["model"] = report->model;
+  out["passed"] = report->passed();
+  out["errors"] = errors;
+  return out;
+}
+
+} // namespace
+
+NB_MODULE(_linrec, m) {
+  m.doc() = "linrec: compiled linear-attention recurrences (the extension module)";
+  m.def("models", [] { return layerKindNames(); },
+        "The model names linrec builds (the conformance format's vocabulary).");
+  m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
+        nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("threads") = 0,
+        nb::arg("chunk_size") = 0, nb::arg("sequential") = false,
+        "Runs a model on named arrays; returns its outputs by name.");
+  m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",
+        "Runs a conformance case directory; returns model, passed and the error per output.");
+}

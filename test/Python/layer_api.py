@@ -1,0 +1,82 @@
+# The Python API: layers of several models built from their parameters run on NumPy arrays
+# through the CPU kernels and match the float64 reference; bad inputs raise clear exceptions;
+# conformance cases run from Python.
+# REQUIRES: python
+# RUN: %{python} %s %conformance | FileCheck %s
+# REQUIRES: conformance
+
+import sys
+
+import numpy as np
+
+import linrec
+
+rng = np.random.default_rng(7)
+B, T, H, D = 2, 75, 2, 16
+
+
+def normal(*shape, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+q, k, v = normal(B, T, H, D), normal(B, T, H, D), normal(B, T, H, D)
+keys = k / np.linalg.norm(k, axis=-1, keepdims=True)
+layers = [
+    ("gla", dict(scale=0.25), dict(q=q, k=k, v=v, gk=-np.abs(normal(B, T, H, D, scale=0.3)))),
+    ("gated_delta", dict(scale=0.25),
+     dict(q=q, k=keys, v=v, g=-np.abs(normal(B, T, H, scale=0.3)),
+          beta=rng.uniform(0, 1, (B, T, H)).astype(np.float32))),
+    ("liger_gla", dict(scale=1.0, gate_normalizer=16.0), dict(q=q, k=k, v=v, graw=k)),
+]
+for model, params, inputs in layers:
+    cpu = linrec.Layer(model, **params)(**inputs)
+    ref = linrec.Layer(model, target="reference", **params)(**inputs)
+    worst = max(rel(cpu[name], ref[name]) for name in ref)
+    assert cpu["o"].dtype == np.float32 and ref["o"].dtype == np.float64
+    print(f"{model}: {sorted(cpu)} worst {'ok' if worst < 1e-5 else worst}")
+# CHECK: gla: ['final_state', 'o'] worst ok
+# CHECK: gated_delta: ['final_state', 'o'] worst ok
+# CHECK: liger_gla: ['final_state', 'o'] worst ok
+
+# Initial state in, final state out: two halves equal one pass.
+layer = linrec.Layer("gla", scale=0.25)
+gk = -np.abs(normal(B, T, H, D, scale=0.3))
+full = layer(q=q, k=k, v=v, gk=gk)
+first = layer(q=q[:, :40], k=k[:, :40], v=v[:, :40], gk=gk[:, :40])
+second = layer(q=q[:, 40:], k=k[:, 40:], v=v[:, 40:], gk=gk[:, 40:],
+               initial_state=first["final_state"])
+print("halves:", "ok" if rel(np.concatenate([first["o"], second["o"]], 1), full["o"]) < 1e-5
+      else "differ")
+# CHECK: halves: ok
+
+for bad, call in [
+    ("missing input", lambda: layer(q=q, k=k, v=v)),
+    ("missing param", lambda: linrec.Layer("gla")(q=q, k=k, v=v, gk=gk)),
+    ("float16", lambda: layer(q=q.astype(np.float16), k=k, v=v, gk=gk)),
+    ("shape", lambda: layer(q=q, k=k[:, :10], v=v, gk=gk)),
+    ("model", lambda: linrec.Layer("softmax_attention")),
+]:
+    try:
+        call()
+        print(bad, "accepted")
+    except (ValueError, TypeError) as error:
+        print(f"{bad}: {type(error).__name__}: {error}")
+# CHECK: missing input: ValueError: gla: model 'gla' needs input 'gk'
+# CHECK: missing param: ValueError: gla: params.scale is missing or not a number
+# CHECK: float16: TypeError: input 'q': linrec takes float32, float64, int32 or int64 arrays
+# CHECK: shape: ValueError: {{.*}}
+# CHECK: model: ValueError: unknown model 'softmax_attention'
+
+report = linrec.run_case(sys.argv[1] + "/lolcats_02_terraced")
+print(report["model"], report["passed"])
+# CHECK: lolcats True
+
+# float64 and strided NumPy inputs are converted on the CPU target.
+half = linrec.Layer("gla", scale=0.25)(q=q.astype(np.float64), k=k[:, ::1], v=v,
+                                       gk=np.asfortranarray(gk))
+print("converted:", "ok" if rel(half["o"], full["o"]) < 1e-6 else "differ")
+# CHECK: converted: ok
