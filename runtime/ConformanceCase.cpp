@@ -215,7 +215,8 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
   config.varlen = arrays.count("cu_seqlens");
-  config.projectionBias = arrays.count("bq") || arrays.count("bk");
+  config.queryBias = arrays.count("bq");
+  config.keyBias = arrays.count("bk");
   config.initialStateShared = arrays.count("initial_state_shared");
   if (config.kind == LayerKind::MixtureOfMemories) {
     const TensorInfo &k = arrays["k"];

@@ -79,9 +79,14 @@ static std::vector<std::string> gateNames(const LayerConfig &c) {
   case LayerKind::LigerGLA:
   case LayerKind::LigerHGRN2:
     return {"graw"};
-  case LayerKind::Hedgehog:
-    return c.projectionBias ? std::vector<std::string>{"Wq", "Wk", "bq", "bk"}
-                            : std::vector<std::string>{"Wq", "Wk"};
+  case LayerKind::Hedgehog: {
+    std::vector<std::string> names = {"Wq", "Wk"};
+    if (c.queryBias)
+      names.push_back("bq");
+    if (c.keyBias)
+      names.push_back("bk");
+    return names;
+  }
   }
   return {};
 }

@@ -80,3 +80,18 @@ half = linrec.Layer("gla", scale=0.25)(q=q.astype(np.float64), k=k[:, ::1], v=v,
                                        gk=np.asfortranarray(gk))
 print("converted:", "ok" if rel(half["o"], full["o"]) < 1e-6 else "differ")
 # CHECK: converted: ok
+
+# Optional inputs are independent: Hedgehog with a query bias only; tensor attention of degree
+# 3 (585 features of an 8-dim head).
+d, F = 8, 4
+hq, hk, hv = normal(1, 33, 2, d), normal(1, 33, 2, d), normal(1, 33, 2, d)
+hedgehog = dict(q=hq, k=hk, v=hv, Wq=normal(2, d, F), Wk=normal(2, d, F), bq=normal(2, F))
+cpu = linrec.Layer("hedgehog", feature="softmax", eps=1e-12)(**hedgehog)
+ref = linrec.Layer("hedgehog", target="reference", feature="softmax", eps=1e-12)(**hedgehog)
+print("hedgehog bq only:", sorted(cpu), "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
+# CHECK: hedgehog bq only: ['final_state', 'final_z', 'o'] ok
+tensor = dict(q=hq, k1=hk, v1=hv, k2=0.5 * hk, v2=hv)
+cpu = linrec.Layer("tensor_attention", degree=3, scale=0.5)(**tensor)
+ref = linrec.Layer("tensor_attention", target="reference", degree=3, scale=0.5)(**tensor)
+print("tensor attention degree 3:", "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
+# CHECK: tensor attention degree 3: ok

@@ -65,7 +65,7 @@ struct LayerConfig {
   double gateNormalizer = 16.0;
   // hedgehog: φ(x) = [f(u), f(−u)], u = xᵀW[h] (+ b[h]), f = softmax or exp; eps as above
   FeatureMapKind hedgehogFeature = FeatureMapKind::Softmax;
-  bool projectionBias = false; // bq, bk
+  bool queryBias = false, keyBias = false; // bq, bk (each optional)
   // window attention (transnormer_diag, liger_attention, lolcats): which keys, how weighed
   WindowKind window = WindowKind::Sliding;
   int64_t windowSize = 64;
