@@ -42,7 +42,9 @@ static cl::opt<int64_t> matmulColumns("matmul-columns", cl::desc("matmul tile co
 static cl::opt<int64_t> valueTiles("value-tiles", cl::desc("value-dim tiles"), cl::init(1));
 static cl::opt<int64_t> headsPerItem("heads-per-item", cl::desc("heads per work item"),
                                      cl::init(1));
-static cl::opt<int64_t> heads("heads", cl::desc("heads (B = 1)"), cl::init(8));
+static cl::opt<int64_t> heads("heads", cl::desc("heads"), cl::init(8));
+static cl::opt<int64_t> batchSize("batch", cl::desc("batch rows of the forward benchmark"),
+                                  cl::init(1));
 static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
 
@@ -182,7 +184,7 @@ int main(int argc, char **argv) {
         for (int64_t h = 0; h < heads; ++h)
           config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
         LayerShapes shapes;
-        shapes.batch = 1;
+        shapes.batch = batchSize;
         shapes.tokens = tokens;
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = d;
@@ -224,7 +226,7 @@ int main(int argc, char **argv) {
         for (mlir::Type t : op->getResultTypes())
           addBuffer(t, results, false);
         bool delta = kernel->algorithm() == Algorithm::ChunkedDelta;
-        double flops = flopsPerToken(delta, chunk, d, d) * tokens * heads;
+        double flops = flopsPerToken(delta, chunk, d, d) * tokens * heads * batchSize;
         for (unsigned t : threads) {
           double s = bestSeconds([&] {
             llvm::Error e = kernel->run(operands, results, t);
