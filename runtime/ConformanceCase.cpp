@@ -4,6 +4,7 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/Npy.h"
 
 #include "mlir/IR/Builders.h"
@@ -180,6 +181,21 @@ static Type elementTypeOf(MLIRContext &ctx, DType dtype) {
   }
 }
 
+/// Why `--target=cuda` cannot run: no driver or GPU (the driver's own reason), or, with one,
+/// that the CUDA code generator does not exist yet.
+static llvm::Error cudaUnavailable() {
+  Expected<CudaDriver &> driver = CudaDriver::get();
+  if (!driver)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "target 'cuda': " + llvm::toString(driver.takeError()));
+  const CudaDeviceInfo &device = driver->devices().front();
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      "target 'cuda': found " + device.name + " (sm_" + std::to_string(device.computeMajor) +
+          std::to_string(device.computeMinor) +
+          "), but the CUDA code generator is not built yet; use --target=reference or cpu");
+}
+
 Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
                                          llvm::ArrayRef<Array> args, Target target,
                                          CpuCompiler &compiler,
@@ -187,8 +203,7 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
   if (target == Target::Reference)
     return interpretFunction(module, funcName, args);
   if (target == Target::CUDA)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "target 'cuda' is not available yet");
+    return cudaUnavailable();
   return evaluateFunction(module, funcName, args,
                           [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                             return runRecurrenceOnCpu(compiler, op, operands, options);
@@ -210,7 +225,7 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   if (llvm::Error e = readParams(dir, params, config))
     return std::move(e);
   if (target == Target::CUDA)
-    return caseError(dir, "target 'cuda' is not available yet; use --target=reference or cpu");
+    return cudaUnavailable();
   config.initialState = arrays.count("initial_state");
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
