@@ -318,6 +318,35 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   return named;
 }
 
+Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
+  auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
+  if (!specBuffer)
+    return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
+  Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
+  if (!spec)
+    return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
+  const llvm::json::Object *root = spec->getAsObject();
+  std::optional<StringRef> model = root ? root->getString("model") : std::nullopt;
+  const llvm::json::Object *params = root ? root->getObject("params") : nullptr;
+  const llvm::json::Object *inputs = root ? root->getObject("inputs") : nullptr;
+  if (!model || !params || !inputs)
+    return caseError(dir, "spec.json needs model, params and inputs");
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, file] : *inputs) {
+    std::optional<StringRef> fileName = file.getAsString();
+    if (!fileName)
+      return caseError(dir, "inputs." + name.str() + " must be a file name");
+    Expected<Array> array = readNpy(joinPath(dir, *fileName));
+    if (!array)
+      return array.takeError();
+    infos[name.str()] = TensorInfo{array->dtype, array->shape};
+  }
+  Expected<PreparedModel> prepared = prepareModel(context, *model, *params, infos, Target::CPU);
+  if (!prepared)
+    return caseError(dir, llvm::toString(prepared.takeError()));
+  return prepared;
+}
+
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
                                         StringRef outDir, CpuCompiler &compiler,
                                         const CpuKernelOptions &options) {

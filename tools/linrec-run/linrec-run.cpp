@@ -22,6 +22,7 @@
 #include "linrec/Runtime/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -69,6 +70,8 @@ static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-t
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
+static cl::opt<bool> emitMlir("emit-mlir",
+                              cl::desc("with --case: print the layer the case builds, do not run"));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
                                               "models not supported yet are skipped"),
@@ -113,6 +116,17 @@ static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) 
     std::string caseOut;
     if (!outDir.empty())
       caseOut = dirs.size() > 1 ? outDir + "/" + name : outDir.getValue();
+    if (emitMlir) {
+      llvm::Expected<PreparedModel> prepared = prepareCase(context, dir);
+      if (!prepared) {
+        llvm::errs() << "linrec-run: error: " << llvm::toString(prepared.takeError()) << "\n";
+        ++failed;
+        continue;
+      }
+      prepared->module->print(llvm::outs());
+      ++passed;
+      continue;
+    }
     llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler, cpuOptions());
     if (!report) {
       std::string message = llvm::toString(report.takeError());
@@ -139,8 +153,9 @@ static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) 
     llvm::outs() << "\n";
     ++(report->passed() ? passed : failed);
   }
-  llvm::outs() << "cases: " << passed << " passed, " << failed << " failed, " << skipped
-               << " skipped (target " << targetName << ")\n";
+  if (!emitMlir) // the printed modules are the whole output
+    llvm::outs() << "cases: " << passed << " passed, " << failed << " failed, " << skipped
+                 << " skipped (target " << targetName << ")\n";
   return failed == 0 && passed > 0 ? 0 : 1;
 }
 
@@ -190,7 +205,11 @@ static std::map<unsigned, Role> inferRoles(func::FuncOp func) {
     auto bodyArgs = rec.getBodyBlock().getArguments().drop_front(rec.getNumStates());
     ValueRange operands = rec->getOperands();
     for (auto [operand, bodyArg] : llvm::zip(operands, bodyArgs)) {
-      auto funcArg = dyn_cast<BlockArgument>(operand);
+      // A slice of an argument (a memory of a Mixture-of-Memories layer) has its role too.
+      Value source = operand;
+      while (auto slice = source.getDefiningOp<tensor::ExtractSliceOp>())
+        source = slice.getSource();
+      auto funcArg = dyn_cast<BlockArgument>(source);
       if (!funcArg)
         continue;
       for (OpOperand &use : bodyArg.getUses()) {

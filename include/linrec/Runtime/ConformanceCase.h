@@ -66,6 +66,10 @@ llvm::Expected<PreparedModel> prepareModel(mlir::MLIRContext &context, llvm::Str
                                            const std::map<std::string, TensorInfo> &inputs,
                                            Target target);
 
+/// The layer that the case in `caseDir` runs, built for its inputs' shapes (its function is
+/// @layer; `linrec-run --case DIR --emit-mlir` prints it).
+llvm::Expected<PreparedModel> prepareCase(mlir::MLIRContext &context, llvm::StringRef caseDir);
+
 /// Runs the model of the conformance format named `model` with `params` (the spec.json
 /// "params" object: every parameter the model uses, no defaults) on `inputs` (by tensor name).
 /// Builds the layer for the inputs' shapes and returns its outputs by name, in the model's
