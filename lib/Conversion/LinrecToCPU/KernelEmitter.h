@@ -4,14 +4,15 @@
 // Its arguments are memrefs of the recurrence's operands (inputs, params, inits,
 // cu_seqlens), then of its results (outputs, final states), then begin and end. This file
 // holds what the chunked and the sequential kernels share: the work decomposition, loads
-// and stores of token rows (converting any float type to f32), the cloning of the body's
-// per-token ops, state buffers, and a vectorized matmul.
+// and stores of token rows, the cloning of the body's per-token ops, and state buffers (on
+// top of KernelBuilder's loops, buffers and matmul).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
 #define LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
 
+#include "KernelBuilder.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,7 +34,7 @@ struct WorkItem {
   mlir::Value numHeads;   // heads of this item from `head` on (a head group; 1 without)
 };
 
-class KernelEmitter {
+class KernelEmitter : public KernelBuilder {
 public:
   KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis, mlir::func::FuncOp kernel,
                 int64_t chunkSize, int64_t valueTiles = 1, int64_t headsPerItem = 1);
@@ -50,38 +51,6 @@ public:
   mlir::Value finalState(unsigned i) {
     return kernel.getArgument(numOperands + numOutputs + i);
   }
-
-  // Constants and types.
-  mlir::Value index(int64_t value);
-  mlir::Value f32(double value);
-  mlir::Value zeros(mlir::Type type); // f32 or vector
-  mlir::VectorType vectorOf(int64_t n);
-
-  // Loops.
-  void forLoop(mlir::Value lb, mlir::Value ub, llvm::function_ref<void(mlir::Value)> body);
-  void forLoop(int64_t lb, int64_t ub, llvm::function_ref<void(mlir::Value)> body) {
-    forLoop(index(lb), index(ub), body);
-  }
-  /// A loop carrying one value: body(iv, acc) returns the next acc.
-  mlir::Value forLoopCarry(mlir::Value lb, mlir::Value ub, mlir::Value init,
-                           llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
-  /// A loop carrying several values, with a constant step.
-  llvm::SmallVector<mlir::Value>
-  forLoopCarry(mlir::Value lb, mlir::Value ub, int64_t step, mlir::ValueRange inits,
-               llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
-                   body);
-  void ifThenElse(mlir::Value condition, llvm::function_ref<void()> thenBody,
-                  llvm::function_ref<void()> elseBody);
-
-  // Memory. Rows are the contiguous innermost dim; any float element type converts to and
-  // from f32.
-  mlir::Value load(mlir::Type type, mlir::Value memref, mlir::ValueRange indices);
-  void store(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
-  /// A fresh f32 buffer (heap; freed by freeAll at the end of the kernel).
-  mlir::Value alloc(llvm::ArrayRef<int64_t> shape);
-  void freeAll();
-  /// buffer[...] = 0 for a 2-D buffer of static shape.
-  void fill(mlir::Value buffer, double value);
 
   /// Maps the body's input and param arguments to their values at `token` of `item`.
   void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
@@ -102,20 +71,8 @@ public:
   /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
   void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
 
-  /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
-  /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).
-  void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
-  /// When set, every matmul calls it inside its row-tile loop with the tile's first row, the
-  /// tile's row count and the number of rows the loop covers, so that memory hints can be
-  /// spread over the compute.
-  std::function<void(mlir::Value row0, int64_t rows, int64_t m)> rowTileHook;
-  int64_t matmulRows = 4;
-  int64_t matmulColumns = 64;
-
-  mlir::ImplicitLocOpBuilder b;
   RecurrenceOp op;
   const RecurrenceAnalysis &analysis;
-  mlir::func::FuncOp kernel;
   int64_t chunkSize;
   /// Work items split the value dim into this many tiles (1: no split).
   int64_t valueTiles;
@@ -126,7 +83,6 @@ public:
 private:
   unsigned numInputs, numParams, numInits, numOperands, numOutputs;
   mlir::Value cuSeqlens; // null without varlen
-  llvm::SmallVector<mlir::Value> allocations;
 };
 
 /// How many value-dim tiles the chunked kernel of `op` can use, at most `requested`: the

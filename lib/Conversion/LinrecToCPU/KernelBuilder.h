@@ -1,0 +1,75 @@
+//===- KernelBuilder.h - loops, buffers and matmuls of CPU kernels -*- C++ -*-===//
+//
+// What every CPU kernel body is made of, whatever op it implements: index and f32
+// constants, scf loops, loads and stores of rows (converting any float type to and from
+// f32), heap scratch buffers, and a register-tiled vectorized matmul.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
+#define LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <functional>
+
+namespace linrec::cpu {
+
+class KernelBuilder {
+public:
+  /// Builds into the entry block of `kernel`.
+  KernelBuilder(mlir::Location loc, mlir::func::FuncOp kernel);
+
+  // Constants and types.
+  mlir::Value index(int64_t value);
+  mlir::Value f32(double value);
+  mlir::Value zeros(mlir::Type type); // f32 or vector
+  mlir::VectorType vectorOf(int64_t n);
+
+  // Loops.
+  void forLoop(mlir::Value lb, mlir::Value ub, llvm::function_ref<void(mlir::Value)> body);
+  void forLoop(int64_t lb, int64_t ub, llvm::function_ref<void(mlir::Value)> body) {
+    forLoop(index(lb), index(ub), body);
+  }
+  /// A loop carrying one value: body(iv, acc) returns the next acc.
+  mlir::Value forLoopCarry(mlir::Value lb, mlir::Value ub, mlir::Value init,
+                           llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body);
+  /// A loop carrying several values, with a constant step.
+  llvm::SmallVector<mlir::Value>
+  forLoopCarry(mlir::Value lb, mlir::Value ub, int64_t step, mlir::ValueRange inits,
+               llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
+                   body);
+  void ifThenElse(mlir::Value condition, llvm::function_ref<void()> thenBody,
+                  llvm::function_ref<void()> elseBody);
+
+  // Memory. Rows are the contiguous innermost dim; any float element type converts to and
+  // from f32.
+  mlir::Value load(mlir::Type type, mlir::Value memref, mlir::ValueRange indices);
+  void store(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
+  /// A fresh f32 buffer (heap; freed by freeAll at the end of the kernel).
+  mlir::Value alloc(llvm::ArrayRef<int64_t> shape);
+  void freeAll();
+  /// buffer[...] = value for a 1-D or 2-D buffer of static shape.
+  void fill(mlir::Value buffer, double value);
+
+  /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
+  /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).
+  void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
+  /// When set, every matmul calls it inside its row-tile loop with the tile's first row, the
+  /// tile's row count and the number of rows the loop covers, so that memory hints can be
+  /// spread over the compute.
+  std::function<void(mlir::Value row0, int64_t rows, int64_t m)> rowTileHook;
+  int64_t matmulRows = 4;
+  int64_t matmulColumns = 64;
+
+  mlir::ImplicitLocOpBuilder b;
+  mlir::func::FuncOp kernel;
+
+private:
+  llvm::SmallVector<mlir::Value> allocations;
+};
+
+} // namespace linrec::cpu
+
+#endif // LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
