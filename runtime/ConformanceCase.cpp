@@ -204,11 +204,15 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
     return interpretFunction(module, funcName, args);
   if (target == Target::CUDA)
     return cudaUnavailable();
-  return evaluateFunction(module, funcName, args,
-                          [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                            return runRecurrenceOnCpu(compiler, op, operands, options);
-                          },
-                          /*fuse=*/true);
+  return evaluateFunction(
+      module, funcName, args,
+      [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+        return runOnCpu(compiler, op, operands, options);
+      },
+      /*fuse=*/true,
+      [&](WindowAttentionOp op, llvm::ArrayRef<Array> operands) {
+        return runOnCpu(compiler, op, operands, options);
+      });
 }
 
 Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,

@@ -230,22 +230,29 @@ static RankedTensorType generalize(Type type, unsigned leadingDims) {
 
 /// A module holding `func @source` that applies a copy of `op` to arguments whose B, T, H
 /// and N are dynamic: the text of this module is the kernel's cache key.
-static OwningOpRef<ModuleOp> buildSourceModule(RecurrenceOp op, const CpuKernelOptions &options) {
-  OpBuilder b(op.getContext());
-  Location loc = op.getLoc();
+static OwningOpRef<ModuleOp> buildSourceModule(Operation *op, const CpuKernelOptions &options) {
+  OpBuilder b(op->getContext());
+  Location loc = op->getLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   SmallVector<Type> argTypes, resultTypes;
-  for (Value v : op.getInputs())
-    argTypes.push_back(generalize(v.getType(), 3));
-  for (Value v : op.getParams())
-    argTypes.push_back(generalize(v.getType(), 1));
-  for (Value v : op.getInits())
-    argTypes.push_back(generalize(v.getType(), 2));
-  if (Value cu = op.getCuSeqlens())
-    argTypes.push_back(generalize(cu.getType(), 1));
-  unsigned numOutputs = op.getNumOutputs();
-  for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
-    resultTypes.push_back(generalize(t, i < numOutputs ? 3 : 2));
+  if (auto rec = dyn_cast<RecurrenceOp>(op)) {
+    for (Value v : rec.getInputs())
+      argTypes.push_back(generalize(v.getType(), 3));
+    for (Value v : rec.getParams())
+      argTypes.push_back(generalize(v.getType(), 1));
+    for (Value v : rec.getInits())
+      argTypes.push_back(generalize(v.getType(), 2));
+    if (Value cu = rec.getCuSeqlens())
+      argTypes.push_back(generalize(cu.getType(), 1));
+    unsigned numOutputs = rec.getNumOutputs();
+    for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
+      resultTypes.push_back(generalize(t, i < numOutputs ? 3 : 2));
+  } else { // a window attention: [B, T, H, ...] in and out
+    for (Type t : op->getOperandTypes())
+      argTypes.push_back(generalize(t, 3));
+    for (Type t : op->getResultTypes())
+      resultTypes.push_back(generalize(t, 3));
+  }
 
   b.setInsertionPointToEnd(module->getBody());
   auto func = func::FuncOp::create(b, loc, "source", b.getFunctionType(argTypes, resultTypes));
@@ -257,23 +264,23 @@ static OwningOpRef<ModuleOp> buildSourceModule(RecurrenceOp op, const CpuKernelO
   Operation *copy = b.clone(*op, mapping);
   for (auto [result, type] : llvm::zip(copy->getResults(), resultTypes))
     result.setType(type);
-  auto rec = cast<RecurrenceOp>(copy);
-  rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
-  if (options.sequential)
-    rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+  if (auto rec = dyn_cast<RecurrenceOp>(copy)) {
+    rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
+    if (options.sequential)
+      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+  }
   func::ReturnOp::create(b, loc, copy->getResults());
   return module;
 }
 
 Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *operation,
                                                                 const CpuKernelOptions &options) {
-  auto op = dyn_cast<RecurrenceOp>(operation);
-  if (!op)
+  if (!isa<RecurrenceOp, WindowAttentionOp>(operation))
     return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
-                        "named ops first)");
-  OwningOpRef<ModuleOp> source = buildSourceModule(op, options);
+                        "named ops first) or a linrec.window_attention");
+  OwningOpRef<ModuleOp> source = buildSourceModule(operation, options);
   if (failed(verify(*source)))
-    return runtimeError("the recurrence does not verify with dynamic B, T and H");
+    return runtimeError("the op does not verify with dynamic B, T and H");
   std::string key;
   llvm::raw_string_ostream os(key);
   source->print(os);
@@ -293,14 +300,20 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   if (!module)
     return runtimeError("internal error: the kernel source does not parse");
   auto sourceFunc = module->lookupSymbol<func::FuncOp>("source");
-  auto rec = *sourceFunc.getOps<RecurrenceOp>().begin();
+  Operation *sourceOp = &sourceFunc.getBody().front().front();
+  auto rec = dyn_cast<RecurrenceOp>(sourceOp);
 
   std::shared_ptr<CpuKernel> kernel(new CpuKernel());
-  kernel->numInputs = rec.getInputs().size();
-  kernel->numParams = rec.getParams().size();
-  kernel->numInits = rec.getInits().size();
-  kernel->numOutputs = rec.getNumOutputs();
-  kernel->varlen = static_cast<bool>(rec.getCuSeqlens());
+  if (rec) {
+    kernel->numInputs = rec.getInputs().size();
+    kernel->numParams = rec.getParams().size();
+    kernel->numInits = rec.getInits().size();
+    kernel->numOutputs = rec.getNumOutputs();
+    kernel->varlen = static_cast<bool>(rec.getCuSeqlens());
+  } else { // window attention: q, k, v in; o (and the denominator) out, all [B, T, H, ...]
+    kernel->numInputs = sourceOp->getNumOperands();
+    kernel->numOutputs = sourceOp->getNumResults();
+  }
   auto specOf = [](Type type) -> Expected<CpuKernel::ArgSpec> {
     auto tensor = cast<RankedTensorType>(type);
     std::optional<DType> dtype = dtypeOf(tensor.getElementType());
@@ -317,13 +330,13 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
       shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
     return CpuKernel::ArgSpec{*dtype, shape};
   };
-  for (Type t : rec->getOperandTypes()) {
+  for (Type t : sourceOp->getOperandTypes()) {
     auto spec = specOf(t);
     if (!spec)
       return spec.takeError();
     kernel->operandSpecs.push_back(*spec);
   }
-  for (Type t : rec->getResultTypes()) {
+  for (Type t : sourceOp->getResultTypes()) {
     auto spec = specOf(t);
     if (!spec)
       return spec.takeError();
@@ -335,11 +348,13 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   classify.addPass(createLinrecClassify());
   if (failed(classify.run(*module)))
     return runtimeError("classifying the recurrence failed");
-  kernel->algorithm_ = rec.getAlgorithm().value_or(Algorithm::Sequential);
+  // (A window attention has no algorithm to choose; it reports the scan.)
+  kernel->algorithm_ = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
+                           : Algorithm::Sequential;
   PassManager kernels(context.get(), ModuleOp::getOperationName());
   buildCpuKernelPipeline(kernels, options);
   if (failed(kernels.run(*module)))
-    return runtimeError("lowering the recurrence to a CPU kernel failed");
+    return runtimeError("lowering the op to a CPU kernel failed");
   auto kernelFunc = module->lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
   if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
     kernel->valueTiles_ = tiles.getInt();
@@ -470,12 +485,20 @@ struct TypedBuffer {
 Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
                                                 llvm::ArrayRef<Array> operands,
                                                 const CpuKernelOptions &options) {
+  return runOnCpu(compiler, op, operands, options);
+}
+
+Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, Operation *op,
+                                      llvm::ArrayRef<Array> operands,
+                                      const CpuKernelOptions &options) {
   auto kernel = compiler.compile(op, options);
   if (!kernel)
     return kernel.takeError();
   if (operands.size() != op->getNumOperands())
-    return runtimeError("linrec.recurrence takes " + llvm::Twine(op->getNumOperands()) +
-                        " operands, got " + llvm::Twine(operands.size()));
+    return runtimeError(op->getName().getStringRef() + " takes " +
+                        llvm::Twine(op->getNumOperands()) + " operands, got " +
+                        llvm::Twine(operands.size()));
+  auto rec = dyn_cast<RecurrenceOp>(op);
   std::vector<std::unique_ptr<TypedBuffer>> in, out;
   for (auto [array, type] : llvm::zip(operands, op->getOperandTypes())) {
     std::optional<DType> dtype = dtypeOf(cast<RankedTensorType>(type).getElementType());
@@ -484,15 +507,14 @@ Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, Recurrenc
   }
   // Result shapes: outputs [B, T, H, ...], final states [N, H, ...].
   const Array &first = operands.front();
-  int64_t rows = op.getCuSeqlens() ? operands.back().numElements() - 1 : first.shape[0];
-  unsigned numOutputs = op.getNumOutputs();
+  int64_t rows = rec && rec.getCuSeqlens() ? operands.back().numElements() - 1 : first.shape[0];
+  unsigned numOutputs = rec ? rec.getNumOutputs() : op->getNumResults();
   for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
     auto tensor = cast<RankedTensorType>(type);
     std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
     if (i < numOutputs) {
-      shape[0] = first.shape[0];
-      shape[1] = first.shape[1];
-      shape[2] = first.shape[2];
+      for (int d = 0; d < 3 && d < int(shape.size()); ++d)
+        shape[d] = first.shape[d];
     } else {
       shape[0] = rows;
       shape[1] = first.shape[2];

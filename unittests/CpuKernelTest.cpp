@@ -10,6 +10,9 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Reference/WindowAttention.h"
+
+#include "mlir/Parser/Parser.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "gtest/gtest.h"
@@ -472,6 +475,59 @@ TEST_F(CpuKernelTest, BadOffsetsAreRejectedBeforeTheKernelRuns) {
                                                      BufferView{s.data(), DType::F32, {2, 1, 16, 16}}});
   ASSERT_TRUE(static_cast<bool>(e));
   EXPECT_NE(llvm::toString(std::move(e)).find("cu_seqlens must not decrease"), std::string::npos);
+}
+
+TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
+  // Every window kind and weighting; windows wider and narrower than the 64-query blocks,
+  // T around the block size; dk != dv; several (batch, head) work items.
+  struct Case {
+    const char *window, *weighting;
+    int64_t size, batch, tokens, heads, dk, dv;
+  };
+  std::vector<Case> cases = {
+      {"sliding", "softmax", 64, 1, 150, 2, 16, 8},  {"sliding", "softmax", 1, 2, 65, 1, 8, 8},
+      {"sliding", "relu", 100, 1, 300, 3, 32, 16},   {"block", "softmax", 64, 2, 129, 2, 16, 32},
+      {"block", "relu", 7, 1, 63, 1, 16, 16},        {"terraced", "shifted_exp", 64, 1, 257, 2, 16, 16},
+      {"terraced", "softmax", 20, 1, 1, 1, 8, 8},    {"sliding", "shifted_exp", 33, 1, 200, 1, 64, 64},
+  };
+  for (const Case &c : cases) {
+    bool shifted = std::string(c.weighting) == "shifted_exp";
+    std::string qType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
+                        "x" + std::to_string(c.heads) + "x" + std::to_string(c.dk) + "xf32>";
+    std::string vType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
+                        "x" + std::to_string(c.heads) + "x" + std::to_string(c.dv) + "xf32>";
+    std::string dType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
+                        "x" + std::to_string(c.heads) + "xf32>";
+    std::string results = shifted ? "(" + vType + ", " + dType + ")" : vType;
+    std::string text = "func.func @f(%q: " + qType + ", %k: " + qType + ", %v: " + vType +
+                       ") {\n  %r" + (shifted ? ":2" : "") +
+                       " = linrec.window_attention %q, %k, %v window <" + c.window + "> size " +
+                       std::to_string(c.size) + " weighting <" + c.weighting +
+                       "> {scale = 0.3 : f64} : (" + qType + ", " + qType + ", " + vType +
+                       ") -> " + results + "\n  return\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    ASSERT_TRUE(module) << text;
+    WindowAttentionOp op;
+    module->walk([&](WindowAttentionOp found) { op = found; });
+    std::normal_distribution<double> normal;
+    auto make = [&](int64_t d) {
+      Array a(DType::F32, {c.batch, c.tokens, c.heads, d});
+      for (double &x : a.data)
+        x = static_cast<float>(normal(rng));
+      return a;
+    };
+    Array q = make(c.dk), k = make(c.dk), v = make(c.dv);
+    auto reference = interpretWindowAttention(op, q, k, v);
+    auto cpu = runOnCpu(compiler, op, {q, k, v}, CpuKernelOptions());
+    ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu))
+        << c.window << " " << c.weighting;
+    for (size_t i = 0; i < reference->size(); ++i) {
+      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
+      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
+          << c.window << " " << c.weighting << " size " << c.size << " T " << c.tokens
+          << " result #" << i;
+    }
+  }
 }
 
 } // namespace

@@ -856,7 +856,8 @@ Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcNa
 
 Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcName,
                                               ArrayRef<Array> args,
-                                              RecurrenceEvaluator evaluator, bool fuse) {
+                                              RecurrenceEvaluator evaluator, bool fuse,
+                                              WindowEvaluator windowEvaluator) {
   // Named ops are evaluated through their generic form, on a private copy; compiled targets
   // also fuse the element-wise ops around each recurrence into it first.
   OwningOpRef<ModuleOp> copy(module.clone());
@@ -956,8 +957,12 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       continue;
     }
     if (auto window = dyn_cast<WindowAttentionOp>(bodyOp)) {
-      Expected<std::vector<Array>> results = interpretWindowAttention(
-          window, values.at(window.getQ()), values.at(window.getK()), values.at(window.getV()));
+      std::vector<Array> operands = {values.at(window.getQ()), values.at(window.getK()),
+                                     values.at(window.getV())};
+      Expected<std::vector<Array>> results =
+          windowEvaluator ? windowEvaluator(window, operands)
+                          : interpretWindowAttention(window, operands[0], operands[1],
+                                                     operands[2]);
       if (!results)
         return results.takeError();
       for (auto [v, a] : llvm::zip(window->getResults(), *results))

@@ -136,3 +136,23 @@ func.func @head_groups(%q: tensor<1x?x?x16xf32>, %g: tensor<1x?x?xf32>) -> tenso
   }
   return %s : tensor<1x?x16x16xf32>
 }
+
+// -----
+
+// A window attention becomes a kernel over B · H work items: the block's scores are a
+// register-tiled matmul of queries and the span of keys, masked per row to the window, and the
+// outputs a second matmul with the values.
+// CHECK-LABEL: func.func @window
+// CHECK: %[[WORK:.*]] = arith.muli
+// CHECK: call @__linrec_kernel_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[WORK]])
+// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<1x?x2x16xf32>, %{{.*}}: memref<1x?x2x16xf32>, %{{.*}}: memref<1x?x2x8xf32>, %{{.*}}: memref<1x?x2x8xf32>, %{{.*}}: memref<1x?x2xf32>, %{{.*}}: index, %{{.*}}: index)
+// CHECK: vector.fma
+// CHECK: arith.cmpf oge
+// CHECK: vector.reduction <maximumf>
+// CHECK: math.exp
+// CHECK: vector.reduction <add>
+func.func @window(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x8xf32>) -> (tensor<1x?x2x8xf32>, tensor<1x?x2xf32>) {
+  %n, %d = linrec.window_attention %q, %q, %v window <terraced> size 32 weighting <shifted_exp>
+      : (tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x8xf32>) -> (tensor<1x?x2x8xf32>, tensor<1x?x2xf32>)
+  return %n, %d : tensor<1x?x2x8xf32>, tensor<1x?x2xf32>
+}

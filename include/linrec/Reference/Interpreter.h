@@ -8,6 +8,7 @@
 #ifndef LINREC_REFERENCE_INTERPRETER_H
 #define LINREC_REFERENCE_INTERPRETER_H
 
+#include "linrec/Dialect/LinrecOps.h"
 #include "linrec/Reference/Array.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -28,16 +29,22 @@ llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
 using RecurrenceEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>>(
     RecurrenceOp, llvm::ArrayRef<Array>)>;
 
+/// How a function runner evaluates each window attention (null: the float64 reference).
+using WindowEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>>(
+    WindowAttentionOp, llvm::ArrayRef<Array>)>;
+
 /// Evaluates `func.func @funcName` of `module` on `args`, each recurrence through
-/// `evaluator`. The function body may hold recurrences (generic or named: named ops are
-/// normalized on a private copy first), element-wise linalg.generic ops (with `fuse`, those
-/// next to a recurrence are fused into it first, as a compiled target does), tensor.empty,
-/// tensor constants and func.return. Arguments must match the function's ranks and static
-/// dims.
+/// `evaluator` and each window attention through `windowEvaluator`. The function body may hold
+/// recurrences (generic or named: named ops are normalized on a private copy first), window
+/// attentions, linalg.generic ops (with `fuse`, element-wise ones next to a recurrence are
+/// fused into it first, as a compiled target does), linalg.fill, tensor.empty, pad and
+/// slices, tensor constants and func.return. Arguments must match the function's ranks and
+/// static dims.
 llvm::Expected<std::vector<Array>> evaluateFunction(mlir::ModuleOp module,
                                                     llvm::StringRef funcName,
                                                     llvm::ArrayRef<Array> args,
-                                                    RecurrenceEvaluator evaluator, bool fuse);
+                                                    RecurrenceEvaluator evaluator, bool fuse,
+                                                    WindowEvaluator windowEvaluator = nullptr);
 
 /// Evaluates `func.func @funcName` of `module` on `args`. The function body may hold
 /// recurrences (generic or named: named ops are normalized on a private copy first), tensor

@@ -92,7 +92,7 @@ public:
   CpuCompiler();
   ~CpuCompiler();
 
-  /// The kernel of `op` (a generic or named recurrence) under `options`.
+  /// The kernel of `op` (a generic recurrence, or a window attention) under `options`.
   llvm::Expected<std::shared_ptr<const CpuKernel>> compile(mlir::Operation *op,
                                                            const CpuKernelOptions &options);
   size_t cacheSize() const;
@@ -109,6 +109,10 @@ private:
 llvm::Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
                                                       llvm::ArrayRef<Array> operands,
                                                       const CpuKernelOptions &options);
+/// The same for a recurrence or a linrec.window_attention.
+llvm::Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, mlir::Operation *op,
+                                            llvm::ArrayRef<Array> operands,
+                                            const CpuKernelOptions &options);
 
 } // namespace linrec
 

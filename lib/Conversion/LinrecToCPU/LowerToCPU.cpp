@@ -1,6 +1,7 @@
 //===- LowerToCPU.cpp - recurrences to CPU kernels ------------------------===//
 
 #include "KernelEmitter.h"
+#include "WindowKernel.h"
 #include "linrec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -25,7 +26,7 @@ static MemRefType memrefOf(Type tensorType) {
 }
 
 /// Creates the kernel function of `op`: (operands..., results..., begin, end) -> ().
-static func::FuncOp createKernelFunction(RecurrenceOp op, StringRef name) {
+static func::FuncOp createKernelFunction(Operation *op, StringRef name) {
   auto module = op->getParentOfType<ModuleOp>();
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
@@ -35,7 +36,7 @@ static func::FuncOp createKernelFunction(RecurrenceOp op, StringRef name) {
   for (Type t : op->getResultTypes())
     argTypes.push_back(memrefOf(t));
   argTypes.append({b.getIndexType(), b.getIndexType()});
-  auto kernel = func::FuncOp::create(b, op.getLoc(), name, b.getFunctionType(argTypes, {}));
+  auto kernel = func::FuncOp::create(b, op->getLoc(), name, b.getFunctionType(argTypes, {}));
   kernel->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   kernel.addEntryBlock();
   return kernel;
@@ -89,6 +90,38 @@ static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
   op->erase();
 }
 
+/// A window attention becomes a call of its kernel over B · H work items.
+static void replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  SmallVector<Value> args;
+  for (Value operand : op->getOperands())
+    args.push_back(bufferization::ToBufferOp::create(b, memrefOf(operand.getType()), operand,
+                                                     /*read_only=*/true));
+  Value q = op.getQ();
+  SmallVector<Value> sizes = {tensor::DimOp::create(b, q, 0), tensor::DimOp::create(b, q, 1),
+                              tensor::DimOp::create(b, q, 2)};
+  SmallVector<Value> results;
+  for (Type type : op->getResultTypes()) {
+    MemRefType memref = memrefOf(type);
+    SmallVector<Value> dynamic;
+    for (int64_t d = 0; d < memref.getRank(); ++d)
+      if (memref.isDynamicDim(d))
+        dynamic.push_back(sizes[d]); // only B, T, H can be dynamic
+    Value buffer = memref::AllocOp::create(b, memref, dynamic);
+    args.push_back(buffer);
+    results.push_back(buffer);
+  }
+  args.push_back(arith::ConstantIndexOp::create(b, 0));
+  args.push_back(arith::MulIOp::create(b, sizes[0], sizes[2]));
+  func::CallOp::create(b, kernel, args);
+  SmallVector<Value> tensors;
+  for (auto [buffer, type] : llvm::zip(results, op->getResultTypes()))
+    tensors.push_back(bufferization::ToTensorOp::create(b, type, buffer, /*restrict=*/true,
+                                                        /*writable=*/true));
+  op->replaceAllUsesWith(tensors);
+  op->erase();
+}
+
 namespace {
 struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass> {
   using Base::Base;
@@ -100,6 +133,17 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     for (RecurrenceOp op : recurrences)
       if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
         return signalPassFailure();
+    SmallVector<WindowAttentionOp> windows;
+    getOperation()->walk([&](WindowAttentionOp op) { windows.push_back(op); });
+    for (WindowAttentionOp op : windows) {
+      if (matmulRows < 1 || matmulColumns < 1) {
+        op.emitOpError("matmul register tiles must be at least 1 x 1");
+        return signalPassFailure();
+      }
+      func::FuncOp kernel = createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
+      cpu::emitWindowKernel(op, kernel, matmulRows, matmulColumns);
+      replaceWindowWithKernelCall(op, kernel);
+    }
   }
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {

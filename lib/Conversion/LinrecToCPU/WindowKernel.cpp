@@ -1,0 +1,174 @@
+//===- WindowKernel.cpp - the CPU kernel of linrec.window_attention -------===//
+//
+// Work items are the (batch row, head) pairs. Queries go in blocks of C: every window of a
+// block's queries lies in [start(first query), last query], a span of at most C + the
+// window's reach, so the block's scores are one matmul of its queries with that span of keys
+// (register tiles, like the recurrences' intra-chunk blocks), each row is masked to its own
+// window and weighted (softmax, relu, or e^{s − max} with the row sum), and the outputs are a
+// second matmul with the span's values.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+#include "WindowKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace linrec::cpu {
+
+namespace {
+class WindowKernel : KernelBuilder {
+public:
+  WindowKernel(WindowAttentionOp op, func::FuncOp kernel, int64_t rows, int64_t columns)
+      : KernelBuilder(op.getLoc(), kernel), op(op) {
+    matmulRows = rows;
+    matmulColumns = columns;
+    size = static_cast<int64_t>(op.getSize());
+    dk = cast<RankedTensorType>(op.getQ().getType()).getDimSize(3);
+    dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
+    int64_t reach = op.getWindow() == WindowKind::Terraced ? 2 * size - 1 : size - 1;
+    span = (kBlock + reach + 15) / 16 * 16; // whole 16-lane vectors; the padding is masked
+  }
+
+  void emit() {
+    Value q = kernel.getArgument(0), k = kernel.getArgument(1), v = kernel.getArgument(2);
+    Value o = kernel.getArgument(3);
+    bool shifted = op.getWeighting() == WindowWeighting::ShiftedExp;
+    Value denominator = shifted ? kernel.getArgument(4) : Value();
+    unsigned numArgs = kernel.getNumArguments();
+    Value begin = kernel.getArgument(numArgs - 2), end = kernel.getArgument(numArgs - 1);
+
+    Value queries = alloc({kBlock, dk}), keys = alloc({span, dk}), keysT = alloc({dk, span});
+    Value values = alloc({span, dv}), scores = alloc({kBlock, span}), out = alloc({kBlock, dv});
+    Value heads = memref::DimOp::create(b, q, 2), tokens = memref::DimOp::create(b, q, 1);
+    Value zero = index(0);
+    VectorType spanRow = vectorOf(span);
+    SmallVector<float> iota(span);
+    for (int64_t j = 0; j < span; ++j)
+      iota[j] = float(j);
+    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(spanRow, ArrayRef(iota)));
+    float scale = static_cast<float>(op.getScale().convertToDouble());
+
+    forLoop(begin, end, [&](Value w) {
+      Value row = arith::DivUIOp::create(b, w, heads), head = arith::RemUIOp::create(b, w, heads);
+      Value blocks = arith::CeilDivUIOp::create(b, tokens, index(kBlock));
+      forLoop(zero, blocks, [&](Value block) {
+        Value first = arith::MulIOp::create(b, block, index(kBlock));
+        Value count = arith::MinUIOp::create(b, index(kBlock),
+                                             arith::SubIOp::create(b, tokens, first));
+        Value keyStart = windowStart(first);
+        Value numKeys = arith::SubIOp::create(b, arith::AddIOp::create(b, first, count), keyStart);
+        // The span's keys and values; values past it are zero (their weights are zero, and
+        // 0 · garbage could be NaN).
+        fill(values, 0.0);
+        forLoop(zero, numKeys, [&](Value j) {
+          Value token = arith::AddIOp::create(b, keyStart, j);
+          store(load(vectorOf(dk), k, {row, token, head, zero}), keys, {j, zero});
+          store(load(vectorOf(dv), v, {row, token, head, zero}), values, {j, zero});
+        });
+        forLoop(0, dk, [&](Value d) {
+          forLoop(zero, numKeys, [&](Value j) {
+            store(load(b.getF32Type(), keys, {j, d}), keysT, {d, j});
+          });
+        });
+        Value scaleRow = arith::ConstantOp::create(b, DenseElementsAttr::get(vectorOf(dk), scale));
+        forLoop(zero, count, [&](Value r) {
+          Value token = arith::AddIOp::create(b, first, r);
+          Value x = load(vectorOf(dk), q, {row, token, head, zero});
+          store(arith::MulFOp::create(b, x, scaleRow), queries, {r, zero});
+        });
+        matmul(queries, keysT, scores, /*accumulate=*/false);
+        forLoop(zero, count, [&](Value r) {
+          Value token = arith::AddIOp::create(b, first, r);
+          Value from = arith::SubIOp::create(b, windowStart(token), keyStart);
+          Value to = arith::SubIOp::create(b, token, keyStart);
+          auto asFloat = [&](Value i) {
+            return vector::BroadcastOp::create(
+                b, spanRow,
+                arith::UIToFPOp::create(b, b.getF32Type(),
+                                        arith::IndexCastOp::create(b, b.getI64Type(), i)));
+          };
+          Value keep = arith::AndIOp::create(
+              b,
+              arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions, asFloat(from)),
+              arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, asFloat(to)));
+          Value s = load(spanRow, scores, {r, zero});
+          Value weights;
+          Value sum;
+          if (op.getWeighting() == WindowWeighting::Relu) {
+            weights = arith::SelectOp::create(b, keep, arith::MaximumFOp::create(b, s, zeros(spanRow)),
+                                              zeros(spanRow));
+          } else {
+            Value lowest = arith::ConstantOp::create(
+                b, DenseElementsAttr::get(spanRow, -std::numeric_limits<float>::infinity()));
+            Value max = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF,
+                                                    arith::SelectOp::create(b, keep, s, lowest));
+            Value shiftedScores =
+                arith::SubFOp::create(b, s, vector::BroadcastOp::create(b, spanRow, max));
+            // Select before exponentiating: masked scores may exceed the window's max.
+            weights = arith::SelectOp::create(
+                b, keep, math::ExpOp::create(b, arith::SelectOp::create(b, keep, shiftedScores,
+                                                                        zeros(spanRow))),
+                zeros(spanRow));
+            sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, weights);
+            if (op.getWeighting() == WindowWeighting::Softmax)
+              weights = arith::DivFOp::create(b, weights,
+                                              vector::BroadcastOp::create(b, spanRow, sum));
+            else
+              store(sum, denominator, {row, token, head});
+          }
+          store(weights, scores, {r, zero});
+        });
+        matmul(scores, values, out, /*accumulate=*/false);
+        forLoop(zero, count, [&](Value r) {
+          Value token = arith::AddIOp::create(b, first, r);
+          store(load(vectorOf(dv), out, {r, zero}), o, {row, token, head, zero});
+        });
+      });
+    });
+    freeAll();
+    func::ReturnOp::create(b);
+  }
+
+private:
+  static constexpr int64_t kBlock = 64; // queries per block
+  WindowAttentionOp op;
+  int64_t size, dk, dv, span;
+
+  /// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).
+  Value windowStart(Value i) {
+    Value s = index(size);
+    switch (op.getWindow()) {
+    case WindowKind::Sliding: {
+      Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, i, s);
+      Value startIfReached =
+          arith::SubIOp::create(b, arith::AddIOp::create(b, i, index(1)), s);
+      return arith::SelectOp::create(b, reached, startIfReached, index(0));
+    }
+    case WindowKind::Block:
+      return arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
+    case WindowKind::Terraced: {
+      Value blockStart = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
+      Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, blockStart, s);
+      return arith::SelectOp::create(b, reached, arith::SubIOp::create(b, blockStart, s),
+                                     index(0));
+    }
+    }
+    return index(0);
+  }
+};
+} // namespace
+
+void emitWindowKernel(WindowAttentionOp op, func::FuncOp kernel, int64_t matmulRows,
+                      int64_t matmulColumns) {
+  WindowKernel(op, kernel, matmulRows, matmulColumns).emit();
+}
+
+} // namespace linrec::cpu
