@@ -15,6 +15,8 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
+#include "mlir/Parser/Parser.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -242,6 +244,52 @@ int main(int argc, char **argv) {
         }
       }
   }
+  // The window attention of the hybrid layers (Liger Attention, LoLCATs, DiagAttention):
+  // a sliding softmax window of 64 keys, FLOPs counted over the keys each query sees.
+  if (!decodeOnly) {
+    llvm::outs() << "\n| window attention | T | d | threads | ms | GFLOP/s | % of sgemm peak | compile ms |\n"
+                 << "|---|---|---|---|---|---|---|---|\n";
+    for (int64_t d : dims)
+      for (int64_t tokens : lengths) {
+        int64_t window = 64;
+        std::string type = "tensor<" + std::to_string(batchSize) + "x" + std::to_string(tokens) +
+                           "x" + std::to_string(heads) + "x" + std::to_string(d) + "xf32>";
+        std::string text = "func.func @w(%q: " + type + ") {\n  %o = linrec.window_attention %q, %q, %q "
+                           "window <sliding> size 64 weighting <softmax> : (" + type + ", " + type +
+                           ", " + type + ") -> " + type + "\n  return\n}\n";
+        auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+        WindowAttentionOp op;
+        module->walk([&](WindowAttentionOp found) { op = found; });
+        CpuKernelOptions options;
+        options.matmulRows = matmulRows;
+        options.matmulColumns = matmulColumns;
+        auto kernel = compiler.compile(op, options);
+        if (!kernel) {
+          llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
+          return 1;
+        }
+        std::vector<int64_t> shape = {batchSize, tokens, heads, d};
+        std::vector<float> x(Array::numElementsOf(shape)), o(x.size());
+        for (float &value : x)
+          value = 0.1f * normal(rng);
+        BufferView in{x.data(), DType::F32, shape}, out{o.data(), DType::F32, shape};
+        // Keys seen: Σ_i min(i + 1, W) per (batch, head); 2 FLOPs per key and dim, twice.
+        double keys = double(window) * tokens - double(window) * (window - 1) / 2;
+        double flops = 4.0 * keys * d * heads * batchSize;
+        for (unsigned t : threads) {
+          double s = bestSeconds([&] {
+            if (llvm::Error e = (*kernel)->run({in, in, in}, {out}, t))
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+          double gflops = flops / s / 1e9;
+          llvm::outs() << llvm::format("| sliding 64, softmax | %lld | %lld | %u | %.2f | %.1f | %.0f%% | %.0f |\n",
+                                       (long long)tokens, (long long)d, t, s * 1e3, gflops,
+                                       100 * gflops / peaks[t], (*kernel)->compileSeconds() * 1e3);
+          llvm::outs().flush();
+        }
+      }
+  }
+
   // Decode: one token per sequence, the state read and written in place, B x H states.
   double bandwidth = copyBandwidth();
   llvm::outs() << llvm::format("\nmemory bandwidth (memcpy 256 MiB, read + write): %.1f GB/s\n",
