@@ -322,20 +322,37 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   return named;
 }
 
-Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
+namespace {
+/// A case directory's spec.json and its input arrays by name.
+struct CaseSpec {
+  // Owns what the pointers below point into (on the heap: a json::Value holds its object
+  // inline, so moving one would leave them dangling).
+  std::unique_ptr<llvm::json::Value> spec;
+  std::string model;
+  const llvm::json::Object *root = nullptr, *params = nullptr, *outputs = nullptr;
+  std::map<std::string, Array> arrays;
+};
+} // namespace
+
+static Expected<CaseSpec> readCaseSpec(StringRef dir) {
   auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
   if (!specBuffer)
     return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
   Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
   if (!spec)
     return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
-  const llvm::json::Object *root = spec->getAsObject();
-  std::optional<StringRef> model = root ? root->getString("model") : std::nullopt;
-  const llvm::json::Object *params = root ? root->getObject("params") : nullptr;
-  const llvm::json::Object *inputs = root ? root->getObject("inputs") : nullptr;
-  if (!model || !params || !inputs)
-    return caseError(dir, "spec.json needs model, params and inputs");
-  std::map<std::string, TensorInfo> infos;
+  CaseSpec c;
+  c.spec = std::make_unique<llvm::json::Value>(std::move(*spec));
+  c.root = c.spec->getAsObject();
+  if (!c.root)
+    return caseError(dir, "spec.json must hold an object");
+  std::optional<StringRef> model = c.root->getString("model");
+  c.params = c.root->getObject("params");
+  c.outputs = c.root->getObject("outputs");
+  const llvm::json::Object *inputs = c.root->getObject("inputs");
+  if (!model || !c.params || !inputs || !c.outputs)
+    return caseError(dir, "spec.json needs model, params, inputs and outputs");
+  c.model = model->str();
   for (const auto &[name, file] : *inputs) {
     std::optional<StringRef> fileName = file.getAsString();
     if (!fileName)
@@ -343,9 +360,20 @@ Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
     Expected<Array> array = readNpy(joinPath(dir, *fileName));
     if (!array)
       return array.takeError();
-    infos[name.str()] = TensorInfo{array->dtype, array->shape};
+    c.arrays[name.str()] = std::move(*array);
   }
-  Expected<PreparedModel> prepared = prepareModel(context, *model, *params, infos, Target::CPU);
+  return c;
+}
+
+Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
+  Expected<CaseSpec> c = readCaseSpec(dir);
+  if (!c)
+    return c.takeError();
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : c->arrays)
+    infos[name] = TensorInfo{array.dtype, array.shape};
+  Expected<PreparedModel> prepared =
+      prepareModel(context, c->model, *c->params, infos, Target::CPU);
   if (!prepared)
     return caseError(dir, llvm::toString(prepared.takeError()));
   return prepared;
@@ -354,37 +382,14 @@ Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
                                         StringRef outDir, CpuCompiler &compiler,
                                         const CpuKernelOptions &options) {
-  auto specBuffer = llvm::MemoryBuffer::getFile(joinPath(dir, "spec.json"));
-  if (!specBuffer)
-    return caseError(dir, "cannot read spec.json: " + specBuffer.getError().message());
-  Expected<llvm::json::Value> spec = llvm::json::parse((*specBuffer)->getBuffer());
-  if (!spec)
-    return caseError(dir, "spec.json is not valid JSON: " + llvm::toString(spec.takeError()));
-  const llvm::json::Object *root = spec->getAsObject();
-  if (!root)
-    return caseError(dir, "spec.json must hold an object");
-
+  Expected<CaseSpec> c = readCaseSpec(dir);
+  if (!c)
+    return c.takeError();
   CaseReport report;
-  std::optional<StringRef> model = root->getString("model");
-  const llvm::json::Object *params = root->getObject("params");
-  const llvm::json::Object *inputs = root->getObject("inputs");
-  const llvm::json::Object *outputs = root->getObject("outputs");
-  if (!model || !params || !inputs || !outputs)
-    return caseError(dir, "spec.json needs model, params, inputs and outputs");
-  report.model = model->str();
-  // Inputs by name.
-  std::map<std::string, Array> arrays;
-  for (const auto &[name, file] : *inputs) {
-    std::optional<StringRef> fileName = file.getAsString();
-    if (!fileName)
-      return caseError(dir, "inputs." + name.str() + " must be a file name");
-    Expected<Array> array = readNpy(joinPath(dir, *fileName));
-    if (!array)
-      return array.takeError();
-    arrays[name.str()] = std::move(*array);
-  }
+  report.model = c->model;
+  const llvm::json::Object *root = c->root, *outputs = c->outputs;
   Expected<std::vector<std::pair<std::string, Array>>> results =
-      runModel(context, *model, *params, arrays, target, compiler, options);
+      runModel(context, c->model, *c->params, c->arrays, target, compiler, options);
   if (!results)
     return caseError(dir, llvm::toString(results.takeError()));
 
@@ -403,7 +408,7 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
     check.tolerance = tolerance;
     auto it = llvm::find_if(*results, [&](const auto &r) { return r.first == check.name; });
     if (it == results->end())
-      return caseError(dir, "model '" + *model + "' has no output '" + check.name + "'");
+      return caseError(dir, "model '" + c->model + "' has no output '" + check.name + "'");
     const Array &produced = it->second;
     std::string fileName = file.getAsString().value_or(check.name + ".npy").str();
     if (!outDir.empty())

@@ -923,37 +923,28 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
           Array(DType::F64, std::vector<int64_t>(shape.begin(), shape.end()));
       continue;
     }
-    if (auto generic = dyn_cast<linalg::GenericOp>(bodyOp)) {
-      std::vector<const Array *> inputs;
-      for (Value v : generic.getDpsInputs())
-        inputs.push_back(&values.at(v));
-      Expected<Array> result =
-          evaluateGeneric(generic, inputs, values.at(generic.getDpsInits()[0]));
-      if (!result)
-        return result.takeError();
-      values[generic->getResult(0)] = std::move(*result);
-      continue;
-    }
-    if (auto pad = dyn_cast<tensor::PadOp>(bodyOp)) {
-      Expected<Array> result = padTensor(pad, values.at(pad.getSource()));
-      if (!result)
-        return result.takeError();
-      values[pad.getResult()] = std::move(*result);
-      continue;
-    }
-    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(bodyOp)) {
-      Expected<Array> result = extractSlice(slice, values.at(slice.getSource()));
-      if (!result)
-        return result.takeError();
-      values[slice.getResult()] = std::move(*result);
-      continue;
-    }
-    if (auto insert = dyn_cast<tensor::InsertSliceOp>(bodyOp)) {
-      Expected<Array> result =
-          insertSlice(insert, values.at(insert.getSource()), values.at(insert.getDest()));
-      if (!result)
-        return result.takeError();
-      values[insert.getResult()] = std::move(*result);
+    // Single-result tensor ops around the recurrences.
+    std::optional<Expected<Array>> tensorResult =
+        llvm::TypeSwitch<Operation *, std::optional<Expected<Array>>>(&bodyOp)
+            .Case([&](linalg::GenericOp generic) {
+              std::vector<const Array *> inputs;
+              for (Value v : generic.getDpsInputs())
+                inputs.push_back(&values.at(v));
+              return evaluateGeneric(generic, inputs, values.at(generic.getDpsInits()[0]));
+            })
+            .Case([&](tensor::PadOp pad) { return padTensor(pad, values.at(pad.getSource())); })
+            .Case([&](tensor::ExtractSliceOp slice) {
+              return extractSlice(slice, values.at(slice.getSource()));
+            })
+            .Case([&](tensor::InsertSliceOp insert) {
+              return insertSlice(insert, values.at(insert.getSource()),
+                                 values.at(insert.getDest()));
+            })
+            .Default([](Operation *) { return std::nullopt; });
+    if (tensorResult) {
+      if (!*tensorResult)
+        return tensorResult->takeError();
+      values[bodyOp.getResult(0)] = std::move(**tensorResult);
       continue;
     }
     if (auto window = dyn_cast<WindowAttentionOp>(bodyOp)) {

@@ -15,9 +15,9 @@
 // CHECK-DAG: %[[QB:.*]] = bufferization.to_buffer %[[Q]] read_only : tensor<2x?x4x16xf32> to memref<2x?x4x16xf32>
 // CHECK-DAG: %[[GB:.*]] = bufferization.to_buffer %[[G]] read_only
 // CHECK-DAG: %[[T:.*]] = tensor.dim %[[Q]], %c1
+// CHECK-DAG: %[[WORK:.*]] = arith.muli
 // CHECK: %[[O:.*]] = memref.alloc(%[[T]]) : memref<2x?x4x16xf32>
 // CHECK: %[[S:.*]] = memref.alloc() : memref<2x4x16x16xf32>
-// CHECK: %[[WORK:.*]] = arith.muli
 // CHECK: call @__linrec_kernel_0(%[[QB]], %[[GB]], %[[O]], %[[S]], %{{.*}}, %[[WORK]])
 // CHECK: bufferization.to_tensor %[[O]] restrict writable
 // CHECK: bufferization.to_tensor %[[S]] restrict writable

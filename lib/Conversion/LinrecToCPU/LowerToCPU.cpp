@@ -42,44 +42,28 @@ static func::FuncOp createKernelFunction(Operation *op, StringRef name) {
   return kernel;
 }
 
-/// Replaces `op` by a call of `kernel` on buffers of its operands and fresh result buffers.
-static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
-  ImplicitLocOpBuilder b(op.getLoc(), op);
+/// Replaces `op` by a call of `kernel` on buffers of its operands and fresh result buffers,
+/// over the work items [0, work). `leadingSizes(i)` gives result #i's leading dims (the only
+/// ones that can be dynamic).
+static void callKernel(ImplicitLocOpBuilder &b, Operation *op, func::FuncOp kernel,
+                       function_ref<SmallVector<Value>(unsigned)> leadingSizes, Value work) {
   SmallVector<Value> args;
   for (Value operand : op->getOperands())
     args.push_back(bufferization::ToBufferOp::create(b, memrefOf(operand.getType()), operand,
                                                      /*read_only=*/true));
-  Value first = op.getInputs().front();
-  Value batch = tensor::DimOp::create(b, first, 0);
-  Value tokens = tensor::DimOp::create(b, first, 1);
-  Value heads = tensor::DimOp::create(b, first, 2);
-  Value rows = batch; // state rows: B, or the number of sequences
-  if (Value cu = op.getCuSeqlens())
-    rows = arith::SubIOp::create(b, tensor::DimOp::create(b, cu, 0),
-                                 arith::ConstantIndexOp::create(b, 1));
   SmallVector<Value> results;
-  unsigned numOutputs = op.getNumOutputs();
   for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
     MemRefType memref = memrefOf(type);
-    SmallVector<Value> sizes = i < numOutputs ? SmallVector<Value>{batch, tokens, heads}
-                                              : SmallVector<Value>{rows, heads};
+    SmallVector<Value> sizes = leadingSizes(i);
     SmallVector<Value> dynamic;
     for (int64_t d = 0; d < memref.getRank(); ++d)
       if (memref.isDynamicDim(d))
-        dynamic.push_back(sizes[d]); // only B, T, H or N can be dynamic
+        dynamic.push_back(sizes[d]);
     Value buffer = memref::AllocOp::create(b, memref, dynamic);
     args.push_back(buffer);
     results.push_back(buffer);
   }
   args.push_back(arith::ConstantIndexOp::create(b, 0));
-  int64_t group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item").getInt();
-  Value groups = heads;
-  if (group > 1)
-    groups = arith::CeilDivUIOp::create(b, heads, arith::ConstantIndexOp::create(b, group));
-  Value work = arith::MulIOp::create(b, rows, groups);
-  int64_t tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles").getInt();
-  if (tiles > 1)
-    work = arith::MulIOp::create(b, work, arith::ConstantIndexOp::create(b, tiles));
   args.push_back(work);
   func::CallOp::create(b, kernel, args);
   SmallVector<Value> tensors;
@@ -90,36 +74,44 @@ static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
   op->erase();
 }
 
-/// A window attention becomes a call of its kernel over B · H work items.
+/// A recurrence's work items: (state row, head group, value tile); outputs are [B, T, H, ...],
+/// final states [N, H, ...].
+static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
+  ImplicitLocOpBuilder b(op.getLoc(), op);
+  Value first = op.getInputs().front();
+  Value batch = tensor::DimOp::create(b, first, 0);
+  Value tokens = tensor::DimOp::create(b, first, 1);
+  Value heads = tensor::DimOp::create(b, first, 2);
+  Value rows = batch; // state rows: B, or the number of sequences
+  if (Value cu = op.getCuSeqlens())
+    rows = arith::SubIOp::create(b, tensor::DimOp::create(b, cu, 0),
+                                 arith::ConstantIndexOp::create(b, 1));
+  int64_t group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item").getInt();
+  Value groups = heads;
+  if (group > 1)
+    groups = arith::CeilDivUIOp::create(b, heads, arith::ConstantIndexOp::create(b, group));
+  Value work = arith::MulIOp::create(b, rows, groups);
+  int64_t tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles").getInt();
+  if (tiles > 1)
+    work = arith::MulIOp::create(b, work, arith::ConstantIndexOp::create(b, tiles));
+  unsigned numOutputs = op.getNumOutputs();
+  callKernel(
+      b, op, kernel,
+      [&](unsigned i) {
+        return i < numOutputs ? SmallVector<Value>{batch, tokens, heads}
+                              : SmallVector<Value>{rows, heads};
+      },
+      work);
+}
+
+/// A window attention's work items: (batch row, head); every result is [B, T, H, ...].
 static void replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
   ImplicitLocOpBuilder b(op.getLoc(), op);
-  SmallVector<Value> args;
-  for (Value operand : op->getOperands())
-    args.push_back(bufferization::ToBufferOp::create(b, memrefOf(operand.getType()), operand,
-                                                     /*read_only=*/true));
   Value q = op.getQ();
   SmallVector<Value> sizes = {tensor::DimOp::create(b, q, 0), tensor::DimOp::create(b, q, 1),
                               tensor::DimOp::create(b, q, 2)};
-  SmallVector<Value> results;
-  for (Type type : op->getResultTypes()) {
-    MemRefType memref = memrefOf(type);
-    SmallVector<Value> dynamic;
-    for (int64_t d = 0; d < memref.getRank(); ++d)
-      if (memref.isDynamicDim(d))
-        dynamic.push_back(sizes[d]); // only B, T, H can be dynamic
-    Value buffer = memref::AllocOp::create(b, memref, dynamic);
-    args.push_back(buffer);
-    results.push_back(buffer);
-  }
-  args.push_back(arith::ConstantIndexOp::create(b, 0));
-  args.push_back(arith::MulIOp::create(b, sizes[0], sizes[2]));
-  func::CallOp::create(b, kernel, args);
-  SmallVector<Value> tensors;
-  for (auto [buffer, type] : llvm::zip(results, op->getResultTypes()))
-    tensors.push_back(bufferization::ToTensorOp::create(b, type, buffer, /*restrict=*/true,
-                                                        /*writable=*/true));
-  op->replaceAllUsesWith(tensors);
-  op->erase();
+  callKernel(b, op, kernel, [&](unsigned) { return sizes; },
+             arith::MulIOp::create(b, sizes[0], sizes[2]));
 }
 
 namespace {
