@@ -34,51 +34,78 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   auto func = module.lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
     return error("no function @" + funcName + " with a body");
-  SmallVector<RecurrenceOp> recurrences(func.getOps<RecurrenceOp>());
-  if (recurrences.size() != 1)
-    return error("a compiled function's body is one recurrence (found " +
-                 llvm::Twine(recurrences.size()) + ")");
-  RecurrenceOp op = recurrences.front();
 
   auto function = std::make_shared<CompiledFunction>();
   function->numArgs_ = func.getNumArguments();
   function->numResults_ = func.getNumResults();
-  for (Value operand : op->getOperands()) {
-    if (auto arg = dyn_cast<BlockArgument>(operand)) {
-      function->operandArg.push_back(static_cast<int>(arg.getArgNumber()));
-      function->constants.emplace_back();
-      function->constantsF32.emplace_back();
-      function->constantShapes.emplace_back();
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  llvm::DenseMap<Value, Slot> slots;
+  for (BlockArgument arg : func.getArguments())
+    slots[arg] = Slot{Slot::Argument, static_cast<int>(arg.getArgNumber())};
+  for (Operation &op : func.getBody().front()) {
+    if (isa<func::ReturnOp>(op))
+      break;
+    if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+      auto dense = dyn_cast<DenseFPElementsAttr>(constant.getValue());
+      if (!dense)
+        return error("a compiled function takes float tensor constants only");
+      Constant c;
+      for (APFloat v : dense.getValues<APFloat>())
+        c.f64.push_back(v.convertToDouble());
+      c.f32.assign(c.f64.begin(), c.f64.end());
+      c.shape.assign(dense.getType().getShape().begin(), dense.getType().getShape().end());
+      slots[constant.getResult()] =
+          Slot{Slot::Constant, static_cast<int>(function->constants.size())};
+      function->constants.push_back(std::move(c));
       continue;
     }
-    auto constant = operand.getDefiningOp<arith::ConstantOp>();
-    auto dense = constant ? dyn_cast<DenseFPElementsAttr>(constant.getValue()) : nullptr;
-    if (!dense)
-      return error("a recurrence operand is neither a function argument nor a float tensor "
-                   "constant");
-    function->operandArg.push_back(-1);
-    std::vector<double> values;
-    for (APFloat v : dense.getValues<APFloat>())
-      values.push_back(v.convertToDouble());
-    function->constantsF32.emplace_back(values.begin(), values.end());
-    function->constants.push_back(std::move(values));
-    auto shape = dense.getType().getShape();
-    function->constantShapes.emplace_back(shape.begin(), shape.end());
+    if (!isa<RecurrenceOp, WindowAttentionOp>(op))
+      return error("'" + op.getName().getStringRef() +
+                   "' is not a kernel op (a compiled function runs recurrences and window "
+                   "attentions)");
+    Step step;
+    for (Value operand : op.getOperands()) {
+      auto it = slots.find(operand);
+      if (it == slots.end())
+        return error("a kernel operand comes from outside the function's kernels");
+      step.operands.push_back(it->second);
+    }
+    auto rec = dyn_cast<RecurrenceOp>(op);
+    unsigned numOutputs = rec ? rec.getNumOutputs() : op.getNumResults();
+    step.varlen = rec && rec.getCuSeqlens();
+    for (auto [i, result] : llvm::enumerate(op.getResults())) {
+      auto type = cast<RankedTensorType>(result.getType());
+      std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+      for (int64_t &d : shape)
+        d = ShapedType::isDynamic(d) ? -1 : d;
+      step.resultShapes.push_back(shape);
+      step.resultIsOutput.push_back(i < numOutputs);
+      // Returned values are written into the caller's buffers; the others into scratch.
+      auto returned = llvm::find(ret.getOperands(), result);
+      Slot slot = returned != ret.getOperands().end()
+                      ? Slot{Slot::Result, static_cast<int>(returned - ret.getOperands().begin())}
+                      : Slot{Slot::Intermediate, static_cast<int>(function->numIntermediates++)};
+      if (returned != ret.getOperands().end() &&
+          llvm::count(ret.getOperands(), result) > 1)
+        return error("a compiled function returns each value once");
+      if (!type.getElementType().isF32())
+        return error("kernel results are f32 tensors");
+      slots[result] = slot;
+      step.results.push_back(slot);
+    }
+    auto kernel = compiler.compile(&op, options);
+    if (!kernel)
+      return error(llvm::toString(kernel.takeError()) + "\n" + diagnostics);
+    step.kernel = *kernel;
+    function->steps.push_back(std::move(step));
   }
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value returned : ret.getOperands())
-    if (returned.getDefiningOp() != op.getOperation())
-      return error("every result of the function must be a result of its recurrence");
-  for (Value result : op->getResults()) {
-    auto it = llvm::find(ret.getOperands(), result);
-    if (it == ret.getOperands().end())
-      return error("the function must return every result of its recurrence");
-    function->resultIndex.push_back(static_cast<int>(it - ret.getOperands().begin()));
+  if (function->steps.empty())
+    return error("the function has no recurrence or window attention to compile");
+  for (Value returned : ret.getOperands()) {
+    auto it = slots.find(returned);
+    if (it == slots.end() || it->second.kind != Slot::Result)
+      return error("every result of a compiled function must be a kernel's result");
   }
-  auto kernel = compiler.compile(op, options);
-  if (!kernel)
-    return error(llvm::toString(kernel.takeError()) + "\n" + diagnostics);
-  function->kernel_ = *kernel;
   return std::shared_ptr<const CompiledFunction>(std::move(function));
 }
 
@@ -88,25 +115,59 @@ llvm::Error CompiledFunction::run(llvm::ArrayRef<BufferView> args,
     return error("the function takes " + llvm::Twine(numArgs_) + " arguments and " +
                  llvm::Twine(numResults_) + " results, got " + llvm::Twine(args.size()) +
                  " and " + llvm::Twine(results.size()));
-  std::vector<BufferView> operands;
-  for (size_t i = 0; i < operandArg.size(); ++i) {
-    if (operandArg[i] >= 0) {
-      operands.push_back(args[operandArg[i]]);
-      continue;
+  std::vector<std::vector<float>> scratch(numIntermediates);
+  std::vector<BufferView> intermediates(numIntermediates);
+  for (const Step &step : steps) {
+    std::vector<BufferView> operands;
+    for (auto [i, slot] : llvm::enumerate(step.operands)) {
+      switch (slot.kind) {
+      case Slot::Argument:
+        operands.push_back(args[slot.index]);
+        break;
+      case Slot::Result:
+        operands.push_back(results[slot.index]);
+        break;
+      case Slot::Intermediate:
+        operands.push_back(intermediates[slot.index]);
+        break;
+      case Slot::Constant: {
+        // A constant keeps the element type of its tensor (the kernel checks it).
+        const Constant &c = constants[slot.index];
+        BufferView view;
+        view.shape = c.shape;
+        view.dtype = step.kernel->operandDType(i);
+        view.data = view.dtype == DType::F64
+                        ? static_cast<void *>(const_cast<double *>(c.f64.data()))
+                        : static_cast<void *>(const_cast<float *>(c.f32.data()));
+        operands.push_back(view);
+        break;
+      }
+      }
     }
-    // A constant keeps the element type of its tensor (the kernel checks it).
-    BufferView view;
-    view.shape = constantShapes[i];
-    view.dtype = kernel_->operandDType(i);
-    view.data = view.dtype == DType::F64
-                    ? static_cast<void *>(const_cast<double *>(constants[i].data()))
-                    : static_cast<void *>(const_cast<float *>(constantsF32[i].data()));
-    operands.push_back(view);
+    if (operands.empty() || operands.front().shape.size() < 3)
+      return error("a kernel's first operand must be [B, T, H, ...]");
+    // Scratch results: B, T, H from operand #0; state rows from B or cu_seqlens.
+    const std::vector<int64_t> &first = operands.front().shape;
+    int64_t rows = step.varlen ? operands.back().shape[0] - 1 : first[0];
+    std::vector<BufferView> kernelResults;
+    for (auto [i, slot] : llvm::enumerate(step.results)) {
+      if (slot.kind == Slot::Result) {
+        kernelResults.push_back(results[slot.index]);
+        continue;
+      }
+      std::vector<int64_t> shape = step.resultShapes[i];
+      if (step.resultIsOutput[i])
+        std::copy(first.begin(), first.begin() + 3, shape.begin());
+      else
+        shape[0] = rows, shape[1] = first[2];
+      scratch[slot.index].assign(Array::numElementsOf(shape), 0.0f);
+      intermediates[slot.index] = BufferView{scratch[slot.index].data(), DType::F32, shape};
+      kernelResults.push_back(intermediates[slot.index]);
+    }
+    if (llvm::Error e = step.kernel->run(operands, kernelResults, threads))
+      return e;
   }
-  std::vector<BufferView> kernelResults;
-  for (int index : resultIndex)
-    kernelResults.push_back(results[index]);
-  return kernel_->run(operands, kernelResults, threads);
+  return llvm::Error::success();
 }
 
 } // namespace linrec

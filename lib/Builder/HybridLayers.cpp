@@ -43,6 +43,12 @@ SmallVector<Value> buildLigerAttention(OpBuilder &b, Location loc, const LayerCo
   MLIRContext *ctx = b.getContext();
   Type oType = withLastDim(v, cast<RankedTensorType>(v.getType()).getDimSize(3));
   FloatAttr scale = b.getF64FloatAttr(c.scale);
+  // The window term first: defined before the recurrence, it can become an input of the
+  // recurrence's fused stores.
+  auto window = WindowAttentionOp::create(
+      b, loc, oType, Type(), qAttn, kAttn, v, WindowKindAttr::get(ctx, WindowKind::Sliding),
+      b.getI64IntegerAttr(c.windowSize), WindowWeightingAttr::get(ctx, WindowWeighting::Softmax),
+      b.getF64FloatAttr(c.attentionScale));
   Operation *linear;
   if (c.linearVariant == LayerKind::LigerHGRN2)
     linear = LigerHGRN2Op::create(b, loc, TypeRange{oType, finalStateType}, q, v, graw, Value(),
@@ -50,10 +56,6 @@ SmallVector<Value> buildLigerAttention(OpBuilder &b, Location loc, const LayerCo
   else
     linear = LigerGLAOp::create(b, loc, TypeRange{oType, finalStateType}, q, k, v, graw,
                                 Value(), Value(), scale, b.getF64FloatAttr(c.gateNormalizer));
-  auto window = WindowAttentionOp::create(
-      b, loc, oType, Type(), qAttn, kAttn, v, WindowKindAttr::get(ctx, WindowKind::Sliding),
-      b.getI64IntegerAttr(c.windowSize), WindowWeightingAttr::get(ctx, WindowWeighting::Softmax),
-      b.getF64FloatAttr(c.attentionScale));
   // Element-wise: linrec-fuse moves the mix into the recurrence's stores.
   float mixLinear = c.mixLinear, mixAttention = c.mixAttention;
   Value o = buildElementwise(

@@ -95,3 +95,18 @@ cpu = linrec.Layer("tensor_attention", degree=3, scale=0.5)(**tensor)
 ref = linrec.Layer("tensor_attention", target="reference", degree=3, scale=0.5)(**tensor)
 print("tensor attention degree 3:", "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
 # CHECK: tensor attention degree 3: ok
+
+# Layers made of several kernels (a window attention, then the recurrence that fuses the mix)
+# run through one compiled function on f32 buffers.
+attn = dict(q=q, k=k, v=v, graw=k, q_attn=normal(B, T, H, 8), k_attn=normal(B, T, H, 8))
+params = dict(linear_variant="gla", scale=1.0, gate_normalizer=16.0, window=16,
+              attn_scale=0.35, mix_linear=0.5, mix_attn=0.5)
+cpu = linrec.Layer("liger_attention", **params)(**attn)
+ref = linrec.Layer("liger_attention", target="reference", **params)(**attn)
+print("liger_attention:", "ok" if max(rel(cpu[n], ref[n]) for n in ref) < 1e-5 else "differ")
+# CHECK: liger_attention: ok
+diag = dict(variant="softmax", block=32, scale=0.25, eps=1e-8)
+cpu = linrec.Layer("transnormer_diag", **diag)(q=q, k=k, v=v)
+ref = linrec.Layer("transnormer_diag", target="reference", **diag)(q=q, k=k, v=v)
+print("transnormer_diag:", "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
+# CHECK: transnormer_diag: ok

@@ -1,9 +1,10 @@
 //===- CompiledFunction.h - a layer function as one CPU kernel --*- C++ -*-===//
 //
-// A func.func whose body is one recurrence (after linrec-normalize and linrec-fuse) runs as
-// that recurrence's CPU kernel: the function's arguments are the kernel's operands (tensor
-// constants of the function, such as a lightning layer's decays, are materialized once) and
-// its results are the kernel's results, so callers' buffers pass through without copies.
+// A func.func whose body (after linrec-normalize and linrec-fuse) is a sequence of kernel ops
+// (recurrences, window attentions) runs as those CPU kernels in order: the function's
+// arguments and results are the kernels' buffers, so callers' buffers pass through without
+// copies; tensor constants of the function (a lightning layer's decays) are materialized once
+// and values passed from one kernel to the next live in f32 scratch buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,31 +22,45 @@ namespace linrec {
 
 class CompiledFunction {
 public:
-  /// Prepares @funcName of `module` (normalized and fused in place) and compiles its
-  /// recurrence with `compiler`. Fails with a message when the body is not one recurrence fed
-  /// by arguments and float constants whose results the function returns.
+  /// Prepares @funcName of `module` (normalized and fused in place) and compiles each of its
+  /// kernel ops (recurrences, window attentions) with `compiler`. Fails with a message when the
+  /// body holds anything else than those, tensor constants and the return (projections,
+  /// routing, norms over heads still need the op-by-op evaluator).
   static llvm::Expected<std::shared_ptr<const CompiledFunction>>
   compile(CpuCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
           const CpuKernelOptions &options);
 
-  /// Runs on the function's arguments and writes its results (checked by the kernel).
+  /// Runs on the function's arguments and writes its results (each kernel checks its
+  /// buffers). Values passed between kernels live in f32 scratch buffers.
   llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
                   unsigned threads) const;
 
   size_t numArgs() const { return numArgs_; }
   size_t numResults() const { return numResults_; }
-  const CpuKernel &kernel() const { return *kernel_; }
 
 private:
-  std::shared_ptr<const CpuKernel> kernel_;
-  size_t numArgs_ = 0, numResults_ = 0;
-  /// For each kernel operand: the function argument it is, or -1 for a constant.
-  std::vector<int> operandArg;
-  std::vector<std::vector<double>> constants; // per operand, when a constant
-  std::vector<std::vector<float>> constantsF32;
-  std::vector<std::vector<int64_t>> constantShapes;
-  /// For each kernel result: the function result it is.
-  std::vector<int> resultIndex;
+  /// Where a kernel operand comes from, or where a kernel result goes.
+  struct Slot {
+    enum Kind { Argument, Constant, Intermediate, Result } kind;
+    int index; // argument, constant, intermediate or function result number
+  };
+  struct Step {
+    std::shared_ptr<const CpuKernel> kernel;
+    std::vector<Slot> operands, results;
+    /// Per result: its static shape with -1 for B, T, H (from operand #0) or N (state rows).
+    std::vector<std::vector<int64_t>> resultShapes;
+    std::vector<bool> resultIsOutput; // [B, T, H, ...] rather than [N, H, ...]
+    bool varlen = false;
+  };
+  struct Constant {
+    std::vector<double> f64;
+    std::vector<float> f32;
+    std::vector<int64_t> shape;
+  };
+
+  size_t numArgs_ = 0, numResults_ = 0, numIntermediates = 0;
+  std::vector<Step> steps;
+  std::vector<Constant> constants;
 };
 
 } // namespace linrec
