@@ -11,6 +11,7 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
@@ -31,13 +32,15 @@ using namespace linrec;
 
 namespace {
 
-/// A model built for one set of input names, dtypes and shapes. When its function is one
-/// recurrence, `compiled` runs it on the callers' buffers without copies; otherwise (window
-/// attention, routing, projections around the recurrence) it runs op by op through runModel's
-/// path with host-array copies.
+/// A model built for one set of input names, dtypes and shapes, and how it runs on the CPU:
+/// as a sequence of multi-threaded kernels on the callers' buffers (`compiled`), as one
+/// whole compiled layer function (`compiledLayer`: projections, norms, routing and slices
+/// lowered to loops around single-threaded kernel calls), or, when neither compiles, op by op
+/// through float64 host arrays.
 struct PreparedLayer {
   PreparedModel model;
   std::shared_ptr<const CompiledFunction> compiled;
+  std::shared_ptr<const CompiledLayer> compiledLayer;
   std::vector<std::vector<int64_t>> resultShapes;
 };
 
@@ -147,12 +150,21 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
     layer->resultShapes.emplace_back(shape.begin(), shape.end());
   }
   if (target == Target::CPU) {
+    mlir::OwningOpRef<mlir::ModuleOp> copy(layer->model.module->clone());
     auto compiled =
         CompiledFunction::compile(s.compiler, *layer->model.module, "layer", options);
-    if (compiled)
+    if (compiled) {
       layer->compiled = *compiled;
-    else
-      llvm::consumeError(compiled.takeError()); // not one recurrence: the general path
+    } else {
+      llvm::consumeError(compiled.takeError()); // not only kernels: compile the whole layer
+      auto whole = CompiledLayer::compile(*copy, "layer", options);
+      if (whole)
+        layer->compiledLayer = *whole;
+      else if (getenv("LINREC_EXPLAIN")) // why the layer runs op by op
+        llvm::errs() << "linrec: " << model << " runs op by op: " << llvm::toString(whole.takeError()) << "\n";
+      else
+        llvm::consumeError(whole.takeError()); // the op-by-op path reports real errors
+    }
   }
   s.layers[key] = layer;
   return layer;
@@ -197,7 +209,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   }
 
   nb::dict out;
-  if (layer->compiled) {
+  if (layer->compiled || layer->compiledLayer) {
     // The kernel reads the callers' buffers and writes new NumPy arrays in place.
     std::vector<BufferView> args, results;
     for (const std::string &name : layer->model.inputNames) {
@@ -217,7 +229,8 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     llvm::Error error = llvm::Error::success();
     {
       nb::gil_scoped_release release;
-      error = layer->compiled->run(args, results, threads);
+      error = layer->compiled ? layer->compiled->run(args, results, threads)
+                              : layer->compiledLayer->run(args, results);
     }
     if (error)
       throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());

@@ -204,6 +204,14 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
     return interpretFunction(module, funcName, args);
   if (target == Target::CUDA)
     return cudaUnavailable();
+  // The whole function compiled when it can be; otherwise op by op (kernels for the
+  // recurrences and windows, the reference for the tensor ops around them).
+  Expected<std::optional<std::vector<Array>>> compiled =
+      runCompiledFunctionOnCpu(compiler, module, funcName, args, options);
+  if (!compiled)
+    return compiled.takeError();
+  if (*compiled)
+    return std::move(**compiled);
   return evaluateFunction(
       module, funcName, args,
       [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {

@@ -1,11 +1,14 @@
 //===- CpuRuntime.cpp - JIT-compiled CPU kernels of recurrences -----------===//
 
 #include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Conversion/Passes.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/Pipelines.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Builders.h"
@@ -31,7 +34,7 @@ static Error runtimeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
-static std::optional<DType> dtypeOf(Type type) {
+std::optional<DType> elementDType(Type type) {
   if (type.isF32())
     return DType::F32;
   if (type.isF64())
@@ -198,6 +201,29 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
 // CpuCompiler
 //===----------------------------------------------------------------------===//
 
+Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module) {
+  // The translation to LLVM IR needs these interfaces in the module's own context.
+  registerBuiltinDialectTranslation(*module.getContext());
+  registerLLVMDialectTranslation(*module.getContext());
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machineBuilder)
+    return machineBuilder.takeError();
+  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto machine = machineBuilder->createTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  // The host target machine, so that the optimizer vectorizes for it.
+  auto transformer = makeOptimizingTransformer(3, 0, machine->get());
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(module, engineOptions, std::move(*machine));
+  if (!engine)
+    return engine.takeError();
+  (*engine)->initialize(); // global constructors: lookup alone does not run them
+  return std::move(*engine);
+}
+
 CpuCompiler::CpuCompiler() {
   static std::once_flag targetsInitialized;
   std::call_once(targetsInitialized, [] {
@@ -316,7 +342,7 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   }
   auto specOf = [](Type type) -> Expected<CpuKernel::ArgSpec> {
     auto tensor = cast<RankedTensorType>(type);
-    std::optional<DType> dtype = dtypeOf(tensor.getElementType());
+    std::optional<DType> dtype = elementDType(tensor.getElementType());
     if (!dtype)
     {
       std::string name;
@@ -368,21 +394,9 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!machineBuilder)
-    return machineBuilder.takeError();
-  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto machine = machineBuilder->createTargetMachine();
-  if (!machine)
-    return machine.takeError();
-  auto transformer = makeOptimizingTransformer(3, 0, machine->get());
-  ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = transformer;
-  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = ExecutionEngine::create(*module, engineOptions, std::move(*machine));
+  auto engine = createCpuEngine(*module);
   if (!engine)
     return engine.takeError();
-  (*engine)->initialize();
   auto entry = (*engine)->lookupPacked("_mlir_ciface_" + kKernelPrefix.str() + "0");
   if (!entry)
     return entry.takeError();
@@ -482,6 +496,60 @@ struct TypedBuffer {
 };
 } // namespace
 
+Expected<std::optional<std::vector<Array>>>
+runCompiledFunctionOnCpu(CpuCompiler &compiler, ModuleOp module, StringRef funcName,
+                         llvm::ArrayRef<Array> args, const CpuKernelOptions &options) {
+  auto func = module.lookupSymbol<func::FuncOp>(funcName);
+  if (!func || func.isExternal())
+    return runtimeError("no function @" + funcName + " with a body");
+  auto staticTensor = [](Type t) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    return tensor && tensor.hasStaticShape() && elementDType(tensor.getElementType());
+  };
+  if (!llvm::all_of(func.getArgumentTypes(), staticTensor) ||
+      !llvm::all_of(func.getResultTypes(), staticTensor) || args.size() != func.getNumArguments())
+    return std::optional<std::vector<Array>>();
+  // Only kernels: they run on threads; otherwise the whole layer as one function.
+  OwningOpRef<ModuleOp> kernelsCopy(module.clone()), layerCopy(module.clone());
+  std::shared_ptr<const CompiledFunction> kernels;
+  std::shared_ptr<const CompiledLayer> layer;
+  if (auto compiled = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options)) {
+    kernels = *compiled;
+  } else {
+    llvm::consumeError(compiled.takeError());
+    auto whole = CompiledLayer::compile(*layerCopy, funcName, options);
+    if (!whole) {
+      llvm::consumeError(whole.takeError());
+      return std::optional<std::vector<Array>>(); // op by op, which reports real errors
+    }
+    layer = *whole;
+  }
+  std::vector<std::unique_ptr<TypedBuffer>> in, out;
+  std::vector<BufferView> inViews, outViews;
+  for (auto [array, type] : llvm::zip(args, func.getArgumentTypes())) {
+    auto tensor = cast<RankedTensorType>(type);
+    if (array.shape != std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end()))
+      return std::optional<std::vector<Array>>(); // the op-by-op path says what is wrong
+    in.push_back(std::make_unique<TypedBuffer>(*elementDType(tensor.getElementType()), array.shape));
+    in.back()->copyFrom(array);
+    inViews.push_back(in.back()->view);
+  }
+  for (Type type : func.getResultTypes()) {
+    auto tensor = cast<RankedTensorType>(type);
+    out.push_back(std::make_unique<TypedBuffer>(
+        *elementDType(tensor.getElementType()),
+        std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end())));
+    outViews.push_back(out.back()->view);
+  }
+  if (Error e = kernels ? kernels->run(inViews, outViews, options.threads)
+                        : layer->run(inViews, outViews))
+    return std::move(e);
+  std::vector<Array> results;
+  for (auto &b : out)
+    results.push_back(b->toArray());
+  return std::optional<std::vector<Array>>(std::move(results));
+}
+
 Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
                                                 llvm::ArrayRef<Array> operands,
                                                 const CpuKernelOptions &options) {
@@ -501,7 +569,7 @@ Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, Operation *op,
   auto rec = dyn_cast<RecurrenceOp>(op);
   std::vector<std::unique_ptr<TypedBuffer>> in, out;
   for (auto [array, type] : llvm::zip(operands, op->getOperandTypes())) {
-    std::optional<DType> dtype = dtypeOf(cast<RankedTensorType>(type).getElementType());
+    std::optional<DType> dtype = elementDType(cast<RankedTensorType>(type).getElementType());
     in.push_back(std::make_unique<TypedBuffer>(*dtype, array.shape));
     in.back()->copyFrom(array);
   }
@@ -519,7 +587,7 @@ Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, Operation *op,
       shape[0] = rows;
       shape[1] = first.shape[2];
     }
-    out.push_back(std::make_unique<TypedBuffer>(*dtypeOf(tensor.getElementType()), shape));
+    out.push_back(std::make_unique<TypedBuffer>(*elementDType(tensor.getElementType()), shape));
   }
   std::vector<BufferView> inViews, outViews;
   for (auto &b : in)

@@ -14,6 +14,7 @@
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Reference/Array.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
 
@@ -103,12 +104,27 @@ private:
   std::map<std::string, std::shared_ptr<const CpuKernel>> cache;
 };
 
+/// The runtime's dtype of a tensor element type (f16, bf16, f32, f64, i32), if it has one.
+std::optional<DType> elementDType(mlir::Type type);
+
+/// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
+/// machine, -O3), with its global constructors run.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>> createCpuEngine(mlir::ModuleOp module);
+
 /// Runs one recurrence on host arrays through a CPU kernel (the CPU counterpart of
 /// interpretRecurrence): inputs convert to the op's element types, results come back as
 /// arrays of their element types.
 llvm::Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
                                                       llvm::ArrayRef<Array> operands,
                                                       const CpuKernelOptions &options);
+/// Runs @funcName (static shapes) compiled as a whole on the CPU: as its kernels on threads
+/// when it holds only kernel ops, else as one compiled layer (tensor ops lowered to loops).
+/// Returns no value when the function cannot be compiled that way (dynamic shapes, an op
+/// without a lowering); the op-by-op evaluator then runs it and reports real errors.
+llvm::Expected<std::optional<std::vector<Array>>>
+runCompiledFunctionOnCpu(CpuCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
+                         llvm::ArrayRef<Array> args, const CpuKernelOptions &options);
+
 /// The same for a recurrence or a linrec.window_attention.
 llvm::Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, mlir::Operation *op,
                                             llvm::ArrayRef<Array> operands,

@@ -56,6 +56,17 @@ def LinrecApproximateMath : Pass<"linrec-approximate-math"> {
   ];
 }
 
+def LinrecCopiesToLinalg : Pass<"linrec-copies-to-linalg"> {
+  let summary = "Rewrite memref.copy as linalg.copy, so that copies lower to loops";
+  let description = [{
+    Bufferized layer functions copy slices (strided memrefs) into and out of their event
+    sequences and results. LLVM lowering turns a strided `memref.copy` into a call of the
+    `memrefCopy` runtime function, which the JIT would have to load; as `linalg.copy` the copy
+    becomes plain loops under `convert-linalg-to-loops`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def LinrecFuse : Pass<"linrec-fuse"> {
   let summary = "Fuse element-wise tensor ops around a recurrence into its body";
   let description = [{

@@ -1,0 +1,46 @@
+//===- CompiledLayer.h - a whole layer function JIT-compiled ----*- C++ -*-===//
+//
+// A layer function with static shapes compiles as a whole: its linrec ops become kernel calls
+// (linrec-lower-cpu), the tensor ops around them (projections, norms over heads, routing,
+// token shifts and slices) are bufferized and lowered to loops, intermediates are freed by
+// ownership-based deallocation, and results are written into the caller's buffers. The
+// kernels' work items run on the calling thread (CompiledFunction, for layers made only of
+// kernels, spreads them over threads).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_COMPILEDLAYER_H
+#define LINREC_RUNTIME_COMPILEDLAYER_H
+
+#include "linrec/Runtime/CpuRuntime.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace linrec {
+
+class CompiledLayer {
+public:
+  /// Compiles @funcName of `module` (lowered in place; static shapes). Fails with a message
+  /// when an op has no CPU lowering.
+  static llvm::Expected<std::shared_ptr<const CompiledLayer>>
+  compile(mlir::ModuleOp module, llvm::StringRef funcName, const CpuKernelOptions &options);
+  ~CompiledLayer();
+
+  /// Runs on the function's arguments and writes its results; every buffer must have the
+  /// function's static shape and element type.
+  llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results) const;
+
+private:
+  CompiledLayer() = default;
+  struct Spec {
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void (*entry)(void **) = nullptr;
+  std::vector<Spec> argSpecs, resultSpecs;
+};
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_COMPILEDLAYER_H

@@ -1,0 +1,165 @@
+//===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
+
+#include "linrec/Runtime/CompiledLayer.h"
+#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+
+namespace linrec {
+
+static llvm::Error error(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+CompiledLayer::~CompiledLayer() = default;
+
+llvm::Expected<std::shared_ptr<const CompiledLayer>>
+CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptions &options) {
+  MLIRContext *context = module.getContext();
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(context, [&](Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return success();
+  });
+  auto func = module.lookupSymbol<func::FuncOp>(funcName);
+  if (!func || func.isExternal())
+    return error("no function @" + funcName + " with a body");
+  std::shared_ptr<CompiledLayer> layer(new CompiledLayer());
+  auto specOf = [](Type type) -> llvm::Expected<Spec> {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    std::optional<DType> dtype = tensor ? elementDType(tensor.getElementType()) : std::nullopt;
+    if (!tensor || !tensor.hasStaticShape() || !dtype)
+      return error("a compiled layer takes and returns statically shaped tensors of f16, bf16, "
+                   "f32, f64 or i32");
+    return Spec{*dtype, std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end())};
+  };
+  for (Type t : func.getArgumentTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    layer->argSpecs.push_back(*spec);
+  }
+  for (Type t : func.getResultTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    layer->resultSpecs.push_back(*spec);
+  }
+
+  // The arguments' and results' names (linrec.name) have no LLVM translation.
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
+
+  // Kernels first, then the function body on buffers; results become out-params.
+  PassManager pm(context, ModuleOp::getOperationName());
+  buildCpuKernelPipeline(pm, options);
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true; // the layer function is the public entry
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createLinrecCopiesToLinalg());
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  if (failed(pm.run(module)))
+    return error("lowering the layer to loops and kernels failed:\n" + diagnostics);
+
+  // Free the intermediates of the layer function (the kernels free their own scratch).
+  func = module.lookupSymbol<func::FuncOp>(funcName);
+  if (func.getNumResults() != 0) // run() passes results as out-params
+    return error("the layer's results did not become out-params");
+  PassManager deallocate(context, func::FuncOp::getOperationName());
+  bufferization::buildBufferDeallocationPipeline(deallocate,
+                                                 bufferization::BufferDeallocationPipelineOptions());
+  if (failed(deallocate.run(func)))
+    return error("freeing the layer's intermediate buffers failed:\n" + diagnostics);
+  func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+
+  PassManager toLLVM(context, ModuleOp::getOperationName());
+  buildCpuToLLVMPipeline(toLLVM);
+  if (failed(toLLVM.run(module)))
+    return error("lowering the layer to LLVM failed:\n" + diagnostics);
+  llvm::SetVector<StringRef> leftovers;
+  module.walk([&](Operation *op) {
+    StringRef ns = op->getDialect() ? op->getDialect()->getNamespace() : "";
+    if (ns != "llvm" && !isa<ModuleOp>(op))
+      leftovers.insert(op->getName().getStringRef());
+  });
+  if (!leftovers.empty())
+    return error("no LLVM lowering for " + llvm::join(leftovers, ", "));
+  auto engine = createCpuEngine(module);
+  if (!engine)
+    return error(llvm::toString(engine.takeError()) + ":\n" + diagnostics);
+  auto entry = (*engine)->lookupPacked(("_mlir_ciface_" + funcName).str());
+  if (!entry)
+    return entry.takeError();
+  layer->entry = *entry;
+  layer->engine = std::move(*engine);
+  return std::shared_ptr<const CompiledLayer>(std::move(layer));
+}
+
+llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
+                               llvm::ArrayRef<BufferView> results) const {
+  if (args.size() != argSpecs.size() || results.size() != resultSpecs.size())
+    return error("the layer takes " + llvm::Twine(argSpecs.size()) + " arguments and " +
+                 llvm::Twine(resultSpecs.size()) + " results, got " + llvm::Twine(args.size()) +
+                 " and " + llvm::Twine(results.size()));
+  auto check = [](const BufferView &b, const Spec &spec, const llvm::Twine &what) -> llvm::Error {
+    if (b.dtype != spec.dtype)
+      return error(what + " must be " + dtypeName(spec.dtype) + ", got " + dtypeName(b.dtype));
+    if (b.shape != spec.shape)
+      return error(what + " has another shape than the layer was compiled for");
+    if (!b.data && Array::numElementsOf(b.shape) > 0)
+      return error(what + " is a null buffer");
+    return llvm::Error::success();
+  };
+  // memref descriptors {allocated, aligned, offset, sizes, strides} of the contiguous buffers,
+  // arguments then results (the out-params).
+  std::vector<std::vector<int64_t>> descriptors;
+  auto describe = [&](const BufferView &b) {
+    size_t rank = b.shape.size();
+    std::vector<int64_t> words(3 + 2 * rank, 0);
+    words[0] = words[1] = reinterpret_cast<int64_t>(b.data);
+    int64_t stride = 1;
+    for (size_t d = rank; d-- > 0;) {
+      words[3 + d] = b.shape[d];
+      words[3 + rank + d] = stride;
+      stride *= b.shape[d];
+    }
+    descriptors.push_back(std::move(words));
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (llvm::Error e = check(args[i], argSpecs[i], "argument #" + llvm::Twine(i)))
+      return e;
+    describe(args[i]);
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (llvm::Error e = check(results[i], resultSpecs[i], "result #" + llvm::Twine(i)))
+      return e;
+    describe(results[i]);
+  }
+  std::vector<void *> pointers, packed;
+  for (std::vector<int64_t> &d : descriptors)
+    pointers.push_back(d.data());
+  for (void *&p : pointers)
+    packed.push_back(&p);
+  entry(packed.data());
+  return llvm::Error::success();
+}
+
+} // namespace linrec
