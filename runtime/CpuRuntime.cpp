@@ -202,6 +202,11 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
 //===----------------------------------------------------------------------===//
 
 Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module) {
+  static std::once_flag nativeTarget;
+  std::call_once(nativeTarget, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
   // The translation to LLVM IR needs these interfaces in the module's own context.
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
