@@ -4,7 +4,15 @@
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Transforms/Passes.h"
 
+#include "linrec/Conversion/Passes.h"
+
+#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -23,6 +31,32 @@ static llvm::Error error(const llvm::Twine &message) {
 }
 
 CompiledLayer::~CompiledLayer() = default;
+
+/// `call @kernel(operands..., 0, work)` becomes `scf.parallel` over the work items, one call
+/// each, which convert-scf-to-openmp spreads over threads.
+static void parallelizeKernelCalls(func::FuncOp func) {
+  SmallVector<func::CallOp> calls;
+  func.walk([&](func::CallOp call) {
+    if (call.getCallee().starts_with(kKernelPrefix))
+      calls.push_back(call);
+  });
+  for (func::CallOp call : calls) {
+    ImplicitLocOpBuilder b(call.getLoc(), call);
+    SmallVector<Value> operands(call.getOperands());
+    Value work = operands.back();
+    operands.resize(operands.size() - 2);
+    Value zero = arith::ConstantIndexOp::create(b, 0), one = arith::ConstantIndexOp::create(b, 1);
+    scf::ParallelOp::create(b, ValueRange{zero}, ValueRange{work}, ValueRange{one},
+                            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+                              SmallVector<Value> args = operands;
+                              args.push_back(ivs[0]);
+                              args.push_back(arith::AddIOp::create(nested, loc, ivs[0], one));
+                              func::CallOp::create(nested, loc, call.getCallee(), TypeRange{},
+                                                   args);
+                            });
+    call.erase();
+  }
+}
 
 llvm::Expected<std::shared_ptr<const CompiledLayer>>
 CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptions &options) {
@@ -63,9 +97,14 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
   for (unsigned i = 0; i < func.getNumResults(); ++i)
     func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
 
-  // Kernels first, then the function body on buffers; results become out-params.
+  // Kernels first; then their calls spread over threads (OpenMP), one call per work item;
+  // then the function body on buffers, results as out-params.
+  PassManager kernels(context, ModuleOp::getOperationName());
+  buildCpuKernelPipeline(kernels, options);
+  if (failed(kernels.run(module)))
+    return error("lowering the layer's linrec ops to kernels failed:\n" + diagnostics);
+  parallelizeKernelCalls(module.lookupSymbol<func::FuncOp>(funcName));
   PassManager pm(context, ModuleOp::getOperationName());
-  buildCpuKernelPipeline(pm, options);
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
@@ -91,18 +130,21 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
 
   PassManager toLLVM(context, ModuleOp::getOperationName());
+  toLLVM.addPass(createConvertSCFToOpenMPPass());
   buildCpuToLLVMPipeline(toLLVM);
+  toLLVM.addPass(createConvertOpenMPToLLVMPass());
+  toLLVM.addPass(createReconcileUnrealizedCastsPass());
   if (failed(toLLVM.run(module)))
     return error("lowering the layer to LLVM failed:\n" + diagnostics);
   llvm::SetVector<StringRef> leftovers;
   module.walk([&](Operation *op) {
     StringRef ns = op->getDialect() ? op->getDialect()->getNamespace() : "";
-    if (ns != "llvm" && !isa<ModuleOp>(op))
+    if (ns != "llvm" && ns != "omp" && !isa<ModuleOp>(op)) // omp ops translate directly
       leftovers.insert(op->getName().getStringRef());
   });
   if (!leftovers.empty())
     return error("no LLVM lowering for " + llvm::join(leftovers, ", "));
-  auto engine = createCpuEngine(module);
+  auto engine = createCpuEngine(module, /*openMP=*/true);
   if (!engine)
     return error(llvm::toString(engine.takeError()) + ":\n" + diagnostics);
   auto entry = (*engine)->lookupPacked(("_mlir_ciface_" + funcName).str());

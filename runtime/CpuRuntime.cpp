@@ -18,6 +18,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 
@@ -201,7 +202,7 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
 // CpuCompiler
 //===----------------------------------------------------------------------===//
 
-Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module) {
+Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP) {
   static std::once_flag nativeTarget;
   std::call_once(nativeTarget, [] {
     llvm::InitializeNativeTarget();
@@ -210,6 +211,7 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module) {
   // The translation to LLVM IR needs these interfaces in the module's own context.
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
+  registerOpenMPDialectTranslation(*module.getContext());
   auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!machineBuilder)
     return machineBuilder.takeError();
@@ -222,6 +224,11 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module) {
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // OpenMP-parallel code calls into the runtime LLVM ships (libomp).
+  SmallVector<StringRef> libraries;
+  if (openMP)
+    libraries.push_back(LINREC_OPENMP_LIBRARY);
+  engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(module, engineOptions, std::move(*machine));
   if (!engine)
     return engine.takeError();

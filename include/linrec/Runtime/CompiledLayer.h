@@ -3,9 +3,8 @@
 // A layer function with static shapes compiles as a whole: its linrec ops become kernel calls
 // (linrec-lower-cpu), the tensor ops around them (projections, norms over heads, routing,
 // token shifts and slices) are bufferized and lowered to loops, intermediates are freed by
-// ownership-based deallocation, and results are written into the caller's buffers. The
-// kernels' work items run on the calling thread (CompiledFunction, for layers made only of
-// kernels, spreads them over threads).
+// ownership-based deallocation, and results are written into the caller's buffers. Each
+// kernel call runs its work items on OpenMP threads.
 //
 //===----------------------------------------------------------------------===//
 

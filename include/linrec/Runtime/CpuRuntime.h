@@ -108,8 +108,9 @@ private:
 std::optional<DType> elementDType(mlir::Type type);
 
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
-/// machine, -O3), with its global constructors run.
-llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>> createCpuEngine(mlir::ModuleOp module);
+/// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>> createCpuEngine(mlir::ModuleOp module,
+                                                                       bool openMP = false);
 
 /// Runs one recurrence on host arrays through a CPU kernel (the CPU counterpart of
 /// interpretRecurrence): inputs convert to the op's element types, results come back as
