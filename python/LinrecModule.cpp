@@ -10,7 +10,6 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
-#include "linrec/Runtime/CompiledFunction.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/CpuRuntime.h"
@@ -33,14 +32,11 @@ using namespace linrec;
 namespace {
 
 /// A model built for one set of input names, dtypes and shapes, and how it runs on the CPU:
-/// as a sequence of multi-threaded kernels on the callers' buffers (`compiled`), as one
-/// whole compiled layer function (`compiledLayer`: projections, norms, routing and slices
-/// lowered to loops around single-threaded kernel calls), or, when neither compiles, op by op
+/// compiled (`executable`, on the callers' buffers), or, when it does not compile, op by op
 /// through float64 host arrays.
 struct PreparedLayer {
   PreparedModel model;
-  std::shared_ptr<const CompiledFunction> compiled;
-  std::shared_ptr<const CompiledLayer> compiledLayer;
+  std::optional<CpuExecutable> executable;
   std::vector<std::vector<int64_t>> resultShapes;
 };
 
@@ -66,28 +62,27 @@ Session &session() {
 
 using CpuArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
 
-Array toArray(const std::string &name, const CpuArray &in) {
-  std::vector<int64_t> shape;
-  for (size_t d = 0; d < in.ndim(); ++d)
-    shape.push_back(in.shape(d));
-  auto fill = [&](DType dtype, auto *data) {
-    Array out(dtype, shape);
+/// A float64 host copy of an input whose dtype and shape `info` holds (from dtypeOf).
+Array toArray(const CpuArray &in, const TensorInfo &info) {
+  Array out(info.dtype, info.shape);
+  auto fill = [&](auto *data) {
     for (size_t i = 0; i < in.size(); ++i)
       out.data[i] = static_cast<double>(data[i]);
-    return out;
   };
-  nb::dlpack::dtype t = in.dtype();
-  if (t == nb::dtype<float>())
-    return fill(DType::F32, static_cast<const float *>(in.data()));
-  if (t == nb::dtype<double>())
-    return fill(DType::F64, static_cast<const double *>(in.data()));
-  if (t == nb::dtype<int32_t>())
-    return fill(DType::I32, static_cast<const int32_t *>(in.data()));
-  if (t == nb::dtype<int64_t>())
-    return fill(DType::I64, static_cast<const int64_t *>(in.data()));
-  throw nb::type_error(("input '" + name +
-                        "': linrec takes float32, float64, int32 or int64 arrays")
-                           .c_str());
+  switch (info.dtype) {
+  case DType::F64:
+    fill(static_cast<const double *>(in.data()));
+    break;
+  case DType::I32:
+    fill(static_cast<const int32_t *>(in.data()));
+    break;
+  case DType::I64:
+    fill(static_cast<const int64_t *>(in.data()));
+    break;
+  default:
+    fill(static_cast<const float *>(in.data()));
+  }
+  return out;
 }
 
 nb::object toNumpy(const Array &array, bool asDouble) {
@@ -150,21 +145,14 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
     layer->resultShapes.emplace_back(shape.begin(), shape.end());
   }
   if (target == Target::CPU) {
-    mlir::OwningOpRef<mlir::ModuleOp> copy(layer->model.module->clone());
-    auto compiled =
-        CompiledFunction::compile(s.compiler, *layer->model.module, "layer", options);
-    if (compiled) {
-      layer->compiled = *compiled;
-    } else {
-      llvm::consumeError(compiled.takeError()); // not only kernels: compile the whole layer
-      auto whole = CompiledLayer::compile(*copy, "layer", options);
-      if (whole)
-        layer->compiledLayer = *whole;
-      else if (getenv("LINREC_EXPLAIN")) // why the layer runs op by op
-        llvm::errs() << "linrec: " << model << " runs op by op: " << llvm::toString(whole.takeError()) << "\n";
-      else
-        llvm::consumeError(whole.takeError()); // the op-by-op path reports real errors
-    }
+    auto executable = compileForCpu(s.compiler, *layer->model.module, "layer", options);
+    if (executable)
+      layer->executable = *executable;
+    else if (getenv("LINREC_EXPLAIN")) // why the layer runs op by op
+      llvm::errs() << "linrec: " << model << " runs op by op: "
+                   << llvm::toString(executable.takeError()) << "\n";
+    else
+      llvm::consumeError(executable.takeError()); // the op-by-op path reports real errors
   }
   s.layers[key] = layer;
   return layer;
@@ -209,7 +197,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   }
 
   nb::dict out;
-  if (layer->compiled || layer->compiledLayer) {
+  if (layer->executable) {
     // The kernel reads the callers' buffers and writes new NumPy arrays in place.
     std::vector<BufferView> args, results;
     for (const std::string &name : layer->model.inputNames) {
@@ -229,8 +217,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     llvm::Error error = llvm::Error::success();
     {
       nb::gil_scoped_release release;
-      error = layer->compiled ? layer->compiled->run(args, results, threads)
-                              : layer->compiledLayer->run(args, results);
+      error = layer->executable->run(args, results, threads);
     }
     if (error)
       throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());
@@ -241,7 +228,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
 
   std::map<std::string, Array> arrays;
   for (const auto &[name, tensor] : tensors)
-    arrays[name] = toArray(name, tensor);
+    arrays[name] = toArray(tensor, infos.at(name));
   llvm::Expected<std::vector<Array>> results = [&] {
     nb::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(s.mutex);

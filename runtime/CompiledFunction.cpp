@@ -155,11 +155,8 @@ llvm::Error CompiledFunction::run(llvm::ArrayRef<BufferView> args,
         kernelResults.push_back(results[slot.index]);
         continue;
       }
-      std::vector<int64_t> shape = step.resultShapes[i];
-      if (step.resultIsOutput[i])
-        std::copy(first.begin(), first.begin() + 3, shape.begin());
-      else
-        shape[0] = rows, shape[1] = first[2];
+      std::vector<int64_t> shape =
+          kernelResultShape(step.resultShapes[i], step.resultIsOutput[i], first, rows);
       scratch[slot.index].assign(Array::numElementsOf(shape), 0.0f);
       intermediates[slot.index] = BufferView{scratch[slot.index].data(), DType::F32, shape};
       kernelResults.push_back(intermediates[slot.index]);

@@ -1,6 +1,7 @@
 //===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
 
 #include "linrec/Runtime/CompiledLayer.h"
+#include "linrec/Runtime/CompiledFunction.h"
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Transforms/Passes.h"
 
@@ -170,38 +171,48 @@ llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
       return error(what + " is a null buffer");
     return llvm::Error::success();
   };
-  // memref descriptors {allocated, aligned, offset, sizes, strides} of the contiguous buffers,
-  // arguments then results (the out-params).
-  std::vector<std::vector<int64_t>> descriptors;
-  auto describe = [&](const BufferView &b) {
-    size_t rank = b.shape.size();
-    std::vector<int64_t> words(3 + 2 * rank, 0);
-    words[0] = words[1] = reinterpret_cast<int64_t>(b.data);
-    int64_t stride = 1;
-    for (size_t d = rank; d-- > 0;) {
-      words[3 + d] = b.shape[d];
-      words[3 + rank + d] = stride;
-      stride *= b.shape[d];
-    }
-    descriptors.push_back(std::move(words));
-  };
+  // Descriptors of the arguments, then of the results (the out-params).
+  std::vector<MemRefDescriptor> descriptors;
   for (size_t i = 0; i < args.size(); ++i) {
     if (llvm::Error e = check(args[i], argSpecs[i], "argument #" + llvm::Twine(i)))
       return e;
-    describe(args[i]);
+    descriptors.emplace_back(args[i]);
   }
   for (size_t i = 0; i < results.size(); ++i) {
     if (llvm::Error e = check(results[i], resultSpecs[i], "result #" + llvm::Twine(i)))
       return e;
-    describe(results[i]);
+    descriptors.emplace_back(results[i]);
   }
   std::vector<void *> pointers, packed;
-  for (std::vector<int64_t> &d : descriptors)
-    pointers.push_back(d.data());
+  for (MemRefDescriptor &d : descriptors)
+    pointers.push_back(d.words.data());
   for (void *&p : pointers)
     packed.push_back(&p);
   entry(packed.data());
   return llvm::Error::success();
+}
+
+llvm::Error CpuExecutable::run(llvm::ArrayRef<BufferView> args,
+                               llvm::ArrayRef<BufferView> results, unsigned threads) const {
+  return kernels ? kernels->run(args, results, threads) : layer->run(args, results);
+}
+
+llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, ModuleOp module,
+                                            StringRef funcName, const CpuKernelOptions &options) {
+  CpuExecutable executable;
+  OwningOpRef<ModuleOp> kernelsCopy(module.clone());
+  auto kernels = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options);
+  if (kernels) {
+    executable.kernels = *kernels;
+    return executable;
+  }
+  llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
+  OwningOpRef<ModuleOp> layerCopy(module.clone());
+  auto layer = CompiledLayer::compile(*layerCopy, funcName, options);
+  if (!layer)
+    return layer.takeError();
+  executable.layer = *layer;
+  return executable;
 }
 
 } // namespace linrec

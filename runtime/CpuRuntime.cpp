@@ -1,7 +1,6 @@
 //===- CpuRuntime.cpp - JIT-compiled CPU kernels of recurrences -----------===//
 
 #include "linrec/Runtime/CpuRuntime.h"
-#include "linrec/Runtime/CompiledFunction.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Conversion/Passes.h"
@@ -49,13 +48,6 @@ std::optional<DType> elementDType(Type type) {
   return std::nullopt;
 }
 
-static std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
-  return s + "]";
-}
-
 //===----------------------------------------------------------------------===//
 // CpuKernel
 //===----------------------------------------------------------------------===//
@@ -77,8 +69,8 @@ Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<Buffe
     for (size_t d = 0; ok && d < spec.shape.size(); ++d)
       ok = buffer.shape[d] >= 0 && (spec.shape[d] < 0 || spec.shape[d] == buffer.shape[d]);
     if (!ok)
-      return runtimeError(what + " has shape " + shapeText(buffer.shape) + " but the kernel takes " +
-                          shapeText(spec.shape));
+      return runtimeError(what + " has shape " + shapeString(buffer.shape) + " but the kernel takes " +
+                          shapeString(spec.shape));
     if (!buffer.data && Array::numElementsOf(buffer.shape) > 0)
       return runtimeError(what + " is a null buffer");
     return Error::success();
@@ -97,8 +89,8 @@ Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<Buffe
                         const llvm::Twine &what) -> Error {
     for (size_t d = 0; d < dims.size(); ++d)
       if (buffer.shape[d] != dims[d])
-        return runtimeError(what + " has shape " + shapeText(buffer.shape) +
-                            " but its leading dims must be " + shapeText(dims));
+        return runtimeError(what + " has shape " + shapeString(buffer.shape) +
+                            " but its leading dims must be " + shapeString(dims));
     return Error::success();
   };
   for (unsigned i = 1; i < numInputs; ++i)
@@ -137,24 +129,18 @@ Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<Buffe
   return Error::success();
 }
 
-namespace {
-/// The memref descriptor of a contiguous buffer: {allocated, aligned, offset, sizes, strides}.
-struct Descriptor {
-  std::vector<int64_t> words;
-  explicit Descriptor(const BufferView &buffer) {
-    size_t rank = buffer.shape.size();
-    words.assign(3 + 2 * rank, 0);
-    auto pointer = reinterpret_cast<int64_t>(buffer.data);
-    words[0] = words[1] = pointer;
-    int64_t stride = 1;
-    for (size_t d = rank; d-- > 0;) {
-      words[3 + d] = buffer.shape[d];
-      words[3 + rank + d] = stride;
-      stride *= buffer.shape[d];
-    }
+MemRefDescriptor::MemRefDescriptor(const BufferView &buffer) {
+  size_t rank = buffer.shape.size();
+  words.assign(3 + 2 * rank, 0);
+  auto pointer = reinterpret_cast<int64_t>(buffer.data);
+  words[0] = words[1] = pointer;
+  int64_t stride = 1;
+  for (size_t d = rank; d-- > 0;) {
+    words[3 + d] = buffer.shape[d];
+    words[3 + rank + d] = stride;
+    stride *= buffer.shape[d];
   }
-};
-} // namespace
+}
 
 Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
                      unsigned threads) const {
@@ -164,13 +150,13 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
   if (numWork == 0)
     return Error::success();
 
-  std::vector<Descriptor> descriptors;
+  std::vector<MemRefDescriptor> descriptors;
   for (const BufferView &b : operands)
     descriptors.emplace_back(b);
   for (const BufferView &b : results)
     descriptors.emplace_back(b);
   std::vector<void *> descriptorPointers;
-  for (Descriptor &d : descriptors)
+  for (MemRefDescriptor &d : descriptors)
     descriptorPointers.push_back(d.words.data());
 
   if (threads == 0)
@@ -508,6 +494,19 @@ struct TypedBuffer {
 };
 } // namespace
 
+std::vector<int64_t> kernelResultShape(llvm::ArrayRef<int64_t> shape, bool isOutput,
+                                       llvm::ArrayRef<int64_t> firstOperand, int64_t rows) {
+  std::vector<int64_t> result(shape.begin(), shape.end());
+  if (isOutput) {
+    for (size_t d = 0; d < 3 && d < result.size(); ++d)
+      result[d] = firstOperand[d];
+  } else {
+    result[0] = rows;
+    result[1] = firstOperand[2];
+  }
+  return result;
+}
+
 Expected<std::optional<std::vector<Array>>>
 runCompiledFunctionOnCpu(CpuCompiler &compiler, ModuleOp module, StringRef funcName,
                          llvm::ArrayRef<Array> args, const CpuKernelOptions &options) {
@@ -521,20 +520,10 @@ runCompiledFunctionOnCpu(CpuCompiler &compiler, ModuleOp module, StringRef funcN
   if (!llvm::all_of(func.getArgumentTypes(), staticTensor) ||
       !llvm::all_of(func.getResultTypes(), staticTensor) || args.size() != func.getNumArguments())
     return std::optional<std::vector<Array>>();
-  // Only kernels: they run on threads; otherwise the whole layer as one function.
-  OwningOpRef<ModuleOp> kernelsCopy(module.clone()), layerCopy(module.clone());
-  std::shared_ptr<const CompiledFunction> kernels;
-  std::shared_ptr<const CompiledLayer> layer;
-  if (auto compiled = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options)) {
-    kernels = *compiled;
-  } else {
-    llvm::consumeError(compiled.takeError());
-    auto whole = CompiledLayer::compile(*layerCopy, funcName, options);
-    if (!whole) {
-      llvm::consumeError(whole.takeError());
-      return std::optional<std::vector<Array>>(); // op by op, which reports real errors
-    }
-    layer = *whole;
+  Expected<CpuExecutable> executable = compileForCpu(compiler, module, funcName, options);
+  if (!executable) {
+    llvm::consumeError(executable.takeError());
+    return std::optional<std::vector<Array>>(); // op by op, which reports real errors
   }
   std::vector<std::unique_ptr<TypedBuffer>> in, out;
   std::vector<BufferView> inViews, outViews;
@@ -553,19 +542,12 @@ runCompiledFunctionOnCpu(CpuCompiler &compiler, ModuleOp module, StringRef funcN
         std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end())));
     outViews.push_back(out.back()->view);
   }
-  if (Error e = kernels ? kernels->run(inViews, outViews, options.threads)
-                        : layer->run(inViews, outViews))
+  if (Error e = executable->run(inViews, outViews, options.threads))
     return std::move(e);
   std::vector<Array> results;
   for (auto &b : out)
     results.push_back(b->toArray());
   return std::optional<std::vector<Array>>(std::move(results));
-}
-
-Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
-                                                llvm::ArrayRef<Array> operands,
-                                                const CpuKernelOptions &options) {
-  return runOnCpu(compiler, op, operands, options);
 }
 
 Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, Operation *op,
@@ -591,15 +573,9 @@ Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, Operation *op,
   unsigned numOutputs = rec ? rec.getNumOutputs() : op->getNumResults();
   for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
     auto tensor = cast<RankedTensorType>(type);
-    std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-    if (i < numOutputs) {
-      for (int d = 0; d < 3 && d < int(shape.size()); ++d)
-        shape[d] = first.shape[d];
-    } else {
-      shape[0] = rows;
-      shape[1] = first.shape[2];
-    }
-    out.push_back(std::make_unique<TypedBuffer>(*elementDType(tensor.getElementType()), shape));
+    out.push_back(std::make_unique<TypedBuffer>(
+        *elementDType(tensor.getElementType()),
+        kernelResultShape(tensor.getShape(), i < numOutputs, first.shape, rows)));
   }
   std::vector<BufferView> inViews, outViews;
   for (auto &b : in)

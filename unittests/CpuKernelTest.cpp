@@ -146,7 +146,7 @@ protected:
     auto reference = interpretFunction(*module, "layer", args);
     auto cpu = evaluateFunction(*module, "layer", args,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runRecurrenceOnCpu(compiler, op, operands, options);
+                                  return runOnCpu(compiler, op, operands, options);
                                 },
                                 /*fuse=*/true);
     if (!reference || !cpu) {
@@ -492,12 +492,13 @@ TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
   };
   for (const Case &c : cases) {
     bool shifted = std::string(c.weighting) == "shifted_exp";
-    std::string qType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
-                        "x" + std::to_string(c.heads) + "x" + std::to_string(c.dk) + "xf32>";
-    std::string vType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
-                        "x" + std::to_string(c.heads) + "x" + std::to_string(c.dv) + "xf32>";
-    std::string dType = "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) +
-                        "x" + std::to_string(c.heads) + "xf32>";
+    // [B, T, H(, D)] tensor types.
+    auto tensorType = [&](std::string trailing) {
+      return "tensor<" + std::to_string(c.batch) + "x" + std::to_string(c.tokens) + "x" +
+             std::to_string(c.heads) + trailing + "xf32>";
+    };
+    std::string qType = tensorType("x" + std::to_string(c.dk));
+    std::string vType = tensorType("x" + std::to_string(c.dv)), dType = tensorType("");
     std::string results = shifted ? "(" + vType + ", " + dType + ")" : vType;
     std::string text = "func.func @f(%q: " + qType + ", %k: " + qType + ", %v: " + vType +
                        ") {\n  %r" + (shifted ? ":2" : "") +

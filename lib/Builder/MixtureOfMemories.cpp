@@ -25,10 +25,7 @@ struct Router {
   Value constant(OpBuilder &n, Location l, float value) {
     return arith::ConstantOp::create(n, l, n.getF32FloatAttr(value));
   }
-  Value filled(ArrayRef<int64_t> shape, float value) {
-    Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
-    return linalg::FillOp::create(b, loc, constant(b, loc, value), empty).getResult(0);
-  }
+  Value filled(ArrayRef<int64_t> shape, float value) { return buildFilled(b, loc, shape, value); }
   AffineMap map(unsigned loops, ArrayRef<unsigned> dims) {
     SmallVector<AffineExpr> results;
     for (unsigned d : dims)

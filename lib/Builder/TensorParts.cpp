@@ -12,6 +12,12 @@ using namespace mlir;
 
 namespace linrec {
 
+Value buildFilled(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, float value) {
+  Value empty = tensor::EmptyOp::create(b, loc, shape, b.getF32Type());
+  Value constant = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  return linalg::FillOp::create(b, loc, constant, empty).getResult(0);
+}
+
 /// u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] (+ bias[h, f]): the per-head projection of
 /// Hedgehog's feature map, as linalg.generic ops on f32 tensors.
 Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value bias) {
@@ -20,10 +26,7 @@ Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value 
   int64_t features = cast<RankedTensorType>(weights.getType()).getDimSize(2);
   SmallVector<int64_t> shape(xType.getShape());
   shape.back() = features;
-  Type f32 = b.getF32Type();
-  Value empty = tensor::EmptyOp::create(b, loc, shape, f32);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  Value init = buildFilled(b, loc, shape, 0.0f);
   // Loops (b, t, h, f, d); d is the reduction.
   AffineExpr B, T, H, F, D;
   bindDims(ctx, B, T, H, F, D);
@@ -46,7 +49,8 @@ Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value 
     return u;
   auto map4 = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
   auto addBias = linalg::GenericOp::create(
-      b, loc, TypeRange{u.getType()}, ValueRange{u, bias}, ValueRange{empty},
+      b, loc, TypeRange{u.getType()}, ValueRange{u, bias},
+      ValueRange{tensor::EmptyOp::create(b, loc, shape, b.getF32Type())},
       ArrayRef<AffineMap>{map4({B, T, H, F}), map4({H, F}), map4({B, T, H, F})},
       SmallVector<IteratorType>(4, IteratorType::parallel),
       [](OpBuilder &nested, Location nestedLoc, ValueRange args) {
@@ -68,9 +72,7 @@ Value buildHeadsRmsNorm(OpBuilder &b, Location loc, Value x, float eps) {
   bindDims(ctx, B, T, H, C);
   auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
   using utils::IteratorType;
-  Value sumsEmpty = tensor::EmptyOp::create(b, loc, type.getShape().take_front(2), f32);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value sumsInit = linalg::FillOp::create(b, loc, zero, sumsEmpty).getResult(0);
+  Value sumsInit = buildFilled(b, loc, type.getShape().take_front(2), 0.0f);
   Value sums =
       linalg::GenericOp::create(
           b, loc, TypeRange{sumsInit.getType()}, ValueRange{x}, ValueRange{sumsInit},

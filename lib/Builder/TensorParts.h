@@ -14,6 +14,10 @@
 
 namespace linrec {
 
+/// A new f32 tensor of `shape` filled with `value` (the init of a reduction).
+mlir::Value buildFilled(mlir::OpBuilder &b, mlir::Location loc, llvm::ArrayRef<int64_t> shape,
+                        float value);
+
 /// u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] (+ bias[h, f]).
 mlir::Value buildProjection(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                             mlir::Value weights, mlir::Value bias);

@@ -25,12 +25,14 @@ const char *dtypeName(DType dtype) {
   return "?";
 }
 
-std::string Array::shapeString() const {
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
   return s + "]";
 }
+
+std::string Array::shapeString() const { return linrec::shapeString(shape); }
 
 double relativeRmsError(const Array &out, const Array &ref) {
   double diff = 0, norm = 0, outNorm = 0;

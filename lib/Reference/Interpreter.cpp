@@ -29,10 +29,6 @@ static Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
-static std::string shapeString(ArrayRef<int64_t> shape) {
-  return Array{DType::F64, std::vector<int64_t>(shape.begin(), shape.end())}.shapeString();
-}
-
 namespace {
 
 using Slot = std::vector<double>;

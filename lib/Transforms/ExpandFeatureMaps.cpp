@@ -97,6 +97,14 @@ struct ExpandFeatureMap : OpRewritePattern<FeatureMapOp> {
   }
 };
 
+/// [a, b]: two 1-D vectors concatenated by a shuffle.
+Value concat(OpBuilder &b, Location loc, Value first, Value second) {
+  SmallVector<int64_t> positions(cast<VectorType>(first.getType()).getDimSize(0) +
+                                 cast<VectorType>(second.getType()).getDimSize(0));
+  std::iota(positions.begin(), positions.end(), 0);
+  return vector::ShuffleOp::create(b, loc, first, second, positions);
+}
+
 /// [f(u), f(−u)] as two feature maps and a concatenating shuffle.
 struct ExpandHedgehogMap : OpRewritePattern<HedgehogMapOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -108,9 +116,7 @@ struct ExpandHedgehogMap : OpRewritePattern<HedgehogMapOp> {
     Value positive = FeatureMapOp::create(rewriter, loc, u.getType(), kind, u);
     Value negative = FeatureMapOp::create(rewriter, loc, u.getType(), kind,
                                           arith::NegFOp::create(rewriter, loc, u));
-    SmallVector<int64_t> concat(op.getResult().getType().getDimSize(0));
-    std::iota(concat.begin(), concat.end(), 0);
-    rewriter.replaceOpWithNewOp<vector::ShuffleOp>(op, positive, negative, concat);
+    rewriter.replaceOp(op, concat(rewriter, loc, positive, negative));
     return success();
   }
 };
@@ -146,10 +152,7 @@ struct ExpandPolynomialMap : OpRewritePattern<PolynomialMapOp> {
       Value coefficient = constantLike(rewriter, loc, power.getType(),
                                        std::pow(factorial, -1.0 / 3.0));
       Value piece = arith::MulFOp::create(rewriter, loc, power, coefficient);
-      int64_t have = cast<VectorType>(result.getType()).getDimSize(0);
-      SmallVector<int64_t> concat(have + width);
-      std::iota(concat.begin(), concat.end(), 0);
-      result = vector::ShuffleOp::create(rewriter, loc, result, piece, concat);
+      result = concat(rewriter, loc, result, piece);
     }
     rewriter.replaceOp(op, result);
     return success();

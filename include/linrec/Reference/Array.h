@@ -9,6 +9,8 @@
 #ifndef LINREC_REFERENCE_ARRAY_H
 #define LINREC_REFERENCE_ARRAY_H
 
+#include "llvm/ADT/ArrayRef.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +43,9 @@ struct Array {
     return n;
   }
 };
+
+/// "[2, 7, 2, 16]"; a negative (dynamic) size prints as "?".
+std::string shapeString(llvm::ArrayRef<int64_t> shape);
 
 /// ‖out − ref‖₂ / ‖ref‖₂ in float64 (‖out‖₂ when ref is all zeros), the conformance metric.
 double relativeRmsError(const Array &out, const Array &ref);

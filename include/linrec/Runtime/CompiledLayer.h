@@ -40,6 +40,22 @@ private:
   std::vector<Spec> argSpecs, resultSpecs;
 };
 
+class CompiledFunction;
+
+/// A function compiled for the CPU in the best way it allows: its kernels on threads when it
+/// holds only kernel ops (CompiledFunction), else as one compiled layer.
+struct CpuExecutable {
+  std::shared_ptr<const CompiledFunction> kernels;
+  std::shared_ptr<const CompiledLayer> layer;
+  llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
+                  unsigned threads) const;
+};
+
+/// Compiles @funcName of (copies of) `module`; the error says why it compiles neither way.
+llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, mlir::ModuleOp module,
+                                            llvm::StringRef funcName,
+                                            const CpuKernelOptions &options);
+
 } // namespace linrec
 
 #endif // LINREC_RUNTIME_COMPILEDLAYER_H

@@ -42,13 +42,7 @@ struct TensorInfo {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
-  /// "[2, 7, 2, 16]".
-  std::string shapeString() const {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i)
-      s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-  }
+  std::string shapeString() const { return linrec::shapeString(shape); }
 };
 
 /// A model built for given input shapes: `module` holds func.func @layer, whose arguments are

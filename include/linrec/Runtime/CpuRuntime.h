@@ -37,6 +37,13 @@ struct BufferView {
   std::vector<int64_t> shape;
 };
 
+/// The memref descriptor of a contiguous buffer, as JIT-compiled functions take it:
+/// {allocated, aligned, offset, sizes, strides}.
+struct MemRefDescriptor {
+  explicit MemRefDescriptor(const BufferView &buffer);
+  std::vector<int64_t> words;
+};
+
 /// The kernel's schedule (chunk size, matmul tile, value tiles, heads per work item: see
 /// CpuPipelineOptions) plus what only the runtime decides.
 struct CpuKernelOptions : CpuPipelineOptions {
@@ -112,12 +119,12 @@ std::optional<DType> elementDType(mlir::Type type);
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>> createCpuEngine(mlir::ModuleOp module,
                                                                        bool openMP = false);
 
-/// Runs one recurrence on host arrays through a CPU kernel (the CPU counterpart of
-/// interpretRecurrence): inputs convert to the op's element types, results come back as
-/// arrays of their element types.
-llvm::Expected<std::vector<Array>> runRecurrenceOnCpu(CpuCompiler &compiler, RecurrenceOp op,
-                                                      llvm::ArrayRef<Array> operands,
-                                                      const CpuKernelOptions &options);
+/// The run-time shape of a kernel result of static shape `shape` (dynamic dims any value),
+/// given operand #0's shape [B, T, H, ...] and the number of state rows: an output is
+/// [B, T, H, ...], a final state [rows, H, ...].
+std::vector<int64_t> kernelResultShape(llvm::ArrayRef<int64_t> shape, bool isOutput,
+                                       llvm::ArrayRef<int64_t> firstOperand, int64_t rows);
+
 /// Runs @funcName (static shapes) compiled as a whole on the CPU: as its kernels on threads
 /// when it holds only kernel ops, else as one compiled layer (tensor ops lowered to loops).
 /// Returns no value when the function cannot be compiled that way (dynamic shapes, an op
@@ -126,7 +133,9 @@ llvm::Expected<std::optional<std::vector<Array>>>
 runCompiledFunctionOnCpu(CpuCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
                          llvm::ArrayRef<Array> args, const CpuKernelOptions &options);
 
-/// The same for a recurrence or a linrec.window_attention.
+/// Runs one recurrence or window attention on host arrays through its CPU kernel (the CPU
+/// counterpart of interpretRecurrence): inputs convert to the op's element types, results
+/// come back as arrays of their element types.
 llvm::Expected<std::vector<Array>> runOnCpu(CpuCompiler &compiler, mlir::Operation *op,
                                             llvm::ArrayRef<Array> operands,
                                             const CpuKernelOptions &options);
