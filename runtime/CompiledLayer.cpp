@@ -206,6 +206,11 @@ llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, ModuleOp modu
     executable.kernels = *kernels;
     return executable;
   }
+  if (options.gpuSchedule)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the GPU schedule runs on the CPU only for functions made of recurrences: " +
+            llvm::toString(kernels.takeError()));
   llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
   OwningOpRef<ModuleOp> layerCopy(module.clone());
   auto layer = CompiledLayer::compile(*layerCopy, funcName, options);

@@ -311,7 +311,12 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   std::string schedule = "// matmul tile " + std::to_string(options.matmulRows) + "x" +
                          std::to_string(options.matmulColumns) + ", value tiles " +
                          std::to_string(options.valueTiles) + ", heads per item " +
-                         std::to_string(options.headsPerItem) + "\n";
+                         std::to_string(options.headsPerItem) +
+                         (options.gpuSchedule
+                              ? ", GPU schedule with value tile " +
+                                    std::to_string(options.gpuValueTile)
+                              : std::string()) +
+                         "\n";
   key += schedule; // a comment: the key still parses
 
   std::lock_guard<std::mutex> lock(mutex);
@@ -376,9 +381,17 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   kernel->algorithm_ = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
                            : Algorithm::Sequential;
   PassManager kernels(context.get(), ModuleOp::getOperationName());
-  buildCpuKernelPipeline(kernels, options);
+  if (options.gpuSchedule) {
+    GpuPipelineOptions gpu;
+    gpu.chunkSize = options.chunkSize;
+    gpu.valueTile = options.gpuValueTile;
+    buildGpuSchedulePipeline(kernels, gpu);
+  } else {
+    buildCpuKernelPipeline(kernels, options);
+  }
   if (failed(kernels.run(*module)))
-    return runtimeError("lowering the op to a CPU kernel failed");
+    return runtimeError(options.gpuSchedule ? "lowering the op to a GPU schedule failed"
+                                            : "lowering the op to a CPU kernel failed");
   auto kernelFunc = module->lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
   if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
     kernel->valueTiles_ = tiles.getInt();
@@ -386,7 +399,10 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     kernel->headsPerItem_ = group.getInt();
   module->lookupSymbol<func::FuncOp>("source").erase();
   PassManager toLLVM(context.get(), ModuleOp::getOperationName());
-  buildCpuToLLVMPipeline(toLLVM);
+  if (options.gpuSchedule)
+    buildGpuScheduleToCpuPipeline(toLLVM);
+  else
+    buildCpuToLLVMPipeline(toLLVM);
   if (failed(toLLVM.run(*module)))
     return runtimeError("lowering the CPU kernel to LLVM failed");
 

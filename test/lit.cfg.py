@@ -24,3 +24,12 @@ if config.python_enabled.upper() in ("ON", "1", "TRUE", "YES"):
     config.available_features.add("python")
     config.substitutions.append(("%{python}", config.python_executable))
     config.environment["PYTHONPATH"] = os.path.join(config.linrec_obj_root, "python")
+
+# ptxas from the CUDA toolkit checks the generated PTX (registers, spills, shared memory).
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+config.environment["CUDA_HOME"] = cuda_home
+if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
+    config.available_features.add("ptxas")
+config.substitutions.append(
+    ("%ptx-report", "python3 " + os.path.join(config.linrec_src_root, "tools", "ptx-report",
+                                             "ptx-report.py")))

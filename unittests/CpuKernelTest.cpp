@@ -216,6 +216,72 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
   }
 }
 
+// The GPU schedule (linrec-lower-gpu before linrec-map-to-gpu: block and thread loops on
+// workgroup tiles) run on the CPU: every chunked family, value tiles, padding, decays from
+// near 0 to near −10, normalizers, feature maps and variable lengths.
+TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
+  struct Case {
+    LayerKind kind;
+    Shape shape;
+    int64_t chunk, valueTile;
+    double decayLo, decayHi;
+    bool init;
+    int64_t sequences = 0; // varlen
+  };
+  std::vector<Case> cases = {
+      {LayerKind::Linear, {2, 1, 3, 16, 16}, 16, 16, 0, 0, false},            // T = 1
+      {LayerKind::Linear, {1, 77, 2, 32, 48}, 32, 16, 0, 0, true},            // dk != dv, 3 tiles
+      {LayerKind::Lightning, {1, 130, 4, 64, 64}, 32, 64, 0, 0, true},        // T % C != 0
+      {LayerKind::SimpleGLA, {2, 200, 2, 16, 32}, 16, 16, -10.0, -5.0, true}, // strong decays
+      {LayerKind::GLA, {1, 97, 2, 32, 16}, 32, 16, -0.05, 0.0, true},         // weak key decays
+      {LayerKind::GLA, {2, 64, 1, 16, 64}, 16, 32, -10.0, -1.0, false},       // strong key decays
+      {LayerKind::DeltaNet, {1, 150, 2, 64, 32}, 64, 32, 0, 0, true},
+      {LayerKind::DeltaNet, {8, 40, 8, 16, 16}, 16, 16, 0, 0, false},         // B·H = 64
+      {LayerKind::GatedDeltaNet, {1, 257, 2, 32, 32}, 32, 16, -2.0, 0.0, true},
+      {LayerKind::GatedDeltaNet, {1, 65, 1, 128, 128}, 32, 64, -10.0, 0.0, false},
+      {LayerKind::KDA, {1, 100, 2, 32, 32}, 32, 32, -3.0, 0.0, true},
+      {LayerKind::KDA, {1, 33, 3, 16, 16}, 16, 16, -10.0, -5.0, false},
+      {LayerKind::GLA, {1, 70, 2, 16, 24}, 24, 24, -2.0, 0.0, true},          // C % 16 != 0
+      {LayerKind::LigerGLA, {1, 150, 2, 64, 32}, 32, 32, 0, 0, true},
+      {LayerKind::LigerHGRN2, {2, 90, 2, 32, 32}, 32, 32, 0, 0, false},
+      {LayerKind::GatedDeltaNet, {1, 120, 2, 16, 16}, 16, 16, -1.0, 0.0, true, 6},
+  };
+  for (const Case &c : cases) {
+    LayerConfig config;
+    config.kind = c.kind;
+    config.scale = 1.0 / std::sqrt(double(c.shape.dk));
+    config.initialState = c.init;
+    config.varlen = c.sequences > 0;
+    if (c.kind == LayerKind::Lightning)
+      for (int64_t h = 0; h < c.shape.heads; ++h)
+        config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
+    CpuKernelOptions options;
+    options.gpuSchedule = true;
+    options.chunkSize = c.chunk;
+    options.gpuValueTile = c.valueTile;
+    double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
+    EXPECT_LE(error, 1e-5) << layerKindName(c.kind).str() << " B=" << c.shape.batch
+                           << " T=" << c.shape.tokens << " H=" << c.shape.heads
+                           << " dk=" << c.shape.dk << " dv=" << c.shape.dv << " C=" << c.chunk
+                           << " value tile " << c.valueTile;
+  }
+  // A value decay, and a normalizer state with a feature map (whole rows: no value tiles).
+  LayerConfig gla;
+  gla.kind = LayerKind::GLA;
+  gla.valueGate = true;
+  CpuKernelOptions options;
+  options.gpuSchedule = true;
+  options.chunkSize = 16;
+  EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), 1e-5);
+  LayerConfig normalized;
+  normalized.normalize = true;
+  normalized.eps = 1e-6f;
+  normalized.featureMap = FeatureMapKind::EluPlusOne;
+  normalized.initialState = true;
+  normalized.initialZ = true;
+  EXPECT_LE(compare(normalized, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
+}
+
 TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {
   for (FeatureMapKind map : {FeatureMapKind::EluPlusOne, FeatureMapKind::Relu}) {
     LayerConfig config;

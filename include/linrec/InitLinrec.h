@@ -17,14 +17,18 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 namespace linrec {
 
-/// The linrec dialect and every upstream dialect (and extension) the pipelines lower through.
+/// The linrec dialect, every upstream dialect (and extension) the pipelines lower through, and
+/// their LLVM IR translations.
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<LinrecDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates GPU modules to LLVM IR inside the pass pipeline.
+  mlir::registerAllToLLVMIRTranslations(registry);
 }
 
 /// The linrec passes and every upstream pass, for pipelines parsed from text.

@@ -6,9 +6,13 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+
+#include <cstdlib>
 
 using namespace mlir;
 
@@ -47,6 +51,72 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+int64_t sharedMemoryLimitOf(llvm::StringRef chip) {
+  if (chip.starts_with("sm_90") || chip.starts_with("sm_100") || chip.starts_with("sm_120"))
+    return 227 * 1024;
+  if (chip == "sm_80" || chip == "sm_87")
+    return 163 * 1024;
+  if (chip.starts_with("sm_8"))
+    return 99 * 1024;
+  return 48 * 1024;
+}
+
+std::string defaultCudaPath() {
+  for (const char *variable : {"CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"})
+    if (const char *path = getenv(variable); path && *path)
+      return path;
+  return "/usr/local/cuda";
+}
+
+void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  pm.addPass(createLinrecNormalize());
+  pm.addPass(createLinrecFuse());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLinrecClassify());
+  LinrecLowerGPUOptions lowerOptions;
+  lowerOptions.chunkSize = options.chunkSize;
+  lowerOptions.valueTile = options.valueTile;
+  pm.addPass(createLinrecLowerGPU(lowerOptions));
+}
+
+void buildGpuScheduleToCpuPipeline(OpPassManager &pm) {
+  pm.addPass(createLinrecGpuScheduleToCPU());
+  buildCpuToLLVMPipeline(pm);
+}
+
+void buildGpuScheduleToNvvmPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  pm.addPass(createLinrecExpandFeatureMaps());
+  LinrecMapToGPUOptions mapOptions;
+  mapOptions.blockSize = options.blockSize;
+  mapOptions.sharedMemoryLimit = sharedMemoryLimitOf(options.chip);
+  pm.addPass(createLinrecMapToGPU(mapOptions));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+  LinrecGpuRegisterBudgetOptions budget;
+  budget.maxRegisters = options.maxRegisters;
+  device.addPass(createLinrecGpuRegisterBudget(budget));
+  device.addPass(createSCFToControlFlowPass());
+  device.addPass(memref::createExpandStridedMetadataPass());
+  device.addPass(createLowerAffinePass());
+  device.addPass(createConvertGpuOpsToNVVMOps());
+  device.addPass(createCanonicalizerPass());
+  device.addPass(createCSEPass());
+  device.addPass(createReconcileUnrealizedCastsPass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  // Without the toolkit path math functions stay calls to libdevice that nothing resolves.
+  binary.toolkitPath = options.cudaPath.empty() ? defaultCudaPath() : options.cudaPath;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 namespace {
 struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
   Option<int64_t> chunkSize{*this, "chunk-size",
@@ -62,9 +132,42 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
   Option<int64_t> headsPerItem{*this, "heads-per-item",
                                llvm::cl::desc("Adjacent heads per work item"), llvm::cl::init(1)};
 };
+
+struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
+  Option<int64_t> chunkSize{*this, "chunk-size", llvm::cl::desc("Tokens per chunk"),
+                            llvm::cl::init(32)};
+  Option<int64_t> valueTile{*this, "value-tile",
+                            llvm::cl::desc("Value columns per program"), llvm::cl::init(64)};
+  Option<int64_t> blockSize{*this, "block-size", llvm::cl::desc("Threads per block"),
+                            llvm::cl::init(256)};
+  Option<int64_t> maxRegisters{*this, "max-registers",
+                               llvm::cl::desc("Registers per thread (ptxas .maxnreg)"),
+                               llvm::cl::init(128)};
+  Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_90a)"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{*this, "features", llvm::cl::desc("PTX features"),
+                               llvm::cl::init("+ptx80")};
+  Option<std::string> cudaPath{*this, "cuda-path",
+                               llvm::cl::desc("CUDA toolkit (default: $CUDA_HOME, $CUDA_PATH "
+                                              "or /usr/local/cuda)"),
+                               llvm::cl::init("")};
+  Option<std::string> format{*this, "format",
+                             llvm::cl::desc("Binary format: isa (PTX), bin, fatbin, offload"),
+                             llvm::cl::init("isa")};
+};
 } // namespace
 
 void registerLinrecPipelines() {
+  PassPipelineRegistration<LinrecToNvvmOptions>(
+      "linrec-to-nvvm",
+      "Lower linrec recurrences to GPU kernels: schedules, gpu.launch, NVVM, PTX or cubin",
+      [](OpPassManager &pm, const LinrecToNvvmOptions &options) {
+        GpuPipelineOptions gpu{options.chunkSize, options.valueTile, options.blockSize,
+                               options.maxRegisters, options.chip, options.features,
+                               options.format,    options.cudaPath};
+        buildGpuSchedulePipeline(pm, gpu);
+        buildGpuScheduleToNvvmPipeline(pm, gpu);
+      });
   PassPipelineRegistration<LinrecToCpuOptions>(
       "linrec-to-cpu",
       "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",

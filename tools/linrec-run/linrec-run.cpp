@@ -67,6 +67,12 @@ static cl::opt<int64_t> headsPerItem("heads-per-item",
                                      cl::desc("CPU schedule: adjacent heads per work item"),
                                      cl::init(1));
 static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
+static cl::opt<bool> gpuSchedule("gpu-schedule",
+                                 cl::desc("with --target=cpu: run the GPU schedule (before it "
+                                          "is mapped onto blocks and threads) on the CPU"));
+static cl::opt<int64_t> gpuValueTile("gpu-value-tile",
+                                     cl::desc("GPU schedule: value columns per program"),
+                                     cl::init(64));
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
@@ -84,6 +90,8 @@ static CpuKernelOptions cpuOptions() {
   options.headsPerItem = headsPerItem;
   options.sequential = sequential;
   options.threads = numThreads;
+  options.gpuSchedule = gpuSchedule;
+  options.gpuValueTile = gpuValueTile;
   return options;
 }
 

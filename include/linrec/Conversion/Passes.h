@@ -6,6 +6,7 @@
 #include "linrec/Dialect/LinrecDialect.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
@@ -18,7 +19,7 @@ namespace linrec {
 #define GEN_PASS_REGISTRATION
 #include "linrec/Conversion/Passes.h.inc"
 
-/// The prefix of the kernel functions linrec-lower-cpu creates.
+/// The prefix of the kernel functions linrec-lower-cpu and linrec-lower-gpu create.
 inline constexpr llvm::StringLiteral kKernelPrefix = "__linrec_kernel_";
 
 } // namespace linrec

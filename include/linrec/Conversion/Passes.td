@@ -41,4 +41,84 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
   ];
 }
 
+def LinrecLowerGPU : Pass<"linrec-lower-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower classified recurrences to GPU schedules (block and thread loops on "
+                "shared-memory tiles)";
+  let description = [{
+    Every chunked `linrec.recurrence` becomes a kernel function `@__linrec_kernel_<n>` with
+    the CPU kernel's signature (operands, results, work items `[begin, end)`) whose body is
+    the GPU schedule, still target-independent: one `scf.parallel` over the work items
+    (sequence · head · value tile) mapped to blocks, and inside it the chunk loop whose phases
+    (token prologue, cumulative decays, intra-chunk attention, the delta rule's forward
+    substitution, reads, state update, epilogue) are `scf.parallel` loops mapped to the
+    block's threads. The state tile and the chunk's tiles live in workgroup memory
+    (`memref.alloca` in `#gpu.address_space<workgroup>`). A thread loop's iterations are
+    independent and every thread loop ends at a barrier, so the schedule also runs
+    sequentially on the CPU (`linrec-gpu-schedule-to-cpu`), which is how CI checks it.
+    `linrec-map-to-gpu` then maps it onto `gpu.launch`.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", "32",
+           "Tokens per chunk (a recurrence's own chunk_size attribute wins)">,
+    Option<"valueTile", "value-tile", "int64_t", "64",
+           "Value columns per program; a state whose dv it does not divide (or an epilogue "
+           "that needs whole rows) takes whole rows">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def LinrecGpuScheduleToCPU : Pass<"linrec-gpu-schedule-to-cpu", "::mlir::ModuleOp"> {
+  let summary = "Make a GPU schedule executable on the CPU";
+  let description = [{
+    Workgroup tiles become stack buffers allocated once per kernel call (hoisted to the
+    function entry; the memory space is dropped from every memref type) and the block and
+    thread mappings are removed; the `scf.parallel` loops then run
+    sequentially (a thread loop completes before the next starts, which is what its
+    barrier guarantees on the GPU). The result lowers with the CPU pipeline.
+  }];
+}
+
+def LinrecMapToGPU : Pass<"linrec-map-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Map GPU schedules onto gpu.launch: blocks, threads, barriers, shared memory";
+  let description = [{
+    The mechanical last step of `linrec-lower-gpu`: the block-mapped `scf.parallel` becomes a
+    `gpu.launch` with one block per work item; each thread-mapped `scf.parallel` becomes a
+    loop strided by the block size starting at the thread id, followed by `gpu.barrier`;
+    the workgroup allocas of the block become views into one dynamic shared-memory buffer
+    (16-byte aligned), whose size is the launch's dynamic shared memory and is checked against the
+    target's limit.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", "256", "Threads per block">,
+    Option<"sharedMemoryLimit", "shared-memory-limit", "int64_t", "232448",
+           "Bytes of shared memory one block may use (sm_90: 227 KiB, sm_80: 163 KiB)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
+def LinrecGpuRegisterBudget : Pass<"linrec-gpu-register-budget", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Cap the registers of every GPU kernel (nvvm.maxnreg)";
+  let description = [{
+    Sets `nvvm.maxnreg` on every kernel `gpu.func` of the module (`.maxnreg` in the PTX).
+    Without a cap ptxas picks a register count from the block size alone, as if shared
+    memory allowed any number of blocks per SM: it then either spills to reach an occupancy
+    the kernel's shared memory never allows, or (with `.minnctapersm 1`) takes every
+    register. The budget is a schedule parameter: 128 registers x 256 threads leaves room
+    for two blocks per SM, as the chunk tiles' shared memory does. Runs after
+    `gpu-kernel-outlining`.
+  }];
+  let options = [
+    Option<"maxRegisters", "max-registers", "int64_t", "128",
+           "Registers per thread (at most 255)">,
+  ];
+}
+
 #endif // LINREC_CONVERSION_PASSES_TD

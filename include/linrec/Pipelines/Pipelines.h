@@ -1,7 +1,9 @@
 //===- Pipelines.h - named linrec pipelines ---------------------*- C++ -*-===//
 //
 // The pipelines the runtime runs, also registered for linrec-opt:
-//   linrec-to-cpu: named ops -> generic -> classified -> CPU kernels -> LLVM dialect.
+//   linrec-to-cpu:  named ops -> generic -> classified -> CPU kernels -> LLVM dialect.
+//   linrec-to-nvvm: named ops -> generic -> classified -> GPU schedules -> gpu.launch ->
+//                   outlined GPU kernels -> NVVM -> PTX / cubin (gpu.binary).
 //
 //===----------------------------------------------------------------------===//
 
@@ -9,6 +11,8 @@
 #define LINREC_PIPELINES_PIPELINES_H
 
 #include "mlir/Pass/PassManager.h"
+
+#include <string>
 
 namespace linrec {
 
@@ -34,8 +38,48 @@ void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &o
 /// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect.
 void buildCpuToLLVMPipeline(mlir::OpPassManager &pm);
 
+/// The schedule and target of the GPU kernels.
+struct GpuPipelineOptions {
+  /// Tokens per chunk (workgroup tiles grow with it: C x dk per key tile).
+  int64_t chunkSize = 32;
+  /// Value columns per program (one block per sequence, head and value tile).
+  int64_t valueTile = 64;
+  /// Threads per block.
+  int64_t blockSize = 256;
+  /// Registers per thread (ptxas .maxnreg): 128 x 256 threads leaves two blocks per SM.
+  int64_t maxRegisters = 128;
+  /// The NVVM target: chip and PTX features (sm_90 needs +ptx80 or newer).
+  std::string chip = "sm_90a";
+  std::string features = "+ptx80";
+  /// gpu-module-to-binary's format: isa (PTX), bin (cubin), fatbin, offload (LLVM IR).
+  std::string format = "isa";
+  /// The CUDA toolkit (libdevice for math functions, ptxas for cubins); empty: $CUDA_HOME,
+  /// $CUDA_PATH, or /usr/local/cuda.
+  std::string cudaPath;
+};
+
+/// The CUDA toolkit the GPU pipeline uses when none is given.
+std::string defaultCudaPath();
+
+/// The shared memory one block may use on `chip` (bytes; opt-in dynamic shared memory).
+int64_t sharedMemoryLimitOf(llvm::StringRef chip);
+
+/// linrec-normalize, linrec-classify, linrec-lower-gpu: every recurrence becomes a kernel
+/// function holding its GPU schedule (block and thread loops, workgroup tiles), not yet
+/// mapped onto gpu.launch.
+void buildGpuSchedulePipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options);
+
+/// A GPU schedule on the CPU: linrec-gpu-schedule-to-cpu, then the CPU's LLVM lowering. The
+/// runtime runs it like a CPU kernel, which is how the schedule is tested without a GPU.
+void buildGpuScheduleToCpuPipeline(mlir::OpPassManager &pm);
+
+/// GPU schedules onto gpu.launch, outlined into a gpu.module, lowered to NVVM and serialized
+/// by gpu-module-to-binary (ptxas from the CUDA toolkit for cubins). The host functions stay
+/// at the memref level: the linrec runtime launches the kernels itself.
+void buildGpuScheduleToNvvmPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options);
+
 /// Registers `linrec-to-cpu` (the whole module: kernels, bufferization of the functions that
-/// call them, LLVM dialect).
+/// call them, LLVM dialect) and `linrec-to-nvvm` (kernels to GPU binaries).
 void registerLinrecPipelines();
 
 } // namespace linrec

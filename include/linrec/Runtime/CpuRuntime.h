@@ -51,6 +51,12 @@ struct CpuKernelOptions : CpuPipelineOptions {
   bool sequential = false;
   /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
   unsigned threads = 0;
+  /// Compile the GPU schedule instead (linrec-lower-gpu: block and thread loops on workgroup
+  /// tiles, before linrec-map-to-gpu) and run it on the CPU, a thread loop at a time: how the
+  /// GPU lowering is checked on machines without a GPU. Chunked recurrences only.
+  bool gpuSchedule = false;
+  /// Value columns per GPU program (with gpuSchedule).
+  int64_t gpuValueTile = 64;
 };
 
 class CpuKernel {

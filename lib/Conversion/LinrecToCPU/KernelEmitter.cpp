@@ -26,44 +26,46 @@ KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis
 }
 
 void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
-  Value heads = memref::DimOp::create(b, input(0), 2);
-  Value tokens = memref::DimOp::create(b, input(0), 1);
   Value begin = kernel.getArgument(kernel.getNumArguments() - 2);
   Value end = kernel.getArgument(kernel.getNumArguments() - 1);
-  forLoop(begin, end, [&](Value w) {
-    WorkItem item;
-    item.valueTile = index(0);
-    if (valueTiles > 1) {
-      item.valueTile = arith::RemUIOp::create(b, w, index(valueTiles));
-      w = arith::DivUIOp::create(b, w, index(valueTiles));
-    }
-    if (headsPerItem == 1) {
-      item.stateRow = arith::DivUIOp::create(b, w, heads);
-      item.head = arith::RemUIOp::create(b, w, heads);
-      item.numHeads = index(1);
-    } else {
-      Value groups = arith::CeilDivUIOp::create(b, heads, index(headsPerItem));
-      item.stateRow = arith::DivUIOp::create(b, w, groups);
-      item.head = arith::MulIOp::create(b, arith::RemUIOp::create(b, w, groups),
-                                        index(headsPerItem));
-      item.numHeads = arith::MinUIOp::create(b, index(headsPerItem),
-                                             arith::SubIOp::create(b, heads, item.head));
-    }
-    if (cuSeqlens) {
-      item.row = index(0);
-      auto offset = [&](Value i) {
-        Value raw = memref::LoadOp::create(b, cuSeqlens, ValueRange{i});
-        return arith::IndexCastOp::create(b, b.getIndexType(), raw).getResult();
-      };
-      item.tokenBegin = offset(item.stateRow);
-      item.tokenEnd = offset(arith::AddIOp::create(b, item.stateRow, index(1)));
-    } else {
-      item.row = item.stateRow;
-      item.tokenBegin = index(0);
-      item.tokenEnd = tokens;
-    }
-    body(item);
-  });
+  forLoop(begin, end, [&](Value w) { body(workItemAt(w)); });
+}
+
+WorkItem KernelEmitter::workItemAt(Value w) {
+  Value heads = memref::DimOp::create(b, input(0), 2);
+  Value tokens = memref::DimOp::create(b, input(0), 1);
+  WorkItem item;
+  item.valueTile = index(0);
+  if (valueTiles > 1) {
+    item.valueTile = arith::RemUIOp::create(b, w, index(valueTiles));
+    w = arith::DivUIOp::create(b, w, index(valueTiles));
+  }
+  if (headsPerItem == 1) {
+    item.stateRow = arith::DivUIOp::create(b, w, heads);
+    item.head = arith::RemUIOp::create(b, w, heads);
+    item.numHeads = index(1);
+  } else {
+    Value groups = arith::CeilDivUIOp::create(b, heads, index(headsPerItem));
+    item.stateRow = arith::DivUIOp::create(b, w, groups);
+    item.head =
+        arith::MulIOp::create(b, arith::RemUIOp::create(b, w, groups), index(headsPerItem));
+    item.numHeads =
+        arith::MinUIOp::create(b, index(headsPerItem), arith::SubIOp::create(b, heads, item.head));
+  }
+  if (cuSeqlens) {
+    item.row = index(0);
+    auto offset = [&](Value i) {
+      Value raw = memref::LoadOp::create(b, cuSeqlens, ValueRange{i});
+      return arith::IndexCastOp::create(b, b.getIndexType(), raw).getResult();
+    };
+    item.tokenBegin = offset(item.stateRow);
+    item.tokenEnd = offset(arith::AddIOp::create(b, item.stateRow, index(1)));
+  } else {
+    item.row = item.stateRow;
+    item.tokenBegin = index(0);
+    item.tokenEnd = tokens;
+  }
+  return item;
 }
 
 /// The indices of a [B, T, H, D...] (or [B, T, H]) tensor at (row, token, head).
@@ -75,10 +77,14 @@ static SmallVector<Value> tokenIndices(KernelEmitter &e, Value memref, const Wor
   return indices;
 }
 
-void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, Value token) {
+void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, Value token,
+                                      function_ref<bool(Value)> needed) {
   for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
-    mapping.map(arg, load(arg.getType(), input(i), tokenIndices(*this, input(i), item, token)));
+    if (!needed || needed(arg))
+      mapping.map(arg, load(arg.getType(), input(i), tokenIndices(*this, input(i), item, token)));
   for (auto [i, arg] : llvm::enumerate(op.getParamArgs())) {
+    if (needed && !needed(arg))
+      continue;
     SmallVector<Value> indices = {item.head};
     for (int64_t d = 1; d < cast<MemRefType>(param(i).getType()).getRank(); ++d)
       indices.push_back(index(0));
@@ -107,8 +113,11 @@ void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
     prefetchRow(output(j), /*forWrite=*/true);
 }
 
-void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
-  Block &body = op.getBodyBlock();
+/// The body ops that compute `values` (stopping at values already in `mapping`), and the body
+/// arguments they read.
+static llvm::SmallPtrSet<Operation *, 16> sliceOps(RecurrenceOp op, ArrayRef<Value> values,
+                                                   const IRMapping &mapping,
+                                                   llvm::SmallPtrSetImpl<Value> *arguments) {
   llvm::SmallPtrSet<Operation *, 16> needed;
   SmallVector<Value> worklist(values.begin(), values.end());
   while (!worklist.empty()) {
@@ -116,13 +125,43 @@ void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
     if (!v || mapping.contains(v))
       continue;
     Operation *def = v.getDefiningOp();
-    assert(def && def->getBlock() == &body && "unmapped body argument in a token slice");
+    if (!def) {
+      assert(arguments && "unmapped body argument in a token slice");
+      arguments->insert(v);
+      continue;
+    }
+    assert(def->getBlock() == &op.getBodyBlock() && "a token slice reaches outside the body");
     if (needed.insert(def).second)
       llvm::append_range(worklist, def->getOperands());
   }
-  for (Operation &bodyOp : body)
+  return needed;
+}
+
+void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
+  llvm::SmallPtrSet<Operation *, 16> needed = sliceOps(op, values, mapping, nullptr);
+  for (Operation &bodyOp : op.getBodyBlock())
     if (needed.contains(&bodyOp))
       b.clone(bodyOp, mapping);
+}
+
+void KernelEmitter::cloneSliceAt(ArrayRef<Value> values, IRMapping &mapping,
+                                 const WorkItem &item, Value token) {
+  llvm::SmallPtrSet<Value, 8> arguments;
+  llvm::SmallPtrSet<Operation *, 16> needed = sliceOps(op, values, mapping, &arguments);
+  // Each argument is loaded just before the first op that reads it.
+  auto loadOperands = [&](Operation &bodyOp) {
+    for (Value operand : bodyOp.getOperands())
+      if (arguments.erase(operand))
+        mapTokenArguments(mapping, item, token, [&](Value arg) { return arg == operand; });
+  };
+  for (Operation &bodyOp : op.getBodyBlock()) {
+    if (!needed.contains(&bodyOp))
+      continue;
+    loadOperands(bodyOp);
+    b.clone(bodyOp, mapping);
+  }
+  // Values that are arguments themselves.
+  mapTokenArguments(mapping, item, token, [&](Value arg) { return arguments.contains(arg); });
 }
 
 void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value state,

@@ -42,6 +42,8 @@ public:
   /// Emits `for w in [begin, end)`, decoding each w into a WorkItem: w = ((sequence · G) +
   /// group) · valueTiles + tile, with G = ⌈H / headsPerItem⌉ head groups per sequence.
   void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
+  /// Decodes work item `w` (emitted at the insertion point).
+  WorkItem workItemAt(mlir::Value w);
 
   // Kernel arguments.
   mlir::Value input(unsigned i) { return kernel.getArgument(i); }
@@ -52,8 +54,10 @@ public:
     return kernel.getArgument(numOperands + numOutputs + i);
   }
 
-  /// Maps the body's input and param arguments to their values at `token` of `item`.
-  void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
+  /// Maps the body's input and param arguments (those `needed` accepts, all without it) to
+  /// their values at `token` of `item`.
+  void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token,
+                         llvm::function_ref<bool(mlir::Value)> needed = nullptr);
   /// Prefetches the input rows (and, for writing, the output rows) of `token`, a later
   /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
   /// the hardware prefetcher.
@@ -61,6 +65,10 @@ public:
   /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
   /// reads must already be mapped.
   void cloneSlice(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping);
+  /// cloneSlice after loading only the arguments at `token` the slice reads: a GPU thread then
+  /// holds one token row at a time instead of every input row at once.
+  void cloneSliceAt(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping,
+                    const WorkItem &item, mlir::Value token);
 
   /// Copies init #i of `item` into `state` (a dk x width buffer: the value columns
   /// [column0, column0 + width)), or zeros when not given.
@@ -89,6 +97,14 @@ private:
 /// columns of every state are independent, so any chunked recurrence splits, provided every
 /// state is a matrix with the same dv (divisible by the count) and every output is a read.
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested);
+
+/// Creates the kernel function of `op` (a recurrence or a window attention) at the end of its
+/// module: (operands..., results..., begin, end) -> (), operands and results as memrefs.
+mlir::func::FuncOp createKernelFunction(mlir::Operation *op, llvm::StringRef name);
+/// Replaces recurrence `op` by a call of `kernel` on buffers of its operands and fresh result
+/// buffers, over all its work items (the kernel's linrec.heads_per_item and
+/// linrec.value_tiles attributes say how many).
+void replaceWithKernelCall(RecurrenceOp op, mlir::func::FuncOp kernel);
 
 /// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta).
 void emitChunkedKernel(KernelEmitter &emitter);

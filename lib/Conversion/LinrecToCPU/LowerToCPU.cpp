@@ -25,8 +25,7 @@ static MemRefType memrefOf(Type tensorType) {
   return MemRefType::get(tensor.getShape(), tensor.getElementType());
 }
 
-/// Creates the kernel function of `op`: (operands..., results..., begin, end) -> ().
-static func::FuncOp createKernelFunction(Operation *op, StringRef name) {
+func::FuncOp cpu::createKernelFunction(Operation *op, StringRef name) {
   auto module = op->getParentOfType<ModuleOp>();
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
@@ -76,7 +75,7 @@ static void callKernel(ImplicitLocOpBuilder &b, Operation *op, func::FuncOp kern
 
 /// A recurrence's work items: (state row, head group, value tile); outputs are [B, T, H, ...],
 /// final states [N, H, ...].
-static void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
+void cpu::replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value first = op.getInputs().front();
   Value batch = tensor::DimOp::create(b, first, 0);
@@ -132,7 +131,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
         op.emitOpError("matmul register tiles must be at least 1 x 1");
         return signalPassFailure();
       }
-      func::FuncOp kernel = createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
+      func::FuncOp kernel = cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
       cpu::emitWindowKernel(op, kernel, matmulRows, matmulColumns);
       replaceWindowWithKernelCall(op, kernel);
     }
@@ -152,7 +151,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     if (chunk < 1 || chunk > 256)
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;
 
-    func::FuncOp kernel = createKernelFunction(op, name);
+    func::FuncOp kernel = cpu::createKernelFunction(op, name);
     if (matmulRows < 1 || matmulColumns < 1)
       return op.emitOpError("matmul register tiles must be at least 1 x 1");
     int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
@@ -169,7 +168,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     else
       cpu::emitChunkedKernel(emitter);
     func::ReturnOp::create(emitter.b);
-    replaceWithKernelCall(op, kernel);
+    cpu::replaceWithKernelCall(op, kernel);
     return success();
   }
 };

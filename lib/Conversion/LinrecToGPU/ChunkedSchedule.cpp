@@ -1,0 +1,603 @@
+//===- ChunkedSchedule.cpp - the chunked algorithm as a GPU schedule ------===//
+//
+// The GPU form of the chunk-parallel algorithm (DESIGN.md §2; the CPU form and its formulas
+// are in LinrecToCPU/ChunkedKernel.cpp). One program per work item (sequence, head, value
+// tile) walks the chunks with its state tile in workgroup memory ("fused chunk" schedule).
+// Each chunk is a sequence of phases; a phase is a thread loop over independent elements:
+//
+//   prologue   token i:      the body's per-token ops → K, V (β-folded), β, decays, Q
+//   cumulative column d:     b_i = Σ_{i' <= i} g_{i'} (f32, in place)
+//   transpose  (d, i):       Kᵀ and the key decays transposed (conflict-free column reads)
+//   delta      (i, j):       G_ij = Σ_d K_id K_jd e^{b_i − b_j} (j < i)
+//              (i, v):       U_iv = V_iv − Σ_d K_id e^{b_id} S_dv
+//              column v:     U_i ← β_i (U_i − Σ_{j<i} G_ij U_j), i = 0..C−1
+//   read       (i, j):       A_ij = Σ_d Q_id K_jd e^{b_id − b_jd} (j <= i)
+//              (i, v):       O_iv = Σ_d Q_id e^{b_id} S_dv + Σ_{j<=i} A_ij U_jv  (value decay:
+//                            ⊙ e^{bv_i}, ⊙ e^{bv_i − bv_j})
+//   update     (d, v):       S_dv ← e^{b_last,d} S_dv + Σ_j K_jd e^{b_last,d − b_jd} U_jv
+//   epilogue   token i:      the body's ops after the reads, then the outputs
+//
+// Every exponent is <= 0 where it is evaluated (masked entries are never computed), so
+// nothing overflows however strong the decays are. The last chunk is zero-padded: padded
+// tokens have zero keys, values, betas and decays.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ChunkedSchedule.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <functional>
+
+using namespace mlir;
+
+namespace linrec::gpusched {
+namespace {
+
+using cpu::WorkItem;
+
+/// The workgroup tiles of one state.
+struct StateTiles {
+  const StateUpdate *update;
+  int64_t dk, dv;            // dv: the value columns of this program
+  int64_t fullDv;            // the state's whole value dim
+  Value state;               // dk x dv
+  Value keys, keysT;         // C x dk, dk x C
+  Value values;              // C x fullDv (β-folded for plain writes; 1 for a normalizer)
+  Value betas;               // C (delta)
+  Value scalarDecay;         // C, cumulative (only without key decays)
+  Value keyDecay, keyDecayT; // C x dk, dk x C, cumulative (scalar decays folded in)
+  Value valueDecay;          // C x fullDv, cumulative
+  Value solved;              // C x dv: U (delta)
+  Value attention;           // C x C: A per read, G for the delta rule
+  SmallVector<Value> queries, results; // per read: C x dk (scaled), C x dv
+};
+
+class ChunkedSchedule {
+public:
+  explicit ChunkedSchedule(cpu::KernelEmitter &e) : e(e), b(e.b), C(e.chunkSize) {}
+
+  void emit() {
+    Value begin = e.kernel.getArgument(e.kernel.getNumArguments() - 2);
+    Value end = e.kernel.getArgument(e.kernel.getNumArguments() - 1);
+    parallel(begin, end, ::mlir::gpu::Processor::BlockX, [&](Value w) {
+      tileBlock = b.getInsertionBlock();
+      for (const StateUpdate &u : e.analysis.states)
+        states.push_back(allocate(u));
+      WorkItem item = e.workItemAt(w);
+      column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
+      for (StateTiles &s : states)
+        loadInitialState(s, item);
+      Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
+      Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
+      e.forLoop(e.index(0), numChunks, [&](Value c) {
+        Value first =
+            arith::AddIOp::create(b, item.tokenBegin, arith::MulIOp::create(b, c, e.index(C)));
+        Value count = arith::MinUIOp::create(b, e.index(C),
+                                             arith::SubIOp::create(b, item.tokenEnd, first));
+        emitChunk(item, first, count);
+      });
+      for (StateTiles &s : states)
+        storeFinalState(s, item);
+    });
+  }
+
+private:
+  cpu::KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  int64_t C;
+  std::vector<StateTiles> states;
+  Block *tileBlock = nullptr; // where the workgroup tiles are allocated
+  Value column0;              // the first value column of the program
+
+  //===--------------------------------------------------------------------===//
+  // Loops, tiles, arithmetic
+  //===--------------------------------------------------------------------===//
+
+  /// An scf.parallel over [lb, ub) mapped to `processor`.
+  void parallel(Value lb, Value ub, ::mlir::gpu::Processor processor,
+                function_ref<void(Value)> body) {
+    auto loop = scf::ParallelOp::create(
+        b, ValueRange{lb}, ValueRange{ub}, ValueRange{e.index(1)},
+        [&](OpBuilder &nested, Location, ValueRange ivs) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+          body(ivs.front());
+        });
+    AffineMap identity = b.getDimIdentityMap();
+    auto mapping =
+        ::mlir::gpu::ParallelLoopDimMappingAttr::get(b.getContext(), processor, identity, identity);
+    (void)::mlir::gpu::setMappingAttr(loop, {mapping});
+  }
+
+  /// One phase: `n` independent iterations spread over the block's threads.
+  void threads(int64_t n, function_ref<void(Value)> body) {
+    parallel(e.index(0), e.index(n), ::mlir::gpu::Processor::ThreadX, body);
+  }
+  /// A phase over a rows x cols grid; consecutive threads take consecutive columns.
+  void threads(int64_t rows, int64_t cols, function_ref<void(Value, Value)> body) {
+    threads(rows * cols, [&](Value n) {
+      body(arith::DivUIOp::create(b, n, e.index(cols)),
+           arith::RemUIOp::create(b, n, e.index(cols)));
+    });
+  }
+
+  /// A workgroup-memory f32 tile.
+  Value tile(ArrayRef<int64_t> shape) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(tileBlock);
+    auto space = ::mlir::gpu::AddressSpaceAttr::get(b.getContext(),
+                                                    ::mlir::gpu::AddressSpace::Workgroup);
+    return memref::AllocaOp::create(
+        b, MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface{}, space));
+  }
+
+  Value at(Value buffer, ValueRange indices) { return e.load(b.getF32Type(), buffer, indices); }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fma(Value x, Value y, Value acc) { return math::FmaOp::create(b, x, y, acc); }
+  Value addIndex(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ule(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, x, y);
+  }
+  Value splat(Value scalar, int64_t n) {
+    return vector::BroadcastOp::create(b, e.vectorOf(n), scalar);
+  }
+  /// Σ_{x in [lb, ub)} term(x), in f32.
+  Value sum(Value lb, Value ub, function_ref<Value(Value)> term) {
+    return e.forLoopCarry(lb, ub, e.f32(0.0),
+                          [&](Value x, Value acc) { return add(acc, term(x)); });
+  }
+  Value sum(int64_t n, function_ref<Value(Value)> term) {
+    return sum(e.index(0), e.index(n), term);
+  }
+  /// `cond ? thenValue() : 0`, computing thenValue only where cond holds.
+  Value where(Value cond, function_ref<Value()> thenValue) {
+    auto ifOp = scf::IfOp::create(b, TypeRange{b.getF32Type()}, cond, /*withElse=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, thenValue());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, e.f32(0.0));
+    return ifOp.getResult(0);
+  }
+  void ifThenElse(Value cond, function_ref<void()> thenBody, function_ref<void()> elseBody) {
+    e.ifThenElse(cond, thenBody, elseBody);
+  }
+
+  StateTiles allocate(const StateUpdate &u) {
+    StateTiles s;
+    s.update = &u;
+    s.dk = u.type.getKeyDim();
+    s.fullDv = u.type.getValueDim();
+    s.dv = s.fullDv / e.valueTiles;
+    s.state = tile({s.dk, s.dv});
+    s.keys = tile({C, s.dk});
+    s.keysT = tile({s.dk, C});
+    s.values = tile({C, s.fullDv});
+    if (u.delta) {
+      s.betas = tile({C});
+      s.solved = tile({C, s.dv});
+    }
+    // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
+    if (!u.scalarDecays.empty() && u.keyDecays.empty())
+      s.scalarDecay = tile({C});
+    if (!u.keyDecays.empty()) {
+      s.keyDecay = tile({C, s.dk});
+      s.keyDecayT = tile({s.dk, C});
+    }
+    if (!u.valueDecays.empty())
+      s.valueDecay = tile({C, s.fullDv});
+    s.attention = tile({C, C});
+    for (size_t r = 0; r < u.reads.size(); ++r) {
+      s.queries.push_back(tile({C, s.dk}));
+      s.results.push_back(tile({C, s.dv}));
+    }
+    return s;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Decays
+  //===--------------------------------------------------------------------===//
+
+  /// b_i[d], the cumulative key-side log-decay of row i at key d (scalar decays included);
+  /// null without decays. `d` may be null for scalar-only decays.
+  Value keyExponent(StateTiles &s, Value i, Value d) {
+    if (s.keyDecay)
+      return at(s.keyDecayT, {d, i});
+    if (s.scalarDecay)
+      return at(s.scalarDecay, {i});
+    return {};
+  }
+  /// U_jv of the chunk: the solved rows (delta) or the β-scaled values.
+  Value solvedAt(StateTiles &s, Value j, Value v) {
+    if (s.solved)
+      return at(s.solved, {j, v});
+    return at(s.values, {j, addIndex(column0, v)});
+  }
+  Value valueExponent(StateTiles &s, Value i, Value v) {
+    return at(s.valueDecay, {i, addIndex(column0, v)});
+  }
+
+  //===--------------------------------------------------------------------===//
+  // States
+  //===--------------------------------------------------------------------===//
+
+  void loadInitialState(StateTiles &s, const WorkItem &item) {
+    unsigned index = s.update->index;
+    bool given = index < e.op.getInits().size();
+    threads(s.dk, s.dv, [&](Value d, Value v) {
+      Value value = e.f32(0.0);
+      if (given && s.update->type.isMatrix())
+        value = at(e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+      else if (given)
+        value = at(e.init(index), {item.stateRow, item.head, d});
+      e.store(value, s.state, {d, v});
+    });
+  }
+
+  void storeFinalState(StateTiles &s, const WorkItem &item) {
+    unsigned index = s.update->index;
+    threads(s.dk, s.dv, [&](Value d, Value v) {
+      Value value = at(s.state, {d, v});
+      if (s.update->type.isMatrix())
+        e.store(value, e.finalState(index),
+                {item.stateRow, item.head, d, addIndex(column0, v)});
+      else
+        e.store(value, e.finalState(index), {item.stateRow, item.head, d});
+    });
+  }
+
+  //===--------------------------------------------------------------------===//
+  // One chunk
+  //===--------------------------------------------------------------------===//
+
+  void emitChunk(const WorkItem &item, Value first, Value count) {
+    emitPrologue(item, first, count);
+    for (StateTiles &s : states) {
+      emitCumulativeDecays(s);
+      emitTransposes(s);
+      if (s.update->delta)
+        emitDeltaSolve(s);
+      for (size_t r = 0; r < s.update->reads.size(); ++r)
+        emitRead(s, r);
+      emitStateUpdate(s);
+    }
+    emitEpilogue(item, first, count);
+  }
+
+  /// One per-token quantity of the chunk: `compute` emits its value at a token (null: zeros,
+  /// for a state that is never written), stored as row i of `buffer` (C x n, or C).
+  struct TokenRow {
+    Value buffer;
+    std::function<Value(const WorkItem &, Value)> compute;
+    /// Set when the quantity is an input row itself (times `scale`): copied element by
+    /// element instead, consecutive threads on consecutive columns (coalesced loads).
+    std::optional<unsigned> input;
+    double scale = 1.0;
+  };
+
+  /// The input # of body value `v` if it is an input row argument.
+  std::optional<unsigned> inputOf(Value v) {
+    for (auto [i, arg] : llvm::enumerate(e.op.getInputArgs()))
+      if (arg == v && isa<VectorType>(arg.getType()))
+        return i;
+    return std::nullopt;
+  }
+
+  /// Token i of the chunk: the body's per-token ops, or zeros past the sequence's end. Each
+  /// stored quantity is its own phase, so that a thread holds one token row at a time (the
+  /// row loads of different quantities cannot be hoisted past each other's stores).
+  void emitPrologue(const WorkItem &item, Value first, Value count) {
+    for (StateTiles &s : states)
+      for (const TokenRow &row : tokenRows(s)) {
+        if (row.input) {
+          emitRowCopy(row, item, first, count);
+          continue;
+        }
+        threads(C, [&](Value i) {
+          Value zero = e.index(0);
+          auto type = cast<MemRefType>(row.buffer.getType());
+          SmallVector<Value> at = {i};
+          if (type.getRank() == 2)
+            at.push_back(zero);
+          Value zeros = type.getRank() == 2 ? e.zeros(e.vectorOf(type.getDimSize(1)))
+                                            : e.f32(0.0);
+          if (!row.compute) {
+            e.store(zeros, row.buffer, at);
+            return;
+          }
+          ifThenElse(
+              ult(i, count),
+              [&] { e.store(row.compute(item, addIndex(first, i)), row.buffer, at); },
+              [&] { e.store(zeros, row.buffer, at); });
+        });
+      }
+  }
+
+  /// buffer[i][d] = scale · input[row, first + i, head, d], or 0 past the sequence's end.
+  void emitRowCopy(const TokenRow &row, const WorkItem &item, Value first, Value count) {
+    int64_t width = cast<MemRefType>(row.buffer.getType()).getDimSize(1);
+    threads(C, width, [&](Value i, Value d) {
+      Value value = where(ult(i, count), [&] {
+        Value x = at(e.input(*row.input), {item.row, addIndex(first, i), item.head, d});
+        return row.scale == 1.0 ? x : mul(x, e.f32(row.scale));
+      });
+      e.store(value, row.buffer, {i, d});
+    });
+  }
+
+  /// The body values `values` at `token`, cloned with only the token rows they read.
+  IRMapping computeAt(ArrayRef<Value> values, const WorkItem &item, Value token) {
+    IRMapping mapping;
+    e.cloneSliceAt(values, mapping, item, token);
+    return mapping;
+  }
+
+  Value sumOf(ArrayRef<Value> values, IRMapping &mapping) {
+    Value total = mapping.lookup(values.front());
+    for (Value v : values.drop_front())
+      total = add(total, mapping.lookup(v));
+    return total;
+  }
+
+  SmallVector<TokenRow> tokenRows(StateTiles &s) {
+    const StateUpdate &u = s.update[0];
+    SmallVector<TokenRow> rows;
+    if (!u.key) {
+      rows.push_back({s.keys, nullptr});
+      rows.push_back({s.values, nullptr});
+    } else {
+      rows.push_back({s.keys,
+                      [this, &u](const WorkItem &item, Value token) {
+                        return computeAt({u.key}, item, token).lookup(u.key);
+                      },
+                      inputOf(u.key)});
+      // A plain write adds β k vᵀ: fold β into the value row. The delta rule keeps β apart.
+      int64_t width = s.fullDv;
+      rows.push_back({s.values, [this, &u, width](const WorkItem &item, Value token) {
+                        SmallVector<Value> needed;
+                        for (Value v : {u.value, u.beta})
+                          if (v)
+                            needed.push_back(v);
+                        IRMapping values =
+                            needed.empty() ? IRMapping() : computeAt(needed, item, token);
+                        Value value = u.value ? values.lookup(u.value) : splat(e.f32(1.0), 1);
+                        if (u.beta && !u.delta)
+                          value = mul(value, splat(values.lookup(u.beta), width));
+                        return value;
+                      },
+                      u.beta && !u.delta ? std::nullopt : inputOf(u.value)});
+      if (u.delta)
+        rows.push_back({s.betas, [this, &u](const WorkItem &item, Value token) {
+                          return computeAt({u.beta}, item, token).lookup(u.beta);
+                        }});
+    }
+    if (s.scalarDecay)
+      rows.push_back({s.scalarDecay, [this, &u](const WorkItem &item, Value token) {
+                        IRMapping decays = computeAt(u.scalarDecays, item, token);
+                        return sumOf(u.scalarDecays, decays);
+                      }});
+    if (s.keyDecay) {
+      int64_t dk = s.dk;
+      rows.push_back({s.keyDecay, [this, &u, dk](const WorkItem &item, Value token) {
+                        SmallVector<Value> needed(u.keyDecays);
+                        llvm::append_range(needed, u.scalarDecays);
+                        IRMapping decays = computeAt(needed, item, token);
+                        Value decay = sumOf(u.keyDecays, decays);
+                        if (!u.scalarDecays.empty())
+                          decay = add(decay, splat(sumOf(u.scalarDecays, decays), dk));
+                        return decay;
+                      }});
+    }
+    if (s.valueDecay)
+      rows.push_back({s.valueDecay, [this, &u](const WorkItem &item, Value token) {
+                        IRMapping decays = computeAt(u.valueDecays, item, token);
+                        return sumOf(u.valueDecays, decays);
+                      }});
+    for (auto [r, constRead] : llvm::enumerate(u.reads)) {
+      ReadOp read = constRead;
+      int64_t dk = s.dk;
+      rows.push_back({s.queries[r], [this, read, dk](const WorkItem &item, Value token) mutable {
+                        Value query = computeAt({read.getQuery()}, item, token)
+                                          .lookup(read.getQuery());
+                        if (std::optional<APFloat> scale = read.getScale())
+                          query = mul(query, splat(e.f32(scale->convertToDouble()), dk));
+                        return query;
+                      },
+                      inputOf(read.getQuery()),
+                      read.getScale() ? read.getScale()->convertToDouble() : 1.0});
+    }
+    return rows;
+  }
+
+  /// b_i = Σ_{i' <= i} g_{i'}, in place, one column per thread.
+  void emitCumulativeDecays(StateTiles &s) {
+    auto scan = [&](Value buffer, function_ref<SmallVector<Value>(Value)> indices) {
+      Value running = at(buffer, indices(e.index(0)));
+      e.forLoopCarry(e.index(1), e.index(C), running, [&](Value i, Value acc) {
+        Value next = add(acc, at(buffer, indices(i)));
+        e.store(next, buffer, indices(i));
+        return next;
+      });
+    };
+    if (s.scalarDecay)
+      threads(1, [&](Value) {
+        scan(s.scalarDecay, [](Value i) { return SmallVector<Value>{i}; });
+      });
+    if (s.keyDecay)
+      threads(s.dk, [&](Value d) {
+        scan(s.keyDecay, [&](Value i) { return SmallVector<Value>{i, d}; });
+      });
+    if (s.valueDecay)
+      threads(s.fullDv, [&](Value v) {
+        scan(s.valueDecay, [&](Value i) { return SmallVector<Value>{i, v}; });
+      });
+  }
+
+  /// Kᵀ (and the key decays transposed): the attention phases read keys by column.
+  void emitTransposes(StateTiles &s) {
+    threads(s.dk, C, [&](Value d, Value i) {
+      e.store(at(s.keys, {i, d}), s.keysT, {d, i});
+      if (s.keyDecay)
+        e.store(at(s.keyDecay, {i, d}), s.keyDecayT, {d, i});
+    });
+  }
+
+  /// attention_ij = Σ_d left_id K_jd e^{b_id − b_jd} for j <= i (j < i if strict), else 0.
+  void emitAttention(StateTiles &s, Value left, bool strict) {
+    threads(C, C, [&](Value i, Value j) {
+      Value keep = strict ? ult(j, i) : ule(j, i);
+      Value score = where(keep, [&] {
+        Value dot = sum(s.dk, [&](Value d) {
+          Value term = mul(at(left, {i, d}), at(s.keysT, {d, j}));
+          if (s.keyDecay)
+            term = mul(term, exp(sub(at(s.keyDecayT, {d, i}), at(s.keyDecayT, {d, j}))));
+          return term;
+        });
+        if (s.scalarDecay)
+          dot = mul(dot, exp(sub(at(s.scalarDecay, {i}), at(s.scalarDecay, {j}))));
+        return dot;
+      });
+      e.store(score, s.attention, {i, j});
+    });
+  }
+
+  /// Σ_d left_id e^{b_id} S_dv: the contribution of the chunk-start state.
+  Value fromState(StateTiles &s, Value left, Value i, Value v) {
+    return sum(s.dk, [&](Value d) {
+      Value x = at(left, {i, d});
+      if (Value exponent = keyExponent(s, i, d))
+        x = mul(x, exp(exponent));
+      return mul(x, at(s.state, {d, v}));
+    });
+  }
+
+  /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
+  void emitDeltaSolve(StateTiles &s) {
+    emitAttention(s, s.keys, /*strict=*/true); // G
+    threads(C, s.dv, [&](Value i, Value v) {
+      Value value = at(s.values, {i, addIndex(column0, v)});
+      e.store(sub(value, fromState(s, s.keys, i, v)), s.solved, {i, v});
+    });
+    threads(s.dv, [&](Value v) {
+      e.forLoop(0, C, [&](Value i) {
+        Value u = e.forLoopCarry(e.index(0), i, at(s.solved, {i, v}), [&](Value j, Value acc) {
+          return sub(acc, mul(at(s.attention, {i, j}), at(s.solved, {j, v})));
+        });
+        e.store(mul(u, at(s.betas, {i})), s.solved, {i, v});
+      });
+    });
+  }
+
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t.
+  void emitRead(StateTiles &s, size_t r) {
+    Value queries = s.queries[r];
+    emitAttention(s, queries, /*strict=*/false);
+    threads(C, s.dv, [&](Value i, Value v) {
+      Value out = fromState(s, queries, i, v);
+      Value bvi = s.valueDecay ? valueExponent(s, i, v) : Value();
+      if (bvi)
+        out = mul(out, exp(bvi));
+      Value mixed = sum(e.index(0), addIndex(i, e.index(1)), [&](Value j) {
+        Value term = mul(at(s.attention, {i, j}), solvedAt(s, j, v));
+        if (bvi)
+          term = mul(term, exp(sub(bvi, valueExponent(s, j, v))));
+        return term;
+      });
+      e.store(add(out, mixed), s.results[r], {i, v});
+    });
+  }
+
+  /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}]).
+  void emitStateUpdate(StateTiles &s) {
+    if (!s.update->key && s.update->keyDecays.empty() && s.update->scalarDecays.empty() &&
+        s.update->valueDecays.empty())
+      return; // a state that is only read
+    Value last = e.index(C - 1);
+    threads(s.dk, s.dv, [&](Value d, Value v) {
+      Value keyLast = keyExponent(s, last, d);
+      Value valueLast = s.valueDecay ? valueExponent(s, last, v) : Value();
+      Value decayed = at(s.state, {d, v});
+      if (keyLast)
+        decayed = mul(decayed, exp(keyLast));
+      if (valueLast)
+        decayed = mul(decayed, exp(valueLast));
+      Value written = sum(C, [&](Value j) {
+        Value k = at(s.keys, {j, d});
+        if (keyLast)
+          k = mul(k, exp(sub(keyLast, keyExponent(s, j, d))));
+        Value u = solvedAt(s, j, v);
+        if (valueLast)
+          u = mul(u, exp(sub(valueLast, valueExponent(s, j, v))));
+        return mul(k, u);
+      });
+      e.store(add(decayed, written), s.state, {d, v});
+    });
+  }
+
+  /// Token i of the chunk: the body's ops after the reads, then the outputs.
+  void emitEpilogue(const WorkItem &item, Value first, Value count) {
+    SmallVector<Value> outputs(e.op.getYield().getOutputs());
+    // Outputs that are reads of matrix states (always so with value tiles): stored element
+    // by element, consecutive threads on consecutive columns (coalesced), rather than a row
+    // per thread.
+    SmallVector<std::pair<unsigned, Value>> readOutputs; // (output #, results tile)
+    for (auto [j, out] : llvm::enumerate(outputs))
+      for (StateTiles &s : states)
+        for (auto [r, read] : llvm::enumerate(s.update->reads))
+          if (ReadOp(read).getResult() == out && s.update->type.isMatrix())
+            readOutputs.push_back({unsigned(j), s.results[r]});
+    if (readOutputs.size() == outputs.size()) {
+      for (auto [j, results] : readOutputs) {
+        int64_t width = cast<MemRefType>(results.getType()).getDimSize(1);
+        threads(C, width, [&](Value i, Value v) {
+          ifThenElse(
+              ult(i, count),
+              [&] {
+                e.store(at(results, {i, v}), e.output(j),
+                        {item.row, addIndex(first, i), item.head, addIndex(column0, v)});
+              },
+              [] {});
+        });
+      }
+      return;
+    }
+    threads(C, [&](Value i) {
+      ifThenElse(
+          ult(i, count),
+          [&] {
+            Value token = addIndex(first, i);
+            IRMapping mapping;
+            for (StateTiles &s : states)
+              for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
+                ReadOp read = constRead;
+                Value value = e.load(e.vectorOf(s.dv), s.results[r], {i, e.index(0)});
+                if (!s.update->type.isMatrix())
+                  value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
+                mapping.map(read.getResult(), value);
+              }
+            e.cloneSliceAt(outputs, mapping, item, token);
+            e.storeOutputs(mapping, item, token);
+          },
+          [] {});
+    });
+  }
+};
+
+} // namespace
+
+void emitChunkedSchedule(cpu::KernelEmitter &emitter) { ChunkedSchedule(emitter).emit(); }
+
+} // namespace linrec::gpusched

@@ -1,0 +1,70 @@
+//===- LowerToGPU.cpp - recurrences to GPU schedules ----------------------===//
+
+#include "ChunkedSchedule.h"
+#include "linrec/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace linrec {
+#define GEN_PASS_DEF_LINRECLOWERGPU
+#include "linrec/Conversion/Passes.h.inc"
+} // namespace linrec
+
+using namespace mlir;
+using namespace linrec;
+
+/// How many value tiles of `width` columns the programs of `op` split each state into: the
+/// states must be matrices of one dv that `width` divides, and every output a read.
+static int64_t valueTilesOfWidth(RecurrenceOp op, const RecurrenceAnalysis &analysis,
+                                 int64_t width) {
+  const StateUpdate &first = analysis.states.front();
+  if (width < 1 || !first.type.isMatrix() || first.type.getValueDim() % width != 0)
+    return 1;
+  return cpu::valueTilesFor(op, analysis, first.type.getValueDim() / width);
+}
+
+namespace {
+struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<RecurrenceOp> recurrences;
+    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
+    unsigned counter = 0;
+    for (RecurrenceOp op : recurrences)
+      if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
+        return signalPassFailure();
+    WalkResult windows = getOperation()->walk([](WindowAttentionOp op) {
+      op.emitOpError("has no GPU schedule yet (window attention runs on the CPU only)");
+      return WalkResult::interrupt();
+    });
+    if (windows.wasInterrupted())
+      signalPassFailure();
+  }
+
+  LogicalResult lower(RecurrenceOp op, StringRef name) {
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+    if (op.getAlgorithm() == Algorithm::Sequential ||
+        analysis.algorithm == Algorithm::Sequential)
+      return op.emitOpError("has no GPU schedule yet: only chunked recurrences lower to the "
+                            "GPU (this one is sequential")
+             << (analysis.reason.empty() ? "" : ": ") << analysis.reason << ")";
+    int64_t chunk = op.getChunkSize().value_or(chunkSize);
+    if (chunk < 1 || chunk > 128)
+      return op.emitOpError("GPU chunk size must be in [1, 128], got ") << chunk;
+    int64_t tiles = valueTilesOfWidth(op, analysis, valueTile);
+    func::FuncOp kernel = cpu::createKernelFunction(op, name);
+    OpBuilder attrs(op);
+    kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
+    kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
+    kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());
+    cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
+    gpusched::emitChunkedSchedule(emitter);
+    func::ReturnOp::create(emitter.b);
+    cpu::replaceWithKernelCall(op, kernel);
+    return success();
+  }
+};
+} // namespace

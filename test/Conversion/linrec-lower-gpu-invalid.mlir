@@ -1,0 +1,26 @@
+// RUN: linrec-opt %s --split-input-file --linrec-lower-gpu --verify-diagnostics
+
+// The sequential scan has no GPU schedule yet: a clear error, not a silent CPU fallback.
+func.func @masked_write(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{has no GPU schedule yet: only chunked recurrences lower to the GPU (this one is sequential: state #0: a masked write)}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @huge_chunk(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{GPU chunk size must be in [1, 128], got 256}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {chunk_size = 256 : i64} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

@@ -1,0 +1,89 @@
+// RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=8" | FileCheck %s
+// RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=5" | FileCheck %s --check-prefix=ROWS
+
+// A gated delta rule as a GPU schedule: the kernel keeps the CPU kernel's signature and is
+// called the same way; its body is one block-mapped loop over (sequence, head, value tile)
+// whose chunk phases are thread-mapped loops over workgroup tiles.
+// CHECK-LABEL: func.func @gated_delta
+// CHECK: call @__linrec_kernel_0(
+// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %[[BEGIN:.*]]: index, %[[END:.*]]: index)
+// CHECK-SAME: linrec.gpu_schedule
+// CHECK-SAME: linrec.value_tiles = 2
+// CHECK: scf.parallel (%{{.*}}) = (%[[BEGIN]]) to (%[[END]])
+// The state tile (dk x value tile) and the chunk's tiles live in workgroup memory.
+// CHECK-DAG: memref.alloca() : memref<16x8xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<8x16xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<8x8xf32, #gpu.address_space<workgroup>>
+// The initial state phase, then the chunk loop: the body's per-token ops (l2norm) in the
+// prologue, one thread per token; the cumulative decay scan; attention blocks with the decay
+// exponentials computed only below the diagonal.
+// CHECK: scf.parallel
+// CHECK: mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: scf.for
+// CHECK: scf.parallel
+// CHECK: scf.if
+// CHECK: linrec.l2norm
+// CHECK: mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: scf.if %{{.*}} -> (f32)
+// CHECK: math.exp
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+// CHECK-NOT: linrec.recurrence
+func.func @gated_delta(%q: tensor<2x?x4x16xf32>, %g: tensor<2x?x4xf32>)
+    -> (tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<2x?x4x16xf32>, tensor<2x?x4xf32>)
+      -> (tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>, %gt: f32):
+    %k = linrec.l2norm %x : vector<16xf32>
+    %b = linrec.feature_map <sigmoid> %gt : f32
+    %S1 = linrec.decay %S, %gt : !linrec.state<16x16xf32>, f32
+    %S2 = linrec.delta %S1, %k, %b : !linrec.state<16x16xf32>, vector<16xf32>
+    %S3 = linrec.write %S2, %k, %x scaled %b : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %o = linrec.read %S3, %x scale 0.25 : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%S3 : !linrec.state<16x16xf32>) outputs(%o : vector<16xf32>)
+  }
+  return %o, %s : tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>
+}
+
+// -----
+
+// A normalizer state and an output computed from two reads: whole value rows per program
+// (the epilogue needs every column), whatever the value tile.
+// CHECK-LABEL: func.func @normalized
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-SAME: linrec.value_tiles = 1
+// CHECK-DAG: memref.alloca() : memref<8x1xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<8x16xf32, #gpu.address_space<workgroup>>
+// CHECK: arith.divf
+// ROWS-LABEL: func.func @normalized
+// ROWS: linrec.value_tiles = 1
+func.func @normalized(%q: tensor<1x?x2x8xf32>, %v: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
+  %o, %s, %zs = linrec.recurrence ins(%q, %v : tensor<1x?x2x8xf32>, tensor<1x?x2x16xf32>)
+      -> (tensor<1x?x2x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8xf32>) {
+  ^bb0(%S: !linrec.state<8x16xf32>, %z: !linrec.state<8xf32>, %x: vector<8xf32>, %vt: vector<16xf32>):
+    %S1 = linrec.write %S, %x, %vt : !linrec.state<8x16xf32>, vector<8xf32>, vector<16xf32>
+    %z1 = linrec.write %z, %x : !linrec.state<8xf32>, vector<8xf32>
+    %num = linrec.read %S1, %x : !linrec.state<8x16xf32>, vector<8xf32> -> vector<16xf32>
+    %den = linrec.read %z1, %x : !linrec.state<8xf32>, vector<8xf32> -> f32
+    %d = vector.broadcast %den : f32 to vector<16xf32>
+    %o = arith.divf %num, %d : vector<16xf32>
+    linrec.yield states(%S1, %z1 : !linrec.state<8x16xf32>, !linrec.state<8xf32>) outputs(%o : vector<16xf32>)
+  }
+  return %o : tensor<1x?x2x16xf32>
+}
+
+// -----
+
+// A value tile that does not divide dv: whole rows.
+// ROWS-LABEL: func.func @plain
+// ROWS: linrec.value_tiles = 1
+// CHECK-LABEL: func.func @plain
+// CHECK: linrec.value_tiles = 2
+func.func @plain(%q: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x?x2x16xf32>) -> (tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %o = linrec.read %S1, %x : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%o : vector<16xf32>)
+  }
+  return %o : tensor<1x?x2x16xf32>
+}
