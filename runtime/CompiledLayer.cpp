@@ -206,10 +206,10 @@ llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, ModuleOp modu
     executable.kernels = *kernels;
     return executable;
   }
-  if (options.gpuSchedule)
+  if (options.gpuSchedule || options.cuda)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
-        "the GPU schedule runs on the CPU only for functions made of recurrences: " +
+        "GPU kernels compile for functions made of recurrences only (the rest runs op by op): " +
             llvm::toString(kernels.takeError()));
   llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
   OwningOpRef<ModuleOp> layerCopy(module.clone());

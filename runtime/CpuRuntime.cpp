@@ -6,6 +6,8 @@
 #include "linrec/Conversion/Passes.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Runtime/CudaDriver.h"
+#include "linrec/Runtime/GpuLaunchRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -149,6 +151,8 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
     return e;
   if (numWork == 0)
     return Error::success();
+  if (cuda_)
+    return runOnGpu(operands, results, numWork);
 
   std::vector<MemRefDescriptor> descriptors;
   for (const BufferView &b : operands)
@@ -184,11 +188,62 @@ Error CpuKernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferV
   return Error::success();
 }
 
+Error CpuKernel::runOnGpu(llvm::ArrayRef<BufferView> operands,
+                          llvm::ArrayRef<BufferView> results, int64_t numWork) const {
+  auto driver = CudaDriver::get();
+  if (!driver)
+    return driver.takeError();
+  auto bytesOf = [](const BufferView &b) {
+    return size_t(Array::numElementsOf(b.shape) * dtypeBytes(b.dtype));
+  };
+  // Device copies; the host code takes memref descriptors of device pointers.
+  std::vector<CudaDriver::Buffer> device;
+  std::vector<BufferView> views;
+  auto addBuffer = [&](const BufferView &host, bool copyIn) -> Error {
+    auto buffer = driver->allocate(bytesOf(host));
+    if (!buffer)
+      return buffer.takeError();
+    if (copyIn)
+      if (Error e = driver->copyToDevice(*buffer, host.data, bytesOf(host)))
+        return e;
+    BufferView view = host;
+    view.data = reinterpret_cast<void *>(buffer->address());
+    views.push_back(view);
+    device.push_back(std::move(*buffer));
+    return Error::success();
+  };
+  for (const BufferView &b : operands)
+    if (Error e = addBuffer(b, /*copyIn=*/true))
+      return e;
+  for (const BufferView &b : results)
+    if (Error e = addBuffer(b, /*copyIn=*/false))
+      return e;
+  std::vector<MemRefDescriptor> descriptors(views.begin(), views.end());
+  std::vector<void *> descriptorPointers;
+  for (MemRefDescriptor &d : descriptors)
+    descriptorPointers.push_back(d.words.data());
+  std::vector<void *> args;
+  for (void *&p : descriptorPointers)
+    args.push_back(&p);
+  int64_t begin = 0, end = numWork;
+  args.push_back(&begin);
+  args.push_back(&end);
+  entry(args.data()); // launches, then synchronizes its stream
+  if (Error e = takeGpuLaunchError())
+    return e;
+  for (size_t i = 0; i < results.size(); ++i)
+    if (Error e = driver->copyToHost(results[i].data, device[operands.size() + i],
+                                     bytesOf(results[i])))
+      return e;
+  return Error::success();
+}
+
 //===----------------------------------------------------------------------===//
 // CpuCompiler
 //===----------------------------------------------------------------------===//
 
-Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP) {
+Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP,
+                                                           bool gpuLaunches) {
   static std::once_flag nativeTarget;
   std::call_once(nativeTarget, [] {
     llvm::InitializeNativeTarget();
@@ -218,7 +273,13 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
   auto engine = ExecutionEngine::create(module, engineOptions, std::move(*machine));
   if (!engine)
     return engine.takeError();
+  if (gpuLaunches)
+    (*engine)->registerSymbols(gpuLaunchSymbols);
   (*engine)->initialize(); // global constructors: lookup alone does not run them
+  // GPU modules load in those constructors: report a failure now, not at the first launch.
+  if (gpuLaunches)
+    if (Error e = takeGpuLaunchError())
+      return std::move(e);
   return std::move(*engine);
 }
 
@@ -254,7 +315,7 @@ static RankedTensorType generalize(Type type, unsigned leadingDims) {
 
 /// A module holding `func @source` that applies a copy of `op` to arguments whose B, T, H
 /// and N are dynamic: the text of this module is the kernel's cache key.
-static OwningOpRef<ModuleOp> buildSourceModule(Operation *op, const CpuKernelOptions &options) {
+OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const CpuKernelOptions &options) {
   OpBuilder b(op->getContext());
   Location loc = op->getLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
@@ -297,12 +358,76 @@ static OwningOpRef<ModuleOp> buildSourceModule(Operation *op, const CpuKernelOpt
   return module;
 }
 
+Expected<KernelLayout> lowerKernelSource(ModuleOp module, const CpuKernelOptions &options) {
+  MLIRContext *context = module.getContext();
+  auto sourceFunc = module.lookupSymbol<func::FuncOp>("source");
+  if (!sourceFunc || sourceFunc.getBody().front().empty())
+    return runtimeError("internal error: a kernel source holds func @source and its op");
+  auto rec = dyn_cast<RecurrenceOp>(&sourceFunc.getBody().front().front());
+  KernelLayout layout;
+  // Classify first so that the kernel reports the algorithm it really runs.
+  PassManager classify(context, ModuleOp::getOperationName());
+  classify.addPass(createLinrecClassify());
+  if (failed(classify.run(module)))
+    return runtimeError("classifying the recurrence failed");
+  // (A window attention has no algorithm to choose; it reports the scan.)
+  layout.algorithm = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
+                         : Algorithm::Sequential;
+  PassManager kernels(context, ModuleOp::getOperationName());
+  GpuPipelineOptions gpu;
+  gpu.chunkSize = options.chunkSize;
+  gpu.valueTile = options.gpuValueTile;
+  gpu.chip = options.gpuChip;
+  if (options.gpuSchedule || options.cuda)
+    buildGpuSchedulePipeline(kernels, gpu);
+  else
+    buildCpuKernelPipeline(kernels, options);
+  if (failed(kernels.run(module)))
+    return runtimeError(options.gpuSchedule || options.cuda
+                            ? "lowering the op to a GPU schedule failed"
+                            : "lowering the op to a CPU kernel failed");
+  auto kernelFunc = module.lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
+  if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
+    layout.valueTiles = tiles.getInt();
+  if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
+    layout.headsPerItem = group.getInt();
+  sourceFunc.erase();
+  PassManager toLLVM(context, ModuleOp::getOperationName());
+  if (options.cuda) {
+    buildGpuScheduleToNvvmPipeline(toLLVM, gpu); // PTX in a gpu.binary
+    buildCpuToLLVMPipeline(toLLVM, /*gpuLaunches=*/true);
+  } else if (options.gpuSchedule) {
+    buildGpuScheduleToCpuPipeline(toLLVM);
+  } else {
+    buildCpuToLLVMPipeline(toLLVM);
+  }
+  if (failed(toLLVM.run(module)))
+    return runtimeError("lowering the kernel to LLVM failed");
+  return layout;
+}
+
 Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *operation,
                                                                 const CpuKernelOptions &options) {
   if (!isa<RecurrenceOp, WindowAttentionOp>(operation))
     return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
                         "named ops first) or a linrec.window_attention");
-  OwningOpRef<ModuleOp> source = buildSourceModule(operation, options);
+  CpuKernelOptions resolved = options;
+  if (options.cuda && resolved.gpuChip.empty()) {
+    // The device's architecture; sm_90 gets the arch-specific sm_90a features.
+    auto driver = CudaDriver::get();
+    if (!driver)
+      return driver.takeError();
+    const CudaDeviceInfo &device = driver->devices().front();
+    resolved.gpuChip = "sm_" + std::to_string(device.computeMajor) +
+                       std::to_string(device.computeMinor) +
+                       (device.computeMajor == 9 ? "a" : "");
+  }
+  return compileResolved(operation, resolved);
+}
+
+Expected<std::shared_ptr<const CpuKernel>>
+CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &options) {
+  OwningOpRef<ModuleOp> source = buildKernelSource(operation, options);
   if (failed(verify(*source)))
     return runtimeError("the op does not verify with dynamic B, T and H");
   std::string key;
@@ -316,6 +441,9 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
                               ? ", GPU schedule with value tile " +
                                     std::to_string(options.gpuValueTile)
                               : std::string()) +
+                         (options.cuda ? ", CUDA " + options.gpuChip + " with value tile " +
+                                             std::to_string(options.gpuValueTile)
+                                       : std::string()) +
                          "\n";
   key += schedule; // a comment: the key still parses
 
@@ -328,8 +456,8 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(key, context.get());
   if (!module)
     return runtimeError("internal error: the kernel source does not parse");
-  auto sourceFunc = module->lookupSymbol<func::FuncOp>("source");
-  Operation *sourceOp = &sourceFunc.getBody().front().front();
+  Operation *sourceOp =
+      &module->lookupSymbol<func::FuncOp>("source").getBody().front().front();
   auto rec = dyn_cast<RecurrenceOp>(sourceOp);
 
   std::shared_ptr<CpuKernel> kernel(new CpuKernel());
@@ -372,45 +500,19 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     kernel->resultSpecs.push_back(*spec);
   }
 
-  // Classify first so that the kernel reports the algorithm it really runs.
-  PassManager classify(context.get(), ModuleOp::getOperationName());
-  classify.addPass(createLinrecClassify());
-  if (failed(classify.run(*module)))
-    return runtimeError("classifying the recurrence failed");
-  // (A window attention has no algorithm to choose; it reports the scan.)
-  kernel->algorithm_ = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
-                           : Algorithm::Sequential;
-  PassManager kernels(context.get(), ModuleOp::getOperationName());
-  if (options.gpuSchedule) {
-    GpuPipelineOptions gpu;
-    gpu.chunkSize = options.chunkSize;
-    gpu.valueTile = options.gpuValueTile;
-    buildGpuSchedulePipeline(kernels, gpu);
-  } else {
-    buildCpuKernelPipeline(kernels, options);
-  }
-  if (failed(kernels.run(*module)))
-    return runtimeError(options.gpuSchedule ? "lowering the op to a GPU schedule failed"
-                                            : "lowering the op to a CPU kernel failed");
-  auto kernelFunc = module->lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
-  if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
-    kernel->valueTiles_ = tiles.getInt();
-  if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
-    kernel->headsPerItem_ = group.getInt();
-  module->lookupSymbol<func::FuncOp>("source").erase();
-  PassManager toLLVM(context.get(), ModuleOp::getOperationName());
-  if (options.gpuSchedule)
-    buildGpuScheduleToCpuPipeline(toLLVM);
-  else
-    buildCpuToLLVMPipeline(toLLVM);
-  if (failed(toLLVM.run(*module)))
-    return runtimeError("lowering the CPU kernel to LLVM failed");
+  Expected<KernelLayout> layout = lowerKernelSource(*module, options);
+  if (!layout)
+    return layout.takeError();
+  kernel->algorithm_ = layout->algorithm;
+  kernel->valueTiles_ = layout->valueTiles;
+  kernel->headsPerItem_ = layout->headsPerItem;
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto engine = createCpuEngine(*module);
+  auto engine = createCpuEngine(*module, /*openMP=*/false, /*gpuLaunches=*/options.cuda);
   if (!engine)
     return engine.takeError();
+  kernel->cuda_ = options.cuda;
   auto entry = (*engine)->lookupPacked("_mlir_ciface_" + kKernelPrefix.str() + "0");
   if (!entry)
     return entry.takeError();

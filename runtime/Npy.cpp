@@ -20,21 +20,6 @@ static llvm::Error npyError(StringRef what, const llvm::Twine &message) {
                                  (what + ": " + message).str());
 }
 
-static int64_t elementBytes(DType dtype) {
-  switch (dtype) {
-  case DType::F16:
-  case DType::BF16:
-    return 2;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  }
-  return 0;
-}
-
 static const char *descrOf(DType dtype) {
   switch (dtype) {
   case DType::F16:
@@ -122,7 +107,7 @@ Expected<Array> parseNpy(StringRef bytes, StringRef what) {
 
   int64_t count = array.numElements();
   size_t dataStart = headerStart + headerLen;
-  size_t expected = static_cast<size_t>(count * elementBytes(array.dtype));
+  size_t expected = static_cast<size_t>(count * dtypeBytes(array.dtype));
   if (bytes.size() - dataStart != expected)
     return npyError(what, "holds " + llvm::Twine(bytes.size() - dataStart) +
                               " data bytes, but shape " + array.shapeString() + " of " +
@@ -194,7 +179,7 @@ std::string serializeNpy(const Array &array) {
   out += header;
   for (double x : array.data) {
     char bytes[8];
-    size_t n = elementBytes(array.dtype);
+    size_t n = dtypeBytes(array.dtype);
     switch (array.dtype) {
     case DType::F16: {
       uint16_t h = doubleToHalf(x);

@@ -33,3 +33,16 @@ if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
 config.substitutions.append(
     ("%ptx-report", "python3 " + os.path.join(config.linrec_src_root, "tools", "ptx-report",
                                              "ptx-report.py")))
+
+# A CUDA driver that sees a GPU: the GPU execution tests run, the no-driver ones do not.
+def _cuda_device_present():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+
+if _cuda_device_present():
+    config.available_features.add("cuda-device")

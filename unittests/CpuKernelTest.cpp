@@ -10,6 +10,7 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Reference/WindowAttention.h"
 
 #include "mlir/Parser/Parser.h"
@@ -162,6 +163,8 @@ protected:
     return worst;
   }
 
+  void gpuSweep(const CpuKernelOptions &gpu);
+
   mlir::MLIRContext context;
   CpuCompiler compiler;
   std::mt19937_64 rng{7};
@@ -216,10 +219,10 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
   }
 }
 
-// The GPU schedule (linrec-lower-gpu before linrec-map-to-gpu: block and thread loops on
-// workgroup tiles) run on the CPU: every chunked family, value tiles, padding, decays from
-// near 0 to near −10, normalizers, feature maps and variable lengths.
-TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
+// Every chunked family through the GPU lowering, with value tiles, padding, decays from near 0
+// to near −10, normalizers, feature maps and variable lengths; `gpu` says where it runs (the
+// schedule on the CPU, or the GPU).
+void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
   struct Case {
     LayerKind kind;
     Shape shape;
@@ -255,8 +258,7 @@ TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
     if (c.kind == LayerKind::Lightning)
       for (int64_t h = 0; h < c.shape.heads; ++h)
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
-    CpuKernelOptions options;
-    options.gpuSchedule = true;
+    CpuKernelOptions options = gpu;
     options.chunkSize = c.chunk;
     options.gpuValueTile = c.valueTile;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
@@ -269,8 +271,7 @@ TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
   LayerConfig gla;
   gla.kind = LayerKind::GLA;
   gla.valueGate = true;
-  CpuKernelOptions options;
-  options.gpuSchedule = true;
+  CpuKernelOptions options = gpu;
   options.chunkSize = 16;
   EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), 1e-5);
   LayerConfig normalized;
@@ -280,6 +281,42 @@ TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
   normalized.initialState = true;
   normalized.initialZ = true;
   EXPECT_LE(compare(normalized, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
+}
+
+// The GPU schedule (linrec-lower-gpu before linrec-map-to-gpu: block and thread loops on
+// workgroup tiles) run on the CPU.
+TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
+  CpuKernelOptions options;
+  options.gpuSchedule = true;
+  gpuSweep(options);
+}
+
+// The same kernels on the GPU (PTX loaded by the CUDA driver).
+TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
+  if (auto driver = CudaDriver::get(); !driver)
+    GTEST_SKIP() << llvm::toString(driver.takeError());
+  CpuKernelOptions options;
+  options.cuda = true;
+  gpuSweep(options);
+}
+
+// Without a driver, a CUDA kernel compiles all the way to host code and PTX, then says why it
+// cannot load.
+TEST_F(CpuKernelTest, CudaKernelWithoutDriverIsAClearError) {
+  if (CudaDriver::get())
+    GTEST_SKIP() << "a CUDA driver is present";
+  else
+    llvm::consumeError(CudaDriver::get().takeError());
+  LayerConfig config;
+  config.kind = LayerKind::GatedDeltaNet;
+  auto module = buildLayer(config, {1, 40, 2, 16, 16});
+  CpuKernelOptions options;
+  options.cuda = true;
+  options.gpuChip = "sm_90a";
+  auto kernel = compiler.compile(recurrenceOf(*module), options);
+  ASSERT_FALSE(static_cast<bool>(kernel));
+  std::string message = llvm::toString(kernel.takeError());
+  EXPECT_NE(message.find("no CUDA driver"), std::string::npos) << message;
 }
 
 TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {

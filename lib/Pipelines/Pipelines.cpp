@@ -32,7 +32,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
   pm.addPass(createLinrecLowerCPU(lowerOptions));
 }
 
-void buildCpuToLLVMPipeline(OpPassManager &pm) {
+void buildCpuToLLVMPipeline(OpPassManager &pm, bool gpuLaunches) {
   pm.addPass(createLinrecExpandFeatureMaps());
   pm.addPass(createLinrecApproximateMath());
   pm.addPass(createCanonicalizerPass());
@@ -42,6 +42,8 @@ void buildCpuToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLowerAffinePass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertVectorToLLVMPass());
+  if (gpuLaunches)
+    pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());

@@ -35,8 +35,9 @@ struct CpuPipelineOptions {
 /// function on memrefs (and a call of it).
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
-/// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect.
-void buildCpuToLLVMPipeline(mlir::OpPassManager &pm);
+/// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect; `gpuLaunches`
+/// also lowers gpu.launch_func and gpu.binary (host code of GPU kernels, gpu-to-llvm).
+void buildCpuToLLVMPipeline(mlir::OpPassManager &pm, bool gpuLaunches = false);
 
 /// The schedule and target of the GPU kernels.
 struct GpuPipelineOptions {

@@ -21,6 +21,8 @@ enum class DType { F16, BF16, F32, F64, I32, I64 };
 
 /// "float32", "int32", ... as numpy names them.
 const char *dtypeName(DType dtype);
+/// Bytes per element.
+int64_t dtypeBytes(DType dtype);
 
 struct Array {
   DType dtype = DType::F64;

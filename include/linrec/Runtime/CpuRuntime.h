@@ -15,6 +15,7 @@
 #include "linrec/Reference/Array.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
 
@@ -55,8 +56,14 @@ struct CpuKernelOptions : CpuPipelineOptions {
   /// tiles, before linrec-map-to-gpu) and run it on the CPU, a thread loop at a time: how the
   /// GPU lowering is checked on machines without a GPU. Chunked recurrences only.
   bool gpuSchedule = false;
-  /// Value columns per GPU program (with gpuSchedule).
+  /// Value columns per GPU program (with gpuSchedule or cuda).
   int64_t gpuValueTile = 64;
+  /// Compile for the GPU instead (linrec-to-nvvm; the JIT-compiled host code loads the PTX and
+  /// launches it through the CUDA driver): run() then copies the buffers to the device and
+  /// back. Chunked recurrences only; needs a CUDA driver and GPU.
+  bool cuda = false;
+  /// The GPU architecture of the PTX (empty: the device's, sm_90a on compute capability 9.0).
+  std::string gpuChip;
 };
 
 class CpuKernel {
@@ -76,6 +83,8 @@ public:
   DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
   /// Seconds spent in MLIR passes + LLVM JIT compilation.
   double compileSeconds() const { return compileSeconds_; }
+  /// Whether the kernel runs on the GPU (CpuKernelOptions::cuda).
+  bool onGpu() const { return cuda_; }
 
 private:
   friend class CpuCompiler;
@@ -95,6 +104,11 @@ private:
   int64_t valueTiles_ = 1;
   int64_t headsPerItem_ = 1;
   double compileSeconds_ = 0;
+  bool cuda_ = false;
+
+  /// run() for a GPU kernel: device copies of the buffers, one call over every work item.
+  llvm::Error runOnGpu(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                       int64_t numWork) const;
 
   llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
                     int64_t &numWork) const;
@@ -112,18 +126,43 @@ public:
   size_t cacheSize() const;
 
 private:
+  /// compile() once the options are complete (the GPU architecture known).
+  llvm::Expected<std::shared_ptr<const CpuKernel>>
+  compileResolved(mlir::Operation *op, const CpuKernelOptions &options);
+
   std::unique_ptr<mlir::MLIRContext> context;
   mutable std::mutex mutex;
   std::map<std::string, std::shared_ptr<const CpuKernel>> cache;
 };
 
+/// A module holding `func @source` that applies a copy of `op` (a recurrence or a window
+/// attention) to arguments whose B, T, H (and N) are dynamic, with `options`' chunk size and
+/// algorithm: what a kernel is compiled from (its text is the kernel cache's key).
+mlir::OwningOpRef<mlir::ModuleOp> buildKernelSource(mlir::Operation *op,
+                                                    const CpuKernelOptions &options);
+
+/// How a lowered kernel splits its work, and the algorithm it runs.
+struct KernelLayout {
+  Algorithm algorithm = Algorithm::Sequential;
+  int64_t valueTiles = 1;
+  int64_t headsPerItem = 1;
+};
+
+/// Lowers a kernel source module to the LLVM dialect: @__linrec_kernel_0 with its C interface
+/// (operands, results as memrefs, then the work items [begin, end)); with options.cuda it is
+/// host code that launches the GPU kernel, whose PTX the module carries.
+llvm::Expected<KernelLayout> lowerKernelSource(mlir::ModuleOp module,
+                                               const CpuKernelOptions &options);
+
 /// The runtime's dtype of a tensor element type (f16, bf16, f32, f64, i32), if it has one.
 std::optional<DType> elementDType(mlir::Type type);
 
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
-/// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime.
-llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>> createCpuEngine(mlir::ModuleOp module,
-                                                                       bool openMP = false);
+/// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime;
+/// `gpuLaunches` provides the GPU launch runtime (GpuLaunchRuntime.h) to host code that
+/// launches GPU kernels.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+createCpuEngine(mlir::ModuleOp module, bool openMP = false, bool gpuLaunches = false);
 
 /// The run-time shape of a kernel result of static shape `shape` (dynamic dims any value),
 /// given operand #0's shape [B, T, H, ...] and the number of state rows: an output is

@@ -73,6 +73,23 @@ public:
                      unsigned blockX, unsigned blockY, unsigned blockZ, unsigned sharedBytes,
                      llvm::ArrayRef<void *> args) const;
 
+  // The pieces JIT-compiled host code launches GPU kernels with (GpuLaunchRuntime.h).
+  /// Loads a PTX (NUL-terminated) or cubin image.
+  llvm::Expected<void *> loadModule(llvm::StringRef image) const;
+  llvm::Error unloadModule(void *module) const;
+  llvm::Expected<void *> function(void *module, llvm::StringRef name) const;
+  llvm::Expected<void *> createStream() const;
+  llvm::Error synchronize(void *stream) const;
+  llvm::Error destroyStream(void *stream) const;
+  struct LaunchShape {
+    unsigned grid[3];
+    unsigned block[3];
+    unsigned sharedBytes; // dynamic shared memory (over 48 KiB is opted in per function)
+  };
+  /// Enqueues a launch on `stream` (null: the default stream); `args` point at each argument.
+  llvm::Error launchAsync(void *function, const LaunchShape &shape, void *stream,
+                          void **args) const;
+
   struct Api; // the resolved entry points
 
 private:

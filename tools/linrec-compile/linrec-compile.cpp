@@ -1,0 +1,268 @@
+//===- linrec-compile.cpp - kernels compiled ahead of time ----------------===//
+//
+//   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
+//                  [--value-tile=N] [--element-type=f32|bf16|f16] [--name=NAME]
+//
+// Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
+// library DIR/NAME[_i].so and a manifest DIR/NAME[_i].json. The library exports the kernel's C
+// interface, `_mlir_ciface___linrec_kernel_0(operands..., results..., begin, end)`: memref
+// descriptors of [B, T, H, D] buffers (B, T, H and N dynamic) and the work items [begin, end)
+// (sequence x head x value tile; the manifest gives the value tiles). A CUDA library carries its
+// PTX, loads it through libcuda.so.1 when it is opened, and launches on device pointers; it
+// needs neither LLVM nor MLIR at run time (linrecGpuTakeError reports launch failures).
+// That is how a machine without the toolchain (a lent GPU) runs linrec kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Runtime/CpuRuntime.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace linrec;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required);
+static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required);
+static cl::opt<std::string> targetName("target", cl::desc("cpu | cuda"), cl::init("cuda"));
+static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"), cl::init("sm_90a"));
+static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("tokens per chunk (default: 32 on "
+                                                         "the GPU, 64 on the CPU)"),
+                                  cl::init(0));
+static cl::opt<int64_t> valueTile("value-tile", cl::desc("GPU: value columns per program"),
+                                  cl::init(64));
+static cl::opt<std::string> elementType("element-type",
+                                        cl::desc("element type of the inputs and outputs "
+                                                 "(f32, bf16, f16; states stay f32)"),
+                                        cl::init(""));
+static cl::opt<std::string> baseName("name", cl::desc("library name (default: FILE's stem)"),
+                                     cl::init(""));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "linrec-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// The name a function argument or result carries (linrec.name), if `value` is one.
+static std::string nameOf(Value value, func::FuncOp func, unsigned fallbackIndex,
+                          StringRef fallback) {
+  if (auto arg = dyn_cast<BlockArgument>(value))
+    if (arg.getOwner() == &func.getBody().front())
+      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "linrec.name"))
+        return name.str();
+  for (Operation *user : value.getUsers())
+    if (auto ret = dyn_cast<func::ReturnOp>(user))
+      for (OpOperand &use : ret->getOpOperands())
+        if (use.get() == value)
+          if (auto name =
+                  func.getResultAttrOfType<StringAttr>(use.getOperandNumber(), "linrec.name"))
+            return name.str();
+  return (fallback + llvm::Twine(fallbackIndex)).str();
+}
+
+/// Gives the kernel source's inputs and outputs `element` (the states stay f32).
+static LogicalResult retypeIO(ModuleOp source, Type element) {
+  auto func = source.lookupSymbol<func::FuncOp>("source");
+  auto rec = cast<RecurrenceOp>(func.getBody().front().front());
+  auto withElement = [&](Type t) {
+    return RankedTensorType::get(cast<RankedTensorType>(t).getShape(), element);
+  };
+  for (Value input : rec.getInputs())
+    cast<BlockArgument>(input).setType(withElement(input.getType()));
+  for (unsigned i = 0; i < rec.getNumOutputs(); ++i)
+    rec->getResult(i).setType(withElement(rec->getResult(i).getType()));
+  func.setType(FunctionType::get(source.getContext(), func.getBody().front().getArgumentTypes(),
+                                 rec->getResultTypes()));
+  return verify(source);
+}
+
+static llvm::json::Array specsOf(TypeRange types, ArrayRef<std::string> names) {
+  llvm::json::Array specs;
+  for (auto [type, name] : llvm::zip(types, names)) {
+    auto tensor = cast<RankedTensorType>(type);
+    llvm::json::Array shape;
+    for (int64_t d : tensor.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    std::string dtype;
+    llvm::raw_string_ostream os(dtype);
+    os << tensor.getElementType();
+    specs.push_back(llvm::json::Object{{"name", name}, {"dtype", dtype}, {"shape", std::move(shape)}});
+  }
+  return specs;
+}
+
+/// Object code of `module` (LLVM dialect) for `machine`, optimized at -O3.
+static llvm::Error emitObject(ModuleOp module, llvm::TargetMachine &machine, StringRef path) {
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
+  if (!llvmModule)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "translating the kernel to LLVM IR failed");
+  llvmModule->setDataLayout(machine.createDataLayout());
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  if (llvm::Error e = makeOptimizingTransformer(3, 0, &machine)(llvmModule.get()))
+    return e;
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write " + path.str());
+  llvm::legacy::PassManager passes;
+  if (machine.addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the target cannot emit object files");
+  passes.run(*llvmModule);
+  return llvm::Error::success();
+}
+
+/// The target machine of the library: the host's CPU for CPU kernels (they are vectorized for
+/// it); generic x86-64 for the host code of GPU kernels, which runs on any x86-64 machine.
+static llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(bool forGpu) {
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return builder.takeError();
+  if (forGpu) {
+    builder->setCPU("x86-64");
+    builder->getFeatures() = llvm::SubtargetFeatures();
+  }
+  builder->setRelocationModel(llvm::Reloc::PIC_);
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  return builder->createTargetMachine();
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "linrec ahead-of-time kernel compiler\n");
+  bool cuda = targetName == "cuda";
+  if (!cuda && targetName != "cpu")
+    return fail("unknown --target=" + targetName + " (cpu, cuda)");
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+
+  DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sources;
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sources, &context);
+  if (!module)
+    return fail("cannot parse " + inputFile);
+  PassManager prepare(&context, ModuleOp::getOperationName());
+  prepare.addPass(createLinrecNormalize());
+  prepare.addPass(createLinrecFuse());
+  prepare.addPass(createCanonicalizerPass());
+  if (failed(prepare.run(*module)))
+    return fail("normalizing " + inputFile + " failed");
+
+  Type element;
+  if (elementType == "bf16")
+    element = BFloat16Type::get(&context);
+  else if (elementType == "f16")
+    element = Float16Type::get(&context);
+  else if (elementType == "f32")
+    element = Float32Type::get(&context);
+  else if (!elementType.empty())
+    return fail("unknown --element-type=" + elementType + " (f32, bf16, f16)");
+
+  CpuKernelOptions options;
+  options.cuda = cuda;
+  options.gpuChip = chip;
+  options.gpuValueTile = valueTile;
+  options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
+  auto machine = targetMachine(cuda);
+  if (!machine)
+    return fail(llvm::toString(machine.takeError()));
+
+  SmallVector<RecurrenceOp> recurrences;
+  module->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
+  if (recurrences.empty())
+    return fail(inputFile + " has no recurrence to compile");
+  std::string stem =
+      baseName.empty() ? llvm::sys::path::stem(inputFile).str() : std::string(baseName);
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+    return fail("cannot create " + outDir + ": " + ec.message());
+
+  for (auto [i, rec] : llvm::enumerate(recurrences)) {
+    std::string name = recurrences.size() == 1 ? stem : stem + "_" + std::to_string(i);
+    auto func = rec->getParentOfType<func::FuncOp>();
+    std::vector<std::string> operandNames, resultNames;
+    for (auto [j, v] : llvm::enumerate(rec->getOperands()))
+      operandNames.push_back(nameOf(v, func, j, "operand"));
+    for (auto [j, v] : llvm::enumerate(rec->getResults()))
+      resultNames.push_back(nameOf(v, func, j, "result"));
+
+    OwningOpRef<ModuleOp> source = buildKernelSource(rec, options);
+    if (element && failed(retypeIO(*source, element)))
+      return fail(name + ": the recurrence does not take " + elementType + " inputs");
+    Operation *sourceOp =
+        &source->lookupSymbol<func::FuncOp>("source").getBody().front().front();
+    llvm::json::Object manifest{
+        {"library", name + ".so"},
+        {"entry", "_mlir_ciface___linrec_kernel_0"},
+        {"target", targetName.getValue()},
+        {"chip", cuda ? chip.getValue() : std::string()},
+        {"operands", specsOf(sourceOp->getOperandTypes(), operandNames)},
+        {"results", specsOf(sourceOp->getResultTypes(), resultNames)},
+        {"num_inputs", int64_t(rec.getInputs().size())},
+        {"num_params", int64_t(rec.getParams().size())},
+        {"num_inits", int64_t(rec.getInits().size())},
+        {"num_outputs", int64_t(rec.getNumOutputs())},
+        {"varlen", bool(rec.getCuSeqlens())},
+        {"chunk_size", options.chunkSize},
+    };
+    llvm::Expected<KernelLayout> layout = lowerKernelSource(*source, options);
+    if (!layout)
+      return fail(name + ": " + llvm::toString(layout.takeError()));
+    manifest["value_tiles"] = layout->valueTiles;
+    manifest["heads_per_item"] = layout->headsPerItem;
+    manifest["algorithm"] = stringifyAlgorithm(layout->algorithm).str();
+
+    SmallString<128> object(outDir), library(outDir), manifestPath(outDir);
+    llvm::sys::path::append(object, name + ".o");
+    llvm::sys::path::append(library, name + ".so");
+    llvm::sys::path::append(manifestPath, name + ".json");
+    if (llvm::Error e = emitObject(*source, **machine, object))
+      return fail(name + ": " + llvm::toString(std::move(e)));
+    std::vector<StringRef> link = {LINREC_C_COMPILER, "-shared", "-o", library, object};
+    if (cuda)
+      link.push_back(LINREC_GPU_LAUNCH_OBJECT);
+    link.push_back("-ldl");
+    link.push_back("-lpthread");
+    std::string message;
+    if (llvm::sys::ExecuteAndWait(LINREC_C_COMPILER, link, std::nullopt, {}, 0, 0, &message) != 0)
+      return fail(name + ": linking " + library + " failed " + message);
+    llvm::sys::fs::remove(object);
+    std::error_code ec;
+    llvm::raw_fd_ostream out(manifestPath, ec);
+    if (ec)
+      return fail("cannot write " + manifestPath + ": " + ec.message());
+    out << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+    llvm::outs() << library << " (" << stringifyAlgorithm(layout->algorithm) << ", "
+                 << layout->valueTiles << " value tile(s))\n";
+  }
+  return 0;
+}

@@ -1,0 +1,102 @@
+"""Load and call kernel libraries made by linrec-compile, from plain Python.
+
+Needs only ctypes and NumPy (and PyTorch for GPU tensors): no LLVM, no MLIR, no linrec build.
+This is how a machine without the toolchain (a lent GPU) runs linrec kernels.
+
+    kernel = AotKernel("out/gated_deltanet.json")
+    kernel(q=q, k=k, v=v, g=g, beta=beta, o=o, final_state=s)   # every operand and result
+
+Arrays are NumPy arrays (CPU libraries) or CUDA torch tensors (CUDA libraries), contiguous,
+of the dtypes and trailing dims the manifest lists; results are written in place.
+"""
+import ctypes
+import json
+import os
+
+_DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "f64": 8, "i32": 4}
+
+
+def _descriptor_type(rank):
+    """The memref descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}."""
+    fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+              ("offset", ctypes.c_int64)]
+    if rank:
+        fields += [("sizes", ctypes.c_int64 * rank), ("strides", ctypes.c_int64 * rank)]
+    return type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
+
+
+def _buffer(array):
+    """(address, shape, element bytes, dtype name) of a contiguous NumPy array or torch tensor."""
+    if hasattr(array, "data_ptr"):  # torch
+        if not array.is_contiguous():
+            raise ValueError("tensors must be contiguous")
+        name = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16",
+                "torch.float64": "f64", "torch.int32": "i32"}.get(str(array.dtype))
+        return array.data_ptr(), tuple(array.shape), array.element_size(), name
+    if not array.flags["C_CONTIGUOUS"]:
+        raise ValueError("arrays must be C-contiguous")
+    name = {"float32": "f32", "float16": "f16", "float64": "f64", "int32": "i32"}.get(
+        str(array.dtype), str(array.dtype))
+    return array.ctypes.data, tuple(array.shape), array.itemsize, name
+
+
+class AotKernel:
+    def __init__(self, manifest_path):
+        with open(manifest_path) as f:
+            self.manifest = json.load(f)
+        directory = os.path.dirname(os.path.abspath(manifest_path))
+        self.library = ctypes.CDLL(os.path.join(directory, self.manifest["library"]))
+        self.entry = getattr(self.library, self.manifest["entry"])
+        self.entry.restype = None
+        self.on_gpu = self.manifest["target"] == "cuda"
+        if self.on_gpu:
+            self.library.linrecGpuTakeError.restype = ctypes.c_int
+        self.operands = self.manifest["operands"]
+        self.results = self.manifest["results"]
+        self.names = [spec["name"] for spec in self.operands + self.results]
+
+    def take_error(self):
+        """The first GPU launch failure since the last call, or None."""
+        if not self.on_gpu:
+            return None
+        buffer = ctypes.create_string_buffer(1024)
+        if self.library.linrecGpuTakeError(buffer, len(buffer)):
+            return buffer.value.decode()
+        return None
+
+    def work_items(self, arrays):
+        """Sequences x heads x value tiles, from input #0's [B, T, H, ...] (and cu_seqlens)."""
+        first = arrays[self.operands[0]["name"]]
+        batch, heads = first.shape[0], first.shape[2]
+        rows = batch
+        if self.manifest["varlen"]:
+            rows = arrays[self.operands[-1]["name"]].shape[0] - 1
+        groups = -(-heads // self.manifest["heads_per_item"])
+        return rows * groups * self.manifest["value_tiles"]
+
+    def __call__(self, **arrays):
+        missing = [n for n in self.names if n not in arrays]
+        if missing:
+            raise ValueError(f"missing arrays: {', '.join(missing)}")
+        descriptors = []
+        for spec in self.operands + self.results:
+            address, shape, itemsize, dtype = _buffer(arrays[spec["name"]])
+            if dtype != spec["dtype"] or len(shape) != len(spec["shape"]) or any(
+                    s >= 0 and s != d for s, d in zip(spec["shape"], shape)):
+                raise ValueError(f"{spec['name']}: expected {spec['dtype']} "
+                                 f"{spec['shape']}, got {dtype} {list(shape)}")
+            descriptor = _descriptor_type(len(shape))()
+            descriptor.allocated = descriptor.aligned = address
+            descriptor.offset = 0
+            stride = 1
+            for d in reversed(range(len(shape))):
+                descriptor.sizes[d] = shape[d]
+                descriptor.strides[d] = stride
+                stride *= shape[d]
+            descriptors.append(descriptor)
+        args = [ctypes.byref(d) for d in descriptors]
+        args += [ctypes.c_int64(0), ctypes.c_int64(self.work_items(arrays))]
+        self.entry(*args)
+        error = self.take_error()
+        if error:
+            raise RuntimeError(error)
