@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -101,9 +102,12 @@ static LogicalResult retypeIO(ModuleOp source, Type element) {
   return verify(source);
 }
 
-static llvm::json::Array specsOf(TypeRange types, ArrayRef<std::string> names) {
+/// Specs of the values `types` describe; `constants` (when given) are the layer's values of
+/// them that are constants (a per-head decay, say), which the caller must pass as they are.
+static llvm::json::Array specsOf(TypeRange types, ArrayRef<std::string> names,
+                                 ValueRange constants = {}) {
   llvm::json::Array specs;
-  for (auto [type, name] : llvm::zip(types, names)) {
+  for (auto [i, type, name] : llvm::enumerate(types, names)) {
     auto tensor = cast<RankedTensorType>(type);
     llvm::json::Array shape;
     for (int64_t d : tensor.getShape())
@@ -111,7 +115,16 @@ static llvm::json::Array specsOf(TypeRange types, ArrayRef<std::string> names) {
     std::string dtype;
     llvm::raw_string_ostream os(dtype);
     os << tensor.getElementType();
-    specs.push_back(llvm::json::Object{{"name", name}, {"dtype", dtype}, {"shape", std::move(shape)}});
+    llvm::json::Object spec{{"name", name}, {"dtype", dtype}, {"shape", std::move(shape)}};
+    DenseElementsAttr dense;
+    if (i < constants.size() && matchPattern(constants[i], m_Constant(&dense)) &&
+        isa<FloatType>(dense.getElementType())) {
+      llvm::json::Array values;
+      for (const APFloat &x : dense.getValues<APFloat>())
+        values.push_back(x.convertToDouble());
+      spec["value"] = std::move(values);
+    }
+    specs.push_back(std::move(spec));
   }
   return specs;
 }
@@ -225,7 +238,7 @@ int main(int argc, char **argv) {
         {"entry", "_mlir_ciface___linrec_kernel_0"},
         {"target", targetName.getValue()},
         {"chip", cuda ? chip.getValue() : std::string()},
-        {"operands", specsOf(sourceOp->getOperandTypes(), operandNames)},
+        {"operands", specsOf(sourceOp->getOperandTypes(), operandNames, rec->getOperands())},
         {"results", specsOf(sourceOp->getResultTypes(), resultNames)},
         {"num_inputs", int64_t(rec.getInputs().size())},
         {"num_params", int64_t(rec.getParams().size())},

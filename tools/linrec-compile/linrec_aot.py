@@ -74,7 +74,20 @@ class AotKernel:
         groups = -(-heads // self.manifest["heads_per_item"])
         return rows * groups * self.manifest["value_tiles"]
 
+    def constant(self, spec):
+        """The array of an operand the layer holds as a constant (its values in the manifest)."""
+        import numpy as np
+        dtype = {"f64": np.float64, "f32": np.float32}[spec["dtype"]]
+        array = np.asarray(spec["value"], dtype=dtype)
+        if self.on_gpu:
+            import torch
+            return torch.from_numpy(array).cuda()
+        return array
+
     def __call__(self, **arrays):
+        for spec in self.operands:
+            if spec["name"] not in arrays and "value" in spec:
+                arrays[spec["name"]] = self.constant(spec)
         missing = [n for n in self.names if n not in arrays]
         if missing:
             raise ValueError(f"missing arrays: {', '.join(missing)}")

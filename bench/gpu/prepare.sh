@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepares the GPU check on this machine (no GPU needed): builds linrec, compiles the kernel
+# libraries ahead of time and copies the conformance cases into .gpu/, the folder a lent GPU
+# receives (`carry: [".gpu"]`); bench/gpu/run.sh then runs there without LLVM or MLIR.
+#   .gpu/lib/cases/CASE.{so,json}        each chunked conformance case's layer, f32
+#   .gpu/lib/sweep/FAMILY_dD_{f32,bf16}  each chunked family at head dims 64 and 128
+#   .gpu/conformance/CASE/               the cases' inputs and float64 outputs
+#   .gpu/whl/                            flash-linear-attention, when pip can fetch it
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build="${LINREC_BUILD_DIR:-$root/build}"
+cases="${LINREC_CONFORMANCE_DIR:-$root/../shared/conformance}"
+out="$root/.gpu"
+chip="${LINREC_GPU_CHIP:-sm_90a}"
+"$root/scripts/build.sh" >/dev/null
+rm -rf "$out" && mkdir -p "$out/lib/cases" "$out/lib/sweep" "$out/conformance" "$out/models/cases" \
+  "$out/models/families"
+
+for dir in "$cases"/{linear,lightning,simple_gla,gla,delta,gated_delta,kda,liger_gla,liger_hgrn2,hedgehog,transnormer_norm}_*/; do
+  name=$(basename "$dir")
+  "$build/bin/linrec-run" --case "$dir" --emit-mlir > "$out/models/cases/$name.mlir"
+  "$build/bin/linrec-compile" "$out/models/cases/$name.mlir" --target=cuda --chip="$chip" \
+    --name "$name" -o "$out/lib/cases" >/dev/null
+  cp -r "$dir" "$out/conformance/$name"
+done
+
+python3 "$root/bench/gpu/make_models.py" "$out/models/families"
+for model in "$out"/models/families/*.mlir; do
+  name=$(basename "$model" .mlir)
+  for type in f32 bf16; do
+    "$build/bin/linrec-compile" "$model" --target=cuda --chip="$chip" --element-type=$type \
+      --name "${name}_$type" -o "$out/lib/sweep" >/dev/null
+  done
+done
+
+# ptxas -v of every kernel: registers, spills, shared memory (the GPU run cannot see them).
+for model in "$out"/models/families/*.mlir; do
+  "$build/bin/linrec-opt" "$model" --linrec-to-nvvm="chip=$chip" |
+    python3 "$root/tools/ptx-report/ptx-report.py" --name "$(basename "$model" .mlir)" || true
+done > "$out/ptxas.md"
+
+mkdir -p "$out/whl"
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+  -d "$out/whl" flash-linear-attention fla-core 2>/dev/null ||
+  python3 -m pip download -q --no-deps -d "$out/whl" flash-linear-attention fla-core \
+    2>/dev/null || echo "no flash-linear-attention wheel: the GPU run times linrec alone"
+du -sh "$out"
