@@ -87,3 +87,30 @@ func.func @plain(%q: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
   }
   return %o : tensor<1x?x2x16xf32>
 }
+
+// -----
+
+// A sliding-window attention: one program per (batch row, head) walking query blocks of 8;
+// the span's keys (8 queries + a reach of 15) and values in workgroup tiles, masked scores,
+// row softmax (max, exponentials, sum), outputs.
+// CHECK-LABEL: func.func @sliding_window
+// CHECK: call @__linrec_kernel_0(
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-SAME: linrec.gpu_schedule
+// CHECK: scf.parallel
+// CHECK-DAG: memref.alloca() : memref<8x16xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<16x23xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<23x16xf32, #gpu.address_space<workgroup>>
+// CHECK-DAG: memref.alloca() : memref<8x23xf32, #gpu.address_space<workgroup>>
+// CHECK: scf.for
+// CHECK: arith.constant 0xFF800000 : f32
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+func.func @sliding_window(%q: tensor<1x40x2x16xf32>) -> tensor<1x40x2x16xf32> {
+  %o = linrec.window_attention %q, %q, %q window <sliding> size 16 weighting <softmax>
+      {scale = 0.25 : f64}
+      : (tensor<1x40x2x16xf32>, tensor<1x40x2x16xf32>, tensor<1x40x2x16xf32>) -> tensor<1x40x2x16xf32>
+  return %o : tensor<1x40x2x16xf32>
+}

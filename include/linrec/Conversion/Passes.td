@@ -55,7 +55,10 @@ def LinrecLowerGPU : Pass<"linrec-lower-gpu", "::mlir::ModuleOp"> {
     (`memref.alloca` in `#gpu.address_space<workgroup>`). A thread loop's iterations are
     independent and every thread loop ends at a barrier, so the schedule also runs
     sequentially on the CPU (`linrec-gpu-schedule-to-cpu`), which is how CI checks it.
-    `linrec-map-to-gpu` then maps it onto `gpu.launch`.
+    `linrec-map-to-gpu` then maps it onto `gpu.launch`. A `linrec.window_attention` becomes
+    one program per (batch row, head) walking its queries in blocks of `chunk-size`: the
+    block's queries, the keys and values of its key span, masked scores, row weights and
+    outputs, each a thread phase.
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "int64_t", "32",

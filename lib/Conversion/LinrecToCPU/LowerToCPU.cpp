@@ -104,7 +104,7 @@ void cpu::replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
 }
 
 /// A window attention's work items: (batch row, head); every result is [B, T, H, ...].
-static void replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
+void cpu::replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value q = op.getQ();
   SmallVector<Value> sizes = {tensor::DimOp::create(b, q, 0), tensor::DimOp::create(b, q, 1),
@@ -133,7 +133,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       }
       func::FuncOp kernel = cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
       cpu::emitWindowKernel(op, kernel, matmulRows, matmulColumns);
-      replaceWindowWithKernelCall(op, kernel);
+      cpu::replaceWindowWithKernelCall(op, kernel);
     }
   }
 

@@ -23,6 +23,32 @@ using namespace mlir;
 
 namespace linrec::cpu {
 
+Value windowStart(ImplicitLocOpBuilder &b, WindowAttentionOp op, Value i) {
+  auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v).getResult(); };
+  Value s = index(static_cast<int64_t>(op.getSize()));
+  switch (op.getWindow()) {
+  case WindowKind::Sliding: {
+    Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, i, s);
+    Value startIfReached = arith::SubIOp::create(b, arith::AddIOp::create(b, i, index(1)), s);
+    return arith::SelectOp::create(b, reached, startIfReached, index(0));
+  }
+  case WindowKind::Block:
+    return arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
+  case WindowKind::Terraced: {
+    Value blockStart = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
+    Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, blockStart, s);
+    return arith::SelectOp::create(b, reached, arith::SubIOp::create(b, blockStart, s),
+                                   index(0));
+  }
+  }
+  return index(0);
+}
+
+int64_t windowReach(WindowAttentionOp op) {
+  int64_t size = static_cast<int64_t>(op.getSize());
+  return op.getWindow() == WindowKind::Terraced ? 2 * size - 1 : size - 1;
+}
+
 namespace {
 class WindowKernel : KernelBuilder {
 public:
@@ -33,8 +59,7 @@ public:
     size = static_cast<int64_t>(op.getSize());
     dk = cast<RankedTensorType>(op.getQ().getType()).getDimSize(3);
     dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
-    int64_t reach = op.getWindow() == WindowKind::Terraced ? 2 * size - 1 : size - 1;
-    span = (kBlock + reach + 15) / 16 * 16; // whole 16-lane vectors; the padding is masked
+    span = (kBlock + windowReach(op) + 15) / 16 * 16; // whole 16-lane vectors; padding masked
   }
 
   void emit() {
@@ -142,27 +167,7 @@ private:
   WindowAttentionOp op;
   int64_t size, dk, dv, span;
 
-  /// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).
-  Value windowStart(Value i) {
-    Value s = index(size);
-    switch (op.getWindow()) {
-    case WindowKind::Sliding: {
-      Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, i, s);
-      Value startIfReached =
-          arith::SubIOp::create(b, arith::AddIOp::create(b, i, index(1)), s);
-      return arith::SelectOp::create(b, reached, startIfReached, index(0));
-    }
-    case WindowKind::Block:
-      return arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
-    case WindowKind::Terraced: {
-      Value blockStart = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, s), s);
-      Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, blockStart, s);
-      return arith::SelectOp::create(b, reached, arith::SubIOp::create(b, blockStart, s),
-                                     index(0));
-    }
-    }
-    return index(0);
-  }
+  Value windowStart(Value i) { return cpu::windowStart(b, op, i); }
 };
 } // namespace
 

@@ -6,6 +6,7 @@
 #include "linrec/Dialect/LinrecOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace linrec::cpu {
 
@@ -13,6 +14,14 @@ namespace linrec::cpu {
 /// [begin, end) over B · H) with the window attention of `op`.
 void emitWindowKernel(WindowAttentionOp op, mlir::func::FuncOp kernel, int64_t matmulRows,
                       int64_t matmulColumns);
+
+/// Replaces `op` by a call of `kernel` (of the signature above) over the B · H work items.
+void replaceWindowWithKernelCall(WindowAttentionOp op, mlir::func::FuncOp kernel);
+
+/// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).
+mlir::Value windowStart(mlir::ImplicitLocOpBuilder &b, WindowAttentionOp op, mlir::Value i);
+/// How far back a window reaches from its query: its keys are within [i − reach, i].
+int64_t windowReach(WindowAttentionOp op);
 
 } // namespace linrec::cpu
 

@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ChunkedSchedule.h"
+#include "ScheduleBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -59,15 +60,14 @@ struct StateTiles {
   SmallVector<Value> queries, results; // per read: C x dk (scaled), C x dv
 };
 
-class ChunkedSchedule {
+class ChunkedSchedule : ScheduleBuilder {
 public:
-  explicit ChunkedSchedule(cpu::KernelEmitter &e) : e(e), b(e.b), C(e.chunkSize) {}
+  explicit ChunkedSchedule(cpu::KernelEmitter &e) : ScheduleBuilder(e), e(e), C(e.chunkSize) {}
 
   void emit() {
     Value begin = e.kernel.getArgument(e.kernel.getNumArguments() - 2);
     Value end = e.kernel.getArgument(e.kernel.getNumArguments() - 1);
-    parallel(begin, end, ::mlir::gpu::Processor::BlockX, [&](Value w) {
-      tileBlock = b.getInsertionBlock();
+    blocks(begin, end, [&](Value w) {
       for (const StateUpdate &u : e.analysis.states)
         states.push_back(allocate(u));
       WorkItem item = e.workItemAt(w);
@@ -90,91 +90,9 @@ public:
 
 private:
   cpu::KernelEmitter &e;
-  ImplicitLocOpBuilder &b;
   int64_t C;
   std::vector<StateTiles> states;
-  Block *tileBlock = nullptr; // where the workgroup tiles are allocated
-  Value column0;              // the first value column of the program
-
-  //===--------------------------------------------------------------------===//
-  // Loops, tiles, arithmetic
-  //===--------------------------------------------------------------------===//
-
-  /// An scf.parallel over [lb, ub) mapped to `processor`.
-  void parallel(Value lb, Value ub, ::mlir::gpu::Processor processor,
-                function_ref<void(Value)> body) {
-    auto loop = scf::ParallelOp::create(
-        b, ValueRange{lb}, ValueRange{ub}, ValueRange{e.index(1)},
-        [&](OpBuilder &nested, Location, ValueRange ivs) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
-          body(ivs.front());
-        });
-    AffineMap identity = b.getDimIdentityMap();
-    auto mapping =
-        ::mlir::gpu::ParallelLoopDimMappingAttr::get(b.getContext(), processor, identity, identity);
-    (void)::mlir::gpu::setMappingAttr(loop, {mapping});
-  }
-
-  /// One phase: `n` independent iterations spread over the block's threads.
-  void threads(int64_t n, function_ref<void(Value)> body) {
-    parallel(e.index(0), e.index(n), ::mlir::gpu::Processor::ThreadX, body);
-  }
-  /// A phase over a rows x cols grid; consecutive threads take consecutive columns.
-  void threads(int64_t rows, int64_t cols, function_ref<void(Value, Value)> body) {
-    threads(rows * cols, [&](Value n) {
-      body(arith::DivUIOp::create(b, n, e.index(cols)),
-           arith::RemUIOp::create(b, n, e.index(cols)));
-    });
-  }
-
-  /// A workgroup-memory f32 tile.
-  Value tile(ArrayRef<int64_t> shape) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(tileBlock);
-    auto space = ::mlir::gpu::AddressSpaceAttr::get(b.getContext(),
-                                                    ::mlir::gpu::AddressSpace::Workgroup);
-    return memref::AllocaOp::create(
-        b, MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface{}, space));
-  }
-
-  Value at(Value buffer, ValueRange indices) { return e.load(b.getF32Type(), buffer, indices); }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
-  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fma(Value x, Value y, Value acc) { return math::FmaOp::create(b, x, y, acc); }
-  Value addIndex(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-  }
-  Value ule(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, x, y);
-  }
-  Value splat(Value scalar, int64_t n) {
-    return vector::BroadcastOp::create(b, e.vectorOf(n), scalar);
-  }
-  /// Σ_{x in [lb, ub)} term(x), in f32.
-  Value sum(Value lb, Value ub, function_ref<Value(Value)> term) {
-    return e.forLoopCarry(lb, ub, e.f32(0.0),
-                          [&](Value x, Value acc) { return add(acc, term(x)); });
-  }
-  Value sum(int64_t n, function_ref<Value(Value)> term) {
-    return sum(e.index(0), e.index(n), term);
-  }
-  /// `cond ? thenValue() : 0`, computing thenValue only where cond holds.
-  Value where(Value cond, function_ref<Value()> thenValue) {
-    auto ifOp = scf::IfOp::create(b, TypeRange{b.getF32Type()}, cond, /*withElse=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, thenValue());
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, e.f32(0.0));
-    return ifOp.getResult(0);
-  }
-  void ifThenElse(Value cond, function_ref<void()> thenBody, function_ref<void()> elseBody) {
-    e.ifThenElse(cond, thenBody, elseBody);
-  }
+  Value column0; // the first value column of the program
 
   StateTiles allocate(const StateUpdate &u) {
     StateTiles s;

@@ -1,6 +1,8 @@
 //===- LowerToGPU.cpp - recurrences to GPU schedules ----------------------===//
 
 #include "ChunkedSchedule.h"
+#include "WindowSchedule.h"
+#include "../LinrecToCPU/WindowKernel.h"
 #include "linrec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,12 +38,20 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     for (RecurrenceOp op : recurrences)
       if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
         return signalPassFailure();
-    WalkResult windows = getOperation()->walk([](WindowAttentionOp op) {
-      op.emitOpError("has no GPU schedule yet (window attention runs on the CPU only)");
-      return WalkResult::interrupt();
-    });
-    if (windows.wasInterrupted())
-      signalPassFailure();
+    SmallVector<WindowAttentionOp> windows;
+    getOperation()->walk([&](WindowAttentionOp op) { windows.push_back(op); });
+    for (WindowAttentionOp op : windows) {
+      if (chunkSize < 1 || chunkSize > 128) {
+        op.emitOpError("GPU query block (chunk size) must be in [1, 128], got ")
+            << int64_t(chunkSize);
+        return signalPassFailure();
+      }
+      func::FuncOp kernel =
+          cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
+      kernel->setAttr("linrec.gpu_schedule", UnitAttr::get(op.getContext()));
+      gpusched::emitWindowSchedule(op, kernel, chunkSize);
+      cpu::replaceWindowWithKernelCall(op, kernel);
+    }
   }
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
