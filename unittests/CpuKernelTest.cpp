@@ -267,6 +267,16 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
                            << " dk=" << c.shape.dk << " dv=" << c.shape.dv << " C=" << c.chunk
                            << " value tile " << c.valueTile;
   }
+  // The exact scan on the GPU (what MoM and tensor attention take), forced on chunkable ones.
+  for (LayerKind kind : {LayerKind::GatedDeltaNet, LayerKind::GLA}) {
+    LayerConfig config;
+    config.kind = kind;
+    config.initialState = true;
+    CpuKernelOptions options = gpu;
+    options.sequential = true;
+    EXPECT_LE(compare(config, {2, 45, 2, 16, 24}, options, -1.0, 0.0), 1e-5)
+        << layerKindName(kind).str() << " sequential";
+  }
   // A value decay, and a normalizer state with a feature map (whole rows: no value tiles).
   LayerConfig gla;
   gla.kind = LayerKind::GLA;

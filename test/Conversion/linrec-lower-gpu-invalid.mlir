@@ -1,9 +1,10 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu --verify-diagnostics
 
-// The sequential scan has no GPU schedule yet: a clear error, not a silent CPU fallback.
-func.func @masked_write(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
-  // expected-error @+1 {{has no GPU schedule yet: only chunked recurrences lower to the GPU (this one is sequential: state #0: a masked write)}}
-  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+// A chunked claim must hold.
+func.func @claims_chunked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{is marked chunked_diagonal but is sequential: state #0: a masked write}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      {algorithm = #linrec.algorithm<chunked_diagonal>} -> (tensor<1x2x4x4xf32>) {
   ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
     %zero = arith.constant 0.0 : f32
     %m = arith.cmpf olt, %gt, %zero : f32

@@ -114,3 +114,34 @@ func.func @sliding_window(%q: tensor<1x40x2x16xf32>) -> tensor<1x40x2x16xf32> {
       : (tensor<1x40x2x16xf32>, tensor<1x40x2x16xf32>, tensor<1x40x2x16xf32>) -> tensor<1x40x2x16xf32>
   return %o : tensor<1x40x2x16xf32>
 }
+
+// -----
+
+// A masked write has no chunked form: the exact scan, one program per (sequence, head), the
+// state in a workgroup tile; per token the mask on one thread (as 0 or 1), then the write as a
+// phase over the state's elements, the read by columns, the outputs.
+// CHECK-LABEL: func.func @masked_write
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-SAME: linrec.value_tiles = 1
+// CHECK: scf.parallel
+// CHECK: memref.alloca() : memref<4x4xf32, #gpu.address_space<workgroup>>
+// CHECK: scf.for
+// CHECK: arith.cmpf olt
+// CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK: mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: arith.cmpf ogt
+// CHECK: arith.select
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+func.func @masked_write(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>)
+    -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %o = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%o : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>
+}

@@ -73,7 +73,7 @@ public:
       WorkItem item = e.workItemAt(w);
       column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
       for (StateTiles &s : states)
-        loadInitialState(s, item);
+        loadState(e, s.update->index, item, s.state, column0);
       Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
       Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
       e.forLoop(e.index(0), numChunks, [&](Value c) {
@@ -84,7 +84,7 @@ public:
         emitChunk(item, first, count);
       });
       for (StateTiles &s : states)
-        storeFinalState(s, item);
+        storeState(e, s.update->index, item, s.state, column0);
     });
   }
 
@@ -146,35 +146,6 @@ private:
   }
   Value valueExponent(StateTiles &s, Value i, Value v) {
     return at(s.valueDecay, {i, addIndex(column0, v)});
-  }
-
-  //===--------------------------------------------------------------------===//
-  // States
-  //===--------------------------------------------------------------------===//
-
-  void loadInitialState(StateTiles &s, const WorkItem &item) {
-    unsigned index = s.update->index;
-    bool given = index < e.op.getInits().size();
-    threads(s.dk, s.dv, [&](Value d, Value v) {
-      Value value = e.f32(0.0);
-      if (given && s.update->type.isMatrix())
-        value = at(e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
-      else if (given)
-        value = at(e.init(index), {item.stateRow, item.head, d});
-      e.store(value, s.state, {d, v});
-    });
-  }
-
-  void storeFinalState(StateTiles &s, const WorkItem &item) {
-    unsigned index = s.update->index;
-    threads(s.dk, s.dv, [&](Value d, Value v) {
-      Value value = at(s.state, {d, v});
-      if (s.update->type.isMatrix())
-        e.store(value, e.finalState(index),
-                {item.stateRow, item.head, d, addIndex(column0, v)});
-      else
-        e.store(value, e.finalState(index), {item.stateRow, item.head, d});
-    });
   }
 
   //===--------------------------------------------------------------------===//

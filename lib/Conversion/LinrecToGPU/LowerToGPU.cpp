@@ -1,6 +1,7 @@
 //===- LowerToGPU.cpp - recurrences to GPU schedules ----------------------===//
 
 #include "ChunkedSchedule.h"
+#include "SequentialSchedule.h"
 #include "WindowSchedule.h"
 #include "../LinrecToCPU/WindowKernel.h"
 #include "linrec/Conversion/Passes.h"
@@ -56,22 +57,29 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    if (op.getAlgorithm() == Algorithm::Sequential ||
-        analysis.algorithm == Algorithm::Sequential)
-      return op.emitOpError("has no GPU schedule yet: only chunked recurrences lower to the "
-                            "GPU (this one is sequential")
-             << (analysis.reason.empty() ? "" : ": ") << analysis.reason << ")";
+    // An explicit `algorithm = sequential` wins; a chunked claim must hold.
+    if (std::optional<Algorithm> forced = op.getAlgorithm()) {
+      if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
+        return op.emitOpError("is marked ") << stringifyAlgorithm(*forced)
+                                            << " but is sequential: " << analysis.reason;
+      if (*forced == Algorithm::Sequential)
+        analysis.algorithm = Algorithm::Sequential;
+    }
+    bool sequential = analysis.algorithm == Algorithm::Sequential;
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 128)
       return op.emitOpError("GPU chunk size must be in [1, 128], got ") << chunk;
-    int64_t tiles = valueTilesOfWidth(op, analysis, valueTile);
+    int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     OpBuilder attrs(op);
     kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
     kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());
     cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
-    gpusched::emitChunkedSchedule(emitter);
+    if (sequential)
+      gpusched::emitSequentialSchedule(emitter);
+    else
+      gpusched::emitChunkedSchedule(emitter);
     func::ReturnOp::create(emitter.b);
     cpu::replaceWithKernelCall(op, kernel);
     return success();

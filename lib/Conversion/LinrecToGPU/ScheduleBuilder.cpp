@@ -95,4 +95,32 @@ void ScheduleBuilder::ifThenElse(Value cond, function_ref<void()> thenBody,
   k.ifThenElse(cond, thenBody, elseBody);
 }
 
+void ScheduleBuilder::loadState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+                                Value tile, Value column0) {
+  auto type = cast<StateType>(e.op.getStateArgs()[index].getType());
+  bool given = index < e.op.getInits().size();
+  auto shape = cast<MemRefType>(tile.getType()).getShape();
+  threads(shape[0], shape[1], [&](Value d, Value v) {
+    Value value = k.f32(0.0);
+    if (given && type.isMatrix())
+      value = at(e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+    else if (given)
+      value = at(e.init(index), {item.stateRow, item.head, d});
+    k.store(value, tile, {d, v});
+  });
+}
+
+void ScheduleBuilder::storeState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+                                 Value tile, Value column0) {
+  auto type = cast<StateType>(e.op.getStateArgs()[index].getType());
+  auto shape = cast<MemRefType>(tile.getType()).getShape();
+  threads(shape[0], shape[1], [&](Value d, Value v) {
+    Value value = at(tile, {d, v});
+    if (type.isMatrix())
+      k.store(value, e.finalState(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+    else
+      k.store(value, e.finalState(index), {item.stateRow, item.head, d});
+  });
+}
+
 } // namespace linrec::gpusched

@@ -10,7 +10,7 @@
 #ifndef LINREC_LIB_CONVERSION_LINRECTOGPU_SCHEDULEBUILDER_H
 #define LINREC_LIB_CONVERSION_LINRECTOGPU_SCHEDULEBUILDER_H
 
-#include "../LinrecToCPU/KernelBuilder.h"
+#include "../LinrecToCPU/KernelEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -49,6 +49,14 @@ public:
                     double otherwise = 0.0);
   void ifThenElse(mlir::Value cond, llvm::function_ref<void()> thenBody,
                   llvm::function_ref<void()> elseBody);
+
+  /// `tile` (dk x width) = state #index of recurrence `e.op` for `item` from its initial
+  /// states (the value columns [column0, column0 + width)), or zeros when none is given.
+  void loadState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+                 mlir::Value tile, mlir::Value column0);
+  /// The final state #index of `item` = `tile`.
+  void storeState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+                  mlir::Value tile, mlir::Value column0);
 
 protected:
   cpu::KernelBuilder &k;
