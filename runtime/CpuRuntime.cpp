@@ -377,6 +377,7 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const CpuKernelOptions
   GpuPipelineOptions gpu;
   gpu.chunkSize = options.chunkSize;
   gpu.valueTile = options.gpuValueTile;
+  gpu.twoPhase = options.gpuTwoPhase;
   gpu.chip = options.gpuChip;
   if (options.gpuSchedule || options.cuda)
     buildGpuSchedulePipeline(kernels, gpu);
@@ -444,6 +445,7 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
                          (options.cuda ? ", CUDA " + options.gpuChip + " with value tile " +
                                              std::to_string(options.gpuValueTile)
                                        : std::string()) +
+                         (options.gpuTwoPhase ? ", two-phase" : "") +
                          "\n";
   key += schedule; // a comment: the key still parses
 

@@ -9,6 +9,7 @@
 #include "linrec-c/GpuLaunch.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,8 @@ static struct {
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, CUstream, void **, void **);
+  CUresult (*cuMemAlloc)(unsigned long long *, size_t);
+  CUresult (*cuMemFree)(unsigned long long);
   CUcontext context;
   char failure[512]; /* why the driver is unusable; empty when it is */
 } driver;
@@ -87,6 +90,8 @@ static void openDriver(void) {
   RESOLVE(cuStreamSynchronize, "cuStreamSynchronize")
   RESOLVE(cuStreamDestroy, "cuStreamDestroy_v2")
   RESOLVE(cuLaunchKernel, "cuLaunchKernel")
+  RESOLVE(cuMemAlloc, "cuMemAlloc_v2")
+  RESOLVE(cuMemFree, "cuMemFree_v2")
 #undef RESOLVE
   int device = 0;
   if (driver.cuInit(0) != kSuccess || driver.cuDeviceGet(&device, 0) != kSuccess ||
@@ -183,4 +188,22 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t g
                               (unsigned)blockX, (unsigned)blockY, (unsigned)blockZ,
                               (unsigned)sharedBytes, stream, params, NULL),
         "cuLaunchKernel");
+}
+
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
+  (void)stream;
+  unsigned long long pointer = 0;
+  if (isHostShared) {
+    record("host-shared GPU allocations are not supported");
+    return NULL;
+  }
+  if (!ready() || !check(driver.cuMemAlloc(&pointer, sizeBytes ? sizeBytes : 1), "cuMemAlloc"))
+    return NULL;
+  return (void *)(uintptr_t)pointer;
+}
+
+void mgpuMemFree(void *pointer, void *stream) {
+  (void)stream;
+  if (pointer && ready())
+    check(driver.cuMemFree((unsigned long long)(uintptr_t)pointer), "cuMemFree");
 }

@@ -19,6 +19,8 @@ llvm::orc::SymbolMap gpuLaunchSymbols(llvm::orc::MangleAndInterner interner) {
   add("mgpuStreamSynchronize", &mgpuStreamSynchronize);
   add("mgpuStreamDestroy", &mgpuStreamDestroy);
   add("mgpuLaunchKernel", &mgpuLaunchKernel);
+  add("mgpuMemAlloc", &mgpuMemAlloc);
+  add("mgpuMemFree", &mgpuMemFree);
   return symbols;
 }
 

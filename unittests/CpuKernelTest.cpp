@@ -301,12 +301,23 @@ TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
   gpuSweep(options);
 }
 
-// The same kernels on the GPU (PTX loaded by the CUDA driver).
+// The two-phase schedule: a state pass saving every chunk-start state, then a chunk-parallel
+// output pass.
+TEST_F(CpuKernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
+  CpuKernelOptions options;
+  options.gpuSchedule = true;
+  options.gpuTwoPhase = true;
+  gpuSweep(options);
+}
+
+// The same kernels on the GPU (PTX loaded by the CUDA driver), both schedules.
 TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
   if (auto driver = CudaDriver::get(); !driver)
     GTEST_SKIP() << llvm::toString(driver.takeError());
   CpuKernelOptions options;
   options.cuda = true;
+  gpuSweep(options);
+  options.gpuTwoPhase = true;
   gpuSweep(options);
 }
 

@@ -11,6 +11,7 @@
 #ifndef LINREC_C_GPULAUNCH_H
 #define LINREC_C_GPULAUNCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,9 @@ void mgpuStreamDestroy(void *stream);
 void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
                       intptr_t blockX, intptr_t blockY, intptr_t blockZ, int32_t sharedBytes,
                       void *stream, void **params, void **extra, size_t paramsCount);
+/* Device memory (a schedule's workspace); synchronous. */
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *pointer, void *stream);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,7 @@ void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &optio
   LinrecLowerGPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;
+  lowerOptions.twoPhase = options.twoPhase;
   pm.addPass(createLinrecLowerGPU(lowerOptions));
 }
 
@@ -140,6 +141,9 @@ struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
                             llvm::cl::init(32)};
   Option<int64_t> valueTile{*this, "value-tile",
                             llvm::cl::desc("Value columns per program"), llvm::cl::init(64)};
+  Option<bool> twoPhase{*this, "two-phase",
+                        llvm::cl::desc("State pass + chunk-parallel output pass"),
+                        llvm::cl::init(false)};
   Option<int64_t> blockSize{*this, "block-size", llvm::cl::desc("Threads per block"),
                             llvm::cl::init(256)};
   Option<int64_t> maxRegisters{*this, "max-registers",
@@ -164,9 +168,9 @@ void registerLinrecPipelines() {
       "linrec-to-nvvm",
       "Lower linrec recurrences to GPU kernels: schedules, gpu.launch, NVVM, PTX or cubin",
       [](OpPassManager &pm, const LinrecToNvvmOptions &options) {
-        GpuPipelineOptions gpu{options.chunkSize, options.valueTile, options.blockSize,
-                               options.maxRegisters, options.chip, options.features,
-                               options.format,    options.cudaPath};
+        GpuPipelineOptions gpu{options.chunkSize,    options.valueTile, options.twoPhase,
+                               options.blockSize,    options.maxRegisters, options.chip,
+                               options.features,     options.format,    options.cudaPath};
         buildGpuSchedulePipeline(pm, gpu);
         buildGpuScheduleToNvvmPipeline(pm, gpu);
       });

@@ -1,5 +1,6 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=8" | FileCheck %s
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=5" | FileCheck %s --check-prefix=ROWS
+// RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=8 two-phase=1" | FileCheck %s --check-prefix=TWO
 
 // A gated delta rule as a GPU schedule: the kernel keeps the CPU kernel's signature and is
 // called the same way; its body is one block-mapped loop over (sequence, head, value tile)
@@ -28,6 +29,21 @@
 // CHECK: math.exp
 // CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
 // CHECK-NOT: linrec.recurrence
+// The two-phase schedule: a workspace of chunk-start states (work items x chunks), a state
+// pass over the work items that saves them, an output pass over (work item, chunk) that
+// restores its state in the chunks that exist (uniform per block) and reads.
+// TWO-LABEL: func.func @__linrec_kernel_0
+// TWO: %[[CHUNKS:.*]] = arith.maxui
+// TWO: %[[PROGRAMS:.*]] = arith.muli %{{.*}}, %[[CHUNKS]]
+// TWO: %[[SAVED:.*]] = memref.alloc(%[[PROGRAMS]]) : memref<?x16x8xf32>
+// TWO: scf.parallel
+// TWO: memref.store %{{.*}}, %[[SAVED]]
+// TWO: mapping = [#gpu.loop_dim_map<processor = block_x
+// TWO: scf.parallel (%{{.*}}) = (%{{.*}}) to (%[[PROGRAMS]])
+// TWO: scf.if
+// TWO: memref.load %[[SAVED]]
+// TWO: mapping = [#gpu.loop_dim_map<processor = block_x
+// TWO: memref.dealloc %[[SAVED]]
 func.func @gated_delta(%q: tensor<2x?x4x16xf32>, %g: tensor<2x?x4xf32>)
     -> (tensor<2x?x4x16xf32>, tensor<2x4x16x16xf32>) {
   %o, %s = linrec.recurrence ins(%q, %g : tensor<2x?x4x16xf32>, tensor<2x?x4xf32>)

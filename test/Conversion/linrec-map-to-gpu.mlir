@@ -73,3 +73,33 @@ func.func @nested_threads(%out: memref<?x64xf32>, %n: index) {
   } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
   return
 }
+
+// -----
+
+// A host allocation that a kernel uses (a schedule's workspace) becomes a device allocation,
+// on a stream of its own that is waited for.
+// CHECK-LABEL: func.func @workspace
+// CHECK: %[[STREAM:.*]] = gpu.wait async
+// CHECK: %[[BUFFER:.*]], %[[DONE:.*]] = gpu.alloc async [%[[STREAM]]] (%{{.*}}) : memref<?xf32>
+// CHECK: gpu.wait [%[[DONE]]]
+// CHECK: gpu.launch
+// CHECK: memref.store %{{.*}}, %[[BUFFER]]
+// CHECK: %[[FREE:.*]] = gpu.wait async
+// CHECK: %[[FREED:.*]] = gpu.dealloc async [%[[FREE]]] %[[BUFFER]] : memref<?xf32>
+// CHECK: gpu.wait [%[[FREED]]]
+// CHECK-NOT: memref.alloc
+func.func @workspace(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %buffer = memref.alloc(%n) : memref<?xf32>
+  scf.parallel (%w) = (%c0) to (%n) step (%c1) {
+    scf.parallel (%i) = (%c0) to (%c1) step (%c1) {
+      %f = arith.constant 1.0 : f32
+      memref.store %f, %buffer[%w] : memref<?xf32>
+      scf.reduce
+    } {mapping = [#gpu.loop_dim_map<processor = thread_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+    scf.reduce
+  } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+  memref.dealloc %buffer : memref<?xf32>
+  return
+}

@@ -1,7 +1,7 @@
 //===- linrec-compile.cpp - kernels compiled ahead of time ----------------===//
 //
 //   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
-//                  [--value-tile=N] [--element-type=f32|bf16|f16] [--name=NAME]
+//                  [--value-tile=N] [--two-phase] [--element-type=f32|bf16|f16] [--name=NAME]
 //
 // Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
 // library DIR/NAME[_i].so and a manifest DIR/NAME[_i].json. The library exports the kernel's C
@@ -57,6 +57,8 @@ static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("tokens per chunk (defa
                                   cl::init(0));
 static cl::opt<int64_t> valueTile("value-tile", cl::desc("GPU: value columns per program"),
                                   cl::init(64));
+static cl::opt<bool> twoPhase("two-phase",
+                              cl::desc("GPU: state pass + chunk-parallel output pass"));
 static cl::opt<std::string> elementType("element-type",
                                         cl::desc("element type of the inputs and outputs "
                                                  "(f32, bf16, f16; states stay f32)"),
@@ -205,6 +207,7 @@ int main(int argc, char **argv) {
   options.cuda = cuda;
   options.gpuChip = chip;
   options.gpuValueTile = valueTile;
+  options.gpuTwoPhase = twoPhase;
   options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
   auto machine = targetMachine(cuda);
   if (!machine)

@@ -73,6 +73,8 @@ static cl::opt<bool> gpuSchedule("gpu-schedule",
 static cl::opt<int64_t> gpuValueTile("gpu-value-tile",
                                      cl::desc("GPU schedule: value columns per program"),
                                      cl::init(64));
+static cl::opt<bool> gpuTwoPhase("gpu-two-phase",
+                                 cl::desc("GPU schedule: state pass + chunk-parallel output pass"));
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
@@ -92,6 +94,7 @@ static CpuKernelOptions cpuOptions() {
   options.threads = numThreads;
   options.gpuSchedule = gpuSchedule;
   options.gpuValueTile = gpuValueTile;
+  options.gpuTwoPhase = gpuTwoPhase;
   return options;
 }
 

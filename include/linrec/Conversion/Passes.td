@@ -66,6 +66,10 @@ def LinrecLowerGPU : Pass<"linrec-lower-gpu", "::mlir::ModuleOp"> {
     Option<"valueTile", "value-tile", "int64_t", "64",
            "Value columns per program; a state whose dv it does not divide (or an epilogue "
            "that needs whole rows) takes whole rows">,
+    Option<"twoPhase", "two-phase", "bool", "false",
+           "Chunked recurrences as a state pass (saving each chunk-start state to a "
+           "workspace) and a chunk-parallel output pass, instead of one program per work item "
+           "walking its chunks (more parallelism when B·H is small)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -45,6 +45,8 @@ struct GpuPipelineOptions {
   int64_t chunkSize = 32;
   /// Value columns per program (one block per sequence, head and value tile).
   int64_t valueTile = 64;
+  /// The two-phase schedule (state pass + chunk-parallel output pass) instead of the fused one.
+  bool twoPhase = false;
   /// Threads per block.
   int64_t blockSize = 256;
   /// Registers per thread (ptxas .maxnreg): 128 x 256 threads leaves two blocks per SM.

@@ -58,6 +58,8 @@ struct CpuKernelOptions : CpuPipelineOptions {
   bool gpuSchedule = false;
   /// Value columns per GPU program (with gpuSchedule or cuda).
   int64_t gpuValueTile = 64;
+  /// The two-phase GPU schedule (state pass + chunk-parallel output pass).
+  bool gpuTwoPhase = false;
   /// Compile for the GPU instead (linrec-to-nvvm; the JIT-compiled host code loads the PTX and
   /// launches it through the CUDA driver): run() then copies the buffers to the device and
   /// back. Chunked recurrences only; needs a CUDA driver and GPU.

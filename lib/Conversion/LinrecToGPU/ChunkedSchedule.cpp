@@ -62,35 +62,121 @@ struct StateTiles {
 
 class ChunkedSchedule : ScheduleBuilder {
 public:
-  explicit ChunkedSchedule(cpu::KernelEmitter &e) : ScheduleBuilder(e), e(e), C(e.chunkSize) {}
+  ChunkedSchedule(cpu::KernelEmitter &e, bool twoPhase)
+      : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase) {}
 
   void emit() {
+    if (twoPhase)
+      emitTwoPhase();
+    else
+      emitFused();
+  }
+
+private:
+  /// What a chunk computes: everything in the fused schedule; in the two-phase schedule the
+  /// state pass only advances the states and the output pass only reads them.
+  struct ChunkWork {
+    bool reads = true;
+    bool update = true;
+  };
+
+  /// The program per work item walks its chunks, reading and advancing its states.
+  void emitFused() {
     Value begin = e.kernel.getArgument(e.kernel.getNumArguments() - 2);
     Value end = e.kernel.getArgument(e.kernel.getNumArguments() - 1);
     blocks(begin, end, [&](Value w) {
-      for (const StateUpdate &u : e.analysis.states)
-        states.push_back(allocate(u));
-      WorkItem item = e.workItemAt(w);
-      column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
-      for (StateTiles &s : states)
-        loadState(e, s.update->index, item, s.state, column0);
-      Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
-      Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
-      e.forLoop(e.index(0), numChunks, [&](Value c) {
-        Value first =
-            arith::AddIOp::create(b, item.tokenBegin, arith::MulIOp::create(b, c, e.index(C)));
-        Value count = arith::MinUIOp::create(b, e.index(C),
-                                             arith::SubIOp::create(b, item.tokenEnd, first));
-        emitChunk(item, first, count);
+      WorkItem item = startProgram(w);
+      forEachChunk(item, [&](Value c, Value first, Value count) {
+        emitChunk(item, first, count, ChunkWork{});
       });
       for (StateTiles &s : states)
         storeState(e, s.update->index, item, s.state, column0);
     });
   }
 
-private:
+  /// A state pass (a program per work item walks its chunks advancing the states, saving each
+  /// chunk-start state to a workspace), then an output pass with a program per (work item,
+  /// chunk) that reads its chunk from the saved state: more parallelism when B·H is small.
+  void emitTwoPhase() {
+    Value begin = e.kernel.getArgument(e.kernel.getNumArguments() - 2);
+    Value end = e.kernel.getArgument(e.kernel.getNumArguments() - 1);
+    Value tokens = memref::DimOp::create(b, e.input(0), 1);
+    Value maxChunks = arith::MaxUIOp::create(
+        b, e.index(1), arith::CeilDivUIOp::create(b, tokens, e.index(C)));
+    Value programs = arith::MulIOp::create(b, subIndex(end, begin), maxChunks);
+    // One chunk-start state per (work item, chunk) and state.
+    SmallVector<Value> workspaces;
+    for (const StateUpdate &u : e.analysis.states) {
+      int64_t dv = u.type.getValueDim() / e.valueTiles;
+      auto type = MemRefType::get({ShapedType::kDynamic, u.type.getKeyDim(), dv}, b.getF32Type());
+      workspaces.push_back(memref::AllocOp::create(b, type, ValueRange{programs}));
+    }
+    blocks(begin, end, [&](Value w) {
+      WorkItem item = startProgram(w);
+      Value base = arith::MulIOp::create(b, subIndex(w, begin), maxChunks);
+      forEachChunk(item, [&](Value c, Value first, Value count) {
+        for (auto [s, workspace] : llvm::zip(states, workspaces))
+          copyState(s.state, workspace, addIndex(base, c), /*save=*/true);
+        emitChunk(item, first, count, ChunkWork{/*reads=*/false, /*update=*/true});
+      });
+      for (StateTiles &s : states)
+        storeState(e, s.update->index, item, s.state, column0);
+    });
+    blocks(e.index(0), programs, [&](Value p) {
+      Value w = addIndex(begin, arith::DivUIOp::create(b, p, maxChunks));
+      Value c = arith::RemUIOp::create(b, p, maxChunks);
+      WorkItem item = startProgram(w, /*loadStates=*/false);
+      Value first = addIndex(item.tokenBegin, arith::MulIOp::create(b, c, e.index(C)));
+      // Uniform over the block: every thread takes the branch, barriers included.
+      auto inSequence = scf::IfOp::create(b, ult(first, item.tokenEnd), /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(inSequence.thenBlock()->getTerminator());
+      for (auto [s, workspace] : llvm::zip(states, workspaces))
+        copyState(s.state, workspace, p, /*save=*/false);
+      Value count = arith::MinUIOp::create(b, e.index(C), subIndex(item.tokenEnd, first));
+      emitChunk(item, first, count, ChunkWork{/*reads=*/true, /*update=*/false});
+    });
+    for (Value workspace : workspaces)
+      memref::DeallocOp::create(b, workspace);
+  }
+
+  /// A program's tiles and work item; its states start from the initial states.
+  WorkItem startProgram(Value w, bool loadStates = true) {
+    states.clear();
+    for (const StateUpdate &u : e.analysis.states)
+      states.push_back(allocate(u));
+    WorkItem item = e.workItemAt(w);
+    column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
+    if (loadStates)
+      for (StateTiles &s : states)
+        loadState(e, s.update->index, item, s.state, column0);
+    return item;
+  }
+
+  void forEachChunk(const WorkItem &item, function_ref<void(Value, Value, Value)> body) {
+    Value length = subIndex(item.tokenEnd, item.tokenBegin);
+    Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
+    e.forLoop(e.index(0), numChunks, [&](Value c) {
+      Value first = addIndex(item.tokenBegin, arith::MulIOp::create(b, c, e.index(C)));
+      Value count = arith::MinUIOp::create(b, e.index(C), subIndex(item.tokenEnd, first));
+      body(c, first, count);
+    });
+  }
+
+  /// workspace[slot] = tile (save) or tile = workspace[slot].
+  void copyState(Value tile, Value workspace, Value slot, bool save) {
+    auto shape = cast<MemRefType>(tile.getType()).getShape();
+    threads(shape[0], shape[1], [&](Value d, Value v) {
+      if (save)
+        e.store(at(tile, {d, v}), workspace, {slot, d, v});
+      else
+        e.store(at(workspace, {slot, d, v}), tile, {d, v});
+    });
+  }
+
   cpu::KernelEmitter &e;
   int64_t C;
+  bool twoPhase;
   std::vector<StateTiles> states;
   Value column0; // the first value column of the program
 
@@ -152,18 +238,21 @@ private:
   // One chunk
   //===--------------------------------------------------------------------===//
 
-  void emitChunk(const WorkItem &item, Value first, Value count) {
-    emitPrologue(item, first, count);
+  void emitChunk(const WorkItem &item, Value first, Value count, ChunkWork work) {
+    emitPrologue(item, first, count, work);
     for (StateTiles &s : states) {
       emitCumulativeDecays(s);
       emitTransposes(s);
       if (s.update->delta)
         emitDeltaSolve(s);
-      for (size_t r = 0; r < s.update->reads.size(); ++r)
-        emitRead(s, r);
-      emitStateUpdate(s);
+      if (work.reads)
+        for (size_t r = 0; r < s.update->reads.size(); ++r)
+          emitRead(s, r);
+      if (work.update)
+        emitStateUpdate(s);
     }
-    emitEpilogue(item, first, count);
+    if (work.reads)
+      emitEpilogue(item, first, count);
   }
 
   /// One per-token quantity of the chunk: `compute` emits its value at a token (null: zeros,
@@ -188,9 +277,11 @@ private:
   /// Token i of the chunk: the body's per-token ops, or zeros past the sequence's end. Each
   /// stored quantity is its own phase, so that a thread holds one token row at a time (the
   /// row loads of different quantities cannot be hoisted past each other's stores).
-  void emitPrologue(const WorkItem &item, Value first, Value count) {
+  void emitPrologue(const WorkItem &item, Value first, Value count, ChunkWork work) {
     for (StateTiles &s : states)
       for (const TokenRow &row : tokenRows(s)) {
+        if (!work.reads && llvm::is_contained(s.queries, row.buffer))
+          continue; // the state pass reads nothing
         if (row.input) {
           emitRowCopy(row, item, first, count);
           continue;
@@ -487,6 +578,8 @@ private:
 
 } // namespace
 
-void emitChunkedSchedule(cpu::KernelEmitter &emitter) { ChunkedSchedule(emitter).emit(); }
+void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase) {
+  ChunkedSchedule(emitter, twoPhase).emit();
+}
 
 } // namespace linrec::gpusched

@@ -13,10 +13,12 @@
 
 namespace linrec::gpusched {
 
-/// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta) as one
-/// block-mapped scf.parallel over the work items whose chunk phases are thread-mapped
-/// scf.parallel loops on workgroup tiles.
-void emitChunkedSchedule(cpu::KernelEmitter &emitter);
+/// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta) as
+/// block-mapped scf.parallel loops over programs whose chunk phases are thread-mapped
+/// scf.parallel loops on workgroup tiles: one program per work item walking its chunks
+/// ("fused"), or, `twoPhase`, a state pass saving every chunk-start state to a workspace and a
+/// chunk-parallel output pass.
+void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase);
 
 } // namespace linrec::gpusched
 

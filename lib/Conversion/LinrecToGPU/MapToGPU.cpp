@@ -61,6 +61,47 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     for (scf::ParallelOp loop : programs)
       if (failed(mapProgram(loop)))
         return signalPassFailure();
+    moveAllocationsToDevice();
+  }
+
+  /// Host allocations that kernels read or write (a schedule's workspace) become device
+  /// allocations.
+  void moveAllocationsToDevice() {
+    SmallVector<memref::AllocOp> allocations;
+    getOperation()->walk([&](memref::AllocOp alloc) {
+      if (alloc->getParentOfType<gpu::LaunchOp>())
+        return;
+      bool usedByKernel = llvm::any_of(alloc->getUsers(), [&](Operation *user) {
+        return user->getParentOfType<gpu::LaunchOp>() != nullptr;
+      });
+      if (usedByKernel)
+        allocations.push_back(alloc);
+    });
+    // On a stream of their own that is then waited for: the form gpu-to-llvm lowers (to
+    // mgpuStreamCreate, mgpuMemAlloc/Free, mgpuStreamSynchronize/Destroy).
+    auto token = gpu::AsyncTokenType::get(&getContext());
+    for (memref::AllocOp alloc : allocations) {
+      OpBuilder b(alloc);
+      Location loc = alloc.getLoc();
+      auto stream = gpu::WaitOp::create(b, loc, token, ValueRange{});
+      auto device = gpu::AllocOp::create(b, loc, alloc.getType(), token,
+                                         ValueRange{stream.getAsyncToken()},
+                                         alloc.getDynamicSizes(), alloc.getSymbolOperands(),
+                                         /*hostShared=*/false);
+      gpu::WaitOp::create(b, loc, Type(), ValueRange{device.getAsyncToken()});
+      for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
+        if (auto dealloc = dyn_cast<memref::DeallocOp>(user)) {
+          OpBuilder at(dealloc);
+          auto freeStream = gpu::WaitOp::create(at, dealloc.getLoc(), token, ValueRange{});
+          auto free = gpu::DeallocOp::create(at, dealloc.getLoc(), token,
+                                             ValueRange{freeStream.getAsyncToken()},
+                                             device.getMemref());
+          gpu::WaitOp::create(at, dealloc.getLoc(), Type(), ValueRange{free.getAsyncToken()});
+          dealloc.erase();
+        }
+      alloc.getResult().replaceAllUsesWith(device.getMemref());
+      alloc.erase();
+    }
   }
 
   /// One block per iteration of `loop`.
