@@ -12,6 +12,7 @@ Prints the tables last and writes them to $OUT/gpu-results.md.
 import argparse
 import glob
 import json
+import math
 import os
 import sys
 import time
@@ -29,8 +30,27 @@ SHAPES = [(1, 8192, 96, 128), (2, 16384, 16, 128), (4, 2048, 16, 128), (8, 1024,
 
 
 def rel_rms(got, want):
-    got, want = got.double(), want.double()
-    return float(torch.linalg.norm(got - want) / torch.linalg.norm(want))
+    """||got - want|| / ||want|| (||got|| when want is 0); inf for NaN or Inf anywhere."""
+    got, want = got.double().cpu(), want.double().cpu()
+    norm = float(torch.linalg.norm(want))
+    err = float(torch.linalg.norm(got - want)) / (norm if norm > 0 else 1.0)
+    return err if math.isfinite(err) else float("inf")
+
+
+class Stop(Exception):
+    """The GPU is unusable (a kernel fault leaves the context broken) or time is up."""
+
+
+def guard(log, what, fn):
+    """fn(); a failure is logged and returned as None, except a broken CUDA context."""
+    try:
+        return fn()
+    except Exception as e:  # one failure is a row, not the end of the run
+        message = f"{what}: {e!r}"
+        log(message)
+        if "CUDA error" in message or "illegal" in message:
+            raise Stop(message)
+        return None
 
 
 # --- 1. conformance ------------------------------------------------------------------------
@@ -39,29 +59,29 @@ def conformance(lib_dir, case_dir, log):
     rows, worst = [], 0.0
     for manifest in sorted(glob.glob(os.path.join(lib_dir, "*.json"))):
         name = os.path.splitext(os.path.basename(manifest))[0]
-        case = os.path.join(case_dir, name)
-        spec = json.load(open(os.path.join(case, "spec.json")))
-        kernel = AotKernel(manifest)
-        arrays = {}
-        for key, file in spec["inputs"].items():
-            a = np.load(os.path.join(case, file))
-            a = a.astype(np.int32 if a.dtype.kind in "iu" else np.float32)
-            arrays[key] = torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)
-        for key, file in spec["outputs"].items():
-            shape = np.load(os.path.join(case, file), mmap_mode="r").shape
-            arrays[key] = torch.full(shape, float("nan"), device=DEVICE)  # poisoned
-        try:
+
+        def run_case():
+            case = os.path.join(case_dir, name)
+            spec = json.load(open(os.path.join(case, "spec.json")))
+            kernel = AotKernel(manifest)
+            arrays = {}
+            for key, file in spec["inputs"].items():
+                a = np.load(os.path.join(case, file))
+                a = a.astype(np.int32 if a.dtype.kind in "iu" else np.float32)
+                arrays[key] = torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)
+            for key, file in spec["outputs"].items():
+                shape = np.load(os.path.join(case, file), mmap_mode="r").shape
+                arrays[key] = torch.full(shape, float("nan"), device=DEVICE)  # poisoned
             kernel(**arrays)
             torch.cuda.synchronize()
-            errors = {k: rel_rms(arrays[k].cpu(), torch.from_numpy(
-                np.load(os.path.join(case, f)))) for k, f in spec["outputs"].items()}
-            err = max(errors.values())
-            ok = err <= 1e-5 and all(torch.isfinite(arrays[k]).all() for k in spec["outputs"])
-        except Exception as e:  # a failure is a row, not the end of the run
-            err, ok = float("inf"), False
-            log(f"{name}: {e}")
+            err = max(rel_rms(arrays[k], torch.from_numpy(np.load(os.path.join(case, f))))
+                      for k, f in spec["outputs"].items())
+            return spec["model"], err, err <= spec.get("tolerance", {}).get("f32", 1e-5)
+
+        result = guard(log, name, run_case)
+        model, err, ok = result if result else ("?", float("inf"), False)
         worst = max(worst, err)
-        rows.append((name, spec["model"], err, "PASS" if ok else "FAIL"))
+        rows.append((name, model, err, "PASS" if ok else "FAIL"))
     return rows, worst
 
 
@@ -118,21 +138,22 @@ def sweep(lib_dir, log):
         d = int(dim[1:])
         dtype = torch.float32 if dt == "f32" else torch.bfloat16
         tol = 1e-5 if dt == "f32" else 5e-3
-        kernel = AotKernel(manifest)
+        kernel = guard(log, name, lambda: AotKernel(manifest))
+        if kernel is None:
+            rows.append((name, float("inf"), "FAIL"))
+            continue
         err_max = 0.0
         for i, (B, T, H) in enumerate(shapes):
             for strong in (False, True):
-                x = inputs(family, B, T, H, d, dtype, strong, seed=i)
-                o = torch.full((B, T, H, d), float("nan"), dtype=dtype, device=DEVICE)
-                s = torch.full((B, H, d, d), float("nan"), device=DEVICE)
-                try:
+                def run_shape():
+                    x = inputs(family, B, T, H, d, dtype, strong, seed=i)
+                    o = torch.full((B, T, H, d), float("nan"), dtype=dtype, device=DEVICE)
+                    s = torch.full((B, H, d, d), float("nan"), device=DEVICE)
                     kernel(**x, o=o, final_state=s)
                     want_o, want_s = reference(family, x, d ** -0.5)
-                    err = max(rel_rms(o, want_o), rel_rms(s, want_s))
-                except Exception as e:
-                    log(f"{name} {B}x{T}x{H}: {e}")
-                    err = float("inf")
-                err_max = max(err_max, err)
+                    return max(rel_rms(o, want_o), rel_rms(s, want_s))
+                err = guard(log, f"{name} {B}x{T}x{H}", run_shape)
+                err_max = max(err_max, float("inf") if err is None else err)
         rows.append((name, err_max, "PASS" if err_max <= tol else "FAIL"))
     return rows
 
@@ -163,16 +184,21 @@ def median_ms(fn, warmup=2, reps=10):
     return float(np.median(times))
 
 
-def fla_forward(family, x, scale):
-    """flash-linear-attention's chunk kernel for `family`, or None when fla is not there."""
+def fla_forward(family, x, scale, log):
+    """flash-linear-attention's chunk kernel for `family` on the same inputs, or None."""
     try:
-        import fla.ops as ops  # noqa: F401
-    except Exception:
+        import fla.ops  # noqa: F401
+    except Exception as e:
+        log(f"fla: {e!r}")
         return None
     q, k, v = x["q"], x["k"], x["v"]
     try:
-        if family == "simple_gla":
+        if family in ("simple_gla", "lightning"):
             from fla.ops.simple_gla import chunk_simple_gla
+            if family == "lightning":  # fla's lightning attention is this call
+                gamma = x["decay"].float()
+                return lambda: chunk_simple_gla(q, k, v, g_gamma=gamma, scale=scale,
+                                                output_final_state=True)
             return lambda: chunk_simple_gla(q, k, v, g=x["g"], scale=scale, output_final_state=True)
         if family == "gla":
             from fla.ops.gla import chunk_gla
@@ -193,39 +219,41 @@ def fla_forward(family, x, scale):
             from fla.ops.linear_attn import chunk_linear_attn
             return lambda: chunk_linear_attn(q, k, v, scale=scale, normalize=False,
                                              output_final_state=True)
-    except Exception:
-        return None
+    except Exception as e:
+        log(f"fla {family}: {e!r}")
     return None
 
 
-def timing(lib_dir, log):
+def timing(lib_dir, log, deadline):
     rows = []
     for manifest in sorted(glob.glob(os.path.join(lib_dir, "*_bf16.json"))):
         name = os.path.splitext(os.path.basename(manifest))[0]
         family, dim, _ = name.rsplit("_", 2)
         d = int(dim[1:])
-        kernel = AotKernel(manifest)
+        kernel = guard(log, name, lambda: AotKernel(manifest))
         for B, T, H, D in SHAPES:
-            if D != d:
+            if D != d or kernel is None:
                 continue
-            x = inputs(family, B, T, H, d, torch.bfloat16)
-            o = torch.empty(B, T, H, d, dtype=torch.bfloat16, device=DEVICE)
-            s = torch.empty(B, H, d, d, device=DEVICE)
-            try:
+            if time.monotonic() > deadline:
+                log(f"time budget spent: {name} {B}x{T}x{H}x{D} not timed")
+                continue
+
+            def run_shape():
+                x = inputs(family, B, T, H, d, torch.bfloat16)
+                o = torch.empty(B, T, H, d, dtype=torch.bfloat16, device=DEVICE)
+                s = torch.empty(B, H, d, d, device=DEVICE)
                 ms = median_ms(lambda: kernel(**x, o=o, final_state=s))
-            except Exception as e:
-                log(f"{name} {B}x{T}x{H}x{D}: {e}")
-                ms = float("nan")
-            fla = fla_forward(family, x, d ** -0.5)
-            fla_ms = float("nan")
-            if fla:
-                try:
-                    fla_ms = median_ms(fla)
-                except Exception as e:
-                    log(f"fla {family}: {e}")
+                fla_ms = float("nan")
+                fla = fla_forward(family, x, d ** -0.5, log)
+                if fla and time.monotonic() < deadline:
+                    with torch.inference_mode():
+                        fla_ms = guard(log, f"fla {family}", lambda: median_ms(fla)) or float("nan")
+                return ms, fla_ms
+
+            result = guard(log, f"{name} {B}x{T}x{H}x{D}", run_shape)
+            ms, fla_ms = result if result else (float("nan"), float("nan"))
             tflops = flops(family, B, T, H, d) / (ms * 1e-3) / 1e12
-            rows.append((family, f"({B},{T},{H},{D})", ms, tflops, fla_ms,
-                         fla_ms / ms if fla_ms == fla_ms else float("nan")))
+            rows.append((family, f"({B},{T},{H},{D})", ms, tflops, fla_ms, fla_ms / ms))
             torch.cuda.empty_cache()
     return rows
 
@@ -234,41 +262,54 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=os.path.join(HERE, "..", "..", ".gpu"))
     parser.add_argument("--skip", default="", help="comma list of: conformance,sweep,timing")
+    parser.add_argument("--budget", type=float, default=360.0,
+                        help="seconds after which no more timings start")
     args = parser.parse_args()
+    deadline = time.monotonic() + args.budget
     out = os.environ.get("OUT", ".")
-    lines = []
+    lines, report = [], []
+
     def log(message):
         print(message, flush=True)
         lines.append(message)
+
+    def write():  # after every section: a timeout keeps what was measured
+        with open(os.path.join(out, "gpu-results.md"), "w") as f:
+            f.write("\n".join(lines + report) + "\n")
+
+    def section(rows_text):
+        report.extend(rows_text)
+        print("\n".join(rows_text), flush=True)
+        write()
+
     skip = set(args.skip.split(","))
     props = torch.cuda.get_device_properties(0)
     log(f"# linrec GPU check, {time.strftime('%Y-%m-%d')}, {props.name}, "
         f"{props.multi_processor_count} SMs, torch {torch.__version__}")
-    report = []
-    if "conformance" not in skip:
-        rows, worst = conformance(os.path.join(args.root, "lib", "cases"),
-                                  os.path.join(args.root, "conformance"), log)
-        report.append("\n## Conformance (f32, rel. RMS <= 1e-5)\n\n| case | model | rel. RMS | |\n"
-                      "|---|---|---|---|")
-        report += [f"| {n} | {m} | {e:.2e} | {s} |" for n, m, e, s in rows]
-        report.append(f"\n{sum(r[3] == 'PASS' for r in rows)}/{len(rows)} cases pass, "
-                      f"worst {worst:.2e}")
-    if "sweep" not in skip:
-        rows = sweep(os.path.join(args.root, "lib", "sweep"), log)
-        report.append("\n## Random sweep vs float64 token loop (f32 <= 1e-5, bf16 <= 5e-3)\n\n"
-                      "| kernel | worst rel. RMS | |\n|---|---|---|")
-        report += [f"| {n} | {e:.2e} | {s} |" for n, e, s in rows]
-    if "timing" not in skip:
-        rows = timing(os.path.join(args.root, "lib", "sweep"), log)
-        report.append("\n## Forward, bf16 (median of 10, CUDA events)\n\n"
-                      "| family | (B,T,H,D) | linrec ms | TFLOP/s | fla ms | fla / linrec |\n"
-                      "|---|---|---|---|---|---|")
-        report += [f"| {f} | {s} | {ms:.3f} | {tf:.1f} | {fm:.3f} | {r:.2f} |"
-                   for f, s, ms, tf, fm, r in rows]
-    text = "\n".join(lines + report) + "\n"
-    print("\n".join(report))
-    with open(os.path.join(out, "gpu-results.md"), "w") as f:
-        f.write(text)
+    try:
+        if "conformance" not in skip:
+            rows, worst = conformance(os.path.join(args.root, "lib", "cases"),
+                                      os.path.join(args.root, "conformance"), log)
+            section(["\n## Conformance (f32, rel. RMS <= the case's tolerance, 1e-5)\n",
+                     "| case | model | rel. RMS | |", "|---|---|---|---|"]
+                    + [f"| {n} | {m} | {e:.2e} | {st} |" for n, m, e, st in rows]
+                    + [f"\n{sum(r[3] == 'PASS' for r in rows)}/{len(rows)} cases pass, "
+                       f"worst {worst:.2e}"])
+        if "sweep" not in skip:
+            rows = sweep(os.path.join(args.root, "lib", "sweep"), log)
+            section(["\n## Random sweep vs float64 token loop (f32 <= 1e-5, bf16 <= 5e-3)\n",
+                     "| kernel | worst rel. RMS | |", "|---|---|---|"]
+                    + [f"| {n} | {e:.2e} | {st} |" for n, e, st in rows])
+        if "timing" not in skip:
+            rows = timing(os.path.join(args.root, "lib", "sweep"), log, deadline)
+            section(["\n## Forward, bf16 (median of 10, CUDA events; fla/linrec > 1: linrec faster)\n",
+                     "| family | (B,T,H,D) | linrec ms | TFLOP/s | fla ms | fla/linrec |",
+                     "|---|---|---|---|---|---|"]
+                    + [f"| {f} | {sh} | {ms:.3f} | {tf:.1f} | {fm:.3f} | {r:.2f} |"
+                       for f, sh, ms, tf, fm, r in rows])
+    except Stop as e:
+        log(f"stopped: {e}")
+    write()
 
 
 if __name__ == "__main__":

@@ -41,10 +41,8 @@ for model in "$out"/models/families/*.mlir; do
     python3 "$root/tools/ptx-report/ptx-report.py" --name "$(basename "$model" .mlir)" || true
 done > "$out/ptxas.md"
 
+# flash-linear-attention, pinned (pure Python + Triton; its other needs are in the GPU image).
 mkdir -p "$out/whl"
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-  -d "$out/whl" flash-linear-attention fla-core 2>/dev/null ||
-  python3 -m pip download -q --no-deps -d "$out/whl" flash-linear-attention fla-core \
-    2>/dev/null || echo "no flash-linear-attention wheel: the GPU run times linrec alone"
+python3 -m pip download -q --no-deps -d "$out/whl" flash-linear-attention==0.6.0 fla-core==0.6.0 ||
+  echo "no flash-linear-attention wheel: the GPU run times linrec alone"
 du -sh "$out"

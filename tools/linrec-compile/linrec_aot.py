@@ -10,12 +10,14 @@ Arrays are NumPy arrays (CPU libraries) or CUDA torch tensors (CUDA libraries), 
 of the dtypes and trailing dims the manifest lists; results are written in place.
 """
 import ctypes
+import functools
 import json
 import os
 
 _DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "f64": 8, "i32": 4}
 
 
+@functools.lru_cache(maxsize=None)
 def _descriptor_type(rank):
     """The memref descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}."""
     fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
@@ -25,18 +27,24 @@ def _descriptor_type(rank):
     return type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
 
 
-def _buffer(array):
-    """(address, shape, element bytes, dtype name) of a contiguous NumPy array or torch tensor."""
+def _buffer(array, on_gpu):
+    """(address, shape, element bytes, dtype name) of a contiguous NumPy array or torch tensor;
+    GPU libraries take CUDA tensors, CPU libraries host memory."""
     if hasattr(array, "data_ptr"):  # torch
         if not array.is_contiguous():
             raise ValueError("tensors must be contiguous")
+        if array.is_cuda != on_gpu:
+            raise ValueError("a CUDA library takes CUDA tensors" if on_gpu
+                             else "a CPU library takes CPU tensors or NumPy arrays")
         name = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16",
                 "torch.float64": "f64", "torch.int32": "i32"}.get(str(array.dtype))
         return array.data_ptr(), tuple(array.shape), array.element_size(), name
+    if on_gpu:
+        raise ValueError("a CUDA library takes CUDA tensors, not NumPy arrays")
     if not array.flags["C_CONTIGUOUS"]:
         raise ValueError("arrays must be C-contiguous")
-    name = {"float32": "f32", "float16": "f16", "float64": "f64", "int32": "i32"}.get(
-        str(array.dtype), str(array.dtype))
+    name = {"float32": "f32", "float16": "f16", "float64": "f64", "int32": "i32",
+            "bfloat16": "bf16"}.get(str(array.dtype), str(array.dtype))
     return array.ctypes.data, tuple(array.shape), array.itemsize, name
 
 
@@ -54,6 +62,9 @@ class AotKernel:
         self.operands = self.manifest["operands"]
         self.results = self.manifest["results"]
         self.names = [spec["name"] for spec in self.operands + self.results]
+        self._constants = {}
+        # A CUDA library loads its PTX when it is opened: report a failure now.
+        self.load_error = self.take_error()
 
     def take_error(self):
         """The first GPU launch failure since the last call, or None."""
@@ -69,20 +80,46 @@ class AotKernel:
         first = arrays[self.operands[0]["name"]]
         batch, heads = first.shape[0], first.shape[2]
         rows = batch
-        if self.manifest["varlen"]:
-            rows = arrays[self.operands[-1]["name"]].shape[0] - 1
+        if self.manifest["varlen"]:  # cu_seqlens: the int32 operand, N + 1 offsets
+            offsets = next(s["name"] for s in self.operands if s["dtype"] == "i32")
+            rows = arrays[offsets].shape[0] - 1
         groups = -(-heads // self.manifest["heads_per_item"])
         return rows * groups * self.manifest["value_tiles"]
 
     def constant(self, spec):
         """The array of an operand the layer holds as a constant (its values in the manifest)."""
-        import numpy as np
-        dtype = {"f64": np.float64, "f32": np.float32}[spec["dtype"]]
-        array = np.asarray(spec["value"], dtype=dtype)
-        if self.on_gpu:
-            import torch
-            return torch.from_numpy(array).cuda()
-        return array
+        if spec["name"] not in self._constants:
+            import numpy as np
+            dtype = {"f64": np.float64, "f32": np.float32}[spec["dtype"]]
+            array = np.asarray(spec["value"], dtype=dtype)
+            if self.on_gpu:
+                import torch
+                array = torch.from_numpy(array).cuda()
+            self._constants[spec["name"]] = array
+        return self._constants[spec["name"]]
+
+    def _check_leading_dims(self, arrays):
+        """B, T, H (and N) agree across the buffers: the kernel trusts them."""
+        m = self.manifest
+        first = arrays[self.operands[0]["name"]].shape
+        batch, tokens, heads = first[0], first[1], first[2]
+        rows = self.work_items(arrays) // (-(-heads // m["heads_per_item"]) * m["value_tiles"])
+        n_in, n_par, n_init = m["num_inputs"], m["num_params"], m["num_inits"]
+        expected = []
+        for i, spec in enumerate(self.operands):
+            if i < n_in:
+                expected.append((spec, (batch, tokens, heads)))
+            elif i < n_in + n_par:
+                expected.append((spec, (heads,)))
+            elif i < n_in + n_par + n_init:
+                expected.append((spec, (rows, heads)))
+        for j, spec in enumerate(self.results):
+            expected.append((spec, (batch, tokens, heads) if j < m["num_outputs"] else (rows, heads)))
+        for spec, lead in expected:
+            shape = tuple(arrays[spec["name"]].shape)
+            if shape[:len(lead)] != lead:
+                raise ValueError(f"{spec['name']}: leading dims {list(shape[:len(lead)])}, "
+                                 f"expected {list(lead)}")
 
     def __call__(self, **arrays):
         for spec in self.operands:
@@ -93,7 +130,7 @@ class AotKernel:
             raise ValueError(f"missing arrays: {', '.join(missing)}")
         descriptors = []
         for spec in self.operands + self.results:
-            address, shape, itemsize, dtype = _buffer(arrays[spec["name"]])
+            address, shape, itemsize, dtype = _buffer(arrays[spec["name"]], self.on_gpu)
             if dtype != spec["dtype"] or len(shape) != len(spec["shape"]) or any(
                     s >= 0 and s != d for s, d in zip(spec["shape"], shape)):
                 raise ValueError(f"{spec['name']}: expected {spec['dtype']} "
@@ -107,8 +144,11 @@ class AotKernel:
                 descriptor.strides[d] = stride
                 stride *= shape[d]
             descriptors.append(descriptor)
+        self._check_leading_dims(arrays)
         args = [ctypes.byref(d) for d in descriptors]
         args += [ctypes.c_int64(0), ctypes.c_int64(self.work_items(arrays))]
+        if self.load_error:
+            raise RuntimeError(self.load_error)
         self.entry(*args)
         error = self.take_error()
         if error:

@@ -26,7 +26,7 @@ def main():
     args = parser.parse_args()
     kernel = AotKernel(args.manifest)
     if args.load_only:
-        print("load error:", kernel.take_error())
+        print("load error:", kernel.load_error)
         return 0
     batch, tokens, heads = (int(x) for x in args.dims.split(","))
     rng = np.random.default_rng(5)
