@@ -378,6 +378,7 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const CpuKernelOptions
   gpu.chunkSize = options.chunkSize;
   gpu.valueTile = options.gpuValueTile;
   gpu.twoPhase = options.gpuTwoPhase;
+  gpu.tensorCores = options.gpuTensorCores;
   gpu.chip = options.gpuChip;
   if (options.gpuSchedule || options.cuda)
     buildGpuSchedulePipeline(kernels, gpu);
@@ -446,6 +447,7 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
                                              std::to_string(options.gpuValueTile)
                                        : std::string()) +
                          (options.gpuTwoPhase ? ", two-phase" : "") +
+                         (options.gpuTensorCores ? ", tensor cores" : "") +
                          "\n";
   key += schedule; // a comment: the key still parses
 

@@ -163,7 +163,7 @@ protected:
     return worst;
   }
 
-  void gpuSweep(const CpuKernelOptions &gpu);
+  void gpuSweep(const CpuKernelOptions &gpu, double tolerance = 1e-5);
 
   mlir::MLIRContext context;
   CpuCompiler compiler;
@@ -222,7 +222,7 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
 // Every chunked family through the GPU lowering, with value tiles, padding, decays from near 0
 // to near −10, normalizers, feature maps and variable lengths; `gpu` says where it runs (the
 // schedule on the CPU, or the GPU).
-void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
+void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
   struct Case {
     LayerKind kind;
     Shape shape;
@@ -262,7 +262,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
     options.chunkSize = c.chunk;
     options.gpuValueTile = c.valueTile;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
-    EXPECT_LE(error, 1e-5) << layerKindName(c.kind).str() << " B=" << c.shape.batch
+    EXPECT_LE(error, tolerance) << layerKindName(c.kind).str() << " B=" << c.shape.batch
                            << " T=" << c.shape.tokens << " H=" << c.shape.heads
                            << " dk=" << c.shape.dk << " dv=" << c.shape.dv << " C=" << c.chunk
                            << " value tile " << c.valueTile;
@@ -274,7 +274,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
     config.initialState = true;
     CpuKernelOptions options = gpu;
     options.sequential = true;
-    EXPECT_LE(compare(config, {2, 45, 2, 16, 24}, options, -1.0, 0.0), 1e-5)
+    EXPECT_LE(compare(config, {2, 45, 2, 16, 24}, options, -1.0, 0.0), tolerance)
         << layerKindName(kind).str() << " sequential";
   }
   // A value decay, and a normalizer state with a feature map (whole rows: no value tiles).
@@ -283,14 +283,14 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu) {
   gla.valueGate = true;
   CpuKernelOptions options = gpu;
   options.chunkSize = 16;
-  EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), 1e-5);
+  EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), tolerance);
   LayerConfig normalized;
   normalized.normalize = true;
   normalized.eps = 1e-6f;
   normalized.featureMap = FeatureMapKind::EluPlusOne;
   normalized.initialState = true;
   normalized.initialZ = true;
-  EXPECT_LE(compare(normalized, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
+  EXPECT_LE(compare(normalized, {1, 90, 2, 16, 24}, options, 0, 0), tolerance);
 }
 
 // The GPU schedule (linrec-lower-gpu before linrec-map-to-gpu: block and thread loops on
@@ -310,6 +310,17 @@ TEST_F(CpuKernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
   gpuSweep(options);
 }
 
+// The chunk's products as f16 matmuls with f32 accumulation (tensor cores once mapped): the
+// error of f16 operands, about 1e-3 at most, within the bf16 acceptance of 5e-3.
+TEST_F(CpuKernelTest, GpuTensorCoreScheduleMatchesTheReference) {
+  CpuKernelOptions options;
+  options.gpuSchedule = true;
+  options.gpuTensorCores = true;
+  gpuSweep(options, 5e-3);
+  options.gpuTwoPhase = true;
+  gpuSweep(options, 5e-3);
+}
+
 // The same kernels on the GPU (PTX loaded by the CUDA driver), both schedules.
 TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
   if (auto driver = CudaDriver::get(); !driver)
@@ -319,6 +330,8 @@ TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
   gpuSweep(options);
   options.gpuTwoPhase = true;
   gpuSweep(options);
+  options.gpuTensorCores = true;
+  gpuSweep(options, 5e-3);
 }
 
 // Without a driver, a CUDA kernel compiles all the way to host code and PTX, then says why it

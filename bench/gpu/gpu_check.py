@@ -133,7 +133,7 @@ def sweep(lib_dir, log):
     rows, worst = [], {}
     shapes = [(2, 1, 3), (1, 77, 2), (3, 129, 4), (1, 300, 2)]
     for manifest in sorted(glob.glob(os.path.join(lib_dir, "*.json"))):
-        name = os.path.splitext(os.path.basename(manifest))[0]  # family_d64_f32
+        name = os.path.splitext(os.path.basename(manifest))[0]  # family_d64_{f32,bf16,bf16tc}
         family, dim, dt = name.rsplit("_", 2)
         d = int(dim[1:])
         dtype = torch.float32 if dt == "f32" else torch.bfloat16
@@ -226,9 +226,9 @@ def fla_forward(family, x, scale, log):
 
 def timing(lib_dir, log, deadline):
     rows = []
-    for manifest in sorted(glob.glob(os.path.join(lib_dir, "*_bf16.json"))):
+    for manifest in sorted(glob.glob(os.path.join(lib_dir, "*_bf16*.json"))):
         name = os.path.splitext(os.path.basename(manifest))[0]
-        family, dim, _ = name.rsplit("_", 2)
+        family, dim, variant = name.rsplit("_", 2)  # variant bf16 (FMA) or bf16tc (tensor cores)
         d = int(dim[1:])
         kernel = guard(log, name, lambda: AotKernel(manifest))
         for B, T, H, D in SHAPES:
@@ -253,7 +253,8 @@ def timing(lib_dir, log, deadline):
             result = guard(log, f"{name} {B}x{T}x{H}x{D}", run_shape)
             ms, fla_ms = result if result else (float("nan"), float("nan"))
             tflops = flops(family, B, T, H, d) / (ms * 1e-3) / 1e12
-            rows.append((family, f"({B},{T},{H},{D})", ms, tflops, fla_ms, fla_ms / ms))
+            label = family + (" (tensor cores)" if variant.endswith("tc") else "")
+            rows.append((label, f"({B},{T},{H},{D})", ms, tflops, fla_ms, fla_ms / ms))
             torch.cuda.empty_cache()
     return rows
 

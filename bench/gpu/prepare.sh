@@ -3,7 +3,8 @@
 # libraries ahead of time and copies the conformance cases into .gpu/, the folder a lent GPU
 # receives (`carry: [".gpu"]`); bench/gpu/run.sh then runs there without LLVM or MLIR.
 #   .gpu/lib/cases/CASE.{so,json}        each chunked conformance case's layer, f32
-#   .gpu/lib/sweep/FAMILY_dD_{f32,bf16}  each chunked family at head dims 64 and 128
+#   .gpu/lib/sweep/FAMILY_dD_{f32,bf16,bf16tc}  each chunked family at head dims 64 and 128
+#                                        (bf16tc: the tensor-core schedule)
 #   .gpu/conformance/CASE/               the cases' inputs and float64 outputs
 #   .gpu/whl/                            flash-linear-attention, when pip can fetch it
 set -euo pipefail
@@ -33,12 +34,17 @@ for model in "$out"/models/families/*.mlir; do
     "$build/bin/linrec-compile" "$model" --target=cuda --chip="$chip" --element-type=$type \
       --name "${name}_$type" -o "$out/lib/sweep" >/dev/null
   done
+  # The tensor-core variant (f16 MMA operands, f32 accumulation), for bf16 inputs.
+  "$build/bin/linrec-compile" "$model" --target=cuda --chip="$chip" --element-type=bf16 \
+    --tensor-cores --name "${name}_bf16tc" -o "$out/lib/sweep" >/dev/null
 done
 
 # ptxas -v of every kernel: registers, spills, shared memory (the GPU run cannot see them).
 for model in "$out"/models/families/*.mlir; do
-  "$build/bin/linrec-opt" "$model" --linrec-to-nvvm="chip=$chip" |
-    python3 "$root/tools/ptx-report/ptx-report.py" --name "$(basename "$model" .mlir)" || true
+  for tc in 0 1; do
+    "$build/bin/linrec-opt" "$model" --linrec-to-nvvm="chip=$chip tensor-cores=$tc" |
+      python3 "$root/tools/ptx-report/ptx-report.py" --name "$(basename "$model" .mlir) tc=$tc" || true
+  done
 done > "$out/ptxas.md"
 
 # flash-linear-attention, pinned (pure Python + Triton; its other needs are in the GPU image).

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -79,11 +80,13 @@ void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &optio
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;
   lowerOptions.twoPhase = options.twoPhase;
+  lowerOptions.tensorCores = options.tensorCores;
   pm.addPass(createLinrecLowerGPU(lowerOptions));
 }
 
 void buildGpuScheduleToCpuPipeline(OpPassManager &pm) {
   pm.addPass(createLinrecGpuScheduleToCPU());
+  pm.addPass(createConvertLinalgToLoopsPass()); // the tiles' matmuls
   buildCpuToLLVMPipeline(pm);
 }
 
@@ -144,6 +147,9 @@ struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
   Option<bool> twoPhase{*this, "two-phase",
                         llvm::cl::desc("State pass + chunk-parallel output pass"),
                         llvm::cl::init(false)};
+  Option<bool> tensorCores{*this, "tensor-cores",
+                           llvm::cl::desc("The chunk's products on the tensor cores (f16)"),
+                           llvm::cl::init(false)};
   Option<int64_t> blockSize{*this, "block-size", llvm::cl::desc("Threads per block"),
                             llvm::cl::init(256)};
   Option<int64_t> maxRegisters{*this, "max-registers",
@@ -168,9 +174,17 @@ void registerLinrecPipelines() {
       "linrec-to-nvvm",
       "Lower linrec recurrences to GPU kernels: schedules, gpu.launch, NVVM, PTX or cubin",
       [](OpPassManager &pm, const LinrecToNvvmOptions &options) {
-        GpuPipelineOptions gpu{options.chunkSize,    options.valueTile, options.twoPhase,
-                               options.blockSize,    options.maxRegisters, options.chip,
-                               options.features,     options.format,    options.cudaPath};
+        GpuPipelineOptions gpu;
+        gpu.chunkSize = options.chunkSize;
+        gpu.valueTile = options.valueTile;
+        gpu.twoPhase = options.twoPhase;
+        gpu.tensorCores = options.tensorCores;
+        gpu.blockSize = options.blockSize;
+        gpu.maxRegisters = options.maxRegisters;
+        gpu.chip = options.chip;
+        gpu.features = options.features;
+        gpu.format = options.format;
+        gpu.cudaPath = options.cudaPath;
         buildGpuSchedulePipeline(pm, gpu);
         buildGpuScheduleToNvvmPipeline(pm, gpu);
       });

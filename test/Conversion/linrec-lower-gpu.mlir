@@ -1,6 +1,7 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=8" | FileCheck %s
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=5" | FileCheck %s --check-prefix=ROWS
 // RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=8 value-tile=8 two-phase=1" | FileCheck %s --check-prefix=TWO
+// RUN: linrec-opt %s --split-input-file --linrec-lower-gpu="chunk-size=16 value-tile=16 tensor-cores=1" | FileCheck %s --check-prefix=TC
 
 // A gated delta rule as a GPU schedule: the kernel keeps the CPU kernel's signature and is
 // called the same way; its body is one block-mapped loop over (sequence, head, value tile)
@@ -32,6 +33,15 @@
 // The two-phase schedule: a workspace of chunk-start states (work items x chunks), a state
 // pass over the work items that saves them, an output pass over (work item, chunk) that
 // restores its state in the chunks that exist (uniform per block) and reads.
+// With tensor cores the products are block-level matmuls of f16 tiles into f32 ones: the
+// state (16 x 16) in f16, G and A as K Kᵀ / Q Kᵀ, the products with the state, A U, and the
+// state update (K ⊙ e^{b_last − b})ᵀ U.
+// TC-LABEL: func.func @__linrec_kernel_0
+// TC-DAG: memref.alloca() : memref<16x16xf16, #gpu.address_space<workgroup>>
+// TC: scf.for
+// TC: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x16xf16, #gpu.address_space<workgroup>>, memref<16x16xf16, #gpu.address_space<workgroup>>) outs(%{{.*}} : memref<16x16xf32, #gpu.address_space<workgroup>>)
+// TC-COUNT-4: linalg.matmul
+// TC: mapping = [#gpu.loop_dim_map<processor = block_x
 // TWO-LABEL: func.func @__linrec_kernel_0
 // TWO: %[[CHUNKS:.*]] = arith.maxui
 // TWO: %[[PROGRAMS:.*]] = arith.muli %{{.*}}, %[[CHUNKS]]

@@ -4,7 +4,7 @@
 func.func @too_much_shared_memory(%n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  // expected-error @+1 {{needs 1040 bytes of shared memory per block, over the limit of 1024 (use a smaller chunk size or value tile)}}
+  // expected-error @+1 {{needs 1168 bytes of shared memory per block, over the limit of 1024 (use a smaller chunk size or value tile)}}
   scf.parallel (%w) = (%c0) to (%n) step (%c1) {
     %a = memref.alloca() : memref<255xf32, #gpu.address_space<workgroup>>
     %b = memref.alloca() : memref<4xf32, #gpu.address_space<workgroup>>

@@ -1,19 +1,26 @@
 // RUN: linrec-opt %s --split-input-file --linrec-map-to-gpu="block-size=64" --verify-diagnostics | FileCheck %s
 
 // The block loop becomes a launch with one block per iteration; the workgroup tiles become
-// 16-byte aligned views into the dynamic shared memory (256 + 12 bytes); each thread loop
-// becomes a loop strided by the block size from the thread id, closed by a barrier.
+// 128-byte aligned views into the dynamic shared memory (256 + 12 bytes, plus 128 to align
+// the start); each thread loop becomes a loop strided by the block size from the thread id,
+// closed by a barrier.
 // CHECK-LABEL: func.func @reverse_rows
 // CHECK-SAME: (%[[OUT:.*]]: memref<?x64xf32>, %[[BEGIN:.*]]: index, %[[END:.*]]: index)
 // CHECK: %[[SPAN:.*]] = arith.subi %[[END]], %[[BEGIN]]
 // CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[SPAN]]
 // CHECK: %[[THREADS:.*]] = arith.constant 64 : index
-// CHECK: %[[BYTES:.*]] = arith.constant 268 : i32
+// CHECK: %[[BYTES:.*]] = arith.constant 396 : i32
 // CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], %{{.*}}, %{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[THREADS]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[BYTES]]
 // CHECK: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK: %[[TILE:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[ADDRESS:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
+// CHECK: %[[MISALIGNED:.*]] = arith.remui %[[ADDRESS]], %[[C128:.*]] : index
+// CHECK: %[[GAP:.*]] = arith.subi %[[C128]], %[[MISALIGNED]]
+// CHECK: %[[START:.*]] = arith.remui %[[GAP]], %[[C128]]
+// CHECK: %[[FIRST:.*]] = arith.addi %[[START]], %{{.*}} : index
+// CHECK: %[[TILE:.*]] = memref.view %[[SMEM]][%[[FIRST]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64xf32, #gpu.address_space<workgroup>>
 // CHECK: %[[OFFSET:.*]] = arith.constant 256 : index
-// CHECK: memref.view %[[SMEM]][%[[OFFSET]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<3xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[SECOND:.*]] = arith.addi %[[START]], %[[OFFSET]]
+// CHECK: memref.view %[[SMEM]][%[[SECOND]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<3xf32, #gpu.address_space<workgroup>>
 // CHECK: %[[BLOCK:.*]] = arith.muli %[[BX]]
 // CHECK: %[[ROW:.*]] = arith.addi %[[BEGIN]], %[[BLOCK]]
 // CHECK: arith.muli %[[TX]]
@@ -101,5 +108,60 @@ func.func @workspace(%n: index) {
     scf.reduce
   } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
   memref.dealloc %buffer : memref<?xf32>
+  return
+}
+
+// -----
+
+// A matmul of the block: f16 tiles with multiple-of-16 dims go to the tensor cores, each warp
+// taking 16 x 16 tiles of C (here 2 x 2 tiles over 2 warps), K in steps of 16; a barrier
+// follows.
+// CHECK-LABEL: func.func @tile_matmul
+// CHECK: gpu.launch
+// CHECK: %[[WARP:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK: scf.for %[[T:.*]] = %[[WARP]] to %{{.*}} step %{{.*}} {
+// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 32 : index} : memref<32x32xf32, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf32, "COp">
+// CHECK: scf.for
+// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 64 : index} : memref<32x64xf16, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf16, "AOp">
+// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 32 : index} : memref<64x32xf16, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf16, "BOp">
+// CHECK: gpu.subgroup_mma_compute
+// CHECK: gpu.subgroup_mma_store_matrix
+// CHECK: gpu.barrier
+// CHECK-NOT: linalg.matmul
+func.func @tile_matmul(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%w) = (%c0) to (%n) step (%c1) {
+    %a = memref.alloca() : memref<32x64xf16, #gpu.address_space<workgroup>>
+    %b = memref.alloca() : memref<64x32xf16, #gpu.address_space<workgroup>>
+    %c = memref.alloca() : memref<32x32xf32, #gpu.address_space<workgroup>>
+    linalg.matmul ins(%a, %b : memref<32x64xf16, #gpu.address_space<workgroup>>, memref<64x32xf16, #gpu.address_space<workgroup>>)
+                  outs(%c : memref<32x32xf32, #gpu.address_space<workgroup>>)
+    scf.reduce
+  } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
+  return
+}
+
+// -----
+
+// Other matmuls: a thread per element of C.
+// CHECK-LABEL: func.func @odd_matmul
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK: arith.extf
+// CHECK: arith.mulf
+// CHECK: memref.store
+// CHECK: gpu.barrier
+// CHECK-NOT: gpu.subgroup_mma
+func.func @odd_matmul(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%w) = (%c0) to (%n) step (%c1) {
+    %a = memref.alloca() : memref<8x24xf16, #gpu.address_space<workgroup>>
+    %b = memref.alloca() : memref<24x8xf16, #gpu.address_space<workgroup>>
+    %c = memref.alloca() : memref<8x8xf32, #gpu.address_space<workgroup>>
+    linalg.matmul ins(%a, %b : memref<8x24xf16, #gpu.address_space<workgroup>>, memref<24x8xf16, #gpu.address_space<workgroup>>)
+                  outs(%c : memref<8x8xf32, #gpu.address_space<workgroup>>)
+    scf.reduce
+  } {mapping = [#gpu.loop_dim_map<processor = block_x, map = (d0) -> (d0), bound = (d0) -> (d0)>]}
   return
 }

@@ -1,5 +1,6 @@
 // RUN: linrec-opt %s --linrec-to-nvvm | FileCheck %s
 // RUN: linrec-opt %s --linrec-to-nvvm="chip=sm_80 block-size=128 max-registers=96" | FileCheck %s --check-prefix=SM80
+// RUN: linrec-opt %s --linrec-to-nvvm="tensor-cores=1 chunk-size=16 value-tile=16" | FileCheck %s --check-prefix=TC
 
 // The named op becomes an outlined GPU kernel serialized to PTX for sm_90a, and a launch of
 // it: one block per (sequence, head, value tile), 256 threads, the chunk tiles in dynamic
@@ -23,6 +24,11 @@
 // CHECK-SAME: ex2.approx
 // CHECK-SAME: st.shared
 // CHECK-SAME: st.global
+// With tensor cores: f16 fragments from shared memory, m16n16k16 MMAs accumulating in f32.
+// TC: gpu.binary
+// TC-SAME: wmma.load.a.sync.aligned.row.m16n16k16.shared.f16
+// TC-SAME: wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32
+// TC-SAME: wmma.store.d.sync.aligned.row.m16n16k16.shared.f32
 // SM80: chip = "sm_80"
 // SM80-SAME: .target sm_80
 // SM80-SAME: .maxntid 128, 1, 1

@@ -1,7 +1,8 @@
 //===- linrec-compile.cpp - kernels compiled ahead of time ----------------===//
 //
 //   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
-//                  [--value-tile=N] [--two-phase] [--element-type=f32|bf16|f16] [--name=NAME]
+//                  [--value-tile=N] [--two-phase] [--tensor-cores] [--element-type=f32|bf16|f16]
+//                  [--name=NAME]
 //
 // Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
 // library DIR/NAME[_i].so and a manifest DIR/NAME[_i].json. The library exports the kernel's C
@@ -59,6 +60,8 @@ static cl::opt<int64_t> valueTile("value-tile", cl::desc("GPU: value columns per
                                   cl::init(64));
 static cl::opt<bool> twoPhase("two-phase",
                               cl::desc("GPU: state pass + chunk-parallel output pass"));
+static cl::opt<bool> tensorCores("tensor-cores",
+                                 cl::desc("GPU: the chunk's products on the tensor cores"));
 static cl::opt<std::string> elementType("element-type",
                                         cl::desc("element type of the inputs and outputs "
                                                  "(f32, bf16, f16; states stay f32)"),
@@ -208,6 +211,7 @@ int main(int argc, char **argv) {
   options.gpuChip = chip;
   options.gpuValueTile = valueTile;
   options.gpuTwoPhase = twoPhase;
+  options.gpuTensorCores = tensorCores;
   options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
   auto machine = targetMachine(cuda);
   if (!machine)

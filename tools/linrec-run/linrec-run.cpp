@@ -75,6 +75,9 @@ static cl::opt<int64_t> gpuValueTile("gpu-value-tile",
                                      cl::init(64));
 static cl::opt<bool> gpuTwoPhase("gpu-two-phase",
                                  cl::desc("GPU schedule: state pass + chunk-parallel output pass"));
+static cl::opt<bool> gpuTensorCores("gpu-tensor-cores",
+                                    cl::desc("GPU schedule: the chunk's products on the tensor "
+                                             "cores (f16 operands, f32 accumulation)"));
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
@@ -95,6 +98,7 @@ static CpuKernelOptions cpuOptions() {
   options.gpuSchedule = gpuSchedule;
   options.gpuValueTile = gpuValueTile;
   options.gpuTwoPhase = gpuTwoPhase;
+  options.gpuTensorCores = gpuTensorCores;
   return options;
 }
 

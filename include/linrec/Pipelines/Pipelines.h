@@ -47,6 +47,8 @@ struct GpuPipelineOptions {
   int64_t valueTile = 64;
   /// The two-phase schedule (state pass + chunk-parallel output pass) instead of the fused one.
   bool twoPhase = false;
+  /// The chunk's products on the tensor cores (f16 operands, f32 accumulation).
+  bool tensorCores = false;
   /// Threads per block.
   int64_t blockSize = 256;
   /// Registers per thread (ptxas .maxnreg): 128 x 256 threads leaves two blocks per SM.

@@ -60,6 +60,8 @@ struct CpuKernelOptions : CpuPipelineOptions {
   int64_t gpuValueTile = 64;
   /// The two-phase GPU schedule (state pass + chunk-parallel output pass).
   bool gpuTwoPhase = false;
+  /// The GPU chunk's products on the tensor cores (f16 operands, f32 accumulation).
+  bool gpuTensorCores = false;
   /// Compile for the GPU instead (linrec-to-nvvm; the JIT-compiled host code loads the PTX and
   /// launches it through the CUDA driver): run() then copies the buffers to the device and
   /// back. Chunked recurrences only; needs a CUDA driver and GPU.

@@ -58,12 +58,19 @@ struct StateTiles {
   Value solved;              // C x dv: U (delta)
   Value attention;           // C x C: A per read, G for the delta rule
   SmallVector<Value> queries, results; // per read: C x dk (scaled), C x dv
+  // Tensor-core operands (f16) and scratch; null without tensor cores.
+  Value stateH;                 // dk x dv: S
+  Value rowsH;                  // C x dk: decayed queries or keys
+  Value columnsH;               // dk x C: Kᵀ, or (K ⊙ e^{b_last − b})ᵀ
+  Value attentionH;             // C x C: A
+  Value solvedH;                // C x dv: U
+  Value product;                // C x dv f32: (K ⊙ e^{b}) S (delta)
 };
 
 class ChunkedSchedule : ScheduleBuilder {
 public:
-  ChunkedSchedule(cpu::KernelEmitter &e, bool twoPhase)
-      : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase) {}
+  ChunkedSchedule(cpu::KernelEmitter &e, bool twoPhase, bool tensorCores)
+      : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase), tensorCores(tensorCores) {}
 
   void emit() {
     if (twoPhase)
@@ -177,6 +184,10 @@ private:
   cpu::KernelEmitter &e;
   int64_t C;
   bool twoPhase;
+  /// The chunk's products as f16 tensor-core matmuls (f32 accumulation) where they factor:
+  /// the reads' and the delta rule's products with the state, the state update, and the
+  /// intra-chunk attention without key decays (whose pairwise decays stay exact, in f32).
+  bool tensorCores;
   std::vector<StateTiles> states;
   Value column0; // the first value column of the program
 
@@ -207,6 +218,16 @@ private:
     for (size_t r = 0; r < u.reads.size(); ++r) {
       s.queries.push_back(tile({C, s.dk}));
       s.results.push_back(tile({C, s.dv}));
+    }
+    if (usesTensorCores(s)) {
+      Type f16 = b.getF16Type();
+      s.stateH = tile({s.dk, s.dv}, f16);
+      s.rowsH = tile({C, s.dk}, f16);
+      s.columnsH = tile({s.dk, C}, f16);
+      s.attentionH = tile({C, C}, f16);
+      s.solvedH = tile({C, s.dv}, f16);
+      if (u.delta)
+        s.product = tile({C, s.dv});
     }
     return s;
   }
@@ -243,6 +264,8 @@ private:
     for (StateTiles &s : states) {
       emitCumulativeDecays(s);
       emitTransposes(s);
+      if (usesTensorCores(s))
+        convertState(s);
       if (s.update->delta)
         emitDeltaSolve(s);
       if (work.reads)
@@ -435,8 +458,62 @@ private:
     });
   }
 
+  /// Tensor cores for this state's products: matrix states without value decays.
+  bool usesTensorCores(const StateTiles &s) const {
+    return tensorCores && s.update->type.isMatrix() && s.update->valueDecays.empty();
+  }
+
+  /// solvedH = U (the solved rows, or the β-folded values of this program's columns).
+  void convertSolved(StateTiles &s) {
+    threads(C, s.dv, [&](Value j, Value v) { e.store(solvedAt(s, j, v), s.solvedH, {j, v}); });
+  }
+
+  /// tile = 0 (a matmul's accumulator).
+  void clear(Value buffer) {
+    auto shape = cast<MemRefType>(buffer.getType()).getShape();
+    threads(shape[0], shape[1], [&](Value i, Value j) { e.store(e.f32(0.0), buffer, {i, j}); });
+  }
+
+  /// stateH = S, in f16, once per chunk before its products with the state.
+  void convertState(StateTiles &s) {
+    threads(s.dk, s.dv, [&](Value d, Value v) { e.store(at(s.state, {d, v}), s.stateH, {d, v}); });
+  }
+
+  /// target += (left ⊙ e^{b}) S on the tensor cores.
+  void matmulFromState(StateTiles &s, Value left, Value target) {
+    threads(C, s.dk, [&](Value i, Value d) {
+      Value x = at(left, {i, d});
+      if (Value exponent = keyExponent(s, i, d))
+        x = mul(x, exp(exponent));
+      e.store(x, s.rowsH, {i, d});
+    });
+    matmul(s.rowsH, s.stateH, target);
+  }
+
+  /// attention = tril(left Kᵀ ⊙ e^{b_i − b_j}) on the tensor cores (no key decays).
+  void emitAttentionMatmul(StateTiles &s, Value left, bool strict) {
+    threads(C, s.dk, [&](Value i, Value d) {
+      e.store(at(left, {i, d}), s.rowsH, {i, d});
+      e.store(at(s.keys, {i, d}), s.columnsH, {d, i});
+    });
+    clear(s.attention);
+    matmul(s.rowsH, s.columnsH, s.attention);
+    threads(C, C, [&](Value i, Value j) {
+      Value keep = strict ? ult(j, i) : ule(j, i);
+      Value score = where(keep, [&] {
+        Value dot = at(s.attention, {i, j});
+        if (s.scalarDecay)
+          dot = mul(dot, exp(sub(at(s.scalarDecay, {i}), at(s.scalarDecay, {j}))));
+        return dot;
+      });
+      e.store(score, s.attention, {i, j});
+    });
+  }
+
   /// attention_ij = Σ_d left_id K_jd e^{b_id − b_jd} for j <= i (j < i if strict), else 0.
   void emitAttention(StateTiles &s, Value left, bool strict) {
+    if (usesTensorCores(s) && !s.keyDecay)
+      return emitAttentionMatmul(s, left, strict);
     threads(C, C, [&](Value i, Value j) {
       Value keep = strict ? ult(j, i) : ule(j, i);
       Value score = where(keep, [&] {
@@ -467,10 +544,19 @@ private:
   /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
   void emitDeltaSolve(StateTiles &s) {
     emitAttention(s, s.keys, /*strict=*/true); // G
-    threads(C, s.dv, [&](Value i, Value v) {
-      Value value = at(s.values, {i, addIndex(column0, v)});
-      e.store(sub(value, fromState(s, s.keys, i, v)), s.solved, {i, v});
-    });
+    if (usesTensorCores(s)) {
+      clear(s.product);
+      matmulFromState(s, s.keys, s.product);
+      threads(C, s.dv, [&](Value i, Value v) {
+        Value value = at(s.values, {i, addIndex(column0, v)});
+        e.store(sub(value, at(s.product, {i, v})), s.solved, {i, v});
+      });
+    } else {
+      threads(C, s.dv, [&](Value i, Value v) {
+        Value value = at(s.values, {i, addIndex(column0, v)});
+        e.store(sub(value, fromState(s, s.keys, i, v)), s.solved, {i, v});
+      });
+    }
     threads(s.dv, [&](Value v) {
       e.forLoop(0, C, [&](Value i) {
         Value u = e.forLoopCarry(e.index(0), i, at(s.solved, {i, v}), [&](Value j, Value acc) {
@@ -485,6 +571,15 @@ private:
   void emitRead(StateTiles &s, size_t r) {
     Value queries = s.queries[r];
     emitAttention(s, queries, /*strict=*/false);
+    if (usesTensorCores(s)) {
+      Value out = s.results[r];
+      clear(out);
+      matmulFromState(s, queries, out);
+      convertSolved(s);
+      threads(C, C, [&](Value i, Value j) { e.store(at(s.attention, {i, j}), s.attentionH, {i, j}); });
+      matmul(s.attentionH, s.solvedH, out);
+      return;
+    }
     threads(C, s.dv, [&](Value i, Value v) {
       Value out = fromState(s, queries, i, v);
       Value bvi = s.valueDecay ? valueExponent(s, i, v) : Value();
@@ -506,6 +601,22 @@ private:
         s.update->valueDecays.empty())
       return; // a state that is only read
     Value last = e.index(C - 1);
+    if (usesTensorCores(s)) {
+      // S ← e^{b_last} ⊙ S, then += (K ⊙ e^{b_last − b})ᵀ U on the tensor cores.
+      if (s.keyDecay || s.scalarDecay)
+        threads(s.dk, s.dv, [&](Value d, Value v) {
+          e.store(mul(at(s.state, {d, v}), exp(keyExponent(s, last, d))), s.state, {d, v});
+        });
+      threads(s.dk, C, [&](Value d, Value j) {
+        Value k = at(s.keys, {j, d});
+        if (Value keyLast = keyExponent(s, last, d))
+          k = mul(k, exp(sub(keyLast, keyExponent(s, j, d))));
+        e.store(k, s.columnsH, {d, j});
+      });
+      convertSolved(s);
+      matmul(s.columnsH, s.solvedH, s.state);
+      return;
+    }
     threads(s.dk, s.dv, [&](Value d, Value v) {
       Value keyLast = keyExponent(s, last, d);
       Value valueLast = s.valueDecay ? valueExponent(s, last, v) : Value();
@@ -578,8 +689,8 @@ private:
 
 } // namespace
 
-void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase) {
-  ChunkedSchedule(emitter, twoPhase).emit();
+void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase, bool tensorCores) {
+  ChunkedSchedule(emitter, twoPhase, tensorCores).emit();
 }
 
 } // namespace linrec::gpusched

@@ -17,8 +17,9 @@ namespace linrec::gpusched {
 /// block-mapped scf.parallel loops over programs whose chunk phases are thread-mapped
 /// scf.parallel loops on workgroup tiles: one program per work item walking its chunks
 /// ("fused"), or, `twoPhase`, a state pass saving every chunk-start state to a workspace and a
-/// chunk-parallel output pass.
-void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase);
+/// chunk-parallel output pass. `tensorCores` makes the chunk's products f16 matmuls with f32
+/// accumulation (linalg.matmul on tiles, tensor-core MMA once mapped).
+void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase, bool tensorCores);
 
 } // namespace linrec::gpusched
 

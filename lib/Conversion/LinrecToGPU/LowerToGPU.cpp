@@ -79,7 +79,7 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     if (sequential)
       gpusched::emitSequentialSchedule(emitter);
     else
-      gpusched::emitChunkedSchedule(emitter, twoPhase);
+      gpusched::emitChunkedSchedule(emitter, twoPhase, tensorCores);
     func::ReturnOp::create(emitter.b);
     cpu::replaceWithKernelCall(op, kernel);
     return success();

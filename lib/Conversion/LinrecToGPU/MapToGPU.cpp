@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 
 namespace linrec {
 #define GEN_PASS_DEF_LINRECMAPTOGPU
@@ -43,6 +44,9 @@ static void moveBody(Block &from, Block &to) {
   to.getOperations().splice(where, from.getOperations(), from.begin(),
                             std::prev(from.end()));
 }
+
+/// Workgroup tiles start at multiples of this many bytes (tensor-core fragment loads).
+constexpr int64_t kTileAlignment = 128;
 
 namespace {
 struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass> {
@@ -116,7 +120,7 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     Value count = arith::CeilDivUIOp::create(b, loc, arith::SubIOp::create(b, loc, ub, lb), step);
     Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
 
-    // Shared memory: every workgroup tile gets a 16-byte aligned slice of one dynamic buffer.
+    // Shared memory: every workgroup tile gets a 128-byte aligned slice of one dynamic buffer.
     SmallVector<std::pair<memref::AllocaOp, int64_t>> tiles;
     int64_t bytes = 0;
     WalkResult walk = loop->walk([&](memref::AllocaOp alloca) {
@@ -127,13 +131,15 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
         alloca.emitOpError("workgroup tiles must have a static shape and identity layout");
         return WalkResult::interrupt();
       }
-      bytes = llvm::alignTo(bytes, 16);
+      bytes = llvm::alignTo(bytes, kTileAlignment);
       tiles.push_back({alloca, bytes});
       bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
       return WalkResult::advance();
     });
     if (walk.wasInterrupted())
       return failure();
+    if (!tiles.empty())
+      bytes += kTileAlignment; // room to align the dynamic buffer's start (see mapSharedMemory)
     if (bytes > sharedMemoryLimit)
       return loop.emitOpError("needs ")
              << bytes << " bytes of shared memory per block, over the limit of "
@@ -157,6 +163,98 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     for (scf::ParallelOp phase : phases)
       if (failed(mapPhase(phase, launch)))
         return failure();
+    SmallVector<linalg::MatmulOp> matmuls;
+    launch->walk([&](linalg::MatmulOp matmul) { matmuls.push_back(matmul); });
+    for (linalg::MatmulOp matmul : matmuls)
+      if (failed(mapMatmul(matmul, launch)))
+        return failure();
+    return success();
+  }
+
+  /// C += A · B on workgroup tiles, by the whole block. f16 A and B, f32 C and dims that are
+  /// multiples of 16 go to the tensor cores: each warp takes 16 x 16 tiles of C and runs
+  /// m16n16k16 MMAs over K (gpu.subgroup_mma_*, wmma in the PTX). Anything else: a thread per
+  /// element of C.
+  LogicalResult mapMatmul(linalg::MatmulOp matmul, gpu::LaunchOp launch) {
+    if (!matmul.hasPureBufferSemantics() || matmul.getNumDpsInputs() != 2)
+      return matmul.emitOpError("in a GPU program must be a matmul on buffers");
+    Value a = matmul.getDpsInputs()[0], bMatrix = matmul.getDpsInputs()[1];
+    Value c = matmul.getDpsInits()[0];
+    auto aType = cast<MemRefType>(a.getType()), bType = cast<MemRefType>(bMatrix.getType());
+    auto cType = cast<MemRefType>(c.getType());
+    if (!aType.hasStaticShape() || !bType.hasStaticShape() || !cType.hasStaticShape())
+      return matmul.emitOpError("in a GPU program must have static shapes");
+    int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
+    OpBuilder b(matmul);
+    Location loc = matmul.getLoc();
+    auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Value tid = launch.getThreadIds().x;
+    bool tensorCores = aType.getElementType().isF16() && bType.getElementType().isF16() &&
+                       cType.getElementType().isF32() && m % 16 == 0 && n % 16 == 0 &&
+                       k % 16 == 0 && blockSize % 32 == 0;
+    if (tensorCores) {
+      Value warp = arith::DivUIOp::create(b, loc, tid, index(32));
+      auto aFragment = gpu::MMAMatrixType::get({16, 16}, b.getF16Type(), "AOp");
+      auto bFragment = gpu::MMAMatrixType::get({16, 16}, b.getF16Type(), "BOp");
+      auto cFragment = gpu::MMAMatrixType::get({16, 16}, b.getF32Type(), "COp");
+      auto lead = [&](int64_t v) { return b.getIndexAttr(v); };
+      // Warp-uniform loops: every lane of a warp takes part in its MMAs.
+      auto tiles = scf::ForOp::create(b, loc, warp, index((m / 16) * (n / 16)),
+                                      index(blockSize / 32));
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(tiles.getBody());
+        Value t = tiles.getInductionVar();
+        Value i0 = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, t, index(n / 16)),
+                                         index(16));
+        Value j0 = arith::MulIOp::create(b, loc, arith::RemUIOp::create(b, loc, t, index(n / 16)),
+                                         index(16));
+        Value acc = gpu::SubgroupMmaLoadMatrixOp::create(b, loc, cFragment, c, ValueRange{i0, j0},
+                                                         lead(n), UnitAttr());
+        auto steps = scf::ForOp::create(b, loc, index(0), index(k), index(16), ValueRange{acc});
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPointToStart(steps.getBody());
+          Value kk = steps.getInductionVar();
+          Value aTile = gpu::SubgroupMmaLoadMatrixOp::create(b, loc, aFragment, a,
+                                                             ValueRange{i0, kk}, lead(k), UnitAttr());
+          Value bTile = gpu::SubgroupMmaLoadMatrixOp::create(
+              b, loc, bFragment, bMatrix, ValueRange{kk, j0}, lead(n), UnitAttr());
+          Value next = gpu::SubgroupMmaComputeOp::create(b, loc, aTile, bTile,
+                                                         steps.getRegionIterArgs()[0], UnitAttr(),
+                                                         UnitAttr());
+          scf::YieldOp::create(b, loc, next);
+        }
+        gpu::SubgroupMmaStoreMatrixOp::create(b, loc, steps.getResult(0), c, ValueRange{i0, j0},
+                                              lead(n), UnitAttr());
+      }
+    } else {
+      auto elements = scf::ForOp::create(b, loc, tid, index(m * n), launch.getBlockSizeX());
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(elements.getBody());
+      Value e = elements.getInductionVar();
+      Value i = arith::DivUIOp::create(b, loc, e, index(n));
+      Value j = arith::RemUIOp::create(b, loc, e, index(n));
+      auto toF32 = [&](Value x) -> Value {
+        return x.getType().isF32() ? x : arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+      };
+      Value init = memref::LoadOp::create(b, loc, c, ValueRange{i, j});
+      auto dot = scf::ForOp::create(b, loc, index(0), index(k), index(1), ValueRange{toF32(init)});
+      {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(dot.getBody());
+        Value kk = dot.getInductionVar();
+        Value x = toF32(memref::LoadOp::create(b, loc, a, ValueRange{i, kk}));
+        Value y = toF32(memref::LoadOp::create(b, loc, bMatrix, ValueRange{kk, j}));
+        Value sum = arith::AddFOp::create(b, loc, dot.getRegionIterArgs()[0],
+                                          arith::MulFOp::create(b, loc, x, y));
+        scf::YieldOp::create(b, loc, sum);
+      }
+      memref::StoreOp::create(b, loc, dot.getResult(0), c, ValueRange{i, j});
+    }
+    b.setInsertionPointAfter(matmul);
+    gpu::BarrierOp::create(b, loc);
+    matmul.erase();
     return success();
   }
 
@@ -171,8 +269,16 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                      MemRefLayoutAttrInterface{}, space);
     Value base = gpu::DynamicSharedMemoryOp::create(b, loc, bytesType);
+    // The buffer is only declared 16-byte aligned; tensor-core fragments want more: start the
+    // tiles at the first 128-byte boundary in it.
+    Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, base);
+    Value alignment = arith::ConstantIndexOp::create(b, loc, kTileAlignment);
+    Value misalignment = arith::RemUIOp::create(b, loc, address, alignment);
+    Value start = arith::RemUIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, alignment, misalignment), alignment);
     for (auto [alloca, offset] : tiles) {
-      Value at = arith::ConstantIndexOp::create(b, loc, offset);
+      Value at = arith::AddIOp::create(b, loc, start,
+                                       arith::ConstantIndexOp::create(b, loc, offset));
       Value view = memref::ViewOp::create(b, loc, alloca.getType(), base, at, ValueRange{});
       alloca.getResult().replaceAllUsesWith(view);
       alloca.erase();

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -45,13 +46,18 @@ void ScheduleBuilder::threads(int64_t rows, int64_t cols, function_ref<void(Valu
   });
 }
 
-Value ScheduleBuilder::tile(ArrayRef<int64_t> shape) {
+Value ScheduleBuilder::tile(ArrayRef<int64_t> shape, Type element) {
   assert(tileBlock && "tiles belong to a block");
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(tileBlock);
   auto space = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   return memref::AllocaOp::create(
-      b, MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface{}, space));
+      b, MemRefType::get(shape, element ? element : b.getF32Type(), MemRefLayoutAttrInterface{},
+                         space));
+}
+
+void ScheduleBuilder::matmul(Value a, Value bMatrix, Value c) {
+  linalg::MatmulOp::create(b, ValueRange{a, bMatrix}, ValueRange{c});
 }
 
 Value ScheduleBuilder::at(Value buffer, ValueRange indices) {

@@ -28,8 +28,12 @@ public:
   /// A phase over a rows x cols grid; consecutive threads take consecutive columns.
   void threads(int64_t rows, int64_t cols,
                llvm::function_ref<void(mlir::Value, mlir::Value)> body);
-  /// A workgroup-memory f32 tile of the current block.
-  mlir::Value tile(llvm::ArrayRef<int64_t> shape);
+  /// A workgroup-memory tile of the current block (f32 unless `element` says otherwise).
+  mlir::Value tile(llvm::ArrayRef<int64_t> shape, mlir::Type element = {});
+  /// C += A · B on workgroup tiles (A: M x K, B: K x N, C: M x N, row-major), a collective
+  /// step of the block: linalg.matmul, which linrec-map-to-gpu gives to the tensor cores
+  /// (f16 A and B, f32 C, dims multiples of 16) and the CPU runs as loops.
+  void matmul(mlir::Value a, mlir::Value b, mlir::Value c);
 
   mlir::Value at(mlir::Value buffer, mlir::ValueRange indices);
   mlir::Value exp(mlir::Value x);
