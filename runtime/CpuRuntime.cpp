@@ -374,12 +374,8 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const CpuKernelOptions
   layout.algorithm = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
                          : Algorithm::Sequential;
   PassManager kernels(context, ModuleOp::getOperationName());
-  GpuPipelineOptions gpu;
+  GpuPipelineOptions gpu = options.gpu;
   gpu.chunkSize = options.chunkSize;
-  gpu.valueTile = options.gpuValueTile;
-  gpu.twoPhase = options.gpuTwoPhase;
-  gpu.tensorCores = options.gpuTensorCores;
-  gpu.chip = options.gpuChip;
   if (options.gpuSchedule || options.cuda)
     buildGpuSchedulePipeline(kernels, gpu);
   else
@@ -414,13 +410,13 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
                         "named ops first) or a linrec.window_attention");
   CpuKernelOptions resolved = options;
-  if (options.cuda && resolved.gpuChip.empty()) {
+  if (options.cuda && resolved.gpu.chip.empty()) {
     // The device's architecture; sm_90 gets the arch-specific sm_90a features.
     auto driver = CudaDriver::get();
     if (!driver)
       return driver.takeError();
     const CudaDeviceInfo &device = driver->devices().front();
-    resolved.gpuChip = "sm_" + std::to_string(device.computeMajor) +
+    resolved.gpu.chip = "sm_" + std::to_string(device.computeMajor) +
                        std::to_string(device.computeMinor) +
                        (device.computeMajor == 9 ? "a" : "");
   }
@@ -439,15 +435,13 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
                          std::to_string(options.matmulColumns) + ", value tiles " +
                          std::to_string(options.valueTiles) + ", heads per item " +
                          std::to_string(options.headsPerItem) +
-                         (options.gpuSchedule
-                              ? ", GPU schedule with value tile " +
-                                    std::to_string(options.gpuValueTile)
+                         (options.gpuSchedule || options.cuda
+                              ? std::string(options.cuda ? ", CUDA " + options.gpu.chip
+                                                         : ", GPU schedule") +
+                                    " with value tile " + std::to_string(options.gpu.valueTile) +
+                                    (options.gpu.twoPhase ? ", two-phase" : "") +
+                                    (options.gpu.tensorCores ? ", tensor cores" : "")
                               : std::string()) +
-                         (options.cuda ? ", CUDA " + options.gpuChip + " with value tile " +
-                                             std::to_string(options.gpuValueTile)
-                                       : std::string()) +
-                         (options.gpuTwoPhase ? ", two-phase" : "") +
-                         (options.gpuTensorCores ? ", tensor cores" : "") +
                          "\n";
   key += schedule; // a comment: the key still parses
 

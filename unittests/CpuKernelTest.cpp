@@ -260,7 +260,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
     CpuKernelOptions options = gpu;
     options.chunkSize = c.chunk;
-    options.gpuValueTile = c.valueTile;
+    options.gpu.valueTile = c.valueTile;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
     EXPECT_LE(error, tolerance) << layerKindName(c.kind).str() << " B=" << c.shape.batch
                            << " T=" << c.shape.tokens << " H=" << c.shape.heads
@@ -306,7 +306,7 @@ TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
 TEST_F(CpuKernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
   CpuKernelOptions options;
   options.gpuSchedule = true;
-  options.gpuTwoPhase = true;
+  options.gpu.twoPhase = true;
   gpuSweep(options);
 }
 
@@ -315,9 +315,9 @@ TEST_F(CpuKernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
 TEST_F(CpuKernelTest, GpuTensorCoreScheduleMatchesTheReference) {
   CpuKernelOptions options;
   options.gpuSchedule = true;
-  options.gpuTensorCores = true;
+  options.gpu.tensorCores = true;
   gpuSweep(options, 5e-3);
-  options.gpuTwoPhase = true;
+  options.gpu.twoPhase = true;
   gpuSweep(options, 5e-3);
 }
 
@@ -328,9 +328,9 @@ TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
   CpuKernelOptions options;
   options.cuda = true;
   gpuSweep(options);
-  options.gpuTwoPhase = true;
+  options.gpu.twoPhase = true;
   gpuSweep(options);
-  options.gpuTensorCores = true;
+  options.gpu.tensorCores = true;
   gpuSweep(options, 5e-3);
 }
 
@@ -346,7 +346,7 @@ TEST_F(CpuKernelTest, CudaKernelWithoutDriverIsAClearError) {
   auto module = buildLayer(config, {1, 40, 2, 16, 16});
   CpuKernelOptions options;
   options.cuda = true;
-  options.gpuChip = "sm_90a";
+  options.gpu.chip = "sm_90a";
   auto kernel = compiler.compile(recurrenceOf(*module), options);
   ASSERT_FALSE(static_cast<bool>(kernel));
   std::string message = llvm::toString(kernel.takeError());

@@ -19,11 +19,17 @@ using namespace mlir;
 
 namespace linrec {
 
-void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+/// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
+/// generators start from.
+static void addRecurrencePreparation(OpPassManager &pm) {
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuse());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinrecClassify());
+}
+
+void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  addRecurrencePreparation(pm);
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.matmulRows = options.matmulRows;
@@ -72,10 +78,7 @@ std::string defaultCudaPath() {
 }
 
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
-  pm.addPass(createLinrecNormalize());
-  pm.addPass(createLinrecFuse());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createLinrecClassify());
+  addRecurrencePreparation(pm);
   LinrecLowerGPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;

@@ -208,10 +208,10 @@ int main(int argc, char **argv) {
 
   CpuKernelOptions options;
   options.cuda = cuda;
-  options.gpuChip = chip;
-  options.gpuValueTile = valueTile;
-  options.gpuTwoPhase = twoPhase;
-  options.gpuTensorCores = tensorCores;
+  options.gpu.chip = chip;
+  options.gpu.valueTile = valueTile;
+  options.gpu.twoPhase = twoPhase;
+  options.gpu.tensorCores = tensorCores;
   options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
   auto machine = targetMachine(cuda);
   if (!machine)

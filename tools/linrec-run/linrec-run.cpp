@@ -96,9 +96,9 @@ static CpuKernelOptions cpuOptions() {
   options.sequential = sequential;
   options.threads = numThreads;
   options.gpuSchedule = gpuSchedule;
-  options.gpuValueTile = gpuValueTile;
-  options.gpuTwoPhase = gpuTwoPhase;
-  options.gpuTensorCores = gpuTensorCores;
+  options.gpu.valueTile = gpuValueTile;
+  options.gpu.twoPhase = gpuTwoPhase;
+  options.gpu.tensorCores = gpuTensorCores;
   return options;
 }
 

@@ -54,20 +54,19 @@ struct CpuKernelOptions : CpuPipelineOptions {
   unsigned threads = 0;
   /// Compile the GPU schedule instead (linrec-lower-gpu: block and thread loops on workgroup
   /// tiles, before linrec-map-to-gpu) and run it on the CPU, a thread loop at a time: how the
-  /// GPU lowering is checked on machines without a GPU. Chunked recurrences only.
+  /// GPU lowering is checked on machines without a GPU.
   bool gpuSchedule = false;
-  /// Value columns per GPU program (with gpuSchedule or cuda).
-  int64_t gpuValueTile = 64;
-  /// The two-phase GPU schedule (state pass + chunk-parallel output pass).
-  bool gpuTwoPhase = false;
-  /// The GPU chunk's products on the tensor cores (f16 operands, f32 accumulation).
-  bool gpuTensorCores = false;
   /// Compile for the GPU instead (linrec-to-nvvm; the JIT-compiled host code loads the PTX and
   /// launches it through the CUDA driver): run() then copies the buffers to the device and
-  /// back. Chunked recurrences only; needs a CUDA driver and GPU.
+  /// back. Needs a CUDA driver and GPU.
   bool cuda = false;
-  /// The GPU architecture of the PTX (empty: the device's, sm_90a on compute capability 9.0).
-  std::string gpuChip;
+  /// The GPU schedule and target (with gpuSchedule or cuda); its chunk size is `chunkSize`'s,
+  /// and an empty chip means the device's (sm_90a on compute capability 9.0).
+  GpuPipelineOptions gpu = [] {
+    GpuPipelineOptions device;
+    device.chip = "";
+    return device;
+  }();
 };
 
 class CpuKernel {

@@ -186,12 +186,7 @@ private:
   Value scalarAt(Value buffer, ValueRange indices) {
     return e.load(b.getF32Type(), buffer, indices);
   }
-  Value sum(ArrayRef<Value> values, IRMapping &mapping) {
-    Value total = mapping.lookup(values.front());
-    for (Value v : values.drop_front())
-      total = add(total, mapping.lookup(v));
-    return total;
-  }
+  Value sum(ArrayRef<Value> values, IRMapping &mapping) { return sumMapped(b, values, mapping); }
 
   void emitChunk(const WorkItem &item, Value first, Value count) {
     for (StateBuffers &s : states)

@@ -204,6 +204,25 @@ void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value
     store(mapping.lookup(out), output(j), tokenIndices(*this, output(j), item, token));
 }
 
+LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
+  std::optional<Algorithm> forced = op.getAlgorithm();
+  if (!forced)
+    return success();
+  if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
+    return op.emitOpError("is marked ")
+           << stringifyAlgorithm(*forced) << " but is sequential: " << analysis.reason;
+  if (*forced == Algorithm::Sequential)
+    analysis.algorithm = Algorithm::Sequential;
+  return success();
+}
+
+Value sumMapped(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &mapping) {
+  Value total = mapping.lookup(values.front());
+  for (Value v : values.drop_front())
+    total = arith::AddFOp::create(b, total, mapping.lookup(v));
+  return total;
+}
+
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested) {
   if (requested <= 1 || analysis.algorithm == Algorithm::Sequential)
     return 1;

@@ -98,6 +98,13 @@ private:
 /// state is a matrix with the same dv (divisible by the count) and every output is a read.
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested);
 
+/// The algorithm `op` runs, in analysis.algorithm: the analysis's, unless the op forces
+/// `sequential`; a forced chunked algorithm that the body does not allow is an error.
+mlir::LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis);
+/// The sum of the mapped values of `values` (the body's decays of one kind).
+mlir::Value sumMapped(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> values,
+                      mlir::IRMapping &mapping);
+
 /// Creates the kernel function of `op` (a recurrence or a window attention) at the end of its
 /// module: (operands..., results..., begin, end) -> (), operands and results as memrefs.
 mlir::func::FuncOp createKernelFunction(mlir::Operation *op, llvm::StringRef name);

@@ -139,14 +139,8 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    // An explicit `algorithm = sequential` wins; a chunked claim must hold.
-    if (std::optional<Algorithm> forced = op.getAlgorithm()) {
-      if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
-        return op.emitOpError("is marked ") << stringifyAlgorithm(*forced)
-                                            << " but is sequential: " << analysis.reason;
-      if (*forced == Algorithm::Sequential)
-        analysis.algorithm = Algorithm::Sequential;
-    }
+    if (failed(cpu::resolveAlgorithm(op, analysis)))
+      return failure();
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 256)
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;

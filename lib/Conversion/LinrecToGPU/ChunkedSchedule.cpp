@@ -349,10 +349,7 @@ private:
   }
 
   Value sumOf(ArrayRef<Value> values, IRMapping &mapping) {
-    Value total = mapping.lookup(values.front());
-    for (Value v : values.drop_front())
-      total = add(total, mapping.lookup(v));
-    return total;
+    return cpu::sumMapped(b, values, mapping);
   }
 
   SmallVector<TokenRow> tokenRows(StateTiles &s) {
@@ -651,7 +648,9 @@ private:
           if (ReadOp(read).getResult() == out && s.update->type.isMatrix())
             readOutputs.push_back({unsigned(j), s.results[r]});
     if (readOutputs.size() == outputs.size()) {
-      for (auto [j, results] : readOutputs) {
+      for (auto [output, tile] : readOutputs) {
+        unsigned j = output;
+        Value results = tile;
         int64_t width = cast<MemRefType>(results.getType()).getDimSize(1);
         threads(C, width, [&](Value i, Value v) {
           ifThenElse(

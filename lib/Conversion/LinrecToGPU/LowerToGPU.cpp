@@ -57,14 +57,8 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    // An explicit `algorithm = sequential` wins; a chunked claim must hold.
-    if (std::optional<Algorithm> forced = op.getAlgorithm()) {
-      if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
-        return op.emitOpError("is marked ") << stringifyAlgorithm(*forced)
-                                            << " but is sequential: " << analysis.reason;
-      if (*forced == Algorithm::Sequential)
-        analysis.algorithm = Algorithm::Sequential;
-    }
+    if (failed(cpu::resolveAlgorithm(op, analysis)))
+      return failure();
     bool sequential = analysis.algorithm == Algorithm::Sequential;
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 128)
