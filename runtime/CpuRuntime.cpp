@@ -128,6 +128,8 @@ Error CpuKernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<Buffe
       return e;
   }
   numWork = rows * ((heads + headsPerItem_ - 1) / headsPerItem_) * valueTiles_;
+  if (tokenBlock_ > 0)
+    numWork *= (tokens + tokenBlock_ - 1) / tokenBlock_;
   return Error::success();
 }
 
@@ -389,6 +391,8 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const CpuKernelOptions
     layout.valueTiles = tiles.getInt();
   if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
     layout.headsPerItem = group.getInt();
+  if (auto block = kernelFunc->getAttrOfType<IntegerAttr>("linrec.token_block"))
+    layout.tokenBlock = block.getInt();
   sourceFunc.erase();
   PassManager toLLVM(context, ModuleOp::getOperationName());
   if (options.cuda) {
@@ -504,6 +508,7 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
   kernel->algorithm_ = layout->algorithm;
   kernel->valueTiles_ = layout->valueTiles;
   kernel->headsPerItem_ = layout->headsPerItem;
+  kernel->tokenBlock_ = layout->tokenBlock;
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -116,19 +116,22 @@ func.func @plain(%q: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
 
 // -----
 
-// A sliding-window attention: one program per (batch row, head) walking query blocks of 8;
+// A sliding-window attention: one program per (batch row, head, block of 8 queries);
 // the span's keys (8 queries + a reach of 15) and values in workgroup tiles, masked scores,
 // row softmax (max, exponentials, sum), outputs.
+// The work items are (batch row, head, query block): B · H · ⌈T / 8⌉ of them.
 // CHECK-LABEL: func.func @sliding_window
-// CHECK: call @__linrec_kernel_0(
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui
+// CHECK: %[[WORK:.*]] = arith.muli %{{.*}}, %[[BLOCKS]]
+// CHECK: call @__linrec_kernel_0({{.*}}, %[[WORK]])
 // CHECK: func.func @__linrec_kernel_0
 // CHECK-SAME: linrec.gpu_schedule
+// CHECK-SAME: linrec.token_block = 8
 // CHECK: scf.parallel
 // CHECK-DAG: memref.alloca() : memref<8x16xf32, #gpu.address_space<workgroup>>
 // CHECK-DAG: memref.alloca() : memref<16x23xf32, #gpu.address_space<workgroup>>
 // CHECK-DAG: memref.alloca() : memref<23x16xf32, #gpu.address_space<workgroup>>
 // CHECK-DAG: memref.alloca() : memref<8x23xf32, #gpu.address_space<workgroup>>
-// CHECK: scf.for
 // CHECK: arith.constant 0xFF800000 : f32
 // CHECK: arith.maximumf
 // CHECK: math.exp

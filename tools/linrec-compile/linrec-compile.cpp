@@ -259,6 +259,7 @@ int main(int argc, char **argv) {
       return fail(name + ": " + llvm::toString(layout.takeError()));
     manifest["value_tiles"] = layout->valueTiles;
     manifest["heads_per_item"] = layout->headsPerItem;
+    manifest["token_block"] = layout->tokenBlock;
     manifest["algorithm"] = stringifyAlgorithm(layout->algorithm).str();
 
     SmallString<128> object(outDir), library(outDir), manifestPath(outDir);

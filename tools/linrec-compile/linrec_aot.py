@@ -84,7 +84,9 @@ class AotKernel:
             offsets = next(s["name"] for s in self.operands if s["dtype"] == "i32")
             rows = arrays[offsets].shape[0] - 1
         groups = -(-heads // self.manifest["heads_per_item"])
-        return rows * groups * self.manifest["value_tiles"]
+        items = rows * groups * self.manifest["value_tiles"]
+        block = self.manifest.get("token_block", 0)
+        return items * -(-first.shape[1] // block) if block else items
 
     def constant(self, spec):
         """The array of an operand the layer holds as a constant (its values in the manifest)."""
@@ -103,7 +105,9 @@ class AotKernel:
         m = self.manifest
         first = arrays[self.operands[0]["name"]].shape
         batch, tokens, heads = first[0], first[1], first[2]
-        rows = self.work_items(arrays) // (-(-heads // m["heads_per_item"]) * m["value_tiles"])
+        rows = batch
+        if m["varlen"]:
+            rows = arrays[next(s["name"] for s in self.operands if s["dtype"] == "i32")].shape[0] - 1
         n_in, n_par, n_init = m["num_inputs"], m["num_params"], m["num_inits"]
         expected = []
         for i, spec in enumerate(self.operands):

@@ -106,6 +106,7 @@ private:
   Algorithm algorithm_ = Algorithm::Sequential;
   int64_t valueTiles_ = 1;
   int64_t headsPerItem_ = 1;
+  int64_t tokenBlock_ = 0;
   double compileSeconds_ = 0;
   bool cuda_ = false;
 
@@ -149,6 +150,8 @@ struct KernelLayout {
   Algorithm algorithm = Algorithm::Sequential;
   int64_t valueTiles = 1;
   int64_t headsPerItem = 1;
+  /// Work items also split T into blocks of this many tokens (0: they do not).
+  int64_t tokenBlock = 0;
 };
 
 /// Lowers a kernel source module to the LLVM dialect: @__linrec_kernel_0 with its C interface

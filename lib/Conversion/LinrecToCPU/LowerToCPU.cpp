@@ -109,8 +109,13 @@ void cpu::replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel)
   Value q = op.getQ();
   SmallVector<Value> sizes = {tensor::DimOp::create(b, q, 0), tensor::DimOp::create(b, q, 1),
                               tensor::DimOp::create(b, q, 2)};
-  callKernel(b, op, kernel, [&](unsigned) { return sizes; },
-             arith::MulIOp::create(b, sizes[0], sizes[2]));
+  Value work = arith::MulIOp::create(b, sizes[0], sizes[2]);
+  if (auto block = kernel->getAttrOfType<IntegerAttr>("linrec.token_block"))
+    work = arith::MulIOp::create(
+        b, work,
+        arith::CeilDivUIOp::create(b, sizes[1],
+                                   arith::ConstantIndexOp::create(b, block.getInt())));
+  callKernel(b, op, kernel, [&](unsigned) { return sizes; }, work);
 }
 
 namespace {

@@ -15,7 +15,8 @@ namespace linrec::cpu {
 void emitWindowKernel(WindowAttentionOp op, mlir::func::FuncOp kernel, int64_t matmulRows,
                       int64_t matmulColumns);
 
-/// Replaces `op` by a call of `kernel` (of the signature above) over the B · H work items.
+/// Replaces `op` by a call of `kernel` (of the signature above) over its work items: B · H, times
+/// ⌈T / n⌉ when the kernel's `linrec.token_block` attribute says it takes blocks of n tokens.
 void replaceWindowWithKernelCall(WindowAttentionOp op, mlir::func::FuncOp kernel);
 
 /// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).

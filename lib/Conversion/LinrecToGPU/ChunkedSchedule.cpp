@@ -43,6 +43,9 @@ namespace {
 
 using cpu::WorkItem;
 
+/// Rows of a sub-chunk of the key-decay attention (the tensor cores' tile height).
+constexpr int64_t kSubChunk = 16;
+
 /// The workgroup tiles of one state.
 struct StateTiles {
   const StateUpdate *update;
@@ -65,6 +68,12 @@ struct StateTiles {
   Value attentionH;             // C x C: A
   Value solvedH;                // C x dv: U
   Value product;                // C x dv f32: (K ⊙ e^{b}) S (delta)
+  // Key decays: a 16-row sub-chunk's decayed queries, the decayed keys before it, and their
+  // scores (the off-diagonal blocks of the attention, factored through the sub-chunk's first
+  // row).
+  Value blockRowsH;             // 16 x dk
+  Value blockColumnsH;          // dk x (C − 16)
+  Value blockScores;            // 16 x (C − 16) f32
 };
 
 class ChunkedSchedule : ScheduleBuilder {
@@ -228,6 +237,11 @@ private:
       s.solvedH = tile({C, s.dv}, f16);
       if (u.delta)
         s.product = tile({C, s.dv});
+      if (s.keyDecay && factorsKeyDecays()) {
+        s.blockRowsH = tile({kSubChunk, s.dk}, f16);
+        s.blockColumnsH = tile({s.dk, C - kSubChunk}, f16);
+        s.blockScores = tile({kSubChunk, C - kSubChunk});
+      }
     }
     return s;
   }
@@ -507,10 +521,61 @@ private:
     });
   }
 
+  /// Key-decay attention in 16-row sub-chunks: for a sub-chunk starting at row r and keys j < r,
+  /// e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with both exponents <= 0, so those blocks are a
+  /// tensor-core product of decayed queries and decayed keys; the diagonal blocks stay exact.
+  bool factorsKeyDecays() const { return C % kSubChunk == 0 && C > kSubChunk; }
+
+  void emitFactoredKeyDecayAttention(StateTiles &s, Value left, bool strict) {
+    // The diagonal blocks, entry by entry (j in i's sub-chunk); the other entries are below.
+    threads(C, C, [&](Value i, Value j) {
+      Value rowBlock = arith::DivUIOp::create(b, i, e.index(kSubChunk));
+      Value columnBlock = arith::DivUIOp::create(b, j, e.index(kSubChunk));
+      Value diagonal = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rowBlock, columnBlock);
+      Value above = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, columnBlock, rowBlock);
+      ifThenElse(
+          arith::OrIOp::create(b, diagonal, above),
+          [&] {
+            Value keep = strict ? ult(j, i) : ule(j, i);
+            Value score = where(keep, [&] {
+              return sum(s.dk, [&](Value d) {
+                Value term = mul(at(left, {i, d}), at(s.keysT, {d, j}));
+                return mul(term, exp(sub(at(s.keyDecayT, {d, i}), at(s.keyDecayT, {d, j}))));
+              });
+            });
+            e.store(score, s.attention, {i, j});
+          },
+          [] {});
+    });
+    int64_t width = C - kSubChunk;
+    for (int64_t r = kSubChunk; r < C; r += kSubChunk) {
+      Value first = e.index(r);
+      threads(kSubChunk, s.dk, [&](Value i, Value d) {
+        Value row = addIndex(first, i);
+        Value exponent = sub(at(s.keyDecayT, {d, row}), at(s.keyDecayT, {d, first}));
+        e.store(mul(at(left, {row, d}), exp(exponent)), s.blockRowsH, {i, d});
+      });
+      threads(s.dk, width, [&](Value d, Value j) {
+        Value key = where(ult(j, first), [&] {
+          Value exponent = sub(at(s.keyDecayT, {d, first}), at(s.keyDecayT, {d, j}));
+          return mul(at(s.keysT, {d, j}), exp(exponent));
+        });
+        e.store(key, s.blockColumnsH, {d, j});
+      });
+      clear(s.blockScores);
+      matmul(s.blockRowsH, s.blockColumnsH, s.blockScores);
+      threads(kSubChunk, r, [&](Value i, Value j) {
+        e.store(at(s.blockScores, {i, j}), s.attention, {addIndex(first, i), j});
+      });
+    }
+  }
+
   /// attention_ij = Σ_d left_id K_jd e^{b_id − b_jd} for j <= i (j < i if strict), else 0.
   void emitAttention(StateTiles &s, Value left, bool strict) {
     if (usesTensorCores(s) && !s.keyDecay)
       return emitAttentionMatmul(s, left, strict);
+    if (usesTensorCores(s) && s.blockScores)
+      return emitFactoredKeyDecayAttention(s, left, strict);
     threads(C, C, [&](Value i, Value j) {
       Value keep = strict ? ult(j, i) : ule(j, i);
       Value score = where(keep, [&] {

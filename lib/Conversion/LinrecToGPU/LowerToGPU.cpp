@@ -50,6 +50,7 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
       func::FuncOp kernel =
           cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
       kernel->setAttr("linrec.gpu_schedule", UnitAttr::get(op.getContext()));
+      kernel->setAttr("linrec.token_block", OpBuilder(op).getI64IntegerAttr(chunkSize));
       gpusched::emitWindowSchedule(op, kernel, chunkSize);
       cpu::replaceWindowWithKernelCall(op, kernel);
     }

@@ -1,7 +1,7 @@
 //===- WindowSchedule.cpp - linrec.window_attention as a GPU schedule -----===//
 //
-// One program per (batch row, head) walks its queries in blocks of Cq. The windows of a block's
-// queries lie in the key span [start(first query), last query] (at most Cq + the window's
+// One program per (batch row, head, block of Cq queries): the work items are B · H · ⌈T / Cq⌉
+// (the kernel's linrec.token_block says Cq). The windows of a block's queries lie in the key span [start(first query), last query] (at most Cq + the window's
 // reach), so per block:
 //
 //   load      (i, d), (j, d), (j, v)   Q (scaled), Kᵀ and V of the span (zeros past it)
@@ -11,7 +11,8 @@
 //                                      the row sum as the denominator output; relu: as is
 //   output    (i, v)                   o_iv = Σ_j w_ij V_jv
 //
-// The same signature and work items as the CPU window kernel (LinrecToCPU/WindowKernel.cpp).
+// The CPU window kernel's signature (LinrecToCPU/WindowKernel.cpp), with query blocks as work
+// items too.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,9 +54,12 @@ public:
       Value queries = tile({Cq, dk}), keysT = tile({dk, span}), values = tile({span, dv});
       Value weights = tile({Cq, span});
       Value heads = memref::DimOp::create(b, q, 2), tokens = memref::DimOp::create(b, q, 1);
-      Value row = arith::DivUIOp::create(b, w, heads), head = arith::RemUIOp::create(b, w, heads);
       Value numBlocks = arith::CeilDivUIOp::create(b, tokens, k.index(Cq));
-      k.forLoop(k.index(0), numBlocks, [&](Value block) {
+      Value block = arith::RemUIOp::create(b, w, numBlocks);
+      Value rowHead = arith::DivUIOp::create(b, w, numBlocks);
+      Value row = arith::DivUIOp::create(b, rowHead, heads);
+      Value head = arith::RemUIOp::create(b, rowHead, heads);
+      {
         Value first = arith::MulIOp::create(b, block, k.index(Cq));
         Value count = arith::MinUIOp::create(b, k.index(Cq), subIndex(tokens, first));
         Value keyStart = cpu::windowStart(b, op, first);
@@ -89,7 +93,7 @@ public:
               },
               [] {});
         });
-      });
+      }
     });
     func::ReturnOp::create(b);
   }
