@@ -27,7 +27,9 @@ class Layer:
     """A layer of one of linrec's models.
 
     model:      a name from ``linrec.models()`` ("gla", "gated_delta", "liger_gla", ...).
-    target:     "cpu" (JIT-compiled kernels) or "reference" (the float64 interpreter).
+    target:     "cpu" (JIT-compiled kernels), "cuda" (GPU kernels: recurrences and windows on
+                the GPU, the tensor ops around them on the host; needs a CUDA driver and GPU) or
+                "reference" (the float64 interpreter).
     threads:    CPU threads (0: all cores).
     chunk_size: the chunked algorithm's chunk (0: the default).
     sequential: run the exact token-by-token scan instead of the chunked algorithm.
@@ -50,11 +52,11 @@ class Layer:
     def __call__(self, **inputs):
         """Runs the layer on named inputs; returns a dict of NumPy arrays by output name.
 
-        On the CPU target, NumPy float64 inputs are cast to float32 and int64 ones (cu_seqlens)
+        On the compiled targets, NumPy float64 inputs are cast to float32 and int64 ones (cu_seqlens)
         to int32, and non-contiguous arrays are made contiguous; float32 C-contiguous arrays
         and DLPack tensors are used in place.
         """
-        if self.target == "cpu":
+        if self.target in ("cpu", "cuda"):
             inputs = {name: _prepare(x) for name, x in inputs.items()}
         return _run_model(self.model, self._params_json, inputs, self.target, self.threads,
                           self.chunk_size, self.sequential)

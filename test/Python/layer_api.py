@@ -110,3 +110,13 @@ cpu = linrec.Layer("transnormer_diag", **diag)(q=q, k=k, v=v)
 ref = linrec.Layer("transnormer_diag", target="reference", **diag)(q=q, k=k, v=v)
 print("transnormer_diag:", "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
 # CHECK: transnormer_diag: ok
+
+# The CUDA target runs the same layer on the GPU; without a driver or GPU it says why.
+try:
+    gpu = linrec.Layer("gla", target="cuda", scale=0.25)(q=q, k=k, v=v, gk=layers[0][2]["gk"])
+    cpu = linrec.Layer("gla", scale=0.25)(q=q, k=k, v=v, gk=layers[0][2]["gk"])
+    print("cuda:", "ok" if rel(gpu["o"], cpu["o"]) < 1e-5 else "differ")
+except ValueError as error:
+    print("cuda:", "ok" if ("no CUDA driver" in str(error) or "no CUDA device" in str(error))
+          else error)
+# CHECK: cuda: ok
