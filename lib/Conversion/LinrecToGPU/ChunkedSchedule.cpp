@@ -10,7 +10,8 @@
 //   transpose  (d, i):       Kᵀ and the key decays transposed (conflict-free column reads)
 //   delta      (i, j):       G_ij = Σ_d K_id K_jd e^{b_i − b_j} (j < i)
 //              (i, v):       U_iv = V_iv − Σ_d K_id e^{b_id} S_dv
-//              column v:     U_i ← β_i (U_i − Σ_{j<i} G_ij U_j), i = 0..C−1
+//              column v:     U_i ← β_i (U_i − Σ_{j<i} G_ij U_j), in 16-row blocks: inside a
+//                            block by columns, then the later rows subtract the block at once
 //   read       (i, j):       A_ij = Σ_d Q_id K_jd e^{b_id − b_jd} (j <= i)
 //              (i, v):       O_iv = Σ_d Q_id e^{b_id} S_dv + Σ_{j<=i} A_ij U_jv  (value decay:
 //                            ⊙ e^{bv_i}, ⊙ e^{bv_i − bv_j})
@@ -344,14 +345,28 @@ private:
   }
 
   /// buffer[i][d] = scale · input[row, first + i, head, d], or 0 past the sequence's end.
+  /// Rows of f32 inputs whose width is a multiple of 4 go 4 floats per thread: 16-byte loads
+  /// (the buffers are contiguous [B, T, H, D] allocations, so rows start 16-byte aligned).
   void emitRowCopy(const TokenRow &row, const WorkItem &item, Value first, Value count) {
     int64_t width = cast<MemRefType>(row.buffer.getType()).getDimSize(1);
-    threads(C, width, [&](Value i, Value d) {
-      Value value = where(ult(i, count), [&] {
-        Value x = at(e.input(*row.input), {item.row, addIndex(first, i), item.head, d});
-        return row.scale == 1.0 ? x : mul(x, e.f32(row.scale));
-      });
-      e.store(value, row.buffer, {i, d});
+    Value input = e.input(*row.input);
+    bool wide = width % 4 == 0 && cast<MemRefType>(input.getType()).getElementType().isF32();
+    int64_t lanes = wide ? 4 : 1;
+    threads(C, width / lanes, [&](Value i, Value quad) {
+      Value d = arith::MulIOp::create(b, quad, e.index(lanes));
+      ifThenElse(
+          ult(i, count),
+          [&] {
+            SmallVector<Value> at = {item.row, addIndex(first, i), item.head, d};
+            Value x = wide ? vector::LoadOp::create(b, e.vectorOf(4), input, at,
+                                                    /*nontemporal=*/false, llvm::Align(16))
+                                 .getResult()
+                           : this->at(input, at);
+            if (row.scale != 1.0)
+              x = mul(x, wide ? splat(e.f32(row.scale), 4) : e.f32(row.scale));
+            e.store(x, row.buffer, {i, d});
+          },
+          [&] { e.store(wide ? e.zeros(e.vectorOf(4)) : e.f32(0.0), row.buffer, {i, d}); });
     });
   }
 
@@ -619,14 +634,27 @@ private:
         e.store(sub(value, fromState(s, s.keys, i, v)), s.solved, {i, v});
       });
     }
-    threads(s.dv, [&](Value v) {
-      e.forLoop(0, C, [&](Value i) {
-        Value u = e.forLoopCarry(e.index(0), i, at(s.solved, {i, v}), [&](Value j, Value acc) {
-          return sub(acc, mul(at(s.attention, {i, j}), at(s.solved, {j, v})));
+    // Forward substitution in blocks of 16 rows: inside a block by columns, then every later
+    // row subtracts the block's finished rows at once (a phase over rows x columns).
+    int64_t block = C % kSubChunk == 0 ? kSubChunk : C;
+    for (int64_t r0 = 0; r0 < C; r0 += block) {
+      threads(s.dv, [&](Value v) {
+        e.forLoop(r0, r0 + block, [&](Value i) {
+          Value u = e.forLoopCarry(e.index(r0), i, at(s.solved, {i, v}), [&](Value j, Value acc) {
+            return sub(acc, mul(at(s.attention, {i, j}), at(s.solved, {j, v})));
+          });
+          e.store(mul(u, at(s.betas, {i})), s.solved, {i, v});
         });
-        e.store(mul(u, at(s.betas, {i})), s.solved, {i, v});
       });
-    });
+      if (int64_t later = C - r0 - block; later > 0)
+        threads(later, s.dv, [&](Value i, Value v) {
+          Value rowIndex = addIndex(e.index(r0 + block), i);
+          Value merged = sum(e.index(r0), e.index(r0 + block), [&](Value j) {
+            return mul(at(s.attention, {rowIndex, j}), at(s.solved, {j, v}));
+          });
+          e.store(sub(at(s.solved, {rowIndex, v}), merged), s.solved, {rowIndex, v});
+        });
+    }
   }
 
   /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t.
