@@ -110,6 +110,7 @@ void buildGpuScheduleToNvvmPipeline(OpPassManager &pm, const GpuPipelineOptions 
   device.addPass(createSCFToControlFlowPass());
   device.addPass(memref::createExpandStridedMetadataPass());
   device.addPass(createLowerAffinePass());
+  device.addPass(createConvertNVGPUToNVVMPass()); // the tiles' ldmatrix + mma.sync
   device.addPass(createConvertGpuOpsToNVVMOps());
   device.addPass(createCanonicalizerPass());
   device.addPass(createCSEPass());

@@ -113,19 +113,19 @@ func.func @workspace(%n: index) {
 
 // -----
 
-// A matmul of the block: f16 tiles with multiple-of-16 dims go to the tensor cores, each warp
-// taking 16 x 16 tiles of C (here 2 x 2 tiles over 2 warps), K in steps of 16; a barrier
-// follows.
+// A matmul of the block: f16 tiles with multiple-of-16 dims go to the tensor cores. The 2 x 2
+// tiles of 16 x 16 are dealt to the 2 warps (tile t to warp t mod 2, a warp-uniform branch);
+// each is two 16 x 8 halves of m16n8k16 MMAs over K = 64 with fragments loaded by ldmatrix (B
+// transposed); a barrier follows.
 // CHECK-LABEL: func.func @tile_matmul
 // CHECK: gpu.launch
 // CHECK: %[[WARP:.*]] = arith.divui %{{.*}}, %{{.*}} : index
-// CHECK: scf.for %[[T:.*]] = %[[WARP]] to %{{.*}} step %{{.*}} {
-// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 32 : index} : memref<32x32xf32, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf32, "COp">
-// CHECK: scf.for
-// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 64 : index} : memref<32x64xf16, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf16, "AOp">
-// CHECK: gpu.subgroup_mma_load_matrix %{{.*}} {leadDimension = 32 : index} : memref<64x32xf16, #gpu.address_space<workgroup>> -> !gpu.mma_matrix<16x16xf16, "BOp">
-// CHECK: gpu.subgroup_mma_compute
-// CHECK: gpu.subgroup_mma_store_matrix
+// CHECK: %[[MINE:.*]] = arith.cmpi eq, %[[WARP]], %{{.*}} : index
+// CHECK: scf.if %[[MINE]] {
+// CHECK: nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x64xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+// CHECK: nvgpu.ldmatrix %{{.*}} {numTiles = 2 : i32, transpose = true} : memref<64x32xf16, #gpu.address_space<workgroup>> -> vector<2x2xf16>
+// CHECK: nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 16]}
+// CHECK-COUNT-7: nvgpu.mma.sync
 // CHECK: gpu.barrier
 // CHECK-NOT: linalg.matmul
 func.func @tile_matmul(%n: index) {

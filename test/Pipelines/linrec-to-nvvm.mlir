@@ -24,11 +24,11 @@
 // CHECK-SAME: ex2.approx
 // CHECK-SAME: st.shared
 // CHECK-SAME: st.global
-// With tensor cores: f16 fragments from shared memory, m16n16k16 MMAs accumulating in f32.
+// With tensor cores: f16 fragments loaded from shared memory by ldmatrix, m16n8k16 MMAs
+// accumulating in f32.
 // TC: gpu.binary
-// TC-SAME: wmma.load.a.sync.aligned.row.m16n16k16.shared.f16
-// TC-SAME: wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32
-// TC-SAME: wmma.store.d.sync.aligned.row.m16n16k16.shared.f32
+// TC-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// TC-SAME: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // SM80: chip = "sm_80"
 // SM80-SAME: .target sm_80
 // SM80-SAME: .maxntid 128, 1, 1

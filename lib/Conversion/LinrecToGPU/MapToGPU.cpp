@@ -11,6 +11,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Conversion/VectorToGPU/VectorToGPU.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace linrec {
 #define GEN_PASS_DEF_LINRECMAPTOGPU
@@ -173,8 +176,8 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
 
   /// C += A · B on workgroup tiles, by the whole block. f16 A and B, f32 C and dims that are
   /// multiples of 16 go to the tensor cores: each warp takes 16 x 16 tiles of C and runs
-  /// m16n16k16 MMAs over K (gpu.subgroup_mma_*, wmma in the PTX). Anything else: a thread per
-  /// element of C.
+  /// m16n8k16 MMAs over K (warp-level vector.contract, converted here to ldmatrix + mma.sync).
+  /// Anything else: a thread per element of C.
   LogicalResult mapMatmul(linalg::MatmulOp matmul, gpu::LaunchOp launch) {
     if (!matmul.hasPureBufferSemantics() || matmul.getNumDpsInputs() != 2)
       return matmul.emitOpError("in a GPU program must be a matmul on buffers");
@@ -189,44 +192,63 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     Location loc = matmul.getLoc();
     auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
     Value tid = launch.getThreadIds().x;
+    SmallVector<scf::IfOp> regions;
     bool tensorCores = aType.getElementType().isF16() && bType.getElementType().isF16() &&
                        cType.getElementType().isF32() && m % 16 == 0 && n % 16 == 0 &&
                        k % 16 == 0 && blockSize % 32 == 0;
     if (tensorCores) {
+      // Per warp, 16 x 16 tiles of C, each as two 16 x 8 halves: K in steps of 16 as
+      // vector.contract on warp-sized vectors read from the tiles, which
+      // convert-vector-to-gpu{use-nvgpu} turns into ldmatrix + mma.sync m16n8k16.
       Value warp = arith::DivUIOp::create(b, loc, tid, index(32));
-      auto aFragment = gpu::MMAMatrixType::get({16, 16}, b.getF16Type(), "AOp");
-      auto bFragment = gpu::MMAMatrixType::get({16, 16}, b.getF16Type(), "BOp");
-      auto cFragment = gpu::MMAMatrixType::get({16, 16}, b.getF32Type(), "COp");
-      auto lead = [&](int64_t v) { return b.getIndexAttr(v); };
-      // Warp-uniform loops: every lane of a warp takes part in its MMAs.
-      auto tiles = scf::ForOp::create(b, loc, warp, index((m / 16) * (n / 16)),
-                                      index(blockSize / 32));
-      {
+      auto vectorOf = [&](int64_t rows, int64_t cols, Type element) {
+        return VectorType::get({rows, cols}, element);
+      };
+      MLIRContext *context = b.getContext();
+      AffineExpr dm, dn, dk;
+      bindDims(context, dm, dn, dk);
+      auto maps = b.getAffineMapArrayAttr(
+          {AffineMap::get(3, 0, {dm, dk}, context), AffineMap::get(3, 0, {dk, dn}, context),
+           AffineMap::get(3, 0, {dm, dn}, context)});
+      auto iterators = b.getArrayAttr(
+          {vector::IteratorTypeAttr::get(context, vector::IteratorType::parallel),
+           vector::IteratorTypeAttr::get(context, vector::IteratorType::parallel),
+           vector::IteratorTypeAttr::get(context, vector::IteratorType::reduction)});
+      auto inBounds = b.getBoolArrayAttr({true, true});
+      auto zeroF16 = [&] { return arith::ConstantOp::create(b, loc, b.getF16FloatAttr(0.0)); };
+      auto zeroF32 = [&] { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0)); };
+      auto read = [&](Value memref, Value row, Value col, VectorType type, auto padding) {
+        return vector::TransferReadOp::create(
+                   b, loc, type, memref, ValueRange{row, col},
+                   AffineMapAttr::get(AffineMap::getMultiDimIdentityMap(2, context)), padding(),
+                   /*mask=*/Value(), inBounds)
+            .getResult();
+      };
+      // The tiles are dealt to the warps statically: tile t is warp (t mod warps)'s, under a
+      // warp-uniform condition, with constant indices inside (the MMA conversion below runs on
+      // each such region and wants nothing but the vector ops and their constants there).
+      int64_t warps = blockSize / 32, tilesN = n / 16;
+      for (int64_t t = 0; t < (m / 16) * tilesN; ++t) {
+        Value mine = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp,
+                                           index(t % warps));
+        auto owner = scf::IfOp::create(b, loc, mine, /*withElseRegion=*/false);
         OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(tiles.getBody());
-        Value t = tiles.getInductionVar();
-        Value i0 = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, t, index(n / 16)),
-                                         index(16));
-        Value j0 = arith::MulIOp::create(b, loc, arith::RemUIOp::create(b, loc, t, index(n / 16)),
-                                         index(16));
-        Value acc = gpu::SubgroupMmaLoadMatrixOp::create(b, loc, cFragment, c, ValueRange{i0, j0},
-                                                         lead(n), UnitAttr());
-        auto steps = scf::ForOp::create(b, loc, index(0), index(k), index(16), ValueRange{acc});
-        {
-          OpBuilder::InsertionGuard inner(b);
-          b.setInsertionPointToStart(steps.getBody());
-          Value kk = steps.getInductionVar();
-          Value aTile = gpu::SubgroupMmaLoadMatrixOp::create(b, loc, aFragment, a,
-                                                             ValueRange{i0, kk}, lead(k), UnitAttr());
-          Value bTile = gpu::SubgroupMmaLoadMatrixOp::create(
-              b, loc, bFragment, bMatrix, ValueRange{kk, j0}, lead(n), UnitAttr());
-          Value next = gpu::SubgroupMmaComputeOp::create(b, loc, aTile, bTile,
-                                                         steps.getRegionIterArgs()[0], UnitAttr(),
-                                                         UnitAttr());
-          scf::YieldOp::create(b, loc, next);
+        b.setInsertionPoint(owner.thenBlock()->getTerminator());
+        Value i0 = index(t / tilesN * 16);
+        for (int64_t half = 0; half < 16; half += 8) {
+          Value j = index(t % tilesN * 16 + half);
+          Value acc = read(c, i0, j, vectorOf(16, 8, b.getF32Type()), zeroF32);
+          for (int64_t kk = 0; kk < k; kk += 16) {
+            Value aTile = read(a, i0, index(kk), vectorOf(16, 16, b.getF16Type()), zeroF16);
+            Value bTile = read(bMatrix, index(kk), j, vectorOf(16, 8, b.getF16Type()), zeroF16);
+            acc = vector::ContractionOp::create(b, loc, aTile, bTile, acc, maps, iterators);
+          }
+          vector::TransferWriteOp::create(
+              b, loc, acc, c, ValueRange{i0, j},
+              AffineMapAttr::get(AffineMap::getMultiDimIdentityMap(2, context)),
+              /*mask=*/Value(), inBounds);
         }
-        gpu::SubgroupMmaStoreMatrixOp::create(b, loc, steps.getResult(0), c, ValueRange{i0, j0},
-                                              lead(n), UnitAttr());
+        regions.push_back(owner);
       }
     } else {
       auto elements = scf::ForOp::create(b, loc, tid, index(m * n), launch.getBlockSizeX());
@@ -255,6 +277,15 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     b.setInsertionPointAfter(matmul);
     gpu::BarrierOp::create(b, loc);
     matmul.erase();
+    // Each warp's contractions → ldmatrix + mma.sync m16n8k16 (nvgpu).
+    IRRewriter rewriter(b.getContext());
+    for (scf::IfOp region : regions) {
+      RewritePatternSet prepare(b.getContext());
+      populatePrepareVectorToMMAPatterns(prepare, /*useNvGpu=*/true);
+      if (failed(applyPatternsGreedily(region, std::move(prepare))) ||
+          failed(convertVectorToNVVMCompatibleMMASync(rewriter, region)))
+        return launch.emitOpError("cannot give a tile matmul to the tensor cores");
+    }
     return success();
   }
 
