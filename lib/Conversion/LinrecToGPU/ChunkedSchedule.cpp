@@ -22,6 +22,13 @@
 // nothing overflows however strong the decays are. The last chunk is zero-padded: padded
 // tokens have zero keys, values, betas and decays.
 //
+// Variants (options of linrec-lower-gpu): two-phase — a state pass (prologue, delta, update;
+// each chunk-start state saved to a workspace) then an output pass with a program per (work
+// item, chunk) (prologue, delta, read, epilogue); tensor cores — the (i, v), (d, v) and (i, j)
+// products above become f16 tile matmuls with f32 accumulation (linalg.matmul, ldmatrix +
+// mma.sync once mapped), the key-decay attention through 16-row sub-chunks (off-diagonal blocks
+// factored through the sub-chunk's first row, diagonal blocks exact).
+//
 //===----------------------------------------------------------------------===//
 
 #include "ChunkedSchedule.h"
