@@ -2,14 +2,15 @@
 //
 //   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
 //                  [--value-tile=N] [--two-phase] [--tensor-cores] [--element-type=f32|bf16|f16]
-//                  [--name=NAME]
+//                  [--binary=cubin|ptx] [--name=NAME]
 //
 // Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
 // library DIR/NAME[_i].so and a manifest DIR/NAME[_i].json. The library exports the kernel's C
 // interface, `_mlir_ciface___linrec_kernel_0(operands..., results..., begin, end)`: memref
 // descriptors of [B, T, H, D] buffers (B, T, H and N dynamic) and the work items [begin, end)
 // (sequence x head x value tile; the manifest gives the value tiles). A CUDA library carries its
-// PTX, loads it through libcuda.so.1 when it is opened, and launches on device pointers; it
+// cubin (assembled here by ptxas for --chip; or PTX with --binary=ptx, which the driver compiles),
+// loads it through libcuda.so.1 when it is opened, and launches on device pointers; it
 // needs neither LLVM nor MLIR at run time (linrecGpuTakeError reports launch failures).
 // That is how a machine without the toolchain (a lent GPU) runs linrec kernels.
 //
@@ -62,6 +63,11 @@ static cl::opt<bool> twoPhase("two-phase",
                               cl::desc("GPU: state pass + chunk-parallel output pass"));
 static cl::opt<bool> tensorCores("tensor-cores",
                                  cl::desc("GPU: the chunk's products on the tensor cores"));
+static cl::opt<std::string> binary("binary",
+                                   cl::desc("GPU code in the library: cubin (ptxas here, no JIT "
+                                            "on the GPU's machine) or ptx (the driver compiles it "
+                                            "when the library is opened)"),
+                                   cl::init("cubin"));
 static cl::opt<std::string> elementType("element-type",
                                         cl::desc("element type of the inputs and outputs "
                                                  "(f32, bf16, f16; states stay f32)"),
@@ -212,6 +218,9 @@ int main(int argc, char **argv) {
   options.gpu.valueTile = valueTile;
   options.gpu.twoPhase = twoPhase;
   options.gpu.tensorCores = tensorCores;
+  if (binary != "cubin" && binary != "ptx")
+    return fail("unknown --binary=" + binary + " (cubin, ptx)");
+  options.gpu.format = binary == "cubin" ? "bin" : "isa";
   options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
   auto machine = targetMachine(cuda);
   if (!machine)
@@ -245,6 +254,7 @@ int main(int argc, char **argv) {
         {"entry", "_mlir_ciface___linrec_kernel_0"},
         {"target", targetName.getValue()},
         {"chip", cuda ? chip.getValue() : std::string()},
+        {"binary", cuda ? binary.getValue() : std::string()},
         {"operands", specsOf(sourceOp->getOperandTypes(), operandNames, rec->getOperands())},
         {"results", specsOf(sourceOp->getResultTypes(), resultNames)},
         {"num_inputs", int64_t(rec.getInputs().size())},
