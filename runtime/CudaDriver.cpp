@@ -15,18 +15,12 @@ using CUresult = int;
 using CUdevice = int;
 using CUdeviceptr = unsigned long long;
 using CUcontext = void *;
-using CUmodule = void *;
-using CUfunction = void *;
-using CUstream = void *;
 
 // CUdevice_attribute values used here.
 constexpr int kMultiprocessorCount = 16;
 constexpr int kComputeCapabilityMajor = 75;
 constexpr int kComputeCapabilityMinor = 76;
 constexpr int kMaxSharedMemoryPerBlockOptin = 97;
-// CUfunction_attribute: the dynamic shared memory a launch may ask for (default 48 KiB).
-constexpr int kMaxDynamicSharedSizeBytes = 8;
-constexpr unsigned kDefaultDynamicSharedLimit = 48 * 1024;
 constexpr CUresult kSuccess = 0;
 constexpr CUresult kNoDevice = 100;
 
@@ -46,20 +40,10 @@ struct CudaDriver::Api {
   CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*cuCtxSetCurrent)(CUcontext);
-  CUresult (*cuCtxSynchronize)();
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
-  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
-  CUresult (*cuModuleUnload)(CUmodule);
-  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
-  CUresult (*cuStreamCreate)(CUstream *, unsigned);
-  CUresult (*cuStreamSynchronize)(CUstream);
-  CUresult (*cuStreamDestroy)(CUstream);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, CUstream, void **, void **);
 
   /// Opens the library and resolves every entry point (versioned names where the header
   /// maps the plain name to one).
@@ -87,19 +71,10 @@ struct CudaDriver::Api {
     LINREC_RESOLVE(cuDeviceGetAttribute, "cuDeviceGetAttribute")
     LINREC_RESOLVE(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain")
     LINREC_RESOLVE(cuCtxSetCurrent, "cuCtxSetCurrent")
-    LINREC_RESOLVE(cuCtxSynchronize, "cuCtxSynchronize")
     LINREC_RESOLVE(cuMemAlloc, "cuMemAlloc_v2")
     LINREC_RESOLVE(cuMemFree, "cuMemFree_v2")
     LINREC_RESOLVE(cuMemcpyHtoD, "cuMemcpyHtoD_v2")
     LINREC_RESOLVE(cuMemcpyDtoH, "cuMemcpyDtoH_v2")
-    LINREC_RESOLVE(cuModuleLoadData, "cuModuleLoadData")
-    LINREC_RESOLVE(cuModuleUnload, "cuModuleUnload")
-    LINREC_RESOLVE(cuModuleGetFunction, "cuModuleGetFunction")
-    LINREC_RESOLVE(cuFuncSetAttribute, "cuFuncSetAttribute")
-    LINREC_RESOLVE(cuStreamCreate, "cuStreamCreate")
-    LINREC_RESOLVE(cuStreamSynchronize, "cuStreamSynchronize")
-    LINREC_RESOLVE(cuStreamDestroy, "cuStreamDestroy_v2")
-    LINREC_RESOLVE(cuLaunchKernel, "cuLaunchKernel")
 #undef LINREC_RESOLVE
     return llvm::Error::success();
   }
@@ -213,81 +188,6 @@ llvm::Error CudaDriver::copyToHost(void *to, const Buffer &from, size_t bytes) c
     return error("copy of " + llvm::Twine(bytes) + " bytes out of a device buffer of " +
                  llvm::Twine(from.size()));
   return check(api->cuMemcpyDtoH(to, from.address(), bytes), "cuMemcpyDtoH");
-}
-
-llvm::Expected<void *> CudaDriver::loadModule(llvm::StringRef image) const {
-  // cuModuleLoadData reads PTX up to its terminating NUL (a cubin carries its own size).
-  std::string copy = image.str();
-  CUmodule module = nullptr;
-  if (llvm::Error e = check(api->cuModuleLoadData(&module, copy.c_str()), "cuModuleLoadData"))
-    return std::move(e);
-  return module;
-}
-
-llvm::Error CudaDriver::unloadModule(void *module) const {
-  return check(api->cuModuleUnload(module), "cuModuleUnload");
-}
-
-llvm::Expected<void *> CudaDriver::function(void *module, llvm::StringRef name) const {
-  CUfunction function = nullptr;
-  if (llvm::Error e = check(api->cuModuleGetFunction(&function, module, name.str().c_str()),
-                            "cuModuleGetFunction(" + name.str() + ")"))
-    return std::move(e);
-  return function;
-}
-
-llvm::Expected<CudaDriver::Kernel> CudaDriver::loadKernel(llvm::StringRef image,
-                                                         llvm::StringRef name) const {
-  Kernel kernel;
-  auto module = loadModule(image);
-  if (!module)
-    return module.takeError();
-  kernel.module = *module;
-  auto entry = function(kernel.module, name);
-  if (!entry)
-    return entry.takeError();
-  kernel.function = *entry;
-  return kernel;
-}
-
-llvm::Expected<void *> CudaDriver::createStream() const {
-  CUstream stream = nullptr;
-  if (llvm::Error e = check(api->cuStreamCreate(&stream, 0), "cuStreamCreate"))
-    return std::move(e);
-  return stream;
-}
-
-llvm::Error CudaDriver::synchronize(void *stream) const {
-  return check(api->cuStreamSynchronize(stream), "cuStreamSynchronize");
-}
-
-llvm::Error CudaDriver::destroyStream(void *stream) const {
-  return check(api->cuStreamDestroy(stream), "cuStreamDestroy");
-}
-
-llvm::Error CudaDriver::launchAsync(void *function, const LaunchShape &shape, void *stream,
-                                    void **args) const {
-  // Over 48 KiB of dynamic shared memory is opt-in, per function.
-  if (shape.sharedBytes > kDefaultDynamicSharedLimit)
-    if (llvm::Error e = check(api->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes,
-                                                      int(shape.sharedBytes)),
-                              "cuFuncSetAttribute(max dynamic shared memory " +
-                                  std::to_string(shape.sharedBytes) + " bytes)"))
-      return e;
-  return check(api->cuLaunchKernel(function, shape.grid[0], shape.grid[1], shape.grid[2],
-                                   shape.block[0], shape.block[1], shape.block[2],
-                                   shape.sharedBytes, stream, args, nullptr),
-               "cuLaunchKernel");
-}
-
-llvm::Error CudaDriver::launch(const Kernel &kernel, unsigned gridX, unsigned gridY,
-                               unsigned gridZ, unsigned blockX, unsigned blockY, unsigned blockZ,
-                               unsigned sharedBytes, llvm::ArrayRef<void *> args) const {
-  std::vector<void *> params(args.begin(), args.end());
-  LaunchShape shape{{gridX, gridY, gridZ}, {blockX, blockY, blockZ}, sharedBytes};
-  if (llvm::Error e = launchAsync(kernel.function, shape, nullptr, params.data()))
-    return e;
-  return check(api->cuCtxSynchronize(), "cuCtxSynchronize");
 }
 
 } // namespace linrec

@@ -130,7 +130,7 @@ def reference(family, x, scale):
 
 
 def sweep(lib_dir, log):
-    rows, worst = [], {}
+    rows = []
     shapes = [(2, 1, 3), (1, 77, 2), (3, 129, 4), (1, 300, 2)]
     for manifest in sorted(glob.glob(os.path.join(lib_dir, "*.json"))):
         name = os.path.splitext(os.path.basename(manifest))[0]  # family_d64_{f32,bf16,bf16tc}

@@ -75,14 +75,17 @@ class AotKernel:
             return buffer.value.decode()
         return None
 
-    def work_items(self, arrays):
-        """Sequences x heads x value tiles, from input #0's [B, T, H, ...] (and cu_seqlens)."""
-        first = arrays[self.operands[0]["name"]]
-        batch, heads = first.shape[0], first.shape[2]
-        rows = batch
-        if self.manifest["varlen"]:  # cu_seqlens: the int32 operand, N + 1 offsets
+    def _rows(self, arrays):
+        """The state rows: B, or the sequences of cu_seqlens (the int32 operand, N + 1 offsets)."""
+        if self.manifest["varlen"]:
             offsets = next(s["name"] for s in self.operands if s["dtype"] == "i32")
-            rows = arrays[offsets].shape[0] - 1
+            return arrays[offsets].shape[0] - 1
+        return arrays[self.operands[0]["name"]].shape[0]
+
+    def work_items(self, arrays):
+        """Sequences x heads x value tiles (x token blocks), from input #0's [B, T, H, ...]."""
+        first = arrays[self.operands[0]["name"]]
+        heads, rows = first.shape[2], self._rows(arrays)
         groups = -(-heads // self.manifest["heads_per_item"])
         items = rows * groups * self.manifest["value_tiles"]
         block = self.manifest.get("token_block", 0)
@@ -105,9 +108,7 @@ class AotKernel:
         m = self.manifest
         first = arrays[self.operands[0]["name"]].shape
         batch, tokens, heads = first[0], first[1], first[2]
-        rows = batch
-        if m["varlen"]:
-            rows = arrays[next(s["name"] for s in self.operands if s["dtype"] == "i32")].shape[0] - 1
+        rows = self._rows(arrays)
         n_in, n_par, n_init = m["num_inputs"], m["num_params"], m["num_inits"]
         expected = []
         for i, spec in enumerate(self.operands):

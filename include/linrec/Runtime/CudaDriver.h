@@ -4,6 +4,8 @@
 // opened with dlopen when a CUDA target is first used, and a missing driver or GPU is an error
 // value with a message, never a crash. Only the handful of driver entry points the runtime
 // needs are resolved; their types are declared here, so no CUDA header is needed to build.
+// This is the C++ side: devices and buffers. Modules, launches and streams are the plain-C
+// launch runtime's (linrec-c/GpuLaunch.h), which compiled kernels' host code calls.
 //
 //===----------------------------------------------------------------------===//
 
@@ -61,34 +63,6 @@ public:
   llvm::Expected<Buffer> allocate(size_t bytes) const;
   llvm::Error copyToDevice(const Buffer &to, const void *from, size_t bytes) const;
   llvm::Error copyToHost(void *to, const Buffer &from, size_t bytes) const;
-
-  /// A loaded module (PTX or cubin image) and one of its kernels.
-  struct Kernel {
-    void *module = nullptr;
-    void *function = nullptr;
-  };
-  llvm::Expected<Kernel> loadKernel(llvm::StringRef image, llvm::StringRef name) const;
-  /// Launches on the default stream and waits for it; `args` point at each kernel argument.
-  llvm::Error launch(const Kernel &kernel, unsigned gridX, unsigned gridY, unsigned gridZ,
-                     unsigned blockX, unsigned blockY, unsigned blockZ, unsigned sharedBytes,
-                     llvm::ArrayRef<void *> args) const;
-
-  // The pieces JIT-compiled host code launches GPU kernels with (GpuLaunchRuntime.h).
-  /// Loads a PTX (NUL-terminated) or cubin image.
-  llvm::Expected<void *> loadModule(llvm::StringRef image) const;
-  llvm::Error unloadModule(void *module) const;
-  llvm::Expected<void *> function(void *module, llvm::StringRef name) const;
-  llvm::Expected<void *> createStream() const;
-  llvm::Error synchronize(void *stream) const;
-  llvm::Error destroyStream(void *stream) const;
-  struct LaunchShape {
-    unsigned grid[3];
-    unsigned block[3];
-    unsigned sharedBytes; // dynamic shared memory (over 48 KiB is opted in per function)
-  };
-  /// Enqueues a launch on `stream` (null: the default stream); `args` point at each argument.
-  llvm::Error launchAsync(void *function, const LaunchShape &shape, void *stream,
-                          void **args) const;
 
   struct Api; // the resolved entry points
 

@@ -104,6 +104,24 @@ void cpu::replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
 }
 
 /// A window attention's work items: (batch row, head); every result is [B, T, H, ...].
+LogicalResult cpu::lowerKernelOps(
+    ModuleOp module, function_ref<LogicalResult(RecurrenceOp, StringRef)> lowerRecurrence,
+    function_ref<LogicalResult(WindowAttentionOp, StringRef)> lowerWindow) {
+  SmallVector<RecurrenceOp> recurrences;
+  module->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
+  SmallVector<WindowAttentionOp> windows;
+  module->walk([&](WindowAttentionOp op) { windows.push_back(op); });
+  unsigned counter = 0;
+  auto nextName = [&] { return kKernelPrefix.str() + std::to_string(counter++); };
+  for (RecurrenceOp op : recurrences)
+    if (failed(lowerRecurrence(op, nextName())))
+      return failure();
+  for (WindowAttentionOp op : windows)
+    if (failed(lowerWindow(op, nextName())))
+      return failure();
+  return success();
+}
+
 void cpu::replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
   ImplicitLocOpBuilder b(op.getLoc(), op);
   Value q = op.getQ();
@@ -123,23 +141,18 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    unsigned counter = 0;
-    for (RecurrenceOp op : recurrences)
-      if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
-        return signalPassFailure();
-    SmallVector<WindowAttentionOp> windows;
-    getOperation()->walk([&](WindowAttentionOp op) { windows.push_back(op); });
-    for (WindowAttentionOp op : windows) {
-      if (matmulRows < 1 || matmulColumns < 1) {
-        op.emitOpError("matmul register tiles must be at least 1 x 1");
-        return signalPassFailure();
-      }
-      func::FuncOp kernel = cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
+    auto lowerWindow = [&](WindowAttentionOp op, StringRef name) -> LogicalResult {
+      if (matmulRows < 1 || matmulColumns < 1)
+        return op.emitOpError("matmul register tiles must be at least 1 x 1");
+      func::FuncOp kernel = cpu::createKernelFunction(op, name);
       cpu::emitWindowKernel(op, kernel, matmulRows, matmulColumns);
       cpu::replaceWindowWithKernelCall(op, kernel);
-    }
+      return success();
+    };
+    if (failed(cpu::lowerKernelOps(
+            getOperation(), [&](RecurrenceOp op, StringRef name) { return lower(op, name); },
+            lowerWindow)))
+      signalPassFailure();
   }
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {

@@ -33,27 +33,21 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
   using Base::Base;
 
   void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    unsigned counter = 0;
-    for (RecurrenceOp op : recurrences)
-      if (failed(lower(op, kKernelPrefix.str() + std::to_string(counter++))))
-        return signalPassFailure();
-    SmallVector<WindowAttentionOp> windows;
-    getOperation()->walk([&](WindowAttentionOp op) { windows.push_back(op); });
-    for (WindowAttentionOp op : windows) {
-      if (chunkSize < 1 || chunkSize > 128) {
-        op.emitOpError("GPU query block (chunk size) must be in [1, 128], got ")
-            << int64_t(chunkSize);
-        return signalPassFailure();
-      }
-      func::FuncOp kernel =
-          cpu::createKernelFunction(op, kKernelPrefix.str() + std::to_string(counter++));
+    auto lowerWindow = [&](WindowAttentionOp op, StringRef name) -> LogicalResult {
+      if (chunkSize < 1 || chunkSize > 128)
+        return op.emitOpError("GPU query block (chunk size) must be in [1, 128], got ")
+               << int64_t(chunkSize);
+      func::FuncOp kernel = cpu::createKernelFunction(op, name);
       kernel->setAttr("linrec.gpu_schedule", UnitAttr::get(op.getContext()));
       kernel->setAttr("linrec.token_block", OpBuilder(op).getI64IntegerAttr(chunkSize));
       gpusched::emitWindowSchedule(op, kernel, chunkSize);
       cpu::replaceWindowWithKernelCall(op, kernel);
-    }
+      return success();
+    };
+    if (failed(cpu::lowerKernelOps(
+            getOperation(), [&](RecurrenceOp op, StringRef name) { return lower(op, name); },
+            lowerWindow)))
+      signalPassFailure();
   }
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
