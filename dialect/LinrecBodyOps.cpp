@@ -90,6 +90,12 @@ LogicalResult ReadProductOp::verify() {
   return success();
 }
 
+LogicalResult WindowReadOp::verify() {
+  if (getSize() < 1)
+    return emitOpError() << "window size must be at least 1, got " << getSize();
+  return success();
+}
+
 /// Σ_{p <= degree} d^p, or -1 past int64.
 static int64_t polynomialFeatures(int64_t d, int64_t degree) {
   int64_t total = 0, power = 1;

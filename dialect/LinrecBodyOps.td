@@ -199,6 +199,35 @@ def Linrec_L2NormOp : Linrec_Op<"l2norm", [Pure, AllTypesMatch<["input", "result
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def Linrec_WindowReadOp : Linrec_Op<"window_read",
+    [Pure, AllTypesMatch<["query", "key"]>, AllTypesMatch<["value", "result"]>]> {
+  let summary = "softmax attention of the token's query over the last `size` tokens";
+  let description = [{
+    The sliding-window softmax term of a hybrid layer (Liger Attention), inside the token
+    step: with this token at position t of its sequence and J(t) = [max(0, t − size + 1), t],
+
+    o_t = Σ_{j ∈ J(t)} softmax_j(scale · query_tᵀ key_j) value_j
+
+    where key_j and value_j are this op's `key` and `value` operands at token j of the same
+    sequence and head. It is `linrec.window_attention <sliding> <softmax>` written per token:
+    the chunked kernels compute it from the chunk's tiles (the window of a chunk's queries
+    lies in that chunk and the `size − 1` tokens before it), and `linrec-fuse-windows` moves a
+    window attention that feeds a recurrence into its body as this op. Its operands must not
+    depend on a read of a state.
+
+    ```mlir
+    %w = linrec.window_read %qa, %ka, %v size 64 scale 0.125 : vector<64xf32>, vector<64xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_F32Vector:$query, Linrec_F32Vector:$key, Linrec_F32Vector:$value,
+                       I64Attr:$size, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs Linrec_F32Vector:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `size` $size `scale` $scale attr-dict `:` type($query) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
 def Linrec_YieldOp : Linrec_Op<"yield",
     [Pure, Terminator, ReturnLike, AttrSizedOperandSegments, HasParent<"RecurrenceOp">]> {
   let summary = "ends a token step: the updated states and the token's outputs";

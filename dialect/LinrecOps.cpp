@@ -88,8 +88,8 @@ static bool isAllowedInBody(Operation &op) {
   // Shuffles concatenate features (the expanded Hedgehog map).
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
-  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp, FeatureMapOp,
-             HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
+  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, WindowReadOp, SelectOp,
+             FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
 }
 
 namespace {

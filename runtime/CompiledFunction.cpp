@@ -28,6 +28,9 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuse());
+  // The CPU computes a window that feeds a recurrence inside its chunked kernel.
+  if (options.fuseWindows && !options.cuda && !options.gpuSchedule)
+    pm.addPass(createLinrecFuseWindows());
   pm.addPass(createCanonicalizerPass());
   if (failed(pm.run(module)))
     return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);

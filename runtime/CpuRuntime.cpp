@@ -267,6 +267,9 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // LINREC_DUMP_OBJECT=PATH keeps the JIT's object file for profiling (docs/CPU-codegen.md).
+  const char *objectPath = getenv("LINREC_DUMP_OBJECT");
+  engineOptions.enableObjectDump = objectPath != nullptr;
   // OpenMP-parallel code calls into the runtime LLVM ships (libomp).
   SmallVector<StringRef> libraries;
   if (openMP)
@@ -278,6 +281,10 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
   if (gpuLaunches)
     (*engine)->registerSymbols(gpuLaunchSymbols);
   (*engine)->initialize(); // global constructors: lookup alone does not run them
+  if (objectPath) {
+    static std::atomic<int> objects{0};
+    (*engine)->dumpToObjectFile(std::string(objectPath) + "." + std::to_string(objects++));
+  }
   // GPU modules load in those constructors: report a failure now, not at the first launch.
   if (gpuLaunches)
     if (Error e = takeGpuLaunchError())
@@ -520,6 +527,9 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
   if (!entry)
     return entry.takeError();
   kernel->entry = *entry;
+  if (getenv("LINREC_DUMP_OBJECT"))
+    if (auto address = (*engine)->lookup(kKernelPrefix.str() + "0"))
+      llvm::errs() << "linrec: " << kKernelPrefix << "0 at " << *address << "\n";
   kernel->engine = std::move(*engine);
   kernel->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

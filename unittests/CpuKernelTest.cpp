@@ -30,6 +30,8 @@ using Inputs = std::map<std::string, Array>;
 
 struct Shape {
   int64_t batch, tokens, heads, dk, dv;
+  int64_t da = 0; // q_attn, k_attn (liger_attention); dk when 0
+  int64_t attentionDim() const { return da ? da : dk; }
 };
 
 class CpuKernelTest : public ::testing::Test {
@@ -52,6 +54,7 @@ protected:
     shapes.keyDim = s.dk;
     shapes.valueDim = s.dv;
     shapes.sequences = sequences;
+    shapes.attentionDim = s.attentionDim();
     shapes.elementType = elementType;
     auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
     auto func = buildLayerFunction(module, "layer", config, shapes);
@@ -84,6 +87,8 @@ protected:
     for (const std::string &name : layerInputNames(config)) {
       if (name == "q" || name == "k")
         in[name] = make({B, T, H, s.dk}, [&] { return normal(rng); });
+      else if (name == "q_attn" || name == "k_attn")
+        in[name] = make({B, T, H, s.attentionDim()}, [&] { return normal(rng); });
       else if (name == "graw") // logsigmoid(3·normal) reaches log-decays near −10
         in[name] = make({B, T, H, s.dk}, [&] { return 3.0 * normal(rng); });
       else if (name == "v")
@@ -664,6 +669,73 @@ TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
       EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
           << c.window << " " << c.weighting << " size " << c.size << " T " << c.tokens
           << " result #" << i;
+    }
+  }
+}
+
+TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
+  // Liger Attention: linrec-fuse-windows turns the window attention into a linrec.window_read
+  // of the recurrence. Windows shorter than, equal to and longer than a chunk (history rows
+  // above C), T below one chunk and not a multiple of C, several (batch, head) items.
+  struct Case {
+    int64_t window, chunk, batch, tokens, heads, dk, dv, da;
+    LayerKind variant;
+  };
+  std::vector<Case> cases = {
+      {64, 64, 1, 200, 2, 16, 16, 16, LayerKind::LigerGLA},
+      {1, 16, 2, 37, 1, 8, 8, 8, LayerKind::LigerGLA},
+      {17, 16, 1, 100, 3, 16, 8, 32, LayerKind::LigerHGRN2},
+      {100, 32, 2, 150, 2, 16, 24, 8, LayerKind::LigerGLA},
+      {64, 64, 1, 5, 1, 32, 16, 32, LayerKind::LigerGLA},
+      {40, 64, 1, 129, 2, 64, 64, 64, LayerKind::LigerHGRN2},
+  };
+  for (const Case &c : cases) {
+    LayerConfig config;
+    config.kind = LayerKind::LigerAttention;
+    config.linearVariant = c.variant;
+    config.windowSize = c.window;
+    config.attentionScale = 0.3;
+    config.mixLinear = 0.7;
+    config.mixAttention = 0.4;
+    Shape shape{c.batch, c.tokens, c.heads, c.dk, c.dv, c.da};
+    auto module = buildLayer(config, shape);
+    Inputs in = randomInputs(config, shape, -1.0, 0.0);
+    std::vector<Array> args;
+    for (const std::string &name : layerInputNames(config))
+      args.push_back(in[name]);
+    auto parts = interpretFunction(*module, "layer", args);
+    ASSERT_TRUE(static_cast<bool>(parts)) << llvm::toString(parts.takeError());
+
+    // The fused form: one recurrence with a window read, no window attention left.
+    mlir::OwningOpRef<mlir::ModuleOp> fused = module->clone();
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(createLinrecFuse());
+    pm.addPass(createLinrecFuseWindows());
+    ASSERT_TRUE(mlir::succeeded(pm.run(*fused)));
+    int windows = 0, reads = 0;
+    fused->walk([&](WindowAttentionOp) { ++windows; });
+    fused->walk([&](WindowReadOp) { ++reads; });
+    EXPECT_EQ(windows, 0);
+    EXPECT_EQ(reads, 1);
+    // The reference evaluates window_read itself: the same function.
+    auto reference = interpretFunction(*fused, "layer", args);
+    ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+    for (size_t i = 0; i < parts->size(); ++i)
+      EXPECT_LT(relativeRmsError((*reference)[i], (*parts)[i]), 1e-12) << "result #" << i;
+
+    CpuKernelOptions options;
+    options.chunkSize = c.chunk;
+    auto cpu = evaluateFunction(*fused, "layer", args,
+                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                  return runOnCpu(compiler, op, operands, options);
+                                },
+                                /*fuse=*/false);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    for (size_t i = 0; i < parts->size(); ++i) {
+      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
+      EXPECT_LT(relativeRmsError((*cpu)[i], (*parts)[i]), 1e-5)
+          << "window " << c.window << " chunk " << c.chunk << " T " << c.tokens << " result #"
+          << i;
     }
   }
 }

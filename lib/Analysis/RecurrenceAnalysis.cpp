@@ -86,11 +86,14 @@ struct ChainReader {
 RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   RecurrenceAnalysis result;
   YieldOp yield = op.getYield();
-  for (Operation &bodyOp : op.getBodyBlock())
+  for (Operation &bodyOp : op.getBodyBlock()) {
     if (isa<ReadProductOp>(bodyOp)) {
       result.reason = "a read of a product of states (no chunked form yet)";
       return result;
     }
+    if (auto window = dyn_cast<WindowReadOp>(bodyOp))
+      result.windows.push_back(window);
+  }
   bool anyDelta = false;
   for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
     StateUpdate update;
@@ -128,6 +131,12 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
         return result;
       }
   }
+  for (WindowReadOp window : result.windows)
+    for (Value v : window->getOperands())
+      if (v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
+        result.reason = "a window read's query, key or value depends on a read of the state";
+        return result;
+      }
   result.algorithm = anyDelta ? Algorithm::ChunkedDelta : Algorithm::ChunkedDiagonal;
   return result;
 }

@@ -21,15 +21,18 @@ namespace linrec {
 
 /// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
 /// generators start from.
-static void addRecurrencePreparation(OpPassManager &pm) {
+/// The GPU keeps window attentions as their own kernels (no window_read schedule yet).
+static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuse());
+  if (fuseWindows)
+    pm.addPass(createLinrecFuseWindows());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinrecClassify());
 }
 
 void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
-  addRecurrencePreparation(pm);
+  addRecurrencePreparation(pm, options.fuseWindows);
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.matmulRows = options.matmulRows;
@@ -78,7 +81,7 @@ std::string defaultCudaPath() {
 }
 
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
-  addRecurrencePreparation(pm);
+  addRecurrencePreparation(pm, /*fuseWindows=*/false);
   LinrecLowerGPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;
@@ -141,6 +144,10 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
                              llvm::cl::init(1)};
   Option<int64_t> headsPerItem{*this, "heads-per-item",
                                llvm::cl::desc("Adjacent heads per work item"), llvm::cl::init(1)};
+  Option<bool> fuseWindows{*this, "fuse-windows",
+                           llvm::cl::desc("Compute sliding windows that feed a recurrence "
+                                          "inside its chunked kernel"),
+                           llvm::cl::init(true)};
 };
 
 struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
@@ -198,7 +205,8 @@ void registerLinrecPipelines() {
       [](OpPassManager &pm, const LinrecToCpuOptions &options) {
         buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
                                                       options.matmulColumns, options.valueTiles,
-                                                      options.headsPerItem});
+                                                      options.headsPerItem,
+                                                      options.fuseWindows});
         bufferization::OneShotBufferizePassOptions bufferize;
         bufferize.bufferizeFunctionBoundaries = true;
         pm.addPass(bufferization::createOneShotBufferizePass(bufferize));

@@ -18,6 +18,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <deque>
 
 using namespace mlir;
 using llvm::Error;
@@ -37,7 +38,7 @@ enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
   Decay, Delta, Write, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
-  L2Norm  // linrec
+  L2Norm, WindowRead // linrec
 };
 
 /// One body op, with the slots it reads and the slot it writes.
@@ -49,6 +50,8 @@ struct Step {
   double (*binary)(double, double) = nullptr;
   double (*unary)(double) = nullptr;
   Slot constant;
+  /// WindowRead: the (key, value) rows of the sequence's last `size` tokens, oldest first.
+  std::deque<std::pair<Slot, Slot>> window;
 };
 
 double stableSigmoid(double x) {
@@ -277,6 +280,7 @@ private:
                 .Case([](ReadProductOp) { return StepKind::ReadProduct; })
                 .Case([](vector::ShuffleOp) { return StepKind::Shuffle; })
                 .Case([](L2NormOp) { return StepKind::L2Norm; })
+                .Case([](WindowReadOp) { return StepKind::WindowRead; })
                 .Default([](Operation *) { return std::nullopt; });
         if (!kind)
           return unsupported(&bodyOp);
@@ -400,6 +404,8 @@ private:
       Slot &slot = slots[numStates + numInputs() + p];
       std::copy_n(param(p).data.begin() + h * slot.size(), slot.size(), slot.begin());
     }
+    for (Step &step : steps)
+      step.window.clear();
     int64_t row = varlen ? 0 : seq;
     YieldOp yield = op.getYield();
     for (int64_t t = seqStart[seq]; t < seqEnd[seq]; ++t) {
@@ -531,6 +537,30 @@ private:
       for (int64_t i = 0; i < dk; ++i)
         for (int64_t j = 0; j < dv; ++j)
           out[j] += s[i * dv + j] * (scale * q[i]);
+      break;
+    }
+    case StepKind::WindowRead: {
+      // Softmax over the window (this token's key included) in float64, max-shifted.
+      auto window = cast<WindowReadOp>(step.op);
+      step.window.emplace_back(in(1), in(2));
+      if (static_cast<int64_t>(step.window.size()) > static_cast<int64_t>(window.getSize()))
+        step.window.pop_front();
+      double scale = window.getScale().convertToDouble();
+      const Slot &q = in(0);
+      std::vector<double> scores;
+      for (const auto &[key, value] : step.window) {
+        double dot = 0;
+        for (size_t d = 0; d < q.size(); ++d)
+          dot += q[d] * key[d];
+        scores.push_back(scale * dot);
+      }
+      double max = *std::max_element(scores.begin(), scores.end()), sum = 0;
+      for (double &x : scores)
+        sum += (x = std::exp(x - max));
+      std::fill(out.begin(), out.end(), 0.0);
+      for (auto [j, entry] : llvm::enumerate(step.window))
+        for (size_t d = 0; d < out.size(); ++d)
+          out[d] += scores[j] / sum * entry.second[d];
       break;
     }
     case StepKind::ReadProduct: {

@@ -8,6 +8,7 @@
 
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/Transforms/Passes.h"
+#include "RecurrenceRewrite.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/IRMapping.h"
@@ -19,13 +20,6 @@ namespace linrec {
 
 using namespace mlir;
 using namespace linrec;
-
-/// The body type of a per-token slice of `tensor` ([B, T, H] -> f32, [B, T, H, D] -> vector).
-static Type tokenType(Type tensor) {
-  auto type = cast<RankedTensorType>(tensor);
-  Type f32 = Float32Type::get(type.getContext());
-  return type.getRank() == 3 ? f32 : Type(VectorType::get({type.getDimSize(3)}, f32));
-}
 
 /// True for a generic that is element-wise over one [B, T, H(, D)] iteration space with a
 /// scalar arith/math payload that does not read its output.
@@ -92,30 +86,6 @@ static Value clonePayload(OpBuilder &b, linalg::GenericOp generic, ValueRange ar
       result.setType(vectorOf(result.getType()));
   }
   return mapping.lookup(body.getTerminator()->getOperand(0));
-}
-
-/// A recurrence whose inputs are `op`'s without input #`dropped` (none if negative) plus
-/// `extraInputs`, the body moved over from `op` with an argument per extra input appended after
-/// the input arguments. The dropped input's argument stays until the caller replaces it.
-static RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, int dropped,
-                                      ValueRange extraInputs) {
-  SmallVector<Value> inputs;
-  for (auto [i, input] : llvm::enumerate(op.getInputs()))
-    if (static_cast<int>(i) != dropped)
-      inputs.push_back(input);
-  llvm::append_range(inputs, extraInputs);
-  unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
-  auto fused = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), inputs,
-                                    op.getParams(), op.getInits(), op.getCuSeqlens());
-  fused->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  fused.setChunkSizeAttr(op.getChunkSizeAttr());
-  fused.setAlgorithmAttr(op.getAlgorithmAttr());
-  fused.getBody().takeBody(op.getBody());
-  Block &block = fused.getBodyBlock();
-  unsigned position = numStates + numInputs;
-  for (Value extra : extraInputs)
-    block.insertArgument(position++, tokenType(extra.getType()), op.getLoc());
-  return fused;
 }
 
 /// Moves an element-wise producer of input #i into the body.

@@ -24,3 +24,37 @@ func.func @huge_chunk(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// The window read has a chunked form only.
+func.func @window_in_a_scan(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    // expected-error @+1 {{needs the chunked kernel, but the recurrence runs sequentially (state #0: a masked write); write the window as linrec.window_attention instead}}
+    %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %x, %x if %m : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %r, %w : vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+func.func @window_too_long(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    // expected-error @+1 {{window of 2000 tokens with chunks of 64 needs a span of 2064 rows; the chunked kernel takes at most 1024 (use linrec.window_attention)}}
+    %w = linrec.window_read %x, %x, %x size 2000 scale 1.0 : vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %r, %w : vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

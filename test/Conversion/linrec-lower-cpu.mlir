@@ -156,3 +156,28 @@ func.func @window(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x8xf32>) -> (tensor<
       : (tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x8xf32>) -> (tensor<1x?x2x8xf32>, tensor<1x?x2xf32>)
   return %n, %d : tensor<1x?x2x8xf32>, tensor<1x?x2xf32>
 }
+
+// -----
+
+// A window read: per chunk, a span of 16 history rows (the window's 3 earlier tokens, rounded
+// up) and the chunk's 32 rows of keys and values; scores against the span, masked softmax rows.
+// CHECK-LABEL: func.func @window_read
+// CHECK: call @__linrec_kernel_0
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<48x4xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<4x48xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<32x48xf32>
+// CHECK: vector.reduction <maximumf>, %{{.*}} : vector<48xf32> into f32
+// CHECK: math.exp %{{.*}} : vector<48xf32>
+// CHECK-NOT: linrec.window_read
+func.func @window_read(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %w = linrec.window_read %x, %x, %x size 4 scale 0.5 : vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %r, %w : vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>
+}

@@ -25,3 +25,18 @@ func.func @huge_chunk(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    // expected-error @+1 {{has no GPU schedule yet: keep the window as linrec.window_attention (the GPU pipeline does not run linrec-fuse-windows)}}
+    %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %r, %w : vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

@@ -451,3 +451,27 @@ func.func @read_product_stale(%u: tensor<1x16x2x4xf32>) {
   }
   return
 }
+
+// -----
+
+func.func @empty_window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>) {
+  ^bb0(%qt: vector<4xf32>):
+    // expected-error @+1 {{window size must be at least 1, got 0}}
+    %w = linrec.window_read %qt, %qt, %qt size 0 scale 1.0 : vector<4xf32>, vector<4xf32>
+    linrec.yield outputs(%w : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+func.func @window_read_key_dims(%q: tensor<1x8x2x4xf32>, %k: tensor<1x8x2x8xf32>) -> tensor<1x8x2x4xf32> {
+  %o = linrec.recurrence ins(%q, %k : tensor<1x8x2x4xf32>, tensor<1x8x2x8xf32>) -> (tensor<1x8x2x4xf32>) {
+  ^bb0(%qt: vector<4xf32>, %kt: vector<8xf32>):
+    // expected-error @+1 {{all of {query, key} have same type}}
+    %w = "linrec.window_read"(%qt, %kt, %qt) {size = 4 : i64, scale = 1.0 : f64} : (vector<4xf32>, vector<8xf32>, vector<4xf32>) -> vector<4xf32>
+    linrec.yield outputs(%w : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

@@ -171,3 +171,20 @@ func.func @tensor_attention(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) 
   }
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @window_read
+// CHECK: linrec.window_read %{{.*}}, %{{.*}}, %{{.*}} size 64 scale 1.250000e-01 : vector<4xf32>, vector<8xf32>
+func.func @window_read(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %v : tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x8xf32>, tensor<1x2x4x8xf32>) {
+  ^bb0(%S: !linrec.state<4x8xf32>, %qt: vector<4xf32>, %vt: vector<8xf32>):
+    %w = linrec.window_read %qt, %qt, %vt size 64 scale 0.125 : vector<4xf32>, vector<8xf32>
+    %S1 = linrec.write %S, %qt, %vt : !linrec.state<4x8xf32>, vector<4xf32>, vector<8xf32>
+    %r = linrec.read %S1, %qt : !linrec.state<4x8xf32>, vector<4xf32> -> vector<8xf32>
+    %y = arith.addf %r, %w : vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<4x8xf32>) outputs(%y : vector<8xf32>)
+  }
+  return
+}

@@ -4,7 +4,8 @@
 // dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
 // algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
 // OpenBLAS. Also prints each kernel's JIT compile time, and the decode kernel's state
-// bandwidth against a measured memory bandwidth.
+// bandwidth against a measured memory bandwidth, and Liger Attention with its window term
+// fused into the recurrence's kernel against the same layer run as separate kernels.
 //
 //   linrec-bench [--models=gla,gated_delta] [--tokens=1024,4096] [--dims=128] [--num-threads=1,2]
 //                [--chunk=64] [--markdown]
@@ -13,6 +14,7 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Runtime/CompiledFunction.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
 #include "mlir/Parser/Parser.h"
@@ -138,12 +140,88 @@ compileLayer(mlir::MLIRContext &context, CpuCompiler &compiler, const LayerConfi
   return *kernel;
 }
 
+/// Liger Attention (Liger-GLA + a sliding softmax window of 64, mixed 0.5/0.5): the window
+/// term inside the recurrence's chunked kernel (linrec-fuse-windows) against the same layer as
+/// two kernels (the recurrence, then the window attention) with the mix fused into the first.
+/// Returns true after printing an error.
+static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
+                        llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<int64_t> dims,
+                        llvm::ArrayRef<unsigned> threads) {
+  llvm::outs() << "\n| Liger Attention (window 64) | T | d | threads | fused ms | parts ms | "
+                  "speed-up | fused compile ms |\n"
+               << "|---|---|---|---|---|---|---|---|\n";
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> normal;
+  for (int64_t d : dims)
+    for (int64_t tokens : lengths) {
+      LayerConfig config;
+      config.kind = LayerKind::LigerAttention;
+      config.linearVariant = LayerKind::LigerGLA;
+      config.scale = 1.0;
+      config.attentionScale = 1.0 / std::sqrt(double(d));
+      LayerShapes shapes;
+      shapes.batch = batchSize;
+      shapes.tokens = tokens;
+      shapes.heads = heads;
+      shapes.keyDim = shapes.valueDim = shapes.attentionDim = d;
+      std::shared_ptr<const CompiledFunction> functions[2]; // fused, parts
+      std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
+      for (bool fuse : {true, false}) {
+        modules.push_back(mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)));
+        if (auto f = buildLayerFunction(*modules.back(), "layer", config, shapes); !f) {
+          llvm::errs() << llvm::toString(f.takeError()) << "\n";
+          return true;
+        }
+        CpuKernelOptions options;
+        options.chunkSize = chunk;
+        options.fuseWindows = fuse;
+        auto function = CompiledFunction::compile(compiler, *modules.back(), "layer", options);
+        if (!function) {
+          llvm::errs() << llvm::toString(function.takeError()) << "\n";
+          return true;
+        }
+        functions[fuse ? 0 : 1] = *function;
+      }
+      std::vector<std::vector<float>> storage;
+      std::vector<BufferView> args, results;
+      auto add = [&](std::vector<BufferView> &list, std::vector<int64_t> shape, float scale) {
+        storage.emplace_back(Array::numElementsOf(shape));
+        for (float &x : storage.back())
+          x = scale * normal(rng);
+        list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+      };
+      storage.reserve(8);
+      for (size_t i = 0; i < layerInputNames(config).size(); ++i)
+        add(args, {batchSize, tokens, heads, d}, 1.0f);
+      add(results, {batchSize, tokens, heads, d}, 0.0f);
+      add(results, {batchSize, heads, d, d}, 0.0f);
+      for (unsigned t : threads) {
+        double seconds[2];
+        for (int which : {0, 1})
+          seconds[which] = bestSeconds([&] {
+            if (llvm::Error e = functions[which]->run(args, results, t))
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+        llvm::outs() << llvm::format("| fused vs parts | %lld | %lld | %u | %.2f | %.2f | %.2fx | %.0f |\n",
+                                     (long long)tokens, (long long)d, t, seconds[0] * 1e3,
+                                     seconds[1] * 1e3, seconds[1] / seconds[0],
+                                     functions[0]->compileSeconds() * 1e3);
+        llvm::outs().flush();
+      }
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
   std::vector<std::string> families(models.begin(), models.end());
   if (families.empty())
-    families = {"linear", "lightning", "simple_gla", "gla", "delta", "gated_delta", "kda"};
+    families = {"linear",      "lightning", "simple_gla",     "gla",
+                "delta",       "gated_delta", "kda",          "liger_attention"};
+  // Hybrids have their own table (fused vs parts).
+  bool hybrids = llvm::is_contained(families, "liger_attention");
+  llvm::erase(families, "liger_attention");
   std::vector<int64_t> lengths(tokenCounts.begin(), tokenCounts.end());
   if (lengths.empty())
     lengths = {1024, 4096, 16384};
@@ -289,6 +367,9 @@ int main(int argc, char **argv) {
         }
       }
   }
+
+  if (hybrids && !decodeOnly && timeHybrids(context, compiler, lengths, dims, threads))
+    return 1;
 
   // Decode: one token per sequence, the state read and written in place, B x H states.
   double bandwidth = copyBandwidth();

@@ -38,6 +38,8 @@ struct RecurrenceAnalysis {
   /// Why the recurrence is sequential; empty otherwise.
   std::string reason;
   std::vector<StateUpdate> states;
+  /// Sliding-window softmax terms of the body (hybrid layers), in body order.
+  llvm::SmallVector<WindowReadOp> windows;
 
   static RecurrenceAnalysis analyze(RecurrenceOp op);
 };

@@ -29,9 +29,12 @@ struct CpuPipelineOptions {
   /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
   /// adjacent in memory); fewer, larger work items.
   int64_t headsPerItem = 1;
+  /// Move sliding-window softmax attentions that feed a recurrence into its chunked kernel
+  /// (linrec-fuse-windows); off, they run as their own kernels (to measure what fusion buys).
+  bool fuseWindows = true;
 };
 
-/// linrec-normalize, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
+/// linrec-normalize, linrec-fuse, linrec-fuse-windows, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
 /// function on memrefs (and a call of it).
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 

@@ -37,6 +37,14 @@ public:
 
   size_t numArgs() const { return numArgs_; }
   size_t numResults() const { return numResults_; }
+  /// How many kernels it runs, and their JIT compile time (cached kernels count as compiled).
+  size_t numKernels() const { return steps.size(); }
+  double compileSeconds() const {
+    double total = 0;
+    for (const Step &step : steps)
+      total += step.kernel->compileSeconds();
+    return total;
+  }
 
 private:
   /// Where a kernel operand comes from, or where a kernel result goes.

@@ -11,11 +11,14 @@
 //   S  ← e^{b_last} ⊙ S + (K ⊙ e^{b_last − b})ᵀ U
 //   epilogue: the body's ops after the reads turn O into the token's outputs.
 //
+// A window read (hybrid layers) adds its term from the same prologue rows (ChunkWindow.h).
+//
 // The last chunk is zero-padded: padded tokens have zero keys, values, betas and decays, so
 // they change nothing and their outputs are not stored.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ChunkWindow.h"
 #include "KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -65,7 +68,12 @@ public:
   void emit() {
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
+    for (WindowReadOp window : e.analysis.windows)
+      windows.emplace_back(e, window, C);
     e.forEachWorkItem([&](const WorkItem &group) {
+      // A sequence starts with an empty window history (zeros: 0 · garbage could be NaN).
+      for (ChunkWindow &w : windows)
+        w.clearHistory();
       column0 = arith::MulIOp::create(b, group.valueTile, e.index(states.front().dv));
       for (StateBuffers &s : states)
         selectValueTile(s);
@@ -96,6 +104,7 @@ private:
   ImplicitLocOpBuilder &b;
   int64_t C;
   std::vector<StateBuffers> states;
+  std::vector<ChunkWindow> windows; // the body's window reads
   Value column0; // the first value column of the current work item
 
   /// Runs `body` for each head of the group, with every state pointing at that head's buffer.
@@ -191,6 +200,8 @@ private:
   void emitChunk(const WorkItem &item, Value first, Value count) {
     for (StateBuffers &s : states)
       clearChunkBuffers(s);
+    for (ChunkWindow &w : windows)
+      w.clearPadding(count);
     emitPrologue(item, first, count);
     nextChunk = {&item, arith::AddIOp::create(b, first, e.index(C)), 0, 0};
     for (StateBuffers &s : states)
@@ -206,7 +217,11 @@ private:
       emitStateUpdate(s);
     }
     nextChunk = {};
+    for (ChunkWindow &w : windows)
+      w.emit(item, first, count);
     emitEpilogue(item, first, count);
+    for (ChunkWindow &w : windows)
+      w.shiftHistory();
   }
 
   /// The next chunk's token rows, prefetched while this chunk computes. The prologue's loads
@@ -271,6 +286,8 @@ private:
       for (ReadOp r : u.reads)
         needed.push_back(r.getQuery());
     }
+    for (WindowReadOp window : e.analysis.windows)
+      llvm::append_range(needed, window->getOperands());
     e.forLoop(e.index(0), count, [&](Value i) {
       Value token = arith::AddIOp::create(b, first, i);
       IRMapping mapping;
@@ -278,6 +295,8 @@ private:
       e.cloneSlice(needed, mapping);
       for (StateBuffers &s : states)
         storeTokenValues(s, mapping, i);
+      for (ChunkWindow &w : windows)
+        w.storeTokenRows(mapping, i);
     });
   }
 
@@ -594,6 +613,8 @@ private:
             value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
           mapping.map(read.getResult(), value);
         }
+      for (ChunkWindow &w : windows)
+        w.mapResult(mapping, i);
       e.cloneSlice(outputs, mapping);
       e.storeOutputs(mapping, item, token);
     });

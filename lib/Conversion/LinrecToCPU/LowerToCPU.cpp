@@ -1,5 +1,6 @@
 //===- LowerToCPU.cpp - recurrences to CPU kernels ------------------------===//
 
+#include "ChunkWindow.h"
 #include "KernelEmitter.h"
 #include "WindowKernel.h"
 #include "linrec/Conversion/Passes.h"
@@ -155,6 +156,28 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       signalPassFailure();
   }
 
+  /// Window reads have a chunked form only, over spans of at most kMaxWindowSpan rows.
+  static LogicalResult checkWindowReads(RecurrenceOp op, const RecurrenceAnalysis &analysis,
+                                        int64_t chunk) {
+    if (analysis.windows.empty())
+      return success();
+    if (analysis.algorithm == Algorithm::Sequential)
+      return WindowReadOp(analysis.windows.front()).emitOpError(
+                 "needs the chunked kernel, but the recurrence runs sequentially")
+             << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
+             << "; write the window as linrec.window_attention instead";
+    for (WindowReadOp window : analysis.windows) {
+      int64_t span = cpu::ChunkWindow::historyRows(window.getSize()) + chunk;
+      if (span > kMaxWindowSpan)
+        return window.emitOpError("window of ")
+               << window.getSize() << " tokens with chunks of " << chunk
+               << " needs a span of " << span << " rows; the chunked kernel takes at most "
+               << kMaxWindowSpan << " (use linrec.window_attention)";
+    }
+    return success();
+  }
+  static constexpr int64_t kMaxWindowSpan = 1024;
+
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
@@ -166,8 +189,13 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     if (matmulRows < 1 || matmulColumns < 1)
       return op.emitOpError("matmul register tiles must be at least 1 x 1");
+    if (failed(checkWindowReads(op, analysis, chunk)))
+      return failure();
     int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
-    int64_t group = analysis.algorithm == Algorithm::Sequential ? 1 : headsPerItem;
+    // A window keeps one head's history: heads with windows are not grouped.
+    int64_t group = analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty()
+                        ? 1
+                        : headsPerItem;
     if (group < 1)
       return op.emitOpError("heads per work item must be at least 1");
     kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));

@@ -44,6 +44,20 @@ Value windowStart(ImplicitLocOpBuilder &b, WindowAttentionOp op, Value i) {
   return index(0);
 }
 
+std::pair<Value, Value> maskedExpWeights(ImplicitLocOpBuilder &b, Value scores, Value keep) {
+  auto type = cast<VectorType>(scores.getType());
+  Value lowest = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(type, -std::numeric_limits<float>::infinity()));
+  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
+  Value max = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF,
+                                          arith::SelectOp::create(b, keep, scores, lowest));
+  Value shifted = arith::SubFOp::create(b, scores, vector::BroadcastOp::create(b, type, max));
+  Value weights = arith::SelectOp::create(
+      b, keep, math::ExpOp::create(b, arith::SelectOp::create(b, keep, shifted, zero)), zero);
+  Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, weights);
+  return {weights, sum};
+}
+
 int64_t windowReach(WindowAttentionOp op) {
   int64_t size = static_cast<int64_t>(op.getSize());
   return op.getWindow() == WindowKind::Terraced ? 2 * size - 1 : size - 1;
@@ -131,18 +145,7 @@ public:
             weights = arith::SelectOp::create(b, keep, arith::MaximumFOp::create(b, s, zeros(spanRow)),
                                               zeros(spanRow));
           } else {
-            Value lowest = arith::ConstantOp::create(
-                b, DenseElementsAttr::get(spanRow, -std::numeric_limits<float>::infinity()));
-            Value max = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF,
-                                                    arith::SelectOp::create(b, keep, s, lowest));
-            Value shiftedScores =
-                arith::SubFOp::create(b, s, vector::BroadcastOp::create(b, spanRow, max));
-            // Select before exponentiating: masked scores may exceed the window's max.
-            weights = arith::SelectOp::create(
-                b, keep, math::ExpOp::create(b, arith::SelectOp::create(b, keep, shiftedScores,
-                                                                        zeros(spanRow))),
-                zeros(spanRow));
-            sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, weights);
+            std::tie(weights, sum) = maskedExpWeights(b, s, keep);
             if (op.getWeighting() == WindowWeighting::Softmax)
               weights = arith::DivFOp::create(b, weights,
                                               vector::BroadcastOp::create(b, spanRow, sum));

@@ -54,6 +54,10 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
       return failure();
+    if (!analysis.windows.empty())
+      return analysis.windows.front().emitOpError(
+          "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
+          "pipeline does not run linrec-fuse-windows)");
     bool sequential = analysis.algorithm == Algorithm::Sequential;
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 128)

@@ -1,0 +1,106 @@
+//===- ChunkWindow.cpp - a linrec.window_read inside the chunked kernel ---===//
+
+#include "ChunkWindow.h"
+#include "WindowKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace linrec::cpu {
+
+ChunkWindow::ChunkWindow(KernelEmitter &e, WindowReadOp op, int64_t chunkSize)
+    : e(e), op(op), C(chunkSize), size(static_cast<int64_t>(op.getSize())) {
+  history = historyRows(size);
+  span = history + C;
+  dk = op.getQuery().getType().getDimSize(0);
+  dv = op.getValue().getType().getDimSize(0);
+  queries = e.alloc({C, dk});
+  keys = e.alloc({span, dk});
+  keysT = e.alloc({dk, span});
+  values = e.alloc({span, dv});
+  scores = e.alloc({C, span});
+  out = e.alloc({C, dv});
+}
+
+void ChunkWindow::clearHistory() {
+  e.fill(keys, 0.0);
+  e.fill(values, 0.0);
+}
+
+void ChunkWindow::clearPadding(Value count) {
+  e.forLoop(count, e.index(C), [&](Value i) {
+    Value at = arith::AddIOp::create(e.b, i, e.index(history));
+    e.store(e.zeros(e.vectorOf(dk)), keys, {at, e.index(0)});
+    e.store(e.zeros(e.vectorOf(dv)), values, {at, e.index(0)});
+  });
+}
+
+void ChunkWindow::storeTokenRows(IRMapping &mapping, Value i) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value zero = e.index(0);
+  Value scale = vector::BroadcastOp::create(
+      b, e.vectorOf(dk), e.f32(op.getScale().convertToDouble()));
+  e.store(arith::MulFOp::create(b, mapping.lookup(op.getQuery()), scale), queries, {i, zero});
+  Value at = arith::AddIOp::create(b, i, e.index(history));
+  e.store(mapping.lookup(op.getKey()), keys, {at, zero});
+  e.store(mapping.lookup(op.getValue()), values, {at, zero});
+}
+
+void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value zero = e.index(0);
+  e.forLoop(0, dk, [&](Value d) {
+    e.forLoop(0, span, [&](Value j) { e.store(e.load(b.getF32Type(), keys, {j, d}), keysT, {d, j}); });
+  });
+  e.matmul(queries, keysT, scores, /*accumulate=*/false);
+  // Span row j holds the token at position p0 − history + j of the sequence (p0: the chunk's
+  // first position). Query r sees span rows [history + r − size + 1, history + r], and only
+  // those at positions >= 0.
+  VectorType spanRow = e.vectorOf(span);
+  SmallVector<float> iota(span);
+  for (int64_t j = 0; j < span; ++j)
+    iota[j] = float(j);
+  Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(spanRow, ArrayRef(iota)));
+  auto asFloat = [&](Value i) {
+    return arith::UIToFPOp::create(b, b.getF32Type(),
+                                   arith::IndexCastOp::create(b, b.getI64Type(), i))
+        .getResult();
+  };
+  Value p0 = arith::SubIOp::create(b, first, item.tokenBegin);
+  // The first span row inside the sequence: history − p0 (negative past the first chunks).
+  Value sequenceStart = arith::SubFOp::create(b, e.f32(double(history)), asFloat(p0));
+  e.forLoop(zero, count, [&](Value r) {
+    Value last = arith::AddFOp::create(b, asFloat(r), e.f32(double(history)));
+    Value from = arith::MaximumFOp::create(
+        b, arith::SubFOp::create(b, last, e.f32(double(size - 1))), sequenceStart);
+    Value keep = arith::AndIOp::create(
+        b,
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions,
+                              vector::BroadcastOp::create(b, spanRow, from)),
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
+                              vector::BroadcastOp::create(b, spanRow, last)));
+    auto [weights, sum] = maskedExpWeights(b, e.load(spanRow, scores, {r, zero}), keep);
+    Value normalized =
+        arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, spanRow, sum));
+    e.store(normalized, scores, {r, zero});
+  });
+  e.matmul(scores, values, out, /*accumulate=*/false);
+}
+
+void ChunkWindow::mapResult(IRMapping &mapping, Value i) {
+  mapping.map(op.getResult(), e.load(e.vectorOf(dv), out, {i, e.index(0)}));
+}
+
+void ChunkWindow::shiftHistory() {
+  // Row j takes row j + C; with history > C the ranges overlap, and ascending j reads each
+  // source row before it is overwritten.
+  e.forLoop(0, history, [&](Value j) {
+    Value from = arith::AddIOp::create(e.b, j, e.index(C));
+    e.store(e.load(e.vectorOf(dk), keys, {from, e.index(0)}), keys, {j, e.index(0)});
+    e.store(e.load(e.vectorOf(dv), values, {from, e.index(0)}), values, {j, e.index(0)});
+  });
+}
+
+} // namespace linrec::cpu

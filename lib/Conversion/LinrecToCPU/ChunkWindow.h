@@ -1,0 +1,57 @@
+//===- ChunkWindow.h - a linrec.window_read inside the chunked kernel -*- C++ -*-===//
+//
+// The sliding-window softmax term of a hybrid layer, computed from the chunk's own tiles:
+// the windows of a chunk's C queries lie in the chunk and the `size − 1` tokens before it, so
+// the kernel keeps a span of keys and values — a history of the last tokens (rounded up to 16
+// rows) followed by the chunk's rows, which the prologue stores with the recurrence's — and
+// per chunk computes the scores as one matmul of the chunk's queries with the span, masks each
+// row to its window, takes the softmax and multiplies by the span's values. The history then
+// shifts by C rows. Nothing is read from memory twice.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_CHUNKWINDOW_H
+#define LINREC_LIB_CONVERSION_LINRECTOCPU_CHUNKWINDOW_H
+
+#include "KernelEmitter.h"
+
+namespace linrec::cpu {
+
+class ChunkWindow {
+public:
+  /// Allocates the buffers of `op` for chunks of `chunkSize` tokens.
+  ChunkWindow(KernelEmitter &e, WindowReadOp op, int64_t chunkSize);
+
+  /// The rows of history a span keeps before the chunk: size − 1 rounded up to 16.
+  static int64_t historyRows(int64_t size) { return (size - 1 + 15) / 16 * 16; }
+
+  /// At the start of a sequence: no history.
+  void clearHistory();
+  /// Before the prologue: zero the span rows of the chunk's padding tokens [count, C).
+  void clearPadding(mlir::Value count);
+  /// In the prologue, token i of the chunk: its scaled query, key and value rows, from the
+  /// body values in `mapping`.
+  void storeTokenRows(mlir::IRMapping &mapping, mlir::Value i);
+  /// After the prologue: the window term of the chunk's first `count` tokens, whose first is
+  /// token `first` of `item`.
+  void emit(const WorkItem &item, mlir::Value first, mlir::Value count);
+  /// In the epilogue: maps the op's result to its value at token i of the chunk.
+  void mapResult(mlir::IRMapping &mapping, mlir::Value i);
+  /// After the epilogue: the span's last rows become the next chunk's history.
+  void shiftHistory();
+
+private:
+  KernelEmitter &e;
+  WindowReadOp op;
+  int64_t C, size, history, span, dk, dv;
+  mlir::Value queries; // C x dk, scaled
+  mlir::Value keys;    // span x dk: history rows, then the chunk's
+  mlir::Value keysT;   // dk x span
+  mlir::Value values;  // span x dv
+  mlir::Value scores;  // C x span: scores, then softmax weights
+  mlir::Value out;     // C x dv
+};
+
+} // namespace linrec::cpu
+
+#endif // LINREC_LIB_CONVERSION_LINRECTOCPU_CHUNKWINDOW_H

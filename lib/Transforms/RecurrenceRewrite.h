@@ -1,0 +1,28 @@
+//===- RecurrenceRewrite.h - rebuilding recurrences with new inputs -*- C++ -*-===//
+//
+// What the fusion passes share: a recurrence's operands are fixed at creation, so moving a
+// producer into its body means a new recurrence with other inputs and the old body.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_LIB_TRANSFORMS_RECURRENCEREWRITE_H
+#define LINREC_LIB_TRANSFORMS_RECURRENCEREWRITE_H
+
+#include "linrec/Dialect/LinrecOps.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace linrec {
+
+/// The body type of a per-token slice of `tensor` ([B, T, H] -> f32, [B, T, H, D] -> vector).
+mlir::Type tokenType(mlir::Type tensor);
+
+/// A recurrence whose inputs are `op`'s without input #`dropped` (none if negative) plus
+/// `extraInputs`, the body moved over from `op` with an argument per extra input appended after
+/// the input arguments. The dropped input's argument stays until the caller replaces it.
+RecurrenceOp rebuildWithInputs(mlir::OpBuilder &b, RecurrenceOp op, int dropped,
+                               mlir::ValueRange extraInputs);
+
+} // namespace linrec
+
+#endif // LINREC_LIB_TRANSFORMS_RECURRENCEREWRITE_H
