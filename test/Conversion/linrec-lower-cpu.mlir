@@ -160,15 +160,16 @@ func.func @window(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x8xf32>) -> (tensor<
 // -----
 
 // A window read: per chunk, a span of 16 history rows (the window's 3 earlier tokens, rounded
-// up) and the chunk's 32 rows of keys and values; scores against the span, masked softmax rows.
+// up) and the chunk's 32 rows of keys and values; per block of 16 queries, scores against the
+// band of 32 span rows their windows reach, masked softmax rows.
 // CHECK-LABEL: func.func @window_read
 // CHECK: call @__linrec_kernel_0
 // CHECK: func.func @__linrec_kernel_0
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<48x4xf32>
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<4x48xf32>
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<32x48xf32>
-// CHECK: vector.reduction <maximumf>, %{{.*}} : vector<48xf32> into f32
-// CHECK: math.exp %{{.*}} : vector<48xf32>
+// CHECK: vector.reduction <maximumf>, %{{.*}} : vector<32xf32> into f32
+// CHECK: math.exp %{{.*}} : vector<32xf32>
 // CHECK-NOT: linrec.window_read
 func.func @window_read(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {
   %o, %s = linrec.recurrence ins(%q : tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {

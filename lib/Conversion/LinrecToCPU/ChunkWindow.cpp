@@ -4,6 +4,7 @@
 #include "WindowKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -52,41 +53,59 @@ void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
   ImplicitLocOpBuilder &b = e.b;
   Value zero = e.index(0);
   e.forLoop(0, dk, [&](Value d) {
-    e.forLoop(0, span, [&](Value j) { e.store(e.load(b.getF32Type(), keys, {j, d}), keysT, {d, j}); });
+    e.forLoop(0, span, [&](Value j) {
+      e.store(e.load(b.getF32Type(), keys, {j, d}), keysT, {d, j});
+    });
   });
-  e.matmul(queries, keysT, scores, /*accumulate=*/false);
   // Span row j holds the token at position p0 − history + j of the sequence (p0: the chunk's
-  // first position). Query r sees span rows [history + r − size + 1, history + r], and only
-  // those at positions >= 0.
-  VectorType spanRow = e.vectorOf(span);
-  SmallVector<float> iota(span);
-  for (int64_t j = 0; j < span; ++j)
+  // first position), so query r sees span rows [r + history − size + 1, r + history] at
+  // positions >= 0. The queries go in blocks of `block` rows; block [r0, r0 + block) needs the
+  // band of span rows [r0, r0 + block + history) only (80 of 128 for a window of 64 and C = 64).
+  int64_t block = C % kQueryBlock == 0 ? kQueryBlock : C, band = block + history;
+  VectorType bandRow = e.vectorOf(band);
+  SmallVector<float> iota(band);
+  for (int64_t j = 0; j < band; ++j)
     iota[j] = float(j);
-  Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(spanRow, ArrayRef(iota)));
+  Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(bandRow, ArrayRef(iota)));
   auto asFloat = [&](Value i) {
     return arith::UIToFPOp::create(b, b.getF32Type(),
                                    arith::IndexCastOp::create(b, b.getI64Type(), i))
         .getResult();
   };
+  auto view = [&](Value buffer, OpFoldResult row0, OpFoldResult col0, int64_t rows,
+                  int64_t cols) -> Value {
+    return memref::SubViewOp::create(
+        b, buffer, ArrayRef<OpFoldResult>{row0, col0},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(rows), b.getIndexAttr(cols)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  };
   Value p0 = arith::SubIOp::create(b, first, item.tokenBegin);
   // The first span row inside the sequence: history − p0 (negative past the first chunks).
   Value sequenceStart = arith::SubFOp::create(b, e.f32(double(history)), asFloat(p0));
-  e.forLoop(zero, count, [&](Value r) {
-    Value last = arith::AddFOp::create(b, asFloat(r), e.f32(double(history)));
-    Value from = arith::MaximumFOp::create(
-        b, arith::SubFOp::create(b, last, e.f32(double(size - 1))), sequenceStart);
-    Value keep = arith::AndIOp::create(
-        b,
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions,
-                              vector::BroadcastOp::create(b, spanRow, from)),
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
-                              vector::BroadcastOp::create(b, spanRow, last)));
-    auto [weights, sum] = maskedExpWeights(b, e.load(spanRow, scores, {r, zero}), keep);
-    Value normalized =
-        arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, spanRow, sum));
-    e.store(normalized, scores, {r, zero});
+  e.forLoop(0, C / block, [&](Value blockIndex) {
+    Value r0 = arith::MulIOp::create(b, blockIndex, e.index(block));
+    Value bandScores = view(scores, r0, b.getIndexAttr(0), block, band);
+    e.matmul(view(queries, r0, b.getIndexAttr(0), block, dk),
+             view(keysT, b.getIndexAttr(0), r0, dk, band), bandScores, /*accumulate=*/false);
+    Value bandStart = arith::SubFOp::create(b, sequenceStart, asFloat(r0));
+    e.forLoop(0, block, [&](Value i) {
+      Value last = arith::AddFOp::create(b, asFloat(i), e.f32(double(history)));
+      Value from = arith::MaximumFOp::create(
+          b, arith::SubFOp::create(b, last, e.f32(double(size - 1))), bandStart);
+      Value keep = arith::AndIOp::create(
+          b,
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions,
+                                vector::BroadcastOp::create(b, bandRow, from)),
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
+                                vector::BroadcastOp::create(b, bandRow, last)));
+      auto [weights, sum] = maskedExpWeights(b, e.load(bandRow, bandScores, {i, zero}), keep);
+      e.store(arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, bandRow, sum)),
+              bandScores, {i, zero});
+    });
+    e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
+             view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
   });
-  e.matmul(scores, values, out, /*accumulate=*/false);
+  (void)count; // rows past it hold padding; the epilogue does not store them
 }
 
 void ChunkWindow::mapResult(IRMapping &mapping, Value i) {

@@ -4,9 +4,9 @@
 // the windows of a chunk's C queries lie in the chunk and the `size − 1` tokens before it, so
 // the kernel keeps a span of keys and values — a history of the last tokens (rounded up to 16
 // rows) followed by the chunk's rows, which the prologue stores with the recurrence's — and
-// per chunk computes the scores as one matmul of the chunk's queries with the span, masks each
-// row to its window, takes the softmax and multiplies by the span's values. The history then
-// shifts by C rows. Nothing is read from memory twice.
+// per block of 16 queries computes the scores against the band of the span their windows
+// reach (one matmul), masks each row to its window, takes the softmax and multiplies by the
+// band's values. The history then shifts by C rows. Nothing is read from memory twice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,8 +32,8 @@ public:
   /// In the prologue, token i of the chunk: its scaled query, key and value rows, from the
   /// body values in `mapping`.
   void storeTokenRows(mlir::IRMapping &mapping, mlir::Value i);
-  /// After the prologue: the window term of the chunk's first `count` tokens, whose first is
-  /// token `first` of `item`.
+  /// After the prologue: the window term of the chunk's tokens, whose first is token `first` of
+  /// `item` (padding rows past `count` are computed too, on zeros).
   void emit(const WorkItem &item, mlir::Value first, mlir::Value count);
   /// In the epilogue: maps the op's result to its value at token i of the chunk.
   void mapResult(mlir::IRMapping &mapping, mlir::Value i);
@@ -41,6 +41,8 @@ public:
   void shiftHistory();
 
 private:
+  /// Queries per block of the band matmuls.
+  static constexpr int64_t kQueryBlock = 16;
   KernelEmitter &e;
   WindowReadOp op;
   int64_t C, size, history, span, dk, dv;
