@@ -1,5 +1,7 @@
 // Liger Attention: 0.5 · Liger-GLA + 0.5 · sliding-window softmax attention (window 64) over
-// the same values; the mix is element-wise and linrec-fuse moves it into the kernel's stores.
+// the same values; the mix is element-wise and linrec-fuse moves it into the kernel's stores,
+// then on the CPU linrec-fuse-windows moves the window into the recurrence as a
+// linrec.window_read: one chunked kernel computes both terms from the same chunk tiles.
 // Generated from the conformance case liger_attention_03_short by the layer builder:
 //   linrec-run --case ../shared/conformance/liger_attention_03_short --emit-mlir
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
