@@ -93,6 +93,10 @@ LogicalResult ReadProductOp::verify() {
 LogicalResult WindowReadOp::verify() {
   if (getSize() < 1)
     return emitOpError() << "window size must be at least 1, got " << getSize();
+  bool shifted = getWeighting() == WindowWeighting::ShiftedExp;
+  if (shifted != static_cast<bool>(getDenominator()))
+    return emitOpError() << (shifted ? "with <shifted_exp> weights also returns the denominator"
+                                     : "returns a denominator only with <shifted_exp> weights");
   return success();
 }
 

@@ -201,29 +201,39 @@ def Linrec_L2NormOp : Linrec_Op<"l2norm", [Pure, AllTypesMatch<["input", "result
 
 def Linrec_WindowReadOp : Linrec_Op<"window_read",
     [Pure, AllTypesMatch<["query", "key"]>, AllTypesMatch<["value", "result"]>]> {
-  let summary = "softmax attention of the token's query over the last `size` tokens";
+  let summary = "attention of the token's query over the last `size` tokens";
   let description = [{
-    The sliding-window softmax term of a hybrid layer (Liger Attention), inside the token
-    step: with this token at position t of its sequence and J(t) = [max(0, t − size + 1), t],
+    The sliding-window term of a hybrid layer, inside the token step: with this token at
+    position t of its sequence, J(t) = [max(0, t − size + 1), t] and
+    s_j = scale · query_tᵀ key_j, weighted as `linrec.window_attention` does:
 
-    o_t = Σ_{j ∈ J(t)} softmax_j(scale · query_tᵀ key_j) value_j
+    - `softmax` (default): o_t = Σ_{j ∈ J(t)} softmax_j(s_j) value_j (Liger Attention);
+    - `relu`: o_t = Σ_{j ∈ J(t)} relu(s_j) value_j;
+    - `shifted_exp`: o_t = Σ_{j ∈ J(t)} e^{s_j − m} value_j and the second result
+      d_t = Σ_{j ∈ J(t)} e^{s_j − m}, m = max_{j ∈ J(t)} s_j (LoLCATs adds its linear terms to
+      both before dividing).
 
-    where key_j and value_j are this op's `key` and `value` operands at token j of the same
-    sequence and head. It is `linrec.window_attention <sliding> <softmax>` written per token:
-    the chunked kernels compute it from the chunk's tiles (the window of a chunk's queries
-    lies in that chunk and the `size − 1` tokens before it), and `linrec-fuse-windows` moves a
-    window attention that feeds a recurrence into its body as this op. Its operands must not
-    depend on a read of a state.
+    key_j and value_j are this op's `key` and `value` operands at token j of the same sequence
+    and head. It is `linrec.window_attention <sliding>` written per token: the chunked kernels
+    compute it from the chunk's tiles (the windows of a chunk's queries lie in that chunk and
+    the `size − 1` tokens before it), and `linrec-fuse-windows` moves a window attention that
+    feeds a recurrence into its body as this op. Chunked kernels need its operands independent
+    of the states' reads.
 
     ```mlir
     %w = linrec.window_read %qa, %ka, %v size 64 scale 0.125 : vector<64xf32>, vector<64xf32>
+    %n, %d = linrec.window_read %q, %k, %v size 64 scale 0.125 weighting <shifted_exp>
+        : vector<64xf32>, vector<64xf32>, f32
     ```
   }];
   let arguments = (ins Linrec_F32Vector:$query, Linrec_F32Vector:$key, Linrec_F32Vector:$value,
-                       I64Attr:$size, DefaultValuedAttr<F64Attr, "1.0">:$scale);
-  let results = (outs Linrec_F32Vector:$result);
+                       I64Attr:$size, DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       DefaultValuedAttr<Linrec_WindowWeightingAttr,
+                                         "WindowWeighting::Softmax">:$weighting);
+  let results = (outs Linrec_F32Vector:$result, Optional<F32>:$denominator);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `size` $size `scale` $scale attr-dict `:` type($query) `,` type($value)
+    $query `,` $key `,` $value `size` $size `scale` $scale (`weighting` $weighting^)? attr-dict
+    `:` type($query) `,` type($value) (`,` type($denominator)^)?
   }];
   let hasVerifier = 1;
 }

@@ -740,4 +740,70 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
   }
 }
 
+TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
+  // The three weightings of a window read inside a chunked kernel, against the reference's own
+  // evaluation of the op: a normalized linear attention whose numerator and denominator take
+  // the window's (shifted_exp shares the denominator, as LoLCATs does).
+  struct Case {
+    const char *weighting;
+    int64_t size, chunk, tokens;
+  };
+  std::vector<Case> cases = {{"softmax", 20, 16, 77},   {"relu", 64, 64, 130},
+                             {"shifted_exp", 64, 64, 200}, {"shifted_exp", 5, 32, 33},
+                             {"shifted_exp", 90, 16, 150}};
+  for (const Case &c : cases) {
+    bool shifted = std::string(c.weighting) == "shifted_exp";
+    std::string T = std::to_string(c.tokens);
+    std::string x = "tensor<2x" + T + "x3x8xf32>", scalar = "tensor<2x" + T + "x3xf32>";
+    std::string read = "%w" + std::string(shifted ? ", %wd" : "") +
+                       " = linrec.window_read %qt, %kt, %vt size " + std::to_string(c.size) +
+                       " scale 0.3 weighting <" + c.weighting + "> : vector<8xf32>, vector<8xf32>" +
+                       (shifted ? ", f32" : "");
+    std::string text =
+        "func.func @f(%q: " + x + ", %k: " + x + ", %v: " + x + ") -> (" + x + ", " + scalar +
+        ") {\n"
+        "  %o, %d, %s, %z = linrec.recurrence ins(%q, %k, %v : " + x + ", " + x + ", " + x +
+        ") -> (" + x + ", " + scalar + ", tensor<2x3x8x8xf32>, tensor<2x3x8xf32>) {\n"
+        "  ^bb0(%S: !linrec.state<8x8xf32>, %Z: !linrec.state<8xf32>, %qt: vector<8xf32>, "
+        "%kt: vector<8xf32>, %vt: vector<8xf32>):\n"
+        "    " + read + "\n"
+        "    %fk = linrec.feature_map <exp> %kt : vector<8xf32>\n"
+        "    %fq = linrec.feature_map <exp> %qt : vector<8xf32>\n"
+        "    %S1 = linrec.write %S, %fk, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+        "    %Z1 = linrec.write %Z, %fk : !linrec.state<8xf32>, vector<8xf32>\n"
+        "    %n = linrec.read %S1, %fq : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        "    %m = linrec.read %Z1, %fq : !linrec.state<8xf32>, vector<8xf32> -> f32\n"
+        "    %num = arith.addf %n, %w : vector<8xf32>\n"
+        "    %den = arith.addf %m, " + std::string(shifted ? "%wd" : "%m") + " : f32\n"
+        "    linrec.yield states(%S1, %Z1 : !linrec.state<8x8xf32>, !linrec.state<8xf32>) "
+        "outputs(%num, %den : vector<8xf32>, f32)\n"
+        "  }\n"
+        "  return %o, %d : " + x + ", " + scalar + "\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    ASSERT_TRUE(module) << text;
+    std::normal_distribution<double> normal;
+    std::vector<Array> args;
+    for (int i = 0; i < 3; ++i) {
+      Array a(DType::F32, {2, c.tokens, 3, 8});
+      for (double &value : a.data)
+        value = static_cast<float>(0.5 * normal(rng));
+      args.push_back(a);
+    }
+    auto reference = interpretFunction(*module, "f", args);
+    CpuKernelOptions options;
+    options.chunkSize = c.chunk;
+    auto cpu = evaluateFunction(*module, "f", args,
+                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                  return runOnCpu(compiler, op, operands, options);
+                                },
+                                /*fuse=*/false);
+    ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu)) << c.weighting;
+    for (size_t i = 0; i < reference->size(); ++i) {
+      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
+      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
+          << c.weighting << " size " << c.size << " chunk " << c.chunk << " result #" << i;
+    }
+  }
+}
+
 } // namespace

@@ -47,6 +47,7 @@ struct Step {
   Operation *op;
   SmallVector<unsigned, 4> operands;
   unsigned result = 0;
+  unsigned secondResult = 0; // WindowRead's denominator
   double (*binary)(double, double) = nullptr;
   double (*unary)(double) = nullptr;
   Slot constant;
@@ -237,10 +238,14 @@ private:
       step.op = &bodyOp;
       for (Value operand : bodyOp.getOperands())
         step.operands.push_back(slotOf.at(operand));
-      if (bodyOp.getNumResults() != 1)
+      // A window read may return its denominator too.
+      bool twoResults = isa<WindowReadOp>(bodyOp) && bodyOp.getNumResults() == 2;
+      if (bodyOp.getNumResults() != 1 && !twoResults)
         return unsupported(&bodyOp);
       Value result = bodyOp.getResult(0);
       step.result = addSlot(result);
+      if (twoResults)
+        step.secondResult = addSlot(bodyOp.getResult(1));
       if ((step.binary = binaryFunction(&bodyOp)))
         step.kind = StepKind::Binary;
       else if ((step.unary = unaryFunction(&bodyOp)))
@@ -540,27 +545,38 @@ private:
       break;
     }
     case StepKind::WindowRead: {
-      // Softmax over the window (this token's key included) in float64, max-shifted.
+      // The window's weights (this token's key included) in float64, as window_attention's.
       auto window = cast<WindowReadOp>(step.op);
       step.window.emplace_back(in(1), in(2));
       if (static_cast<int64_t>(step.window.size()) > static_cast<int64_t>(window.getSize()))
         step.window.pop_front();
       double scale = window.getScale().convertToDouble();
       const Slot &q = in(0);
-      std::vector<double> scores;
+      std::vector<double> weights;
       for (const auto &[key, value] : step.window) {
         double dot = 0;
         for (size_t d = 0; d < q.size(); ++d)
           dot += q[d] * key[d];
-        scores.push_back(scale * dot);
+        weights.push_back(scale * dot);
       }
-      double max = *std::max_element(scores.begin(), scores.end()), sum = 0;
-      for (double &x : scores)
-        sum += (x = std::exp(x - max));
+      double sum = 1;
+      if (window.getWeighting() == WindowWeighting::Relu) {
+        for (double &x : weights)
+          x = std::max(x, 0.0);
+      } else {
+        double max = *std::max_element(weights.begin(), weights.end());
+        sum = 0;
+        for (double &x : weights)
+          sum += (x = std::exp(x - max));
+        if (window.getWeighting() == WindowWeighting::ShiftedExp) {
+          slots[step.secondResult][0] = sum;
+          sum = 1; // unnormalized
+        }
+      }
       std::fill(out.begin(), out.end(), 0.0);
       for (auto [j, entry] : llvm::enumerate(step.window))
         for (size_t d = 0; d < out.size(); ++d)
-          out[d] += scores[j] / sum * entry.second[d];
+          out[d] += weights[j] / sum * entry.second[d];
       break;
     }
     case StepKind::ReadProduct: {

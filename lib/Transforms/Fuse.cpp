@@ -97,7 +97,7 @@ static bool fuseProducer(RecurrenceOp &op) {
     OpBuilder b(op);
     unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
     SmallVector<Value> extra(generic.getDpsInputs());
-    RecurrenceOp fused = rebuildWithInputs(b, op, static_cast<int>(i), extra);
+    RecurrenceOp fused = rebuildWithInputs(b, op, {static_cast<unsigned>(i)}, extra);
     Block &block = fused.getBodyBlock();
     SmallVector<Value> args;
     for (unsigned k = 0; k < extra.size(); ++k)
@@ -137,7 +137,7 @@ static bool fuseConsumer(RecurrenceOp &op) {
       continue;
     OpBuilder b(op);
     unsigned first = op.getNumStates() + op.getInputs().size();
-    RecurrenceOp fused = rebuildWithInputs(b, op, /*dropped=*/-1, extra);
+    RecurrenceOp fused = rebuildWithInputs(b, op, /*dropped=*/{}, extra);
     Block &block = fused.getBodyBlock();
     YieldOp yield = fused.getYield();
     SmallVector<Value> args;

@@ -1,9 +1,9 @@
 //===- FuseWindows.cpp - sliding-window attention into recurrence bodies --===//
 //
-// window_attention(q, k, v) feeding input #i of a recurrence becomes
+// A sliding window_attention(q, k, v) whose results are inputs of a recurrence becomes
 // linrec.window_read(q_t, k_t, v_t) in the body, with q, k and v as inputs (an input that is
 // already there, such as the shared v of Liger Attention, is reused, so the kernel loads each
-// row once).
+// row once). Its denominator (shifted_exp: LoLCATs) becomes the read's second result.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,55 +19,69 @@ namespace linrec {
 using namespace mlir;
 using namespace linrec;
 
-/// True for a window the chunked kernels compute inside a recurrence.
-static bool isFusableWindow(WindowAttentionOp window) {
-  return window.getWindow() == WindowKind::Sliding &&
-         window.getWeighting() == WindowWeighting::Softmax && !window.getDenominator();
+/// The first sliding window whose results feed `op` (only as its inputs: a result used
+/// elsewhere too keeps the window op alive, which is fine), or null.
+static WindowAttentionOp feedingWindow(RecurrenceOp op) {
+  for (Value input : op.getInputs())
+    if (auto window = input.getDefiningOp<WindowAttentionOp>())
+      if (window.getWindow() == WindowKind::Sliding)
+        return window;
+  return {};
 }
 
-/// Replaces the first input of `op` that a fusable window computes; false if there is none.
+/// Replaces the inputs of `op` that a sliding window computes by a window read; false if there
+/// is none.
 static bool fuseWindow(RecurrenceOp &op) {
   if (op.getCuSeqlens())
     return false;
-  for (auto [i, input] : llvm::enumerate(op.getInputs())) {
-    auto window = input.getDefiningOp<WindowAttentionOp>();
-    if (!window || !isFusableWindow(window))
+  WindowAttentionOp window = feedingWindow(op);
+  if (!window)
+    return false;
+  unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
+  // The inputs the window computes (its output, and its denominator with shifted_exp).
+  SmallVector<unsigned> dropped;
+  for (auto [i, input] : llvm::enumerate(op.getInputs()))
+    if (input.getDefiningOp() == window.getOperation())
+      dropped.push_back(i);
+  // q, k, v: inputs that stay are reused, the others appended.
+  SmallVector<Value> extra;
+  SmallVector<unsigned> positions; // per operand: an input index, or numInputs + extra index
+  for (Value operand : {window.getQ(), window.getK(), window.getV()}) {
+    auto existing = llvm::find(op.getInputs(), operand);
+    unsigned index = std::distance(op.getInputs().begin(), existing);
+    if (existing != op.getInputs().end() && !llvm::is_contained(dropped, index)) {
+      positions.push_back(index);
       continue;
-    unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
-    // q, k, v: existing inputs are reused, the others appended.
-    SmallVector<Value> extra;
-    SmallVector<int> positions; // per operand: an input index, or numInputs + extra index
-    for (Value operand : {window.getQ(), window.getK(), window.getV()}) {
-      auto existing = llvm::find(op.getInputs(), operand);
-      if (existing != op.getInputs().end() &&
-          std::distance(op.getInputs().begin(), existing) != static_cast<long>(i)) {
-        positions.push_back(std::distance(op.getInputs().begin(), existing));
-        continue;
-      }
-      auto repeated = llvm::find(extra, operand);
-      positions.push_back(numInputs + std::distance(extra.begin(), repeated));
-      if (repeated == extra.end())
-        extra.push_back(operand);
     }
-    OpBuilder b(op);
-    RecurrenceOp fused = rebuildWithInputs(b, op, static_cast<int>(i), extra);
-    Block &block = fused.getBodyBlock();
-    SmallVector<Value> args;
-    for (int position : positions)
-      args.push_back(block.getArgument(numStates + position));
-    b.setInsertionPointToStart(&block);
-    Value term = WindowReadOp::create(b, window.getLoc(), args[2].getType(), args[0], args[1],
-                                      args[2], window.getSizeAttr(), window.getScaleAttr());
-    block.getArgument(numStates + i).replaceAllUsesWith(term);
-    block.eraseArgument(numStates + i);
-    op->replaceAllUsesWith(fused);
-    op->erase();
-    op = fused;
-    if (window->use_empty())
-      window->erase();
-    return true;
+    auto repeated = llvm::find(extra, operand);
+    positions.push_back(numInputs + std::distance(extra.begin(), repeated));
+    if (repeated == extra.end())
+      extra.push_back(operand);
   }
-  return false;
+  OpBuilder b(op);
+  RecurrenceOp fused = rebuildWithInputs(b, op, dropped, extra);
+  Block &block = fused.getBodyBlock();
+  SmallVector<Value> args;
+  for (unsigned position : positions)
+    args.push_back(block.getArgument(numStates + position));
+  b.setInsertionPointToStart(&block);
+  Type denominatorType = window.getDenominator() ? b.getF32Type() : Type();
+  auto read = WindowReadOp::create(b, window.getLoc(), args[2].getType(), denominatorType,
+                                   args[0], args[1], args[2], window.getSizeAttr(),
+                                   window.getScaleAttr(), window.getWeightingAttr());
+  for (unsigned i : llvm::reverse(dropped)) {
+    BlockArgument arg = block.getArgument(numStates + i);
+    Value term = op.getInputs()[i] == window.getO() ? Value(read.getResult())
+                                                    : Value(read.getDenominator());
+    arg.replaceAllUsesWith(term);
+    block.eraseArgument(numStates + i);
+  }
+  op->replaceAllUsesWith(fused);
+  op->erase();
+  op = fused;
+  if (window->use_empty())
+    window->erase();
+  return true;
 }
 
 namespace {

@@ -12,11 +12,11 @@ Type tokenType(Type tensor) {
   return type.getRank() == 3 ? f32 : Type(VectorType::get({type.getDimSize(3)}, f32));
 }
 
-RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, int dropped,
+RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
                                ValueRange extraInputs) {
   SmallVector<Value> inputs;
   for (auto [i, input] : llvm::enumerate(op.getInputs()))
-    if (static_cast<int>(i) != dropped)
+    if (!llvm::is_contained(dropped, i))
       inputs.push_back(input);
   llvm::append_range(inputs, extraInputs);
   unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();

@@ -17,11 +17,11 @@ namespace linrec {
 /// The body type of a per-token slice of `tensor` ([B, T, H] -> f32, [B, T, H, D] -> vector).
 mlir::Type tokenType(mlir::Type tensor);
 
-/// A recurrence whose inputs are `op`'s without input #`dropped` (none if negative) plus
+/// A recurrence whose inputs are `op`'s without the inputs numbered in `dropped`, plus
 /// `extraInputs`, the body moved over from `op` with an argument per extra input appended after
-/// the input arguments. The dropped input's argument stays until the caller replaces it.
-RecurrenceOp rebuildWithInputs(mlir::OpBuilder &b, RecurrenceOp op, int dropped,
-                               mlir::ValueRange extraInputs);
+/// the input arguments. The dropped inputs' arguments stay until the caller replaces them.
+RecurrenceOp rebuildWithInputs(mlir::OpBuilder &b, RecurrenceOp op,
+                               llvm::ArrayRef<unsigned> dropped, mlir::ValueRange extraInputs);
 
 } // namespace linrec
 

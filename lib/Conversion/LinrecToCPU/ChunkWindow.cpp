@@ -23,6 +23,8 @@ ChunkWindow::ChunkWindow(KernelEmitter &e, WindowReadOp op, int64_t chunkSize)
   values = e.alloc({span, dv});
   scores = e.alloc({C, span});
   out = e.alloc({C, dv});
+  if (op.getDenominator())
+    denominators = e.alloc({C});
 }
 
 void ChunkWindow::clearHistory() {
@@ -98,9 +100,21 @@ void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
                                 vector::BroadcastOp::create(b, bandRow, from)),
           arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
                                 vector::BroadcastOp::create(b, bandRow, last)));
-      auto [weights, sum] = maskedExpWeights(b, e.load(bandRow, bandScores, {i, zero}), keep);
-      e.store(arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, bandRow, sum)),
-              bandScores, {i, zero});
+      Value rowScores = e.load(bandRow, bandScores, {i, zero});
+      Value weights;
+      if (op.getWeighting() == WindowWeighting::Relu) {
+        Value zeros = e.zeros(bandRow);
+        weights = arith::SelectOp::create(
+            b, keep, arith::MaximumFOp::create(b, rowScores, zeros), zeros);
+      } else {
+        Value sum;
+        std::tie(weights, sum) = maskedExpWeights(b, rowScores, keep);
+        if (op.getWeighting() == WindowWeighting::Softmax)
+          weights = arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, bandRow, sum));
+        else // shifted_exp: the caller adds its own terms before dividing
+          e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
+      }
+      e.store(weights, bandScores, {i, zero});
     });
     e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
              view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
@@ -110,6 +124,8 @@ void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
 
 void ChunkWindow::mapResult(IRMapping &mapping, Value i) {
   mapping.map(op.getResult(), e.load(e.vectorOf(dv), out, {i, e.index(0)}));
+  if (Value denominator = op.getDenominator())
+    mapping.map(denominator, e.load(e.b.getF32Type(), denominators, {i}));
 }
 
 void ChunkWindow::shiftHistory() {

@@ -5,8 +5,8 @@
 // the kernel keeps a span of keys and values — a history of the last tokens (rounded up to 16
 // rows) followed by the chunk's rows, which the prologue stores with the recurrence's — and
 // per block of 16 queries computes the scores against the band of the span their windows
-// reach (one matmul), masks each row to its window, takes the softmax and multiplies by the
-// band's values. The history then shifts by C rows. Nothing is read from memory twice.
+// reach (one matmul), masks each row to its window, weighs it (softmax, relu, or e^{s − max}
+// with the row sum as the denominator) and multiplies by the band's values. The history then shifts by C rows. Nothing is read from memory twice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,6 +52,7 @@ private:
   mlir::Value values;  // span x dv
   mlir::Value scores;  // C x span: scores, then softmax weights
   mlir::Value out;     // C x dv
+  mlir::Value denominators; // C (shifted_exp)
 };
 
 } // namespace linrec::cpu
