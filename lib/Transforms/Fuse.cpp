@@ -11,6 +11,7 @@
 #include "RecurrenceRewrite.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 
 namespace linrec {
@@ -21,8 +22,37 @@ namespace linrec {
 using namespace mlir;
 using namespace linrec;
 
-/// True for a generic that is element-wise over one [B, T, H(, D)] iteration space with a
-/// scalar arith/math payload that does not read its output.
+/// How a generic input is indexed over the [B, T, H(, D)] iteration space of its result.
+enum class Operand {
+  Token,   // [B, T, H(, D)]: a body argument per token (an input)
+  Scalar,  // [B, T, H] in a 4-D space: a per-token f32, broadcast over D (an input)
+  PerHead, // [H] or [H, D]: a per-head value (a param)
+};
+
+static std::optional<Operand> classify(AffineMap map, ShapedType type,
+                                       ArrayRef<int64_t> resultShape) {
+  MLIRContext *ctx = map.getContext();
+  unsigned rank = resultShape.size();
+  auto dims = [&](ArrayRef<unsigned> positions) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned p : positions)
+      exprs.push_back(getAffineDimExpr(p, ctx));
+    return AffineMap::get(rank, 0, exprs, ctx);
+  };
+  if (map.isIdentity() && type.getShape() == resultShape)
+    return Operand::Token;
+  if (rank == 4 && map == dims({0, 1, 2}) && type.getShape() == resultShape.take_front(3))
+    return Operand::Scalar;
+  if (map == dims({2}) && type.getShape() == ArrayRef<int64_t>{resultShape[2]})
+    return Operand::PerHead;
+  if (rank == 4 && map == dims({2, 3}) && type.getShape() == resultShape.drop_front(2))
+    return Operand::PerHead;
+  return std::nullopt;
+}
+
+/// True for a generic that is element-wise over one [B, T, H(, D)] iteration space (inputs may
+/// be broadcast: [B, T, H] over D, per-head [H] or [H, D]) with a scalar arith/math payload
+/// that does not read its output.
 static bool isFusableElementwise(linalg::GenericOp generic) {
   if (generic.getNumDpsInits() != 1 || generic->getNumResults() != 1)
     return false;
@@ -33,14 +63,15 @@ static bool isFusableElementwise(linalg::GenericOp generic) {
   if (!llvm::all_of(generic.getIteratorTypesArray(),
                     [](utils::IteratorType t) { return t == utils::IteratorType::parallel; }))
     return false;
-  if (!llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
+  if (!generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity())
     return false;
-  // Bodies compute in f32: only f32 tensors of the result's shape fuse.
+  // Bodies compute in f32: only f32 tensors fuse.
   if (!resultType.getElementType().isF32())
     return false;
-  for (Value input : generic.getDpsInputs()) {
-    auto type = cast<ShapedType>(input.getType());
-    if (type.getShape() != resultType.getShape() || !type.getElementType().isF32())
+  for (OpOperand *input : generic.getDpsInputOperands()) {
+    auto type = cast<ShapedType>(input->get().getType());
+    if (!type.getElementType().isF32() ||
+        !classify(generic.getMatchingIndexingMap(input), type, resultType.getShape()))
       return false;
   }
   Block &body = generic.getRegion().front();
@@ -60,14 +91,24 @@ static bool isFusableElementwise(linalg::GenericOp generic) {
   return true;
 }
 
+static Operand classify(linalg::GenericOp generic, OpOperand *input) {
+  auto resultType = cast<RankedTensorType>(generic->getResult(0).getType());
+  return *classify(generic.getMatchingIndexingMap(input),
+                   cast<ShapedType>(input->get().getType()), resultType.getShape());
+}
+
 /// Re-creates the payload of `generic` on per-token values: `args` are the values of its
-/// inputs (f32 or vectors); returns the value of its result.
+/// inputs (f32 or vectors; f32 values are broadcast when the result is a vector); returns the
+/// value of its result.
 static Value clonePayload(OpBuilder &b, linalg::GenericOp generic, ValueRange args) {
   Block &body = generic.getRegion().front();
   Type tokenTy = tokenType(generic->getResult(0).getType());
   IRMapping mapping;
-  for (auto [arg, value] : llvm::zip(body.getArguments(), args))
+  for (auto [arg, value] : llvm::zip(body.getArguments(), args)) {
+    if (isa<VectorType>(tokenTy) && !isa<VectorType>(value.getType()))
+      value = vector::BroadcastOp::create(b, generic.getLoc(), tokenTy, value);
     mapping.map(arg, value);
+  }
   auto vectorOf = [&](Type scalar) -> Type {
     if (auto vec = dyn_cast<VectorType>(tokenTy))
       return VectorType::get(vec.getShape(), scalar);
@@ -88,6 +129,78 @@ static Value clonePayload(OpBuilder &b, linalg::GenericOp generic, ValueRange ar
   return mapping.lookup(body.getTerminator()->getOperand(0));
 }
 
+/// The body values of a generic's inputs once they are operands of the recurrence: inputs
+/// and params it already has are reused, the others become new inputs or params, and outputs
+/// of the recurrence itself (`outputs`, consumer fusion) are the values the body yields.
+struct PayloadOperands {
+  SmallVector<Value> extraInputs, extraParams;
+  // Per generic input: (kind, index): 0 = existing input, 1 = extra input, 2 = existing
+  // param, 3 = extra param, 4 = output of the recurrence.
+  SmallVector<std::pair<int, unsigned>> places;
+  unsigned numStates, numInputs, numParams; // of the recurrence before the rebuild
+
+  PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped)
+      : numStates(op.getNumStates()), numInputs(op.getInputs().size()),
+        numParams(op.getParams().size()) {
+    auto add = [](SmallVector<Value> &list, Value v) {
+      auto it = llvm::find(list, v);
+      if (it == list.end()) {
+        list.push_back(v);
+        return unsigned(list.size() - 1);
+      }
+      return unsigned(it - list.begin());
+    };
+    for (OpOperand *input : generic.getDpsInputOperands()) {
+      Value v = input->get();
+      if (auto result = dyn_cast<OpResult>(v); result && result.getOwner() == op) {
+        places.push_back({4, result.getResultNumber()});
+        continue;
+      }
+      if (classify(generic, input) == Operand::PerHead) {
+        auto existing = llvm::find(op.getParams(), v);
+        if (existing != op.getParams().end())
+          places.push_back({2, unsigned(existing - op.getParams().begin())});
+        else
+          places.push_back({3, add(extraParams, v)});
+        continue;
+      }
+      auto existing = llvm::find(op.getInputs(), v);
+      unsigned index = existing - op.getInputs().begin();
+      if (existing != op.getInputs().end() && !llvm::is_contained(dropped, index))
+        places.push_back({0, index});
+      else
+        places.push_back({1, add(extraInputs, v)});
+    }
+  }
+
+  /// The body values in `fused` (rebuilt with these extras, the dropped inputs' arguments
+  /// still in place).
+  SmallVector<Value> values(RecurrenceOp fused) const {
+    Block &block = fused.getBodyBlock();
+    unsigned firstParam = numStates + numInputs + extraInputs.size();
+    SmallVector<Value> args;
+    for (auto [kind, index] : places) {
+      switch (kind) {
+      case 0:
+        args.push_back(block.getArgument(numStates + index));
+        break;
+      case 1:
+        args.push_back(block.getArgument(numStates + numInputs + index));
+        break;
+      case 2:
+        args.push_back(block.getArgument(firstParam + index));
+        break;
+      case 3:
+        args.push_back(block.getArgument(firstParam + numParams + index));
+        break;
+      default:
+        args.push_back(fused.getYield().getOutputs()[index]);
+      }
+    }
+    return args;
+  }
+};
+
 /// Moves an element-wise producer of input #i into the body.
 static bool fuseProducer(RecurrenceOp &op) {
   for (auto [i, input] : llvm::enumerate(op.getInputs())) {
@@ -95,15 +208,14 @@ static bool fuseProducer(RecurrenceOp &op) {
     if (!generic || !isFusableElementwise(generic))
       continue;
     OpBuilder b(op);
-    unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
-    SmallVector<Value> extra(generic.getDpsInputs());
-    RecurrenceOp fused = rebuildWithInputs(b, op, {static_cast<unsigned>(i)}, extra);
+    unsigned numStates = op.getNumStates();
+    SmallVector<unsigned> dropped = {static_cast<unsigned>(i)};
+    PayloadOperands operands(op, generic, dropped);
+    RecurrenceOp fused =
+        rebuildWithOperands(b, op, dropped, operands.extraInputs, operands.extraParams);
     Block &block = fused.getBodyBlock();
-    SmallVector<Value> args;
-    for (unsigned k = 0; k < extra.size(); ++k)
-      args.push_back(block.getArgument(numStates + numInputs + k));
     b.setInsertionPointToStart(&block);
-    Value value = clonePayload(b, generic, args);
+    Value value = clonePayload(b, generic, operands.values(fused));
     block.getArgument(numStates + i).replaceAllUsesWith(value);
     block.eraseArgument(numStates + i);
     op->replaceAllUsesWith(fused);
@@ -116,34 +228,36 @@ static bool fuseProducer(RecurrenceOp &op) {
   return false;
 }
 
-/// Moves an element-wise consumer of output #j (its only user) into the body.
+/// Moves an element-wise consumer of output #j into the body, when it is the only user of every
+/// output of the recurrence it reads; the outputs it alone read are dropped.
 static bool fuseConsumer(RecurrenceOp &op) {
   for (auto [j, output] : llvm::enumerate(op.getOutputs())) {
     if (!output.hasOneUse())
       continue;
     auto generic = dyn_cast<linalg::GenericOp>(*output.getUsers().begin());
-    if (!generic || !isFusableElementwise(generic))
+    if (!generic || !isFusableElementwise(generic) ||
+        output.getType() != generic->getResult(0).getType())
       continue;
-    // Every other input must be available before the recurrence.
-    SmallVector<Value> extra;
+    // Every other input must be available before the recurrence, or be one of its outputs
+    // that only this generic reads.
     bool available = true;
-    for (Value in : generic.getDpsInputs())
-      if (in != output) {
-        Operation *def = in.getDefiningOp();
-        available &= !def || def->isBeforeInBlock(op);
-        extra.push_back(in);
+    for (Value in : generic.getDpsInputs()) {
+      if (auto result = dyn_cast<OpResult>(in); result && result.getOwner() == op) {
+        available &= result.getResultNumber() < op.getNumOutputs() &&
+                     llvm::all_of(in.getUsers(), [&](Operation *u) { return u == generic; });
+        continue;
       }
-    if (!available || output.getType() != generic->getResult(0).getType())
+      Operation *def = in.getDefiningOp();
+      available &= !def || def->isBeforeInBlock(op);
+    }
+    if (!available)
       continue;
     OpBuilder b(op);
-    unsigned first = op.getNumStates() + op.getInputs().size();
-    RecurrenceOp fused = rebuildWithInputs(b, op, /*dropped=*/{}, extra);
-    Block &block = fused.getBodyBlock();
+    PayloadOperands operands(op, generic, /*dropped=*/{});
+    RecurrenceOp fused =
+        rebuildWithOperands(b, op, /*dropped=*/{}, operands.extraInputs, operands.extraParams);
     YieldOp yield = fused.getYield();
-    SmallVector<Value> args;
-    unsigned k = 0;
-    for (Value in : generic.getDpsInputs())
-      args.push_back(in == output ? yield.getOutputs()[j] : block.getArgument(first + k++));
+    SmallVector<Value> args = operands.values(fused);
     b.setInsertionPoint(yield);
     Value value = clonePayload(b, generic, args);
     yield.getOutputsMutable()[j].set(value);
@@ -151,7 +265,7 @@ static bool fuseConsumer(RecurrenceOp &op) {
     generic->erase();
     op->replaceAllUsesWith(fused);
     op->erase();
-    op = fused;
+    op = dropUnusedOutputs(b, fused);
     return true;
   }
   return false;

@@ -12,16 +12,26 @@ Type tokenType(Type tensor) {
   return type.getRank() == 3 ? f32 : Type(VectorType::get({type.getDimSize(3)}, f32));
 }
 
-RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
-                               ValueRange extraInputs) {
+/// The body type of a per-head param ([H] -> f32, [H, D] -> vector).
+static Type paramType(Type tensor) {
+  auto type = cast<RankedTensorType>(tensor);
+  Type f32 = Float32Type::get(type.getContext());
+  return type.getRank() == 1 ? f32 : Type(VectorType::get({type.getDimSize(1)}, f32));
+}
+
+RecurrenceOp rebuildWithOperands(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
+                                 ValueRange extraInputs, ValueRange extraParams) {
   SmallVector<Value> inputs;
   for (auto [i, input] : llvm::enumerate(op.getInputs()))
     if (!llvm::is_contained(dropped, i))
       inputs.push_back(input);
   llvm::append_range(inputs, extraInputs);
+  SmallVector<Value> params(op.getParams());
+  llvm::append_range(params, extraParams);
   unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
-  auto fused = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), inputs,
-                                    op.getParams(), op.getInits(), op.getCuSeqlens());
+  unsigned numParams = op.getParams().size();
+  auto fused = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), inputs, params,
+                                    op.getInits(), op.getCuSeqlens());
   fused->setDiscardableAttrs(op->getDiscardableAttrDictionary());
   fused.setChunkSizeAttr(op.getChunkSizeAttr());
   fused.setAlgorithmAttr(op.getAlgorithmAttr());
@@ -30,7 +40,44 @@ RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned>
   unsigned position = numStates + numInputs;
   for (Value extra : extraInputs)
     block.insertArgument(position++, tokenType(extra.getType()), op.getLoc());
+  position += numParams;
+  for (Value extra : extraParams)
+    block.insertArgument(position++, paramType(extra.getType()), op.getLoc());
   return fused;
+}
+
+RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
+                               ValueRange extraInputs) {
+  return rebuildWithOperands(b, op, dropped, extraInputs, ValueRange{});
+}
+
+RecurrenceOp dropUnusedOutputs(OpBuilder &b, RecurrenceOp op) {
+  unsigned numOutputs = op.getNumOutputs();
+  SmallVector<unsigned> kept;
+  for (unsigned j = 0; j < op->getNumResults(); ++j)
+    if (j >= numOutputs || !op->getResult(j).use_empty())
+      kept.push_back(j);
+  if (kept.size() == op->getNumResults())
+    return op;
+  SmallVector<Type> types;
+  for (unsigned j : kept)
+    types.push_back(op->getResult(j).getType());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(op);
+  auto trimmed = RecurrenceOp::create(b, op.getLoc(), types, op.getInputs(), op.getParams(),
+                                      op.getInits(), op.getCuSeqlens());
+  trimmed->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  trimmed.setChunkSizeAttr(op.getChunkSizeAttr());
+  trimmed.setAlgorithmAttr(op.getAlgorithmAttr());
+  trimmed.getBody().takeBody(op.getBody());
+  YieldOp yield = trimmed.getYield();
+  for (unsigned j = numOutputs; j-- > 0;)
+    if (!llvm::is_contained(kept, j))
+      yield.getOutputsMutable().erase(j);
+  for (auto [newIndex, oldIndex] : llvm::enumerate(kept))
+    op->getResult(oldIndex).replaceAllUsesWith(trimmed->getResult(newIndex));
+  op->erase();
+  return trimmed;
 }
 
 } // namespace linrec

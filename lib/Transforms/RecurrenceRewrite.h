@@ -22,6 +22,13 @@ mlir::Type tokenType(mlir::Type tensor);
 /// the input arguments. The dropped inputs' arguments stay until the caller replaces them.
 RecurrenceOp rebuildWithInputs(mlir::OpBuilder &b, RecurrenceOp op,
                                llvm::ArrayRef<unsigned> dropped, mlir::ValueRange extraInputs);
+/// rebuildWithInputs, also appending `extraParams` (per-head [H] or [H, D] tensors) to the
+/// params, with their arguments after the existing params'.
+RecurrenceOp rebuildWithOperands(mlir::OpBuilder &b, RecurrenceOp op,
+                                 llvm::ArrayRef<unsigned> dropped, mlir::ValueRange extraInputs,
+                                 mlir::ValueRange extraParams);
+/// `op` without the outputs nothing uses (a new op when there are any; final states stay).
+RecurrenceOp dropUnusedOutputs(mlir::OpBuilder &b, RecurrenceOp op);
 
 } // namespace linrec
 

@@ -82,3 +82,29 @@ func.func @not_fused(%q: tensor<1x8x2x16xf32>, %cu: tensor<3xi32>)
   }
   return %o1, %o2 : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>
 }
+
+// -----
+
+// LoLCATs: a shifted_exp window feeds the recurrence twice (numerator and denominator); both
+// inputs become the results of one window read.
+// CHECK-LABEL: func.func @shared_denominator
+// CHECK-NOT: linrec.window_attention
+// CHECK: ^bb0(%{{.*}}: !linrec.state<16x16xf32>, %[[QT:.*]]: vector<16xf32>):
+// CHECK-NEXT: %[[N:.*]], %[[D:.*]] = linrec.window_read %[[QT]], %[[QT]], %[[QT]] size 8 scale 1.000000e+00 weighting <shifted_exp> : vector<16xf32>, vector<16xf32>, f32
+// CHECK: arith.addf %{{.*}}, %[[N]] : vector<16xf32>
+// CHECK: vector.broadcast %[[D]] : f32 to vector<16xf32>
+func.func @shared_denominator(%q: tensor<1x8x2x16xf32>) -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>) {
+  %w, %wd = linrec.window_attention %q, %q, %q window <sliding> size 8 weighting <shifted_exp>
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> (tensor<1x8x2x16xf32>, tensor<1x8x2xf32>)
+  %o, %s = linrec.recurrence ins(%q, %w, %wd : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2xf32>)
+      -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>, %wdt: f32):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %r = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    %num = arith.addf %r, %wt : vector<16xf32>
+    %den = vector.broadcast %wdt : f32 to vector<16xf32>
+    %y = arith.divf %num, %den : vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%y : vector<16xf32>)
+  }
+  return %o, %s : tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>
+}

@@ -98,3 +98,51 @@ func.func @captured(%q: tensor<1x8x2x16xf32>, %raw: tensor<1x8x2x16xf32>, %c: f3
       -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>)
   return %s : tensor<1x2x16x16xf32>
 }
+
+// -----
+
+#id4 = affine_map<(b, t, h, d) -> (b, t, h, d)>
+#tok = affine_map<(b, t, h, d) -> (b, t, h)>
+#head = affine_map<(b, t, h, d) -> (h)>
+
+// A consumer of two outputs of the recurrence (a numerator and its [B, T, H] denominator), with
+// a per-head gate [H] (a new param) and a [B, T, H] input broadcast over the head dim (LoLCATs'
+// combine): the payload moves after the reads, the scalars are broadcast, and the denominator
+// output, now read by nothing, is dropped.
+// CHECK-LABEL: func.func @shared_denominator
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x16xf32>, %[[WD:.*]]: tensor<1x8x2xf32>, %[[GATE:.*]]: tensor<2xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: %[[R:.*]]:3 = linrec.recurrence ins(%[[Q]], %[[WD]] : tensor<1x8x2x16xf32>, tensor<1x8x2xf32>) params(%[[GATE]] : tensor<2xf32>)
+// CHECK-SAME: -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>)
+// CHECK: ^bb0(%{{.*}}: !linrec.state<16x16xf32>, %{{.*}}: !linrec.state<16xf32>, %[[QT:.*]]: vector<16xf32>, %[[WDT:.*]]: f32, %[[GT:.*]]: f32):
+// CHECK: %[[N:.*]] = linrec.read %{{.*}}, %[[QT]] : <16x16xf32>
+// CHECK: %[[D:.*]] = linrec.read %{{.*}}, %[[QT]] : <16xf32>
+// CHECK-DAG: vector.broadcast %[[D]] : f32 to vector<16xf32>
+// CHECK-DAG: vector.broadcast %[[WDT]] : f32 to vector<16xf32>
+// CHECK-DAG: vector.broadcast %[[GT]] : f32 to vector<16xf32>
+// CHECK: %[[O:.*]] = arith.divf
+// CHECK: linrec.yield states(%{{.*}}, %{{.*}} : !linrec.state<16x16xf32>, !linrec.state<16xf32>) outputs(%[[O]] : vector<16xf32>)
+// CHECK: return %[[R]]#0
+func.func @shared_denominator(%q: tensor<1x8x2x16xf32>, %wd: tensor<1x8x2xf32>, %gate: tensor<2xf32>)
+    -> tensor<1x8x2x16xf32> {
+  %n, %d, %s, %z = linrec.recurrence ins(%q : tensor<1x8x2x16xf32>)
+      -> (tensor<1x8x2x16xf32>, tensor<1x8x2xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %Z: !linrec.state<16xf32>, %qt: vector<16xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %Z1 = linrec.write %Z, %qt : !linrec.state<16xf32>, vector<16xf32>
+    %nt = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    %dt = linrec.read %Z1, %qt : !linrec.state<16xf32>, vector<16xf32> -> f32
+    linrec.yield states(%S1, %Z1 : !linrec.state<16x16xf32>, !linrec.state<16xf32>) outputs(%nt, %dt : vector<16xf32>, f32)
+  }
+  %e = tensor.empty() : tensor<1x8x2x16xf32>
+  %o = linalg.generic {indexing_maps = [#id4, #tok, #tok, #head, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%n, %d, %wd, %gate : tensor<1x8x2x16xf32>, tensor<1x8x2xf32>, tensor<1x8x2xf32>, tensor<2xf32>)
+      outs(%e : tensor<1x8x2x16xf32>) {
+  ^bb0(%nn: f32, %dd: f32, %w: f32, %g: f32, %out: f32):
+    %den = arith.addf %dd, %w : f32
+    %gn = arith.mulf %nn, %g : f32
+    %r = arith.divf %gn, %den : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x2x16xf32>
+  return %o : tensor<1x8x2x16xf32>
+}

@@ -4,8 +4,9 @@
 // dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
 // algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
 // OpenBLAS. Also prints each kernel's JIT compile time, and the decode kernel's state
-// bandwidth against a measured memory bandwidth, and Liger Attention with its window term
-// fused into the recurrence's kernel against the same layer run as separate kernels.
+// bandwidth against a measured memory bandwidth, and the hybrid layers (Liger Attention,
+// LoLCATs; `--models=hybrids`) with their window term fused into the recurrence's kernel
+// against the same layers with the window as its own kernel.
 //
 //   linrec-bench [--models=gla,gated_delta] [--tokens=1024,4096] [--dims=128] [--num-threads=1,2]
 //                [--chunk=64] [--markdown]
@@ -14,7 +15,7 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
-#include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
 #include "mlir/Parser/Parser.h"
@@ -140,75 +141,88 @@ compileLayer(mlir::MLIRContext &context, CpuCompiler &compiler, const LayerConfi
   return *kernel;
 }
 
-/// Liger Attention (Liger-GLA + a sliding softmax window of 64, mixed 0.5/0.5): the window
-/// term inside the recurrence's chunked kernel (linrec-fuse-windows) against the same layer as
-/// two kernels (the recurrence, then the window attention) with the mix fused into the first.
+/// The hybrid layers with a sliding window of 64: Liger Attention (Liger-GLA + a softmax window,
+/// mixed 0.5/0.5) and LoLCATs (Hedgehog features, F = 32, + a shifted_exp window sharing the
+/// denominator). "fused": the window term inside the recurrence's chunked kernel
+/// (linrec-fuse-windows); "parts": the same layer with the window as its own kernel.
 /// Returns true after printing an error.
 static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
                         llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<int64_t> dims,
                         llvm::ArrayRef<unsigned> threads) {
-  llvm::outs() << "\n| Liger Attention (window 64) | T | d | threads | fused ms | parts ms | "
-                  "speed-up | fused compile ms |\n"
+  llvm::outs() << "\n| hybrid (window 64) | T | d | threads | fused ms | parts ms | speed-up | "
+                  "fused compile ms |\n"
                << "|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(1);
   std::normal_distribution<float> normal;
-  for (int64_t d : dims)
-    for (int64_t tokens : lengths) {
-      LayerConfig config;
-      config.kind = LayerKind::LigerAttention;
-      config.linearVariant = LayerKind::LigerGLA;
-      config.scale = 1.0;
-      config.attentionScale = 1.0 / std::sqrt(double(d));
-      LayerShapes shapes;
-      shapes.batch = batchSize;
-      shapes.tokens = tokens;
-      shapes.heads = heads;
-      shapes.keyDim = shapes.valueDim = shapes.attentionDim = d;
-      std::shared_ptr<const CompiledFunction> functions[2]; // fused, parts
-      std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
-      for (bool fuse : {true, false}) {
-        modules.push_back(mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)));
-        if (auto f = buildLayerFunction(*modules.back(), "layer", config, shapes); !f) {
-          llvm::errs() << llvm::toString(f.takeError()) << "\n";
-          return true;
+  for (LayerKind kind : {LayerKind::LigerAttention, LayerKind::LoLCATs})
+    for (int64_t d : dims)
+      for (int64_t tokens : lengths) {
+        LayerConfig config;
+        config.kind = kind;
+        config.linearVariant = LayerKind::LigerGLA;
+        config.scale = kind == LayerKind::LoLCATs ? 1.0 / std::sqrt(double(d)) : 1.0;
+        config.attentionScale = 1.0 / std::sqrt(double(d));
+        LayerShapes shapes;
+        shapes.batch = batchSize;
+        shapes.tokens = tokens;
+        shapes.heads = heads;
+        shapes.keyDim = shapes.valueDim = shapes.attentionDim = d;
+        shapes.features = kind == LayerKind::LoLCATs ? 32 : 0;
+        CpuExecutable executables[2]; // fused, parts
+        double compileSeconds = 0;
+        mlir::func::FuncOp signature;
+        std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
+        for (bool fuse : {true, false}) {
+          modules.push_back(mlir::ModuleOp::create(mlir::UnknownLoc::get(&context)));
+          auto f = buildLayerFunction(*modules.back(), "layer", config, shapes);
+          if (!f) {
+            llvm::errs() << llvm::toString(f.takeError()) << "\n";
+            return true;
+          }
+          signature = *f;
+          CpuKernelOptions options;
+          options.chunkSize = chunk;
+          options.fuseWindows = fuse;
+          double start = now();
+          auto executable = compileForCpu(compiler, *modules.back(), "layer", options);
+          if (!executable) {
+            llvm::errs() << llvm::toString(executable.takeError()) << "\n";
+            return true;
+          }
+          if (fuse)
+            compileSeconds = now() - start;
+          executables[fuse ? 0 : 1] = *executable;
         }
-        CpuKernelOptions options;
-        options.chunkSize = chunk;
-        options.fuseWindows = fuse;
-        auto function = CompiledFunction::compile(compiler, *modules.back(), "layer", options);
-        if (!function) {
-          llvm::errs() << llvm::toString(function.takeError()) << "\n";
-          return true;
+        // Buffers of the function's argument and result types (small weights for Wq, Wk).
+        std::vector<std::vector<float>> storage;
+        std::vector<BufferView> args, results;
+        auto add = [&](std::vector<BufferView> &list, mlir::Type type, float scale) {
+          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
+          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          storage.emplace_back(Array::numElementsOf(shape));
+          for (float &x : storage.back())
+            x = scale * normal(rng);
+          list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+        };
+        storage.reserve(16);
+        for (mlir::Type t : signature.getArgumentTypes())
+          add(args, t, mlir::cast<mlir::RankedTensorType>(t).getRank() == 3 ? 0.1f : 1.0f);
+        for (mlir::Type t : signature.getResultTypes())
+          add(results, t, 0.0f);
+        for (unsigned t : threads) {
+          double seconds[2];
+          for (int which : {0, 1})
+            seconds[which] = bestSeconds([&] {
+              if (llvm::Error e = executables[which].run(args, results, t))
+                llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+            });
+          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %.2f | %.2fx | %.0f |\n",
+                                       layerKindName(kind).str().c_str(), (long long)tokens,
+                                       (long long)d, t, seconds[0] * 1e3, seconds[1] * 1e3,
+                                       seconds[1] / seconds[0], compileSeconds * 1e3);
+          llvm::outs().flush();
         }
-        functions[fuse ? 0 : 1] = *function;
       }
-      std::vector<std::vector<float>> storage;
-      std::vector<BufferView> args, results;
-      auto add = [&](std::vector<BufferView> &list, std::vector<int64_t> shape, float scale) {
-        storage.emplace_back(Array::numElementsOf(shape));
-        for (float &x : storage.back())
-          x = scale * normal(rng);
-        list.push_back(BufferView{storage.back().data(), DType::F32, shape});
-      };
-      storage.reserve(8);
-      for (size_t i = 0; i < layerInputNames(config).size(); ++i)
-        add(args, {batchSize, tokens, heads, d}, 1.0f);
-      add(results, {batchSize, tokens, heads, d}, 0.0f);
-      add(results, {batchSize, heads, d, d}, 0.0f);
-      for (unsigned t : threads) {
-        double seconds[2];
-        for (int which : {0, 1})
-          seconds[which] = bestSeconds([&] {
-            if (llvm::Error e = functions[which]->run(args, results, t))
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
-        llvm::outs() << llvm::format("| fused vs parts | %lld | %lld | %u | %.2f | %.2f | %.2fx | %.0f |\n",
-                                     (long long)tokens, (long long)d, t, seconds[0] * 1e3,
-                                     seconds[1] * 1e3, seconds[1] / seconds[0],
-                                     functions[0]->compileSeconds() * 1e3);
-        llvm::outs().flush();
-      }
-    }
   return false;
 }
 
@@ -218,10 +232,10 @@ int main(int argc, char **argv) {
   std::vector<std::string> families(models.begin(), models.end());
   if (families.empty())
     families = {"linear",      "lightning", "simple_gla",     "gla",
-                "delta",       "gated_delta", "kda",          "liger_attention"};
+                "delta",       "gated_delta", "kda",          "hybrids"};
   // Hybrids have their own table (fused vs parts).
-  bool hybrids = llvm::is_contained(families, "liger_attention");
-  llvm::erase(families, "liger_attention");
+  bool hybrids = llvm::is_contained(families, "hybrids");
+  llvm::erase(families, "hybrids");
   std::vector<int64_t> lengths(tokenCounts.begin(), tokenCounts.end());
   if (lengths.empty())
     lengths = {1024, 4096, 16384};

@@ -74,8 +74,11 @@ def LinrecFuse : Pass<"linrec-fuse"> {
     tensors (a gate activation, a feature map, a scale) moves into the body, where the kernel
     computes it in its loads; one that consumes a recurrence output element-wise (an output
     gate such as `o * silu(z)`) moves into the body after the read, where the kernel computes
-    it before its stores. Only identity indexing maps, parallel iterators and arith/math
-    payloads are fused; everything else is left alone.
+    it before its stores. A consumer may read several outputs of the recurrence (a numerator
+    and its denominator); outputs that only it read are dropped. Inputs indexed by the
+    iteration space (identity maps), [B, T, H] inputs broadcast over the head dim, and
+    per-head [H] or [H, D] tensors (which become params) fuse, with parallel iterators and
+    arith/math payloads; everything else is left alone.
   }];
   let dependentDialects = [
     "::linrec::LinrecDialect", "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
