@@ -32,6 +32,11 @@ void RecurrenceOp::build(OpBuilder &builder, OperationState &state, TypeRange re
   state.addRegion();
 }
 
+int64_t RecurrenceOp::getInputDelay(unsigned i) {
+  std::optional<ArrayRef<int64_t>> delays = getDelays();
+  return delays && i < delays->size() ? (*delays)[i] : 0;
+}
+
 YieldOp RecurrenceOp::getYield() { return cast<YieldOp>(getBodyBlock().getTerminator()); }
 unsigned RecurrenceOp::getNumStates() { return getYield().getStates().size(); }
 unsigned RecurrenceOp::getNumOutputs() { return getYield().getOutputs().size(); }
@@ -115,6 +120,13 @@ LogicalResult RecurrenceOp::verifyRegions() {
                          << expectedArgs << " (" << numStates << " states, "
                          << getInputs().size() << " inputs, " << getParams().size()
                          << " params)";
+  if (std::optional<ArrayRef<int64_t>> delays = getDelays()) {
+    if (delays->size() != getInputs().size())
+      return emitOpError() << "has " << delays->size() << " delays for "
+                           << getInputs().size() << " inputs";
+    if (llvm::any_of(*delays, [](int64_t d) { return d < 0; }))
+      return emitOpError("delays must not be negative");
+  }
 
   // States: block argument types, the yielded types, and each chain's root.
   for (unsigned i = 0; i < numStates; ++i) {

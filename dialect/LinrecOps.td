@@ -28,6 +28,11 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     offsets) the inputs are packed `[1, total_T, H, D]`, every sequence restarts from its own
     initial state, and the states are `[N, H, ...]`.
 
+    `delays` (one per input, >= 0) delays inputs: with delay w, input i's body argument at
+    token t is its row at t − w of the same sequence, zeros for the first w tokens (LoLCATs'
+    keys enter the state when they leave the window). `linrec-fuse-delays` folds a zero
+    `tensor.pad` + `tensor.extract_slice` along T into it.
+
     `chunk_size` is a schedule hint; `algorithm` records what `linrec-classify` decided
     (`chunked_diagonal`, `chunked_delta` or `sequential`).
 
@@ -48,7 +53,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
                        Variadic<AnyRankedTensor>:$inits,
                        Optional<Linrec_I32Vector1D>:$cuSeqlens,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
-                       OptionalAttr<Linrec_AlgorithmAttr>:$algorithm);
+                       OptionalAttr<Linrec_AlgorithmAttr>:$algorithm,
+                       OptionalAttr<DenseI64ArrayAttr>:$delays);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -77,6 +83,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     ::mlir::Block::BlockArgListType getStateArgs();
     ::mlir::Block::BlockArgListType getInputArgs();
     ::mlir::Block::BlockArgListType getParamArgs();
+    /// How many tokens input #i is delayed by (0 without `delays`).
+    int64_t getInputDelay(unsigned i);
   }];
 }
 

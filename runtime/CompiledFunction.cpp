@@ -27,9 +27,13 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
+  // The CPU computes a window that feeds a recurrence inside its chunked kernel, and reads
+  // shifted inputs with a delay.
+  bool hybrids = options.fuseWindows && !options.cuda && !options.gpuSchedule;
+  if (hybrids)
+    pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
-  // The CPU computes a window that feeds a recurrence inside its chunked kernel.
-  if (options.fuseWindows && !options.cuda && !options.gpuSchedule)
+  if (hybrids)
     pm.addPass(createLinrecFuseWindows());
   pm.addPass(createCanonicalizerPass());
   if (failed(pm.run(module)))

@@ -806,4 +806,77 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
   }
 }
 
+TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
+  // Keys and values delayed by w (LoLCATs' writes of the keys that left the window): the
+  // reference of the delays equals the reference of pad + slice copies, and the chunked and
+  // sequential kernels match it; delays shorter and longer than a chunk, and past T.
+  for (int64_t delay : {1, 5, 64, 100, 300}) {
+    std::string w = std::to_string(delay), T = "150";
+    std::string x = "tensor<2x" + T + "x3x8xf32>", padded = "tensor<2x" +
+                    std::to_string(150 + delay) + "x3x8xf32>";
+    std::string body =
+        "  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, "
+        "%vt: vector<8xf32>):\n"
+        "    %fk = linrec.feature_map <exp> %kt : vector<8xf32>\n"
+        "    %S1 = linrec.write %S, %fk, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+        "    %r = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        "    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)\n"
+        "  }\n";
+    std::string results = "(" + x + ", tensor<2x3x8x8xf32>)";
+    std::string text =
+        "func.func @delayed(%q: " + x + ", %k: " + x + ", %v: " + x + ") -> " + results + " {\n"
+        "  %o, %s = linrec.recurrence ins(%q, %k, %v : " + x + ", " + x + ", " + x +
+        ") {delays = array<i64: 0, " + w + ", " + w + ">} -> " + results + " {\n" + body +
+        "  return %o, %s : " + x + ", tensor<2x3x8x8xf32>\n}\n"
+        "func.func @copies(%q: " + x + ", %k: " + x + ", %v: " + x + ") -> " + results + " {\n"
+        "  %zero = arith.constant 0.0 : f32\n"
+        "  %pk = tensor.pad %k low[0, " + w + ", 0, 0] high[0, 0, 0, 0] {\n"
+        "  ^bb0(%i: index, %j: index, %l: index, %m: index):\n"
+        "    tensor.yield %zero : f32\n"
+        "  } : " + x + " to " + padded + "\n"
+        "  %pv = tensor.pad %v low[0, " + w + ", 0, 0] high[0, 0, 0, 0] {\n"
+        "  ^bb0(%i: index, %j: index, %l: index, %m: index):\n"
+        "    tensor.yield %zero : f32\n"
+        "  } : " + x + " to " + padded + "\n"
+        "  %sk = tensor.extract_slice %pk[0, 0, 0, 0] [2, " + T + ", 3, 8] [1, 1, 1, 1] : " +
+        padded + " to " + x + "\n"
+        "  %sv = tensor.extract_slice %pv[0, 0, 0, 0] [2, " + T + ", 3, 8] [1, 1, 1, 1] : " +
+        padded + " to " + x + "\n"
+        "  %o, %s = linrec.recurrence ins(%q, %sk, %sv : " + x + ", " + x + ", " + x + ") -> " +
+        results + " {\n" + body + "  return %o, %s : " + x + ", tensor<2x3x8x8xf32>\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    ASSERT_TRUE(module) << text;
+    std::normal_distribution<double> normal;
+    std::vector<Array> args;
+    for (int i = 0; i < 3; ++i) {
+      Array a(DType::F32, {2, 150, 3, 8});
+      for (double &value : a.data)
+        value = static_cast<float>(0.5 * normal(rng));
+      args.push_back(a);
+    }
+    auto reference = [](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+      return interpretRecurrence(op, operands);
+    };
+    auto delayed = evaluateFunction(*module, "delayed", args, reference, /*fuse=*/false);
+    auto copies = evaluateFunction(*module, "copies", args, reference, /*fuse=*/false);
+    ASSERT_TRUE(static_cast<bool>(delayed) && static_cast<bool>(copies));
+    for (size_t i = 0; i < delayed->size(); ++i)
+      EXPECT_LT(relativeRmsError((*delayed)[i], (*copies)[i]), 1e-12) << "delay " << delay;
+    for (bool sequential : {false, true}) {
+      CpuKernelOptions options;
+      options.chunkSize = 32;
+      options.sequential = sequential;
+      auto cpu = evaluateFunction(*module, "delayed", args,
+                                  [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                    return runOnCpu(compiler, op, operands, options);
+                                  },
+                                  /*fuse=*/false);
+      ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+      for (size_t i = 0; i < delayed->size(); ++i)
+        EXPECT_LT(relativeRmsError((*cpu)[i], (*delayed)[i]), 1e-5)
+            << "delay " << delay << (sequential ? " sequential" : " chunked") << " result #" << i;
+    }
+  }
+}
+
 } // namespace

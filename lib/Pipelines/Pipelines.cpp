@@ -21,9 +21,13 @@ namespace linrec {
 
 /// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
 /// generators start from.
-/// The GPU keeps window attentions as their own kernels (no window_read schedule yet).
+/// With `fuseWindows` (CPU), hybrid layers become one recurrence: token shifts of its inputs
+/// become delays and sliding windows window reads. The GPU keeps them apart (no schedule for
+/// window reads or delays yet).
 static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
   pm.addPass(createLinrecNormalize());
+  if (fuseWindows)
+    pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
   if (fuseWindows)
     pm.addPass(createLinrecFuseWindows());

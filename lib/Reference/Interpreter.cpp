@@ -417,7 +417,14 @@ private:
       int64_t token = (row * tokens + t) * heads + h;
       for (unsigned i = 0; i < numInputs(); ++i) {
         Slot &slot = slots[numStates + i];
-        std::copy_n(input(i).data.begin() + token * slot.size(), slot.size(), slot.begin());
+        // A delayed input reads the row `delay` tokens back, zeros before the sequence start.
+        int64_t delay = op.getInputDelay(i);
+        if (t - delay < seqStart[seq]) {
+          std::fill(slot.begin(), slot.end(), 0.0);
+          continue;
+        }
+        int64_t row = token - delay * heads;
+        std::copy_n(input(i).data.begin() + row * slot.size(), slot.size(), slot.begin());
       }
       for (Step &step : steps)
         if (Error e = execute(step, seq, h, t))

@@ -139,7 +139,9 @@ struct PayloadOperands {
   SmallVector<std::pair<int, unsigned>> places;
   unsigned numStates, numInputs, numParams; // of the recurrence before the rebuild
 
-  PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped)
+  /// `delay`: the delay of the new inputs (a producer's, its input's delay).
+  PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped,
+                  int64_t delay = 0)
       : numStates(op.getNumStates()), numInputs(op.getInputs().size()),
         numParams(op.getParams().size()) {
     auto add = [](SmallVector<Value> &list, Value v) {
@@ -164,10 +166,8 @@ struct PayloadOperands {
           places.push_back({3, add(extraParams, v)});
         continue;
       }
-      auto existing = llvm::find(op.getInputs(), v);
-      unsigned index = existing - op.getInputs().begin();
-      if (existing != op.getInputs().end() && !llvm::is_contained(dropped, index))
-        places.push_back({0, index});
+      if (std::optional<unsigned> existing = findInput(op, v, delay, dropped))
+        places.push_back({0, *existing});
       else
         places.push_back({1, add(extraInputs, v)});
     }
@@ -210,9 +210,11 @@ static bool fuseProducer(RecurrenceOp &op) {
     OpBuilder b(op);
     unsigned numStates = op.getNumStates();
     SmallVector<unsigned> dropped = {static_cast<unsigned>(i)};
-    PayloadOperands operands(op, generic, dropped);
-    RecurrenceOp fused =
-        rebuildWithOperands(b, op, dropped, operands.extraInputs, operands.extraParams);
+    // The producer's inputs take the delay of the input it computes.
+    int64_t delay = op.getInputDelay(i);
+    PayloadOperands operands(op, generic, dropped, delay);
+    RecurrenceOp fused = rebuildWithOperands(b, op, dropped, operands.extraInputs,
+                                             operands.extraParams, delay);
     Block &block = fused.getBodyBlock();
     b.setInsertionPointToStart(&block);
     Value value = clonePayload(b, generic, operands.values(fused));

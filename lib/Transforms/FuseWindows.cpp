@@ -47,10 +47,8 @@ static bool fuseWindow(RecurrenceOp &op) {
   SmallVector<Value> extra;
   SmallVector<unsigned> positions; // per operand: an input index, or numInputs + extra index
   for (Value operand : {window.getQ(), window.getK(), window.getV()}) {
-    auto existing = llvm::find(op.getInputs(), operand);
-    unsigned index = std::distance(op.getInputs().begin(), existing);
-    if (existing != op.getInputs().end() && !llvm::is_contained(dropped, index)) {
-      positions.push_back(index);
+    if (std::optional<unsigned> existing = findInput(op, operand, /*delay=*/0, dropped)) {
+      positions.push_back(*existing);
       continue;
     }
     auto repeated = llvm::find(extra, operand);

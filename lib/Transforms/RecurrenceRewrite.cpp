@@ -19,22 +19,50 @@ static Type paramType(Type tensor) {
   return type.getRank() == 1 ? f32 : Type(VectorType::get({type.getDimSize(1)}, f32));
 }
 
-RecurrenceOp rebuildWithOperands(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
-                                 ValueRange extraInputs, ValueRange extraParams) {
-  SmallVector<Value> inputs;
+/// Copies what a rebuilt recurrence keeps of `from`: its discardable attributes, chunk size
+/// and algorithm.
+static void copyAttributes(RecurrenceOp from, RecurrenceOp to) {
+  to->setDiscardableAttrs(from->getDiscardableAttrDictionary());
+  to.setChunkSizeAttr(from.getChunkSizeAttr());
+  to.setAlgorithmAttr(from.getAlgorithmAttr());
+}
+
+/// Sets `delays` on `op`, or removes the attribute when every delay is 0.
+static void setDelays(RecurrenceOp op, ArrayRef<int64_t> delays) {
+  if (llvm::all_of(delays, [](int64_t d) { return d == 0; }))
+    op.removeDelaysAttr();
+  else
+    op.setDelays(delays);
+}
+
+std::optional<unsigned> findInput(RecurrenceOp op, Value value, int64_t delay,
+                                  ArrayRef<unsigned> dropped) {
   for (auto [i, input] : llvm::enumerate(op.getInputs()))
-    if (!llvm::is_contained(dropped, i))
+    if (input == value && op.getInputDelay(i) == delay && !llvm::is_contained(dropped, i))
+      return i;
+  return std::nullopt;
+}
+
+RecurrenceOp rebuildWithOperands(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned> dropped,
+                                 ValueRange extraInputs, ValueRange extraParams,
+                                 int64_t extraDelay) {
+  SmallVector<Value> inputs;
+  SmallVector<int64_t> delays;
+  for (auto [i, input] : llvm::enumerate(op.getInputs()))
+    if (!llvm::is_contained(dropped, i)) {
       inputs.push_back(input);
+      delays.push_back(op.getInputDelay(i));
+    }
   llvm::append_range(inputs, extraInputs);
+  delays.append(extraInputs.size(), extraDelay);
   SmallVector<Value> params(op.getParams());
   llvm::append_range(params, extraParams);
   unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
   unsigned numParams = op.getParams().size();
   auto fused = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), inputs, params,
                                     op.getInits(), op.getCuSeqlens());
-  fused->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  fused.setChunkSizeAttr(op.getChunkSizeAttr());
-  fused.setAlgorithmAttr(op.getAlgorithmAttr());
+  copyAttributes(op, fused);
+  setDelays(fused, delays);
   fused.getBody().takeBody(op.getBody());
   Block &block = fused.getBodyBlock();
   unsigned position = numStates + numInputs;
@@ -66,9 +94,8 @@ RecurrenceOp dropUnusedOutputs(OpBuilder &b, RecurrenceOp op) {
   b.setInsertionPoint(op);
   auto trimmed = RecurrenceOp::create(b, op.getLoc(), types, op.getInputs(), op.getParams(),
                                       op.getInits(), op.getCuSeqlens());
-  trimmed->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  trimmed.setChunkSizeAttr(op.getChunkSizeAttr());
-  trimmed.setAlgorithmAttr(op.getAlgorithmAttr());
+  copyAttributes(op, trimmed);
+  trimmed.setDelaysAttr(op.getDelaysAttr());
   trimmed.getBody().takeBody(op.getBody());
   YieldOp yield = trimmed.getYield();
   for (unsigned j = numOutputs; j-- > 0;)

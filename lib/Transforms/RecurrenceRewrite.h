@@ -23,10 +23,14 @@ mlir::Type tokenType(mlir::Type tensor);
 RecurrenceOp rebuildWithInputs(mlir::OpBuilder &b, RecurrenceOp op,
                                llvm::ArrayRef<unsigned> dropped, mlir::ValueRange extraInputs);
 /// rebuildWithInputs, also appending `extraParams` (per-head [H] or [H, D] tensors) to the
-/// params, with their arguments after the existing params'.
+/// params, with their arguments after the existing params'. The extra inputs are delayed by
+/// `extraDelay` tokens (the kept inputs keep theirs).
 RecurrenceOp rebuildWithOperands(mlir::OpBuilder &b, RecurrenceOp op,
                                  llvm::ArrayRef<unsigned> dropped, mlir::ValueRange extraInputs,
-                                 mlir::ValueRange extraParams);
+                                 mlir::ValueRange extraParams, int64_t extraDelay = 0);
+/// The index of an input of `op` that is `value` with `delay`, not among `dropped`.
+std::optional<unsigned> findInput(RecurrenceOp op, mlir::Value value, int64_t delay,
+                                  llvm::ArrayRef<unsigned> dropped = {});
 /// `op` without the outputs nothing uses (a new op when there are any; final states stay).
 RecurrenceOp dropUnusedOutputs(mlir::OpBuilder &b, RecurrenceOp op);
 

@@ -40,3 +40,15 @@ func.func @window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
   }
   return %o : tensor<1x8x2x4xf32>
 }
+
+// -----
+
+func.func @delayed(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{has delayed inputs, which have no GPU schedule yet (the GPU pipeline does not run linrec-fuse-delays)}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {delays = array<i64: 2>} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

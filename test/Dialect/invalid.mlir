@@ -475,3 +475,27 @@ func.func @window_read_key_dims(%q: tensor<1x8x2x4xf32>, %k: tensor<1x8x2x8xf32>
   }
   return %o : tensor<1x8x2x4xf32>
 }
+
+// -----
+
+func.func @delays_per_input(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{has 2 delays for 1 inputs}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {delays = array<i64: 0, 3>} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @negative_delay(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{delays must not be negative}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) {delays = array<i64: -1>} -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

@@ -29,12 +29,15 @@ struct CpuPipelineOptions {
   /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
   /// adjacent in memory); fewer, larger work items.
   int64_t headsPerItem = 1;
-  /// Move sliding-window softmax attentions that feed a recurrence into its chunked kernel
-  /// (linrec-fuse-windows); off, they run as their own kernels (to measure what fusion buys).
+  /// Hybrid layers in one kernel: sliding-window attentions that feed a recurrence move into
+  /// its chunked kernel (linrec-fuse-windows) and token shifts of its inputs become delays
+  /// (linrec-fuse-delays); off, they run as their own kernels and copies (to measure what
+  /// fusion buys).
   bool fuseWindows = true;
 };
 
-/// linrec-normalize, linrec-fuse, linrec-fuse-windows, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
+/// linrec-normalize, linrec-fuse-delays, linrec-fuse, linrec-fuse-windows, linrec-classify,
+/// linrec-lower-cpu: every recurrence becomes a kernel
 /// function on memrefs (and a call of it).
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 

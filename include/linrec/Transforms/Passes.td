@@ -101,4 +101,17 @@ def LinrecFuseWindows : Pass<"linrec-fuse-windows"> {
   let dependentDialects = ["::linrec::LinrecDialect"];
 }
 
+def LinrecFuseDelays : Pass<"linrec-fuse-delays"> {
+  let summary = "Fold token shifts of recurrence inputs into input delays";
+  let description = [{
+    A recurrence input that is another tensor moved w tokens later with zeros first
+    (`tensor.extract_slice` of a `tensor.pad` with w zero rows before T: LoLCATs' keys, which
+    enter the state when they leave the window) becomes that tensor read with a delay of w
+    (the recurrence's `delays`): the kernel reads the row w tokens back instead of a shifted
+    copy. Recurrences with `cu_seqlens` are left alone (a pad of packed sequences crosses their
+    boundaries). CPU pipelines only: the GPU schedule has no delays yet.
+  }];
+  let dependentDialects = ["::linrec::LinrecDialect"];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

@@ -79,9 +79,23 @@ static SmallVector<Value> tokenIndices(KernelEmitter &e, Value memref, const Wor
 
 void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, Value token,
                                       function_ref<bool(Value)> needed) {
-  for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
-    if (!needed || needed(arg))
+  for (auto [i, arg] : llvm::enumerate(op.getInputArgs())) {
+    if (needed && !needed(arg))
+      continue;
+    int64_t delay = op.getInputDelay(i);
+    if (delay == 0) {
       mapping.map(arg, load(arg.getType(), input(i), tokenIndices(*this, input(i), item, token)));
+      continue;
+    }
+    // The row `delay` tokens back, zeros before the sequence's first (the row at `token` is
+    // loaded instead there: an address inside the buffer).
+    Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, token,
+                                          arith::AddIOp::create(b, item.tokenBegin, index(delay)));
+    Value row = arith::SelectOp::create(
+        b, reached, arith::SubIOp::create(b, token, index(delay)), token);
+    Value value = load(arg.getType(), input(i), tokenIndices(*this, input(i), item, row));
+    mapping.map(arg, arith::SelectOp::create(b, reached, value, zeros(arg.getType())));
+  }
   for (auto [i, arg] : llvm::enumerate(op.getParamArgs())) {
     if (needed && !needed(arg))
       continue;

@@ -54,6 +54,9 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
       return failure();
+    if (op.getDelays() && llvm::any_of(*op.getDelays(), [](int64_t d) { return d != 0; }))
+      return op.emitOpError("has delayed inputs, which have no GPU schedule yet (the GPU "
+                            "pipeline does not run linrec-fuse-delays)");
     if (!analysis.windows.empty())
       return analysis.windows.front().emitOpError(
           "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
