@@ -90,6 +90,17 @@ LogicalResult ReadProductOp::verify() {
   return success();
 }
 
+LogicalResult ProjectOp::verify() {
+  ArrayRef<int64_t> weight = getWeight().getType().getShape();
+  if (vectorSize(getInput().getType()) != weight[0])
+    return emitOpError() << "input has " << vectorSize(getInput().getType())
+                         << " elements but the weight has " << weight[0] << " rows";
+  if (vectorSize(getResult().getType()) != weight[1])
+    return emitOpError() << "result has " << vectorSize(getResult().getType())
+                         << " elements but the weight has " << weight[1] << " columns";
+  return success();
+}
+
 LogicalResult WindowReadOp::verify() {
   if (getSize() < 1)
     return emitOpError() << "window size must be at least 1, got " << getSize();

@@ -238,6 +238,27 @@ def Linrec_WindowReadOp : Linrec_Op<"window_read",
   let hasVerifier = 1;
 }
 
+def Linrec_ProjectOp : Linrec_Op<"project", [Pure]> {
+  let summary = "a per-head linear map of a token's features: u = xᵀ W";
+  let description = [{
+    `weight` is the body argument of a per-head `[H, D, F]` param (a `vector<D x F>`); the
+    result is u_f = Σ_d x_d W[d, f]. Hedgehog's and LoLCATs' feature maps project q and k with
+    learned per-head matrices before the map; `linrec-fuse-projections` moves such a projection
+    into the recurrence, and the CPU kernels compute it in their loads (the weight rows stay in
+    the cache). A `[H, D, F]` param can only be a projection's weight.
+
+    ```mlir
+    %u = linrec.project %qt, %Wq : vector<64xf32>, vector<64x32xf32> -> vector<32xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_F32Vector:$input, VectorOfRankAndType<[2], [F32]>:$weight);
+  let results = (outs Linrec_F32Vector:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Linrec_YieldOp : Linrec_Op<"yield",
     [Pure, Terminator, ReturnLike, AttrSizedOperandSegments, HasParent<"RecurrenceOp">]> {
   let summary = "ends a token step: the updated states and the token's outputs";

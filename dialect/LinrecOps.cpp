@@ -93,8 +93,8 @@ static bool isAllowedInBody(Operation &op) {
   // Shuffles concatenate features (the expanded Hedgehog map).
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
-  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, WindowReadOp, SelectOp,
-             FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
+  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, WindowReadOp, ProjectOp,
+             SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
 }
 
 namespace {
@@ -189,6 +189,16 @@ LogicalResult RecurrenceOp::verifyRegions() {
     if (getParamArgs()[i].getType() != expected)
       return emitOpError() << "body argument for param #" << i << " must be " << expected
                            << ", got " << getParamArgs()[i].getType();
+    // A per-head matrix is a projection's weight: the kernels read it in place.
+    if (type.getRank() > 3)
+      return emitOpError() << "param #" << i << " must be [H], [H, D] or [H, D, F], got "
+                           << type;
+    if (type.getRank() == 3)
+      for (OpOperand &use : getParamArgs()[i].getUses())
+        if (!isa<ProjectOp>(use.getOwner()) || use.getOperandNumber() != 1)
+          return emitOpError() << "param #" << i
+                               << " is a per-head matrix: only linrec.project may use it, "
+                                  "as its weight";
   }
 
   // The rows of a state tensor: B, or the number of sequences with cu_seqlens.

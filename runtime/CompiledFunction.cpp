@@ -33,8 +33,10 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   if (hybrids)
     pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
-  if (hybrids)
+  if (hybrids) {
+    pm.addPass(createLinrecFuseProjections());
     pm.addPass(createLinrecFuseWindows());
+  }
   pm.addPass(createCanonicalizerPass());
   if (failed(pm.run(module)))
     return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);

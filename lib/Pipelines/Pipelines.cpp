@@ -22,15 +22,17 @@ namespace linrec {
 /// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
 /// generators start from.
 /// With `fuseWindows` (CPU), hybrid layers become one recurrence: token shifts of its inputs
-/// become delays and sliding windows window reads. The GPU keeps them apart (no schedule for
+/// become delays, projections and sliding windows body ops. The GPU keeps them apart (no schedule for
 /// window reads or delays yet).
 static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
   pm.addPass(createLinrecNormalize());
   if (fuseWindows)
     pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
-  if (fuseWindows)
+  if (fuseWindows) {
+    pm.addPass(createLinrecFuseProjections());
     pm.addPass(createLinrecFuseWindows());
+  }
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinrecClassify());
 }

@@ -38,7 +38,7 @@ enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
   Decay, Delta, Write, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
-  L2Norm, WindowRead // linrec
+  L2Norm, WindowRead, Project // linrec
 };
 
 /// One body op, with the slots it reads and the slot it writes.
@@ -286,6 +286,7 @@ private:
                 .Case([](vector::ShuffleOp) { return StepKind::Shuffle; })
                 .Case([](L2NormOp) { return StepKind::L2Norm; })
                 .Case([](WindowReadOp) { return StepKind::WindowRead; })
+                .Case([](ProjectOp) { return StepKind::Project; })
                 .Default([](Operation *) { return std::nullopt; });
         if (!kind)
           return unsupported(&bodyOp);
@@ -584,6 +585,15 @@ private:
       for (auto [j, entry] : llvm::enumerate(step.window))
         for (size_t d = 0; d < out.size(); ++d)
           out[d] += weights[j] / sum * entry.second[d];
+      break;
+    }
+    case StepKind::Project: {
+      const Slot &x = in(0), &w = in(1);
+      size_t features = out.size();
+      std::fill(out.begin(), out.end(), 0.0);
+      for (size_t d = 0; d < x.size(); ++d)
+        for (size_t f = 0; f < features; ++f)
+          out[f] += x[d] * w[d * features + f];
       break;
     }
     case StepKind::ReadProduct: {

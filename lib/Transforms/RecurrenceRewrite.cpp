@@ -12,11 +12,12 @@ Type tokenType(Type tensor) {
   return type.getRank() == 3 ? f32 : Type(VectorType::get({type.getDimSize(3)}, f32));
 }
 
-/// The body type of a per-head param ([H] -> f32, [H, D] -> vector).
+/// The body type of a per-head param ([H] -> f32, [H, D] -> vector<D>, [H, D, F] ->
+/// vector<D x F>).
 static Type paramType(Type tensor) {
   auto type = cast<RankedTensorType>(tensor);
   Type f32 = Float32Type::get(type.getContext());
-  return type.getRank() == 1 ? f32 : Type(VectorType::get({type.getDimSize(1)}, f32));
+  return type.getRank() == 1 ? f32 : Type(VectorType::get(type.getShape().drop_front(), f32));
 }
 
 /// Copies what a rebuilt recurrence keeps of `from`: its discardable attributes, chunk size

@@ -114,4 +114,17 @@ def LinrecFuseDelays : Pass<"linrec-fuse-delays"> {
   let dependentDialects = ["::linrec::LinrecDialect"];
 }
 
+def LinrecFuseProjections : Pass<"linrec-fuse-projections"> {
+  let summary = "Move per-head projections that feed a recurrence into its body";
+  let description = [{
+    A `linalg.generic` contraction u[b, t, h, f] = Σ_d x[b, t, h, d] W[h, d, f] from zeros
+    (Hedgehog's and LoLCATs' feature-map projections) that computes a recurrence input becomes
+    `linrec.project` of x with W in the body: x becomes an input (delayed as u was) and W a
+    `[H, D, F]` param, and the kernel computes u per token in its loads instead of a separate
+    loop nest writing u to memory. CPU pipelines only: the GPU schedule has no projections
+    yet.
+  }];
+  let dependentDialects = ["::linrec::LinrecDialect"];
+}
+
 #endif // LINREC_TRANSFORMS_PASSES_TD

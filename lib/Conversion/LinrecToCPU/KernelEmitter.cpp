@@ -99,6 +99,22 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
   for (auto [i, arg] : llvm::enumerate(op.getParamArgs())) {
     if (needed && !needed(arg))
       continue;
+    auto paramType = cast<MemRefType>(param(i).getType());
+    if (paramType.getRank() == 3) {
+      // A projection's weight: the head's matrix stays in memory (emitProject reads its rows).
+      int64_t rows = paramType.getDimSize(1), columns = paramType.getDimSize(2);
+      auto viewType = memref::SubViewOp::inferRankReducedResultType(
+          {rows, columns}, paramType, ArrayRef<int64_t>{ShapedType::kDynamic, 0, 0},
+          ArrayRef<int64_t>{1, rows, columns}, ArrayRef<int64_t>{1, 1, 1});
+      mapping.map(arg, memref::SubViewOp::create(
+                           b, cast<MemRefType>(viewType), param(i),
+                           ArrayRef<OpFoldResult>{item.head, b.getIndexAttr(0), b.getIndexAttr(0)},
+                           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(rows),
+                                                  b.getIndexAttr(columns)},
+                           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1),
+                                                  b.getIndexAttr(1)}));
+      continue;
+    }
     SmallVector<Value> indices = {item.head};
     for (int64_t d = 1; d < cast<MemRefType>(param(i).getType()).getRank(); ++d)
       indices.push_back(index(0));
@@ -151,11 +167,28 @@ static llvm::SmallPtrSet<Operation *, 16> sliceOps(RecurrenceOp op, ArrayRef<Val
   return needed;
 }
 
+void KernelEmitter::cloneBodyOp(Operation &bodyOp, IRMapping &mapping) {
+  auto project = dyn_cast<ProjectOp>(bodyOp);
+  if (!project) {
+    b.clone(bodyOp, mapping);
+    return;
+  }
+  // u = Σ_d x_d W[d, :]: an FMA per row of W (rows of the head's matrix, in the cache).
+  Value x = mapping.lookup(project.getInput()), weight = mapping.lookup(project.getWeight());
+  VectorType resultType = project.getResult().getType();
+  Value u = zeros(resultType);
+  for (int64_t d = 0; d < project.getWeight().getType().getDimSize(0); ++d) {
+    Value xd = vector::BroadcastOp::create(b, resultType, vector::ExtractOp::create(b, x, d));
+    u = vector::FMAOp::create(b, xd, load(resultType, weight, {index(d), index(0)}), u);
+  }
+  mapping.map(project.getResult(), u);
+}
+
 void KernelEmitter::cloneSlice(ArrayRef<Value> values, IRMapping &mapping) {
   llvm::SmallPtrSet<Operation *, 16> needed = sliceOps(op, values, mapping, nullptr);
   for (Operation &bodyOp : op.getBodyBlock())
     if (needed.contains(&bodyOp))
-      b.clone(bodyOp, mapping);
+      cloneBodyOp(bodyOp, mapping);
 }
 
 void KernelEmitter::cloneSliceAt(ArrayRef<Value> values, IRMapping &mapping,
@@ -172,7 +205,7 @@ void KernelEmitter::cloneSliceAt(ArrayRef<Value> values, IRMapping &mapping,
     if (!needed.contains(&bodyOp))
       continue;
     loadOperands(bodyOp);
-    b.clone(bodyOp, mapping);
+    cloneBodyOp(bodyOp, mapping);
   }
   // Values that are arguments themselves.
   mapTokenArguments(mapping, item, token, [&](Value arg) { return arguments.contains(arg); });

@@ -62,6 +62,8 @@ public:
   /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
   /// the hardware prefetcher.
   void prefetchTokenRows(const WorkItem &item, mlir::Value token);
+  /// Clones one per-token body op (a projection becomes FMAs over its weight's rows).
+  void cloneBodyOp(mlir::Operation &bodyOp, mlir::IRMapping &mapping);
   /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
   /// reads must already be mapped.
   void cloneSlice(llvm::ArrayRef<mlir::Value> values, mlir::IRMapping &mapping);

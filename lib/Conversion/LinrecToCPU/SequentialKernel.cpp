@@ -85,7 +85,7 @@ private:
                          .Case([&](SelectOp select) { return emitSelect(select, mapping); })
                          .Default([](Operation *) { return false; });
       if (!handled)
-        b.clone(bodyOp, mapping);
+        e.cloneBodyOp(bodyOp, mapping);
     }
     YieldOp yield = op.getYield();
     e.storeOutputs(mapping, item, token);

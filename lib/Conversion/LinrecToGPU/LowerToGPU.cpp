@@ -57,6 +57,11 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     if (op.getDelays() && llvm::any_of(*op.getDelays(), [](int64_t d) { return d != 0; }))
       return op.emitOpError("has delayed inputs, which have no GPU schedule yet (the GPU "
                             "pipeline does not run linrec-fuse-delays)");
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (isa<ProjectOp>(bodyOp))
+        return bodyOp.emitOpError("has no GPU schedule yet: keep the projection outside the "
+                                  "recurrence (the GPU pipeline does not run "
+                                  "linrec-fuse-projections)");
     if (!analysis.windows.empty())
       return analysis.windows.front().emitOpError(
           "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
