@@ -13,6 +13,8 @@
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Reference/WindowAttention.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Parser/Parser.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -31,6 +33,7 @@ using Inputs = std::map<std::string, Array>;
 struct Shape {
   int64_t batch, tokens, heads, dk, dv;
   int64_t da = 0; // q_attn, k_attn (liger_attention); dk when 0
+  int64_t features = 0; // hedgehog, lolcats: F
   int64_t attentionDim() const { return da ? da : dk; }
 };
 
@@ -55,6 +58,7 @@ protected:
     shapes.valueDim = s.dv;
     shapes.sequences = sequences;
     shapes.attentionDim = s.attentionDim();
+    shapes.features = s.features;
     shapes.elementType = elementType;
     auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
     auto func = buildLayerFunction(module, "layer", config, shapes);
@@ -87,6 +91,12 @@ protected:
     for (const std::string &name : layerInputNames(config)) {
       if (name == "q" || name == "k")
         in[name] = make({B, T, H, s.dk}, [&] { return normal(rng); });
+      else if (name == "Wq" || name == "Wk")
+        in[name] = make({H, s.dk, s.features}, [&] { return 0.3 * normal(rng); });
+      else if (name == "bq" || name == "bk")
+        in[name] = make({H, s.features}, [&] { return 0.3 * normal(rng); });
+      else if (name == "window_logit")
+        in[name] = make({H}, [&] { return normal(rng); });
       else if (name == "q_attn" || name == "k_attn")
         in[name] = make({B, T, H, s.attentionDim()}, [&] { return normal(rng); });
       else if (name == "graw") // logsigmoid(3·normal) reaches log-decays near −10
@@ -875,6 +885,68 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
       for (size_t i = 0; i < delayed->size(); ++i)
         EXPECT_LT(relativeRmsError((*cpu)[i], (*delayed)[i]), 1e-5)
             << "delay " << delay << (sequential ? " sequential" : " chunked") << " result #" << i;
+    }
+  }
+}
+
+TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
+  // Hedgehog (projections with biases) and LoLCATs (projections, delayed writes, a shifted_exp
+  // window sharing the denominator): the CPU fusion passes leave one recurrence, which the
+  // chunked and the sequential kernels compute like the reference computes the parts.
+  struct Case {
+    LayerKind kind;
+    int64_t tokens, window, chunk;
+  };
+  for (Case c : {Case{LayerKind::Hedgehog, 90, 0, 32}, Case{LayerKind::LoLCATs, 150, 64, 64},
+                 Case{LayerKind::LoLCATs, 100, 20, 16}}) {
+    LayerConfig config;
+    config.kind = c.kind;
+    config.queryBias = config.keyBias = c.kind == LayerKind::Hedgehog;
+    config.windowSize = c.window;
+    config.scale = 0.25;
+    config.eps = 1e-6;
+    Shape shape{2, c.tokens, 3, 16, 8};
+    shape.features = 8;
+    auto module = buildLayer(config, shape);
+    Inputs in = randomInputs(config, shape, -1.0, 0.0);
+    std::vector<Array> args;
+    for (const std::string &name : layerInputNames(config))
+      args.push_back(in[name]);
+    auto parts = interpretFunction(*module, "layer", args);
+    ASSERT_TRUE(static_cast<bool>(parts)) << llvm::toString(parts.takeError());
+
+    mlir::OwningOpRef<mlir::ModuleOp> fused = module->clone();
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(createLinrecFuseDelays());
+    pm.addPass(createLinrecFuse());
+    pm.addPass(createLinrecFuseProjections());
+    pm.addPass(createLinrecFuseWindows());
+    ASSERT_TRUE(mlir::succeeded(pm.run(*fused)));
+    int recurrences = 0, others = 0;
+    fused->walk([&](mlir::Operation *op) {
+      if (mlir::isa<RecurrenceOp>(op))
+        ++recurrences;
+      else if (mlir::isa<mlir::linalg::GenericOp, WindowAttentionOp, mlir::tensor::PadOp>(op))
+        ++others;
+    });
+    EXPECT_EQ(recurrences, 1);
+    EXPECT_EQ(others, 0) << "projections, windows and shifts all moved into the recurrence";
+    for (bool sequential : {false, true}) {
+      CpuKernelOptions options;
+      options.chunkSize = c.chunk;
+      options.sequential = sequential && c.window == 0; // windows need the chunked kernel
+      auto cpu = evaluateFunction(*fused, "layer", args,
+                                  [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                    return runOnCpu(compiler, op, operands, options);
+                                  },
+                                  /*fuse=*/false);
+      ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+      for (size_t i = 0; i < parts->size(); ++i) {
+        EXPECT_FALSE(hasNonFinite((*cpu)[i]));
+        EXPECT_LT(relativeRmsError((*cpu)[i], (*parts)[i]), 1e-5)
+            << layerKindName(c.kind).str() << " T " << c.tokens << " result #" << i
+            << (options.sequential ? " (sequential)" : "");
+      }
     }
   }
 }

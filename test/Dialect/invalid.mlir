@@ -499,3 +499,29 @@ func.func @negative_delay(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @project_rows(%q: tensor<1x8x2x4xf32>, %w: tensor<2x8x4xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) params(%w : tensor<2x8x4xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %wt: vector<8x4xf32>):
+    // expected-error @+1 {{input has 4 elements but the weight has 8 rows}}
+    %u = linrec.project %x, %wt : vector<4xf32>, vector<8x4xf32> -> vector<4xf32>
+    %S1 = linrec.write %S, %u, %u : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @matrix_param_elsewhere(%q: tensor<1x8x2x4xf32>, %w: tensor<2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{param #0 is a per-head matrix: only linrec.project may use it, as its weight}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) params(%w : tensor<2x4x4xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %wt: vector<4x4xf32>):
+    %y = vector.extract %wt[0] : vector<4xf32> from vector<4x4xf32>
+    %S1 = linrec.write %S, %y, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

@@ -188,3 +188,18 @@ func.func @window_read(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {
   }
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @project
+// CHECK: linrec.project %{{.*}}, %{{.*}} : vector<8xf32>, vector<8x4xf32> -> vector<4xf32>
+func.func @project(%q: tensor<1x16x2x8xf32>, %w: tensor<2x8x4xf32>) {
+  %s = linrec.recurrence ins(%q : tensor<1x16x2x8xf32>) params(%w : tensor<2x8x4xf32>)
+      -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<8xf32>, %wt: vector<8x4xf32>):
+    %u = linrec.project %qt, %wt : vector<8xf32>, vector<8x4xf32> -> vector<4xf32>
+    %S1 = linrec.write %S, %u, %u : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return
+}
