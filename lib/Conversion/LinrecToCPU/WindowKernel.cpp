@@ -2,10 +2,10 @@
 //
 // Work items are the (batch row, head) pairs. Queries go in blocks of C: every window of a
 // block's queries lies in [start(first query), last query], a span of at most C + the
-// window's reach, so the block's scores are one matmul of its queries with that span of keys
-// (register tiles, like the recurrences' intra-chunk blocks), each row is masked to its own
-// window and weighted (softmax, relu, or e^{s − max} with the row sum), and the outputs are a
-// second matmul with the span's values.
+// window's reach. Per 16 queries, the scores are one matmul with the band of the span their
+// windows reach (register tiles, like the recurrences' intra-chunk blocks), each row is masked
+// to its own window and weighted (softmax, relu, or e^{s − max} with the row sum), and the
+// outputs are a second matmul with the band's values.
 //
 //===----------------------------------------------------------------------===//
 
@@ -74,6 +74,7 @@ public:
     dk = cast<RankedTensorType>(op.getQ().getType()).getDimSize(3);
     dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
     span = (kBlock + windowReach(op) + 15) / 16 * 16; // whole 16-lane vectors; padding masked
+    band = std::min(span, (kQueryBlock + windowReach(op) + 15) / 16 * 16);
   }
 
   void emit() {
@@ -88,11 +89,11 @@ public:
     Value values = alloc({span, dv}), scores = alloc({kBlock, span}), out = alloc({kBlock, dv});
     Value heads = memref::DimOp::create(b, q, 2), tokens = memref::DimOp::create(b, q, 1);
     Value zero = index(0);
-    VectorType spanRow = vectorOf(span);
-    SmallVector<float> iota(span);
-    for (int64_t j = 0; j < span; ++j)
+    VectorType bandRow = vectorOf(band);
+    SmallVector<float> iota(band);
+    for (int64_t j = 0; j < band; ++j)
       iota[j] = float(j);
-    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(spanRow, ArrayRef(iota)));
+    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(bandRow, ArrayRef(iota)));
     float scale = static_cast<float>(op.getScale().convertToDouble());
 
     forLoop(begin, end, [&](Value w) {
@@ -123,38 +124,48 @@ public:
           Value x = load(vectorOf(dk), q, {row, token, head, zero});
           store(arith::MulFOp::create(b, x, scaleRow), queries, {r, zero});
         });
-        matmul(queries, keysT, scores, /*accumulate=*/false);
-        forLoop(zero, count, [&](Value r) {
-          Value token = arith::AddIOp::create(b, first, r);
-          Value from = arith::SubIOp::create(b, windowStart(token), keyStart);
-          Value to = arith::SubIOp::create(b, token, keyStart);
-          auto asFloat = [&](Value i) {
-            return vector::BroadcastOp::create(
-                b, spanRow,
-                arith::UIToFPOp::create(b, b.getF32Type(),
-                                        arith::IndexCastOp::create(b, b.getI64Type(), i)));
-          };
-          Value keep = arith::AndIOp::create(
-              b,
-              arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions, asFloat(from)),
-              arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, asFloat(to)));
-          Value s = load(spanRow, scores, {r, zero});
-          Value weights;
-          Value sum;
-          if (op.getWeighting() == WindowWeighting::Relu) {
-            weights = arith::SelectOp::create(b, keep, arith::MaximumFOp::create(b, s, zeros(spanRow)),
-                                              zeros(spanRow));
-          } else {
-            std::tie(weights, sum) = maskedExpWeights(b, s, keep);
-            if (op.getWeighting() == WindowWeighting::Softmax)
-              weights = arith::DivFOp::create(b, weights,
-                                              vector::BroadcastOp::create(b, spanRow, sum));
-            else
-              store(sum, denominator, {row, token, head});
-          }
-          store(weights, scores, {r, zero});
+        // Per 16 queries, the band of the span their windows reach: [start of the first
+        // query's window, last query], at most 16 + reach keys (80 of 128 for 64-token
+        // windows); clamped so that the band stays inside the span.
+        forLoop(0, kBlock / kQueryBlock, [&](Value blockIndex) {
+          Value r0 = arith::MulIOp::create(b, blockIndex, index(kQueryBlock));
+          Value firstStart =
+              arith::SubIOp::create(b, windowStart(arithAdd(first, r0)), keyStart);
+          Value bandStart = arith::MinUIOp::create(b, firstStart, index(span - band));
+          Value bandScores = view(scores, r0, zero, kQueryBlock, band);
+          matmul(view(queries, r0, zero, kQueryBlock, dk), view(keysT, zero, bandStart, dk, band),
+                 bandScores, /*accumulate=*/false);
+          forLoop(0, kQueryBlock, [&](Value i) {
+            Value r = arithAdd(r0, i);
+            Value token = arithAdd(first, r);
+            // The window's keys in band coordinates: [from, to].
+            Value offset = arithAdd(keyStart, bandStart);
+            Value from = asFloat(windowStart(token), offset);
+            Value to = asFloat(token, offset);
+            Value keep = arith::AndIOp::create(
+                b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions, from),
+                arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, to));
+            Value s = load(bandRow, bandScores, {i, zero});
+            Value weights;
+            if (op.getWeighting() == WindowWeighting::Relu) {
+              weights = arith::SelectOp::create(
+                  b, keep, arith::MaximumFOp::create(b, s, zeros(bandRow)), zeros(bandRow));
+            } else {
+              Value sum;
+              std::tie(weights, sum) = maskedExpWeights(b, s, keep);
+              if (op.getWeighting() == WindowWeighting::Softmax)
+                weights = arith::DivFOp::create(b, weights,
+                                                vector::BroadcastOp::create(b, bandRow, sum));
+              else
+                ifThenElse(
+                    arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, count),
+                    [&] { store(sum, denominator, {row, token, head}); }, [] {});
+            }
+            store(weights, bandScores, {i, zero});
+          });
+          matmul(bandScores, view(values, bandStart, zero, band, dv),
+                 view(out, r0, zero, kQueryBlock, dv), /*accumulate=*/false);
         });
-        matmul(scores, values, out, /*accumulate=*/false);
         forLoop(zero, count, [&](Value r) {
           Value token = arith::AddIOp::create(b, first, r);
           store(load(vectorOf(dv), out, {r, zero}), o, {row, token, head, zero});
@@ -166,9 +177,29 @@ public:
   }
 
 private:
-  static constexpr int64_t kBlock = 64; // queries per block
+  static constexpr int64_t kBlock = 64;      // queries per block
+  static constexpr int64_t kQueryBlock = 16; // queries per band matmul
   WindowAttentionOp op;
-  int64_t size, dk, dv, span;
+  int64_t size, dk, dv, span, band;
+
+  Value arithAdd(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  /// (i − offset) as a vector of floats over the band (i >= offset or the result is masked
+  /// anyway: computed in floats, it may be negative).
+  Value asFloat(Value i, Value offset) {
+    auto toFloat = [&](Value v) {
+      return arith::UIToFPOp::create(b, b.getF32Type(),
+                                     arith::IndexCastOp::create(b, b.getI64Type(), v))
+          .getResult();
+    };
+    return vector::BroadcastOp::create(b, vectorOf(band),
+                                       arith::SubFOp::create(b, toFloat(i), toFloat(offset)));
+  }
+  Value view(Value buffer, Value row0, Value col0, int64_t rows, int64_t cols) {
+    return memref::SubViewOp::create(
+        b, buffer, ArrayRef<OpFoldResult>{row0, col0},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(rows), b.getIndexAttr(cols)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  }
 
   Value windowStart(Value i) { return cpu::windowStart(b, op, i); }
 };
