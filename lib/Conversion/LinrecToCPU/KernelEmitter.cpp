@@ -173,14 +173,21 @@ void KernelEmitter::cloneBodyOp(Operation &bodyOp, IRMapping &mapping) {
     b.clone(bodyOp, mapping);
     return;
   }
-  // u = Σ_d x_d W[d, :]: an FMA per row of W (rows of the head's matrix, in the cache).
+  // u = Σ_d x_d W[d, :]: an FMA per row of W (rows of the head's matrix, in the cache), in a
+  // loop over d reading x_d from a scratch row (unrolled, D extracts made the IR, and the
+  // compile time, grow with D).
   Value x = mapping.lookup(project.getInput()), weight = mapping.lookup(project.getWeight());
   VectorType resultType = project.getResult().getType();
-  Value u = zeros(resultType);
-  for (int64_t d = 0; d < project.getWeight().getType().getDimSize(0); ++d) {
-    Value xd = vector::BroadcastOp::create(b, resultType, vector::ExtractOp::create(b, x, d));
-    u = vector::FMAOp::create(b, xd, load(resultType, weight, {index(d), index(0)}), u);
-  }
+  int64_t rows = project.getWeight().getType().getDimSize(0);
+  Value &scratch = projectionScratch[project];
+  if (!scratch)
+    scratch = alloc({rows});
+  store(x, scratch, {index(0)});
+  Value u = forLoopCarry(index(0), index(rows), zeros(resultType), [&](Value d, Value acc) {
+    Value xd = vector::BroadcastOp::create(b, resultType, load(b.getF32Type(), scratch, {d}));
+    return vector::FMAOp::create(b, xd, load(resultType, weight, {d, index(0)}), acc)
+        .getResult();
+  });
   mapping.map(project.getResult(), u);
 }
 

@@ -92,6 +92,8 @@ public:
 
 private:
   unsigned numInputs, numParams, numInits, numOperands, numOutputs;
+  /// Per projection: a row holding its input, read back element by element.
+  llvm::DenseMap<mlir::Operation *, mlir::Value> projectionScratch;
   mlir::Value cuSeqlens; // null without varlen
 };
 
