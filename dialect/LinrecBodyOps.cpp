@@ -91,6 +91,13 @@ LogicalResult ReadProductOp::verify() {
 }
 
 LogicalResult ProjectOp::verify() {
+  // The kernels read the weight from the param's memory: it must be a param argument.
+  auto recurrence = (*this)->getParentOfType<RecurrenceOp>();
+  auto arg = dyn_cast<BlockArgument>(getWeight());
+  if (!recurrence || !arg || arg.getOwner() != &recurrence.getBody().front() ||
+      arg.getArgNumber() + recurrence.getParams().size() < arg.getOwner()->getNumArguments())
+    return emitOpError("weight must be the body argument of a [H, D, F] param of the "
+                       "enclosing linrec.recurrence");
   ArrayRef<int64_t> weight = getWeight().getType().getShape();
   if (vectorSize(getInput().getType()) != weight[0])
     return emitOpError() << "input has " << vectorSize(getInput().getType())

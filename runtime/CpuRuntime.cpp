@@ -23,6 +23,7 @@
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -527,9 +528,13 @@ CpuCompiler::compileResolved(Operation *operation, const CpuKernelOptions &optio
   if (!entry)
     return entry.takeError();
   kernel->entry = *entry;
-  if (getenv("LINREC_DUMP_OBJECT"))
-    if (auto address = (*engine)->lookup(kKernelPrefix.str() + "0"))
+  if (getenv("LINREC_DUMP_OBJECT")) {
+    auto address = (*engine)->lookup(kKernelPrefix.str() + "0");
+    if (address)
       llvm::errs() << "linrec: " << kKernelPrefix << "0 at " << *address << "\n";
+    else
+      consumeError(address.takeError());
+  }
   kernel->engine = std::move(*engine);
   kernel->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

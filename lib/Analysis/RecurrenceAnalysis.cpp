@@ -86,14 +86,15 @@ struct ChainReader {
 RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   RecurrenceAnalysis result;
   YieldOp yield = op.getYield();
-  for (Operation &bodyOp : op.getBodyBlock()) {
+  // Windows first: the kernels check them whatever the algorithm.
+  for (Operation &bodyOp : op.getBodyBlock())
+    if (auto window = dyn_cast<WindowReadOp>(bodyOp))
+      result.windows.push_back(window);
+  for (Operation &bodyOp : op.getBodyBlock())
     if (isa<ReadProductOp>(bodyOp)) {
       result.reason = "a read of a product of states (no chunked form yet)";
       return result;
     }
-    if (auto window = dyn_cast<WindowReadOp>(bodyOp))
-      result.windows.push_back(window);
-  }
   bool anyDelta = false;
   for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
     StateUpdate update;
@@ -113,8 +114,9 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   // The per-token values that drive the states must not depend on any state or read: the
   // chunked form computes them for a whole chunk before it touches the state.
   SetVector<Operation *> stateDependent;
+  // (Window reads too: the chunked kernel computes them after the prologue.)
   for (Operation &bodyOp : op.getBodyBlock())
-    if (isa<ReadOp>(bodyOp)) {
+    if (isa<ReadOp, WindowReadOp>(bodyOp)) {
       getForwardSlice(&bodyOp, &stateDependent);
       stateDependent.insert(&bodyOp); // after: the slice removes its root
     }
@@ -127,14 +129,15 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
       drivers.push_back(r.getQuery());
     for (Value v : drivers)
       if (v && v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
-        result.reason = "a key, value, gate or query depends on a read of the state";
+        result.reason = "a key, value, gate or query depends on a read of the state or a window";
         return result;
       }
   }
   for (WindowReadOp window : result.windows)
     for (Value v : window->getOperands())
       if (v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
-        result.reason = "a window read's query, key or value depends on a read of the state";
+        result.reason =
+            "a window read's query, key or value depends on a read of the state or a window";
         return result;
       }
   result.algorithm = anyDelta ? Algorithm::ChunkedDelta : Algorithm::ChunkedDiagonal;

@@ -424,8 +424,8 @@ private:
           std::fill(slot.begin(), slot.end(), 0.0);
           continue;
         }
-        int64_t row = token - delay * heads;
-        std::copy_n(input(i).data.begin() + row * slot.size(), slot.size(), slot.begin());
+        int64_t source = token - delay * heads;
+        std::copy_n(input(i).data.begin() + source * slot.size(), slot.size(), slot.begin());
       }
       for (Step &step : steps)
         if (Error e = execute(step, seq, h, t))

@@ -139,9 +139,7 @@ struct PayloadOperands {
   SmallVector<std::pair<int, unsigned>> places;
   unsigned numStates, numInputs, numParams; // of the recurrence before the rebuild
 
-  /// `delay`: the delay of the new inputs (a producer's, its input's delay).
-  PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped,
-                  int64_t delay = 0)
+  PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped)
       : numStates(op.getNumStates()), numInputs(op.getInputs().size()),
         numParams(op.getParams().size()) {
     auto add = [](SmallVector<Value> &list, Value v) {
@@ -166,7 +164,7 @@ struct PayloadOperands {
           places.push_back({3, add(extraParams, v)});
         continue;
       }
-      if (std::optional<unsigned> existing = findInput(op, v, delay, dropped))
+      if (std::optional<unsigned> existing = findInput(op, v, /*delay=*/0, dropped))
         places.push_back({0, *existing});
       else
         places.push_back({1, add(extraInputs, v)});
@@ -205,16 +203,16 @@ struct PayloadOperands {
 static bool fuseProducer(RecurrenceOp &op) {
   for (auto [i, input] : llvm::enumerate(op.getInputs())) {
     auto generic = input.getDefiningOp<linalg::GenericOp>();
-    if (!generic || !isFusableElementwise(generic))
+    // A delayed input is zero for its first tokens; its producer computed at zero inputs
+    // need not be (a bias, exp, a feature map), so it stays outside.
+    if (!generic || !isFusableElementwise(generic) || op.getInputDelay(i) != 0)
       continue;
     OpBuilder b(op);
     unsigned numStates = op.getNumStates();
     SmallVector<unsigned> dropped = {static_cast<unsigned>(i)};
-    // The producer's inputs take the delay of the input it computes.
-    int64_t delay = op.getInputDelay(i);
-    PayloadOperands operands(op, generic, dropped, delay);
-    RecurrenceOp fused = rebuildWithOperands(b, op, dropped, operands.extraInputs,
-                                             operands.extraParams, delay);
+    PayloadOperands operands(op, generic, dropped);
+    RecurrenceOp fused =
+        rebuildWithOperands(b, op, dropped, operands.extraInputs, operands.extraParams);
     Block &block = fused.getBodyBlock();
     b.setInsertionPointToStart(&block);
     Value value = clonePayload(b, generic, operands.values(fused));
@@ -250,7 +248,7 @@ static bool fuseConsumer(RecurrenceOp &op) {
         continue;
       }
       Operation *def = in.getDefiningOp();
-      available &= !def || def->isBeforeInBlock(op);
+      available &= !def || (def->getBlock() == op->getBlock() && def->isBeforeInBlock(op));
     }
     if (!available)
       continue;

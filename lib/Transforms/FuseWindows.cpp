@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RecurrenceRewrite.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/Transforms/Passes.h"
 
@@ -19,8 +20,8 @@ namespace linrec {
 using namespace mlir;
 using namespace linrec;
 
-/// The first sliding window whose results feed `op` (only as its inputs: a result used
-/// elsewhere too keeps the window op alive, which is fine), or null.
+/// The first sliding window whose results feed `op` (a result used elsewhere too keeps the
+/// window op alive), or null.
 static WindowAttentionOp feedingWindow(RecurrenceOp op) {
   for (Value input : op.getInputs())
     if (auto window = input.getDefiningOp<WindowAttentionOp>())
@@ -29,13 +30,25 @@ static WindowAttentionOp feedingWindow(RecurrenceOp op) {
   return {};
 }
 
+/// The longest history a fused window may keep: the chunked kernel's span (history + a chunk
+/// of at most 256 tokens) holds at most 1024 rows.
+constexpr int64_t kMaxHistory = 768;
+
 /// Replaces the inputs of `op` that a sliding window computes by a window read; false if there
-/// is none.
+/// is none, or if the fused form would not lower: the window reads need the chunked kernel
+/// and a bounded span, and an input the window computes must not be delayed.
 static bool fuseWindow(RecurrenceOp &op) {
   if (op.getCuSeqlens())
     return false;
   WindowAttentionOp window = feedingWindow(op);
-  if (!window)
+  if (!window || (static_cast<int64_t>(window.getSize()) + 14) / 16 * 16 > kMaxHistory)
+    return false;
+  for (auto [i, input] : llvm::enumerate(op.getInputs()))
+    if (input.getDefiningOp() == window.getOperation() && op.getInputDelay(i) != 0)
+      return false;
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+  if (analysis.algorithm == Algorithm::Sequential ||
+      op.getAlgorithm() == std::optional<Algorithm>(Algorithm::Sequential))
     return false;
   unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
   // The inputs the window computes (its output, and its denominator with shifted_exp).

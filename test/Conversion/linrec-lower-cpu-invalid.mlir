@@ -58,3 +58,35 @@ func.func @window_too_long(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
   }
   return %o : tensor<1x8x2x4xf32>
 }
+
+// -----
+
+// Windows are found whatever else makes the recurrence sequential (a product read here).
+func.func @window_with_a_product_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s1, %s2 = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>)
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %A = linrec.write %S1, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    // expected-error @+1 {{needs the chunked kernel, but the recurrence runs sequentially (a read of a product of states (no chunked form yet))}}
+    %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
+    %y = arith.addf %p, %w : vector<4xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+// A key computed from a window read: the chunked prologue cannot have it.
+func.func @key_from_a_window(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    // expected-error @+1 {{needs the chunked kernel, but the recurrence runs sequentially (a key, value, gate or query depends on a read of the state or a window)}}
+    %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %w, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

@@ -525,3 +525,17 @@ func.func @matrix_param_elsewhere(%q: tensor<1x8x2x4xf32>, %w: tensor<2x4x4xf32>
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @project_weight_not_a_param(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %w = arith.constant dense<1.0> : vector<4x4xf32>
+    // expected-error @+1 {{weight must be the body argument of a [H, D, F] param of the enclosing linrec.recurrence}}
+    %u = linrec.project %x, %w : vector<4xf32>, vector<4x4xf32> -> vector<4xf32>
+    %S1 = linrec.write %S, %u, %u : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}

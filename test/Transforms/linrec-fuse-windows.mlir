@@ -108,3 +108,32 @@ func.func @shared_denominator(%q: tensor<1x8x2x16xf32>) -> (tensor<1x8x2x16xf32>
   }
   return %o, %s : tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>
 }
+
+// -----
+
+// Left alone: a window output read with a delay (the window read is this token's), and a
+// recurrence that runs sequentially (masked writes: window reads need the chunked kernel).
+// CHECK-LABEL: func.func @not_fusable
+// CHECK-COUNT-2: linrec.window_attention
+// CHECK-NOT: linrec.window_read
+func.func @not_fusable(%q: tensor<1x8x2x16xf32>, %g: tensor<1x8x2xf32>) -> (tensor<1x2x16x16xf32>, tensor<1x2x16x16xf32>) {
+  %w = linrec.window_attention %q, %q, %q window <sliding> size 4 weighting <softmax>
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> tensor<1x8x2x16xf32>
+  %s1 = linrec.recurrence ins(%q, %w : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) {delays = array<i64: 0, 3>}
+      -> (tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>):
+    %S1 = linrec.write %S, %qt, %wt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>)
+  }
+  %w2 = linrec.window_attention %q, %q, %q window <sliding> size 4 weighting <softmax>
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> tensor<1x8x2x16xf32>
+  %s2 = linrec.recurrence ins(%q, %w2, %g : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2xf32>)
+      -> (tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>, %gt: f32):
+    %zero = arith.constant 0.0 : f32
+    %m = arith.cmpf olt, %gt, %zero : f32
+    %S1 = linrec.write %S, %qt, %wt if %m : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>)
+  }
+  return %s1, %s2 : tensor<1x2x16x16xf32>, tensor<1x2x16x16xf32>
+}

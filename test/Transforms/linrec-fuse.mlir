@@ -146,3 +146,30 @@ func.func @shared_denominator(%q: tensor<1x8x2x16xf32>, %wd: tensor<1x8x2xf32>, 
   } -> tensor<1x8x2x16xf32>
   return %o : tensor<1x8x2x16xf32>
 }
+
+// -----
+
+#id4d = affine_map<(b, t, h, d) -> (b, t, h, d)>
+#headd = affine_map<(b, t, h, d) -> (h, d)>
+
+// A producer of a delayed input stays outside: the input is zero for the first tokens, its
+// producer at zero inputs is not (here the bias).
+// CHECK-LABEL: func.func @delayed_producer
+// CHECK: linalg.generic
+// CHECK: linrec.recurrence ins(%{{.*}}, %{{.*}} : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) {delays = array<i64: 0, 2>}
+func.func @delayed_producer(%q: tensor<1x8x2x16xf32>, %bias: tensor<2x16xf32>) -> tensor<1x2x16x16xf32> {
+  %e = tensor.empty() : tensor<1x8x2x16xf32>
+  %k = linalg.generic {indexing_maps = [#id4d, #headd, #id4d], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%q, %bias : tensor<1x8x2x16xf32>, tensor<2x16xf32>) outs(%e : tensor<1x8x2x16xf32>) {
+  ^bb0(%x: f32, %b: f32, %out: f32):
+    %y = arith.addf %x, %b : f32
+    linalg.yield %y : f32
+  } -> tensor<1x8x2x16xf32>
+  %s = linrec.recurrence ins(%q, %k : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) {delays = array<i64: 0, 2>}
+      -> (tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %kt: vector<16xf32>):
+    %S1 = linrec.write %S, %kt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>)
+  }
+  return %s : tensor<1x2x16x16xf32>
+}

@@ -82,14 +82,18 @@ void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   };
   Value p0 = arith::SubIOp::create(b, first, item.tokenBegin);
-  // The first span row inside the sequence: history − p0 (negative past the first chunks).
-  Value sequenceStart = arith::SubFOp::create(b, e.f32(double(history)), asFloat(p0));
   e.forLoop(0, C / block, [&](Value blockIndex) {
     Value r0 = arith::MulIOp::create(b, blockIndex, e.index(block));
     Value bandScores = view(scores, r0, b.getIndexAttr(0), block, band);
     e.matmul(view(queries, r0, b.getIndexAttr(0), block, dk),
              view(keysT, b.getIndexAttr(0), r0, dk, band), bandScores, /*accumulate=*/false);
-    Value bandStart = arith::SubFOp::create(b, sequenceStart, asFloat(r0));
+    // The first band row inside the sequence: history − p0 − r0, negative past the first
+    // chunks (subtracted in integers: exact for any T).
+    Value bandStart = arith::SIToFPOp::create(
+        b, b.getF32Type(),
+        arith::IndexCastOp::create(
+            b, b.getI64Type(),
+            arith::SubIOp::create(b, e.index(history), arith::AddIOp::create(b, p0, r0))));
     e.forLoop(0, block, [&](Value i) {
       Value last = arith::AddFOp::create(b, asFloat(i), e.f32(double(history)));
       Value from = arith::MaximumFOp::create(

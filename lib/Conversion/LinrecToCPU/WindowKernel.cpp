@@ -183,16 +183,13 @@ private:
   int64_t size, dk, dv, span, band;
 
   Value arithAdd(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  /// (i − offset) as a vector of floats over the band (i >= offset or the result is masked
-  /// anyway: computed in floats, it may be negative).
+  /// (i − offset) as a vector of floats over the band: subtracted in integers (exact for any
+  /// T), possibly negative.
   Value asFloat(Value i, Value offset) {
-    auto toFloat = [&](Value v) {
-      return arith::UIToFPOp::create(b, b.getF32Type(),
-                                     arith::IndexCastOp::create(b, b.getI64Type(), v))
-          .getResult();
-    };
-    return vector::BroadcastOp::create(b, vectorOf(band),
-                                       arith::SubFOp::create(b, toFloat(i), toFloat(offset)));
+    Value difference = arith::IndexCastOp::create(b, b.getI64Type(),
+                                                  arith::SubIOp::create(b, i, offset));
+    return vector::BroadcastOp::create(
+        b, vectorOf(band), arith::SIToFPOp::create(b, b.getF32Type(), difference));
   }
   Value view(Value buffer, Value row0, Value col0, int64_t rows, int64_t cols) {
     return memref::SubViewOp::create(
