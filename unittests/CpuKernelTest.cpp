@@ -951,4 +951,52 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
   }
 }
 
+TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
+  // With cu_seqlens a delayed input reads zeros for the first w tokens of every sequence (not
+  // the previous sequence's rows): the kernels against the reference, sequences shorter and
+  // longer than the delay and than a chunk, one of them empty.
+  std::string x = "tensor<1x200x2x8xf32>";
+  std::string text =
+      "func.func @f(%q: " + x + ", %k: " + x + ", %cu: tensor<5xi32>) -> " + x + " {\n"
+      "  %o, %s = linrec.recurrence ins(%q, %k, %k : " + x + ", " + x + ", " + x +
+      ") cu_seqlens(%cu : tensor<5xi32>) {delays = array<i64: 0, 20, 20>} -> (" + x +
+      ", tensor<4x2x8x8xf32>) {\n"
+      "  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, %vt: vector<8xf32>):\n"
+      "    %fk = linrec.feature_map <exp> %kt : vector<8xf32>\n"
+      "    %S1 = linrec.write %S, %fk, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+      "    %r = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+      "    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)\n"
+      "  }\n"
+      "  return %o : " + x + "\n}\n";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module) << text;
+  std::normal_distribution<double> normal;
+  std::vector<Array> args;
+  for (int i = 0; i < 2; ++i) {
+    Array a(DType::F32, {1, 200, 2, 8});
+    for (double &value : a.data)
+      value = static_cast<float>(0.5 * normal(rng));
+    args.push_back(a);
+  }
+  Array cu(DType::I32, {5});
+  cu.data = {0, 15, 15, 120, 200};
+  args.push_back(cu);
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  // A delay that crossed sequences would read row 0..14 for sequence 2's first tokens.
+  for (bool sequential : {false, true}) {
+    CpuKernelOptions options;
+    options.chunkSize = 16;
+    options.sequential = sequential;
+    auto cpu = evaluateFunction(*module, "f", args,
+                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                  return runOnCpu(compiler, op, operands, options);
+                                },
+                                /*fuse=*/false);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    EXPECT_LT(relativeRmsError((*cpu)[0], (*reference)[0]), 1e-5)
+        << (sequential ? "sequential" : "chunked");
+  }
+}
+
 } // namespace
