@@ -2,6 +2,8 @@
 
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/CompiledFunction.h"
+
+#include <thread>
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Transforms/Passes.h"
 
@@ -152,12 +154,17 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
   if (!entry)
     return entry.takeError();
   layer->entry = *entry;
+  // The OpenMP runtime the JIT loaded: run() sets its thread count.
+  if (auto setThreads = (*engine)->lookup("omp_set_num_threads"))
+    layer->setThreads = reinterpret_cast<void (*)(int)>(*setThreads);
+  else
+    llvm::consumeError(setThreads.takeError());
   layer->engine = std::move(*engine);
   return std::shared_ptr<const CompiledLayer>(std::move(layer));
 }
 
 llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
-                               llvm::ArrayRef<BufferView> results) const {
+                               llvm::ArrayRef<BufferView> results, unsigned threads) const {
   if (args.size() != argSpecs.size() || results.size() != resultSpecs.size())
     return error("the layer takes " + llvm::Twine(argSpecs.size()) + " arguments and " +
                  llvm::Twine(resultSpecs.size()) + " results, got " + llvm::Twine(args.size()) +
@@ -188,13 +195,15 @@ llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
     pointers.push_back(d.words.data());
   for (void *&p : pointers)
     packed.push_back(&p);
+  if (setThreads)
+    setThreads(static_cast<int>(threads ? threads : std::max(1u, std::thread::hardware_concurrency())));
   entry(packed.data());
   return llvm::Error::success();
 }
 
 llvm::Error CpuExecutable::run(llvm::ArrayRef<BufferView> args,
                                llvm::ArrayRef<BufferView> results, unsigned threads) const {
-  return kernels ? kernels->run(args, results, threads) : layer->run(args, results);
+  return kernels ? kernels->run(args, results, threads) : layer->run(args, results, threads);
 }
 
 llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, ModuleOp module,

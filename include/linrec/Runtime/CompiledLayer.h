@@ -26,8 +26,10 @@ public:
   ~CompiledLayer();
 
   /// Runs on the function's arguments and writes its results; every buffer must have the
-  /// function's static shape and element type.
-  llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results) const;
+  /// function's static shape and element type. Kernel calls run on `threads` OpenMP threads
+  /// (0: every hardware thread).
+  llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
+                  unsigned threads = 0) const;
 
 private:
   CompiledLayer() = default;
@@ -37,6 +39,7 @@ private:
   };
   std::unique_ptr<mlir::ExecutionEngine> engine;
   void (*entry)(void **) = nullptr;
+  void (*setThreads)(int) = nullptr; // omp_set_num_threads of the loaded OpenMP runtime
   std::vector<Spec> argSpecs, resultSpecs;
 };
 
