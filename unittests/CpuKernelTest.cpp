@@ -178,6 +178,26 @@ protected:
     return worst;
   }
 
+  /// The layer's arguments, in order, from `in`.
+  static std::vector<Array> layerArgs(const LayerConfig &config, Inputs &in) {
+    std::vector<Array> args;
+    for (const std::string &name : layerInputNames(config))
+      args.push_back(in[name]);
+    return args;
+  }
+
+  /// @funcName of `module` with every recurrence on the CPU kernels (nothing fused first).
+  llvm::Expected<std::vector<Array>> runOnCpuKernels(mlir::ModuleOp module,
+                                                      llvm::StringRef funcName,
+                                                      llvm::ArrayRef<Array> args,
+                                                      const CpuKernelOptions &options) {
+    return evaluateFunction(module, funcName, args,
+                            [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                              return runOnCpu(compiler, op, operands, options);
+                            },
+                            /*fuse=*/false);
+  }
+
   void gpuSweep(const CpuKernelOptions &gpu, double tolerance = 1e-5);
 
   mlir::MLIRContext context;
@@ -710,9 +730,7 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
     Shape shape{c.batch, c.tokens, c.heads, c.dk, c.dv, c.da};
     auto module = buildLayer(config, shape);
     Inputs in = randomInputs(config, shape, -1.0, 0.0);
-    std::vector<Array> args;
-    for (const std::string &name : layerInputNames(config))
-      args.push_back(in[name]);
+    std::vector<Array> args = layerArgs(config, in);
     auto parts = interpretFunction(*module, "layer", args);
     ASSERT_TRUE(static_cast<bool>(parts)) << llvm::toString(parts.takeError());
 
@@ -735,11 +753,7 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
 
     CpuKernelOptions options;
     options.chunkSize = c.chunk;
-    auto cpu = evaluateFunction(*fused, "layer", args,
-                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runOnCpu(compiler, op, operands, options);
-                                },
-                                /*fuse=*/false);
+    auto cpu = runOnCpuKernels(*fused, "layer", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     for (size_t i = 0; i < parts->size(); ++i) {
       EXPECT_FALSE(hasNonFinite((*cpu)[i]));
@@ -802,11 +816,7 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
     auto reference = interpretFunction(*module, "f", args);
     CpuKernelOptions options;
     options.chunkSize = c.chunk;
-    auto cpu = evaluateFunction(*module, "f", args,
-                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runOnCpu(compiler, op, operands, options);
-                                },
-                                /*fuse=*/false);
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu)) << c.weighting;
     for (size_t i = 0; i < reference->size(); ++i) {
       EXPECT_FALSE(hasNonFinite((*cpu)[i]));
@@ -876,11 +886,7 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
       CpuKernelOptions options;
       options.chunkSize = 32;
       options.sequential = sequential;
-      auto cpu = evaluateFunction(*module, "delayed", args,
-                                  [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                    return runOnCpu(compiler, op, operands, options);
-                                  },
-                                  /*fuse=*/false);
+      auto cpu = runOnCpuKernels(*module, "delayed", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       for (size_t i = 0; i < delayed->size(); ++i)
         EXPECT_LT(relativeRmsError((*cpu)[i], (*delayed)[i]), 1e-5)
@@ -909,9 +915,7 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
     shape.features = 8;
     auto module = buildLayer(config, shape);
     Inputs in = randomInputs(config, shape, -1.0, 0.0);
-    std::vector<Array> args;
-    for (const std::string &name : layerInputNames(config))
-      args.push_back(in[name]);
+    std::vector<Array> args = layerArgs(config, in);
     auto parts = interpretFunction(*module, "layer", args);
     ASSERT_TRUE(static_cast<bool>(parts)) << llvm::toString(parts.takeError());
 
@@ -931,15 +935,14 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
     });
     EXPECT_EQ(recurrences, 1);
     EXPECT_EQ(others, 0) << "projections, windows and shifts all moved into the recurrence";
-    for (bool sequential : {false, true}) {
+    // Windows need the chunked kernel; the rest runs on the scan too.
+    std::vector<bool> scans = c.window == 0 ? std::vector<bool>{false, true}
+                                            : std::vector<bool>{false};
+    for (bool sequential : scans) {
       CpuKernelOptions options;
       options.chunkSize = c.chunk;
-      options.sequential = sequential && c.window == 0; // windows need the chunked kernel
-      auto cpu = evaluateFunction(*fused, "layer", args,
-                                  [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                    return runOnCpu(compiler, op, operands, options);
-                                  },
-                                  /*fuse=*/false);
+      options.sequential = sequential;
+      auto cpu = runOnCpuKernels(*fused, "layer", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       for (size_t i = 0; i < parts->size(); ++i) {
         EXPECT_FALSE(hasNonFinite((*cpu)[i]));
@@ -988,11 +991,7 @@ TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
     CpuKernelOptions options;
     options.chunkSize = 16;
     options.sequential = sequential;
-    auto cpu = evaluateFunction(*module, "f", args,
-                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runOnCpu(compiler, op, operands, options);
-                                },
-                                /*fuse=*/false);
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     EXPECT_LT(relativeRmsError((*cpu)[0], (*reference)[0]), 1e-5)
         << (sequential ? "sequential" : "chunked");

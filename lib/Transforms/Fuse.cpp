@@ -208,19 +208,13 @@ static bool fuseProducer(RecurrenceOp &op) {
     if (!generic || !isFusableElementwise(generic) || op.getInputDelay(i) != 0)
       continue;
     OpBuilder b(op);
-    unsigned numStates = op.getNumStates();
     SmallVector<unsigned> dropped = {static_cast<unsigned>(i)};
     PayloadOperands operands(op, generic, dropped);
     RecurrenceOp fused =
         rebuildWithOperands(b, op, dropped, operands.extraInputs, operands.extraParams);
-    Block &block = fused.getBodyBlock();
-    b.setInsertionPointToStart(&block);
+    b.setInsertionPointToStart(&fused.getBodyBlock());
     Value value = clonePayload(b, generic, operands.values(fused));
-    block.getArgument(numStates + i).replaceAllUsesWith(value);
-    block.eraseArgument(numStates + i);
-    op->replaceAllUsesWith(fused);
-    op->erase();
-    op = fused;
+    replaceRebuilt(op, fused, dropped, {value});
     if (generic->use_empty())
       generic->erase();
     return true;
@@ -274,11 +268,8 @@ static bool fuseConsumer(RecurrenceOp &op) {
 namespace {
 struct LinrecFusePass : linrec::impl::LinrecFuseBase<LinrecFusePass> {
   void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    for (RecurrenceOp op : recurrences)
-      while (fuseProducer(op) || fuseConsumer(op)) {
-      }
+    rewriteRecurrences(getOperation(),
+                       [](RecurrenceOp &op) { return fuseProducer(op) || fuseConsumer(op); });
   }
 };
 } // namespace

@@ -65,13 +65,8 @@ static bool fuseDelay(RecurrenceOp &op) {
     OpBuilder b(op);
     Operation *slice = input.getDefiningOp();
     RecurrenceOp fused = rebuildWithOperands(b, op, dropped, extra, ValueRange{}, delay);
-    Block &block = fused.getBodyBlock();
-    Value arg = block.getArgument(numStates + (existing ? *existing : numInputs));
-    block.getArgument(numStates + i).replaceAllUsesWith(arg);
-    block.eraseArgument(numStates + i);
-    op->replaceAllUsesWith(fused);
-    op->erase();
-    op = fused;
+    Value arg = fused.getBodyBlock().getArgument(numStates + (existing ? *existing : numInputs));
+    replaceRebuilt(op, fused, dropped, {arg});
     if (slice->use_empty()) {
       Operation *pad = slice->getOperand(0).getDefiningOp();
       slice->erase();
@@ -85,12 +80,6 @@ static bool fuseDelay(RecurrenceOp &op) {
 
 namespace {
 struct LinrecFuseDelaysPass : linrec::impl::LinrecFuseDelaysBase<LinrecFuseDelaysPass> {
-  void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    for (RecurrenceOp op : recurrences)
-      while (fuseDelay(op)) {
-      }
-  }
+  void runOnOperation() override { rewriteRecurrences(getOperation(), fuseDelay); }
 };
 } // namespace

@@ -109,13 +109,9 @@ static bool fuseProjection(RecurrenceOp &op) {
                               : numParams;
     Value weight = block.getArgument(firstParam + paramIndex);
     b.setInsertionPointToStart(&block);
-    BlockArgument old = block.getArgument(numStates + i);
-    Value u = ProjectOp::create(b, generic->getLoc(), old.getType(), x, weight);
-    old.replaceAllUsesWith(u);
-    block.eraseArgument(numStates + i);
-    op->replaceAllUsesWith(fused);
-    op->erase();
-    op = fused;
+    Value u = ProjectOp::create(b, generic->getLoc(), block.getArgument(numStates + i).getType(),
+                                x, weight);
+    replaceRebuilt(op, fused, dropped, {u});
     if (generic->use_empty())
       generic->erase();
     return true;
@@ -126,12 +122,6 @@ static bool fuseProjection(RecurrenceOp &op) {
 namespace {
 struct LinrecFuseProjectionsPass
     : linrec::impl::LinrecFuseProjectionsBase<LinrecFuseProjectionsPass> {
-  void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    for (RecurrenceOp op : recurrences)
-      while (fuseProjection(op)) {
-      }
-  }
+  void runOnOperation() override { rewriteRecurrences(getOperation(), fuseProjection); }
 };
 } // namespace

@@ -80,16 +80,11 @@ static bool fuseWindow(RecurrenceOp &op) {
   auto read = WindowReadOp::create(b, window.getLoc(), args[2].getType(), denominatorType,
                                    args[0], args[1], args[2], window.getSizeAttr(),
                                    window.getScaleAttr(), window.getWeightingAttr());
-  for (unsigned i : llvm::reverse(dropped)) {
-    BlockArgument arg = block.getArgument(numStates + i);
-    Value term = op.getInputs()[i] == window.getO() ? Value(read.getResult())
-                                                    : Value(read.getDenominator());
-    arg.replaceAllUsesWith(term);
-    block.eraseArgument(numStates + i);
-  }
-  op->replaceAllUsesWith(fused);
-  op->erase();
-  op = fused;
+  SmallVector<Value> terms;
+  for (unsigned i : dropped)
+    terms.push_back(op.getInputs()[i] == window.getO() ? Value(read.getResult())
+                                                       : Value(read.getDenominator()));
+  replaceRebuilt(op, fused, dropped, terms);
   if (window->use_empty())
     window->erase();
   return true;
@@ -97,12 +92,6 @@ static bool fuseWindow(RecurrenceOp &op) {
 
 namespace {
 struct LinrecFuseWindowsPass : linrec::impl::LinrecFuseWindowsBase<LinrecFuseWindowsPass> {
-  void runOnOperation() override {
-    SmallVector<RecurrenceOp> recurrences;
-    getOperation()->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
-    for (RecurrenceOp op : recurrences)
-      while (fuseWindow(op)) {
-      }
-  }
+  void runOnOperation() override { rewriteRecurrences(getOperation(), fuseWindow); }
 };
 } // namespace

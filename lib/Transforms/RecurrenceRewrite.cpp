@@ -80,6 +80,27 @@ RecurrenceOp rebuildWithInputs(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigned>
   return rebuildWithOperands(b, op, dropped, extraInputs, ValueRange{});
 }
 
+void replaceRebuilt(RecurrenceOp &op, RecurrenceOp fused, ArrayRef<unsigned> dropped,
+                    ArrayRef<Value> replacements) {
+  Block &block = fused.getBodyBlock();
+  unsigned numStates = fused.getNumStates();
+  for (auto [i, value] : llvm::reverse(llvm::zip_equal(dropped, replacements))) {
+    block.getArgument(numStates + i).replaceAllUsesWith(value);
+    block.eraseArgument(numStates + i);
+  }
+  op->replaceAllUsesWith(fused);
+  op->erase();
+  op = fused;
+}
+
+void rewriteRecurrences(Operation *root, function_ref<bool(RecurrenceOp &)> rewrite) {
+  SmallVector<RecurrenceOp> recurrences;
+  root->walk([&](RecurrenceOp op) { recurrences.push_back(op); });
+  for (RecurrenceOp op : recurrences)
+    while (rewrite(op)) {
+    }
+}
+
 RecurrenceOp dropUnusedOutputs(OpBuilder &b, RecurrenceOp op) {
   unsigned numOutputs = op.getNumOutputs();
   SmallVector<unsigned> kept;

@@ -31,6 +31,13 @@ RecurrenceOp rebuildWithOperands(mlir::OpBuilder &b, RecurrenceOp op,
 /// The index of an input of `op` that is `value` with `delay`, not among `dropped`.
 std::optional<unsigned> findInput(RecurrenceOp op, mlir::Value value, int64_t delay,
                                   llvm::ArrayRef<unsigned> dropped = {});
+/// Ends a rebuild: the arguments of `op`'s dropped inputs (ascending; still in `fused`'s body)
+/// are replaced by `replacements` and erased, and `fused` takes `op`'s place (and name).
+void replaceRebuilt(RecurrenceOp &op, RecurrenceOp fused, llvm::ArrayRef<unsigned> dropped,
+                    llvm::ArrayRef<mlir::Value> replacements);
+/// Applies `rewrite` to every recurrence under `root` until it reports no more change.
+void rewriteRecurrences(mlir::Operation *root,
+                        llvm::function_ref<bool(RecurrenceOp &)> rewrite);
 /// `op` without the outputs nothing uses (a new op when there are any; final states stay).
 RecurrenceOp dropUnusedOutputs(mlir::OpBuilder &b, RecurrenceOp op);
 

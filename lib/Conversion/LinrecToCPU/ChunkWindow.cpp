@@ -51,7 +51,7 @@ void ChunkWindow::storeTokenRows(IRMapping &mapping, Value i) {
   e.store(mapping.lookup(op.getValue()), values, {at, zero});
 }
 
-void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
+void ChunkWindow::emit(const WorkItem &item, Value first) {
   ImplicitLocOpBuilder &b = e.b;
   Value zero = e.index(0);
   e.forLoop(0, dk, [&](Value d) {
@@ -104,26 +104,15 @@ void ChunkWindow::emit(const WorkItem &item, Value first, Value count) {
                                 vector::BroadcastOp::create(b, bandRow, from)),
           arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
                                 vector::BroadcastOp::create(b, bandRow, last)));
-      Value rowScores = e.load(bandRow, bandScores, {i, zero});
-      Value weights;
-      if (op.getWeighting() == WindowWeighting::Relu) {
-        Value zeros = e.zeros(bandRow);
-        weights = arith::SelectOp::create(
-            b, keep, arith::MaximumFOp::create(b, rowScores, zeros), zeros);
-      } else {
-        Value sum;
-        std::tie(weights, sum) = maskedExpWeights(b, rowScores, keep);
-        if (op.getWeighting() == WindowWeighting::Softmax)
-          weights = arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, bandRow, sum));
-        else // shifted_exp: the caller adds its own terms before dividing
-          e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
-      }
+      auto [weights, sum] =
+          windowWeights(b, op.getWeighting(), e.load(bandRow, bandScores, {i, zero}), keep);
+      if (sum) // shifted_exp: the body adds its own terms before dividing
+        e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
       e.store(weights, bandScores, {i, zero});
     });
     e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
              view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
   });
-  (void)count; // rows past it hold padding; the epilogue does not store them
 }
 
 void ChunkWindow::mapResult(IRMapping &mapping, Value i) {

@@ -33,8 +33,8 @@ public:
   /// body values in `mapping`.
   void storeTokenRows(mlir::IRMapping &mapping, mlir::Value i);
   /// After the prologue: the window term of the chunk's tokens, whose first is token `first` of
-  /// `item` (padding rows past `count` are computed too, on zeros).
-  void emit(const WorkItem &item, mlir::Value first, mlir::Value count);
+  /// `item` (the padding rows of a last chunk too: the epilogue does not store them).
+  void emit(const WorkItem &item, mlir::Value first);
   /// In the epilogue: maps the op's result to its value at token i of the chunk.
   void mapResult(mlir::IRMapping &mapping, mlir::Value i);
   /// After the epilogue: the span's last rows become the next chunk's history.

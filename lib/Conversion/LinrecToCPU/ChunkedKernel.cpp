@@ -218,7 +218,7 @@ private:
     }
     nextChunk = {};
     for (ChunkWindow &w : windows)
-      w.emit(item, first, count);
+      w.emit(item, first);
     emitEpilogue(item, first, count);
     for (ChunkWindow &w : windows)
       w.shiftHistory();

@@ -44,18 +44,24 @@ Value windowStart(ImplicitLocOpBuilder &b, WindowAttentionOp op, Value i) {
   return index(0);
 }
 
-std::pair<Value, Value> maskedExpWeights(ImplicitLocOpBuilder &b, Value scores, Value keep) {
+std::pair<Value, Value> windowWeights(ImplicitLocOpBuilder &b, WindowWeighting weighting,
+                                      Value scores, Value keep) {
   auto type = cast<VectorType>(scores.getType());
+  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
+  if (weighting == WindowWeighting::Relu)
+    return {arith::SelectOp::create(b, keep, arith::MaximumFOp::create(b, scores, zero), zero),
+            Value()};
   Value lowest = arith::ConstantOp::create(
       b, DenseElementsAttr::get(type, -std::numeric_limits<float>::infinity()));
-  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
   Value max = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF,
                                           arith::SelectOp::create(b, keep, scores, lowest));
   Value shifted = arith::SubFOp::create(b, scores, vector::BroadcastOp::create(b, type, max));
   Value weights = arith::SelectOp::create(
       b, keep, math::ExpOp::create(b, arith::SelectOp::create(b, keep, shifted, zero)), zero);
   Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, weights);
-  return {weights, sum};
+  if (weighting == WindowWeighting::ShiftedExp)
+    return {weights, sum};
+  return {arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, type, sum)), Value()};
 }
 
 int64_t windowReach(WindowAttentionOp op) {
@@ -145,22 +151,13 @@ public:
             Value keep = arith::AndIOp::create(
                 b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions, from),
                 arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, to));
-            Value s = load(bandRow, bandScores, {i, zero});
-            Value weights;
-            if (op.getWeighting() == WindowWeighting::Relu) {
-              weights = arith::SelectOp::create(
-                  b, keep, arith::MaximumFOp::create(b, s, zeros(bandRow)), zeros(bandRow));
-            } else {
-              Value sum;
-              std::tie(weights, sum) = maskedExpWeights(b, s, keep);
-              if (op.getWeighting() == WindowWeighting::Softmax)
-                weights = arith::DivFOp::create(b, weights,
-                                                vector::BroadcastOp::create(b, bandRow, sum));
-              else
-                ifThenElse(
-                    arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, count),
-                    [&] { store(sum, denominator, {row, token, head}); }, [] {});
-            }
+            Value weights, sum;
+            std::tie(weights, sum) = windowWeights(b, op.getWeighting(),
+                                                   load(bandRow, bandScores, {i, zero}), keep);
+            if (sum)
+              ifThenElse(
+                  arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, count),
+                  [&] { store(sum, denominator, {row, token, head}); }, [] {});
             store(weights, bandScores, {i, zero});
           });
           matmul(bandScores, view(values, bandStart, zero, band, dv),

@@ -21,11 +21,13 @@ void replaceWindowWithKernelCall(WindowAttentionOp op, mlir::func::FuncOp kernel
 
 /// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).
 mlir::Value windowStart(mlir::ImplicitLocOpBuilder &b, WindowAttentionOp op, mlir::Value i);
-/// The weights e^{s − m} of the scores `scores` where `keep` holds (0 elsewhere) and their
-/// sum, with m the largest kept score. Masked scores never reach an exponential (they may
-/// exceed m); a row must keep at least one score.
-std::pair<mlir::Value, mlir::Value> maskedExpWeights(mlir::ImplicitLocOpBuilder &b,
-                                                     mlir::Value scores, mlir::Value keep);
+/// The weights of a row of `scores` where `keep` holds (0 elsewhere): relu(s), softmax(s), or
+/// e^{s − m} with m the largest kept score; for shifted_exp also their sum (the denominator),
+/// else null. Masked scores never reach an exponential (they may exceed m); a softmax row must
+/// keep at least one score.
+std::pair<mlir::Value, mlir::Value> windowWeights(mlir::ImplicitLocOpBuilder &b,
+                                                  WindowWeighting weighting, mlir::Value scores,
+                                                  mlir::Value keep);
 /// How far back a window reaches from its query: its keys are within [i − reach, i].
 int64_t windowReach(WindowAttentionOp op);
 
