@@ -73,6 +73,8 @@ LogicalResult ReadOp::verify() {
                          << getResult().getType();
   if (!state.isMatrix() && resultSize != 0)
     return emitOpError("reading a normalizer state gives an f32");
+  if (std::optional<int64_t> block = getBlockStart(); block && *block < 1)
+    return emitOpError() << "block_start must be at least 1, got " << *block;
   return success();
 }
 

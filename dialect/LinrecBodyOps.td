@@ -83,16 +83,26 @@ def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
     body yields for that state. The optional `scale` multiplies the query; it is an f64 so
     that the float64 reference sees the exact value (1/√dk is not an f32).
 
+    `block_start w` reads the state as it was at the start of the token's w-block instead:
+    with the token at position t of its sequence, the state after the tokens before position
+    ⌊t/w⌋·w (the initial state in the first block). Every query of a block sees the same
+    state. Terraced LoLCATs reads its linear term this way (keys delayed by w enter the
+    state; a query of block n sees the keys before block n − 1). The chunked kernels compute
+    it from the chunk-start state with a block mask instead of the causal one, in chunks of
+    a multiple of w; a state with decays is read at block starts by the token scan only.
+
     ```mlir
     %o = linrec.read %S3, %q : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>
     %d = linrec.read %z1, %q : !linrec.state<64xf32>, vector<64xf32> -> f32
+    %b = linrec.read %S3, %q block_start 64 : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>
     ```
   }];
   let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$query,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale, OptionalAttr<I64Attr>:$blockStart);
   let results = (outs Linrec_F32OrVector:$result);
   let assemblyFormat = [{
-    $state `,` $query (`scale` $scale^)? attr-dict `:` type($state) `,` type($query) `->` type($result)
+    $state `,` $query (`scale` $scale^)? (`block_start` $blockStart^)? attr-dict
+    `:` type($state) `,` type($query) `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -201,11 +211,13 @@ def Linrec_L2NormOp : Linrec_Op<"l2norm", [Pure, AllTypesMatch<["input", "result
 
 def Linrec_WindowReadOp : Linrec_Op<"window_read",
     [Pure, AllTypesMatch<["query", "key"]>, AllTypesMatch<["value", "result"]>]> {
-  let summary = "attention of the token's query over the last `size` tokens";
+  let summary = "attention of the token's query over a window of recent tokens";
   let description = [{
-    The sliding-window term of a hybrid layer, inside the token step: with this token at
-    position t of its sequence, J(t) = [max(0, t − size + 1), t] and
-    s_j = scale · query_tᵀ key_j, weighted as `linrec.window_attention` does:
+    The window term of a hybrid layer, inside the token step: with this token at position t
+    of its sequence, J(t) = [a(t), t] with a(t) as `window` says (`linrec.window_attention`'s
+    shapes: sliding, the default: max(0, t − size + 1); terraced: max(0, (⌊t/size⌋ − 1)·size);
+    block: ⌊t/size⌋·size), and s_j = scale · query_tᵀ key_j, weighted as
+    `linrec.window_attention` does:
 
     - `softmax` (default): o_t = Σ_{j ∈ J(t)} softmax_j(s_j) value_j (Liger Attention);
     - `relu`: o_t = Σ_{j ∈ J(t)} relu(s_j) value_j;
@@ -214,26 +226,33 @@ def Linrec_WindowReadOp : Linrec_Op<"window_read",
       both before dividing).
 
     key_j and value_j are this op's `key` and `value` operands at token j of the same sequence
-    and head. It is `linrec.window_attention <sliding>` written per token: the chunked kernels
-    compute it from the chunk's tiles (the windows of a chunk's queries lie in that chunk and
-    the `size − 1` tokens before it), and `linrec-fuse-windows` moves a window attention that
-    feeds a recurrence into its body as this op. Chunked kernels need its operands independent
-    of the states' reads.
+    and head. It is `linrec.window_attention` written per token: the chunked kernels compute
+    it from the chunk's tiles (the windows of a chunk's queries lie in that chunk and the
+    `size − 1` tokens before it, `2·size − 1` for a terraced window), and
+    `linrec-fuse-windows` moves a window attention that feeds a recurrence into its body as
+    this op. Chunked kernels need its operands independent of the states' reads.
 
     ```mlir
     %w = linrec.window_read %qa, %ka, %v size 64 scale 0.125 : vector<64xf32>, vector<64xf32>
     %n, %d = linrec.window_read %q, %k, %v size 64 scale 0.125 weighting <shifted_exp>
         : vector<64xf32>, vector<64xf32>, f32
+    %t, %e = linrec.window_read %q, %k, %v window <terraced> size 64 scale 0.125
+        weighting <shifted_exp> : vector<64xf32>, vector<64xf32>, f32
     ```
   }];
   let arguments = (ins Linrec_F32Vector:$query, Linrec_F32Vector:$key, Linrec_F32Vector:$value,
+                       DefaultValuedAttr<Linrec_WindowKindAttr, "WindowKind::Sliding">:$window,
                        I64Attr:$size, DefaultValuedAttr<F64Attr, "1.0">:$scale,
                        DefaultValuedAttr<Linrec_WindowWeightingAttr,
                                          "WindowWeighting::Softmax">:$weighting);
   let results = (outs Linrec_F32Vector:$result, Optional<F32>:$denominator);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `size` $size `scale` $scale (`weighting` $weighting^)? attr-dict
-    `:` type($query) `,` type($value) (`,` type($denominator)^)?
+    $query `,` $key `,` $value (`window` $window^)? `size` $size `scale` $scale
+    (`weighting` $weighting^)? attr-dict `:` type($query) `,` type($value) (`,` type($denominator)^)?
+  }];
+  let extraClassDeclaration = [{
+    /// How many tokens before a query its window reaches (the kernels' history).
+    int64_t getReach() { return ::linrec::windowReach(getWindow(), getSize()); }
   }];
   let hasVerifier = 1;
 }

@@ -302,13 +302,13 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
   if (beta)
     state = DeltaOp::create(b, loc, state.getType(), state, k, beta);
   state = WriteOp::create(b, loc, state.getType(), state, k, v, beta, /*mask=*/Value());
-  Value o = ReadOp::create(b, loc, VectorType::get({dv}, f32), state, q, scale);
+  Value o = ReadOp::create(b, loc, VectorType::get({dv}, f32), state, q, scale, IntegerAttr());
 
   SmallVector<Value> yielded = {state};
   if (d.normalize) {
     Value zArg = body->getArgument(1 - sIndex);
     Value z = WriteOp::create(b, loc, zArg.getType(), zArg, k, Value(), Value(), Value());
-    Value denom = ReadOp::create(b, loc, f32, z, q, scale);
+    Value denom = ReadOp::create(b, loc, f32, z, q, scale, IntegerAttr());
     denom = arith::AddFOp::create(b, loc, denom, splat(b, loc, f32, d.eps));
     Value denomVec = vector::BroadcastOp::create(b, loc, o.getType(), denom);
     o = arith::DivFOp::create(b, loc, o, denomVec);

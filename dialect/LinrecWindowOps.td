@@ -40,6 +40,10 @@ def Linrec_WindowAttentionOp : Linrec_Op<"window_attention", [Pure]> {
   let results = (outs AnyRankedTensor:$o, Optional<AnyRankedTensor>:$denominator);
   let assemblyFormat = "$q `,` $k `,` $v `window` $window `size` $size `weighting` $weighting "
       "attr-dict `:` functional-type(operands, results)";
+  let extraClassDeclaration = [{
+    /// How many tokens before a query its window reaches (the kernels' history).
+    int64_t getReach() { return ::linrec::windowReach(getWindow(), getSize()); }
+  }];
   let hasVerifier = 1;
 }
 

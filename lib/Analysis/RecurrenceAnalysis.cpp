@@ -83,6 +83,40 @@ struct ChainReader {
 };
 } // namespace
 
+/// Block-start reads in chunks of a multiple of the block: the chunk-start state is then the
+/// state at a block start, and a query's block starts inside its chunk. With decays it would
+/// also need each block's cumulative decay; the token scan reads those.
+static bool readBlocksFitChunks(RecurrenceAnalysis &result) {
+  for (const StateUpdate &s : result.states)
+    for (ReadOp read : s.reads) {
+      std::optional<int64_t> block = read.getBlockStart();
+      if (!block)
+        continue;
+      if (!s.scalarDecays.empty() || !s.keyDecays.empty() || !s.valueDecays.empty()) {
+        result.reason = "state #" + std::to_string(s.index) +
+                        ": a block-start read of a decaying state (no chunked form yet)";
+        return false;
+      }
+      if (result.readBlock && result.readBlock != *block) {
+        result.reason = "block-start reads of different block sizes";
+        return false;
+      }
+      if (*block > RecurrenceAnalysis::kMaxReadBlock) {
+        result.reason = "a block-start read of blocks over " +
+                        std::to_string(RecurrenceAnalysis::kMaxReadBlock) + " tokens";
+        return false;
+      }
+      result.readBlock = *block;
+    }
+  return true;
+}
+
+int64_t RecurrenceAnalysis::chunkSizeFor(int64_t requested) const {
+  if (!readBlock)
+    return requested;
+  return readBlock * std::max<int64_t>(1, requested / readBlock);
+}
+
 RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   RecurrenceAnalysis result;
   YieldOp yield = op.getYield();
@@ -110,6 +144,8 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
     anyDelta |= update.delta;
     result.states.push_back(std::move(update));
   }
+  if (!readBlocksFitChunks(result))
+    return result;
 
   // The per-token values that drive the states must not depend on any state or read: the
   // chunked form computes them for a whole chunk before it touches the state.

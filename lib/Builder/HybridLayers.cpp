@@ -72,10 +72,11 @@ SmallVector<Value> buildLigerAttention(OpBuilder &b, Location loc, const LayerCo
 
 /// Normalized-read pieces of Hedgehog linear attention in which token t writes
 /// β_t φ_k(uk_t) v_tᵀ (β_t ∈ {0, 1} selects the tokens that write) and reads with
-/// φ_q(uq_t): returns (Σ φ_qᵀφ_k v, Σ φ_qᵀφ_k) per token over the keys written so far.
+/// φ_q(uq_t): returns (Σ φ_qᵀφ_k v, Σ φ_qᵀφ_k) per token over the keys written so far, or
+/// with `readBlock` over those written before the token's block.
 static std::pair<Value, Value> buildHedgehogTerms(OpBuilder &b, Location loc,
                                                   const LayerConfig &c, Value uq, Value uk,
-                                                  Value v, Value beta) {
+                                                  Value v, Value beta, int64_t readBlock = 0) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   auto uType = cast<RankedTensorType>(uq.getType());
@@ -103,32 +104,38 @@ static std::pair<Value, Value> buildHedgehogTerms(OpBuilder &b, Location loc,
   // β = 0 or 1 rather than a mask: a scaled write keeps the recurrence chunkable.
   Value S1 = WriteOp::create(b, loc, matrix, S, phiK, vT, betaT, Value());
   Value z1 = WriteOp::create(b, loc, normalizer, z, phiK, Value(), betaT, Value());
-  Value numerator = ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr());
-  Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr());
+  IntegerAttr blockStart = readBlock ? b.getI64IntegerAttr(readBlock) : IntegerAttr();
+  Value numerator =
+      ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr(), blockStart);
+  Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr(), blockStart);
   YieldOp::create(b, loc, ValueRange{S1, z1}, ValueRange{numerator, denominator});
   return {rec.getResult(0), rec.getResult(1)};
 }
 
-/// Sliding window of w: with k and v delayed by w tokens (no writes before token w), the state
-/// at token i holds exactly the keys j <= i − w.
-static std::pair<Value, Value> buildSlidingLinearTerms(OpBuilder &b, Location loc,
+/// The linear terms outside a window of w, from k and v delayed by w tokens (no writes
+/// before token w). Sliding: the state at token i holds exactly the keys j <= i − w. Terraced:
+/// the keys of block m enter at the first query of block m + 2, all at once; the state at the
+/// start of block n holds exactly the keys before block n − 1, so the reads are block-start
+/// reads.
+static std::pair<Value, Value> buildDelayedLinearTerms(OpBuilder &b, Location loc,
                                                        const LayerConfig &c, Value uq, Value uk,
                                                        Value v) {
   auto type = cast<RankedTensorType>(uq.getType());
   int64_t w = c.windowSize;
   Value entered = buildTokenMask(b, loc, type.getDimSize(0), type.getDimSize(1),
                                  type.getDimSize(2), [&](int64_t t) { return t >= w; });
+  int64_t readBlock = c.window == WindowKind::Terraced ? w : 0;
   return buildHedgehogTerms(b, loc, c, uq, buildTokenShift(b, loc, uk, w),
-                            buildTokenShift(b, loc, v, w), entered);
+                            buildTokenShift(b, loc, v, w), entered, readBlock);
 }
 
-/// Terraced window of w: the keys of block m enter at the first query of block m + 2, all at
-/// once, and every query of a block sees the same state. A recurrence writes one key per token,
-/// so it runs over a sequence of events: per block n, the w keys of block n − 2 (writes), then
-/// the queries of block n (reads, no writes); the reads are gathered back afterwards.
-static std::pair<Value, Value> buildTerracedLinearTerms(OpBuilder &b, Location loc,
-                                                        const LayerConfig &c, Value uq, Value uk,
-                                                        Value v) {
+/// The terraced window for targets without block-start reads (the GPU schedules): the
+/// recurrence writes one key per token, so it runs over a sequence of events: per block n,
+/// the w keys of block n − 2 (writes), then the queries of block n (reads, no writes); the
+/// reads are gathered back afterwards.
+static std::pair<Value, Value> buildTerracedLinearTermsAsEvents(OpBuilder &b, Location loc,
+                                                                const LayerConfig &c, Value uq,
+                                                                Value uk, Value v) {
   auto type = cast<RankedTensorType>(uq.getType());
   int64_t B = type.getDimSize(0), T = type.getDimSize(1), H = type.getDimSize(2);
   int64_t w = c.windowSize;
@@ -200,8 +207,9 @@ llvm::Expected<SmallVector<Value>> buildLoLCATs(OpBuilder &b, Location loc, cons
   Value uq = buildProjection(b, loc, q, wq, Value());
   Value uk = buildProjection(b, loc, k, wk, Value());
   auto [linearNumerator, linearDenominator] =
-      c.window == WindowKind::Sliding ? buildSlidingLinearTerms(b, loc, c, uq, uk, v)
-                                      : buildTerracedLinearTerms(b, loc, c, uq, uk, v);
+      c.window == WindowKind::Terraced && !c.blockStartReads
+          ? buildTerracedLinearTermsAsEvents(b, loc, c, uq, uk, v)
+          : buildDelayedLinearTerms(b, loc, c, uq, uk, v);
   // o = (γ A + λ L) / (γ a + λ l), γ = σ(window_logit[h]), λ = linear_factor.
   float lambda = c.linearFactor;
   Value o = buildElementwise(

@@ -270,8 +270,8 @@ static Operation *buildHedgehogRecurrence(OpBuilder &b, Location loc, const Laye
   Value phiK = HedgehogMapOp::create(b, loc, phiType, kind, ukT);
   Value S1 = WriteOp::create(b, loc, matrix, S, phiK, vT, Value(), Value());
   Value z1 = WriteOp::create(b, loc, normalizer, z, phiK, Value(), Value(), Value());
-  Value numerator = ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr());
-  Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr());
+  Value numerator = ReadOp::create(b, loc, VectorType::get({dv}, f32), S1, phiQ, FloatAttr(), IntegerAttr());
+  Value denominator = ReadOp::create(b, loc, f32, z1, phiQ, FloatAttr(), IntegerAttr());
   denominator = arith::AddFOp::create(b, loc, denominator,
                                       arith::ConstantOp::create(b, loc, b.getF32FloatAttr(c.eps)));
   Value o = arith::DivFOp::create(

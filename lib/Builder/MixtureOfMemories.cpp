@@ -189,7 +189,7 @@ SmallVector<Value> buildMixtureOfMemories(OpBuilder &b, Location loc, const Laye
       Value S = SelectOp::create(b, loc, stateType, routed, update(states[m], k, g, beta, v),
                                  states[m]);
       finals.push_back(S);
-      Value read = ReadOp::create(b, loc, valueType, S, q, scale);
+      Value read = ReadOp::create(b, loc, valueType, S, q, scale, IntegerAttr());
       Value weighted = arith::MulFOp::create(b, loc, read,
                                              vector::BroadcastOp::create(b, loc, valueType, w));
       o = o ? arith::AddFOp::create(b, loc, o, weighted).getResult() : weighted;
@@ -199,7 +199,7 @@ SmallVector<Value> buildMixtureOfMemories(OpBuilder &b, Location loc, const Laye
       Value g = body->addArgument(f32, loc), beta = body->addArgument(f32, loc);
       Value S = update(states[M], k, g, beta, v);
       finals.push_back(S);
-      o = arith::AddFOp::create(b, loc, o, ReadOp::create(b, loc, valueType, S, q, scale));
+      o = arith::AddFOp::create(b, loc, o, ReadOp::create(b, loc, valueType, S, q, scale, IntegerAttr()));
     }
     YieldOp::create(b, loc, finals, ValueRange{o});
   }

@@ -51,8 +51,16 @@ struct Step {
   double (*binary)(double, double) = nullptr;
   double (*unary)(double) = nullptr;
   Slot constant;
-  /// WindowRead: the (key, value) rows of the sequence's last `size` tokens, oldest first.
-  std::deque<std::pair<Slot, Slot>> window;
+  /// WindowRead: the (position, key, value) rows of the tokens its window can still reach,
+  /// oldest first.
+  struct WindowRow {
+    int64_t position;
+    Slot key, value;
+  };
+  std::deque<WindowRow> window;
+  /// Read with block_start: the state index it reads, and that state at the block's start.
+  unsigned blockState = 0;
+  Slot blockSnapshot;
 };
 
 double stableSigmoid(double x) {
@@ -292,6 +300,11 @@ private:
           return unsupported(&bodyOp);
         step.kind = *kind;
       }
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart()) {
+        // The verifier guarantees that a read's state is a yielded value.
+        auto states = op.getYield().getStates();
+        step.blockState = std::distance(states.begin(), llvm::find(states, read.getState()));
+      }
       steps.push_back(std::move(step));
     }
     return Error::success();
@@ -427,8 +440,13 @@ private:
         int64_t source = token - delay * heads;
         std::copy_n(input(i).data.begin() + source * slot.size(), slot.size(), slot.begin());
       }
+      // A block-start read keeps the state as it is before the first token of each block.
       for (Step &step : steps)
-        if (Error e = execute(step, seq, h, t))
+        if (auto read = dyn_cast<ReadOp>(step.op); read && read.getBlockStart() &&
+                                                   (t - seqStart[seq]) % *read.getBlockStart() == 0)
+          step.blockSnapshot = slots[step.blockState];
+      for (Step &step : steps)
+        if (Error e = execute(step, seq, h, t - seqStart[seq]))
           return e;
       for (auto [o, out] : llvm::enumerate(yield.getOutputs())) {
         const Slot &value = slots[slotOf.at(out)];
@@ -545,7 +563,7 @@ private:
       auto state = read.getState().getType();
       int64_t dk = state.getKeyDim(), dv = state.getValueDim();
       double scale = read.getScale() ? read.getScale()->convertToDouble() : 1.0;
-      const Slot &s = in(0), &q = in(1);
+      const Slot &s = read.getBlockStart() ? step.blockSnapshot : in(0), &q = in(1);
       std::fill(out.begin(), out.end(), 0.0);
       for (int64_t i = 0; i < dk; ++i)
         for (int64_t j = 0; j < dv; ++j)
@@ -555,16 +573,17 @@ private:
     case StepKind::WindowRead: {
       // The window's weights (this token's key included) in float64, as window_attention's.
       auto window = cast<WindowReadOp>(step.op);
-      step.window.emplace_back(in(1), in(2));
-      if (static_cast<int64_t>(step.window.size()) > static_cast<int64_t>(window.getSize()))
+      step.window.push_back({t, in(1), in(2)});
+      int64_t start = windowStart(window.getWindow(), window.getSize(), t);
+      while (step.window.front().position < start)
         step.window.pop_front();
       double scale = window.getScale().convertToDouble();
       const Slot &q = in(0);
       std::vector<double> weights;
-      for (const auto &[key, value] : step.window) {
+      for (const Step::WindowRow &row : step.window) {
         double dot = 0;
         for (size_t d = 0; d < q.size(); ++d)
-          dot += q[d] * key[d];
+          dot += q[d] * row.key[d];
         weights.push_back(scale * dot);
       }
       double sum = 1;
@@ -582,9 +601,9 @@ private:
         }
       }
       std::fill(out.begin(), out.end(), 0.0);
-      for (auto [j, entry] : llvm::enumerate(step.window))
+      for (auto [j, row] : llvm::enumerate(step.window))
         for (size_t d = 0; d < out.size(); ++d)
-          out[d] += weights[j] / sum * entry.second[d];
+          out[d] += weights[j] / sum * row.value[d];
       break;
     }
     case StepKind::Project: {

@@ -1,9 +1,10 @@
-//===- FuseWindows.cpp - sliding-window attention into recurrence bodies --===//
+//===- FuseWindows.cpp - window attention into recurrence bodies ----------===//
 //
-// A sliding window_attention(q, k, v) whose results are inputs of a recurrence becomes
-// linrec.window_read(q_t, k_t, v_t) in the body, with q, k and v as inputs (an input that is
-// already there, such as the shared v of Liger Attention, is reused, so the kernel loads each
-// row once). Its denominator (shifted_exp: LoLCATs) becomes the read's second result.
+// A window_attention(q, k, v) (sliding, terraced or block) whose results are inputs of a
+// recurrence becomes linrec.window_read(q_t, k_t, v_t) in the body, with q, k and v as inputs
+// (an input that is already there, such as the shared v of Liger Attention, is reused, so
+// the kernel loads each row once). Its denominator (shifted_exp: LoLCATs) becomes the read's
+// second result.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,13 +21,12 @@ namespace linrec {
 using namespace mlir;
 using namespace linrec;
 
-/// The first sliding window whose results feed `op` (a result used elsewhere too keeps the
-/// window op alive), or null.
+/// The first window whose results feed `op` (a result used elsewhere too keeps the window op
+/// alive), or null.
 static WindowAttentionOp feedingWindow(RecurrenceOp op) {
   for (Value input : op.getInputs())
     if (auto window = input.getDefiningOp<WindowAttentionOp>())
-      if (window.getWindow() == WindowKind::Sliding)
-        return window;
+      return window;
   return {};
 }
 
@@ -34,14 +34,14 @@ static WindowAttentionOp feedingWindow(RecurrenceOp op) {
 /// of at most 256 tokens) holds at most 1024 rows.
 constexpr int64_t kMaxHistory = 768;
 
-/// Replaces the inputs of `op` that a sliding window computes by a window read; false if there
+/// Replaces the inputs of `op` that a window computes by a window read; false if there
 /// is none, or if the fused form would not lower: the window reads need the chunked kernel
 /// and a bounded span, and an input the window computes must not be delayed.
 static bool fuseWindow(RecurrenceOp &op) {
   if (op.getCuSeqlens())
     return false;
   WindowAttentionOp window = feedingWindow(op);
-  if (!window || (static_cast<int64_t>(window.getSize()) + 14) / 16 * 16 > kMaxHistory)
+  if (!window || (window.getReach() + 15) / 16 * 16 > kMaxHistory)
     return false;
   for (auto [i, input] : llvm::enumerate(op.getInputs()))
     if (input.getDefiningOp() == window.getOperation() && op.getInputDelay(i) != 0)
@@ -78,7 +78,8 @@ static bool fuseWindow(RecurrenceOp &op) {
   b.setInsertionPointToStart(&block);
   Type denominatorType = window.getDenominator() ? b.getF32Type() : Type();
   auto read = WindowReadOp::create(b, window.getLoc(), args[2].getType(), denominatorType,
-                                   args[0], args[1], args[2], window.getSizeAttr(),
+                                   args[0], args[1], args[2], window.getWindowAttr(),
+                                   window.getSizeAttr(),
                                    window.getScaleAttr(), window.getWeightingAttr());
   SmallVector<Value> terms;
   for (unsigned i : dropped)

@@ -55,24 +55,50 @@ func.func @shared_window(%q: tensor<1x8x2x16xf32>, %v: tensor<1x8x2x16xf32>)
 
 // -----
 
-// Block windows, ReLU weights and varlen recurrences stay apart: the window read is a sliding
-// softmax, and a window over [B, T, H] does not know where the sequences of cu_seqlens end.
-// CHECK-LABEL: func.func @not_fused
-// CHECK-COUNT-2: linrec.window_attention
-// CHECK-NOT: linrec.window_read
-func.func @not_fused(%q: tensor<1x8x2x16xf32>, %cu: tensor<3xi32>)
+// Every window shape moves, with its shape: a terraced shifted_exp window (LoLCATs, whose
+// linear term reads at block starts) and a block window with ReLU weights.
+// CHECK-LABEL: func.func @terraced_and_block
+// CHECK-NOT: linrec.window_attention
+// CHECK: linrec.window_read %{{.*}} window <terraced> size 8 scale 1.000000e+00 weighting <shifted_exp>
+// CHECK: linrec.read %{{.*}} block_start 8
+// CHECK: linrec.window_read %{{.*}} window <block> size 4 scale 5.000000e-01 weighting <relu>
+func.func @terraced_and_block(%q: tensor<1x8x2x16xf32>)
     -> (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) {
-  %b = linrec.window_attention %q, %q, %q window <block> size 4 weighting <softmax>
+  %t, %td = linrec.window_attention %q, %q, %q window <terraced> size 8 weighting <shifted_exp>
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> (tensor<1x8x2x16xf32>, tensor<1x8x2xf32>)
+  %o1, %s1 = linrec.recurrence ins(%q, %t, %td : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2xf32>)
+      -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>, %wdt: f32):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %r = linrec.read %S1, %qt block_start 8 : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    %num = arith.addf %r, %wt : vector<16xf32>
+    %den = vector.broadcast %wdt : f32 to vector<16xf32>
+    %y = arith.divf %num, %den : vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%y : vector<16xf32>)
+  }
+  %b = linrec.window_attention %q, %q, %q window <block> size 4 weighting <relu> {scale = 0.5 : f64}
       : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> tensor<1x8x2x16xf32>
-  %w = linrec.window_attention %q, %q, %q window <sliding> size 4 weighting <softmax>
-      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> tensor<1x8x2x16xf32>
-  %o1, %s1 = linrec.recurrence ins(%q, %b : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>)
+  %o2, %s2 = linrec.recurrence ins(%q, %b : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>)
       -> (tensor<1x8x2x16xf32>, tensor<1x2x16x16xf32>) {
   ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>):
-    %S1 = linrec.write %S, %qt, %wt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
     %r = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
-    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%r : vector<16xf32>)
+    %y = arith.addf %r, %wt : vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%y : vector<16xf32>)
   }
+  return %o1, %o2 : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>
+}
+
+// -----
+
+// Varlen recurrences stay apart: a window over [B, T, H] does not know where the sequences of
+// cu_seqlens end.
+// CHECK-LABEL: func.func @not_fused
+// CHECK: linrec.window_attention
+// CHECK-NOT: linrec.window_read
+func.func @not_fused(%q: tensor<1x8x2x16xf32>, %cu: tensor<3xi32>) -> tensor<1x8x2x16xf32> {
+  %w = linrec.window_attention %q, %q, %q window <sliding> size 4 weighting <softmax>
+      : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>) -> tensor<1x8x2x16xf32>
   %o2, %s2 = linrec.recurrence ins(%q, %w : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>)
       cu_seqlens(%cu : tensor<3xi32>) -> (tensor<1x8x2x16xf32>, tensor<2x2x16x16xf32>) {
   ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>, %wt: vector<16xf32>):
@@ -80,7 +106,7 @@ func.func @not_fused(%q: tensor<1x8x2x16xf32>, %cu: tensor<3xi32>)
     %r = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
     linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%r : vector<16xf32>)
   }
-  return %o1, %o2 : tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>
+  return %o2 : tensor<1x8x2x16xf32>
 }
 
 // -----

@@ -40,6 +40,14 @@ struct RecurrenceAnalysis {
   std::vector<StateUpdate> states;
   /// Sliding-window softmax terms of the body (hybrid layers), in body order.
   llvm::SmallVector<WindowReadOp> windows;
+  /// The block of the body's block-start reads (one size for all), 0 without any: chunks
+  /// must then hold a whole number of blocks.
+  int64_t readBlock = 0;
+  static constexpr int64_t kMaxReadBlock = 256;
+
+  /// The chunk size a chunked kernel uses when `requested` is asked for: the largest multiple
+  /// of readBlock up to it (at least readBlock), or `requested` itself.
+  int64_t chunkSizeFor(int64_t requested) const;
 
   static RecurrenceAnalysis analyze(RecurrenceOp op);
 };

@@ -14,6 +14,12 @@
 
 namespace linrec {
 class RecurrenceOp;
+
+/// How many tokens before a query a window of `kind` and `size` can reach: size − 1, or
+/// 2·size − 1 for a terraced window (its own block and the previous one).
+inline int64_t windowReach(WindowKind kind, int64_t size) {
+  return kind == WindowKind::Terraced ? 2 * size - 1 : size - 1;
+}
 } // namespace linrec
 
 #include "linrec/Dialect/LinrecInterfaces.h.inc"

@@ -87,16 +87,17 @@ def LinrecFuse : Pass<"linrec-fuse"> {
 }
 
 def LinrecFuseWindows : Pass<"linrec-fuse-windows"> {
-  let summary = "Move a sliding-window attention that feeds a recurrence into its body";
+  let summary = "Move a window attention that feeds a recurrence into its body";
   let description = [{
-    A hybrid layer mixes a recurrence's reads with a sliding-window attention (Liger
-    Attention: softmax; LoLCATs: shifted_exp, sharing the denominator); after `linrec-fuse`
-    the window's results are inputs of the recurrence. This pass replaces them by a
-    `linrec.window_read` on the window's q, k and v, so that the chunked kernel computes the
-    window term from its own chunk tiles instead of a separate attention pass over memory.
-    Only `<sliding>` windows of recurrences without `cu_seqlens` move (a window over [B, T, H]
-    does not know sequence boundaries); the window op is erased once nothing else uses it. The
-    reference and the GPU pipeline keep the parts.
+    A hybrid layer mixes a recurrence's reads with a window attention (Liger Attention:
+    sliding softmax; LoLCATs: sliding or terraced shifted_exp, sharing the denominator); after
+    `linrec-fuse` the window's results are inputs of the recurrence. This pass replaces them by
+    a `linrec.window_read` of the same shape on the window's q, k and v, so that the chunked
+    kernel computes the window term from its own chunk tiles instead of a separate attention
+    pass over memory. Only windows of recurrences without `cu_seqlens` move (a window over
+    [B, T, H] does not know sequence boundaries), and only into chunkable recurrences whose
+    window reaches at most 768 tokens back; the window op is erased once nothing else uses it.
+    The reference and the GPU pipeline keep the parts.
   }];
   let dependentDialects = ["::linrec::LinrecDialect"];
 }

@@ -13,7 +13,7 @@ namespace linrec::cpu {
 
 ChunkWindow::ChunkWindow(KernelEmitter &e, WindowReadOp op, int64_t chunkSize)
     : e(e), op(op), C(chunkSize), size(static_cast<int64_t>(op.getSize())) {
-  history = historyRows(size);
+  history = historyRows(op);
   span = history + C;
   dk = op.getQuery().getType().getDimSize(0);
   dv = op.getValue().getType().getDimSize(0);
@@ -60,9 +60,10 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
     });
   });
   // Span row j holds the token at position p0 − history + j of the sequence (p0: the chunk's
-  // first position), so query r sees span rows [r + history − size + 1, r + history] at
-  // positions >= 0. The queries go in blocks of `block` rows; block [r0, r0 + block) needs the
-  // band of span rows [r0, r0 + block + history) only (80 of 128 for a window of 64 and C = 64).
+  // first position), so query r at position p sees span rows [a(p) − p0 + history, r + history]
+  // (a(p): its window's first position). The queries go in blocks of `block` rows; block
+  // [r0, r0 + block) needs the band of span rows [r0, r0 + block + history) only (80 of 128
+  // for a sliding window of 64 and C = 64).
   int64_t block = C % kQueryBlock == 0 ? kQueryBlock : C, band = block + history;
   VectorType bandRow = e.vectorOf(band);
   SmallVector<float> iota(band);
@@ -87,17 +88,16 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
     Value bandScores = view(scores, r0, b.getIndexAttr(0), block, band);
     e.matmul(view(queries, r0, b.getIndexAttr(0), block, dk),
              view(keysT, b.getIndexAttr(0), r0, dk, band), bandScores, /*accumulate=*/false);
-    // The first band row inside the sequence: history − p0 − r0, negative past the first
-    // chunks (subtracted in integers: exact for any T).
-    Value bandStart = arith::SIToFPOp::create(
-        b, b.getF32Type(),
-        arith::IndexCastOp::create(
-            b, b.getI64Type(),
-            arith::SubIOp::create(b, e.index(history), arith::AddIOp::create(b, p0, r0))));
+    Value bandFirst = arith::AddIOp::create(b, p0, r0); // the band's first query position
     e.forLoop(0, block, [&](Value i) {
       Value last = arith::AddFOp::create(b, asFloat(i), e.f32(double(history)));
-      Value from = arith::MaximumFOp::create(
-          b, arith::SubFOp::create(b, last, e.f32(double(size - 1))), bandStart);
+      // The window's first band row: a(p) − (p0 + r0) + history, in integers (exact for any
+      // T; a(p) >= p − reach keeps it >= 0).
+      Value position = arith::AddIOp::create(b, bandFirst, i);
+      Value fromRow = arith::SubIOp::create(
+          b, arith::AddIOp::create(b, windowStart(position), e.index(history)), bandFirst);
+      Value from = arith::UIToFPOp::create(
+          b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), fromRow));
       Value keep = arith::AndIOp::create(
           b,
           arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions,
@@ -113,6 +113,25 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
     e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
              view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
   });
+}
+
+Value ChunkWindow::windowStart(Value position) {
+  ImplicitLocOpBuilder &b = e.b;
+  Value width = e.index(size);
+  // max(0, x − y) on unsigned indices.
+  auto subClamped = [&](Value x, Value y) -> Value {
+    return arith::SubIOp::create(b, arith::MaxUIOp::create(b, x, y), y);
+  };
+  switch (op.getWindow()) {
+  case WindowKind::Sliding:
+    return subClamped(position, e.index(size - 1));
+  case WindowKind::Block:
+    return arith::MulIOp::create(b, arith::DivUIOp::create(b, position, width), width);
+  case WindowKind::Terraced:
+    return arith::MulIOp::create(
+        b, subClamped(arith::DivUIOp::create(b, position, width), e.index(1)), width);
+  }
+  llvm_unreachable("unknown window kind");
 }
 
 void ChunkWindow::mapResult(IRMapping &mapping, Value i) {

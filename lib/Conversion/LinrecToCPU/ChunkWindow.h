@@ -1,12 +1,13 @@
 //===- ChunkWindow.h - a linrec.window_read inside the chunked kernel -*- C++ -*-===//
 //
-// The sliding-window softmax term of a hybrid layer, computed from the chunk's own tiles:
-// the windows of a chunk's C queries lie in the chunk and the `size − 1` tokens before it, so
+// The window term of a hybrid layer, computed from the chunk's own tiles: the windows of a
+// chunk's C queries lie in the chunk and the tokens its window reaches before it, so
 // the kernel keeps a span of keys and values — a history of the last tokens (rounded up to 16
 // rows) followed by the chunk's rows, which the prologue stores with the recurrence's — and
 // per block of 16 queries computes the scores against the band of the span their windows
 // reach (one matmul), masks each row to its window, weighs it (softmax, relu, or e^{s − max}
-// with the row sum as the denominator) and multiplies by the band's values. The history then shifts by C rows. Nothing is read from memory twice.
+// with the row sum as the denominator) and multiplies by the band's values. The history
+// then shifts by C rows. Nothing is read from memory twice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,8 +23,9 @@ public:
   /// Allocates the buffers of `op` for chunks of `chunkSize` tokens.
   ChunkWindow(KernelEmitter &e, WindowReadOp op, int64_t chunkSize);
 
-  /// The rows of history a span keeps before the chunk: size − 1 rounded up to 16.
-  static int64_t historyRows(int64_t size) { return (size - 1 + 15) / 16 * 16; }
+  /// The rows of history a span keeps before the chunk: the window's reach (size − 1, or
+  /// 2·size − 1 terraced) rounded up to 16.
+  static int64_t historyRows(WindowReadOp op) { return (op.getReach() + 15) / 16 * 16; }
 
   /// At the start of a sequence: no history.
   void clearHistory();
@@ -41,6 +43,8 @@ public:
   void shiftHistory();
 
 private:
+  /// The first position of the window of the query at `position` of its sequence.
+  mlir::Value windowStart(mlir::Value position);
   /// Queries per block of the band matmuls.
   static constexpr int64_t kQueryBlock = 16;
   KernelEmitter &e;

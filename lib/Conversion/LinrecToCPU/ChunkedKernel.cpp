@@ -237,9 +237,14 @@ private:
 
   /// How many calls of matmulPrefetchingNextChunk the chunk makes for `s`.
   int64_t prefetchingMatmuls(const StateBuffers &s) {
-    int64_t perRead = s.valueDecay ? 1 : 2;
-    return perRead * s.update->reads.size() + (s.update->delta ? 1 : 0) + 1;
+    int64_t count = (s.update->delta ? 1 : 0) + 1;
+    for (ReadOp read : s.update->reads)
+      count += s.valueDecay || !hasIntraChunkTerm(read) ? 1 : 2;
+    return count;
   }
+
+  /// A read at the start of blocks of the whole chunk sees the chunk-start state only.
+  bool hasIntraChunkTerm(ReadOp read) { return read.getBlockStart().value_or(1) < C; }
 
   void matmulPrefetchingNextChunk(Value a, Value bMat, Value c, bool accumulate) {
     if (!nextChunk.item || nextChunk.part >= nextChunk.parts) {
@@ -380,8 +385,8 @@ private:
   }
 
   /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i − b_j} for j <= i (j < i if strict),
-  /// 0 above.
-  void emitAttention(StateBuffers &s, Value left, bool strict) {
+  /// 0 above. With `block` (block-start reads, no decays) the mask is j < ⌊i/block⌋·block.
+  void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0) {
     VectorType rowType = e.vectorOf(C);
     if (!s.keyDecay) {
       e.matmul(left, s.keysT, s.attention, /*accumulate=*/false);
@@ -391,11 +396,17 @@ private:
       for (int64_t j = 0; j < C; ++j)
         iota[j] = float(j);
       Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+      bool below = strict || readBlock; // j < bound, or j <= bound
       e.forLoop(0, C, [&](Value i) {
+        Value bound = i;
+        if (readBlock) {
+          Value width = e.index(readBlock);
+          bound = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, width), width);
+        }
         Value iF = arith::UIToFPOp::create(
-            b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), i));
-        Value keep = arith::CmpFOp::create(b, strict ? arith::CmpFPredicate::OLT
-                                                     : arith::CmpFPredicate::OLE,
+            b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), bound));
+        Value keep = arith::CmpFOp::create(b, below ? arith::CmpFPredicate::OLT
+                                                    : arith::CmpFPredicate::OLE,
                                            positions, splat(iF, C));
         Value weight = splat(e.f32(1.0), C);
         if (s.scalarDecay)
@@ -530,9 +541,20 @@ private:
     });
   }
 
-  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U: the chunk's reads of S_t.
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U: the chunk's reads of S_t. A block-start read (no
+  /// decays: RecurrenceAnalysis) is Q S + A U with A masked to the keys before the query's
+  /// block, and Q S alone when its blocks are the chunk.
   void emitRead(StateBuffers &s, size_t r) {
     Value out = s.results[r];
+    ReadOp read = s.update->reads[r];
+    if (std::optional<int64_t> block = read.getBlockStart()) {
+      matmulPrefetchingNextChunk(s.queries[r], s.state, out, /*accumulate=*/false);
+      if (!hasIntraChunkTerm(read))
+        return;
+      emitAttention(s, s.queries[r], /*strict=*/true, *block);
+      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
+      return;
+    }
     emitDecayedRows(s, s.queries[r]);
     matmulPrefetchingNextChunk(s.scaled, s.state, out, /*accumulate=*/false);
     emitAttention(s, s.queries[r], /*strict=*/false);

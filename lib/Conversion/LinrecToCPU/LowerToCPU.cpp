@@ -167,7 +167,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
              << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
              << "; write the window as linrec.window_attention instead";
     for (WindowReadOp window : analysis.windows) {
-      int64_t span = cpu::ChunkWindow::historyRows(window.getSize()) + chunk;
+      int64_t span = cpu::ChunkWindow::historyRows(window) + chunk;
       if (span > kMaxWindowSpan)
         return window.emitOpError("window of ")
                << window.getSize() << " tokens with chunks of " << chunk
@@ -185,6 +185,8 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 256)
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;
+    // Block-start reads need whole blocks per chunk.
+    chunk = analysis.chunkSizeFor(chunk);
 
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     if (matmulRows < 1 || matmulColumns < 1)

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -33,6 +34,10 @@ public:
       for (Value result : bodyOp.getResults())
         if (auto type = dyn_cast<StateType>(result.getType()))
           buffers[result] = allocState(type);
+    // A block-start read reads a copy of its state taken before each block's first token.
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        snapshots[read] = allocState(read.getState().getType());
 
     e.forEachWorkItem([&](const WorkItem &item) {
       for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
@@ -48,6 +53,8 @@ private:
   KernelEmitter &e;
   ImplicitLocOpBuilder &b;
   llvm::DenseMap<Value, Value> buffers; // state value -> dk x dv buffer
+  /// Block-start read -> the copy of its state (body order).
+  llvm::MapVector<Operation *, Value> snapshots;
 
   Value allocState(StateType type) { return e.alloc({type.getKeyDim(), type.getValueDim()}); }
 
@@ -73,6 +80,7 @@ private:
     RecurrenceOp op = e.op;
     IRMapping mapping;
     e.mapTokenArguments(mapping, item, token);
+    snapshotBlockStarts(item, token);
     for (Operation &bodyOp : op.getBodyBlock()) {
       if (isa<YieldOp>(bodyOp))
         break;
@@ -93,6 +101,24 @@ private:
     for (auto [arg, yielded] : llvm::zip(op.getStateArgs(), yield.getStates()))
       if (buffers[arg] != buffers[yielded])
         copy(buffers[yielded], buffers[arg], cast<StateType>(arg.getType()));
+  }
+
+  /// At the first token of a block, copies the state a block-start read sees.
+  void snapshotBlockStarts(const WorkItem &item, Value token) {
+    RecurrenceOp op = e.op;
+    auto yielded = op.getYield().getStates();
+    for (auto [readOp, snapshot] : snapshots) {
+      auto read = cast<ReadOp>(readOp);
+      Value position = arith::SubIOp::create(b, token, item.tokenBegin);
+      Value offset = arith::RemUIOp::create(b, position, e.index(*read.getBlockStart()));
+      Value blockStarts =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, e.index(0));
+      // The read's operand is a yielded state; its argument holds the state before the token.
+      auto s = std::distance(yielded.begin(), llvm::find(yielded, read.getState()));
+      Value state = buffers[op.getStateArgs()[s]], copyTo = snapshot;
+      e.ifThenElse(
+          blockStarts, [&] { copy(state, copyTo, read.getState().getType()); }, [] {});
+    }
   }
 
   void copy(Value from, Value to, StateType type) {
@@ -171,7 +197,7 @@ private:
     if (std::optional<APFloat> scale = read.getScale())
       q = arith::MulFOp::create(b, q, splat(e.f32(scale->convertToDouble()), type.getKeyDim()));
     q = spill(q);
-    Value in = buffers[read.getState()];
+    Value in = read.getBlockStart() ? snapshots[read] : buffers[read.getState()];
     Value o = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
                              [&](Value r, Value acc) {
                                return vector::FMAOp::create(b, splat(element(q, r), dv),

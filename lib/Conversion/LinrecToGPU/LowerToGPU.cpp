@@ -62,6 +62,10 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
         return bodyOp.emitOpError("has no GPU schedule yet: keep the projection outside the "
                                   "recurrence (the GPU pipeline does not run "
                                   "linrec-fuse-projections)");
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        return read.emitOpError("reads at block starts, which have no GPU schedule yet (build "
+                                "terraced LoLCATs as an event sequence for the GPU)");
     if (!analysis.windows.empty())
       return analysis.windows.front().emitOpError(
           "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
