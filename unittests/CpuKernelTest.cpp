@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
@@ -768,19 +769,25 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
   // The three weightings of a window read inside a chunked kernel, against the reference's own
   // evaluation of the op: a normalized linear attention whose numerator and denominator take
   // the window's (shifted_exp shares the denominator, as LoLCATs does).
+  // Terraced and block windows too (their windows start at block boundaries).
   struct Case {
     const char *weighting;
     int64_t size, chunk, tokens;
+    const char *shape = "sliding";
   };
   std::vector<Case> cases = {{"softmax", 20, 16, 77},   {"relu", 64, 64, 130},
                              {"shifted_exp", 64, 64, 200}, {"shifted_exp", 5, 32, 33},
-                             {"shifted_exp", 90, 16, 150}};
+                             {"shifted_exp", 90, 16, 150},
+                             {"shifted_exp", 64, 64, 200, "terraced"},
+                             {"relu", 24, 32, 150, "terraced"},
+                             {"softmax", 20, 16, 77, "block"}};
   for (const Case &c : cases) {
     bool shifted = std::string(c.weighting) == "shifted_exp";
     std::string T = std::to_string(c.tokens);
     std::string x = "tensor<2x" + T + "x3x8xf32>", scalar = "tensor<2x" + T + "x3xf32>";
     std::string read = "%w" + std::string(shifted ? ", %wd" : "") +
-                       " = linrec.window_read %qt, %kt, %vt size " + std::to_string(c.size) +
+                       " = linrec.window_read %qt, %kt, %vt window <" + c.shape + "> size " +
+                       std::to_string(c.size) +
                        " scale 0.3 weighting <" + c.weighting + "> : vector<8xf32>, vector<8xf32>" +
                        (shifted ? ", f32" : "");
     std::string text =
@@ -821,7 +828,8 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
     for (size_t i = 0; i < reference->size(); ++i) {
       EXPECT_FALSE(hasNonFinite((*cpu)[i]));
       EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
-          << c.weighting << " size " << c.size << " chunk " << c.chunk << " result #" << i;
+          << c.shape << " " << c.weighting << " size " << c.size << " chunk " << c.chunk
+          << " result #" << i;
     }
   }
 }
@@ -899,16 +907,23 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
   // Hedgehog (projections with biases) and LoLCATs (projections, delayed writes, a shifted_exp
   // window sharing the denominator): the CPU fusion passes leave one recurrence, which the
   // chunked and the sequential kernels compute like the reference computes the parts.
+  // Terraced LoLCATs also reads its linear state at block starts: chunks of one block (no
+  // intra-chunk term), of two blocks (masked), and of 20 (16 asked: a whole block).
   struct Case {
     LayerKind kind;
     int64_t tokens, window, chunk;
+    WindowKind shape = WindowKind::Sliding;
   };
   for (Case c : {Case{LayerKind::Hedgehog, 90, 0, 32}, Case{LayerKind::LoLCATs, 150, 64, 64},
-                 Case{LayerKind::LoLCATs, 100, 20, 16}}) {
+                 Case{LayerKind::LoLCATs, 100, 20, 16},
+                 Case{LayerKind::LoLCATs, 300, 64, 64, WindowKind::Terraced},
+                 Case{LayerKind::LoLCATs, 111, 16, 32, WindowKind::Terraced},
+                 Case{LayerKind::LoLCATs, 90, 20, 16, WindowKind::Terraced}}) {
     LayerConfig config;
     config.kind = c.kind;
     config.queryBias = config.keyBias = c.kind == LayerKind::Hedgehog;
     config.windowSize = c.window;
+    config.window = c.shape;
     config.scale = 0.25;
     config.eps = 1e-6;
     Shape shape{2, c.tokens, 3, 16, 8};
@@ -947,8 +962,8 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
       for (size_t i = 0; i < parts->size(); ++i) {
         EXPECT_FALSE(hasNonFinite((*cpu)[i]));
         EXPECT_LT(relativeRmsError((*cpu)[i], (*parts)[i]), 1e-5)
-            << layerKindName(c.kind).str() << " T " << c.tokens << " result #" << i
-            << (options.sequential ? " (sequential)" : "");
+            << layerKindName(c.kind).str() << " T " << c.tokens << " window " << c.window
+            << " result #" << i << (options.sequential ? " (sequential)" : "");
       }
     }
   }
@@ -999,3 +1014,131 @@ TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
 }
 
 } // namespace
+
+
+TEST_F(CpuKernelTest, TerracedBlockStartReadsEqualTheEventSequence) {
+  // Terraced LoLCATs two ways on the reference: block-start reads of k, v delayed by w (the CPU
+  // form) and the event sequence of writes and reads (the GPU form, as the LoLCATs code
+  // defines it). T below one block, at a block boundary and between, windows of 1 to 64.
+  struct Case {
+    int64_t tokens, window;
+  };
+  for (Case c : {Case{10, 16}, Case{128, 64}, Case{150, 64}, Case{77, 8}, Case{33, 1}}) {
+    LayerConfig config;
+    config.kind = LayerKind::LoLCATs;
+    config.window = WindowKind::Terraced;
+    config.windowSize = c.window;
+    config.scale = 0.25;
+    Shape shape{2, c.tokens, 2, 16, 8};
+    shape.features = 8;
+    Inputs in = randomInputs(config, shape, -1.0, 0.0);
+    std::vector<Array> args = layerArgs(config, in);
+    auto blockReads = interpretFunction(*buildLayer(config, shape), "layer", args);
+    config.blockStartReads = false;
+    auto events = interpretFunction(*buildLayer(config, shape), "layer", args);
+    ASSERT_TRUE(static_cast<bool>(blockReads) && static_cast<bool>(events));
+    EXPECT_LT(relativeRmsError((*blockReads)[0], (*events)[0]), 1e-12)
+        << "T " << c.tokens << " window " << c.window;
+  }
+}
+
+TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
+  // A matrix state, a normalizer and a delta-rule state, each read at block starts next to an
+  // ordinary read, with an initial state, packed sequences (blocks restart with each
+  // sequence), on the chunked kernel (chunks of one or more blocks, a chunk size that is not
+  // one) and the scan. A decaying state reads at block starts on the scan only.
+  struct Case {
+    int64_t block, chunk;
+    bool decay;
+  };
+  for (Case c : {Case{1, 16, false}, Case{7, 16, false}, Case{16, 16, false},
+                 Case{16, 64, false}, Case{64, 32, false}, Case{24, 64, true}}) {
+    std::string w = std::to_string(c.block);
+    std::string x = "tensor<1x200x2x8xf32>", g = "tensor<1x200x2xf32>";
+    std::string decay =
+        c.decay ? "    %Sd = linrec.decay %S, %gt : !linrec.state<8x8xf32>, f32\n" : "";
+    std::string decayed = c.decay ? "%Sd" : "%S";
+    std::string text =
+        "func.func @f(%q: " + x + ", %k: " + x + ", %v: " + x + ", %g: " + g + ", %b: " + g +
+        ", %init: tensor<4x2x8x8xf32>, %cu: tensor<5xi32>) -> (" + x + ", " + g + ", " + x +
+        ") {\n"
+        "  %o, %n, %u, %s, %z, %d = linrec.recurrence ins(%q, %k, %v, %g, %b : " + x + ", " +
+        x + ", " + x + ", " + g + ", " + g + ") init(%init : tensor<4x2x8x8xf32>) "
+        "cu_seqlens(%cu : tensor<5xi32>) -> (" + x + ", " + g + ", " + x +
+        ", tensor<4x2x8x8xf32>, tensor<4x2x8xf32>, tensor<4x2x8x8xf32>) {\n"
+        "  ^bb0(%S: !linrec.state<8x8xf32>, %Z: !linrec.state<8xf32>, %D: "
+        "!linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, %vt: vector<8xf32>, "
+        "%gt: f32, %bt: f32):\n"
+        "    %fk = linrec.feature_map <exp> %kt : vector<8xf32>\n" + decay +
+        "    %S1 = linrec.write " + decayed + ", %fk, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+        "    %Z1 = linrec.write %Z, %fk : !linrec.state<8xf32>, vector<8xf32>\n"
+        "    %D0 = linrec.delta %D, %kt, %bt : !linrec.state<8x8xf32>, vector<8xf32>\n"
+        "    %D1 = linrec.write %D0, %kt, %vt scaled %bt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+        "    %r = linrec.read %S1, %qt scale 0.5 block_start " + w +
+        " : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        "    %now = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        "    %m = linrec.read %Z1, %qt block_start " + w +
+        " : !linrec.state<8xf32>, vector<8xf32> -> f32\n"
+        "    %e = linrec.read %D1, %qt block_start " + w +
+        " : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        "    %both = arith.addf %r, %now : vector<8xf32>\n"
+        "    linrec.yield states(%S1, %Z1, %D1 : !linrec.state<8x8xf32>, !linrec.state<8xf32>, "
+        "!linrec.state<8x8xf32>) outputs(%both, %m, %e : vector<8xf32>, f32, vector<8xf32>)\n"
+        "  }\n"
+        "  return %o, %n, %u : " + x + ", " + g + ", " + x + "\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    ASSERT_TRUE(module) << text;
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
+    EXPECT_EQ(analysis.algorithm == Algorithm::Sequential, c.decay) << analysis.reason;
+    if (!c.decay) {
+      EXPECT_EQ(analysis.readBlock, c.block);
+      EXPECT_EQ(analysis.chunkSizeFor(c.chunk) % c.block, 0);
+    }
+    std::normal_distribution<double> normal;
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    std::vector<Array> args;
+    for (int i = 0; i < 3; ++i) {
+      Array a(DType::F32, {1, 200, 2, 8});
+      for (double &value : a.data)
+        value = static_cast<float>(0.5 * normal(rng));
+      args.push_back(a);
+    }
+    // Unit keys for the delta rule.
+    Array &k = args[1];
+    for (int64_t row = 0; row < k.numElements(); row += 8) {
+      double norm = 0;
+      for (int64_t i = 0; i < 8; ++i)
+        norm += k.data[row + i] * k.data[row + i];
+      for (int64_t i = 0; i < 8; ++i)
+        k.data[row + i] = static_cast<float>(k.data[row + i] / std::sqrt(norm));
+    }
+    for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
+      Array a(DType::F32, {1, 200, 2});
+      for (double &value : a.data)
+        value = static_cast<float>(scale * uniform(rng));
+      args.push_back(a);
+    }
+    Array init(DType::F32, {4, 2, 8, 8});
+    for (double &value : init.data)
+      value = static_cast<float>(0.5 * normal(rng));
+    args.push_back(init);
+    Array cu(DType::I32, {5});
+    cu.data = {0, 5, 5, 130, 200};
+    args.push_back(cu);
+    auto reference = interpretFunction(*module, "f", args);
+    ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+    for (bool sequential : {false, true}) {
+      CpuKernelOptions options;
+      options.chunkSize = c.chunk;
+      options.sequential = sequential;
+      auto cpu = runOnCpuKernels(*module, "f", args, options);
+      ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+      for (size_t i = 0; i < reference->size(); ++i) {
+        EXPECT_FALSE(hasNonFinite((*cpu)[i]));
+        EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
+            << "block " << c.block << " chunk " << c.chunk
+            << (sequential ? " sequential" : " chunked") << " result #" << i;
+      }
+    }
+  }
+}

@@ -182,3 +182,26 @@ func.func @window_read(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, ten
   }
   return %o, %s : tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// Block-start reads of 64-token blocks need whole blocks per chunk: chunks of 64 although 32
+// were asked. A terraced window of 16 reaches 31 tokens back: a span of 32 history rows (31
+// rounded up) and the chunk's 64.
+// CHECK-LABEL: func.func @terraced_block_reads
+// CHECK: func.func @__linrec_kernel_0
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<64x4xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<96x4xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<64x96xf32>
+// CHECK-NOT: linrec.read
+func.func @terraced_block_reads(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %w = linrec.window_read %x, %x, %x window <terraced> size 16 scale 0.5 : vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %x block_start 64 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %r, %w : vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>
+}

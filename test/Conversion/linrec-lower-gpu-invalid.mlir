@@ -65,3 +65,16 @@ func.func @projected(%q: tensor<1x8x2x8xf32>, %w: tensor<2x8x4xf32>) -> tensor<1
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @block_start_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    // expected-error @+1 {{reads at block starts, which have no GPU schedule yet (build terraced LoLCATs as an event sequence for the GPU)}}
+    %r = linrec.read %S1, %x block_start 4 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%r : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

@@ -466,6 +466,19 @@ func.func @empty_window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
 
 // -----
 
+func.func @empty_read_block(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    // expected-error @+1 {{block_start must be at least 1, got 0}}
+    %r = linrec.read %S1, %qt block_start 0 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%r : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
 func.func @window_read_key_dims(%q: tensor<1x8x2x4xf32>, %k: tensor<1x8x2x8xf32>) -> tensor<1x8x2x4xf32> {
   %o = linrec.recurrence ins(%q, %k : tensor<1x8x2x4xf32>, tensor<1x8x2x8xf32>) -> (tensor<1x8x2x4xf32>) {
   ^bb0(%qt: vector<4xf32>, %kt: vector<8xf32>):

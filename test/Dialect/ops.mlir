@@ -191,6 +191,29 @@ func.func @window_read(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {
 
 // -----
 
+// A terraced window read, and reads of the state at the start of each 16-token block.
+// CHECK-LABEL: func.func @terraced_window_and_block_reads
+// CHECK: linrec.window_read %{{.*}}, %{{.*}}, %{{.*}} window <terraced> size 16 scale 1.000000e+00 weighting <shifted_exp> : vector<4xf32>, vector<8xf32>, f32
+// CHECK: linrec.read %{{.*}}, %{{.*}} block_start 16 : <4x8xf32>, vector<4xf32> -> vector<8xf32>
+// CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01 block_start 16 : <4xf32>, vector<4xf32> -> f32
+func.func @terraced_window_and_block_reads(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {
+  %o, %d, %s, %z = linrec.recurrence ins(%q, %v : tensor<1x16x2x4xf32>, tensor<1x16x2x8xf32>)
+      -> (tensor<1x16x2x8xf32>, tensor<1x16x2xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4xf32>) {
+  ^bb0(%S: !linrec.state<4x8xf32>, %Z: !linrec.state<4xf32>, %qt: vector<4xf32>, %vt: vector<8xf32>):
+    %w, %wd = linrec.window_read %qt, %qt, %vt window <terraced> size 16 scale 1.0 weighting <shifted_exp> : vector<4xf32>, vector<8xf32>, f32
+    %S1 = linrec.write %S, %qt, %vt : !linrec.state<4x8xf32>, vector<4xf32>, vector<8xf32>
+    %Z1 = linrec.write %Z, %qt : !linrec.state<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %qt block_start 16 : !linrec.state<4x8xf32>, vector<4xf32> -> vector<8xf32>
+    %n = linrec.read %Z1, %qt scale 0.5 block_start 16 : !linrec.state<4xf32>, vector<4xf32> -> f32
+    %y = arith.addf %r, %w : vector<8xf32>
+    %e = arith.addf %n, %wd : f32
+    linrec.yield states(%S1, %Z1 : !linrec.state<4x8xf32>, !linrec.state<4xf32>) outputs(%y, %e : vector<8xf32>, f32)
+  }
+  return
+}
+
+// -----
+
 // CHECK-LABEL: func.func @project
 // CHECK: linrec.project %{{.*}}, %{{.*}} : vector<8xf32>, vector<8x4xf32> -> vector<4xf32>
 func.func @project(%q: tensor<1x16x2x8xf32>, %w: tensor<2x8x4xf32>) {
