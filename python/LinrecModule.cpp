@@ -134,8 +134,7 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
     key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
   if (auto it = s.layers.find(key); it != s.layers.end())
     return it->second;
-  llvm::Expected<PreparedModel> prepared =
-      prepareModel(s.context, model, params, infos, target, options);
+  llvm::Expected<PreparedModel> prepared = prepareModel(s.context, model, params, infos, target);
   if (!prepared)
     throw nb::value_error(llvm::toString(prepared.takeError()).c_str());
   auto layer = std::make_shared<PreparedLayer>();

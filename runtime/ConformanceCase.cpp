@@ -224,7 +224,7 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
 Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
                                      const llvm::json::Object &params,
                                      const std::map<std::string, TensorInfo> &inputs,
-                                     Target target, const CpuKernelOptions &options) {
+                                     Target target) {
   StringRef dir = model; // errors name the model
   std::map<std::string, TensorInfo> arrays = inputs;
   LayerConfig config;
@@ -237,7 +237,6 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   if (target == Target::CUDA)
     if (llvm::Error e = cudaUnavailable())
       return std::move(e);
-  config.blockStartReads = target != Target::CUDA && !options.gpuSchedule && !options.cuda;
   config.initialState = arrays.count("initial_state");
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
@@ -314,8 +313,7 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   std::map<std::string, TensorInfo> infos;
   for (const auto &[name, array] : inputs)
     infos[name] = TensorInfo{array.dtype, array.shape};
-  Expected<PreparedModel> prepared =
-      prepareModel(context, model, params, infos, target, options);
+  Expected<PreparedModel> prepared = prepareModel(context, model, params, infos, target);
   if (!prepared)
     return prepared.takeError();
   std::vector<Array> args;

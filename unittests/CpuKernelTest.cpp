@@ -1046,7 +1046,8 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
   // A matrix state, a normalizer and a delta-rule state, each read at block starts next to an
   // ordinary read, with an initial state, packed sequences (blocks restart with each
   // sequence), on the chunked kernel (chunks of one or more blocks, a chunk size that is not
-  // one) and the scan. A decaying state reads at block starts on the scan only.
+  // one) and the scan, and on the GPU schedules (fused and two-phase, run on the CPU). A
+  // decaying state reads at block starts on the scan only.
   struct Case {
     int64_t block, chunk;
     bool decay;
@@ -1127,17 +1128,20 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
     args.push_back(cu);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-    for (bool sequential : {false, true}) {
+    enum Kernel { Chunked, Scan, GpuFused, GpuTwoPhase };
+    for (Kernel kernel : {Chunked, Scan, GpuFused, GpuTwoPhase}) {
       CpuKernelOptions options;
       options.chunkSize = c.chunk;
-      options.sequential = sequential;
+      options.sequential = kernel == Scan;
+      options.gpuSchedule = kernel == GpuFused || kernel == GpuTwoPhase;
+      options.gpu.twoPhase = kernel == GpuTwoPhase;
       auto cpu = runOnCpuKernels(*module, "f", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       for (size_t i = 0; i < reference->size(); ++i) {
         EXPECT_FALSE(hasNonFinite((*cpu)[i]));
         EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
-            << "block " << c.block << " chunk " << c.chunk
-            << (sequential ? " sequential" : " chunked") << " result #" << i;
+            << "block " << c.block << " chunk " << c.chunk << " kernel " << int(kernel)
+            << " result #" << i;
       }
     }
   }

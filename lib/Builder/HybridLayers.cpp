@@ -129,7 +129,7 @@ static std::pair<Value, Value> buildDelayedLinearTerms(OpBuilder &b, Location lo
                             buildTokenShift(b, loc, v, w), entered, readBlock);
 }
 
-/// The terraced window for targets without block-start reads (the GPU schedules): the
+/// The terraced window without block-start reads (LayerConfig::blockStartReads): the
 /// recurrence writes one key per token, so it runs over a sequence of events: per block n,
 /// the w keys of block n − 2 (writes), then the queries of block n (reads, no writes); the
 /// reads are gathered back afterwards.

@@ -20,19 +20,17 @@ using namespace mlir;
 namespace linrec {
 
 /// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
-/// generators start from.
-/// With `fuseWindows` (CPU), hybrid layers become one recurrence: token shifts of its inputs
-/// become delays, projections and sliding windows body ops. The GPU keeps them apart (no schedule for
-/// window reads or delays yet).
+/// generators start from. Token shifts of a recurrence's inputs become delays and per-head
+/// projections body ops; with `fuseWindows` (CPU) window attentions become window reads too,
+/// so that a hybrid layer is one recurrence. The GPU keeps its windows apart (no GPU schedule
+/// for window reads yet).
 static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
   pm.addPass(createLinrecNormalize());
-  if (fuseWindows)
-    pm.addPass(createLinrecFuseDelays());
+  pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
-  if (fuseWindows) {
-    pm.addPass(createLinrecFuseProjections());
+  pm.addPass(createLinrecFuseProjections());
+  if (fuseWindows)
     pm.addPass(createLinrecFuseWindows());
-  }
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createLinrecClassify());
 }

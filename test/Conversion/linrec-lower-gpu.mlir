@@ -116,6 +116,34 @@ func.func @plain(%q: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
 
 // -----
 
+// LoLCATs' linear term: projected features, keys and values delayed by 16 tokens, and reads
+// of the state at the start of 16-token blocks, so chunks of 16 (8 were asked). The delayed
+// rows are loaded a block back, with zeros before the sequence start; the projection is a loop
+// over the head's weight rows.
+// CHECK-LABEL: func.func @delayed_projected_block_reads
+// CHECK: func.func @__linrec_kernel_0
+// CHECK: memref.alloca() : memref<16x8xf32, #gpu.address_space<workgroup>>
+// CHECK: arith.cmpi uge
+// CHECK: arith.select
+// CHECK: scf.for
+// CHECK: vector.fma
+// CHECK-NOT: linrec.read
+// CHECK-NOT: linrec.project
+func.func @delayed_projected_block_reads(%q: tensor<1x100x2x16xf32>, %w: tensor<2x16x8xf32>) -> tensor<1x100x2x16xf32> {
+  %o, %s = linrec.recurrence ins(%q, %q : tensor<1x100x2x16xf32>, tensor<1x100x2x16xf32>) params(%w : tensor<2x16x8xf32>)
+      {delays = array<i64: 0, 16>} -> (tensor<1x100x2x16xf32>, tensor<1x2x8x16xf32>) {
+  ^bb0(%S: !linrec.state<8x16xf32>, %x: vector<16xf32>, %old: vector<16xf32>, %wt: vector<16x8xf32>):
+    %k = linrec.project %old, %wt : vector<16xf32>, vector<16x8xf32> -> vector<8xf32>
+    %u = linrec.project %x, %wt : vector<16xf32>, vector<16x8xf32> -> vector<8xf32>
+    %S1 = linrec.write %S, %k, %old : !linrec.state<8x16xf32>, vector<8xf32>, vector<16xf32>
+    %r = linrec.read %S1, %u block_start 16 : !linrec.state<8x16xf32>, vector<8xf32> -> vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<8x16xf32>) outputs(%r : vector<16xf32>)
+  }
+  return %o : tensor<1x100x2x16xf32>
+}
+
+// -----
+
 // A sliding-window attention: one program per (batch row, head, block of 8 queries);
 // the span's keys (8 queries + a reach of 15) and values in workgroup tiles, masked scores,
 // row softmax (max, exponentials, sum), outputs.

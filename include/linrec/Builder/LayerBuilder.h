@@ -76,9 +76,10 @@ struct LayerConfig {
   double attentionScale = 1.0, mixLinear = 0.5, mixAttention = 0.5;
   // lolcats: the linear term's factor (and hedgehogFeature for its feature map)
   double linearFactor = 1.0;
-  // lolcats terraced: read the linear state at block starts (linrec.read block_start: the
-  // reference and the CPU kernels), or, when false, run the recurrence over an event sequence
-  // of writes and reads (slices around it; the GPU schedules have no block-start reads)
+  // lolcats terraced: read the linear state at block starts (linrec.read block_start), or,
+  // when false, run the recurrence over an event sequence of writes and reads with slices
+  // around it (the same function, one slice op per block: a cross-check and the benchmark's
+  // "parts")
   bool blockStartReads = true;
   // mom: M gated-delta memories, topk of them per token, and the optional shared memory
   int64_t memories = 1, topk = 1;

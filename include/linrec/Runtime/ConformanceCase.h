@@ -10,7 +10,6 @@
 #define LINREC_RUNTIME_CONFORMANCECASE_H
 
 #include "linrec/Reference/Array.h"
-#include "linrec/Runtime/CpuRuntime.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -27,6 +26,9 @@ enum class Target { Reference, CPU, CUDA };
 
 /// "reference", "cpu", "cuda".
 std::optional<Target> parseTarget(llvm::StringRef name);
+
+class CpuCompiler;
+struct CpuKernelOptions;
 
 /// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or CPU
 /// kernels from `compiler` (compiled on first use with `options` and cached there).
@@ -52,13 +54,11 @@ struct PreparedModel {
 
 /// Builds the model of the conformance format named `model` with `params` (the spec.json
 /// "params" object: every parameter the model uses, no defaults) for inputs of these dtypes and
-/// shapes (by tensor name), in the form the kernels of `target` and `options` take (the GPU
-/// schedules have no block-start reads: terraced LoLCATs runs as an event sequence there).
+/// shapes (by tensor name).
 llvm::Expected<PreparedModel> prepareModel(mlir::MLIRContext &context, llvm::StringRef model,
                                            const llvm::json::Object &params,
                                            const std::map<std::string, TensorInfo> &inputs,
-                                           Target target,
-                                           const CpuKernelOptions &options = {});
+                                           Target target);
 
 /// The layer that the case in `caseDir` runs, built for its inputs' shapes (its function is
 /// @layer; `linrec-run --case DIR --emit-mlir` prints it).

@@ -314,9 +314,9 @@ private:
   /// The input # of body value `v` if it is an input row argument.
   std::optional<unsigned> inputOf(Value v) {
     for (auto [i, arg] : llvm::enumerate(e.op.getInputArgs()))
-      if (arg == v && isa<VectorType>(arg.getType()))
+      if (arg == v && isa<VectorType>(arg.getType()) && e.op.getInputDelay(i) == 0)
         return i;
-    return std::nullopt;
+    return std::nullopt; // computed, or delayed (mapTokenArguments reads those rows)
   }
 
   /// Token i of the chunk: the body's per-token ops, or zeros past the sequence's end. Each
@@ -523,8 +523,19 @@ private:
     matmul(s.rowsH, s.stateH, target);
   }
 
+  /// Whether attention entry (i, j) is kept: j <= i (j < i if strict), or for a read at the
+  /// starts of blocks of `readBlock` tokens (no decays: RecurrenceAnalysis), the keys before
+  /// the query's block, j < ⌊i/readBlock⌋·readBlock.
+  Value keeps(Value i, Value j, bool strict, int64_t readBlock) {
+    if (readBlock) {
+      Value width = e.index(readBlock);
+      return ult(j, arith::MulIOp::create(b, arith::DivUIOp::create(b, i, width), width));
+    }
+    return strict ? ult(j, i) : ule(j, i);
+  }
+
   /// attention = tril(left Kᵀ ⊙ e^{b_i − b_j}) on the tensor cores (no key decays).
-  void emitAttentionMatmul(StateTiles &s, Value left, bool strict) {
+  void emitAttentionMatmul(StateTiles &s, Value left, bool strict, int64_t readBlock) {
     threads(C, s.dk, [&](Value i, Value d) {
       e.store(at(left, {i, d}), s.rowsH, {i, d});
       e.store(at(s.keys, {i, d}), s.columnsH, {d, i});
@@ -532,7 +543,7 @@ private:
     clear(s.attention);
     matmul(s.rowsH, s.columnsH, s.attention);
     threads(C, C, [&](Value i, Value j) {
-      Value keep = strict ? ult(j, i) : ule(j, i);
+      Value keep = keeps(i, j, strict, readBlock);
       Value score = where(keep, [&] {
         Value dot = at(s.attention, {i, j});
         if (s.scalarDecay)
@@ -592,14 +603,14 @@ private:
     }
   }
 
-  /// attention_ij = Σ_d left_id K_jd e^{b_id − b_jd} for j <= i (j < i if strict), else 0.
-  void emitAttention(StateTiles &s, Value left, bool strict) {
+  /// attention_ij = Σ_d left_id K_jd e^{b_id − b_jd} where keeps(i, j), else 0.
+  void emitAttention(StateTiles &s, Value left, bool strict, int64_t readBlock = 0) {
     if (usesTensorCores(s) && !s.keyDecay)
-      return emitAttentionMatmul(s, left, strict);
-    if (usesTensorCores(s) && s.blockScores)
+      return emitAttentionMatmul(s, left, strict, readBlock);
+    if (usesTensorCores(s) && s.blockScores) // key decays: no block-start reads
       return emitFactoredKeyDecayAttention(s, left, strict);
     threads(C, C, [&](Value i, Value j) {
-      Value keep = strict ? ult(j, i) : ule(j, i);
+      Value keep = keeps(i, j, strict, readBlock);
       Value score = where(keep, [&] {
         Value dot = sum(s.dk, [&](Value d) {
           Value term = mul(at(left, {i, d}), at(s.keysT, {d, j}));
@@ -664,14 +675,22 @@ private:
     }
   }
 
-  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t.
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t. A
+  /// block-start read masks A to the keys before the query's block, and is Q S alone when its
+  /// blocks are the chunk.
   void emitRead(StateTiles &s, size_t r) {
     Value queries = s.queries[r];
-    emitAttention(s, queries, /*strict=*/false);
+    ReadOp read = s.update->reads[r];
+    int64_t readBlock = read.getBlockStart().value_or(0);
+    bool intraChunk = readBlock < C;
+    if (intraChunk)
+      emitAttention(s, queries, /*strict=*/false, readBlock);
     if (usesTensorCores(s)) {
       Value out = s.results[r];
       clear(out);
       matmulFromState(s, queries, out);
+      if (!intraChunk)
+        return;
       convertSolved(s);
       threads(C, C, [&](Value i, Value j) { e.store(at(s.attention, {i, j}), s.attentionH, {i, j}); });
       matmul(s.attentionH, s.solvedH, out);
@@ -682,6 +701,10 @@ private:
       Value bvi = s.valueDecay ? valueExponent(s, i, v) : Value();
       if (bvi)
         out = mul(out, exp(bvi));
+      if (!intraChunk) {
+        e.store(out, s.results[r], {i, v});
+        return;
+      }
       Value mixed = sum(e.index(0), addIndex(i, e.index(1)), [&](Value j) {
         Value term = mul(at(s.attention, {i, j}), solvedAt(s, j, v));
         if (bvi)

@@ -54,26 +54,16 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
       return failure();
-    if (op.getDelays() && llvm::any_of(*op.getDelays(), [](int64_t d) { return d != 0; }))
-      return op.emitOpError("has delayed inputs, which have no GPU schedule yet (the GPU "
-                            "pipeline does not run linrec-fuse-delays)");
-    for (Operation &bodyOp : op.getBodyBlock())
-      if (isa<ProjectOp>(bodyOp))
-        return bodyOp.emitOpError("has no GPU schedule yet: keep the projection outside the "
-                                  "recurrence (the GPU pipeline does not run "
-                                  "linrec-fuse-projections)");
-    for (Operation &bodyOp : op.getBodyBlock())
-      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
-        return read.emitOpError("reads at block starts, which have no GPU schedule yet (build "
-                                "terraced LoLCATs as an event sequence for the GPU)");
     if (!analysis.windows.empty())
       return analysis.windows.front().emitOpError(
           "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
           "pipeline does not run linrec-fuse-windows)");
     bool sequential = analysis.algorithm == Algorithm::Sequential;
-    int64_t chunk = op.getChunkSize().value_or(chunkSize);
+    // Block-start reads need whole blocks per chunk.
+    int64_t chunk = analysis.chunkSizeFor(op.getChunkSize().value_or(chunkSize));
     if (chunk < 1 || chunk > 128)
-      return op.emitOpError("GPU chunk size must be in [1, 128], got ") << chunk;
+      return op.emitOpError("GPU chunk size must be in [1, 128], got ")
+             << chunk << (analysis.readBlock ? " (whole blocks of the block-start reads)" : "");
     int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     OpBuilder attrs(op);

@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -51,6 +52,8 @@ private:
   cpu::KernelEmitter &e;
   llvm::DenseMap<Value, Value> states; // state value of the body -> its dk x dv tile
   llvm::DenseMap<Value, Value> tokens; // per-token value -> the tile holding it this token
+  /// Block-start read -> the copy of its state (body order).
+  llvm::MapVector<Operation *, Value> snapshots;
 
   /// A tile per state value; a state op's result shares its operand's tile when the operand
   /// has no other reader (the chain of one state's updates is then one tile).
@@ -62,6 +65,10 @@ private:
     };
     for (BlockArgument arg : op.getStateArgs())
       states[arg] = newTile(arg.getType());
+    // A block-start read reads a copy of its state taken before each block's first token.
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        snapshots[read] = newTile(read.getState().getType());
     for (Operation &bodyOp : op.getBodyBlock())
       for (Value result : bodyOp.getResults()) {
         if (!isa<StateType>(result.getType()))
@@ -119,6 +126,7 @@ private:
   void emitToken(const WorkItem &item, Value token) {
     tokens.clear();
     RecurrenceOp op = e.op;
+    snapshotBlockStarts(item, token);
     for (Operation &bodyOp : op.getBodyBlock())
       llvm::TypeSwitch<Operation *>(&bodyOp)
           .Case([&](DecayOp o) { emitDecay(o, item, token); })
@@ -138,6 +146,25 @@ private:
     for (auto [arg, yielded] : llvm::zip(op.getStateArgs(), op.getYield().getStates()))
       if (states[arg] != states[yielded])
         elementwise(yielded, arg, [&](Value, Value, Value x) { return x; });
+  }
+
+  /// At the first token of a block, copies the state a block-start read sees (the state
+  /// argument's tile: the state before this token).
+  void snapshotBlockStarts(const WorkItem &item, Value token) {
+    RecurrenceOp op = e.op;
+    auto yielded = op.getYield().getStates();
+    for (auto [readOp, snapshot] : snapshots) {
+      auto read = cast<ReadOp>(readOp);
+      Value position = arith::SubIOp::create(b, token, item.tokenBegin);
+      Value offset = arith::RemUIOp::create(b, position, k.index(*read.getBlockStart()));
+      Value blockStarts = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, k.index(0));
+      auto s = std::distance(yielded.begin(), llvm::find(yielded, read.getState()));
+      Value state = states[op.getStateArgs()[s]], copy = snapshot;
+      StateType type = read.getState().getType();
+      threads(type.getKeyDim(), type.getValueDim(), [&](Value d, Value v) {
+        ifThenElse(blockStarts, [&] { k.store(at(state, {d, v}), copy, {d, v}); }, [] {});
+      });
+    }
   }
 
   /// to[d][v] = f(d, v, from[d][v]) for every element of a state.
@@ -212,7 +239,7 @@ private:
   void emitRead(ReadOp read, const WorkItem &item, Value token) {
     Value query = tokenValue(read.getQuery(), item, token);
     double scale = read.getScale() ? read.getScale()->convertToDouble() : 1.0;
-    Value in = states[read.getState()];
+    Value in = read.getBlockStart() ? snapshots[read] : states[read.getState()];
     emitColumnRead(read.getResult(), read.getState().getType(), [&](Value d, Value v) {
       return mul(mul(element(query, d), k.f32(scale)), at(in, {d, v}));
     });
