@@ -95,7 +95,7 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
       // T; a(p) >= p − reach keeps it >= 0).
       Value position = arith::AddIOp::create(b, bandFirst, i);
       Value fromRow = arith::SubIOp::create(
-          b, arith::AddIOp::create(b, windowStart(position), e.index(history)), bandFirst);
+          b, arith::AddIOp::create(b, windowStart(b, op.getWindow(), size, position), e.index(history)), bandFirst);
       Value from = arith::UIToFPOp::create(
           b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), fromRow));
       Value keep = arith::AndIOp::create(
@@ -113,25 +113,6 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
     e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
              view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
   });
-}
-
-Value ChunkWindow::windowStart(Value position) {
-  ImplicitLocOpBuilder &b = e.b;
-  Value width = e.index(size);
-  // max(0, x − y) on unsigned indices.
-  auto subClamped = [&](Value x, Value y) -> Value {
-    return arith::SubIOp::create(b, arith::MaxUIOp::create(b, x, y), y);
-  };
-  switch (op.getWindow()) {
-  case WindowKind::Sliding:
-    return subClamped(position, e.index(size - 1));
-  case WindowKind::Block:
-    return arith::MulIOp::create(b, arith::DivUIOp::create(b, position, width), width);
-  case WindowKind::Terraced:
-    return arith::MulIOp::create(
-        b, subClamped(arith::DivUIOp::create(b, position, width), e.index(1)), width);
-  }
-  llvm_unreachable("unknown window kind");
 }
 
 void ChunkWindow::mapResult(IRMapping &mapping, Value i) {

@@ -43,8 +43,6 @@ public:
   void shiftHistory();
 
 private:
-  /// The first position of the window of the query at `position` of its sequence.
-  mlir::Value windowStart(mlir::Value position);
   /// Queries per block of the band matmuls.
   static constexpr int64_t kQueryBlock = 16;
   KernelEmitter &e;

@@ -23,10 +23,10 @@ using namespace mlir;
 
 namespace linrec::cpu {
 
-Value windowStart(ImplicitLocOpBuilder &b, WindowAttentionOp op, Value i) {
+Value windowStart(ImplicitLocOpBuilder &b, WindowKind kind, int64_t size, Value i) {
   auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v).getResult(); };
-  Value s = index(static_cast<int64_t>(op.getSize()));
-  switch (op.getWindow()) {
+  Value s = index(size);
+  switch (kind) {
   case WindowKind::Sliding: {
     Value reached = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, i, s);
     Value startIfReached = arith::SubIOp::create(b, arith::AddIOp::create(b, i, index(1)), s);
@@ -64,11 +64,6 @@ std::pair<Value, Value> windowWeights(ImplicitLocOpBuilder &b, WindowWeighting w
   return {arith::DivFOp::create(b, weights, vector::BroadcastOp::create(b, type, sum)), Value()};
 }
 
-int64_t windowReach(WindowAttentionOp op) {
-  int64_t size = static_cast<int64_t>(op.getSize());
-  return op.getWindow() == WindowKind::Terraced ? 2 * size - 1 : size - 1;
-}
-
 namespace {
 class WindowKernel : KernelBuilder {
 public:
@@ -79,8 +74,8 @@ public:
     size = static_cast<int64_t>(op.getSize());
     dk = cast<RankedTensorType>(op.getQ().getType()).getDimSize(3);
     dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
-    span = (kBlock + windowReach(op) + 15) / 16 * 16; // whole 16-lane vectors; padding masked
-    band = std::min(span, (kQueryBlock + windowReach(op) + 15) / 16 * 16);
+    span = (kBlock + op.getReach() + 15) / 16 * 16; // whole 16-lane vectors; padding masked
+    band = std::min(span, (kQueryBlock + op.getReach() + 15) / 16 * 16);
   }
 
   void emit() {
@@ -195,7 +190,7 @@ private:
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   }
 
-  Value windowStart(Value i) { return cpu::windowStart(b, op, i); }
+  Value windowStart(Value i) { return cpu::windowStart(b, op.getWindow(), op.getSize(), i); }
 };
 } // namespace
 

@@ -19,8 +19,10 @@ void emitWindowKernel(WindowAttentionOp op, mlir::func::FuncOp kernel, int64_t m
 /// ⌈T / n⌉ when the kernel's `linrec.token_block` attribute says it takes blocks of n tokens.
 void replaceWindowWithKernelCall(WindowAttentionOp op, mlir::func::FuncOp kernel);
 
-/// The first key of query `i`'s window (WindowAttentionOp's definition, on indices).
-mlir::Value windowStart(mlir::ImplicitLocOpBuilder &b, WindowAttentionOp op, mlir::Value i);
+/// The first position of the window of `kind` and `size` of the query at position `i`
+/// (WindowAttentionOp's definition, on indices).
+mlir::Value windowStart(mlir::ImplicitLocOpBuilder &b, WindowKind kind, int64_t size,
+                        mlir::Value i);
 /// The weights of a row of `scores` where `keep` holds (0 elsewhere): relu(s), softmax(s), or
 /// e^{s − m} with m the largest kept score; for shifted_exp also their sum (the denominator),
 /// else null. Masked scores never reach an exponential (they may exceed m); a softmax row must
@@ -28,8 +30,6 @@ mlir::Value windowStart(mlir::ImplicitLocOpBuilder &b, WindowAttentionOp op, mli
 std::pair<mlir::Value, mlir::Value> windowWeights(mlir::ImplicitLocOpBuilder &b,
                                                   WindowWeighting weighting, mlir::Value scores,
                                                   mlir::Value keep);
-/// How far back a window reaches from its query: its keys are within [i − reach, i].
-int64_t windowReach(WindowAttentionOp op);
 
 } // namespace linrec::cpu
 
