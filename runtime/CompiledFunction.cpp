@@ -1,6 +1,7 @@
 //===- CompiledFunction.cpp - a layer function as one CPU kernel ----------===//
 
 #include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -26,18 +27,8 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
     return success();
   });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
-  pm.addPass(createLinrecNormalize());
-  // The CPU computes a window that feeds a recurrence inside its chunked kernel, and reads
-  // shifted inputs with a delay.
-  bool hybrids = options.fuseWindows && !options.cuda && !options.gpuSchedule;
-  if (hybrids)
-    pm.addPass(createLinrecFuseDelays());
-  pm.addPass(createLinrecFuse());
-  if (hybrids) {
-    pm.addPass(createLinrecFuseProjections());
-    pm.addPass(createLinrecFuseWindows());
-  }
-  pm.addPass(createCanonicalizerPass());
+  bool gpu = options.cuda || options.gpuSchedule;
+  buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows);
   if (failed(pm.run(module)))
     return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);
   auto func = module.lookupSymbol<func::FuncOp>(funcName);

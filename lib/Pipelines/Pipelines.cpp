@@ -19,12 +19,7 @@ using namespace mlir;
 
 namespace linrec {
 
-/// Named ops to generic recurrences, neighbours fused, algorithms recorded: what both code
-/// generators start from. Token shifts of a recurrence's inputs become delays and per-head
-/// projections body ops; with `fuseWindows` (CPU) window attentions become window reads too,
-/// so that a hybrid layer is one recurrence. The GPU keeps its windows apart (no GPU schedule
-/// for window reads yet).
-static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
+void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows) {
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
@@ -32,6 +27,11 @@ static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
   if (fuseWindows)
     pm.addPass(createLinrecFuseWindows());
   pm.addPass(createCanonicalizerPass());
+}
+
+/// The recurrences fused and their algorithms recorded: what both code generators start from.
+static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
+  buildRecurrenceFusion(pm, fuseWindows);
   pm.addPass(createLinrecClassify());
 }
 
@@ -85,7 +85,7 @@ std::string defaultCudaPath() {
 }
 
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, /*fuseWindows=*/false);
+  addRecurrencePreparation(pm, options.fuseWindows);
   LinrecLowerGPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;
@@ -149,8 +149,8 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
   Option<int64_t> headsPerItem{*this, "heads-per-item",
                                llvm::cl::desc("Adjacent heads per work item"), llvm::cl::init(1)};
   Option<bool> fuseWindows{*this, "fuse-windows",
-                           llvm::cl::desc("Compute sliding windows that feed a recurrence "
-                                          "inside its chunked kernel"),
+                           llvm::cl::desc("Compute windows that feed a recurrence inside its "
+                                          "chunked kernel"),
                            llvm::cl::init(true)};
 };
 
@@ -164,6 +164,10 @@ struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
                         llvm::cl::init(false)};
   Option<bool> tensorCores{*this, "tensor-cores",
                            llvm::cl::desc("The chunk's products on the tensor cores (f16)"),
+                           llvm::cl::init(false)};
+  Option<bool> fuseWindows{*this, "fuse-windows",
+                           llvm::cl::desc("Compute windows that feed a recurrence inside its "
+                                          "chunked schedule (more shared memory)"),
                            llvm::cl::init(false)};
   Option<int64_t> blockSize{*this, "block-size", llvm::cl::desc("Threads per block"),
                             llvm::cl::init(256)};
@@ -194,6 +198,7 @@ void registerLinrecPipelines() {
         gpu.valueTile = options.valueTile;
         gpu.twoPhase = options.twoPhase;
         gpu.tensorCores = options.tensorCores;
+        gpu.fuseWindows = options.fuseWindows;
         gpu.blockSize = options.blockSize;
         gpu.maxRegisters = options.maxRegisters;
         gpu.chip = options.chip;

@@ -28,12 +28,14 @@ func.func @huge_chunk(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
 
 // -----
 
-func.func @window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
-  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
-  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>):
-    // expected-error @+1 {{has no GPU schedule yet: keep the window as linrec.window_attention (the GPU pipeline does not run linrec-fuse-windows)}}
+func.func @window_read(%q: tensor<1x8x2x4xf32>, %m: tensor<1x8x2xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q, %m : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %g: f32):
+    %zero = arith.constant 0.0 : f32
+    %mt = arith.cmpf ogt, %g, %zero : f32
+    // expected-error @+1 {{needs the chunked schedule, but the recurrence runs sequentially (state #0: a masked write); write the window as linrec.window_attention instead}}
     %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
-    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %S1 = linrec.write %S, %x, %x if %mt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %r = linrec.read %S1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
     %y = arith.addf %r, %w : vector<4xf32>
     linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)

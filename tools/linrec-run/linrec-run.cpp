@@ -78,6 +78,9 @@ static cl::opt<bool> gpuTwoPhase("gpu-two-phase",
 static cl::opt<bool> gpuTensorCores("gpu-tensor-cores",
                                     cl::desc("GPU schedule: the chunk's products on the tensor "
                                              "cores (f16 operands, f32 accumulation)"));
+static cl::opt<bool> gpuFuseWindows("gpu-fuse-windows",
+                                    cl::desc("GPU schedule: compute windows that feed a "
+                                             "recurrence inside its chunked schedule"));
 static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
                                    cl::init(0));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
@@ -99,6 +102,7 @@ static CpuKernelOptions cpuOptions() {
   options.gpu.valueTile = gpuValueTile;
   options.gpu.twoPhase = gpuTwoPhase;
   options.gpu.tensorCores = gpuTensorCores;
+  options.gpu.fuseWindows = gpuFuseWindows;
   return options;
 }
 

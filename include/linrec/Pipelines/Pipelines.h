@@ -29,15 +29,18 @@ struct CpuPipelineOptions {
   /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
   /// adjacent in memory); fewer, larger work items.
   int64_t headsPerItem = 1;
-  /// Hybrid layers in one kernel: sliding-window attentions that feed a recurrence move into
-  /// its chunked kernel (linrec-fuse-windows) and token shifts of its inputs become delays
-  /// (linrec-fuse-delays); off, they run as their own kernels and copies (to measure what
+  /// Hybrid layers in one kernel: window attentions that feed a recurrence move into its
+  /// chunked kernel (linrec-fuse-windows); off, they run as their own kernels (to measure what
   /// fusion buys).
   bool fuseWindows = true;
 };
 
-/// linrec-normalize, linrec-fuse-delays, linrec-fuse, linrec-fuse-windows, linrec-classify,
-/// linrec-lower-cpu: every recurrence becomes a kernel
+/// What surrounds a recurrence moved into it: linrec-normalize, linrec-fuse-delays,
+/// linrec-fuse, linrec-fuse-projections, linrec-fuse-windows (with `fuseWindows`) and the
+/// canonicalizer. Both code generators start from it.
+void buildRecurrenceFusion(mlir::OpPassManager &pm, bool fuseWindows);
+
+/// buildRecurrenceFusion, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
 /// function on memrefs (and a call of it).
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
@@ -55,6 +58,11 @@ struct GpuPipelineOptions {
   bool twoPhase = false;
   /// The chunk's products on the tensor cores (f16 operands, f32 accumulation).
   bool tensorCores = false;
+  /// Window attentions that feed a recurrence computed inside its chunked schedule
+  /// (linrec-fuse-windows): one kernel, but one more set of workgroup tiles (C + the window's
+  /// reach rows of keys and values, C rows of scores). Off by default: with the recurrence's
+  /// own tiles it exceeds a block's shared memory at head dims of 128 (fits at 16-64).
+  bool fuseWindows = false;
   /// Threads per block.
   int64_t blockSize = 256;
   /// Registers per thread (ptxas .maxnreg): 128 x 256 threads leaves two blocks per SM.

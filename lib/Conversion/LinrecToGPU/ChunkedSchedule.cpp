@@ -16,6 +16,9 @@
 //              (i, v):       O_iv = Σ_d Q_id e^{b_id} S_dv + Σ_{j<=i} A_ij U_jv  (value decay:
 //                            ⊙ e^{bv_i}, ⊙ e^{bv_i − bv_j})
 //   update     (d, v):       S_dv ← e^{b_last,d} S_dv + Σ_j K_jd e^{b_last,d − b_jd} U_jv
+//   window     (i, j), ...:  a window read's term (WindowTerm.h): the chunk's queries against
+//                            the span of keys their windows reach (recomputed from the body's
+//                            values, history included), masked, weighted, times the values
 //   epilogue   token i:      the body's ops after the reads, then the outputs
 //
 // Every exponent is <= 0 where it is evaluated (masked entries are never computed), so
@@ -33,6 +36,7 @@
 
 #include "ChunkedSchedule.h"
 #include "ScheduleBuilder.h"
+#include "WindowTerm.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -43,6 +47,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <functional>
+#include <memory>
 
 using namespace mlir;
 
@@ -84,10 +89,29 @@ struct StateTiles {
   Value blockScores;            // 16 x (C − 16) f32
 };
 
+/// The tiles of one window read: its term (queries, keys, values, weights) and results.
+struct WindowTiles {
+  WindowReadOp op;
+  std::unique_ptr<WindowTerm> term;
+  int64_t dk, dv;
+  Value out;          // C x dv
+  Value denominators; // C (shifted_exp)
+};
+
 class ChunkedSchedule : ScheduleBuilder {
 public:
   ChunkedSchedule(cpu::KernelEmitter &e, bool twoPhase, bool tensorCores)
-      : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase), tensorCores(tensorCores) {}
+      : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase), tensorCores(tensorCores) {
+    for (WindowReadOp op : e.analysis.windows) {
+      WindowTiles w;
+      w.op = op;
+      w.dk = op.getQuery().getType().getDimSize(0);
+      w.dv = op.getValue().getType().getDimSize(0);
+      w.term = std::make_unique<WindowTerm>(e, op.getWindow(), op.getSize(), op.getWeighting(),
+                                            C, w.dk, w.dv);
+      windows.push_back(std::move(w));
+    }
+  }
 
   void emit() {
     if (twoPhase)
@@ -169,6 +193,12 @@ private:
     states.clear();
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
+    for (WindowTiles &window : windows) {
+      window.term->allocate(*this);
+      window.out = tile({C, window.dv});
+      if (window.op.getDenominator())
+        window.denominators = tile({C});
+    }
     WorkItem item = e.workItemAt(w);
     column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
     if (loadStates)
@@ -206,6 +236,7 @@ private:
   /// intra-chunk attention without key decays (whose pairwise decays stay exact, in f32).
   bool tensorCores;
   std::vector<StateTiles> states;
+  std::vector<WindowTiles> windows; // the body's window reads
   Value column0; // the first value column of the program
 
   StateTiles allocate(const StateUpdate &u) {
@@ -296,8 +327,83 @@ private:
       if (work.update)
         emitStateUpdate(s);
     }
-    if (work.reads)
+    if (work.reads) {
+      for (WindowTiles &window : windows)
+        emitWindow(window, item, first, count);
       emitEpilogue(item, first, count);
+    }
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Window reads
+  //===--------------------------------------------------------------------===//
+
+  /// The window term of the chunk's queries. Positions count from the sequence start; the
+  /// span's keys and values are the body's values at its tokens, recomputed (the history too).
+  void emitWindow(WindowTiles &window, const WorkItem &item, Value first, Value count) {
+    WindowTerm &term = *window.term;
+    WindowReadOp op = window.op;
+    Value firstPosition = subIndex(first, item.tokenBegin);
+    Value keyStart = term.keyStart(firstPosition);
+    Value numKeys = subIndex(addIndex(firstPosition, count), keyStart);
+    Value firstKey = addIndex(item.tokenBegin, keyStart);
+    loadWindowRows(op.getQuery(), term.queries, C, item, first, count,
+                   op.getScale().convertToDouble(), /*transposed=*/false);
+    loadWindowRows(op.getKey(), term.keysT, term.span(), item, firstKey, numKeys, 1.0,
+                   /*transposed=*/true);
+    loadWindowRows(op.getValue(), term.values, term.span(), item, firstKey, numKeys, 1.0,
+                   /*transposed=*/false);
+    term.emitWeights(firstPosition, count, keyStart, [&](Value i, Value total) {
+      e.store(total, window.denominators, {i});
+    });
+    term.emitOutputs(count, [&](Value i, Value v, Value o) { e.store(o, window.out, {i, v}); });
+  }
+
+  /// Row j < n of `tile` (`rows` x width, or width x `rows` when transposed) = scale · `value`
+  /// at token `token0 + j`; zeros past n. An undelayed input row is copied element by
+  /// element (consecutive threads on consecutive columns), anything else computed a row per
+  /// thread.
+  void loadWindowRows(Value value, Value tile, int64_t rows, const WorkItem &item, Value token0,
+                      Value n, double scale, bool transposed) {
+    int64_t width = cast<VectorType>(value.getType()).getDimSize(0);
+    auto position = [&](Value j, Value d) -> SmallVector<Value> {
+      return transposed ? SmallVector<Value>{d, j} : SmallVector<Value>{j, d};
+    };
+    if (std::optional<unsigned> input = inputOf(value)) {
+      Value memory = e.input(*input);
+      threads(rows, width, [&](Value j, Value d) {
+        Value x = where(ult(j, n), [&] {
+          Value element = at(memory, {item.row, addIndex(token0, j), item.head, d});
+          return scale == 1.0 ? element : mul(element, e.f32(scale));
+        });
+        e.store(x, tile, position(j, d));
+      });
+      return;
+    }
+    threads(rows, [&](Value j) {
+      ifThenElse(
+          ult(j, n),
+          [&] {
+            Value row = computeAt({value}, item, addIndex(token0, j)).lookup(value);
+            if (scale != 1.0)
+              row = mul(row, splat(e.f32(scale), width));
+            if (!transposed) {
+              e.store(row, tile, {j, e.index(0)});
+              return;
+            }
+            for (int64_t d = 0; d < width; ++d)
+              e.store(vector::ExtractOp::create(b, row, ArrayRef<int64_t>{d}), tile,
+                      {e.index(d), j});
+          },
+          [&] {
+            if (!transposed) {
+              e.store(e.zeros(e.vectorOf(width)), tile, {j, e.index(0)});
+              return;
+            }
+            for (int64_t d = 0; d < width; ++d)
+              e.store(e.f32(0.0), tile, {e.index(d), j});
+          });
+    });
   }
 
   /// One per-token quantity of the chunk: `compute` emits its value at a token (null: zeros,
@@ -793,6 +899,12 @@ private:
           [&] {
             Value token = addIndex(first, i);
             IRMapping mapping;
+            for (WindowTiles &window : windows) {
+              mapping.map(window.op.getResult(),
+                          e.load(e.vectorOf(window.dv), window.out, {i, e.index(0)}));
+              if (Value denominator = window.op.getDenominator())
+                mapping.map(denominator, at(window.denominators, {i}));
+            }
             for (StateTiles &s : states)
               for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
                 ReadOp read = constRead;

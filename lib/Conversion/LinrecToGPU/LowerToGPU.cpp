@@ -54,10 +54,11 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
       return failure();
-    if (!analysis.windows.empty())
-      return analysis.windows.front().emitOpError(
-          "has no GPU schedule yet: keep the window as linrec.window_attention (the GPU "
-          "pipeline does not run linrec-fuse-windows)");
+    if (!analysis.windows.empty() && analysis.algorithm == Algorithm::Sequential)
+      return WindowReadOp(analysis.windows.front()).emitOpError(
+                 "needs the chunked schedule, but the recurrence runs sequentially")
+             << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
+             << "; write the window as linrec.window_attention instead";
     bool sequential = analysis.algorithm == Algorithm::Sequential;
     // Block-start reads need whole blocks per chunk.
     int64_t chunk = analysis.chunkSizeFor(op.getChunkSize().value_or(chunkSize));
