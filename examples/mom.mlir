@@ -1,5 +1,6 @@
 // Mixture-of-Memories: router softmax over 4 memories, top-1, renormalized (linalg ops), then
-// one recurrence holding every gated-delta memory; an unrouted memory neither decays nor writes.
+// one recurrence holding every gated-delta memory; an unrouted memory neither decays nor writes
+// (its k, v, g and beta are selected to zero: the chunked delta rule, not a scan).
 // Generated from the conformance case mom_02_top1 by the layer builder:
 //   linrec-run --case ../shared/conformance/mom_02_top1 --emit-mlir
 #map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
@@ -167,42 +168,56 @@ module {
     %48:5 = linrec.recurrence ins(%arg0, %extracted_slice, %extracted_slice_8, %extracted_slice_9, %extracted_slice_10, %29, %extracted_slice_13, %extracted_slice_14, %extracted_slice_15, %extracted_slice_16, %35, %extracted_slice_19, %extracted_slice_20, %extracted_slice_21, %extracted_slice_22, %41, %extracted_slice_25, %extracted_slice_26, %extracted_slice_27, %extracted_slice_28, %47 : tensor<2x64x1x16xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1x16xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>, tensor<2x64x1xf32>) -> (tensor<2x64x1x16xf32>, tensor<2x1x16x16xf32>, tensor<2x1x16x16xf32>, tensor<2x1x16x16xf32>, tensor<2x1x16x16xf32>) {
     ^bb0(%arg6: !linrec.state<16x16xf32>, %arg7: !linrec.state<16x16xf32>, %arg8: !linrec.state<16x16xf32>, %arg9: !linrec.state<16x16xf32>, %arg10: vector<16xf32>, %arg11: vector<16xf32>, %arg12: vector<16xf32>, %arg13: f32, %arg14: f32, %arg15: f32, %arg16: vector<16xf32>, %arg17: vector<16xf32>, %arg18: f32, %arg19: f32, %arg20: f32, %arg21: vector<16xf32>, %arg22: vector<16xf32>, %arg23: f32, %arg24: f32, %arg25: f32, %arg26: vector<16xf32>, %arg27: vector<16xf32>, %arg28: f32, %arg29: f32, %arg30: f32):
       %cst_34 = arith.constant 0.000000e+00 : f32
+      %cst_35 = arith.constant dense<0.000000e+00> : vector<16xf32>
+      %cst_36 = arith.constant dense<0.000000e+00> : vector<16xf32>
       %50 = arith.cmpf ogt, %arg15, %cst_34 : f32
-      %51 = linrec.decay %arg6, %arg13 : <16x16xf32>, f32
-      %52 = linrec.delta %51, %arg11, %arg14 : <16x16xf32>, vector<16xf32>
-      %53 = linrec.write %52, %arg11, %arg12 scaled %arg14 : <16x16xf32>, vector<16xf32>, vector<16xf32>
-      %54 = linrec.select %50, %53, %arg6 : <16x16xf32>
-      %55 = linrec.read %54, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
-      %56 = vector.broadcast %arg15 : f32 to vector<16xf32>
-      %57 = arith.mulf %55, %56 : vector<16xf32>
-      %58 = arith.cmpf ogt, %arg20, %cst_34 : f32
-      %59 = linrec.decay %arg7, %arg18 : <16x16xf32>, f32
-      %60 = linrec.delta %59, %arg16, %arg19 : <16x16xf32>, vector<16xf32>
-      %61 = linrec.write %60, %arg16, %arg17 scaled %arg19 : <16x16xf32>, vector<16xf32>, vector<16xf32>
-      %62 = linrec.select %58, %61, %arg7 : <16x16xf32>
-      %63 = linrec.read %62, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
-      %64 = vector.broadcast %arg20 : f32 to vector<16xf32>
-      %65 = arith.mulf %63, %64 : vector<16xf32>
-      %66 = arith.addf %57, %65 : vector<16xf32>
-      %67 = arith.cmpf ogt, %arg25, %cst_34 : f32
-      %68 = linrec.decay %arg8, %arg23 : <16x16xf32>, f32
-      %69 = linrec.delta %68, %arg21, %arg24 : <16x16xf32>, vector<16xf32>
-      %70 = linrec.write %69, %arg21, %arg22 scaled %arg24 : <16x16xf32>, vector<16xf32>, vector<16xf32>
-      %71 = linrec.select %67, %70, %arg8 : <16x16xf32>
-      %72 = linrec.read %71, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
-      %73 = vector.broadcast %arg25 : f32 to vector<16xf32>
-      %74 = arith.mulf %72, %73 : vector<16xf32>
-      %75 = arith.addf %66, %74 : vector<16xf32>
-      %76 = arith.cmpf ogt, %arg30, %cst_34 : f32
-      %77 = linrec.decay %arg9, %arg28 : <16x16xf32>, f32
-      %78 = linrec.delta %77, %arg26, %arg29 : <16x16xf32>, vector<16xf32>
-      %79 = linrec.write %78, %arg26, %arg27 scaled %arg29 : <16x16xf32>, vector<16xf32>, vector<16xf32>
-      %80 = linrec.select %76, %79, %arg9 : <16x16xf32>
+      %51 = arith.select %50, %arg11, %cst_35 : vector<16xf32>
+      %52 = arith.select %50, %arg13, %cst_34 : f32
+      %53 = arith.select %50, %arg14, %cst_34 : f32
+      %54 = arith.select %50, %arg12, %cst_36 : vector<16xf32>
+      %55 = linrec.decay %arg6, %52 : <16x16xf32>, f32
+      %56 = linrec.delta %55, %51, %53 : <16x16xf32>, vector<16xf32>
+      %57 = linrec.write %56, %51, %54 scaled %53 : <16x16xf32>, vector<16xf32>, vector<16xf32>
+      %58 = linrec.read %57, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
+      %59 = vector.broadcast %arg15 : f32 to vector<16xf32>
+      %60 = arith.mulf %58, %59 : vector<16xf32>
+      %61 = arith.cmpf ogt, %arg20, %cst_34 : f32
+      %62 = arith.select %61, %arg16, %cst_35 : vector<16xf32>
+      %63 = arith.select %61, %arg18, %cst_34 : f32
+      %64 = arith.select %61, %arg19, %cst_34 : f32
+      %65 = arith.select %61, %arg17, %cst_36 : vector<16xf32>
+      %66 = linrec.decay %arg7, %63 : <16x16xf32>, f32
+      %67 = linrec.delta %66, %62, %64 : <16x16xf32>, vector<16xf32>
+      %68 = linrec.write %67, %62, %65 scaled %64 : <16x16xf32>, vector<16xf32>, vector<16xf32>
+      %69 = linrec.read %68, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
+      %70 = vector.broadcast %arg20 : f32 to vector<16xf32>
+      %71 = arith.mulf %69, %70 : vector<16xf32>
+      %72 = arith.addf %60, %71 : vector<16xf32>
+      %73 = arith.cmpf ogt, %arg25, %cst_34 : f32
+      %74 = arith.select %73, %arg21, %cst_35 : vector<16xf32>
+      %75 = arith.select %73, %arg23, %cst_34 : f32
+      %76 = arith.select %73, %arg24, %cst_34 : f32
+      %77 = arith.select %73, %arg22, %cst_36 : vector<16xf32>
+      %78 = linrec.decay %arg8, %75 : <16x16xf32>, f32
+      %79 = linrec.delta %78, %74, %76 : <16x16xf32>, vector<16xf32>
+      %80 = linrec.write %79, %74, %77 scaled %76 : <16x16xf32>, vector<16xf32>, vector<16xf32>
       %81 = linrec.read %80, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
-      %82 = vector.broadcast %arg30 : f32 to vector<16xf32>
+      %82 = vector.broadcast %arg25 : f32 to vector<16xf32>
       %83 = arith.mulf %81, %82 : vector<16xf32>
-      %84 = arith.addf %75, %83 : vector<16xf32>
-      linrec.yield states(%54, %62, %71, %80 : !linrec.state<16x16xf32>, !linrec.state<16x16xf32>, !linrec.state<16x16xf32>, !linrec.state<16x16xf32>) outputs(%84 : vector<16xf32>)
+      %84 = arith.addf %72, %83 : vector<16xf32>
+      %85 = arith.cmpf ogt, %arg30, %cst_34 : f32
+      %86 = arith.select %85, %arg26, %cst_35 : vector<16xf32>
+      %87 = arith.select %85, %arg28, %cst_34 : f32
+      %88 = arith.select %85, %arg29, %cst_34 : f32
+      %89 = arith.select %85, %arg27, %cst_36 : vector<16xf32>
+      %90 = linrec.decay %arg9, %87 : <16x16xf32>, f32
+      %91 = linrec.delta %90, %86, %88 : <16x16xf32>, vector<16xf32>
+      %92 = linrec.write %91, %86, %89 scaled %88 : <16x16xf32>, vector<16xf32>, vector<16xf32>
+      %93 = linrec.read %92, %arg10 scale 2.500000e-01 : <16x16xf32>, vector<16xf32> -> vector<16xf32>
+      %94 = vector.broadcast %arg30 : f32 to vector<16xf32>
+      %95 = arith.mulf %93, %94 : vector<16xf32>
+      %96 = arith.addf %84, %95 : vector<16xf32>
+      linrec.yield states(%57, %68, %80, %92 : !linrec.state<16x16xf32>, !linrec.state<16x16xf32>, !linrec.state<16x16xf32>, !linrec.state<16x16xf32>) outputs(%96 : vector<16xf32>)
     }
     %49 = tensor.empty() : tensor<4x2x1x16x16xf32>
     %inserted_slice = tensor.insert_slice %48#1 into %49[0, 0, 0, 0, 0] [1, 2, 1, 16, 16] [1, 1, 1, 1, 1] : tensor<2x1x16x16xf32> into tensor<4x2x1x16x16xf32>

@@ -102,6 +102,12 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
 
   // Kernels first; then their calls spread over threads (OpenMP), one call per work item;
   // then the function body on buffers, results as out-params.
+  // The exact scan when asked for (cross-checks): linrec-classify keeps a recurrence that is
+  // marked sequential, and the fusion passes keep the mark.
+  if (options.sequential)
+    module.walk([&](RecurrenceOp op) {
+      op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
+    });
   PassManager kernels(context, ModuleOp::getOperationName());
   buildCpuKernelPipeline(kernels, options);
   if (failed(kernels.run(module)))

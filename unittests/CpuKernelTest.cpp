@@ -1146,3 +1146,111 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
     }
   }
 }
+
+TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
+  // Unrouted (memory, token) pairs neither decay nor write: the builder selects their k, v, g
+  // and β to zero, so every memory is a chunked gated delta rule. Their inputs are arbitrary;
+  // here they are NaN, and the chunked kernel, the scan and the GPU schedule must give the
+  // reference's outputs for clean inputs.
+  const int64_t M = 4, B = 2, T = 150, H = 2, d = 16, topk = 2;
+  LayerConfig config;
+  config.kind = LayerKind::MixtureOfMemories;
+  config.memories = M;
+  config.topk = topk;
+  config.sharedMemory = true;
+  config.scale = 0.25;
+  LayerShapes shapes;
+  shapes.batch = B;
+  shapes.tokens = T;
+  shapes.heads = H;
+  shapes.keyDim = shapes.valueDim = d;
+  auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  auto func = buildLayerFunction(module, "layer", config, shapes);
+  ASSERT_TRUE(static_cast<bool>(func)) << llvm::toString(func.takeError());
+  {
+    mlir::OwningOpRef<mlir::ModuleOp> classified = module.clone();
+    mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+    pm.addPass(createLinrecNormalize());
+    pm.addPass(createLinrecFuse());
+    ASSERT_TRUE(mlir::succeeded(pm.run(*classified)));
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*classified));
+    EXPECT_EQ(analysis.algorithm, Algorithm::ChunkedDelta) << analysis.reason;
+  }
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  auto make = [&](std::vector<int64_t> shape, auto value) {
+    Array a(DType::F32, shape);
+    for (double &x : a.data)
+      x = static_cast<float>(value());
+    return a;
+  };
+  auto unitRows = [](Array &a) {
+    for (int64_t row = 0; row < a.numElements(); row += d) {
+      double norm = 0;
+      for (int64_t i = 0; i < d; ++i)
+        norm += a.data[row + i] * a.data[row + i];
+      for (int64_t i = 0; i < d; ++i)
+        a.data[row + i] = static_cast<float>(a.data[row + i] / std::sqrt(norm));
+    }
+  };
+  Inputs in;
+  in["q"] = make({B, T, H, d}, [&] { return normal(rng); });
+  in["k"] = make({M, B, T, H, d}, [&] { return normal(rng); });
+  unitRows(in["k"]);
+  in["v"] = make({M, B, T, H, d}, [&] { return normal(rng); });
+  in["g"] = make({M, B, T, H}, [&] { return -0.5 * uniform(rng); });
+  in["beta"] = make({M, B, T, H}, [&] { return uniform(rng); });
+  // Logits far apart: float32 routing selects what float64 does.
+  in["router_logits"] = make({B, T, M}, [&] { return 3.0 * normal(rng); });
+  in["k_shared"] = make({B, T, H, d}, [&] { return normal(rng); });
+  unitRows(in["k_shared"]);
+  in["v_shared"] = make({B, T, H, d}, [&] { return normal(rng); });
+  in["g_shared"] = make({B, T, H}, [&] { return -0.5 * uniform(rng); });
+  in["beta_shared"] = make({B, T, H}, [&] { return uniform(rng); });
+  std::vector<Array> clean = layerArgs(config, in);
+  auto reference = interpretFunction(module, "layer", clean);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+
+  // NaN wherever a memory is not among a token's top-k logits (ties: the lower index).
+  const Array &logits = in["router_logits"];
+  int64_t unrouted = 0;
+  for (int64_t bt = 0; bt < B * T; ++bt)
+    for (int64_t m = 0; m < M; ++m) {
+      int64_t rank = 0;
+      for (int64_t n = 0; n < M; ++n) {
+        double a = logits.data[bt * M + n], c = logits.data[bt * M + m];
+        rank += a > c || (a == c && n < m);
+      }
+      if (rank < topk)
+        continue;
+      ++unrouted;
+      int64_t token = m * B * T + bt; // [M, B, T, ...] rows of (m, b, t)
+      for (int64_t h = 0; h < H; ++h) {
+        for (const char *name : {"g", "beta"})
+          in[name].data[token * H + h] = NAN;
+        for (const char *name : {"k", "v"})
+          for (int64_t i = 0; i < d; ++i)
+            in[name].data[(token * H + h) * d + i] = NAN;
+      }
+    }
+  EXPECT_EQ(unrouted, B * T * (M - topk));
+  std::vector<Array> poisoned = layerArgs(config, in);
+  enum Kernel { Chunked, Scan, GpuSchedule };
+  for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
+    CpuKernelOptions options;
+    options.chunkSize = 32;
+    options.sequential = kernel == Scan;
+    options.gpuSchedule = kernel == GpuSchedule;
+    auto cpu = evaluateFunction(module, "layer", poisoned,
+                                [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
+                                  return runOnCpu(compiler, op, operands, options);
+                                },
+                                /*fuse=*/true);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    for (size_t i = 0; i < reference->size(); ++i) {
+      EXPECT_FALSE(hasNonFinite((*cpu)[i])) << "kernel " << int(kernel) << " output #" << i;
+      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
+          << "kernel " << int(kernel) << " output #" << i;
+    }
+  }
+}

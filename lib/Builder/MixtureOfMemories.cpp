@@ -181,13 +181,23 @@ SmallVector<Value> buildMixtureOfMemories(OpBuilder &b, Location loc, const Laye
     SmallVector<Value> finals;
     Value o;
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value zeroKey = arith::ConstantOp::create(b, loc, DenseElementsAttr::get(keyType, 0.0f));
+    Value zeroValue =
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(valueType, 0.0f));
     for (int64_t m = 0; m < M; ++m) {
       Value k = body->addArgument(keyType, loc), v = body->addArgument(valueType, loc);
       Value g = body->addArgument(f32, loc), beta = body->addArgument(f32, loc);
       Value w = body->addArgument(f32, loc);
+      // An unrouted token neither decays nor writes: with g = 0 and β = 0 the gated delta
+      // step is the identity. Selected rather than multiplied, so that its (arbitrary) k, v,
+      // g, β never reach the state, NaN included; and a step with per-token gates keeps the
+      // recurrence chunked (a select of whole states would make it a scan).
       Value routed = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, w, zero);
-      Value S = SelectOp::create(b, loc, stateType, routed, update(states[m], k, g, beta, v),
-                                 states[m]);
+      auto ifRouted = [&](Value x, Value otherwise) {
+        return arith::SelectOp::create(b, loc, routed, x, otherwise).getResult();
+      };
+      Value S = update(states[m], ifRouted(k, zeroKey), ifRouted(g, zero),
+                       ifRouted(beta, zero), ifRouted(v, zeroValue));
       finals.push_back(S);
       Value read = ReadOp::create(b, loc, valueType, S, q, scale, IntegerAttr());
       Value weighted = arith::MulFOp::create(b, loc, read,

@@ -231,15 +231,22 @@ static std::map<unsigned, Role> inferRoles(func::FuncOp func) {
       auto funcArg = dyn_cast<BlockArgument>(source);
       if (!funcArg)
         continue;
-      for (OpOperand &use : bodyArg.getUses()) {
-        Operation *user = use.getOwner();
-        Role role = Role::Plain;
-        if (auto decay = dyn_cast<DecayOp>(user); decay && use.get() == decay.getLogDecay())
-          role = Role::LogDecay;
-        else if (auto delta = dyn_cast<DeltaOp>(user))
-          role = use.get() == delta.getBeta() ? Role::Beta : Role::UnitKey;
-        if (role != Role::Plain)
-          roles[funcArg.getArgNumber()] = role;
+      // Through selects too (MoM selects an unrouted memory's gates to zero).
+      SmallVector<Value> values = {bodyArg};
+      while (!values.empty()) {
+        Value value = values.pop_back_val();
+        for (OpOperand &use : value.getUses()) {
+          Operation *user = use.getOwner();
+          Role role = Role::Plain;
+          if (auto select = dyn_cast<arith::SelectOp>(user); select && use.getOperandNumber() > 0)
+            values.push_back(select.getResult());
+          else if (auto decay = dyn_cast<DecayOp>(user); decay && value == decay.getLogDecay())
+            role = Role::LogDecay;
+          else if (auto delta = dyn_cast<DeltaOp>(user))
+            role = value == delta.getBeta() ? Role::Beta : Role::UnitKey;
+          if (role != Role::Plain)
+            roles[funcArg.getArgNumber()] = role;
+        }
       }
     }
   });
