@@ -21,6 +21,7 @@
 #include "ChunkWindow.h"
 #include "KernelEmitter.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -70,6 +71,9 @@ public:
       states.push_back(allocate(u));
     for (WindowReadOp window : e.analysis.windows)
       windows.emplace_back(e, window, C);
+    for (Operation &bodyOp : e.op.getBodyBlock())
+      if (auto project = dyn_cast<ProjectOp>(bodyOp); project && readsNoProjection(project))
+        projections.push_back(allocate(project));
     e.forEachWorkItem([&](const WorkItem &group) {
       // A sequence starts with an empty window history (zeros: 0 · garbage could be NaN).
       for (ChunkWindow &w : windows)
@@ -107,6 +111,50 @@ private:
   std::vector<ChunkWindow> windows; // the body's window reads
   Value column0; // the first value column of the current work item
 
+  /// A projection u = xᵀW of the chunk's tokens as one matmul: X (C x D, the tokens' inputs)
+  /// times the head's W (D x F). Per token, u costs D loads of W's rows; the register-tiled
+  /// matmul loads each row once per tile of tokens.
+  struct ChunkProjection {
+    ProjectOp op;
+    Value inputs;  // C x D (zero rows past the sequence's end)
+    Value outputs; // C x F
+  };
+  std::vector<ChunkProjection> projections;
+
+  /// Whether `project`'s input is computed without another projection (those go first).
+  bool readsNoProjection(ProjectOp project) {
+    SetVector<Operation *> slice;
+    BackwardSliceOptions options;
+    options.inclusive = false;
+    options.filter = [&](Operation *op) { return op->getBlock() == &e.op.getBodyBlock(); };
+    (void)getBackwardSlice(project.getInput(), &slice, options);
+    return llvm::none_of(slice, [](Operation *op) { return isa<ProjectOp>(op); });
+  }
+
+  ChunkProjection allocate(ProjectOp project) {
+    ArrayRef<int64_t> weight = project.getWeight().getType().getShape();
+    return {project, e.alloc({C, weight[0]}), e.alloc({C, weight[1]})};
+  }
+
+  /// The chunk's projections: their input rows (zeros past `count`), then the matmuls.
+  void emitProjections(const WorkItem &item, Value first, Value count) {
+    for (ChunkProjection &p : projections) {
+      int64_t rows = cast<MemRefType>(p.inputs.getType()).getDimSize(1);
+      e.forLoop(count, e.index(C), [&](Value i) {
+        e.store(e.zeros(e.vectorOf(rows)), p.inputs, {i, e.index(0)});
+      });
+      e.forLoop(e.index(0), count, [&](Value i) {
+        IRMapping mapping;
+        e.mapTokenArguments(mapping, item, arith::AddIOp::create(b, first, i));
+        e.cloneSlice({p.op.getInput()}, mapping);
+        e.store(mapping.lookup(p.op.getInput()), p.inputs, {i, e.index(0)});
+      });
+      IRMapping weights;
+      e.mapTokenArguments(weights, item, first,
+                          [&](Value arg) { return arg == p.op.getWeight(); });
+      e.matmul(p.inputs, weights.lookup(p.op.getWeight()), p.outputs, /*accumulate=*/false);
+    }
+  }
   /// Runs `body` for each head of the group, with every state pointing at that head's buffer.
   void forEachHead(const WorkItem &group, function_ref<void(const WorkItem &)> body) {
     e.forLoop(e.index(0), group.numHeads, [&](Value local) {
@@ -202,6 +250,7 @@ private:
       clearChunkBuffers(s);
     for (ChunkWindow &w : windows)
       w.clearPadding(count);
+    emitProjections(item, first, count);
     emitPrologue(item, first, count);
     nextChunk = {&item, arith::AddIOp::create(b, first, e.index(C)), 0, 0};
     for (StateBuffers &s : states)
@@ -297,6 +346,9 @@ private:
       Value token = arith::AddIOp::create(b, first, i);
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, token);
+      for (ChunkProjection &p : projections)
+        mapping.map(p.op.getResult(),
+                    e.load(p.op.getResult().getType(), p.outputs, {i, e.index(0)}));
       e.cloneSlice(needed, mapping);
       for (StateBuffers &s : states)
         storeTokenValues(s, mapping, i);
