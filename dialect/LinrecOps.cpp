@@ -37,6 +37,13 @@ int64_t RecurrenceOp::getInputDelay(unsigned i) {
   return delays && i < delays->size() ? (*delays)[i] : 0;
 }
 
+BlockArgument RecurrenceOp::getStateArgOf(Value yielded) {
+  auto states = getYield().getStates();
+  auto it = llvm::find(states, yielded);
+  assert(it != states.end() && "not a yielded state");
+  return getStateArgs()[std::distance(states.begin(), it)];
+}
+
 YieldOp RecurrenceOp::getYield() { return cast<YieldOp>(getBodyBlock().getTerminator()); }
 unsigned RecurrenceOp::getNumStates() { return getYield().getStates().size(); }
 unsigned RecurrenceOp::getNumOutputs() { return getYield().getOutputs().size(); }

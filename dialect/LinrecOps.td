@@ -85,6 +85,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     ::mlir::Block::BlockArgListType getParamArgs();
     /// How many tokens input #i is delayed by (0 without `delays`).
     int64_t getInputDelay(unsigned i);
+    /// The state argument whose next value is `yielded` (a value the body yields as a state).
+    ::mlir::BlockArgument getStateArgOf(::mlir::Value yielded);
   }];
 }
 

@@ -102,12 +102,17 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
 
   // Kernels first; then their calls spread over threads (OpenMP), one call per work item;
   // then the function body on buffers, results as out-params.
-  // The exact scan when asked for (cross-checks): linrec-classify keeps a recurrence that is
-  // marked sequential, and the fusion passes keep the mark.
-  if (options.sequential)
+  // The exact scan when asked for (cross-checks): named ops become recurrences first, then
+  // each is marked; linrec-classify keeps the mark, and so do the fusion passes.
+  if (options.sequential) {
+    PassManager normalize(context, ModuleOp::getOperationName());
+    normalize.addPass(createLinrecNormalize());
+    if (failed(normalize.run(module)))
+      return error("normalizing the layer's linrec ops failed:\n" + diagnostics);
     module.walk([&](RecurrenceOp op) {
       op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
     });
+  }
   PassManager kernels(context, ModuleOp::getOperationName());
   buildCpuKernelPipeline(kernels, options);
   if (failed(kernels.run(module)))

@@ -1254,3 +1254,49 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
     }
   }
 }
+
+TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
+  // A projection of the token's input feeds the key (computed per chunk as a matmul) and one of
+  // the read feeds the output (per token, after the reads): the chunked kernel, the scan and
+  // the GPU schedule against the reference, T not a multiple of the chunk.
+  std::string x = "tensor<2x77x3x8xf32>", y = "tensor<2x77x3x4xf32>";
+  std::string text =
+      "func.func @f(%q: " + x + ", %w: tensor<3x8x8xf32>, %u: tensor<3x8x4xf32>) -> " + y +
+      " {\n"
+      "  %o, %s = linrec.recurrence ins(%q : " + x + ") params(%w, %u : tensor<3x8x8xf32>, "
+      "tensor<3x8x4xf32>) -> (" + y + ", tensor<2x3x8x8xf32>) {\n"
+      "  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %wt: vector<8x8xf32>, "
+      "%ut: vector<8x4xf32>):\n"
+      "    %p = linrec.project %qt, %wt : vector<8xf32>, vector<8x8xf32> -> vector<8xf32>\n"
+      "    %k = linrec.feature_map <exp> %p : vector<8xf32>\n"
+      "    %S1 = linrec.write %S, %k, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+      "    %r = linrec.read %S1, %qt scale 0.1 : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+      "    %o = linrec.project %r, %ut : vector<8xf32>, vector<8x4xf32> -> vector<4xf32>\n"
+      "    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<4xf32>)\n"
+      "  }\n"
+      "  return %o : " + y + "\n}\n";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module) << text;
+  EXPECT_NE(RecurrenceAnalysis::analyze(recurrenceOf(*module)).algorithm, Algorithm::Sequential);
+  std::normal_distribution<double> normal;
+  auto make = [&](std::vector<int64_t> shape, double scale) {
+    Array a(DType::F32, shape);
+    for (double &value : a.data)
+      value = static_cast<float>(scale * normal(rng));
+    return a;
+  };
+  std::vector<Array> args = {make({2, 77, 3, 8}, 0.5), make({3, 8, 8}, 0.3), make({3, 8, 4}, 0.3)};
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  enum Kernel { Chunked, Scan, GpuSchedule };
+  for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
+    CpuKernelOptions options;
+    options.chunkSize = 32;
+    options.sequential = kernel == Scan;
+    options.gpuSchedule = kernel == GpuSchedule;
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    EXPECT_FALSE(hasNonFinite((*cpu)[0]));
+    EXPECT_LT(relativeRmsError((*cpu)[0], (*reference)[0]), 1e-5) << "kernel " << int(kernel);
+  }
+}

@@ -300,11 +300,8 @@ private:
           return unsupported(&bodyOp);
         step.kind = *kind;
       }
-      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart()) {
-        // The verifier guarantees that a read's state is a yielded value.
-        auto states = op.getYield().getStates();
-        step.blockState = std::distance(states.begin(), llvm::find(states, read.getState()));
-      }
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        step.blockState = op.getStateArgOf(read.getState()).getArgNumber(); // a yielded state
       steps.push_back(std::move(step));
     }
     return Error::success();

@@ -118,14 +118,15 @@ func.func @plain(%q: tensor<1x?x2x16xf32>) -> tensor<1x?x2x16xf32> {
 
 // LoLCATs' linear term: projected features, keys and values delayed by 16 tokens, and reads
 // of the state at the start of 16-token blocks, so chunks of 16 (8 were asked). The delayed
-// rows are loaded a block back, with zeros before the sequence start; the projection is a loop
-// over the head's weight rows.
+// rows are loaded a block back, with zeros before the sequence start; a thread projects its
+// row in registers (an FMA per weight row, no scratch buffer shared by the threads).
 // CHECK-LABEL: func.func @delayed_projected_block_reads
 // CHECK: func.func @__linrec_kernel_0
+// CHECK-NOT: memref.alloc(
 // CHECK: memref.alloca() : memref<16x8xf32, #gpu.address_space<workgroup>>
 // CHECK: arith.cmpi uge
 // CHECK: arith.select
-// CHECK: scf.for
+// CHECK: vector.extract %{{.*}}[15] : f32 from vector<16xf32>
 // CHECK: vector.fma
 // CHECK-NOT: linrec.read
 // CHECK-NOT: linrec.project

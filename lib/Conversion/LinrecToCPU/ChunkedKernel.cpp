@@ -72,7 +72,7 @@ public:
     for (WindowReadOp window : e.analysis.windows)
       windows.emplace_back(e, window, C);
     for (Operation &bodyOp : e.op.getBodyBlock())
-      if (auto project = dyn_cast<ProjectOp>(bodyOp); project && readsNoProjection(project))
+      if (auto project = dyn_cast<ProjectOp>(bodyOp); project && isPerToken(project))
         projections.push_back(allocate(project));
     e.forEachWorkItem([&](const WorkItem &group) {
       // A sequence starts with an empty window history (zeros: 0 · garbage could be NaN).
@@ -121,19 +121,33 @@ private:
   };
   std::vector<ChunkProjection> projections;
 
-  /// Whether `project`'s input is computed without another projection (those go first).
-  bool readsNoProjection(ProjectOp project) {
+  /// Whether `project`'s input comes from the token's arguments alone: not from the states,
+  /// a read or a window read (an output's projection of a read stays per token), and not
+  /// from another projection (simpler: those stay per token too).
+  bool isPerToken(ProjectOp project) {
     SetVector<Operation *> slice;
     BackwardSliceOptions options;
     options.inclusive = false;
     options.filter = [&](Operation *op) { return op->getBlock() == &e.op.getBodyBlock(); };
     (void)getBackwardSlice(project.getInput(), &slice, options);
-    return llvm::none_of(slice, [](Operation *op) { return isa<ProjectOp>(op); });
+    auto stateArg = [&](Value v) { return llvm::is_contained(e.op.getStateArgs(), v); };
+    return llvm::none_of(slice, [&](Operation *op) {
+      return isa<ProjectOp, ReadOp, ReadProductOp, WindowReadOp>(op) ||
+             llvm::any_of(op->getOperands(), stateArg) ||
+             llvm::any_of(op->getResultTypes(), [](Type t) { return isa<StateType>(t); });
+    }) && !stateArg(project.getInput());
   }
 
   ChunkProjection allocate(ProjectOp project) {
     ArrayRef<int64_t> weight = project.getWeight().getType().getShape();
     return {project, e.alloc({C, weight[0]}), e.alloc({C, weight[1]})};
+  }
+
+  /// Maps the projections' results at token i of the chunk to their rows.
+  void mapProjections(IRMapping &mapping, Value i) {
+    for (ChunkProjection &p : projections)
+      mapping.map(p.op.getResult(),
+                  e.load(p.op.getResult().getType(), p.outputs, {i, e.index(0)}));
   }
 
   /// The chunk's projections: their input rows (zeros past `count`), then the matmuls.
@@ -293,7 +307,10 @@ private:
   }
 
   /// A read at the start of blocks of the whole chunk sees the chunk-start state only.
-  bool hasIntraChunkTerm(ReadOp read) { return read.getBlockStart().value_or(1) < C; }
+  bool hasIntraChunkTerm(ReadOp read) {
+    std::optional<int64_t> block = read.getBlockStart();
+    return !block || *block < C;
+  }
 
   void matmulPrefetchingNextChunk(Value a, Value bMat, Value c, bool accumulate) {
     if (!nextChunk.item || nextChunk.part >= nextChunk.parts) {
@@ -346,9 +363,7 @@ private:
       Value token = arith::AddIOp::create(b, first, i);
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, token);
-      for (ChunkProjection &p : projections)
-        mapping.map(p.op.getResult(),
-                    e.load(p.op.getResult().getType(), p.outputs, {i, e.index(0)}));
+      mapProjections(mapping, i);
       e.cloneSlice(needed, mapping);
       for (StateBuffers &s : states)
         storeTokenValues(s, mapping, i);
@@ -469,6 +484,7 @@ private:
       });
       return;
     }
+    assert(!readBlock && "block-start reads of decaying states run on the scan");
     // Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. In sub-chunks of 16 rows
     // with reference row r: for j < r <= i, e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with
     // both exponents <= 0, so the block below the diagonal is a product of decayed queries
@@ -689,6 +705,7 @@ private:
         }
       for (ChunkWindow &w : windows)
         w.mapResult(mapping, i);
+      mapProjections(mapping, i);
       e.cloneSlice(outputs, mapping);
       e.storeOutputs(mapping, item, token);
     });

@@ -122,6 +122,12 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
   }
 }
 
+Value KernelEmitter::startsBlock(const WorkItem &item, Value token, int64_t block) {
+  Value position = arith::SubIOp::create(b, token, item.tokenBegin);
+  Value offset = arith::RemUIOp::create(b, position, index(block));
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(0));
+}
+
 void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
   auto prefetchRow = [&](Value memref, bool forWrite) {
     auto type = cast<MemRefType>(memref.getType());
@@ -173,12 +179,24 @@ void KernelEmitter::cloneBodyOp(Operation &bodyOp, IRMapping &mapping) {
     b.clone(bodyOp, mapping);
     return;
   }
-  // u = Σ_d x_d W[d, :]: an FMA per row of W (rows of the head's matrix, in the cache), in a
-  // loop over d reading x_d from a scratch row (unrolled, D extracts made the IR, and the
-  // compile time, grow with D).
+  // u = Σ_d x_d W[d, :]: an FMA per row of W (rows of the head's matrix, in the cache).
   Value x = mapping.lookup(project.getInput()), weight = mapping.lookup(project.getWeight());
   VectorType resultType = project.getResult().getType();
   int64_t rows = project.getWeight().getType().getDimSize(0);
+  if (kernel->hasAttr("linrec.gpu_schedule")) {
+    // A GPU thread keeps x in registers: D extracts (a scratch buffer would be one allocation
+    // shared by every thread).
+    Value u = zeros(resultType);
+    for (int64_t d = 0; d < rows; ++d) {
+      Value xd = vector::BroadcastOp::create(
+          b, resultType, vector::ExtractOp::create(b, x, ArrayRef<int64_t>{d}));
+      u = vector::FMAOp::create(b, xd, load(resultType, weight, {index(d), index(0)}), u);
+    }
+    mapping.map(project.getResult(), u);
+    return;
+  }
+  // On the CPU, a loop over d reading x_d from a scratch row (unrolled, D extracts made the IR,
+  // and the compile time, grow with D).
   Value &scratch = projectionScratch[project];
   if (!scratch)
     scratch = alloc({rows});

@@ -58,6 +58,8 @@ public:
   /// their values at `token` of `item`.
   void mapTokenArguments(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token,
                          llvm::function_ref<bool(mlir::Value)> needed = nullptr);
+  /// Whether `token` is the first of a block of `block` tokens of `item`'s sequence (an i1).
+  mlir::Value startsBlock(const WorkItem &item, mlir::Value token, int64_t block);
   /// Prefetches the input rows (and, for writing, the output rows) of `token`, a later
   /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
   /// the hardware prefetcher.

@@ -185,8 +185,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 256)
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;
-    // Block-start reads need whole blocks per chunk.
-    chunk = analysis.chunkSizeFor(chunk);
+    // Block-start reads need whole blocks per chunk (the scan takes no chunks).
+    if (analysis.algorithm != Algorithm::Sequential)
+      chunk = analysis.chunkSizeFor(chunk);
 
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     if (matmulRows < 1 || matmulColumns < 1)

@@ -103,21 +103,15 @@ private:
         copy(buffers[yielded], buffers[arg], cast<StateType>(arg.getType()));
   }
 
-  /// At the first token of a block, copies the state a block-start read sees.
+  /// At the first token of a block, copies the state a block-start read sees: its operand is
+  /// a yielded state, whose argument holds the state before the token.
   void snapshotBlockStarts(const WorkItem &item, Value token) {
-    RecurrenceOp op = e.op;
-    auto yielded = op.getYield().getStates();
     for (auto [readOp, snapshot] : snapshots) {
       auto read = cast<ReadOp>(readOp);
-      Value position = arith::SubIOp::create(b, token, item.tokenBegin);
-      Value offset = arith::RemUIOp::create(b, position, e.index(*read.getBlockStart()));
-      Value blockStarts =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, e.index(0));
-      // The read's operand is a yielded state; its argument holds the state before the token.
-      auto s = std::distance(yielded.begin(), llvm::find(yielded, read.getState()));
-      Value state = buffers[op.getStateArgs()[s]], copyTo = snapshot;
+      Value state = buffers[e.op.getStateArgOf(read.getState())], copyTo = snapshot;
       e.ifThenElse(
-          blockStarts, [&] { copy(state, copyTo, read.getState().getType()); }, [] {});
+          e.startsBlock(item, token, *read.getBlockStart()),
+          [&] { copy(state, copyTo, read.getState().getType()); }, [] {});
     }
   }
 

@@ -160,7 +160,7 @@ private:
       workspaces.push_back(memref::AllocOp::create(b, type, ValueRange{programs}));
     }
     blocks(begin, end, [&](Value w) {
-      WorkItem item = startProgram(w);
+      WorkItem item = startProgram(w, /*loadStates=*/true, /*reads=*/false);
       Value base = arith::MulIOp::create(b, subIndex(w, begin), maxChunks);
       forEachChunk(item, [&](Value c, Value first, Value count) {
         for (auto [s, workspace] : llvm::zip(states, workspaces))
@@ -188,12 +188,15 @@ private:
       memref::DeallocOp::create(b, workspace);
   }
 
-  /// A program's tiles and work item; its states start from the initial states.
-  WorkItem startProgram(Value w, bool loadStates = true) {
+  /// A program's tiles and work item; its states start from the initial states. A program
+  /// that reads (not the two-phase state pass) has the window reads' tiles too.
+  WorkItem startProgram(Value w, bool loadStates = true, bool reads = true) {
     states.clear();
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
     for (WindowTiles &window : windows) {
+      if (!reads)
+        break;
       window.term->allocate(*this);
       window.out = tile({C, window.dv});
       if (window.op.getDenominator())
@@ -666,6 +669,7 @@ private:
   bool factorsKeyDecays() const { return C % kSubChunk == 0 && C > kSubChunk; }
 
   void emitFactoredKeyDecayAttention(StateTiles &s, Value left, bool strict) {
+    // (No block-start reads here: RecurrenceAnalysis runs those of decaying states as scans.)
     // The diagonal blocks, entry by entry (j in i's sub-chunk); the other entries are below.
     threads(C, C, [&](Value i, Value j) {
       Value rowBlock = arith::DivUIOp::create(b, i, e.index(kSubChunk));

@@ -60,11 +60,15 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
              << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
              << "; write the window as linrec.window_attention instead";
     bool sequential = analysis.algorithm == Algorithm::Sequential;
-    // Block-start reads need whole blocks per chunk.
-    int64_t chunk = analysis.chunkSizeFor(op.getChunkSize().value_or(chunkSize));
+    // Block-start reads need whole blocks per chunk (the scan takes no chunks).
+    int64_t chunk = op.getChunkSize().value_or(chunkSize);
+    if (!sequential)
+      chunk = analysis.chunkSizeFor(chunk);
     if (chunk < 1 || chunk > 128)
       return op.emitOpError("GPU chunk size must be in [1, 128], got ")
-             << chunk << (analysis.readBlock ? " (whole blocks of the block-start reads)" : "");
+             << chunk
+             << (!sequential && analysis.readBlock ? " (whole blocks of the block-start reads)"
+                                                   : "");
     int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
     func::FuncOp kernel = cpu::createKernelFunction(op, name);
     OpBuilder attrs(op);

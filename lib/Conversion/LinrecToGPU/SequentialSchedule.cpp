@@ -151,19 +151,21 @@ private:
   /// At the first token of a block, copies the state a block-start read sees (the state
   /// argument's tile: the state before this token).
   void snapshotBlockStarts(const WorkItem &item, Value token) {
-    RecurrenceOp op = e.op;
-    auto yielded = op.getYield().getStates();
     for (auto [readOp, snapshot] : snapshots) {
       auto read = cast<ReadOp>(readOp);
-      Value position = arith::SubIOp::create(b, token, item.tokenBegin);
-      Value offset = arith::RemUIOp::create(b, position, k.index(*read.getBlockStart()));
-      Value blockStarts = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, k.index(0));
-      auto s = std::distance(yielded.begin(), llvm::find(yielded, read.getState()));
-      Value state = states[op.getStateArgs()[s]], copy = snapshot;
+      Value blockStarts = e.startsBlock(item, token, *read.getBlockStart());
+      Value state = states[e.op.getStateArgOf(read.getState())], copy = snapshot;
       StateType type = read.getState().getType();
-      threads(type.getKeyDim(), type.getValueDim(), [&](Value d, Value v) {
-        ifThenElse(blockStarts, [&] { k.store(at(state, {d, v}), copy, {d, v}); }, [] {});
-      });
+      // Uniform over the block: every thread takes the branch, the phase's barrier included,
+      // so the other tokens pay no phase.
+      ifThenElse(
+          blockStarts,
+          [&] {
+            threads(type.getKeyDim(), type.getValueDim(), [&](Value d, Value v) {
+              k.store(at(state, {d, v}), copy, {d, v});
+            });
+          },
+          [] {});
     }
   }
 
