@@ -81,12 +81,7 @@ protected:
     Inputs in;
     std::normal_distribution<double> normal;
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    auto make = [&](std::vector<int64_t> shape, auto value) {
-      Array a(DType::F32, shape);
-      for (double &x : a.data)
-        x = static_cast<float>(value());
-      return a;
-    };
+    auto make = [](std::vector<int64_t> shape, auto value) { return drawnArray(shape, value); };
     int64_t B = s.batch, T = s.tokens, H = s.heads;
     int64_t N = config.varlen ? sequences : B;
     for (const std::string &name : layerInputNames(config)) {
@@ -131,16 +126,8 @@ protected:
     }
     // Delta rules take unit-norm keys; feature-mapped linear attention takes small inputs.
     if (config.kind == LayerKind::DeltaNet || config.kind == LayerKind::GatedDeltaNet ||
-        config.kind == LayerKind::KDA) {
-      Array &k = in["k"];
-      for (int64_t row = 0; row < k.numElements(); row += s.dk) {
-        double norm = 0;
-        for (int64_t i = 0; i < s.dk; ++i)
-          norm += k.data[row + i] * k.data[row + i];
-        for (int64_t i = 0; i < s.dk; ++i)
-          k.data[row + i] = static_cast<float>(k.data[row + i] / std::sqrt(norm));
-      }
-    }
+        config.kind == LayerKind::KDA)
+      normalizeRows(in["k"], s.dk);
     return in;
   }
 
@@ -177,6 +164,32 @@ protected:
       worst = std::max(worst, relativeRmsError((*cpu)[i], (*reference)[i]));
     }
     return worst;
+  }
+
+  /// An f32 array of `shape` whose entries `value()` draws (rounded to f32).
+  template <typename Draw>
+  static Array drawnArray(std::vector<int64_t> shape, Draw value) {
+    Array a(DType::F32, shape);
+    for (double &x : a.data)
+      x = static_cast<float>(value());
+    return a;
+  }
+
+  /// An f32 array of `shape` with entries scale · N(0, 1).
+  Array normalArray(std::vector<int64_t> shape, double scale) {
+    std::normal_distribution<double> normal;
+    return drawnArray(shape, [&] { return scale * normal(rng); });
+  }
+
+  /// Scales every row of `width` elements of `a` to unit norm (delta-rule keys).
+  static void normalizeRows(Array &a, int64_t width) {
+    for (int64_t row = 0; row < a.numElements(); row += width) {
+      double norm = 0;
+      for (int64_t i = 0; i < width; ++i)
+        norm += a.data[row + i] * a.data[row + i];
+      for (int64_t i = 0; i < width; ++i)
+        a.data[row + i] = static_cast<float>(a.data[row + i] / std::sqrt(norm));
+    }
   }
 
   /// The layer's arguments, in order, from `in`.
@@ -812,14 +825,9 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
         "  return %o, %d : " + x + ", " + scalar + "\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     ASSERT_TRUE(module) << text;
-    std::normal_distribution<double> normal;
-    std::vector<Array> args;
-    for (int i = 0; i < 3; ++i) {
-      Array a(DType::F32, {2, c.tokens, 3, 8});
-      for (double &value : a.data)
-        value = static_cast<float>(0.5 * normal(rng));
-      args.push_back(a);
-    }
+      std::vector<Array> args;
+    for (int i = 0; i < 3; ++i)
+      args.push_back(normalArray({2, c.tokens, 3, 8}, 0.5));
     auto reference = interpretFunction(*module, "f", args);
     CpuKernelOptions options;
     options.chunkSize = c.chunk;
@@ -874,14 +882,9 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
         results + " {\n" + body + "  return %o, %s : " + x + ", tensor<2x3x8x8xf32>\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     ASSERT_TRUE(module) << text;
-    std::normal_distribution<double> normal;
-    std::vector<Array> args;
-    for (int i = 0; i < 3; ++i) {
-      Array a(DType::F32, {2, 150, 3, 8});
-      for (double &value : a.data)
-        value = static_cast<float>(0.5 * normal(rng));
-      args.push_back(a);
-    }
+      std::vector<Array> args;
+    for (int i = 0; i < 3; ++i)
+      args.push_back(normalArray({2, 150, 3, 8}, 0.5));
     auto reference = [](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
       return interpretRecurrence(op, operands);
     };
@@ -988,14 +991,9 @@ TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
       "  return %o : " + x + "\n}\n";
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   ASSERT_TRUE(module) << text;
-  std::normal_distribution<double> normal;
   std::vector<Array> args;
-  for (int i = 0; i < 2; ++i) {
-    Array a(DType::F32, {1, 200, 2, 8});
-    for (double &value : a.data)
-      value = static_cast<float>(0.5 * normal(rng));
-    args.push_back(a);
-  }
+  for (int i = 0; i < 2; ++i)
+    args.push_back(normalArray({1, 200, 2, 8}, 0.5));
   Array cu(DType::I32, {5});
   cu.data = {0, 15, 15, 120, 200};
   args.push_back(cu);
@@ -1095,34 +1093,18 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
       EXPECT_EQ(analysis.readBlock, c.block);
       EXPECT_EQ(analysis.chunkSizeFor(c.chunk) % c.block, 0);
     }
-    std::normal_distribution<double> normal;
-    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+      std::uniform_real_distribution<double> uniform(0.0, 1.0);
     std::vector<Array> args;
-    for (int i = 0; i < 3; ++i) {
-      Array a(DType::F32, {1, 200, 2, 8});
-      for (double &value : a.data)
-        value = static_cast<float>(0.5 * normal(rng));
-      args.push_back(a);
-    }
-    // Unit keys for the delta rule.
-    Array &k = args[1];
-    for (int64_t row = 0; row < k.numElements(); row += 8) {
-      double norm = 0;
-      for (int64_t i = 0; i < 8; ++i)
-        norm += k.data[row + i] * k.data[row + i];
-      for (int64_t i = 0; i < 8; ++i)
-        k.data[row + i] = static_cast<float>(k.data[row + i] / std::sqrt(norm));
-    }
+    for (int i = 0; i < 3; ++i)
+      args.push_back(normalArray({1, 200, 2, 8}, 0.5));
+    normalizeRows(args[1], 8); // unit keys for the delta rule
     for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
       Array a(DType::F32, {1, 200, 2});
       for (double &value : a.data)
         value = static_cast<float>(scale * uniform(rng));
       args.push_back(a);
     }
-    Array init(DType::F32, {4, 2, 8, 8});
-    for (double &value : init.data)
-      value = static_cast<float>(0.5 * normal(rng));
-    args.push_back(init);
+    args.push_back(normalArray({4, 2, 8, 8}, 0.5));
     Array cu(DType::I32, {5});
     cu.data = {0, 5, 5, 130, 200};
     args.push_back(cu);
@@ -1178,32 +1160,18 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
   }
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  auto make = [&](std::vector<int64_t> shape, auto value) {
-    Array a(DType::F32, shape);
-    for (double &x : a.data)
-      x = static_cast<float>(value());
-    return a;
-  };
-  auto unitRows = [](Array &a) {
-    for (int64_t row = 0; row < a.numElements(); row += d) {
-      double norm = 0;
-      for (int64_t i = 0; i < d; ++i)
-        norm += a.data[row + i] * a.data[row + i];
-      for (int64_t i = 0; i < d; ++i)
-        a.data[row + i] = static_cast<float>(a.data[row + i] / std::sqrt(norm));
-    }
-  };
+  auto make = [](std::vector<int64_t> shape, auto value) { return drawnArray(shape, value); };
   Inputs in;
   in["q"] = make({B, T, H, d}, [&] { return normal(rng); });
   in["k"] = make({M, B, T, H, d}, [&] { return normal(rng); });
-  unitRows(in["k"]);
+  normalizeRows(in["k"], d);
   in["v"] = make({M, B, T, H, d}, [&] { return normal(rng); });
   in["g"] = make({M, B, T, H}, [&] { return -0.5 * uniform(rng); });
   in["beta"] = make({M, B, T, H}, [&] { return uniform(rng); });
   // Logits far apart: float32 routing selects what float64 does.
   in["router_logits"] = make({B, T, M}, [&] { return 3.0 * normal(rng); });
   in["k_shared"] = make({B, T, H, d}, [&] { return normal(rng); });
-  unitRows(in["k_shared"]);
+  normalizeRows(in["k_shared"], d);
   in["v_shared"] = make({B, T, H, d}, [&] { return normal(rng); });
   in["g_shared"] = make({B, T, H}, [&] { return -0.5 * uniform(rng); });
   in["beta_shared"] = make({B, T, H}, [&] { return uniform(rng); });
@@ -1278,14 +1246,8 @@ TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   ASSERT_TRUE(module) << text;
   EXPECT_NE(RecurrenceAnalysis::analyze(recurrenceOf(*module)).algorithm, Algorithm::Sequential);
-  std::normal_distribution<double> normal;
-  auto make = [&](std::vector<int64_t> shape, double scale) {
-    Array a(DType::F32, shape);
-    for (double &value : a.data)
-      value = static_cast<float>(scale * normal(rng));
-    return a;
-  };
-  std::vector<Array> args = {make({2, 77, 3, 8}, 0.5), make({3, 8, 8}, 0.3), make({3, 8, 4}, 0.3)};
+  std::vector<Array> args = {normalArray({2, 77, 3, 8}, 0.5), normalArray({3, 8, 8}, 0.3),
+                             normalArray({3, 8, 4}, 0.3)};
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   enum Kernel { Chunked, Scan, GpuSchedule };
