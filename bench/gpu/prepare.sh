@@ -17,9 +17,11 @@ chip="${LINREC_GPU_CHIP:-sm_90a}"
 rm -rf "$out" && mkdir -p "$out/lib/cases" "$out/lib/sweep" "$out/conformance" "$out/models/cases" \
   "$out/models/families"
 
-# Layers that are one recurrence on the case's own inputs (hybrids and layers with projections or
-# norms around the recurrence need the host ops linrec-compile does not compile yet).
-for dir in "$cases"/{linear,lightning,simple_gla,gla,delta,gated_delta,kda,liger_gla,liger_hgrn2}_*/; do
+# Layers that are one recurrence on the case's own inputs once linrec-compile has fused what
+# surrounds it (Hedgehog's projections included); LoLCATs (a constant write mask), Liger
+# Attention and DiagAttention (window kernels), TransNormer and MoM (norms and routing around the
+# recurrence) need host ops linrec-compile does not compile yet.
+for dir in "$cases"/{linear,lightning,simple_gla,gla,delta,gated_delta,kda,liger_gla,liger_hgrn2,hedgehog}_*/; do
   name=$(basename "$dir")
   "$build/bin/linrec-run" --case "$dir" --emit-mlir > "$out/models/cases/$name.mlir"
   "$build/bin/linrec-compile" "$out/models/cases/$name.mlir" --target=cuda --chip="$chip" \

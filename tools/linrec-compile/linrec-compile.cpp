@@ -18,6 +18,7 @@
 
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/CpuRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -195,10 +196,11 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sources, &context);
   if (!module)
     return fail("cannot parse " + inputFile);
+  // What surrounds a recurrence moves into it first (shifts, projections; windows on the CPU),
+  // so that Hedgehog is one library; the tensor ops left around the recurrences are the
+  // caller's.
   PassManager prepare(&context, ModuleOp::getOperationName());
-  prepare.addPass(createLinrecNormalize());
-  prepare.addPass(createLinrecFuse());
-  prepare.addPass(createCanonicalizerPass());
+  buildRecurrenceFusion(prepare, /*fuseWindows=*/!cuda);
   if (failed(prepare.run(*module)))
     return fail("normalizing " + inputFile + " failed");
 
