@@ -1110,10 +1110,12 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
     args.push_back(cu);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-    enum Kernel { Chunked, Scan, GpuFused, GpuTwoPhase };
-    for (Kernel kernel : {Chunked, Scan, GpuFused, GpuTwoPhase}) {
+    enum Kernel { Chunked, Grouped, Scan, GpuFused, GpuTwoPhase };
+    for (Kernel kernel : {Chunked, Grouped, Scan, GpuFused, GpuTwoPhase}) {
       CpuKernelOptions options;
       options.chunkSize = c.chunk;
+      if (kernel == Grouped)
+        options.headsPerItem = 2; // both heads in one work item, chunk by chunk
       options.sequential = kernel == Scan;
       options.gpuSchedule = kernel == GpuFused || kernel == GpuTwoPhase;
       options.gpu.twoPhase = kernel == GpuTwoPhase;
