@@ -75,6 +75,8 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
     kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());
+    if (!analysis.windows.empty()) // (linrec-map-to-gpu's shared-memory diagnostic says so)
+      kernel->setAttr("linrec.window_reads", attrs.getUnitAttr());
     cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
     if (sequential)
       gpusched::emitSequentialSchedule(emitter);

@@ -143,10 +143,16 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
       return failure();
     if (!tiles.empty())
       bytes += kTileAlignment; // room to align the dynamic buffer's start (see mapSharedMemory)
-    if (bytes > sharedMemoryLimit)
+    if (bytes > sharedMemoryLimit) {
+      auto kernel = loop->getParentOfType<func::FuncOp>();
+      bool windows = kernel && kernel->hasAttr("linrec.window_reads");
       return loop.emitOpError("needs ")
              << bytes << " bytes of shared memory per block, over the limit of "
-             << int64_t(sharedMemoryLimit) << " (use a smaller chunk size or value tile)";
+             << int64_t(sharedMemoryLimit) << " (use a smaller chunk size or value tile"
+             << (windows ? ", or keep the window attention as its own kernel: fuse-windows=0"
+                         : "")
+             << ")";
+    }
     Value sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(), bytes);
     auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one, one, sharedBytes);
     launch->setAttr("linrec.shared_memory_bytes", b.getI64IntegerAttr(bytes));
