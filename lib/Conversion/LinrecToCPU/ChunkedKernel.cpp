@@ -169,6 +169,7 @@ private:
       e.matmul(p.inputs, weights.lookup(p.op.getWeight()), p.outputs, /*accumulate=*/false);
     }
   }
+
   /// Runs `body` for each head of the group, with every state pointing at that head's buffer.
   void forEachHead(const WorkItem &group, function_ref<void(const WorkItem &)> body) {
     e.forLoop(e.index(0), group.numHeads, [&](Value local) {
@@ -452,7 +453,8 @@ private:
   }
 
   /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i − b_j} for j <= i (j < i if strict),
-  /// 0 above. With `block` (block-start reads, no decays) the mask is j < ⌊i/block⌋·block.
+  /// 0 above. With `readBlock` (block-start reads, no decays) the mask is
+  /// j < ⌊i/readBlock⌋·readBlock.
   void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0) {
     VectorType rowType = e.vectorOf(C);
     if (!s.keyDecay) {
