@@ -18,14 +18,14 @@ rm -rf "$out" && mkdir -p "$out/lib/cases" "$out/lib/sweep" "$out/conformance" "
   "$out/models/families"
 
 # Layers that are one recurrence on the case's own inputs once linrec-compile has fused what
-# surrounds it (Hedgehog's projections included); LoLCATs (a constant write mask), Liger
-# Attention and DiagAttention (window kernels), TransNormer and MoM (norms and routing around the
-# recurrence) need host ops linrec-compile does not compile yet.
-for dir in "$cases"/{linear,lightning,simple_gla,gla,delta,gated_delta,kda,liger_gla,liger_hgrn2,hedgehog}_*/; do
+# surrounds it (Hedgehog's projections; Liger Attention's window with --fuse-windows, one GPU
+# kernel); LoLCATs (a constant write mask), DiagAttention (a window kernel), TransNormer and MoM
+# (norms and routing around the recurrence) need host ops linrec-compile does not compile yet.
+for dir in "$cases"/{linear,lightning,simple_gla,gla,delta,gated_delta,kda,liger_gla,liger_hgrn2,hedgehog,liger_attention}_*/; do
   name=$(basename "$dir")
   "$build/bin/linrec-run" --case "$dir" --emit-mlir > "$out/models/cases/$name.mlir"
   "$build/bin/linrec-compile" "$out/models/cases/$name.mlir" --target=cuda --chip="$chip" \
-    --name "$name" -o "$out/lib/cases" >/dev/null
+    --fuse-windows --name "$name" -o "$out/lib/cases" >/dev/null
   cp -r "$dir" "$out/conformance/$name"
 done
 

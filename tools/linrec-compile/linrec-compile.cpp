@@ -1,7 +1,8 @@
 //===- linrec-compile.cpp - kernels compiled ahead of time ----------------===//
 //
 //   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
-//                  [--value-tile=N] [--two-phase] [--tensor-cores] [--element-type=f32|bf16|f16]
+//                  [--value-tile=N] [--two-phase] [--tensor-cores] [--fuse-windows]
+//                  [--element-type=f32|bf16|f16]
 //                  [--binary=cubin|ptx] [--name=NAME]
 //
 // Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
@@ -64,6 +65,9 @@ static cl::opt<bool> twoPhase("two-phase",
                               cl::desc("GPU: state pass + chunk-parallel output pass"));
 static cl::opt<bool> tensorCores("tensor-cores",
                                  cl::desc("GPU: the chunk's products on the tensor cores"));
+static cl::opt<bool> fuseWindows("fuse-windows",
+                                 cl::desc("GPU: windows that feed a recurrence inside its "
+                                          "kernel (always on the CPU)"));
 static cl::opt<std::string> binary("binary",
                                    cl::desc("GPU code in the library: cubin (ptxas here, no JIT "
                                             "on the GPU's machine) or ptx (the driver compiles it "
@@ -200,7 +204,7 @@ int main(int argc, char **argv) {
   // so that Hedgehog is one library; the tensor ops left around the recurrences are the
   // caller's.
   PassManager prepare(&context, ModuleOp::getOperationName());
-  buildRecurrenceFusion(prepare, /*fuseWindows=*/!cuda);
+  buildRecurrenceFusion(prepare, /*fuseWindows=*/!cuda || fuseWindows);
   if (failed(prepare.run(*module)))
     return fail("normalizing " + inputFile + " failed");
 
@@ -220,6 +224,7 @@ int main(int argc, char **argv) {
   options.gpu.valueTile = valueTile;
   options.gpu.twoPhase = twoPhase;
   options.gpu.tensorCores = tensorCores;
+  options.gpu.fuseWindows = fuseWindows;
   if (binary != "cubin" && binary != "ptx")
     return fail("unknown --binary=" + binary + " (cubin, ptx)");
   options.gpu.format = binary == "cubin" ? "bin" : "isa";
