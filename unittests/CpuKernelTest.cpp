@@ -1053,36 +1053,36 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
   for (Case c : {Case{1, 16, false}, Case{7, 16, false}, Case{16, 16, false},
                  Case{16, 64, false}, Case{64, 32, false}, Case{24, 64, true}}) {
     std::string w = std::to_string(c.block);
-    std::string x = "tensor<1x200x2x8xf32>", g = "tensor<1x200x2xf32>";
+    std::string x = "tensor<1x200x2x16xf32>", g = "tensor<1x200x2xf32>";
     std::string decay =
-        c.decay ? "    %Sd = linrec.decay %S, %gt : !linrec.state<8x8xf32>, f32\n" : "";
+        c.decay ? "    %Sd = linrec.decay %S, %gt : !linrec.state<16x16xf32>, f32\n" : "";
     std::string decayed = c.decay ? "%Sd" : "%S";
     std::string text =
         "func.func @f(%q: " + x + ", %k: " + x + ", %v: " + x + ", %g: " + g + ", %b: " + g +
-        ", %init: tensor<4x2x8x8xf32>, %cu: tensor<5xi32>) -> (" + x + ", " + g + ", " + x +
+        ", %init: tensor<4x2x16x16xf32>, %cu: tensor<5xi32>) -> (" + x + ", " + g + ", " + x +
         ") {\n"
         "  %o, %n, %u, %s, %z, %d = linrec.recurrence ins(%q, %k, %v, %g, %b : " + x + ", " +
-        x + ", " + x + ", " + g + ", " + g + ") init(%init : tensor<4x2x8x8xf32>) "
+        x + ", " + x + ", " + g + ", " + g + ") init(%init : tensor<4x2x16x16xf32>) "
         "cu_seqlens(%cu : tensor<5xi32>) -> (" + x + ", " + g + ", " + x +
-        ", tensor<4x2x8x8xf32>, tensor<4x2x8xf32>, tensor<4x2x8x8xf32>) {\n"
-        "  ^bb0(%S: !linrec.state<8x8xf32>, %Z: !linrec.state<8xf32>, %D: "
-        "!linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, %vt: vector<8xf32>, "
+        ", tensor<4x2x16x16xf32>, tensor<4x2x16xf32>, tensor<4x2x16x16xf32>) {\n"
+        "  ^bb0(%S: !linrec.state<16x16xf32>, %Z: !linrec.state<16xf32>, %D: "
+        "!linrec.state<16x16xf32>, %qt: vector<16xf32>, %kt: vector<16xf32>, %vt: vector<16xf32>, "
         "%gt: f32, %bt: f32):\n"
-        "    %fk = linrec.feature_map <exp> %kt : vector<8xf32>\n" + decay +
-        "    %S1 = linrec.write " + decayed + ", %fk, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
-        "    %Z1 = linrec.write %Z, %fk : !linrec.state<8xf32>, vector<8xf32>\n"
-        "    %D0 = linrec.delta %D, %kt, %bt : !linrec.state<8x8xf32>, vector<8xf32>\n"
-        "    %D1 = linrec.write %D0, %kt, %vt scaled %bt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>\n"
+        "    %fk = linrec.feature_map <exp> %kt : vector<16xf32>\n" + decay +
+        "    %S1 = linrec.write " + decayed + ", %fk, %vt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>\n"
+        "    %Z1 = linrec.write %Z, %fk : !linrec.state<16xf32>, vector<16xf32>\n"
+        "    %D0 = linrec.delta %D, %kt, %bt : !linrec.state<16x16xf32>, vector<16xf32>\n"
+        "    %D1 = linrec.write %D0, %kt, %vt scaled %bt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>\n"
         "    %r = linrec.read %S1, %qt scale 0.5 block_start " + w +
-        " : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
-        "    %now = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
+        " : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>\n"
+        "    %now = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>\n"
         "    %m = linrec.read %Z1, %qt block_start " + w +
-        " : !linrec.state<8xf32>, vector<8xf32> -> f32\n"
+        " : !linrec.state<16xf32>, vector<16xf32> -> f32\n"
         "    %e = linrec.read %D1, %qt block_start " + w +
-        " : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>\n"
-        "    %both = arith.addf %r, %now : vector<8xf32>\n"
-        "    linrec.yield states(%S1, %Z1, %D1 : !linrec.state<8x8xf32>, !linrec.state<8xf32>, "
-        "!linrec.state<8x8xf32>) outputs(%both, %m, %e : vector<8xf32>, f32, vector<8xf32>)\n"
+        " : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>\n"
+        "    %both = arith.addf %r, %now : vector<16xf32>\n"
+        "    linrec.yield states(%S1, %Z1, %D1 : !linrec.state<16x16xf32>, !linrec.state<16xf32>, "
+        "!linrec.state<16x16xf32>) outputs(%both, %m, %e : vector<16xf32>, f32, vector<16xf32>)\n"
         "  }\n"
         "  return %o, %n, %u : " + x + ", " + g + ", " + x + "\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
@@ -1096,34 +1096,36 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
       std::uniform_real_distribution<double> uniform(0.0, 1.0);
     std::vector<Array> args;
     for (int i = 0; i < 3; ++i)
-      args.push_back(normalArray({1, 200, 2, 8}, 0.5));
-    normalizeRows(args[1], 8); // unit keys for the delta rule
+      args.push_back(normalArray({1, 200, 2, 16}, 0.5));
+    normalizeRows(args[1], 16); // unit keys for the delta rule
     for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
       Array a(DType::F32, {1, 200, 2});
       for (double &value : a.data)
         value = static_cast<float>(scale * uniform(rng));
       args.push_back(a);
     }
-    args.push_back(normalArray({4, 2, 8, 8}, 0.5));
+    args.push_back(normalArray({4, 2, 16, 16}, 0.5));
     Array cu(DType::I32, {5});
     cu.data = {0, 5, 5, 130, 200};
     args.push_back(cu);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-    enum Kernel { Chunked, Grouped, Scan, GpuFused, GpuTwoPhase };
-    for (Kernel kernel : {Chunked, Grouped, Scan, GpuFused, GpuTwoPhase}) {
+    enum Kernel { Chunked, Grouped, Scan, GpuFused, GpuTwoPhase, GpuTensorCores };
+    for (Kernel kernel : {Chunked, Grouped, Scan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
       CpuKernelOptions options;
       options.chunkSize = c.chunk;
       if (kernel == Grouped)
         options.headsPerItem = 2; // both heads in one work item, chunk by chunk
       options.sequential = kernel == Scan;
-      options.gpuSchedule = kernel == GpuFused || kernel == GpuTwoPhase;
+      options.gpuSchedule = kernel >= GpuFused;
       options.gpu.twoPhase = kernel == GpuTwoPhase;
+      options.gpu.tensorCores = kernel == GpuTensorCores; // f16 operands: the bf16 bar
+      double tolerance = kernel == GpuTensorCores ? 5e-3 : 1e-5;
       auto cpu = runOnCpuKernels(*module, "f", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       for (size_t i = 0; i < reference->size(); ++i) {
         EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-        EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
+        EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), tolerance)
             << "block " << c.block << " chunk " << c.chunk << " kernel " << int(kernel)
             << " result #" << i;
       }
