@@ -134,6 +134,13 @@ LogicalResult RecurrenceOp::verifyRegions() {
     if (llvm::any_of(*delays, [](int64_t d) { return d < 0; }))
       return emitOpError("delays must not be negative");
   }
+  if (std::optional<APFloat> eps = getHeadsNormEps()) {
+    if (yield.getOutputs().empty() || !isa<VectorType>(yield.getOutputs()[0].getType()))
+      return emitOpError("heads_norm_eps normalizes output #0, which must be a [B, T, H, D] "
+                         "tensor of vectors");
+    if (eps->convertToDouble() < 0)
+      return emitOpError("heads_norm_eps must be >= 0");
+  }
 
   // States: block argument types, the yielded types, and each chain's root.
   for (unsigned i = 0; i < numStates; ++i) {

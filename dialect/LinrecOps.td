@@ -36,6 +36,10 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     `chunk_size` is a schedule hint; `algorithm` records what `linrec-classify` decided
     (`chunked_diagonal`, `chunked_delta` or `sequential`).
 
+    `heads_norm_eps` normalizes output #0 (`[B, T, H, D]`) over all heads of each token, as
+    `linrec.heads_rms_norm` with that eps does: `linrec-fuse-heads-norms` sets it, and the
+    chunked CPU kernel then holds every head of a batch row in one work item.
+
     ```mlir
     %o, %sT = linrec.recurrence ins(%q, %k, %v, %g, %beta : ...) init(%s0 : ...)
         -> (tensor<2x64x4x32xf32>, tensor<2x4x16x32xf32>) {
@@ -54,7 +58,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
                        Optional<Linrec_I32Vector1D>:$cuSeqlens,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
                        OptionalAttr<Linrec_AlgorithmAttr>:$algorithm,
-                       OptionalAttr<DenseI64ArrayAttr>:$delays);
+                       OptionalAttr<DenseI64ArrayAttr>:$delays,
+                       OptionalAttr<F64Attr>:$heads_norm_eps);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -93,5 +98,6 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
 include "LinrecBodyOps.td"
 include "LinrecWindowOps.td"
 include "LinrecModelOps.td"
+include "LinrecLayerOps.td"
 
 #endif // LINREC_OPS_TD

@@ -49,3 +49,4 @@ LogicalResult WindowAttentionOp::verify() {
     return failure();
   return success();
 }
+

@@ -28,7 +28,9 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   bool gpu = options.cuda || options.gpuSchedule;
-  buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows);
+  // (A scan cannot normalize over heads: with `sequential` the norm stays a layer op.)
+  buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows,
+                        /*fuseHeadsNorms=*/!gpu && !options.sequential);
   if (failed(pm.run(module)))
     return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);
   auto func = module.lookupSymbol<func::FuncOp>(funcName);

@@ -315,11 +315,13 @@ size_t CpuCompiler::cacheSize() const {
 }
 
 /// The type with the dims that vary between calls (B, T, H, N) made dynamic.
-static RankedTensorType generalize(Type type, unsigned leadingDims) {
+/// `type` with its first `leadingDims` dims dynamic, except `keep` (-1: none).
+static RankedTensorType generalize(Type type, unsigned leadingDims, int keep = -1) {
   auto tensor = cast<RankedTensorType>(type);
   SmallVector<int64_t> shape(tensor.getShape());
   for (unsigned d = 0; d < leadingDims && d < shape.size(); ++d)
-    shape[d] = ShapedType::kDynamic;
+    if (int(d) != keep)
+      shape[d] = ShapedType::kDynamic;
   return RankedTensorType::get(shape, tensor.getElementType());
 }
 
@@ -331,17 +333,21 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const CpuKernelOptions &o
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   SmallVector<Type> argTypes, resultTypes;
   if (auto rec = dyn_cast<RecurrenceOp>(op)) {
+    // A norm over heads groups every head in one work item: H stays static.
+    bool staticHeads = bool(rec.getHeadsNormEps());
+    int tokenRowsH = staticHeads ? 2 : -1, statesH = staticHeads ? 1 : -1;
     for (Value v : rec.getInputs())
-      argTypes.push_back(generalize(v.getType(), 3));
+      argTypes.push_back(generalize(v.getType(), 3, tokenRowsH));
     for (Value v : rec.getParams())
-      argTypes.push_back(generalize(v.getType(), 1));
+      argTypes.push_back(generalize(v.getType(), 1, staticHeads ? 0 : -1));
     for (Value v : rec.getInits())
-      argTypes.push_back(generalize(v.getType(), 2));
+      argTypes.push_back(generalize(v.getType(), 2, statesH));
     if (Value cu = rec.getCuSeqlens())
       argTypes.push_back(generalize(cu.getType(), 1));
     unsigned numOutputs = rec.getNumOutputs();
     for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
-      resultTypes.push_back(generalize(t, i < numOutputs ? 3 : 2));
+      resultTypes.push_back(i < numOutputs ? generalize(t, 3, tokenRowsH)
+                                           : generalize(t, 2, statesH));
   } else { // a window attention: [B, T, H, ...] in and out
     for (Type t : op->getOperandTypes())
       argTypes.push_back(generalize(t, 3));

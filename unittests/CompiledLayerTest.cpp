@@ -7,7 +7,10 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
+#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/CompiledLayer.h"
+
+#include "mlir/Pass/PassManager.h"
 
 #include "gtest/gtest.h"
 
@@ -78,6 +81,82 @@ TEST(CompiledLayer, TransNormerMatchesTheReference) {
   EXPECT_NE(message(bad, results).find("argument #0 must be float32, got float64"), std::string::npos);
   EXPECT_NE(message(args, {results[0]}).find("takes 3 arguments and 2 results"),
             std::string::npos);
+}
+
+TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
+  // With at least two batch rows, linrec-fuse-heads-norms moves the norm over heads into the
+  // chunked kernel (every head of a row in one work item); one row keeps it apart (parallelism),
+  // and so does the scan. Every way matches the reference; chunks of 16 and T = 53 leave a
+  // partial last chunk.
+  mlir::DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> normal;
+  for (int64_t batch : {1, 3})
+    for (bool sequential : {false, true}) {
+      LayerConfig config;
+      config.kind = LayerKind::TransNormerNorm;
+      config.featureMap = FeatureMapKind::Elu;
+      config.eps = 1e-8f;
+      LayerShapes shapes;
+      shapes.batch = batch;
+      shapes.tokens = 53;
+      shapes.heads = 4;
+      shapes.keyDim = 8;
+      shapes.valueDim = 16;
+      mlir::OwningOpRef<mlir::ModuleOp> module =
+          mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+      ASSERT_TRUE(static_cast<bool>(buildLayerFunction(*module, "layer", config, shapes)));
+
+      // Where the norm goes.
+      mlir::OwningOpRef<mlir::ModuleOp> fused(module->clone());
+      mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+      buildRecurrenceFusion(pm, /*fuseWindows=*/true, /*fuseHeadsNorms=*/true);
+      ASSERT_TRUE(mlir::succeeded(pm.run(*fused)));
+      int norms = 0, inside = 0;
+      fused->walk([&](HeadsRmsNormOp) { ++norms; });
+      fused->walk([&](RecurrenceOp op) { inside += bool(op.getHeadsNormEps()); });
+      EXPECT_EQ(inside, batch >= 2 ? 1 : 0);
+      EXPECT_EQ(norms, batch >= 2 ? 0 : 1);
+
+      std::vector<int64_t> qShape = {batch, 53, 4, 8}, vShape = {batch, 53, 4, 16},
+                           sShape = {batch, 4, 8, 16};
+      auto make = [&](std::vector<int64_t> shape, float scale) {
+        Array a(DType::F32, shape);
+        for (double &x : a.data)
+          x = scale * normal(rng);
+        return a;
+      };
+      std::vector<Array> inputs = {make(qShape, 0.5f), make(qShape, 0.5f), make(vShape, 1.0f)};
+      auto reference = interpretFunction(*module, "layer", inputs);
+      ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+
+      CpuCompiler compiler;
+      CpuKernelOptions options;
+      options.chunkSize = 16;
+      options.sequential = sequential;
+      auto executable = compileForCpu(compiler, *module, "layer", options);
+      ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
+      std::vector<std::vector<float>> in, out = {std::vector<float>(Array::numElementsOf(vShape), NAN),
+                                                std::vector<float>(Array::numElementsOf(sShape), NAN)};
+      std::vector<BufferView> args, results;
+      for (const Array &a : inputs) {
+        in.emplace_back(a.data.begin(), a.data.end());
+        args.push_back({in.back().data(), DType::F32, a.shape});
+      }
+      results.push_back({out[0].data(), DType::F32, vShape});
+      results.push_back({out[1].data(), DType::F32, sShape});
+      ASSERT_FALSE(static_cast<bool>(executable->run(args, results, /*threads=*/0)));
+      for (auto [i, shape] : llvm::enumerate(std::vector<std::vector<int64_t>>{vShape, sShape})) {
+        Array a(DType::F32, shape);
+        a.data.assign(out[i].begin(), out[i].end());
+        EXPECT_FALSE(hasNonFinite(a));
+        EXPECT_LT(relativeRmsError(a, (*reference)[i]), 1e-5)
+            << "B " << batch << (sequential ? " scan" : " chunked") << " result #" << i;
+      }
+    }
 }
 
 } // namespace

@@ -33,7 +33,7 @@ SmallVector<Value> buildTransNormerDiag(OpBuilder &b, Location loc, const LayerC
       WindowWeightingAttr::get(ctx, c.weighting), b.getF64FloatAttr(c.scale));
   Value o = window.getO();
   if (c.weighting == WindowWeighting::Relu) // no denominator: the output norm takes its place
-    o = buildHeadsRmsNorm(b, loc, o, c.eps);
+    o = HeadsRmsNormOp::create(b, loc, o.getType(), o, b.getF64FloatAttr(c.eps));
   return {o};
 }
 

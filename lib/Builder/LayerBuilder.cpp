@@ -411,7 +411,8 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
     auto linear = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, scale,
                                             Value(), FeatureMapKindAttr::get(ctx, c.featureMap),
                                             UnitAttr(), b.getF32FloatAttr(1e-6f));
-    Value normalized = buildHeadsRmsNorm(b, loc, linear.getO(), c.eps);
+    Value normalized =
+        HeadsRmsNormOp::create(b, loc, linear.getO().getType(), linear.getO(), b.getF64FloatAttr(c.eps));
     func::ReturnOp::create(b, loc, ValueRange{normalized, linear.getFinalState()});
     if (failed(mlir::verify(func)))
       return fail("the built layer does not verify (see the diagnostics above)");

@@ -65,46 +65,6 @@ Value buildProjection(OpBuilder &b, Location loc, Value x, Value weights, Value 
   return addBias.getResult(0);
 }
 
-/// TransNormer's SimpleRMSNorm over all heads of a token: x / (‖x‖₂/√D + eps), D = H·dv, with
-/// no gain; eps is added to the RMS. As linalg.generic ops (a reduction, then a broadcast).
-Value buildHeadsRmsNorm(OpBuilder &b, Location loc, Value x, float eps) {
-  MLIRContext *ctx = b.getContext();
-  auto type = cast<RankedTensorType>(x.getType());
-  int64_t width = type.getDimSize(2) * type.getDimSize(3);
-  Type f32 = b.getF32Type();
-  AffineExpr B, T, H, C;
-  bindDims(ctx, B, T, H, C);
-  auto map = [&](ArrayRef<AffineExpr> results) { return AffineMap::get(4, 0, results, ctx); };
-  using utils::IteratorType;
-  Value sumsInit = buildFilled(b, loc, type.getShape().take_front(2), 0.0f);
-  Value sums =
-      linalg::GenericOp::create(
-          b, loc, TypeRange{sumsInit.getType()}, ValueRange{x}, ValueRange{sumsInit},
-          ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T})},
-          ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
-                                 IteratorType::reduction, IteratorType::reduction},
-          [](OpBuilder &n, Location l, ValueRange args) {
-            Value square = arith::MulFOp::create(n, l, args[0], args[0]);
-            linalg::YieldOp::create(n, l, ValueRange{arith::AddFOp::create(n, l, args[1], square)});
-          })
-          .getResult(0);
-  Value outEmpty = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{type}, ValueRange{x, sums}, ValueRange{outEmpty},
-             ArrayRef<AffineMap>{map({B, T, H, C}), map({B, T}), map({B, T, H, C})},
-             SmallVector<IteratorType>(4, IteratorType::parallel),
-             [&](OpBuilder &n, Location l, ValueRange args) {
-               Value meanSquare = arith::DivFOp::create(
-                   n, l, args[1], arith::ConstantOp::create(n, l, n.getF32FloatAttr(width)));
-               Value rms = math::SqrtOp::create(n, l, meanSquare);
-               Value denominator = arith::AddFOp::create(
-                   n, l, rms, arith::ConstantOp::create(n, l, n.getF32FloatAttr(eps)));
-               linalg::YieldOp::create(n, l,
-                                       ValueRange{arith::DivFOp::create(n, l, args[0], denominator)});
-             })
-      .getResult(0);
-}
-
 Value buildTokenShift(OpBuilder &b, Location loc, Value x, int64_t tokens) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<OpFoldResult> low(type.getRank(), b.getIndexAttr(0)),

@@ -22,9 +22,6 @@ mlir::Value buildFilled(mlir::OpBuilder &b, mlir::Location loc, llvm::ArrayRef<i
 mlir::Value buildProjection(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                             mlir::Value weights, mlir::Value bias);
 
-/// SimpleRMSNorm over all heads of a token: x / (‖x[b, t]‖₂/√(H·D) + eps), no gain.
-mlir::Value buildHeadsRmsNorm(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, float eps);
-
 /// x delayed by `tokens` along T: out[b, t] = x[b, t − tokens], zeros for t < tokens.
 mlir::Value buildTokenShift(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
                             int64_t tokens);

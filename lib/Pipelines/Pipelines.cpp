@@ -19,24 +19,28 @@ using namespace mlir;
 
 namespace linrec {
 
-void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows) {
+void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms) {
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
   pm.addPass(createLinrecFuseProjections());
   if (fuseWindows)
     pm.addPass(createLinrecFuseWindows());
+  if (fuseHeadsNorms)
+    pm.addPass(createLinrecFuseHeadsNorms());
   pm.addPass(createCanonicalizerPass());
 }
 
-/// The recurrences fused and their algorithms recorded: what both code generators start from.
-static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows) {
-  buildRecurrenceFusion(pm, fuseWindows);
+/// The recurrences fused and their algorithms recorded: what both code generators start from;
+/// the layer ops left outside the recurrences as linalg.
+static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms) {
+  buildRecurrenceFusion(pm, fuseWindows, fuseHeadsNorms);
+  pm.addPass(createLinrecExpandLayerOps());
   pm.addPass(createLinrecClassify());
 }
 
 void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, options.fuseWindows);
+  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/true);
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.matmulRows = options.matmulRows;
@@ -85,7 +89,7 @@ std::string defaultCudaPath() {
 }
 
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, options.fuseWindows);
+  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/false);
   LinrecLowerGPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.valueTile = options.valueTile;

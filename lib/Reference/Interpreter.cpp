@@ -724,8 +724,25 @@ private:
 
 } // namespace
 
+/// x[b, t, :, :] / (‖x[b, t, :, :]‖₂ / √(H·D) + eps), in place (linrec.heads_rms_norm).
+static void applyHeadsRmsNorm(Array &x, double eps) {
+  int64_t width = x.shape[2] * x.shape[3];
+  for (int64_t token = 0; token < x.shape[0] * x.shape[1]; ++token) {
+    double *row = x.data.data() + token * width, sum = 0;
+    for (int64_t i = 0; i < width; ++i)
+      sum += row[i] * row[i];
+    double denominator = std::sqrt(sum / double(width)) + eps;
+    for (int64_t i = 0; i < width; ++i)
+      row[i] /= denominator;
+  }
+}
+
 Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op, ArrayRef<Array> operands) {
-  return RecurrenceRunner(op, operands).run();
+  Expected<std::vector<Array>> results = RecurrenceRunner(op, operands).run();
+  if (results)
+    if (std::optional<APFloat> eps = op.getHeadsNormEps())
+      applyHeadsRmsNorm((*results)[0], eps->convertToDouble());
+  return results;
 }
 
 /// Evaluates a linalg.generic with projected-permutation indexing maps (element-wise maps,
@@ -1020,6 +1037,14 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
       if (!*tensorResult)
         return tensorResult->takeError();
       values[bodyOp.getResult(0)] = std::move(**tensorResult);
+      continue;
+    }
+    if (auto norm = dyn_cast<HeadsRmsNormOp>(bodyOp)) {
+      Array x = values.at(norm.getInput());
+      if (x.rank() != 4)
+        return makeError("linrec.heads_rms_norm takes [B, T, H, D], got " + x.shapeString());
+      applyHeadsRmsNorm(x, norm.getEps().convertToDouble());
+      values[norm.getResult()] = std::move(x);
       continue;
     }
     if (auto window = dyn_cast<WindowAttentionOp>(bodyOp)) {

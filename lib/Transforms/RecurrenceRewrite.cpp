@@ -26,6 +26,7 @@ static void copyAttributes(RecurrenceOp from, RecurrenceOp to) {
   to->setDiscardableAttrs(from->getDiscardableAttrDictionary());
   to.setChunkSizeAttr(from.getChunkSizeAttr());
   to.setAlgorithmAttr(from.getAlgorithmAttr());
+  to.setHeadsNormEpsAttr(from.getHeadsNormEpsAttr());
 }
 
 /// Sets `delays` on `op`, or removes the attribute when every delay is 0.

@@ -90,3 +90,17 @@ func.func @key_from_a_window(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @heads_norm_scan(%q: tensor<2x16x4x8xf32>) -> tensor<2x16x4x8xf32> {
+  // expected-error @+1 {{normalizes its output over heads (heads_norm_eps), which needs the chunked kernel, static heads and no window reads; keep linrec.heads_rms_norm apart instead}}
+  %o, %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) {algorithm = #linrec.algorithm<sequential>, heads_norm_eps = 1.0e-08 : f64}
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %r = linrec.read %S1, %x : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)
+  }
+  return %o : tensor<2x16x4x8xf32>
+}

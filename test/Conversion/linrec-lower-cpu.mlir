@@ -205,3 +205,22 @@ func.func @terraced_block_reads(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4x
   }
   return %o, %s : tensor<1x100x2x4xf32>, tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// A norm over heads: every head of a batch row in one work item (heads_per_item = 4: B work
+// items), whole value rows, the chunk's output rows normalized after the heads' epilogues.
+// CHECK-LABEL: func.func @heads_norm
+// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 4 : i64, linrec.value_tiles = 1 : i64
+// CHECK: vector.reduction <add>
+// CHECK: math.sqrt
+func.func @heads_norm(%q: tensor<2x100x4x8xf32>) -> (tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>) {
+  %o, %s = linrec.recurrence ins(%q : tensor<2x100x4x8xf32>) {heads_norm_eps = 1.0e-08 : f64}
+      -> (tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %r = linrec.read %S1, %x : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)
+  }
+  return %o, %s : tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>
+}

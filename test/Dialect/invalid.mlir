@@ -552,3 +552,23 @@ func.func @project_weight_not_a_param(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @heads_norm_rank(%x: tensor<2x16x32xf32>) -> tensor<2x16x32xf32> {
+  // expected-error @+1 {{takes a [B, T, H, D] f32 tensor, got 'tensor<2x16x32xf32>'}}
+  %n = linrec.heads_rms_norm %x {eps = 1.0e-08 : f64} : tensor<2x16x32xf32>
+  return %n : tensor<2x16x32xf32>
+}
+
+// -----
+
+func.func @heads_norm_without_output(%q: tensor<2x16x4x8xf32>) -> tensor<2x4x8x8xf32> {
+  // expected-error @+1 {{heads_norm_eps normalizes output #0, which must be a [B, T, H, D] tensor of vectors}}
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) {heads_norm_eps = 1.0e-06 : f64} -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>)
+  }
+  return %s : tensor<2x4x8x8xf32>
+}

@@ -226,3 +226,21 @@ func.func @project(%q: tensor<1x16x2x8xf32>, %w: tensor<2x8x4xf32>) {
   }
   return
 }
+
+// -----
+
+// The norm over all heads (TransNormer), as a layer op and fused into a recurrence.
+// CHECK-LABEL: func.func @heads_norms
+// CHECK: linrec.heads_rms_norm %{{.*}} {eps = 1.000000e-08 : f64} : tensor<2x16x4x8xf32>
+// CHECK: linrec.recurrence {{.*}}heads_norm_eps = 9.9999999999999995E-7 : f64
+func.func @heads_norms(%q: tensor<2x16x4x8xf32>) -> tensor<2x16x4x8xf32> {
+  %n = linrec.heads_rms_norm %q {eps = 1.0e-08 : f64} : tensor<2x16x4x8xf32>
+  %o, %s = linrec.recurrence ins(%n : tensor<2x16x4x8xf32>) {heads_norm_eps = 1.0e-06 : f64}
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %x: vector<8xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %r = linrec.read %S1, %x : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)
+  }
+  return %o : tensor<2x16x4x8xf32>
+}

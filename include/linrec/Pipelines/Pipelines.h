@@ -36,12 +36,14 @@ struct CpuPipelineOptions {
 };
 
 /// What surrounds a recurrence moved into it: linrec-normalize, linrec-fuse-delays,
-/// linrec-fuse, linrec-fuse-projections, linrec-fuse-windows (with `fuseWindows`) and the
+/// linrec-fuse, linrec-fuse-projections, linrec-fuse-windows (with `fuseWindows`),
+/// linrec-fuse-heads-norms (with `fuseHeadsNorms`: the CPU's chunked kernels) and the
 /// canonicalizer. Both code generators start from it.
-void buildRecurrenceFusion(mlir::OpPassManager &pm, bool fuseWindows);
+void buildRecurrenceFusion(mlir::OpPassManager &pm, bool fuseWindows,
+                           bool fuseHeadsNorms = false);
 
-/// buildRecurrenceFusion, linrec-classify, linrec-lower-cpu: every recurrence becomes a kernel
-/// function on memrefs (and a call of it).
+/// buildRecurrenceFusion (heads norms too), linrec-expand-layer-ops, linrec-classify,
+/// linrec-lower-cpu: every recurrence becomes a kernel function on memrefs (and a call of it).
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
 /// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect; `gpuLaunches`

@@ -102,6 +102,36 @@ def LinrecFuseWindows : Pass<"linrec-fuse-windows"> {
   let dependentDialects = ["::linrec::LinrecDialect"];
 }
 
+def LinrecFuseHeadsNorms : Pass<"linrec-fuse-heads-norms"> {
+  let summary = "Move a norm over all heads of a recurrence's output into its kernel";
+  let description = [{
+    A `linrec.heads_rms_norm` of a recurrence's output #0 (TransNormer's SimpleRMSNorm, its
+    only use) becomes the recurrence's `heads_norm_eps`: the chunked CPU kernel then keeps every
+    head of a batch row in one work item and normalizes each chunk's outputs while they are in
+    the cache, instead of two more passes over the output. That leaves B work items, so only
+    batches of at least `min-batch` rows move (one row would run on one thread); so do only
+    chunkable recurrences with static shapes and without `cu_seqlens`.
+  }];
+  let options = [
+    Option<"minBatch", "min-batch", "int64_t", /*default=*/"2",
+           "Batch rows below which the norm stays apart (parallelism over B·H)">
+  ];
+  let dependentDialects = ["::linrec::LinrecDialect"];
+}
+
+def LinrecExpandLayerOps : Pass<"linrec-expand-layer-ops"> {
+  let summary = "Write linrec's layer-level tensor ops as linalg";
+  let description = [{
+    `linrec.heads_rms_norm` becomes two `linalg.generic`s (the sum of squares over the heads and
+    the head dim, then the division), for code generators that compile it apart from the
+    recurrence: the layer functions' loops on the CPU, the host on the GPU.
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def LinrecFuseDelays : Pass<"linrec-fuse-delays"> {
   let summary = "Fold token shifts of recurrence inputs into input delays";
   let description = [{

@@ -94,6 +94,8 @@ public:
         Value count = arith::MinUIOp::create(
             b, e.index(C), arith::SubIOp::create(b, group.tokenEnd, first));
         forEachHead(group, [&](const WorkItem &item) { emitChunk(item, first, count); });
+        if (std::optional<APFloat> eps = e.op.getHeadsNormEps())
+          emitHeadsNorm(group, first, count, eps->convertToDouble());
       });
       forEachHead(group, [&](const WorkItem &item) {
         for (StateBuffers &s : states)
@@ -168,6 +170,31 @@ private:
                           [&](Value arg) { return arg == p.op.getWeight(); });
       e.matmul(p.inputs, weights.lookup(p.op.getWeight()), p.outputs, /*accumulate=*/false);
     }
+  }
+
+  /// The chunk's rows of output #0, normalized over every head of the group (all of them:
+  /// LowerToCPU groups the heads): x / (‖x‖₂/√(H·D) + eps) per token, while the rows the
+  /// epilogues just stored are in the cache.
+  void emitHeadsNorm(const WorkItem &group, Value first, Value count, double eps) {
+    Value out = e.output(0);
+    auto type = cast<MemRefType>(out.getType());
+    int64_t heads = type.getDimSize(2), width = type.getDimSize(3);
+    VectorType rowType = e.vectorOf(width);
+    e.forLoop(e.index(0), count, [&](Value i) {
+      Value token = arith::AddIOp::create(b, first, i);
+      auto at = [&](Value h) { return SmallVector<Value>{group.row, token, h, e.index(0)}; };
+      Value squares = e.forLoopCarry(e.index(0), e.index(heads), e.zeros(rowType),
+                                     [&](Value h, Value acc) {
+                                       Value x = e.load(rowType, out, at(h));
+                                       return vector::FMAOp::create(b, x, x, acc).getResult();
+                                     });
+      Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares);
+      Value rms = math::SqrtOp::create(b, arith::DivFOp::create(b, sum, e.f32(double(heads * width))));
+      Value inverse = arith::DivFOp::create(b, e.f32(1.0), add(rms, e.f32(eps)));
+      e.forLoop(0, heads, [&](Value h) {
+        e.store(mul(e.load(rowType, out, at(h)), splat(inverse, width)), out, at(h));
+      });
+    });
   }
 
   /// Runs `body` for each head of the group, with every state pointing at that head's buffer.

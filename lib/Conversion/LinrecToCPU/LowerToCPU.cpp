@@ -201,6 +201,17 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
                         : headsPerItem;
     if (group < 1)
       return op.emitOpError("heads per work item must be at least 1");
+    if (op.getHeadsNormEps()) {
+      // The norm over heads needs every head of a row in one work item, and whole rows.
+      int64_t heads = cast<RankedTensorType>(op.getInputs().front().getType()).getDimSize(2);
+      if (analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty() ||
+          ShapedType::isDynamic(heads))
+        return op.emitOpError("normalizes its output over heads (heads_norm_eps), which needs "
+                              "the chunked kernel, static heads and no window reads; keep "
+                              "linrec.heads_rms_norm apart instead");
+      group = heads;
+      tiles = 1;
+    }
     kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", OpBuilder(op).getI64IntegerAttr(group));
     cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles, group);

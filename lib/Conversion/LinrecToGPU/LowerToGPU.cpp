@@ -54,6 +54,10 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(cpu::resolveAlgorithm(op, analysis)))
       return failure();
+    if (op.getHeadsNormEps())
+      return op.emitOpError("normalizes its output over heads (heads_norm_eps), which has no "
+                            "GPU schedule; keep linrec.heads_rms_norm apart (the GPU pipeline "
+                            "does not run linrec-fuse-heads-norms)");
     if (!analysis.windows.empty() && analysis.algorithm == Algorithm::Sequential)
       return WindowReadOp(analysis.windows.front()).emitOpError(
                  "needs the chunked schedule, but the recurrence runs sequentially")
