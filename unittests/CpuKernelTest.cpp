@@ -192,6 +192,16 @@ protected:
     }
   }
 
+  /// Every result of `actual` finite and within `tolerance` (relative RMS) of `expected`.
+  static void expectMatches(llvm::ArrayRef<Array> actual, llvm::ArrayRef<Array> expected,
+                            double tolerance, const ::testing::Message &what) {
+    ASSERT_EQ(actual.size(), expected.size()) << what;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_FALSE(hasNonFinite(actual[i])) << what << " result #" << i;
+      EXPECT_LT(relativeRmsError(actual[i], expected[i]), tolerance) << what << " result #" << i;
+    }
+  }
+
   /// The layer's arguments, in order, from `in`.
   static std::vector<Array> layerArgs(const LayerConfig &config, Inputs &in) {
     std::vector<Array> args;
@@ -708,12 +718,9 @@ TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
     auto cpu = runOnCpu(compiler, op, {q, k, v}, CpuKernelOptions());
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu))
         << c.window << " " << c.weighting;
-    for (size_t i = 0; i < reference->size(); ++i) {
-      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
-          << c.window << " " << c.weighting << " size " << c.size << " T " << c.tokens
-          << " result #" << i;
-    }
+    expectMatches(*cpu, *reference, 1e-5,
+                  ::testing::Message() << c.window << " " << c.weighting << " size " << c.size
+                                       << " T " << c.tokens);
   }
 }
 
@@ -769,12 +776,9 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
     options.chunkSize = c.chunk;
     auto cpu = runOnCpuKernels(*fused, "layer", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
-    for (size_t i = 0; i < parts->size(); ++i) {
-      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-      EXPECT_LT(relativeRmsError((*cpu)[i], (*parts)[i]), 1e-5)
-          << "window " << c.window << " chunk " << c.chunk << " T " << c.tokens << " result #"
-          << i;
-    }
+    expectMatches(*cpu, *parts, 1e-5,
+                  ::testing::Message() << "window " << c.window << " chunk " << c.chunk << " T "
+                                       << c.tokens);
   }
 }
 
@@ -825,7 +829,7 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
         "  return %o, %d : " + x + ", " + scalar + "\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     ASSERT_TRUE(module) << text;
-      std::vector<Array> args;
+    std::vector<Array> args;
     for (int i = 0; i < 3; ++i)
       args.push_back(normalArray({2, c.tokens, 3, 8}, 0.5));
     auto reference = interpretFunction(*module, "f", args);
@@ -833,12 +837,9 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
     options.chunkSize = c.chunk;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu)) << c.weighting;
-    for (size_t i = 0; i < reference->size(); ++i) {
-      EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
-          << c.shape << " " << c.weighting << " size " << c.size << " chunk " << c.chunk
-          << " result #" << i;
-    }
+    expectMatches(*cpu, *reference, 1e-5,
+                  ::testing::Message() << c.shape << " " << c.weighting << " size " << c.size
+                                       << " chunk " << c.chunk);
   }
 }
 
@@ -882,7 +883,7 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
         results + " {\n" + body + "  return %o, %s : " + x + ", tensor<2x3x8x8xf32>\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     ASSERT_TRUE(module) << text;
-      std::vector<Array> args;
+    std::vector<Array> args;
     for (int i = 0; i < 3; ++i)
       args.push_back(normalArray({2, 150, 3, 8}, 0.5));
     auto reference = [](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
@@ -962,12 +963,10 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
       options.sequential = sequential;
       auto cpu = runOnCpuKernels(*fused, "layer", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
-      for (size_t i = 0; i < parts->size(); ++i) {
-        EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-        EXPECT_LT(relativeRmsError((*cpu)[i], (*parts)[i]), 1e-5)
-            << layerKindName(c.kind).str() << " T " << c.tokens << " window " << c.window
-            << " result #" << i << (options.sequential ? " (sequential)" : "");
-      }
+      expectMatches(*cpu, *parts, 1e-5,
+                    ::testing::Message() << layerKindName(c.kind).str() << " T " << c.tokens
+                                         << " window " << c.window
+                                         << (options.sequential ? " (sequential)" : ""));
     }
   }
 }
@@ -1123,12 +1122,9 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
       double tolerance = kernel == GpuTensorCores ? 5e-3 : 1e-5;
       auto cpu = runOnCpuKernels(*module, "f", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
-      for (size_t i = 0; i < reference->size(); ++i) {
-        EXPECT_FALSE(hasNonFinite((*cpu)[i]));
-        EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), tolerance)
-            << "block " << c.block << " chunk " << c.chunk << " kernel " << int(kernel)
-            << " result #" << i;
-      }
+      expectMatches(*cpu, *reference, tolerance,
+                    ::testing::Message() << "block " << c.block << " chunk " << c.chunk
+                                         << " kernel " << int(kernel));
     }
   }
 }
@@ -1219,11 +1215,7 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
                                 },
                                 /*fuse=*/true);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
-    for (size_t i = 0; i < reference->size(); ++i) {
-      EXPECT_FALSE(hasNonFinite((*cpu)[i])) << "kernel " << int(kernel) << " output #" << i;
-      EXPECT_LT(relativeRmsError((*cpu)[i], (*reference)[i]), 1e-5)
-          << "kernel " << int(kernel) << " output #" << i;
-    }
+    expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "kernel " << int(kernel));
   }
 }
 
@@ -1262,8 +1254,7 @@ TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
     options.gpuSchedule = kernel == GpuSchedule;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
-    EXPECT_FALSE(hasNonFinite((*cpu)[0]));
-    EXPECT_LT(relativeRmsError((*cpu)[0], (*reference)[0]), 1e-5) << "kernel " << int(kernel);
+    expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "kernel " << int(kernel));
   }
 }
 

@@ -134,9 +134,9 @@ static Value clonePayload(OpBuilder &b, linalg::GenericOp generic, ValueRange ar
 /// of the recurrence itself (`outputs`, consumer fusion) are the values the body yields.
 struct PayloadOperands {
   SmallVector<Value> extraInputs, extraParams;
-  // Per generic input: (kind, index): 0 = existing input, 1 = extra input, 2 = existing
-  // param, 3 = extra param, 4 = output of the recurrence.
-  SmallVector<std::pair<int, unsigned>> places;
+  /// Where a generic input comes from once fused.
+  enum class Place { Input, ExtraInput, Param, ExtraParam, Output };
+  SmallVector<std::pair<Place, unsigned>> places; // per generic input: (place, index)
   unsigned numStates, numInputs, numParams; // of the recurrence before the rebuild
 
   PayloadOperands(RecurrenceOp op, linalg::GenericOp generic, ArrayRef<unsigned> dropped)
@@ -153,21 +153,21 @@ struct PayloadOperands {
     for (OpOperand *input : generic.getDpsInputOperands()) {
       Value v = input->get();
       if (auto result = dyn_cast<OpResult>(v); result && result.getOwner() == op) {
-        places.push_back({4, result.getResultNumber()});
+        places.push_back({Place::Output, result.getResultNumber()});
         continue;
       }
       if (classify(generic, input) == Operand::PerHead) {
         auto existing = llvm::find(op.getParams(), v);
         if (existing != op.getParams().end())
-          places.push_back({2, unsigned(existing - op.getParams().begin())});
+          places.push_back({Place::Param, unsigned(existing - op.getParams().begin())});
         else
-          places.push_back({3, add(extraParams, v)});
+          places.push_back({Place::ExtraParam, add(extraParams, v)});
         continue;
       }
       if (std::optional<unsigned> existing = findInput(op, v, /*delay=*/0, dropped))
-        places.push_back({0, *existing});
+        places.push_back({Place::Input, *existing});
       else
-        places.push_back({1, add(extraInputs, v)});
+        places.push_back({Place::ExtraInput, add(extraInputs, v)});
     }
   }
 
@@ -177,22 +177,23 @@ struct PayloadOperands {
     Block &block = fused.getBodyBlock();
     unsigned firstParam = numStates + numInputs + extraInputs.size();
     SmallVector<Value> args;
-    for (auto [kind, index] : places) {
-      switch (kind) {
-      case 0:
+    for (auto [place, index] : places) {
+      switch (place) {
+      case Place::Input:
         args.push_back(block.getArgument(numStates + index));
         break;
-      case 1:
+      case Place::ExtraInput:
         args.push_back(block.getArgument(numStates + numInputs + index));
         break;
-      case 2:
+      case Place::Param:
         args.push_back(block.getArgument(firstParam + index));
         break;
-      case 3:
+      case Place::ExtraParam:
         args.push_back(block.getArgument(firstParam + numParams + index));
         break;
-      default:
+      case Place::Output:
         args.push_back(fused.getYield().getOutputs()[index]);
+        break;
       }
     }
     return args;

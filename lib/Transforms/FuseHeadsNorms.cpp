@@ -27,8 +27,9 @@ struct LinrecFuseHeadsNormsPass
     auto type = cast<RankedTensorType>(norm.getInput().getType());
     if (!type.hasStaticShape() || type.getDimSize(0) < minBatch)
       return false;
-    if (op.getCuSeqlens() || op.getHeadsNormEps() || !op->getResult(0).hasOneUse() ||
-        op.getNumOutputs() == 0 || op.getAlgorithm() == Algorithm::Sequential)
+    // (Result #0 is output #0 only when there are outputs; else it is a final state.)
+    if (op.getNumOutputs() == 0 || !op->getResult(0).hasOneUse() || op.getCuSeqlens() ||
+        op.getHeadsNormEps() || op.getAlgorithm() == Algorithm::Sequential)
       return false;
     return RecurrenceAnalysis::analyze(op).algorithm != Algorithm::Sequential;
   }

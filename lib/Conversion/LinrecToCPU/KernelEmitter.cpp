@@ -101,7 +101,8 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
       continue;
     auto paramType = cast<MemRefType>(param(i).getType());
     if (paramType.getRank() == 3) {
-      // A projection's weight: the head's matrix stays in memory (emitProject reads its rows).
+      // A projection's weight: the head's matrix stays in memory (cloneBodyOp reads its
+      // rows; the chunked kernel multiplies the chunk's inputs by it).
       int64_t rows = paramType.getDimSize(1), columns = paramType.getDimSize(2);
       auto viewType = memref::SubViewOp::inferRankReducedResultType(
           {rows, columns}, paramType, ArrayRef<int64_t>{ShapedType::kDynamic, 0, 0},

@@ -194,14 +194,13 @@ private:
     states.clear();
     for (const StateUpdate &u : e.analysis.states)
       states.push_back(allocate(u));
-    for (WindowTiles &window : windows) {
-      if (!reads)
-        break;
-      window.term->allocate(*this);
-      window.out = tile({C, window.dv});
-      if (window.op.getDenominator())
-        window.denominators = tile({C});
-    }
+    if (reads)
+      for (WindowTiles &window : windows) {
+        window.term->allocate(*this);
+        window.out = tile({C, window.dv});
+        if (window.op.getDenominator())
+          window.denominators = tile({C});
+      }
     WorkItem item = e.workItemAt(w);
     column0 = arith::MulIOp::create(b, item.valueTile, e.index(states.front().dv));
     if (loadStates)
