@@ -21,6 +21,7 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <atomic>
@@ -245,13 +246,25 @@ Error CpuKernel::runOnGpu(llvm::ArrayRef<BufferView> operands,
 // CpuCompiler
 //===----------------------------------------------------------------------===//
 
-Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP,
-                                                           bool gpuLaunches) {
-  static std::once_flag nativeTarget;
-  std::call_once(nativeTarget, [] {
+void configureKernelCodeGeneration() {
+  static std::once_flag once;
+  std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // Loop strength reduction is LLVM's one code-generation pass whose time grows with the
+    // kernels' loop depth: with heads grouped per work item (one more loop around the chunk)
+    // it took 220 of 670 ms of gla's compile and bought nothing at run time (measured with
+    // and without on every family, session 6). A command line's own -disable-lsr wins.
+    auto &options = llvm::cl::getRegisteredOptions();
+    auto it = options.find("disable-lsr");
+    if (it != options.end() && it->second->getNumOccurrences() == 0)
+      static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
   });
+}
+
+Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP,
+                                                           bool gpuLaunches) {
+  configureKernelCodeGeneration();
   // The translation to LLVM IR needs these interfaces in the module's own context.
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
@@ -294,11 +307,7 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
 }
 
 CpuCompiler::CpuCompiler() {
-  static std::once_flag targetsInitialized;
-  std::call_once(targetsInitialized, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
+  configureKernelCodeGeneration();
   DialectRegistry registry;
   linrec::registerAllDialects(registry);
   registerBuiltinDialectTranslation(registry);
@@ -428,6 +437,14 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
     return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
                         "named ops first) or a linrec.window_attention");
   CpuKernelOptions resolved = options;
+  // Heads per work item from the op's static B and H, before the kernel source makes them
+  // dynamic (one kernel then serves every shape; another B may pick another grouping).
+  if (resolved.headsPerItem == 0) {
+    auto rec = dyn_cast<RecurrenceOp>(operation);
+    resolved.headsPerItem = rec && !options.cuda && !options.gpuSchedule
+                                ? autoHeadsPerItem(rec, options.valueTiles, options.threads)
+                                : 1;
+  }
   if (options.cuda && resolved.gpu.chip.empty()) {
     // The device's architecture; sm_90 gets the arch-specific sm_90a features.
     auto driver = CudaDriver::get();

@@ -504,6 +504,39 @@ TEST_F(CpuKernelTest, HeadGroupsAdvanceTogether) {
   EXPECT_LE(compare(varlen, {1, 50, 3, 16, 16}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
 }
 
+TEST(AutoHeadsPerItem, GroupsAsManyHeadsAsKeepEveryThreadBusy) {
+  // (rows, heads, value tiles, threads) -> heads per work item.
+  EXPECT_EQ(autoHeadsPerItem(1, 8, 1, 1), 8);
+  EXPECT_EQ(autoHeadsPerItem(1, 8, 1, 2), 4);
+  EXPECT_EQ(autoHeadsPerItem(1, 8, 1, 16), 1); // fewer heads than threads
+  EXPECT_EQ(autoHeadsPerItem(1, 8, 2, 4), 4);  // value tiles count as work items
+  EXPECT_EQ(autoHeadsPerItem(3, 8, 1, 2), 4);  // 6 equal items, not 3 on 2 threads
+  EXPECT_EQ(autoHeadsPerItem(16, 8, 1, 2), 8); // 16 items: 8 per thread
+  EXPECT_EQ(autoHeadsPerItem(1, 6, 1, 1), 2);  // groups divide H
+  EXPECT_EQ(autoHeadsPerItem(1, 5, 1, 1), 1);
+  EXPECT_EQ(autoHeadsPerItem(1, 32, 1, 2), 8); // at most 8
+  EXPECT_EQ(autoHeadsPerItem(mlir::ShapedType::kDynamic, 8, 1, 1), 1);
+}
+
+TEST_F(CpuKernelTest, AutomaticHeadGroupsMatchTheReference) {
+  // heads-per-item = 0 (the default) groups from B and H at compile time. The kernel serves
+  // every B and H: B = 3 finds the B = 1 kernel in the cache (same grouping) and runs it.
+  for (unsigned threads : {1u, 2u}) {
+    LayerConfig config;
+    config.kind = LayerKind::GLA;
+    config.initialState = true;
+    CpuKernelOptions options;
+    options.chunkSize = 16;
+    options.threads = threads;
+    auto module = buildLayer(config, {1, 8, 8, 16, 16});
+    auto kernel = compiler.compile(recurrenceOf(*module), options);
+    ASSERT_TRUE(static_cast<bool>(kernel));
+    EXPECT_EQ((*kernel)->headsPerItem(), threads == 1 ? 8 : 4);
+    EXPECT_LE(compare(config, {1, 45, 8, 16, 32}, options, -1.0, 0.0), 1e-5);
+    EXPECT_LE(compare(config, {3, 45, 8, 16, 32}, options, -1.0, 0.0), 1e-5);
+  }
+}
+
 TEST_F(CpuKernelTest, VariableLengthSequences) {
   LayerConfig config;
   config.kind = LayerKind::GatedDeltaNet;

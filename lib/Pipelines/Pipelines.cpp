@@ -47,6 +47,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options
   lowerOptions.matmulColumns = options.matmulColumns;
   lowerOptions.valueTiles = options.valueTiles;
   lowerOptions.headsPerItem = options.headsPerItem;
+  lowerOptions.threads = options.threads;
   pm.addPass(createLinrecLowerCPU(lowerOptions));
 }
 
@@ -151,7 +152,13 @@ struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
                              llvm::cl::desc("Value-dim tiles per (sequence, head)"),
                              llvm::cl::init(1)};
   Option<int64_t> headsPerItem{*this, "heads-per-item",
-                               llvm::cl::desc("Adjacent heads per work item"), llvm::cl::init(1)};
+                               llvm::cl::desc("Adjacent heads per work item (0: as many as "
+                                              "keep every thread busy)"),
+                               llvm::cl::init(1)};
+  Option<unsigned> threads{*this, "threads",
+                           llvm::cl::desc("Threads the kernels run on, for heads-per-item=0 "
+                                          "(0: every hardware thread)"),
+                           llvm::cl::init(0)};
   Option<bool> fuseWindows{*this, "fuse-windows",
                            llvm::cl::desc("Compute windows that feed a recurrence inside its "
                                           "chunked kernel"),
@@ -219,7 +226,7 @@ void registerLinrecPipelines() {
         buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
                                                       options.matmulColumns, options.valueTiles,
                                                       options.headsPerItem,
-                                                      options.fuseWindows});
+                                                      options.fuseWindows, options.threads});
         bufferization::OneShotBufferizePassOptions bufferize;
         bufferize.bufferizeFunctionBoundaries = true;
         pm.addPass(bufferization::createOneShotBufferizePass(bufferize));

@@ -2,6 +2,8 @@
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 value-tiles=2" | FileCheck %s --check-prefix=VTILE
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=2" | FileCheck %s --check-prefix=HEADS
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 matmul-rows=2 matmul-columns=8" | FileCheck %s --check-prefix=TILE
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=0 threads=2" | FileCheck %s --check-prefix=AUTO2
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=0 threads=1" | FileCheck %s --check-prefix=AUTO1
 
 // The matmul register tile is a schedule parameter: 2 rows x 8 columns here.
 // TILE-LABEL: func.func @__linrec_kernel_0
@@ -223,4 +225,30 @@ func.func @heads_norm(%q: tensor<2x100x4x8xf32>) -> (tensor<2x100x4x8xf32>, tens
     linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)
   }
   return %o, %s : tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>
+}
+
+// -----
+
+// heads-per-item=0 chooses the grouping from the static B and H: the most heads (up to 8,
+// dividing H) that leave each of the threads an equal share of work items. B = 1, H = 8: two
+// items of 4 heads on 2 threads, one of 8 on 1. Dynamic heads are not grouped.
+// AUTO2-LABEL: func.func @auto_groups
+// AUTO2: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 4 : i64
+// AUTO2: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.heads_per_item = 1 : i64
+// AUTO1-LABEL: func.func @auto_groups
+// AUTO1: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 8 : i64
+// AUTO1: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.heads_per_item = 1 : i64
+func.func @auto_groups(%q: tensor<1x64x8x16xf32>, %qd: tensor<1x64x?x16xf32>)
+    -> (tensor<1x8x16x16xf32>, tensor<1x?x16x16xf32>) {
+  %s = linrec.recurrence ins(%q : tensor<1x64x8x16xf32>) -> (tensor<1x8x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>)
+  }
+  %sd = linrec.recurrence ins(%qd : tensor<1x64x?x16xf32>) -> (tensor<1x?x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>)
+  }
+  return %s, %sd : tensor<1x8x16x16xf32>, tensor<1x?x16x16xf32>
 }

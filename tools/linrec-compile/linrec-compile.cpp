@@ -189,8 +189,7 @@ int main(int argc, char **argv) {
   bool cuda = targetName == "cuda";
   if (!cuda && targetName != "cpu")
     return fail("unknown --target=" + targetName + " (cpu, cuda)");
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
+  configureKernelCodeGeneration();
 
   DialectRegistry registry;
   linrec::registerAllDialects(registry);

@@ -64,8 +64,9 @@ static cl::opt<int64_t> valueTiles("value-tiles",
                                    cl::desc("CPU schedule: value-dim tiles per (sequence, head)"),
                                    cl::init(1));
 static cl::opt<int64_t> headsPerItem("heads-per-item",
-                                     cl::desc("CPU schedule: adjacent heads per work item"),
-                                     cl::init(1));
+                                     cl::desc("CPU schedule: adjacent heads per work item (0: "
+                                              "as many as keep every thread busy)"),
+                                     cl::init(0));
 static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
 static cl::opt<bool> gpuSchedule("gpu-schedule",
                                  cl::desc("with --target=cpu: run the GPU schedule (before it "

@@ -4,6 +4,7 @@
 #define LINREC_CONVERSION_PASSES_H
 
 #include "linrec/Dialect/LinrecDialect.h"
+#include "linrec/Dialect/LinrecOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -21,6 +22,17 @@ namespace linrec {
 
 #define GEN_PASS_REGISTRATION
 #include "linrec/Conversion/Passes.h.inc"
+
+/// The heads per work item of a chunked CPU kernel when the schedule leaves it open
+/// (heads-per-item=0): the most adjacent heads, up to 8 and dividing `heads`, that leave at
+/// least one work item per thread, and a multiple of `threads` unless there are 4 per thread
+/// (equal items, so no thread waits on another). Grouped heads read each token's rows as one
+/// stream: 3–12% faster at H = 8 (docs/CPU-codegen.md, session 6). 1 for dynamic dims.
+int64_t autoHeadsPerItem(int64_t rows, int64_t heads, int64_t valueTiles, int64_t threads);
+
+/// autoHeadsPerItem for `op`'s static shapes (rows: B, or N with cu_seqlens); `threads` 0
+/// means the host's hardware threads.
+int64_t autoHeadsPerItem(RecurrenceOp op, int64_t valueTiles, int64_t threads);
 
 /// The prefix of the kernel functions linrec-lower-cpu and linrec-lower-gpu create.
 inline constexpr llvm::StringLiteral kKernelPrefix = "__linrec_kernel_";

@@ -28,7 +28,12 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
            "same dv and every output is a read, 1 otherwise">,
     Option<"headsPerItem", "heads-per-item", "int64_t", "1",
            "Adjacent heads of one sequence per work item, advanced chunk by chunk together so "
-           "that their token rows (adjacent in [B, T, H, D]) load together (chunked kernels)">,
+           "that their token rows (adjacent in [B, T, H, D]) load together (chunked kernels); "
+           "0 chooses: the most heads (up to 8, dividing H) that still give every thread a "
+           "work item (autoHeadsPerItem)">,
+    Option<"threads", "threads", "int64_t", "0",
+           "Threads the kernels will run on, for heads-per-item=0 (0: the host's hardware "
+           "threads)">,
     Option<"matmulRows", "matmul-rows", "int64_t", "4",
            "Rows of a matmul register tile">,
     Option<"matmulColumns", "matmul-columns", "int64_t", "64",

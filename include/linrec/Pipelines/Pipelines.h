@@ -27,12 +27,15 @@ struct CpuPipelineOptions {
   /// parallelism when B·H is small (used where the recurrence allows).
   int64_t valueTiles = 1;
   /// Adjacent heads per work item, advanced together chunk by chunk (their token rows are
-  /// adjacent in memory); fewer, larger work items.
-  int64_t headsPerItem = 1;
+  /// adjacent in memory); fewer, larger work items. 0 chooses from the static B and H and
+  /// `threads` (autoHeadsPerItem); dynamic shapes get 1.
+  int64_t headsPerItem = 0;
   /// Hybrid layers in one kernel: window attentions that feed a recurrence move into its
   /// chunked kernel (linrec-fuse-windows); off, they run as their own kernels (to measure what
   /// fusion buys).
   bool fuseWindows = true;
+  /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
+  unsigned threads = 0;
 };
 
 /// What surrounds a recurrence moved into it: linrec-normalize, linrec-fuse-delays,

@@ -50,8 +50,6 @@ struct MemRefDescriptor {
 struct CpuKernelOptions : CpuPipelineOptions {
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
-  /// Worker threads for the (sequence, head) work items; 0 uses every hardware thread.
-  unsigned threads = 0;
   /// Compile the GPU schedule instead (linrec-lower-gpu: block and thread loops on workgroup
   /// tiles, before linrec-map-to-gpu) and run it on the CPU, a thread loop at a time: how the
   /// GPU lowering is checked on machines without a GPU.
@@ -82,6 +80,8 @@ public:
   Algorithm algorithm() const { return algorithm_; }
   /// The value-dim tiles per (sequence, head) the kernel really uses.
   int64_t valueTiles() const { return valueTiles_; }
+  /// Adjacent heads per work item (the schedule's, after heads-per-item=0 chose).
+  int64_t headsPerItem() const { return headsPerItem_; }
   /// The element type the kernel takes for operand #i.
   DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
   /// Seconds spent in MLIR passes + LLVM JIT compilation.
@@ -162,6 +162,10 @@ llvm::Expected<KernelLayout> lowerKernelSource(mlir::ModuleOp module,
 
 /// The runtime's dtype of a tensor element type (f16, bf16, f32, f64, i32), if it has one.
 std::optional<DType> elementDType(mlir::Type type);
+
+/// Initializes the native target and sets LLVM's code-generation options for kernels (loop
+/// strength reduction off); once per process, before the first kernel is compiled.
+void configureKernelCodeGeneration();
 
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
 /// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime;

@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <thread>
+
 namespace linrec {
 #define GEN_PASS_DEF_LINRECLOWERCPU
 #include "linrec/Conversion/Passes.h.inc"
@@ -137,6 +139,33 @@ void cpu::replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel)
   callKernel(b, op, kernel, [&](unsigned) { return sizes; }, work);
 }
 
+int64_t linrec::autoHeadsPerItem(int64_t rows, int64_t heads, int64_t valueTiles,
+                                 int64_t threads) {
+  if (ShapedType::isDynamic(rows) || ShapedType::isDynamic(heads) || threads < 1)
+    return 1;
+  int64_t best = 1;
+  for (int64_t group : {2, 4, 8}) {
+    if (heads % group != 0)
+      continue;
+    int64_t items = rows * (heads / group) * valueTiles;
+    if (items >= threads && (items % threads == 0 || items >= 4 * threads))
+      best = group;
+  }
+  return best;
+}
+
+int64_t linrec::autoHeadsPerItem(RecurrenceOp op, int64_t valueTiles, int64_t threads) {
+  auto input = cast<RankedTensorType>(op.getInputs().front().getType());
+  int64_t rows = input.getDimSize(0);
+  if (Value cuSeqlens = op.getCuSeqlens()) {
+    int64_t offsets = cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0);
+    rows = ShapedType::isDynamic(offsets) ? offsets : offsets - 1;
+  }
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  return autoHeadsPerItem(rows, input.getDimSize(2), valueTiles, threads);
+}
+
 namespace {
 struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass> {
   using Base::Base;
@@ -196,9 +225,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       return failure();
     int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
     // A window keeps one head's history: heads with windows are not grouped.
-    int64_t group = analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty()
-                        ? 1
-                        : headsPerItem;
+    int64_t group = analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty() ? 1
+                    : headsPerItem == 0 ? autoHeadsPerItem(op, tiles, threads)
+                                        : headsPerItem;
     if (group < 1)
       return op.emitOpError("heads per work item must be at least 1");
     if (op.getHeadsNormEps()) {
