@@ -30,7 +30,7 @@ CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef func
   bool gpu = options.cuda || options.gpuSchedule;
   // (A scan cannot normalize over heads: with `sequential` the norm stays a layer op.)
   buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows,
-                        /*fuseHeadsNorms=*/!gpu && !options.sequential);
+                        /*fuseHeadsNorms=*/!gpu && !options.sequential, options.threads);
   if (failed(pm.run(module)))
     return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);
   auto func = module.lookupSymbol<func::FuncOp>(funcName);

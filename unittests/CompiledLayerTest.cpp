@@ -84,10 +84,10 @@ TEST(CompiledLayer, TransNormerMatchesTheReference) {
 }
 
 TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
-  // With at least two batch rows, linrec-fuse-heads-norms moves the norm over heads into the
-  // chunked kernel (every head of a row in one work item); one row keeps it apart (parallelism),
-  // and so does the scan. Every way matches the reference; chunks of 16 and T = 53 leave a
-  // partial last chunk.
+  // With at least a batch row per thread, linrec-fuse-heads-norms moves the norm over heads
+  // into the chunked kernel (every head of a row in one work item); fewer rows keep it apart
+  // (parallelism), and so does the scan. Every way matches the reference; chunks of 16 and
+  // T = 53 leave a partial last chunk.
   mlir::DialectRegistry registry;
   linrec::registerAllDialects(registry);
   mlir::MLIRContext context(registry);
@@ -95,6 +95,7 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
   std::mt19937_64 rng(9);
   std::normal_distribution<float> normal;
   for (int64_t batch : {1, 3})
+    for (unsigned threads : {1u, 2u})
     for (bool sequential : {false, true}) {
       LayerConfig config;
       config.kind = LayerKind::TransNormerNorm;
@@ -113,13 +114,14 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
       // Where the norm goes.
       mlir::OwningOpRef<mlir::ModuleOp> fused(module->clone());
       mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-      buildRecurrenceFusion(pm, /*fuseWindows=*/true, /*fuseHeadsNorms=*/true);
+      buildRecurrenceFusion(pm, /*fuseWindows=*/true, /*fuseHeadsNorms=*/true, threads);
       ASSERT_TRUE(mlir::succeeded(pm.run(*fused)));
       int norms = 0, inside = 0;
       fused->walk([&](HeadsRmsNormOp) { ++norms; });
       fused->walk([&](RecurrenceOp op) { inside += bool(op.getHeadsNormEps()); });
-      EXPECT_EQ(inside, batch >= 2 ? 1 : 0);
-      EXPECT_EQ(norms, batch >= 2 ? 0 : 1);
+      bool fuses = batch >= threads;
+      EXPECT_EQ(inside, fuses ? 1 : 0);
+      EXPECT_EQ(norms, fuses ? 0 : 1);
 
       std::vector<int64_t> qShape = {batch, 53, 4, 8}, vShape = {batch, 53, 4, 16},
                            sShape = {batch, 4, 8, 16};
@@ -137,6 +139,7 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
       CpuKernelOptions options;
       options.chunkSize = 16;
       options.sequential = sequential;
+      options.threads = threads;
       auto executable = compileForCpu(compiler, *module, "layer", options);
       ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
       std::vector<std::vector<float>> in, out = {std::vector<float>(Array::numElementsOf(vShape), NAN),
@@ -148,13 +151,14 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
       }
       results.push_back({out[0].data(), DType::F32, vShape});
       results.push_back({out[1].data(), DType::F32, sShape});
-      ASSERT_FALSE(static_cast<bool>(executable->run(args, results, /*threads=*/0)));
+      ASSERT_FALSE(static_cast<bool>(executable->run(args, results, threads)));
       for (auto [i, shape] : llvm::enumerate(std::vector<std::vector<int64_t>>{vShape, sShape})) {
         Array a(DType::F32, shape);
         a.data.assign(out[i].begin(), out[i].end());
         EXPECT_FALSE(hasNonFinite(a));
         EXPECT_LT(relativeRmsError(a, (*reference)[i]), 1e-5)
-            << "B " << batch << (sequential ? " scan" : " chunked") << " result #" << i;
+            << "B " << batch << ", " << threads << " threads"
+            << (sequential ? " scan" : " chunked") << " result #" << i;
       }
     }
 }

@@ -15,32 +15,41 @@
 
 #include <cstdlib>
 
+#include <thread>
+
 using namespace mlir;
 
 namespace linrec {
 
-void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms) {
+void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms,
+                           unsigned threads) {
   pm.addPass(createLinrecNormalize());
   pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
   pm.addPass(createLinrecFuseProjections());
   if (fuseWindows)
     pm.addPass(createLinrecFuseWindows());
-  if (fuseHeadsNorms)
-    pm.addPass(createLinrecFuseHeadsNorms());
+  if (fuseHeadsNorms) {
+    // The fused norm puts a batch row's heads in one work item: fuse when every thread
+    // still gets a row.
+    LinrecFuseHeadsNormsOptions norms;
+    norms.minBatch = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    pm.addPass(createLinrecFuseHeadsNorms(norms));
+  }
   pm.addPass(createCanonicalizerPass());
 }
 
 /// The recurrences fused and their algorithms recorded: what both code generators start from;
 /// the layer ops left outside the recurrences as linalg.
-static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms) {
-  buildRecurrenceFusion(pm, fuseWindows, fuseHeadsNorms);
+static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms,
+                                     unsigned threads = 0) {
+  buildRecurrenceFusion(pm, fuseWindows, fuseHeadsNorms, threads);
   pm.addPass(createLinrecExpandLayerOps());
   pm.addPass(createLinrecClassify());
 }
 
 void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/true);
+  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/true, options.threads);
   LinrecLowerCPUOptions lowerOptions;
   lowerOptions.chunkSize = options.chunkSize;
   lowerOptions.matmulRows = options.matmulRows;

@@ -40,10 +40,11 @@ struct CpuPipelineOptions {
 
 /// What surrounds a recurrence moved into it: linrec-normalize, linrec-fuse-delays,
 /// linrec-fuse, linrec-fuse-projections, linrec-fuse-windows (with `fuseWindows`),
-/// linrec-fuse-heads-norms (with `fuseHeadsNorms`: the CPU's chunked kernels) and the
-/// canonicalizer. Both code generators start from it.
+/// linrec-fuse-heads-norms (with `fuseHeadsNorms`: the CPU's chunked kernels; for batches of at
+/// least `threads` rows, 0 meaning the host's hardware threads) and the canonicalizer. Both
+/// code generators start from it.
 void buildRecurrenceFusion(mlir::OpPassManager &pm, bool fuseWindows,
-                           bool fuseHeadsNorms = false);
+                           bool fuseHeadsNorms = false, unsigned threads = 0);
 
 /// buildRecurrenceFusion (heads norms too), linrec-expand-layer-ops, linrec-classify,
 /// linrec-lower-cpu: every recurrence becomes a kernel function on memrefs (and a call of it).
