@@ -44,7 +44,12 @@ def Linrec_Algorithm : I32EnumAttr<"Algorithm",
     // A delta transition: the same plus a per-chunk triangular solve (WY / UT transform).
     I32EnumAttrCase<"ChunkedDelta", 1, "chunked_delta">,
     // Anything else the verifier accepts: an exact token-by-token scan.
-    I32EnumAttrCase<"Sequential", 2, "sequential">
+    I32EnumAttrCase<"Sequential", 2, "sequential">,
+    // Reads of products of plain-written states (tensor attention): per chunk, the
+    // chunk-start states' product, the cross terms of in-chunk keys with the other state, and
+    // the exact in-chunk pairs. Never chosen by the analysis (the scan costs less on the
+    // CPU); a recurrence marked so runs it (docs/CPU-codegen.md).
+    I32EnumAttrCase<"ChunkedProduct", 3, "chunked_product">
   ]> {
   let cppNamespace = "::linrec";
   let genSpecializedAttr = 0;

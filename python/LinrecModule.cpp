@@ -129,7 +129,10 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
              const llvm::json::Object &params, const std::map<std::string, TensorInfo> &infos,
              Target target, const CpuKernelOptions &options) {
   std::string key = model + "|" + paramsJson + "|" + std::to_string(int(target)) + "|" +
-                    std::to_string(options.chunkSize) + "|" + std::to_string(options.sequential);
+                    std::to_string(options.chunkSize) + "|" + std::to_string(options.sequential) +
+                    "|" + std::to_string(options.chunkedProducts) +
+                    // The schedule depends on the threads (heads per work item, fused norms).
+                    "|" + std::to_string(options.threads);
   for (const auto &[name, info] : infos)
     key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
   if (auto it = s.layers.find(key); it != s.layers.end())
@@ -160,7 +163,7 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
 
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
                             nb::dict inputs, const std::string &targetName, unsigned threads,
-                            int64_t chunkSize, bool sequential) {
+                            int64_t chunkSize, bool sequential, bool chunkedProducts) {
   Target target = targetNamed(targetName);
   llvm::Expected<llvm::json::Value> params = llvm::json::parse(paramsJson);
   if (!params || !params->getAsObject())
@@ -186,6 +189,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   CpuKernelOptions options;
   options.threads = threads;
   options.sequential = sequential;
+  options.chunkedProducts = chunkedProducts;
   if (chunkSize > 0)
     options.chunkSize = chunkSize;
   Session &s = session();
@@ -273,6 +277,7 @@ NB_MODULE(_linrec, m) {
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
         nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("threads") = 0,
         nb::arg("chunk_size") = 0, nb::arg("sequential") = false,
+        nb::arg("chunked_products") = false,
         "Runs a model on named arrays; returns its outputs by name.");
   m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",
         "Runs a conformance case directory; returns model, passed and the error per output.");

@@ -1,6 +1,7 @@
 //===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
 
 #include "linrec/Runtime/CompiledLayer.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Runtime/CompiledFunction.h"
 
 #include <thread>
@@ -102,15 +103,19 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
 
   // Kernels first; then their calls spread over threads (OpenMP), one call per work item;
   // then the function body on buffers, results as out-params.
-  // The exact scan when asked for (cross-checks): named ops become recurrences first, then
-  // each is marked; linrec-classify keeps the mark, and so do the fusion passes.
-  if (options.sequential) {
+  // The exact scan, or the chunked product form, when asked for: named ops become
+  // recurrences first, then each is marked; linrec-classify keeps the mark, and so do the
+  // fusion passes.
+  if (options.sequential || options.chunkedProducts) {
     PassManager normalize(context, ModuleOp::getOperationName());
     normalize.addPass(createLinrecNormalize());
     if (failed(normalize.run(module)))
       return error("normalizing the layer's linrec ops failed:\n" + diagnostics);
     module.walk([&](RecurrenceOp op) {
-      op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
+      if (options.sequential)
+        op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
+      else if (readsProducts(op))
+        op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::ChunkedProduct));
     });
   }
   PassManager kernels(context, ModuleOp::getOperationName());

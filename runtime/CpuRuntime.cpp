@@ -378,6 +378,8 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const CpuKernelOptions &o
     rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
     if (options.sequential)
       rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+    else if (options.chunkedProducts && readsProducts(rec))
+      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::ChunkedProduct));
   }
   func::ReturnOp::create(b, loc, copy->getResults());
   return module;

@@ -1162,6 +1162,77 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
   }
 }
 
+TEST_F(CpuKernelTest, ChunkedProductFormMatchesTheReference) {
+  // Reads of products of states (a matrix pair with dk != dv and a normalizer pair) with β on
+  // one write, initial states and packed sequences (an empty one, one of 1 token), in the
+  // chunked product form at chunks of 1, 4, 5 and 16 (32 asked: at most 16), against the
+  // float64 scan. (Tensor attention layers: conformance-cpu.test.)
+  std::string x = "tensor<1x61x2x4xf32>", v = "tensor<1x61x2x6xf32>", g = "tensor<1x61x2xf32>";
+  std::string m = "!linrec.state<4x6xf32>", z = "!linrec.state<4xf32>";
+  std::string text =
+      "func.func @f(%q: " + x + ", %k1: " + x + ", %v1: " + v + ", %k2: " + x + ", %v2: " + v +
+      ", %b: " + g + ", %s1: tensor<4x2x4x6xf32>, %z1: tensor<4x2x4xf32>, %s2: "
+      "tensor<4x2x4x6xf32>, %z2: tensor<4x2x4xf32>, %cu: tensor<5xi32>) -> " + v + " {\n"
+      "  %o, %a, %c, %d, %e = linrec.recurrence ins(%q, %k1, %v1, %k2, %v2, %b : " + x + ", " +
+      x + ", " + v + ", " + x + ", " + v + ", " + g + ") init(%s1, %z1, %s2, %z2 : "
+      "tensor<4x2x4x6xf32>, tensor<4x2x4xf32>, tensor<4x2x4x6xf32>, tensor<4x2x4xf32>) "
+      "cu_seqlens(%cu : tensor<5xi32>) -> (" + v + ", tensor<4x2x4x6xf32>, tensor<4x2x4xf32>, "
+      "tensor<4x2x4x6xf32>, tensor<4x2x4xf32>) {\n"
+      "  ^bb0(%S1: " + m + ", %Z1: " + z + ", %S2: " + m + ", %Z2: " + z +
+      ", %qt: vector<4xf32>, %at: vector<4xf32>, %xt: vector<6xf32>, %ct: vector<4xf32>, "
+      "%yt: vector<6xf32>, %bt: f32):\n"
+      "    %fq = linrec.feature_map <exp> %qt : vector<4xf32>\n"
+      "    %fa = linrec.feature_map <exp> %at : vector<4xf32>\n"
+      "    %fc = linrec.feature_map <exp> %ct : vector<4xf32>\n"
+      "    %A = linrec.write %S1, %fa, %xt scaled %bt : " + m + ", vector<4xf32>, vector<6xf32>\n"
+      "    %Za = linrec.write %Z1, %fa : " + z + ", vector<4xf32>\n"
+      "    %B = linrec.write %S2, %fc, %yt : " + m + ", vector<4xf32>, vector<6xf32>\n"
+      "    %Zb = linrec.write %Z2, %fc : " + z + ", vector<4xf32>\n"
+      "    %n = linrec.read_product %A, %B, %fq : " + m + ", vector<4xf32> -> vector<6xf32>\n"
+      "    %dn = linrec.read_product %Za, %Zb, %fq : " + z + ", vector<4xf32> -> f32\n"
+      "    %ds = vector.broadcast %dn : f32 to vector<6xf32>\n"
+      "    %ot = arith.divf %n, %ds : vector<6xf32>\n"
+      "    linrec.yield states(%A, %Za, %B, %Zb : " + m + ", " + z + ", " + m + ", " + z +
+      ") outputs(%ot : vector<6xf32>)\n"
+      "  }\n"
+      "  return %o : " + v + "\n}\n";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module) << text;
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
+  EXPECT_TRUE(analysis.productChunkable) << analysis.reason;
+  std::vector<Array> args;
+  for (std::vector<int64_t> shape :
+       {std::vector<int64_t>{1, 61, 2, 4}, {1, 61, 2, 4}, {1, 61, 2, 6}, {1, 61, 2, 4},
+        {1, 61, 2, 6}})
+    args.push_back(normalArray(shape, 0.5));
+  std::uniform_real_distribution<double> betas(0.2, 1.0), positive(0.0, 2.0);
+  args.push_back(drawnArray({1, 61, 2}, [&] { return betas(rng); }));
+  // Initial states as sums of positive features: the denominators stay positive.
+  for (std::vector<int64_t> shape :
+       {std::vector<int64_t>{4, 2, 4, 6}, {4, 2, 4}, {4, 2, 4, 6}, {4, 2, 4}})
+    args.push_back(drawnArray(shape, [&] { return positive(rng); }));
+  Array cu(DType::I32, {5});
+  cu.data = {0, 0, 1, 40, 61};
+  args.push_back(cu);
+  ASSERT_EQ(args.size(), 11u);
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  for (int64_t chunk : {1, 4, 5, 16, 32}) {
+    CpuKernelOptions options;
+    options.chunkSize = chunk;
+    options.chunkedProducts = true;
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "chunk " << chunk);
+  }
+  CpuKernelOptions products;
+  products.chunkedProducts = true;
+  auto kernel = compiler.compile(recurrenceOf(*module), products);
+  ASSERT_TRUE(static_cast<bool>(kernel));
+  EXPECT_EQ((*kernel)->algorithm(), Algorithm::ChunkedProduct);
+
+}
+
 TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
   // Unrouted (memory, token) pairs neither decay nor write: the builder selects their k, v, g
   // and β to zero, so every memory is a chunked gated delta rule. Their inputs are arbitrary;

@@ -24,7 +24,7 @@ struct ChainReader {
     Operation *next = nullptr;
     forked = false;
     for (Operation *user : state.getUsers()) {
-      if (isa<ReadOp, YieldOp>(user))
+      if (isa<ReadOp, ReadProductOp, YieldOp>(user))
         continue;
       if (next && next != user)
         forked = true;
@@ -36,9 +36,12 @@ struct ChainReader {
   bool read(Value state, Value yielded) {
     enum { Decays, Delta, Written } phase = Decays;
     while (true) {
-      for (Operation *user : state.getUsers())
+      for (Operation *user : state.getUsers()) {
         if (auto r = dyn_cast<ReadOp>(user))
           update.reads.push_back(r);
+        if (auto r = dyn_cast<ReadProductOp>(user); r && !llvm::is_contained(update.productReads, r))
+          update.productReads.push_back(r);
+      }
       if (state == yielded)
         return true;
       bool forked;
@@ -112,9 +115,16 @@ static bool readBlocksFitChunks(RecurrenceAnalysis &result) {
 }
 
 int64_t RecurrenceAnalysis::chunkSizeFor(int64_t requested) const {
+  if (algorithm == Algorithm::ChunkedProduct)
+    return std::min(requested, kMaxProductChunk);
   if (!readBlock)
     return requested;
   return readBlock * std::max<int64_t>(1, requested / readBlock);
+}
+
+bool readsProducts(RecurrenceOp op) {
+  return llvm::any_of(op.getBodyBlock(),
+                      [](Operation &bodyOp) { return isa<ReadProductOp>(bodyOp); });
 }
 
 RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
@@ -124,11 +134,7 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   for (Operation &bodyOp : op.getBodyBlock())
     if (auto window = dyn_cast<WindowReadOp>(bodyOp))
       result.windows.push_back(window);
-  for (Operation &bodyOp : op.getBodyBlock())
-    if (isa<ReadProductOp>(bodyOp)) {
-      result.reason = "a read of a product of states (no chunked form yet)";
-      return result;
-    }
+  bool products = readsProducts(op);
   bool anyDelta = false;
   for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
     StateUpdate update;
@@ -144,15 +150,50 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
     anyDelta |= update.delta;
     result.states.push_back(std::move(update));
   }
+  if (products)
+    return analyzeProducts(op, result);
   if (!readBlocksFitChunks(result))
     return result;
 
-  // The per-token values that drive the states must not depend on any state or read: the
-  // chunked form computes them for a whole chunk before it touches the state.
+  if (!driversIndependentOfReads(op, result))
+    return result;
+  result.algorithm = anyDelta ? Algorithm::ChunkedDelta : Algorithm::ChunkedDiagonal;
+  return result;
+}
+
+/// The chunked product form takes plain writes and product reads only.
+RecurrenceAnalysis &RecurrenceAnalysis::analyzeProducts(RecurrenceOp op,
+                                                        RecurrenceAnalysis &result) {
+  auto fail = [&](const Twine &why) -> RecurrenceAnalysis & {
+    result.reason = ("reads a product of states; no chunked form: " + why).str();
+    return result;
+  };
+  for (const StateUpdate &s : result.states) {
+    std::string state = "state #" + std::to_string(s.index);
+    if (s.delta || !s.scalarDecays.empty() || !s.keyDecays.empty() || !s.valueDecays.empty())
+      return fail(state + " decays or has a delta transition");
+    if (!s.reads.empty())
+      return fail(state + " is also read alone");
+    if (!s.key)
+      return fail(state + " is never written");
+  }
+  if (!result.windows.empty())
+    return fail("a window read");
+  if (!driversIndependentOfReads(op, result))
+    return result;
+  result.productChunkable = true;
+  result.reason = "reads a product of states: the token scan costs less on the CPU than the "
+                  "chunked product form (mark the recurrence chunked_product to run that)";
+  return result;
+}
+
+/// The per-token values that drive the states must not depend on any state or read: the
+/// chunked forms compute them for a whole chunk before they touch the state.
+bool RecurrenceAnalysis::driversIndependentOfReads(RecurrenceOp op, RecurrenceAnalysis &result) {
   SetVector<Operation *> stateDependent;
   // (Window reads too: the chunked kernel computes them after the prologue.)
   for (Operation &bodyOp : op.getBodyBlock())
-    if (isa<ReadOp, WindowReadOp>(bodyOp)) {
+    if (isa<ReadOp, ReadProductOp, WindowReadOp>(bodyOp)) {
       getForwardSlice(&bodyOp, &stateDependent);
       stateDependent.insert(&bodyOp); // after: the slice removes its root
     }
@@ -163,10 +204,12 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
     llvm::append_range(drivers, s.valueDecays);
     for (ReadOp r : s.reads)
       drivers.push_back(r.getQuery());
+    for (ReadProductOp r : s.productReads)
+      drivers.push_back(r.getQuery());
     for (Value v : drivers)
       if (v && v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
         result.reason = "a key, value, gate or query depends on a read of the state or a window";
-        return result;
+        return false;
       }
   }
   for (WindowReadOp window : result.windows)
@@ -174,10 +217,9 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
       if (v.getDefiningOp() && stateDependent.contains(v.getDefiningOp())) {
         result.reason =
             "a window read's query, key or value depends on a read of the state or a window";
-        return result;
+        return false;
       }
-  result.algorithm = anyDelta ? Algorithm::ChunkedDelta : Algorithm::ChunkedDiagonal;
-  return result;
+  return true;
 }
 
 } // namespace linrec

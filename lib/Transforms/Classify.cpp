@@ -21,6 +21,14 @@ struct LinrecClassifyPass : linrec::impl::LinrecClassifyBase<LinrecClassifyPass>
       if (op.getAlgorithm() == Algorithm::Sequential)
         return;
       RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+      // The chunked product form is never the analysis's choice; a mark asks for it.
+      if (op.getAlgorithm() == Algorithm::ChunkedProduct) {
+        if (!analysis.productChunkable) {
+          op.emitOpError("is marked chunked_product, but ") << analysis.reason;
+          signalPassFailure();
+        }
+        return;
+      }
       op.setAlgorithmAttr(AlgorithmAttr::get(op.getContext(), analysis.algorithm));
       if (remarkSequential && analysis.algorithm == Algorithm::Sequential)
         op.emitRemark("sequential: ") << analysis.reason;

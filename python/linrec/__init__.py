@@ -33,12 +33,14 @@ class Layer:
     threads:    CPU threads (0: all cores).
     chunk_size: the chunked algorithm's chunk (0: the default).
     sequential: run the exact token-by-token scan instead of the chunked algorithm.
+    chunked_products: tensor attention in the chunked product form (chunks of at most 16)
+                instead of the token scan, which is faster on the CPU.
     **params:   the model's parameters, exactly as the conformance format names them; every
                 parameter the model uses must be given (there are no hidden defaults).
     """
 
     def __init__(self, model, *, target="cpu", threads=0, chunk_size=0, sequential=False,
-                 **params):
+                 chunked_products=False, **params):
         if model not in models():
             raise ValueError(f"unknown model '{model}'; linrec knows: {', '.join(models())}")
         self.model = model
@@ -46,6 +48,7 @@ class Layer:
         self.threads = threads
         self.chunk_size = chunk_size
         self.sequential = sequential
+        self.chunked_products = chunked_products
         self.params = dict(params)
         self._params_json = _json.dumps(self.params)
 
@@ -59,7 +62,7 @@ class Layer:
         if self.target in ("cpu", "cuda"):
             inputs = {name: _prepare(x) for name, x in inputs.items()}
         return _run_model(self.model, self._params_json, inputs, self.target, self.threads,
-                          self.chunk_size, self.sequential)
+                          self.chunk_size, self.sequential, self.chunked_products)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -69,7 +69,7 @@ func.func @window_with_a_product_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4
     %A = linrec.write %S1, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
-    // expected-error @+1 {{needs the chunked kernel, but the recurrence runs sequentially (a read of a product of states (no chunked form yet))}}
+    // expected-error @+1 {{needs the chunked kernel, but the recurrence runs sequentially (reads a product of states; no chunked form: a window read)}}
     %w = linrec.window_read %x, %x, %x size 4 scale 1.0 : vector<4xf32>, vector<4xf32>
     %y = arith.addf %p, %w : vector<4xf32>
     linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
@@ -103,4 +103,23 @@ func.func @heads_norm_scan(%q: tensor<2x16x4x8xf32>) -> tensor<2x16x4x8xf32> {
     linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%r : vector<8xf32>)
   }
   return %o : tensor<2x16x4x8xf32>
+}
+
+// -----
+
+// The chunked product form takes plain writes only.
+func.func @chunked_product_of_a_decaying_state(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>)
+    -> tensor<1x8x2x4xf32> {
+  // expected-error @+1 {{is marked chunked_product, but reads a product of states; no chunked form: state #0 decays or has a delta transition}}
+  %o, %s1, %s2 = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      {algorithm = #linrec.algorithm<chunked_product>}
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %D = linrec.decay %S1, %gt : !linrec.state<4x4xf32>, f32
+    %A = linrec.write %D, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%p : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
 }

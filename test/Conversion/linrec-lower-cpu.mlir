@@ -252,3 +252,28 @@ func.func @auto_groups(%q: tensor<1x64x8x16xf32>, %qd: tensor<1x64x?x16xf32>)
   }
   return %s, %sd : tensor<1x8x16x16xf32>, tensor<1x?x16x16xf32>
 }
+
+// -----
+
+// Marked chunked_product: the chunked product form (ChunkedProductKernel.cpp) in chunks of at
+// most 16 tokens (32 asked): per query, the pair weights of the in-chunk keys (16 x 16, masked
+// to keys up to the query) and pair rows q ⊙ a_j (16 x 4).
+// CHECK-LABEL: func.func @chunked_product
+// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x4xf32>
+// CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<4x16xf32>
+// CHECK: arith.ceildivui %{{.*}}, %c16
+// CHECK: arith.cmpf ole, %{{.*}}, %{{.*}} : vector<16xf32>
+func.func @chunked_product(%q: tensor<1x?x2x4xf32>, %v: tensor<1x?x2x8xf32>) -> tensor<1x?x2x8xf32> {
+  %o, %s1, %s2 = linrec.recurrence ins(%q, %v : tensor<1x?x2x4xf32>, tensor<1x?x2x8xf32>)
+      {algorithm = #linrec.algorithm<chunked_product>}
+      -> (tensor<1x?x2x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) {
+  ^bb0(%S1: !linrec.state<4x8xf32>, %S2: !linrec.state<4x8xf32>, %x: vector<4xf32>, %y: vector<8xf32>):
+    %A = linrec.write %S1, %x, %y : !linrec.state<4x8xf32>, vector<4xf32>, vector<8xf32>
+    %B = linrec.write %S2, %x, %y : !linrec.state<4x8xf32>, vector<4xf32>, vector<8xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x8xf32>, vector<4xf32> -> vector<8xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x8xf32>, !linrec.state<4x8xf32>) outputs(%p : vector<8xf32>)
+  }
+  return %o : tensor<1x?x2x8xf32>
+}

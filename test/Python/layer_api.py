@@ -95,6 +95,10 @@ cpu = linrec.Layer("tensor_attention", degree=3, scale=0.5)(**tensor)
 ref = linrec.Layer("tensor_attention", target="reference", degree=3, scale=0.5)(**tensor)
 print("tensor attention degree 3:", "ok" if rel(cpu["o"], ref["o"]) < 1e-5 else "differ")
 # CHECK: tensor attention degree 3: ok
+chunked = linrec.Layer("tensor_attention", chunked_products=True, chunk_size=8, degree=3,
+                       scale=0.5)(**tensor)
+print("tensor attention chunked:", "ok" if rel(chunked["o"], ref["o"]) < 1e-5 else "differ")
+# CHECK: tensor attention chunked: ok
 
 # Layers made of several kernels (a window attention, then the recurrence that fuses the mix)
 # run through one compiled function on f32 buffers.

@@ -130,3 +130,59 @@ func.func @forced_sequential(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf32> {
   }
   return %s : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// Reads of a product of states (tensor attention): the scan, which costs less on the CPU than
+// the chunked product form; the analysis says that the form exists.
+// CHECK-LABEL: func.func @product_read
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @product_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  // expected-remark @+1 {{sequential: reads a product of states: the token scan costs less on the CPU than the chunked product form (mark the recurrence chunked_product to run that)}}
+  %o, %s1, %s2 = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>)
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %A = linrec.write %S1, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%p : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+// Marked chunked_product, the mark stays.
+// CHECK-LABEL: func.func @marked_product_read
+// CHECK: algorithm = #linrec.algorithm<chunked_product>
+func.func @marked_product_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  %o, %s1, %s2 = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>)
+      {algorithm = #linrec.algorithm<chunked_product>}
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %A = linrec.write %S1, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%p : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
+// Marked chunked_product, but a state is also read alone: an error.
+func.func @marked_product_with_a_plain_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  // expected-error @+1 {{is marked chunked_product, but reads a product of states; no chunked form: state #0 is also read alone}}
+  %o, %s1, %s2 = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>)
+      {algorithm = #linrec.algorithm<chunked_product>}
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %A = linrec.write %S1, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %B = linrec.write %S2, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %p = linrec.read_product %A, %B, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %r = linrec.read %A, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %y = arith.addf %p, %r : vector<4xf32>
+    linrec.yield states(%A, %B : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%y : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <random>
 
 using namespace linrec;
@@ -144,6 +145,28 @@ compileLayer(mlir::MLIRContext &context, CpuCompiler &compiler, const LayerConfi
   return *kernel;
 }
 
+/// f32 buffers of a layer function's argument types (normal inputs; rank-3 arguments, the
+/// projection weights, scaled by `weightScale`) and result types.
+struct LayerBuffers {
+  LayerBuffers(mlir::func::FuncOp signature, std::mt19937_64 &rng, float weightScale) {
+    std::normal_distribution<float> normal;
+    auto add = [&](std::vector<BufferView> &list, mlir::Type type, float scale) {
+      auto tensor = mlir::cast<mlir::RankedTensorType>(type);
+      std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+      storage.emplace_back(Array::numElementsOf(shape));
+      for (float &x : storage.back())
+        x = scale * normal(rng);
+      list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+    };
+    for (mlir::Type t : signature.getArgumentTypes())
+      add(args, t, mlir::cast<mlir::RankedTensorType>(t).getRank() == 3 ? weightScale : 1.0f);
+    for (mlir::Type t : signature.getResultTypes())
+      add(results, t, 0.0f);
+  }
+  std::deque<std::vector<float>> storage;
+  std::vector<BufferView> args, results;
+};
+
 /// The hybrid layers with a window of 64: Liger Attention (Liger-GLA + a sliding softmax
 /// window, mixed 0.5/0.5) and LoLCATs, sliding and terraced (Hedgehog features, F = 32, + a
 /// shifted_exp window sharing the denominator). "fused": the window term inside the
@@ -158,7 +181,6 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
                   "fused compile ms |\n"
                << "|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(1);
-  std::normal_distribution<float> normal;
   struct Hybrid {
     LayerKind kind;
     WindowKind window;
@@ -212,22 +234,8 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
             compileSeconds = now() - start;
           executables[fuse ? 0 : 1] = *executable;
         }
-        // Buffers of the function's argument and result types (small weights for Wq, Wk).
-        std::vector<std::vector<float>> storage;
-        std::vector<BufferView> args, results;
-        auto add = [&](std::vector<BufferView> &list, mlir::Type type, float scale) {
-          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
-          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-          storage.emplace_back(Array::numElementsOf(shape));
-          for (float &x : storage.back())
-            x = scale * normal(rng);
-          list.push_back(BufferView{storage.back().data(), DType::F32, shape});
-        };
-        storage.reserve(16);
-        for (mlir::Type t : signature.getArgumentTypes())
-          add(args, t, mlir::cast<mlir::RankedTensorType>(t).getRank() == 3 ? 0.1f : 1.0f);
-        for (mlir::Type t : signature.getResultTypes())
-          add(results, t, 0.0f);
+        LayerBuffers buffers(signature, rng, /*weightScale=*/0.1f);
+        std::vector<BufferView> &args = buffers.args, &results = buffers.results;
         for (unsigned t : threads) {
           double seconds[2] = {0, 0};
           for (int which : {0, 1})
@@ -249,6 +257,64 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
   return false;
 }
 
+/// Tensor attention (B, H as given, d = dv = 16, Taylor degree 1 and 2): the token scan (the
+/// default) against the chunked product form at chunks of 4, 8 and 16. Returns true after
+/// printing an error.
+static bool timeTensorAttention(mlir::MLIRContext &context, CpuCompiler &compiler,
+                                llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<unsigned> threads) {
+  const int64_t chunks[] = {4, 8, 16};
+  llvm::outs() << "\n| tensor attention (d = dv = 16) | degree | T | threads | scan ms | "
+                  "chunked C=4 ms | C=8 ms | C=16 ms |\n"
+               << "|---|---|---|---|---|---|---|---|\n";
+  std::mt19937_64 rng(2);
+  for (int64_t degree : {1, 2})
+    for (int64_t tokens : lengths) {
+      LayerConfig config;
+      config.kind = LayerKind::TensorAttention;
+      config.degree = degree;
+      config.scale = 0.25;
+      LayerShapes shapes;
+      shapes.batch = batchSize;
+      shapes.tokens = tokens;
+      shapes.heads = heads;
+      shapes.keyDim = shapes.valueDim = 16;
+      mlir::OwningOpRef<mlir::ModuleOp> module =
+          mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+      auto signature = buildLayerFunction(*module, "layer", config, shapes);
+      if (!signature) {
+        llvm::errs() << llvm::toString(signature.takeError()) << "\n";
+        return true;
+      }
+      std::vector<CpuExecutable> executables; // the scan, then each chunk size
+      for (int64_t c : {int64_t(0), chunks[0], chunks[1], chunks[2]}) {
+        CpuKernelOptions options;
+        options.chunkedProducts = c > 0;
+        options.chunkSize = c > 0 ? c : chunk;
+        auto executable = compileForCpu(compiler, *module, "layer", options);
+        if (!executable) {
+          llvm::errs() << llvm::toString(executable.takeError()) << "\n";
+          return true;
+        }
+        executables.push_back(*executable);
+      }
+      LayerBuffers buffers(*signature, rng, /*weightScale=*/1.0f);
+      for (unsigned t : threads) {
+        llvm::SmallVector<double> ms;
+        for (CpuExecutable &executable : executables)
+          ms.push_back(1e3 * bestSeconds([&] {
+                         if (llvm::Error e = executable.run(buffers.args, buffers.results, t))
+                           llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+                       }));
+        llvm::outs() << llvm::format("| tensor_attention | %lld | %lld | %u | %.2f | %.2f | "
+                                     "%.2f | %.2f |\n",
+                                     (long long)degree, (long long)tokens, t, ms[0], ms[1],
+                                     ms[2], ms[3]);
+        llvm::outs().flush();
+      }
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
@@ -256,9 +322,11 @@ int main(int argc, char **argv) {
   if (families.empty())
     families = {"linear",      "lightning", "simple_gla",     "gla",
                 "delta",       "gated_delta", "kda",          "hybrids"};
-  // Hybrids have their own table (fused vs parts).
+  // Hybrids and tensor attention have their own tables (fused vs parts, scan vs chunked).
   bool hybrids = llvm::is_contained(families, "hybrids");
   llvm::erase(families, "hybrids");
+  bool tensorAttention = llvm::is_contained(families, "tensor_attention");
+  llvm::erase(families, "tensor_attention");
   std::vector<int64_t> lengths(tokenCounts.begin(), tokenCounts.end());
   if (lengths.empty())
     lengths = {1024, 4096, 16384};
@@ -414,6 +482,8 @@ int main(int argc, char **argv) {
   }
 
   if (hybrids && !decodeOnly && timeHybrids(context, compiler, lengths, dims, threads))
+    return 1;
+  if (tensorAttention && !decodeOnly && timeTensorAttention(context, compiler, lengths, threads))
     return 1;
 
   // Decode: one token per sequence, the state read and written in place, B x H states.

@@ -2,7 +2,8 @@
 //
 //   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
 //              [--seed N] [--out DIR] [--target=reference|cpu|cuda] [--no-check]
-//              [--tolerance X] [--chunk-size N] [--value-tiles N] [--sequential] [--num-threads N]
+//              [--tolerance X] [--chunk-size N] [--value-tiles N] [--sequential]
+//              [--chunked-products] [--num-threads N]
 //   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
@@ -68,6 +69,10 @@ static cl::opt<int64_t> headsPerItem("heads-per-item",
                                               "as many as keep every thread busy)"),
                                      cl::init(0));
 static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
+static cl::opt<bool> chunkedProducts(
+    "chunked-products",
+    cl::desc("CPU schedule: reads of products of states (tensor attention) in the chunked "
+             "product form instead of the scan"));
 static cl::opt<bool> gpuSchedule("gpu-schedule",
                                  cl::desc("with --target=cpu: run the GPU schedule (before it "
                                           "is mapped onto blocks and threads) on the CPU"));
@@ -98,6 +103,7 @@ static CpuKernelOptions cpuOptions() {
   options.valueTiles = valueTiles;
   options.headsPerItem = headsPerItem;
   options.sequential = sequential;
+  options.chunkedProducts = chunkedProducts;
   options.threads = numThreads;
   options.gpuSchedule = gpuSchedule;
   options.gpu.valueTile = gpuValueTile;

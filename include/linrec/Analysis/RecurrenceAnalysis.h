@@ -31,6 +31,8 @@ struct StateUpdate {
   mlir::Value value; // null for a normalizer (the value is 1)
   mlir::Value beta;  // null when 1
   llvm::SmallVector<ReadOp> reads;
+  /// Reads of this state's product with another (read_product, as its first or second).
+  llvm::SmallVector<ReadProductOp> productReads;
 };
 
 struct RecurrenceAnalysis {
@@ -44,13 +46,29 @@ struct RecurrenceAnalysis {
   /// must then hold a whole number of blocks.
   int64_t readBlock = 0;
   static constexpr int64_t kMaxReadBlock = 256;
+  /// Whether the body's reads are products of states (read_product) that the chunked product
+  /// form evaluates: every state written plainly (no decay, delta or mask), product reads
+  /// only, keys, values, betas and queries independent of the reads. The analysis still
+  /// records `sequential` (the cheaper form on the CPU); `states` are filled.
+  bool productChunkable = false;
+  /// Chunks of the chunked product form hold at most this many tokens: its in-chunk pairs
+  /// cost C·r per token and query.
+  static constexpr int64_t kMaxProductChunk = 16;
 
   /// The chunk size a chunked kernel uses when `requested` is asked for: the largest multiple
-  /// of readBlock up to it (at least readBlock), or `requested` itself.
+  /// of readBlock up to it (at least readBlock), at most kMaxProductChunk for the chunked
+  /// product form, or `requested` itself.
   int64_t chunkSizeFor(int64_t requested) const;
 
   static RecurrenceAnalysis analyze(RecurrenceOp op);
+
+private:
+  static RecurrenceAnalysis &analyzeProducts(RecurrenceOp op, RecurrenceAnalysis &result);
+  static bool driversIndependentOfReads(RecurrenceOp op, RecurrenceAnalysis &result);
 };
+
+/// Whether `op`'s body reads a product of states (linrec.read_product).
+bool readsProducts(RecurrenceOp op);
 
 } // namespace linrec
 

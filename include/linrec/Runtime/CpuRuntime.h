@@ -50,6 +50,9 @@ struct MemRefDescriptor {
 struct CpuKernelOptions : CpuPipelineOptions {
   /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
   bool sequential = false;
+  /// Recurrences that read products of states (tensor attention) run the chunked product
+  /// form (chunks of at most 16) instead of the scan, which costs less on the CPU.
+  bool chunkedProducts = false;
   /// Compile the GPU schedule instead (linrec-lower-gpu: block and thread loops on workgroup
   /// tiles, before linrec-map-to-gpu) and run it on the CPU, a thread loop at a time: how the
   /// GPU lowering is checked on machines without a GPU.

@@ -281,6 +281,12 @@ LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
   std::optional<Algorithm> forced = op.getAlgorithm();
   if (!forced)
     return success();
+  if (*forced == Algorithm::ChunkedProduct) {
+    if (!analysis.productChunkable)
+      return op.emitOpError("is marked chunked_product, but ") << analysis.reason;
+    analysis.algorithm = Algorithm::ChunkedProduct;
+    return success();
+  }
   if (*forced != Algorithm::Sequential && analysis.algorithm == Algorithm::Sequential)
     return op.emitOpError("is marked ")
            << stringifyAlgorithm(*forced) << " but is sequential: " << analysis.reason;
@@ -297,7 +303,8 @@ Value sumMapped(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &mapp
 }
 
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested) {
-  if (requested <= 1 || analysis.algorithm == Algorithm::Sequential)
+  if (requested <= 1 || (analysis.algorithm != Algorithm::ChunkedDiagonal &&
+                         analysis.algorithm != Algorithm::ChunkedDelta))
     return 1;
   int64_t dv = 0;
   for (const StateUpdate &s : analysis.states) {

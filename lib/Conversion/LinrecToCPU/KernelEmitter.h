@@ -129,6 +129,9 @@ void replaceWithKernelCall(RecurrenceOp op, mlir::func::FuncOp kernel);
 
 /// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta).
 void emitChunkedKernel(KernelEmitter &emitter);
+/// The chunked product form (analysis.algorithm is chunked_product): reads of products of
+/// plain-written states, per chunk (ChunkedProductKernel.cpp).
+void emitChunkedProductKernel(KernelEmitter &emitter);
 /// The exact token-by-token scan; correct for every body the verifier accepts.
 void emitSequentialKernel(KernelEmitter &emitter);
 

@@ -224,8 +224,11 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     if (failed(checkWindowReads(op, analysis, chunk)))
       return failure();
     int64_t tiles = cpu::valueTilesFor(op, analysis, valueTiles);
+    // The chunked kernel of the attention-like forms: ChunkedKernel.cpp.
+    bool attentionForm = analysis.algorithm == Algorithm::ChunkedDiagonal ||
+                         analysis.algorithm == Algorithm::ChunkedDelta;
     // A window keeps one head's history: heads with windows are not grouped.
-    int64_t group = analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty() ? 1
+    int64_t group = !attentionForm || !analysis.windows.empty() ? 1
                     : headsPerItem == 0 ? autoHeadsPerItem(op, tiles, threads)
                                         : headsPerItem;
     if (group < 1)
@@ -233,8 +236,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     if (op.getHeadsNormEps()) {
       // The norm over heads needs every head of a row in one work item, and whole rows.
       int64_t heads = cast<RankedTensorType>(op.getInputs().front().getType()).getDimSize(2);
-      if (analysis.algorithm == Algorithm::Sequential || !analysis.windows.empty() ||
-          ShapedType::isDynamic(heads))
+      if (!attentionForm || !analysis.windows.empty() || ShapedType::isDynamic(heads))
         return op.emitOpError("normalizes its output over heads (heads_norm_eps), which needs "
                               "the chunked kernel, static heads and no window reads; keep "
                               "linrec.heads_rms_norm apart instead");
@@ -248,6 +250,8 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     emitter.matmulColumns = matmulColumns;
     if (analysis.algorithm == Algorithm::Sequential)
       cpu::emitSequentialKernel(emitter);
+    else if (analysis.algorithm == Algorithm::ChunkedProduct)
+      cpu::emitChunkedProductKernel(emitter);
     else
       cpu::emitChunkedKernel(emitter);
     func::ReturnOp::create(emitter.b);

@@ -63,7 +63,9 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
                  "needs the chunked schedule, but the recurrence runs sequentially")
              << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
              << "; write the window as linrec.window_attention instead";
-    bool sequential = analysis.algorithm == Algorithm::Sequential;
+    // The GPU has no chunked product schedule yet: such recurrences run the exact scan.
+    bool sequential = analysis.algorithm == Algorithm::Sequential ||
+                      analysis.algorithm == Algorithm::ChunkedProduct;
     // Block-start reads need whole blocks per chunk (the scan takes no chunks).
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (!sequential)
