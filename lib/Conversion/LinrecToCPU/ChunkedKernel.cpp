@@ -93,7 +93,18 @@ public:
                                             arith::MulIOp::create(b, c, e.index(C)));
         Value count = arith::MinUIOp::create(
             b, e.index(C), arith::SubIOp::create(b, group.tokenEnd, first));
-        forEachHead(group, [&](const WorkItem &item) { emitChunk(item, first, count); });
+        forEachHead(group, [&](const WorkItem &item) {
+          // What the kernel loads next: the group's next head in this chunk, or its first head
+          // in the next chunk (the rows to prefetch while this head computes).
+          Value nextHead = arith::AddIOp::create(b, item.head, e.index(1));
+          Value groupEnd = arith::AddIOp::create(b, group.head, group.numHeads);
+          Value wraps = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, nextHead, groupEnd);
+          WorkItem next = item;
+          next.head = arith::SelectOp::create(b, wraps, group.head, nextHead);
+          Value nextFirst = arith::SelectOp::create(
+              b, wraps, arith::AddIOp::create(b, first, e.index(C)), first);
+          emitChunk(item, first, count, next, nextFirst);
+        });
         if (std::optional<APFloat> eps = e.op.getHeadsNormEps())
           emitHeadsNorm(group, first, count, eps->convertToDouble());
       });
@@ -287,14 +298,15 @@ private:
   }
   Value sum(ArrayRef<Value> values, IRMapping &mapping) { return sumMapped(b, values, mapping); }
 
-  void emitChunk(const WorkItem &item, Value first, Value count) {
+  void emitChunk(const WorkItem &item, Value first, Value count, const WorkItem &next,
+                 Value nextFirst) {
     for (StateBuffers &s : states)
       clearChunkBuffers(s);
     for (ChunkWindow &w : windows)
       w.clearPadding(count);
     emitProjections(item, first, count);
     emitPrologue(item, first, count);
-    nextChunk = {&item, arith::AddIOp::create(b, first, e.index(C)), 0, 0};
+    nextChunk = {&next, nextFirst, 0, 0};
     for (StateBuffers &s : states)
       nextChunk.parts += prefetchingMatmuls(s);
     for (StateBuffers &s : states) {
