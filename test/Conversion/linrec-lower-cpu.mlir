@@ -277,3 +277,35 @@ func.func @chunked_product(%q: tensor<1x?x2x4xf32>, %v: tensor<1x?x2x8xf32>) -> 
   }
   return %o : tensor<1x?x2x8xf32>
 }
+
+// -----
+
+// The scan (here forced): per token, the decay, delta transition, write and read of a state
+// are one loop over its rows, stored straight into the state buffer, after one loop that sums
+// Sᵀk from recomputed decayed rows; no pass per op, no copy back.
+// CHECK-LABEL: func.func @scan_in_row_passes
+// CHECK: func.func @__linrec_kernel_0
+// CHECK: math.exp
+// CHECK: scf.for {{.*}} iter_args(%[[SUM:.*]] = %{{.*}}) -> (vector<4xf32>)
+// CHECK: vector.fma %{{.*}}, %{{.*}}, %[[SUM]] : vector<4xf32>
+// CHECK: scf.for %[[ROW:.*]] = {{.*}} iter_args(%[[READ:.*]] = %{{.*}}) -> (vector<4xf32>)
+// CHECK: %[[WRITTEN:.*]] = vector.fma
+// CHECK: vector.fma %{{.*}}, %[[WRITTEN]], %[[READ]] : vector<4xf32>
+// CHECK: vector.store %[[WRITTEN]], %[[STATE:.*]][%[[ROW]], %{{.*}}] : memref<4x4xf32>
+// CHECK: vector.store {{.*}} : memref<1x?x2x4xf32>
+// CHECK-NOT: vector.store {{.*}} : memref<4x4xf32>
+// CHECK: vector.store %{{.*}}, %{{.*}} : memref<1x2x4x4xf32>
+func.func @scan_in_row_passes(%q: tensor<1x?x2x4xf32>, %g: tensor<1x?x2xf32>, %s0: tensor<1x2x4x4xf32>)
+    -> (tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<1x?x2x4xf32>, tensor<1x?x2xf32>)
+      init(%s0 : tensor<1x2x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
+      -> (tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %D = linrec.decay %S, %gt : !linrec.state<4x4xf32>, f32
+    %E = linrec.delta %D, %x, %gt : !linrec.state<4x4xf32>, vector<4xf32>
+    %W = linrec.write %E, %x, %x scaled %gt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %W, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%W : !linrec.state<4x4xf32>) outputs(%r : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>
+}

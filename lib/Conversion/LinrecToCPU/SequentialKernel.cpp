@@ -1,9 +1,10 @@
 //===- SequentialKernel.cpp - the token-by-token scan of a recurrence -----===//
 //
 // The exact evaluation of any body the verifier accepts, token by token: per-token ops are
-// cloned, and every state op becomes a pass over a dk x dv buffer (one buffer per state
-// value of the body). This is also the decode kernel: with one token per sequence it reads
-// each state, applies the step and writes it back.
+// cloned, and consecutive row-wise state ops (decays, writes, selects, reads) become one loop
+// over the rows of dk x dv buffers (one buffer per state value the loop must keep); a delta
+// transition, which needs Sᵀk first, is two loops of its own. This is also the decode kernel:
+// with one token per sequence it reads each state, applies the step and writes it back.
 //
 //===----------------------------------------------------------------------===//
 
@@ -81,26 +82,290 @@ private:
     IRMapping mapping;
     e.mapTokenArguments(mapping, item, token);
     snapshotBlockStarts(item, token);
+    RowPass pass;
     for (Operation &bodyOp : op.getBodyBlock()) {
       if (isa<YieldOp>(bodyOp))
         break;
-      bool handled = llvm::TypeSwitch<Operation *, bool>(&bodyOp)
-                         .Case([&](DecayOp decay) { return emitDecay(decay, mapping); })
-                         .Case([&](DeltaOp delta) { return emitDelta(delta, mapping); })
-                         .Case([&](WriteOp write) { return emitWrite(write, mapping); })
-                         .Case([&](ReadOp read) { return emitRead(read, mapping); })
-                         .Case([&](ReadProductOp read) { return emitReadProduct(read, mapping); })
-                         .Case([&](SelectOp select) { return emitSelect(select, mapping); })
-                         .Default([](Operation *) { return false; });
-      if (!handled)
+      // An op waits for the pass when it needs one of its reads, and a pass covers the rows
+      // of one key dim; a delta transition joins unless its state comes from another delta
+      // of the pass (its Sᵀk would need that one's).
+      bool needsRead = llvm::any_of(bodyOp.getOperands(), [&](Value v) {
+        return !isa<StateType>(v.getType()) && pass.produces(v);
+      });
+      bool rowWise = isRowWise(&bodyOp);
+      if (needsRead || (rowWise && !pass.ops.empty() &&
+                        (rowsOf(&bodyOp) != rowsOf(pass.ops.front()) ||
+                         (isa<DeltaOp>(bodyOp) && pass.deltaUpstreamOf(bodyOp.getOperand(0))))))
+        emitRowPass(pass, mapping);
+      if (rowWise)
+        pass.ops.push_back(&bodyOp);
+      else
         e.cloneBodyOp(bodyOp, mapping);
     }
+    emitRowPass(pass, mapping);
     YieldOp yield = op.getYield();
     e.storeOutputs(mapping, item, token);
-    // The yielded states become the next token's states.
+    // The yielded states become the next token's states (unless a pass stored them there).
     for (auto [arg, yielded] : llvm::zip(op.getStateArgs(), yield.getStates()))
-      if (buffers[arg] != buffers[yielded])
+      if (buffers[arg] != buffers[yielded] && !storedInPlace.contains(yielded))
         copy(buffers[yielded], buffers[arg], cast<StateType>(arg.getType()));
+    storedInPlace.clear();
+  }
+
+  /// Consecutive state ops that work row by row (decays, delta transitions, writes, selects,
+  /// reads): one loop over the rows applies all of them with each state's row in registers,
+  /// loading a row once and storing it once, instead of a pass over the state per op. A delta
+  /// transition S − β k (Sᵀk)ᵀ needs Sᵀk over all rows first: a loop before recomputes the
+  /// rows its state comes from and sums them. (Per-token ops that need no read of the pass
+  /// are emitted before its loops.)
+  struct RowPass {
+    SmallVector<Operation *> ops;
+    bool produces(Value v) const { return llvm::is_contained(ops, v.getDefiningOp()); }
+    /// The pass's ops that `state` is computed from (within the pass), in pass order.
+    SmallVector<Operation *> upstreamOf(ArrayRef<Value> states) const {
+      llvm::SmallPtrSet<Operation *, 8> needed;
+      SmallVector<Value> work(states.begin(), states.end());
+      while (!work.empty()) {
+        Operation *def = work.pop_back_val().getDefiningOp();
+        if (!def || !produces(def->getResult(0)) || !needed.insert(def).second)
+          continue;
+        for (Value operand : def->getOperands())
+          if (isa<StateType>(operand.getType()))
+            work.push_back(operand);
+      }
+      SmallVector<Operation *> ordered;
+      for (Operation *op : ops)
+        if (needed.contains(op))
+          ordered.push_back(op);
+      return ordered;
+    }
+    bool deltaUpstreamOf(Value state) const {
+      return llvm::any_of(upstreamOf({state}), [](Operation *op) { return isa<DeltaOp>(op); });
+    }
+  };
+  /// Yielded state values a pass stored straight into their state argument's buffer.
+  llvm::SmallPtrSet<Value, 4> storedInPlace;
+
+  static bool isRowWise(Operation *op) {
+    return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp>(op);
+  }
+  static int64_t rowsOf(Operation *op) {
+    Value state = isa<ReadProductOp>(op) ? cast<ReadProductOp>(op).getFirst()
+                                         : op->getOperand(0);
+    return cast<StateType>(state.getType()).getKeyDim();
+  }
+  static int64_t widthOf(Value state) {
+    return cast<StateType>(state.getType()).getValueDim();
+  }
+  static int64_t readWidth(Operation *read) {
+    return widthOf(isa<ReadOp>(read) ? cast<ReadOp>(read).getState()
+                                     : cast<ReadProductOp>(read).getFirst());
+  }
+
+  /// What a pass's op needs per row, prepared before its loops: lanes of keys, queries and
+  /// key decays (spilled, read element by element), value rows, factors, masks, and a delta's
+  /// β·Sᵀk once known.
+  struct Prepared {
+    Value lanes, factor, row, mask;
+  };
+
+  Prepared prepare(Operation *rowOp, int64_t rows, IRMapping &mapping) {
+    Prepared p;
+    if (auto decay = dyn_cast<DecayOp>(rowOp)) {
+      p.factor = math::ExpOp::create(b, mapping.lookup(decay.getLogDecay()));
+      if (decay.getAxis() == DecayAxis::Key)
+        p.lanes = spill(p.factor);
+    } else if (auto delta = dyn_cast<DeltaOp>(rowOp)) {
+      p.lanes = spill(mapping.lookup(delta.getKey()));
+      p.factor = mapping.lookup(delta.getBeta());
+    } else if (auto write = dyn_cast<WriteOp>(rowOp)) {
+      int64_t dv = widthOf(write.getState());
+      p.lanes = spill(mapping.lookup(write.getKey()));
+      p.row = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
+      if (write.getBeta())
+        p.row = arith::MulFOp::create(b, p.row, splat(mapping.lookup(write.getBeta()), dv));
+      if (write.getMask())
+        p.mask = mapping.lookup(write.getMask());
+    } else if (auto read = dyn_cast<ReadOp>(rowOp)) {
+      Value q = mapping.lookup(read.getQuery());
+      if (std::optional<APFloat> scale = read.getScale())
+        q = arith::MulFOp::create(b, q, splat(e.f32(scale->convertToDouble()), rows));
+      p.lanes = spill(q);
+    } else if (auto product = dyn_cast<ReadProductOp>(rowOp)) {
+      p.lanes = spill(mapping.lookup(product.getQuery()));
+    } else if (auto select = dyn_cast<SelectOp>(rowOp)) {
+      p.mask = mapping.lookup(select.getCondition());
+    }
+    return p;
+  }
+
+  /// The rows of one loop iteration: each state value's row at row r, loaded on first use.
+  struct Rows {
+    SequentialKernel &k;
+    Value r;
+    DenseMap<Value, Value> of;
+    Value get(Value state) {
+      auto it = of.find(state);
+      if (it != of.end())
+        return it->second;
+      Value loaded = k.row(k.buffers[state], r, widthOf(state));
+      of[state] = loaded;
+      return loaded;
+    }
+  };
+
+  /// Row r of a decay, write or select (a delta needs its β·Sᵀk: `deltaTerm`).
+  void applyRowOp(Operation *rowOp, const Prepared &p, Rows &rows, Value deltaTerm = {}) {
+    Value r = rows.r;
+    if (auto decay = dyn_cast<DecayOp>(rowOp)) {
+      int64_t dv = widthOf(decay.getState());
+      std::optional<DecayAxis> axis = decay.getAxis();
+      Value factor = !axis ? splat(p.factor, dv)
+                     : *axis == DecayAxis::Key ? splat(element(p.lanes, r), dv)
+                                               : p.factor;
+      rows.of[decay.getResult()] = arith::MulFOp::create(b, rows.get(decay.getState()), factor);
+    } else if (auto delta = dyn_cast<DeltaOp>(rowOp)) {
+      int64_t dv = widthOf(delta.getState());
+      rows.of[delta.getResult()] = arith::SubFOp::create(
+          b, rows.get(delta.getState()),
+          arith::MulFOp::create(b, splat(element(p.lanes, r), dv), deltaTerm));
+    } else if (auto write = dyn_cast<WriteOp>(rowOp)) {
+      Value x = rows.get(write.getState());
+      Value updated = vector::FMAOp::create(
+          b, splat(element(p.lanes, r), widthOf(write.getState())), p.row, x);
+      rows.of[write.getResult()] =
+          p.mask ? arith::SelectOp::create(b, p.mask, updated, x).getResult() : updated;
+    } else if (auto select = dyn_cast<SelectOp>(rowOp)) {
+      rows.of[select.getResult()] = arith::SelectOp::create(
+          b, p.mask, rows.get(select.getTrueState()), rows.get(select.getFalseState()));
+    }
+  }
+
+  void emitRowPass(RowPass &pass, IRMapping &mapping) {
+    if (pass.ops.empty())
+      return;
+    int64_t rows = rowsOf(pass.ops.front());
+    DenseMap<Operation *, Prepared> prepared;
+    SmallVector<Operation *> readOps, deltas;
+    for (Operation *rowOp : pass.ops) {
+      prepared[rowOp] = prepare(rowOp, rows, mapping);
+      if (isa<ReadOp, ReadProductOp>(rowOp))
+        readOps.push_back(rowOp);
+      if (isa<DeltaOp>(rowOp))
+        deltas.push_back(rowOp);
+    }
+    DenseMap<Operation *, Value> deltaTerms = emitDeltaSums(pass, deltas, prepared, rows);
+    DenseMap<Value, Value> destination = destinationsOf(pass);
+    SmallVector<Value> zeros;
+    for (Operation *read : readOps)
+      zeros.push_back(e.zeros(e.vectorOf(readWidth(read))));
+    SmallVector<Value> sums = e.forLoopCarry(
+        e.index(0), e.index(rows), 1, zeros, [&](Value r, ValueRange accs) {
+          Rows rowsAt{*this, r, DenseMap<Value, Value>()};
+          SmallVector<Value> next(accs.begin(), accs.end());
+          unsigned readIndex = 0;
+          for (Operation *rowOp : pass.ops) {
+            const Prepared &p = prepared[rowOp];
+            Value read;
+            if (auto plain = dyn_cast<ReadOp>(rowOp))
+              read = plain.getBlockStart() ? row(snapshots[plain], r, readWidth(plain))
+                                           : rowsAt.get(plain.getState());
+            else if (auto product = dyn_cast<ReadProductOp>(rowOp))
+              read = arith::MulFOp::create(b, rowsAt.get(product.getFirst()),
+                                           rowsAt.get(product.getSecond()));
+            if (!read) {
+              applyRowOp(rowOp, p, rowsAt, deltaTerms.lookup(rowOp));
+              continue;
+            }
+            next[readIndex] = vector::FMAOp::create(
+                b, splat(element(p.lanes, r), readWidth(rowOp)), read, next[readIndex]);
+            ++readIndex;
+          }
+          for (auto [v, buffer] : destination)
+            e.store(rowsAt.of.lookup(v), buffer, {r, e.index(0)});
+          return next;
+        });
+    for (auto [read, sum] : llvm::zip(readOps, sums)) {
+      Value o = sum;
+      if (!isa<VectorType>(read->getResult(0).getType()))
+        o = vector::ExtractOp::create(b, o, ArrayRef<int64_t>{0});
+      mapping.map(read->getResult(0), o);
+    }
+    pass.ops.clear();
+  }
+
+  /// β·Sᵀk of each delta transition of the pass, from one loop over the rows that recomputes
+  /// the states they transform (the pass's decays, writes and selects before them).
+  DenseMap<Operation *, Value> emitDeltaSums(RowPass &pass, ArrayRef<Operation *> deltas,
+                                             DenseMap<Operation *, Prepared> &prepared,
+                                             int64_t rows) {
+    DenseMap<Operation *, Value> terms;
+    if (deltas.empty())
+      return terms;
+    SmallVector<Value> inputs, zeros;
+    for (Operation *delta : deltas) {
+      inputs.push_back(delta->getOperand(0));
+      zeros.push_back(e.zeros(e.vectorOf(widthOf(inputs.back()))));
+    }
+    SmallVector<Operation *> upstream = pass.upstreamOf(inputs);
+    SmallVector<Value> sums = e.forLoopCarry(
+        e.index(0), e.index(rows), 1, zeros, [&](Value r, ValueRange accs) {
+          Rows rowsAt{*this, r, DenseMap<Value, Value>()};
+          for (Operation *rowOp : upstream)
+            applyRowOp(rowOp, prepared[rowOp], rowsAt);
+          SmallVector<Value> next;
+          for (auto [delta, input, acc] : llvm::zip(deltas, inputs, accs)) {
+            Value k = splat(element(prepared[delta].lanes, r), widthOf(input));
+            next.push_back(vector::FMAOp::create(b, k, rowsAt.get(input), acc));
+          }
+          return next;
+        });
+    for (auto [delta, sum] : llvm::zip(deltas, sums))
+      terms[delta] = arith::MulFOp::create(
+          b, sum, splat(prepared[delta].factor, widthOf(delta->getOperand(0))));
+    return terms;
+  }
+
+  /// Where each state value a pass produces goes: into its argument's buffer when it is
+  /// yielded once and read by nothing after the pass, and nothing after the pass reads the
+  /// argument (rows are independent: a row is loaded before it is stored); into its own
+  /// buffer when something after the pass reads it; nowhere when only the pass does.
+  DenseMap<Value, Value> destinationsOf(RowPass &pass) {
+    RecurrenceOp op = e.op;
+    YieldOp yield = op.getYield();
+    Operation *passStart = pass.ops.front();
+    auto usedAfter = [&](Value v, bool countYield) {
+      return llvm::any_of(v.getUsers(), [&](Operation *user) {
+        if (user == yield.getOperation())
+          return countYield;
+        return !llvm::is_contained(pass.ops, user) && !user->isBeforeInBlock(passStart);
+      });
+    };
+    DenseMap<Value, Value> destination;
+    for (Operation *rowOp : pass.ops) {
+      if (rowOp->getNumResults() == 0 || !isa<StateType>(rowOp->getResult(0).getType()))
+        continue;
+      Value v = rowOp->getResult(0);
+      if (!usedAfter(v, /*countYield=*/true))
+        continue; // lives in registers only
+      if (llvm::count(yield.getStates(), v) == 1 && !usedAfter(v, /*countYield=*/false)) {
+        BlockArgument arg = op.getStateArgOf(v);
+        if (!usedAfter(arg, /*countYield=*/true) && !snapshotsOf(arg)) {
+          destination[v] = buffers[arg];
+          storedInPlace.insert(v);
+          continue;
+        }
+      }
+      destination[v] = buffers[v];
+    }
+    return destination;
+  }
+
+  /// Whether a block-start read copies `arg`'s buffer (the copy must see the old state).
+  bool snapshotsOf(BlockArgument arg) {
+    return llvm::any_of(snapshots, [&](auto &entry) {
+      return e.op.getStateArgOf(cast<ReadOp>(entry.first).getState()) == arg;
+    });
   }
 
   /// At the first token of a block, copies the state a block-start read sees: its operand is
@@ -119,122 +384,6 @@ private:
     e.forLoop(0, type.getKeyDim(), [&](Value r) {
       e.store(row(from, r, type.getValueDim()), to, {r, e.index(0)});
     });
-  }
-
-  /// out[r] = f(r, in[r]) for every row r of a state.
-  void mapRows(StateType type, Value in, Value out, function_ref<Value(Value, Value)> f) {
-    e.forLoop(0, type.getKeyDim(), [&](Value r) {
-      e.store(f(r, row(in, r, type.getValueDim())), out, {r, e.index(0)});
-    });
-  }
-
-  bool emitDecay(DecayOp decay, IRMapping &mapping) {
-    StateType type = decay.getState().getType();
-    int64_t dv = type.getValueDim();
-    Value g = mapping.lookup(decay.getLogDecay());
-    std::optional<DecayAxis> axis = decay.getAxis();
-    Value factor = math::ExpOp::create(b, g);
-    Value lanes = axis && *axis == DecayAxis::Key ? spill(factor) : Value();
-    mapRows(type, buffers[decay.getState()], buffers[decay.getResult()], [&](Value r, Value x) {
-      if (!axis)
-        return arith::MulFOp::create(b, x, splat(factor, dv)).getResult();
-      if (*axis == DecayAxis::Key)
-        return arith::MulFOp::create(b, x, splat(element(lanes, r), dv)).getResult();
-      return arith::MulFOp::create(b, x, factor).getResult();
-    });
-    return true;
-  }
-
-  /// u = Sᵀk, then S − β k uᵀ.
-  bool emitDelta(DeltaOp delta, IRMapping &mapping) {
-    StateType type = delta.getState().getType();
-    int64_t dv = type.getValueDim();
-    Value in = buffers[delta.getState()];
-    Value k = spill(mapping.lookup(delta.getKey()));
-    Value beta = mapping.lookup(delta.getBeta());
-    Value u = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
-                             [&](Value r, Value acc) {
-                               return vector::FMAOp::create(b, splat(element(k, r), dv),
-                                                            row(in, r, dv), acc)
-                                   .getResult();
-                             });
-    Value betaU = arith::MulFOp::create(b, u, splat(beta, dv));
-    mapRows(type, in, buffers[delta.getResult()], [&](Value r, Value x) {
-      return arith::SubFOp::create(b, x,
-                                   arith::MulFOp::create(b, splat(element(k, r), dv), betaU))
-          .getResult();
-    });
-    return true;
-  }
-
-  /// S + β k vᵀ (or z + β k), unless the mask is false.
-  bool emitWrite(WriteOp write, IRMapping &mapping) {
-    StateType type = write.getState().getType();
-    int64_t dv = type.getValueDim();
-    Value k = spill(mapping.lookup(write.getKey()));
-    Value v = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
-    if (write.getBeta())
-      v = arith::MulFOp::create(b, v, splat(mapping.lookup(write.getBeta()), dv));
-    Value mask = write.getMask() ? mapping.lookup(write.getMask()) : Value();
-    mapRows(type, buffers[write.getState()], buffers[write.getResult()], [&](Value r, Value x) {
-      Value updated = vector::FMAOp::create(b, splat(element(k, r), dv), v, x).getResult();
-      return mask ? arith::SelectOp::create(b, mask, updated, x).getResult() : updated;
-    });
-    return true;
-  }
-
-  /// Sᵀ(scale·q), or (scale·q)ᵀz.
-  bool emitRead(ReadOp read, IRMapping &mapping) {
-    StateType type = read.getState().getType();
-    int64_t dv = type.getValueDim();
-    Value q = mapping.lookup(read.getQuery());
-    if (std::optional<APFloat> scale = read.getScale())
-      q = arith::MulFOp::create(b, q, splat(e.f32(scale->convertToDouble()), type.getKeyDim()));
-    q = spill(q);
-    Value in = read.getBlockStart() ? snapshots[read] : buffers[read.getState()];
-    Value o = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
-                             [&](Value r, Value acc) {
-                               return vector::FMAOp::create(b, splat(element(q, r), dv),
-                                                            row(in, r, dv), acc)
-                                   .getResult();
-                             });
-    if (!type.isMatrix())
-      o = vector::ExtractOp::create(b, o, ArrayRef<int64_t>{0});
-    mapping.map(read.getResult(), o);
-    return true;
-  }
-
-  /// (S1 ⊙ S2)ᵀq, or qᵀ(z1 ⊙ z2).
-  bool emitReadProduct(ReadProductOp read, IRMapping &mapping) {
-    StateType type = read.getFirst().getType();
-    int64_t dv = type.getValueDim();
-    Value q = spill(mapping.lookup(read.getQuery()));
-    Value first = buffers[read.getFirst()], second = buffers[read.getSecond()];
-    Value o = e.forLoopCarry(e.index(0), e.index(type.getKeyDim()), e.zeros(e.vectorOf(dv)),
-                             [&](Value r, Value acc) {
-                               Value product = arith::MulFOp::create(b, row(first, r, dv),
-                                                                     row(second, r, dv));
-                               return vector::FMAOp::create(b, splat(element(q, r), dv),
-                                                            product, acc)
-                                   .getResult();
-                             });
-    if (!type.isMatrix())
-      o = vector::ExtractOp::create(b, o, ArrayRef<int64_t>{0});
-    mapping.map(read.getResult(), o);
-    return true;
-  }
-
-  bool emitSelect(SelectOp select, IRMapping &mapping) {
-    StateType type = select.getResult().getType();
-    Value condition = mapping.lookup(select.getCondition());
-    Value onFalse = buffers[select.getFalseState()];
-    mapRows(type, buffers[select.getTrueState()], buffers[select.getResult()],
-            [&](Value r, Value x) {
-              return arith::SelectOp::create(b, condition, x,
-                                             row(onFalse, r, type.getValueDim()))
-                  .getResult();
-            });
-    return true;
   }
 };
 
