@@ -535,6 +535,20 @@ TEST_F(CpuKernelTest, AutomaticHeadGroupsMatchTheReference) {
     EXPECT_LE(compare(config, {1, 45, 8, 16, 32}, options, -1.0, 0.0), 1e-5);
     EXPECT_LE(compare(config, {3, 45, 8, 16, 32}, options, -1.0, 0.0), 1e-5);
   }
+  // No more heads than keep their states within 512 KB: tensor attention of degree 2 at
+  // d = 32, dv = 64 (two states of 1057 features x 64 columns, 541 KB) takes one head per work
+  // item; at d = 8, dv = 16 (two of 73 x 16) eight.
+  for (int64_t d : {8, 32}) {
+    LayerConfig tensor;
+    tensor.kind = LayerKind::TensorAttention;
+    tensor.degree = 2;
+    CpuKernelOptions options;
+    options.threads = 1;
+    auto module = buildLayer(tensor, {1, 8, 8, d, 2 * d});
+    auto kernel = compiler.compile(recurrenceOf(*module), options);
+    ASSERT_TRUE(static_cast<bool>(kernel));
+    EXPECT_EQ((*kernel)->headsPerItem(), d == 8 ? 8 : 1) << "d " << d;
+  }
 }
 
 TEST_F(CpuKernelTest, VariableLengthSequences) {
@@ -1142,13 +1156,15 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
     args.push_back(cu);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-    enum Kernel { Chunked, Grouped, Scan, GpuFused, GpuTwoPhase, GpuTensorCores };
-    for (Kernel kernel : {Chunked, Grouped, Scan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
+    enum Kernel { Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores };
+    for (Kernel kernel :
+         {Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
       CpuKernelOptions options;
       options.chunkSize = c.chunk;
-      if (kernel == Grouped)
-        options.headsPerItem = 2; // both heads in one work item, chunk by chunk
-      options.sequential = kernel == Scan;
+      // Both heads in one work item: chunk by chunk, or token by token (each with its states
+      // and snapshots).
+      options.headsPerItem = kernel == Grouped || kernel == GroupedScan ? 2 : 1;
+      options.sequential = kernel == Scan || kernel == GroupedScan;
       options.gpuSchedule = kernel >= GpuFused;
       options.gpu.twoPhase = kernel == GpuTwoPhase;
       options.gpu.tensorCores = kernel == GpuTensorCores; // f16 operands: the bf16 bar

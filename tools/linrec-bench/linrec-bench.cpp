@@ -6,10 +6,11 @@
 // OpenBLAS. Also prints each kernel's JIT compile time, and the decode kernel's state
 // bandwidth against a measured memory bandwidth, and the hybrid layers (Liger Attention,
 // LoLCATs; `--models=hybrids`) with their window term fused into the recurrence's kernel
-// against the same layers with the window as its own kernel.
+// against the same layers with the window as its own kernel, and tensor attention
+// (`--models=tensor_attention`) as the token scan and in the chunked product form.
 //
 //   linrec-bench [--models=gla,gated_delta] [--tokens=1024,4096] [--dims=128] [--num-threads=1,2]
-//                [--chunk=64] [--markdown]
+//                [--chunk=64] [--heads-per-item=0] [--markdown]
 //
 //===----------------------------------------------------------------------===//
 
@@ -320,8 +321,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
   std::vector<std::string> families(models.begin(), models.end());
   if (families.empty())
-    families = {"linear",      "lightning", "simple_gla",     "gla",
-                "delta",       "gated_delta", "kda",          "hybrids"};
+    families = {"linear", "lightning", "simple_gla", "gla",     "delta",
+                "gated_delta", "kda", "hybrids", "tensor_attention"};
   // Hybrids and tensor attention have their own tables (fused vs parts, scan vs chunked).
   bool hybrids = llvm::is_contained(families, "hybrids");
   llvm::erase(families, "hybrids");

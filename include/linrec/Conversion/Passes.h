@@ -30,8 +30,8 @@ namespace linrec {
 /// stream: 3–12% faster at H = 8 (docs/CPU-codegen.md, session 6). 1 for dynamic dims.
 int64_t autoHeadsPerItem(int64_t rows, int64_t heads, int64_t valueTiles, int64_t threads);
 
-/// autoHeadsPerItem for `op`'s static shapes (rows: B, or N with cu_seqlens); `threads` 0
-/// means the host's hardware threads.
+/// autoHeadsPerItem for `op`'s static shapes (rows: B, or N with cu_seqlens), and no more
+/// heads than keep their states within 512 KB; `threads` 0 means the host's hardware threads.
 int64_t autoHeadsPerItem(RecurrenceOp op, int64_t valueTiles, int64_t threads);
 
 /// The prefix of the kernel functions linrec-lower-cpu and linrec-lower-gpu create.

@@ -163,7 +163,17 @@ int64_t linrec::autoHeadsPerItem(RecurrenceOp op, int64_t valueTiles, int64_t th
   }
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
-  return autoHeadsPerItem(rows, input.getDimSize(2), valueTiles, threads);
+  // A work item keeps every state of its heads: at most as many heads as keep them within
+  // half of a 1 MB L2 (tensor attention's states of degree 3 are 1.1 MB per head).
+  int64_t stateBytes = 0;
+  for (BlockArgument arg : op.getStateArgs()) {
+    auto type = cast<StateType>(arg.getType());
+    stateBytes += type.getKeyDim() * type.getValueDim() * 4;
+  }
+  int64_t fitting = 1;
+  while (2 * fitting * stateBytes <= (512 << 10))
+    fitting *= 2;
+  return std::min(fitting, autoHeadsPerItem(rows, input.getDimSize(2), valueTiles, threads));
 }
 
 namespace {
@@ -228,7 +238,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     bool attentionForm = analysis.algorithm == Algorithm::ChunkedDiagonal ||
                          analysis.algorithm == Algorithm::ChunkedDelta;
     // A window keeps one head's history: heads with windows are not grouped.
-    int64_t group = !attentionForm || !analysis.windows.empty() ? 1
+    // The chunked product kernel takes one head per work item.
+    bool groupsHeads = analysis.algorithm != Algorithm::ChunkedProduct;
+    int64_t group = !groupsHeads || !analysis.windows.empty() ? 1
                     : headsPerItem == 0 ? autoHeadsPerItem(op, tiles, threads)
                                         : headsPerItem;
     if (group < 1)

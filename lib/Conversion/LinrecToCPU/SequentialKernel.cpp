@@ -22,30 +22,68 @@ using namespace mlir;
 namespace linrec::cpu {
 namespace {
 
+/// Tokens ahead of the current one whose rows the scan prefetches.
+constexpr int64_t kPrefetchDistance = 8;
+
 class SequentialKernel {
 public:
   explicit SequentialKernel(KernelEmitter &e) : e(e), b(e.b) {}
 
   void emit() {
     RecurrenceOp op = e.op;
-    // One buffer per state argument and per state-typed result in the body.
+    // One buffer per state argument (per head of a work item's group: they persist from token
+    // to token) and per state-typed result in the body (a token's temporaries, shared).
+    int64_t group = e.headsPerItem;
+    auto allocGroup = [&](StateType type) {
+      return e.alloc({group * type.getKeyDim(), type.getValueDim()});
+    };
+    llvm::MapVector<Value, Value> groupStates;
     for (BlockArgument arg : op.getStateArgs())
-      buffers[arg] = allocState(cast<StateType>(arg.getType()));
+      groupStates[arg] = buffers[arg] = allocGroup(cast<StateType>(arg.getType()));
     for (Operation &bodyOp : op.getBodyBlock())
       for (Value result : bodyOp.getResults())
         if (auto type = dyn_cast<StateType>(result.getType()))
           buffers[result] = allocState(type);
     // A block-start read reads a copy of its state taken before each block's first token.
+    llvm::MapVector<Operation *, Value> groupSnapshots;
     for (Operation &bodyOp : op.getBodyBlock())
       if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
-        snapshots[read] = allocState(read.getState().getType());
+        groupSnapshots[read] = snapshots[read] = allocGroup(read.getState().getType());
 
-    e.forEachWorkItem([&](const WorkItem &item) {
-      for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
-        e.loadInitialState(i, item, buffers[arg]);
-      e.forLoop(item.tokenBegin, item.tokenEnd, [&](Value token) { emitToken(item, token); });
-      for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
-        e.storeFinalState(i, item, buffers[arg]);
+    // Runs `body` for each head of the group with the persistent buffers at that head's rows.
+    auto forEachHead = [&](const WorkItem &groupItem, function_ref<void(const WorkItem &)> body) {
+      e.forLoop(e.index(0), groupItem.numHeads, [&](Value local) {
+        WorkItem item = groupItem;
+        item.head = arith::AddIOp::create(b, groupItem.head, local);
+        item.numHeads = e.index(1);
+        if (group > 1) {
+          for (auto [arg, all] : groupStates)
+            buffers[arg] = headRows(all, local, cast<StateType>(arg.getType()));
+          for (auto [read, all] : groupSnapshots)
+            snapshots[read] = headRows(all, local, cast<ReadOp>(read).getState().getType());
+        }
+        body(item);
+      });
+    };
+    e.forEachWorkItem([&](const WorkItem &groupItem) {
+      forEachHead(groupItem, [&](const WorkItem &item) {
+        for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+          e.loadInitialState(i, item, buffers[arg]);
+      });
+      // Tokens outer, heads inner: a token's rows of adjacent heads are adjacent in memory.
+      e.forLoop(groupItem.tokenBegin, groupItem.tokenEnd, [&](Value token) {
+        forEachHead(groupItem, [&](const WorkItem &item) {
+          // A head's next rows are H·D apart: too far for the hardware prefetcher, and each
+          // token's work is too short to hide a miss.
+          e.prefetchTokenRows(item,
+                              arith::AddIOp::create(b, token, e.index(kPrefetchDistance)));
+          emitToken(item, token);
+        });
+      });
+      forEachHead(groupItem, [&](const WorkItem &item) {
+        for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+          e.storeFinalState(i, item, buffers[arg]);
+      });
     });
     e.freeAll();
   }
@@ -58,6 +96,15 @@ private:
   llvm::MapVector<Operation *, Value> snapshots;
 
   Value allocState(StateType type) { return e.alloc({type.getKeyDim(), type.getValueDim()}); }
+  /// Head `local`'s dk rows of a group's buffer.
+  Value headRows(Value all, Value local, StateType type) {
+    Value row0 = arith::MulIOp::create(b, local, e.index(type.getKeyDim()));
+    return memref::SubViewOp::create(
+        b, all, ArrayRef<OpFoldResult>{row0, b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(type.getKeyDim()),
+                               b.getIndexAttr(type.getValueDim())},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  }
 
   Value row(Value buffer, Value r, int64_t n) {
     return e.load(e.vectorOf(n), buffer, {r, e.index(0)});
