@@ -309,3 +309,26 @@ func.func @scan_in_row_passes(%q: tensor<1x?x2x4xf32>, %g: tensor<1x?x2xf32>, %s
   }
   return %o, %s : tensor<1x?x2x4xf32>, tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// A key-decay delta rule (kda) computes the key-decay attention twice per chunk (G for the
+// solve, then A for the read): one private function, called with j < i (0) and j <= i (1).
+// CHECK-LABEL: func.func @key_decay_delta
+// CHECK: func.func @__linrec_kernel_0
+// CHECK: func.call @[[ATTENTION:__linrec_attention___linrec_kernel_0_0]]({{.*}}, %c0{{.*}}) :
+// CHECK: func.call @[[ATTENTION]]({{.*}}, %c1{{.*}}) :
+// CHECK: func.func private @[[ATTENTION]]({{.*}}: memref<32x16xf32>, {{.*}}: index)
+func.func @key_decay_delta(%q: tensor<1x?x2x16xf32>, %gk: tensor<1x?x2x16xf32>, %beta: tensor<1x?x2xf32>)
+    -> tensor<1x?x2x16xf32> {
+  %o, %s = linrec.recurrence ins(%q, %gk, %beta : tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2xf32>)
+      -> (tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %x: vector<16xf32>, %g: vector<16xf32>, %b: f32):
+    %D = linrec.decay %S, %g along <key> : !linrec.state<16x16xf32>, vector<16xf32>
+    %E = linrec.delta %D, %x, %b : !linrec.state<16x16xf32>, vector<16xf32>
+    %W = linrec.write %E, %x, %x scaled %b : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %r = linrec.read %W, %x : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%W : !linrec.state<16x16xf32>) outputs(%r : vector<16xf32>)
+  }
+  return %o : tensor<1x?x2x16xf32>
+}

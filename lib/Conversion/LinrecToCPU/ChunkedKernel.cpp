@@ -526,10 +526,56 @@ private:
       return;
     }
     assert(!readBlock && "block-start reads of decaying states run on the scan");
-    // Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. In sub-chunks of 16 rows
-    // with reference row r: for j < r <= i, e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with
-    // both exponents <= 0, so the block below the diagonal is a product of decayed queries
-    // and decayed keys; the diagonal block is computed entry by entry (exact, j <= i).
+    Value inclusive = e.index(strict ? 0 : 1);
+    // Emitted twice per chunk (the delta rule's G and the read's A), the key-decay attention is
+    // one function called twice: half the code for LLVM to compile.
+    if (s.update->delta && s.update->reads.size() == 1) {
+      func::CallOp::create(b, keyDecayAttentionFunction(s),
+                           ValueRange{left, s.attention, s.keyDecay, s.keyDecayT, s.keysT,
+                                      s.keys, s.keysDecayedT, s.blockQueries, inclusive});
+      return;
+    }
+    emitKeyDecayAttention(s, left, inclusive);
+  }
+
+  /// The key-decay attention of `s` as a private function of its buffers (left, attention,
+  /// keyDecay, keyDecayT, keysT, keys, keysDecayedT, blockQueries) and `inclusive`.
+  func::FuncOp keyDecayAttentionFunction(StateBuffers &s) {
+    if (func::FuncOp existing = attentionFunctions.lookup(s.update->index))
+      return existing;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointAfter(e.kernel);
+    SmallVector<Value> buffers = {s.keys,  s.attention, s.keyDecay,     s.keyDecayT,
+                                  s.keysT, s.keys,      s.keysDecayedT, s.blockQueries};
+    SmallVector<Type> types = llvm::map_to_vector(buffers, [](Value v) { return v.getType(); });
+    types.push_back(b.getIndexType());
+    std::string name = ("__linrec_attention_" + e.kernel.getSymName() + "_" +
+                        Twine(s.update->index)).str();
+    auto function = func::FuncOp::create(b, name, b.getFunctionType(types, {}));
+    function.setPrivate();
+    Block *entry = function.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    StateBuffers inner = s;
+    inner.attention = entry->getArgument(1);
+    inner.keyDecay = entry->getArgument(2);
+    inner.keyDecayT = entry->getArgument(3);
+    inner.keysT = entry->getArgument(4);
+    inner.keys = entry->getArgument(5);
+    inner.keysDecayedT = entry->getArgument(6);
+    inner.blockQueries = entry->getArgument(7);
+    emitKeyDecayAttention(inner, entry->getArgument(0), entry->getArgument(8));
+    func::ReturnOp::create(b);
+    attentionFunctions[s.update->index] = function;
+    return function;
+  }
+  llvm::DenseMap<unsigned, func::FuncOp> attentionFunctions; // by state index
+
+  /// Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. In sub-chunks of 16 rows
+  /// with reference row r: for j < r <= i, e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with
+  /// both exponents <= 0, so the block below the diagonal is a product of decayed queries and
+  /// decayed keys; the diagonal block is computed entry by entry (exact) when the decay across
+  /// it is too strong to factor. `inclusive` (0 or 1) is whether j = i counts.
+  void emitKeyDecayAttention(StateBuffers &s, Value left, Value inclusive) {
     e.fill(s.attention, 0.0);
     int64_t block = C % kSubChunk == 0 ? kSubChunk : C; // otherwise one exact block
     int64_t numBlocks = C / block;
@@ -548,14 +594,14 @@ private:
           sub(row(s.keyDecay, r, s.dk), row(s.keyDecay, last, s.dk)));
       Value bounded = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, span, e.f32(60.0));
       e.ifThenElse(
-          bounded, [&] { emitFactoredDiagonalBlock(s, r, block, strict); },
-          [&] { emitDiagonalBlock(s, left, r, block, strict); });
+          bounded, [&] { emitFactoredDiagonalBlock(s, r, block, inclusive); },
+          [&] { emitDiagonalBlock(s, left, r, block, inclusive); });
     });
   }
 
   /// attention[r : r+block, r : r+block] = blockQueries · (K ⊙ e^{b_r − b})ᵀ, then the causal
-  /// mask (j <= i, or j < i if strict); entries above the diagonal never reach the output.
-  void emitFactoredDiagonalBlock(StateBuffers &s, Value r, int64_t block, bool strict) {
+  /// mask (j < i + inclusive); entries above the diagonal never reach the output.
+  void emitFactoredDiagonalBlock(StateBuffers &s, Value r, int64_t block, Value inclusive) {
     emitOffDiagonalBlock(s, r, r, block);
     SmallVector<float> iota(block);
     for (int64_t j = 0; j < block; ++j)
@@ -563,11 +609,11 @@ private:
     VectorType rowType = e.vectorOf(block);
     Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
     e.forLoop(0, block, [&](Value i) {
-      Value iF = arith::UIToFPOp::create(b, b.getF32Type(),
-                                         arith::IndexCastOp::create(b, b.getI64Type(), i));
-      Value keep = arith::CmpFOp::create(
-          b, strict ? arith::CmpFPredicate::OLT : arith::CmpFPredicate::OLE, positions,
-          splat(iF, block));
+      Value bound = arith::AddIOp::create(b, i, inclusive); // keep j < bound
+      Value boundF = arith::UIToFPOp::create(
+          b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), bound));
+      Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, positions,
+                                         splat(boundF, block));
       Value at = arith::AddIOp::create(b, r, i);
       Value values = e.load(rowType, s.attention, {at, r});
       e.store(arith::SelectOp::create(b, keep, values, e.zeros(rowType)), s.attention, {at, r});
@@ -605,12 +651,12 @@ private:
              view(s.attention, r, c, block, block), /*accumulate=*/false);
   }
 
-  /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i[d] − b_j[d]} for r <= j <= i (j < i if
-  /// strict) inside the sub-chunk [r, r + rows).
-  void emitDiagonalBlock(StateBuffers &s, Value left, Value r, int64_t rows, bool strict) {
+  /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i[d] − b_j[d]} for r <= j < i + inclusive
+  /// inside the sub-chunk [r, r + rows).
+  void emitDiagonalBlock(StateBuffers &s, Value left, Value r, int64_t rows, Value inclusive) {
     e.forLoop(r, arith::AddIOp::create(b, r, e.index(rows)), [&](Value i) {
       Value q = row(left, i, s.dk), bi = row(s.keyDecay, i, s.dk);
-      Value end = strict ? i : arith::AddIOp::create(b, i, e.index(1)).getResult();
+      Value end = arith::AddIOp::create(b, i, inclusive);
       e.forLoop(r, end, [&](Value j) {
         Value decay = exp(sub(bi, row(s.keyDecay, j, s.dk)));
         Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
