@@ -114,7 +114,7 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
     module.walk([&](RecurrenceOp op) {
       if (options.sequential)
         op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
-      else if (readsProducts(op))
+      else if (RecurrenceAnalysis::analyze(op).productChunkable)
         op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::ChunkedProduct));
     });
   }

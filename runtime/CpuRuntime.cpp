@@ -10,6 +10,7 @@
 #include "linrec/Runtime/GpuLaunchRuntime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Builders.h"
@@ -246,25 +247,50 @@ Error CpuKernel::runOnGpu(llvm::ArrayRef<BufferView> operands,
 // CpuCompiler
 //===----------------------------------------------------------------------===//
 
-void configureKernelCodeGeneration() {
+void initializeNativeTarget() {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
-    // Loop strength reduction is LLVM's one code-generation pass whose time grows with the
-    // kernels' loop depth: with heads grouped per work item (one more loop around the chunk)
-    // it took 220 of 670 ms of gla's compile and bought nothing at run time (measured with
-    // and without on every family, session 6). A command line's own -disable-lsr wins.
-    auto &options = llvm::cl::getRegisteredOptions();
-    auto it = options.find("disable-lsr");
-    if (it != options.end() && it->second->getNumOccurrences() == 0)
-      static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
   });
+}
+
+/// LLVM's `-disable-lsr`, when registered and not set on a command line.
+static llvm::cl::opt<bool> *disableLsrOption() {
+  auto &options = llvm::cl::getRegisteredOptions();
+  auto it = options.find("disable-lsr");
+  if (it == options.end() || it->second->getNumOccurrences() != 0)
+    return nullptr;
+  return static_cast<llvm::cl::opt<bool> *>(it->second);
+}
+
+CpuCodeGenerationScope::CpuCodeGenerationScope() : lock(mutex()) {
+  initializeNativeTarget();
+  // Loop strength reduction is LLVM's one code-generation pass whose time grows with the
+  // kernels' loop depth: with heads grouped per work item (one more loop around the chunk)
+  // it took 220 of 670 ms of gla's compile and bought nothing at run time (measured with
+  // and without on every family, session 6). Only CPU code generation goes without it (the
+  // option is LLVM's, global): GPU code (NVPTX) keeps it.
+  if (llvm::cl::opt<bool> *disable = disableLsrOption()) {
+    previous = disable->getValue();
+    disable->setValue(true);
+  }
+}
+
+CpuCodeGenerationScope::~CpuCodeGenerationScope() {
+  if (llvm::cl::opt<bool> *disable = disableLsrOption())
+    disable->setValue(previous);
+}
+
+std::mutex &CpuCodeGenerationScope::mutex() {
+  static std::mutex codeGeneration;
+  return codeGeneration;
 }
 
 Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool openMP,
                                                            bool gpuLaunches) {
-  configureKernelCodeGeneration();
+  // The JIT generates the module's code in create() and initialize() below.
+  CpuCodeGenerationScope scope;
   // The translation to LLVM IR needs these interfaces in the module's own context.
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
@@ -295,6 +321,14 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
   if (gpuLaunches)
     (*engine)->registerSymbols(gpuLaunchSymbols);
   (*engine)->initialize(); // global constructors: lookup alone does not run them
+  // The JIT generates a module's code at the first lookup of one of its functions: do that
+  // here, inside the code-generation scope.
+  for (auto function : module.getOps<LLVM::LLVMFuncOp>())
+    if (!function.isExternal()) {
+      if (auto address = (*engine)->lookup(function.getName()); !address)
+        return address.takeError();
+      break;
+    }
   if (objectPath) {
     static std::atomic<int> objects{0};
     (*engine)->dumpToObjectFile(std::string(objectPath) + "." + std::to_string(objects++));
@@ -307,7 +341,7 @@ Expected<std::unique_ptr<ExecutionEngine>> createCpuEngine(ModuleOp module, bool
 }
 
 CpuCompiler::CpuCompiler() {
-  configureKernelCodeGeneration();
+  initializeNativeTarget();
   DialectRegistry registry;
   linrec::registerAllDialects(registry);
   registerBuiltinDialectTranslation(registry);
@@ -378,7 +412,7 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const CpuKernelOptions &o
     rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
     if (options.sequential)
       rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
-    else if (options.chunkedProducts && readsProducts(rec))
+    else if (options.chunkedProducts && RecurrenceAnalysis::analyze(rec).productChunkable)
       rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::ChunkedProduct));
   }
   func::ReturnOp::create(b, loc, copy->getResults());
@@ -441,10 +475,12 @@ Expected<std::shared_ptr<const CpuKernel>> CpuCompiler::compile(Operation *opera
   CpuKernelOptions resolved = options;
   // Heads per work item from the op's static B and H, before the kernel source makes them
   // dynamic (one kernel then serves every shape; another B may pick another grouping).
+  // (Value tiles, asked for when B·H is small, take the place of head groups: the kernel may
+  // use fewer tiles than asked, so grouping heads on top could leave threads idle.)
   if (resolved.headsPerItem == 0) {
     auto rec = dyn_cast<RecurrenceOp>(operation);
-    resolved.headsPerItem = rec && !options.cuda && !options.gpuSchedule
-                                ? autoHeadsPerItem(rec, options.valueTiles, options.threads)
+    resolved.headsPerItem = rec && !options.cuda && !options.gpuSchedule && options.valueTiles <= 1
+                                ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.threads)
                                 : 1;
   }
   if (options.cuda && resolved.gpu.chip.empty()) {

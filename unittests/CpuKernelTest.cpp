@@ -1178,6 +1178,52 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
   }
 }
 
+TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
+  // The scan applies a token's state ops in one pass over the rows: a masked write, a select
+  // between the new and the old state, a decay and a delta transition of a second state, and
+  // reads of both, with heads grouped per work item and without, against the reference.
+  std::string x = "tensor<2x37x4x8xf32>", g = "tensor<2x37x4xf32>", st = "tensor<2x4x8x8xf32>";
+  std::string m = "!linrec.state<8x8xf32>";
+  std::string text =
+      "func.func @f(%q: " + x + ", %k: " + x + ", %g: " + g + ", %s0: " + st + ", %d0: " + st +
+      ") -> (" + x + ", " + st + ", " + st + ") {\n"
+      "  %o, %s, %d = linrec.recurrence ins(%q, %k, %g : " + x + ", " + x + ", " + g +
+      ") init(%s0, %d0 : " + st + ", " + st + ") -> (" + x + ", " + st + ", " + st + ") {\n"
+      "  ^bb0(%S: " + m + ", %D: " + m + ", %qt: vector<8xf32>, %kt: vector<8xf32>, %gt: f32):\n"
+      "    %half = arith.constant -0.5 : f32\n"
+      "    %keep = arith.cmpf olt, %gt, %half : f32\n"
+      "    %write = arith.cmpf ogt, %gt, %half : f32\n"
+      "    %W = linrec.write %S, %kt, %qt if %write : " + m + ", vector<8xf32>, vector<8xf32>\n"
+      "    %T = linrec.select %keep, %W, %S : " + m + "\n"
+      "    %Dd = linrec.decay %D, %gt : " + m + ", f32\n"
+      "    %beta = arith.negf %gt : f32\n"
+      "    %De = linrec.delta %Dd, %kt, %beta : " + m + ", vector<8xf32>\n"
+      "    %Dw = linrec.write %De, %kt, %qt scaled %beta : " + m + ", vector<8xf32>, vector<8xf32>\n"
+      "    %r1 = linrec.read %T, %qt : " + m + ", vector<8xf32> -> vector<8xf32>\n"
+      "    %r2 = linrec.read %Dw, %qt : " + m + ", vector<8xf32> -> vector<8xf32>\n"
+      "    %sum = arith.addf %r1, %r2 : vector<8xf32>\n"
+      "    linrec.yield states(%T, %Dw : " + m + ", " + m + ") outputs(%sum : vector<8xf32>)\n"
+      "  }\n"
+      "  return %o, %s, %d : " + x + ", " + st + ", " + st + "\n}\n";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module) << text;
+  std::uniform_real_distribution<double> gates(-1.0, 0.0);
+  std::vector<Array> args = {normalArray({2, 37, 4, 8}, 0.5), normalArray({2, 37, 4, 8}, 0.3),
+                             drawnArray({2, 37, 4}, [&] { return gates(rng); }),
+                             normalArray({2, 4, 8, 8}, 0.5), normalArray({2, 4, 8, 8}, 0.5)};
+  normalizeRows(args[1], 8);
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  for (int64_t heads : {1, 4}) {
+    CpuKernelOptions options;
+    options.sequential = true;
+    options.headsPerItem = heads;
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << heads << " heads per item");
+  }
+}
+
 TEST_F(CpuKernelTest, ChunkedProductFormMatchesTheReference) {
   // Reads of products of states (a matrix pair with dk != dv and a normalizer pair) with β on
   // one write, initial states and packed sequences (an empty one, one of 1 token), in the

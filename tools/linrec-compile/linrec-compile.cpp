@@ -160,6 +160,7 @@ static llvm::Error emitObject(ModuleOp module, llvm::TargetMachine &machine, Str
   llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
   if (ec)
     return llvm::createStringError(ec, "cannot write " + path.str());
+  CpuCodeGenerationScope scope; // (also for GPU host code: it is CPU code)
   llvm::legacy::PassManager passes;
   if (machine.addPassesToEmitFile(passes, out, nullptr, llvm::CodeGenFileType::ObjectFile))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -189,7 +190,7 @@ int main(int argc, char **argv) {
   bool cuda = targetName == "cuda";
   if (!cuda && targetName != "cpu")
     return fail("unknown --target=" + targetName + " (cpu, cuda)");
-  configureKernelCodeGeneration();
+  initializeNativeTarget();
 
   DialectRegistry registry;
   linrec::registerAllDialects(registry);

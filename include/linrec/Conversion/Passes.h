@@ -23,7 +23,7 @@ namespace linrec {
 #define GEN_PASS_REGISTRATION
 #include "linrec/Conversion/Passes.h.inc"
 
-/// The heads per work item of a chunked CPU kernel when the schedule leaves it open
+/// The heads per work item of a CPU kernel (chunked or scan) when the schedule leaves it open
 /// (heads-per-item=0): the most adjacent heads, up to 8 and dividing `heads`, that leave at
 /// least one work item per thread, and a multiple of `threads` unless there are 4 per thread
 /// (equal items, so no thread waits on another). Grouped heads read each token's rows as one

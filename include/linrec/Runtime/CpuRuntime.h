@@ -166,9 +166,22 @@ llvm::Expected<KernelLayout> lowerKernelSource(mlir::ModuleOp module,
 /// The runtime's dtype of a tensor element type (f16, bf16, f32, f64, i32), if it has one.
 std::optional<DType> elementDType(mlir::Type type);
 
-/// Initializes the native target and sets LLVM's code-generation options for kernels (loop
-/// strength reduction off); once per process, before the first kernel is compiled.
-void configureKernelCodeGeneration();
+/// Initializes the host's LLVM target (once per process).
+void initializeNativeTarget();
+
+/// While alive: LLVM's code-generation options for CPU kernels (loop strength reduction off;
+/// the option is process-wide, so the scope holds a lock and restores it). Generate a
+/// kernel's CPU code inside one.
+class CpuCodeGenerationScope {
+public:
+  CpuCodeGenerationScope();
+  ~CpuCodeGenerationScope();
+
+private:
+  static std::mutex &mutex();
+  std::lock_guard<std::mutex> lock;
+  bool previous = false;
+};
 
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
 /// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime;

@@ -530,7 +530,7 @@ private:
     // Emitted twice per chunk (the delta rule's G and the read's A), the key-decay attention is
     // one function called twice: half the code for LLVM to compile.
     if (s.update->delta && s.update->reads.size() == 1) {
-      func::CallOp::create(b, keyDecayAttentionFunction(s),
+      func::CallOp::create(b, keyDecayAttentionFunction(s, left.getType()),
                            ValueRange{left, s.attention, s.keyDecay, s.keyDecayT, s.keysT,
                                       s.keys, s.keysDecayedT, s.blockQueries, inclusive});
       return;
@@ -540,14 +540,17 @@ private:
 
   /// The key-decay attention of `s` as a private function of its buffers (left, attention,
   /// keyDecay, keyDecayT, keysT, keys, keysDecayedT, blockQueries) and `inclusive`.
-  func::FuncOp keyDecayAttentionFunction(StateBuffers &s) {
+  func::FuncOp keyDecayAttentionFunction(StateBuffers &s, Type leftType) {
     if (func::FuncOp existing = attentionFunctions.lookup(s.update->index))
       return existing;
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointAfter(e.kernel);
-    SmallVector<Value> buffers = {s.keys,  s.attention, s.keyDecay,     s.keyDecayT,
-                                  s.keysT, s.keys,      s.keysDecayedT, s.blockQueries};
-    SmallVector<Type> types = llvm::map_to_vector(buffers, [](Value v) { return v.getType(); });
+    // (left: the keys for G, the queries for A; both C x dk buffers.)
+    SmallVector<Value> buffers = {s.attention, s.keyDecay,     s.keyDecayT,  s.keysT,
+                                  s.keys,      s.keysDecayedT, s.blockQueries};
+    SmallVector<Type> types = {leftType};
+    for (Value buffer : buffers)
+      types.push_back(buffer.getType());
     types.push_back(b.getIndexType());
     std::string name = ("__linrec_attention_" + e.kernel.getSymName() + "_" +
                         Twine(s.update->index)).str();

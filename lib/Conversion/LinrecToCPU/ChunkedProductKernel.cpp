@@ -13,8 +13,9 @@
 // With Taylor features the pair weight (q_t ⊙ a_j)ᵀ b_i is P_g(z_{t,j,i}) itself: the in-chunk
 // term is the closed form of the spec over the chunk's pairs. Per query t the rows
 // R_j = q_t ⊙ a_j (j ≤ t, zero above) give both in-chunk terms of A's keys as matmuls:
-// R · B_0 and (R · bᵀ, masked to i ≤ t) · y. That is C·r·(2E + C) FLOPs per token for r
-// features and E value columns, against about 7·r·E for the token scan, so on the CPU the
+// R · B_0 and (R · bᵀ, masked to i ≤ t) · y. That is about 2C·(2r·E + r·C + C·E) FLOPs per
+// token and read for r features and E value columns, against about 7·r·E for the token scan,
+// so on the CPU the
 // scan stays the default; this form runs when a recurrence is marked chunked_product, and is
 // the chunk-parallel form a GPU schedule can spread over chunks.
 //
@@ -136,6 +137,8 @@ private:
       e.fill(s.keys, 0.0);
       e.fill(s.values, 0.0);
     }
+    for (ProductBuffers &p : products)
+      e.fill(p.queries, 0.0); // (their rows past the end are read, never stored)
     emitPrologue(item, first, count);
     for (StateBuffers &s : states)
       transpose(s.keys, s.keysT);

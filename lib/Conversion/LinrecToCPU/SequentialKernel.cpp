@@ -1,9 +1,9 @@
 //===- SequentialKernel.cpp - the token-by-token scan of a recurrence -----===//
 //
 // The exact evaluation of any body the verifier accepts, token by token: per-token ops are
-// cloned, and consecutive row-wise state ops (decays, writes, selects, reads) become one loop
-// over the rows of dk x dv buffers (one buffer per state value the loop must keep); a delta
-// transition, which needs Sᵀk first, is two loops of its own. This is also the decode kernel:
+// cloned, and consecutive state ops (decays, delta transitions, writes, selects, reads) become
+// one loop over the rows of dk x dv buffers (one buffer per state value the loop must keep),
+// plus one before it that sums a delta transition's Sᵀk. This is also the decode kernel:
 // with one token per sequence it reads each state, applies the step and writes it back.
 //
 //===----------------------------------------------------------------------===//
@@ -15,7 +15,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 
@@ -196,10 +195,13 @@ private:
   static bool isRowWise(Operation *op) {
     return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp>(op);
   }
+  /// The key dim of the state a row-wise op works on (its first state operand; a select's
+  /// first operand is its condition).
   static int64_t rowsOf(Operation *op) {
-    Value state = isa<ReadProductOp>(op) ? cast<ReadProductOp>(op).getFirst()
-                                         : op->getOperand(0);
-    return cast<StateType>(state.getType()).getKeyDim();
+    for (Value operand : op->getOperands())
+      if (auto type = dyn_cast<StateType>(operand.getType()))
+        return type.getKeyDim();
+    llvm_unreachable("a row-wise op has a state operand");
   }
   static int64_t widthOf(Value state) {
     return cast<StateType>(state.getType()).getValueDim();
@@ -302,7 +304,7 @@ private:
         deltas.push_back(rowOp);
     }
     DenseMap<Operation *, Value> deltaTerms = emitDeltaSums(pass, deltas, prepared, rows);
-    DenseMap<Value, Value> destination = destinationsOf(pass);
+    llvm::MapVector<Value, Value> destination = destinationsOf(pass);
     SmallVector<Value> zeros;
     for (Operation *read : readOps)
       zeros.push_back(e.zeros(e.vectorOf(readWidth(read))));
@@ -377,7 +379,7 @@ private:
   /// yielded once and read by nothing after the pass, and nothing after the pass reads the
   /// argument (rows are independent: a row is loaded before it is stored); into its own
   /// buffer when something after the pass reads it; nowhere when only the pass does.
-  DenseMap<Value, Value> destinationsOf(RowPass &pass) {
+  llvm::MapVector<Value, Value> destinationsOf(RowPass &pass) {
     RecurrenceOp op = e.op;
     YieldOp yield = op.getYield();
     Operation *passStart = pass.ops.front();
@@ -388,7 +390,7 @@ private:
         return !llvm::is_contained(pass.ops, user) && !user->isBeforeInBlock(passStart);
       });
     };
-    DenseMap<Value, Value> destination;
+    llvm::MapVector<Value, Value> destination; // in pass order: a deterministic kernel
     for (Operation *rowOp : pass.ops) {
       if (rowOp->getNumResults() == 0 || !isa<StateType>(rowOp->getResult(0).getType()))
         continue;
@@ -397,7 +399,8 @@ private:
         continue; // lives in registers only
       if (llvm::count(yield.getStates(), v) == 1 && !usedAfter(v, /*countYield=*/false)) {
         BlockArgument arg = op.getStateArgOf(v);
-        if (!usedAfter(arg, /*countYield=*/true) && !snapshotsOf(arg)) {
+        // (A block-start read's snapshot of the argument is taken at the token's start.)
+        if (!usedAfter(arg, /*countYield=*/true)) {
           destination[v] = buffers[arg];
           storedInPlace.insert(v);
           continue;
@@ -406,13 +409,6 @@ private:
       destination[v] = buffers[v];
     }
     return destination;
-  }
-
-  /// Whether a block-start read copies `arg`'s buffer (the copy must see the old state).
-  bool snapshotsOf(BlockArgument arg) {
-    return llvm::any_of(snapshots, [&](auto &entry) {
-      return e.op.getStateArgOf(cast<ReadOp>(entry.first).getState()) == arg;
-    });
   }
 
   /// At the first token of a block, copies the state a block-start read sees: its operand is
