@@ -13,7 +13,8 @@
 // With Taylor features the pair weight (q_t ⊙ a_j)ᵀ b_i is P_g(z_{t,j,i}) itself: the in-chunk
 // term is the closed form of the spec over the chunk's pairs. Per query t the rows
 // R_j = q_t ⊙ a_j (j ≤ t, zero above) give both in-chunk terms of A's keys as matmuls:
-// R · B_0 and (R · bᵀ, masked to i ≤ t) · y. That is about 2C·(2r·E + r·C + C·E) FLOPs per
+// R · B_0 and (R · bᵀ, masked to i ≤ t) · y; reads with the same query and keys (a numerator
+// and its denominator) share R and the pair weights. That is about 2C·(2r·E + r·C + C·E) FLOPs per
 // token and read for r features and E value columns, against about 7·r·E for the token scan,
 // so on the CPU the
 // scan stays the default; this form runs when a recurrence is marked chunked_product, and is
@@ -142,8 +143,8 @@ private:
     emitPrologue(item, first, count);
     for (StateBuffers &s : states)
       transpose(s.keys, s.keysT);
-    for (ProductBuffers &p : products)
-      emitProductRead(p, count);
+    for (ArrayRef<ProductBuffers *> group : productGroups())
+      emitProductGroup(group, count);
     for (StateBuffers &s : states)
       e.matmul(s.keysT, s.values, s.state, /*accumulate=*/true);
     emitEpilogue(item, first, count);
@@ -186,29 +187,65 @@ private:
     });
   }
 
-  /// The chunk's rows of (A_t ⊙ B_t)ᵀ q_t.
-  void emitProductRead(ProductBuffers &p, Value count) {
-    StateBuffers &a = *p.first, &bState = *p.second;
-    int64_t r = a.r, width = a.width;
+  /// Product reads that share their query and both states' keys (tensor attention's
+  /// numerator and denominator): their pair rows and pair weights are computed once per query.
+  SmallVector<SmallVector<ProductBuffers *>> productGroups() {
+    SmallVector<SmallVector<ProductBuffers *>> groups;
+    for (ProductBuffers &p : products) {
+      auto shares = [&](ArrayRef<ProductBuffers *> group) {
+        ProductBuffers *lead = group.front();
+        return lead->op.getQuery() == p.op.getQuery() &&
+               lead->first->update->key == p.first->update->key &&
+               lead->second->update->key == p.second->update->key;
+      };
+      auto it = llvm::find_if(groups, shares);
+      if (it == groups.end())
+        groups.push_back({&p});
+      else
+        it->push_back(&p);
+    }
+    return groups;
+  }
+
+  /// The chunk's rows of (A_t ⊙ B_t)ᵀ q_t for every read of `group`.
+  void emitProductGroup(ArrayRef<ProductBuffers *> group, Value count) {
     // The chunk-start states' product, read by every query of the chunk.
-    e.forLoop(0, r, [&](Value k) {
-      e.store(mul(row(a.state, k, width), row(bState.state, k, width)), p.product,
-              {k, e.index(0)});
-    });
-    e.matmul(p.queries, p.product, p.result, /*accumulate=*/false);
+    for (ProductBuffers *p : group) {
+      StateBuffers &a = *p->first, &bState = *p->second;
+      e.forLoop(0, a.r, [&](Value k) {
+        e.store(mul(row(a.state, k, a.width), row(bState.state, k, a.width)), p->product,
+                {k, e.index(0)});
+      });
+      e.matmul(p->queries, p->product, p->result, /*accumulate=*/false);
+    }
+    ProductBuffers &lead = *group.front();
     e.forLoop(e.index(0), count, [&](Value t) {
-      Value ofFirst = emitInChunkKeys(p, a, bState, t, /*withPairs=*/true);
-      Value ofSecond = emitInChunkKeys(p, bState, a, t, /*withPairs=*/false);
-      e.store(add(row(p.result, t, width), add(ofFirst, ofSecond)), p.result, {t, e.index(0)});
+      Value next = arith::AddIOp::create(b, t, e.index(1));
+      // Σ_{j≤t} x_j ⊙ ((q_t ⊙ a_j)ᵀ B_0 + Σ_{i≤t} ((q_t ⊙ a_j)ᵀ b_i) y_i): the in-chunk keys of
+      // A against B's chunk-start state and the in-chunk pairs (counted once, here).
+      emitPairRows(lead, *lead.first, t);
+      emitPairWeights(lead, *lead.second, t);
+      SmallVector<Value> terms;
+      for (ProductBuffers *p : group) {
+        e.matmul(lead.pairRows, p->second->state, p->crossRead, /*accumulate=*/false);
+        e.matmul(lead.weights, p->second->values, p->crossRead, /*accumulate=*/true);
+        terms.push_back(sumRows(p->first->values, p->crossRead, next, p->first->width));
+      }
+      // Σ_{j≤t} y_j ⊙ ((q_t ⊙ b_j)ᵀ A_0): the in-chunk keys of B against A's.
+      emitPairRows(lead, *lead.second, t);
+      for (auto [p, term] : llvm::zip(group, terms)) {
+        e.matmul(lead.pairRows, p->first->state, p->crossRead, /*accumulate=*/false);
+        Value ofSecond = sumRows(p->second->values, p->crossRead, next, p->first->width);
+        int64_t width = p->first->width;
+        e.store(add(row(p->result, t, width), add(term, ofSecond)), p->result,
+                {t, e.index(0)});
+      }
     });
   }
 
-  /// Σ_{j≤t} x_j ⊙ ((q_t ⊙ a_j)ᵀ B_0) for the keys a and values x of `keyed`, B_0 the state of
-  /// `other`; with `withPairs` also Σ_{j≤t} x_j ⊙ Σ_{i≤t} ((q_t ⊙ a_j)ᵀ b_i) y_i over the keys
-  /// b and values y of `other` (the in-chunk pairs, counted once).
-  Value emitInChunkKeys(ProductBuffers &p, StateBuffers &keyed, StateBuffers &other, Value t,
-                        bool withPairs) {
-    int64_t r = keyed.r, width = keyed.width;
+  /// pairRows[j] = q_t ⊙ k_j for the keys k of `keyed`, j <= t; zero above.
+  void emitPairRows(ProductBuffers &p, StateBuffers &keyed, Value t) {
+    int64_t r = keyed.r;
     Value query = row(p.queries, t, r);
     Value next = arith::AddIOp::create(b, t, e.index(1));
     e.forLoop(e.index(0), next, [&](Value j) {
@@ -217,32 +254,32 @@ private:
     e.forLoop(next, e.index(C), [&](Value j) {
       e.store(e.zeros(e.vectorOf(r)), p.pairRows, {j, e.index(0)});
     });
-    e.matmul(p.pairRows, other.state, p.crossRead, /*accumulate=*/false);
-    if (withPairs) {
-      e.matmul(p.pairRows, other.keysT, p.weights, /*accumulate=*/false);
-      // Keys i > t are not in the state read at t.
-      SmallVector<float> iota(C);
-      for (int64_t i = 0; i < C; ++i)
-        iota[i] = float(i);
-      VectorType rowType = e.vectorOf(C);
-      Value positions =
-          arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
-      Value tF = arith::UIToFPOp::create(b, b.getF32Type(),
-                                         arith::IndexCastOp::create(b, b.getI64Type(), t));
-      Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
-                                         splat(tF, C));
-      e.forLoop(e.index(0), next, [&](Value j) {
-        Value masked = arith::SelectOp::create(b, keep, row(p.weights, j, C), e.zeros(rowType));
-        e.store(masked, p.weights, {j, e.index(0)});
-      });
-      e.matmul(p.weights, other.values, p.crossRead, /*accumulate=*/true);
-    }
-    return e.forLoopCarry(e.index(0), next, e.zeros(e.vectorOf(width)),
-                          [&](Value j, Value acc) {
-                            return vector::FMAOp::create(b, row(keyed.values, j, width),
-                                                         row(p.crossRead, j, width), acc)
-                                .getResult();
-                          });
+  }
+
+  /// weights[j][i] = pairRows[j] · b_i for the keys b of `other`, i <= t (keys after t are not
+  /// in the state read at t).
+  void emitPairWeights(ProductBuffers &p, StateBuffers &other, Value t) {
+    e.matmul(p.pairRows, other.keysT, p.weights, /*accumulate=*/false);
+    SmallVector<float> iota(C);
+    for (int64_t i = 0; i < C; ++i)
+      iota[i] = float(i);
+    VectorType rowType = e.vectorOf(C);
+    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+    Value tF = arith::UIToFPOp::create(b, b.getF32Type(),
+                                       arith::IndexCastOp::create(b, b.getI64Type(), t));
+    Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, splat(tF, C));
+    e.forLoop(e.index(0), arith::AddIOp::create(b, t, e.index(1)), [&](Value j) {
+      Value masked = arith::SelectOp::create(b, keep, row(p.weights, j, C), e.zeros(rowType));
+      e.store(masked, p.weights, {j, e.index(0)});
+    });
+  }
+
+  /// Σ_{j < end} values[j] ⊙ rows[j].
+  Value sumRows(Value values, Value rows, Value end, int64_t width) {
+    return e.forLoopCarry(e.index(0), end, e.zeros(e.vectorOf(width)), [&](Value j, Value acc) {
+      return vector::FMAOp::create(b, row(values, j, width), row(rows, j, width), acc)
+          .getResult();
+    });
   }
 
   /// Token i of the chunk: the body's ops after the reads, then the outputs.
