@@ -181,6 +181,17 @@ protected:
     return drawnArray(shape, [&] { return scale * normal(rng); });
   }
 
+  /// The CPU kernels a test runs a recurrence through: the chunked kernel, the scan, and the
+  /// GPU schedule run on the CPU.
+  enum Kernel { Chunked, Scan, GpuSchedule };
+  static CpuKernelOptions optionsFor(Kernel kernel, int64_t chunkSize) {
+    CpuKernelOptions options;
+    options.chunkSize = chunkSize;
+    options.sequential = kernel == Scan;
+    options.gpuSchedule = kernel == GpuSchedule;
+    return options;
+  }
+
   /// Scales every row of `width` elements of `a` to unit norm (delta-rule keys).
   static void normalizeRows(Array &a, int64_t width) {
     for (int64_t row = 0; row < a.numElements(); row += width) {
@@ -1181,7 +1192,9 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
 TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   // The scan applies a token's state ops in one pass over the rows: a masked write, a select
   // between the new and the old state, a decay and a delta transition of a second state, and
-  // reads of both, with heads grouped per work item and without, against the reference.
+  // reads of both, with heads grouped per work item and without, against the reference. The
+  // gates in (−1, 0) make every combination happen: written and kept (−0.75, −0.25), written
+  // and dropped, not written and kept.
   std::string x = "tensor<2x37x4x8xf32>", g = "tensor<2x37x4xf32>", st = "tensor<2x4x8x8xf32>";
   std::string m = "!linrec.state<8x8xf32>";
   std::string text =
@@ -1190,9 +1203,10 @@ TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
       "  %o, %s, %d = linrec.recurrence ins(%q, %k, %g : " + x + ", " + x + ", " + g +
       ") init(%s0, %d0 : " + st + ", " + st + ") -> (" + x + ", " + st + ", " + st + ") {\n"
       "  ^bb0(%S: " + m + ", %D: " + m + ", %qt: vector<8xf32>, %kt: vector<8xf32>, %gt: f32):\n"
-      "    %half = arith.constant -0.5 : f32\n"
-      "    %keep = arith.cmpf olt, %gt, %half : f32\n"
-      "    %write = arith.cmpf ogt, %gt, %half : f32\n"
+      "    %low = arith.constant -0.75 : f32\n"
+      "    %high = arith.constant -0.25 : f32\n"
+      "    %keep = arith.cmpf olt, %gt, %high : f32\n"
+      "    %write = arith.cmpf ogt, %gt, %low : f32\n"
       "    %W = linrec.write %S, %kt, %qt if %write : " + m + ", vector<8xf32>, vector<8xf32>\n"
       "    %T = linrec.select %keep, %W, %S : " + m + "\n"
       "    %Dd = linrec.decay %D, %gt : " + m + ", f32\n"
@@ -1369,12 +1383,8 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
     }
   EXPECT_EQ(unrouted, B * T * (M - topk));
   std::vector<Array> poisoned = layerArgs(config, in);
-  enum Kernel { Chunked, Scan, GpuSchedule };
   for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
-    CpuKernelOptions options;
-    options.chunkSize = 32;
-    options.sequential = kernel == Scan;
-    options.gpuSchedule = kernel == GpuSchedule;
+    CpuKernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
     auto cpu = evaluateFunction(module, "layer", poisoned,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                                   return runOnCpu(compiler, op, operands, options);
@@ -1412,12 +1422,8 @@ TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
                              normalArray({3, 8, 4}, 0.3)};
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-  enum Kernel { Chunked, Scan, GpuSchedule };
   for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
-    CpuKernelOptions options;
-    options.chunkSize = 32;
-    options.sequential = kernel == Scan;
-    options.gpuSchedule = kernel == GpuSchedule;
+    CpuKernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "kernel " << int(kernel));

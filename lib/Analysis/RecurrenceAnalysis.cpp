@@ -122,7 +122,8 @@ int64_t RecurrenceAnalysis::chunkSizeFor(int64_t requested) const {
   return readBlock * std::max<int64_t>(1, requested / readBlock);
 }
 
-bool readsProducts(RecurrenceOp op) {
+/// Whether `op`'s body reads a product of states (linrec.read_product).
+static bool readsProducts(RecurrenceOp op) {
   return llvm::any_of(op.getBodyBlock(),
                       [](Operation &bodyOp) { return isa<ReadProductOp>(bodyOp); });
 }

@@ -67,9 +67,6 @@ private:
   static bool driversIndependentOfReads(RecurrenceOp op, RecurrenceAnalysis &result);
 };
 
-/// Whether `op`'s body reads a product of states (linrec.read_product).
-bool readsProducts(RecurrenceOp op);
-
 } // namespace linrec
 
 #endif // LINREC_ANALYSIS_RECURRENCEANALYSIS_H

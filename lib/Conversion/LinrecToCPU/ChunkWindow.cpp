@@ -66,38 +66,22 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
   // for a sliding window of 64 and C = 64).
   int64_t block = C % kQueryBlock == 0 ? kQueryBlock : C, band = block + history;
   VectorType bandRow = e.vectorOf(band);
-  SmallVector<float> iota(band);
-  for (int64_t j = 0; j < band; ++j)
-    iota[j] = float(j);
-  Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(bandRow, ArrayRef(iota)));
-  auto asFloat = [&](Value i) {
-    return arith::UIToFPOp::create(b, b.getF32Type(),
-                                   arith::IndexCastOp::create(b, b.getI64Type(), i))
-        .getResult();
-  };
-  auto view = [&](Value buffer, OpFoldResult row0, OpFoldResult col0, int64_t rows,
-                  int64_t cols) -> Value {
-    return memref::SubViewOp::create(
-        b, buffer, ArrayRef<OpFoldResult>{row0, col0},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(rows), b.getIndexAttr(cols)},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-  };
+  Value positions = e.positions(band);
   Value p0 = arith::SubIOp::create(b, first, item.tokenBegin);
   e.forLoop(0, C / block, [&](Value blockIndex) {
     Value r0 = arith::MulIOp::create(b, blockIndex, e.index(block));
-    Value bandScores = view(scores, r0, b.getIndexAttr(0), block, band);
-    e.matmul(view(queries, r0, b.getIndexAttr(0), block, dk),
-             view(keysT, b.getIndexAttr(0), r0, dk, band), bandScores, /*accumulate=*/false);
+    Value bandScores = e.view(scores, r0, b.getIndexAttr(0), block, band);
+    e.matmul(e.view(queries, r0, b.getIndexAttr(0), block, dk),
+             e.view(keysT, b.getIndexAttr(0), r0, dk, band), bandScores, /*accumulate=*/false);
     Value bandFirst = arith::AddIOp::create(b, p0, r0); // the band's first query position
     e.forLoop(0, block, [&](Value i) {
-      Value last = arith::AddFOp::create(b, asFloat(i), e.f32(double(history)));
+      Value last = arith::AddFOp::create(b, e.indexToF32(i), e.f32(double(history)));
       // The window's first band row: a(p) − (p0 + r0) + history, in integers (exact for any
       // T; a(p) >= p − reach keeps it >= 0).
       Value position = arith::AddIOp::create(b, bandFirst, i);
       Value fromRow = arith::SubIOp::create(
           b, arith::AddIOp::create(b, windowStart(b, op.getWindow(), size, position), e.index(history)), bandFirst);
-      Value from = arith::UIToFPOp::create(
-          b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), fromRow));
+      Value from = e.indexToF32(fromRow);
       Value keep = arith::AndIOp::create(
           b,
           arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, positions,
@@ -110,8 +94,8 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
         e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
       e.store(weights, bandScores, {i, zero});
     });
-    e.matmul(bandScores, view(values, r0, b.getIndexAttr(0), band, dv),
-             view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
+    e.matmul(bandScores, e.view(values, r0, b.getIndexAttr(0), band, dv),
+             e.view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
   });
 }
 

@@ -86,13 +86,7 @@ public:
         for (StateBuffers &s : states)
           e.loadInitialState(s.update->index, item, s.state, column0);
       });
-      Value length = arith::SubIOp::create(b, group.tokenEnd, group.tokenBegin);
-      Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
-      e.forLoop(e.index(0), numChunks, [&](Value c) {
-        Value first = arith::AddIOp::create(b, group.tokenBegin,
-                                            arith::MulIOp::create(b, c, e.index(C)));
-        Value count = arith::MinUIOp::create(
-            b, e.index(C), arith::SubIOp::create(b, group.tokenEnd, first));
+      e.forEachChunk(group, C, [&](Value, Value first, Value count) {
         forEachHead(group, [&](const WorkItem &item) {
           // What the kernel loads next: the group's next head in this chunk, or its first head
           // in the next chunk (the rows to prefetch while this head computes).
@@ -220,10 +214,7 @@ private:
           continue;
         }
         Value row0 = arith::MulIOp::create(b, local, e.index(s.dk));
-        s.state = memref::SubViewOp::create(
-            b, s.groupStates, ArrayRef<OpFoldResult>{row0, b.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{b.getIndexAttr(s.dk), b.getIndexAttr(s.dv)},
-            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+        s.state = e.view(s.groupStates, row0, b.getIndexAttr(0), s.dk, s.dv);
       }
       body(item);
     });
@@ -233,13 +224,7 @@ private:
   void selectValueTile(StateBuffers &s) {
     if (e.valueTiles == 1)
       return;
-    auto tile = [&](Value full) {
-      return memref::SubViewOp::create(
-                 b, full, ArrayRef<OpFoldResult>{b.getIndexAttr(0), column0},
-                 ArrayRef<OpFoldResult>{b.getIndexAttr(C), b.getIndexAttr(s.dv)},
-                 ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)})
-          .getResult();
-    };
+    auto tile = [&](Value full) { return e.view(full, b.getIndexAttr(0), column0, C, s.dv); };
     s.values = tile(s.fullValues);
     if (!s.update->delta)
       s.solved = s.values;
@@ -311,7 +296,7 @@ private:
       nextChunk.parts += prefetchingMatmuls(s);
     for (StateBuffers &s : states) {
       if (s.update->key)
-        transpose(s.keys, s.keysT);
+        e.transpose(s.keys, s.keysT);
       emitCumulativeDecays(s);
       if (s.update->delta)
         emitDeltaSolve(s);
@@ -465,19 +450,9 @@ private:
         });
     }
     if (s.keyDecay)
-      transpose(s.keyDecay, s.keyDecayT);
+      e.transpose(s.keyDecay, s.keyDecayT);
   }
 
-  /// to[d][i] = from[i][d] with scalar loads and stores (a dynamic vector extract would
-  /// spill the whole vector for every element).
-  void transpose(Value from, Value to) {
-    auto type = cast<MemRefType>(from.getType());
-    e.forLoop(0, type.getDimSize(1), [&](Value d) {
-      e.forLoop(0, type.getDimSize(0), [&](Value i) {
-        e.store(scalarAt(from, {i, d}), to, {d, i});
-      });
-    });
-  }
 
   /// rows[i] ⊙ e^{b_i} (key and scalar decays) into s.scaled.
   void emitDecayedRows(StateBuffers &s, Value rows) {
@@ -500,10 +475,7 @@ private:
       e.matmul(left, s.keysT, s.attention, /*accumulate=*/false);
       // Mask and scale each row: e^{b_i − b_j} where j <= i, 0 elsewhere (the exponent is
       // positive above the diagonal; select before multiplying so it never reaches O).
-      SmallVector<float> iota(C);
-      for (int64_t j = 0; j < C; ++j)
-        iota[j] = float(j);
-      Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+      Value positions = e.positions(C);
       bool below = strict || readBlock; // j < bound, or j <= bound
       e.forLoop(0, C, [&](Value i) {
         Value bound = i;
@@ -511,11 +483,9 @@ private:
           Value width = e.index(readBlock);
           bound = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, width), width);
         }
-        Value iF = arith::UIToFPOp::create(
-            b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), bound));
         Value keep = arith::CmpFOp::create(b, below ? arith::CmpFPredicate::OLT
                                                     : arith::CmpFPredicate::OLE,
-                                           positions, splat(iF, C));
+                                           positions, splat(e.indexToF32(bound), C));
         Value weight = splat(e.f32(1.0), C);
         if (s.scalarDecay)
           weight = exp(sub(splat(scalarAt(s.scalarDecay, {i}), C),
@@ -606,28 +576,16 @@ private:
   /// mask (j < i + inclusive); entries above the diagonal never reach the output.
   void emitFactoredDiagonalBlock(StateBuffers &s, Value r, int64_t block, Value inclusive) {
     emitOffDiagonalBlock(s, r, r, block);
-    SmallVector<float> iota(block);
-    for (int64_t j = 0; j < block; ++j)
-      iota[j] = float(j);
     VectorType rowType = e.vectorOf(block);
-    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
+    Value positions = e.positions(block);
     e.forLoop(0, block, [&](Value i) {
       Value bound = arith::AddIOp::create(b, i, inclusive); // keep j < bound
-      Value boundF = arith::UIToFPOp::create(
-          b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), bound));
       Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, positions,
-                                         splat(boundF, block));
+                                         splat(e.indexToF32(bound), block));
       Value at = arith::AddIOp::create(b, r, i);
       Value values = e.load(rowType, s.attention, {at, r});
       e.store(arith::SelectOp::create(b, keep, values, e.zeros(rowType)), s.attention, {at, r});
     });
-  }
-
-  Value view(Value buffer, OpFoldResult row0, OpFoldResult col0, int64_t rows, int64_t cols) {
-    return memref::SubViewOp::create(b, buffer, ArrayRef<OpFoldResult>{row0, col0},
-                                     ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
-                                                            b.getIndexAttr(cols)},
-                                     ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   }
 
   /// blockQueries = left[r : r+block] ⊙ e^{b − b_r}.
@@ -650,8 +608,8 @@ private:
       e.store(mul(e.load(keysRow, s.keysT, {d, c}), exp(exponent)), s.keysDecayedT,
               {d, e.index(0)});
     });
-    e.matmul(s.blockQueries, view(s.keysDecayedT, b.getIndexAttr(0), b.getIndexAttr(0), s.dk, block),
-             view(s.attention, r, c, block, block), /*accumulate=*/false);
+    e.matmul(s.blockQueries, e.view(s.keysDecayedT, b.getIndexAttr(0), b.getIndexAttr(0), s.dk, block),
+             e.view(s.attention, r, c, block, block), /*accumulate=*/false);
   }
 
   /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i[d] − b_j[d]} for r <= j < i + inclusive

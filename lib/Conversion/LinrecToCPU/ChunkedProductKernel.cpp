@@ -46,15 +46,8 @@ public:
     e.forEachWorkItem([&](const WorkItem &item) {
       for (StateBuffers &s : states)
         e.loadInitialState(s.update->index, item, s.state);
-      Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
-      Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
-      e.forLoop(e.index(0), numChunks, [&](Value c) {
-        Value first = arith::AddIOp::create(b, item.tokenBegin,
-                                            arith::MulIOp::create(b, c, e.index(C)));
-        Value count = arith::MinUIOp::create(
-            b, e.index(C), arith::SubIOp::create(b, item.tokenEnd, first));
-        emitChunk(item, first, count);
-      });
+      e.forEachChunk(item, C,
+                     [&](Value, Value first, Value count) { emitChunk(item, first, count); });
       for (StateBuffers &s : states)
         e.storeFinalState(s.update->index, item, s.state);
     });
@@ -142,7 +135,7 @@ private:
       e.fill(p.queries, 0.0); // (their rows past the end are read, never stored)
     emitPrologue(item, first, count);
     for (StateBuffers &s : states)
-      transpose(s.keys, s.keysT);
+      e.transpose(s.keys, s.keysT);
     for (ArrayRef<ProductBuffers *> group : productGroups())
       emitProductGroup(group, count);
     for (StateBuffers &s : states)
@@ -177,15 +170,6 @@ private:
     });
   }
 
-  /// to[d][i] = from[i][d].
-  void transpose(Value from, Value to) {
-    auto type = cast<MemRefType>(from.getType());
-    e.forLoop(0, type.getDimSize(1), [&](Value d) {
-      e.forLoop(0, type.getDimSize(0), [&](Value i) {
-        e.store(e.load(b.getF32Type(), from, {i, d}), to, {d, i});
-      });
-    });
-  }
 
   /// Product reads that share their query and both states' keys (tensor attention's
   /// numerator and denominator): their pair rows and pair weights are computed once per query.
@@ -260,14 +244,9 @@ private:
   /// in the state read at t).
   void emitPairWeights(ProductBuffers &p, StateBuffers &other, Value t) {
     e.matmul(p.pairRows, other.keysT, p.weights, /*accumulate=*/false);
-    SmallVector<float> iota(C);
-    for (int64_t i = 0; i < C; ++i)
-      iota[i] = float(i);
     VectorType rowType = e.vectorOf(C);
-    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(rowType, ArrayRef(iota)));
-    Value tF = arith::UIToFPOp::create(b, b.getF32Type(),
-                                       arith::IndexCastOp::create(b, b.getI64Type(), t));
-    Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions, splat(tF, C));
+    Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, e.positions(C),
+                                       splat(e.indexToF32(t), C));
     e.forLoop(e.index(0), arith::AddIOp::create(b, t, e.index(1)), [&](Value j) {
       Value masked = arith::SelectOp::create(b, keep, row(p.weights, j, C), e.zeros(rowType));
       e.store(masked, p.weights, {j, e.index(0)});

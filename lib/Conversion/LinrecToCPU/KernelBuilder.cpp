@@ -30,6 +30,18 @@ Value KernelBuilder::zeros(Type type) {
   return f32(0.0);
 }
 
+Value KernelBuilder::positions(int64_t n) {
+  SmallVector<float> iota(n);
+  for (int64_t j = 0; j < n; ++j)
+    iota[j] = float(j);
+  return arith::ConstantOp::create(b, DenseElementsAttr::get(vectorOf(n), ArrayRef(iota)));
+}
+
+Value KernelBuilder::indexToF32(Value i) {
+  return arith::UIToFPOp::create(b, b.getF32Type(),
+                                 arith::IndexCastOp::create(b, b.getI64Type(), i));
+}
+
 void KernelBuilder::forLoop(Value lb, Value ub, function_ref<void(Value)> body) {
   scf::ForOp::create(b, lb, ub, index(1), ValueRange{},
                      [&](OpBuilder &nested, Location, Value iv, ValueRange) {
@@ -105,6 +117,23 @@ void KernelBuilder::store(Value value, Value memref, ValueRange indices) {
     vector::StoreOp::create(b, value, memref, indices);
   else
     memref::StoreOp::create(b, value, memref, indices);
+}
+
+Value KernelBuilder::view(Value buffer, OpFoldResult row0, OpFoldResult col0, int64_t rows,
+                          int64_t cols) {
+  return memref::SubViewOp::create(
+      b, buffer, ArrayRef<OpFoldResult>{row0, col0},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(rows), b.getIndexAttr(cols)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+}
+
+void KernelBuilder::transpose(Value from, Value to) {
+  auto type = cast<MemRefType>(from.getType());
+  forLoop(0, type.getDimSize(1), [&](Value d) {
+    forLoop(0, type.getDimSize(0), [&](Value i) {
+      store(load(b.getF32Type(), from, {i, d}), to, {d, i});
+    });
+  });
 }
 
 Value KernelBuilder::alloc(ArrayRef<int64_t> shape) {

@@ -26,6 +26,10 @@ public:
   mlir::Value f32(double value);
   mlir::Value zeros(mlir::Type type); // f32 or vector
   mlir::VectorType vectorOf(int64_t n);
+  /// The constant vector [0, 1, …, n − 1] (f32): column positions for row masks.
+  mlir::Value positions(int64_t n);
+  /// An index as f32 (exact below 2^24).
+  mlir::Value indexToF32(mlir::Value i);
 
   // Loops.
   void forLoop(mlir::Value lb, mlir::Value ub, llvm::function_ref<void(mlir::Value)> body);
@@ -52,6 +56,12 @@ public:
   void freeAll();
   /// buffer[...] = value for a 1-D or 2-D buffer of static shape.
   void fill(mlir::Value buffer, double value);
+  /// The rows x cols block of a 2-D buffer at (row0, col0).
+  mlir::Value view(mlir::Value buffer, mlir::OpFoldResult row0, mlir::OpFoldResult col0,
+                   int64_t rows, int64_t cols);
+  /// to[d][i] = from[i][d] for 2-D buffers of static shape, with scalar loads and stores (a
+  /// dynamic vector extract would spill the whole vector for every element).
+  void transpose(mlir::Value from, mlir::Value to);
 
   /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
   /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).

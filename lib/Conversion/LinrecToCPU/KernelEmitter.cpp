@@ -31,6 +31,19 @@ void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
   forLoop(begin, end, [&](Value w) { body(workItemAt(w)); });
 }
 
+void KernelEmitter::forEachChunk(const WorkItem &item, int64_t chunk,
+                                 function_ref<void(Value, Value, Value)> body) {
+  Value length = arith::SubIOp::create(b, item.tokenEnd, item.tokenBegin);
+  Value numChunks = arith::CeilDivUIOp::create(b, length, index(chunk));
+  forLoop(index(0), numChunks, [&](Value c) {
+    Value first =
+        arith::AddIOp::create(b, item.tokenBegin, arith::MulIOp::create(b, c, index(chunk)));
+    Value count =
+        arith::MinUIOp::create(b, index(chunk), arith::SubIOp::create(b, item.tokenEnd, first));
+    body(c, first, count);
+  });
+}
+
 WorkItem KernelEmitter::workItemAt(Value w) {
   Value heads = memref::DimOp::create(b, input(0), 2);
   Value tokens = memref::DimOp::create(b, input(0), 1);

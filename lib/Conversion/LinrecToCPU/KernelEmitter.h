@@ -44,6 +44,10 @@ public:
   void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
   /// Decodes work item `w` (emitted at the insertion point).
   WorkItem workItemAt(mlir::Value w);
+  /// Emits the loop over `item`'s chunks of `chunk` tokens: body(c, first, count) with the
+  /// chunk's index, first token and token count (chunk, or fewer at the sequence's end).
+  void forEachChunk(const WorkItem &item, int64_t chunk,
+                    llvm::function_ref<void(mlir::Value, mlir::Value, mlir::Value)> body);
 
   // Kernel arguments.
   mlir::Value input(unsigned i) { return kernel.getArgument(i); }

@@ -98,11 +98,7 @@ private:
   /// Head `local`'s dk rows of a group's buffer.
   Value headRows(Value all, Value local, StateType type) {
     Value row0 = arith::MulIOp::create(b, local, e.index(type.getKeyDim()));
-    return memref::SubViewOp::create(
-        b, all, ArrayRef<OpFoldResult>{row0, b.getIndexAttr(0)},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(type.getKeyDim()),
-                               b.getIndexAttr(type.getValueDim())},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    return e.view(all, row0, b.getIndexAttr(0), type.getKeyDim(), type.getValueDim());
   }
 
   Value row(Value buffer, Value r, int64_t n) {

@@ -91,10 +91,7 @@ public:
     Value heads = memref::DimOp::create(b, q, 2), tokens = memref::DimOp::create(b, q, 1);
     Value zero = index(0);
     VectorType bandRow = vectorOf(band);
-    SmallVector<float> iota(band);
-    for (int64_t j = 0; j < band; ++j)
-      iota[j] = float(j);
-    Value positions = arith::ConstantOp::create(b, DenseElementsAttr::get(bandRow, ArrayRef(iota)));
+    Value positions = this->positions(band);
     float scale = static_cast<float>(op.getScale().convertToDouble());
 
     forLoop(begin, end, [&](Value w) {
@@ -182,12 +179,6 @@ private:
                                                   arith::SubIOp::create(b, i, offset));
     return vector::BroadcastOp::create(
         b, vectorOf(band), arith::SIToFPOp::create(b, b.getF32Type(), difference));
-  }
-  Value view(Value buffer, Value row0, Value col0, int64_t rows, int64_t cols) {
-    return memref::SubViewOp::create(
-        b, buffer, ArrayRef<OpFoldResult>{row0, col0},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(rows), b.getIndexAttr(cols)},
-        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   }
 
   Value windowStart(Value i) { return cpu::windowStart(b, op.getWindow(), op.getSize(), i); }

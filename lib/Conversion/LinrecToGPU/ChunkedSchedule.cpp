@@ -134,7 +134,7 @@ private:
     Value end = e.kernel.getArgument(e.kernel.getNumArguments() - 1);
     blocks(begin, end, [&](Value w) {
       WorkItem item = startProgram(w);
-      forEachChunk(item, [&](Value c, Value first, Value count) {
+      e.forEachChunk(item, C, [&](Value c, Value first, Value count) {
         emitChunk(item, first, count, ChunkWork{});
       });
       for (StateTiles &s : states)
@@ -162,7 +162,7 @@ private:
     blocks(begin, end, [&](Value w) {
       WorkItem item = startProgram(w, /*loadStates=*/true, /*reads=*/false);
       Value base = arith::MulIOp::create(b, subIndex(w, begin), maxChunks);
-      forEachChunk(item, [&](Value c, Value first, Value count) {
+      e.forEachChunk(item, C, [&](Value c, Value first, Value count) {
         for (auto [s, workspace] : llvm::zip(states, workspaces))
           copyState(s.state, workspace, addIndex(base, c), /*save=*/true);
         emitChunk(item, first, count, ChunkWork{/*reads=*/false, /*update=*/true});
@@ -207,16 +207,6 @@ private:
       for (StateTiles &s : states)
         loadState(e, s.update->index, item, s.state, column0);
     return item;
-  }
-
-  void forEachChunk(const WorkItem &item, function_ref<void(Value, Value, Value)> body) {
-    Value length = subIndex(item.tokenEnd, item.tokenBegin);
-    Value numChunks = arith::CeilDivUIOp::create(b, length, e.index(C));
-    e.forLoop(e.index(0), numChunks, [&](Value c) {
-      Value first = addIndex(item.tokenBegin, arith::MulIOp::create(b, c, e.index(C)));
-      Value count = arith::MinUIOp::create(b, e.index(C), subIndex(item.tokenEnd, first));
-      body(c, first, count);
-    });
   }
 
   /// workspace[slot] = tile (save) or tile = workspace[slot].
