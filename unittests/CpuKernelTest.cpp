@@ -144,11 +144,18 @@ protected:
           for (double &x : in[name].data)
             x = elementType.isBF16() ? bf16ToDouble(doubleToBf16(x))
                                      : halfToDouble(doubleToHalf(x));
+    return compareOn(*module, config, in, options);
+  }
+
+  /// Runs the layer in `module` on `in` on the reference and on the CPU; returns the worst
+  /// relative RMS error.
+  double compareOn(mlir::ModuleOp module, const LayerConfig &config, Inputs &in,
+                   const CpuKernelOptions &options) {
     std::vector<Array> args;
     for (const std::string &name : layerInputNames(config))
       args.push_back(in[name]);
-    auto reference = interpretFunction(*module, "layer", args);
-    auto cpu = evaluateFunction(*module, "layer", args,
+    auto reference = interpretFunction(module, "layer", args);
+    auto cpu = evaluateFunction(module, "layer", args,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
                                   return runOnCpu(compiler, op, operands, options);
                                 },
@@ -582,6 +589,36 @@ TEST_F(CpuKernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
   options.chunkSize = 64;
   double error = compare(config, {1, 65536, 1, 16, 16}, options, -10.0, 0.0);
   EXPECT_LE(error, 1e-5);
+}
+
+TEST_F(CpuKernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
+  // A chunk whose cumulative key decays stay below e^{60} runs its attention as one factored
+  // product; a stronger one runs sub-chunks. Chunks and heads alternate between the two (and
+  // one chunk carries a decay just past the bound), so the state passes between both forms.
+  Shape shape{2, 200, 3, 32, 16};
+  const int64_t chunk = 32;
+  for (LayerKind kind : {LayerKind::GLA, LayerKind::KDA}) {
+    LayerConfig config;
+    config.kind = kind;
+    config.initialState = true;
+    auto module = buildLayer(config, shape);
+    Inputs in = randomInputs(config, shape, -0.1, 0.0);
+    Array &gk = in["gk"];
+    std::uniform_real_distribution<double> strong(-4.0, -1.0);
+    for (int64_t b = 0; b < shape.batch; ++b)
+      for (int64_t t = 0; t < shape.tokens; ++t)
+        for (int64_t h = 0; h < shape.heads; ++h)
+          for (int64_t d = 0; d < shape.dk; ++d) {
+            int64_t c = t / chunk;
+            double &g = gk.data[((b * shape.tokens + t) * shape.heads + h) * shape.dk + d];
+            if ((c + h + b) % 2 == 1)
+              g = strong(rng);
+            else if (c == 2 && d == 5)
+              g = -61.0 / chunk; // the bound, crossed at the chunk's last token
+          }
+    double error = compareOn(*module, config, in, optionsFor(Chunked, chunk));
+    EXPECT_LE(error, 1e-5) << layerKindName(kind).str();
+  }
 }
 
 TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {

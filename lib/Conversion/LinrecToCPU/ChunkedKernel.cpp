@@ -49,7 +49,9 @@ struct StateBuffers {
   Value keyDecay, keyDecayT;  // C x dk, dk x C, cumulative (null without key decays)
   Value valueDecay;           // C x dv view of fullValueDecay
   Value solved;               // C x dv: U
-  Value keysDecayedT;         // dk x C: (K ⊙ e^{b_last − b})ᵀ
+  Value keysDecayedT;         // dk x C: (K ⊙ e^{b_last − b})ᵀ; before the state update of a
+                              // factored chunk, (K ⊙ e^{−b})ᵀ
+  Value factored;             // i1 per chunk (key decays): |b| < kMaxFactoredExponent
   Value scaled;               // C x dk scratch: Q ⊙ e^{b}, K ⊙ e^{b}
   Value valuesDecayed;        // C x dv scratch (value decay)
   Value attention;            // C x C: A (per read), then G (delta)
@@ -61,6 +63,10 @@ struct StateBuffers {
 /// Rows per sub-chunk of the key-decay attention: its diagonal blocks are exact, the blocks
 /// below factor through the sub-chunk's first row.
 constexpr int64_t kSubChunk = 16;
+
+/// The largest |exponent| a factored product may use: e^{±60} and their products with
+/// O(1) rows stay normal f32 (e^{±88} is the limit), so factoring loses nothing.
+constexpr double kMaxFactoredExponent = 60.0;
 
 class ChunkedKernel {
 public:
@@ -295,7 +301,8 @@ private:
     for (StateBuffers &s : states)
       nextChunk.parts += prefetchingMatmuls(s);
     for (StateBuffers &s : states) {
-      if (s.update->key)
+      // (Key decays transpose what their chunk needs: emitChunkFactors.)
+      if (s.update->key && !s.keyDecay)
         e.transpose(s.keys, s.keysT);
       emitCumulativeDecays(s);
       if (s.update->delta)
@@ -450,7 +457,39 @@ private:
         });
     }
     if (s.keyDecay)
-      e.transpose(s.keyDecay, s.keyDecayT);
+      emitChunkFactors(s);
+  }
+
+  /// Key decays: e^{b_i − b_j} = e^{b_i} e^{−b_j}, so when every |b| of the chunk is small
+  /// (GLA's gates decay by a few e-folds per chunk) the whole chunk's attention is one product
+  /// (Q ⊙ e^{b}) (K ⊙ e^{−b})ᵀ with a causal mask: no sub-chunks, no decayed key block per
+  /// block pair, a third of the exponentials, one transpose instead of two. Sets s.factored
+  /// and, when it holds, keysDecayedT = (K ⊙ e^{−b})ᵀ; otherwise keysT and keyDecayT for the
+  /// sub-chunk form, which strong decays (and NaN) take.
+  void emitChunkFactors(StateBuffers &s) {
+    VectorType decayRow = e.vectorOf(s.dk);
+    Value largest = e.forLoopCarry(e.index(0), e.index(C), e.zeros(decayRow),
+                                   [&](Value i, Value acc) {
+                                     Value magnitude = math::AbsFOp::create(b, row(s.keyDecay, i, s.dk));
+                                     return arith::MaximumFOp::create(b, acc, magnitude).getResult();
+                                   });
+    Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
+    s.factored = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, bound,
+                                       e.f32(kMaxFactoredExponent));
+    e.ifThenElse(
+        s.factored,
+        [&] {
+          // s.scaled is free until emitDecayedRows.
+          e.forLoop(0, C, [&](Value i) {
+            Value decay = exp(arith::NegFOp::create(b, row(s.keyDecay, i, s.dk)));
+            e.store(mul(row(s.keys, i, s.dk), decay), s.scaled, {i, e.index(0)});
+          });
+          e.transpose(s.scaled, s.keysDecayedT);
+        },
+        [&] {
+          e.transpose(s.keys, s.keysT);
+          e.transpose(s.keyDecay, s.keyDecayT);
+        });
   }
 
 
@@ -502,26 +541,29 @@ private:
     if (s.update->delta && s.update->reads.size() == 1) {
       func::CallOp::create(b, keyDecayAttentionFunction(s, left.getType()),
                            ValueRange{left, s.attention, s.keyDecay, s.keyDecayT, s.keysT,
-                                      s.keys, s.keysDecayedT, s.blockQueries, inclusive});
+                                      s.keys, s.keysDecayedT, s.blockQueries, s.scaled,
+                                      inclusive, s.factored});
       return;
     }
     emitKeyDecayAttention(s, left, inclusive);
   }
 
   /// The key-decay attention of `s` as a private function of its buffers (left, attention,
-  /// keyDecay, keyDecayT, keysT, keys, keysDecayedT, blockQueries) and `inclusive`.
+  /// keyDecay, keyDecayT, keysT, keys, keysDecayedT, blockQueries, scaled), `inclusive` and
+  /// `factored`.
   func::FuncOp keyDecayAttentionFunction(StateBuffers &s, Type leftType) {
     if (func::FuncOp existing = attentionFunctions.lookup(s.update->index))
       return existing;
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointAfter(e.kernel);
     // (left: the keys for G, the queries for A; both C x dk buffers.)
-    SmallVector<Value> buffers = {s.attention, s.keyDecay,     s.keyDecayT,  s.keysT,
-                                  s.keys,      s.keysDecayedT, s.blockQueries};
+    SmallVector<Value> buffers = {s.attention,    s.keyDecay,     s.keyDecayT, s.keysT,
+                                  s.keys,         s.keysDecayedT, s.blockQueries, s.scaled};
     SmallVector<Type> types = {leftType};
     for (Value buffer : buffers)
       types.push_back(buffer.getType());
     types.push_back(b.getIndexType());
+    types.push_back(b.getI1Type());
     std::string name = ("__linrec_attention_" + e.kernel.getSymName() + "_" +
                         Twine(s.update->index)).str();
     auto function = func::FuncOp::create(b, name, b.getFunctionType(types, {}));
@@ -536,19 +578,43 @@ private:
     inner.keys = entry->getArgument(5);
     inner.keysDecayedT = entry->getArgument(6);
     inner.blockQueries = entry->getArgument(7);
-    emitKeyDecayAttention(inner, entry->getArgument(0), entry->getArgument(8));
+    inner.scaled = entry->getArgument(8);
+    inner.factored = entry->getArgument(10);
+    emitKeyDecayAttention(inner, entry->getArgument(0), entry->getArgument(9));
     func::ReturnOp::create(b);
     attentionFunctions[s.update->index] = function;
     return function;
   }
   llvm::DenseMap<unsigned, func::FuncOp> attentionFunctions; // by state index
 
-  /// Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. In sub-chunks of 16 rows
-  /// with reference row r: for j < r <= i, e^{b_i − b_j} = e^{b_i − b_r} e^{b_r − b_j} with
-  /// both exponents <= 0, so the block below the diagonal is a product of decayed queries and
-  /// decayed keys; the diagonal block is computed entry by entry (exact) when the decay across
-  /// it is too strong to factor. `inclusive` (0 or 1) is whether j = i counts.
+  /// Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. A chunk whose decays are
+  /// small factors whole (emitChunkFactors); otherwise sub-chunks. `inclusive` (0 or 1) is
+  /// whether j = i counts. s.scaled holds left ⊙ e^{b} (emitDecayedRows).
   void emitKeyDecayAttention(StateBuffers &s, Value left, Value inclusive) {
+    e.ifThenElse(
+        s.factored, [&] { emitFactoredAttention(s, inclusive); },
+        [&] { emitSubChunkAttention(s, left, inclusive); });
+  }
+
+  /// attention = (left ⊙ e^{b}) (K ⊙ e^{−b})ᵀ, masked to j < i + inclusive. Entries above the
+  /// diagonal (up to e^{kMaxFactoredExponent} times the dot) are selected away, never scaled.
+  void emitFactoredAttention(StateBuffers &s, Value inclusive) {
+    e.matmul(s.scaled, s.keysDecayedT, s.attention, /*accumulate=*/false);
+    Value positions = e.positions(C);
+    e.forLoop(0, C, [&](Value i) {
+      Value bound = arith::AddIOp::create(b, i, inclusive);
+      Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, positions,
+                                         splat(e.indexToF32(bound), C));
+      e.store(arith::SelectOp::create(b, keep, row(s.attention, i, C), e.zeros(e.vectorOf(C))),
+              s.attention, {i, e.index(0)});
+    });
+  }
+
+  /// In sub-chunks of 16 rows with reference row r: for j < r <= i, e^{b_i − b_j} =
+  /// e^{b_i − b_r} e^{b_r − b_j} with both exponents <= 0, so the block below the diagonal is
+  /// a product of decayed queries and decayed keys; the diagonal block is computed entry by
+  /// entry (exact) when the decay across it is too strong to factor.
+  void emitSubChunkAttention(StateBuffers &s, Value left, Value inclusive) {
     e.fill(s.attention, 0.0);
     int64_t block = C % kSubChunk == 0 ? kSubChunk : C; // otherwise one exact block
     int64_t numBlocks = C / block;
@@ -704,13 +770,25 @@ private:
         stateRow = mul(stateRow, exp(valueLast));
       e.store(stateRow, s.state, {d, e.index(0)});
       // (K ⊙ e^{b_last − b})ᵀ row d: K[:, d] ⊙ e^{b_last[d] − b[:, d]}.
-      Value exponent = splat(keyExponent, C);
-      if (s.keyDecay)
-        exponent = sub(exponent, e.load(chunkRow, s.keyDecayT, {d, e.index(0)}));
-      if (s.scalarDecay)
-        exponent = sub(exponent, e.load(chunkRow, s.scalarDecay, {e.index(0)}));
-      e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), exp(exponent)), s.keysDecayedT,
-              {d, e.index(0)});
+      auto decayKeys = [&] {
+        Value exponent = splat(keyExponent, C);
+        if (s.keyDecay)
+          exponent = sub(exponent, e.load(chunkRow, s.keyDecayT, {d, e.index(0)}));
+        if (s.scalarDecay)
+          exponent = sub(exponent, e.load(chunkRow, s.scalarDecay, {e.index(0)}));
+        e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), exp(exponent)), s.keysDecayedT,
+                {d, e.index(0)});
+      };
+      if (!s.keyDecay)
+        return decayKeys();
+      // A factored chunk has (K ⊙ e^{−b})ᵀ already: one factor per row.
+      e.ifThenElse(
+          s.factored,
+          [&] {
+            Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
+            e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
+          },
+          decayKeys);
     });
     Value rhs = s.solved;
     if (s.valueDecay) {
