@@ -313,17 +313,28 @@ func.func @scan_in_row_passes(%q: tensor<1x?x2x4xf32>, %g: tensor<1x?x2xf32>, %s
 // -----
 
 // A key-decay delta rule (kda) computes the key-decay attention twice per chunk (G for the
-// solve, then A for the read): one private function, called with j < i (0) and j <= i (1).
-// Whether the chunk's decays are small enough to factor it whole (|b| < 60) is decided once
-// per chunk; the function takes that decision and branches on it.
+// solve, then A for the read), called with j < i (0) and j <= i (1). Whether the chunk's
+// decays are small enough to factor it whole (|b| < 60) is decided once per chunk: then one
+// product (a private function, shared by G and A); else the transposes and the sub-chunks
+// (private functions optimized for size: strong decays are rare).
 // CHECK-LABEL: func.func @key_decay_delta
 // CHECK: func.func @__linrec_kernel_0
 // CHECK: %[[BOUND:.*]] = vector.reduction <maximumf>
 // CHECK: %[[FACTORED:.*]] = arith.cmpf olt, %[[BOUND]], %{{.*}} : f32
-// CHECK: func.call @[[ATTENTION:__linrec_attention___linrec_kernel_0_0]]({{.*}}, %c0{{.*}}, %[[FACTORED]]) :
-// CHECK: func.call @[[ATTENTION]]({{.*}}, %c1{{.*}}, %[[FACTORED]]) :
-// CHECK: func.func private @[[ATTENTION]]({{.*}}: memref<32x16xf32>, {{.*}}: index, %[[F:.*]]: i1)
-// CHECK-NEXT: scf.if %[[F]]
+// CHECK: scf.if %[[FACTORED]] {
+// CHECK: } else {
+// CHECK-NEXT: func.call @[[TRANSPOSES:__linrec_sub_chunk_transposes___linrec_kernel_0_0]](
+// CHECK: scf.if %[[FACTORED]] {
+// CHECK-NEXT: func.call @[[FACTORED_ATTENTION:__linrec_factored_attention___linrec_kernel_0_0]]({{.*}}, %c0{{.*}}) :
+// CHECK-NEXT: } else {
+// CHECK-NEXT: func.call @[[SUB_CHUNKS:__linrec_sub_chunk_attention___linrec_kernel_0_0]]({{.*}}, %c0{{.*}}) :
+// CHECK: scf.if %[[FACTORED]] {
+// CHECK-NEXT: func.call @[[FACTORED_ATTENTION]]({{.*}}, %c1{{.*}}) :
+// CHECK-NEXT: } else {
+// CHECK-NEXT: func.call @[[SUB_CHUNKS]]({{.*}}, %c1{{.*}}) :
+// CHECK-DAG: func.func private @[[TRANSPOSES]]({{.*}}) attributes {passthrough = ["noinline", "optsize"]}
+// CHECK-DAG: func.func private @[[FACTORED_ATTENTION]]({{.*}}: memref<32x16xf32>, {{.*}}: index) attributes {passthrough = ["noinline"]}
+// CHECK-DAG: func.func private @[[SUB_CHUNKS]]({{.*}}: memref<32x16xf32>, {{.*}}: index) attributes {passthrough = ["noinline", "optsize"]}
 func.func @key_decay_delta(%q: tensor<1x?x2x16xf32>, %gk: tensor<1x?x2x16xf32>, %beta: tensor<1x?x2xf32>)
     -> tensor<1x?x2x16xf32> {
   %o, %s = linrec.recurrence ins(%q, %gk, %beta : tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2xf32>)

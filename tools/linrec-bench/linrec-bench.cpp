@@ -56,6 +56,11 @@ static cl::opt<int64_t> heads("heads", cl::desc("heads"), cl::init(8));
 static cl::opt<int64_t> batchSize("batch", cl::desc("batch rows of the forward benchmark"),
                                   cl::init(1));
 static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
+static cl::opt<double> decayScale(
+    "decay-scale",
+    cl::desc("log-decays are -scale·|N(0, 1)| per token (0.05: GLA-like gates; 2: strong decays "
+             "that keep key-decay chunks in sub-chunks)"),
+    cl::init(0.05));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
 
 extern "C" void openblas_set_num_threads(int);
@@ -393,7 +398,7 @@ int main(int argc, char **argv) {
         auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
           auto tensor = mlir::cast<mlir::RankedTensorType>(type);
           std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-          auto value = [&] { return gate ? -0.05f * std::abs(normal(rng)) : 0.1f * normal(rng); };
+          auto value = [&] { return gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng); };
           if (tensor.getElementType().isF64()) {
             storage64.emplace_back(Array::numElementsOf(shape));
             for (double &x : storage64.back())

@@ -487,8 +487,11 @@ private:
           e.transpose(s.scaled, s.keysDecayedT);
         },
         [&] {
-          e.transpose(s.keys, s.keysT);
-          e.transpose(s.keyDecay, s.keyDecayT);
+          callOutlined("sub_chunk_transposes", s, {s.keys, s.keysT, s.keyDecay, s.keyDecayT},
+                       kRarelyRun, [&](ValueRange args) {
+                         e.transpose(args[0], args[1]);
+                         e.transpose(args[2], args[3]);
+                       });
         });
   }
 
@@ -507,7 +510,9 @@ private:
 
   /// attention[i][j] = Σ_d left[i,d] K[j,d] e^{b_i − b_j} for j <= i (j < i if strict),
   /// 0 above. With `readBlock` (block-start reads, no decays) the mask is
-  /// j < ⌊i/readBlock⌋·readBlock.
+  /// j < ⌊i/readBlock⌋·readBlock. Key-vector decays (e^{b_i[d] − b_j[d]} differs per key dim)
+  /// factor the whole chunk when its decays are small (emitChunkFactors; s.scaled holds
+  /// left ⊙ e^{b}), else run sub-chunks.
   void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0) {
     VectorType rowType = e.vectorOf(C);
     if (!s.keyDecay) {
@@ -536,65 +541,68 @@ private:
     }
     assert(!readBlock && "block-start reads of decaying states run on the scan");
     Value inclusive = e.index(strict ? 0 : 1);
-    // Emitted twice per chunk (the delta rule's G and the read's A), the key-decay attention is
-    // one function called twice: half the code for LLVM to compile.
-    if (s.update->delta && s.update->reads.size() == 1) {
-      func::CallOp::create(b, keyDecayAttentionFunction(s, left.getType()),
-                           ValueRange{left, s.attention, s.keyDecay, s.keyDecayT, s.keysT,
-                                      s.keys, s.keysDecayedT, s.blockQueries, s.scaled,
-                                      inclusive, s.factored});
-      return;
-    }
-    emitKeyDecayAttention(s, left, inclusive);
-  }
-
-  /// The key-decay attention of `s` as a private function of its buffers (left, attention,
-  /// keyDecay, keyDecayT, keysT, keys, keysDecayedT, blockQueries, scaled), `inclusive` and
-  /// `factored`.
-  func::FuncOp keyDecayAttentionFunction(StateBuffers &s, Type leftType) {
-    if (func::FuncOp existing = attentionFunctions.lookup(s.update->index))
-      return existing;
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointAfter(e.kernel);
-    // (left: the keys for G, the queries for A; both C x dk buffers.)
-    SmallVector<Value> buffers = {s.attention,    s.keyDecay,     s.keyDecayT, s.keysT,
-                                  s.keys,         s.keysDecayedT, s.blockQueries, s.scaled};
-    SmallVector<Type> types = {leftType};
-    for (Value buffer : buffers)
-      types.push_back(buffer.getType());
-    types.push_back(b.getIndexType());
-    types.push_back(b.getI1Type());
-    std::string name = ("__linrec_attention_" + e.kernel.getSymName() + "_" +
-                        Twine(s.update->index)).str();
-    auto function = func::FuncOp::create(b, name, b.getFunctionType(types, {}));
-    function.setPrivate();
-    Block *entry = function.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-    StateBuffers inner = s;
-    inner.attention = entry->getArgument(1);
-    inner.keyDecay = entry->getArgument(2);
-    inner.keyDecayT = entry->getArgument(3);
-    inner.keysT = entry->getArgument(4);
-    inner.keys = entry->getArgument(5);
-    inner.keysDecayedT = entry->getArgument(6);
-    inner.blockQueries = entry->getArgument(7);
-    inner.scaled = entry->getArgument(8);
-    inner.factored = entry->getArgument(10);
-    emitKeyDecayAttention(inner, entry->getArgument(0), entry->getArgument(9));
-    func::ReturnOp::create(b);
-    attentionFunctions[s.update->index] = function;
-    return function;
-  }
-  llvm::DenseMap<unsigned, func::FuncOp> attentionFunctions; // by state index
-
-  /// Key-vector decays: e^{b_i[d] − b_j[d]} differs per key dim. A chunk whose decays are
-  /// small factors whole (emitChunkFactors); otherwise sub-chunks. `inclusive` (0 or 1) is
-  /// whether j = i counts. s.scaled holds left ⊙ e^{b} (emitDecayedRows).
-  void emitKeyDecayAttention(StateBuffers &s, Value left, Value inclusive) {
+    // The delta rule's G and the read's A each call one shared copy of either form.
     e.ifThenElse(
-        s.factored, [&] { emitFactoredAttention(s, inclusive); },
-        [&] { emitSubChunkAttention(s, left, inclusive); });
+        s.factored,
+        [&] {
+          callOutlined("factored_attention", s, {s.scaled, s.keysDecayedT, s.attention, inclusive},
+                       {}, [&](ValueRange args) {
+                         StateBuffers inner = s;
+                         inner.scaled = args[0];
+                         inner.keysDecayedT = args[1];
+                         inner.attention = args[2];
+                         emitFactoredAttention(inner, args[3]);
+                       });
+        },
+        [&] {
+          callOutlined("sub_chunk_attention", s,
+                       {left, s.attention, s.keyDecay, s.keyDecayT, s.keysT, s.keys,
+                        s.keysDecayedT, s.blockQueries, inclusive},
+                       kRarelyRun, [&](ValueRange args) {
+                         StateBuffers inner = s;
+                         inner.attention = args[1];
+                         inner.keyDecay = args[2];
+                         inner.keyDecayT = args[3];
+                         inner.keysT = args[4];
+                         inner.keys = args[5];
+                         inner.keysDecayedT = args[6];
+                         inner.blockQueries = args[7];
+                         emitSubChunkAttention(inner, args[0], args[8]);
+                       });
+        });
   }
+
+  /// Code for chunks that rarely need it (strong key decays): optimized for size, so LLVM
+  /// spends little time on it (it would otherwise be a third of gla's compile time).
+  static constexpr StringLiteral kRarelyRun[] = {"optsize"};
+
+  /// Calls the private function `__linrec_<what>_<kernel>_<state>` of `args`, built by
+  /// `emitBody` from its arguments on first use and shared by later calls (one copy of the
+  /// code for LLVM to compile). It is never inlined; `attributes` are LLVM function attributes.
+  void callOutlined(StringRef what, const StateBuffers &s, ValueRange args,
+                    ArrayRef<StringLiteral> attributes, function_ref<void(ValueRange)> emitBody) {
+    std::string name = ("__linrec_" + what + "_" + e.kernel.getSymName() + "_" +
+                        Twine(s.update->index)).str();
+    func::FuncOp function = outlinedFunctions.lookup(name);
+    if (!function) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfter(e.kernel);
+      function = func::FuncOp::create(
+          b, name, b.getFunctionType(TypeRange(ValueRange(args).getTypes()), {}));
+      function.setPrivate();
+      SmallVector<Attribute> passthrough = {b.getStringAttr("noinline")};
+      for (StringLiteral attribute : attributes)
+        passthrough.push_back(b.getStringAttr(attribute));
+      function->setAttr("passthrough", b.getArrayAttr(passthrough));
+      Block *entry = function.addEntryBlock();
+      b.setInsertionPointToStart(entry);
+      emitBody(entry->getArguments());
+      func::ReturnOp::create(b);
+      outlinedFunctions[name] = function;
+    }
+    func::CallOp::create(b, function, args);
+  }
+  llvm::StringMap<func::FuncOp> outlinedFunctions;
 
   /// attention = (left ⊙ e^{b}) (K ⊙ e^{−b})ᵀ, masked to j < i + inclusive. Entries above the
   /// diagonal (up to e^{kMaxFactoredExponent} times the dot) are selected away, never scaled.

@@ -142,17 +142,42 @@ Value KernelEmitter::startsBlock(const WorkItem &item, Value token, int64_t bloc
   return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(0));
 }
 
+/// Cache lines of a token's row of `memref` (one for a scalar per token).
+static int64_t linesPerRow(Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  int64_t rowElements = type.getRank() == 4 ? type.getDimSize(3) : 1;
+  int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+  return llvm::divideCeil(rowElements, elementsPerLine);
+}
+
+/// Where prefetched rows go: a chunk's worth of one head's rows (inputs and outputs) is
+/// prefetched while the previous head computes. Up to 96 KB (d = 64 here) they go to L1
+/// (locality 3). More (d = 128: 136-160 KB against a 32 KB L1) would evict each other and
+/// the chunk's buffers before use, so they go to L2 (locality 2): 4-6% faster at d = 128,
+/// 1-5% slower at d = 64 (measured, docs/CPU-codegen.md "Session 7").
+static int64_t prefetchLocality(KernelEmitter &e, ArrayRef<Value> rows) {
+  int64_t lines = 0;
+  for (Value memref : rows)
+    lines += linesPerRow(memref);
+  return lines * 64 * e.chunkSize > 96 * 1024 ? 2 : 3;
+}
+
 void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
+  SmallVector<Value> rows;
+  for (unsigned i = 0; i < numInputs; ++i)
+    rows.push_back(input(i));
+  for (unsigned j = 0; j < numOutputs; ++j)
+    rows.push_back(output(j));
+  int64_t locality = prefetchLocality(*this, rows);
   auto prefetchRow = [&](Value memref, bool forWrite) {
     auto type = cast<MemRefType>(memref.getType());
     SmallVector<Value> indices = tokenIndices(*this, memref, item, token);
-    int64_t rowElements = type.getRank() == 4 ? type.getDimSize(3) : 1;
     int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-    for (int64_t offset = 0; offset < rowElements; offset += elementsPerLine) {
+    for (int64_t line = 0; line < linesPerRow(memref); ++line) {
       if (type.getRank() == 4)
-        indices.back() = index(offset);
+        indices.back() = index(line * elementsPerLine);
       memref::PrefetchOp::create(b, memref, indices, /*isWrite=*/b.getBoolAttr(forWrite),
-                                 /*localityHint=*/b.getI32IntegerAttr(3),
+                                 b.getI32IntegerAttr(locality),
                                  /*isDataCache=*/b.getBoolAttr(true));
     }
   };
