@@ -13,6 +13,10 @@
 //
 // A window read (hybrid layers) adds its term from the same prologue rows (ChunkWindow.h).
 //
+// Key-vector decays (gla, kda) are the one exception to "exponents <= 0": a chunk whose |b|
+// stays below kMaxFactoredExponent computes A as (Q ⊙ e^{b})(K ⊙ e^{−b})ᵀ, bounded by that
+// check; other chunks use 16-row sub-chunks whose exponents are all <= 0.
+//
 // The last chunk is zero-padded: padded tokens have zero keys, values, betas and decays, so
 // they change nothing and their outputs are not stored.
 //
