@@ -30,11 +30,17 @@
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x32xf32>
 // The work items, the chunks, and inside: the body's l2norm cloned into the token loop,
 // exponentials of decay differences, the triangular solve and vectorized products.
+// The prologue prefetches the input rows of the token 4 ahead into L1 (locality 3) while it
+// loads this one's; the chunk's matmuls prefetch the next chunk's rows, outputs for writing.
 // CHECK: scf.for
 // CHECK: arith.ceildivui
 // CHECK: scf.for
+// CHECK: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c4{{.*}} : index
+// CHECK: memref.prefetch %arg0[%{{.*}}, %[[AHEAD]], %{{.*}}, %{{.*}}], read, locality<3>, data
+// CHECK-NEXT: memref.prefetch %arg1[%{{.*}}, %[[AHEAD]], %{{.*}}], read, locality<3>, data
 // CHECK: linrec.l2norm
 // CHECK: math.exp
+// CHECK: memref.prefetch %arg2[{{.*}}], write, locality<3>, data
 // CHECK: vector.fma
 // CHECK-NOT: linrec.recurrence
 func.func @gated_delta(%q: tensor<2x?x4x16xf32>, %g: tensor<2x?x4xf32>)
@@ -347,4 +353,26 @@ func.func @key_decay_delta(%q: tensor<1x?x2x16xf32>, %gk: tensor<1x?x2x16xf32>, 
     linrec.yield states(%W : !linrec.state<16x16xf32>) outputs(%r : vector<16xf32>)
   }
   return %o : tensor<1x?x2x16xf32>
+}
+
+// -----
+
+// A chunk's rows of one head (here 3 x 256 inputs and 256 outputs: 128 KB in chunks of 32)
+// exceed what L1 keeps: the next chunk's rows are prefetched to L2 (locality 2); the prologue
+// still pulls each token's input rows into L1 four tokens ahead.
+// CHECK-LABEL: func.func @large_rows
+// CHECK: func.func @__linrec_kernel_0
+// CHECK: memref.prefetch %arg0[{{.*}}], read, locality<3>, data
+// CHECK: memref.prefetch %arg0[{{.*}}], read, locality<2>, data
+// CHECK: memref.prefetch %arg3[{{.*}}], write, locality<2>, data
+func.func @large_rows(%q: tensor<1x?x1x256xf32>, %k: tensor<1x?x1x256xf32>, %v: tensor<1x?x1x256xf32>)
+    -> tensor<1x?x1x256xf32> {
+  %o, %s = linrec.recurrence ins(%q, %k, %v : tensor<1x?x1x256xf32>, tensor<1x?x1x256xf32>, tensor<1x?x1x256xf32>)
+      -> (tensor<1x?x1x256xf32>, tensor<1x1x256x256xf32>) {
+  ^bb0(%S: !linrec.state<256x256xf32>, %qt: vector<256xf32>, %kt: vector<256xf32>, %vt: vector<256xf32>):
+    %W = linrec.write %S, %kt, %vt : !linrec.state<256x256xf32>, vector<256xf32>, vector<256xf32>
+    %r = linrec.read %W, %qt : !linrec.state<256x256xf32>, vector<256xf32> -> vector<256xf32>
+    linrec.yield states(%W : !linrec.state<256x256xf32>) outputs(%r : vector<256xf32>)
+  }
+  return %o : tensor<1x?x1x256xf32>
 }

@@ -68,6 +68,10 @@ struct StateBuffers {
 /// below factor through the sub-chunk's first row.
 constexpr int64_t kSubChunk = 16;
 
+/// Tokens ahead of the prologue's loads that their rows are prefetched to L1 (2, 4 and 8
+/// measured alike: simple_gla and gated_delta 1-3% faster).
+constexpr int64_t kNearPrefetch = 4;
+
 /// The largest |exponent| a factored product may use: e^{±60} and their products with
 /// O(1) rows stay normal f32 (e^{±88} is the limit), so factoring loses nothing.
 constexpr double kMaxFactoredExponent = 60.0;
@@ -397,6 +401,7 @@ private:
       llvm::append_range(needed, window->getOperands());
     e.forLoop(e.index(0), count, [&](Value i) {
       Value token = arith::AddIOp::create(b, first, i);
+      e.prefetchInputRowsToL1(item, arith::AddIOp::create(b, token, e.index(kNearPrefetch)));
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, token);
       mapProjections(mapping, i);

@@ -162,6 +162,21 @@ static int64_t prefetchLocality(KernelEmitter &e, ArrayRef<Value> rows) {
   return lines * 64 * e.chunkSize > 96 * 1024 ? 2 : 3;
 }
 
+/// Prefetches every cache line of `token`'s row of `memref` with `locality` (3: L1, 2: L2).
+static void prefetchRow(KernelEmitter &e, const WorkItem &item, Value token, Value memref,
+                        bool forWrite, int64_t locality) {
+  auto type = cast<MemRefType>(memref.getType());
+  SmallVector<Value> indices = tokenIndices(e, memref, item, token);
+  int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+  for (int64_t line = 0; line < linesPerRow(memref); ++line) {
+    if (type.getRank() == 4)
+      indices.back() = e.index(line * elementsPerLine);
+    memref::PrefetchOp::create(e.b, memref, indices, /*isWrite=*/e.b.getBoolAttr(forWrite),
+                               e.b.getI32IntegerAttr(locality),
+                               /*isDataCache=*/e.b.getBoolAttr(true));
+  }
+}
+
 void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
   SmallVector<Value> rows;
   for (unsigned i = 0; i < numInputs; ++i)
@@ -169,23 +184,16 @@ void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
   for (unsigned j = 0; j < numOutputs; ++j)
     rows.push_back(output(j));
   int64_t locality = prefetchLocality(*this, rows);
-  auto prefetchRow = [&](Value memref, bool forWrite) {
-    auto type = cast<MemRefType>(memref.getType());
-    SmallVector<Value> indices = tokenIndices(*this, memref, item, token);
-    int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-    for (int64_t line = 0; line < linesPerRow(memref); ++line) {
-      if (type.getRank() == 4)
-        indices.back() = index(line * elementsPerLine);
-      memref::PrefetchOp::create(b, memref, indices, /*isWrite=*/b.getBoolAttr(forWrite),
-                                 b.getI32IntegerAttr(locality),
-                                 /*isDataCache=*/b.getBoolAttr(true));
-    }
-  };
   for (unsigned i = 0; i < numInputs; ++i)
-    prefetchRow(input(i), /*forWrite=*/false);
+    prefetchRow(*this, item, token, input(i), /*forWrite=*/false, locality);
   // Output rows too: a store that misses waits for its line (read for ownership).
   for (unsigned j = 0; j < numOutputs; ++j)
-    prefetchRow(output(j), /*forWrite=*/true);
+    prefetchRow(*this, item, token, output(j), /*forWrite=*/true, locality);
+}
+
+void KernelEmitter::prefetchInputRowsToL1(const WorkItem &item, Value token) {
+  for (unsigned i = 0; i < numInputs; ++i)
+    prefetchRow(*this, item, token, input(i), /*forWrite=*/false, /*locality=*/3);
 }
 
 /// The body ops that compute `values` (stopping at values already in `mapping`), and the body

@@ -68,6 +68,10 @@ public:
   /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
   /// the hardware prefetcher.
   void prefetchTokenRows(const WorkItem &item, mlir::Value token);
+  /// Prefetches the input rows of `token`, a few tokens ahead of the prologue's loads, into L1.
+  /// The rows of one head (a power-of-two stride apart) share a few L1 sets, so a whole chunk
+  /// prefetched ahead does not stay there (docs/CPU-codegen.md "Session 7").
+  void prefetchInputRowsToL1(const WorkItem &item, mlir::Value token);
   /// Clones one per-token body op (a projection becomes FMAs over its weight's rows).
   void cloneBodyOp(mlir::Operation &bodyOp, mlir::IRMapping &mapping);
   /// Clones the non-state body ops needed to compute `values` (in body order). Arguments and
