@@ -256,30 +256,39 @@ void initializeNativeTarget() {
 }
 
 /// LLVM's `-disable-lsr`, when registered and not set on a command line.
-static llvm::cl::opt<bool> *disableLsrOption() {
-  auto &options = llvm::cl::getRegisteredOptions();
-  auto it = options.find("disable-lsr");
-  if (it == options.end() || it->second->getNumOccurrences() != 0)
-    return nullptr;
-  return static_cast<llvm::cl::opt<bool> *>(it->second);
-}
+/// LLVM options CPU kernels compile with. Each bought nothing at run time and cost compile time
+/// (measured on every family, d = 64 and 128, 1 and 2 threads):
+/// - loop strength reduction (a code-generation pass) grows with the kernels' loop depth: with
+///   heads grouped per work item it took 220 of 670 ms of gla's compile (session 6);
+/// - partial and run-time unrolling: the x86 cost model lets the IR optimizer unroll loops with
+///   run-time trip counts by up to 16 (a quarter of its time on kda); without them linear
+///   compiles in 135 ms instead of 223, kda in 305 instead of 375, and no kernel ran slower
+///   (2-thread linear and simple_gla 6-8% faster; session 7). Full unrolling of small constant
+///   loops stays: without it kernels ran 5-14% slower (session 4).
+static constexpr std::pair<const char *, const char *> kCpuCodeGenerationOptions[] = {
+    {"disable-lsr", "true"},
+    {"unroll-allow-partial", "false"},
+    {"unroll-runtime", "false"},
+};
 
 CpuCodeGenerationScope::CpuCodeGenerationScope() : lock(mutex()) {
   initializeNativeTarget();
-  // Loop strength reduction is LLVM's one code-generation pass whose time grows with the
-  // kernels' loop depth: with heads grouped per work item (one more loop around the chunk)
-  // it took 220 of 670 ms of gla's compile and bought nothing at run time (measured with
-  // and without on every family, session 6). Only CPU code generation goes without it (the
-  // option is LLVM's, global): GPU code (NVPTX) keeps it.
-  if (llvm::cl::opt<bool> *disable = disableLsrOption()) {
-    previous = disable->getValue();
-    disable->setValue(true);
+  // The options are LLVM's, process-wide: set as if on the command line while the scope holds
+  // its lock, and reset after, so GPU code (NVPTX) keeps LLVM's defaults. An option given on the
+  // command line wins.
+  auto &options = llvm::cl::getRegisteredOptions();
+  for (auto [name, value] : kCpuCodeGenerationOptions) {
+    auto it = options.find(name);
+    if (it == options.end() || it->second->getNumOccurrences() != 0)
+      continue;
+    if (!it->second->addOccurrence(0, name, value))
+      overridden.push_back(it->second);
   }
 }
 
 CpuCodeGenerationScope::~CpuCodeGenerationScope() {
-  if (llvm::cl::opt<bool> *disable = disableLsrOption())
-    disable->setValue(previous);
+  for (llvm::cl::Option *option : overridden)
+    option->reset();
 }
 
 std::mutex &CpuCodeGenerationScope::mutex() {

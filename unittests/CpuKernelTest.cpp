@@ -593,11 +593,14 @@ TEST_F(CpuKernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
 
 TEST_F(CpuKernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
   // A chunk whose cumulative key decays stay below e^{60} runs its attention as one factored
-  // product; a stronger one runs sub-chunks. Chunks and heads alternate between the two (and
-  // one chunk carries a decay just past the bound), so the state passes between both forms.
+  // product; a stronger one runs sub-chunks (at C = 24, not a multiple of 16, one exact block).
+  // Chunks and heads alternate between the two, one chunk's decay crosses the bound at its
+  // last token and another's stays just under it (factors at e^{±59.5}), so the state passes
+  // between both forms.
   Shape shape{2, 200, 3, 32, 16};
-  const int64_t chunk = 32;
-  for (LayerKind kind : {LayerKind::GLA, LayerKind::KDA}) {
+  for (auto [kind, chunk] : {std::pair(LayerKind::GLA, int64_t(32)),
+                             std::pair(LayerKind::KDA, int64_t(32)),
+                             std::pair(LayerKind::GLA, int64_t(24))}) {
     LayerConfig config;
     config.kind = kind;
     config.initialState = true;
@@ -614,10 +617,12 @@ TEST_F(CpuKernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
             if ((c + h + b) % 2 == 1)
               g = strong(rng);
             else if (c == 2 && d == 5)
-              g = -61.0 / chunk; // the bound, crossed at the chunk's last token
+              g = -61.0 / chunk; // crosses the bound at the chunk's last token
+            else if (c == 4 && d == 7)
+              g = -59.5 / chunk; // stays under it
           }
     double error = compareOn(*module, config, in, optionsFor(Chunked, chunk));
-    EXPECT_LE(error, 1e-5) << layerKindName(kind).str();
+    EXPECT_LE(error, 1e-5) << layerKindName(kind).str() << ", chunk " << chunk;
   }
 }
 

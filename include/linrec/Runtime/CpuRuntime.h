@@ -17,6 +17,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
 
 #include <map>
@@ -169,9 +170,9 @@ std::optional<DType> elementDType(mlir::Type type);
 /// Initializes the host's LLVM target (once per process).
 void initializeNativeTarget();
 
-/// While alive: LLVM's code-generation options for CPU kernels (loop strength reduction off;
-/// the option is process-wide, so the scope holds a lock and restores it). Generate a
-/// kernel's CPU code inside one.
+/// While alive: LLVM's options for CPU kernels (loop strength reduction, partial and run-time
+/// unrolling off; the options are process-wide, so the scope holds a lock and resets them).
+/// Generate a kernel's CPU code inside one.
 class CpuCodeGenerationScope {
 public:
   CpuCodeGenerationScope();
@@ -180,7 +181,7 @@ public:
 private:
   static std::mutex &mutex();
   std::lock_guard<std::mutex> lock;
-  bool previous = false;
+  std::vector<llvm::cl::Option *> overridden;
 };
 
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target

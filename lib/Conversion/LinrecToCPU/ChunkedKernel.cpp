@@ -370,7 +370,8 @@ private:
       e.forLoop(share(row0), share(arith::AddIOp::create(b, row0, e.index(rows))),
                 [&](Value t) {
                   e.prefetchTokenRows(*nextChunk.item,
-                                      arith::AddIOp::create(b, nextChunk.first, t));
+                                      arith::AddIOp::create(b, nextChunk.first, t),
+                                      e.chunkPrefetchLocality());
                 });
     };
     e.matmul(a, bMat, c, accumulate);

@@ -150,16 +150,16 @@ static int64_t linesPerRow(Value memref) {
   return llvm::divideCeil(rowElements, elementsPerLine);
 }
 
-/// Where prefetched rows go: a chunk's worth of one head's rows (inputs and outputs) is
-/// prefetched while the previous head computes. Up to 96 KB (d = 64 here) they go to L1
-/// (locality 3). More (d = 128: 136-160 KB against a 32 KB L1) would evict each other and
-/// the chunk's buffers before use, so they go to L2 (locality 2): 4-6% faster at d = 128,
-/// 1-5% slower at d = 64 (measured, docs/CPU-codegen.md "Session 7").
-static int64_t prefetchLocality(KernelEmitter &e, ArrayRef<Value> rows) {
+/// Up to 96 KB (d = 64 here) the rows go to L1. More (d = 128: 136-160 KB against a 32 KB L1)
+/// would evict each other and the chunk's buffers before use, so they go to L2: 4-6% faster at
+/// d = 128, 1-5% slower at d = 64 (measured, docs/CPU-codegen.md "Session 7").
+int64_t KernelEmitter::chunkPrefetchLocality() {
   int64_t lines = 0;
-  for (Value memref : rows)
-    lines += linesPerRow(memref);
-  return lines * 64 * e.chunkSize > 96 * 1024 ? 2 : 3;
+  for (unsigned i = 0; i < numInputs; ++i)
+    lines += linesPerRow(input(i));
+  for (unsigned j = 0; j < numOutputs; ++j)
+    lines += linesPerRow(output(j));
+  return lines * 64 * chunkSize > 96 * 1024 ? 2 : 3;
 }
 
 /// Prefetches every cache line of `token`'s row of `memref` with `locality` (3: L1, 2: L2).
@@ -177,13 +177,7 @@ static void prefetchRow(KernelEmitter &e, const WorkItem &item, Value token, Val
   }
 }
 
-void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token) {
-  SmallVector<Value> rows;
-  for (unsigned i = 0; i < numInputs; ++i)
-    rows.push_back(input(i));
-  for (unsigned j = 0; j < numOutputs; ++j)
-    rows.push_back(output(j));
-  int64_t locality = prefetchLocality(*this, rows);
+void KernelEmitter::prefetchTokenRows(const WorkItem &item, Value token, int64_t locality) {
   for (unsigned i = 0; i < numInputs; ++i)
     prefetchRow(*this, item, token, input(i), /*forWrite=*/false, locality);
   // Output rows too: a store that misses waits for its line (read for ownership).

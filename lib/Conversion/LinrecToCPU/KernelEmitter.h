@@ -67,7 +67,11 @@ public:
   /// Prefetches the input rows (and, for writing, the output rows) of `token`, a later
   /// chunk's, into the cache: consecutive tokens of one head are H·D apart, too far apart for
   /// the hardware prefetcher.
-  void prefetchTokenRows(const WorkItem &item, mlir::Value token);
+  /// `locality`: 3 = L1, 2 = L2 (chunkPrefetchLocality).
+  void prefetchTokenRows(const WorkItem &item, mlir::Value token, int64_t locality = 3);
+  /// Where a chunk's worth of one head's rows, prefetched a head ahead, should go: L1 while it
+  /// is small, else L2 (docs/CPU-codegen.md "Session 7").
+  int64_t chunkPrefetchLocality();
   /// Prefetches the input rows of `token`, a few tokens ahead of the prologue's loads, into L1.
   /// The rows of one head (a power-of-two stride apart) share a few L1 sets, so a whole chunk
   /// prefetched ahead does not stay there (docs/CPU-codegen.md "Session 7").
