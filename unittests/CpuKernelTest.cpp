@@ -522,6 +522,33 @@ TEST_F(CpuKernelTest, HeadGroupsAdvanceTogether) {
   EXPECT_LE(compare(varlen, {1, 50, 3, 16, 16}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
 }
 
+TEST(CpuCodeGenerationScope, SetsLlvmOptionsWhileAliveOnly) {
+  // CPU kernels compile without loop strength reduction and without partial or run-time
+  // unrolling; the options are LLVM's, process-wide, so GPU code generated outside a scope must
+  // see LLVM's defaults again.
+  initializeNativeTarget();
+  auto &options = llvm::cl::getRegisteredOptions();
+  for (const char *name : {"disable-lsr", "unroll-allow-partial", "unroll-runtime"})
+    ASSERT_TRUE(options.count(name)) << name;
+  auto value = [&](const char *name) {
+    return static_cast<llvm::cl::opt<bool> *>(options[name])->getValue();
+  };
+  auto occurrences = [&](const char *name) { return options[name]->getNumOccurrences(); };
+  bool lsrDefault = value("disable-lsr");
+  {
+    CpuCodeGenerationScope scope;
+    EXPECT_TRUE(value("disable-lsr"));
+    EXPECT_FALSE(value("unroll-allow-partial"));
+    EXPECT_FALSE(value("unroll-runtime"));
+    // The unroller honors these only as command-line occurrences.
+    EXPECT_EQ(occurrences("unroll-allow-partial"), 1);
+    EXPECT_EQ(occurrences("unroll-runtime"), 1);
+  }
+  EXPECT_EQ(value("disable-lsr"), lsrDefault);
+  for (const char *name : {"disable-lsr", "unroll-allow-partial", "unroll-runtime"})
+    EXPECT_EQ(occurrences(name), 0) << name;
+}
+
 TEST(AutoHeadsPerItem, GroupsAsManyHeadsAsKeepEveryThreadBusy) {
   // (rows, heads, value tiles, threads) -> heads per work item.
   EXPECT_EQ(autoHeadsPerItem(1, 8, 1, 1), 8);
