@@ -255,7 +255,6 @@ void initializeNativeTarget() {
   });
 }
 
-/// LLVM's `-disable-lsr`, when registered and not set on a command line.
 /// LLVM options CPU kernels compile with. Each bought nothing at run time and cost compile time
 /// (measured on every family, d = 64 and 128, 1 and 2 threads):
 /// - loop strength reduction (a code-generation pass) grows with the kernels' loop depth: with

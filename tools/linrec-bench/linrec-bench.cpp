@@ -398,7 +398,9 @@ int main(int argc, char **argv) {
         auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
           auto tensor = mlir::cast<mlir::RankedTensorType>(type);
           std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-          auto value = [&] { return gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng); };
+          auto value = [&] {
+            return gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng);
+          };
           if (tensor.getElementType().isF64()) {
             storage64.emplace_back(Array::numElementsOf(shape));
             for (double &x : storage64.back())

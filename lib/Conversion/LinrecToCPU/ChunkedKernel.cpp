@@ -477,12 +477,12 @@ private:
   /// and, when it holds, keysDecayedT = (K ⊙ e^{−b})ᵀ; otherwise keysT and keyDecayT for the
   /// sub-chunk form, which strong decays (and NaN) take.
   void emitChunkFactors(StateBuffers &s) {
-    VectorType decayRow = e.vectorOf(s.dk);
-    Value largest = e.forLoopCarry(e.index(0), e.index(C), e.zeros(decayRow),
-                                   [&](Value i, Value acc) {
-                                     Value magnitude = math::AbsFOp::create(b, row(s.keyDecay, i, s.dk));
-                                     return arith::MaximumFOp::create(b, acc, magnitude).getResult();
-                                   });
+    auto largerMagnitude = [&](Value i, Value acc) -> Value {
+      Value magnitude = math::AbsFOp::create(b, row(s.keyDecay, i, s.dk));
+      return arith::MaximumFOp::create(b, acc, magnitude);
+    };
+    Value largest = e.forLoopCarry(e.index(0), e.index(C), e.zeros(e.vectorOf(s.dk)),
+                                   largerMagnitude);
     Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
     s.factored = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, bound,
                                        e.f32(kMaxFactoredExponent));
@@ -504,7 +504,6 @@ private:
                        });
         });
   }
-
 
   /// rows[i] ⊙ e^{b_i} (key and scalar decays) into s.scaled.
   void emitDecayedRows(StateBuffers &s, Value rows) {
@@ -555,8 +554,9 @@ private:
     e.ifThenElse(
         s.factored,
         [&] {
-          callOutlined("factored_attention", s, {s.scaled, s.keysDecayedT, s.attention, inclusive},
-                       {}, [&](ValueRange args) {
+          callOutlined("factored_attention", s,
+                       {s.scaled, s.keysDecayedT, s.attention, inclusive}, {},
+                       [&](ValueRange args) {
                          StateBuffers inner = s;
                          inner.scaled = args[0];
                          inner.keysDecayedT = args[1];
@@ -618,13 +618,21 @@ private:
   /// diagonal (up to e^{kMaxFactoredExponent} times the dot) are selected away, never scaled.
   void emitFactoredAttention(StateBuffers &s, Value inclusive) {
     e.matmul(s.scaled, s.keysDecayedT, s.attention, /*accumulate=*/false);
-    Value positions = e.positions(C);
-    e.forLoop(0, C, [&](Value i) {
+    emitCausalMask(s, e.index(0), C, inclusive);
+  }
+
+  /// Zeroes the entries above the diagonal of the width x width block of s.attention at
+  /// (r, r): keeps j < i + inclusive. Selected, not multiplied: they may be huge.
+  void emitCausalMask(StateBuffers &s, Value r, int64_t width, Value inclusive) {
+    VectorType rowType = e.vectorOf(width);
+    Value positions = e.positions(width);
+    e.forLoop(0, width, [&](Value i) {
       Value bound = arith::AddIOp::create(b, i, inclusive);
       Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, positions,
-                                         splat(e.indexToF32(bound), C));
-      e.store(arith::SelectOp::create(b, keep, row(s.attention, i, C), e.zeros(e.vectorOf(C))),
-              s.attention, {i, e.index(0)});
+                                         splat(e.indexToF32(bound), width));
+      Value at = arith::AddIOp::create(b, r, i);
+      Value values = e.load(rowType, s.attention, {at, r});
+      e.store(arith::SelectOp::create(b, keep, values, e.zeros(rowType)), s.attention, {at, r});
     });
   }
 
@@ -660,16 +668,7 @@ private:
   /// mask (j < i + inclusive); entries above the diagonal never reach the output.
   void emitFactoredDiagonalBlock(StateBuffers &s, Value r, int64_t block, Value inclusive) {
     emitOffDiagonalBlock(s, r, r, block);
-    VectorType rowType = e.vectorOf(block);
-    Value positions = e.positions(block);
-    e.forLoop(0, block, [&](Value i) {
-      Value bound = arith::AddIOp::create(b, i, inclusive); // keep j < bound
-      Value keep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, positions,
-                                         splat(e.indexToF32(bound), block));
-      Value at = arith::AddIOp::create(b, r, i);
-      Value values = e.load(rowType, s.attention, {at, r});
-      e.store(arith::SelectOp::create(b, keep, values, e.zeros(rowType)), s.attention, {at, r});
-    });
+    emitCausalMask(s, r, block, inclusive);
   }
 
   /// blockQueries = left[r : r+block] ⊙ e^{b − b_r}.

@@ -142,12 +142,17 @@ Value KernelEmitter::startsBlock(const WorkItem &item, Value token, int64_t bloc
   return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(0));
 }
 
+/// Elements of `memref` per 64-byte cache line.
+static int64_t elementsPerLine(Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  return 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+}
+
 /// Cache lines of a token's row of `memref` (one for a scalar per token).
 static int64_t linesPerRow(Value memref) {
   auto type = cast<MemRefType>(memref.getType());
   int64_t rowElements = type.getRank() == 4 ? type.getDimSize(3) : 1;
-  int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
-  return llvm::divideCeil(rowElements, elementsPerLine);
+  return llvm::divideCeil(rowElements, elementsPerLine(memref));
 }
 
 /// Up to 96 KB (d = 64 here) the rows go to L1. More (d = 128: 136-160 KB against a 32 KB L1)
@@ -165,12 +170,10 @@ int64_t KernelEmitter::chunkPrefetchLocality() {
 /// Prefetches every cache line of `token`'s row of `memref` with `locality` (3: L1, 2: L2).
 static void prefetchRow(KernelEmitter &e, const WorkItem &item, Value token, Value memref,
                         bool forWrite, int64_t locality) {
-  auto type = cast<MemRefType>(memref.getType());
   SmallVector<Value> indices = tokenIndices(e, memref, item, token);
-  int64_t elementsPerLine = 64 / std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
   for (int64_t line = 0; line < linesPerRow(memref); ++line) {
-    if (type.getRank() == 4)
-      indices.back() = e.index(line * elementsPerLine);
+    if (cast<MemRefType>(memref.getType()).getRank() == 4)
+      indices.back() = e.index(line * elementsPerLine(memref));
     memref::PrefetchOp::create(e.b, memref, indices, /*isWrite=*/e.b.getBoolAttr(forWrite),
                                e.b.getI32IntegerAttr(locality),
                                /*isDataCache=*/e.b.getBoolAttr(true));
