@@ -1,7 +1,7 @@
 //===- ChunkWindow.cpp - a linrec.window_read inside the chunked kernel ---===//
 
 #include "ChunkWindow.h"
-#include "WindowKernel.h"
+#include "KernelCommon/WindowMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -80,7 +80,7 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
       // T; a(p) >= p − reach keeps it >= 0).
       Value position = arith::AddIOp::create(b, bandFirst, i);
       Value fromRow = arith::SubIOp::create(
-          b, arith::AddIOp::create(b, windowStart(b, op.getWindow(), size, position), e.index(history)), bandFirst);
+          b, arith::AddIOp::create(b, codegen::windowStart(b, op.getWindow(), size, position), e.index(history)), bandFirst);
       Value from = e.indexToF32(fromRow);
       Value keep = arith::AndIOp::create(
           b,
@@ -89,7 +89,7 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
           arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
                                 vector::BroadcastOp::create(b, bandRow, last)));
       auto [weights, sum] =
-          windowWeights(b, op.getWeighting(), e.load(bandRow, bandScores, {i, zero}), keep);
+          codegen::windowWeights(b, op.getWeighting(), e.load(bandRow, bandScores, {i, zero}), keep);
       if (sum) // shifted_exp: the body adds its own terms before dividing
         e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
       e.store(weights, bandScores, {i, zero});

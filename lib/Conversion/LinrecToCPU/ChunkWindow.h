@@ -14,7 +14,7 @@
 #ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_CHUNKWINDOW_H
 #define LINREC_LIB_CONVERSION_LINRECTOCPU_CHUNKWINDOW_H
 
-#include "KernelEmitter.h"
+#include "CpuKernels.h"
 
 namespace linrec::cpu {
 

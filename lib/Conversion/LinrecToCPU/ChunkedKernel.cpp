@@ -23,7 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ChunkWindow.h"
-#include "KernelEmitter.h"
+#include "CpuKernels.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -295,7 +295,7 @@ private:
   Value scalarAt(Value buffer, ValueRange indices) {
     return e.load(b.getF32Type(), buffer, indices);
   }
-  Value sum(ArrayRef<Value> values, IRMapping &mapping) { return sumMapped(b, values, mapping); }
+  Value sum(ArrayRef<Value> values, IRMapping &mapping) { return codegen::sumMapped(b, values, mapping); }
 
   void emitChunk(const WorkItem &item, Value first, Value count, const WorkItem &next,
                  Value nextFirst) {

@@ -54,7 +54,7 @@ using namespace mlir;
 namespace linrec::gpusched {
 namespace {
 
-using cpu::WorkItem;
+using codegen::WorkItem;
 
 /// Rows of a sub-chunk of the key-decay attention (the tensor cores' tile height).
 constexpr int64_t kSubChunk = 16;
@@ -100,7 +100,7 @@ struct WindowTiles {
 
 class ChunkedSchedule : ScheduleBuilder {
 public:
-  ChunkedSchedule(cpu::KernelEmitter &e, bool twoPhase, bool tensorCores)
+  ChunkedSchedule(codegen::KernelEmitter &e, bool twoPhase, bool tensorCores)
       : ScheduleBuilder(e), e(e), C(e.chunkSize), twoPhase(twoPhase), tensorCores(tensorCores) {
     for (WindowReadOp op : e.analysis.windows) {
       WindowTiles w;
@@ -220,7 +220,7 @@ private:
     });
   }
 
-  cpu::KernelEmitter &e;
+  codegen::KernelEmitter &e;
   int64_t C;
   bool twoPhase;
   /// The chunk's products as f16 tensor-core matmuls (f32 accumulation) where they factor:
@@ -483,7 +483,7 @@ private:
   }
 
   Value sumOf(ArrayRef<Value> values, IRMapping &mapping) {
-    return cpu::sumMapped(b, values, mapping);
+    return codegen::sumMapped(b, values, mapping);
   }
 
   SmallVector<TokenRow> tokenRows(StateTiles &s) {
@@ -916,7 +916,7 @@ private:
 
 } // namespace
 
-void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase, bool tensorCores) {
+void emitChunkedSchedule(codegen::KernelEmitter &emitter, bool twoPhase, bool tensorCores) {
   ChunkedSchedule(emitter, twoPhase, tensorCores).emit();
 }
 

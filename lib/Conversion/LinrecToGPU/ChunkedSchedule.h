@@ -9,7 +9,7 @@
 #ifndef LINREC_LIB_CONVERSION_LINRECTOGPU_CHUNKEDSCHEDULE_H
 #define LINREC_LIB_CONVERSION_LINRECTOGPU_CHUNKEDSCHEDULE_H
 
-#include "../LinrecToCPU/KernelEmitter.h"
+#include "KernelCommon/KernelEmitter.h"
 
 namespace linrec::gpusched {
 
@@ -19,7 +19,7 @@ namespace linrec::gpusched {
 /// ("fused"), or, `twoPhase`, a state pass saving every chunk-start state to a workspace and a
 /// chunk-parallel output pass. `tensorCores` makes the chunk's products f16 matmuls with f32
 /// accumulation (linalg.matmul on tiles, tensor-core MMA once mapped).
-void emitChunkedSchedule(cpu::KernelEmitter &emitter, bool twoPhase, bool tensorCores);
+void emitChunkedSchedule(codegen::KernelEmitter &emitter, bool twoPhase, bool tensorCores);
 
 } // namespace linrec::gpusched
 

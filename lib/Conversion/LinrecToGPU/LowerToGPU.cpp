@@ -3,7 +3,7 @@
 #include "ChunkedSchedule.h"
 #include "SequentialSchedule.h"
 #include "WindowSchedule.h"
-#include "../LinrecToCPU/WindowKernel.h"
+#include "KernelCommon/KernelCalls.h"
 #include "linrec/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -25,7 +25,7 @@ static int64_t valueTilesOfWidth(RecurrenceOp op, const RecurrenceAnalysis &anal
   const StateUpdate &first = analysis.states.front();
   if (width < 1 || !first.type.isMatrix() || first.type.getValueDim() % width != 0)
     return 1;
-  return cpu::valueTilesFor(op, analysis, first.type.getValueDim() / width);
+  return codegen::valueTilesFor(op, analysis, first.type.getValueDim() / width);
 }
 
 namespace {
@@ -37,14 +37,14 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
       if (chunkSize < 1 || chunkSize > 128)
         return op.emitOpError("GPU query block (chunk size) must be in [1, 128], got ")
                << int64_t(chunkSize);
-      func::FuncOp kernel = cpu::createKernelFunction(op, name);
+      func::FuncOp kernel = codegen::createKernelFunction(op, name);
       kernel->setAttr("linrec.gpu_schedule", UnitAttr::get(op.getContext()));
       kernel->setAttr("linrec.token_block", OpBuilder(op).getI64IntegerAttr(chunkSize));
       gpusched::emitWindowSchedule(op, kernel, chunkSize);
-      cpu::replaceWindowWithKernelCall(op, kernel);
+      codegen::replaceWindowWithKernelCall(op, kernel);
       return success();
     };
-    if (failed(cpu::lowerKernelOps(
+    if (failed(codegen::lowerKernelOps(
             getOperation(), [&](RecurrenceOp op, StringRef name) { return lower(op, name); },
             lowerWindow)))
       signalPassFailure();
@@ -52,7 +52,7 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    if (failed(cpu::resolveAlgorithm(op, analysis)))
+    if (failed(codegen::resolveAlgorithm(op, analysis)))
       return failure();
     if (op.getHeadsNormEps())
       return op.emitOpError("normalizes its output over heads (heads_norm_eps), which has no "
@@ -76,20 +76,20 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
              << (!sequential && analysis.readBlock ? " (whole blocks of the block-start reads)"
                                                    : "");
     int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
-    func::FuncOp kernel = cpu::createKernelFunction(op, name);
+    func::FuncOp kernel = codegen::createKernelFunction(op, name);
     OpBuilder attrs(op);
     kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
     kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());
     if (!analysis.windows.empty()) // (linrec-map-to-gpu's shared-memory diagnostic says so)
       kernel->setAttr("linrec.window_reads", attrs.getUnitAttr());
-    cpu::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
+    codegen::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
     if (sequential)
       gpusched::emitSequentialSchedule(emitter);
     else
       gpusched::emitChunkedSchedule(emitter, twoPhase, tensorCores);
     func::ReturnOp::create(emitter.b);
-    cpu::replaceWithKernelCall(op, kernel);
+    codegen::replaceWithKernelCall(op, kernel);
     return success();
   }
 };

@@ -101,7 +101,7 @@ void ScheduleBuilder::ifThenElse(Value cond, function_ref<void()> thenBody,
   k.ifThenElse(cond, thenBody, elseBody);
 }
 
-void ScheduleBuilder::loadState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+void ScheduleBuilder::loadState(codegen::KernelEmitter &e, unsigned index, const codegen::WorkItem &item,
                                 Value tile, Value column0) {
   auto type = cast<StateType>(e.op.getStateArgs()[index].getType());
   bool given = index < e.op.getInits().size();
@@ -116,7 +116,7 @@ void ScheduleBuilder::loadState(cpu::KernelEmitter &e, unsigned index, const cpu
   });
 }
 
-void ScheduleBuilder::storeState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+void ScheduleBuilder::storeState(codegen::KernelEmitter &e, unsigned index, const codegen::WorkItem &item,
                                  Value tile, Value column0) {
   auto type = cast<StateType>(e.op.getStateArgs()[index].getType());
   auto shape = cast<MemRefType>(tile.getType()).getShape();

@@ -10,7 +10,7 @@
 #ifndef LINREC_LIB_CONVERSION_LINRECTOGPU_SCHEDULEBUILDER_H
 #define LINREC_LIB_CONVERSION_LINRECTOGPU_SCHEDULEBUILDER_H
 
-#include "../LinrecToCPU/KernelEmitter.h"
+#include "KernelCommon/KernelEmitter.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -18,7 +18,7 @@ namespace linrec::gpusched {
 
 class ScheduleBuilder {
 public:
-  explicit ScheduleBuilder(cpu::KernelBuilder &k) : k(k), b(k.b) {}
+  explicit ScheduleBuilder(codegen::KernelBuilder &k) : k(k), b(k.b) {}
 
   /// The program: body(w) for each work item w in [lb, ub), one block each. Tiles allocated in
   /// `body` belong to the block.
@@ -56,14 +56,14 @@ public:
 
   /// `tile` (dk x width) = state #index of recurrence `e.op` for `item` from its initial
   /// states (the value columns [column0, column0 + width)), or zeros when none is given.
-  void loadState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+  void loadState(codegen::KernelEmitter &e, unsigned index, const codegen::WorkItem &item,
                  mlir::Value tile, mlir::Value column0);
   /// The final state #index of `item` = `tile`.
-  void storeState(cpu::KernelEmitter &e, unsigned index, const cpu::WorkItem &item,
+  void storeState(codegen::KernelEmitter &e, unsigned index, const codegen::WorkItem &item,
                   mlir::Value tile, mlir::Value column0);
 
 protected:
-  cpu::KernelBuilder &k;
+  codegen::KernelBuilder &k;
   mlir::ImplicitLocOpBuilder &b;
 
 private:

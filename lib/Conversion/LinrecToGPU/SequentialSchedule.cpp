@@ -27,11 +27,11 @@ using namespace mlir;
 namespace linrec::gpusched {
 namespace {
 
-using cpu::WorkItem;
+using codegen::WorkItem;
 
 class SequentialSchedule : ScheduleBuilder {
 public:
-  explicit SequentialSchedule(cpu::KernelEmitter &e) : ScheduleBuilder(e), e(e) {}
+  explicit SequentialSchedule(codegen::KernelEmitter &e) : ScheduleBuilder(e), e(e) {}
 
   void emit() {
     RecurrenceOp op = e.op;
@@ -49,7 +49,7 @@ public:
   }
 
 private:
-  cpu::KernelEmitter &e;
+  codegen::KernelEmitter &e;
   llvm::DenseMap<Value, Value> states; // state value of the body -> its dk x dv tile
   llvm::DenseMap<Value, Value> tokens; // per-token value -> the tile holding it this token
   /// Block-start read -> the copy of its state (body order).
@@ -259,6 +259,6 @@ private:
 
 } // namespace
 
-void emitSequentialSchedule(cpu::KernelEmitter &emitter) { SequentialSchedule(emitter).emit(); }
+void emitSequentialSchedule(codegen::KernelEmitter &emitter) { SequentialSchedule(emitter).emit(); }
 
 } // namespace linrec::gpusched

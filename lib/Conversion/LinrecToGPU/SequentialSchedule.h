@@ -3,14 +3,14 @@
 #ifndef LINREC_LIB_CONVERSION_LINRECTOGPU_SEQUENTIALSCHEDULE_H
 #define LINREC_LIB_CONVERSION_LINRECTOGPU_SEQUENTIALSCHEDULE_H
 
-#include "../LinrecToCPU/KernelEmitter.h"
+#include "KernelCommon/KernelEmitter.h"
 
 namespace linrec::gpusched {
 
 /// The exact token-by-token scan of any recurrence the verifier accepts, as a GPU schedule:
 /// one program per (sequence, head), the states in workgroup tiles, each state op a thread
 /// phase over its elements (or columns), the per-token ops on one thread.
-void emitSequentialSchedule(cpu::KernelEmitter &emitter);
+void emitSequentialSchedule(codegen::KernelEmitter &emitter);
 
 } // namespace linrec::gpusched
 

@@ -27,7 +27,7 @@ namespace {
 
 class WindowSchedule : ScheduleBuilder {
 public:
-  WindowSchedule(WindowAttentionOp op, cpu::KernelBuilder &k, int64_t queryBlock)
+  WindowSchedule(WindowAttentionOp op, codegen::KernelBuilder &k, int64_t queryBlock)
       : ScheduleBuilder(k), op(op), Cq(queryBlock),
         window(k, op.getWindow(), op.getSize(), op.getWeighting(), queryBlock,
                cast<RankedTensorType>(op.getQ().getType()).getDimSize(3),
@@ -94,7 +94,7 @@ private:
 } // namespace
 
 void emitWindowSchedule(WindowAttentionOp op, func::FuncOp kernel, int64_t queryBlock) {
-  cpu::KernelBuilder k(op.getLoc(), kernel);
+  codegen::KernelBuilder k(op.getLoc(), kernel);
   WindowSchedule(op, k, queryBlock).emit();
 }
 

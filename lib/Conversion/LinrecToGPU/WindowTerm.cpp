@@ -2,7 +2,7 @@
 
 #include "WindowTerm.h"
 
-#include "../LinrecToCPU/WindowKernel.h"
+#include "KernelCommon/WindowMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -12,7 +12,7 @@ using namespace mlir;
 
 namespace linrec::gpusched {
 
-WindowTerm::WindowTerm(cpu::KernelBuilder &k, WindowKind kind, int64_t size,
+WindowTerm::WindowTerm(codegen::KernelBuilder &k, WindowKind kind, int64_t size,
                        WindowWeighting weighting, int64_t queries, int64_t dk, int64_t dv)
     : ScheduleBuilder(k), kind(kind), size(size), weighting(weighting), Cq(queries), dk(dk),
       dv(dv) {}
@@ -24,7 +24,7 @@ void WindowTerm::allocate(ScheduleBuilder &program) {
   weights = program.tile({Cq, span()});
 }
 
-Value WindowTerm::keyStart(Value first) { return cpu::windowStart(b, kind, size, first); }
+Value WindowTerm::keyStart(Value first) { return codegen::windowStart(b, kind, size, first); }
 
 void WindowTerm::emitWeights(Value first, Value count, Value keyStart,
                              function_ref<void(Value, Value)> denominator) {
@@ -33,7 +33,7 @@ void WindowTerm::emitWeights(Value first, Value count, Value keyStart,
   double outside = relu() ? 0.0 : -std::numeric_limits<double>::infinity();
   threads(Cq, span(), [&](Value i, Value j) {
     Value position = addIndex(first, i);
-    Value from = subIndex(cpu::windowStart(b, kind, size, position), keyStart);
+    Value from = subIndex(codegen::windowStart(b, kind, size, position), keyStart);
     Value to = subIndex(position, keyStart);
     Value inside = arith::AndIOp::create(b, ult(i, count),
                                          arith::AndIOp::create(b, ule(from, j), ule(j, to)));

@@ -24,7 +24,7 @@ namespace linrec::gpusched {
 class WindowTerm : ScheduleBuilder {
 public:
   /// Queries in blocks of `queries` against windows of `kind` and `size`.
-  WindowTerm(cpu::KernelBuilder &k, WindowKind kind, int64_t size, WindowWeighting weighting,
+  WindowTerm(codegen::KernelBuilder &k, WindowKind kind, int64_t size, WindowWeighting weighting,
              int64_t queries, int64_t dk, int64_t dv);
 
   /// The keys a block's windows reach: the block's queries and `reach` before the first.

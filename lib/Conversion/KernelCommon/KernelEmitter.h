@@ -1,16 +1,17 @@
-//===- KernelEmitter.h - shared pieces of the CPU kernels -------*- C++ -*-===//
+//===- KernelEmitter.h - what every recurrence kernel is made of -*- C++ -*-===//
 //
-// A CPU kernel processes the (sequence, head) work items [begin, end) of one recurrence.
+// A kernel (CPU kernel or GPU schedule) processes the (sequence, head) work items
+// [begin, end) of one recurrence.
 // Its arguments are memrefs of the recurrence's operands (inputs, params, inits,
 // cu_seqlens), then of its results (outputs, final states), then begin and end. This file
-// holds what the chunked and the sequential kernels share: the work decomposition, loads
+// holds what the CPU kernels and the GPU schedules share: the work decomposition, loads
 // and stores of token rows, the cloning of the body's per-token ops, and state buffers (on
 // top of KernelBuilder's loops, buffers and matmul).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
-#define LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
+#ifndef LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELEMITTER_H
+#define LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELEMITTER_H
 
 #include "KernelBuilder.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
@@ -21,7 +22,7 @@
 
 #include <functional>
 
-namespace linrec::cpu {
+namespace linrec::codegen {
 
 /// The (sequence, head) one loop iteration works on, and its tokens.
 struct WorkItem {
@@ -123,30 +124,6 @@ mlir::LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analys
 mlir::Value sumMapped(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> values,
                       mlir::IRMapping &mapping);
 
-/// Lowers every recurrence, then every window attention, of `module` (collected before any is
-/// lowered), naming their kernel functions __linrec_kernel_<n> in that order; stops at the
-/// first failure.
-mlir::LogicalResult
-lowerKernelOps(mlir::ModuleOp module,
-               llvm::function_ref<mlir::LogicalResult(RecurrenceOp, llvm::StringRef)> lowerRecurrence,
-               llvm::function_ref<mlir::LogicalResult(WindowAttentionOp, llvm::StringRef)> lowerWindow);
+} // namespace linrec::codegen
 
-/// Creates the kernel function of `op` (a recurrence or a window attention) at the end of its
-/// module: (operands..., results..., begin, end) -> (), operands and results as memrefs.
-mlir::func::FuncOp createKernelFunction(mlir::Operation *op, llvm::StringRef name);
-/// Replaces recurrence `op` by a call of `kernel` on buffers of its operands and fresh result
-/// buffers, over all its work items (the kernel's linrec.heads_per_item and
-/// linrec.value_tiles attributes say how many).
-void replaceWithKernelCall(RecurrenceOp op, mlir::func::FuncOp kernel);
-
-/// The chunked algorithm (analysis.algorithm is chunked_diagonal or chunked_delta).
-void emitChunkedKernel(KernelEmitter &emitter);
-/// The chunked product form (analysis.algorithm is chunked_product): reads of products of
-/// plain-written states, per chunk (ChunkedProductKernel.cpp).
-void emitChunkedProductKernel(KernelEmitter &emitter);
-/// The exact token-by-token scan; correct for every body the verifier accepts.
-void emitSequentialKernel(KernelEmitter &emitter);
-
-} // namespace linrec::cpu
-
-#endif // LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELEMITTER_H
+#endif // LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELEMITTER_H

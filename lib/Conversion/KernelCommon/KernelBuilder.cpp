@@ -1,4 +1,4 @@
-//===- KernelBuilder.cpp - loops, buffers and matmuls of CPU kernels ------===//
+//===- KernelBuilder.cpp - loops, buffers and matmuls of kernels ----------===//
 
 #include "KernelBuilder.h"
 
@@ -9,7 +9,7 @@
 
 using namespace mlir;
 
-namespace linrec::cpu {
+namespace linrec::codegen {
 
 KernelBuilder::KernelBuilder(Location loc, func::FuncOp kernel)
     : b(loc, kernel.getContext()), kernel(kernel) {
@@ -208,4 +208,4 @@ void KernelBuilder::matmul(Value a, Value bMat, Value c, bool accumulate) {
   }
 }
 
-} // namespace linrec::cpu
+} // namespace linrec::codegen

@@ -1,4 +1,4 @@
-//===- KernelEmitter.cpp - shared pieces of the CPU kernels ---------------===//
+//===- KernelEmitter.cpp - what every recurrence kernel is made of --------===//
 
 #include "KernelEmitter.h"
 
@@ -9,7 +9,7 @@
 
 using namespace mlir;
 
-namespace linrec::cpu {
+namespace linrec::codegen {
 
 KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis,
                              func::FuncOp kernel, int64_t chunkSize, int64_t valueTiles,
@@ -365,4 +365,4 @@ int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64
   return requested;
 }
 
-} // namespace linrec::cpu
+} // namespace linrec::codegen

@@ -1,20 +1,20 @@
-//===- KernelBuilder.h - loops, buffers and matmuls of CPU kernels -*- C++ -*-===//
+//===- KernelBuilder.h - loops, buffers and matmuls of kernels --*- C++ -*-===//
 //
-// What every CPU kernel body is made of, whatever op it implements: index and f32
+// What every kernel body (CPU kernel or GPU schedule) is made of, whatever op it implements: index and f32
 // constants, scf loops, loads and stores of rows (converting any float type to and from
 // f32), heap scratch buffers, and a register-tiled vectorized matmul.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
-#define LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
+#ifndef LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELBUILDER_H
+#define LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELBUILDER_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <functional>
 
-namespace linrec::cpu {
+namespace linrec::codegen {
 
 class KernelBuilder {
 public:
@@ -80,6 +80,6 @@ private:
   llvm::SmallVector<mlir::Value> allocations;
 };
 
-} // namespace linrec::cpu
+} // namespace linrec::codegen
 
-#endif // LINREC_LIB_CONVERSION_LINRECTOCPU_KERNELBUILDER_H
+#endif // LINREC_LIB_CONVERSION_KERNELCOMMON_KERNELBUILDER_H
