@@ -10,9 +10,10 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -36,7 +37,7 @@ namespace {
 /// through float64 host arrays.
 struct PreparedLayer {
   PreparedModel model;
-  std::optional<CpuExecutable> executable;
+  std::optional<Executable> executable;
   std::vector<std::vector<int64_t>> resultShapes;
 };
 
@@ -44,7 +45,7 @@ struct PreparedLayer {
 /// kernels must not be torn down after LLVM's static state during interpreter shutdown.
 struct Session {
   mlir::MLIRContext context;
-  CpuCompiler compiler;
+  KernelCompiler compiler;
   std::mutex mutex; // the context is used by one call at a time
   std::map<std::string, std::shared_ptr<const PreparedLayer>> layers;
   Session() {
@@ -104,7 +105,7 @@ nb::object toNumpy(const Array &array, bool asDouble) {
 Target targetNamed(const std::string &name) {
   std::optional<Target> target = parseTarget(name);
   if (!target)
-    throw nb::value_error(("unknown target '" + name + "' (reference, cpu, cuda)").c_str());
+    throw nb::value_error(("unknown target '" + name + "' (reference, cpu, gpu-schedule, cuda)").c_str());
   return *target;
 }
 
@@ -127,7 +128,7 @@ DType dtypeOf(const std::string &name, const CpuArray &in) {
 std::shared_ptr<const PreparedLayer>
 prepareLayer(Session &s, const std::string &model, const std::string &paramsJson,
              const llvm::json::Object &params, const std::map<std::string, TensorInfo> &infos,
-             Target target, const CpuKernelOptions &options) {
+             Target target, const KernelOptions &options) {
   std::string key = model + "|" + paramsJson + "|" + std::to_string(int(target)) + "|" +
                     std::to_string(options.chunkSize) + "|" + std::to_string(options.sequential) +
                     "|" + std::to_string(options.chunkedProducts) +
@@ -148,7 +149,7 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
     layer->resultShapes.emplace_back(shape.begin(), shape.end());
   }
   if (target == Target::CPU) {
-    auto executable = compileForCpu(s.compiler, *layer->model.module, "layer", options);
+    auto executable = compileFunction(s.compiler, *layer->model.module, "layer", options);
     if (executable)
       layer->executable = *executable;
     else if (getenv("LINREC_EXPLAIN")) // why the layer runs op by op
@@ -186,7 +187,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     infos[name] = info;
     tensors[name] = tensor;
   }
-  CpuKernelOptions options;
+  KernelOptions options;
   options.threads = threads;
   options.sequential = sequential;
   options.chunkedProducts = chunkedProducts;
@@ -254,7 +255,7 @@ nb::dict runCaseFromPython(const std::string &dir, const std::string &targetName
   llvm::Expected<CaseReport> report = [&] {
     nb::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(s.mutex);
-    return runConformanceCase(s.context, dir, target, "", s.compiler, CpuKernelOptions());
+    return runConformanceCase(s.context, dir, target, "", s.compiler, KernelOptions());
   }();
   if (!report)
     throw nb::value_error(llvm::toString(report.takeError()).c_str());

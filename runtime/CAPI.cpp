@@ -10,7 +10,7 @@
 #include "linrec-c/Runtime.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Runtime/CompiledFunction.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -24,7 +24,7 @@ using namespace linrec;
 
 struct linrec_compiler {
   MLIRContext context;
-  CpuCompiler compiler;
+  KernelCompiler compiler;
   linrec_compiler() {
     DialectRegistry registry;
     linrec::registerAllDialects(registry);
@@ -79,7 +79,7 @@ linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleTex
     setError(error, "the module does not parse:\n" + diagnostics);
     return nullptr;
   }
-  CpuKernelOptions kernelOptions;
+  KernelOptions kernelOptions;
   auto function = std::make_unique<linrec_function>();
   if (options) {
     if (options->chunk_size > 0)

@@ -19,15 +19,15 @@ static llvm::Error error(const llvm::Twine &message) {
 }
 
 llvm::Expected<std::shared_ptr<const CompiledFunction>>
-CompiledFunction::compile(CpuCompiler &compiler, ModuleOp module, StringRef funcName,
-                          const CpuKernelOptions &options) {
+CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef funcName,
+                          const KernelOptions &options) {
   std::string diagnostics;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
     diagnostics += d.str() + "\n";
     return success();
   });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
-  bool gpu = options.cuda || options.gpuSchedule;
+  bool gpu = usesGpuSchedule(options.target);
   // (A scan cannot normalize over heads: with `sequential` the norm stays a layer op.)
   buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows,
                         /*fuseHeadsNorms=*/!gpu && !options.sequential, options.threads);

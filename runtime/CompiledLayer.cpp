@@ -1,8 +1,8 @@
 //===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
 
 #include "linrec/Runtime/CompiledLayer.h"
+#include "linrec/Runtime/JitEngine.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
-#include "linrec/Runtime/CompiledFunction.h"
 
 #include <thread>
 #include "linrec/Pipelines/Pipelines.h"
@@ -63,7 +63,7 @@ static void parallelizeKernelCalls(func::FuncOp func) {
 }
 
 llvm::Expected<std::shared_ptr<const CompiledLayer>>
-CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptions &options) {
+CompiledLayer::compile(ModuleOp module, StringRef funcName, const KernelOptions &options) {
   MLIRContext *context = module.getContext();
   std::string diagnostics;
   ScopedDiagnosticHandler handler(context, [&](Diagnostic &d) {
@@ -163,7 +163,7 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const CpuKernelOptio
   });
   if (!leftovers.empty())
     return error("no LLVM lowering for " + llvm::join(leftovers, ", "));
-  auto engine = createCpuEngine(module, /*openMP=*/true);
+  auto engine = createJitEngine(module, /*openMP=*/true);
   if (!engine)
     return error(llvm::toString(engine.takeError()) + ":\n" + diagnostics);
   auto entry = (*engine)->lookupPacked(("_mlir_ciface_" + funcName).str());
@@ -215,34 +215,6 @@ llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
     setThreads(static_cast<int>(threads ? threads : std::max(1u, std::thread::hardware_concurrency())));
   entry(packed.data());
   return llvm::Error::success();
-}
-
-llvm::Error CpuExecutable::run(llvm::ArrayRef<BufferView> args,
-                               llvm::ArrayRef<BufferView> results, unsigned threads) const {
-  return kernels ? kernels->run(args, results, threads) : layer->run(args, results, threads);
-}
-
-llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, ModuleOp module,
-                                            StringRef funcName, const CpuKernelOptions &options) {
-  CpuExecutable executable;
-  OwningOpRef<ModuleOp> kernelsCopy(module.clone());
-  auto kernels = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options);
-  if (kernels) {
-    executable.kernels = *kernels;
-    return executable;
-  }
-  if (options.gpuSchedule || options.cuda)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "GPU kernels compile for functions made of recurrences only (the rest runs op by op): " +
-            llvm::toString(kernels.takeError()));
-  llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
-  OwningOpRef<ModuleOp> layerCopy(module.clone());
-  auto layer = CompiledLayer::compile(*layerCopy, funcName, options);
-  if (!layer)
-    return layer.takeError();
-  executable.layer = *layer;
-  return executable;
 }
 
 } // namespace linrec

@@ -3,7 +3,8 @@
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Reference/Interpreter.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/Npy.h"
 
@@ -20,16 +21,6 @@ using llvm::Expected;
 using llvm::StringRef;
 
 namespace linrec {
-
-std::optional<Target> parseTarget(StringRef name) {
-  if (name == "reference")
-    return Target::Reference;
-  if (name == "cpu")
-    return Target::CPU;
-  if (name == "cuda")
-    return Target::CUDA;
-  return std::nullopt;
-}
 
 static llvm::Error caseError(StringRef dir, const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -192,20 +183,19 @@ static llvm::Error cudaUnavailable() {
 
 Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
                                          llvm::ArrayRef<Array> args, Target target,
-                                         CpuCompiler &compiler,
-                                         const CpuKernelOptions &options) {
+                                         KernelCompiler &compiler,
+                                         const KernelOptions &options) {
   if (target == Target::Reference)
     return interpretFunction(module, funcName, args);
-  CpuKernelOptions targetOptions = options;
-  if (target == Target::CUDA) {
+  KernelOptions targetOptions = options;
+  targetOptions.target = target; // kernels on the target, tensor ops around them on the host
+  if (target == Target::CUDA)
     if (llvm::Error e = cudaUnavailable())
       return std::move(e);
-    targetOptions.cuda = true; // recurrences on the GPU, tensor ops around them on the host
-  }
   // The whole function compiled when it can be; otherwise op by op (kernels for the
   // recurrences and windows, the reference for the tensor ops around them).
   Expected<std::optional<std::vector<Array>>> compiled =
-      runCompiledFunctionOnCpu(compiler, module, funcName, args, targetOptions);
+      runCompiledFunction(compiler, module, funcName, args, targetOptions);
   if (!compiled)
     return compiled.takeError();
   if (*compiled)
@@ -213,11 +203,11 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
   return evaluateFunction(
       module, funcName, args,
       [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-        return runOnCpu(compiler, op, operands, targetOptions);
+        return runKernelOp(compiler, op, operands, targetOptions);
       },
       /*fuse=*/true,
       [&](WindowAttentionOp op, llvm::ArrayRef<Array> operands) {
-        return runOnCpu(compiler, op, operands, targetOptions);
+        return runKernelOp(compiler, op, operands, targetOptions);
       });
 }
 
@@ -308,8 +298,8 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
 
 Expected<std::vector<std::pair<std::string, Array>>>
 runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
-         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
-         const CpuKernelOptions &options) {
+         const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
+         const KernelOptions &options) {
   std::map<std::string, TensorInfo> infos;
   for (const auto &[name, array] : inputs)
     infos[name] = TensorInfo{array.dtype, array.shape};
@@ -387,8 +377,8 @@ Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
 }
 
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
-                                        StringRef outDir, CpuCompiler &compiler,
-                                        const CpuKernelOptions &options) {
+                                        StringRef outDir, KernelCompiler &compiler,
+                                        const KernelOptions &options) {
   Expected<CaseSpec> c = readCaseSpec(dir);
   if (!c)
     return c.takeError();

@@ -8,6 +8,7 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -40,7 +41,7 @@ TEST(CompiledLayer, TransNormerMatchesTheReference) {
       mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
   ASSERT_TRUE(static_cast<bool>(buildLayerFunction(*module, "layer", config, shapes)));
   mlir::OwningOpRef<mlir::ModuleOp> copy(module->clone());
-  auto layer = CompiledLayer::compile(*copy, "layer", CpuKernelOptions());
+  auto layer = CompiledLayer::compile(*copy, "layer", KernelOptions());
   ASSERT_TRUE(static_cast<bool>(layer)) << llvm::toString(layer.takeError());
 
   std::mt19937_64 rng(5);
@@ -135,12 +136,12 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
       auto reference = interpretFunction(*module, "layer", inputs);
       ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
 
-      CpuCompiler compiler;
-      CpuKernelOptions options;
+      KernelCompiler compiler;
+      KernelOptions options;
       options.chunkSize = 16;
       options.sequential = sequential;
       options.threads = threads;
-      auto executable = compileForCpu(compiler, *module, "layer", options);
+      auto executable = compileFunction(compiler, *module, "layer", options);
       ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
       std::vector<std::vector<float>> in, out = {std::vector<float>(Array::numElementsOf(vShape), NAN),
                                                 std::vector<float>(Array::numElementsOf(sShape), NAN)};

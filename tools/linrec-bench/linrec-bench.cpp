@@ -16,8 +16,9 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 
 #include "mlir/Parser/Parser.h"
 
@@ -136,9 +137,9 @@ static RecurrenceOp buildRecurrence(mlir::MLIRContext &context, const LayerConfi
 
 /// The layer's CPU kernel (its recurrence, built into `module`, in `op`), or null after
 /// printing why.
-static std::shared_ptr<const CpuKernel>
-compileLayer(mlir::MLIRContext &context, CpuCompiler &compiler, const LayerConfig &config,
-             const LayerShapes &shapes, const CpuKernelOptions &options,
+static std::shared_ptr<const Kernel>
+compileLayer(mlir::MLIRContext &context, KernelCompiler &compiler, const LayerConfig &config,
+             const LayerShapes &shapes, const KernelOptions &options,
              mlir::OwningOpRef<mlir::ModuleOp> &module, RecurrenceOp &op) {
   op = buildRecurrence(context, config, shapes, module);
   if (!op)
@@ -180,7 +181,7 @@ struct LayerBuffers {
 /// as its own kernel, and for terraced LoLCATs the linear term as the event sequence (the form
 /// the GPU runs, and the CPU ran before block-start reads). Returns true after printing an
 /// error.
-static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
+static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
                         llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<int64_t> dims,
                         llvm::ArrayRef<unsigned> threads) {
   llvm::outs() << "\n| hybrid (window 64) | T | d | threads | fused ms | parts ms | speed-up | "
@@ -210,7 +211,7 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = shapes.attentionDim = d;
         shapes.features = kind == LayerKind::LoLCATs ? 32 : 0;
-        CpuExecutable executables[2]; // fused, parts
+        Executable executables[2]; // fused, parts
         double compileSeconds = 0;
         mlir::func::FuncOp signature;
         std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
@@ -227,11 +228,11 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
             return true;
           }
           signature = *f;
-          CpuKernelOptions options;
+          KernelOptions options;
           options.chunkSize = chunk;
           options.fuseWindows = fuse;
           double start = now();
-          auto executable = compileForCpu(compiler, *modules.back(), "layer", options);
+          auto executable = compileFunction(compiler, *modules.back(), "layer", options);
           if (!executable) {
             llvm::errs() << llvm::toString(executable.takeError()) << "\n";
             return true;
@@ -266,7 +267,7 @@ static bool timeHybrids(mlir::MLIRContext &context, CpuCompiler &compiler,
 /// Tensor attention (B, H as given, d = dv = 16, Taylor degree 1 and 2): the token scan (the
 /// default) against the chunked product form at chunks of 4, 8 and 16. Returns true after
 /// printing an error.
-static bool timeTensorAttention(mlir::MLIRContext &context, CpuCompiler &compiler,
+static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &compiler,
                                 llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<unsigned> threads) {
   const int64_t chunks[] = {4, 8, 16};
   llvm::outs() << "\n| tensor attention (d = dv = 16) | degree | T | threads | scan ms | "
@@ -291,12 +292,12 @@ static bool timeTensorAttention(mlir::MLIRContext &context, CpuCompiler &compile
         llvm::errs() << llvm::toString(signature.takeError()) << "\n";
         return true;
       }
-      std::vector<CpuExecutable> executables; // the scan, then each chunk size
+      std::vector<Executable> executables; // the scan, then each chunk size
       for (int64_t c : {int64_t(0), chunks[0], chunks[1], chunks[2]}) {
-        CpuKernelOptions options;
+        KernelOptions options;
         options.chunkedProducts = c > 0;
         options.chunkSize = c > 0 ? c : chunk;
-        auto executable = compileForCpu(compiler, *module, "layer", options);
+        auto executable = compileFunction(compiler, *module, "layer", options);
         if (!executable) {
           llvm::errs() << llvm::toString(executable.takeError()) << "\n";
           return true;
@@ -306,7 +307,7 @@ static bool timeTensorAttention(mlir::MLIRContext &context, CpuCompiler &compile
       LayerBuffers buffers(*signature, rng, /*weightScale=*/1.0f);
       for (unsigned t : threads) {
         llvm::SmallVector<double> ms;
-        for (CpuExecutable &executable : executables)
+        for (Executable &executable : executables)
           ms.push_back(1e3 * bestSeconds([&] {
                          if (llvm::Error e = executable.run(buffers.args, buffers.results, t))
                            llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
@@ -347,7 +348,7 @@ int main(int argc, char **argv) {
   linrec::registerAllDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
-  CpuCompiler compiler;
+  KernelCompiler compiler;
 
   std::map<unsigned, double> peaks;
   for (unsigned t : threads) {
@@ -380,7 +381,7 @@ int main(int argc, char **argv) {
         shapes.tokens = tokens;
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = d;
-        CpuKernelOptions options;
+        KernelOptions options;
         options.chunkSize = chunk;
         options.matmulRows = matmulRows;
         options.matmulColumns = matmulColumns;
@@ -459,7 +460,7 @@ int main(int argc, char **argv) {
         auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
         WindowAttentionOp op;
         module->walk([&](WindowAttentionOp found) { op = found; });
-        CpuKernelOptions options;
+        KernelOptions options;
         options.matmulRows = matmulRows;
         options.matmulColumns = matmulColumns;
         auto kernel = compiler.compile(op, options);
@@ -511,7 +512,7 @@ int main(int argc, char **argv) {
     shapes.tokens = 1;
     shapes.heads = heads;
     shapes.keyDim = shapes.valueDim = d;
-    CpuKernelOptions options;
+    KernelOptions options;
     options.sequential = true;
     mlir::OwningOpRef<mlir::ModuleOp> module;
     RecurrenceOp op;

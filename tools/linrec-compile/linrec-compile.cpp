@@ -20,7 +20,9 @@
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/Pipelines.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/JitEngine.h"
+#include "linrec/Runtime/KernelSource.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -54,7 +56,7 @@ namespace cl = llvm::cl;
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required);
 static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required);
-static cl::opt<std::string> targetName("target", cl::desc("cpu | cuda"), cl::init("cuda"));
+static cl::opt<std::string> targetFlag("target", cl::desc("cpu | cuda"), cl::init("cuda"));
 static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"), cl::init("sm_90a"));
 static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("tokens per chunk (default: 32 on "
                                                          "the GPU, 64 on the CPU)"),
@@ -187,9 +189,9 @@ static llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(bool f
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec ahead-of-time kernel compiler\n");
-  bool cuda = targetName == "cuda";
-  if (!cuda && targetName != "cpu")
-    return fail("unknown --target=" + targetName + " (cpu, cuda)");
+  bool cuda = targetFlag == "cuda";
+  if (!cuda && targetFlag != "cpu")
+    return fail("unknown --target=" + targetFlag + " (cpu, cuda)");
   initializeNativeTarget();
 
   DialectRegistry registry;
@@ -218,8 +220,8 @@ int main(int argc, char **argv) {
   else if (!elementType.empty())
     return fail("unknown --element-type=" + elementType + " (f32, bf16, f16)");
 
-  CpuKernelOptions options;
-  options.cuda = cuda;
+  KernelOptions options;
+  options.target = cuda ? Target::CUDA : Target::CPU;
   options.gpu.chip = chip;
   options.gpu.valueTile = valueTile;
   options.gpu.twoPhase = twoPhase;
@@ -259,7 +261,7 @@ int main(int argc, char **argv) {
     llvm::json::Object manifest{
         {"library", name + ".so"},
         {"entry", "_mlir_ciface___linrec_kernel_0"},
-        {"target", targetName.getValue()},
+        {"target", targetFlag.getValue()},
         {"chip", cuda ? chip.getValue() : std::string()},
         {"binary", cuda ? binary.getValue() : std::string()},
         {"operands", specsOf(sourceOp->getOperandTypes(), operandNames, rec->getOperands())},

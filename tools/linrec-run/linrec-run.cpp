@@ -19,7 +19,7 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/ConformanceCase.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/Npy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -52,7 +52,7 @@ static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"));
 static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0));
 static cl::opt<std::string> outDir("out", cl::desc("write outputs as .npy into this dir"),
                                    cl::init(""));
-static cl::opt<std::string> targetName("target", cl::desc("reference | cpu | cuda"),
+static cl::opt<std::string> targetFlag("target", cl::desc("reference | cpu | gpu-schedule | cuda"),
                                        cl::init("reference"));
 static cl::opt<bool> noCheck("no-check",
                              cl::desc("do not compare a compiled target with the reference"));
@@ -97,15 +97,14 @@ static cl::opt<std::string> allCases("all-cases",
                                               "models not supported yet are skipped"),
                                      cl::init(""));
 
-static CpuKernelOptions cpuOptions() {
-  CpuKernelOptions options;
+static KernelOptions cpuOptions() {
+  KernelOptions options;
   options.chunkSize = chunkSize;
   options.valueTiles = valueTiles;
   options.headsPerItem = headsPerItem;
   options.sequential = sequential;
   options.chunkedProducts = chunkedProducts;
   options.threads = numThreads;
-  options.gpuSchedule = gpuSchedule;
   options.gpu.valueTile = gpuValueTile;
   options.gpu.twoPhase = gpuTwoPhase;
   options.gpu.tensorCores = gpuTensorCores;
@@ -122,7 +121,7 @@ static int fail(const llvm::Twine &message) {
 // Conformance cases
 //===----------------------------------------------------------------------===//
 
-static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) {
+static int runCases(MLIRContext &context, Target target, KernelCompiler &compiler) {
   std::vector<std::string> dirs(caseDirs.begin(), caseDirs.end());
   if (!allCases.empty()) {
     std::error_code ec;
@@ -181,7 +180,7 @@ static int runCases(MLIRContext &context, Target target, CpuCompiler &compiler) 
   }
   if (!emitMlir) // the printed modules are the whole output
     llvm::outs() << "cases: " << passed << " passed, " << failed << " failed, " << skipped
-                 << " skipped (target " << targetName << ")\n";
+                 << " skipped (target " << targetFlag << ")\n";
   return failed == 0 && passed > 0 ? 0 : 1;
 }
 
@@ -334,7 +333,7 @@ static void printSummary(StringRef name, const Array &a) {
   llvm::outs() << "\n";
 }
 
-static int runFunction(MLIRContext &context, Target target, CpuCompiler &compiler) {
+static int runFunction(MLIRContext &context, Target target, KernelCompiler &compiler) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
@@ -424,7 +423,7 @@ static int runFunction(MLIRContext &context, Target target, CpuCompiler &compile
   if (!results)
     return fail(llvm::toString(results.takeError()));
 
-  llvm::outs() << "@" << func.getSymName() << " on target " << targetName
+  llvm::outs() << "@" << func.getSymName() << " on target " << targetFlag
                << (target == Target::Reference ? " (float64)\n" : "\n");
   for (unsigned i = 0; i < numArgs; ++i)
     printSummary(argName(func, i), bound[i]);
@@ -462,16 +461,18 @@ static int runFunction(MLIRContext &context, Target target, CpuCompiler &compile
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "linrec-run: run linrec functions and cases\n");
-  std::optional<Target> target = parseTarget(targetName);
+  std::optional<Target> target = parseTarget(targetFlag);
   if (!target)
-    return fail("unknown --target=" + targetName + " (reference, cpu, cuda)");
+    return fail("unknown --target=" + targetFlag + " (reference, cpu, gpu-schedule, cuda)");
+  if (gpuSchedule && *target == Target::CPU) // --gpu-schedule is --target=gpu-schedule
+    target = Target::GPUScheduleOnCPU;
 
   DialectRegistry registry;
   linrec::registerAllDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   // Destroyed before InitLLVM shuts LLVM down: its JIT-compiled kernels must go first.
-  CpuCompiler compiler;
+  KernelCompiler compiler;
 
   if (!caseDirs.empty() || !allCases.empty()) {
     if (!inputFile.empty())

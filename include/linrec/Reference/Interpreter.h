@@ -25,7 +25,7 @@ llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
                                                        llvm::ArrayRef<Array> operands);
 
 /// How a function runner evaluates each recurrence: the reference interpreter, or a
-/// compiled kernel (runOnCpu).
+/// compiled kernel (runKernelOp).
 using RecurrenceEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>>(
     RecurrenceOp, llvm::ArrayRef<Array>)>;
 

@@ -11,7 +11,7 @@
 #ifndef LINREC_RUNTIME_COMPILEDFUNCTION_H
 #define LINREC_RUNTIME_COMPILEDFUNCTION_H
 
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -27,8 +27,8 @@ public:
   /// body holds anything else than those, tensor constants and the return (projections,
   /// routing, norms over heads still need the op-by-op evaluator).
   static llvm::Expected<std::shared_ptr<const CompiledFunction>>
-  compile(CpuCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
-          const CpuKernelOptions &options);
+  compile(KernelCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
+          const KernelOptions &options);
 
   /// Runs on the function's arguments and writes its results (each kernel checks its
   /// buffers). Values passed between kernels live in f32 scratch buffers.
@@ -53,7 +53,7 @@ private:
     int index; // argument, constant, intermediate or function result number
   };
   struct Step {
-    std::shared_ptr<const CpuKernel> kernel;
+    std::shared_ptr<const Kernel> kernel;
     std::vector<Slot> operands, results;
     /// Per result: its static shape with -1 for B, T, H (from operand #0) or N (state rows).
     std::vector<std::vector<int64_t>> resultShapes;

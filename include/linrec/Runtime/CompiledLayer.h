@@ -4,14 +4,15 @@
 // (linrec-lower-cpu), the tensor ops around them (projections, norms over heads, routing,
 // token shifts and slices) are bufferized and lowered to loops, intermediates are freed by
 // ownership-based deallocation, and results are written into the caller's buffers. Each
-// kernel call runs its work items on OpenMP threads.
+// kernel call runs its work items on OpenMP threads. CPU only: a layer that holds more than
+// kernel ops has no GPU form yet.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LINREC_RUNTIME_COMPILEDLAYER_H
 #define LINREC_RUNTIME_COMPILEDLAYER_H
 
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Kernel.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -22,7 +23,7 @@ public:
   /// Compiles @funcName of `module` (lowered in place; static shapes). Fails with a message
   /// when an op has no CPU lowering.
   static llvm::Expected<std::shared_ptr<const CompiledLayer>>
-  compile(mlir::ModuleOp module, llvm::StringRef funcName, const CpuKernelOptions &options);
+  compile(mlir::ModuleOp module, llvm::StringRef funcName, const KernelOptions &options);
   ~CompiledLayer();
 
   /// Runs on the function's arguments and writes its results; every buffer must have the
@@ -42,22 +43,6 @@ private:
   void (*setThreads)(int) = nullptr; // omp_set_num_threads of the loaded OpenMP runtime
   std::vector<Spec> argSpecs, resultSpecs;
 };
-
-class CompiledFunction;
-
-/// A function compiled for the CPU in the best way it allows: its kernels on threads when it
-/// holds only kernel ops (CompiledFunction), else as one compiled layer.
-struct CpuExecutable {
-  std::shared_ptr<const CompiledFunction> kernels;
-  std::shared_ptr<const CompiledLayer> layer;
-  llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
-                  unsigned threads) const;
-};
-
-/// Compiles @funcName of (copies of) `module`; the error says why it compiles neither way.
-llvm::Expected<CpuExecutable> compileForCpu(CpuCompiler &compiler, mlir::ModuleOp module,
-                                            llvm::StringRef funcName,
-                                            const CpuKernelOptions &options);
 
 } // namespace linrec
 

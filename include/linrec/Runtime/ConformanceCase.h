@@ -10,6 +10,7 @@
 #define LINREC_RUNTIME_CONFORMANCECASE_H
 
 #include "linrec/Reference/Array.h"
+#include "linrec/Runtime/Target.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -22,20 +23,16 @@
 
 namespace linrec {
 
-enum class Target { Reference, CPU, CUDA };
+class KernelCompiler;
+struct KernelOptions;
 
-/// "reference", "cpu", "cuda".
-std::optional<Target> parseTarget(llvm::StringRef name);
-
-class CpuCompiler;
-struct CpuKernelOptions;
-
-/// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or CPU
-/// kernels from `compiler` (compiled on first use with `options` and cached there).
+/// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or kernels
+/// for `target` from `compiler` (compiled on first use with `options`, whose target `target`
+/// replaces, and cached there).
 llvm::Expected<std::vector<Array>> runFunction(mlir::ModuleOp module, llvm::StringRef funcName,
                                                llvm::ArrayRef<Array> args, Target target,
-                                               CpuCompiler &compiler,
-                                               const CpuKernelOptions &options);
+                                               KernelCompiler &compiler,
+                                               const KernelOptions &options);
 
 /// The dtype and shape of a named input: all that building a layer needs of it.
 struct TensorInfo {
@@ -70,8 +67,8 @@ llvm::Expected<PreparedModel> prepareCase(mlir::MLIRContext &context, llvm::Stri
 /// order. The one definition of the model vocabulary, shared by cases and the Python API.
 llvm::Expected<std::vector<std::pair<std::string, Array>>>
 runModel(mlir::MLIRContext &context, llvm::StringRef model, const llvm::json::Object &params,
-         const std::map<std::string, Array> &inputs, Target target, CpuCompiler &compiler,
-         const CpuKernelOptions &options);
+         const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
+         const KernelOptions &options);
 
 struct OutputCheck {
   std::string name;
@@ -98,8 +95,8 @@ struct CaseReport {
 /// (missing files, an unsupported model, bad parameters); a wrong answer is a failing report.
 llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef caseDir, Target target,
-                                              llvm::StringRef outDir, CpuCompiler &compiler,
-                                              const CpuKernelOptions &options);
+                                              llvm::StringRef outDir, KernelCompiler &compiler,
+                                              const KernelOptions &options);
 
 } // namespace linrec
 

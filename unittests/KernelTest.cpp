@@ -1,4 +1,4 @@
-//===- CpuKernelTest.cpp - CPU kernels against the float64 reference ------===//
+//===- KernelTest.cpp - CPU kernels against the float64 reference ------===//
 //
 // A randomized sweep over models, shapes, chunk sizes, decay strengths and initial states;
 // a long strongly-decayed sequence; prefill followed by in-place decode steps; the kernel
@@ -10,7 +10,9 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
-#include "linrec/Runtime/CpuRuntime.h"
+#include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/JitEngine.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Reference/WindowAttention.h"
 
@@ -38,9 +40,9 @@ struct Shape {
   int64_t attentionDim() const { return da ? da : dk; }
 };
 
-class CpuKernelTest : public ::testing::Test {
+class KernelTest : public ::testing::Test {
 protected:
-  CpuKernelTest() {
+  KernelTest() {
     mlir::DialectRegistry registry;
     linrec::registerAllDialects(registry);
     context.appendDialectRegistry(registry);
@@ -132,7 +134,7 @@ protected:
   }
 
   /// Runs the layer on the reference and on the CPU; returns the worst relative RMS error.
-  double compare(LayerConfig config, const Shape &s, const CpuKernelOptions &options,
+  double compare(LayerConfig config, const Shape &s, const KernelOptions &options,
                  double decayLo, double decayHi, int64_t sequences = 0,
                  mlir::Type elementType = {}) {
     auto module = buildLayer(config, s, sequences, elementType);
@@ -150,14 +152,14 @@ protected:
   /// Runs the layer in `module` on `in` on the reference and on the CPU; returns the worst
   /// relative RMS error.
   double compareOn(mlir::ModuleOp module, const LayerConfig &config, Inputs &in,
-                   const CpuKernelOptions &options) {
+                   const KernelOptions &options) {
     std::vector<Array> args;
     for (const std::string &name : layerInputNames(config))
       args.push_back(in[name]);
     auto reference = interpretFunction(module, "layer", args);
     auto cpu = evaluateFunction(module, "layer", args,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runOnCpu(compiler, op, operands, options);
+                                  return runKernelOp(compiler, op, operands, options);
                                 },
                                 /*fuse=*/true);
     if (!reference || !cpu) {
@@ -190,12 +192,12 @@ protected:
 
   /// The CPU kernels a test runs a recurrence through: the chunked kernel, the scan, and the
   /// GPU schedule run on the CPU.
-  enum Kernel { Chunked, Scan, GpuSchedule };
-  static CpuKernelOptions optionsFor(Kernel kernel, int64_t chunkSize) {
-    CpuKernelOptions options;
+  enum KernelForm { Chunked, Scan, GpuSchedule };
+  static KernelOptions optionsFor(KernelForm kernel, int64_t chunkSize) {
+    KernelOptions options;
     options.chunkSize = chunkSize;
     options.sequential = kernel == Scan;
-    options.gpuSchedule = kernel == GpuSchedule;
+    options.target = kernel == GpuSchedule ? Target::GPUScheduleOnCPU : Target::CPU;
     return options;
   }
 
@@ -232,22 +234,22 @@ protected:
   llvm::Expected<std::vector<Array>> runOnCpuKernels(mlir::ModuleOp module,
                                                       llvm::StringRef funcName,
                                                       llvm::ArrayRef<Array> args,
-                                                      const CpuKernelOptions &options) {
+                                                      const KernelOptions &options) {
     return evaluateFunction(module, funcName, args,
                             [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                              return runOnCpu(compiler, op, operands, options);
+                              return runKernelOp(compiler, op, operands, options);
                             },
                             /*fuse=*/false);
   }
 
-  void gpuSweep(const CpuKernelOptions &gpu, double tolerance = 1e-5);
+  void gpuSweep(const KernelOptions &gpu, double tolerance = 1e-5);
 
   mlir::MLIRContext context;
-  CpuCompiler compiler;
+  KernelCompiler compiler;
   std::mt19937_64 rng{7};
 };
 
-TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
+TEST_F(KernelTest, RandomizedSweepMatchesTheReference) {
   struct Case {
     LayerKind kind;
     Shape shape;
@@ -285,7 +287,7 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
     if (c.kind == LayerKind::Lightning)
       for (int64_t h = 0; h < c.shape.heads; ++h)
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = c.chunk;
     options.sequential = c.sequential;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi);
@@ -299,7 +301,7 @@ TEST_F(CpuKernelTest, RandomizedSweepMatchesTheReference) {
 // Every chunked family through the GPU lowering, with value tiles, padding, decays from near 0
 // to near −10, normalizers, feature maps and variable lengths; `gpu` says where it runs (the
 // schedule on the CPU, or the GPU).
-void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
+void KernelTest::gpuSweep(const KernelOptions &gpu, double tolerance) {
   struct Case {
     LayerKind kind;
     Shape shape;
@@ -335,7 +337,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
     if (c.kind == LayerKind::Lightning)
       for (int64_t h = 0; h < c.shape.heads; ++h)
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
-    CpuKernelOptions options = gpu;
+    KernelOptions options = gpu;
     options.chunkSize = c.chunk;
     options.gpu.valueTile = c.valueTile;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
@@ -349,7 +351,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
     LayerConfig config;
     config.kind = kind;
     config.initialState = true;
-    CpuKernelOptions options = gpu;
+    KernelOptions options = gpu;
     options.sequential = true;
     EXPECT_LE(compare(config, {2, 45, 2, 16, 24}, options, -1.0, 0.0), tolerance)
         << layerKindName(kind).str() << " sequential";
@@ -358,7 +360,7 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
   LayerConfig gla;
   gla.kind = LayerKind::GLA;
   gla.valueGate = true;
-  CpuKernelOptions options = gpu;
+  KernelOptions options = gpu;
   options.chunkSize = 16;
   EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), tolerance);
   LayerConfig normalized;
@@ -372,26 +374,26 @@ void CpuKernelTest::gpuSweep(const CpuKernelOptions &gpu, double tolerance) {
 
 // The GPU schedule (linrec-lower-gpu before linrec-map-to-gpu: block and thread loops on
 // workgroup tiles) run on the CPU.
-TEST_F(CpuKernelTest, GpuScheduleMatchesTheReference) {
-  CpuKernelOptions options;
-  options.gpuSchedule = true;
+TEST_F(KernelTest, GpuScheduleMatchesTheReference) {
+  KernelOptions options;
+  options.target = Target::GPUScheduleOnCPU;
   gpuSweep(options);
 }
 
 // The two-phase schedule: a state pass saving every chunk-start state, then a chunk-parallel
 // output pass.
-TEST_F(CpuKernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
-  CpuKernelOptions options;
-  options.gpuSchedule = true;
+TEST_F(KernelTest, GpuTwoPhaseScheduleMatchesTheReference) {
+  KernelOptions options;
+  options.target = Target::GPUScheduleOnCPU;
   options.gpu.twoPhase = true;
   gpuSweep(options);
 }
 
 // The chunk's products as f16 matmuls with f32 accumulation (tensor cores once mapped): the
 // error of f16 operands, about 1e-3 at most, within the bf16 acceptance of 5e-3.
-TEST_F(CpuKernelTest, GpuTensorCoreScheduleMatchesTheReference) {
-  CpuKernelOptions options;
-  options.gpuSchedule = true;
+TEST_F(KernelTest, GpuTensorCoreScheduleMatchesTheReference) {
+  KernelOptions options;
+  options.target = Target::GPUScheduleOnCPU;
   options.gpu.tensorCores = true;
   gpuSweep(options, 5e-3);
   options.gpu.twoPhase = true;
@@ -399,11 +401,11 @@ TEST_F(CpuKernelTest, GpuTensorCoreScheduleMatchesTheReference) {
 }
 
 // The same kernels on the GPU (PTX loaded by the CUDA driver), both schedules.
-TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
+TEST_F(KernelTest, CudaKernelsMatchTheReference) {
   if (auto driver = CudaDriver::get(); !driver)
     GTEST_SKIP() << llvm::toString(driver.takeError());
-  CpuKernelOptions options;
-  options.cuda = true;
+  KernelOptions options;
+  options.target = Target::CUDA;
   gpuSweep(options);
   options.gpu.twoPhase = true;
   gpuSweep(options);
@@ -413,7 +415,7 @@ TEST_F(CpuKernelTest, CudaKernelsMatchTheReference) {
 
 // Without a driver, a CUDA kernel compiles all the way to host code and PTX, then says why it
 // cannot load.
-TEST_F(CpuKernelTest, CudaKernelWithoutDriverIsAClearError) {
+TEST_F(KernelTest, CudaKernelWithoutDriverIsAClearError) {
   if (CudaDriver::get())
     GTEST_SKIP() << "a CUDA driver is present";
   else
@@ -421,8 +423,8 @@ TEST_F(CpuKernelTest, CudaKernelWithoutDriverIsAClearError) {
   LayerConfig config;
   config.kind = LayerKind::GatedDeltaNet;
   auto module = buildLayer(config, {1, 40, 2, 16, 16});
-  CpuKernelOptions options;
-  options.cuda = true;
+  KernelOptions options;
+  options.target = Target::CUDA;
   options.gpu.chip = "sm_90a";
   auto kernel = compiler.compile(recurrenceOf(*module), options);
   ASSERT_FALSE(static_cast<bool>(kernel));
@@ -430,7 +432,7 @@ TEST_F(CpuKernelTest, CudaKernelWithoutDriverIsAClearError) {
   EXPECT_NE(message.find("no CUDA driver"), std::string::npos) << message;
 }
 
-TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {
+TEST_F(KernelTest, NormalizedLinearAttentionWithFeatureMaps) {
   for (FeatureMapKind map : {FeatureMapKind::EluPlusOne, FeatureMapKind::Relu}) {
     LayerConfig config;
     config.normalize = true;
@@ -438,20 +440,20 @@ TEST_F(CpuKernelTest, NormalizedLinearAttentionWithFeatureMaps) {
     config.featureMap = map;
     config.initialState = true;
     config.initialZ = true;
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = 32;
     EXPECT_LE(compare(config, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
   }
 }
 
-TEST_F(CpuKernelTest, HalfPrecisionInputsAccumulateInF32) {
+TEST_F(KernelTest, HalfPrecisionInputsAccumulateInF32) {
   for (mlir::Type element : {mlir::Type(mlir::BFloat16Type::get(&context)),
                              mlir::Type(mlir::Float16Type::get(&context))}) {
     for (LayerKind kind : {LayerKind::GLA, LayerKind::GatedDeltaNet}) {
       LayerConfig config;
       config.kind = kind;
       config.initialState = true;
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = 32;
       EXPECT_LE(compare(config, {1, 100, 2, 32, 32}, options, -1.0, 0.0, 0, element), 1e-5)
           << layerKindName(kind).str();
@@ -459,7 +461,7 @@ TEST_F(CpuKernelTest, HalfPrecisionInputsAccumulateInF32) {
   }
 }
 
-TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
+TEST_F(KernelTest, ValueTilesSplitTheWorkOfOneHead) {
   // B·H = 1: the value-dim tiles are the only parallelism.
   for (LayerKind kind : {LayerKind::SimpleGLA, LayerKind::GLA, LayerKind::DeltaNet,
                          LayerKind::GatedDeltaNet, LayerKind::KDA}) {
@@ -467,7 +469,7 @@ TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
       LayerConfig config;
       config.kind = kind;
       config.initialState = true;
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = 32;
       options.valueTiles = tiles;
       options.threads = 2;
@@ -483,7 +485,7 @@ TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
   LayerConfig gla;
   gla.kind = LayerKind::GLA;
   gla.valueGate = true;
-  CpuKernelOptions options;
+  KernelOptions options;
   options.valueTiles = 2;
   options.chunkSize = 16;
   EXPECT_LE(compare(gla, {1, 40, 1, 16, 32}, options, -1.0, 0.0), 1e-5);
@@ -496,14 +498,14 @@ TEST_F(CpuKernelTest, ValueTilesSplitTheWorkOfOneHead) {
   EXPECT_LE(compare(normalized, {1, 40, 1, 16, 32}, options, 0, 0), 1e-5);
 }
 
-TEST_F(CpuKernelTest, HeadGroupsAdvanceTogether) {
+TEST_F(KernelTest, HeadGroupsAdvanceTogether) {
   // Groups of 3 heads over H = 4 and H = 5 (a partial last group), alone and with value tiles.
   for (LayerKind kind : {LayerKind::SimpleGLA, LayerKind::GLA, LayerKind::GatedDeltaNet}) {
     for (int64_t heads : {4, 5}) {
       LayerConfig config;
       config.kind = kind;
       config.initialState = true;
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = 16;
       options.headsPerItem = 3;
       options.valueTiles = heads == 5 ? 2 : 1;
@@ -516,7 +518,7 @@ TEST_F(CpuKernelTest, HeadGroupsAdvanceTogether) {
   varlen.kind = LayerKind::GatedDeltaNet;
   varlen.varlen = true;
   varlen.initialState = true;
-  CpuKernelOptions options;
+  KernelOptions options;
   options.headsPerItem = 2;
   options.chunkSize = 16;
   EXPECT_LE(compare(varlen, {1, 50, 3, 16, 16}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
@@ -563,14 +565,14 @@ TEST(AutoHeadsPerItem, GroupsAsManyHeadsAsKeepEveryThreadBusy) {
   EXPECT_EQ(autoHeadsPerItem(mlir::ShapedType::kDynamic, 8, 1, 1), 1);
 }
 
-TEST_F(CpuKernelTest, AutomaticHeadGroupsMatchTheReference) {
+TEST_F(KernelTest, AutomaticHeadGroupsMatchTheReference) {
   // heads-per-item = 0 (the default) groups from B and H at compile time. The kernel serves
   // every B and H: B = 3 finds the B = 1 kernel in the cache (same grouping) and runs it.
   for (unsigned threads : {1u, 2u}) {
     LayerConfig config;
     config.kind = LayerKind::GLA;
     config.initialState = true;
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = 16;
     options.threads = threads;
     auto module = buildLayer(config, {1, 8, 8, 16, 16});
@@ -587,7 +589,7 @@ TEST_F(CpuKernelTest, AutomaticHeadGroupsMatchTheReference) {
     LayerConfig tensor;
     tensor.kind = LayerKind::TensorAttention;
     tensor.degree = 2;
-    CpuKernelOptions options;
+    KernelOptions options;
     options.threads = 1;
     auto module = buildLayer(tensor, {1, 8, 8, d, 2 * d});
     auto kernel = compiler.compile(recurrenceOf(*module), options);
@@ -596,12 +598,12 @@ TEST_F(CpuKernelTest, AutomaticHeadGroupsMatchTheReference) {
   }
 }
 
-TEST_F(CpuKernelTest, VariableLengthSequences) {
+TEST_F(KernelTest, VariableLengthSequences) {
   LayerConfig config;
   config.kind = LayerKind::GatedDeltaNet;
   config.initialState = true;
   config.varlen = true;
-  CpuKernelOptions options;
+  KernelOptions options;
   options.chunkSize = 16;
   EXPECT_LE(compare(config, {1, 120, 2, 16, 16}, options, -1.0, 0.0, /*sequences=*/6), 1e-5);
   config.kind = LayerKind::GLA;
@@ -609,16 +611,16 @@ TEST_F(CpuKernelTest, VariableLengthSequences) {
   EXPECT_LE(compare(config, {1, 70, 2, 16, 32}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
 }
 
-TEST_F(CpuKernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
+TEST_F(KernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
   LayerConfig config;
   config.kind = LayerKind::GLA;
-  CpuKernelOptions options;
+  KernelOptions options;
   options.chunkSize = 64;
   double error = compare(config, {1, 65536, 1, 16, 16}, options, -10.0, 0.0);
   EXPECT_LE(error, 1e-5);
 }
 
-TEST_F(CpuKernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
+TEST_F(KernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
   // A chunk whose cumulative key decays stay below e^{60} runs its attention as one factored
   // product; a stronger one runs sub-chunks (at C = 24, not a multiple of 16, one exact block).
   // Chunks and heads alternate between the two, one chunk's decay crosses the bound at its
@@ -653,7 +655,7 @@ TEST_F(CpuKernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
   }
 }
 
-TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
+TEST_F(KernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
   // One forward over T tokens, against a prefill of T − 3 tokens followed by three decode
   // steps that update the state buffer in place (initial state and final state alias).
   Shape full{2, 67, 2, 16, 16};
@@ -663,9 +665,9 @@ TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
   auto module = buildLayer(config, {full.batch, mlir::ShapedType::kDynamic, full.heads, 16, 16});
   RecurrenceOp op = recurrenceOf(*module);
   Inputs in = randomInputs(config, full, -1.0, 0.0);
-  CpuKernelOptions chunked;
+  KernelOptions chunked;
   chunked.chunkSize = 32;
-  CpuKernelOptions decode;
+  KernelOptions decode;
   decode.sequential = true;
   auto wholeKernel = compiler.compile(op, chunked);
   auto stepKernel = compiler.compile(op, decode);
@@ -687,7 +689,7 @@ TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
     return out;
   };
   const char *streams[] = {"q", "k", "v", "g", "beta"};
-  auto runTokens = [&](const CpuKernel &kernel, int64_t from, int64_t to, std::vector<float> &state,
+  auto runTokens = [&](const Kernel &kernel, int64_t from, int64_t to, std::vector<float> &state,
                        std::vector<float> &o) {
     std::vector<std::vector<float>> data;
     std::vector<BufferView> operands;
@@ -720,13 +722,13 @@ TEST_F(CpuKernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
     EXPECT_NEAR(state[i], wholeState[i], 1e-4);
 }
 
-TEST_F(CpuKernelTest, KernelsAreCachedAcrossShapes) {
+TEST_F(KernelTest, KernelsAreCachedAcrossShapes) {
   LayerConfig config;
   config.kind = LayerKind::SimpleGLA;
   auto a = buildLayer(config, {1, 10, 2, 16, 16});
   auto b = buildLayer(config, {3, 99, 5, 16, 16}); // other B, T, H: the same kernel
   auto c = buildLayer(config, {1, 10, 2, 16, 32}); // another dv: another kernel
-  CpuKernelOptions options;
+  KernelOptions options;
   auto ka = compiler.compile(recurrenceOf(*a), options);
   auto kb = compiler.compile(recurrenceOf(*b), options);
   auto kc = compiler.compile(recurrenceOf(*c), options);
@@ -738,11 +740,11 @@ TEST_F(CpuKernelTest, KernelsAreCachedAcrossShapes) {
   EXPECT_EQ((*ka)->algorithm(), Algorithm::ChunkedDiagonal);
 }
 
-TEST_F(CpuKernelTest, RunTimeErrorsAreMessages) {
+TEST_F(KernelTest, RunTimeErrorsAreMessages) {
   LayerConfig config;
   config.kind = LayerKind::SimpleGLA;
   auto module = buildLayer(config, {1, 8, 2, 16, 16});
-  auto kernel = compiler.compile(recurrenceOf(*module), CpuKernelOptions());
+  auto kernel = compiler.compile(recurrenceOf(*module), KernelOptions());
   ASSERT_TRUE(static_cast<bool>(kernel));
   std::vector<float> q(1 * 8 * 2 * 16), g(16), o(q.size()), s(2 * 16 * 16);
   auto v4 = [&](std::vector<float> &d, std::vector<int64_t> shape) {
@@ -784,11 +786,11 @@ TEST_F(CpuKernelTest, RunTimeErrorsAreMessages) {
             std::string::npos);
 }
 
-TEST_F(CpuKernelTest, BadOffsetsAreRejectedBeforeTheKernelRuns) {
+TEST_F(KernelTest, BadOffsetsAreRejectedBeforeTheKernelRuns) {
   LayerConfig config;
   config.varlen = true;
   auto module = buildLayer(config, {1, 8, 1, 16, 16}, /*sequences=*/2);
-  auto kernel = compiler.compile(recurrenceOf(*module), CpuKernelOptions());
+  auto kernel = compiler.compile(recurrenceOf(*module), KernelOptions());
   ASSERT_TRUE(static_cast<bool>(kernel));
   std::vector<float> q(8 * 16), o(q.size()), s(2 * 16 * 16);
   std::vector<int32_t> cu = {0, 9, 8}; // 9 > 8 = T, and decreasing
@@ -800,7 +802,7 @@ TEST_F(CpuKernelTest, BadOffsetsAreRejectedBeforeTheKernelRuns) {
   EXPECT_NE(llvm::toString(std::move(e)).find("cu_seqlens must not decrease"), std::string::npos);
 }
 
-TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
+TEST_F(KernelTest, WindowAttentionKernelsMatchTheReference) {
   // Every window kind and weighting; windows wider and narrower than the 64-query blocks,
   // T around the block size; dk != dv; several (batch, head) work items.
   struct Case {
@@ -842,7 +844,7 @@ TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
     };
     Array q = make(c.dk), k = make(c.dk), v = make(c.dv);
     auto reference = interpretWindowAttention(op, q, k, v);
-    auto cpu = runOnCpu(compiler, op, {q, k, v}, CpuKernelOptions());
+    auto cpu = runKernelOp(compiler, op, {q, k, v}, KernelOptions());
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu))
         << c.window << " " << c.weighting;
     expectMatches(*cpu, *reference, 1e-5,
@@ -851,7 +853,7 @@ TEST_F(CpuKernelTest, WindowAttentionKernelsMatchTheReference) {
   }
 }
 
-TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
+TEST_F(KernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
   // Liger Attention: linrec-fuse-windows turns the window attention into a linrec.window_read
   // of the recurrence. Windows shorter than, equal to and longer than a chunk (history rows
   // above C), T below one chunk and not a multiple of C, several (batch, head) items.
@@ -899,7 +901,7 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
     for (size_t i = 0; i < parts->size(); ++i)
       EXPECT_LT(relativeRmsError((*reference)[i], (*parts)[i]), 1e-12) << "result #" << i;
 
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = c.chunk;
     auto cpu = runOnCpuKernels(*fused, "layer", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
@@ -909,7 +911,7 @@ TEST_F(CpuKernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
   }
 }
 
-TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
+TEST_F(KernelTest, WindowReadWeightingsMatchTheReference) {
   // The three weightings of a window read inside a chunked kernel, against the reference's own
   // evaluation of the op: a normalized linear attention whose numerator and denominator take
   // the window's (shifted_exp shares the denominator, as LoLCATs does).
@@ -960,7 +962,7 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
     for (int i = 0; i < 3; ++i)
       args.push_back(normalArray({2, c.tokens, 3, 8}, 0.5));
     auto reference = interpretFunction(*module, "f", args);
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = c.chunk;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu)) << c.weighting;
@@ -970,7 +972,7 @@ TEST_F(CpuKernelTest, WindowReadWeightingsMatchTheReference) {
   }
 }
 
-TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
+TEST_F(KernelTest, DelayedInputsMatchShiftedCopies) {
   // Keys and values delayed by w (LoLCATs' writes of the keys that left the window): the
   // reference of the delays equals the reference of pad + slice copies, and the chunked and
   // sequential kernels match it; delays shorter and longer than a chunk, and past T.
@@ -1022,7 +1024,7 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
     for (size_t i = 0; i < delayed->size(); ++i)
       EXPECT_LT(relativeRmsError((*delayed)[i], (*copies)[i]), 1e-12) << "delay " << delay;
     for (bool sequential : {false, true}) {
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = 32;
       options.sequential = sequential;
       auto cpu = runOnCpuKernels(*module, "delayed", args, options);
@@ -1034,7 +1036,7 @@ TEST_F(CpuKernelTest, DelayedInputsMatchShiftedCopies) {
   }
 }
 
-TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
+TEST_F(KernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
   // Hedgehog (projections with biases) and LoLCATs (projections, delayed writes, a shifted_exp
   // window sharing the denominator): the CPU fusion passes leave one recurrence, which the
   // chunked and the sequential kernels compute like the reference computes the parts.
@@ -1085,7 +1087,7 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
     std::vector<bool> scans = c.window == 0 ? std::vector<bool>{false, true}
                                             : std::vector<bool>{false};
     for (bool sequential : scans) {
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = c.chunk;
       options.sequential = sequential;
       auto cpu = runOnCpuKernels(*fused, "layer", args, options);
@@ -1098,7 +1100,7 @@ TEST_F(CpuKernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
   }
 }
 
-TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
+TEST_F(KernelTest, DelaysRestartWithEachPackedSequence) {
   // With cu_seqlens a delayed input reads zeros for the first w tokens of every sequence (not
   // the previous sequence's rows): the kernels against the reference, sequences shorter and
   // longer than the delay and than a chunk, one of them empty.
@@ -1127,7 +1129,7 @@ TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   // A delay that crossed sequences would read row 0..14 for sequence 2's first tokens.
   for (bool sequential : {false, true}) {
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = 16;
     options.sequential = sequential;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
@@ -1140,7 +1142,7 @@ TEST_F(CpuKernelTest, DelaysRestartWithEachPackedSequence) {
 } // namespace
 
 
-TEST_F(CpuKernelTest, TerracedBlockStartReadsEqualTheEventSequence) {
+TEST_F(KernelTest, TerracedBlockStartReadsEqualTheEventSequence) {
   // Terraced LoLCATs two ways on the reference: block-start reads of k, v delayed by w (the CPU
   // form) and the event sequence of writes and reads (the GPU form, as the LoLCATs code
   // defines it). T below one block, at a block boundary and between, windows of 1 to 64.
@@ -1166,7 +1168,7 @@ TEST_F(CpuKernelTest, TerracedBlockStartReadsEqualTheEventSequence) {
   }
 }
 
-TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
+TEST_F(KernelTest, BlockStartReadsMatchTheReference) {
   // A matrix state, a normalizer and a delta-rule state, each read at block starts next to an
   // ordinary read, with an initial state, packed sequences (blocks restart with each
   // sequence), on the chunked kernel (chunks of one or more blocks, a chunk size that is not
@@ -1236,16 +1238,16 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
     args.push_back(cu);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-    enum Kernel { Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores };
-    for (Kernel kernel :
+    enum KernelForm { Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores };
+    for (KernelForm kernel :
          {Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
-      CpuKernelOptions options;
+      KernelOptions options;
       options.chunkSize = c.chunk;
       // Both heads in one work item: chunk by chunk, or token by token (each with its states
       // and snapshots).
       options.headsPerItem = kernel == Grouped || kernel == GroupedScan ? 2 : 1;
       options.sequential = kernel == Scan || kernel == GroupedScan;
-      options.gpuSchedule = kernel >= GpuFused;
+      options.target = kernel >= GpuFused ? Target::GPUScheduleOnCPU : Target::CPU;
       options.gpu.twoPhase = kernel == GpuTwoPhase;
       options.gpu.tensorCores = kernel == GpuTensorCores; // f16 operands: the bf16 bar
       double tolerance = kernel == GpuTensorCores ? 5e-3 : 1e-5;
@@ -1258,7 +1260,7 @@ TEST_F(CpuKernelTest, BlockStartReadsMatchTheReference) {
   }
 }
 
-TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
+TEST_F(KernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   // The scan applies a token's state ops in one pass over the rows: a masked write, a select
   // between the new and the old state, a decay and a delta transition of a second state, and
   // reads of both, with heads grouped per work item and without, against the reference. The
@@ -1298,7 +1300,7 @@ TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (int64_t heads : {1, 4}) {
-    CpuKernelOptions options;
+    KernelOptions options;
     options.sequential = true;
     options.headsPerItem = heads;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
@@ -1307,7 +1309,7 @@ TEST_F(CpuKernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   }
 }
 
-TEST_F(CpuKernelTest, ChunkedProductFormMatchesTheReference) {
+TEST_F(KernelTest, ChunkedProductFormMatchesTheReference) {
   // Reads of products of states (a matrix pair with dk != dv and a normalizer pair) with β on
   // one write, initial states and packed sequences (an empty one, one of 1 token), in the
   // chunked product form at chunks of 1, 4, 5 and 16 (32 asked: at most 16), against the
@@ -1363,14 +1365,14 @@ TEST_F(CpuKernelTest, ChunkedProductFormMatchesTheReference) {
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (int64_t chunk : {1, 4, 5, 16, 32}) {
-    CpuKernelOptions options;
+    KernelOptions options;
     options.chunkSize = chunk;
     options.chunkedProducts = true;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "chunk " << chunk);
   }
-  CpuKernelOptions products;
+  KernelOptions products;
   products.chunkedProducts = true;
   auto kernel = compiler.compile(recurrenceOf(*module), products);
   ASSERT_TRUE(static_cast<bool>(kernel));
@@ -1378,7 +1380,7 @@ TEST_F(CpuKernelTest, ChunkedProductFormMatchesTheReference) {
 
 }
 
-TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
+TEST_F(KernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
   // Unrouted (memory, token) pairs neither decay nor write: the builder selects their k, v, g
   // and β to zero, so every memory is a chunked gated delta rule. Their inputs are arbitrary;
   // here they are NaN, and the chunked kernel, the scan and the GPU schedule must give the
@@ -1452,11 +1454,11 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
     }
   EXPECT_EQ(unrouted, B * T * (M - topk));
   std::vector<Array> poisoned = layerArgs(config, in);
-  for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
-    CpuKernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
+  for (KernelForm kernel : {Chunked, Scan, GpuSchedule}) {
+    KernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
     auto cpu = evaluateFunction(module, "layer", poisoned,
                                 [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
-                                  return runOnCpu(compiler, op, operands, options);
+                                  return runKernelOp(compiler, op, operands, options);
                                 },
                                 /*fuse=*/true);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
@@ -1464,7 +1466,7 @@ TEST_F(CpuKernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
   }
 }
 
-TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
+TEST_F(KernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
   // A projection of the token's input feeds the key (computed per chunk as a matmul) and one of
   // the read feeds the output (per token, after the reads): the chunked kernel, the scan and
   // the GPU schedule against the reference, T not a multiple of the chunk.
@@ -1491,15 +1493,15 @@ TEST_F(CpuKernelTest, ProjectionsOfTokensAndOfReadsMatchTheReference) {
                              normalArray({3, 8, 4}, 0.3)};
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
-  for (Kernel kernel : {Chunked, Scan, GpuSchedule}) {
-    CpuKernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
+  for (KernelForm kernel : {Chunked, Scan, GpuSchedule}) {
+    KernelOptions options = optionsFor(kernel, /*chunkSize=*/32);
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "kernel " << int(kernel));
   }
 }
 
-TEST_F(CpuKernelTest, EluFeatureMapsAreAccurateNearZero) {
+TEST_F(KernelTest, EluFeatureMapsAreAccurateNearZero) {
   // elu's e^{x} − 1 for x <= 0 on the CPU kernels (a Taylor polynomial above −0.1, one exp
   // below) against the float64 reference, element by element, over [−3, 3] with the values
   // around 0 dense: elu within 1e-6 of |x| where |x| < 0.1, else 1.5e-7 absolute.
@@ -1524,7 +1526,7 @@ TEST_F(CpuKernelTest, EluFeatureMapsAreAccurateNearZero) {
     input.data[i] = static_cast<float>(3.0 * t * t * t);                // dense near 0
   }
   auto reference = interpretFunction(*module, "f", {input});
-  auto cpu = runOnCpuKernels(*module, "f", {input}, CpuKernelOptions());
+  auto cpu = runOnCpuKernels(*module, "f", {input}, KernelOptions());
   ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu));
   for (size_t r = 0; r < 2; ++r)
     for (int64_t i = 0; i < input.numElements(); ++i) {

@@ -1,0 +1,155 @@
+//===- Kernel.h - compiled kernels of recurrences and windows ---*- C++ -*-===//
+//
+// compile(recurrence, options) -> a cached Kernel; kernel.run(buffers). The kernel runs on
+// the options' target: CPU kernels, the GPU schedule on the CPU, or CUDA. A kernel depends
+// on the recurrence body, its head dims and dtypes, and the schedule options; it does not
+// depend on B, T or H, so one kernel serves every batch size and sequence length. Errors are
+// llvm::Error values with messages.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_KERNEL_H
+#define LINREC_RUNTIME_KERNEL_H
+
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Reference/Array.h"
+#include "linrec/Runtime/Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace linrec {
+
+/// A contiguous row-major host buffer.
+struct BufferView {
+  void *data = nullptr;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+/// The memref descriptor of a contiguous buffer, as JIT-compiled functions take it:
+/// {allocated, aligned, offset, sizes, strides}.
+struct MemRefDescriptor {
+  explicit MemRefDescriptor(const BufferView &buffer);
+  std::vector<int64_t> words;
+};
+
+/// The kernel's target and schedule: the CPU schedule (chunk size, matmul tile, value tiles,
+/// heads per work item: see CpuPipelineOptions), the GPU's, and what only the runtime decides.
+struct KernelOptions : CpuPipelineOptions {
+  /// CPU kernels, the GPU schedule run on the CPU, or CUDA kernels (Target::Reference has no
+  /// kernels).
+  Target target = Target::CPU;
+  /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
+  bool sequential = false;
+  /// Recurrences that read products of states (tensor attention) run the chunked product
+  /// form (chunks of at most 16) instead of the scan, which costs less on the CPU.
+  bool chunkedProducts = false;
+  /// The GPU schedule and target (Target::GPUScheduleOnCPU and Target::CUDA); its chunk size
+  /// is `chunkSize`'s, and an empty chip means the device's (sm_90a on compute capability 9.0).
+  GpuPipelineOptions gpu = [] {
+    GpuPipelineOptions device;
+    device.chip = "";
+    return device;
+  }();
+};
+
+class Kernel {
+public:
+  ~Kernel();
+
+  /// Runs on `operands` (the recurrence's inputs, params, initial states, cu_seqlens, in
+  /// order) and writes `results` (its outputs, then final states). Every shape, dtype and
+  /// cu_seqlens entry is checked first.
+  llvm::Error run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                  unsigned threads = 0) const;
+
+  Algorithm algorithm() const { return algorithm_; }
+  /// The value-dim tiles per (sequence, head) the kernel really uses.
+  int64_t valueTiles() const { return valueTiles_; }
+  /// Adjacent heads per work item (the schedule's, after heads-per-item=0 chose).
+  int64_t headsPerItem() const { return headsPerItem_; }
+  /// The element type the kernel takes for operand #i.
+  DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
+  /// Seconds spent in MLIR passes + LLVM JIT compilation.
+  double compileSeconds() const { return compileSeconds_; }
+  /// Where the kernel runs.
+  Target target() const { return target_; }
+
+private:
+  friend class KernelCompiler;
+  Kernel() = default;
+
+  /// The expected type of each kernel argument: element type and static dims (-1 dynamic).
+  struct ArgSpec {
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void (*entry)(void **) = nullptr;
+  std::vector<ArgSpec> operandSpecs, resultSpecs;
+  unsigned numInputs = 0, numParams = 0, numInits = 0, numOutputs = 0;
+  bool varlen = false;
+  Algorithm algorithm_ = Algorithm::Sequential;
+  int64_t valueTiles_ = 1;
+  int64_t headsPerItem_ = 1;
+  int64_t tokenBlock_ = 0;
+  double compileSeconds_ = 0;
+  Target target_ = Target::CPU;
+
+  /// run() for a CUDA kernel: device copies of the buffers, one call over every work item
+  /// (CudaKernel.cpp).
+  llvm::Error runOnCuda(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                       int64_t numWork) const;
+
+  llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
+                    int64_t &numWork) const;
+};
+
+/// Compiles recurrences and windows to kernels for any target and caches them. Thread-safe.
+class KernelCompiler {
+public:
+  KernelCompiler();
+  ~KernelCompiler();
+
+  /// The kernel of `op` (a generic recurrence, or a window attention) under `options`.
+  llvm::Expected<std::shared_ptr<const Kernel>> compile(mlir::Operation *op,
+                                                           const KernelOptions &options);
+  size_t cacheSize() const;
+
+private:
+  /// compile() once the options are complete (the GPU architecture known).
+  llvm::Expected<std::shared_ptr<const Kernel>>
+  compileResolved(mlir::Operation *op, const KernelOptions &options);
+
+  std::unique_ptr<mlir::MLIRContext> context;
+  mutable std::mutex mutex;
+  std::map<std::string, std::shared_ptr<const Kernel>> cache;
+};
+
+/// The runtime's dtype of a tensor element type (f16, bf16, f32, f64, i32), if it has one.
+std::optional<DType> elementDType(mlir::Type type);
+
+/// The run-time shape of a kernel result of static shape `shape` (dynamic dims any value),
+/// given operand #0's shape [B, T, H, ...] and the number of state rows: an output is
+/// [B, T, H, ...], a final state [rows, H, ...].
+std::vector<int64_t> kernelResultShape(llvm::ArrayRef<int64_t> shape, bool isOutput,
+                                       llvm::ArrayRef<int64_t> firstOperand, int64_t rows);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_KERNEL_H

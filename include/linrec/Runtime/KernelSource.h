@@ -1,0 +1,39 @@
+//===- KernelSource.h - what a kernel is compiled from ----------*- C++ -*-===//
+//
+// The kernel compiler turns one op into a module of its own (the kernel source, whose text is
+// the cache key with the options), then lowers that module to the LLVM dialect for the
+// options' target.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_KERNELSOURCE_H
+#define LINREC_RUNTIME_KERNELSOURCE_H
+
+#include "linrec/Runtime/Kernel.h"
+
+namespace linrec {
+
+/// A module holding `func @source` that applies a copy of `op` (a recurrence or a window
+/// attention) to arguments whose B, T, H (and N) are dynamic, with `options`' chunk size and
+/// algorithm: what a kernel is compiled from (its text is the kernel cache's key).
+mlir::OwningOpRef<mlir::ModuleOp> buildKernelSource(mlir::Operation *op,
+                                                    const KernelOptions &options);
+
+/// How a lowered kernel splits its work, and the algorithm it runs.
+struct KernelLayout {
+  Algorithm algorithm = Algorithm::Sequential;
+  int64_t valueTiles = 1;
+  int64_t headsPerItem = 1;
+  /// Work items also split T into blocks of this many tokens (0: they do not).
+  int64_t tokenBlock = 0;
+};
+
+/// Lowers a kernel source module to the LLVM dialect: @__linrec_kernel_0 with its C interface
+/// (operands, results as memrefs, then the work items [begin, end)); for Target::CUDA it
+/// is host code that launches the GPU kernel, whose PTX the module carries.
+llvm::Expected<KernelLayout> lowerKernelSource(mlir::ModuleOp module,
+                                               const KernelOptions &options);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_KERNELSOURCE_H

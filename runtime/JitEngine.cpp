@@ -1,0 +1,142 @@
+//===- JitEngine.cpp - LLVM's JIT for host code ---------------------------===//
+
+#include "linrec/Runtime/JitEngine.h"
+#include "linrec/Runtime/GpuLaunchRuntime.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <atomic>
+#include <chrono>
+
+using namespace mlir;
+using llvm::Error;
+using llvm::Expected;
+
+namespace linrec {
+
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+/// LLVM options CPU kernels compile with. Each bought nothing at run time and cost compile time
+/// (measured on every family, d = 64 and 128, 1 and 2 threads):
+/// - loop strength reduction (a code-generation pass) grows with the kernels' loop depth: with
+///   heads grouped per work item it took 220 of 670 ms of gla's compile (session 6);
+/// - partial and run-time unrolling: the x86 cost model lets the IR optimizer unroll loops with
+///   run-time trip counts by up to 16 (a quarter of its time on kda); without them linear
+///   compiles in 135 ms instead of 223, kda in 305 instead of 375, and no kernel ran slower
+///   (2-thread linear and simple_gla 6-8% faster; session 7). Full unrolling of small constant
+///   loops stays: without it kernels ran 5-14% slower (session 4).
+static constexpr std::pair<const char *, const char *> kCpuCodeGenerationOptions[] = {
+    {"disable-lsr", "true"},
+    {"unroll-allow-partial", "false"},
+    {"unroll-runtime", "false"},
+};
+
+CpuCodeGenerationScope::CpuCodeGenerationScope() : lock(mutex()) {
+  initializeNativeTarget();
+  // The options are LLVM's, process-wide: set as if on the command line while the scope holds
+  // its lock, and reset after, so GPU code (NVPTX) keeps LLVM's defaults. An option given on the
+  // command line wins.
+  auto &options = llvm::cl::getRegisteredOptions();
+  for (auto [name, value] : kCpuCodeGenerationOptions) {
+    auto it = options.find(name);
+    if (it == options.end() || it->second->getNumOccurrences() != 0)
+      continue;
+    if (!it->second->addOccurrence(0, name, value))
+      overridden.push_back(it->second);
+  }
+}
+
+CpuCodeGenerationScope::~CpuCodeGenerationScope() {
+  for (llvm::cl::Option *option : overridden)
+    option->reset();
+}
+
+std::mutex &CpuCodeGenerationScope::mutex() {
+  static std::mutex codeGeneration;
+  return codeGeneration;
+}
+
+Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool openMP,
+                                                           bool gpuLaunches) {
+  // The JIT generates the module's code in create() and initialize() below.
+  CpuCodeGenerationScope scope;
+  // The translation to LLVM IR needs these interfaces in the module's own context.
+  registerBuiltinDialectTranslation(*module.getContext());
+  registerLLVMDialectTranslation(*module.getContext());
+  registerOpenMPDialectTranslation(*module.getContext());
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machineBuilder)
+    return machineBuilder.takeError();
+  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto machine = machineBuilder->createTargetMachine();
+  if (!machine)
+    return machine.takeError();
+  // The host target machine, so that the optimizer vectorizes for it.
+  auto optimize = makeOptimizingTransformer(3, 0, machine->get());
+  // (engineOptions holds a reference: the transformer lives until the code is generated, by
+  // the lookup below.)
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      [optimize](llvm::Module *module) -> llvm::Error {
+    // LINREC_COMPILE_TIMING=1: the LLVM IR optimizer's share of the compile time (the rest
+    // of LLVM's is code generation).
+    if (!getenv("LINREC_COMPILE_TIMING"))
+      return optimize(module);
+    auto start = std::chrono::steady_clock::now();
+    llvm::Error error = optimize(module);
+    llvm::errs() << "linrec: LLVM IR optimizer "
+                 << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start)
+                        .count()
+                 << " ms\n";
+    return error;
+  };
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // LINREC_DUMP_OBJECT=PATH keeps the JIT's object file for profiling (docs/CPU-codegen.md).
+  const char *objectPath = getenv("LINREC_DUMP_OBJECT");
+  engineOptions.enableObjectDump = objectPath != nullptr;
+  // OpenMP-parallel code calls into the runtime LLVM ships (libomp).
+  SmallVector<StringRef> libraries;
+  if (openMP)
+    libraries.push_back(LINREC_OPENMP_LIBRARY);
+  engineOptions.sharedLibPaths = libraries;
+  auto engine = ExecutionEngine::create(module, engineOptions, std::move(*machine));
+  if (!engine)
+    return engine.takeError();
+  if (gpuLaunches)
+    (*engine)->registerSymbols(gpuLaunchSymbols);
+  (*engine)->initialize(); // global constructors: lookup alone does not run them
+  // The JIT generates a module's code at the first lookup of one of its functions: do that
+  // here, inside the code-generation scope.
+  for (auto function : module.getOps<LLVM::LLVMFuncOp>())
+    if (!function.isExternal()) {
+      if (auto address = (*engine)->lookup(function.getName()); !address)
+        return address.takeError();
+      break;
+    }
+  if (objectPath) {
+    static std::atomic<int> objects{0};
+    (*engine)->dumpToObjectFile(std::string(objectPath) + "." + std::to_string(objects++));
+  }
+  // GPU modules load in those constructors: report a failure now, not at the first launch.
+  if (gpuLaunches)
+    if (Error e = takeGpuLaunchError())
+      return std::move(e);
+  return std::move(*engine);
+}
+
+} // namespace linrec

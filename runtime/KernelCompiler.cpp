@@ -1,0 +1,302 @@
+//===- KernelCompiler.cpp - compiling ops to cached kernels ---------------===//
+
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+#include "linrec/Conversion/Passes.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Runtime/CudaDriver.h"
+#include "linrec/Runtime/JitEngine.h"
+#include "linrec/Runtime/KernelSource.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
+#include <chrono>
+
+using namespace mlir;
+using llvm::Error;
+using llvm::Expected;
+
+namespace linrec {
+
+static Error runtimeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+KernelCompiler::KernelCompiler() {
+  initializeNativeTarget();
+  DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  context = std::make_unique<MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+}
+
+KernelCompiler::~KernelCompiler() = default;
+
+size_t KernelCompiler::cacheSize() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return cache.size();
+}
+
+/// The type with the dims that vary between calls (B, T, H, N) made dynamic.
+/// `type` with its first `leadingDims` dims dynamic, except `keep` (-1: none).
+static RankedTensorType generalize(Type type, unsigned leadingDims, int keep = -1) {
+  auto tensor = cast<RankedTensorType>(type);
+  SmallVector<int64_t> shape(tensor.getShape());
+  for (unsigned d = 0; d < leadingDims && d < shape.size(); ++d)
+    if (int(d) != keep)
+      shape[d] = ShapedType::kDynamic;
+  return RankedTensorType::get(shape, tensor.getElementType());
+}
+
+/// A module holding `func @source` that applies a copy of `op` to arguments whose B, T, H
+/// and N are dynamic: the text of this module is the kernel's cache key.
+OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &options) {
+  OpBuilder b(op->getContext());
+  Location loc = op->getLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  SmallVector<Type> argTypes, resultTypes;
+  if (auto rec = dyn_cast<RecurrenceOp>(op)) {
+    // A norm over heads groups every head in one work item: H stays static.
+    bool staticHeads = bool(rec.getHeadsNormEps());
+    int tokenRowsH = staticHeads ? 2 : -1, statesH = staticHeads ? 1 : -1;
+    for (Value v : rec.getInputs())
+      argTypes.push_back(generalize(v.getType(), 3, tokenRowsH));
+    for (Value v : rec.getParams())
+      argTypes.push_back(generalize(v.getType(), 1, staticHeads ? 0 : -1));
+    for (Value v : rec.getInits())
+      argTypes.push_back(generalize(v.getType(), 2, statesH));
+    if (Value cu = rec.getCuSeqlens())
+      argTypes.push_back(generalize(cu.getType(), 1));
+    unsigned numOutputs = rec.getNumOutputs();
+    for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
+      resultTypes.push_back(i < numOutputs ? generalize(t, 3, tokenRowsH)
+                                           : generalize(t, 2, statesH));
+  } else { // a window attention: [B, T, H, ...] in and out
+    for (Type t : op->getOperandTypes())
+      argTypes.push_back(generalize(t, 3));
+    for (Type t : op->getResultTypes())
+      resultTypes.push_back(generalize(t, 3));
+  }
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(b, loc, "source", b.getFunctionType(argTypes, resultTypes));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  IRMapping mapping;
+  for (auto [operand, arg] : llvm::zip(op->getOperands(), entry->getArguments()))
+    mapping.map(operand, arg);
+  Operation *copy = b.clone(*op, mapping);
+  for (auto [result, type] : llvm::zip(copy->getResults(), resultTypes))
+    result.setType(type);
+  if (auto rec = dyn_cast<RecurrenceOp>(copy)) {
+    rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
+    if (options.sequential)
+      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+    else if (options.chunkedProducts && RecurrenceAnalysis::analyze(rec).productChunkable)
+      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::ChunkedProduct));
+  }
+  func::ReturnOp::create(b, loc, copy->getResults());
+  return module;
+}
+
+Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &options) {
+  MLIRContext *context = module.getContext();
+  auto sourceFunc = module.lookupSymbol<func::FuncOp>("source");
+  if (!sourceFunc || sourceFunc.getBody().front().empty())
+    return runtimeError("internal error: a kernel source holds func @source and its op");
+  auto rec = dyn_cast<RecurrenceOp>(&sourceFunc.getBody().front().front());
+  KernelLayout layout;
+  // Classify first so that the kernel reports the algorithm it really runs.
+  PassManager classify(context, ModuleOp::getOperationName());
+  classify.addPass(createLinrecClassify());
+  if (failed(classify.run(module)))
+    return runtimeError("classifying the recurrence failed");
+  // (A window attention has no algorithm to choose; it reports the scan.)
+  layout.algorithm = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
+                         : Algorithm::Sequential;
+  PassManager kernels(context, ModuleOp::getOperationName());
+  GpuPipelineOptions gpu = options.gpu;
+  gpu.chunkSize = options.chunkSize;
+  if (usesGpuSchedule(options.target))
+    buildGpuSchedulePipeline(kernels, gpu);
+  else
+    buildCpuKernelPipeline(kernels, options);
+  if (failed(kernels.run(module)))
+    return runtimeError(usesGpuSchedule(options.target)
+                            ? "lowering the op to a GPU schedule failed"
+                            : "lowering the op to a CPU kernel failed");
+  auto kernelFunc = module.lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
+  if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
+    layout.valueTiles = tiles.getInt();
+  if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
+    layout.headsPerItem = group.getInt();
+  if (auto block = kernelFunc->getAttrOfType<IntegerAttr>("linrec.token_block"))
+    layout.tokenBlock = block.getInt();
+  sourceFunc.erase();
+  PassManager toLLVM(context, ModuleOp::getOperationName());
+  if (options.target == Target::CUDA) {
+    buildGpuScheduleToNvvmPipeline(toLLVM, gpu); // PTX in a gpu.binary
+    buildCpuToLLVMPipeline(toLLVM, /*gpuLaunches=*/true);
+  } else if (options.target == Target::GPUScheduleOnCPU) {
+    buildGpuScheduleToCpuPipeline(toLLVM);
+  } else {
+    buildCpuToLLVMPipeline(toLLVM);
+  }
+  if (failed(toLLVM.run(module)))
+    return runtimeError("lowering the kernel to LLVM failed");
+  return layout;
+}
+
+Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *operation,
+                                                                const KernelOptions &options) {
+  if (!isa<RecurrenceOp, WindowAttentionOp>(operation))
+    return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
+                        "named ops first) or a linrec.window_attention");
+  KernelOptions resolved = options;
+  // Heads per work item from the op's static B and H, before the kernel source makes them
+  // dynamic (one kernel then serves every shape; another B may pick another grouping).
+  // (Value tiles, asked for when B·H is small, take the place of head groups: the kernel may
+  // use fewer tiles than asked, so grouping heads on top could leave threads idle.)
+  if (resolved.headsPerItem == 0) {
+    auto rec = dyn_cast<RecurrenceOp>(operation);
+    resolved.headsPerItem = rec && options.target == Target::CPU && options.valueTiles <= 1
+                                ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.threads)
+                                : 1;
+  }
+  if (options.target == Target::CUDA && resolved.gpu.chip.empty()) {
+    // The device's architecture; sm_90 gets the arch-specific sm_90a features.
+    auto driver = CudaDriver::get();
+    if (!driver)
+      return driver.takeError();
+    const CudaDeviceInfo &device = driver->devices().front();
+    resolved.gpu.chip = "sm_" + std::to_string(device.computeMajor) +
+                       std::to_string(device.computeMinor) +
+                       (device.computeMajor == 9 ? "a" : "");
+  }
+  return compileResolved(operation, resolved);
+}
+
+Expected<std::shared_ptr<const Kernel>>
+KernelCompiler::compileResolved(Operation *operation, const KernelOptions &options) {
+  OwningOpRef<ModuleOp> source = buildKernelSource(operation, options);
+  if (failed(verify(*source)))
+    return runtimeError("the op does not verify with dynamic B, T and H");
+  std::string key;
+  llvm::raw_string_ostream os(key);
+  source->print(os);
+  std::string schedule = "// matmul tile " + std::to_string(options.matmulRows) + "x" +
+                         std::to_string(options.matmulColumns) + ", value tiles " +
+                         std::to_string(options.valueTiles) + ", heads per item " +
+                         std::to_string(options.headsPerItem) +
+                         (usesGpuSchedule(options.target)
+                              ? std::string(options.target == Target::CUDA ? ", CUDA " + options.gpu.chip
+                                                         : ", GPU schedule") +
+                                    " with value tile " + std::to_string(options.gpu.valueTile) +
+                                    (options.gpu.twoPhase ? ", two-phase" : "") +
+                                    (options.gpu.tensorCores ? ", tensor cores" : "")
+                              : std::string()) +
+                         "\n";
+  key += schedule; // a comment: the key still parses
+
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(key); it != cache.end())
+    return it->second;
+
+  auto start = std::chrono::steady_clock::now();
+  // Re-parse the key in the compiler's own context: kernels never share IR with callers.
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(key, context.get());
+  if (!module)
+    return runtimeError("internal error: the kernel source does not parse");
+  Operation *sourceOp =
+      &module->lookupSymbol<func::FuncOp>("source").getBody().front().front();
+  auto rec = dyn_cast<RecurrenceOp>(sourceOp);
+
+  std::shared_ptr<Kernel> kernel(new Kernel());
+  if (rec) {
+    kernel->numInputs = rec.getInputs().size();
+    kernel->numParams = rec.getParams().size();
+    kernel->numInits = rec.getInits().size();
+    kernel->numOutputs = rec.getNumOutputs();
+    kernel->varlen = static_cast<bool>(rec.getCuSeqlens());
+  } else { // window attention: q, k, v in; o (and the denominator) out, all [B, T, H, ...]
+    kernel->numInputs = sourceOp->getNumOperands();
+    kernel->numOutputs = sourceOp->getNumResults();
+  }
+  auto specOf = [](Type type) -> Expected<Kernel::ArgSpec> {
+    auto tensor = cast<RankedTensorType>(type);
+    std::optional<DType> dtype = elementDType(tensor.getElementType());
+    if (!dtype)
+    {
+      std::string name;
+      llvm::raw_string_ostream typeName(name);
+      typeName << tensor.getElementType();
+      return runtimeError("the CPU runtime takes f16, bf16, f32, f64 and i32 tensors, not " +
+                          llvm::Twine(name));
+    }
+    std::vector<int64_t> shape;
+    for (int64_t d : tensor.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    return Kernel::ArgSpec{*dtype, shape};
+  };
+  for (Type t : sourceOp->getOperandTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    kernel->operandSpecs.push_back(*spec);
+  }
+  for (Type t : sourceOp->getResultTypes()) {
+    auto spec = specOf(t);
+    if (!spec)
+      return spec.takeError();
+    kernel->resultSpecs.push_back(*spec);
+  }
+
+  Expected<KernelLayout> layout = lowerKernelSource(*module, options);
+  if (!layout)
+    return layout.takeError();
+  kernel->algorithm_ = layout->algorithm;
+  kernel->valueTiles_ = layout->valueTiles;
+  kernel->headsPerItem_ = layout->headsPerItem;
+  kernel->tokenBlock_ = layout->tokenBlock;
+
+  double mlirSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto engine = createJitEngine(*module, /*openMP=*/false, /*gpuLaunches=*/options.target == Target::CUDA);
+  if (!engine)
+    return engine.takeError();
+  kernel->target_ = options.target;
+  auto entry = (*engine)->lookupPacked("_mlir_ciface_" + kKernelPrefix.str() + "0");
+  if (!entry)
+    return entry.takeError();
+  kernel->entry = *entry;
+  if (getenv("LINREC_DUMP_OBJECT")) {
+    auto address = (*engine)->lookup(kKernelPrefix.str() + "0");
+    if (address)
+      llvm::errs() << "linrec: " << kKernelPrefix << "0 at " << *address << "\n";
+    else
+      consumeError(address.takeError());
+  }
+  kernel->engine = std::move(*engine);
+  kernel->compileSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // LINREC_COMPILE_TIMING=1 splits the compile time: MLIR passes, then LLVM (the IR optimizer's
+  // share printed by the transformer above; the rest is code generation).
+  if (getenv("LINREC_COMPILE_TIMING"))
+    llvm::errs() << "linrec: MLIR passes " << mlirSeconds * 1e3 << " ms, LLVM "
+                 << (kernel->compileSeconds_ - mlirSeconds) * 1e3 << " ms\n";
+  cache.emplace(key, kernel);
+  return std::shared_ptr<const Kernel>(kernel);
+}
+
+} // namespace linrec
