@@ -10,6 +10,7 @@
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
@@ -129,11 +130,9 @@ std::shared_ptr<const PreparedLayer>
 prepareLayer(Session &s, const std::string &model, const std::string &paramsJson,
              const llvm::json::Object &params, const std::map<std::string, TensorInfo> &infos,
              Target target, const KernelOptions &options) {
-  std::string key = model + "|" + paramsJson + "|" + std::to_string(int(target)) + "|" +
-                    std::to_string(options.chunkSize) + "|" + std::to_string(options.sequential) +
-                    "|" + std::to_string(options.chunkedProducts) +
-                    // The schedule depends on the threads (heads per work item, fused norms).
-                    "|" + std::to_string(options.threads);
+  // Every schedule option is in the key (threads too: heads per work item, fused norms).
+  std::string key = model + "|" + paramsJson + "|" + targetName(target).str() + "|" +
+                    options.str();
   for (const auto &[name, info] : infos)
     key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
   if (auto it = s.layers.find(key); it != s.layers.end())
@@ -163,9 +162,9 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
 }
 
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
-                            nb::dict inputs, const std::string &targetName, unsigned threads,
-                            int64_t chunkSize, bool sequential, bool chunkedProducts) {
-  Target target = targetNamed(targetName);
+                            nb::dict inputs, const std::string &targetText,
+                            const std::string &schedule) {
+  Target target = targetNamed(targetText);
   llvm::Expected<llvm::json::Value> params = llvm::json::parse(paramsJson);
   if (!params || !params->getAsObject())
     throw nb::value_error(("params must be a JSON object: " +
@@ -187,12 +186,13 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     infos[name] = info;
     tensors[name] = tensor;
   }
+  // The schedule is the options of the target's pipeline (the CPU's for the reference).
   KernelOptions options;
-  options.threads = threads;
-  options.sequential = sequential;
-  options.chunkedProducts = chunkedProducts;
-  if (chunkSize > 0)
-    options.chunkSize = chunkSize;
+  options.target = target == Target::Reference ? Target::CPU : target;
+  if (llvm::Error e = options.parseSchedule(schedule))
+    throw nb::value_error(llvm::toString(std::move(e)).c_str());
+  options.target = target;
+  unsigned threads = unsigned(options.cpu.threads);
   Session &s = session();
   std::shared_ptr<const PreparedLayer> layer;
   {
@@ -249,6 +249,25 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   return out;
 }
 
+nb::dict scheduleOptionsFromPython(const std::string &targetText) {
+  KernelOptions options;
+  options.target = targetNamed(targetText);
+  if (options.target == Target::Reference)
+    options.target = Target::CPU;
+  llvm::StringMap<std::string> defaults = scheduleOptionValues(
+      usesGpuSchedule(options.target) ? options.gpu.str() : options.cpu.str());
+  nb::dict out;
+  auto add = [&](const llvm::cl::Option &option) {
+    out[option.ArgStr.str().c_str()] =
+        nb::make_tuple(defaults.lookup(option.ArgStr), option.HelpStr.str());
+  };
+  if (usesGpuSchedule(options.target))
+    options.gpu.forEachOption(add);
+  else
+    options.cpu.forEachOption(add);
+  return out;
+}
+
 nb::dict runCaseFromPython(const std::string &dir, const std::string &targetName) {
   Target target = targetNamed(targetName);
   Session &s = session();
@@ -276,10 +295,10 @@ NB_MODULE(_linrec, m) {
   m.def("models", [] { return layerKindNames(); },
         "The model names linrec builds (the conformance format's vocabulary).");
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
-        nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("threads") = 0,
-        nb::arg("chunk_size") = 0, nb::arg("sequential") = false,
-        nb::arg("chunked_products") = false,
+        nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("schedule") = "",
         "Runs a model on named arrays; returns its outputs by name.");
+  m.def("schedule_options", &scheduleOptionsFromPython, nb::arg("target") = "cpu",
+        "The schedule options of a target's pipeline: name -> (default, help).");
   m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",
         "Runs a conformance case directory; returns model, passed and the error per output.");
 }

@@ -81,12 +81,21 @@ linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleTex
   }
   KernelOptions kernelOptions;
   auto function = std::make_unique<linrec_function>();
-  if (options) {
-    if (options->chunk_size > 0)
-      kernelOptions.chunkSize = options->chunk_size;
-    kernelOptions.sequential = options->sequential != 0;
-    function->threads = options->threads;
+  if (options && options->target) {
+    std::optional<Target> target = parseTarget(options->target);
+    if (!target || *target == Target::Reference) {
+      setError(error, "unknown target '" + std::string(options->target) +
+                          "' (cpu, gpu-schedule, cuda)");
+      return nullptr;
+    }
+    kernelOptions.target = *target;
   }
+  if (options && options->schedule)
+    if (llvm::Error e = kernelOptions.parseSchedule(options->schedule)) {
+      setError(error, llvm::toString(std::move(e)));
+      return nullptr;
+    }
+  function->threads = unsigned(kernelOptions.cpu.threads);
   auto compiled = CompiledFunction::compile(compiler->compiler, *module, funcName, kernelOptions);
   if (!compiled) {
     setError(error, llvm::toString(compiled.takeError()) + diagnostics);

@@ -27,12 +27,14 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
     return success();
   });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
-  bool gpu = usesGpuSchedule(options.target);
-  // (A scan cannot normalize over heads: with `sequential` the norm stays a layer op.)
-  buildRecurrenceFusion(pm, gpu ? options.gpu.fuseWindows : options.fuseWindows,
-                        /*fuseHeadsNorms=*/!gpu && !options.sequential, options.threads);
+  if (usesGpuSchedule(options.target))
+    buildGpuFusionPipeline(pm, options.gpu);
+  else
+    buildCpuFusionPipeline(pm, options.cpu);
   if (failed(pm.run(module)))
-    return error("preparing the module (linrec-normalize, linrec-fuse) failed:\n" + diagnostics);
+    return error("preparing the module (linrec-" +
+                 llvm::Twine(usesGpuSchedule(options.target) ? "gpu" : "cpu") +
+                 "-fusion) failed:\n" + diagnostics);
   auto func = module.lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
     return error("no function @" + funcName + " with a body");

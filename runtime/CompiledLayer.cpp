@@ -1,30 +1,16 @@
 //===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
 
 #include "linrec/Runtime/CompiledLayer.h"
-#include "linrec/Runtime/JitEngine.h"
-#include "linrec/Analysis/RecurrenceAnalysis.h"
-
-#include <thread>
 #include "linrec/Pipelines/Pipelines.h"
-#include "linrec/Transforms/Passes.h"
+#include "linrec/Runtime/JitEngine.h"
 
-#include "linrec/Conversion/Passes.h"
-
-#include "mlir/Conversion/OpenMPToLLVM/ConvertOpenMPToLLVM.h"
-#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
-#include "mlir/Conversion/SCFToOpenMP/SCFToOpenMP.h"
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
+
+#include <thread>
 
 using namespace mlir;
 
@@ -35,32 +21,6 @@ static llvm::Error error(const llvm::Twine &message) {
 }
 
 CompiledLayer::~CompiledLayer() = default;
-
-/// `call @kernel(operands..., 0, work)` becomes `scf.parallel` over the work items, one call
-/// each, which convert-scf-to-openmp spreads over threads.
-static void parallelizeKernelCalls(func::FuncOp func) {
-  SmallVector<func::CallOp> calls;
-  func.walk([&](func::CallOp call) {
-    if (call.getCallee().starts_with(kKernelPrefix))
-      calls.push_back(call);
-  });
-  for (func::CallOp call : calls) {
-    ImplicitLocOpBuilder b(call.getLoc(), call);
-    SmallVector<Value> operands(call.getOperands());
-    Value work = operands.back();
-    operands.resize(operands.size() - 2);
-    Value zero = arith::ConstantIndexOp::create(b, 0), one = arith::ConstantIndexOp::create(b, 1);
-    scf::ParallelOp::create(b, ValueRange{zero}, ValueRange{work}, ValueRange{one},
-                            [&](OpBuilder &nested, Location loc, ValueRange ivs) {
-                              SmallVector<Value> args = operands;
-                              args.push_back(ivs[0]);
-                              args.push_back(arith::AddIOp::create(nested, loc, ivs[0], one));
-                              func::CallOp::create(nested, loc, call.getCallee(), TypeRange{},
-                                                   args);
-                            });
-    call.erase();
-  }
-}
 
 llvm::Expected<std::shared_ptr<const CompiledLayer>>
 CompiledLayer::compile(ModuleOp module, StringRef funcName, const KernelOptions &options) {
@@ -101,60 +61,12 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const KernelOptions 
   for (unsigned i = 0; i < func.getNumResults(); ++i)
     func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
 
-  // Kernels first; then their calls spread over threads (OpenMP), one call per work item;
-  // then the function body on buffers, results as out-params.
-  // The exact scan, or the chunked product form, when asked for: named ops become
-  // recurrences first, then each is marked; linrec-classify keeps the mark, and so do the
-  // fusion passes.
-  if (options.sequential || options.chunkedProducts) {
-    PassManager normalize(context, ModuleOp::getOperationName());
-    normalize.addPass(createLinrecNormalize());
-    if (failed(normalize.run(module)))
-      return error("normalizing the layer's linrec ops failed:\n" + diagnostics);
-    module.walk([&](RecurrenceOp op) {
-      if (options.sequential)
-        op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::Sequential));
-      else if (RecurrenceAnalysis::analyze(op).productChunkable)
-        op.setAlgorithmAttr(AlgorithmAttr::get(context, Algorithm::ChunkedProduct));
-    });
-  }
-  PassManager kernels(context, ModuleOp::getOperationName());
-  buildCpuKernelPipeline(kernels, options);
-  if (failed(kernels.run(module)))
-    return error("lowering the layer's linrec ops to kernels failed:\n" + diagnostics);
-  parallelizeKernelCalls(module.lookupSymbol<func::FuncOp>(funcName));
-  PassManager pm(context, ModuleOp::getOperationName());
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::BufferResultsToOutParamsPassOptions outParams;
-  outParams.hoistStaticAllocs = true;
-  outParams.modifyPublicFunctions = true; // the layer function is the public entry
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
-  pm.addPass(createLinrecCopiesToLinalg());
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  if (failed(pm.run(module)))
-    return error("lowering the layer to loops and kernels failed:\n" + diagnostics);
-
-  // Free the intermediates of the layer function (the kernels free their own scratch).
-  func = module.lookupSymbol<func::FuncOp>(funcName);
-  if (func.getNumResults() != 0) // run() passes results as out-params
-    return error("the layer's results did not become out-params");
-  PassManager deallocate(context, func::FuncOp::getOperationName());
-  bufferization::buildBufferDeallocationPipeline(deallocate,
-                                                 bufferization::BufferDeallocationPipelineOptions());
-  if (failed(deallocate.run(func)))
-    return error("freeing the layer's intermediate buffers failed:\n" + diagnostics);
+  // The layer function is the entry: C interface, results as out-params.
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
-
-  PassManager toLLVM(context, ModuleOp::getOperationName());
-  toLLVM.addPass(createConvertSCFToOpenMPPass());
-  buildCpuToLLVMPipeline(toLLVM);
-  toLLVM.addPass(createConvertOpenMPToLLVMPass());
-  toLLVM.addPass(createReconcileUnrealizedCastsPass());
-  if (failed(toLLVM.run(module)))
-    return error("lowering the layer to LLVM failed:\n" + diagnostics);
+  PassManager pm(context, ModuleOp::getOperationName());
+  buildLayerToCpuPipeline(pm, options.cpu);
+  if (failed(pm.run(module)))
+    return error("lowering the layer (linrec-layer-to-cpu) failed:\n" + diagnostics);
   llvm::SetVector<StringRef> leftovers;
   module.walk([&](Operation *op) {
     StringRef ns = op->getDialect() ? op->getDialect()->getNamespace() : "";

@@ -142,7 +142,7 @@ runCompiledFunction(KernelCompiler &compiler, ModuleOp module, StringRef funcNam
         std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end())));
     outViews.push_back(out.back()->view);
   }
-  if (Error e = executable->run(inViews, outViews, options.threads))
+  if (Error e = executable->run(inViews, outViews, unsigned(options.cpu.threads)))
     return std::move(e);
   std::vector<Array> results;
   for (auto &b : out)
@@ -182,7 +182,7 @@ Expected<std::vector<Array>> runKernelOp(KernelCompiler &compiler, Operation *op
     inViews.push_back(b->view);
   for (auto &b : out)
     outViews.push_back(b->view);
-  if (Error e = (*kernel)->run(inViews, outViews, options.threads))
+  if (Error e = (*kernel)->run(inViews, outViews, unsigned(options.cpu.threads)))
     return std::move(e);
   std::vector<Array> results;
   for (auto &b : out)

@@ -32,6 +32,43 @@ std::optional<DType> elementDType(Type type) {
 }
 
 //===----------------------------------------------------------------------===//
+// KernelOptions
+//===----------------------------------------------------------------------===//
+
+const mlir::detail::PassOptions &KernelOptions::schedule() const {
+  if (usesGpuSchedule(target))
+    return gpu;
+  return cpu;
+}
+
+mlir::detail::PassOptions &KernelOptions::schedule() {
+  if (usesGpuSchedule(target))
+    return gpu;
+  return cpu;
+}
+
+const AlgorithmChoice<PipelineOption> &KernelOptions::algorithm() const {
+  if (usesGpuSchedule(target))
+    return gpu;
+  return cpu;
+}
+
+int64_t KernelOptions::chunkSize() const {
+  return usesGpuSchedule(target) ? int64_t(gpu.chunkSize) : int64_t(cpu.chunkSize);
+}
+
+Error KernelOptions::parseSchedule(llvm::StringRef text) {
+  return parseScheduleOptions(schedule(), text);
+}
+
+std::string KernelOptions::str() const {
+  std::string text = targetName(target).str();
+  llvm::raw_string_ostream os(text);
+  schedule().print(os);
+  return text;
+}
+
+//===----------------------------------------------------------------------===//
 // Kernel
 //===----------------------------------------------------------------------===//
 

@@ -90,7 +90,10 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &opti
   }
 
   b.setInsertionPointToEnd(module->getBody());
+  // Private: once the op is a kernel call, the pipeline's symbol-dce drops @source, and the
+  // module is the kernel alone.
   auto func = func::FuncOp::create(b, loc, "source", b.getFunctionType(argTypes, resultTypes));
+  func.setPrivate();
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   IRMapping mapping;
@@ -99,80 +102,66 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &opti
   Operation *copy = b.clone(*op, mapping);
   for (auto [result, type] : llvm::zip(copy->getResults(), resultTypes))
     result.setType(type);
-  if (auto rec = dyn_cast<RecurrenceOp>(copy)) {
-    rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize));
-    if (options.sequential)
-      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
-    else if (options.chunkedProducts && RecurrenceAnalysis::analyze(rec).productChunkable)
-      rec.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::ChunkedProduct));
-  }
+  // The algorithm asked for is marked by the pipeline (linrec-select-algorithm).
+  if (auto rec = dyn_cast<RecurrenceOp>(copy))
+    rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize()));
   func::ReturnOp::create(b, loc, copy->getResults());
   return module;
 }
 
-Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &options) {
-  MLIRContext *context = module.getContext();
-  auto sourceFunc = module.lookupSymbol<func::FuncOp>("source");
-  if (!sourceFunc || sourceFunc.getBody().front().empty())
-    return runtimeError("internal error: a kernel source holds func @source and its op");
-  auto rec = dyn_cast<RecurrenceOp>(&sourceFunc.getBody().front().front());
-  KernelLayout layout;
-  // Classify first so that the kernel reports the algorithm it really runs.
-  PassManager classify(context, ModuleOp::getOperationName());
-  classify.addPass(createLinrecClassify());
-  if (failed(classify.run(module)))
-    return runtimeError("classifying the recurrence failed");
-  // (A window attention has no algorithm to choose; it reports the scan.)
-  layout.algorithm = rec ? rec.getAlgorithm().value_or(Algorithm::Sequential)
-                         : Algorithm::Sequential;
-  PassManager kernels(context, ModuleOp::getOperationName());
-  GpuPipelineOptions gpu = options.gpu;
-  gpu.chunkSize = options.chunkSize;
-  if (usesGpuSchedule(options.target))
-    buildGpuSchedulePipeline(kernels, gpu);
-  else
-    buildCpuKernelPipeline(kernels, options);
-  if (failed(kernels.run(module)))
-    return runtimeError(usesGpuSchedule(options.target)
-                            ? "lowering the op to a GPU schedule failed"
-                            : "lowering the op to a CPU kernel failed");
-  auto kernelFunc = module.lookupSymbol<func::FuncOp>(kKernelPrefix.str() + "0");
-  if (auto tiles = kernelFunc->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
-    layout.valueTiles = tiles.getInt();
-  if (auto group = kernelFunc->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
-    layout.headsPerItem = group.getInt();
-  if (auto block = kernelFunc->getAttrOfType<IntegerAttr>("linrec.token_block"))
-    layout.tokenBlock = block.getInt();
-  sourceFunc.erase();
-  PassManager toLLVM(context, ModuleOp::getOperationName());
-  if (options.target == Target::CUDA) {
-    buildGpuScheduleToNvvmPipeline(toLLVM, gpu); // PTX in a gpu.binary
-    buildCpuToLLVMPipeline(toLLVM, /*gpuLaunches=*/true);
-  } else if (options.target == Target::GPUScheduleOnCPU) {
-    buildGpuScheduleToCpuPipeline(toLLVM);
-  } else {
-    buildCpuToLLVMPipeline(toLLVM);
+/// The pipeline that compiles a kernel source for `options.target` (Pipelines.h).
+static void buildKernelSourcePipeline(OpPassManager &pm, const KernelOptions &options) {
+  switch (options.target) {
+  case Target::GPUScheduleOnCPU:
+    return buildGpuScheduleOnCpuPipeline(pm, options.gpu);
+  case Target::CUDA:
+    return buildLinrecToCudaPipeline(pm, options.gpu);
+  case Target::CPU:
+  case Target::Reference:
+    return buildLinrecToCpuPipeline(pm, options.cpu);
   }
-  if (failed(toLLVM.run(module)))
-    return runtimeError("lowering the kernel to LLVM failed");
+}
+
+Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &options) {
+  if (options.target == Target::Reference)
+    return runtimeError("the reference target has no kernels");
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  buildKernelSourcePipeline(pm, options);
+  if (failed(pm.run(module)))
+    return runtimeError(llvm::Twine("compiling the op for target '") +
+                        targetName(options.target) + "' failed");
+  // What the lowering decided, recorded on the kernel function (now an llvm.func).
+  Operation *kernel = SymbolTable::lookupSymbolIn(module, kKernelPrefix.str() + "0");
+  if (!kernel)
+    return runtimeError("internal error: the pipeline left no kernel function");
+  KernelLayout layout;
+  // (A window attention has no algorithm to choose; it reports the scan.)
+  if (auto algorithm = kernel->getAttrOfType<AlgorithmAttr>("linrec.algorithm"))
+    layout.algorithm = algorithm.getValue();
+  if (auto tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
+    layout.valueTiles = tiles.getInt();
+  if (auto group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
+    layout.headsPerItem = group.getInt();
+  if (auto block = kernel->getAttrOfType<IntegerAttr>("linrec.token_block"))
+    layout.tokenBlock = block.getInt();
   return layout;
 }
 
 Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *operation,
                                                                 const KernelOptions &options) {
   if (!isa<RecurrenceOp, WindowAttentionOp>(operation))
-    return runtimeError("the CPU compiler takes a linrec.recurrence (run linrec-normalize on "
+    return runtimeError("the kernel compiler takes a linrec.recurrence (run linrec-normalize on "
                         "named ops first) or a linrec.window_attention");
   KernelOptions resolved = options;
   // Heads per work item from the op's static B and H, before the kernel source makes them
   // dynamic (one kernel then serves every shape; another B may pick another grouping).
   // (Value tiles, asked for when B·H is small, take the place of head groups: the kernel may
   // use fewer tiles than asked, so grouping heads on top could leave threads idle.)
-  if (resolved.headsPerItem == 0) {
+  if (options.target == Target::CPU && resolved.cpu.headsPerItem == 0) {
     auto rec = dyn_cast<RecurrenceOp>(operation);
-    resolved.headsPerItem = rec && options.target == Target::CPU && options.valueTiles <= 1
-                                ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.threads)
-                                : 1;
+    resolved.cpu.headsPerItem = rec && options.cpu.valueTiles <= 1
+                                    ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.cpu.threads)
+                                    : 1;
   }
   if (options.target == Target::CUDA && resolved.gpu.chip.empty()) {
     // The device's architecture; sm_90 gets the arch-specific sm_90a features.
@@ -195,19 +184,8 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
   std::string key;
   llvm::raw_string_ostream os(key);
   source->print(os);
-  std::string schedule = "// matmul tile " + std::to_string(options.matmulRows) + "x" +
-                         std::to_string(options.matmulColumns) + ", value tiles " +
-                         std::to_string(options.valueTiles) + ", heads per item " +
-                         std::to_string(options.headsPerItem) +
-                         (usesGpuSchedule(options.target)
-                              ? std::string(options.target == Target::CUDA ? ", CUDA " + options.gpu.chip
-                                                         : ", GPU schedule") +
-                                    " with value tile " + std::to_string(options.gpu.valueTile) +
-                                    (options.gpu.twoPhase ? ", two-phase" : "") +
-                                    (options.gpu.tensorCores ? ", tensor cores" : "")
-                              : std::string()) +
-                         "\n";
-  key += schedule; // a comment: the key still parses
+  // The target and every option of its pipeline, as a comment: the key still parses.
+  key += "// " + options.str() + "\n";
 
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end())

@@ -25,7 +25,7 @@ func.func @layer(%q: tensor<1x20x2x4xf32>, %k: tensor<1x20x2x4xf32>, %v: tensor<
 TEST(CAPI, CompilesAndRunsALayer) {
   linrec_compiler *compiler = linrec_compiler_create();
   char *error = nullptr;
-  linrec_options options = {16, 0, 1};
+  linrec_options options = {"cpu", "chunk-size=16 threads=1"};
   linrec_function *layer = linrec_compile(compiler, kLayer, "layer", &options, &error);
   ASSERT_NE(layer, nullptr) << error;
   EXPECT_EQ(linrec_function_num_args(layer), 3u);
@@ -78,6 +78,16 @@ TEST(CAPI, ErrorsAreMessages) {
 
   EXPECT_EQ(linrec_compile(compiler, kLayer, "missing", nullptr, &error), nullptr);
   EXPECT_NE(std::string(error).find("no function @missing"), std::string::npos);
+  linrec_free_error(error);
+
+  // Schedule options are the target pipeline's: an unknown one, or a bad target, is an error.
+  linrec_options unknown = {"cpu", "chunk-size=16 value-tile=8"};
+  EXPECT_EQ(linrec_compile(compiler, kLayer, "layer", &unknown, &error), nullptr);
+  EXPECT_NE(std::string(error).find("value-tile"), std::string::npos) << error;
+  linrec_free_error(error);
+  linrec_options badTarget = {"tpu", nullptr};
+  EXPECT_EQ(linrec_compile(compiler, kLayer, "layer", &badTarget, &error), nullptr);
+  EXPECT_NE(std::string(error).find("unknown target 'tpu'"), std::string::npos) << error;
   linrec_free_error(error);
 
   linrec_function *layer = linrec_compile(compiler, kLayer, "layer", nullptr, &error);

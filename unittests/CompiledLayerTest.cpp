@@ -9,6 +9,7 @@
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/Executable.h"
+#include "TestOptions.h"
 #include "linrec/Runtime/CompiledLayer.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -115,7 +116,9 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
       // Where the norm goes.
       mlir::OwningOpRef<mlir::ModuleOp> fused(module->clone());
       mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-      buildRecurrenceFusion(pm, /*fuseWindows=*/true, /*fuseHeadsNorms=*/true, threads);
+      CpuPipelineOptions fusion;
+      fusion.threads = threads;
+      buildCpuFusionPipeline(pm, fusion);
       ASSERT_TRUE(mlir::succeeded(pm.run(*fused)));
       int norms = 0, inside = 0;
       fused->walk([&](HeadsRmsNormOp) { ++norms; });
@@ -138,9 +141,9 @@ TEST(CompiledLayer, TransNormerNormsOverHeadsInsideTheKernel) {
 
       KernelCompiler compiler;
       KernelOptions options;
-      options.chunkSize = 16;
-      options.sequential = sequential;
-      options.threads = threads;
+      setChunkSize(options, 16);
+      setSequential(options, sequential);
+      options.cpu.threads = threads;
       auto executable = compileFunction(compiler, *module, "layer", options);
       ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
       std::vector<std::vector<float>> in, out = {std::vector<float>(Array::numElementsOf(vShape), NAN),

@@ -11,6 +11,7 @@
 #include "linrec/InitLinrec.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/Executable.h"
+#include "TestOptions.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/JitEngine.h"
 #include "linrec/Runtime/CudaDriver.h"
@@ -195,8 +196,8 @@ protected:
   enum KernelForm { Chunked, Scan, GpuSchedule };
   static KernelOptions optionsFor(KernelForm kernel, int64_t chunkSize) {
     KernelOptions options;
-    options.chunkSize = chunkSize;
-    options.sequential = kernel == Scan;
+    setChunkSize(options, chunkSize);
+    setSequential(options, kernel == Scan);
     options.target = kernel == GpuSchedule ? Target::GPUScheduleOnCPU : Target::CPU;
     return options;
   }
@@ -288,8 +289,8 @@ TEST_F(KernelTest, RandomizedSweepMatchesTheReference) {
       for (int64_t h = 0; h < c.shape.heads; ++h)
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
     KernelOptions options;
-    options.chunkSize = c.chunk;
-    options.sequential = c.sequential;
+    setChunkSize(options, c.chunk);
+    setSequential(options, c.sequential);
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi);
     EXPECT_LE(error, 1e-5) << layerKindName(c.kind).str() << " B=" << c.shape.batch
                            << " T=" << c.shape.tokens << " H=" << c.shape.heads
@@ -338,7 +339,7 @@ void KernelTest::gpuSweep(const KernelOptions &gpu, double tolerance) {
       for (int64_t h = 0; h < c.shape.heads; ++h)
         config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / c.shape.heads));
     KernelOptions options = gpu;
-    options.chunkSize = c.chunk;
+    setChunkSize(options, c.chunk);
     options.gpu.valueTile = c.valueTile;
     double error = compare(config, c.shape, options, c.decayLo, c.decayHi, c.sequences);
     EXPECT_LE(error, tolerance) << layerKindName(c.kind).str() << " B=" << c.shape.batch
@@ -352,7 +353,7 @@ void KernelTest::gpuSweep(const KernelOptions &gpu, double tolerance) {
     config.kind = kind;
     config.initialState = true;
     KernelOptions options = gpu;
-    options.sequential = true;
+    setSequential(options, true);
     EXPECT_LE(compare(config, {2, 45, 2, 16, 24}, options, -1.0, 0.0), tolerance)
         << layerKindName(kind).str() << " sequential";
   }
@@ -361,7 +362,7 @@ void KernelTest::gpuSweep(const KernelOptions &gpu, double tolerance) {
   gla.kind = LayerKind::GLA;
   gla.valueGate = true;
   KernelOptions options = gpu;
-  options.chunkSize = 16;
+  setChunkSize(options, 16);
   EXPECT_LE(compare(gla, {1, 70, 2, 16, 32}, options, -1.0, 0.0), tolerance);
   LayerConfig normalized;
   normalized.normalize = true;
@@ -441,7 +442,7 @@ TEST_F(KernelTest, NormalizedLinearAttentionWithFeatureMaps) {
     config.initialState = true;
     config.initialZ = true;
     KernelOptions options;
-    options.chunkSize = 32;
+    setChunkSize(options, 32);
     EXPECT_LE(compare(config, {1, 90, 2, 16, 24}, options, 0, 0), 1e-5);
   }
 }
@@ -454,7 +455,7 @@ TEST_F(KernelTest, HalfPrecisionInputsAccumulateInF32) {
       config.kind = kind;
       config.initialState = true;
       KernelOptions options;
-      options.chunkSize = 32;
+      setChunkSize(options, 32);
       EXPECT_LE(compare(config, {1, 100, 2, 32, 32}, options, -1.0, 0.0, 0, element), 1e-5)
           << layerKindName(kind).str();
     }
@@ -470,9 +471,9 @@ TEST_F(KernelTest, ValueTilesSplitTheWorkOfOneHead) {
       config.kind = kind;
       config.initialState = true;
       KernelOptions options;
-      options.chunkSize = 32;
-      options.valueTiles = tiles;
-      options.threads = 2;
+      setChunkSize(options, 32);
+      options.cpu.valueTiles = tiles;
+      options.cpu.threads = 2;
       EXPECT_LE(compare(config, {1, 75, 1, 32, 64}, options, -2.0, 0.0), 1e-5)
           << layerKindName(kind).str() << " with " << tiles << " value tiles";
       auto module = buildLayer(config, {1, 75, 1, 32, 64});
@@ -486,8 +487,8 @@ TEST_F(KernelTest, ValueTilesSplitTheWorkOfOneHead) {
   gla.kind = LayerKind::GLA;
   gla.valueGate = true;
   KernelOptions options;
-  options.valueTiles = 2;
-  options.chunkSize = 16;
+  options.cpu.valueTiles = 2;
+  setChunkSize(options, 16);
   EXPECT_LE(compare(gla, {1, 40, 1, 16, 32}, options, -1.0, 0.0), 1e-5);
   LayerConfig normalized;
   normalized.normalize = true;
@@ -506,10 +507,10 @@ TEST_F(KernelTest, HeadGroupsAdvanceTogether) {
       config.kind = kind;
       config.initialState = true;
       KernelOptions options;
-      options.chunkSize = 16;
-      options.headsPerItem = 3;
-      options.valueTiles = heads == 5 ? 2 : 1;
-      options.threads = 2;
+      setChunkSize(options, 16);
+      options.cpu.headsPerItem = 3;
+      options.cpu.valueTiles = heads == 5 ? 2 : 1;
+      options.cpu.threads = 2;
       EXPECT_LE(compare(config, {2, 37, heads, 16, 32}, options, -1.0, 0.0), 1e-5)
           << layerKindName(kind).str() << " H=" << heads;
     }
@@ -519,8 +520,8 @@ TEST_F(KernelTest, HeadGroupsAdvanceTogether) {
   varlen.varlen = true;
   varlen.initialState = true;
   KernelOptions options;
-  options.headsPerItem = 2;
-  options.chunkSize = 16;
+  options.cpu.headsPerItem = 2;
+  setChunkSize(options, 16);
   EXPECT_LE(compare(varlen, {1, 50, 3, 16, 16}, options, -1.0, 0.0, /*sequences=*/4), 1e-5);
 }
 
@@ -573,8 +574,8 @@ TEST_F(KernelTest, AutomaticHeadGroupsMatchTheReference) {
     config.kind = LayerKind::GLA;
     config.initialState = true;
     KernelOptions options;
-    options.chunkSize = 16;
-    options.threads = threads;
+    setChunkSize(options, 16);
+    options.cpu.threads = threads;
     auto module = buildLayer(config, {1, 8, 8, 16, 16});
     auto kernel = compiler.compile(recurrenceOf(*module), options);
     ASSERT_TRUE(static_cast<bool>(kernel));
@@ -590,7 +591,7 @@ TEST_F(KernelTest, AutomaticHeadGroupsMatchTheReference) {
     tensor.kind = LayerKind::TensorAttention;
     tensor.degree = 2;
     KernelOptions options;
-    options.threads = 1;
+    options.cpu.threads = 1;
     auto module = buildLayer(tensor, {1, 8, 8, d, 2 * d});
     auto kernel = compiler.compile(recurrenceOf(*module), options);
     ASSERT_TRUE(static_cast<bool>(kernel));
@@ -604,7 +605,7 @@ TEST_F(KernelTest, VariableLengthSequences) {
   config.initialState = true;
   config.varlen = true;
   KernelOptions options;
-  options.chunkSize = 16;
+  setChunkSize(options, 16);
   EXPECT_LE(compare(config, {1, 120, 2, 16, 16}, options, -1.0, 0.0, /*sequences=*/6), 1e-5);
   config.kind = LayerKind::GLA;
   config.valueGate = true;
@@ -615,7 +616,7 @@ TEST_F(KernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
   LayerConfig config;
   config.kind = LayerKind::GLA;
   KernelOptions options;
-  options.chunkSize = 64;
+  setChunkSize(options, 64);
   double error = compare(config, {1, 65536, 1, 16, 16}, options, -10.0, 0.0);
   EXPECT_LE(error, 1e-5);
 }
@@ -666,9 +667,9 @@ TEST_F(KernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
   RecurrenceOp op = recurrenceOf(*module);
   Inputs in = randomInputs(config, full, -1.0, 0.0);
   KernelOptions chunked;
-  chunked.chunkSize = 32;
+  setChunkSize(chunked, 32);
   KernelOptions decode;
-  decode.sequential = true;
+  setSequential(decode, true);
   auto wholeKernel = compiler.compile(op, chunked);
   auto stepKernel = compiler.compile(op, decode);
   ASSERT_TRUE(static_cast<bool>(wholeKernel) && static_cast<bool>(stepKernel));
@@ -902,7 +903,7 @@ TEST_F(KernelTest, WindowsFusedIntoTheChunkedKernelMatchTheParts) {
       EXPECT_LT(relativeRmsError((*reference)[i], (*parts)[i]), 1e-12) << "result #" << i;
 
     KernelOptions options;
-    options.chunkSize = c.chunk;
+    setChunkSize(options, c.chunk);
     auto cpu = runOnCpuKernels(*fused, "layer", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *parts, 1e-5,
@@ -963,7 +964,7 @@ TEST_F(KernelTest, WindowReadWeightingsMatchTheReference) {
       args.push_back(normalArray({2, c.tokens, 3, 8}, 0.5));
     auto reference = interpretFunction(*module, "f", args);
     KernelOptions options;
-    options.chunkSize = c.chunk;
+    setChunkSize(options, c.chunk);
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(reference) && static_cast<bool>(cpu)) << c.weighting;
     expectMatches(*cpu, *reference, 1e-5,
@@ -1025,8 +1026,8 @@ TEST_F(KernelTest, DelayedInputsMatchShiftedCopies) {
       EXPECT_LT(relativeRmsError((*delayed)[i], (*copies)[i]), 1e-12) << "delay " << delay;
     for (bool sequential : {false, true}) {
       KernelOptions options;
-      options.chunkSize = 32;
-      options.sequential = sequential;
+      setChunkSize(options, 32);
+      setSequential(options, sequential);
       auto cpu = runOnCpuKernels(*module, "delayed", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       for (size_t i = 0; i < delayed->size(); ++i)
@@ -1088,14 +1089,14 @@ TEST_F(KernelTest, HybridLayersBecomeOneKernelAndMatchTheParts) {
                                             : std::vector<bool>{false};
     for (bool sequential : scans) {
       KernelOptions options;
-      options.chunkSize = c.chunk;
-      options.sequential = sequential;
+      setChunkSize(options, c.chunk);
+      setSequential(options, sequential);
       auto cpu = runOnCpuKernels(*fused, "layer", args, options);
       ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
       expectMatches(*cpu, *parts, 1e-5,
                     ::testing::Message() << layerKindName(c.kind).str() << " T " << c.tokens
                                          << " window " << c.window
-                                         << (options.sequential ? " (sequential)" : ""));
+                                         << (options.cpu.sequential ? " (sequential)" : ""));
     }
   }
 }
@@ -1130,8 +1131,8 @@ TEST_F(KernelTest, DelaysRestartWithEachPackedSequence) {
   // A delay that crossed sequences would read row 0..14 for sequence 2's first tokens.
   for (bool sequential : {false, true}) {
     KernelOptions options;
-    options.chunkSize = 16;
-    options.sequential = sequential;
+    setChunkSize(options, 16);
+    setSequential(options, sequential);
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     EXPECT_LT(relativeRmsError((*cpu)[0], (*reference)[0]), 1e-5)
@@ -1242,11 +1243,11 @@ TEST_F(KernelTest, BlockStartReadsMatchTheReference) {
     for (KernelForm kernel :
          {Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
       KernelOptions options;
-      options.chunkSize = c.chunk;
+      setChunkSize(options, c.chunk);
       // Both heads in one work item: chunk by chunk, or token by token (each with its states
       // and snapshots).
-      options.headsPerItem = kernel == Grouped || kernel == GroupedScan ? 2 : 1;
-      options.sequential = kernel == Scan || kernel == GroupedScan;
+      options.cpu.headsPerItem = kernel == Grouped || kernel == GroupedScan ? 2 : 1;
+      setSequential(options, kernel == Scan || kernel == GroupedScan);
       options.target = kernel >= GpuFused ? Target::GPUScheduleOnCPU : Target::CPU;
       options.gpu.twoPhase = kernel == GpuTwoPhase;
       options.gpu.tensorCores = kernel == GpuTensorCores; // f16 operands: the bf16 bar
@@ -1301,8 +1302,8 @@ TEST_F(KernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (int64_t heads : {1, 4}) {
     KernelOptions options;
-    options.sequential = true;
-    options.headsPerItem = heads;
+    setSequential(options, true);
+    options.cpu.headsPerItem = heads;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << heads << " heads per item");
@@ -1366,14 +1367,14 @@ TEST_F(KernelTest, ChunkedProductFormMatchesTheReference) {
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (int64_t chunk : {1, 4, 5, 16, 32}) {
     KernelOptions options;
-    options.chunkSize = chunk;
-    options.chunkedProducts = true;
+    setChunkSize(options, chunk);
+    options.cpu.chunkedProducts = true;
     auto cpu = runOnCpuKernels(*module, "f", args, options);
     ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
     expectMatches(*cpu, *reference, 1e-5, ::testing::Message() << "chunk " << chunk);
   }
   KernelOptions products;
-  products.chunkedProducts = true;
+  products.cpu.chunkedProducts = true;
   auto kernel = compiler.compile(recurrenceOf(*module), products);
   ASSERT_TRUE(static_cast<bool>(kernel));
   EXPECT_EQ((*kernel)->algorithm(), Algorithm::ChunkedProduct);

@@ -34,9 +34,12 @@ typedef struct {
 } linrec_buffer;
 
 typedef struct {
-  int64_t chunk_size; /* tokens per chunk; 0 for the default (64) */
-  int32_t sequential; /* nonzero: token-by-token scan (decode) */
-  uint32_t threads;   /* worker threads; 0 for every hardware thread */
+  /* "cpu", "gpu-schedule" (the GPU schedule run on the CPU) or "cuda"; NULL: "cpu". */
+  const char *target;
+  /* The options of the target's pipeline as "name=value ..." (linrec-to-cpu's for "cpu":
+   * "chunk-size=32 sequential=1 threads=2"; linrec-to-nvvm's otherwise; `linrec-opt --help`
+   * lists them); NULL or "": the defaults. An unknown name fails linrec_compile. */
+  const char *schedule;
 } linrec_options;
 
 /* A compiler owns its kernel cache; it is thread-safe. */

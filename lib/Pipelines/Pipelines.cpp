@@ -14,53 +14,60 @@
 #include "mlir/Transforms/Passes.h"
 
 #include <cstdlib>
-
 #include <thread>
 
 using namespace mlir;
 
 namespace linrec {
 
-void buildRecurrenceFusion(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms,
-                           unsigned threads) {
+/// A pass created with the options it shares with `options` (its group in ScheduleOptions.h).
+static std::unique_ptr<Pass> configured(std::unique_ptr<Pass> pass,
+                                        const mlir::detail::PassOptions &options) {
+  copyScheduleOptionsTo(options, *pass);
+  return pass;
+}
+
+/// What both fusion pipelines share: the named ops normalized, the algorithm asked for marked
+/// (the fusions respect it), token shifts, element-wise ops and projections moved in.
+static void addCommonFusion(OpPassManager &pm, const mlir::detail::PassOptions &options) {
   pm.addPass(createLinrecNormalize());
+  pm.addPass(configured(createLinrecSelectAlgorithm(), options));
   pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());
   pm.addPass(createLinrecFuseProjections());
-  if (fuseWindows)
+}
+
+void buildCpuFusionPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  addCommonFusion(pm, options);
+  if (options.fuseWindows)
     pm.addPass(createLinrecFuseWindows());
-  if (fuseHeadsNorms) {
-    // The fused norm puts a batch row's heads in one work item: fuse when every thread
-    // still gets a row.
+  // A scan cannot normalize over heads; the fused norm puts a batch row's heads in one work
+  // item: fuse when every thread still gets a row.
+  if (options.fuseHeadsNorms && !options.sequential) {
     LinrecFuseHeadsNormsOptions norms;
-    norms.minBatch = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    norms.minBatch = options.threads > 0 ? int64_t(options.threads)
+                                         : std::max(1u, std::thread::hardware_concurrency());
     pm.addPass(createLinrecFuseHeadsNorms(norms));
   }
   pm.addPass(createCanonicalizerPass());
 }
 
-/// The recurrences fused and their algorithms recorded: what both code generators start from;
-/// the layer ops left outside the recurrences as linalg.
-static void addRecurrencePreparation(OpPassManager &pm, bool fuseWindows, bool fuseHeadsNorms,
-                                     unsigned threads = 0) {
-  buildRecurrenceFusion(pm, fuseWindows, fuseHeadsNorms, threads);
-  pm.addPass(createLinrecExpandLayerOps());
-  pm.addPass(createLinrecClassify());
+void buildGpuFusionPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  addCommonFusion(pm, options);
+  if (options.fuseWindows)
+    pm.addPass(createLinrecFuseWindows());
+  pm.addPass(createCanonicalizerPass());
 }
 
 void buildCpuKernelPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/true, options.threads);
-  LinrecLowerCPUOptions lowerOptions;
-  lowerOptions.chunkSize = options.chunkSize;
-  lowerOptions.matmulRows = options.matmulRows;
-  lowerOptions.matmulColumns = options.matmulColumns;
-  lowerOptions.valueTiles = options.valueTiles;
-  lowerOptions.headsPerItem = options.headsPerItem;
-  lowerOptions.threads = options.threads;
-  pm.addPass(createLinrecLowerCPU(lowerOptions));
+  buildCpuFusionPipeline(pm, options);
+  pm.addPass(createLinrecExpandLayerOps());
+  pm.addPass(createLinrecClassify());
+  pm.addPass(configured(createLinrecLowerCPU(), options));
+  pm.addPass(createSymbolDCEPass()); // private functions nothing calls any more
 }
 
-void buildCpuToLLVMPipeline(OpPassManager &pm, bool gpuLaunches) {
+void buildKernelsToLLVMPipeline(OpPassManager &pm, bool gpuLaunches) {
   pm.addPass(createLinrecExpandFeatureMaps());
   pm.addPass(createLinrecApproximateMath());
   pm.addPass(createCanonicalizerPass());
@@ -81,6 +88,19 @@ void buildCpuToLLVMPipeline(OpPassManager &pm, bool gpuLaunches) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+/// The functions that call kernels, on buffers (function boundaries included).
+static void addBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+}
+
+void buildLinrecToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  buildCpuKernelPipeline(pm, options);
+  addBufferization(pm);
+  buildKernelsToLLVMPipeline(pm);
+}
+
 int64_t sharedMemoryLimitOf(llvm::StringRef chip) {
   if (chip.starts_with("sm_90") || chip.starts_with("sm_100") || chip.starts_with("sm_120"))
     return 227 * 1024;
@@ -99,35 +119,32 @@ std::string defaultCudaPath() {
 }
 
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
-  addRecurrencePreparation(pm, options.fuseWindows, /*fuseHeadsNorms=*/false);
-  LinrecLowerGPUOptions lowerOptions;
-  lowerOptions.chunkSize = options.chunkSize;
-  lowerOptions.valueTile = options.valueTile;
-  lowerOptions.twoPhase = options.twoPhase;
-  lowerOptions.tensorCores = options.tensorCores;
-  pm.addPass(createLinrecLowerGPU(lowerOptions));
+  buildGpuFusionPipeline(pm, options);
+  pm.addPass(createLinrecExpandLayerOps());
+  pm.addPass(createLinrecClassify());
+  pm.addPass(configured(createLinrecLowerGPU(), options));
+  pm.addPass(createSymbolDCEPass()); // private functions nothing calls any more
 }
 
-void buildGpuScheduleToCpuPipeline(OpPassManager &pm) {
+void buildGpuScheduleOnCpuPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  buildGpuSchedulePipeline(pm, options);
   pm.addPass(createLinrecGpuScheduleToCPU());
   pm.addPass(createConvertLinalgToLoopsPass()); // the tiles' matmuls
-  buildCpuToLLVMPipeline(pm);
+  addBufferization(pm);
+  buildKernelsToLLVMPipeline(pm);
 }
 
 void buildGpuScheduleToNvvmPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
   pm.addPass(createLinrecExpandFeatureMaps());
   LinrecMapToGPUOptions mapOptions;
-  mapOptions.blockSize = options.blockSize;
   mapOptions.sharedMemoryLimit = sharedMemoryLimitOf(options.chip);
-  pm.addPass(createLinrecMapToGPU(mapOptions));
+  pm.addPass(configured(createLinrecMapToGPU(mapOptions), options));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
-  LinrecGpuRegisterBudgetOptions budget;
-  budget.maxRegisters = options.maxRegisters;
-  device.addPass(createLinrecGpuRegisterBudget(budget));
+  device.addPass(configured(createLinrecGpuRegisterBudget(), options));
   device.addPass(createSCFToControlFlowPass());
   device.addPass(memref::createExpandStridedMetadataPass());
   device.addPass(createLowerAffinePass());
@@ -144,103 +161,73 @@ void buildGpuScheduleToNvvmPipeline(OpPassManager &pm, const GpuPipelineOptions 
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;
   // Without the toolkit path math functions stay calls to libdevice that nothing resolves.
-  binary.toolkitPath = options.cudaPath.empty() ? defaultCudaPath() : options.cudaPath;
+  binary.toolkitPath = options.cudaPath.empty() ? defaultCudaPath() : options.cudaPath.getValue();
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
-namespace {
-struct LinrecToCpuOptions : PassPipelineOptions<LinrecToCpuOptions> {
-  Option<int64_t> chunkSize{*this, "chunk-size",
-                            llvm::cl::desc("Tokens per chunk of the chunked kernels"),
-                            llvm::cl::init(64)};
-  Option<int64_t> matmulRows{*this, "matmul-rows", llvm::cl::desc("Rows of a matmul tile"),
-                             llvm::cl::init(4)};
-  Option<int64_t> matmulColumns{*this, "matmul-columns",
-                                llvm::cl::desc("Columns of a matmul tile"), llvm::cl::init(64)};
-  Option<int64_t> valueTiles{*this, "value-tiles",
-                             llvm::cl::desc("Value-dim tiles per (sequence, head)"),
-                             llvm::cl::init(1)};
-  Option<int64_t> headsPerItem{*this, "heads-per-item",
-                               llvm::cl::desc("Adjacent heads per work item (0: as many as "
-                                              "keep every thread busy)"),
-                               llvm::cl::init(1)};
-  Option<unsigned> threads{*this, "threads",
-                           llvm::cl::desc("Threads the kernels run on, for heads-per-item=0 "
-                                          "(0: every hardware thread)"),
-                           llvm::cl::init(0)};
-  Option<bool> fuseWindows{*this, "fuse-windows",
-                           llvm::cl::desc("Compute windows that feed a recurrence inside its "
-                                          "chunked kernel"),
-                           llvm::cl::init(true)};
-};
+void buildLinrecToNvvmPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  buildGpuSchedulePipeline(pm, options);
+  buildGpuScheduleToNvvmPipeline(pm, options);
+}
 
-struct LinrecToNvvmOptions : PassPipelineOptions<LinrecToNvvmOptions> {
-  Option<int64_t> chunkSize{*this, "chunk-size", llvm::cl::desc("Tokens per chunk"),
-                            llvm::cl::init(32)};
-  Option<int64_t> valueTile{*this, "value-tile",
-                            llvm::cl::desc("Value columns per program"), llvm::cl::init(64)};
-  Option<bool> twoPhase{*this, "two-phase",
-                        llvm::cl::desc("State pass + chunk-parallel output pass"),
-                        llvm::cl::init(false)};
-  Option<bool> tensorCores{*this, "tensor-cores",
-                           llvm::cl::desc("The chunk's products on the tensor cores (f16)"),
-                           llvm::cl::init(false)};
-  Option<bool> fuseWindows{*this, "fuse-windows",
-                           llvm::cl::desc("Compute windows that feed a recurrence inside its "
-                                          "chunked schedule (more shared memory)"),
-                           llvm::cl::init(false)};
-  Option<int64_t> blockSize{*this, "block-size", llvm::cl::desc("Threads per block"),
-                            llvm::cl::init(256)};
-  Option<int64_t> maxRegisters{*this, "max-registers",
-                               llvm::cl::desc("Registers per thread (ptxas .maxnreg)"),
-                               llvm::cl::init(128)};
-  Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_90a)"),
-                           llvm::cl::init("sm_90a")};
-  Option<std::string> features{*this, "features", llvm::cl::desc("PTX features"),
-                               llvm::cl::init("+ptx80")};
-  Option<std::string> cudaPath{*this, "cuda-path",
-                               llvm::cl::desc("CUDA toolkit (default: $CUDA_HOME, $CUDA_PATH "
-                                              "or /usr/local/cuda)"),
-                               llvm::cl::init("")};
-  Option<std::string> format{*this, "format",
-                             llvm::cl::desc("Binary format: isa (PTX), bin, fatbin, offload"),
-                             llvm::cl::init("isa")};
-};
-} // namespace
+void buildLinrecToCudaPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  buildLinrecToNvvmPipeline(pm, options);
+  addBufferization(pm);
+  buildKernelsToLLVMPipeline(pm, /*gpuLaunches=*/true);
+}
+
+void buildLayerToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  buildCpuKernelPipeline(pm, options);
+  pm.addPass(createLinrecParallelizeKernelCalls());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true; // the layer function is the public entry
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createLinrecCopiesToLinalg());
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLinrecDeallocateLayerBuffers());
+  pm.addPass(createConvertSCFToOpenMPPass());
+  buildKernelsToLLVMPipeline(pm);
+  pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
 
 void registerLinrecPipelines() {
-  PassPipelineRegistration<LinrecToNvvmOptions>(
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "linrec-cpu-fusion",
+      "Move what surrounds each recurrence into it (shifts, element-wise ops, projections, "
+      "windows, norms over heads) for the CPU kernels",
+      buildCpuFusionPipeline);
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "linrec-gpu-fusion",
+      "Move what surrounds each recurrence into it (shifts, element-wise ops, projections, "
+      "windows with fuse-windows=1) for the GPU schedules",
+      buildGpuFusionPipeline);
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "linrec-to-cpu", "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
+      buildLinrecToCpuPipeline);
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "linrec-gpu-schedule-on-cpu",
+      "Lower linrec recurrences to GPU schedules and run them on the CPU: the module in the "
+      "LLVM dialect",
+      buildGpuScheduleOnCpuPipeline);
+  PassPipelineRegistration<GpuPipelineOptions>(
       "linrec-to-nvvm",
       "Lower linrec recurrences to GPU kernels: schedules, gpu.launch, NVVM, PTX or cubin",
-      [](OpPassManager &pm, const LinrecToNvvmOptions &options) {
-        GpuPipelineOptions gpu;
-        gpu.chunkSize = options.chunkSize;
-        gpu.valueTile = options.valueTile;
-        gpu.twoPhase = options.twoPhase;
-        gpu.tensorCores = options.tensorCores;
-        gpu.fuseWindows = options.fuseWindows;
-        gpu.blockSize = options.blockSize;
-        gpu.maxRegisters = options.maxRegisters;
-        gpu.chip = options.chip;
-        gpu.features = options.features;
-        gpu.format = options.format;
-        gpu.cudaPath = options.cudaPath;
-        buildGpuSchedulePipeline(pm, gpu);
-        buildGpuScheduleToNvvmPipeline(pm, gpu);
-      });
-  PassPipelineRegistration<LinrecToCpuOptions>(
-      "linrec-to-cpu",
-      "Lower linrec recurrences to CPU kernels and the module to the LLVM dialect",
-      [](OpPassManager &pm, const LinrecToCpuOptions &options) {
-        buildCpuKernelPipeline(pm, CpuPipelineOptions{options.chunkSize, options.matmulRows,
-                                                      options.matmulColumns, options.valueTiles,
-                                                      options.headsPerItem,
-                                                      options.fuseWindows, options.threads});
-        bufferization::OneShotBufferizePassOptions bufferize;
-        bufferize.bufferizeFunctionBoundaries = true;
-        pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-        buildCpuToLLVMPipeline(pm);
-      });
+      buildLinrecToNvvmPipeline);
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "linrec-to-cuda",
+      "linrec-to-nvvm, then the host code that launches the kernels to the LLVM dialect",
+      buildLinrecToCudaPipeline);
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "linrec-layer-to-cpu",
+      "Compile a whole layer function for the CPU: kernels, the tensor ops around them as "
+      "loops, kernel calls on OpenMP threads, results as out-params, the LLVM dialect",
+      buildLayerToCpuPipeline);
 }
 
 } // namespace linrec

@@ -17,10 +17,10 @@ import json as _json
 
 import numpy as _np
 
-from ._linrec import models, run_case
+from ._linrec import models, run_case, schedule_options
 from ._linrec import run_model as _run_model
 
-__all__ = ["Layer", "models", "run_case"]
+__all__ = ["Layer", "models", "run_case", "schedule_options"]
 
 
 class Layer:
@@ -28,28 +28,34 @@ class Layer:
 
     model:      a name from ``linrec.models()`` ("gla", "gated_delta", "liger_gla", ...).
     target:     "cpu" (JIT-compiled kernels), "cuda" (GPU kernels: recurrences and windows on
-                the GPU, the tensor ops around them on the host; needs a CUDA driver and GPU) or
-                "reference" (the float64 interpreter).
-    threads:    CPU threads (0: all cores).
-    chunk_size: the chunked algorithm's chunk (0: the default).
-    sequential: run the exact token-by-token scan instead of the chunked algorithm.
-    chunked_products: tensor attention in the chunked product form (chunks of at most 16)
-                instead of the token scan, which is faster on the CPU.
-    **params:   the model's parameters, exactly as the conformance format names them; every
-                parameter the model uses must be given (there are no hidden defaults).
+                the GPU, the tensor ops around them on the host; needs a CUDA driver and GPU),
+                "gpu-schedule" (the GPU kernels' schedule run on the CPU) or "reference" (the
+                float64 interpreter).
+    schedule:   the options of the target's pipeline, as a dict or "name=value ..." text;
+                ``linrec.schedule_options(target)`` lists them with their defaults and help
+                (cpu: threads, chunk_size, sequential, chunked_products, value_tiles,
+                heads_per_item, ...; gpu: chunk_size, value_tile, two_phase, tensor_cores, ...).
+    **kwargs:   schedule options by name (``threads=2, chunk_size=32``: underscores for the
+                dashes), and the model's parameters, exactly as the conformance format names
+                them; every parameter the model uses must be given (there are no hidden
+                defaults).
     """
 
-    def __init__(self, model, *, target="cpu", threads=0, chunk_size=0, sequential=False,
-                 chunked_products=False, **params):
+    def __init__(self, model, *, target="cpu", schedule=None, **kwargs):
         if model not in models():
             raise ValueError(f"unknown model '{model}'; linrec knows: {', '.join(models())}")
         self.model = model
         self.target = target
-        self.threads = threads
-        self.chunk_size = chunk_size
-        self.sequential = sequential
-        self.chunked_products = chunked_products
-        self.params = dict(params)
+        known = schedule_options(target)
+        entries = _schedule_entries(schedule)
+        self.params = {}
+        for name, value in kwargs.items():
+            option = name.replace("_", "-")
+            if option in known:
+                entries.append(f"{option}={_option_text(value)}")
+            else:
+                self.params[name] = value
+        self.schedule = " ".join(entries)
         self._params_json = _json.dumps(self.params)
 
     def __call__(self, **inputs):
@@ -59,14 +65,28 @@ class Layer:
         to int32, and non-contiguous arrays are made contiguous; float32 C-contiguous arrays
         and DLPack tensors are used in place.
         """
-        if self.target in ("cpu", "cuda"):
+        if self.target != "reference":
             inputs = {name: _prepare(x) for name, x in inputs.items()}
-        return _run_model(self.model, self._params_json, inputs, self.target, self.threads,
-                          self.chunk_size, self.sequential, self.chunked_products)
+        return _run_model(self.model, self._params_json, inputs, self.target, self.schedule)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"linrec.Layer({self.model!r}, {args})"
+
+
+def _option_text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "{" + text + "}" if " " in text else text
+
+
+def _schedule_entries(schedule):
+    if schedule is None:
+        return []
+    if isinstance(schedule, str):
+        return [schedule] if schedule.strip() else []
+    return [f"{k.replace('_', '-')}={_option_text(v)}" for k, v in dict(schedule).items()]
 
 
 def _prepare(x):

@@ -1,7 +1,7 @@
-// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32" | FileCheck %s
-// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 value-tiles=2" | FileCheck %s --check-prefix=VTILE
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=1" | FileCheck %s
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=1 value-tiles=2" | FileCheck %s --check-prefix=VTILE
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=2" | FileCheck %s --check-prefix=HEADS
-// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 matmul-rows=2 matmul-columns=8" | FileCheck %s --check-prefix=TILE
+// RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=1 matmul-rows=2 matmul-columns=8" | FileCheck %s --check-prefix=TILE
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=0 threads=2" | FileCheck %s --check-prefix=AUTO2
 // RUN: linrec-opt %s --split-input-file --linrec-lower-cpu="chunk-size=32 heads-per-item=0 threads=1" | FileCheck %s --check-prefix=AUTO1
 
@@ -24,7 +24,7 @@
 // CHECK: bufferization.to_tensor %[[O]] restrict writable
 // CHECK: bufferization.to_tensor %[[S]] restrict writable
 //
-// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %{{.*}}: index, %{{.*}}: index) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64, llvm.emit_c_interface}
+// CHECK: func.func @__linrec_kernel_0(%{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x?x4xf32>, %{{.*}}: memref<2x?x4x16xf32>, %{{.*}}: memref<2x4x16x16xf32>, %{{.*}}: index, %{{.*}}: index) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64, llvm.emit_c_interface}
 // Chunk buffers of 32 tokens, allocated once per call.
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x16xf32>
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x32xf32>
@@ -105,7 +105,7 @@ func.func @masked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x
 // VTILE: %[[BH:.*]] = arith.muli
 // VTILE: %[[WORK:.*]] = arith.muli %[[BH]], %c2
 // VTILE: call @__linrec_kernel_0({{.*}}, %[[WORK]])
-// VTILE: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 2 : i64, llvm.emit_c_interface}
+// VTILE: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 1 : i64, linrec.value_tiles = 2 : i64, llvm.emit_c_interface}
 // VTILE: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
 // VTILE: arith.remui %{{.*}}, %c2
 // VTILE: memref.subview %{{.*}}[0, %{{.*}}] [32, 16] [1, 1]
@@ -131,7 +131,7 @@ func.func @value_tiles(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x32xf32>, %g: t
 // HEADS: %[[G:.*]] = arith.ceildivui %[[H]], %c2
 // HEADS: %[[WORK:.*]] = arith.muli %{{.*}}, %[[G]]
 // HEADS: call @__linrec_kernel_0({{.*}}, %[[WORK]])
-// HEADS: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 2 : i64
+// HEADS: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 2 : i64
 // HEADS: memref.alloc() {alignment = 64 : i64} : memref<32x16xf32>
 // HEADS: scf.for %{{.*}} = %c0{{.*}} to %{{.*}} step
 // HEADS: memref.subview %{{.*}}[%{{.*}}, 0] [16, 16] [1, 1]
@@ -219,7 +219,7 @@ func.func @terraced_block_reads(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4x
 // A norm over heads: every head of a batch row in one work item (heads_per_item = 4: B work
 // items), whole value rows, the chunk's output rows normalized after the heads' epilogues.
 // CHECK-LABEL: func.func @heads_norm
-// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 4 : i64, linrec.value_tiles = 1 : i64
+// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 4 : i64, linrec.value_tiles = 1 : i64
 // CHECK: vector.reduction <add>
 // CHECK: math.sqrt
 func.func @heads_norm(%q: tensor<2x100x4x8xf32>) -> (tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>) {
@@ -239,11 +239,11 @@ func.func @heads_norm(%q: tensor<2x100x4x8xf32>) -> (tensor<2x100x4x8xf32>, tens
 // dividing H) that leave each of the threads an equal share of work items. B = 1, H = 8: two
 // items of 4 heads on 2 threads, one of 8 on 1. Dynamic heads are not grouped.
 // AUTO2-LABEL: func.func @auto_groups
-// AUTO2: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 4 : i64
-// AUTO2: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.heads_per_item = 1 : i64
+// AUTO2: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 4 : i64
+// AUTO2: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 1 : i64
 // AUTO1-LABEL: func.func @auto_groups
-// AUTO1: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 8 : i64
-// AUTO1: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.heads_per_item = 1 : i64
+// AUTO1: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 8 : i64
+// AUTO1: func.func @__linrec_kernel_1({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 1 : i64
 func.func @auto_groups(%q: tensor<1x64x8x16xf32>, %qd: tensor<1x64x?x16xf32>)
     -> (tensor<1x8x16x16xf32>, tensor<1x?x16x16xf32>) {
   %s = linrec.recurrence ins(%q : tensor<1x64x8x16xf32>) -> (tensor<1x8x16x16xf32>) {
@@ -265,7 +265,7 @@ func.func @auto_groups(%q: tensor<1x64x8x16xf32>, %qd: tensor<1x64x?x16xf32>)
 // most 16 tokens (32 asked): per query, the pair weights of the in-chunk keys (16 x 16, masked
 // to keys up to the query) and pair rows q ⊙ a_j (16 x 4).
 // CHECK-LABEL: func.func @chunked_product
-// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64
+// CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 1 : i64, linrec.value_tiles = 1 : i64
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x16xf32>
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<16x4xf32>
 // CHECK-DAG: memref.alloc() {alignment = 64 : i64} : memref<4x16xf32>

@@ -9,16 +9,23 @@
 // against the same layers with the window as its own kernel, and tensor attention
 // (`--models=tensor_attention`) as the token scan and in the chunked product form.
 //
-//   linrec-bench [--models=gla,gated_delta] [--tokens=1024,4096] [--dims=128] [--num-threads=1,2]
-//                [--chunk=64] [--heads-per-item=0] [--markdown]
+//   linrec-bench [--models=gla,gated_delta,hybrids,tensor_attention] [--tokens=1024,4096]
+//                [--dims=128] [--num-threads=1,2] [--heads=8] [--batch=1] [--decode-only]
+//                [--decay-scale=0.05] [--min-seconds=0.3] [CPU SCHEDULE FLAGS]
+//
+// The CPU schedule flags are linrec-to-cpu's options (--chunk-size, --matmul-rows,
+// --heads-per-item, ...; --help lists them), except the threads, which each row sets. Output
+// is Markdown tables.
 //
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Parser/Parser.h"
 
@@ -40,29 +47,26 @@
 using namespace linrec;
 namespace cl = llvm::cl;
 
-static cl::list<std::string> models("models", cl::desc("families to time"), cl::CommaSeparated);
-static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl::CommaSeparated);
-static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated);
-static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated);
-static cl::opt<int64_t> chunk("chunk", cl::desc("chunk size"), cl::init(64));
-static cl::opt<int64_t> matmulRows("matmul-rows", cl::desc("matmul tile rows"), cl::init(4));
-static cl::opt<int64_t> matmulColumns("matmul-columns", cl::desc("matmul tile columns"),
-                                      cl::init(64));
-static cl::opt<int64_t> valueTiles("value-tiles", cl::desc("value-dim tiles"), cl::init(1));
-static cl::opt<int64_t> headsPerItem("heads-per-item",
-                                     cl::desc("heads per work item (0: as many as keep every "
-                                              "thread busy)"),
-                                     cl::init(0));
-static cl::opt<int64_t> heads("heads", cl::desc("heads"), cl::init(8));
+static cl::OptionCategory toolCategory("linrec-bench options");
+
+static cl::list<std::string> models("models", cl::desc("families to time"), cl::CommaSeparated, cl::cat(toolCategory));
+static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl::CommaSeparated, cl::cat(toolCategory));
+static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated, cl::cat(toolCategory));
+static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated, cl::cat(toolCategory));
+static cl::opt<int64_t> heads("heads", cl::desc("heads"), cl::init(8), cl::cat(toolCategory));
 static cl::opt<int64_t> batchSize("batch", cl::desc("batch rows of the forward benchmark"),
-                                  cl::init(1));
-static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"));
+                                  cl::init(1), cl::cat(toolCategory));
+static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"), cl::cat(toolCategory));
 static cl::opt<double> decayScale(
     "decay-scale",
     cl::desc("log-decays are -scale·|N(0, 1)| per token (0.05: GLA-like gates; 2: strong decays "
              "that keep key-decay chunks in sub-chunks)"),
-    cl::init(0.05));
-static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3));
+    cl::init(0.05), cl::cat(toolCategory));
+static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3), cl::cat(toolCategory));
+
+/// The CPU schedule every measurement starts from (the schedule flags; each table then sets
+/// what it compares, and the thread count of each row).
+static KernelOptions benchOptions;
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -228,9 +232,8 @@ static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
             return true;
           }
           signature = *f;
-          KernelOptions options;
-          options.chunkSize = chunk;
-          options.fuseWindows = fuse;
+          KernelOptions options = benchOptions;
+          options.cpu.fuseWindows = fuse;
           double start = now();
           auto executable = compileFunction(compiler, *modules.back(), "layer", options);
           if (!executable) {
@@ -294,9 +297,10 @@ static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &comp
       }
       std::vector<Executable> executables; // the scan, then each chunk size
       for (int64_t c : {int64_t(0), chunks[0], chunks[1], chunks[2]}) {
-        KernelOptions options;
-        options.chunkedProducts = c > 0;
-        options.chunkSize = c > 0 ? c : chunk;
+        KernelOptions options = benchOptions;
+        options.cpu.chunkedProducts = c > 0;
+        if (c > 0)
+          options.cpu.chunkSize = c;
         auto executable = compileFunction(compiler, *module, "layer", options);
         if (!executable) {
           llvm::errs() << llvm::toString(executable.takeError()) << "\n";
@@ -324,7 +328,14 @@ static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &comp
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Every CPU schedule option but the threads, which each row sets (--num-threads).
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/false, {"threads"});
+  setUpToolOptions("linrec-bench", toolCategory);
   cl::ParseCommandLineOptions(argc, argv, "linrec-bench: CPU forward benchmarks\n");
+  if (llvm::Error e = scheduleFlags.apply(benchOptions.cpu, "the CPU benchmarks")) {
+    llvm::errs() << "linrec-bench: error: " << llvm::toString(std::move(e)) << "\n";
+    return 1;
+  }
   std::vector<std::string> families(models.begin(), models.end());
   if (families.empty())
     families = {"linear", "lightning", "simple_gla", "gla",     "delta",
@@ -334,6 +345,13 @@ int main(int argc, char **argv) {
   llvm::erase(families, "hybrids");
   bool tensorAttention = llvm::is_contained(families, "tensor_attention");
   llvm::erase(families, "tensor_attention");
+  // Every name is checked before anything is measured.
+  for (const std::string &family : families)
+    if (!parseLayerKind(family)) {
+      llvm::errs() << "linrec-bench: error: unknown model '" << family
+                   << "' (a family of linrec.models(), hybrids or tensor_attention)\n";
+      return 1;
+    }
   std::vector<int64_t> lengths(tokenCounts.begin(), tokenCounts.end());
   if (lengths.empty())
     lengths = {1024, 4096, 16384};
@@ -365,10 +383,6 @@ int main(int argc, char **argv) {
     if (decodeOnly)
       break;
     std::optional<LayerKind> kind = parseLayerKind(family);
-    if (!kind) {
-      llvm::errs() << "unknown model " << family << "\n";
-      return 1;
-    }
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
         LayerConfig config;
@@ -381,12 +395,7 @@ int main(int argc, char **argv) {
         shapes.tokens = tokens;
         shapes.heads = heads;
         shapes.keyDim = shapes.valueDim = d;
-        KernelOptions options;
-        options.chunkSize = chunk;
-        options.matmulRows = matmulRows;
-        options.matmulColumns = matmulColumns;
-        options.valueTiles = valueTiles;
-        options.headsPerItem = headsPerItem;
+        KernelOptions options = benchOptions;
         mlir::OwningOpRef<mlir::ModuleOp> module;
         RecurrenceOp op;
         auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
@@ -421,10 +430,10 @@ int main(int argc, char **argv) {
         for (mlir::Type t : op->getResultTypes())
           addBuffer(t, results, false);
         bool delta = kernel->algorithm() == Algorithm::ChunkedDelta;
-        double flops = flopsPerToken(delta, chunk, d, d) * tokens * heads * batchSize;
+        double flops = flopsPerToken(delta, options.cpu.chunkSize, d, d) * tokens * heads * batchSize;
         for (unsigned t : threads) {
           // The schedule may depend on the thread count (heads per work item).
-          options.threads = t;
+          options.cpu.threads = t;
           mlir::OwningOpRef<mlir::ModuleOp> threadModule;
           RecurrenceOp threadOp;
           kernel = compileLayer(context, compiler, config, shapes, options, threadModule, threadOp);
@@ -460,9 +469,7 @@ int main(int argc, char **argv) {
         auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
         WindowAttentionOp op;
         module->walk([&](WindowAttentionOp found) { op = found; });
-        KernelOptions options;
-        options.matmulRows = matmulRows;
-        options.matmulColumns = matmulColumns;
+        KernelOptions options = benchOptions;
         auto kernel = compiler.compile(op, options);
         if (!kernel) {
           llvm::errs() << llvm::toString(kernel.takeError()) << "\n";
@@ -512,8 +519,8 @@ int main(int argc, char **argv) {
     shapes.tokens = 1;
     shapes.heads = heads;
     shapes.keyDim = shapes.valueDim = d;
-    KernelOptions options;
-    options.sequential = true;
+    KernelOptions options = benchOptions;
+    options.cpu.sequential = true;
     mlir::OwningOpRef<mlir::ModuleOp> module;
     RecurrenceOp op;
     auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);

@@ -1,9 +1,12 @@
 //===- linrec-compile.cpp - kernels compiled ahead of time ----------------===//
 //
-//   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--chip=sm_90a] [--chunk-size=N]
-//                  [--value-tile=N] [--two-phase] [--tensor-cores] [--fuse-windows]
-//                  [--element-type=f32|bf16|f16]
-//                  [--binary=cubin|ptx] [--name=NAME]
+//   linrec-compile FILE.mlir -o DIR [--target=cpu|cuda] [--element-type=f32|bf16|f16]
+//                  [--binary=cubin|ptx] [--name=NAME] [SCHEDULE FLAGS]
+//
+// The target defaults to cuda where a CUDA toolkit is found ($CUDA_HOME, $CUDA_PATH or
+// /usr/local/cuda), else cpu; the first line of output says which. The schedule flags are the
+// target pipeline's options (linrec-to-cpu, linrec-to-nvvm: --chunk-size, --chip,
+// --value-tile, --two-phase, --tensor-cores, --fuse-windows, ...; --help lists them).
 //
 // Compiles every recurrence of FILE (named ops normalized, neighbours fused) into a shared
 // library DIR/NAME[_i].so and a manifest DIR/NAME[_i].json. The library exports the kernel's C
@@ -20,9 +23,11 @@
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/JitEngine.h"
 #include "linrec/Runtime/KernelSource.h"
+#include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -54,33 +59,25 @@ using namespace mlir;
 using namespace linrec;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required);
-static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required);
-static cl::opt<std::string> targetFlag("target", cl::desc("cpu | cuda"), cl::init("cuda"));
-static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"), cl::init("sm_90a"));
-static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("tokens per chunk (default: 32 on "
-                                                         "the GPU, 64 on the CPU)"),
-                                  cl::init(0));
-static cl::opt<int64_t> valueTile("value-tile", cl::desc("GPU: value columns per program"),
-                                  cl::init(64));
-static cl::opt<bool> twoPhase("two-phase",
-                              cl::desc("GPU: state pass + chunk-parallel output pass"));
-static cl::opt<bool> tensorCores("tensor-cores",
-                                 cl::desc("GPU: the chunk's products on the tensor cores"));
-static cl::opt<bool> fuseWindows("fuse-windows",
-                                 cl::desc("GPU: windows that feed a recurrence inside its "
-                                          "kernel (always on the CPU)"));
+static cl::OptionCategory toolCategory("linrec-compile options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required, cl::cat(toolCategory));
+static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required, cl::cat(toolCategory));
+static cl::opt<std::string> targetFlag("target",
+                                       cl::desc("cpu | cuda (default: cuda where a CUDA "
+                                                "toolkit is found, else cpu)"),
+                                       cl::init(""), cl::cat(toolCategory));
 static cl::opt<std::string> binary("binary",
                                    cl::desc("GPU code in the library: cubin (ptxas here, no JIT "
                                             "on the GPU's machine) or ptx (the driver compiles it "
                                             "when the library is opened)"),
-                                   cl::init("cubin"));
+                                   cl::init("cubin"), cl::cat(toolCategory));
 static cl::opt<std::string> elementType("element-type",
                                         cl::desc("element type of the inputs and outputs "
                                                  "(f32, bf16, f16; states stay f32)"),
-                                        cl::init(""));
+                                        cl::init(""), cl::cat(toolCategory));
 static cl::opt<std::string> baseName("name", cl::desc("library name (default: FILE's stem)"),
-                                     cl::init(""));
+                                     cl::init(""), cl::cat(toolCategory));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "linrec-compile: error: " << message << "\n";
@@ -188,10 +185,33 @@ static llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(bool f
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // The schedule flags are the target pipeline's options; the GPU binary's format is --binary.
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/true, {"format"});
+  setUpToolOptions("linrec-compile", toolCategory);
   cl::ParseCommandLineOptions(argc, argv, "linrec ahead-of-time kernel compiler\n");
-  bool cuda = targetFlag == "cuda";
-  if (!cuda && targetFlag != "cpu")
-    return fail("unknown --target=" + targetFlag + " (cpu, cuda)");
+  std::string cudaPath = defaultCudaPath();
+  bool haveToolkit = llvm::sys::fs::exists(cudaPath + "/bin/ptxas");
+  std::string target = targetFlag.empty() ? (haveToolkit ? "cuda" : "cpu") : targetFlag.getValue();
+  bool cuda = target == "cuda";
+  if (!cuda && target != "cpu")
+    return fail("unknown --target=" + target + " (cpu, cuda)");
+  KernelOptions options;
+  options.target = cuda ? Target::CUDA : Target::CPU;
+  options.gpu.chip = "sm_90a"; // no device here: the pipeline's default unless --chip
+  if (llvm::Error e = scheduleFlags.apply(options.schedule(), "--target=" + target))
+    return fail(llvm::toString(std::move(e)));
+  // A library holds one recurrence: a norm over all heads stays the caller's.
+  options.cpu.fuseHeadsNorms = false;
+  if (binary != "cubin" && binary != "ptx")
+    return fail("unknown --binary=" + binary + " (cubin, ptx)");
+  options.gpu.format = binary == "cubin" ? "bin" : "isa";
+  llvm::outs() << "linrec-compile: target " << target
+               << (cuda ? " " + options.gpu.chip.getValue() + ", " + binary.getValue()
+                        : std::string(" (this host's CPU)"))
+               << (targetFlag.empty() ? (haveToolkit ? " (a CUDA toolkit is at " + cudaPath + ")"
+                                                     : " (no CUDA toolkit at " + cudaPath + ")")
+                                      : "")
+               << "\n";
   initializeNativeTarget();
 
   DialectRegistry registry;
@@ -206,7 +226,10 @@ int main(int argc, char **argv) {
   // so that Hedgehog is one library; the tensor ops left around the recurrences are the
   // caller's.
   PassManager prepare(&context, ModuleOp::getOperationName());
-  buildRecurrenceFusion(prepare, /*fuseWindows=*/!cuda || fuseWindows);
+  if (cuda)
+    buildGpuFusionPipeline(prepare, options.gpu);
+  else
+    buildCpuFusionPipeline(prepare, options.cpu);
   if (failed(prepare.run(*module)))
     return fail("normalizing " + inputFile + " failed");
 
@@ -220,17 +243,6 @@ int main(int argc, char **argv) {
   else if (!elementType.empty())
     return fail("unknown --element-type=" + elementType + " (f32, bf16, f16)");
 
-  KernelOptions options;
-  options.target = cuda ? Target::CUDA : Target::CPU;
-  options.gpu.chip = chip;
-  options.gpu.valueTile = valueTile;
-  options.gpu.twoPhase = twoPhase;
-  options.gpu.tensorCores = tensorCores;
-  options.gpu.fuseWindows = fuseWindows;
-  if (binary != "cubin" && binary != "ptx")
-    return fail("unknown --binary=" + binary + " (cubin, ptx)");
-  options.gpu.format = binary == "cubin" ? "bin" : "isa";
-  options.chunkSize = chunkSize ? int64_t(chunkSize) : (cuda ? 32 : 64);
   auto machine = targetMachine(cuda);
   if (!machine)
     return fail(llvm::toString(machine.takeError()));
@@ -261,8 +273,8 @@ int main(int argc, char **argv) {
     llvm::json::Object manifest{
         {"library", name + ".so"},
         {"entry", "_mlir_ciface___linrec_kernel_0"},
-        {"target", targetFlag.getValue()},
-        {"chip", cuda ? chip.getValue() : std::string()},
+        {"target", target},
+        {"chip", cuda ? options.gpu.chip.getValue() : std::string()},
         {"binary", cuda ? binary.getValue() : std::string()},
         {"operands", specsOf(sourceOp->getOperandTypes(), operandNames, rec->getOperands())},
         {"results", specsOf(sourceOp->getResultTypes(), resultNames)},
@@ -271,7 +283,7 @@ int main(int argc, char **argv) {
         {"num_inits", int64_t(rec.getInits().size())},
         {"num_outputs", int64_t(rec.getNumOutputs())},
         {"varlen", bool(rec.getCuSeqlens())},
-        {"chunk_size", options.chunkSize},
+        {"chunk_size", options.chunkSize()},
     };
     llvm::Expected<KernelLayout> layout = lowerKernelSource(*source, options);
     if (!layout)

@@ -1,9 +1,8 @@
 //===- linrec-run.cpp - run linrec functions and conformance cases --------===//
 //
 //   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
-//              [--seed N] [--out DIR] [--target=reference|cpu|cuda] [--no-check]
-//              [--tolerance X] [--chunk-size N] [--value-tiles N] [--sequential]
-//              [--chunked-products] [--num-threads N]
+//              [--seed N] [--out DIR] [--target=reference|cpu|gpu-schedule|cuda]
+//              [--no-check] [--tolerance X] [SCHEDULE FLAGS]
 //   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
@@ -11,16 +10,20 @@
 // recurrence (log-decays <= 0, betas in (0, 1), unit-norm delta-rule keys). Outputs are
 // summarized, and written as .npy into --out; a compiled target is also run through the
 // float64 reference and its relative RMS error printed (exit 1 over --tolerance). Every
-// problem is a message and exit code 1.
+// problem is a message and exit code 1. The schedule flags are the options of the target's
+// pipeline (linrec-to-cpu, linrec-to-nvvm: --chunk-size, --value-tiles, --heads-per-item,
+// --threads, --sequential, --two-phase, ...; --help lists them).
 //
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/Npy.h"
+#include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -42,75 +45,40 @@ using namespace mlir;
 using namespace linrec;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::init(""));
-static cl::list<std::string> inputArrays(cl::Positional, cl::desc("[inputs.npy...]"));
+static cl::OptionCategory toolCategory("linrec-run options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::init(""), cl::cat(toolCategory));
+static cl::list<std::string> inputArrays(cl::Positional, cl::desc("[inputs.npy...]"), cl::cat(toolCategory));
 static cl::opt<std::string> funcName("fn", cl::desc("function to run (default: the first)"),
-                                     cl::init(""));
+                                     cl::init(""), cl::cat(toolCategory));
 static cl::list<std::string> namedInputs("input",
-                                         cl::desc("NAME=FILE.npy: bind an argument by name"));
-static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"));
-static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0));
+                                         cl::desc("NAME=FILE.npy: bind an argument by name"), cl::cat(toolCategory));
+static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"), cl::cat(toolCategory));
+static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0), cl::cat(toolCategory));
 static cl::opt<std::string> outDir("out", cl::desc("write outputs as .npy into this dir"),
-                                   cl::init(""));
+                                   cl::init(""), cl::cat(toolCategory));
 static cl::opt<std::string> targetFlag("target", cl::desc("reference | cpu | gpu-schedule | cuda"),
-                                       cl::init("reference"));
+                                       cl::init("reference"), cl::cat(toolCategory));
 static cl::opt<bool> noCheck("no-check",
-                             cl::desc("do not compare a compiled target with the reference"));
+                             cl::desc("do not compare a compiled target with the reference"), cl::cat(toolCategory));
 static cl::opt<double> tolerance("tolerance",
                                  cl::desc("largest relative RMS error against the reference"),
-                                 cl::init(1e-5));
-static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("CPU schedule: tokens per chunk"),
-                                  cl::init(64));
-static cl::opt<int64_t> valueTiles("value-tiles",
-                                   cl::desc("CPU schedule: value-dim tiles per (sequence, head)"),
-                                   cl::init(1));
-static cl::opt<int64_t> headsPerItem("heads-per-item",
-                                     cl::desc("CPU schedule: adjacent heads per work item (0: "
-                                              "as many as keep every thread busy)"),
-                                     cl::init(0));
-static cl::opt<bool> sequential("sequential", cl::desc("CPU schedule: token-by-token scan"));
-static cl::opt<bool> chunkedProducts(
-    "chunked-products",
-    cl::desc("CPU schedule: reads of products of states (tensor attention) in the chunked "
-             "product form instead of the scan"));
+                                 cl::init(1e-5), cl::cat(toolCategory));
 static cl::opt<bool> gpuSchedule("gpu-schedule",
                                  cl::desc("with --target=cpu: run the GPU schedule (before it "
-                                          "is mapped onto blocks and threads) on the CPU"));
-static cl::opt<int64_t> gpuValueTile("gpu-value-tile",
-                                     cl::desc("GPU schedule: value columns per program"),
-                                     cl::init(64));
-static cl::opt<bool> gpuTwoPhase("gpu-two-phase",
-                                 cl::desc("GPU schedule: state pass + chunk-parallel output pass"));
-static cl::opt<bool> gpuTensorCores("gpu-tensor-cores",
-                                    cl::desc("GPU schedule: the chunk's products on the tensor "
-                                             "cores (f16 operands, f32 accumulation)"));
-static cl::opt<bool> gpuFuseWindows("gpu-fuse-windows",
-                                    cl::desc("GPU schedule: compute windows that feed a "
-                                             "recurrence inside its chunked schedule"));
-static cl::opt<unsigned> numThreads("num-threads", cl::desc("CPU worker threads (0: all)"),
-                                   cl::init(0));
-static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"));
+                                          "is mapped onto blocks and threads) on the CPU; the "
+                                          "same as --target=gpu-schedule"),
+                                 cl::cat(toolCategory));
+static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"), cl::cat(toolCategory));
 static cl::opt<bool> emitMlir("emit-mlir",
-                              cl::desc("with --case: print the layer the case builds, do not run"));
+                              cl::desc("with --case: print the layer the case builds, do not run"), cl::cat(toolCategory));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
                                               "models not supported yet are skipped"),
-                                     cl::init(""));
+                                     cl::init(""), cl::cat(toolCategory));
 
-static KernelOptions cpuOptions() {
-  KernelOptions options;
-  options.chunkSize = chunkSize;
-  options.valueTiles = valueTiles;
-  options.headsPerItem = headsPerItem;
-  options.sequential = sequential;
-  options.chunkedProducts = chunkedProducts;
-  options.threads = numThreads;
-  options.gpu.valueTile = gpuValueTile;
-  options.gpu.twoPhase = gpuTwoPhase;
-  options.gpu.tensorCores = gpuTensorCores;
-  options.gpu.fuseWindows = gpuFuseWindows;
-  return options;
-}
+/// The target and schedule the compiled targets run with (main sets them from the flags).
+static KernelOptions kernelOptions;
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "linrec-run: error: " << message << "\n";
@@ -152,7 +120,7 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
       ++passed;
       continue;
     }
-    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler, cpuOptions());
+    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions);
     if (!report) {
       std::string message = llvm::toString(report.takeError());
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.
@@ -419,7 +387,7 @@ static int runFunction(MLIRContext &context, Target target, KernelCompiler &comp
   }
 
   llvm::Expected<std::vector<Array>> results =
-      runFunction(*module, func.getSymName(), bound, target, compiler, cpuOptions());
+      runFunction(*module, func.getSymName(), bound, target, compiler, kernelOptions);
   if (!results)
     return fail(llvm::toString(results.takeError()));
 
@@ -443,7 +411,7 @@ static int runFunction(MLIRContext &context, Target target, KernelCompiler &comp
 
   // A compiled target is checked against the float64 reference on the same inputs.
   llvm::Expected<std::vector<Array>> reference =
-      runFunction(*module, func.getSymName(), bound, Target::Reference, compiler, cpuOptions());
+      runFunction(*module, func.getSymName(), bound, Target::Reference, compiler, kernelOptions);
   if (!reference)
     return fail("reference: " + llvm::toString(reference.takeError()));
   bool passed = true;
@@ -460,12 +428,20 @@ static int runFunction(MLIRContext &context, Target target, KernelCompiler &comp
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/true);
+  setUpToolOptions("linrec-run", toolCategory);
   cl::ParseCommandLineOptions(argc, argv, "linrec-run: run linrec functions and cases\n");
   std::optional<Target> target = parseTarget(targetFlag);
   if (!target)
     return fail("unknown --target=" + targetFlag + " (reference, cpu, gpu-schedule, cuda)");
   if (gpuSchedule && *target == Target::CPU) // --gpu-schedule is --target=gpu-schedule
     target = Target::GPUScheduleOnCPU;
+  // Schedule flags set the options of the compiled target's pipeline (the CPU's for the
+  // reference, which only compiles when it checks nothing).
+  kernelOptions.target = *target == Target::Reference ? Target::CPU : *target;
+  if (llvm::Error e = scheduleFlags.apply(kernelOptions.schedule(),
+                                          "--target=" + targetName(kernelOptions.target).str()))
+    return fail(llvm::toString(std::move(e)));
 
   DialectRegistry registry;
   linrec::registerAllDialects(registry);

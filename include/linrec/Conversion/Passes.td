@@ -17,32 +17,42 @@ def LinrecLowerCPU : Pass<"linrec-lower-cpu", "::mlir::ModuleOp"> {
     recurrence itself is replaced by a call of the kernel on buffers of its operands, so the
     enclosing function still computes the same tensors. The runtime calls the kernels
     directly, one range of work items per thread.
+
+    Options (`linrec::CpuKernelSchedule`): `chunk-size`, `matmul-rows`, `matmul-columns`,
+    `value-tiles`, `heads-per-item`, `threads`; `linrec-opt --help` describes them.
   }];
-  let options = [
-    Option<"chunkSize", "chunk-size", "int64_t", "64",
-           "Tokens per chunk of the chunked algorithms (a multiple of 16, up to 128); a "
-           "recurrence's own chunk_size attribute wins">,
-    Option<"valueTiles", "value-tiles", "int64_t", "1",
-           "Split each (sequence, head) into this many value-dim tiles of separate work items "
-           "(more parallelism when B·H is small); used when every state is a matrix with the "
-           "same dv and every output is a read, 1 otherwise">,
-    Option<"headsPerItem", "heads-per-item", "int64_t", "1",
-           "Adjacent heads of one sequence per work item, advanced chunk by chunk together so "
-           "that their token rows (adjacent in [B, T, H, D]) load together (chunked kernels); "
-           "0 chooses: the most heads (up to 8, dividing H) that still give every thread a "
-           "work item (autoHeadsPerItem)">,
-    Option<"threads", "threads", "int64_t", "0",
-           "Threads the kernels will run on, for heads-per-item=0 (0: the host's hardware "
-           "threads)">,
-    Option<"matmulRows", "matmul-rows", "int64_t", "4",
-           "Rows of a matmul register tile">,
-    Option<"matmulColumns", "matmul-columns", "int64_t", "64",
-           "Columns of a matmul register tile (a multiple of 16 fills AVX-512 registers)">,
-  ];
+  // Options: the CPU kernel schedule, CpuKernelSchedule in linrec/Pipelines/ScheduleOptions.h
+  // (declared once for this pass, linrec-to-cpu and the runtime).
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+def LinrecParallelizeKernelCalls : Pass<"linrec-parallelize-kernel-calls", "::mlir::ModuleOp"> {
+  let summary = "Spread each kernel call's work items over scf.parallel iterations";
+  let description = [{
+    A kernel call `func.call @__linrec_kernel_<n>(operands..., %c0, %work)` (what
+    `linrec-lower-cpu` leaves in a layer function) becomes an `scf.parallel` over
+    `[0, %work)` whose iteration `w` calls the kernel on the work items `[w, w + 1)`; a later
+    `convert-scf-to-openmp` spreads them over threads. For compiled layers, whose tensor ops
+    around the kernels run in the same function (`linrec-layer-to-cpu`); the kernel functions
+    themselves are untouched.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
+}
+
+def LinrecDeallocateLayerBuffers : Pass<"linrec-deallocate-layer-buffers", "::mlir::ModuleOp"> {
+  let summary = "Free the intermediate buffers of the functions that call kernels";
+  let description = [{
+    Runs upstream's `buffer-deallocation-pipeline` (ownership-based deallocation) on every
+    function except the kernels `__linrec_kernel_<n>`, which free their own scratch buffers
+    (`memref.dealloc` at their end, which ownership-based deallocation does not take).
+  }];
+  let dependentDialects = [
+    "::mlir::bufferization::BufferizationDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
   ];
 }
 
@@ -64,23 +74,11 @@ def LinrecLowerGPU : Pass<"linrec-lower-gpu", "::mlir::ModuleOp"> {
     one program per (batch row, head) walking its queries in blocks of `chunk-size`: the
     block's queries, the keys and values of its key span, masked scores, row weights and
     outputs, each a thread phase.
+
+    Options (`linrec::GpuKernelSchedule`): `chunk-size`, `value-tile`, `two-phase`,
+    `tensor-cores`; `linrec-opt --help` describes them.
   }];
-  let options = [
-    Option<"chunkSize", "chunk-size", "int64_t", "32",
-           "Tokens per chunk (a recurrence's own chunk_size attribute wins)">,
-    Option<"valueTile", "value-tile", "int64_t", "64",
-           "Value columns per program; a state whose dv it does not divide (or an epilogue "
-           "that needs whole rows) takes whole rows">,
-    Option<"twoPhase", "two-phase", "bool", "false",
-           "Chunked recurrences as a state pass (saving each chunk-start state to a "
-           "workspace) and a chunk-parallel output pass, instead of one program per work item "
-           "walking its chunks (more parallelism when B·H is small)">,
-    Option<"tensorCores", "tensor-cores", "bool", "false",
-           "The chunk's products as f16 matmuls with f32 accumulation (linalg.matmul on "
-           "workgroup tiles; tensor-core MMA after linrec-map-to-gpu): the reads' and the "
-           "delta rule's products with the state, the state update, and the intra-chunk "
-           "attention without key decays. For bf16/f16 inputs (about 1e-3 relative error)">,
-  ];
+  // Options: GpuKernelSchedule in linrec/Pipelines/ScheduleOptions.h.
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::gpu::GPUDialect", "::mlir::linalg::LinalgDialect",
@@ -109,9 +107,10 @@ def LinrecMapToGPU : Pass<"linrec-map-to-gpu", "::mlir::ModuleOp"> {
     the workgroup allocas of the block become views into one dynamic shared-memory buffer
     (128-byte aligned, from the buffer's first 128-byte boundary), whose size is the launch's dynamic shared memory and is checked against the
     target's limit.
+
+    Options: `block-size` (`linrec::GpuBlockSchedule`) and `shared-memory-limit`.
   }];
   let options = [
-    Option<"blockSize", "block-size", "int64_t", "256", "Threads per block">,
     Option<"sharedMemoryLimit", "shared-memory-limit", "int64_t", "232448",
            "Bytes of shared memory one block may use (sm_90: 227 KiB, sm_80: 163 KiB)">,
   ];
@@ -132,10 +131,7 @@ def LinrecGpuRegisterBudget : Pass<"linrec-gpu-register-budget", "::mlir::gpu::G
     for two blocks per SM, as the chunk tiles' shared memory does. Runs after
     `gpu-kernel-outlining`.
   }];
-  let options = [
-    Option<"maxRegisters", "max-registers", "int64_t", "128",
-           "Registers per thread (at most 255)">,
-  ];
+  // Options: GpuRegisterSchedule (max-registers) in linrec/Pipelines/ScheduleOptions.h.
 }
 
 #endif // LINREC_CONVERSION_PASSES_TD

@@ -12,7 +12,7 @@
 #define LINREC_RUNTIME_KERNEL_H
 
 #include "linrec/Dialect/LinrecOps.h"
-#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Pipelines/ScheduleOptions.h"
 #include "linrec/Reference/Array.h"
 #include "linrec/Runtime/Target.h"
 
@@ -48,24 +48,33 @@ struct MemRefDescriptor {
   std::vector<int64_t> words;
 };
 
-/// The kernel's target and schedule: the CPU schedule (chunk size, matmul tile, value tiles,
-/// heads per work item: see CpuPipelineOptions), the GPU's, and what only the runtime decides.
-struct KernelOptions : CpuPipelineOptions {
+/// What a kernel is compiled for: the target, and the options of the target's pipeline
+/// (ScheduleOptions.h: every schedule option is declared there once). `cpu` applies to
+/// Target::CPU, `gpu` to Target::GPUScheduleOnCPU and Target::CUDA.
+struct KernelOptions {
+  KernelOptions() { gpu.chip = ""; }
+
   /// CPU kernels, the GPU schedule run on the CPU, or CUDA kernels (Target::Reference has no
   /// kernels).
   Target target = Target::CPU;
-  /// Force the token-by-token scan (decode steps, or to cross-check the chunked form).
-  bool sequential = false;
-  /// Recurrences that read products of states (tensor attention) run the chunked product
-  /// form (chunks of at most 16) instead of the scan, which costs less on the CPU.
-  bool chunkedProducts = false;
-  /// The GPU schedule and target (Target::GPUScheduleOnCPU and Target::CUDA); its chunk size
-  /// is `chunkSize`'s, and an empty chip means the device's (sm_90a on compute capability 9.0).
-  GpuPipelineOptions gpu = [] {
-    GpuPipelineOptions device;
-    device.chip = "";
-    return device;
-  }();
+  /// linrec-to-cpu's options: the algorithm choice, the CPU schedule, the fusions.
+  CpuPipelineOptions cpu;
+  /// linrec-to-nvvm's options; an empty chip (the runtime's default) means the device's
+  /// (sm_90a on compute capability 9.0).
+  GpuPipelineOptions gpu;
+
+  /// The options of the target's pipeline.
+  const mlir::detail::PassOptions &schedule() const;
+  mlir::detail::PassOptions &schedule();
+  /// The algorithm asked for on the target.
+  const AlgorithmChoice<PipelineOption> &algorithm() const;
+  /// The target's chunk size.
+  int64_t chunkSize() const;
+  /// Parses "name=value ..." (the target pipeline's option names) into the target's options;
+  /// the error names an option the target does not have.
+  llvm::Error parseSchedule(llvm::StringRef text);
+  /// The target and every option of its pipeline, printed: part of the kernel cache's key.
+  std::string str() const;
 };
 
 class Kernel {

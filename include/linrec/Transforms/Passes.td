@@ -32,6 +32,21 @@ def LinrecClassify : Pass<"linrec-classify"> {
   ];
 }
 
+def LinrecSelectAlgorithm : Pass<"linrec-select-algorithm"> {
+  let summary = "Mark recurrences with the algorithm asked for instead of the analysis's";
+  let description = [{
+    With `sequential`, every `linrec.recurrence` is marked `algorithm = sequential` (the exact
+    scan: decode steps, cross-checks); with `chunked-products`, every recurrence whose reads of
+    state products have the chunked product form (tensor attention) is marked
+    `chunked_product`. Runs right after `linrec-normalize`, before the fusion passes, which
+    respect the mark (a window or a norm over heads is not fused into a scan), and
+    `linrec-classify`, which keeps it. Without either option the pass changes nothing.
+
+    Options (`linrec::AlgorithmChoice` in linrec/Pipelines/ScheduleOptions.h): `sequential`,
+    `chunked-products`.
+  }];
+}
+
 def LinrecExpandFeatureMaps : Pass<"linrec-expand-feature-maps"> {
   let summary = "Expand linrec.feature_map and linrec.l2norm into arith, math and vector ops";
   let description = [{

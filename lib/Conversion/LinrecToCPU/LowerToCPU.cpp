@@ -4,6 +4,7 @@
 #include "CpuKernels.h"
 #include "KernelCommon/KernelCalls.h"
 #include "linrec/Conversion/Passes.h"
+#include "linrec/Pipelines/ScheduleOptions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -61,8 +62,11 @@ int64_t linrec::autoHeadsPerItem(RecurrenceOp op, int64_t valueTiles, int64_t th
 }
 
 namespace {
-struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass> {
-  using Base::Base;
+struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>,
+                            CpuKernelSchedule<PassOption> {
+  LinrecLowerCPUPass() : CpuKernelSchedule(static_cast<Pass &>(*this)) {}
+  LinrecLowerCPUPass(const LinrecLowerCPUPass &other)
+      : LinrecLowerCPUBase(other), CpuKernelSchedule(static_cast<Pass &>(*this)) {}
 
   void runOnOperation() override {
     auto lowerWindow = [&](WindowAttentionOp op, StringRef name) -> LogicalResult {
@@ -139,6 +143,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       group = heads;
       tiles = 1;
     }
+    kernel->setAttr("linrec.algorithm", AlgorithmAttr::get(op.getContext(), analysis.algorithm));
     kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", OpBuilder(op).getI64IntegerAttr(group));
     codegen::KernelEmitter emitter(op, analysis, kernel, chunk, tiles, group);

@@ -5,6 +5,7 @@
 #include "WindowSchedule.h"
 #include "KernelCommon/KernelCalls.h"
 #include "linrec/Conversion/Passes.h"
+#include "linrec/Pipelines/ScheduleOptions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -29,8 +30,11 @@ static int64_t valueTilesOfWidth(RecurrenceOp op, const RecurrenceAnalysis &anal
 }
 
 namespace {
-struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass> {
-  using Base::Base;
+struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>,
+                            GpuKernelSchedule<PassOption> {
+  LinrecLowerGPUPass() : GpuKernelSchedule(static_cast<Pass &>(*this)) {}
+  LinrecLowerGPUPass(const LinrecLowerGPUPass &other)
+      : LinrecLowerGPUBase(other), GpuKernelSchedule(static_cast<Pass &>(*this)) {}
 
   void runOnOperation() override {
     auto lowerWindow = [&](WindowAttentionOp op, StringRef name) -> LogicalResult {
@@ -78,6 +82,9 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
     func::FuncOp kernel = codegen::createKernelFunction(op, name);
     OpBuilder attrs(op);
+    kernel->setAttr("linrec.algorithm",
+                    AlgorithmAttr::get(op.getContext(),
+                                       sequential ? Algorithm::Sequential : analysis.algorithm));
     kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
     kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
     kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());

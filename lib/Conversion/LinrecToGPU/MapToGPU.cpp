@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Conversion/Passes.h"
+#include "linrec/Pipelines/ScheduleOptions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
@@ -52,8 +53,13 @@ static void moveBody(Block &from, Block &to) {
 constexpr int64_t kTileAlignment = 128;
 
 namespace {
-struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass> {
-  using Base::Base;
+struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>,
+                            linrec::GpuBlockSchedule<linrec::PassOption> {
+  LinrecMapToGPUPass() : GpuBlockSchedule(static_cast<Pass &>(*this)) {}
+  LinrecMapToGPUPass(linrec::LinrecMapToGPUOptions options)
+      : LinrecMapToGPUBase(std::move(options)), GpuBlockSchedule(static_cast<Pass &>(*this)) {}
+  LinrecMapToGPUPass(const LinrecMapToGPUPass &other)
+      : LinrecMapToGPUBase(other), GpuBlockSchedule(static_cast<Pass &>(*this)) {}
 
   void runOnOperation() override {
     if (blockSize < 1 || blockSize > 1024) {
