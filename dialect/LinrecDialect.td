@@ -26,6 +26,29 @@ def Linrec_Dialect : Dialect {
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
+  // What the kernel lowerings record on a kernel function (func.func, and the llvm.func it
+  // becomes) for the passes after them and the runtime. Verified in
+  // verifyOperationAttribute; no other `linrec.` attribute is valid on an op.
+  let discardableAttrs = (ins
+    // The algorithm the kernel runs (a window attention's kernel has none).
+    "::linrec::AlgorithmAttr":$algorithm,
+    // Work items per (sequence, head group): value-dim tiles (>= 1).
+    "::mlir::IntegerAttr":$value_tiles,
+    // Adjacent heads per work item (>= 1).
+    "::mlir::IntegerAttr":$heads_per_item,
+    // Work items also split T into blocks of this many tokens (>= 1; GPU window schedules).
+    "::mlir::IntegerAttr":$token_block,
+    // The kernel is a GPU schedule (linrec-lower-gpu), not a CPU kernel.
+    "::mlir::UnitAttr":$gpu_schedule,
+    // The GPU schedule computes window reads (linrec-map-to-gpu's shared-memory diagnostic).
+    "::mlir::UnitAttr":$window_reads,
+    // On a gpu.launch: the dynamic shared memory it needs, in bytes.
+    "::mlir::IntegerAttr":$shared_memory_bytes
+  );
+  let hasOperationAttrVerify = 1;
+  // `linrec.name` names a layer function's arguments and results (a StringAttr).
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     void registerTypes();
   }];

@@ -32,12 +32,13 @@ void initializeNativeTarget() {
 /// LLVM options CPU kernels compile with. Each bought nothing at run time and cost compile time
 /// (measured on every family, d = 64 and 128, 1 and 2 threads):
 /// - loop strength reduction (a code-generation pass) grows with the kernels' loop depth: with
-///   heads grouped per work item it took 220 of 670 ms of gla's compile (session 6);
+///   heads grouped per work item it took 220 of 670 ms of gla's compile;
 /// - partial and run-time unrolling: the x86 cost model lets the IR optimizer unroll loops with
 ///   run-time trip counts by up to 16 (a quarter of its time on kda); without them linear
 ///   compiles in 135 ms instead of 223, kda in 305 instead of 375, and no kernel ran slower
-///   (2-thread linear and simple_gla 6-8% faster; session 7). Full unrolling of small constant
-///   loops stays: without it kernels ran 5-14% slower (session 4).
+///   (2-thread linear and simple_gla 6-8% faster). Full unrolling of small constant
+///   loops stays: without it kernels ran 5-14% slower
+///   (bench/results/2026-11-29-cpu-design-notes.md has the measurements).
 static constexpr std::pair<const char *, const char *> kCpuCodeGenerationOptions[] = {
     {"disable-lsr", "true"},
     {"unroll-allow-partial", "false"},

@@ -136,13 +136,13 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &o
     return runtimeError("internal error: the pipeline left no kernel function");
   KernelLayout layout;
   // (A window attention has no algorithm to choose; it reports the scan.)
-  if (auto algorithm = kernel->getAttrOfType<AlgorithmAttr>("linrec.algorithm"))
+  if (auto algorithm = kernel->getAttrOfType<AlgorithmAttr>(kAlgorithmAttr))
     layout.algorithm = algorithm.getValue();
-  if (auto tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles"))
+  if (auto tiles = kernel->getAttrOfType<IntegerAttr>(kValueTilesAttr))
     layout.valueTiles = tiles.getInt();
-  if (auto group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item"))
+  if (auto group = kernel->getAttrOfType<IntegerAttr>(kHeadsPerItemAttr))
     layout.headsPerItem = group.getInt();
-  if (auto block = kernel->getAttrOfType<IntegerAttr>("linrec.token_block"))
+  if (auto block = kernel->getAttrOfType<IntegerAttr>(kTokenBlockAttr))
     layout.tokenBlock = block.getInt();
   return layout;
 }
@@ -163,6 +163,10 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
                                     ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.cpu.threads)
                                     : 1;
   }
+  // The threads only choose the heads per work item, now chosen: kernels that differ in
+  // nothing else are one kernel (and one cache entry).
+  if (options.target == Target::CPU)
+    resolved.cpu.threads = 0;
   if (options.target == Target::CUDA && resolved.gpu.chip.empty()) {
     // The device's architecture; sm_90 gets the arch-specific sm_90a features.
     auto driver = CudaDriver::get();

@@ -13,6 +13,8 @@ config.test_exec_root = os.path.join(config.linrec_obj_root, "test")
 config.environment["PATH"] = os.pathsep.join(
     [config.linrec_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%examples", os.path.join(config.linrec_src_root, "examples")))
+config.substitutions.append(("%linrec_obj_root", config.linrec_obj_root))
+config.substitutions.append(("%linrec_src_root", config.linrec_src_root))
 
 # The shared conformance cases live outside the repository (../shared/conformance).
 if os.path.isdir(config.conformance_dir):

@@ -108,7 +108,7 @@ def inputs(family, B, T, H, d, dtype, strong=False, seed=0):
 
 
 def reference(family, x, scale):
-    """The token-by-token recurrence in float64 (DESIGN.md §1)."""
+    """The token-by-token recurrence in float64 (docs/Models.md)."""
     q, k, v = (x[n].double() for n in ("q", "k", "v"))
     B, T, H, dk = q.shape
     S = torch.zeros(B, H, dk, v.shape[-1], dtype=torch.float64, device=DEVICE)

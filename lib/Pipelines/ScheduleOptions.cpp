@@ -53,14 +53,19 @@ llvm::StringMap<std::string> scheduleOptionValues(StringRef printed) {
 }
 
 llvm::Error parseScheduleOptions(mlir::detail::PassOptions &options, StringRef text) {
-  std::string message;
-  llvm::raw_string_ostream errors(message);
-  if (succeeded(options.parseFromString(unbraced(text), errors)))
-    return llvm::Error::success();
-  // llvm::cl's message names the option; drop its "<Pass-Options-Parser>: " prefix.
-  StringRef reason = StringRef(message).trim();
-  reason.consume_front("<Pass-Options-Parser>: ");
-  return scheduleError("schedule option: " + reason);
+  // One entry at a time, so that the error names the one that fails (llvm::cl reports a bad
+  // value on stderr itself, and only an unknown name to the stream).
+  for (auto [name, entry] : optionEntries(text)) {
+    std::string message;
+    llvm::raw_string_ostream errors(message);
+    if (succeeded(options.parseFromString(entry, errors)))
+      continue;
+    StringRef reason = StringRef(message).trim();
+    reason.consume_front("<Pass-Options-Parser>: ");
+    return scheduleError("schedule option '" + entry + "': " +
+                         (reason.empty() ? StringRef("not a value of its type") : reason));
+  }
+  return llvm::Error::success();
 }
 
 void copyScheduleOptionsTo(const mlir::detail::PassOptions &options, Pass &pass) {

@@ -27,7 +27,7 @@ namespace linrec {
 /// (heads-per-item=0): the most adjacent heads, up to 8 and dividing `heads`, that leave at
 /// least one work item per thread, and a multiple of `threads` unless there are 4 per thread
 /// (equal items, so no thread waits on another). Grouped heads read each token's rows as one
-/// stream: 3–12% faster at H = 8 (docs/CPU-codegen.md, session 6). 1 for dynamic dims.
+/// stream: 3–12% faster at H = 8 (docs/CPU-codegen.md, "Work items"). 1 for dynamic dims.
 int64_t autoHeadsPerItem(int64_t rows, int64_t heads, int64_t valueTiles, int64_t threads);
 
 /// autoHeadsPerItem for `op`'s static shapes (rows: B, or N with cu_seqlens), and no more

@@ -155,7 +155,7 @@ def LinrecFuseDelays : Pass<"linrec-fuse-delays"> {
     enter the state when they leave the window) becomes that tensor read with a delay of w
     (the recurrence's `delays`): the kernel reads the row w tokens back instead of a shifted
     copy. Recurrences with `cu_seqlens` are left alone (a pad of packed sequences crosses their
-    boundaries). CPU pipelines only: the GPU schedule has no delays yet.
+    boundaries). Both code generators read delayed rows (the per-token loads they share).
   }];
   let dependentDialects = ["::linrec::LinrecDialect"];
 }
@@ -167,8 +167,8 @@ def LinrecFuseProjections : Pass<"linrec-fuse-projections"> {
     (Hedgehog's and LoLCATs' feature-map projections) that computes a recurrence input becomes
     `linrec.project` of x with W in the body: x becomes an input (delayed as u was) and W a
     `[H, D, F]` param, and the kernel computes u per token in its loads instead of a separate
-    loop nest writing u to memory. CPU pipelines only: the GPU schedule has no projections
-    yet.
+    loop nest writing u to memory; in both code generators (the per-token body cloning they
+    share).
   }];
   let dependentDialects = ["::linrec::LinrecDialect"];
 }

@@ -78,12 +78,12 @@ void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
   if (Value cu = op.getCuSeqlens())
     rows = arith::SubIOp::create(b, tensor::DimOp::create(b, cu, 0),
                                  arith::ConstantIndexOp::create(b, 1));
-  int64_t group = kernel->getAttrOfType<IntegerAttr>("linrec.heads_per_item").getInt();
+  int64_t group = kernel->getAttrOfType<IntegerAttr>(kHeadsPerItemAttr).getInt();
   Value groups = heads;
   if (group > 1)
     groups = arith::CeilDivUIOp::create(b, heads, arith::ConstantIndexOp::create(b, group));
   Value work = arith::MulIOp::create(b, rows, groups);
-  int64_t tiles = kernel->getAttrOfType<IntegerAttr>("linrec.value_tiles").getInt();
+  int64_t tiles = kernel->getAttrOfType<IntegerAttr>(kValueTilesAttr).getInt();
   if (tiles > 1)
     work = arith::MulIOp::create(b, work, arith::ConstantIndexOp::create(b, tiles));
   unsigned numOutputs = op.getNumOutputs();
@@ -121,7 +121,7 @@ void replaceWindowWithKernelCall(WindowAttentionOp op, func::FuncOp kernel) {
   SmallVector<Value> sizes = {tensor::DimOp::create(b, q, 0), tensor::DimOp::create(b, q, 1),
                               tensor::DimOp::create(b, q, 2)};
   Value work = arith::MulIOp::create(b, sizes[0], sizes[2]);
-  if (auto block = kernel->getAttrOfType<IntegerAttr>("linrec.token_block"))
+  if (auto block = kernel->getAttrOfType<IntegerAttr>(kTokenBlockAttr))
     work = arith::MulIOp::create(
         b, work,
         arith::CeilDivUIOp::create(b, sizes[1],

@@ -157,7 +157,7 @@ static int64_t linesPerRow(Value memref) {
 
 /// Up to 96 KB (d = 64 here) the rows go to L1. More (d = 128: 136-160 KB against a 32 KB L1)
 /// would evict each other and the chunk's buffers before use, so they go to L2: 4-6% faster at
-/// d = 128, 1-5% slower at d = 64 (measured, docs/CPU-codegen.md "Session 7").
+/// d = 128, 1-5% slower at d = 64 (measured: bench/results/2026-11-29-cpu-design-notes.md, "Session 7").
 int64_t KernelEmitter::chunkPrefetchLocality() {
   int64_t lines = 0;
   for (unsigned i = 0; i < numInputs; ++i)
@@ -227,7 +227,7 @@ void KernelEmitter::cloneBodyOp(Operation &bodyOp, IRMapping &mapping) {
   Value x = mapping.lookup(project.getInput()), weight = mapping.lookup(project.getWeight());
   VectorType resultType = project.getResult().getType();
   int64_t rows = project.getWeight().getType().getDimSize(0);
-  if (kernel->hasAttr("linrec.gpu_schedule")) {
+  if (kernel->hasAttr(kGpuScheduleAttr)) {
     // A GPU thread keeps x in registers: D extracts (a scratch buffer would be one allocation
     // shared by every thread).
     Value u = zeros(resultType);

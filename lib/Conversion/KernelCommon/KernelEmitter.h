@@ -71,11 +71,11 @@ public:
   /// `locality`: 3 = L1, 2 = L2 (chunkPrefetchLocality).
   void prefetchTokenRows(const WorkItem &item, mlir::Value token, int64_t locality = 3);
   /// Where a chunk's worth of one head's rows, prefetched a head ahead, should go: L1 while it
-  /// is small, else L2 (docs/CPU-codegen.md "Session 7").
+  /// is small, else L2 (docs/CPU-codegen.md, "Prefetching").
   int64_t chunkPrefetchLocality();
   /// Prefetches the input rows of `token`, a few tokens ahead of the prologue's loads, into L1.
   /// The rows of one head (a power-of-two stride apart) share a few L1 sets, so a whole chunk
-  /// prefetched ahead does not stay there (docs/CPU-codegen.md "Session 7").
+  /// prefetched ahead does not stay there (docs/CPU-codegen.md, "Prefetching").
   void prefetchInputRowsToL1(const WorkItem &item, mlir::Value token);
   /// Clones one per-token body op (a projection becomes FMAs over its weight's rows).
   void cloneBodyOp(mlir::Operation &bodyOp, mlir::IRMapping &mapping);

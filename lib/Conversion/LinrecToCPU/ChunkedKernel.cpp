@@ -1,6 +1,6 @@
 //===- ChunkedKernel.cpp - the chunk-parallel form of a recurrence --------===//
 //
-// Per (sequence, head), chunk by chunk of C tokens (DESIGN.md §2), with b = the cumulative
+// Per (sequence, head), chunk by chunk of C tokens (docs/CPU-codegen.md, "The chunked kernel"), with b = the cumulative
 // log-decay inside the chunk (every exponent below is <= 0, so nothing overflows):
 //
 //   prologue: the body's per-token ops give Q (scaled), K, V (times β), β and the decays
@@ -725,7 +725,7 @@ private:
     });
   }
 
-  /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
+  /// The delta rule's U by forward substitution (the WY/UT form: T = A⁻¹ diag(β), U = T V).
   void emitDeltaSolve(StateBuffers &s) {
     emitDecayedRows(s, s.keys);                                // K ⊙ e^{b}
     matmulPrefetchingNextChunk(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S

@@ -143,9 +143,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       group = heads;
       tiles = 1;
     }
-    kernel->setAttr("linrec.algorithm", AlgorithmAttr::get(op.getContext(), analysis.algorithm));
-    kernel->setAttr("linrec.value_tiles", OpBuilder(op).getI64IntegerAttr(tiles));
-    kernel->setAttr("linrec.heads_per_item", OpBuilder(op).getI64IntegerAttr(group));
+    kernel->setAttr(kAlgorithmAttr, AlgorithmAttr::get(op.getContext(), analysis.algorithm));
+    kernel->setAttr(kValueTilesAttr, OpBuilder(op).getI64IntegerAttr(tiles));
+    kernel->setAttr(kHeadsPerItemAttr, OpBuilder(op).getI64IntegerAttr(group));
     codegen::KernelEmitter emitter(op, analysis, kernel, chunk, tiles, group);
     emitter.matmulRows = matmulRows;
     emitter.matmulColumns = matmulColumns;

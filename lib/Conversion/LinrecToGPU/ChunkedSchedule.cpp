@@ -1,6 +1,6 @@
 //===- ChunkedSchedule.cpp - the chunked algorithm as a GPU schedule ------===//
 //
-// The GPU form of the chunk-parallel algorithm (DESIGN.md §2; the CPU form and its formulas
+// The GPU form of the chunk-parallel algorithm (docs/GPU-codegen.md; the CPU form and its formulas
 // are in LinrecToCPU/ChunkedKernel.cpp). One program per work item (sequence, head, value
 // tile) walks the chunks with its state tile in workgroup memory ("fused chunk" schedule).
 // Each chunk is a sequence of phases; a phase is a thread loop over independent elements:
@@ -735,7 +735,7 @@ private:
     });
   }
 
-  /// The delta rule's U by forward substitution (DESIGN.md §2, WY/UT form).
+  /// The delta rule's U by forward substitution (the WY/UT form: T = A⁻¹ diag(β), U = T V).
   void emitDeltaSolve(StateTiles &s) {
     emitAttention(s, s.keys, /*strict=*/true); // G
     if (usesTensorCores(s)) {

@@ -42,8 +42,8 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
         return op.emitOpError("GPU query block (chunk size) must be in [1, 128], got ")
                << int64_t(chunkSize);
       func::FuncOp kernel = codegen::createKernelFunction(op, name);
-      kernel->setAttr("linrec.gpu_schedule", UnitAttr::get(op.getContext()));
-      kernel->setAttr("linrec.token_block", OpBuilder(op).getI64IntegerAttr(chunkSize));
+      kernel->setAttr(kGpuScheduleAttr, UnitAttr::get(op.getContext()));
+      kernel->setAttr(kTokenBlockAttr, OpBuilder(op).getI64IntegerAttr(chunkSize));
       gpusched::emitWindowSchedule(op, kernel, chunkSize);
       codegen::replaceWindowWithKernelCall(op, kernel);
       return success();
@@ -82,14 +82,14 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
     int64_t tiles = sequential ? 1 : valueTilesOfWidth(op, analysis, valueTile);
     func::FuncOp kernel = codegen::createKernelFunction(op, name);
     OpBuilder attrs(op);
-    kernel->setAttr("linrec.algorithm",
+    kernel->setAttr(kAlgorithmAttr,
                     AlgorithmAttr::get(op.getContext(),
                                        sequential ? Algorithm::Sequential : analysis.algorithm));
-    kernel->setAttr("linrec.value_tiles", attrs.getI64IntegerAttr(tiles));
-    kernel->setAttr("linrec.heads_per_item", attrs.getI64IntegerAttr(1));
-    kernel->setAttr("linrec.gpu_schedule", attrs.getUnitAttr());
+    kernel->setAttr(kValueTilesAttr, attrs.getI64IntegerAttr(tiles));
+    kernel->setAttr(kHeadsPerItemAttr, attrs.getI64IntegerAttr(1));
+    kernel->setAttr(kGpuScheduleAttr, attrs.getUnitAttr());
     if (!analysis.windows.empty()) // (linrec-map-to-gpu's shared-memory diagnostic says so)
-      kernel->setAttr("linrec.window_reads", attrs.getUnitAttr());
+      kernel->setAttr(kWindowReadsAttr, attrs.getUnitAttr());
     codegen::KernelEmitter emitter(op, analysis, kernel, chunk, tiles);
     if (sequential)
       gpusched::emitSequentialSchedule(emitter);

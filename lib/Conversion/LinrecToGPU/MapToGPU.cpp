@@ -151,7 +151,7 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
       bytes += kTileAlignment; // room to align the dynamic buffer's start (see mapSharedMemory)
     if (bytes > sharedMemoryLimit) {
       auto kernel = loop->getParentOfType<func::FuncOp>();
-      bool windows = kernel && kernel->hasAttr("linrec.window_reads");
+      bool windows = kernel && kernel->hasAttr(linrec::kWindowReadsAttr);
       return loop.emitOpError("needs ")
              << bytes << " bytes of shared memory per block, over the limit of "
              << int64_t(sharedMemoryLimit) << " (use a smaller chunk size or value tile"
@@ -161,7 +161,7 @@ struct LinrecMapToGPUPass : linrec::impl::LinrecMapToGPUBase<LinrecMapToGPUPass>
     }
     Value sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(), bytes);
     auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one, one, sharedBytes);
-    launch->setAttr("linrec.shared_memory_bytes", b.getI64IntegerAttr(bytes));
+    launch->setAttr(linrec::kSharedMemoryBytesAttr, b.getI64IntegerAttr(bytes));
     Block &body = launch.getBody().front();
     b.setInsertionPointToStart(&body);
     gpu::TerminatorOp::create(b, loc);
