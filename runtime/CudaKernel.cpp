@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "RuntimeError.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/GpuLaunchRuntime.h"
@@ -15,10 +16,6 @@ using llvm::Error;
 using llvm::Expected;
 
 namespace linrec {
-
-static Error runtimeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
-}
 
 Error Kernel::runOnCuda(llvm::ArrayRef<BufferView> operands,
                           llvm::ArrayRef<BufferView> results, int64_t numWork) const {

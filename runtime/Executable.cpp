@@ -1,5 +1,6 @@
 //===- Executable.cpp - compiled functions, and running them on arrays ----===//
 
+#include "RuntimeError.h"
 #include "linrec/Runtime/Executable.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -9,10 +10,6 @@ using llvm::Error;
 using llvm::Expected;
 
 namespace linrec {
-
-static Error runtimeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
-}
 
 namespace {
 /// A typed host copy of an Array.

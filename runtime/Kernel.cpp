@@ -1,5 +1,6 @@
 //===- Kernel.cpp - checking buffers and running a compiled kernel --------===//
 
+#include "RuntimeError.h"
 #include "linrec/Runtime/Kernel.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -12,10 +13,6 @@ using llvm::Error;
 using llvm::Expected;
 
 namespace linrec {
-
-static Error runtimeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
-}
 
 std::optional<DType> elementDType(Type type) {
   if (type.isF32())

@@ -1,5 +1,6 @@
 //===- KernelCompiler.cpp - compiling ops to cached kernels ---------------===//
 
+#include "RuntimeError.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Conversion/Passes.h"
@@ -26,10 +27,6 @@ using llvm::Error;
 using llvm::Expected;
 
 namespace linrec {
-
-static Error runtimeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
-}
 
 KernelCompiler::KernelCompiler() {
   initializeNativeTarget();

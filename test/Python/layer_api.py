@@ -59,6 +59,10 @@ for bad, call in [
     ("float16", lambda: layer(q=q.astype(np.float16), k=k, v=v, gk=gk)),
     ("shape", lambda: layer(q=q, k=k[:, :10], v=v, gk=gk)),
     ("model", lambda: linrec.Layer("softmax_attention")),
+    ("schedule", lambda: linrec.Layer("gla", scale=0.25, schedule={"value_tile": 8})(
+        q=q, k=k, v=v, gk=gk)),
+    ("schedule value", lambda: linrec.Layer("gla", scale=0.25, chunk_size="many")(
+        q=q, k=k, v=v, gk=gk)),
 ]:
     try:
         call()
@@ -70,6 +74,16 @@ for bad, call in [
 # CHECK: float16: TypeError: input 'q': linrec takes float32, float64, int32 or int64 arrays
 # CHECK: shape: ValueError: {{.*}}
 # CHECK: model: ValueError: unknown model 'softmax_attention'
+# CHECK: schedule: ValueError: schedule option 'value-tile=8': no such option value-tile
+# CHECK: schedule value: ValueError: schedule option 'chunk-size=many'
+
+# The schedule options are the target pipeline's, by name, with their defaults.
+options = linrec.schedule_options("cpu")
+print("cpu options:", options["chunk-size"][0], options["heads-per-item"][0], "value-tile" in options)
+print("gpu options:", linrec.schedule_options("cuda")["chunk-size"][0],
+      "two-phase" in linrec.schedule_options("gpu-schedule"))
+# CHECK: cpu options: 64 0 False
+# CHECK: gpu options: 32 True
 
 report = linrec.run_case(sys.argv[1] + "/lolcats_02_terraced")
 print(report["model"], report["passed"])

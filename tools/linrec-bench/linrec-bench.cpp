@@ -49,20 +49,26 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory toolCategory("linrec-bench options");
 
-static cl::list<std::string> models("models", cl::desc("families to time"), cl::CommaSeparated, cl::cat(toolCategory));
-static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl::CommaSeparated, cl::cat(toolCategory));
-static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated, cl::cat(toolCategory));
-static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated, cl::cat(toolCategory));
+static cl::list<std::string> models("models", cl::desc("families to time"), cl::CommaSeparated,
+                                    cl::cat(toolCategory));
+static cl::list<int64_t> tokenCounts("tokens", cl::desc("sequence lengths"), cl::CommaSeparated,
+                                     cl::cat(toolCategory));
+static cl::list<int64_t> headDims("dims", cl::desc("head dims (dk = dv)"), cl::CommaSeparated,
+                                  cl::cat(toolCategory));
+static cl::list<unsigned> threadCounts("num-threads", cl::desc("thread counts"), cl::CommaSeparated,
+                                       cl::cat(toolCategory));
 static cl::opt<int64_t> heads("heads", cl::desc("heads"), cl::init(8), cl::cat(toolCategory));
 static cl::opt<int64_t> batchSize("batch", cl::desc("batch rows of the forward benchmark"),
                                   cl::init(1), cl::cat(toolCategory));
-static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"), cl::cat(toolCategory));
+static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"),
+                                cl::cat(toolCategory));
 static cl::opt<double> decayScale(
     "decay-scale",
     cl::desc("log-decays are -scale·|N(0, 1)| per token (0.05: GLA-like gates; 2: strong decays "
              "that keep key-decay chunks in sub-chunks)"),
     cl::init(0.05), cl::cat(toolCategory));
-static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3), cl::cat(toolCategory));
+static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3),
+                                  cl::cat(toolCategory));
 
 /// The CPU schedule every measurement starts from (the schedule flags; each table then sets
 /// what it compares, and the thread count of each row).
@@ -92,8 +98,10 @@ static double sgemmPeak(unsigned threads) {
   openblas_set_num_threads(static_cast<int>(threads));
   const int n = 2048;
   std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
-  double s = bestSeconds(
-      [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); });
+  double s = bestSeconds([&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+  });
   return 2.0 * n * n * n / s / 1e9;
 }
 

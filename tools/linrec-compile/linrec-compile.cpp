@@ -61,8 +61,10 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory toolCategory("linrec-compile options");
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required, cl::cat(toolCategory));
-static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required, cl::cat(toolCategory));
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::Required,
+                                      cl::cat(toolCategory));
+static cl::opt<std::string> outDir("o", cl::desc("output directory"), cl::Required,
+                                   cl::cat(toolCategory));
 static cl::opt<std::string> targetFlag("target",
                                        cl::desc("cpu | cuda (default: cuda where a CUDA "
                                                 "toolkit is found, else cpu)"),

@@ -47,20 +47,26 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory toolCategory("linrec-run options");
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::init(""), cl::cat(toolCategory));
-static cl::list<std::string> inputArrays(cl::Positional, cl::desc("[inputs.npy...]"), cl::cat(toolCategory));
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"), cl::init(""),
+                                      cl::cat(toolCategory));
+static cl::list<std::string> inputArrays(cl::Positional, cl::desc("[inputs.npy...]"),
+                                         cl::cat(toolCategory));
 static cl::opt<std::string> funcName("fn", cl::desc("function to run (default: the first)"),
                                      cl::init(""), cl::cat(toolCategory));
 static cl::list<std::string> namedInputs("input",
-                                         cl::desc("NAME=FILE.npy: bind an argument by name"), cl::cat(toolCategory));
-static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"), cl::cat(toolCategory));
-static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0), cl::cat(toolCategory));
+                                         cl::desc("NAME=FILE.npy: bind an argument by name"),
+                                         cl::cat(toolCategory));
+static cl::opt<bool> randomInputs("random", cl::desc("run on random inputs"),
+                                  cl::cat(toolCategory));
+static cl::opt<unsigned> seed("seed", cl::desc("seed of --random"), cl::init(0),
+                              cl::cat(toolCategory));
 static cl::opt<std::string> outDir("out", cl::desc("write outputs as .npy into this dir"),
                                    cl::init(""), cl::cat(toolCategory));
 static cl::opt<std::string> targetFlag("target", cl::desc("reference | cpu | gpu-schedule | cuda"),
                                        cl::init("reference"), cl::cat(toolCategory));
 static cl::opt<bool> noCheck("no-check",
-                             cl::desc("do not compare a compiled target with the reference"), cl::cat(toolCategory));
+                             cl::desc("do not compare a compiled target with the reference"),
+                             cl::cat(toolCategory));
 static cl::opt<double> tolerance("tolerance",
                                  cl::desc("largest relative RMS error against the reference"),
                                  cl::init(1e-5), cl::cat(toolCategory));
@@ -69,9 +75,11 @@ static cl::opt<bool> gpuSchedule("gpu-schedule",
                                           "is mapped onto blocks and threads) on the CPU; the "
                                           "same as --target=gpu-schedule"),
                                  cl::cat(toolCategory));
-static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"), cl::cat(toolCategory));
+static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"),
+                                      cl::cat(toolCategory));
 static cl::opt<bool> emitMlir("emit-mlir",
-                              cl::desc("with --case: print the layer the case builds, do not run"), cl::cat(toolCategory));
+                              cl::desc("with --case: print the layer the case builds, do not run"),
+                              cl::cat(toolCategory));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
                                               "models not supported yet are skipped"),

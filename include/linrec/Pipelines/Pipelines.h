@@ -58,8 +58,8 @@ std::string defaultCudaPath();
 int64_t sharedMemoryLimitOf(llvm::StringRef chip);
 
 /// The GPU fusion pipeline, linrec-expand-layer-ops, linrec-classify, linrec-lower-gpu,
-/// symbol-dce: every recurrence becomes a kernel function holding its GPU schedule (block and thread loops,
-/// workgroup tiles), not yet mapped onto gpu.launch.
+/// symbol-dce: every recurrence becomes a kernel function holding its GPU schedule (block and
+/// thread loops, workgroup tiles), not yet mapped onto gpu.launch.
 void buildGpuSchedulePipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options);
 
 /// linrec-gpu-schedule-on-cpu: the GPU schedule pipeline, linrec-gpu-schedule-to-cpu, the

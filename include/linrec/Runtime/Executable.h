@@ -31,8 +31,8 @@ runCompiledFunction(KernelCompiler &compiler, mlir::ModuleOp module, llvm::Strin
                     llvm::ArrayRef<Array> args, const KernelOptions &options);
 
 /// Runs one recurrence or window attention on host arrays through its kernel for
-/// options.target (the compiled counterpart of interpretRecurrence): inputs convert to the op's element types, results
-/// come back as arrays of their element types.
+/// options.target (the compiled counterpart of interpretRecurrence): inputs convert to the
+/// op's element types, results come back as arrays of their element types.
 llvm::Expected<std::vector<Array>> runKernelOp(KernelCompiler &compiler, mlir::Operation *op,
                                                llvm::ArrayRef<Array> operands,
                                                const KernelOptions &options);

@@ -20,10 +20,10 @@ namespace linrec::codegen {
 /// Lowers every recurrence, then every window attention, of `module` (collected before any is
 /// lowered), naming their kernel functions __linrec_kernel_<n> in that order; stops at the
 /// first failure.
-mlir::LogicalResult
-lowerKernelOps(mlir::ModuleOp module,
-               llvm::function_ref<mlir::LogicalResult(RecurrenceOp, llvm::StringRef)> lowerRecurrence,
-               llvm::function_ref<mlir::LogicalResult(WindowAttentionOp, llvm::StringRef)> lowerWindow);
+mlir::LogicalResult lowerKernelOps(
+    mlir::ModuleOp module,
+    llvm::function_ref<mlir::LogicalResult(RecurrenceOp, llvm::StringRef)> lowerRecurrence,
+    llvm::function_ref<mlir::LogicalResult(WindowAttentionOp, llvm::StringRef)> lowerWindow);
 
 /// Creates the kernel function of `op` (a recurrence or a window attention) at the end of its
 /// module: (operands..., results..., begin, end) -> (), operands and results as memrefs.

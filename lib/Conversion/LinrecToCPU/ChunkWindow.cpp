@@ -80,7 +80,10 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
       // T; a(p) >= p − reach keeps it >= 0).
       Value position = arith::AddIOp::create(b, bandFirst, i);
       Value fromRow = arith::SubIOp::create(
-          b, arith::AddIOp::create(b, codegen::windowStart(b, op.getWindow(), size, position), e.index(history)), bandFirst);
+          b,
+          arith::AddIOp::create(b, codegen::windowStart(b, op.getWindow(), size, position),
+                                e.index(history)),
+          bandFirst);
       Value from = e.indexToF32(fromRow);
       Value keep = arith::AndIOp::create(
           b,
@@ -88,8 +91,8 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
                                 vector::BroadcastOp::create(b, bandRow, from)),
           arith::CmpFOp::create(b, arith::CmpFPredicate::OLE, positions,
                                 vector::BroadcastOp::create(b, bandRow, last)));
-      auto [weights, sum] =
-          codegen::windowWeights(b, op.getWeighting(), e.load(bandRow, bandScores, {i, zero}), keep);
+      auto [weights, sum] = codegen::windowWeights(b, op.getWeighting(),
+                                                   e.load(bandRow, bandScores, {i, zero}), keep);
       if (sum) // shifted_exp: the body adds its own terms before dividing
         e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
       e.store(weights, bandScores, {i, zero});
