@@ -8,6 +8,7 @@
 
 #include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Pipelines/ScheduleOptions.h"
+#include "linrec/Tools/ToolOptions.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -29,7 +30,11 @@ static void printTable(llvm::raw_ostream &os, const Options &options) {
   }
 }
 
-int main() {
+int main(int argc, char **argv) {
+  static llvm::cl::OptionCategory category("linrec-schedule-doc options");
+  setUpToolOptions("linrec-schedule-doc", category);
+  llvm::cl::ParseCommandLineOptions(argc, argv,
+                                    "linrec-schedule-doc: the schedule options as Markdown\n");
   llvm::raw_ostream &os = llvm::outs();
   os << "## Schedule options\n\n"
         "Declared once in `include/linrec/Pipelines/ScheduleOptions.h`: each lowering pass "
