@@ -24,6 +24,16 @@ class RecurrenceOp;
 llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
                                                        llvm::ArrayRef<Array> operands);
 
+/// The float64 adjoint of interpretRecurrence: with L = Σ_r ⟨cotangents[r], results[r]⟩ over
+/// the results (outputs, then final states; one cotangent each, shaped as the result), the
+/// gradients ∂L/∂operand for every operand in operand order (inputs, params, inits; an empty
+/// array for cu_seqlens, an index). Reverse mode through the token recurrence, step by step
+/// (RecurrenceAdjoint.cpp). A body step without an adjoint yet (window reads, block-start
+/// reads) is an error naming it.
+llvm::Expected<std::vector<Array>>
+interpretRecurrenceGradient(RecurrenceOp op, llvm::ArrayRef<Array> operands,
+                            llvm::ArrayRef<Array> cotangents);
+
 /// How a function runner evaluates each recurrence: the reference interpreter, or a
 /// compiled kernel (runKernelOp).
 using RecurrenceEvaluator = llvm::function_ref<llvm::Expected<std::vector<Array>>(
