@@ -28,8 +28,8 @@ llvm::Expected<std::vector<Array>> interpretRecurrence(RecurrenceOp op,
 /// the results (outputs, then final states; one cotangent each, shaped as the result), the
 /// gradients ∂L/∂operand for every operand in operand order (inputs, params, inits; an empty
 /// array for cu_seqlens, an index). Reverse mode through the token recurrence, step by step
-/// (RecurrenceAdjoint.cpp). A body step without an adjoint yet (window reads, block-start
-/// reads) is an error naming it.
+/// (RecurrenceAdjoint.cpp), for every body the interpreter runs (window reads and block-start
+/// reads included: their adjoints reach the earlier tokens they read).
 llvm::Expected<std::vector<Array>>
 interpretRecurrenceGradient(RecurrenceOp op, llvm::ArrayRef<Array> operands,
                             llvm::ArrayRef<Array> cotangents);
