@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <limits>
 #include <random>
@@ -46,19 +47,95 @@ struct Checked {
   int recurrences = 0, operands = 0, unsupported = 0;
 };
 
-/// Checks the adjoint of `op` at `operands`; records what it checked.
-void checkRecurrence(RecurrenceOp op, llvm::ArrayRef<Array> operands, std::mt19937_64 &rng,
-                     const std::string &what, Checked &checked) {
+using LossFunction = std::function<llvm::Expected<double>(llvm::ArrayRef<Array>)>;
+
+/// Checks ⟨gradient, u⟩ against finite differences of `lossAt` along a random unit direction
+/// u of operand #i (zero where `frozen` holds: a compared value must not cross its threshold).
+void checkOperand(const LossFunction &lossAt, llvm::ArrayRef<Array> operands, size_t i,
+                  const Array &g, llvm::function_ref<bool(size_t)> frozen, std::mt19937_64 &rng,
+                  const std::string &what, Checked &checked) {
   std::normal_distribution<double> normal;
-  auto results = interpretRecurrence(op, operands);
-  ASSERT_TRUE(bool(results)) << what << ": " << llvm::toString(results.takeError());
+  const Array &x = operands[i];
+  ASSERT_EQ(g.shape, x.shape) << what << " operand #" << i;
+  if (x.data.empty())
+    return;
+  Array u(DType::F64, x.shape);
+  double norm = 0;
+  for (size_t e = 0; e < u.data.size(); ++e) {
+    double v = frozen(e) ? 0.0 : normal(rng);
+    norm += (u.data[e] = v) * v;
+  }
+  if (norm == 0)
+    return;
+  for (double &v : u.data)
+    v /= std::sqrt(norm);
+  // Central differences at ε and ε/2, Richardson-extrapolated (error O(ε⁴)): a long
+  // sequence's decays have large higher derivatives.
+  const double epsilon = 1e-5;
+  auto shifted = [&](double by, bool magnitude) {
+    std::vector<Array> copy(operands.begin(), operands.end());
+    for (size_t e = 0; e < u.data.size(); ++e)
+      copy[i].data[e] += by * (magnitude ? std::abs(u.data[e]) : u.data[e]);
+    return lossAt(copy);
+  };
+  double directional = 0, gradNorm = 0, predicted = 0;
+  auto plus = shifted(epsilon, false), minus = shifted(-epsilon, false);
+  bool central = plus && minus;
+  if (central) {
+    auto halfPlus = shifted(epsilon / 2, false), halfMinus = shifted(-epsilon / 2, false);
+    ASSERT_TRUE(halfPlus && halfMinus) << what << " operand #" << i;
+    double wide = (*plus - *minus) / (2 * epsilon);
+    double narrow = (*halfPlus - *halfMinus) / epsilon;
+    directional = (4 * narrow - wide) / 3;
+    for (size_t e = 0; e < u.data.size(); ++e)
+      predicted += g.data[e] * u.data[e];
+  } else {
+    // A log-decay at 0 cannot move up: one-sided, downwards (error O(ε)).
+    if (!plus)
+      llvm::consumeError(plus.takeError());
+    if (!minus)
+      llvm::consumeError(minus.takeError());
+    auto base = lossAt(operands);
+    auto down = shifted(-epsilon / 100, true);
+    ASSERT_TRUE(base && down) << what << " operand #" << i;
+    directional = (*base - *down) / (epsilon / 100);
+    for (size_t e = 0; e < u.data.size(); ++e)
+      predicted += g.data[e] * std::abs(u.data[e]);
+  }
+  for (double v : g.data)
+    gradNorm += v * v;
+  // The differences' own rounding: a few ulps of L over the step.
+  auto base = lossAt(operands);
+  ASSERT_TRUE(bool(base)) << what;
+  double rounding = 16 * std::numeric_limits<double>::epsilon() * std::abs(*base) /
+                    (central ? epsilon : epsilon / 100);
+  double error = std::max(0.0, std::abs(predicted - directional) - rounding) /
+                 std::max({std::sqrt(gradNorm), std::abs(directional), 1e-300});
+  EXPECT_LT(error, central ? 1e-6 : 1e-4)
+      << what << " operand #" << i << ": ⟨grad, u⟩ = " << predicted
+      << ", finite differences " << directional;
+  ++checked.operands;
+}
+
+/// Random cotangents shaped as `results`.
+std::vector<Array> randomCotangents(llvm::ArrayRef<Array> results, std::mt19937_64 &rng) {
+  std::normal_distribution<double> normal;
   std::vector<Array> cotangents;
-  for (const Array &r : *results) {
+  for (const Array &r : results) {
     Array c(DType::F64, r.shape);
     for (double &v : c.data)
       v = normal(rng);
     cotangents.push_back(std::move(c));
   }
+  return cotangents;
+}
+
+/// Checks the adjoint of `op` at `operands`; records what it checked.
+void checkRecurrence(RecurrenceOp op, llvm::ArrayRef<Array> operands, std::mt19937_64 &rng,
+                     const std::string &what, Checked &checked) {
+  auto results = interpretRecurrence(op, operands);
+  ASSERT_TRUE(bool(results)) << what << ": " << llvm::toString(results.takeError());
+  std::vector<Array> cotangents = randomCotangents(*results, rng);
   auto gradients = interpretRecurrenceGradient(op, operands, cotangents);
   if (!gradients) {
     std::string message = llvm::toString(gradients.takeError());
@@ -68,114 +145,80 @@ void checkRecurrence(RecurrenceOp op, llvm::ArrayRef<Array> operands, std::mt199
   }
   ASSERT_EQ(gradients->size(), operands.size()) << what;
   ++checked.recurrences;
+  LossFunction lossAt = [&](llvm::ArrayRef<Array> at) { return loss(op, at, cotangents); };
   size_t numOperands = operands.size() - (op.getCuSeqlens() ? 1 : 0);
+  unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
   for (size_t i = 0; i < numOperands; ++i) {
-    const Array &x = operands[i], &g = (*gradients)[i];
-    ASSERT_EQ(g.shape, x.shape) << what << " operand #" << i;
-    if (x.data.empty())
-      continue;
     // An input that a comparison tests (MoM's routing weights, w > 0: routed) is perturbed
     // only where it is not 0, so that no choice flips.
     bool compared = false;
-    unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
     if (i < numInputs + op.getParams().size())
       for (mlir::Operation *user : op.getBodyBlock().getArgument(numStates + i).getUsers())
         compared |= mlir::isa<mlir::arith::CmpFOp>(user);
-    Array u(DType::F64, x.shape);
-    double norm = 0;
-    for (size_t e = 0; e < u.data.size(); ++e) {
-      double v = compared && x.data[e] == 0 ? 0.0 : normal(rng);
-      norm += (u.data[e] = v) * v;
-    }
-    if (norm == 0)
-      continue;
-    for (double &v : u.data)
-      v /= std::sqrt(norm);
-    // Central differences at ε and ε/2, Richardson-extrapolated (error O(ε⁴)): a long
-    // sequence's decays have large higher derivatives.
-    const double epsilon = 1e-5;
-    auto shifted = [&](double by, bool magnitude) {
-      std::vector<Array> copy(operands.begin(), operands.end());
-      for (size_t e = 0; e < u.data.size(); ++e)
-        copy[i].data[e] += by * (magnitude ? std::abs(u.data[e]) : u.data[e]);
-      return loss(op, copy, cotangents);
-    };
-    double directional = 0, gradNorm = 0, predicted = 0;
-    auto plus = shifted(epsilon, false), minus = shifted(-epsilon, false);
-    bool central = plus && minus;
-    if (central) {
-      auto halfPlus = shifted(epsilon / 2, false), halfMinus = shifted(-epsilon / 2, false);
-      ASSERT_TRUE(halfPlus && halfMinus) << what << " operand #" << i;
-      double wide = (*plus - *minus) / (2 * epsilon);
-      double narrow = (*halfPlus - *halfMinus) / epsilon;
-      directional = (4 * narrow - wide) / 3;
-      for (size_t e = 0; e < u.data.size(); ++e)
-        predicted += g.data[e] * u.data[e];
-    } else {
-      // A log-decay at 0 cannot move up: one-sided, downwards (error O(ε)).
-      if (!plus)
-        llvm::consumeError(plus.takeError());
-      if (!minus)
-        llvm::consumeError(minus.takeError());
-      auto base = loss(op, operands, cotangents);
-      auto down = shifted(-epsilon / 100, true);
-      ASSERT_TRUE(base && down) << what << " operand #" << i;
-      directional = (*base - *down) / (epsilon / 100);
-      for (size_t e = 0; e < u.data.size(); ++e)
-        predicted += g.data[e] * std::abs(u.data[e]);
-    }
-    for (double v : g.data)
-      gradNorm += v * v;
-    // The differences' own rounding: a few ulps of L over the step.
-    auto base = loss(op, operands, cotangents);
-    ASSERT_TRUE(bool(base)) << what;
-    double rounding = 16 * std::numeric_limits<double>::epsilon() * std::abs(*base) /
-                      (central ? epsilon : epsilon / 100);
-    double error = std::max(0.0, std::abs(predicted - directional) - rounding) /
-                   std::max({std::sqrt(gradNorm), std::abs(directional), 1e-300});
-    EXPECT_LT(error, central ? 1e-6 : 1e-4)
-        << what << " operand #" << i << ": ⟨grad, u⟩ = " << predicted
-        << ", finite differences " << directional;
-    ++checked.operands;
+    checkOperand(lossAt, operands, i, (*gradients)[i],
+                 [&](size_t e) { return compared && operands[i].data[e] == 0; }, rng, what,
+                 checked);
   }
 }
 
-TEST(ReferenceAdjoint, MatchesFiniteDifferencesOnEveryCase) {
-  std::string root = LINREC_CONFORMANCE_DIR;
-  if (!llvm::sys::fs::is_directory(root))
-    GTEST_SKIP() << "no conformance cases at " << root;
+/// A case's layer and its inputs.
+struct LoadedCase {
+  PreparedModel model;
+  std::vector<Array> args;
+};
+
+llvm::Expected<LoadedCase> loadCase(mlir::MLIRContext &context, const std::string &dir) {
+  auto prepared = prepareCase(context, dir);
+  if (!prepared)
+    return prepared.takeError();
+  auto spec = llvm::MemoryBuffer::getFile(dir + "/spec.json");
+  if (!spec)
+    return llvm::createStringError(spec.getError(), "no spec.json");
+  auto json = llvm::json::parse((*spec)->getBuffer());
+  if (!json)
+    return json.takeError();
+  const llvm::json::Object *inputs = json->getAsObject()->getObject("inputs");
+  LoadedCase loaded{std::move(*prepared), {}};
+  for (const std::string &input : loaded.model.inputNames) {
+    auto file = inputs->getString(input);
+    if (!file)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "no file for " + input);
+    auto array = readNpy(dir + "/" + file->str());
+    if (!array)
+      return array.takeError();
+    loaded.args.push_back(std::move(*array));
+  }
+  return loaded;
+}
+
+std::vector<std::string> caseDirs() {
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(LINREC_CONFORMANCE_DIR, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (llvm::sys::fs::exists(it->path() + "/spec.json"))
+      dirs.push_back(it->path());
+  llvm::sort(dirs);
+  return dirs;
+}
+
+TEST(ReferenceAdjoint, RecurrencesMatchFiniteDifferencesOnEveryCase) {
+  if (!llvm::sys::fs::is_directory(LINREC_CONFORMANCE_DIR))
+    GTEST_SKIP() << "no conformance cases at " << LINREC_CONFORMANCE_DIR;
   mlir::DialectRegistry registry;
   linrec::registerAllDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
   std::mt19937_64 rng(7);
   Checked checked;
-  std::error_code ec;
-  std::vector<std::string> dirs;
-  for (llvm::sys::fs::directory_iterator it(root, ec), end; it != end && !ec; it.increment(ec))
-    if (llvm::sys::fs::exists(it->path() + "/spec.json"))
-      dirs.push_back(it->path());
-  llvm::sort(dirs);
+  std::vector<std::string> dirs = caseDirs();
   ASSERT_FALSE(dirs.empty());
   for (const std::string &dir : dirs) {
     std::string name = llvm::sys::path::filename(dir).str();
-    auto prepared = prepareCase(context, dir);
-    ASSERT_TRUE(bool(prepared)) << name << ": " << llvm::toString(prepared.takeError());
-    auto spec = llvm::MemoryBuffer::getFile(dir + "/spec.json");
-    ASSERT_TRUE(bool(spec)) << name;
-    auto json = llvm::json::parse((*spec)->getBuffer());
-    ASSERT_TRUE(bool(json)) << name;
-    const llvm::json::Object *inputs = json->getAsObject()->getObject("inputs");
-    std::vector<Array> args;
-    for (const std::string &input : prepared->inputNames) {
-      auto file = inputs->getString(input);
-      ASSERT_TRUE(file.has_value()) << name << ": " << input;
-      auto array = readNpy(dir + "/" + file->str());
-      ASSERT_TRUE(bool(array)) << name << ": " << llvm::toString(array.takeError());
-      args.push_back(std::move(*array));
-    }
+    auto loaded = loadCase(context, dir);
+    ASSERT_TRUE(bool(loaded)) << name << ": " << llvm::toString(loaded.takeError());
     auto outputs = evaluateFunction(
-        *prepared->module, "layer", args,
+        *loaded->model.module, "layer", loaded->args,
         [&](RecurrenceOp op, llvm::ArrayRef<Array> operands) {
           checkRecurrence(op, operands, rng, name, checked);
           return interpretRecurrence(op, operands);
@@ -187,6 +230,50 @@ TEST(ReferenceAdjoint, MatchesFiniteDifferencesOnEveryCase) {
   EXPECT_EQ(checked.unsupported, 0);
   EXPECT_GE(checked.recurrences, 46);
   EXPECT_GE(checked.operands, 250);
+}
+
+/// The whole layer (the tensor ops around the recurrences: gates, projections, routing,
+/// windows, norms) of every case, per float input, as README §6's backward defines it.
+TEST(ReferenceAdjoint, LayersMatchFiniteDifferencesOnEveryCase) {
+  if (!llvm::sys::fs::is_directory(LINREC_CONFORMANCE_DIR))
+    GTEST_SKIP() << "no conformance cases at " << LINREC_CONFORMANCE_DIR;
+  mlir::DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  std::mt19937_64 rng(11);
+  Checked checked;
+  for (const std::string &dir : caseDirs()) {
+    std::string name = llvm::sys::path::filename(dir).str();
+    auto loaded = loadCase(context, dir);
+    ASSERT_TRUE(bool(loaded)) << name << ": " << llvm::toString(loaded.takeError());
+    mlir::ModuleOp module = *loaded->model.module;
+    auto results = interpretFunction(module, "layer", loaded->args);
+    ASSERT_TRUE(bool(results)) << name << ": " << llvm::toString(results.takeError());
+    std::vector<Array> cotangents = randomCotangents(*results, rng);
+    auto gradients = interpretFunctionGradient(module, "layer", loaded->args, cotangents);
+    ASSERT_TRUE(bool(gradients)) << name << ": " << llvm::toString(gradients.takeError());
+    ++checked.recurrences;
+    LossFunction lossAt = [&](llvm::ArrayRef<Array> at) -> llvm::Expected<double> {
+      auto r = interpretFunction(module, "layer", at);
+      if (!r)
+        return r.takeError();
+      double sum = 0;
+      for (auto [res, c] : llvm::zip(*r, cotangents))
+        for (size_t i = 0; i < c.data.size(); ++i)
+          sum += res.data[i] * c.data[i];
+      return sum;
+    };
+    for (size_t i = 0; i < loaded->args.size(); ++i) {
+      DType dtype = loaded->args[i].dtype;
+      if (dtype == DType::I32 || dtype == DType::I64)
+        continue; // cu_seqlens
+      checkOperand(lossAt, loaded->args, i, (*gradients)[i], [](size_t) { return false; },
+                   rng, name + " " + loaded->model.inputNames[i], checked);
+    }
+  }
+  std::printf("checked %d layers (%d inputs)\n", checked.recurrences, checked.operands);
+  EXPECT_GE(checked.recurrences, 49);
 }
 
 } // namespace

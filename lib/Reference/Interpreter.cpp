@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Reference/Interpreter.h"
+#include "FunctionEvaluation.h"
 #include "RecurrenceRunner.h"
 #include "linrec/Reference/WindowAttention.h"
 #include "linrec/Dialect/LinrecOps.h"
@@ -32,7 +33,7 @@ using namespace reference;
 
 
 /// x[b, t, :, :] / (‖x[b, t, :, :]‖₂ / √(H·D) + eps), in place (linrec.heads_rms_norm).
-static void applyHeadsRmsNorm(Array &x, double eps) {
+void reference::applyHeadsRmsNorm(Array &x, double eps) {
   int64_t width = x.shape[2] * x.shape[3];
   for (int64_t token = 0; token < x.shape[0] * x.shape[1]; ++token) {
     double *row = x.data.data() + token * width, sum = 0;
@@ -253,10 +254,7 @@ Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcNa
   return evaluateFunction(module, funcName, args, interpretRecurrence, /*fuse=*/false);
 }
 
-Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcName,
-                                              ArrayRef<Array> args,
-                                              RecurrenceEvaluator evaluator, bool fuse,
-                                              WindowEvaluator windowEvaluator) {
+Expected<OwningOpRef<ModuleOp>> reference::prepareFunctions(ModuleOp module, bool fuse) {
   // Named ops are evaluated through their generic form, on a private copy; compiled targets
   // also fuse the element-wise ops around each recurrence into it first.
   OwningOpRef<ModuleOp> copy(module.clone());
@@ -268,15 +266,32 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
   }
   if (failed(pm.run(*copy)))
     return makeError("preparing the module (linrec-normalize, linrec-fuse) failed");
+  return std::move(copy);
+}
 
-  auto func = copy->lookupSymbol<func::FuncOp>(funcName);
+Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcName,
+                                              ArrayRef<Array> args,
+                                              RecurrenceEvaluator evaluator, bool fuse,
+                                              WindowEvaluator windowEvaluator) {
+  Expected<OwningOpRef<ModuleOp>> copy = prepareFunctions(module, fuse);
+  if (!copy)
+    return copy.takeError();
+  auto func = (*copy)->lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
     return makeError("no function @" + funcName + " with a body in the module");
+  llvm::DenseMap<Value, Array> values;
+  return evaluateBody(func, args, evaluator, windowEvaluator, values);
+}
+
+Expected<std::vector<Array>> reference::evaluateBody(func::FuncOp func, ArrayRef<Array> args,
+                                                     RecurrenceEvaluator evaluator,
+                                                     WindowEvaluator windowEvaluator,
+                                                     llvm::DenseMap<Value, Array> &values) {
+  StringRef funcName = func.getSymName();
   if (func.getNumArguments() != args.size())
     return makeError("@" + funcName + " takes " + llvm::Twine(func.getNumArguments()) +
                      " arguments, got " + llvm::Twine(args.size()));
 
-  llvm::DenseMap<Value, Array> values;
   for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
     auto type = dyn_cast<RankedTensorType>(arg.getType());
     if (!type)

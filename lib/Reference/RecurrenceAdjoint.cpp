@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "FunctionEvaluation.h"
 #include "RecurrenceRunner.h"
 #include "linrec/Reference/Interpreter.h"
 
@@ -295,9 +296,8 @@ private:
     }
   }
 
-  /// o = Σ_j w_j v_j over the window's tokens j, scores s_j = scale ⟨q, k_j⟩, weights relu(s),
-  /// softmax(s), or e^{s − m} (m the largest score; its sum is the second result). The max
-  /// shift is differentiated as the max (README §6); it cancels for softmax.
+  /// o = Σ_j w_j v_j over the window's tokens j, scores s_j = scale ⟨q, k_j⟩
+  /// (windowScoresAdjoint: the weights and the scores' adjoint).
   void windowReadAdjoint(WindowReadOp window, const Step &step, size_t index, int64_t offset) {
     int64_t start = windowStart(window.getWindow(), window.getSize(), offset);
     double scale = window.getScale().convertToDouble();
@@ -308,46 +308,18 @@ private:
       values.push_back(&record[j][step.operands[2]]);
     }
     size_t n = keys.size();
-    std::vector<double> scores(n), weights(n), gw(n), gs(n, 0.0);
+    std::vector<double> scores(n), weights, gw(n, 0.0);
     for (size_t j = 0; j < n; ++j) {
       double dot = 0;
       for (size_t d = 0; d < q.size(); ++d)
         dot += q[d] * (*keys[j])[d];
       scores[j] = scale * dot;
-    }
-    for (size_t j = 0; j < n; ++j)
       for (size_t d = 0; d < g.size(); ++d)
         gw[j] += g[d] * (*values[j])[d]; // ∂o/∂w_j · g
-    WindowWeighting weighting = window.getWeighting();
-    if (weighting == WindowWeighting::Relu) {
-      for (size_t j = 0; j < n; ++j) {
-        weights[j] = std::max(scores[j], 0.0);
-        gs[j] = scores[j] > 0 ? gw[j] : 0.0;
-      }
-    } else {
-      size_t argmax = 0;
-      for (size_t j = 1; j < n; ++j)
-        if (scores[j] > scores[argmax])
-          argmax = j;
-      double sum = 0;
-      for (size_t j = 0; j < n; ++j)
-        sum += (weights[j] = std::exp(scores[j] - scores[argmax]));
-      if (weighting == WindowWeighting::Softmax) {
-        double dot = 0;
-        for (size_t j = 0; j < n; ++j)
-          dot += (weights[j] /= sum) * gw[j];
-        for (size_t j = 0; j < n; ++j)
-          gs[j] = weights[j] * (gw[j] - dot);
-      } else { // shifted_exp: e_j = e^{s_j − m}, the denominator Σ e_j a second result
-        double gsum = window.getNumResults() == 2 ? adjoints[step.secondResult][0] : 0.0;
-        double shift = 0;
-        for (size_t j = 0; j < n; ++j) {
-          gs[j] = weights[j] * (gw[j] + gsum);
-          shift -= gs[j];
-        }
-        gs[argmax] += shift;
-      }
     }
+    double gsum = window.getNumResults() == 2 ? adjoints[step.secondResult][0] : 0.0;
+    std::vector<double> gs =
+        windowScoresAdjoint(window.getWeighting(), scores, gw, gsum, weights);
     Slot &gq = adjoints[step.operands[0]];
     for (size_t j = 0; j < n; ++j) {
       int64_t token = offset - int64_t(n - 1 - j);
@@ -585,6 +557,8 @@ private:
   }
 };
 
+} // namespace
+
 /// x / (‖x‖₂/√W + eps) per token over all heads (W = H·D) at `x`: adds its adjoint for `g`.
 void headsRmsNormAdjoint(const Array &x, const Array &g, double eps, Array &gx) {
   int64_t width = x.shape[2] * x.shape[3];
@@ -601,7 +575,6 @@ void headsRmsNormAdjoint(const Array &x, const Array &g, double eps, Array &gx) 
   }
 }
 
-} // namespace
 } // namespace reference
 
 llvm::Expected<std::vector<Array>>

@@ -27,6 +27,48 @@ using namespace mlir;
 using llvm::Error;
 using llvm::Expected;
 
+/// A window row's weights and the adjoint of its scores. `scores` are scale ⟨q, k_j⟩, `gw` the
+/// adjoint of each weight (⟨g, v_j⟩), `gsum` the adjoint of shifted_exp's denominator. Sets
+/// `weights` (relu(s), softmax(s) or e^{s − m}) and returns the scores' adjoint; the max shift
+/// m is differentiated as the max (through the arg-max score; it cancels for softmax).
+inline std::vector<double> windowScoresAdjoint(WindowWeighting weighting,
+                                               const std::vector<double> &scores,
+                                               const std::vector<double> &gw, double gsum,
+                                               std::vector<double> &weights) {
+  size_t n = scores.size();
+  std::vector<double> gs(n, 0.0);
+  weights.assign(n, 0.0);
+  if (weighting == WindowWeighting::Relu) {
+    for (size_t j = 0; j < n; ++j) {
+      weights[j] = std::max(scores[j], 0.0);
+      gs[j] = scores[j] > 0 ? gw[j] : 0.0;
+    }
+    return gs;
+  }
+  size_t argmax = 0;
+  for (size_t j = 1; j < n; ++j)
+    if (scores[j] > scores[argmax])
+      argmax = j;
+  double sum = 0;
+  for (size_t j = 0; j < n; ++j)
+    sum += (weights[j] = std::exp(scores[j] - scores[argmax]));
+  if (weighting == WindowWeighting::Softmax) {
+    double dot = 0;
+    for (size_t j = 0; j < n; ++j)
+      dot += (weights[j] /= sum) * gw[j];
+    for (size_t j = 0; j < n; ++j)
+      gs[j] = weights[j] * (gw[j] - dot);
+    return gs;
+  }
+  double shift = 0; // shifted_exp: e_j = e^{s_j − m}, their sum a second result
+  for (size_t j = 0; j < n; ++j) {
+    gs[j] = weights[j] * (gw[j] + gsum);
+    shift -= gs[j];
+  }
+  gs[argmax] += shift;
+  return gs;
+}
+
 inline Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }

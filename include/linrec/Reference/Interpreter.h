@@ -56,6 +56,15 @@ llvm::Expected<std::vector<Array>> evaluateFunction(mlir::ModuleOp module,
                                                     RecurrenceEvaluator evaluator, bool fuse,
                                                     WindowEvaluator windowEvaluator = nullptr);
 
+/// The float64 adjoint of interpretFunction: with L = Σ_r ⟨cotangents[r], results[r]⟩, the
+/// gradient ∂L/∂arg for every argument of @funcName (zeros for integer arguments such as
+/// cu_seqlens). Every op interpretFunction evaluates has an adjoint (FunctionAdjoint.cpp);
+/// the conformance format's backward (README §6) at float64.
+llvm::Expected<std::vector<Array>> interpretFunctionGradient(mlir::ModuleOp module,
+                                                             llvm::StringRef funcName,
+                                                             llvm::ArrayRef<Array> args,
+                                                             llvm::ArrayRef<Array> cotangents);
+
 /// Evaluates `func.func @funcName` of `module` on `args`. The function body may hold
 /// recurrences (generic or named: named ops are normalized on a private copy first), tensor
 /// constants and func.return. Arguments must match the function's ranks and static dims.
