@@ -430,4 +430,71 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   return report;
 }
 
+Expected<std::vector<std::pair<std::string, Array>>>
+runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target,
+                           StringRef outDir) {
+  if (target != Target::Reference)
+    return caseError(dir, "the backward runs on --target=reference for now (the derived "
+                          "backward kernels are not there yet)");
+  Expected<CaseSpec> c = readCaseSpec(dir);
+  if (!c)
+    return c.takeError();
+  const llvm::json::Object *cotangentFiles = c->root->getObject("cotangents");
+  const llvm::json::Object *gradientFiles = c->root->getObject("gradients");
+  if (!cotangentFiles || !gradientFiles)
+    return caseError(dir, "spec.json needs cotangents and gradients for a backward run");
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : c->arrays)
+    infos[name] = TensorInfo{array.dtype, array.shape};
+  Expected<PreparedModel> prepared =
+      prepareModel(context, c->model, *c->params, infos, Target::CPU);
+  if (!prepared)
+    return caseError(dir, llvm::toString(prepared.takeError()));
+  std::vector<Array> args;
+  for (const std::string &name : prepared->inputNames)
+    args.push_back(c->arrays.at(name));
+  Expected<std::vector<Array>> outputs = interpretFunction(*prepared->module, "layer", args);
+  if (!outputs)
+    return caseError(dir, llvm::toString(outputs.takeError()));
+  // L = Σ ⟨cotangent, output⟩ over the outputs spec.json gives a cotangent (README §6).
+  std::vector<Array> cotangents;
+  for (auto [name, output] : llvm::zip(prepared->outputNames, *outputs)) {
+    std::optional<StringRef> file = cotangentFiles->getString(name);
+    if (!file) {
+      cotangents.emplace_back(DType::F64, output.shape);
+      continue;
+    }
+    Expected<Array> cotangent = readNpy(joinPath(dir, *file));
+    if (!cotangent)
+      return cotangent.takeError();
+    if (cotangent->shape != output.shape)
+      return caseError(dir, "cotangent of '" + name + "' has shape " +
+                                cotangent->shapeString() + " but the output has " +
+                                output.shapeString());
+    cotangents.push_back(std::move(*cotangent));
+  }
+  Expected<std::vector<Array>> gradients =
+      interpretFunctionGradient(*prepared->module, "layer", args, cotangents);
+  if (!gradients)
+    return caseError(dir, llvm::toString(gradients.takeError()));
+  if (!outDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return caseError(outDir, "cannot create the output directory: " + ec.message());
+  std::vector<std::pair<std::string, Array>> written;
+  for (const auto &[name, file] : *gradientFiles) {
+    auto it = llvm::find(prepared->inputNames, name.str());
+    std::optional<StringRef> fileName = file.getAsString();
+    if (it == prepared->inputNames.end() || !fileName)
+      return caseError(dir, "gradients." + name.str() + " names no float input of model '" +
+                                c->model + "'");
+    Array gradient = (*gradients)[it - prepared->inputNames.begin()];
+    gradient.dtype = DType::F64;
+    if (!outDir.empty())
+      if (llvm::Error e = writeNpy(joinPath(outDir, *fileName), gradient))
+        return std::move(e);
+    written.emplace_back(fileName->str(), std::move(gradient));
+  }
+  return written;
+}
+
 } // namespace linrec

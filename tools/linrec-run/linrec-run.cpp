@@ -3,7 +3,7 @@
 //   linrec-run FILE.mlir [--fn NAME] [--input NAME=FILE.npy | FILE.npy]... [--random]
 //              [--seed N] [--out DIR] [--target=reference|cpu|gpu-schedule|cuda]
 //              [--no-check] [--tolerance X] [SCHEDULE FLAGS]
-//   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR]
+//   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR] [--backward]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
 // attribute, or argN). --random makes inputs that suit each argument's role in the
@@ -75,6 +75,11 @@ static cl::opt<bool> gpuSchedule("gpu-schedule",
                                           "is mapped onto blocks and threads) on the CPU; the "
                                           "same as --target=gpu-schedule"),
                                  cl::cat(toolCategory));
+static cl::opt<bool> backward("backward",
+                              cl::desc("with --case/--all-cases: run the backward of conformance "
+                                       "README §6 (the cotangents spec.json lists) and write every "
+                                       "gradient it names into --out (--target=reference)"),
+                              cl::cat(toolCategory));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"),
                                       cl::cat(toolCategory));
 static cl::opt<bool> emitMlir("emit-mlir",
@@ -128,7 +133,28 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
       ++passed;
       continue;
     }
-    llvm::Expected<CaseReport> report = runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions);
+    if (backward) {
+      // README §6: the gradients of L = Σ ⟨cotangent, output⟩, written into --out.
+      auto gradients = runConformanceCaseBackward(context, dir, target, caseOut);
+      if (!gradients) {
+        llvm::outs() << "FAIL " << name << ": " << llvm::toString(gradients.takeError()) << "\n";
+        ++failed;
+        continue;
+      }
+      llvm::outs() << "PASS " << name << " (backward)";
+      for (const auto &[file, gradient] : *gradients) {
+        double norm = 0;
+        for (double v : gradient.data)
+          norm += v * v;
+        llvm::outs() << "  " << file << (caseOut.empty() ? "" : " written")
+                     << llvm::format(" |g|=%.3e", std::sqrt(norm));
+      }
+      llvm::outs() << "\n";
+      ++passed;
+      continue;
+    }
+    llvm::Expected<CaseReport> report =
+        runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions);
     if (!report) {
       std::string message = llvm::toString(report.takeError());
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.

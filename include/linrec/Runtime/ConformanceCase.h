@@ -98,6 +98,14 @@ llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef outDir, KernelCompiler &compiler,
                                               const KernelOptions &options);
 
+/// The backward of the case in `caseDir` (README §6): L = Σ ⟨cotangent, output⟩ over the
+/// cotangents spec.json lists, and ∂L/∂x for every input named in its `gradients`, returned by
+/// file name and written into `outDir` when it is non-empty. The reference target only, for
+/// now (interpretFunctionGradient); other targets are an error that says so.
+llvm::Expected<std::vector<std::pair<std::string, Array>>>
+runConformanceCaseBackward(mlir::MLIRContext &context, llvm::StringRef caseDir, Target target,
+                           llvm::StringRef outDir);
+
 } // namespace linrec
 
 #endif // LINREC_RUNTIME_CONFORMANCECASE_H
