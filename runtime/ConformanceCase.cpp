@@ -362,18 +362,24 @@ static Expected<CaseSpec> readCaseSpec(StringRef dir) {
   return c;
 }
 
+/// The layer of a read case, built for its inputs' shapes.
+static Expected<PreparedModel> prepareCaseSpec(MLIRContext &context, StringRef dir,
+                                               const CaseSpec &c) {
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : c.arrays)
+    infos[name] = TensorInfo{array.dtype, array.shape};
+  Expected<PreparedModel> prepared =
+      prepareModel(context, c.model, *c.params, infos, Target::CPU);
+  if (!prepared)
+    return caseError(dir, llvm::toString(prepared.takeError()));
+  return prepared;
+}
+
 Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
   Expected<CaseSpec> c = readCaseSpec(dir);
   if (!c)
     return c.takeError();
-  std::map<std::string, TensorInfo> infos;
-  for (const auto &[name, array] : c->arrays)
-    infos[name] = TensorInfo{array.dtype, array.shape};
-  Expected<PreparedModel> prepared =
-      prepareModel(context, c->model, *c->params, infos, Target::CPU);
-  if (!prepared)
-    return caseError(dir, llvm::toString(prepared.takeError()));
-  return prepared;
+  return prepareCaseSpec(context, dir, *c);
 }
 
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
@@ -443,13 +449,9 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target,
   const llvm::json::Object *gradientFiles = c->root->getObject("gradients");
   if (!cotangentFiles || !gradientFiles)
     return caseError(dir, "spec.json needs cotangents and gradients for a backward run");
-  std::map<std::string, TensorInfo> infos;
-  for (const auto &[name, array] : c->arrays)
-    infos[name] = TensorInfo{array.dtype, array.shape};
-  Expected<PreparedModel> prepared =
-      prepareModel(context, c->model, *c->params, infos, Target::CPU);
+  Expected<PreparedModel> prepared = prepareCaseSpec(context, dir, *c);
   if (!prepared)
-    return caseError(dir, llvm::toString(prepared.takeError()));
+    return prepared.takeError();
   std::vector<Array> args;
   for (const std::string &name : prepared->inputNames)
     args.push_back(c->arrays.at(name));

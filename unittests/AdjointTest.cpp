@@ -191,6 +191,17 @@ llvm::Expected<LoadedCase> loadCase(mlir::MLIRContext &context, const std::strin
   return loaded;
 }
 
+mlir::MLIRContext &linrecContext() {
+  static mlir::MLIRContext *context = [] {
+    mlir::DialectRegistry registry;
+    linrec::registerAllDialects(registry);
+    auto *c = new mlir::MLIRContext(registry);
+    c->loadAllAvailableDialects();
+    return c;
+  }();
+  return *context;
+}
+
 std::vector<std::string> caseDirs() {
   std::vector<std::string> dirs;
   std::error_code ec;
@@ -205,10 +216,7 @@ std::vector<std::string> caseDirs() {
 TEST(ReferenceAdjoint, RecurrencesMatchFiniteDifferencesOnEveryCase) {
   if (!llvm::sys::fs::is_directory(LINREC_CONFORMANCE_DIR))
     GTEST_SKIP() << "no conformance cases at " << LINREC_CONFORMANCE_DIR;
-  mlir::DialectRegistry registry;
-  linrec::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  mlir::MLIRContext &context = linrecContext();
   std::mt19937_64 rng(7);
   Checked checked;
   std::vector<std::string> dirs = caseDirs();
@@ -237,10 +245,7 @@ TEST(ReferenceAdjoint, RecurrencesMatchFiniteDifferencesOnEveryCase) {
 TEST(ReferenceAdjoint, LayersMatchFiniteDifferencesOnEveryCase) {
   if (!llvm::sys::fs::is_directory(LINREC_CONFORMANCE_DIR))
     GTEST_SKIP() << "no conformance cases at " << LINREC_CONFORMANCE_DIR;
-  mlir::DialectRegistry registry;
-  linrec::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  mlir::MLIRContext &context = linrecContext();
   std::mt19937_64 rng(11);
   Checked checked;
   for (const std::string &dir : caseDirs()) {

@@ -301,28 +301,10 @@ private:
     return Error::success();
   }
 
-  /// Calls body(in, at) for every element of the `sizes` window at `offsets` of `shape`.
-  static void forWindow(ArrayRef<int64_t> sizes, ArrayRef<int64_t> offsets,
-                        ArrayRef<int64_t> shape,
-                        llvm::function_ref<void(int64_t, int64_t)> body) {
-    std::vector<int64_t> point(sizes.size(), 0);
-    int64_t total = 1;
-    for (int64_t s : sizes)
-      total *= s;
-    for (int64_t at = 0; at < total; ++at) {
-      int64_t in = 0;
-      for (size_t d = 0; d < sizes.size(); ++d)
-        in = in * shape[d] + offsets[d] + point[d];
-      body(in, at);
-      for (int64_t d = int64_t(sizes.size()) - 1; d >= 0 && ++point[d] == sizes[d]; --d)
-        point[d] = 0;
-    }
-  }
-
   Error extractAdjoint(tensor::ExtractSliceOp slice) {
     const Array &g = adjoint(slice.getResult());
     Array &gs = adjoint(slice.getSource());
-    forWindow(slice.getStaticSizes(), slice.getStaticOffsets(), gs.shape,
+    forEachElement(slice.getStaticSizes(), slice.getStaticOffsets(), gs.shape,
               [&](int64_t in, int64_t at) { gs.data[in] += g.data[at]; });
     return Error::success();
   }
@@ -330,7 +312,7 @@ private:
   Error insertAdjoint(tensor::InsertSliceOp insert) {
     Array g = adjoint(insert.getResult()); // a copy: the region goes to the source
     Array &gSource = adjoint(insert.getSource());
-    forWindow(insert.getStaticSizes(), insert.getStaticOffsets(), g.shape,
+    forEachElement(insert.getStaticSizes(), insert.getStaticOffsets(), g.shape,
               [&](int64_t in, int64_t at) {
                 gSource.data[at] += g.data[in];
                 g.data[in] = 0; // overwritten in the destination

@@ -29,6 +29,12 @@ llvm::Expected<std::vector<Array>> evaluateBody(mlir::func::FuncOp func,
                                                 WindowEvaluator windowEvaluator,
                                                 llvm::DenseMap<mlir::Value, Array> &values);
 
+/// Calls `body(in, out)` with the flat indices of every element of a `shape`-sized window
+/// that starts at `offsets` of an array of `inShape` and fills an array of `shape`.
+void forEachElement(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<int64_t> offsets,
+                    llvm::ArrayRef<int64_t> inShape,
+                    llvm::function_ref<void(int64_t in, int64_t out)> body);
+
 /// x[b, t, :, :] / (‖x[b, t, :, :]‖₂ / √(H·D) + eps), in place (linrec.heads_rms_norm).
 void applyHeadsRmsNorm(Array &x, double eps);
 

@@ -158,9 +158,7 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   return out;
 }
 
-/// Calls `body(in, out)` with the flat indices of every element of a `shape`-sized window
-/// that starts at `offsets` of an array of `inShape` and fills an array of `shape`.
-static void forEachElement(ArrayRef<int64_t> shape, ArrayRef<int64_t> offsets,
+void reference::forEachElement(ArrayRef<int64_t> shape, ArrayRef<int64_t> offsets,
                            ArrayRef<int64_t> inShape,
                            llvm::function_ref<void(int64_t in, int64_t out)> body) {
   std::vector<int64_t> point(shape.size(), 0);
