@@ -154,13 +154,8 @@ private:
     int64_t total = 1;
     for (int64_t r : range)
       total *= r;
-    auto flatIndex = [&](AffineMap map, const Array &array, ArrayRef<int64_t> point) {
-      int64_t flat = 0;
-      for (auto [i, expr] : llvm::enumerate(map.getResults()))
-        flat = flat * array.shape[i] + (isa<AffineDimExpr>(expr)
-                                            ? point[cast<AffineDimExpr>(expr).getPosition()]
-                                            : cast<AffineConstantExpr>(expr).getValue());
-      return flat;
+    auto flatIndex = [](AffineMap map, const Array &array, ArrayRef<int64_t> point) {
+      return indexedElement(map, array, point);
     };
     auto pointOf = [&](int64_t n) {
       std::vector<int64_t> point(range.size());

@@ -12,6 +12,7 @@
 #include "linrec/Reference/Interpreter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AffineMap.h"
 #include "llvm/ADT/DenseMap.h"
 
 namespace linrec::reference {
@@ -28,6 +29,10 @@ llvm::Expected<std::vector<Array>> evaluateBody(mlir::func::FuncOp func,
                                                 RecurrenceEvaluator evaluator,
                                                 WindowEvaluator windowEvaluator,
                                                 llvm::DenseMap<mlir::Value, Array> &values);
+
+/// The flat index into `array` of the element a linalg.generic indexing `map` (loop indices and
+/// constants) selects at the iteration `point`.
+int64_t indexedElement(mlir::AffineMap map, const Array &array, llvm::ArrayRef<int64_t> point);
 
 /// Calls `body(in, out)` with the flat indices of every element of a `shape`-sized window
 /// that starts at `offsets` of an array of `inShape` and fills an array of `shape`.

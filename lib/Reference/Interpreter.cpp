@@ -95,12 +95,7 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   out.dtype = DType::F64;
   std::vector<int64_t> point(numLoops, 0);
   auto flatIndex = [&](AffineMap map, const Array &array) {
-    int64_t flat = 0;
-    for (auto [i, expr] : llvm::enumerate(map.getResults()))
-      flat = flat * array.shape[i] + (isa<AffineDimExpr>(expr)
-                                          ? point[cast<AffineDimExpr>(expr).getPosition()]
-                                          : cast<AffineConstantExpr>(expr).getValue());
-    return flat;
+    return indexedElement(map, array, point);
   };
   int64_t total = 1;
   for (int64_t r : range)
@@ -156,6 +151,15 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
       point[d] = 0;
   }
   return out;
+}
+
+int64_t reference::indexedElement(AffineMap map, const Array &array, ArrayRef<int64_t> point) {
+  int64_t flat = 0;
+  for (auto [i, expr] : llvm::enumerate(map.getResults()))
+    flat = flat * array.shape[i] + (isa<AffineDimExpr>(expr)
+                                        ? point[cast<AffineDimExpr>(expr).getPosition()]
+                                        : cast<AffineConstantExpr>(expr).getValue());
+  return flat;
 }
 
 void reference::forEachElement(ArrayRef<int64_t> shape, ArrayRef<int64_t> offsets,
