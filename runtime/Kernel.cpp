@@ -44,12 +44,6 @@ mlir::detail::PassOptions &KernelOptions::schedule() {
   return cpu;
 }
 
-const AlgorithmChoice<PipelineOption> &KernelOptions::algorithm() const {
-  if (usesGpuSchedule(target))
-    return gpu;
-  return cpu;
-}
-
 int64_t KernelOptions::chunkSize() const {
   return usesGpuSchedule(target) ? int64_t(gpu.chunkSize) : int64_t(cpu.chunkSize);
 }

@@ -328,9 +328,10 @@ llvm::Expected<std::vector<Array>> interpretFunctionGradient(mlir::ModuleOp modu
   Expected<OwningOpRef<ModuleOp>> copy = prepareFunctions(module, /*fuse=*/false);
   if (!copy)
     return copy.takeError();
-  auto func = (*copy)->lookupSymbol<func::FuncOp>(funcName);
-  if (!func || func.isExternal())
-    return makeError("no function @" + funcName + " with a body in the module");
+  Expected<func::FuncOp> found = functionWithBody(**copy, funcName);
+  if (!found)
+    return found.takeError();
+  func::FuncOp func = *found;
   llvm::DenseMap<Value, Array> values;
   Expected<std::vector<Array>> results =
       evaluateBody(func, args, interpretRecurrence, nullptr, values);

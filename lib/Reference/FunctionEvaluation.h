@@ -22,6 +22,10 @@ namespace linrec::reference {
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> prepareFunctions(mlir::ModuleOp module,
                                                                    bool fuse);
 
+/// @funcName of a prepared module, with a body.
+llvm::Expected<mlir::func::FuncOp> functionWithBody(mlir::ModuleOp module,
+                                                    llvm::StringRef funcName);
+
 /// Evaluates `func`'s body on `args` (evaluateFunction's semantics), keeping the array of
 /// every value it computes in `values`.
 llvm::Expected<std::vector<Array>> evaluateBody(mlir::func::FuncOp func,

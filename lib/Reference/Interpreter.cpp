@@ -278,11 +278,18 @@ Expected<std::vector<Array>> evaluateFunction(ModuleOp module, StringRef funcNam
   Expected<OwningOpRef<ModuleOp>> copy = prepareFunctions(module, fuse);
   if (!copy)
     return copy.takeError();
-  auto func = (*copy)->lookupSymbol<func::FuncOp>(funcName);
+  Expected<func::FuncOp> func = functionWithBody(**copy, funcName);
+  if (!func)
+    return func.takeError();
+  llvm::DenseMap<Value, Array> values;
+  return evaluateBody(*func, args, evaluator, windowEvaluator, values);
+}
+
+Expected<func::FuncOp> reference::functionWithBody(ModuleOp module, StringRef funcName) {
+  auto func = module.lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
     return makeError("no function @" + funcName + " with a body in the module");
-  llvm::DenseMap<Value, Array> values;
-  return evaluateBody(func, args, evaluator, windowEvaluator, values);
+  return func;
 }
 
 Expected<std::vector<Array>> reference::evaluateBody(func::FuncOp func, ArrayRef<Array> args,

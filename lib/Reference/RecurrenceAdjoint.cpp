@@ -25,11 +25,10 @@ public:
       : RecurrenceRunner(op, operands), cotangents(cotangents) {}
 
   Expected<std::vector<Array>> run() {
-    if (Error e = compileBody())
-      return std::move(e);
-    if (Error e = bindShapes())
-      return std::move(e);
-    std::vector<Array> results = allocateResults();
+    Expected<std::vector<Array>> prepared = prepare();
+    if (!prepared)
+      return prepared.takeError();
+    std::vector<Array> &results = *prepared;
     if (cotangents.size() != results.size())
       return makeError("the adjoint takes a cotangent per result (" +
                        llvm::Twine(results.size()) + "), got " +

@@ -238,11 +238,10 @@ public:
       : op(op), operands(operands) {}
 
   Expected<std::vector<Array>> run() {
-    if (Error e = compileBody())
-      return std::move(e);
-    if (Error e = bindShapes())
-      return std::move(e);
-    std::vector<Array> results = allocateResults();
+    Expected<std::vector<Array>> prepared = prepare();
+    if (!prepared)
+      return prepared.takeError();
+    std::vector<Array> &results = *prepared;
     for (int64_t seq = 0; seq < numSequences; ++seq)
       for (int64_t h = 0; h < heads; ++h)
         if (Error e = runSequence(seq, h, results))
@@ -251,6 +250,15 @@ public:
   }
 
 protected:
+  /// Compiles the body, binds B, T, H and the sequences, and allocates the results.
+  Expected<std::vector<Array>> prepare() {
+    if (Error e = compileBody())
+      return std::move(e);
+    if (Error e = bindShapes())
+      return std::move(e);
+    return allocateResults();
+  }
+
   RecurrenceOp op;
   ArrayRef<Array> operands;
   llvm::DenseMap<Value, unsigned> slotOf;

@@ -66,8 +66,6 @@ struct KernelOptions {
   /// The options of the target's pipeline.
   const mlir::detail::PassOptions &schedule() const;
   mlir::detail::PassOptions &schedule();
-  /// The algorithm asked for on the target.
-  const AlgorithmChoice<PipelineOption> &algorithm() const;
   /// The target's chunk size.
   int64_t chunkSize() const;
   /// Parses "name=value ..." (the target pipeline's option names) into the target's options;
