@@ -134,6 +134,15 @@ LogicalResult RecurrenceOp::verifyRegions() {
     if (llvm::any_of(*delays, [](int64_t d) { return d < 0; }))
       return emitOpError("delays must not be negative");
   }
+  if (getReverse()) {
+    for (Operation &op : body) {
+      auto read = dyn_cast<ReadOp>(op);
+      if (isa<WindowReadOp>(op) || (read && read.getBlockStart()))
+        return op.emitOpError("is defined for forward recurrences only, not in a reverse one");
+    }
+    if (getHeadsNormEps())
+      return emitOpError("heads_norm_eps is for forward recurrences only");
+  }
   if (std::optional<APFloat> eps = getHeadsNormEps()) {
     if (yield.getOutputs().empty() || !isa<VectorType>(yield.getOutputs()[0].getType()))
       return emitOpError("heads_norm_eps normalizes output #0, which must be a [B, T, H, D] "

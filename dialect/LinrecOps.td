@@ -33,6 +33,14 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     keys enter the state when they leave the window). `linrec-fuse-delays` folds a zero
     `tensor.pad` + `tensor.extract_slice` along T into it.
 
+    `reverse` runs every sequence from its last token to its first: the state after token t
+    comes from the state after token t + 1, delays look forward (input i's argument at token
+    t is its row at t + w), the initial state is the one before the last token and the final
+    state the one after the first. Backward recurrences run this way (the cotangent of a
+    state flows from the end of the sequence); `linrec-lower-reverse` rewrites them for the
+    kernels as forward recurrences on token-reversed tensors. Window reads and block-start
+    reads are defined for the forward direction only.
+
     `chunk_size` is a schedule hint; `algorithm` records what `linrec-classify` decided
     (`chunked_diagonal`, `chunked_delta` or `sequential`).
 
@@ -59,7 +67,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
                        OptionalAttr<Linrec_AlgorithmAttr>:$algorithm,
                        OptionalAttr<DenseI64ArrayAttr>:$delays,
-                       OptionalAttr<F64Attr>:$heads_norm_eps);
+                       OptionalAttr<F64Attr>:$heads_norm_eps,
+                       UnitAttr:$reverse);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{

@@ -61,13 +61,10 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
                                        const Array &init) {
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   // Every map result is a loop index or a constant index (a fixed slice).
-  auto simpleResults = [](AffineMap m) {
-    return llvm::all_of(m.getResults(),
-                        [](AffineExpr e) { return isa<AffineDimExpr, AffineConstantExpr>(e); });
-  };
-  if (generic->getNumResults() != 1 || !llvm::all_of(maps, simpleResults))
+  auto noSymbols = [](AffineMap m) { return m.getNumSymbols() == 0; };
+  if (generic->getNumResults() != 1 || !llvm::all_of(maps, noSymbols))
     return makeError("the reference interpreter evaluates linalg.generic ops with one result "
-                     "and indexing maps of loop indices and constants only");
+                     "and indexing maps without symbols only");
   // Loop ranges from the operands' run-time shapes.
   unsigned numLoops = generic.getNumLoops();
   std::vector<int64_t> range(numLoops, -1);
@@ -76,11 +73,11 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   for (auto [map, array] : llvm::zip(maps, operands))
     for (auto [i, expr] : llvm::enumerate(map.getResults())) {
       auto dimExpr = dyn_cast<AffineDimExpr>(expr);
-      if (!dimExpr) {
-        if (cast<AffineConstantExpr>(expr).getValue() >= array->shape[i])
+      if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+        if (constant.getValue() < 0 || constant.getValue() >= array->shape[i])
           return makeError("a linalg.generic constant index is out of bounds");
-        continue;
-      }
+      if (!dimExpr)
+        continue; // a constant, or an expression of indices (checked per element)
       unsigned dim = dimExpr.getPosition();
       if (range[dim] >= 0 && range[dim] != array->shape[i])
         return makeError("linalg.generic operands disagree on the size of loop #" +
@@ -153,12 +150,40 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
   return out;
 }
 
+/// The value of an affine expression of loop indices at `point` (no symbols).
+static int64_t evaluateIndex(AffineExpr expr, ArrayRef<int64_t> point) {
+  if (auto dim = dyn_cast<AffineDimExpr>(expr))
+    return point[dim.getPosition()];
+  if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+    return constant.getValue();
+  auto binary = cast<AffineBinaryOpExpr>(expr);
+  int64_t lhs = evaluateIndex(binary.getLHS(), point);
+  int64_t rhs = evaluateIndex(binary.getRHS(), point);
+  switch (expr.getKind()) {
+  case AffineExprKind::Add:
+    return lhs + rhs;
+  case AffineExprKind::Mul:
+    return lhs * rhs;
+  case AffineExprKind::Mod:
+    return llvm::mod(lhs, rhs);
+  case AffineExprKind::FloorDiv:
+    return llvm::divideFloorSigned(lhs, rhs);
+  case AffineExprKind::CeilDiv:
+    return llvm::divideCeilSigned(lhs, rhs);
+  default:
+    llvm_unreachable("an affine expression of loop indices");
+  }
+}
+
 int64_t reference::indexedElement(AffineMap map, const Array &array, ArrayRef<int64_t> point) {
   int64_t flat = 0;
-  for (auto [i, expr] : llvm::enumerate(map.getResults()))
-    flat = flat * array.shape[i] + (isa<AffineDimExpr>(expr)
-                                        ? point[cast<AffineDimExpr>(expr).getPosition()]
-                                        : cast<AffineConstantExpr>(expr).getValue());
+  for (auto [i, expr] : llvm::enumerate(map.getResults())) {
+    int64_t index = evaluateIndex(expr, point);
+    // linalg's verifier keeps a computed index (a reversal of the token dim) inside static
+    // shapes; dims and constants were checked against the run-time shapes.
+    assert(index >= 0 && index < array.shape[i] && "an indexing map inside its operand");
+    flat = flat * array.shape[i] + index;
+  }
   return flat;
 }
 
@@ -235,9 +260,15 @@ static Expected<Array> insertSlice(tensor::InsertSliceOp insert, const Array &so
 
 /// The values of a tensor constant in the function body.
 static Expected<Array> tensorConstant(arith::ConstantOp constant) {
-  if (auto scalar = dyn_cast<FloatAttr>(constant.getValue())) { // a linalg.fill value
+  // A scalar: a linalg.fill value, or one that canonicalization hoisted out of a payload.
+  if (auto scalar = dyn_cast<FloatAttr>(constant.getValue())) {
     Array array(DType::F64, {});
     array.data.assign(1, scalar.getValueAsDouble());
+    return array;
+  }
+  if (auto scalar = dyn_cast<IntegerAttr>(constant.getValue())) {
+    Array array(DType::F64, {});
+    array.data.assign(1, static_cast<double>(scalar.getInt()));
     return array;
   }
   auto type = dyn_cast<RankedTensorType>(constant.getType());
@@ -258,16 +289,18 @@ Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcNa
 
 Expected<OwningOpRef<ModuleOp>> reference::prepareFunctions(ModuleOp module, bool fuse) {
   // Named ops are evaluated through their generic form, on a private copy; compiled targets
-  // also fuse the element-wise ops around each recurrence into it first.
+  // run reverse recurrences as forward kernels and fuse the element-wise ops around each
+  // recurrence into it first.
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
   if (fuse) {
+    pm.addPass(createLinrecLowerReverse());
     pm.addPass(createLinrecFuse());
     pm.addPass(createCanonicalizerPass());
   }
   if (failed(pm.run(*copy)))
-    return makeError("preparing the module (linrec-normalize, linrec-fuse) failed");
+    return makeError("preparing the module (linrec-normalize, linrec-lower-reverse, linrec-fuse) failed");
   return std::move(copy);
 }
 

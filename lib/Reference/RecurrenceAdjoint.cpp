@@ -579,6 +579,8 @@ void headsRmsNormAdjoint(const Array &x, const Array &g, double eps, Array &gx) 
 llvm::Expected<std::vector<Array>>
 interpretRecurrenceGradient(RecurrenceOp op, llvm::ArrayRef<Array> operands,
                             llvm::ArrayRef<Array> cotangents) {
+  if (op.getReverse()) // backward recurrences are not differentiated again
+    return reference::makeError("the adjoint of a reverse recurrence is not derived");
   std::optional<llvm::APFloat> eps = op.getHeadsNormEps();
   if (!eps)
     return reference::RecurrenceAdjoint(op, operands, cotangents).run();

@@ -116,6 +116,9 @@ inline double (*binaryFunction(Operation *op))(double, double) {
   return llvm::TypeSwitch<Operation *, double (*)(double, double)>(op)
       .Case([](arith::AddFOp) { return [](double a, double b) { return a + b; }; })
       .Case([](arith::SubFOp) { return [](double a, double b) { return a - b; }; })
+      // Index arithmetic (offsets), exact in a double within the i32 range.
+      .Case([](arith::AddIOp) { return [](double a, double b) { return a + b; }; })
+      .Case([](arith::SubIOp) { return [](double a, double b) { return a - b; }; })
       .Case([](arith::MulFOp) { return [](double a, double b) { return a * b; }; })
       .Case([](arith::DivFOp) { return [](double a, double b) { return a / b; }; })
       .Case([](arith::MaximumFOp) {
@@ -475,26 +478,31 @@ protected:
       step.window.clear();
     int64_t row = varlen ? 0 : seq;
     YieldOp yield = op.getYield();
-    for (int64_t t = seqStart[seq]; t < seqEnd[seq]; ++t) {
+    // A reverse recurrence walks the sequence from its end; `position` counts the tokens in
+    // the order they run, and delays look back in that order.
+    bool reverse = op.getReverse();
+    int64_t length = seqEnd[seq] - seqStart[seq];
+    for (int64_t position = 0; position < length; ++position) {
+      int64_t t = reverse ? seqEnd[seq] - 1 - position : seqStart[seq] + position;
       int64_t token = (row * tokens + t) * heads + h;
       for (unsigned i = 0; i < numInputs(); ++i) {
         Slot &slot = slots[numStates + i];
         // A delayed input reads the row `delay` tokens back, zeros before the sequence start.
         int64_t delay = op.getInputDelay(i);
-        if (t - delay < seqStart[seq]) {
+        if (position - delay < 0) {
           std::fill(slot.begin(), slot.end(), 0.0);
           continue;
         }
-        int64_t source = token - delay * heads;
+        int64_t source = token + (reverse ? delay : -delay) * heads;
         std::copy_n(input(i).data.begin() + source * slot.size(), slot.size(), slot.begin());
       }
       // A block-start read keeps the state as it is before the first token of each block.
       for (Step &step : steps)
         if (auto read = dyn_cast<ReadOp>(step.op); read && read.getBlockStart() &&
-                                                   (t - seqStart[seq]) % *read.getBlockStart() == 0)
+                                                   position % *read.getBlockStart() == 0)
           step.blockSnapshot = slots[step.blockState];
       for (Step &step : steps)
-        if (Error e = execute(step, seq, h, t - seqStart[seq]))
+        if (Error e = execute(step, seq, h, position))
           return e;
       if (tape) // every value of the token, its state arguments the state before it
         tape->push_back(slots);

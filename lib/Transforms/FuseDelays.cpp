@@ -48,7 +48,9 @@ static std::optional<std::pair<Value, int64_t>> matchDelay(Value value) {
 
 /// Replaces the first delayed copy among the inputs of `op`; false if there is none.
 static bool fuseDelay(RecurrenceOp &op) {
-  if (op.getCuSeqlens()) // a pad of packed sequences crosses their boundaries
+  // A pad of packed sequences crosses their boundaries; a reverse recurrence's delays look
+  // forward in the tensor, a pad shifts it back.
+  if (op.getCuSeqlens() || op.getReverse())
     return false;
   for (auto [i, input] : llvm::enumerate(op.getInputs())) {
     std::optional<std::pair<Value, int64_t>> delayed = matchDelay(input);

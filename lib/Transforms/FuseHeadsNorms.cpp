@@ -29,6 +29,7 @@ struct LinrecFuseHeadsNormsPass
       return false;
     // (Result #0 is output #0 only when there are outputs; else it is a final state.)
     if (op.getNumOutputs() == 0 || !op->getResult(0).hasOneUse() || op.getCuSeqlens() ||
+        op.getReverse() ||
         op.getHeadsNormEps() || op.getAlgorithm() == Algorithm::Sequential)
       return false;
     return RecurrenceAnalysis::analyze(op).algorithm != Algorithm::Sequential;

@@ -38,7 +38,7 @@ constexpr int64_t kMaxHistory = 768;
 /// is none, or if the fused form would not lower: the window reads need the chunked kernel
 /// and a bounded span, and an input the window computes must not be delayed.
 static bool fuseWindow(RecurrenceOp &op) {
-  if (op.getCuSeqlens())
+  if (op.getCuSeqlens() || op.getReverse()) // window reads look back in forward order
     return false;
   WindowAttentionOp window = feedingWindow(op);
   if (!window || (window.getReach() + 15) / 16 * 16 > kMaxHistory)

@@ -160,6 +160,22 @@ def LinrecFuseDelays : Pass<"linrec-fuse-delays"> {
   let dependentDialects = ["::linrec::LinrecDialect"];
 }
 
+def LinrecLowerReverse : Pass<"linrec-lower-reverse"> {
+  let summary = "Rewrite reverse recurrences as forward ones on token-reversed tensors";
+  let description = [{
+    A `reverse` recurrence (a backward pass's reverse-time scan) becomes the same recurrence
+    running forward, between `linalg.generic` copies that reverse the token dim: each
+    `[B, T, H, ...]` input and output is read from the end (index T − 1 − t). With
+    `cu_seqlens`, the packed token dim reverses as a whole, which reverses each sequence and
+    their order: the offsets become total − cu[N − i], and the initial and final states
+    `[N, H, ...]` reverse along N. Delays keep their meaning (they look back in the order
+    the tokens run). The kernels then need no reverse form of their own. Needs static token
+    counts.
+  }];
+  let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+}
+
 def LinrecFuseProjections : Pass<"linrec-fuse-projections"> {
   let summary = "Move per-head projections that feed a recurrence into its body";
   let description = [{

@@ -321,6 +321,8 @@ void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value
 }
 
 LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
+  if (op.getReverse()) // the kernels run forward; the pipelines lower reverse ones first
+    return op.emitOpError("runs in reverse; run linrec-lower-reverse before lowering it");
   std::optional<Algorithm> forced = op.getAlgorithm();
   if (!forced)
     return success();
