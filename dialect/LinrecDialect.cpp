@@ -87,5 +87,12 @@ LogicalResult LinrecDialect::verifyRegionArgAttribute(Operation *op, unsigned, u
 
 LogicalResult LinrecDialect::verifyRegionResultAttribute(Operation *op, unsigned, unsigned,
                                                          NamedAttribute attribute) {
+  // `linrec.gate` on a backward's result: the gradient of a log-decay or beta
+  // (linrec-build-backward), checked with the looser tolerance of gate gradients.
+  if (attribute.getName().getValue() == "linrec.gate") {
+    if (!isa<UnitAttr>(attribute.getValue()))
+      return op->emitOpError("attribute 'linrec.gate' must be a unit attribute");
+    return success();
+  }
   return verifyNameAttribute(op, attribute);
 }

@@ -7,8 +7,13 @@
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/Npy.h"
+#include "linrec/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -436,12 +441,50 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   return report;
 }
 
-Expected<std::vector<std::pair<std::string, Array>>>
-runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target,
-                           StringRef outDir) {
-  if (target != Target::Reference)
-    return caseError(dir, "the backward runs on --target=reference for now (the derived "
-                          "backward kernels are not there yet)");
+/// The backward linrec-build-backward derives for @layer, run on `target` with the layer's
+/// arguments then the cotangents; one gradient per float argument, and which of them are
+/// gradients of log-decays or betas (`linrec.gate`).
+static Expected<std::pair<std::vector<Array>, std::vector<bool>>> runDerivedBackward(ModuleOp layer, ArrayRef<Array> args,
+                                                       ArrayRef<Array> cotangents, Target target,
+                                                       KernelCompiler &compiler,
+                                                       const KernelOptions &options) {
+  OwningOpRef<ModuleOp> module(layer.clone());
+  PassManager pm(module->getContext(), ModuleOp::getOperationName());
+  pm.addPass(createLinrecNormalize());
+  LinrecBuildBackwardOptions backward;
+  backward.function = "layer";
+  pm.addPass(createLinrecBuildBackward(backward));
+  pm.addPass(createCanonicalizerPass());
+  std::string diagnostics;
+  {
+    llvm::raw_string_ostream os(diagnostics);
+    ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &d) {
+      os << d << "\n";
+      return success();
+    });
+    if (failed(pm.run(*module)))
+      return llvm::createStringError("no derived backward: " + StringRef(diagnostics).trim());
+  }
+  std::vector<Array> all(args.begin(), args.end());
+  for (const Array &c : cotangents) {
+    Array f32 = c;
+    f32.dtype = DType::F32;
+    all.push_back(std::move(f32));
+  }
+  auto func = module->lookupSymbol<func::FuncOp>("layer_backward");
+  std::vector<bool> gates;
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    gates.push_back(func.getResultAttr(i, "linrec.gate") != nullptr);
+  Expected<std::vector<Array>> gradients =
+      runFunction(*module, "layer_backward", all, target, compiler, options);
+  if (!gradients)
+    return gradients.takeError();
+  return std::make_pair(std::move(*gradients), std::move(gates));
+}
+
+Expected<std::vector<GradientCheck>>
+runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, StringRef outDir,
+                           KernelCompiler &compiler, const KernelOptions &options) {
   Expected<CaseSpec> c = readCaseSpec(dir);
   if (!c)
     return c.takeError();
@@ -449,6 +492,14 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target,
   const llvm::json::Object *gradientFiles = c->root->getObject("gradients");
   if (!cotangentFiles || !gradientFiles)
     return caseError(dir, "spec.json needs cotangents and gradients for a backward run");
+  double tolerance = 0;
+  if (const llvm::json::Object *tol = c->root->getObject("tolerance"))
+    tolerance = tol->getNumber("f32").value_or(0);
+  if (target != Target::Reference && tolerance <= 0)
+    return caseError(dir, "spec.json needs tolerance.f32");
+  if (target == Target::CUDA)
+    if (llvm::Error e = cudaUnavailable())
+      return std::move(e);
   Expected<PreparedModel> prepared = prepareCaseSpec(context, dir, *c);
   if (!prepared)
     return prepared.takeError();
@@ -479,24 +530,49 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target,
       interpretFunctionGradient(*prepared->module, "layer", args, cotangents);
   if (!gradients)
     return caseError(dir, llvm::toString(gradients.takeError()));
+  // The derived backward returns the float arguments' gradients only (not cu_seqlens').
+  std::vector<Array> derived;
+  std::vector<bool> gates;
+  if (target != Target::Reference) {
+    auto run = runDerivedBackward(*prepared->module, args, cotangents, target, compiler, options);
+    if (!run)
+      return caseError(dir, llvm::toString(run.takeError()));
+    std::tie(derived, gates) = std::move(*run);
+  }
   if (!outDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
       return caseError(outDir, "cannot create the output directory: " + ec.message());
-  std::vector<std::pair<std::string, Array>> written;
+  std::vector<GradientCheck> checks;
   for (const auto &[name, file] : *gradientFiles) {
     auto it = llvm::find(prepared->inputNames, name.str());
     std::optional<StringRef> fileName = file.getAsString();
-    if (it == prepared->inputNames.end() || !fileName)
+    if (it == prepared->inputNames.end() || !fileName || name == "cu_seqlens")
       return caseError(dir, "gradients." + name.str() + " names no float input of model '" +
                                 c->model + "'");
-    Array gradient = (*gradients)[it - prepared->inputNames.begin()];
-    gradient.dtype = DType::F64;
+    size_t index = it - prepared->inputNames.begin();
+    GradientCheck check;
+    check.input = name.str();
+    check.file = fileName->str();
+    Array expected = (*gradients)[index];
+    expected.dtype = DType::F64;
+    if (target == Target::Reference) {
+      check.gradient = std::move(expected);
+    } else {
+      // Float arguments before this one (cu_seqlens is the only other kind).
+      size_t position = llvm::count_if(llvm::ArrayRef(prepared->inputNames).take_front(index),
+                                       [](const std::string &n) { return n != "cu_seqlens"; });
+      check.gradient = derived.at(position);
+      check.compared = true;
+      check.tolerance = gates.at(position) ? 10 * tolerance : tolerance;
+      check.error = hasNonFinite(check.gradient) ? INFINITY
+                                                 : relativeRmsError(check.gradient, expected);
+    }
     if (!outDir.empty())
-      if (llvm::Error e = writeNpy(joinPath(outDir, *fileName), gradient))
+      if (llvm::Error e = writeNpy(joinPath(outDir, check.file), check.gradient))
         return std::move(e);
-    written.emplace_back(fileName->str(), std::move(gradient));
+    checks.push_back(std::move(check));
   }
-  return written;
+  return checks;
 }
 
 } // namespace linrec

@@ -139,6 +139,13 @@ inline double (*binaryFunction(Operation *op))(double, double) {
 inline double (*unaryFunction(Operation *op))(double) {
   return llvm::TypeSwitch<Operation *, double (*)(double)>(op)
       .Case([](arith::NegFOp) { return [](double a) { return -a; }; })
+      // Conversions between float widths (a per-head f64 parameter broadcast into f32).
+      .Case([](arith::ExtFOp) { return [](double a) { return a; }; })
+      .Case([](arith::TruncFOp op) -> double (*)(double) {
+        if (op.getType().isF32())
+          return [](double a) { return static_cast<double>(static_cast<float>(a)); };
+        return nullptr;
+      })
       .Case([](math::ExpOp) { return [](double a) { return std::exp(a); }; })
       .Case([](math::Exp2Op) { return [](double a) { return std::exp2(a); }; })
       .Case([](math::ExpM1Op) { return [](double a) { return std::expm1(a); }; })

@@ -98,13 +98,27 @@ llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef outDir, KernelCompiler &compiler,
                                               const KernelOptions &options);
 
+/// One gradient of a backward run: the file spec.json names, the array, and for a compiled
+/// target its relative RMS error against the float64 reference adjoint.
+struct GradientCheck {
+  std::string input, file;
+  Array gradient;
+  bool compared = false;
+  double error = 0;
+  double tolerance = 0;
+  bool passed() const { return !compared || error <= tolerance; }
+};
+
 /// The backward of the case in `caseDir` (README §6): L = Σ ⟨cotangent, output⟩ over the
-/// cotangents spec.json lists, and ∂L/∂x for every input named in its `gradients`, returned by
-/// file name and written into `outDir` when it is non-empty. The reference target only, for
-/// now (interpretFunctionGradient); other targets are an error that says so.
-llvm::Expected<std::vector<std::pair<std::string, Array>>>
+/// cotangents spec.json lists, and ∂L/∂x for every input named in its `gradients`, written
+/// into `outDir` when it is non-empty. The reference target runs the float64 adjoint
+/// (interpretFunctionGradient); the others run the backward linrec-build-backward derives,
+/// compiled for the target, and check each gradient against the reference adjoint (relative
+/// RMS within tolerance.f32 of spec.json, ten times that for log-decays and betas).
+llvm::Expected<std::vector<GradientCheck>>
 runConformanceCaseBackward(mlir::MLIRContext &context, llvm::StringRef caseDir, Target target,
-                           llvm::StringRef outDir);
+                           llvm::StringRef outDir, KernelCompiler &compiler,
+                           const KernelOptions &options);
 
 } // namespace linrec
 

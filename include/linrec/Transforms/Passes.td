@@ -176,6 +176,36 @@ def LinrecLowerReverse : Pass<"linrec-lower-reverse"> {
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
 }
 
+def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
+  let summary = "Derive each layer function's backward (@f_backward) from its ops";
+  let description = [{
+    For every public function @f (or the one `function` names) the pass adds
+    `@f<suffix>`: f's arguments, then one cotangent per result (`grad_<result name>`) in;
+    one gradient per float argument (`grad_<argument name>`) out, for the loss
+    L = Σ ⟨cotangent, result⟩ (conformance README §6). The forward is recomputed inside.
+
+    A `linrec.recurrence` of decays (scalar, key or value axis), one write and one read per
+    state of body arguments gets its adjoint as recurrences: dq from the forward state
+    read with the output's cotangent, dk, dv and dβ from the reverse-time cotangent state
+    (`reverse`, decays delayed one token), the initial state's gradient from a second
+    reverse state, and every log-decay's gradient as a reverse cumulative sum of the
+    scaling identity's terms (DESIGN.md §2). The targets compile them like any recurrence,
+    into their chunked kernels. Gradients of log-decays and betas are marked `linrec.gate`
+    (their f32 error is larger: cumulative sums of differences). An op or body it cannot
+    differentiate is an error that names it. Named ops must be normalized first (`linrec-normalize`).
+  }];
+  let options = [
+    Option<"function", "function", "std::string", "\"\"",
+           "The function to differentiate (default: every public one)">,
+    Option<"suffix", "suffix", "std::string", "\"_backward\"",
+           "Appended to a function's name to name its backward">
+  ];
+  let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 def LinrecFuseProjections : Pass<"linrec-fuse-projections"> {
   let summary = "Move per-head projections that feed a recurrence into its body";
   let description = [{

@@ -1,0 +1,728 @@
+//===- BuildBackward.cpp - a layer function's backward, derived from its ops ===//
+//
+// For @f the pass writes @f_backward: f's arguments and one cotangent per result in, one
+// gradient per float argument out (L = Σ ⟨cotangent, result⟩). The forward is recomputed in
+// it and the ops' adjoints follow in reverse order.
+//
+// A recurrence's adjoint is itself linrec recurrences, which every target then compiles into
+// its chunked kernels. For a state S_t = D_t(S_{t−1}) + β_t k_t v_tᵀ read as o_t = S_tᵀ(s q_t)
+// (D_t: scalar, key- and value-axis decays e^{g}), with R_t the cotangent of S_t:
+//
+//   dq_t = s S_t do_t                  a forward recurrence on Sᵀ, read with do
+//   R_t  = D_{t+1}(R_{t+1}) + s q_t do_tᵀ,  R at the end = the final state's cotangent
+//   dv_t = β_t R_tᵀ k_t,  dk_t = β_t R_t v_t,  dβ_t = k_tᵀ R_t v_t
+//                                      reverse recurrences on R and Rᵀ, D delayed one token
+//   dS_0 = D_0(R_0)                    a second reverse state that applies D_t undelayed
+//   dg_t = Σ_{s ≥ t} (q_s ⊙ dq_s − k_s ⊙ dk_s)  (key axis; values: o ⊙ do − v ⊙ dv;
+//          scalar: summed), plus Σ S_T ⊙ dS_T   a reverse cumulative sum, itself a recurrence
+//
+// (DESIGN.md §2, the scaling identity: q enters as q e^{B}, k as k e^{−B}.) Bodies outside
+// this form are a clear error naming the op; the reference adjoint covers them meanwhile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RecurrenceRewrite.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+#include "linrec/Dialect/LinrecOps.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace linrec {
+#define GEN_PASS_DEF_LINRECBUILDBACKWARD
+#include "linrec/Transforms/Passes.h.inc"
+} // namespace linrec
+
+using namespace mlir;
+using namespace linrec;
+
+//===----------------------------------------------------------------------===//
+// Tensor-level pieces: zeros, sums, transposes and reductions of states
+//===----------------------------------------------------------------------===//
+
+static Value zerosLike(OpBuilder &b, Location loc, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  Value empty = tensor::EmptyOp::create(b, loc, tensor.getShape(), tensor.getElementType());
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(tensor.getElementType()));
+  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+}
+
+/// A linalg.generic producing `resultType` from `inputs` read through `maps` (the result's
+/// map is the identity of `resultType`'s rank plus `reduced` trailing reduction loops).
+static Value buildGeneric(OpBuilder &b, Location loc, RankedTensorType resultType,
+                          ValueRange inputs, ArrayRef<AffineMap> maps, unsigned reduced,
+                          function_ref<Value(OpBuilder &, Location, ValueRange)> payload) {
+  unsigned rank = resultType.getRank(), loops = rank + reduced;
+  // The result takes the leading `rank` loops: the reductions run innermost.
+  SmallVector<AffineMap> all(maps);
+  all.push_back(AffineMap::getMultiDimIdentityMap(loops, b.getContext()).getMajorSubMap(rank));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  iterators.append(reduced, utils::IteratorType::reduction);
+  Value init = reduced ? zerosLike(b, loc, resultType)
+                       : tensor::EmptyOp::create(b, loc, resultType.getShape(),
+                                                 resultType.getElementType())
+                             .getResult();
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, inputs, ValueRange{init}, all, iterators,
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value value = payload(nb, nloc, args);
+               linalg::YieldOp::create(nb, nloc, value);
+             })
+      .getResult(0);
+}
+
+static AffineMap dimsMap(unsigned loops, ArrayRef<unsigned> dims, MLIRContext *ctx) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(loops, 0, exprs, ctx);
+}
+
+static Value add(OpBuilder &b, Location loc, Value x, Value y) {
+  auto type = cast<RankedTensorType>(x.getType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
+  return buildGeneric(b, loc, type, {x, y}, {id, id}, 0,
+                      [](OpBuilder &nb, Location l, ValueRange a) {
+                        return arith::AddFOp::create(nb, l, a[0], a[1]).getResult();
+                      });
+}
+
+static RankedTensorType transposedStatesType(Type states) {
+  auto type = cast<RankedTensorType>(states);
+  auto shape = type.getShape();
+  return RankedTensorType::get({shape[0], shape[1], shape[3], shape[2]}, type.getElementType());
+}
+
+/// [N, H, a, b] -> [N, H, b, a].
+static Value transposeStates(OpBuilder &b, Location loc, Value x) {
+  RankedTensorType resultType = transposedStatesType(x.getType());
+  return buildGeneric(b, loc, resultType, {x}, {dimsMap(4, {0, 1, 3, 2}, b.getContext())}, 0,
+                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+}
+
+/// Σ S ⊙ dS over the state axes not in `kept` (0: key, 1: value), as an [N, H, 1, n]
+/// tensor (n the kept axis' size, 1 when none is kept): the initial state of a cumulative sum.
+static Value stateProductSum(OpBuilder &b, Location loc, Value S, Value dS,
+                             std::optional<unsigned> kept) {
+  auto type = cast<RankedTensorType>(S.getType());
+  auto shape = type.getShape();
+  MLIRContext *ctx = b.getContext();
+  int64_t n = kept ? shape[2 + *kept] : 1;
+  auto resultType = RankedTensorType::get({shape[0], shape[1], 1, n}, type.getElementType());
+  // Loops: (row, head, one, kept, reduced...) with the state indexed by (row, head, i, j).
+  SmallVector<unsigned> stateDims;
+  unsigned reduced;
+  if (!kept) {
+    stateDims = {0, 1, 4, 5};
+    reduced = 2;
+  } else {
+    stateDims = *kept == 0 ? SmallVector<unsigned>{0, 1, 3, 4} : SmallVector<unsigned>{0, 1, 4, 3};
+    reduced = 1;
+  }
+  AffineMap map = dimsMap(4 + reduced, stateDims, ctx);
+  return buildGeneric(b, loc, resultType, {S, dS}, {map, map}, reduced,
+                      [](OpBuilder &nb, Location l, ValueRange a) {
+                        Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+                        return arith::AddFOp::create(nb, l, a[2], p).getResult();
+                      });
+}
+
+/// [N, H, 1, 1] -> [N, H, 1]: the initial normalizer of a scalar cumulative sum.
+static Value dropUnitDim(OpBuilder &b, Location loc, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  auto resultType = RankedTensorType::get(type.getShape().drop_back(), type.getElementType());
+  MLIRContext *ctx = b.getContext();
+  AffineMap map = AffineMap::get(3, 0,
+                                 {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx),
+                                  getAffineDimExpr(2, ctx), getAffineConstantExpr(0, ctx)},
+                                 ctx);
+  return buildGeneric(b, loc, resultType, {x}, {map}, 0,
+                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+}
+
+/// A per-head [H] or [H, D] parameter as a [B, T, H(, D)] token tensor.
+static Value broadcastParam(OpBuilder &b, Location loc, Value param, RankedTensorType tokens) {
+  auto type = cast<RankedTensorType>(param.getType());
+  SmallVector<int64_t> shape = {tokens.getDimSize(0), tokens.getDimSize(1), tokens.getDimSize(2)};
+  SmallVector<unsigned> dims = {2};
+  if (type.getRank() == 2) {
+    shape.push_back(type.getDimSize(1));
+    dims.push_back(3);
+  }
+  auto resultType = RankedTensorType::get(shape, b.getF32Type());
+  return buildGeneric(b, loc, resultType, {param},
+                      {dimsMap(shape.size(), dims, b.getContext())}, 0,
+                      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        if (a[0].getType() == nb.getF32Type())
+                          return a[0];
+                        return arith::TruncFOp::create(nb, l, nb.getF32Type(), a[0]);
+                      });
+}
+
+//===----------------------------------------------------------------------===//
+// Building recurrences
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A recurrence to build: its inputs (token tensors, each with a delay), one init per state.
+struct RecurrenceSpec {
+  SmallVector<Value> inputs;
+  SmallVector<int64_t> delays;
+  SmallVector<StateType> states;
+  SmallVector<Value> inits;
+  bool reverse = false;
+
+  unsigned input(Value tensor, int64_t delay = 0) {
+    inputs.push_back(tensor);
+    delays.push_back(delay);
+    return inputs.size() - 1;
+  }
+};
+
+/// The body of a recurrence under construction: its state and input arguments.
+struct Body {
+  OpBuilder &b;
+  Location loc;
+  ArrayRef<BlockArgument> states, inputs;
+  SmallVector<Value> yieldedStates, outputs;
+
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value splat(Value scalar, Type like) {
+    return scalar.getType() == like ? scalar : vector::BroadcastOp::create(b, loc, like, scalar);
+  }
+  Value scaled(Value x, double scale) {
+    if (scale == 1.0)
+      return x;
+    auto type = cast<VectorType>(x.getType());
+    Value s = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getF32FloatAttr(static_cast<float>(scale))));
+    return mul(x, s);
+  }
+  Value sum(Value x) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, x);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value decay(Value S, Value g, std::optional<DecayAxis> axis) {
+    DecayAxisAttr attr = axis ? DecayAxisAttr::get(b.getContext(), *axis) : DecayAxisAttr();
+    return DecayOp::create(b, loc, S.getType(), S, g, attr);
+  }
+  Value write(Value z, Value k) { // a normalizer: z + k
+    return WriteOp::create(b, loc, z.getType(), z, k, Value(), Value(), Value());
+  }
+  Value write(Value S, Value k, Value v, Value beta = {}) {
+    return WriteOp::create(b, loc, S.getType(), S, k, v, beta, Value());
+  }
+  Value read(Value S, Value q, double scale = 1.0) {
+    auto type = cast<StateType>(S.getType());
+    Type result = type.isMatrix() ? Type(VectorType::get({type.getValueDim()}, b.getF32Type()))
+                                  : b.getF32Type();
+    FloatAttr scaleAttr = scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale);
+    return ReadOp::create(b, loc, result, S, q, scaleAttr, IntegerAttr());
+  }
+};
+} // namespace
+
+/// Builds the recurrence `spec` describes; `body` fills its step. Outputs are [B, T, H(, D)]
+/// like `tokens`, final states [N, H, ...] like the inits.
+static RecurrenceOp buildRecurrence(OpBuilder &b, Location loc, RecurrenceSpec &spec,
+                                    RankedTensorType tokens, Value cuSeqlens,
+                                    function_ref<void(Body &)> fill) {
+  MLIRContext *ctx = b.getContext();
+  // The body is built in a result-less op first (ops need a parent), then moved into the
+  // recurrence once its outputs give the result types.
+  auto scratch = RecurrenceOp::create(b, loc, TypeRange{}, spec.inputs, ValueRange{},
+                                      spec.inits, cuSeqlens);
+  auto *block = new Block();
+  scratch.getBody().push_back(block);
+  for (StateType state : spec.states)
+    block->addArgument(state, loc);
+  for (Value input : spec.inputs)
+    block->addArgument(tokenType(input.getType()), loc);
+  OpBuilder bb = OpBuilder::atBlockBegin(block);
+  Body body{bb, loc, block->getArguments().take_front(spec.states.size()),
+            block->getArguments().drop_front(spec.states.size())};
+  fill(body);
+  YieldOp::create(bb, loc, body.yieldedStates, body.outputs);
+
+  SmallVector<Type> resultTypes;
+  Type f32 = b.getF32Type();
+  for (Value out : body.outputs) {
+    SmallVector<int64_t> shape = {tokens.getDimSize(0), tokens.getDimSize(1), tokens.getDimSize(2)};
+    if (auto vector = dyn_cast<VectorType>(out.getType()))
+      shape.push_back(vector.getDimSize(0));
+    resultTypes.push_back(RankedTensorType::get(shape, f32));
+  }
+  for (Value init : spec.inits)
+    resultTypes.push_back(init.getType());
+  auto op = RecurrenceOp::create(b, loc, resultTypes, spec.inputs, ValueRange{}, spec.inits,
+                                 cuSeqlens);
+  op.getBody().takeBody(scratch.getBody());
+  scratch.erase();
+  if (llvm::any_of(spec.delays, [](int64_t d) { return d != 0; }))
+    op.setDelaysAttr(DenseI64ArrayAttr::get(ctx, spec.delays));
+  if (spec.reverse)
+    op.setReverseAttr(UnitAttr::get(ctx));
+  return op;
+}
+
+//===----------------------------------------------------------------------===//
+// The adjoint of one recurrence
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Adjoints of the values of the function being differentiated.
+struct Adjoints {
+  DenseMap<Value, Value> map;
+  /// Values used as log-decays or betas: their gradients carry cumulative sums and
+  /// cancellations (f32 error about ten times that of q, k, v).
+  DenseSet<Value> gates;
+  void add(OpBuilder &b, Location loc, Value forward, Value contribution) {
+    Value &slot = map[forward];
+    slot = slot ? ::add(b, loc, slot, contribution) : contribution;
+  }
+  Value get(OpBuilder &b, Location loc, Value forward) {
+    auto it = map.find(forward);
+    return it != map.end() ? it->second : zerosLike(b, loc, forward.getType());
+  }
+};
+
+/// One state of a recurrence in the form the adjoint is derived for.
+struct StateForm {
+  StateType type;
+  SmallVector<BlockArgument> scalarDecays, keyDecays, valueDecays;
+  BlockArgument key, value, beta, query;
+  double scale = 1.0;
+  unsigned output = 0; // the output the read is
+};
+
+class RecurrenceAdjoint {
+public:
+  RecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints)
+      : b(b), loc(op.getLoc()), op(op), adjoints(adjoints),
+        tokens(cast<RankedTensorType>(op.getInputs()[0].getType())) {}
+
+  LogicalResult run() {
+    SmallVector<StateForm> forms;
+    if (failed(analyze(forms)))
+      return failure();
+    for (auto [index, form] : llvm::enumerate(forms))
+      if (failed(deriveState(index, form)))
+        return failure();
+    return success();
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  RecurrenceOp op;
+  Adjoints &adjoints;
+  RankedTensorType tokens;
+
+  InFlightDiagnostic unsupported(Operation *at, const Twine &why) {
+    return at->emitOpError("has no derived backward yet: ") << why;
+  }
+
+  /// The body as states of decays, one write and one read, every driver a body argument.
+  LogicalResult analyze(SmallVector<StateForm> &forms) {
+    if (op.getHeadsNormEps())
+      return unsupported(op, "a norm over heads fused into the recurrence");
+    if (llvm::any_of(op.getDelays().value_or(ArrayRef<int64_t>{}),
+                     [](int64_t d) { return d != 0; }))
+      return unsupported(op, "delayed inputs");
+    for (Operation &bodyOp : op.getBodyBlock()) {
+      if (auto write = dyn_cast<WriteOp>(bodyOp); write && (write.getMask() || !write.getValue()))
+        return unsupported(write, "a masked write, or a normalizer");
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        return unsupported(read, "a block-start read");
+      if (!isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
+        return unsupported(&bodyOp, "per-token computations in the body (the backward "
+                                    "of decays, writes and reads of body arguments is derived)");
+    }
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+    if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
+      return unsupported(op, analysis.reason);
+    YieldOp yield = op.getYield();
+    for (const StateUpdate &update : analysis.states) {
+      StateForm form;
+      form.type = update.type;
+      if (!update.type.isMatrix() || update.delta || !update.key)
+        return unsupported(op, "a normalizer, a delta rule or a state never written");
+      if (update.reads.size() != 1 || !update.productReads.empty())
+        return unsupported(op, "a state read other than once");
+      ReadOp read = update.reads.front();
+      if (read.getState() != yield.getStates()[update.index])
+        return unsupported(read, "a read before the state's last update");
+      auto output = llvm::find(yield.getOutputs(), read.getResult());
+      if (output == yield.getOutputs().end())
+        return unsupported(read, "a read that is not an output");
+      form.output = output - yield.getOutputs().begin();
+      form.scale = read.getScale() ? read.getScale()->convertToDouble() : 1.0;
+      auto argument = [&](Value v, BlockArgument &slot) -> LogicalResult {
+        slot = v ? dyn_cast<BlockArgument>(v) : BlockArgument();
+        if (v && !slot)
+          return unsupported(v.getDefiningOp(), "a driver computed in the body");
+        return success();
+      };
+      if (failed(argument(update.key, form.key)) || failed(argument(update.value, form.value)) ||
+          failed(argument(update.beta, form.beta)) || failed(argument(read.getQuery(), form.query)))
+        return failure();
+      for (auto [values, slots] :
+           {std::pair{&update.scalarDecays, &form.scalarDecays},
+            std::pair{&update.keyDecays, &form.keyDecays},
+            std::pair{&update.valueDecays, &form.valueDecays}})
+        for (Value g : *values)
+          if (failed(argument(g, slots->emplace_back())))
+            return failure();
+      forms.push_back(form);
+    }
+    if (forms.size() != yield.getOutputs().size())
+      return unsupported(op, "outputs other than one read per state");
+    return success();
+  }
+
+  bool isParam(BlockArgument arg) {
+    return arg.getArgNumber() >= op.getNumStates() + op.getInputs().size();
+  }
+  Value operandOf(BlockArgument arg) {
+    unsigned n = arg.getArgNumber() - op.getNumStates();
+    return n < op.getInputs().size() ? op.getInputs()[n] : op.getParams()[n - op.getInputs().size()];
+  }
+  /// The token tensor of a driver (a per-head parameter broadcast over tokens).
+  Value tensorOf(BlockArgument arg) {
+    Value operand = operandOf(arg);
+    return isParam(arg) ? broadcastParam(b, loc, operand, tokens) : operand;
+  }
+  /// Adds a driver's gradient to its operand's adjoint. A per-head parameter gets none when
+  /// it is a constant (a lightning layer's decays).
+  LogicalResult addGradient(BlockArgument arg, Value gradient, bool gate = false) {
+    Value operand = operandOf(arg);
+    if (gate)
+      adjoints.gates.insert(operand);
+    if (isParam(arg)) {
+      if (operand.getDefiningOp<arith::ConstantOp>())
+        return success();
+      return unsupported(op, "a gradient for a per-head parameter that is not a constant");
+    }
+    adjoints.add(b, loc, operand, gradient);
+    return success();
+  }
+
+  /// Applies the state's decays (from `args`, in form order) to S, with the key and value
+  /// axes exchanged when the state is transposed.
+  static Value applyDecays(Body &body, Value S, const StateForm &form, ArrayRef<Value> scalar,
+                           ArrayRef<Value> key, ArrayRef<Value> value, bool transposed) {
+    for (Value a : scalar)
+      S = body.decay(S, a, std::nullopt);
+    for (Value g : key)
+      S = body.decay(S, g, transposed ? DecayAxis::Value : DecayAxis::Key);
+    for (Value g : value)
+      S = body.decay(S, g, transposed ? DecayAxis::Key : DecayAxis::Value);
+    return S;
+  }
+
+  /// The decays of `form` as inputs of `spec` with `delay`; their argument indices.
+  struct DecayInputs {
+    SmallVector<unsigned> scalar, key, value;
+  };
+  DecayInputs addDecays(RecurrenceSpec &spec, const StateForm &form, int64_t delay) {
+    DecayInputs in;
+    for (BlockArgument g : form.scalarDecays)
+      in.scalar.push_back(spec.input(tensorOf(g), delay));
+    for (BlockArgument g : form.keyDecays)
+      in.key.push_back(spec.input(tensorOf(g), delay));
+    for (BlockArgument g : form.valueDecays)
+      in.value.push_back(spec.input(tensorOf(g), delay));
+    return in;
+  }
+  static SmallVector<Value> args(Body &body, ArrayRef<unsigned> indices) {
+    SmallVector<Value> values;
+    for (unsigned i : indices)
+      values.push_back(body.inputs[i]);
+    return values;
+  }
+
+  LogicalResult deriveState(unsigned index, const StateForm &form) {
+    MLIRContext *ctx = b.getContext();
+    Value cuSeqlens = op.getCuSeqlens();
+    int64_t dk = form.type.getKeyDim(), dv = form.type.getValueDim();
+    Type f32 = b.getF32Type();
+    StateType transposed = StateType::get(ctx, {dv, dk}, f32);
+    Value output = op.getOutputs()[form.output];
+    Value finalState = op.getFinalStates()[index];
+    Value dO = adjoints.get(b, loc, output);
+    Value dST = adjoints.get(b, loc, finalState);
+    Value init = index < op.getInits().size() ? op.getInits()[index] : Value();
+    Value q = tensorOf(form.query), k = tensorOf(form.key), v = tensorOf(form.value);
+    Value beta = form.beta ? tensorOf(form.beta) : Value();
+    bool scalarGates = !form.scalarDecays.empty(), keyGates = !form.keyDecays.empty(),
+         valueGates = !form.valueDecays.empty();
+
+    // dq = s S do: the forward state, transposed, read with the output's cotangent.
+    RecurrenceSpec dqSpec;
+    dqSpec.states = {transposed};
+    dqSpec.inits = {init ? transposeStates(b, loc, init)
+                         : zerosLike(b, loc, transposedStatesType(finalState.getType()))};
+    unsigned dqDo = dqSpec.input(dO), dqK = dqSpec.input(k), dqV = dqSpec.input(v), dqQ = dqSpec.input(q);
+    unsigned dqBeta = beta ? dqSpec.input(beta) : 0;
+    DecayInputs dqDecays = addDecays(dqSpec, form, 0);
+    RecurrenceOp dqOp = buildRecurrence(b, loc, dqSpec, tokens, cuSeqlens, [&](Body &body) {
+      Value S = applyDecays(body, body.states[0], form, args(body, dqDecays.scalar),
+                            args(body, dqDecays.key), args(body, dqDecays.value), true);
+      S = body.write(S, body.inputs[dqV], body.inputs[dqK], beta ? Value(body.inputs[dqBeta]) : Value());
+      Value dq = body.read(S, body.inputs[dqDo], form.scale);
+      body.yieldedStates = {S};
+      body.outputs = {dq};
+      Value qdq = body.mul(body.inputs[dqQ], dq);
+      if (keyGates)
+        body.outputs.push_back(qdq);
+      if (scalarGates)
+        body.outputs.push_back(body.sum(qdq));
+    });
+
+    // dk = β R v (and dβ = kᵀ R v): the reverse cotangent state, transposed, read with v.
+    RecurrenceSpec dkSpec;
+    dkSpec.reverse = true;
+    dkSpec.states = {transposed};
+    dkSpec.inits = {transposeStates(b, loc, dST)};
+    unsigned dkDo = dkSpec.input(dO), dkQ = dkSpec.input(q), dkV = dkSpec.input(v), dkK = dkSpec.input(k);
+    unsigned dkBeta = beta ? dkSpec.input(beta) : 0;
+    DecayInputs dkDecays = addDecays(dkSpec, form, 1);
+    RecurrenceOp dkOp = buildRecurrence(b, loc, dkSpec, tokens, cuSeqlens, [&](Body &body) {
+      Value R = applyDecays(body, body.states[0], form, args(body, dkDecays.scalar),
+                            args(body, dkDecays.key), args(body, dkDecays.value), true);
+      R = body.write(R, body.inputs[dkDo], body.scaled(body.inputs[dkQ], form.scale));
+      Value u = body.read(R, body.inputs[dkV]);
+      Value dk = beta ? body.mul(u, body.splat(body.inputs[dkBeta], u.getType())) : u;
+      body.yieldedStates = {R};
+      body.outputs = {dk};
+      if (beta)
+        body.outputs.push_back(body.sum(body.mul(body.inputs[dkK], u)));
+      Value kdk = body.mul(body.inputs[dkK], dk);
+      if (keyGates)
+        body.outputs.push_back(kdk);
+      if (scalarGates)
+        body.outputs.push_back(body.sum(kdk));
+    });
+
+    // dv = β Rᵀ k, and with an initial state dS_0 = D_0(R_0) from a second state P_t = D_t(R_t)
+    // = D_t(P_{t+1}) + D_t(s q do_tᵀ), which takes the decays undelayed.
+    bool initGradient = static_cast<bool>(init);
+    RecurrenceSpec dvSpec;
+    dvSpec.reverse = true;
+    dvSpec.states = {form.type};
+    dvSpec.inits = {dST};
+    if (initGradient) {
+      dvSpec.states.push_back(form.type);
+      dvSpec.inits.push_back(dST);
+    }
+    unsigned dvDo = dvSpec.input(dO), dvQ = dvSpec.input(q), dvK = dvSpec.input(k), dvV = dvSpec.input(v);
+    unsigned dvBeta = beta ? dvSpec.input(beta) : 0;
+    DecayInputs dvDecays = addDecays(dvSpec, form, 1);
+    DecayInputs pDecays = initGradient ? addDecays(dvSpec, form, 0) : DecayInputs();
+    RecurrenceOp dvOp = buildRecurrence(b, loc, dvSpec, tokens, cuSeqlens, [&](Body &body) {
+      Value sq = body.scaled(body.inputs[dvQ], form.scale);
+      Value R = applyDecays(body, body.states[0], form, args(body, dvDecays.scalar),
+                            args(body, dvDecays.key), args(body, dvDecays.value), false);
+      R = body.write(R, sq, body.inputs[dvDo]);
+      Value u = body.read(R, body.inputs[dvK]);
+      Value dv = beta ? body.mul(u, body.splat(body.inputs[dvBeta], u.getType())) : u;
+      body.yieldedStates = {R};
+      body.outputs = {dv};
+      if (valueGates)
+        body.outputs.push_back(body.mul(body.inputs[dvV], dv));
+      if (initGradient) {
+        SmallVector<Value> scalar = args(body, pDecays.scalar), key = args(body, pDecays.key),
+                           value = args(body, pDecays.value);
+        Value P = applyDecays(body, body.states[1], form, scalar, key, value, false);
+        // D_t(s q doᵀ) = (e^{a + gk} ⊙ s q)(e^{gv} ⊙ do)ᵀ: decays are <= 0, so no overflow.
+        Value writeKey = sq, writeValue = body.inputs[dvDo];
+        for (Value a : scalar)
+          writeKey = body.mul(writeKey, body.splat(body.exp(a), sq.getType()));
+        for (Value g : key)
+          writeKey = body.mul(writeKey, body.exp(g));
+        for (Value g : value)
+          writeValue = body.mul(writeValue, body.exp(g));
+        body.yieldedStates.push_back(body.write(P, writeKey, writeValue));
+      }
+    });
+
+    // Gradients of the drivers.
+    unsigned dqNext = 1, dkNext = 1, dvNext = 1;
+    if (failed(addGradient(form.query, dqOp.getResult(0))) ||
+        failed(addGradient(form.key, dkOp.getResult(0))) ||
+        failed(addGradient(form.value, dvOp.getResult(0))))
+      return failure();
+    if (beta && failed(addGradient(form.beta, dkOp.getResult(dkNext++), /*gate=*/true)))
+      return failure();
+    if (initGradient)
+      adjoints.add(b, loc, init, dvOp.getFinalStates()[1]);
+
+    // Gates: reverse cumulative sums of the scaling identity's terms.
+    auto gateGradient = [&](Value positive, Value negative, std::optional<unsigned> axis,
+                            ArrayRef<BlockArgument> gates) -> LogicalResult {
+      bool scalar = !axis;
+      int64_t n = scalar ? 1 : (*axis == 0 ? dk : dv);
+      RecurrenceSpec sumSpec;
+      sumSpec.reverse = true;
+      // A 1×n row, read with a 1-vector of ones; a scalar sums into a normalizer z ∈ R¹,
+      // whose read is the scalar itself.
+      sumSpec.states = {scalar ? StateType::get(ctx, {1}, f32) : StateType::get(ctx, {1, n}, f32)};
+      sumSpec.inits = {stateProductSum(b, loc, finalState, dST, axis)};
+      if (scalar)
+        sumSpec.inits[0] = dropUnitDim(b, loc, sumSpec.inits[0]);
+      unsigned pos = sumSpec.input(positive), neg = sumSpec.input(negative);
+      RecurrenceOp sum = buildRecurrence(b, loc, sumSpec, tokens, cuSeqlens, [&](Body &body) {
+        Value x = body.sub(body.inputs[pos], body.inputs[neg]);
+        auto rowType = VectorType::get({n}, f32);
+        x = body.splat(x, rowType);
+        Value one = arith::ConstantOp::create(
+            body.b, loc, DenseElementsAttr::get(VectorType::get({1}, f32), 1.0f));
+        Value C = scalar ? body.write(body.states[0], x) : body.write(body.states[0], one, x);
+        body.yieldedStates = {C};
+        body.outputs = {body.read(C, one)};
+      });
+      for (BlockArgument g : gates)
+        if (failed(addGradient(g, sum.getResult(0), /*gate=*/true)))
+          return failure();
+      return success();
+    };
+    if (keyGates &&
+        failed(gateGradient(dqOp.getResult(dqNext++), dkOp.getResult(dkNext++), 0u, form.keyDecays)))
+      return failure();
+    if (scalarGates && failed(gateGradient(dqOp.getResult(dqNext++), dkOp.getResult(dkNext++),
+                                           std::nullopt, form.scalarDecays)))
+      return failure();
+    if (valueGates) {
+      // o ⊙ do − v ⊙ dv along the value axis.
+      auto type = cast<RankedTensorType>(output.getType());
+      AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), ctx);
+      Value odo = buildGeneric(b, loc, type, {output, dO}, {id, id}, 0,
+                               [](OpBuilder &nb, Location l, ValueRange a) {
+                                 return arith::MulFOp::create(nb, l, a[0], a[1]).getResult();
+                               });
+      if (failed(gateGradient(odo, dvOp.getResult(dvNext++), 1u, form.valueDecays)))
+        return failure();
+    }
+    return success();
+  }
+};
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The function's backward
+//===----------------------------------------------------------------------===//
+
+static StringRef nameOf(func::FuncOp func, unsigned i, bool result) {
+  auto name = result ? func.getResultAttrOfType<StringAttr>(i, "linrec.name")
+                     : func.getArgAttrOfType<StringAttr>(i, "linrec.name");
+  return name ? name.getValue() : StringRef();
+}
+
+static bool isFloatTensor(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && isa<FloatType>(tensor.getElementType());
+}
+
+static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix) {
+  Location loc = func.getLoc();
+  MLIRContext *ctx = func.getContext();
+  FunctionType type = func.getFunctionType();
+  for (Type t : llvm::concat<const Type>(type.getInputs(), type.getResults()))
+    if (auto tensor = dyn_cast<RankedTensorType>(t);
+        tensor && isa<FloatType>(tensor.getElementType()) && !tensor.getElementType().isF32())
+      return func.emitOpError("has a backward for f32 tensors only, not ") << t;
+
+  SmallVector<Type> inputs(type.getInputs());
+  llvm::append_range(inputs, type.getResults());
+  SmallVector<Type> results;
+  for (Type t : type.getInputs())
+    if (isFloatTensor(t))
+      results.push_back(t);
+  OpBuilder b(func);
+  b.setInsertionPointAfter(func);
+  auto backward = func::FuncOp::create(b, loc, (func.getName() + suffix).str(),
+                                       FunctionType::get(ctx, inputs, results));
+  // Names: the inputs, then grad_<result> for the cotangents; gradients grad_<input>.
+  unsigned numArgs = type.getNumInputs();
+  for (unsigned i = 0; i < numArgs; ++i)
+    if (StringRef name = nameOf(func, i, false); !name.empty())
+      backward.setArgAttr(i, "linrec.name", b.getStringAttr(name));
+  for (unsigned i = 0; i < type.getNumResults(); ++i)
+    if (StringRef name = nameOf(func, i, true); !name.empty())
+      backward.setArgAttr(numArgs + i, "linrec.name", b.getStringAttr("grad_" + name));
+  unsigned g = 0;
+  for (unsigned i = 0; i < numArgs; ++i) {
+    if (!isFloatTensor(type.getInput(i)))
+      continue;
+    if (StringRef name = nameOf(func, i, false); !name.empty())
+      backward.setResultAttr(g, "linrec.name", b.getStringAttr("grad_" + name));
+    ++g;
+  }
+
+  Block *entry = backward.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  IRMapping mapping;
+  for (unsigned i = 0; i < numArgs; ++i)
+    mapping.map(func.getArgument(i), entry->getArgument(i));
+  // The forward, recomputed; its unused parts fold away.
+  SmallVector<Operation *> forward;
+  func::ReturnOp ret;
+  for (Operation &op : func.getBody().front()) {
+    if (auto r = dyn_cast<func::ReturnOp>(op)) {
+      ret = r;
+      break;
+    }
+    forward.push_back(b.clone(op, mapping));
+  }
+  Adjoints adjoints;
+  for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+    adjoints.add(b, loc, mapping.lookupOrDefault(value), entry->getArgument(numArgs + i));
+  for (Operation *op : llvm::reverse(forward)) {
+    if (isa<arith::ConstantOp, tensor::EmptyOp, linalg::FillOp>(op))
+      continue;
+    auto recurrence = dyn_cast<RecurrenceOp>(op);
+    if (!recurrence)
+      return op->emitOpError("has no derived backward yet (linrec-build-backward derives "
+                             "linrec.recurrence; run linrec-normalize first for named ops)");
+    if (llvm::none_of(recurrence->getResults(),
+                      [&](Value r) { return adjoints.map.count(r); }))
+      continue; // nothing the loss depends on
+    if (failed(RecurrenceAdjoint(b, recurrence, adjoints).run()))
+      return failure();
+  }
+  SmallVector<Value> gradients;
+  for (unsigned i = 0; i < numArgs; ++i) {
+    if (!isFloatTensor(type.getInput(i)))
+      continue;
+    if (adjoints.gates.contains(entry->getArgument(i)))
+      backward.setResultAttr(gradients.size(), "linrec.gate", b.getUnitAttr());
+    gradients.push_back(adjoints.get(b, loc, entry->getArgument(i)));
+  }
+  func::ReturnOp::create(b, loc, gradients);
+  return backward;
+}
+
+namespace {
+struct LinrecBuildBackwardPass : linrec::impl::LinrecBuildBackwardBase<LinrecBuildBackwardPass> {
+  using LinrecBuildBackwardBase::LinrecBuildBackwardBase;
+  void runOnOperation() override {
+    SmallVector<func::FuncOp> functions;
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (!func.isDeclaration() && func.isPublic() &&
+          (function.empty() || func.getName() == function))
+        functions.push_back(func);
+    for (func::FuncOp func : functions) {
+      FailureOr<func::FuncOp> backward = buildBackward(func, suffix);
+      if (failed(backward))
+        return signalPassFailure();
+    }
+  }
+};
+} // namespace

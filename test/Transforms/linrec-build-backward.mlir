@@ -1,0 +1,72 @@
+// RUN: linrec-opt %s --split-input-file --linrec-build-backward --verify-diagnostics | FileCheck %s
+
+// GLA with an initial state: dq from the forward state transposed (decays along its value
+// axis) read with do; dk and dv from the reverse cotangent state (decays delayed one token),
+// the initial state's gradient from a second reverse state with the decays undelayed; the
+// log-decay's gradient a reverse cumulative sum of q ⊙ dq − k ⊙ dk starting from Σ S_T ⊙ dS_T.
+// CHECK-LABEL: func.func @gla_backward
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x4xf32> {linrec.name = "q"}, %[[K:.*]]: tensor<1x8x2x4xf32> {linrec.name = "k"}, %[[V:.*]]: tensor<1x8x2x4xf32> {linrec.name = "v"}, %[[G:.*]]: tensor<1x8x2x4xf32> {linrec.name = "gk"}, %[[S0:.*]]: tensor<1x2x4x4xf32> {linrec.name = "initial_state"}, %[[DO:.*]]: tensor<1x8x2x4xf32> {linrec.name = "grad_o"}, %[[DST:.*]]: tensor<1x2x4x4xf32> {linrec.name = "grad_final_state"})
+// CHECK-SAME: -> (tensor<1x8x2x4xf32> {linrec.name = "grad_q"}, tensor<1x8x2x4xf32> {linrec.name = "grad_k"}, tensor<1x8x2x4xf32> {linrec.name = "grad_v"}, tensor<1x8x2x4xf32> {linrec.gate, linrec.name = "grad_gk"}, tensor<1x2x4x4xf32> {linrec.name = "grad_initial_state"})
+// CHECK: %[[FWD:.*]]:2 = linrec.recurrence ins(%[[Q]], %[[K]], %[[V]], %[[G]] :
+// CHECK: %[[DQ:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[K]], %[[V]], %[[Q]], %[[G]] :
+// CHECK: linrec.decay %{{.*}}, %{{.*}} along <value>
+// CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} : <4x4xf32>
+// CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01
+// CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[V]], %[[K]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// CHECK: %[[DV:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]], %[[G]] : {{.*}}) init(%[[DST]], %[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 1, 0>, reverse}
+// CHECK: math.exp
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[FWD]]#1, %[[DST]] :
+// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1 : {{.*}}) {reverse}
+// CHECK: arith.subf
+// CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DV]]#2
+func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf32> {linrec.name = "k"},
+               %v: tensor<1x8x2x4xf32> {linrec.name = "v"}, %g: tensor<1x8x2x4xf32> {linrec.name = "gk"},
+               %s0: tensor<1x2x4x4xf32> {linrec.name = "initial_state"})
+    -> (tensor<1x8x2x4xf32> {linrec.name = "o"}, tensor<1x2x4x4xf32> {linrec.name = "final_state"}) {
+  %o, %s = linrec.recurrence ins(%q, %k, %v, %g : tensor<1x8x2x4xf32>, tensor<1x8x2x4xf32>, tensor<1x8x2x4xf32>, tensor<1x8x2x4xf32>)
+      init(%s0 : tensor<1x2x4x4xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>, %gt: vector<4xf32>):
+    %S1 = linrec.decay %S, %gt along <key> : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %kt, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S2, %qt scale 0.5 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// Only the output feeds the loss here, and there is no gate: the forward (recomputed, unused
+// here: canonicalization drops it) and the dq, dk and dv recurrences; cu_seqlens passes
+// through to each and gets no gradient.
+// CHECK-LABEL: func.func @linear_backward
+// CHECK-SAME: -> (tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
+// CHECK-COUNT-4: cu_seqlens(%{{.*}} : tensor<3xi32>)
+// CHECK-NOT: linrec.recurrence
+func.func @linear(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1x6x1x4xf32>, %cu: tensor<3xi32>)
+    -> tensor<1x6x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%q, %k, %v : tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
+      cu_seqlens(%cu : tensor<3xi32>) -> (tensor<1x6x1x4xf32>, tensor<2x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>):
+    %S1 = linrec.write %S, %kt, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %qt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x6x1x4xf32>
+}
+
+// -----
+
+// A body it cannot differentiate yet names the op.
+func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%k, %b : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
+      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %bt: f32):
+    // expected-error @+1 {{'linrec.delta' op has no derived backward yet: per-token computations in the body}}
+    %S1 = linrec.delta %S, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %kt, %kt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S2, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x4x1x4xf32>
+}
