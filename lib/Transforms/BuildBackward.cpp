@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RecurrenceRewrite.h"
+#include "TokenAdjoint.h"
 #include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Dialect/LinrecOps.h"
 #include "linrec/Transforms/Passes.h"
@@ -146,25 +147,6 @@ static Value dropUnitDim(OpBuilder &b, Location loc, Value x) {
                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
 }
 
-/// A per-head [H] or [H, D] parameter as a [B, T, H(, D)] token tensor.
-static Value broadcastParam(OpBuilder &b, Location loc, Value param, RankedTensorType tokens) {
-  auto type = cast<RankedTensorType>(param.getType());
-  SmallVector<int64_t> shape = {tokens.getDimSize(0), tokens.getDimSize(1), tokens.getDimSize(2)};
-  SmallVector<unsigned> dims = {2};
-  if (type.getRank() == 2) {
-    shape.push_back(type.getDimSize(1));
-    dims.push_back(3);
-  }
-  auto resultType = RankedTensorType::get(shape, b.getF32Type());
-  return buildGeneric(b, loc, resultType, {param},
-                      {dimsMap(shape.size(), dims, b.getContext())}, 0,
-                      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                        if (a[0].getType() == nb.getF32Type())
-                          return a[0];
-                        return arith::TruncFOp::create(nb, l, nb.getF32Type(), a[0]);
-                      });
-}
-
 //===----------------------------------------------------------------------===//
 // Building recurrences
 //===----------------------------------------------------------------------===//
@@ -172,7 +154,7 @@ static Value broadcastParam(OpBuilder &b, Location loc, Value param, RankedTenso
 namespace {
 /// A recurrence to build: its inputs (token tensors, each with a delay), one init per state.
 struct RecurrenceSpec {
-  SmallVector<Value> inputs;
+  SmallVector<Value> inputs, params;
   SmallVector<int64_t> delays;
   SmallVector<StateType> states;
   SmallVector<Value> inits;
@@ -183,13 +165,17 @@ struct RecurrenceSpec {
     delays.push_back(delay);
     return inputs.size() - 1;
   }
+  unsigned param(Value tensor) {
+    params.push_back(tensor);
+    return params.size() - 1;
+  }
 };
 
 /// The body of a recurrence under construction: its state and input arguments.
 struct Body {
   OpBuilder &b;
   Location loc;
-  ArrayRef<BlockArgument> states, inputs;
+  ArrayRef<BlockArgument> states, inputs, params;
   SmallVector<Value> yieldedStates, outputs;
 
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
@@ -237,7 +223,7 @@ static RecurrenceOp buildRecurrence(OpBuilder &b, Location loc, RecurrenceSpec &
   MLIRContext *ctx = b.getContext();
   // The body is built in a result-less op first (ops need a parent), then moved into the
   // recurrence once its outputs give the result types.
-  auto scratch = RecurrenceOp::create(b, loc, TypeRange{}, spec.inputs, ValueRange{},
+  auto scratch = RecurrenceOp::create(b, loc, TypeRange{}, spec.inputs, spec.params,
                                       spec.inits, cuSeqlens);
   auto *block = new Block();
   scratch.getBody().push_back(block);
@@ -245,9 +231,13 @@ static RecurrenceOp buildRecurrence(OpBuilder &b, Location loc, RecurrenceSpec &
     block->addArgument(state, loc);
   for (Value input : spec.inputs)
     block->addArgument(tokenType(input.getType()), loc);
+  for (Value param : spec.params)
+    block->addArgument(paramType(param.getType()), loc);
   OpBuilder bb = OpBuilder::atBlockBegin(block);
-  Body body{bb, loc, block->getArguments().take_front(spec.states.size()),
-            block->getArguments().drop_front(spec.states.size())};
+  auto arguments = block->getArguments();
+  unsigned numStates = spec.states.size(), numInputs = spec.inputs.size();
+  Body body{bb, loc, arguments.take_front(numStates),
+            arguments.slice(numStates, numInputs), arguments.drop_front(numStates + numInputs)};
   fill(body);
   YieldOp::create(bb, loc, body.yieldedStates, body.outputs);
 
@@ -261,7 +251,7 @@ static RecurrenceOp buildRecurrence(OpBuilder &b, Location loc, RecurrenceSpec &
   }
   for (Value init : spec.inits)
     resultTypes.push_back(init.getType());
-  auto op = RecurrenceOp::create(b, loc, resultTypes, spec.inputs, ValueRange{}, spec.inits,
+  auto op = RecurrenceOp::create(b, loc, resultTypes, spec.inputs, spec.params, spec.inits,
                                  cuSeqlens);
   op.getBody().takeBody(scratch.getBody());
   scratch.erase();
@@ -293,13 +283,33 @@ struct Adjoints {
   }
 };
 
-/// One state of a recurrence in the form the adjoint is derived for.
+/// One state of a recurrence in the form the adjoint is derived for: its drivers are values
+/// of the forward body (body arguments, or computed from them per token).
 struct StateForm {
   StateType type;
-  SmallVector<BlockArgument> scalarDecays, keyDecays, valueDecays;
-  BlockArgument key, value, beta, query;
+  SmallVector<Value> scalarDecays, keyDecays, valueDecays;
+  Value key, value, beta, query;
   double scale = 1.0;
   unsigned output = 0; // the output the read is
+};
+
+/// The per-token computation of some drivers in the forward body: its ops in body order and
+/// the body arguments (inputs, params) it reads.
+struct TokenSlice {
+  SmallVector<Operation *> ops;
+  SmallVector<BlockArgument> args;
+};
+
+/// Where a slice's arguments went in a backward recurrence (input or param indices).
+struct SliceOperands {
+  SmallVector<std::pair<BlockArgument, unsigned>> inputs, params;
+};
+
+/// A slice cloned into a backward body: forward values to their clones, and the cloned ops.
+struct ClonedSlice {
+  IRMapping map;
+  SmallVector<Operation *> ops;
+  Value operator[](Value forward) const { return map.lookup(forward); }
 };
 
 class RecurrenceAdjoint {
@@ -329,7 +339,13 @@ private:
     return at->emitOpError("has no derived backward yet: ") << why;
   }
 
-  /// The body as states of decays, one write and one read, every driver a body argument.
+  static bool isStateOp(Operation &op) {
+    return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp, WindowReadOp,
+               YieldOp>(op);
+  }
+
+  /// The body as states of decays, one write and one read, each read an output; the
+  /// drivers computed per token from body arguments only (never from a read).
   LogicalResult analyze(SmallVector<StateForm> &forms) {
     if (op.getHeadsNormEps())
       return unsupported(op, "a norm over heads fused into the recurrence");
@@ -341,9 +357,14 @@ private:
         return unsupported(write, "a masked write, or a normalizer");
       if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
         return unsupported(read, "a block-start read");
-      if (!isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
-        return unsupported(&bodyOp, "per-token computations in the body (the backward "
-                                    "of decays, writes and reads of body arguments is derived)");
+      if (isStateOp(bodyOp) && !isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
+        return unsupported(&bodyOp, "only decays, plain writes and reads have a derived "
+                                    "backward so far");
+      if (!isStateOp(bodyOp))
+        for (Value operand : bodyOp.getOperands())
+          if (Operation *def = operand.getDefiningOp(); def && isStateOp(*def))
+            return unsupported(&bodyOp, "a per-token computation on a read (outputs other "
+                                        "than reads)");
     }
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
@@ -364,27 +385,50 @@ private:
         return unsupported(read, "a read that is not an output");
       form.output = output - yield.getOutputs().begin();
       form.scale = read.getScale() ? read.getScale()->convertToDouble() : 1.0;
-      auto argument = [&](Value v, BlockArgument &slot) -> LogicalResult {
-        slot = v ? dyn_cast<BlockArgument>(v) : BlockArgument();
-        if (v && !slot)
-          return unsupported(v.getDefiningOp(), "a driver computed in the body");
-        return success();
-      };
-      if (failed(argument(update.key, form.key)) || failed(argument(update.value, form.value)) ||
-          failed(argument(update.beta, form.beta)) || failed(argument(read.getQuery(), form.query)))
-        return failure();
-      for (auto [values, slots] :
-           {std::pair{&update.scalarDecays, &form.scalarDecays},
-            std::pair{&update.keyDecays, &form.keyDecays},
-            std::pair{&update.valueDecays, &form.valueDecays}})
-        for (Value g : *values)
-          if (failed(argument(g, slots->emplace_back())))
-            return failure();
+      form.key = update.key;
+      form.value = update.value;
+      form.beta = update.beta;
+      form.query = read.getQuery();
+      form.scalarDecays.assign(update.scalarDecays.begin(), update.scalarDecays.end());
+      form.keyDecays.assign(update.keyDecays.begin(), update.keyDecays.end());
+      form.valueDecays.assign(update.valueDecays.begin(), update.valueDecays.end());
       forms.push_back(form);
     }
     if (forms.size() != yield.getOutputs().size())
       return unsupported(op, "outputs other than one read per state");
     return success();
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Slices of the forward body, cloned into backward bodies
+  //===--------------------------------------------------------------------===//
+
+  TokenSlice sliceOf(ArrayRef<Value> roots) {
+    llvm::SetVector<Operation *> ops;
+    llvm::SetVector<BlockArgument> args;
+    SmallVector<Value> worklist;
+    for (Value root : roots)
+      if (root)
+        worklist.push_back(root);
+    while (!worklist.empty()) {
+      Value v = worklist.pop_back_val();
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        args.insert(arg);
+        continue;
+      }
+      Operation *def = v.getDefiningOp();
+      if (!ops.insert(def))
+        continue;
+      llvm::append_range(worklist, def->getOperands());
+    }
+    TokenSlice slice;
+    slice.ops.assign(ops.begin(), ops.end());
+    llvm::sort(slice.ops, [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+    slice.args.assign(args.begin(), args.end());
+    llvm::sort(slice.args, [](BlockArgument x, BlockArgument y) {
+      return x.getArgNumber() < y.getArgNumber();
+    });
+    return slice;
   }
 
   bool isParam(BlockArgument arg) {
@@ -394,30 +438,81 @@ private:
     unsigned n = arg.getArgNumber() - op.getNumStates();
     return n < op.getInputs().size() ? op.getInputs()[n] : op.getParams()[n - op.getInputs().size()];
   }
-  /// The token tensor of a driver (a per-head parameter broadcast over tokens).
-  Value tensorOf(BlockArgument arg) {
-    Value operand = operandOf(arg);
-    return isParam(arg) ? broadcastParam(b, loc, operand, tokens) : operand;
-  }
-  /// Adds a driver's gradient to its operand's adjoint. A per-head parameter gets none when
-  /// it is a constant (a lightning layer's decays).
-  LogicalResult addGradient(BlockArgument arg, Value gradient, bool gate = false) {
-    Value operand = operandOf(arg);
-    if (gate)
-      adjoints.gates.insert(operand);
-    if (isParam(arg)) {
-      if (operand.getDefiningOp<arith::ConstantOp>())
-        return success();
-      return unsupported(op, "a gradient for a per-head parameter that is not a constant");
+
+  /// Adds a slice's arguments to `spec`: inputs as token tensors (undelayed), params as params.
+  SliceOperands addSlice(RecurrenceSpec &spec, const TokenSlice &slice) {
+    SliceOperands operands;
+    for (BlockArgument arg : slice.args) {
+      if (isParam(arg))
+        operands.params.push_back({arg, spec.param(operandOf(arg))});
+      else
+        operands.inputs.push_back({arg, spec.input(operandOf(arg))});
     }
-    adjoints.add(b, loc, operand, gradient);
+    return operands;
+  }
+
+  static ClonedSlice cloneSlice(Body &body, const TokenSlice &slice,
+                                const SliceOperands &operands) {
+    ClonedSlice cloned;
+    for (auto [arg, i] : operands.inputs)
+      cloned.map.map(arg, body.inputs[i]);
+    for (auto [arg, i] : operands.params)
+      cloned.map.map(arg, body.params[i]);
+    for (Operation *forward : slice.ops)
+      cloned.ops.push_back(body.b.clone(*forward, cloned.map));
+    return cloned;
+  }
+
+  /// Carries `seeds` (cotangents of cloned drivers) back through the cloned slice and
+  /// outputs each argument's cotangent; returns (forward argument, output index) pairs.
+  /// Fails where a per-token op has no adjoint rule.
+  FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>>
+  sliceGradients(Body &body, const TokenSlice &slice, const ClonedSlice &cloned,
+                 ArrayRef<std::pair<Value, Value>> seeds) {
+    DenseMap<Value, Value> cotangents;
+    for (auto [value, cotangent] : seeds) {
+      Value &slot = cotangents[value];
+      slot = slot ? arith::AddFOp::create(body.b, loc, slot, cotangent).getResult() : cotangent;
+    }
+    if (failed(emitTokenAdjoint(body.b, loc, cloned.ops, cotangents)))
+      return failure();
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    for (BlockArgument arg : slice.args) {
+      auto it = cotangents.find(cloned[arg]);
+      if (it == cotangents.end())
+        continue;
+      gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
+      body.outputs.push_back(it->second);
+    }
+    return gradients;
+  }
+
+  /// Adds the gradients a backward recurrence outputs to the forward operands' adjoints. A
+  /// per-head parameter gets none when it is a constant (a lightning layer's decays).
+  LogicalResult addGradients(RecurrenceOp backward,
+                             ArrayRef<std::pair<BlockArgument, unsigned>> gradients, bool gate) {
+    for (auto [arg, index] : gradients) {
+      Value operand = operandOf(arg);
+      if (isParam(arg)) {
+        if (operand.getDefiningOp<arith::ConstantOp>())
+          continue;
+        return unsupported(op, "a gradient for a per-head parameter that is not a constant");
+      }
+      if (gate)
+        adjoints.gates.insert(operand);
+      adjoints.add(b, loc, operand, backward.getResult(index));
+    }
     return success();
   }
 
-  /// Applies the state's decays (from `args`, in form order) to S, with the key and value
-  /// axes exchanged when the state is transposed.
-  static Value applyDecays(Body &body, Value S, const StateForm &form, ArrayRef<Value> scalar,
-                           ArrayRef<Value> key, ArrayRef<Value> value, bool transposed) {
+  //===--------------------------------------------------------------------===//
+  // The backward recurrences of one state
+  //===--------------------------------------------------------------------===//
+
+  /// Applies the decays (cloned values, in form order) to S, with the key and value axes
+  /// exchanged when the state is transposed.
+  static Value applyDecays(Body &body, Value S, ArrayRef<Value> scalar, ArrayRef<Value> key,
+                           ArrayRef<Value> value, bool transposed) {
     for (Value a : scalar)
       S = body.decay(S, a, std::nullopt);
     for (Value g : key)
@@ -426,26 +521,11 @@ private:
       S = body.decay(S, g, transposed ? DecayAxis::Key : DecayAxis::Value);
     return S;
   }
-
-  /// The decays of `form` as inputs of `spec` with `delay`; their argument indices.
-  struct DecayInputs {
-    SmallVector<unsigned> scalar, key, value;
-  };
-  DecayInputs addDecays(RecurrenceSpec &spec, const StateForm &form, int64_t delay) {
-    DecayInputs in;
-    for (BlockArgument g : form.scalarDecays)
-      in.scalar.push_back(spec.input(tensorOf(g), delay));
-    for (BlockArgument g : form.keyDecays)
-      in.key.push_back(spec.input(tensorOf(g), delay));
-    for (BlockArgument g : form.valueDecays)
-      in.value.push_back(spec.input(tensorOf(g), delay));
-    return in;
+  static SmallVector<Value> lookup(const ClonedSlice &cloned, ArrayRef<Value> forward) {
+    return llvm::map_to_vector(forward, [&](Value v) { return cloned[v]; });
   }
   static SmallVector<Value> args(Body &body, ArrayRef<unsigned> indices) {
-    SmallVector<Value> values;
-    for (unsigned i : indices)
-      values.push_back(body.inputs[i]);
-    return values;
+    return llvm::map_to_vector(indices, [&](unsigned i) { return Value(body.inputs[i]); });
   }
 
   LogicalResult deriveState(unsigned index, const StateForm &form) {
@@ -459,57 +539,105 @@ private:
     Value dO = adjoints.get(b, loc, output);
     Value dST = adjoints.get(b, loc, finalState);
     Value init = index < op.getInits().size() ? op.getInits()[index] : Value();
-    Value q = tensorOf(form.query), k = tensorOf(form.key), v = tensorOf(form.value);
-    Value beta = form.beta ? tensorOf(form.beta) : Value();
     bool scalarGates = !form.scalarDecays.empty(), keyGates = !form.keyDecays.empty(),
          valueGates = !form.valueDecays.empty();
+    SmallVector<Value> decays;
+    llvm::append_range(decays, form.scalarDecays);
+    llvm::append_range(decays, form.keyDecays);
+    llvm::append_range(decays, form.valueDecays);
+    auto splitDecays = [&](ArrayRef<Value> all) {
+      size_t s = form.scalarDecays.size(), k = form.keyDecays.size();
+      return std::make_tuple(all.take_front(s), all.slice(s, k), all.drop_front(s + k));
+    };
+    // The drivers, computed per token in each backward body from the forward's inputs.
+    TokenSlice drivers = sliceOf({form.query, form.key, form.value, form.beta});
+    TokenSlice all = sliceOf(llvm::to_vector(llvm::concat<Value>(
+        SmallVector<Value>{form.query, form.key, form.value},
+        form.beta ? SmallVector<Value>{form.beta} : SmallVector<Value>{}, decays)));
 
-    // dq = s S do: the forward state, transposed, read with the output's cotangent.
+    // dq = s S do: the forward state, transposed, read with the output's cotangent. It also
+    // gives each decay per token, for the reverse recurrences to read one token late.
     RecurrenceSpec dqSpec;
     dqSpec.states = {transposed};
     dqSpec.inits = {init ? transposeStates(b, loc, init)
                          : zerosLike(b, loc, transposedStatesType(finalState.getType()))};
-    unsigned dqDo = dqSpec.input(dO), dqK = dqSpec.input(k), dqV = dqSpec.input(v), dqQ = dqSpec.input(q);
-    unsigned dqBeta = beta ? dqSpec.input(beta) : 0;
-    DecayInputs dqDecays = addDecays(dqSpec, form, 0);
+    unsigned dqDo = dqSpec.input(dO);
+    SliceOperands dqOperands = addSlice(dqSpec, all);
+    SmallVector<std::pair<BlockArgument, unsigned>> dqGradients;
+    unsigned dqGateTerms = 0, dqDecayValues = 0;
+    LogicalResult status = success();
     RecurrenceOp dqOp = buildRecurrence(b, loc, dqSpec, tokens, cuSeqlens, [&](Body &body) {
-      Value S = applyDecays(body, body.states[0], form, args(body, dqDecays.scalar),
-                            args(body, dqDecays.key), args(body, dqDecays.value), true);
-      S = body.write(S, body.inputs[dqV], body.inputs[dqK], beta ? Value(body.inputs[dqBeta]) : Value());
+      ClonedSlice x = cloneSlice(body, all, dqOperands);
+      auto [scalar, key, value] = splitDecays(lookup(x, decays));
+      Value S = applyDecays(body, body.states[0], scalar, key, value, true);
+      S = body.write(S, x[form.value], x[form.key], form.beta ? x[form.beta] : Value());
       Value dq = body.read(S, body.inputs[dqDo], form.scale);
       body.yieldedStates = {S};
-      body.outputs = {dq};
-      Value qdq = body.mul(body.inputs[dqQ], dq);
+      FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
+          sliceGradients(body, all, x, {{x[form.query], dq}});
+      if (failed(gradients))
+        return void(status = failure());
+      dqGradients = std::move(*gradients);
+      Value qdq = body.mul(x[form.query], dq);
+      dqGateTerms = body.outputs.size();
       if (keyGates)
         body.outputs.push_back(qdq);
       if (scalarGates)
         body.outputs.push_back(body.sum(qdq));
+      dqDecayValues = body.outputs.size();
+      for (Value g : decays)
+        body.outputs.push_back(x[g]);
     });
+    if (failed(status) || failed(addGradients(dqOp, dqGradients, false)))
+      return failure();
+    // Each decay as a token tensor (an input itself, or the per-token values dq computed).
+    SmallVector<Value> decayTensors;
+    for (auto [i, g] : llvm::enumerate(decays)) {
+      auto arg = dyn_cast<BlockArgument>(g);
+      decayTensors.push_back(arg && !isParam(arg) ? operandOf(arg)
+                                                  : dqOp.getResult(dqDecayValues + i));
+    }
+    auto addDelayedDecays = [&](RecurrenceSpec &spec) {
+      return llvm::map_to_vector(decayTensors, [&](Value t) { return spec.input(t, 1); });
+    };
 
     // dk = β R v (and dβ = kᵀ R v): the reverse cotangent state, transposed, read with v.
     RecurrenceSpec dkSpec;
     dkSpec.reverse = true;
     dkSpec.states = {transposed};
     dkSpec.inits = {transposeStates(b, loc, dST)};
-    unsigned dkDo = dkSpec.input(dO), dkQ = dkSpec.input(q), dkV = dkSpec.input(v), dkK = dkSpec.input(k);
-    unsigned dkBeta = beta ? dkSpec.input(beta) : 0;
-    DecayInputs dkDecays = addDecays(dkSpec, form, 1);
+    unsigned dkDo = dkSpec.input(dO);
+    SliceOperands dkOperands = addSlice(dkSpec, drivers);
+    SmallVector<unsigned> dkDecays = addDelayedDecays(dkSpec);
+    SmallVector<std::pair<BlockArgument, unsigned>> dkGradients;
+    unsigned dkGateTerms = 0;
     RecurrenceOp dkOp = buildRecurrence(b, loc, dkSpec, tokens, cuSeqlens, [&](Body &body) {
-      Value R = applyDecays(body, body.states[0], form, args(body, dkDecays.scalar),
-                            args(body, dkDecays.key), args(body, dkDecays.value), true);
-      R = body.write(R, body.inputs[dkDo], body.scaled(body.inputs[dkQ], form.scale));
-      Value u = body.read(R, body.inputs[dkV]);
-      Value dk = beta ? body.mul(u, body.splat(body.inputs[dkBeta], u.getType())) : u;
+      ClonedSlice x = cloneSlice(body, drivers, dkOperands);
+      auto [scalar, key, value] = splitDecays(args(body, dkDecays));
+      Value R = applyDecays(body, body.states[0], scalar, key, value, true);
+      R = body.write(R, body.inputs[dkDo], body.scaled(x[form.query], form.scale));
+      Value u = body.read(R, x[form.value]);
+      Value beta = form.beta ? x[form.beta] : Value();
+      Value dk = beta ? body.mul(u, body.splat(beta, u.getType())) : u;
       body.yieldedStates = {R};
-      body.outputs = {dk};
+      SmallVector<std::pair<Value, Value>> seeds = {{x[form.key], dk}};
       if (beta)
-        body.outputs.push_back(body.sum(body.mul(body.inputs[dkK], u)));
-      Value kdk = body.mul(body.inputs[dkK], dk);
+        seeds.push_back({beta, body.sum(body.mul(x[form.key], u))});
+      FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
+          sliceGradients(body, drivers, x, seeds);
+      if (failed(gradients))
+        return void(status = failure());
+      dkGradients = std::move(*gradients);
+      Value kdk = body.mul(x[form.key], dk);
+      dkGateTerms = body.outputs.size();
       if (keyGates)
         body.outputs.push_back(kdk);
       if (scalarGates)
         body.outputs.push_back(body.sum(kdk));
     });
+    // β is gate-like: its gradient (a key's slice may share inputs with it) is marked.
+    if (failed(status) || failed(addGradients(dkOp, dkGradients, /*gate=*/static_cast<bool>(form.beta))))
+      return failure();
 
     // dv = β Rᵀ k, and with an initial state dS_0 = D_0(R_0) from a second state P_t = D_t(R_t)
     // = D_t(P_{t+1}) + D_t(s q do_tᵀ), which takes the decays undelayed.
@@ -522,51 +650,58 @@ private:
       dvSpec.states.push_back(form.type);
       dvSpec.inits.push_back(dST);
     }
-    unsigned dvDo = dvSpec.input(dO), dvQ = dvSpec.input(q), dvK = dvSpec.input(k), dvV = dvSpec.input(v);
-    unsigned dvBeta = beta ? dvSpec.input(beta) : 0;
-    DecayInputs dvDecays = addDecays(dvSpec, form, 1);
-    DecayInputs pDecays = initGradient ? addDecays(dvSpec, form, 0) : DecayInputs();
+    unsigned dvDo = dvSpec.input(dO);
+    TokenSlice dvSlice = initGradient ? all : drivers;
+    SliceOperands dvOperands = addSlice(dvSpec, dvSlice);
+    SmallVector<unsigned> dvDecays = addDelayedDecays(dvSpec);
+    SmallVector<std::pair<BlockArgument, unsigned>> dvGradients;
+    unsigned dvGateTerms = 0;
     RecurrenceOp dvOp = buildRecurrence(b, loc, dvSpec, tokens, cuSeqlens, [&](Body &body) {
-      Value sq = body.scaled(body.inputs[dvQ], form.scale);
-      Value R = applyDecays(body, body.states[0], form, args(body, dvDecays.scalar),
-                            args(body, dvDecays.key), args(body, dvDecays.value), false);
+      ClonedSlice x = cloneSlice(body, dvSlice, dvOperands);
+      Value sq = body.scaled(x[form.query], form.scale);
+      auto [scalar, key, value] = splitDecays(args(body, dvDecays));
+      Value R = applyDecays(body, body.states[0], scalar, key, value, false);
       R = body.write(R, sq, body.inputs[dvDo]);
-      Value u = body.read(R, body.inputs[dvK]);
-      Value dv = beta ? body.mul(u, body.splat(body.inputs[dvBeta], u.getType())) : u;
+      Value u = body.read(R, x[form.key]);
+      Value dv = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
       body.yieldedStates = {R};
-      body.outputs = {dv};
+      // Only v's slice: q, k and β got theirs from the dq and dk recurrences.
+      TokenSlice valueSlice = sliceOf({form.value});
+      ClonedSlice valueOnly;
+      valueOnly.map = x.map;
+      for (Operation *forward : valueSlice.ops)
+        valueOnly.ops.push_back(x.map.lookup(forward->getResult(0)).getDefiningOp());
+      FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
+          sliceGradients(body, valueSlice, valueOnly, {{x[form.value], dv}});
+      if (failed(gradients))
+        return void(status = failure());
+      dvGradients = std::move(*gradients);
+      dvGateTerms = body.outputs.size();
       if (valueGates)
-        body.outputs.push_back(body.mul(body.inputs[dvV], dv));
+        body.outputs.push_back(body.mul(x[form.value], dv));
       if (initGradient) {
-        SmallVector<Value> scalar = args(body, pDecays.scalar), key = args(body, pDecays.key),
-                           value = args(body, pDecays.value);
-        Value P = applyDecays(body, body.states[1], form, scalar, key, value, false);
+        auto [scalarNow, keyNow, valueNow] = splitDecays(lookup(x, decays));
+        Value P = applyDecays(body, body.states[1], scalarNow, keyNow, valueNow, false);
         // D_t(s q doᵀ) = (e^{a + gk} ⊙ s q)(e^{gv} ⊙ do)ᵀ: decays are <= 0, so no overflow.
         Value writeKey = sq, writeValue = body.inputs[dvDo];
-        for (Value a : scalar)
+        for (Value a : scalarNow)
           writeKey = body.mul(writeKey, body.splat(body.exp(a), sq.getType()));
-        for (Value g : key)
+        for (Value g : keyNow)
           writeKey = body.mul(writeKey, body.exp(g));
-        for (Value g : value)
+        for (Value g : valueNow)
           writeValue = body.mul(writeValue, body.exp(g));
         body.yieldedStates.push_back(body.write(P, writeKey, writeValue));
       }
     });
-
-    // Gradients of the drivers.
-    unsigned dqNext = 1, dkNext = 1, dvNext = 1;
-    if (failed(addGradient(form.query, dqOp.getResult(0))) ||
-        failed(addGradient(form.key, dkOp.getResult(0))) ||
-        failed(addGradient(form.value, dvOp.getResult(0))))
-      return failure();
-    if (beta && failed(addGradient(form.beta, dkOp.getResult(dkNext++), /*gate=*/true)))
+    if (failed(status) || failed(addGradients(dvOp, dvGradients, false)))
       return failure();
     if (initGradient)
       adjoints.add(b, loc, init, dvOp.getFinalStates()[1]);
 
-    // Gates: reverse cumulative sums of the scaling identity's terms.
+    // Gates: reverse cumulative sums of the scaling identity's terms, carried back through
+    // each decay's per-token computation.
     auto gateGradient = [&](Value positive, Value negative, std::optional<unsigned> axis,
-                            ArrayRef<BlockArgument> gates) -> LogicalResult {
+                            ArrayRef<Value> gates) -> LogicalResult {
       bool scalar = !axis;
       int64_t n = scalar ? 1 : (*axis == 0 ? dk : dv);
       RecurrenceSpec sumSpec;
@@ -578,6 +713,9 @@ private:
       if (scalar)
         sumSpec.inits[0] = dropUnitDim(b, loc, sumSpec.inits[0]);
       unsigned pos = sumSpec.input(positive), neg = sumSpec.input(negative);
+      TokenSlice gateSlice = sliceOf(gates);
+      SliceOperands gateOperands = addSlice(sumSpec, gateSlice);
+      SmallVector<std::pair<BlockArgument, unsigned>> gradients;
       RecurrenceOp sum = buildRecurrence(b, loc, sumSpec, tokens, cuSeqlens, [&](Body &body) {
         Value x = body.sub(body.inputs[pos], body.inputs[neg]);
         auto rowType = VectorType::get({n}, f32);
@@ -586,18 +724,28 @@ private:
             body.b, loc, DenseElementsAttr::get(VectorType::get({1}, f32), 1.0f));
         Value C = scalar ? body.write(body.states[0], x) : body.write(body.states[0], one, x);
         body.yieldedStates = {C};
-        body.outputs = {body.read(C, one)};
+        Value dg = body.read(C, one);
+        ClonedSlice cloned = cloneSlice(body, gateSlice, gateOperands);
+        SmallVector<std::pair<Value, Value>> seeds;
+        for (Value g : gates)
+          seeds.push_back({cloned[g], dg});
+        FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> grads =
+            sliceGradients(body, gateSlice, cloned, seeds);
+        if (failed(grads))
+          return void(status = failure());
+        gradients = std::move(*grads);
       });
-      for (BlockArgument g : gates)
-        if (failed(addGradient(g, sum.getResult(0), /*gate=*/true)))
-          return failure();
-      return success();
+      if (failed(status))
+        return failure();
+      return addGradients(sum, gradients, /*gate=*/true);
     };
-    if (keyGates &&
-        failed(gateGradient(dqOp.getResult(dqNext++), dkOp.getResult(dkNext++), 0u, form.keyDecays)))
+    if (keyGates && failed(gateGradient(dqOp.getResult(dqGateTerms), dkOp.getResult(dkGateTerms),
+                                        0u, form.keyDecays)))
       return failure();
-    if (scalarGates && failed(gateGradient(dqOp.getResult(dqNext++), dkOp.getResult(dkNext++),
-                                           std::nullopt, form.scalarDecays)))
+    if (scalarGates &&
+        failed(gateGradient(dqOp.getResult(dqGateTerms + keyGates),
+                            dkOp.getResult(dkGateTerms + keyGates), std::nullopt,
+                            form.scalarDecays)))
       return failure();
     if (valueGates) {
       // o ⊙ do − v ⊙ dv along the value axis.
@@ -607,7 +755,7 @@ private:
                                [](OpBuilder &nb, Location l, ValueRange a) {
                                  return arith::MulFOp::create(nb, l, a[0], a[1]).getResult();
                                });
-      if (failed(gateGradient(odo, dvOp.getResult(dvNext++), 1u, form.valueDecays)))
+      if (failed(gateGradient(odo, dvOp.getResult(dvGateTerms), 1u, form.valueDecays)))
         return failure();
     }
     return success();

@@ -14,7 +14,7 @@ Type tokenType(Type tensor) {
 
 /// The body type of a per-head param ([H] -> f32, [H, D] -> vector<D>, [H, D, F] ->
 /// vector<D x F>).
-static Type paramType(Type tensor) {
+Type paramType(Type tensor) {
   auto type = cast<RankedTensorType>(tensor);
   Type f32 = Float32Type::get(type.getContext());
   return type.getRank() == 1 ? f32 : Type(VectorType::get(type.getShape().drop_front(), f32));

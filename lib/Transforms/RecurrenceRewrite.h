@@ -16,6 +16,9 @@ namespace linrec {
 
 /// The body type of a per-token slice of `tensor` ([B, T, H] -> f32, [B, T, H, D] -> vector).
 mlir::Type tokenType(mlir::Type tensor);
+/// The body type of a per-head param ([H] -> f32, [H, D] -> vector<D>, [H, D, F] ->
+/// vector<D x F>).
+mlir::Type paramType(mlir::Type tensor);
 
 /// A recurrence whose inputs are `op`'s without the inputs numbered in `dropped`, plus
 /// `extraInputs`, the body moved over from `op` with an argument per extra input appended after

@@ -8,15 +8,15 @@
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x4xf32> {linrec.name = "q"}, %[[K:.*]]: tensor<1x8x2x4xf32> {linrec.name = "k"}, %[[V:.*]]: tensor<1x8x2x4xf32> {linrec.name = "v"}, %[[G:.*]]: tensor<1x8x2x4xf32> {linrec.name = "gk"}, %[[S0:.*]]: tensor<1x2x4x4xf32> {linrec.name = "initial_state"}, %[[DO:.*]]: tensor<1x8x2x4xf32> {linrec.name = "grad_o"}, %[[DST:.*]]: tensor<1x2x4x4xf32> {linrec.name = "grad_final_state"})
 // CHECK-SAME: -> (tensor<1x8x2x4xf32> {linrec.name = "grad_q"}, tensor<1x8x2x4xf32> {linrec.name = "grad_k"}, tensor<1x8x2x4xf32> {linrec.name = "grad_v"}, tensor<1x8x2x4xf32> {linrec.gate, linrec.name = "grad_gk"}, tensor<1x2x4x4xf32> {linrec.name = "grad_initial_state"})
 // CHECK: %[[FWD:.*]]:2 = linrec.recurrence ins(%[[Q]], %[[K]], %[[V]], %[[G]] :
-// CHECK: %[[DQ:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[K]], %[[V]], %[[Q]], %[[G]] :
+// CHECK: %[[DQ:.*]]:4 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] :
 // CHECK: linrec.decay %{{.*}}, %{{.*}} along <value>
 // CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} : <4x4xf32>
 // CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01
-// CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[V]], %[[K]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
-// CHECK: %[[DV:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]], %[[G]] : {{.*}}) init(%[[DST]], %[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 1, 0>, reverse}
+// CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// CHECK: %[[DV:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]], %[[G]] : {{.*}}) init(%[[DST]], %[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 0, 1>, reverse}
 // CHECK: math.exp
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[FWD]]#1, %[[DST]] :
-// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1 : {{.*}}) {reverse}
+// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1, %[[G]] : {{.*}}) {reverse}
 // CHECK: arith.subf
 // CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DV]]#2
 func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf32> {linrec.name = "k"},
@@ -43,6 +43,7 @@ func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf
 // CHECK-SAME: -> (tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
 // CHECK-COUNT-4: cu_seqlens(%{{.*}} : tensor<3xi32>)
 // CHECK-NOT: linrec.recurrence
+// CHECK: return
 func.func @linear(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1x6x1x4xf32>, %cu: tensor<3xi32>)
     -> tensor<1x6x1x4xf32> {
   %o, %s = linrec.recurrence ins(%q, %k, %v : tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
@@ -57,12 +58,44 @@ func.func @linear(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1
 
 // -----
 
+// Drivers computed per token (feature maps, gate activations) are recomputed in each
+// backward body and their adjoints carried back to the inputs there: the Liger-GLA gate
+// logsigmoid(k)/16 reaches k through the cumulative sum's body.
+// CHECK-LABEL: func.func @liger_backward
+// CHECK: linrec.feature_map <softmax>
+// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins({{.*}}) init({{.*}}) {reverse}
+// CHECK: linrec.feature_map <logsigmoid>
+// CHECK: arith.divf
+// CHECK: linrec.feature_map <sigmoid>
+// CHECK: linrec.yield
+// CHECK: arith.addf
+// CHECK: return
+func.func @liger(%q: tensor<1x4x1x4xf32>, %k: tensor<1x4x1x4xf32>, %v: tensor<1x4x1x4xf32>)
+    -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%q, %k, %v : tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>)
+      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>):
+    %qf = linrec.feature_map <softmax> %qt : vector<4xf32>
+    %kf = linrec.feature_map <softmax> %kt : vector<4xf32>
+    %lg = linrec.feature_map <logsigmoid> %kt : vector<4xf32>
+    %c16 = arith.constant dense<16.0> : vector<4xf32>
+    %g = arith.divf %lg, %c16 : vector<4xf32>
+    %S1 = linrec.decay %S, %g along <key> : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %kf, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S2, %qf : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x4x1x4xf32>
+}
+
+// -----
+
 // A body it cannot differentiate yet names the op.
 func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
   %o, %s = linrec.recurrence ins(%k, %b : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
       -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
   ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %bt: f32):
-    // expected-error @+1 {{'linrec.delta' op has no derived backward yet: per-token computations in the body}}
+    // expected-error @+1 {{'linrec.delta' op has no derived backward yet: only decays, plain writes and reads have a derived backward so far}}
     %S1 = linrec.delta %S, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
     %S2 = linrec.write %S1, %kt, %kt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %ot = linrec.read %S2, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>

@@ -1,0 +1,179 @@
+//===- TokenAdjoint.cpp - adjoints of per-token body computations ---------===//
+
+#include "TokenAdjoint.h"
+#include "linrec/Dialect/LinrecOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace linrec;
+
+namespace {
+/// Emits the rules; `g` is the cotangent of the op's (single) result.
+class TokenAdjoint {
+public:
+  TokenAdjoint(OpBuilder &b, Location loc, DenseMap<Value, Value> &cotangents)
+      : b(b), loc(loc), cotangents(cotangents) {}
+
+  LogicalResult run(ArrayRef<Operation *> ops) {
+    for (Operation *op : llvm::reverse(ops)) {
+      if (op->getNumResults() != 1)
+        continue;
+      auto it = cotangents.find(op->getResult(0));
+      if (it == cotangents.end())
+        continue; // nothing downstream depends on it
+      if (failed(adjoint(op, it->second)))
+        return failure();
+    }
+    return success();
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  DenseMap<Value, Value> &cotangents;
+
+  void add(Value x, Value g) {
+    if (!isa<FloatType>(getElementTypeOrSelf(x.getType())))
+      return;
+    Value &slot = cotangents[x];
+    slot = slot ? arith::AddFOp::create(b, loc, slot, g).getResult() : g;
+  }
+  Value constant(Type type, double value) {
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vector, b.getF32FloatAttr(static_cast<float>(value))));
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(static_cast<float>(value)));
+  }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
+  Value sum(Value x) { return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, x); }
+  Value splat(Value scalar, Type like) {
+    return isa<VectorType>(like) ? vector::BroadcastOp::create(b, loc, like, scalar).getResult()
+                                 : scalar;
+  }
+  Value sigmoid(Value x) {
+    return FeatureMapOp::create(b, loc, x.getType(),
+                                FeatureMapKindAttr::get(b.getContext(), FeatureMapKind::Sigmoid), x);
+  }
+  /// g where x > 0, else `otherwise` (a value of g's type).
+  Value wherePositive(Value x, Value g, Value otherwise) {
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, constant(x.getType(), 0));
+    return arith::SelectOp::create(b, loc, positive, g, otherwise);
+  }
+
+  LogicalResult adjoint(Operation *op, Value g) {
+    Value y = op->getResult(0);
+    auto x = [&](unsigned i) { return op->getOperand(i); };
+    return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+        .Case([&](arith::ConstantOp) { return success(); })
+        .Case([&](arith::AddFOp) { return add(x(0), g), add(x(1), g), success(); })
+        .Case([&](arith::SubFOp) { return add(x(0), g), add(x(1), neg(g)), success(); })
+        .Case([&](arith::MulFOp) {
+          return add(x(0), mul(g, x(1))), add(x(1), mul(g, x(0))), success();
+        })
+        .Case([&](arith::DivFOp) {
+          return add(x(0), div(g, x(1))), add(x(1), neg(div(mul(g, y), x(1)))), success();
+        })
+        .Case([&](arith::NegFOp) { return add(x(0), neg(g)), success(); })
+        .Case([&](arith::SelectOp select) {
+          Value zero = constant(g.getType(), 0);
+          add(select.getTrueValue(), arith::SelectOp::create(b, loc, select.getCondition(), g, zero));
+          add(select.getFalseValue(), arith::SelectOp::create(b, loc, select.getCondition(), zero, g));
+          return success();
+        })
+        .Case([&](math::ExpOp) { return add(x(0), mul(g, y)), success(); })
+        .Case([&](math::ExpM1Op) {
+          return add(x(0), mul(g, arith::AddFOp::create(b, loc, y, constant(y.getType(), 1)))),
+                 success();
+        })
+        .Case([&](math::LogOp) { return add(x(0), div(g, x(0))), success(); })
+        .Case([&](math::Log1pOp) {
+          return add(x(0), div(g, arith::AddFOp::create(b, loc, x(0), constant(y.getType(), 1)))),
+                 success();
+        })
+        .Case([&](math::SqrtOp) {
+          return add(x(0), div(g, mul(constant(y.getType(), 2), y))), success();
+        })
+        .Case([&](math::RsqrtOp) { // d x^{-1/2} = −½ y³
+          return add(x(0), mul(g, mul(constant(y.getType(), -0.5), mul(y, mul(y, y))))), success();
+        })
+        .Case([&](math::TanhOp) {
+          return add(x(0), mul(g, sub(constant(y.getType(), 1), mul(y, y)))), success();
+        })
+        .Case([&](vector::BroadcastOp) {
+          return add(x(0), isa<VectorType>(x(0).getType()) ? g : sum(g)), success();
+        })
+        .Case([&](vector::ReductionOp reduction) -> LogicalResult {
+          if (reduction.getKind() != vector::CombiningKind::ADD || reduction.getAcc())
+            return op->emitOpError("has no derived backward yet (reductions other than a sum)");
+          add(x(0), splat(g, x(0).getType()));
+          return success();
+        })
+        .Case([&](FeatureMapOp map) { return featureMap(map, g); })
+        .Case([&](L2NormOp norm) {
+          // y = x / n, n = √(Σx² + eps): dx = (g − y ⟨y, g⟩) / n.
+          Value input = norm.getInput();
+          Value squares = sum(mul(input, input));
+          Value eps = arith::ConstantOp::create(b, loc, norm.getEpsAttr());
+          Value n = math::SqrtOp::create(b, loc, arith::AddFOp::create(b, loc, squares, eps));
+          Value along = mul(y, splat(sum(mul(y, g)), y.getType()));
+          add(input, div(sub(g, along), splat(n, y.getType())));
+          return success();
+        })
+        .Default([&](Operation *other) {
+          return other->emitOpError("has no derived backward yet (per-token op without an "
+                                    "adjoint rule)");
+        });
+  }
+
+  LogicalResult featureMap(FeatureMapOp map, Value g) {
+    Value in = map.getInput(), y = map.getResult();
+    Type type = y.getType();
+    Value gx;
+    switch (map.getKind()) {
+    case FeatureMapKind::Identity:
+      gx = g;
+      break;
+    case FeatureMapKind::Relu:
+      gx = wherePositive(in, g, constant(type, 0));
+      break;
+    case FeatureMapKind::Elu: // expm1(x) below 0: slope y + 1
+      gx = wherePositive(in, g, mul(g, arith::AddFOp::create(b, loc, y, constant(type, 1))));
+      break;
+    case FeatureMapKind::EluPlusOne: // e^x below 0: slope y
+      gx = wherePositive(in, g, mul(g, y));
+      break;
+    case FeatureMapKind::Exp:
+      gx = mul(g, y);
+      break;
+    case FeatureMapKind::Sigmoid:
+      gx = mul(g, mul(y, sub(constant(type, 1), y)));
+      break;
+    case FeatureMapKind::LogSigmoid: // slope σ(−x)
+      gx = mul(g, sigmoid(neg(in)));
+      break;
+    case FeatureMapKind::Softplus: // slope σ(x)
+      gx = mul(g, sigmoid(in));
+      break;
+    case FeatureMapKind::Softmax: // y ⊙ (g − ⟨g, y⟩)
+      gx = mul(y, sub(g, splat(sum(mul(g, y)), type)));
+      break;
+    }
+    add(in, gx);
+    return success();
+  }
+};
+} // namespace
+
+LogicalResult linrec::emitTokenAdjoint(OpBuilder &b, Location loc, ArrayRef<Operation *> ops,
+                                       DenseMap<Value, Value> &cotangents) {
+  return TokenAdjoint(b, loc, cotangents).run(ops);
+}
