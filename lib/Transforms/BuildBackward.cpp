@@ -109,9 +109,10 @@ static Value transposeStates(OpBuilder &b, Location loc, Value x) {
 
 /// Σ S ⊙ dS over the state axes not in `kept` (0: key, 1: value), as an [N, H, 1, n]
 /// tensor (n the kept axis' size, 1 when none is kept): the initial state of a cumulative sum.
-static Value stateProductSum(OpBuilder &b, Location loc, Value S, Value dS,
+/// S comes transposed ([N, H, dv, dk]: the final state of the dq recurrence).
+static Value stateProductSum(OpBuilder &b, Location loc, Value St, Value dS,
                              std::optional<unsigned> kept) {
-  auto type = cast<RankedTensorType>(S.getType());
+  auto type = cast<RankedTensorType>(dS.getType());
   auto shape = type.getShape();
   MLIRContext *ctx = b.getContext();
   int64_t n = kept ? shape[2 + *kept] : 1;
@@ -127,7 +128,9 @@ static Value stateProductSum(OpBuilder &b, Location loc, Value S, Value dS,
     reduced = 1;
   }
   AffineMap map = dimsMap(4 + reduced, stateDims, ctx);
-  return buildGeneric(b, loc, resultType, {S, dS}, {map, map}, reduced,
+  AffineMap transposed =
+      dimsMap(4 + reduced, {stateDims[0], stateDims[1], stateDims[3], stateDims[2]}, ctx);
+  return buildGeneric(b, loc, resultType, {St, dS}, {transposed, map}, reduced,
                       [](OpBuilder &nb, Location l, ValueRange a) {
                         Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
                         return arith::AddFOp::create(nb, l, a[2], p).getResult();
@@ -431,6 +434,11 @@ private:
     return slice;
   }
 
+  /// A driver that is a token input of the forward itself (not a param, not computed).
+  bool isRawInput(Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getArgNumber() >= op.getNumStates() && !isParam(arg);
+  }
   bool isParam(BlockArgument arg) {
     return arg.getArgNumber() >= op.getNumStates() + op.getInputs().size();
   }
@@ -481,8 +489,11 @@ private:
       auto it = cotangents.find(cloned[arg]);
       if (it == cotangents.end())
         continue;
-      gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
-      body.outputs.push_back(it->second);
+      // An output already (a driver that is an input itself) is not yielded twice.
+      auto existing = llvm::find(body.outputs, it->second);
+      gradients.push_back({arg, static_cast<unsigned>(existing - body.outputs.begin())});
+      if (existing == body.outputs.end())
+        body.outputs.push_back(it->second);
     }
     return gradients;
   }
@@ -586,17 +597,16 @@ private:
         body.outputs.push_back(body.sum(qdq));
       dqDecayValues = body.outputs.size();
       for (Value g : decays)
-        body.outputs.push_back(x[g]);
+        if (!isRawInput(g))
+          body.outputs.push_back(x[g]);
     });
     if (failed(status) || failed(addGradients(dqOp, dqGradients, false)))
       return failure();
     // Each decay as a token tensor (an input itself, or the per-token values dq computed).
     SmallVector<Value> decayTensors;
-    for (auto [i, g] : llvm::enumerate(decays)) {
-      auto arg = dyn_cast<BlockArgument>(g);
-      decayTensors.push_back(arg && !isParam(arg) ? operandOf(arg)
-                                                  : dqOp.getResult(dqDecayValues + i));
-    }
+    for (Value g : decays)
+      decayTensors.push_back(isRawInput(g) ? operandOf(cast<BlockArgument>(g))
+                                           : dqOp.getResult(dqDecayValues++));
     auto addDelayedDecays = [&](RecurrenceSpec &spec) {
       return llvm::map_to_vector(decayTensors, [&](Value t) { return spec.input(t, 1); });
     };
@@ -709,7 +719,7 @@ private:
       // A 1×n row, read with a 1-vector of ones; a scalar sums into a normalizer z ∈ R¹,
       // whose read is the scalar itself.
       sumSpec.states = {scalar ? StateType::get(ctx, {1}, f32) : StateType::get(ctx, {1, n}, f32)};
-      sumSpec.inits = {stateProductSum(b, loc, finalState, dST, axis)};
+      sumSpec.inits = {stateProductSum(b, loc, dqOp.getFinalStates()[0], dST, axis)};
       if (scalar)
         sumSpec.inits[0] = dropUnitDim(b, loc, sumSpec.inits[0]);
       unsigned pos = sumSpec.input(positive), neg = sumSpec.input(negative);

@@ -8,14 +8,14 @@
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x4xf32> {linrec.name = "q"}, %[[K:.*]]: tensor<1x8x2x4xf32> {linrec.name = "k"}, %[[V:.*]]: tensor<1x8x2x4xf32> {linrec.name = "v"}, %[[G:.*]]: tensor<1x8x2x4xf32> {linrec.name = "gk"}, %[[S0:.*]]: tensor<1x2x4x4xf32> {linrec.name = "initial_state"}, %[[DO:.*]]: tensor<1x8x2x4xf32> {linrec.name = "grad_o"}, %[[DST:.*]]: tensor<1x2x4x4xf32> {linrec.name = "grad_final_state"})
 // CHECK-SAME: -> (tensor<1x8x2x4xf32> {linrec.name = "grad_q"}, tensor<1x8x2x4xf32> {linrec.name = "grad_k"}, tensor<1x8x2x4xf32> {linrec.name = "grad_v"}, tensor<1x8x2x4xf32> {linrec.gate, linrec.name = "grad_gk"}, tensor<1x2x4x4xf32> {linrec.name = "grad_initial_state"})
 // CHECK: %[[FWD:.*]]:2 = linrec.recurrence ins(%[[Q]], %[[K]], %[[V]], %[[G]] :
-// CHECK: %[[DQ:.*]]:4 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] :
+// CHECK: %[[DQ:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] :
 // CHECK: linrec.decay %{{.*}}, %{{.*}} along <value>
 // CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} : <4x4xf32>
 // CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01
 // CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
 // CHECK: %[[DV:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]], %[[G]] : {{.*}}) init(%[[DST]], %[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 0, 1>, reverse}
 // CHECK: math.exp
-// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[FWD]]#1, %[[DST]] :
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[DQ]]#2, %[[DST]] :
 // CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1, %[[G]] : {{.*}}) {reverse}
 // CHECK: arith.subf
 // CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DV]]#2
