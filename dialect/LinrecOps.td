@@ -37,9 +37,10 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     comes from the state after token t + 1, delays look forward (input i's argument at token
     t is its row at t + w), the initial state is the one before the last token and the final
     state the one after the first. Backward recurrences run this way (the cotangent of a
-    state flows from the end of the sequence); `linrec-lower-reverse` rewrites them for the
-    kernels as forward recurrences on token-reversed tensors. Window reads and block-start
-    reads are defined for the forward direction only.
+    state flows from the end of the sequence). The kernels read and write each token's row
+    mirrored inside its sequence, so a reverse recurrence costs what a forward one does;
+    `linrec-lower-reverse` gives the same as a forward recurrence on token-reversed copies.
+    Window reads and block-start reads are defined for the forward direction only.
 
     `chunk_size` is a schedule hint; `algorithm` records what `linrec-classify` decided
     (`chunked_diagonal`, `chunked_delta` or `sequential`).

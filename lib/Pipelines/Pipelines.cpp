@@ -31,7 +31,6 @@ static std::unique_ptr<Pass> configured(std::unique_ptr<Pass> pass,
 /// (the fusions respect it), token shifts, element-wise ops and projections moved in.
 static void addCommonFusion(OpPassManager &pm, const mlir::detail::PassOptions &options) {
   pm.addPass(createLinrecNormalize());
-  pm.addPass(createLinrecLowerReverse()); // backward scans run as forward kernels
   pm.addPass(configured(createLinrecSelectAlgorithm(), options));
   pm.addPass(createLinrecFuseDelays());
   pm.addPass(createLinrecFuse());

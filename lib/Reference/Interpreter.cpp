@@ -289,18 +289,16 @@ Expected<std::vector<Array>> interpretFunction(ModuleOp module, StringRef funcNa
 
 Expected<OwningOpRef<ModuleOp>> reference::prepareFunctions(ModuleOp module, bool fuse) {
   // Named ops are evaluated through their generic form, on a private copy; compiled targets
-  // run reverse recurrences as forward kernels and fuse the element-wise ops around each
-  // recurrence into it first.
+  // fuse the element-wise ops around each recurrence into it first.
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
   if (fuse) {
-    pm.addPass(createLinrecLowerReverse());
     pm.addPass(createLinrecFuse());
     pm.addPass(createCanonicalizerPass());
   }
   if (failed(pm.run(*copy)))
-    return makeError("preparing the module (linrec-normalize, linrec-lower-reverse, linrec-fuse) failed");
+    return makeError("preparing the module (linrec-normalize, linrec-fuse) failed");
   return std::move(copy);
 }
 

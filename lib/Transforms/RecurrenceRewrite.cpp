@@ -27,6 +27,7 @@ static void copyAttributes(RecurrenceOp from, RecurrenceOp to) {
   to.setChunkSizeAttr(from.getChunkSizeAttr());
   to.setAlgorithmAttr(from.getAlgorithmAttr());
   to.setHeadsNormEpsAttr(from.getHeadsNormEpsAttr());
+  to.setReverseAttr(from.getReverseAttr());
 }
 
 /// Sets `delays` on `op`, or removes the attribute when every delay is 0.

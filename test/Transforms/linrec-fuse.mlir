@@ -173,3 +173,31 @@ func.func @delayed_producer(%q: tensor<1x8x2x16xf32>, %bias: tensor<2x16xf32>) -
   }
   return %s : tensor<1x2x16x16xf32>
 }
+
+// -----
+
+// A reverse recurrence (a backward scan) stays reverse when an element-wise consumer moves
+// into it: the fused op is per token, whatever the direction.
+// CHECK-LABEL: func.func @reverse_with_consumer
+// CHECK-NOT: linalg.generic
+// CHECK: linrec.recurrence ins({{.*}}) {reverse}
+// CHECK: arith.addf
+// CHECK: linrec.yield
+#rid = affine_map<(b, t, h, d) -> (b, t, h, d)>
+func.func @reverse_with_consumer(%q: tensor<1x8x1x4xf32>, %x: tensor<1x8x1x4xf32>) -> tensor<1x8x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x1x4xf32>) {reverse}
+      -> (tensor<1x8x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %qt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  %e = tensor.empty() : tensor<1x8x1x4xf32>
+  %y = linalg.generic {indexing_maps = [#rid, #rid, #rid], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%o, %x : tensor<1x8x1x4xf32>, tensor<1x8x1x4xf32>) outs(%e : tensor<1x8x1x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x1x4xf32>
+  return %y : tensor<1x8x1x4xf32>
+}

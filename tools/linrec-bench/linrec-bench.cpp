@@ -30,6 +30,7 @@
 #include "mlir/Parser/Parser.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
@@ -67,6 +68,10 @@ static cl::opt<double> decayScale(
     cl::desc("log-decays are -scale·|N(0, 1)| per token (0.05: GLA-like gates; 2: strong decays "
              "that keep key-decay chunks in sub-chunks)"),
     cl::init(0.05), cl::cat(toolCategory));
+static cl::opt<bool> backwardOnly(
+    "backward-only",
+    cl::desc("only the forward+backward table (the families with a derived backward)"),
+    cl::cat(toolCategory));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3),
                                   cl::cat(toolCategory));
 
@@ -275,6 +280,107 @@ static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
   return false;
 }
 
+/// Forward and backward (linrec-build-backward's derivation, compiled for the CPU) of each
+/// family whose body has a derived backward, B and H as given, no initial state: ms of each,
+/// and GFLOP/s of the two together counting the chunked FLOPs of the recurrences run (the
+/// forward's F; the backward's dq, dk and dv recurrences 3F; the gates' cumulative sums
+/// are left out). Returns true after printing an error.
+static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
+                         llvm::ArrayRef<std::string> families, llvm::ArrayRef<int64_t> lengths,
+                         llvm::ArrayRef<int64_t> dims, llvm::ArrayRef<unsigned> threads,
+                         const std::map<unsigned, double> &peaks) {
+  llvm::outs() << "\n| backward | T | d | threads | fwd ms | bwd ms | fwd+bwd GFLOP/s | "
+                  "% of sgemm peak | bwd compile ms |\n"
+               << "|---|---|---|---|---|---|---|---|---|\n";
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  for (const std::string &family : families)
+    for (int64_t d : dims)
+      for (int64_t tokens : lengths) {
+        LayerConfig config;
+        config.kind = *parseLayerKind(family);
+        config.scale = 1.0 / std::sqrt(double(d));
+        for (int64_t h = 0; h < heads; ++h)
+          config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
+        LayerShapes shapes;
+        shapes.batch = batchSize;
+        shapes.tokens = tokens;
+        shapes.heads = heads;
+        shapes.keyDim = shapes.valueDim = d;
+        mlir::OwningOpRef<mlir::ModuleOp> module =
+            mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+        auto forward = buildLayerFunction(*module, "layer", config, shapes);
+        if (!forward) {
+          llvm::errs() << llvm::toString(forward.takeError()) << "\n";
+          return true;
+        }
+        mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+        pm.addPass(createLinrecNormalize());
+        LinrecBuildBackwardOptions backwardOptions;
+        backwardOptions.function = "layer";
+        pm.addPass(createLinrecBuildBackward(backwardOptions));
+        pm.addPass(mlir::createCanonicalizerPass());
+        if (mlir::failed(pm.run(*module))) {
+          llvm::outs() << "| " << family << " | — | " << d << " | — | no derived backward |\n";
+          break;
+        }
+        auto backward = module->lookupSymbol<mlir::func::FuncOp>("layer_backward");
+        // Log-decays (g, gk, gv) negative, everything else (cotangents included) small normals.
+        std::deque<std::vector<float>> storage;
+        auto buffers = [&](mlir::func::FuncOp f, bool results) {
+          std::vector<BufferView> list;
+          unsigned n = results ? f.getNumResults() : f.getNumArguments();
+          for (unsigned i = 0; i < n; ++i) {
+            auto type = mlir::cast<mlir::RankedTensorType>(results ? f.getResultTypes()[i]
+                                                                   : f.getArgumentTypes()[i]);
+            auto name = results ? mlir::StringAttr() : f.getArgAttrOfType<mlir::StringAttr>(i, "linrec.name");
+            bool gate = name && llvm::is_contained({"g", "gk", "gv"}, name.getValue());
+            std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+            storage.emplace_back(Array::numElementsOf(shape));
+            for (float &x : storage.back())
+              x = results ? 0.0f : gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng);
+            list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+          }
+          return list;
+        };
+        mlir::func::FuncOp layer = module->lookupSymbol<mlir::func::FuncOp>("layer");
+        std::vector<BufferView> forwardArgs = buffers(layer, false), forwardResults = buffers(layer, true);
+        std::vector<BufferView> backwardArgs = buffers(backward, false),
+                                backwardResults = buffers(backward, true);
+        double flops = flopsPerToken(false, benchOptions.cpu.chunkSize, d, d) * tokens * heads *
+                       batchSize;
+        for (unsigned t : threads) {
+          KernelOptions options = benchOptions;
+          options.cpu.threads = t;
+          double start = now();
+          auto backwardExecutable = compileFunction(compiler, *module, "layer_backward", options);
+          double compileSeconds = now() - start;
+          auto forwardExecutable = compileFunction(compiler, *module, "layer", options);
+          if (!backwardExecutable || !forwardExecutable) {
+            llvm::errs() << (backwardExecutable ? llvm::toString(forwardExecutable.takeError())
+                                                : llvm::toString(backwardExecutable.takeError()))
+                         << "\n";
+            return true;
+          }
+          double fwd = bestSeconds([&] {
+            if (llvm::Error e = forwardExecutable->run(forwardArgs, forwardResults, t))
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+          double bwd = bestSeconds([&] {
+            if (llvm::Error e = backwardExecutable->run(backwardArgs, backwardResults, t))
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+          double gflops = 4 * flops / (fwd + bwd) / 1e9;
+          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %.2f | %.1f | %.0f%% | %.0f |\n",
+                                       family.c_str(), (long long)tokens, (long long)d, t,
+                                       fwd * 1e3, bwd * 1e3, gflops, 100 * gflops / peaks.at(t),
+                                       compileSeconds * 1e3);
+          llvm::outs().flush();
+        }
+      }
+  return false;
+}
+
 /// Tensor attention (B, H as given, d = dv = 16, Taylor degree 1 and 2): the token scan (the
 /// default) against the chunked product form at chunks of 4, 8 and 16. Returns true after
 /// printing an error.
@@ -387,6 +493,12 @@ int main(int argc, char **argv) {
                << "|---|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(0);
   std::normal_distribution<float> normal;
+  if (backwardOnly) {
+    std::vector<std::string> derived = {"linear", "lightning", "simple_gla", "gla"};
+    if (!models.empty())
+      derived = families;
+    return timeBackward(context, compiler, derived, lengths, dims, threads, peaks) ? 1 : 0;
+  }
   for (const std::string &family : families) {
     if (decodeOnly)
       break;

@@ -169,8 +169,9 @@ def LinrecLowerReverse : Pass<"linrec-lower-reverse"> {
     `cu_seqlens`, the packed token dim reverses as a whole, which reverses each sequence and
     their order: the offsets become total − cu[N − i], and the initial and final states
     `[N, H, ...]` reverse along N. Delays keep their meaning (they look back in the order
-    the tokens run). The kernels then need no reverse form of their own. Needs static token
-    counts.
+    the tokens run). The portable form of a reverse scan, for a consumer that only runs
+    forward recurrences; linrec's own kernels mirror token rows instead (no copies), so the
+    pipelines do not run it. Needs static token counts.
   }];
   let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];

@@ -81,10 +81,17 @@ WorkItem KernelEmitter::workItemAt(Value w) {
   return item;
 }
 
+Value KernelEmitter::memoryToken(const WorkItem &item, Value position) {
+  if (!op.getReverse())
+    return position;
+  Value last = arith::SubIOp::create(b, item.tokenEnd, index(1));
+  return arith::SubIOp::create(b, arith::AddIOp::create(b, item.tokenBegin, last), position);
+}
+
 /// The indices of a [B, T, H, D...] (or [B, T, H]) tensor at (row, token, head).
 static SmallVector<Value> tokenIndices(KernelEmitter &e, Value memref, const WorkItem &item,
                                        Value token) {
-  SmallVector<Value> indices = {item.row, token, item.head};
+  SmallVector<Value> indices = {item.row, e.memoryToken(item, token), item.head};
   for (int64_t d = 3; d < cast<MemRefType>(memref.getType()).getRank(); ++d)
     indices.push_back(e.index(0));
   return indices;
@@ -321,8 +328,6 @@ void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value
 }
 
 LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
-  if (op.getReverse()) // the kernels run forward; the pipelines lower reverse ones first
-    return op.emitOpError("runs in reverse; run linrec-lower-reverse before lowering it");
   std::optional<Algorithm> forced = op.getAlgorithm();
   if (!forced)
     return success();

@@ -45,6 +45,11 @@ public:
   void forEachWorkItem(llvm::function_ref<void(const WorkItem &)> body);
   /// Decodes work item `w` (emitted at the insertion point).
   WorkItem workItemAt(mlir::Value w);
+  /// The row along T that the token at `position` (in the order the tokens run) reads and
+  /// writes: the position itself, or mirrored inside its sequence for a reverse recurrence
+  /// (tokenBegin + tokenEnd − 1 − position), so that the kernels run a backward scan without
+  /// copies of reversed tensors.
+  mlir::Value memoryToken(const WorkItem &item, mlir::Value position);
   /// Emits the loop over `item`'s chunks of `chunk` tokens: body(c, first, count) with the
   /// chunk's index, first token and token count (chunk, or fewer at the sequence's end).
   void forEachChunk(const WorkItem &item, int64_t chunk,

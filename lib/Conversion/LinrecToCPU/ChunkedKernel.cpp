@@ -201,7 +201,8 @@ private:
     VectorType rowType = e.vectorOf(width);
     e.forLoop(e.index(0), count, [&](Value i) {
       Value token = arith::AddIOp::create(b, first, i);
-      auto at = [&](Value h) { return SmallVector<Value>{group.row, token, h, e.index(0)}; };
+      Value row = e.memoryToken(group, token);
+      auto at = [&](Value h) { return SmallVector<Value>{group.row, row, h, e.index(0)}; };
       Value squares = e.forLoopCarry(e.index(0), e.index(heads), e.zeros(rowType),
                                      [&](Value h, Value acc) {
                                        Value x = e.load(rowType, out, at(h));
@@ -830,7 +831,7 @@ private:
             for (auto [r, read] : llvm::enumerate(s.update->reads))
               if (ReadOp(read).getResult() == out)
                 e.store(row(s.results[r], i, s.dv), e.output(j),
-                        {item.row, token, item.head, column0});
+                        {item.row, e.memoryToken(item, token), item.head, column0});
       });
       return;
     }

@@ -365,7 +365,8 @@ private:
       Value memory = e.input(*input);
       threads(rows, width, [&](Value j, Value d) {
         Value x = where(ult(j, n), [&] {
-          Value element = at(memory, {item.row, addIndex(token0, j), item.head, d});
+          Value element =
+              at(memory, {item.row, e.memoryToken(item, addIndex(token0, j)), item.head, d});
           return scale == 1.0 ? element : mul(element, e.f32(scale));
         });
         e.store(x, tile, position(j, d));
@@ -462,7 +463,8 @@ private:
       ifThenElse(
           ult(i, count),
           [&] {
-            SmallVector<Value> at = {item.row, addIndex(first, i), item.head, d};
+            SmallVector<Value> at = {item.row, e.memoryToken(item, addIndex(first, i)),
+                                     item.head, d};
             Value x = wide ? vector::LoadOp::create(b, e.vectorOf(4), input, at,
                                                     /*nontemporal=*/false, llvm::Align(16))
                                  .getResult()
@@ -879,7 +881,8 @@ private:
               ult(i, count),
               [&] {
                 e.store(at(results, {i, v}), e.output(j),
-                        {item.row, addIndex(first, i), item.head, addIndex(column0, v)});
+                        {item.row, e.memoryToken(item, addIndex(first, i)), item.head,
+                         addIndex(column0, v)});
               },
               [] {});
         });
