@@ -3,6 +3,7 @@
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/CudaDriver.h"
@@ -441,47 +442,6 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   return report;
 }
 
-/// The backward linrec-build-backward derives for @layer, run on `target` with the layer's
-/// arguments then the cotangents; one gradient per float argument, and which of them are
-/// gradients of log-decays or betas (`linrec.gate`).
-static Expected<std::pair<std::vector<Array>, std::vector<bool>>> runDerivedBackward(ModuleOp layer, ArrayRef<Array> args,
-                                                       ArrayRef<Array> cotangents, Target target,
-                                                       KernelCompiler &compiler,
-                                                       const KernelOptions &options) {
-  OwningOpRef<ModuleOp> module(layer.clone());
-  PassManager pm(module->getContext(), ModuleOp::getOperationName());
-  pm.addPass(createLinrecNormalize());
-  LinrecBuildBackwardOptions backward;
-  backward.function = "layer";
-  pm.addPass(createLinrecBuildBackward(backward));
-  pm.addPass(createCanonicalizerPass());
-  std::string diagnostics;
-  {
-    llvm::raw_string_ostream os(diagnostics);
-    ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &d) {
-      os << d << "\n";
-      return success();
-    });
-    if (failed(pm.run(*module)))
-      return llvm::createStringError("no derived backward: " + StringRef(diagnostics).trim());
-  }
-  std::vector<Array> all(args.begin(), args.end());
-  for (const Array &c : cotangents) {
-    Array f32 = c;
-    f32.dtype = DType::F32;
-    all.push_back(std::move(f32));
-  }
-  auto func = module->lookupSymbol<func::FuncOp>("layer_backward");
-  std::vector<bool> gates;
-  for (unsigned i = 0; i < func.getNumResults(); ++i)
-    gates.push_back(func.getResultAttr(i, "linrec.gate") != nullptr);
-  Expected<std::vector<Array>> gradients =
-      runFunction(*module, "layer_backward", all, target, compiler, options);
-  if (!gradients)
-    return gradients.takeError();
-  return std::make_pair(std::move(*gradients), std::move(gates));
-}
-
 Expected<std::vector<GradientCheck>>
 runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, StringRef outDir,
                            KernelCompiler &compiler, const KernelOptions &options) {
@@ -534,10 +494,15 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
   std::vector<Array> derived;
   std::vector<bool> gates;
   if (target != Target::Reference) {
-    auto run = runDerivedBackward(*prepared->module, args, cotangents, target, compiler, options);
+    Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(*prepared->module, "layer");
+    if (!backward)
+      return caseError(dir, llvm::toString(backward.takeError()));
+    gates = gateGradients(**backward, "layer");
+    Expected<std::vector<Array>> run = runFunctionBackward(*prepared->module, "layer", args,
+                                                           cotangents, target, compiler, options);
     if (!run)
       return caseError(dir, llvm::toString(run.takeError()));
-    std::tie(derived, gates) = std::move(*run);
+    derived = std::move(*run);
   }
   if (!outDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(outDir))

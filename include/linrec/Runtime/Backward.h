@@ -1,0 +1,49 @@
+//===- Backward.h - gradients of layer functions ----------------*- C++ -*-===//
+//
+// The backward of a layer function f for the loss L = Σ ⟨cotangent, result⟩: on the
+// reference target the float64 adjoint (interpretFunctionGradient), on the compiled targets
+// the backward linrec-build-backward derives from f's ops, compiled like any function (its
+// recurrences into the target's chunked kernels). The derived backward recomputes what it
+// needs from f's arguments: a forward keeps nothing for it, and its memory is that of its
+// own recurrences' token outputs (no per-token or per-chunk states).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_BACKWARD_H
+#define LINREC_RUNTIME_BACKWARD_H
+
+#include "linrec/Reference/Array.h"
+#include "linrec/Runtime/Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+#include <vector>
+
+namespace linrec {
+
+class KernelCompiler;
+struct KernelOptions;
+
+/// A copy of `module` holding @<funcName>_backward (f's arguments, then one cotangent per
+/// result, in; one gradient per float argument out). The error names the op that has no
+/// derived backward yet.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> deriveBackward(mlir::ModuleOp module,
+                                                                 llvm::StringRef funcName);
+
+/// Per result of a derived backward: whether it is the gradient of a log-decay or beta
+/// (`linrec.gate`), whose float32 error is larger.
+std::vector<bool> gateGradients(mlir::ModuleOp backward, llvm::StringRef funcName);
+
+/// ∂L/∂x for every float argument x of @funcName (in argument order), L = Σ ⟨cotangents[i],
+/// result i⟩, on `target`: the reference adjoint, or the derived backward compiled with
+/// `compiler` and `options`.
+llvm::Expected<std::vector<Array>>
+runFunctionBackward(mlir::ModuleOp module, llvm::StringRef funcName, llvm::ArrayRef<Array> args,
+                    llvm::ArrayRef<Array> cotangents, Target target, KernelCompiler &compiler,
+                    const KernelOptions &options);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_BACKWARD_H

@@ -1,0 +1,76 @@
+//===- Backward.cpp - gradients of layer functions ------------------------===//
+
+#include "linrec/Runtime/Backward.h"
+#include "linrec/Reference/Interpreter.h"
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace linrec {
+
+static std::string backwardName(llvm::StringRef funcName) { return (funcName + "_backward").str(); }
+
+llvm::Expected<OwningOpRef<ModuleOp>> deriveBackward(ModuleOp module, llvm::StringRef funcName) {
+  OwningOpRef<ModuleOp> copy(module.clone());
+  PassManager pm(copy->getContext(), ModuleOp::getOperationName());
+  pm.addPass(createLinrecNormalize());
+  LinrecBuildBackwardOptions options;
+  options.function = funcName.str();
+  pm.addPass(createLinrecBuildBackward(options));
+  pm.addPass(createCanonicalizerPass());
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  ScopedDiagnosticHandler handler(copy->getContext(), [&](Diagnostic &d) {
+    os << d << "\n";
+    return success();
+  });
+  if (failed(pm.run(*copy)))
+    return llvm::createStringError("no derived backward: " + llvm::StringRef(diagnostics).trim());
+  if (!copy->lookupSymbol<func::FuncOp>(backwardName(funcName)))
+    return llvm::createStringError("no public function @" + funcName + " to differentiate");
+  return std::move(copy);
+}
+
+std::vector<bool> gateGradients(ModuleOp backward, llvm::StringRef funcName) {
+  auto func = backward.lookupSymbol<func::FuncOp>(backwardName(funcName));
+  std::vector<bool> gates;
+  for (unsigned i = 0; func && i < func.getNumResults(); ++i)
+    gates.push_back(func.getResultAttr(i, "linrec.gate") != nullptr);
+  return gates;
+}
+
+llvm::Expected<std::vector<Array>>
+runFunctionBackward(ModuleOp module, llvm::StringRef funcName, llvm::ArrayRef<Array> args,
+                    llvm::ArrayRef<Array> cotangents, Target target, KernelCompiler &compiler,
+                    const KernelOptions &options) {
+  if (target == Target::Reference) {
+    llvm::Expected<std::vector<Array>> all =
+        interpretFunctionGradient(module, funcName, args, cotangents);
+    if (!all)
+      return all.takeError();
+    std::vector<Array> gradients; // the float arguments' only, as the derived backward
+    for (auto [arg, gradient] : llvm::zip(args, *all))
+      if (arg.dtype == DType::F32 || arg.dtype == DType::F64)
+        gradients.push_back(std::move(gradient));
+    return gradients;
+  }
+  llvm::Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(module, funcName);
+  if (!backward)
+    return backward.takeError();
+  std::vector<Array> all(args.begin(), args.end());
+  for (const Array &c : cotangents) {
+    Array f32 = c;
+    f32.dtype = DType::F32; // the backward takes f32 cotangents, as the layer's results
+    all.push_back(std::move(f32));
+  }
+  return runFunction(**backward, backwardName(funcName), all, target, compiler, options);
+}
+
+} // namespace linrec
