@@ -161,23 +161,24 @@ prepareLayer(Session &s, const std::string &model, const std::string &paramsJson
   return layer;
 }
 
-nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
-                            nb::dict inputs, const std::string &targetText,
-                            const std::string &schedule) {
-  Target target = targetNamed(targetText);
+llvm::json::Value parseParams(const std::string &paramsJson) {
   llvm::Expected<llvm::json::Value> params = llvm::json::parse(paramsJson);
   if (!params || !params->getAsObject())
     throw nb::value_error(("params must be a JSON object: " +
                            (params ? std::string("got another value")
                                    : llvm::toString(params.takeError())))
                               .c_str());
-  std::map<std::string, CpuArray> tensors;
-  std::map<std::string, TensorInfo> infos;
-  for (auto [key, value] : inputs) {
+  return std::move(*params);
+}
+
+/// The arrays of a dict of named CPU arrays (`what`: "input" or "cotangent", for errors).
+void collectArrays(nb::dict arrays, const char *what, std::map<std::string, CpuArray> &tensors,
+                   std::map<std::string, TensorInfo> &infos) {
+  for (auto [key, value] : arrays) {
     std::string name = nb::cast<std::string>(key);
     CpuArray tensor;
     if (!nb::try_cast(value, tensor))
-      throw nb::type_error(("input '" + name +
+      throw nb::type_error((std::string(what) + " '" + name +
                             "' must be a C-contiguous CPU array (NumPy, or a DLPack tensor)")
                                .c_str());
     TensorInfo info{dtypeOf(name, tensor), {}};
@@ -186,19 +187,34 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     infos[name] = info;
     tensors[name] = tensor;
   }
-  // The schedule is the options of the target's pipeline (the CPU's for the reference).
+}
+
+/// The schedule: the options of the target's pipeline (the CPU's for the reference).
+KernelOptions optionsFor(Target target, const std::string &schedule) {
   KernelOptions options;
   options.target = target == Target::Reference ? Target::CPU : target;
   if (llvm::Error e = options.parseSchedule(schedule))
     throw nb::value_error(llvm::toString(std::move(e)).c_str());
   options.target = target;
+  return options;
+}
+
+nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
+                            nb::dict inputs, const std::string &targetText,
+                            const std::string &schedule) {
+  Target target = targetNamed(targetText);
+  llvm::json::Value params = parseParams(paramsJson);
+  std::map<std::string, CpuArray> tensors;
+  std::map<std::string, TensorInfo> infos;
+  collectArrays(inputs, "input", tensors, infos);
+  KernelOptions options = optionsFor(target, schedule);
   unsigned threads = unsigned(options.cpu.threads);
   Session &s = session();
   std::shared_ptr<const PreparedLayer> layer;
   {
     nb::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(s.mutex);
-    layer = prepareLayer(s, model, paramsJson, *params->getAsObject(), infos, target, options);
+    layer = prepareLayer(s, model, paramsJson, *params.getAsObject(), infos, target, options);
   }
 
   nb::dict out;
@@ -246,6 +262,36 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     throw nb::value_error((model + ": " + llvm::toString(results.takeError())).c_str());
   for (auto [name, array] : llvm::zip(layer->model.outputNames, *results))
     out[name.c_str()] = toNumpy(array, target == Target::Reference);
+  return out;
+}
+
+nb::dict runModelBackwardFromPython(const std::string &model, const std::string &paramsJson,
+                                    nb::dict inputs, nb::dict cotangents,
+                                    const std::string &targetText, const std::string &schedule) {
+  Target target = targetNamed(targetText);
+  llvm::json::Value params = parseParams(paramsJson);
+  std::map<std::string, CpuArray> inputTensors, cotangentTensors;
+  std::map<std::string, TensorInfo> inputInfos, cotangentInfos;
+  collectArrays(inputs, "input", inputTensors, inputInfos);
+  collectArrays(cotangents, "cotangent", cotangentTensors, cotangentInfos);
+  KernelOptions options = optionsFor(target, schedule);
+  std::map<std::string, Array> inputArrays, cotangentArrays;
+  for (const auto &[name, tensor] : inputTensors)
+    inputArrays[name] = toArray(tensor, inputInfos.at(name));
+  for (const auto &[name, tensor] : cotangentTensors)
+    cotangentArrays[name] = toArray(tensor, cotangentInfos.at(name));
+  Session &s = session();
+  llvm::Expected<std::vector<std::pair<std::string, Array>>> gradients = [&] {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    return runModelBackward(s.context, model, *params.getAsObject(), inputArrays,
+                            cotangentArrays, target, s.compiler, options);
+  }();
+  if (!gradients)
+    throw nb::value_error(llvm::toString(gradients.takeError()).c_str());
+  nb::dict out;
+  for (const auto &[name, gradient] : *gradients)
+    out[name.c_str()] = toNumpy(gradient, target == Target::Reference);
   return out;
 }
 
@@ -297,6 +343,10 @@ NB_MODULE(_linrec, m) {
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
         nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("schedule") = "",
         "Runs a model on named arrays; returns its outputs by name.");
+  m.def("run_model_backward", &runModelBackwardFromPython, nb::arg("model"),
+        nb::arg("params_json"), nb::arg("inputs"), nb::arg("cotangents"),
+        nb::arg("target") = "cpu", nb::arg("schedule") = "",
+        "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name.");
   m.def("schedule_options", &scheduleOptionsFromPython, nb::arg("target") = "cpu",
         "The schedule options of a target's pipeline: name -> (default, help).");
   m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",

@@ -325,6 +325,53 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   return named;
 }
 
+Expected<std::vector<std::pair<std::string, Array>>>
+runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object &params,
+                 const std::map<std::string, Array> &inputs,
+                 const std::map<std::string, Array> &cotangents, Target target,
+                 KernelCompiler &compiler, const KernelOptions &options) {
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : inputs)
+    infos[name] = TensorInfo{array.dtype, array.shape};
+  Expected<PreparedModel> prepared = prepareModel(context, model, params, infos, target);
+  if (!prepared)
+    return prepared.takeError();
+  std::vector<Array> args;
+  for (const std::string &name : prepared->inputNames)
+    args.push_back(inputs.at(name));
+  for (const auto &[name, array] : cotangents)
+    if (!llvm::is_contained(prepared->outputNames, name))
+      return caseError(model, "cotangent for '" + name + "', which is not an output of '" +
+                                  model + "'");
+  // A missing cotangent is zero (README §6 sums over the outputs given one).
+  auto layer = prepared->module->lookupSymbol<func::FuncOp>("layer");
+  std::vector<Array> seeds;
+  for (auto [name, type] : llvm::zip(prepared->outputNames, layer.getResultTypes())) {
+    auto shape = cast<RankedTensorType>(type).getShape();
+    Array zeros(DType::F32, std::vector<int64_t>(shape.begin(), shape.end()));
+    auto it = cotangents.find(name);
+    if (it == cotangents.end()) {
+      seeds.push_back(std::move(zeros));
+      continue;
+    }
+    if (it->second.shape != zeros.shape)
+      return caseError(model, "cotangent of '" + name + "' has shape " +
+                                  it->second.shapeString() + " but the output has " +
+                                  zeros.shapeString());
+    seeds.push_back(it->second);
+  }
+  Expected<std::vector<Array>> gradients = runFunctionBackward(
+      *prepared->module, "layer", args, seeds, target, compiler, options);
+  if (!gradients)
+    return caseError(model, llvm::toString(gradients.takeError()));
+  std::vector<std::pair<std::string, Array>> named;
+  size_t next = 0;
+  for (auto [name, arg] : llvm::zip(prepared->inputNames, args))
+    if (arg.dtype == DType::F32 || arg.dtype == DType::F64)
+      named.emplace_back(name, std::move((*gradients)[next++]));
+  return named;
+}
+
 namespace {
 /// A case directory's spec.json and its input arrays by name.
 struct CaseSpec {

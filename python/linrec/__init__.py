@@ -11,6 +11,10 @@ DLPack tensors (PyTorch CPU tensors included)::
 
 The kernels are compiled for the inputs' shapes on first use and cached for the process.
 Inputs are copied into the runtime's host arrays and outputs come back as new NumPy arrays.
+
+Gradients: ``layer.backward({"o": do, "final_state": dS}, q=q, k=k, ...)`` returns ∂L/∂x
+for every float input of L = Σ ⟨cotangent, output⟩ (README §6 of the conformance format),
+from the backward linrec derives from the layer (the float64 adjoint on "reference").
 """
 
 import json as _json
@@ -19,6 +23,7 @@ import numpy as _np
 
 from ._linrec import models, run_case, schedule_options
 from ._linrec import run_model as _run_model
+from ._linrec import run_model_backward as _run_model_backward
 
 __all__ = ["Layer", "models", "run_case", "schedule_options"]
 
@@ -68,6 +73,21 @@ class Layer:
         if self.target != "reference":
             inputs = {name: _prepare(x) for name, x in inputs.items()}
         return _run_model(self.model, self._params_json, inputs, self.target, self.schedule)
+
+    def backward(self, cotangents, **inputs):
+        """The gradients of L = Σ ⟨cotangents[name], output name⟩ for every float input.
+
+        cotangents: a dict by output name (a missing output counts as zero), each shaped like
+        its output. Returns a dict of NumPy arrays by input name. The compiled targets run
+        the backward linrec derives from the layer's recurrence (its own chunked kernels; it
+        recomputes the forward's states, so no forward state is kept); a layer it does not
+        derive yet raises ValueError naming the op. "reference" runs the float64 adjoint.
+        """
+        if self.target != "reference":
+            inputs = {name: _prepare(x) for name, x in inputs.items()}
+            cotangents = {name: _prepare(x) for name, x in cotangents.items()}
+        return _run_model_backward(self.model, self._params_json, inputs, dict(cotangents),
+                                   self.target, self.schedule)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

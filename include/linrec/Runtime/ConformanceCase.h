@@ -70,6 +70,17 @@ runModel(mlir::MLIRContext &context, llvm::StringRef model, const llvm::json::Ob
          const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
          const KernelOptions &options);
 
+/// The backward of runModel for L = Σ ⟨cotangents[name], output name⟩ (an output without a
+/// cotangent counts as zero): ∂L/∂x for every float input by name, in the model's order.
+/// The reference target runs the float64 adjoint, the others the derived backward
+/// (runFunctionBackward); a model whose layer has no derived backward yet is an error that
+/// names the op.
+llvm::Expected<std::vector<std::pair<std::string, Array>>>
+runModelBackward(mlir::MLIRContext &context, llvm::StringRef model,
+                 const llvm::json::Object &params, const std::map<std::string, Array> &inputs,
+                 const std::map<std::string, Array> &cotangents, Target target,
+                 KernelCompiler &compiler, const KernelOptions &options);
+
 struct OutputCheck {
   std::string name;
   bool compared = false; // an expected output was present
