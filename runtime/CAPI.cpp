@@ -1,15 +1,16 @@
 //===- CAPI.cpp - the C API of the linrec runtime -------------------------===//
 //
-// A function compiles to its recurrence's CPU kernel plus a map from the function's
-// arguments and results to the kernel's operands and results: arguments and results pass
-// through without copies; tensor constants of the function (a lightning layer's decays) are
-// materialized once.
+// A function compiles as its kernels when it holds only kernel ops (arguments and results
+// pass through without copies; tensor constants of the function, a lightning layer's decays,
+// are materialized once), else on the CPU as one compiled layer (compileFunction). A backward
+// is the one linrec-build-backward derives, compiled the same way.
 //
 //===----------------------------------------------------------------------===//
 
 #include "linrec-c/Runtime.h"
 #include "linrec/InitLinrec.h"
-#include "linrec/Runtime/CompiledFunction.h"
+#include "linrec/Runtime/Backward.h"
+#include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/Kernel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -34,7 +35,8 @@ struct linrec_compiler {
 };
 
 struct linrec_function {
-  std::shared_ptr<const CompiledFunction> function;
+  Executable executable;
+  size_t numArgs = 0, numResults = 0;
   unsigned threads = 0;
 };
 
@@ -55,16 +57,13 @@ linrec_compiler *linrec_compiler_create(void) { return new linrec_compiler(); }
 void linrec_compiler_destroy(linrec_compiler *compiler) { delete compiler; }
 void linrec_free_error(char *error) { std::free(error); }
 void linrec_function_destroy(linrec_function *function) { delete function; }
-size_t linrec_function_num_args(const linrec_function *f) {
-  return f ? f->function->numArgs() : 0;
-}
-size_t linrec_function_num_results(const linrec_function *f) {
-  return f ? f->function->numResults() : 0;
-}
+size_t linrec_function_num_args(const linrec_function *f) { return f ? f->numArgs : 0; }
+size_t linrec_function_num_results(const linrec_function *f) { return f ? f->numResults : 0; }
 
-linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleText,
-                                const char *funcName, const linrec_options *options,
-                                char **error) {
+/// Compiles @funcName of `module` (the backward derived for it when `backward`).
+static linrec_function *compileModule(linrec_compiler *compiler, const char *moduleText,
+                                      const char *funcName, const linrec_options *options,
+                                      bool backward, char **error) {
   if (!compiler || !moduleText || !funcName) {
     setError(error, "linrec_compile: null compiler, module text or function name");
     return nullptr;
@@ -96,13 +95,42 @@ linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleTex
       return nullptr;
     }
   function->threads = unsigned(kernelOptions.cpu.threads);
-  auto compiled = CompiledFunction::compile(compiler->compiler, *module, funcName, kernelOptions);
+  std::string name = funcName;
+  if (backward) {
+    llvm::Expected<OwningOpRef<ModuleOp>> derived = deriveBackward(*module, funcName);
+    if (!derived) {
+      setError(error, llvm::toString(derived.takeError()));
+      return nullptr;
+    }
+    module = std::move(*derived);
+    name += "_backward";
+  }
+  auto func = module->lookupSymbol<func::FuncOp>(name);
+  if (!func) {
+    setError(error, "no function @" + name + " in the module");
+    return nullptr;
+  }
+  function->numArgs = func.getNumArguments();
+  function->numResults = func.getNumResults();
+  auto compiled = compileFunction(compiler->compiler, *module, name, kernelOptions);
   if (!compiled) {
     setError(error, llvm::toString(compiled.takeError()) + diagnostics);
     return nullptr;
   }
-  function->function = *compiled;
+  function->executable = *compiled;
   return function.release();
+}
+
+linrec_function *linrec_compile(linrec_compiler *compiler, const char *moduleText,
+                                const char *funcName, const linrec_options *options,
+                                char **error) {
+  return compileModule(compiler, moduleText, funcName, options, /*backward=*/false, error);
+}
+
+linrec_function *linrec_compile_backward(linrec_compiler *compiler, const char *moduleText,
+                                         const char *funcName, const linrec_options *options,
+                                         char **error) {
+  return compileModule(compiler, moduleText, funcName, options, /*backward=*/true, error);
 }
 
 static BufferView viewOf(const linrec_buffer &buffer) {
@@ -122,8 +150,15 @@ int linrec_run(const linrec_function *function, const linrec_buffer *args, size_
     setError(error, "linrec_run: null function");
     return 1;
   }
-  if ((function->function->numArgs() && !args) || (function->function->numResults() && !results)) {
+  if ((function->numArgs && !args) || (function->numResults && !results)) {
     setError(error, "linrec_run: null argument or result array");
+    return 1;
+  }
+  if (numArgs != function->numArgs || numResults != function->numResults) {
+    setError(error, "linrec_run: the function takes " + std::to_string(function->numArgs) +
+                        " arguments and " + std::to_string(function->numResults) +
+                        " results, got " + std::to_string(numArgs) + " and " +
+                        std::to_string(numResults));
     return 1;
   }
   std::vector<BufferView> argViews, resultViews;
@@ -131,7 +166,7 @@ int linrec_run(const linrec_function *function, const linrec_buffer *args, size_
     argViews.push_back(viewOf(args[i]));
   for (size_t i = 0; i < numResults; ++i)
     resultViews.push_back(viewOf(results[i]));
-  if (llvm::Error e = function->function->run(argViews, resultViews, function->threads)) {
+  if (llvm::Error e = function->executable.run(argViews, resultViews, function->threads)) {
     setError(error, llvm::toString(std::move(e)));
     return 1;
   }

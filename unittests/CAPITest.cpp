@@ -68,6 +68,107 @@ TEST(CAPI, CompilesAndRunsALayer) {
   linrec_compiler_destroy(compiler);
 }
 
+/// L = Σ ⟨do, o⟩ + ⟨dS, S_T⟩ of kLayer, token by token in double.
+double lightningLoss(const std::vector<double> &q, const std::vector<double> &k,
+                     const std::vector<double> &v, const std::vector<float> &dO,
+                     const std::vector<float> &dS) {
+  double decays[] = {std::exp(-0.5), std::exp(-0.125)}, loss = 0;
+  for (int h = 0; h < 2; ++h) {
+    double S[4][4] = {};
+    for (int t = 0; t < 20; ++t) {
+      const int base = (t * 2 + h) * 4;
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+          S[i][j] = decays[h] * S[i][j] + k[base + i] * v[base + j];
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i)
+          loss += dO[base + j] * S[i][j] * 0.5 * q[base + i];
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        loss += dS[(h * 4 + i) * 4 + j] * S[i][j];
+  }
+  return loss;
+}
+
+TEST(CAPI, CompilesAndRunsALayersBackward) {
+  linrec_compiler *compiler = linrec_compiler_create();
+  char *error = nullptr;
+  linrec_options options = {"cpu", "chunk-size=8 threads=1"};
+  linrec_function *backward = linrec_compile_backward(compiler, kLayer, "layer", &options, &error);
+  ASSERT_NE(backward, nullptr) << error;
+  EXPECT_EQ(linrec_function_num_args(backward), 5u);    // q, k, v, then do and dS
+  EXPECT_EQ(linrec_function_num_results(backward), 3u); // dq, dk, dv
+
+  std::vector<float> x[3], dO(160), dS(32), grads[3];
+  for (int i = 0; i < 160; ++i) {
+    x[0].push_back(std::sin(0.3f * i));
+    x[1].push_back(std::cos(0.7f * i));
+    x[2].push_back(0.01f * i);
+    dO[i] = std::cos(0.11f * i);
+  }
+  for (int i = 0; i < 32; ++i)
+    dS[i] = std::sin(0.5f * i);
+  int64_t tokens[] = {1, 20, 2, 4}, state[] = {1, 2, 4, 4};
+  linrec_buffer args[] = {{x[0].data(), LINREC_F32, 4, tokens}, {x[1].data(), LINREC_F32, 4, tokens},
+                          {x[2].data(), LINREC_F32, 4, tokens}, {dO.data(), LINREC_F32, 4, tokens},
+                          {dS.data(), LINREC_F32, 4, state}};
+  std::vector<linrec_buffer> results;
+  for (auto &g : grads) {
+    g.assign(160, NAN);
+    results.push_back({g.data(), LINREC_F32, 4, tokens});
+  }
+  ASSERT_EQ(linrec_run(backward, args, 5, results.data(), 3, &error), 0) << error;
+
+  // Each gradient against central differences of the double token loop along a direction.
+  for (int which = 0; which < 3; ++which) {
+    std::vector<double> at[3];
+    for (int j = 0; j < 3; ++j)
+      at[j].assign(x[j].begin(), x[j].end());
+    std::vector<double> u(160);
+    double norm = 0, predicted = 0, gradNorm = 0;
+    for (int i = 0; i < 160; ++i)
+      norm += (u[i] = std::sin(1.3 * i + which)) * u[i];
+    for (int i = 0; i < 160; ++i) {
+      u[i] /= std::sqrt(norm);
+      predicted += grads[which][i] * u[i];
+      gradNorm += grads[which][i] * grads[which][i];
+    }
+    const double eps = 1e-4;
+    auto lossAlong = [&](double step) {
+      std::vector<double> moved[3] = {at[0], at[1], at[2]};
+      for (int i = 0; i < 160; ++i)
+        moved[which][i] += step * u[i];
+      return lightningLoss(moved[0], moved[1], moved[2], dO, dS);
+    };
+    double directional = (lossAlong(eps) - lossAlong(-eps)) / (2 * eps);
+    EXPECT_LT(std::abs(predicted - directional) / std::sqrt(gradNorm), 1e-5) << "input " << which;
+  }
+  linrec_function_destroy(backward);
+
+  // A body without a derived backward is an error naming the op.
+  const char *delta = R"mlir(
+func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%k, %b : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
+      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %bt: f32):
+    %S1 = linrec.delta %S, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %kt, %kt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S2, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x4x1x4xf32>
+}
+)mlir";
+  EXPECT_EQ(linrec_compile_backward(compiler, delta, "delta", nullptr, &error), nullptr);
+  ASSERT_NE(error, nullptr);
+  EXPECT_NE(std::string(error).find("'linrec.delta' op has no derived backward yet"),
+            std::string::npos)
+      << error;
+  linrec_free_error(error);
+  linrec_compiler_destroy(compiler);
+}
+
 TEST(CAPI, ErrorsAreMessages) {
   linrec_compiler *compiler = linrec_compiler_create();
   char *error = nullptr;

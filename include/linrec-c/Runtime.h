@@ -1,9 +1,9 @@
 /*===- linrec-c/Runtime.h - the C API of the linrec runtime ------*- C -*-===*\
 |*                                                                            *|
 |* For FFI users: compile a function of a .mlir module (a layer: its arguments  *|
-|* and results are tensors, its body one recurrence) to a CPU kernel, and run   *|
-|* it on host buffers. Every call reports failure through its return value and *|
-|* an error message; nothing aborts.                                           *|
+|* and results are tensors) or its derived backward to CPU kernels, and run it  *|
+|* on host buffers. Every call reports failure through its return value and an  *|
+|* error message; nothing aborts.                                              *|
 \*===----------------------------------------------------------------------===*/
 
 #ifndef LINREC_C_RUNTIME_H
@@ -51,6 +51,15 @@ void linrec_compiler_destroy(linrec_compiler *compiler);
 linrec_function *linrec_compile(linrec_compiler *compiler, const char *module_text,
                                 const char *func_name, const linrec_options *options,
                                 char **error);
+
+/* The backward of `func_name` for L = Σ ⟨cotangent, result⟩, derived from its ops: a function
+ * taking func_name's arguments, then one cotangent per result (shaped like it), and returning
+ * one gradient per float argument, in order. It recomputes what it needs from the arguments:
+ * the forward keeps nothing for it. Fails (NULL, with a message naming the op) where the
+ * backward is not derived yet. */
+linrec_function *linrec_compile_backward(linrec_compiler *compiler, const char *module_text,
+                                         const char *func_name, const linrec_options *options,
+                                         char **error);
 
 /* Runs the function: `args` are its arguments in order, `results` its results (written).
  * Returns 0 on success, nonzero with a message in `error` otherwise. */
