@@ -137,7 +137,8 @@ static Value stateProductSum(OpBuilder &b, Location loc, Value St, Value dS,
                       });
 }
 
-/// [N, H, 1, 1] -> [N, H, 1]: the initial normalizer of a scalar cumulative sum.
+/// [N, H, n, 1] -> [N, H, n]: a matrix with one column as the vector it holds (a
+/// normalizer's states, the initial normalizer of a scalar cumulative sum).
 static Value dropUnitDim(OpBuilder &b, Location loc, Value x) {
   auto type = cast<RankedTensorType>(x.getType());
   auto resultType = RankedTensorType::get(type.getShape().drop_back(), type.getElementType());
@@ -147,6 +148,16 @@ static Value dropUnitDim(OpBuilder &b, Location loc, Value x) {
                                   getAffineDimExpr(2, ctx), getAffineConstantExpr(0, ctx)},
                                  ctx);
   return buildGeneric(b, loc, resultType, {x}, {map}, 0,
+                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+}
+
+/// [N, H, n] -> [N, H, n, 1]: normalizer states as the one-column matrices z 1ᵀ.
+static Value appendUnitDim(OpBuilder &b, Location loc, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> shape(type.getShape());
+  shape.push_back(1);
+  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  return buildGeneric(b, loc, resultType, {x}, {dimsMap(4, {0, 1, 2}, b.getContext())}, 0,
                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
 }
 
@@ -182,6 +193,17 @@ struct Body {
   SmallVector<Value> yieldedStates, outputs;
 
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value zero(Type type) {
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vector, 0.0f));
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  }
+  /// A constant 1-vector of ones: the value a normalizer's write adds with (z + β k = S + β k 1ᵀ).
+  Value ones(int64_t n) {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(VectorType::get({n}, b.getF32Type()), 1.0f));
+  }
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
   Value splat(Value scalar, Type like) {
     return scalar.getType() == like ? scalar : vector::BroadcastOp::create(b, loc, like, scalar);
@@ -292,8 +314,11 @@ struct StateForm {
   StateType type;
   SmallVector<Value> scalarDecays, keyDecays, valueDecays;
   Value key, value, beta, query;
+  ReadOp read;
   double scale = 1.0;
-  unsigned output = 0; // the output the read is
+  /// Per token: the cotangent of the read (its output's, or what the outputs computed from
+  /// the reads give it), and for value-axis decays the read times it.
+  Value readCotangent, readTimesCotangent;
 };
 
 /// The per-token computation of some drivers in the forward body: its ops in body order and
@@ -322,8 +347,8 @@ public:
         tokens(cast<RankedTensorType>(op.getInputs()[0].getType())) {}
 
   LogicalResult run() {
-    SmallVector<StateForm> forms;
-    if (failed(analyze(forms)))
+    SmallVector<StateForm, 2> forms;
+    if (failed(analyze(forms)) || failed(readCotangents(forms)))
       return failure();
     for (auto [index, form] : llvm::enumerate(forms))
       if (failed(deriveState(index, form)))
@@ -347,27 +372,23 @@ private:
                YieldOp>(op);
   }
 
-  /// The body as states of decays, one write and one read, each read an output; the
-  /// drivers computed per token from body arguments only (never from a read).
-  LogicalResult analyze(SmallVector<StateForm> &forms) {
+  /// The body as states of decays, one write and one read each (matrix states and
+  /// normalizers); drivers computed per token from body arguments only (never from a read);
+  /// outputs the reads, or computed per token from them and the drivers.
+  LogicalResult analyze(SmallVectorImpl<StateForm> &forms) {
     if (op.getHeadsNormEps())
       return unsupported(op, "a norm over heads fused into the recurrence");
     if (llvm::any_of(op.getDelays().value_or(ArrayRef<int64_t>{}),
                      [](int64_t d) { return d != 0; }))
       return unsupported(op, "delayed inputs");
     for (Operation &bodyOp : op.getBodyBlock()) {
-      if (auto write = dyn_cast<WriteOp>(bodyOp); write && (write.getMask() || !write.getValue()))
-        return unsupported(write, "a masked write, or a normalizer");
+      if (auto write = dyn_cast<WriteOp>(bodyOp); write && write.getMask())
+        return unsupported(write, "a masked write");
       if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
         return unsupported(read, "a block-start read");
       if (isStateOp(bodyOp) && !isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
         return unsupported(&bodyOp, "only decays, plain writes and reads have a derived "
                                     "backward so far");
-      if (!isStateOp(bodyOp))
-        for (Value operand : bodyOp.getOperands())
-          if (Operation *def = operand.getDefiningOp(); def && isStateOp(*def))
-            return unsupported(&bodyOp, "a per-token computation on a read (outputs other "
-                                        "than reads)");
     }
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
@@ -376,30 +397,135 @@ private:
     for (const StateUpdate &update : analysis.states) {
       StateForm form;
       form.type = update.type;
-      if (!update.type.isMatrix() || update.delta || !update.key)
-        return unsupported(op, "a normalizer, a delta rule or a state never written");
+      if (update.delta || !update.key)
+        return unsupported(op, "a delta rule, or a state never written");
       if (update.reads.size() != 1 || !update.productReads.empty())
         return unsupported(op, "a state read other than once");
-      ReadOp read = update.reads.front();
-      if (read.getState() != yield.getStates()[update.index])
-        return unsupported(read, "a read before the state's last update");
-      auto output = llvm::find(yield.getOutputs(), read.getResult());
-      if (output == yield.getOutputs().end())
-        return unsupported(read, "a read that is not an output");
-      form.output = output - yield.getOutputs().begin();
-      form.scale = read.getScale() ? read.getScale()->convertToDouble() : 1.0;
+      form.read = update.reads.front();
+      if (form.read.getState() != yield.getStates()[update.index])
+        return unsupported(form.read, "a read before the state's last update");
+      form.scale = form.read.getScale() ? form.read.getScale()->convertToDouble() : 1.0;
       form.key = update.key;
       form.value = update.value;
       form.beta = update.beta;
-      form.query = read.getQuery();
+      form.query = form.read.getQuery();
       form.scalarDecays.assign(update.scalarDecays.begin(), update.scalarDecays.end());
       form.keyDecays.assign(update.keyDecays.begin(), update.keyDecays.end());
       form.valueDecays.assign(update.valueDecays.begin(), update.valueDecays.end());
       forms.push_back(form);
     }
-    if (forms.size() != yield.getOutputs().size())
-      return unsupported(op, "outputs other than one read per state");
     return success();
+  }
+
+  /// The body's per-token ops (not state ops) in order.
+  SmallVector<Operation *> tokenOps() {
+    SmallVector<Operation *> ops;
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (!isStateOp(bodyOp))
+        ops.push_back(&bodyOp);
+    return ops;
+  }
+
+  /// The cotangent of each read per token. When the outputs are the reads themselves it is
+  /// the outputs' cotangents; otherwise a forward recurrence (the body again) carries the
+  /// outputs' cotangents back through the ops computed from the reads (a normalizer's
+  /// division, output gates), and the inputs those ops read get their gradients there.
+  LogicalResult readCotangents(MutableArrayRef<StateForm> forms) {
+    YieldOp yield = op.getYield();
+    bool direct = llvm::all_of(forms, [&](StateForm &f) {
+      return llvm::count(yield.getOutputs(), f.read.getResult()) == 1;
+    }) && forms.size() == yield.getOutputs().size();
+    if (direct) {
+      for (StateForm &form : forms) {
+        unsigned j = llvm::find(yield.getOutputs(), form.read.getResult()) -
+                     yield.getOutputs().begin();
+        form.readCotangent = adjoints.get(b, loc, op.getOutputs()[j]);
+        if (!form.valueDecays.empty())
+          form.readTimesCotangent = multiply(op.getOutputs()[j], form.readCotangent);
+      }
+      return success();
+    }
+    RecurrenceSpec spec;
+    for (Value input : op.getInputs())
+      spec.input(input);
+    for (Value param : op.getParams())
+      spec.param(param);
+    for (auto [i, state] : llvm::enumerate(op.getFinalStates())) {
+      spec.states.push_back(cast<StateType>(op.getStateArgs()[i].getType()));
+      spec.inits.push_back(i < op.getInits().size() ? op.getInits()[i]
+                                                    : zerosLike(b, loc, state.getType()));
+    }
+    SmallVector<unsigned> outputCotangents;
+    for (Value output : op.getOutputs())
+      outputCotangents.push_back(spec.input(adjoints.get(b, loc, output)));
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    SmallVector<unsigned> readOutputs, productOutputs;
+    LogicalResult status = success();
+    RecurrenceOp reads = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      IRMapping map;
+      unsigned numStates = op.getNumStates();
+      for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+        map.map(arg, body.states[i]);
+      for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
+        map.map(arg, body.inputs[i]);
+      for (auto [i, arg] : llvm::enumerate(op.getParamArgs()))
+        map.map(arg, body.params[i]);
+      SmallVector<Operation *> cloned;
+      for (Operation &forward : op.getBodyBlock().without_terminator()) {
+        Operation *copy = body.b.clone(forward, map);
+        if (!isStateOp(forward))
+          cloned.push_back(copy);
+      }
+      DenseMap<Value, Value> cotangents;
+      for (auto [j, output] : llvm::enumerate(yield.getOutputs())) {
+        Value seed = body.inputs[outputCotangents[j]];
+        Value &slot = cotangents[map.lookup(output)];
+        slot = slot ? body.add(slot, seed) : seed;
+      }
+      // Reads are not in `cloned`: their cotangents stay in the map.
+      if (failed(emitTokenAdjoint(body.b, loc, cloned, cotangents)))
+        return void(status = failure());
+      for (StateForm &form : forms) {
+        Value read = map.lookup(form.read.getResult());
+        auto it = cotangents.find(read);
+        Value dr = it != cotangents.end() ? it->second : body.zero(read.getType());
+        readOutputs.push_back(body.outputs.size());
+        body.outputs.push_back(dr);
+        productOutputs.push_back(body.outputs.size());
+        if (!form.valueDecays.empty())
+          body.outputs.push_back(body.mul(read, dr));
+      }
+      for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
+        if (auto it = cotangents.find(map.lookup(arg)); it != cotangents.end()) {
+          gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
+          body.outputs.push_back(it->second);
+        }
+      for (auto [i, arg] : llvm::enumerate(op.getParamArgs()))
+        if (auto it = cotangents.find(map.lookup(arg)); it != cotangents.end()) {
+          gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
+          body.outputs.push_back(it->second);
+        }
+      for (Value state : yield.getStates())
+        body.yieldedStates.push_back(map.lookup(state));
+      (void)numStates;
+    });
+    if (failed(status) || failed(addGradients(reads, gradients, false)))
+      return failure();
+    for (auto [i, form] : llvm::enumerate(forms)) {
+      form.readCotangent = reads.getResult(readOutputs[i]);
+      if (!form.valueDecays.empty())
+        form.readTimesCotangent = reads.getResult(productOutputs[i]);
+    }
+    return success();
+  }
+
+  Value multiply(Value x, Value y) {
+    auto type = cast<RankedTensorType>(x.getType());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
+    return buildGeneric(b, loc, type, {x, y}, {id, id}, 0,
+                        [](OpBuilder &nb, Location l, ValueRange a) {
+                          return arith::MulFOp::create(nb, l, a[0], a[1]).getResult();
+                        });
   }
 
   //===--------------------------------------------------------------------===//
@@ -542,14 +668,24 @@ private:
   LogicalResult deriveState(unsigned index, const StateForm &form) {
     MLIRContext *ctx = b.getContext();
     Value cuSeqlens = op.getCuSeqlens();
+    // A normalizer z is the matrix z 1ᵀ (dv = 1, every value 1): one derivation for both.
+    bool normalizer = !form.type.isMatrix();
     int64_t dk = form.type.getKeyDim(), dv = form.type.getValueDim();
     Type f32 = b.getF32Type();
+    StateType matrix = StateType::get(ctx, {dk, dv}, f32);
     StateType transposed = StateType::get(ctx, {dv, dk}, f32);
-    Value output = op.getOutputs()[form.output];
+    auto asMatrix = [&](Value states) { return normalizer ? appendUnitDim(b, loc, states) : states; };
     Value finalState = op.getFinalStates()[index];
-    Value dO = adjoints.get(b, loc, output);
-    Value dST = adjoints.get(b, loc, finalState);
+    Value dO = form.readCotangent;
+    Value dST = asMatrix(adjoints.get(b, loc, finalState));
     Value init = index < op.getInits().size() ? op.getInits()[index] : Value();
+    // Per token in a body: the read's cotangent as a dv-vector, the written value.
+    auto cotangentRow = [&](Body &body, Value dr) {
+      return normalizer ? body.splat(dr, VectorType::get({1}, f32)) : dr;
+    };
+    auto valueRow = [&](Body &body, const ClonedSlice &x) {
+      return normalizer ? body.ones(1) : x[form.value];
+    };
     bool scalarGates = !form.scalarDecays.empty(), keyGates = !form.keyDecays.empty(),
          valueGates = !form.valueDecays.empty();
     SmallVector<Value> decays;
@@ -570,8 +706,8 @@ private:
     // gives each decay per token, for the reverse recurrences to read one token late.
     RecurrenceSpec dqSpec;
     dqSpec.states = {transposed};
-    dqSpec.inits = {init ? transposeStates(b, loc, init)
-                         : zerosLike(b, loc, transposedStatesType(finalState.getType()))};
+    dqSpec.inits = {init ? transposeStates(b, loc, asMatrix(init))
+                         : zerosLike(b, loc, transposedStatesType(dST.getType()))};
     unsigned dqDo = dqSpec.input(dO);
     SliceOperands dqOperands = addSlice(dqSpec, all);
     SmallVector<std::pair<BlockArgument, unsigned>> dqGradients;
@@ -581,8 +717,8 @@ private:
       ClonedSlice x = cloneSlice(body, all, dqOperands);
       auto [scalar, key, value] = splitDecays(lookup(x, decays));
       Value S = applyDecays(body, body.states[0], scalar, key, value, true);
-      S = body.write(S, x[form.value], x[form.key], form.beta ? x[form.beta] : Value());
-      Value dq = body.read(S, body.inputs[dqDo], form.scale);
+      S = body.write(S, valueRow(body, x), x[form.key], form.beta ? x[form.beta] : Value());
+      Value dq = body.read(S, cotangentRow(body, body.inputs[dqDo]), form.scale);
       body.yieldedStates = {S};
       FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
           sliceGradients(body, all, x, {{x[form.query], dq}});
@@ -625,8 +761,9 @@ private:
       ClonedSlice x = cloneSlice(body, drivers, dkOperands);
       auto [scalar, key, value] = splitDecays(args(body, dkDecays));
       Value R = applyDecays(body, body.states[0], scalar, key, value, true);
-      R = body.write(R, body.inputs[dkDo], body.scaled(x[form.query], form.scale));
-      Value u = body.read(R, x[form.value]);
+      R = body.write(R, cotangentRow(body, body.inputs[dkDo]),
+                     body.scaled(x[form.query], form.scale));
+      Value u = body.read(R, valueRow(body, x));
       Value beta = form.beta ? x[form.beta] : Value();
       Value dk = beta ? body.mul(u, body.splat(beta, u.getType())) : u;
       body.yieldedStates = {R};
@@ -654,10 +791,10 @@ private:
     bool initGradient = static_cast<bool>(init);
     RecurrenceSpec dvSpec;
     dvSpec.reverse = true;
-    dvSpec.states = {form.type};
+    dvSpec.states = {matrix};
     dvSpec.inits = {dST};
     if (initGradient) {
-      dvSpec.states.push_back(form.type);
+      dvSpec.states.push_back(matrix);
       dvSpec.inits.push_back(dST);
     }
     unsigned dvDo = dvSpec.input(dO);
@@ -671,7 +808,8 @@ private:
       Value sq = body.scaled(x[form.query], form.scale);
       auto [scalar, key, value] = splitDecays(args(body, dvDecays));
       Value R = applyDecays(body, body.states[0], scalar, key, value, false);
-      R = body.write(R, sq, body.inputs[dvDo]);
+      Value doRow = cotangentRow(body, body.inputs[dvDo]);
+      R = body.write(R, sq, doRow);
       Value u = body.read(R, x[form.key]);
       Value dv = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
       body.yieldedStates = {R};
@@ -682,7 +820,9 @@ private:
       for (Operation *forward : valueSlice.ops)
         valueOnly.ops.push_back(x.map.lookup(forward->getResult(0)).getDefiningOp());
       FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
-          sliceGradients(body, valueSlice, valueOnly, {{x[form.value], dv}});
+          normalizer ? FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>>(
+                           SmallVector<std::pair<BlockArgument, unsigned>>{})
+                     : sliceGradients(body, valueSlice, valueOnly, {{x[form.value], dv}});
       if (failed(gradients))
         return void(status = failure());
       dvGradients = std::move(*gradients);
@@ -693,7 +833,7 @@ private:
         auto [scalarNow, keyNow, valueNow] = splitDecays(lookup(x, decays));
         Value P = applyDecays(body, body.states[1], scalarNow, keyNow, valueNow, false);
         // D_t(s q doᵀ) = (e^{a + gk} ⊙ s q)(e^{gv} ⊙ do)ᵀ: decays are <= 0, so no overflow.
-        Value writeKey = sq, writeValue = body.inputs[dvDo];
+        Value writeKey = sq, writeValue = doRow;
         for (Value a : scalarNow)
           writeKey = body.mul(writeKey, body.splat(body.exp(a), sq.getType()));
         for (Value g : keyNow)
@@ -706,7 +846,9 @@ private:
     if (failed(status) || failed(addGradients(dvOp, dvGradients, false)))
       return failure();
     if (initGradient)
-      adjoints.add(b, loc, init, dvOp.getFinalStates()[1]);
+      adjoints.add(b, loc, init,
+                   normalizer ? dropUnitDim(b, loc, dvOp.getFinalStates()[1])
+                              : dvOp.getFinalStates()[1]);
 
     // Gates: reverse cumulative sums of the scaling identity's terms, carried back through
     // each decay's per-token computation.
@@ -757,17 +899,10 @@ private:
                             dkOp.getResult(dkGateTerms + keyGates), std::nullopt,
                             form.scalarDecays)))
       return failure();
-    if (valueGates) {
-      // o ⊙ do − v ⊙ dv along the value axis.
-      auto type = cast<RankedTensorType>(output.getType());
-      AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), ctx);
-      Value odo = buildGeneric(b, loc, type, {output, dO}, {id, id}, 0,
-                               [](OpBuilder &nb, Location l, ValueRange a) {
-                                 return arith::MulFOp::create(nb, l, a[0], a[1]).getResult();
-                               });
-      if (failed(gateGradient(odo, dvOp.getResult(dvGateTerms), 1u, form.valueDecays)))
-        return failure();
-    }
+    if (valueGates && // o ⊙ do − v ⊙ dv along the value axis (o the read)
+        failed(gateGradient(form.readTimesCotangent, dvOp.getResult(dvGateTerms), 1u,
+                            form.valueDecays)))
+      return failure();
     return success();
   }
 };

@@ -90,6 +90,35 @@ func.func @liger(%q: tensor<1x4x1x4xf32>, %k: tensor<1x4x1x4xf32>, %v: tensor<1x
 
 // -----
 
+// Outputs computed from the reads (a normalizer's division): a forward recurrence (the body
+// again) carries the output's cotangent back to each read, per token; the normalizer z is
+// differentiated as the one-column matrix z 1ᵀ (a 1 × dk transposed state for dq, ones as
+// its values).
+// CHECK-LABEL: func.func @normalized_backward
+// CHECK: %[[READS:.*]]:4 = linrec.recurrence ins({{.*}}) init({{.*}}) -> (tensor<1x6x1x4xf32>, tensor<1x6x1xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4xf32>)
+// CHECK: arith.divf
+// CHECK: linrec.yield states({{.*}}) outputs(%{{.*}}, %{{.*}} : vector<4xf32>, f32)
+// CHECK: linrec.recurrence ins(%[[READS]]#1, {{.*}}) init(%{{.*}} : tensor<1x1x1x4xf32>)
+// CHECK: ^bb0(%{{.*}}: !linrec.state<1x4xf32>
+// CHECK: return
+func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1x6x1x4xf32>)
+    -> tensor<1x6x1x4xf32> {
+  %o, %s, %z = linrec.recurrence ins(%q, %k, %v : tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
+      -> (tensor<1x6x1x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %Z: !linrec.state<4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>):
+    %S1 = linrec.write %S, %kt, %vt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S1, %qt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    %Z1 = linrec.write %Z, %kt : !linrec.state<4xf32>, vector<4xf32>
+    %d = linrec.read %Z1, %qt : !linrec.state<4xf32>, vector<4xf32> -> f32
+    %db = vector.broadcast %d : f32 to vector<4xf32>
+    %ot = arith.divf %r, %db : vector<4xf32>
+    linrec.yield states(%S1, %Z1 : !linrec.state<4x4xf32>, !linrec.state<4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x6x1x4xf32>
+}
+
+// -----
+
 // A body it cannot differentiate yet names the op.
 func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
   %o, %s = linrec.recurrence ins(%k, %b : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
