@@ -909,6 +909,50 @@ private:
 } // namespace
 
 //===----------------------------------------------------------------------===//
+// Adjoints of the layer ops around recurrences
+//===----------------------------------------------------------------------===//
+
+/// The adjoint of y = x s, s = 1 / (r + eps), r = ‖x_t‖ / √N over each token's N = H·D
+/// values: dx = s dy − s² ⟨dy, x_t⟩ x / (N r) (the second term 0 where x_t = 0).
+static Value headsRmsNormAdjoint(OpBuilder &b, Location loc, HeadsRmsNormOp norm, Value dy) {
+  Value x = norm.getInput();
+  auto type = cast<RankedTensorType>(x.getType());
+  MLIRContext *ctx = b.getContext();
+  auto perToken = RankedTensorType::get({type.getDimSize(0), type.getDimSize(1)}, b.getF32Type());
+  AffineMap all = AffineMap::getMultiDimIdentityMap(4, ctx);
+  AffineMap token = dimsMap(4, {0, 1}, ctx);
+  auto sumOfProducts = [&](Value u, Value w) {
+    return buildGeneric(b, loc, perToken, {u, w}, {all, all}, 2,
+                        [](OpBuilder &nb, Location l, ValueRange a) {
+                          Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+                          return arith::AddFOp::create(nb, l, a[2], p).getResult();
+                        });
+  };
+  Value squares = sumOfProducts(x, x), dot = sumOfProducts(dy, x);
+  double n = double(type.getDimSize(2) * type.getDimSize(3));
+  double eps = norm.getEps().convertToDouble();
+  return buildGeneric(
+      b, loc, type, {x, dy, squares, dot}, {all, all, token, token}, 0,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        auto constant = [&](double c) {
+          return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(static_cast<float>(c)));
+        };
+        Value r = math::SqrtOp::create(nb, l, arith::DivFOp::create(nb, l, a[2], constant(n)));
+        Value s = arith::DivFOp::create(nb, l, constant(1.0),
+                                        arith::AddFOp::create(nb, l, r, constant(eps)));
+        Value direct = arith::MulFOp::create(nb, l, s, a[1]);
+        Value coefficient = arith::DivFOp::create(
+            nb, l, arith::MulFOp::create(nb, l, arith::MulFOp::create(nb, l, s, s), a[3]),
+            arith::MulFOp::create(nb, l, r, constant(n)));
+        Value along = arith::MulFOp::create(nb, l, coefficient, a[0]);
+        Value positive =
+            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, r, constant(0.0));
+        along = arith::SelectOp::create(nb, l, positive, along, constant(0.0));
+        return arith::SubFOp::create(nb, l, direct, along).getResult();
+      });
+}
+
+//===----------------------------------------------------------------------===//
 // The function's backward
 //===----------------------------------------------------------------------===//
 
@@ -980,10 +1024,16 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
   for (Operation *op : llvm::reverse(forward)) {
     if (isa<arith::ConstantOp, tensor::EmptyOp, linalg::FillOp>(op))
       continue;
+    if (auto norm = dyn_cast<HeadsRmsNormOp>(op)) {
+      if (auto it = adjoints.map.find(norm.getResult()); it != adjoints.map.end())
+        adjoints.add(b, loc, norm.getInput(), headsRmsNormAdjoint(b, loc, norm, it->second));
+      continue;
+    }
     auto recurrence = dyn_cast<RecurrenceOp>(op);
     if (!recurrence)
       return op->emitOpError("has no derived backward yet (linrec-build-backward derives "
-                             "linrec.recurrence; run linrec-normalize first for named ops)");
+                             "linrec.recurrence and linrec.heads_rms_norm; run "
+                             "linrec-normalize first for named ops)");
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on

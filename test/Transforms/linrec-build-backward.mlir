@@ -132,3 +132,24 @@ func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1
   }
   return %o : tensor<1x4x1x4xf32>
 }
+
+// -----
+
+// A norm over all heads after the recurrence: its adjoint per token (two sums over the
+// token's H·D values, then one element-wise op), before the recurrence's.
+// CHECK-LABEL: func.func @normed_backward
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "reduction"]
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction", "reduction"]
+// CHECK: math.sqrt
+// CHECK: arith.select
+// CHECK: linrec.recurrence
+func.func @normed(%q: tensor<1x6x2x4xf32>) -> tensor<1x6x2x4xf32> {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x6x2x4xf32>) -> (tensor<1x6x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %qt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  %y = linrec.heads_rms_norm %o {eps = 1.0e-08 : f64} : tensor<1x6x2x4xf32>
+  return %y : tensor<1x6x2x4xf32>
+}
