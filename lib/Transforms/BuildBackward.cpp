@@ -952,6 +952,83 @@ static Value headsRmsNormAdjoint(OpBuilder &b, Location loc, HeadsRmsNormOp norm
       });
 }
 
+/// The adjoint of a linalg.generic with one output whose payload is f(ins) (all loops
+/// parallel) or out + f(ins) (a contraction: the loops its output map leaves out reduce):
+/// per float input, a linalg.generic over the same loops that sums g · ∂f/∂in into a tensor
+/// shaped like the input through its (projected-permutation) map, the payload's adjoint
+/// emitted per element (projections' weights and inputs, gates, mixes).
+static LogicalResult genericAdjoint(OpBuilder &b, linalg::GenericOp generic, Value g,
+                                    Adjoints &adjoints) {
+  Location loc = generic.getLoc();
+  if (generic.getNumDpsInits() != 1 || generic->getNumResults() != 1)
+    return generic.emitOpError("has no derived backward yet (several outputs)");
+  Block &payload = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(payload.getTerminator());
+  BlockArgument out = payload.getArguments().back();
+  Value expr = yield.getOperand(0);
+  bool accumulates = false;
+  if (auto sum = expr.getDefiningOp<arith::AddFOp>();
+      sum && (sum.getLhs() == out || sum.getRhs() == out)) {
+    expr = sum.getLhs() == out ? sum.getRhs() : sum.getLhs();
+    accumulates = true;
+  }
+  bool outUsed = llvm::any_of(out.getUsers(), [&](Operation *user) {
+    return !accumulates || user != expr.getDefiningOp() && user != yield &&
+                               !isa<arith::AddFOp>(user);
+  });
+  if ((!accumulates && !out.use_empty()) || (accumulates && outUsed))
+    return generic.emitOpError("has no derived backward yet (a payload that reads its output "
+                               "other than to accumulate into it)");
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  AffineMap outMap = maps.back();
+  if (!accumulates && generic.getNumReductionLoops() != 0)
+    return generic.emitOpError("has no derived backward yet (a reduction other than a sum)");
+  unsigned loops = generic.getNumLoops();
+  SmallVector<Value> inputs(generic.getDpsInputs());
+  for (auto [i, input] : llvm::enumerate(inputs)) {
+    auto type = dyn_cast<RankedTensorType>(input.getType());
+    if (!type || !isa<FloatType>(type.getElementType()) ||
+        input.getDefiningOp<arith::ConstantOp>())
+      continue;
+    if (!maps[i].isProjectedPermutation())
+      return generic.emitOpError("has no derived backward yet (an input read through a map "
+                                 "that is not a projected permutation)");
+    SmallVector<utils::IteratorType> iterators;
+    for (unsigned d = 0; d < loops; ++d)
+      iterators.push_back(maps[i].isFunctionOfDim(d) ? utils::IteratorType::parallel
+                                                      : utils::IteratorType::reduction);
+    SmallVector<Value> operands = inputs;
+    operands.push_back(g);
+    SmallVector<AffineMap> newMaps(maps.begin(), maps.end() - 1);
+    newMaps.push_back(outMap);
+    newMaps.push_back(maps[i]);
+    LogicalResult status = success();
+    auto adjoint = linalg::GenericOp::create(
+        b, loc, TypeRange{type}, operands, ValueRange{zerosLike(b, loc, type)}, newMaps,
+        iterators, [&](OpBuilder &nb, Location nloc, ValueRange args) {
+          IRMapping map;
+          for (unsigned k = 0; k < inputs.size(); ++k)
+            map.map(payload.getArgument(k), args[k]);
+          SmallVector<Operation *> cloned;
+          for (Operation &op : payload.without_terminator())
+            if (!llvm::is_contained(op.getOperands(), Value(out))) // not the accumulation
+              cloned.push_back(nb.clone(op, map));
+          DenseMap<Value, Value> cotangents;
+          cotangents[map.lookupOrDefault(expr)] = args[inputs.size()];
+          if (failed(emitTokenAdjoint(nb, nloc, cloned, cotangents)))
+            status = failure();
+          Value accumulated = args.back();
+          if (auto it = cotangents.find(args[i]); it != cotangents.end())
+            accumulated = arith::AddFOp::create(nb, nloc, accumulated, it->second);
+          linalg::YieldOp::create(nb, nloc, accumulated);
+        });
+    if (failed(status))
+      return failure();
+    adjoints.add(b, loc, input, adjoint.getResult(0));
+  }
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // The function's backward
 //===----------------------------------------------------------------------===//
@@ -1024,6 +1101,12 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
   for (Operation *op : llvm::reverse(forward)) {
     if (isa<arith::ConstantOp, tensor::EmptyOp, linalg::FillOp>(op))
       continue;
+    if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+      if (auto it = adjoints.map.find(generic->getResult(0)); it != adjoints.map.end())
+        if (failed(genericAdjoint(b, generic, it->second, adjoints)))
+          return failure();
+      continue;
+    }
     if (auto norm = dyn_cast<HeadsRmsNormOp>(op)) {
       if (auto it = adjoints.map.find(norm.getResult()); it != adjoints.map.end())
         adjoints.add(b, loc, norm.getInput(), headsRmsNormAdjoint(b, loc, norm, it->second));
@@ -1032,8 +1115,8 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
     auto recurrence = dyn_cast<RecurrenceOp>(op);
     if (!recurrence)
       return op->emitOpError("has no derived backward yet (linrec-build-backward derives "
-                             "linrec.recurrence and linrec.heads_rms_norm; run "
-                             "linrec-normalize first for named ops)");
+                             "linrec.recurrence, linrec.heads_rms_norm and linalg.generic; "
+                             "run linrec-normalize first for named ops)");
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on

@@ -118,6 +118,7 @@ private:
           return success();
         })
         .Case([&](FeatureMapOp map) { return featureMap(map, g); })
+        .Case([&](HedgehogMapOp map) { return hedgehogMap(map, g); })
         .Case([&](L2NormOp norm) {
           // y = x / n, n = √(Σx² + eps): dx = (g − y ⟨y, g⟩) / n.
           Value input = norm.getInput();
@@ -132,6 +133,32 @@ private:
           return other->emitOpError("has no derived backward yet (per-token op without an "
                                     "adjoint rule)");
         });
+  }
+
+  /// Elements [offset, offset + n) of a vector.
+  Value half(Value v, int64_t offset, int64_t n) {
+    SmallVector<int64_t> indices;
+    for (int64_t i = 0; i < n; ++i)
+      indices.push_back(offset + i);
+    return vector::ShuffleOp::create(b, loc, v, v, indices);
+  }
+
+  /// y = [f(u), f(−u)]: du = f'(u)ᵀ g₁ − f'(−u)ᵀ g₂ (softmax: y ⊙ (g − ⟨g, y⟩) per half;
+  /// exp: g ⊙ y per half).
+  LogicalResult hedgehogMap(HedgehogMapOp map, Value g) {
+    Value y = map.getResult();
+    int64_t n = cast<VectorType>(map.getInput().getType()).getDimSize(0);
+    Value y1 = half(y, 0, n), y2 = half(y, n, n), g1 = half(g, 0, n), g2 = half(g, n, n);
+    auto slope = [&](Value yh, Value gh) -> Value {
+      if (map.getKind() == FeatureMapKind::Exp)
+        return mul(gh, yh);
+      return mul(yh, sub(gh, splat(sum(mul(gh, yh)), yh.getType())));
+    };
+    if (map.getKind() != FeatureMapKind::Exp && map.getKind() != FeatureMapKind::Softmax)
+      return map.emitOpError("has no derived backward yet (a Hedgehog map other than softmax "
+                             "or exp)");
+    add(map.getInput(), sub(slope(y1, g1), slope(y2, g2)));
+    return success();
   }
 
   LogicalResult featureMap(FeatureMapOp map, Value g) {

@@ -153,3 +153,35 @@ func.func @normed(%q: tensor<1x6x2x4xf32>) -> tensor<1x6x2x4xf32> {
   %y = linrec.heads_rms_norm %o {eps = 1.0e-08 : f64} : tensor<1x6x2x4xf32>
   return %y : tensor<1x6x2x4xf32>
 }
+
+// -----
+
+// A per-head projection before the recurrence (u = x W, a contraction over d): the payload's
+// adjoint per element gives dx (reducing over f) and dW (reducing over b and t).
+#x = affine_map<(b, t, h, d, f) -> (b, t, h, d)>
+#w = affine_map<(b, t, h, d, f) -> (h, d, f)>
+#u = affine_map<(b, t, h, d, f) -> (b, t, h, f)>
+// CHECK-LABEL: func.func @projected_backward
+// CHECK-SAME: -> (tensor<1x6x1x4xf32> {linrec.name = "grad_x"}, tensor<1x4x4xf32> {linrec.name = "grad_w"})
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "reduction", "parallel", "parallel", "parallel"]}
+func.func @projected(%x: tensor<1x6x1x4xf32> {linrec.name = "x"}, %w: tensor<1x4x4xf32> {linrec.name = "w"})
+    -> tensor<1x6x1x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x6x1x4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x6x1x4xf32>) -> tensor<1x6x1x4xf32>
+  %u = linalg.generic {indexing_maps = [#x, #w, #u], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]}
+      ins(%x, %w : tensor<1x6x1x4xf32>, tensor<1x4x4xf32>) outs(%init : tensor<1x6x1x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<1x6x1x4xf32>
+  %o, %st = linrec.recurrence ins(%u : tensor<1x6x1x4xf32>) -> (tensor<1x6x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %ut: vector<4xf32>):
+    %S1 = linrec.write %S, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %ut : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x6x1x4xf32>
+}
