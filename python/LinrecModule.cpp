@@ -11,6 +11,7 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/ScheduleFlags.h"
+#include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
@@ -24,6 +25,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +44,14 @@ struct PreparedLayer {
   std::vector<std::vector<int64_t>> resultShapes;
 };
 
+/// The backward linrec derives for a prepared layer, compiled on first use.
+struct PreparedBackward {
+  mlir::OwningOpRef<mlir::ModuleOp> module; // holds @layer_backward
+  std::optional<Executable> executable;     // on the CPU
+  std::vector<std::vector<int64_t>> resultShapes;
+  std::vector<std::string> gradientNames; // the float inputs, in order
+};
+
 /// One MLIR context and kernel cache per process. Deliberately never destroyed: JIT-compiled
 /// kernels must not be torn down after LLVM's static state during interpreter shutdown.
 struct Session {
@@ -49,6 +59,7 @@ struct Session {
   KernelCompiler compiler;
   std::mutex mutex; // the context is used by one call at a time
   std::map<std::string, std::shared_ptr<const PreparedLayer>> layers;
+  std::map<std::string, std::shared_ptr<const PreparedBackward>> backwards;
   Session() {
     mlir::DialectRegistry registry;
     linrec::registerAllDialects(registry);
@@ -125,16 +136,24 @@ DType dtypeOf(const std::string &name, const CpuArray &in) {
                            .c_str());
 }
 
+/// What a prepared layer is cached by: every schedule option (threads too: heads per work
+/// item, fused norms) and the inputs' dtypes and shapes.
+std::string layerKey(const std::string &model, const std::string &paramsJson, Target target,
+                     const KernelOptions &options,
+                     const std::map<std::string, TensorInfo> &infos) {
+  std::string key = model + "|" + paramsJson + "|" + targetName(target).str() + "|" +
+                    options.str();
+  for (const auto &[name, info] : infos)
+    key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
+  return key;
+}
+
 /// The layer for these inputs, built (and compiled when it is one recurrence) on first use.
 std::shared_ptr<const PreparedLayer>
 prepareLayer(Session &s, const std::string &model, const std::string &paramsJson,
              const llvm::json::Object &params, const std::map<std::string, TensorInfo> &infos,
              Target target, const KernelOptions &options) {
-  // Every schedule option is in the key (threads too: heads per work item, fused norms).
-  std::string key = model + "|" + paramsJson + "|" + targetName(target).str() + "|" +
-                    options.str();
-  for (const auto &[name, info] : infos)
-    key += "|" + name + ":" + dtypeName(info.dtype) + info.shapeString();
+  std::string key = layerKey(model, paramsJson, target, options, infos);
   if (auto it = s.layers.find(key); it != s.layers.end())
     return it->second;
   llvm::Expected<PreparedModel> prepared = prepareModel(s.context, model, params, infos, target);
@@ -199,6 +218,53 @@ KernelOptions optionsFor(Target target, const std::string &schedule) {
   return options;
 }
 
+/// The derived backward of `layer` (a compiled target), derived and compiled on first use.
+std::shared_ptr<const PreparedBackward> prepareBackward(Session &s, const std::string &key,
+                                                        const PreparedLayer &layer,
+                                                        Target target,
+                                                        const KernelOptions &options) {
+  if (auto it = s.backwards.find(key); it != s.backwards.end())
+    return it->second;
+  llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> module =
+      deriveBackward(*layer.model.module, "layer");
+  if (!module)
+    throw nb::value_error(llvm::toString(module.takeError()).c_str());
+  auto backward = std::make_shared<PreparedBackward>();
+  backward->module = std::move(*module);
+  auto func = backward->module->lookupSymbol<mlir::func::FuncOp>("layer_backward");
+  for (mlir::Type type : func.getResultTypes()) {
+    auto shape = mlir::cast<mlir::RankedTensorType>(type).getShape();
+    backward->resultShapes.emplace_back(shape.begin(), shape.end());
+  }
+  auto layerFunc = mlir::ModuleOp(*layer.model.module).lookupSymbol<mlir::func::FuncOp>("layer");
+  for (auto [name, type] : llvm::zip(layer.model.inputNames, layerFunc.getArgumentTypes()))
+    if (mlir::isa<mlir::FloatType>(mlir::cast<mlir::RankedTensorType>(type).getElementType()))
+      backward->gradientNames.push_back(name);
+  if (target == Target::CPU) {
+    auto executable = compileFunction(s.compiler, *backward->module, "layer_backward", options);
+    if (!executable)
+      throw nb::value_error(llvm::toString(executable.takeError()).c_str());
+    backward->executable = *executable;
+  }
+  s.backwards[key] = backward;
+  return backward;
+}
+
+/// New float32 NumPy arrays of `shapes`, and views of them for a kernel to write.
+std::vector<nb::object> newResultArrays(const std::vector<std::vector<int64_t>> &shapes,
+                                        std::vector<BufferView> &views) {
+  std::vector<nb::object> arrays;
+  for (const std::vector<int64_t> &shape : shapes) {
+    int64_t n = Array::numElementsOf(shape);
+    float *data = new float[n];
+    nb::capsule owner(data, [](void *p) noexcept { delete[] static_cast<float *>(p); });
+    std::vector<size_t> dims(shape.begin(), shape.end());
+    arrays.push_back(nb::cast(nb::ndarray<nb::numpy, float>(data, dims.size(), dims.data(), owner)));
+    views.push_back(BufferView{data, DType::F32, shape});
+  }
+  return arrays;
+}
+
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
                             nb::dict inputs, const std::string &targetText,
                             const std::string &schedule) {
@@ -226,15 +292,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
       args.push_back(BufferView{const_cast<void *>(tensor.data()), infos.at(name).dtype,
                                 infos.at(name).shape});
     }
-    std::vector<nb::object> arrays;
-    for (const std::vector<int64_t> &shape : layer->resultShapes) {
-      int64_t n = Array::numElementsOf(shape);
-      float *data = new float[n];
-      nb::capsule owner(data, [](void *p) noexcept { delete[] static_cast<float *>(p); });
-      std::vector<size_t> dims(shape.begin(), shape.end());
-      arrays.push_back(nb::cast(nb::ndarray<nb::numpy, float>(data, dims.size(), dims.data(), owner)));
-      results.push_back(BufferView{data, DType::F32, shape});
-    }
+    std::vector<nb::object> arrays = newResultArrays(layer->resultShapes, results);
     llvm::Error error = llvm::Error::success();
     {
       nb::gil_scoped_release release;
@@ -275,12 +333,63 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
   collectArrays(inputs, "input", inputTensors, inputInfos);
   collectArrays(cotangents, "cotangent", cotangentTensors, cotangentInfos);
   KernelOptions options = optionsFor(target, schedule);
+  Session &s = session();
+  if (target != Target::Reference) {
+    std::shared_ptr<const PreparedLayer> layer;
+    std::shared_ptr<const PreparedBackward> backward;
+    {
+      nb::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(s.mutex);
+      layer = prepareLayer(s, model, paramsJson, *params.getAsObject(), inputInfos, target,
+                           options);
+      backward = prepareBackward(s, layerKey(model, paramsJson, target, options, inputInfos),
+                                 *layer, target, options);
+    }
+    for (const auto &[name, info] : cotangentInfos)
+      if (!llvm::is_contained(layer->model.outputNames, name))
+        throw nb::value_error(("cotangent for '" + name + "', which is not an output of '" +
+                               model + "'").c_str());
+    if (backward->executable) {
+      // The inputs, then one cotangent per output (zeros where none is given), in place.
+      std::vector<BufferView> args, results;
+      for (const std::string &name : layer->model.inputNames)
+        args.push_back(BufferView{const_cast<void *>(inputTensors.at(name).data()),
+                                  inputInfos.at(name).dtype, inputInfos.at(name).shape});
+      std::deque<std::vector<float>> zeros;
+      for (auto [name, shape] : llvm::zip(layer->model.outputNames, layer->resultShapes)) {
+        auto it = cotangentTensors.find(name);
+        if (it == cotangentTensors.end()) {
+          zeros.emplace_back(Array::numElementsOf(shape), 0.0f);
+          args.push_back(BufferView{zeros.back().data(), DType::F32, shape});
+          continue;
+        }
+        const TensorInfo &info = cotangentInfos.at(name);
+        if (info.shape != shape || info.dtype != DType::F32)
+          throw nb::value_error(("cotangent of '" + name + "' must be float32 " +
+                                 TensorInfo{DType::F32, shape}.shapeString() + ", got " +
+                                 dtypeName(info.dtype) + info.shapeString())
+                                    .c_str());
+        args.push_back(BufferView{const_cast<void *>(it->second.data()), DType::F32, shape});
+      }
+      std::vector<nb::object> arrays = newResultArrays(backward->resultShapes, results);
+      llvm::Error error = llvm::Error::success();
+      {
+        nb::gil_scoped_release release;
+        error = backward->executable->run(args, results, unsigned(options.cpu.threads));
+      }
+      if (error)
+        throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());
+      nb::dict out;
+      for (auto [name, array] : llvm::zip(backward->gradientNames, arrays))
+        out[name.c_str()] = array;
+      return out;
+    }
+  }
   std::map<std::string, Array> inputArrays, cotangentArrays;
   for (const auto &[name, tensor] : inputTensors)
     inputArrays[name] = toArray(tensor, inputInfos.at(name));
   for (const auto &[name, tensor] : cotangentTensors)
     cotangentArrays[name] = toArray(tensor, cotangentInfos.at(name));
-  Session &s = session();
   llvm::Expected<std::vector<std::pair<std::string, Array>>> gradients = [&] {
     nb::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(s.mutex);
