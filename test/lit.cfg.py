@@ -27,6 +27,17 @@ if config.python_enabled.upper() in ("ON", "1", "TRUE", "YES"):
     config.substitutions.append(("%{python}", config.python_executable))
     config.environment["PYTHONPATH"] = os.path.join(config.linrec_obj_root, "python")
 
+# PyTorch for the training test: the virtual environment scripts/install-torch.sh makes (or
+# LINREC_TORCH_PYTHON), with the build tree's package on its path.
+torch_python = os.environ.get("LINREC_TORCH_PYTHON") or os.path.join(
+    os.path.expanduser("~"), ".cache", "linrec", "torch-venv", "bin", "python")
+if "python" in config.available_features and os.path.exists(torch_python):
+    import subprocess
+    if subprocess.run([torch_python, "-c", "import torch, numpy"],
+                      capture_output=True).returncode == 0:
+        config.available_features.add("torch")
+        config.substitutions.append(("%{torch-python}", torch_python))
+
 # ptxas from the CUDA toolkit checks the generated PTX (registers, spills, shared memory).
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 config.environment["CUDA_HOME"] = cuda_home
