@@ -302,10 +302,10 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   return prepared;
 }
 
-Expected<std::vector<std::pair<std::string, Array>>>
-runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
-         const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
-         const KernelOptions &options) {
+/// The model's layer for these arrays, and the arrays in its argument order.
+static Expected<std::pair<PreparedModel, std::vector<Array>>>
+prepareModelFor(MLIRContext &context, StringRef model, const llvm::json::Object &params,
+                const std::map<std::string, Array> &inputs, Target target) {
   std::map<std::string, TensorInfo> infos;
   for (const auto &[name, array] : inputs)
     infos[name] = TensorInfo{array.dtype, array.shape};
@@ -315,12 +315,24 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
   std::vector<Array> args;
   for (const std::string &name : prepared->inputNames)
     args.push_back(inputs.at(name));
+  return std::make_pair(std::move(*prepared), std::move(args));
+}
+
+Expected<std::vector<std::pair<std::string, Array>>>
+runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
+         const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
+         const KernelOptions &options) {
+  auto preparedArgs = prepareModelFor(context, model, params, inputs, target);
+  if (!preparedArgs)
+    return preparedArgs.takeError();
+  PreparedModel &prepared = preparedArgs->first;
+  std::vector<Array> &args = preparedArgs->second;
   Expected<std::vector<Array>> results =
-      runFunction(*prepared->module, "layer", args, target, compiler, options);
+      runFunction(*prepared.module, "layer", args, target, compiler, options);
   if (!results)
     return caseError(model, llvm::toString(results.takeError()));
   std::vector<std::pair<std::string, Array>> named;
-  for (auto [name, array] : llvm::zip(prepared->outputNames, *results))
+  for (auto [name, array] : llvm::zip(prepared.outputNames, *results))
     named.emplace_back(name, std::move(array));
   return named;
 }
@@ -330,23 +342,19 @@ runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object
                  const std::map<std::string, Array> &inputs,
                  const std::map<std::string, Array> &cotangents, Target target,
                  KernelCompiler &compiler, const KernelOptions &options) {
-  std::map<std::string, TensorInfo> infos;
-  for (const auto &[name, array] : inputs)
-    infos[name] = TensorInfo{array.dtype, array.shape};
-  Expected<PreparedModel> prepared = prepareModel(context, model, params, infos, target);
-  if (!prepared)
-    return prepared.takeError();
-  std::vector<Array> args;
-  for (const std::string &name : prepared->inputNames)
-    args.push_back(inputs.at(name));
+  auto preparedArgs = prepareModelFor(context, model, params, inputs, target);
+  if (!preparedArgs)
+    return preparedArgs.takeError();
+  PreparedModel &prepared = preparedArgs->first;
+  std::vector<Array> &args = preparedArgs->second;
   for (const auto &[name, array] : cotangents)
-    if (!llvm::is_contained(prepared->outputNames, name))
+    if (!llvm::is_contained(prepared.outputNames, name))
       return caseError(model, "cotangent for '" + name + "', which is not an output of '" +
                                   model + "'");
   // A missing cotangent is zero (README §6 sums over the outputs given one).
-  auto layer = prepared->module->lookupSymbol<func::FuncOp>("layer");
+  auto layer = prepared.module->lookupSymbol<func::FuncOp>("layer");
   std::vector<Array> seeds;
-  for (auto [name, type] : llvm::zip(prepared->outputNames, layer.getResultTypes())) {
+  for (auto [name, type] : llvm::zip(prepared.outputNames, layer.getResultTypes())) {
     auto shape = cast<RankedTensorType>(type).getShape();
     Array zeros(DType::F32, std::vector<int64_t>(shape.begin(), shape.end()));
     auto it = cotangents.find(name);
@@ -361,12 +369,12 @@ runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object
     seeds.push_back(it->second);
   }
   Expected<std::vector<Array>> gradients = runFunctionBackward(
-      *prepared->module, "layer", args, seeds, target, compiler, options);
+      *prepared.module, "layer", args, seeds, target, compiler, options);
   if (!gradients)
     return caseError(model, llvm::toString(gradients.takeError()));
   std::vector<std::pair<std::string, Array>> named;
   size_t next = 0;
-  for (auto [name, arg] : llvm::zip(prepared->inputNames, args))
+  for (auto [name, arg] : llvm::zip(prepared.inputNames, args))
     if (arg.dtype == DType::F32 || arg.dtype == DType::F64)
       named.emplace_back(name, std::move((*gradients)[next++]));
   return named;

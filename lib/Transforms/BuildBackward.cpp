@@ -658,6 +658,17 @@ private:
       S = body.decay(S, g, transposed ? DecayAxis::Key : DecayAxis::Value);
     return S;
   }
+  /// Outputs x ⊙ dx (for key-axis gates) and Σ x ⊙ dx (for scalar ones), the terms of the
+  /// scaling identity; returns the first's index.
+  static unsigned gateTerms(Body &body, Value x, Value dx, bool keyGates, bool scalarGates) {
+    unsigned first = body.outputs.size();
+    Value product = body.mul(x, dx);
+    if (keyGates)
+      body.outputs.push_back(product);
+    if (scalarGates)
+      body.outputs.push_back(body.sum(product));
+    return first;
+  }
   static SmallVector<Value> lookup(const ClonedSlice &cloned, ArrayRef<Value> forward) {
     return llvm::map_to_vector(forward, [&](Value v) { return cloned[v]; });
   }
@@ -725,12 +736,7 @@ private:
       if (failed(gradients))
         return void(status = failure());
       dqGradients = std::move(*gradients);
-      Value qdq = body.mul(x[form.query], dq);
-      dqGateTerms = body.outputs.size();
-      if (keyGates)
-        body.outputs.push_back(qdq);
-      if (scalarGates)
-        body.outputs.push_back(body.sum(qdq));
+      dqGateTerms = gateTerms(body, x[form.query], dq, keyGates, scalarGates);
       dqDecayValues = body.outputs.size();
       for (Value g : decays)
         if (!isRawInput(g))
@@ -775,12 +781,7 @@ private:
       if (failed(gradients))
         return void(status = failure());
       dkGradients = std::move(*gradients);
-      Value kdk = body.mul(x[form.key], dk);
-      dkGateTerms = body.outputs.size();
-      if (keyGates)
-        body.outputs.push_back(kdk);
-      if (scalarGates)
-        body.outputs.push_back(body.sum(kdk));
+      dkGateTerms = gateTerms(body, x[form.key], dk, keyGates, scalarGates);
     });
     // β is gate-like: its gradient (a key's slice may share inputs with it) is marked.
     if (failed(status) || failed(addGradients(dkOp, dkGradients, /*gate=*/static_cast<bool>(form.beta))))
@@ -813,16 +814,12 @@ private:
       Value u = body.read(R, x[form.key]);
       Value dv = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
       body.yieldedStates = {R};
-      // Only v's slice: q, k and β got theirs from the dq and dk recurrences.
-      TokenSlice valueSlice = sliceOf({form.value});
-      ClonedSlice valueOnly;
-      valueOnly.map = x.map;
-      for (Operation *forward : valueSlice.ops)
-        valueOnly.ops.push_back(x.map.lookup(forward->getResult(0)).getDefiningOp());
+      // v's inputs only (q, k and β got theirs from the dq and dk recurrences): the seed is
+      // v's cotangent alone, so only the ops v is computed by carry one.
       FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>> gradients =
           normalizer ? FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>>(
                            SmallVector<std::pair<BlockArgument, unsigned>>{})
-                     : sliceGradients(body, valueSlice, valueOnly, {{x[form.value], dv}});
+                     : sliceGradients(body, sliceOf({form.value}), x, {{x[form.value], dv}});
       if (failed(gradients))
         return void(status = failure());
       dvGradients = std::move(*gradients);

@@ -185,15 +185,21 @@ def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
     one gradient per float argument (`grad_<argument name>`) out, for the loss
     L = Σ ⟨cotangent, result⟩ (conformance README §6). The forward is recomputed inside.
 
-    A `linrec.recurrence` of decays (scalar, key or value axis), one write and one read per
-    state of body arguments gets its adjoint as recurrences: dq from the forward state
-    read with the output's cotangent, dk, dv and dβ from the reverse-time cotangent state
-    (`reverse`, decays delayed one token), the initial state's gradient from a second
-    reverse state, and every log-decay's gradient as a reverse cumulative sum of the
-    scaling identity's terms (DESIGN.md §2). The targets compile them like any recurrence,
-    into their chunked kernels. Gradients of log-decays and betas are marked `linrec.gate`
-    (their f32 error is larger: cumulative sums of differences). An op or body it cannot
-    differentiate is an error that names it. Named ops must be normalized first (`linrec-normalize`).
+    A `linrec.recurrence` whose states (matrices or normalizers) each take decays (scalar,
+    key or value axis), one write and one read gets its adjoint as recurrences: dq from the
+    forward state transposed, read with the read's cotangent; dk, dv and dβ from the
+    reverse-time cotangent state (`reverse`, decays delayed one token); the initial state's
+    gradient from a second reverse state; every log-decay's gradient as a reverse cumulative
+    sum of the scaling identity's terms (DESIGN.md §2). Drivers computed per token in the
+    body (feature maps, norms, gate activations) are recomputed in each backward body and
+    differentiated there; outputs computed from the reads get their reads' cotangents from
+    one more forward recurrence. Around recurrences, `linalg.generic` ops (element-wise maps,
+    contractions such as projections) and `linrec.heads_rms_norm` have adjoints. The targets
+    compile the result like any function, the recurrences into their chunked kernels.
+    Gradients of log-decays and betas are marked `linrec.gate` (their f32 error is larger:
+    cumulative sums of differences). An op or body it cannot differentiate (delta rules,
+    windows, selects, products of states, …) is an error that names it. Named ops must be
+    normalized first (`linrec-normalize`).
   }];
   let options = [
     Option<"function", "function", "std::string", "\"\"",
