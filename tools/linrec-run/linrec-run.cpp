@@ -138,7 +138,14 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
       auto gradients =
           runConformanceCaseBackward(context, dir, target, caseOut, compiler, kernelOptions);
       if (!gradients) {
-        llvm::outs() << "FAIL " << name << ": " << llvm::toString(gradients.takeError()) << "\n";
+        std::string message = llvm::toString(gradients.takeError());
+        // In a sweep, a layer linrec derives no backward for yet is skipped, not failed.
+        if (!allCases.empty() && message.find("has no derived backward yet") != std::string::npos) {
+          llvm::outs() << "SKIP " << name << ": " << message << "\n";
+          ++skipped;
+          continue;
+        }
+        llvm::outs() << "FAIL " << name << ": " << message << "\n";
         ++failed;
         continue;
       }
