@@ -1,0 +1,815 @@
+//===- RecurrenceBackward.cpp - a recurrence's adjoint, as recurrences ---===//
+//
+// A recurrence's adjoint is itself linrec recurrences, which every target then compiles into
+// its chunked kernels. For a state S_t = D_t(S_{t−1}) + β_t k_t v_tᵀ read as o_t = S_tᵀ(s q_t)
+// (D_t: scalar, key- and value-axis decays e^{g}), with R_t the cotangent of S_t:
+//
+//   dq_t = s S_t do_t                  a forward recurrence on Sᵀ, read with do
+//   R_t  = D_{t+1}(R_{t+1}) + s q_t do_tᵀ,  R at the end = the final state's cotangent
+//   dv_t = β_t R_tᵀ k_t,  dk_t = β_t R_t v_t,  dβ_t = k_tᵀ R_t v_t
+//                                      reverse recurrences on R and Rᵀ, D delayed one token
+//   dS_0 = D_0(R_0)                    a second reverse state that applies D_t undelayed
+//   dg_t = Σ_{s ≥ t} (q_s ⊙ dq_s − k_s ⊙ dk_s)  (key axis; values: o ⊙ do − v ⊙ dv;
+//          scalar: summed), plus Σ S_T ⊙ dS_T   a reverse cumulative sum, itself a recurrence
+//
+// (DESIGN.md §2, the scaling identity: q enters as q e^{B}, k as k e^{−B}.) Bodies outside
+// this form are a clear error naming the op; the reference adjoint covers them meanwhile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AdjointTensors.h"
+#include "Backward.h"
+#include "RecurrenceRewrite.h"
+#include "TokenAdjoint.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+using namespace mlir;
+using namespace linrec;
+using namespace linrec::adjoint;
+
+void Adjoints::add(OpBuilder &b, Location loc, Value forward, Value contribution) {
+  Value &slot = map[forward];
+  slot = slot ? adjoint::add(b, loc, slot, contribution) : contribution;
+}
+
+Value Adjoints::get(OpBuilder &b, Location loc, Value forward) {
+  auto it = map.find(forward);
+  return it != map.end() ? it->second : zerosLike(b, loc, forward.getType());
+}
+
+//===----------------------------------------------------------------------===//
+// Building recurrences
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A recurrence to build: its inputs (token tensors, each with a delay), one init per state.
+struct RecurrenceSpec {
+  SmallVector<Value> inputs, params;
+  SmallVector<int64_t> delays;
+  SmallVector<StateType> states;
+  SmallVector<Value> inits;
+  bool reverse = false;
+
+  unsigned input(Value tensor, int64_t delay = 0) {
+    inputs.push_back(tensor);
+    delays.push_back(delay);
+    return inputs.size() - 1;
+  }
+  unsigned param(Value tensor) {
+    params.push_back(tensor);
+    return params.size() - 1;
+  }
+};
+
+/// The body of a recurrence under construction: its state and input arguments.
+struct Body {
+  OpBuilder &b;
+  Location loc;
+  ArrayRef<BlockArgument> states, inputs, params;
+  SmallVector<Value> yieldedStates, outputs;
+
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value zero(Type type) {
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vector, 0.0f));
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  }
+  /// A constant 1-vector of ones: the value a normalizer's write adds with (z + β k = S + β k 1ᵀ).
+  Value ones(int64_t n) {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(VectorType::get({n}, b.getF32Type()), 1.0f));
+  }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value splat(Value scalar, Type like) {
+    return scalar.getType() == like ? scalar : vector::BroadcastOp::create(b, loc, like, scalar);
+  }
+  Value scaled(Value x, double scale) {
+    if (scale == 1.0)
+      return x;
+    auto type = cast<VectorType>(x.getType());
+    Value s = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getF32FloatAttr(static_cast<float>(scale))));
+    return mul(x, s);
+  }
+  Value sum(Value x) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, x);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value decay(Value S, Value g, std::optional<DecayAxis> axis) {
+    DecayAxisAttr attr = axis ? DecayAxisAttr::get(b.getContext(), *axis) : DecayAxisAttr();
+    return DecayOp::create(b, loc, S.getType(), S, g, attr);
+  }
+  Value write(Value z, Value k) { // a normalizer: z + k
+    return WriteOp::create(b, loc, z.getType(), z, k, Value(), Value(), Value());
+  }
+  Value write(Value S, Value k, Value v, Value beta = {}) {
+    return WriteOp::create(b, loc, S.getType(), S, k, v, beta, Value());
+  }
+  Value read(Value S, Value q, double scale = 1.0) {
+    auto type = cast<StateType>(S.getType());
+    Type result = type.isMatrix() ? Type(VectorType::get({type.getValueDim()}, b.getF32Type()))
+                                  : b.getF32Type();
+    FloatAttr scaleAttr = scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale);
+    return ReadOp::create(b, loc, result, S, q, scaleAttr, IntegerAttr());
+  }
+};
+} // namespace
+
+/// Builds the recurrence `spec` describes; `body` fills its step. Outputs are [B, T, H(, D)]
+/// like `tokens`, final states [N, H, ...] like the inits.
+static RecurrenceOp buildRecurrence(OpBuilder &b, Location loc, RecurrenceSpec &spec,
+                                    RankedTensorType tokens, Value cuSeqlens,
+                                    function_ref<void(Body &)> fill) {
+  MLIRContext *ctx = b.getContext();
+  // The body is built in a result-less op first (ops need a parent), then moved into the
+  // recurrence once its outputs give the result types.
+  auto scratch = RecurrenceOp::create(b, loc, TypeRange{}, spec.inputs, spec.params,
+                                      spec.inits, cuSeqlens);
+  auto *block = new Block();
+  scratch.getBody().push_back(block);
+  for (StateType state : spec.states)
+    block->addArgument(state, loc);
+  for (Value input : spec.inputs)
+    block->addArgument(tokenType(input.getType()), loc);
+  for (Value param : spec.params)
+    block->addArgument(paramType(param.getType()), loc);
+  OpBuilder bb = OpBuilder::atBlockBegin(block);
+  auto arguments = block->getArguments();
+  unsigned numStates = spec.states.size(), numInputs = spec.inputs.size();
+  Body body{bb, loc, arguments.take_front(numStates),
+            arguments.slice(numStates, numInputs), arguments.drop_front(numStates + numInputs)};
+  fill(body);
+  YieldOp::create(bb, loc, body.yieldedStates, body.outputs);
+
+  SmallVector<Type> resultTypes;
+  Type f32 = b.getF32Type();
+  for (Value out : body.outputs) {
+    SmallVector<int64_t> shape = {tokens.getDimSize(0), tokens.getDimSize(1), tokens.getDimSize(2)};
+    if (auto vector = dyn_cast<VectorType>(out.getType()))
+      shape.push_back(vector.getDimSize(0));
+    resultTypes.push_back(RankedTensorType::get(shape, f32));
+  }
+  for (Value init : spec.inits)
+    resultTypes.push_back(init.getType());
+  auto op = RecurrenceOp::create(b, loc, resultTypes, spec.inputs, spec.params, spec.inits,
+                                 cuSeqlens);
+  op.getBody().takeBody(scratch.getBody());
+  scratch.erase();
+  if (llvm::any_of(spec.delays, [](int64_t d) { return d != 0; }))
+    op.setDelaysAttr(DenseI64ArrayAttr::get(ctx, spec.delays));
+  if (spec.reverse)
+    op.setReverseAttr(UnitAttr::get(ctx));
+  return op;
+}
+
+//===----------------------------------------------------------------------===//
+// The adjoint of one recurrence
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// One state of a recurrence in the form the adjoint is derived for: its drivers are values
+/// of the forward body (body arguments, or computed from them per token).
+struct StateForm {
+  StateType type;
+  SmallVector<Value> scalarDecays, keyDecays, valueDecays;
+  Value key, value, beta, query;
+  ReadOp read;
+  double scale = 1.0;
+  /// Per token: the cotangent of the read (its output's, or what the outputs computed from
+  /// the reads give it), and for value-axis decays the read times it.
+  Value readCotangent, readTimesCotangent;
+};
+
+/// The per-token computation of some drivers in the forward body: its ops in body order and
+/// the body arguments (inputs, params) it reads.
+struct TokenSlice {
+  SmallVector<Operation *> ops;
+  SmallVector<BlockArgument> args;
+};
+
+/// Where a slice's arguments went in a backward recurrence (input or param indices).
+struct SliceOperands {
+  SmallVector<std::pair<BlockArgument, unsigned>> inputs, params;
+};
+
+/// A slice cloned into a backward body: forward values to their clones, and the cloned ops.
+struct ClonedSlice {
+  IRMapping map;
+  SmallVector<Operation *> ops;
+  Value operator[](Value forward) const { return map.lookup(forward); }
+};
+
+class RecurrenceAdjoint {
+public:
+  RecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints)
+      : b(b), loc(op.getLoc()), op(op), adjoints(adjoints),
+        tokens(cast<RankedTensorType>(op.getInputs()[0].getType())) {}
+
+  LogicalResult run() {
+    SmallVector<StateForm, 2> forms;
+    if (failed(analyze(forms)) || failed(readCotangents(forms)))
+      return failure();
+    for (auto [index, form] : llvm::enumerate(forms))
+      if (failed(deriveState(index, form)))
+        return failure();
+    return success();
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  RecurrenceOp op;
+  Adjoints &adjoints;
+  RankedTensorType tokens;
+
+  InFlightDiagnostic unsupported(Operation *at, const Twine &why) {
+    return at->emitOpError("has no derived backward yet: ") << why;
+  }
+
+  static bool isStateOp(Operation &op) {
+    return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp, WindowReadOp,
+               YieldOp>(op);
+  }
+
+  /// The body as states of decays, one write and one read each (matrix states and
+  /// normalizers); drivers computed per token from body arguments only (never from a read);
+  /// outputs the reads, or computed per token from them and the drivers.
+  LogicalResult analyze(SmallVectorImpl<StateForm> &forms) {
+    if (op.getHeadsNormEps())
+      return unsupported(op, "a norm over heads fused into the recurrence");
+    if (llvm::any_of(op.getDelays().value_or(ArrayRef<int64_t>{}),
+                     [](int64_t d) { return d != 0; }))
+      return unsupported(op, "delayed inputs");
+    for (Operation &bodyOp : op.getBodyBlock()) {
+      if (auto write = dyn_cast<WriteOp>(bodyOp); write && write.getMask())
+        return unsupported(write, "a masked write");
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+        return unsupported(read, "a block-start read");
+      if (isStateOp(bodyOp) && !isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
+        return unsupported(&bodyOp, "only decays, plain writes and reads have a derived "
+                                    "backward so far");
+    }
+    RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+    if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
+      return unsupported(op, analysis.reason);
+    YieldOp yield = op.getYield();
+    for (const StateUpdate &update : analysis.states) {
+      StateForm form;
+      form.type = update.type;
+      if (update.delta || !update.key)
+        return unsupported(op, "a delta rule, or a state never written");
+      if (update.reads.size() != 1 || !update.productReads.empty())
+        return unsupported(op, "a state read other than once");
+      form.read = update.reads.front();
+      if (form.read.getState() != yield.getStates()[update.index])
+        return unsupported(form.read, "a read before the state's last update");
+      form.scale = form.read.getScale() ? form.read.getScale()->convertToDouble() : 1.0;
+      form.key = update.key;
+      form.value = update.value;
+      form.beta = update.beta;
+      form.query = form.read.getQuery();
+      form.scalarDecays.assign(update.scalarDecays.begin(), update.scalarDecays.end());
+      form.keyDecays.assign(update.keyDecays.begin(), update.keyDecays.end());
+      form.valueDecays.assign(update.valueDecays.begin(), update.valueDecays.end());
+      forms.push_back(form);
+    }
+    return success();
+  }
+
+  /// The body's per-token ops (not state ops) in order.
+  SmallVector<Operation *> tokenOps() {
+    SmallVector<Operation *> ops;
+    for (Operation &bodyOp : op.getBodyBlock())
+      if (!isStateOp(bodyOp))
+        ops.push_back(&bodyOp);
+    return ops;
+  }
+
+  /// The cotangent of each read per token. When the outputs are the reads themselves it is
+  /// the outputs' cotangents; otherwise a forward recurrence (the body again) carries the
+  /// outputs' cotangents back through the ops computed from the reads (a normalizer's
+  /// division, output gates), and the inputs those ops read get their gradients there.
+  LogicalResult readCotangents(MutableArrayRef<StateForm> forms) {
+    YieldOp yield = op.getYield();
+    bool direct = llvm::all_of(forms, [&](StateForm &f) {
+      return llvm::count(yield.getOutputs(), f.read.getResult()) == 1;
+    }) && forms.size() == yield.getOutputs().size();
+    if (direct) {
+      for (StateForm &form : forms) {
+        unsigned j = llvm::find(yield.getOutputs(), form.read.getResult()) -
+                     yield.getOutputs().begin();
+        form.readCotangent = adjoints.get(b, loc, op.getOutputs()[j]);
+        if (!form.valueDecays.empty())
+          form.readTimesCotangent = multiply(b, loc, op.getOutputs()[j], form.readCotangent);
+      }
+      return success();
+    }
+    RecurrenceSpec spec;
+    for (Value input : op.getInputs())
+      spec.input(input);
+    for (Value param : op.getParams())
+      spec.param(param);
+    for (auto [i, state] : llvm::enumerate(op.getFinalStates())) {
+      spec.states.push_back(cast<StateType>(op.getStateArgs()[i].getType()));
+      spec.inits.push_back(i < op.getInits().size() ? op.getInits()[i]
+                                                    : zerosLike(b, loc, state.getType()));
+    }
+    SmallVector<unsigned> outputCotangents;
+    for (Value output : op.getOutputs())
+      outputCotangents.push_back(spec.input(adjoints.get(b, loc, output)));
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    SmallVector<unsigned> readOutputs, productOutputs;
+    LogicalResult status = success();
+    RecurrenceOp reads = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      IRMapping map;
+      unsigned numStates = op.getNumStates();
+      for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+        map.map(arg, body.states[i]);
+      for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
+        map.map(arg, body.inputs[i]);
+      for (auto [i, arg] : llvm::enumerate(op.getParamArgs()))
+        map.map(arg, body.params[i]);
+      SmallVector<Operation *> cloned;
+      for (Operation &forward : op.getBodyBlock().without_terminator()) {
+        Operation *copy = body.b.clone(forward, map);
+        if (!isStateOp(forward))
+          cloned.push_back(copy);
+      }
+      DenseMap<Value, Value> cotangents;
+      for (auto [j, output] : llvm::enumerate(yield.getOutputs())) {
+        Value seed = body.inputs[outputCotangents[j]];
+        Value &slot = cotangents[map.lookup(output)];
+        slot = slot ? body.add(slot, seed) : seed;
+      }
+      // Reads are not in `cloned`: their cotangents stay in the map.
+      if (failed(emitTokenAdjoint(body.b, loc, cloned, cotangents)))
+        return void(status = failure());
+      for (StateForm &form : forms) {
+        Value read = map.lookup(form.read.getResult());
+        auto it = cotangents.find(read);
+        Value dr = it != cotangents.end() ? it->second : body.zero(read.getType());
+        readOutputs.push_back(body.outputs.size());
+        body.outputs.push_back(dr);
+        productOutputs.push_back(body.outputs.size());
+        if (!form.valueDecays.empty())
+          body.outputs.push_back(body.mul(read, dr));
+      }
+      for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
+        if (auto it = cotangents.find(map.lookup(arg)); it != cotangents.end()) {
+          gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
+          body.outputs.push_back(it->second);
+        }
+      for (auto [i, arg] : llvm::enumerate(op.getParamArgs()))
+        if (auto it = cotangents.find(map.lookup(arg)); it != cotangents.end()) {
+          gradients.push_back({arg, static_cast<unsigned>(body.outputs.size())});
+          body.outputs.push_back(it->second);
+        }
+      for (Value state : yield.getStates())
+        body.yieldedStates.push_back(map.lookup(state));
+      (void)numStates;
+    });
+    if (failed(status) || failed(addGradients(reads, gradients, false)))
+      return failure();
+    for (auto [i, form] : llvm::enumerate(forms)) {
+      form.readCotangent = reads.getResult(readOutputs[i]);
+      if (!form.valueDecays.empty())
+        form.readTimesCotangent = reads.getResult(productOutputs[i]);
+    }
+    return success();
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Slices of the forward body, cloned into backward bodies
+  //===--------------------------------------------------------------------===//
+
+  TokenSlice sliceOf(ArrayRef<Value> roots) {
+    llvm::SetVector<Operation *> ops;
+    llvm::SetVector<BlockArgument> args;
+    SmallVector<Value> worklist;
+    for (Value root : roots)
+      if (root)
+        worklist.push_back(root);
+    while (!worklist.empty()) {
+      Value v = worklist.pop_back_val();
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        args.insert(arg);
+        continue;
+      }
+      Operation *def = v.getDefiningOp();
+      if (!ops.insert(def))
+        continue;
+      llvm::append_range(worklist, def->getOperands());
+    }
+    TokenSlice slice;
+    slice.ops.assign(ops.begin(), ops.end());
+    llvm::sort(slice.ops, [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+    slice.args.assign(args.begin(), args.end());
+    llvm::sort(slice.args, [](BlockArgument x, BlockArgument y) {
+      return x.getArgNumber() < y.getArgNumber();
+    });
+    return slice;
+  }
+
+  /// A driver that is a token input of the forward itself (not a param, not computed).
+  bool isRawInput(Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getArgNumber() >= op.getNumStates() && !isParam(arg);
+  }
+  bool isParam(BlockArgument arg) {
+    return arg.getArgNumber() >= op.getNumStates() + op.getInputs().size();
+  }
+  Value operandOf(BlockArgument arg) {
+    unsigned n = arg.getArgNumber() - op.getNumStates();
+    return n < op.getInputs().size() ? op.getInputs()[n] : op.getParams()[n - op.getInputs().size()];
+  }
+
+  /// Adds a slice's arguments to `spec`: inputs as token tensors (undelayed), params as params.
+  SliceOperands addSlice(RecurrenceSpec &spec, const TokenSlice &slice) {
+    SliceOperands operands;
+    for (BlockArgument arg : slice.args) {
+      if (isParam(arg))
+        operands.params.push_back({arg, spec.param(operandOf(arg))});
+      else
+        operands.inputs.push_back({arg, spec.input(operandOf(arg))});
+    }
+    return operands;
+  }
+
+  static ClonedSlice cloneSlice(Body &body, const TokenSlice &slice,
+                                const SliceOperands &operands) {
+    ClonedSlice cloned;
+    for (auto [arg, i] : operands.inputs)
+      cloned.map.map(arg, body.inputs[i]);
+    for (auto [arg, i] : operands.params)
+      cloned.map.map(arg, body.params[i]);
+    for (Operation *forward : slice.ops)
+      cloned.ops.push_back(body.b.clone(*forward, cloned.map));
+    return cloned;
+  }
+
+  /// Carries `seeds` (cotangents of cloned drivers) back through the cloned slice and
+  /// outputs each argument's cotangent; returns (forward argument, output index) pairs.
+  /// Fails where a per-token op has no adjoint rule.
+  FailureOr<SmallVector<std::pair<BlockArgument, unsigned>>>
+  sliceGradients(Body &body, const TokenSlice &slice, const ClonedSlice &cloned,
+                 ArrayRef<std::pair<Value, Value>> seeds) {
+    DenseMap<Value, Value> cotangents;
+    for (auto [value, cotangent] : seeds) {
+      Value &slot = cotangents[value];
+      slot = slot ? arith::AddFOp::create(body.b, loc, slot, cotangent).getResult() : cotangent;
+    }
+    if (failed(emitTokenAdjoint(body.b, loc, cloned.ops, cotangents)))
+      return failure();
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    for (BlockArgument arg : slice.args) {
+      auto it = cotangents.find(cloned[arg]);
+      if (it == cotangents.end())
+        continue;
+      // An output already (a driver that is an input itself) is not yielded twice.
+      auto existing = llvm::find(body.outputs, it->second);
+      gradients.push_back({arg, static_cast<unsigned>(existing - body.outputs.begin())});
+      if (existing == body.outputs.end())
+        body.outputs.push_back(it->second);
+    }
+    return gradients;
+  }
+
+  /// Adds the gradients a backward recurrence outputs to the forward operands' adjoints. A
+  /// per-head parameter gets none when it is a constant (a lightning layer's decays).
+  LogicalResult addGradients(RecurrenceOp backward,
+                             ArrayRef<std::pair<BlockArgument, unsigned>> gradients, bool gate) {
+    for (auto [arg, index] : gradients) {
+      Value operand = operandOf(arg);
+      if (isParam(arg)) {
+        if (operand.getDefiningOp<arith::ConstantOp>())
+          continue;
+        return unsupported(op, "a gradient for a per-head parameter that is not a constant");
+      }
+      if (gate)
+        adjoints.gates.insert(operand);
+      adjoints.add(b, loc, operand, backward.getResult(index));
+    }
+    return success();
+  }
+
+  //===--------------------------------------------------------------------===//
+  // The backward recurrences of one state
+  //===--------------------------------------------------------------------===//
+
+  /// Applies the decays (cloned values, in form order) to S, with the key and value axes
+  /// exchanged when the state is transposed.
+  static Value applyDecays(Body &body, Value S, ArrayRef<Value> scalar, ArrayRef<Value> key,
+                           ArrayRef<Value> value, bool transposed) {
+    for (Value a : scalar)
+      S = body.decay(S, a, std::nullopt);
+    for (Value g : key)
+      S = body.decay(S, g, transposed ? DecayAxis::Value : DecayAxis::Key);
+    for (Value g : value)
+      S = body.decay(S, g, transposed ? DecayAxis::Key : DecayAxis::Value);
+    return S;
+  }
+  /// Outputs x ⊙ dx (for key-axis gates) and Σ x ⊙ dx (for scalar ones), the terms of the
+  /// scaling identity; returns the first's index.
+  static unsigned outputGateTerms(Body &body, Value x, Value dx, bool keyGates, bool scalarGates) {
+    unsigned first = body.outputs.size();
+    Value product = body.mul(x, dx);
+    if (keyGates)
+      body.outputs.push_back(product);
+    if (scalarGates)
+      body.outputs.push_back(body.sum(product));
+    return first;
+  }
+  static SmallVector<Value> lookup(const ClonedSlice &cloned, ArrayRef<Value> forward) {
+    return llvm::map_to_vector(forward, [&](Value v) { return cloned[v]; });
+  }
+  static SmallVector<Value> args(Body &body, ArrayRef<unsigned> indices) {
+    return llvm::map_to_vector(indices, [&](unsigned i) { return Value(body.inputs[i]); });
+  }
+
+  /// What the backward recurrences of one state share.
+  struct StateContext {
+    const StateForm &form;
+    /// A normalizer z is the matrix z 1ᵀ (dv = 1, every value 1): one derivation for both.
+    bool normalizer;
+    int64_t dk, dv;
+    StateType matrix, transposed;
+    Value dO;   // per token: the read's cotangent
+    Value dST;  // the final state's cotangent, as matrices
+    Value init; // the initial state (null without one)
+    /// The decays in form order (scalar, key, value), and as token tensors (an input itself,
+    /// or the per-token values the dq recurrence computes).
+    SmallVector<Value> decays, decayTensors;
+    /// The drivers' per-token computations: without, and with, the decays'.
+    TokenSlice drivers, all;
+    bool scalarGates, keyGates, valueGates;
+
+    std::tuple<ArrayRef<Value>, ArrayRef<Value>, ArrayRef<Value>>
+    splitDecays(ArrayRef<Value> values) const {
+      size_t s = form.scalarDecays.size(), k = form.keyDecays.size();
+      return {values.take_front(s), values.slice(s, k), values.drop_front(s + k)};
+    }
+    /// In a body: the read's cotangent as a dv-vector, the written value.
+    Value cotangentRow(Body &body, Value dr) const {
+      return normalizer ? body.splat(dr, VectorType::get({1}, body.b.getF32Type())) : dr;
+    }
+    Value valueRow(Body &body, const ClonedSlice &x) const {
+      return normalizer ? body.ones(1) : x[form.value];
+    }
+  };
+
+  Value asMatrix(const StateContext &c, Value states) {
+    return c.normalizer ? appendUnitDim(b, loc, states) : states;
+  }
+
+  LogicalResult deriveState(unsigned index, const StateForm &form) {
+    MLIRContext *ctx = b.getContext();
+    Type f32 = b.getF32Type();
+    int64_t dk = form.type.getKeyDim(), dv = form.type.getValueDim();
+    StateContext c{form, !form.type.isMatrix(), dk, dv,
+                   StateType::get(ctx, {dk, dv}, f32), StateType::get(ctx, {dv, dk}, f32),
+                   form.readCotangent, Value(),
+                   index < op.getInits().size() ? op.getInits()[index] : Value()};
+    c.dST = asMatrix(c, adjoints.get(b, loc, op.getFinalStates()[index]));
+    c.scalarGates = !form.scalarDecays.empty();
+    c.keyGates = !form.keyDecays.empty();
+    c.valueGates = !form.valueDecays.empty();
+    llvm::append_range(c.decays, form.scalarDecays);
+    llvm::append_range(c.decays, form.keyDecays);
+    llvm::append_range(c.decays, form.valueDecays);
+    // The drivers, computed per token in each backward body from the forward's inputs.
+    SmallVector<Value> drivers = {form.query, form.key, form.value};
+    if (form.beta)
+      drivers.push_back(form.beta);
+    c.drivers = sliceOf(drivers);
+    c.all = sliceOf(llvm::to_vector(llvm::concat<Value>(drivers, c.decays)));
+
+    unsigned dqGateTerms, dkGateTerms, dvGateTerms;
+    FailureOr<RecurrenceOp> dq = dqRecurrence(c, dqGateTerms);
+    if (failed(dq))
+      return failure();
+    FailureOr<RecurrenceOp> dkOp = dkRecurrence(c, dkGateTerms);
+    if (failed(dkOp))
+      return failure();
+    FailureOr<RecurrenceOp> dvOp = dvRecurrence(c, dvGateTerms);
+    if (failed(dvOp))
+      return failure();
+
+    // Gates: reverse cumulative sums of the scaling identity's terms.
+    Value finalStateT = dq->getFinalStates()[0];
+    if (c.keyGates &&
+        failed(gateSum(c, dq->getResult(dqGateTerms), (*dkOp)->getResult(dkGateTerms), 0u,
+                       form.keyDecays, finalStateT)))
+      return failure();
+    if (c.scalarGates &&
+        failed(gateSum(c, dq->getResult(dqGateTerms + c.keyGates),
+                       (*dkOp)->getResult(dkGateTerms + c.keyGates), std::nullopt,
+                       form.scalarDecays, finalStateT)))
+      return failure();
+    if (c.valueGates && // o ⊙ do − v ⊙ dv along the value axis (o the read)
+        failed(gateSum(c, form.readTimesCotangent, (*dvOp)->getResult(dvGateTerms), 1u,
+                       form.valueDecays, finalStateT)))
+      return failure();
+    return success();
+  }
+
+  /// dq = s S do: the forward state, transposed, read with the read's cotangent. It also
+  /// gives q ⊙ dq for the gates and each computed decay per token (into c.decayTensors), for
+  /// the reverse recurrences to read one token late.
+  FailureOr<RecurrenceOp> dqRecurrence(StateContext &c, unsigned &gateTerms) {
+    const StateForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.states = {c.transposed};
+    spec.inits = {c.init ? transposeStates(b, loc, asMatrix(c, c.init))
+                         : zerosLike(b, loc, transposedStatesType(c.dST.getType()))};
+    unsigned dO = spec.input(c.dO);
+    SliceOperands operands = addSlice(spec, c.all);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    unsigned decayValues = 0;
+    LogicalResult status = success();
+    RecurrenceOp dq = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.all, operands);
+      auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
+      Value S = applyDecays(body, body.states[0], scalar, key, value, true);
+      S = body.write(S, c.valueRow(body, x), x[form.key], form.beta ? x[form.beta] : Value());
+      Value dqValue = body.read(S, c.cotangentRow(body, body.inputs[dO]), form.scale);
+      body.yieldedStates = {S};
+      auto grads = sliceGradients(body, c.all, x, {{x[form.query], dqValue}});
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+      gateTerms = outputGateTerms(body, x[form.query], dqValue, c.keyGates, c.scalarGates);
+      decayValues = body.outputs.size();
+      for (Value g : c.decays)
+        if (!isRawInput(g))
+          body.outputs.push_back(x[g]);
+    });
+    if (failed(status) || failed(addGradients(dq, gradients, false)))
+      return failure();
+    for (Value g : c.decays)
+      c.decayTensors.push_back(isRawInput(g) ? operandOf(cast<BlockArgument>(g))
+                                             : dq.getResult(decayValues++));
+    return dq;
+  }
+
+  /// The decays as inputs of `spec`, each read one token late (the next token's, in the
+  /// order a reverse recurrence runs).
+  static SmallVector<unsigned> addDelayedDecays(const StateContext &c, RecurrenceSpec &spec) {
+    return llvm::map_to_vector(c.decayTensors, [&](Value t) { return spec.input(t, 1); });
+  }
+
+  /// dk = β R v and dβ = kᵀ R v: the reverse cotangent state, transposed, read with v (and
+  /// k ⊙ dk for the gates).
+  FailureOr<RecurrenceOp> dkRecurrence(const StateContext &c, unsigned &gateTerms) {
+    const StateForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {c.transposed};
+    spec.inits = {transposeStates(b, loc, c.dST)};
+    unsigned dO = spec.input(c.dO);
+    SliceOperands operands = addSlice(spec, c.drivers);
+    SmallVector<unsigned> decays = addDelayedDecays(c, spec);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp dk = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.drivers, operands);
+      auto [scalar, key, value] = c.splitDecays(args(body, decays));
+      Value R = applyDecays(body, body.states[0], scalar, key, value, true);
+      R = body.write(R, c.cotangentRow(body, body.inputs[dO]),
+                     body.scaled(x[form.query], form.scale));
+      Value u = body.read(R, c.valueRow(body, x));
+      Value beta = form.beta ? x[form.beta] : Value();
+      Value dkValue = beta ? body.mul(u, body.splat(beta, u.getType())) : u;
+      body.yieldedStates = {R};
+      SmallVector<std::pair<Value, Value>> seeds = {{x[form.key], dkValue}};
+      if (beta)
+        seeds.push_back({beta, body.sum(body.mul(x[form.key], u))});
+      auto grads = sliceGradients(body, c.drivers, x, seeds);
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+      gateTerms = outputGateTerms(body, x[form.key], dkValue, c.keyGates, c.scalarGates);
+    });
+    // β is gate-like: its gradient (a key's slice may share inputs with it) is marked.
+    if (failed(status) || failed(addGradients(dk, gradients, static_cast<bool>(form.beta))))
+      return failure();
+    return dk;
+  }
+
+  /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with an initial state, dS_0 = D_0(R_0)
+  /// from a second state P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), which takes the
+  /// decays undelayed.
+  FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms) {
+    const StateForm &form = c.form;
+    bool initGradient = static_cast<bool>(c.init);
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {c.matrix};
+    spec.inits = {c.dST};
+    if (initGradient) {
+      spec.states.push_back(c.matrix);
+      spec.inits.push_back(c.dST);
+    }
+    unsigned dO = spec.input(c.dO);
+    const TokenSlice &slice = initGradient ? c.all : c.drivers;
+    SliceOperands operands = addSlice(spec, slice);
+    SmallVector<unsigned> decays = addDelayedDecays(c, spec);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp dv = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, slice, operands);
+      Value sq = body.scaled(x[form.query], form.scale);
+      auto [scalar, key, value] = c.splitDecays(args(body, decays));
+      Value R = applyDecays(body, body.states[0], scalar, key, value, false);
+      Value doRow = c.cotangentRow(body, body.inputs[dO]);
+      R = body.write(R, sq, doRow);
+      Value u = body.read(R, x[form.key]);
+      Value dvValue = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
+      body.yieldedStates = {R};
+      if (!c.normalizer) {
+        // v's inputs only (q, k and β got theirs from the dq and dk recurrences): the seed is
+        // v's cotangent alone, so only the ops v is computed by carry one.
+        auto grads = sliceGradients(body, sliceOf({form.value}), x, {{x[form.value], dvValue}});
+        if (failed(grads))
+          return void(status = failure());
+        gradients = std::move(*grads);
+      }
+      gateTerms = body.outputs.size();
+      if (c.valueGates)
+        body.outputs.push_back(body.mul(x[form.value], dvValue));
+      if (!initGradient)
+        return;
+      auto [scalarNow, keyNow, valueNow] = c.splitDecays(lookup(x, c.decays));
+      Value P = applyDecays(body, body.states[1], scalarNow, keyNow, valueNow, false);
+      // D_t(s q doᵀ) = (e^{a + gk} ⊙ s q)(e^{gv} ⊙ do)ᵀ: decays are <= 0, so no overflow.
+      Value writeKey = sq, writeValue = doRow;
+      for (Value a : scalarNow)
+        writeKey = body.mul(writeKey, body.splat(body.exp(a), sq.getType()));
+      for (Value g : keyNow)
+        writeKey = body.mul(writeKey, body.exp(g));
+      for (Value g : valueNow)
+        writeValue = body.mul(writeValue, body.exp(g));
+      body.yieldedStates.push_back(body.write(P, writeKey, writeValue));
+    });
+    if (failed(status) || failed(addGradients(dv, gradients, false)))
+      return failure();
+    if (initGradient)
+      adjoints.add(b, loc, c.init,
+                   c.normalizer ? dropUnitDim(b, loc, dv.getFinalStates()[1])
+                                : dv.getFinalStates()[1]);
+    return dv;
+  }
+
+  /// The gradient of `gates` (decays of one axis kind): Σ_{s ≥ t} (positive − negative)_s, a
+  /// reverse cumulative sum (a 1 × n row state; a normalizer z ∈ ℝ¹ for scalar gates, whose
+  /// read is the scalar itself) from Σ S_T ⊙ dS_T (S_T transposed: the dq recurrence's
+  /// final state), carried back through each decay's per-token computation.
+  LogicalResult gateSum(const StateContext &c, Value positive, Value negative,
+                        std::optional<unsigned> axis, ArrayRef<Value> gates, Value finalStateT) {
+    Type f32 = b.getF32Type();
+    bool scalar = !axis;
+    int64_t n = scalar ? 1 : (*axis == 0 ? c.dk : c.dv);
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {scalar ? StateType::get(b.getContext(), {1}, f32)
+                          : StateType::get(b.getContext(), {1, n}, f32)};
+    spec.inits = {stateProductSum(b, loc, finalStateT, c.dST, axis)};
+    if (scalar)
+      spec.inits[0] = dropUnitDim(b, loc, spec.inits[0]);
+    unsigned pos = spec.input(positive), neg = spec.input(negative);
+    TokenSlice slice = sliceOf(gates);
+    SliceOperands operands = addSlice(spec, slice);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp sum = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      Value x = body.splat(body.sub(body.inputs[pos], body.inputs[neg]),
+                           VectorType::get({n}, f32));
+      Value one = body.ones(1);
+      Value C = scalar ? body.write(body.states[0], x) : body.write(body.states[0], one, x);
+      body.yieldedStates = {C};
+      Value dg = body.read(C, one);
+      ClonedSlice cloned = cloneSlice(body, slice, operands);
+      SmallVector<std::pair<Value, Value>> seeds;
+      for (Value g : gates)
+        seeds.push_back({cloned[g], dg});
+      auto grads = sliceGradients(body, slice, cloned, seeds);
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+    });
+    if (failed(status))
+      return failure();
+    return addGradients(sum, gradients, /*gate=*/true);
+  }
+};
+} // namespace
+
+LogicalResult linrec::emitRecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints) {
+  return RecurrenceAdjoint(b, op, adjoints).run();
+}
