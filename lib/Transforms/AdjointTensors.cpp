@@ -48,13 +48,23 @@ AffineMap dimsMap(unsigned loops, ArrayRef<unsigned> dims, MLIRContext *ctx) {
   return AffineMap::get(loops, 0, exprs, ctx);
 }
 
-Value add(OpBuilder &b, Location loc, Value x, Value y) {
+/// op(x, y) element by element (an arith binary op).
+template <typename BinaryOp>
+static Value elementwise(OpBuilder &b, Location loc, Value x, Value y) {
   auto type = cast<RankedTensorType>(x.getType());
   AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
   return buildGeneric(b, loc, type, {x, y}, {id, id}, 0,
                       [](OpBuilder &nb, Location l, ValueRange a) {
-                        return arith::AddFOp::create(nb, l, a[0], a[1]).getResult();
+                        return BinaryOp::create(nb, l, a[0], a[1]).getResult();
                       });
+}
+
+Value add(OpBuilder &b, Location loc, Value x, Value y) {
+  return elementwise<arith::AddFOp>(b, loc, x, y);
+}
+
+Value multiply(OpBuilder &b, Location loc, Value x, Value y) {
+  return elementwise<arith::MulFOp>(b, loc, x, y);
 }
 
 RankedTensorType transposedStatesType(Type states) {
@@ -122,15 +132,6 @@ Value appendUnitDim(OpBuilder &b, Location loc, Value x) {
   auto resultType = RankedTensorType::get(shape, type.getElementType());
   return buildGeneric(b, loc, resultType, {x}, {dimsMap(4, {0, 1, 2}, b.getContext())}, 0,
                       [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-}
-
-Value multiply(OpBuilder &b, Location loc, Value x, Value y) {
-  auto type = cast<RankedTensorType>(x.getType());
-  AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
-  return buildGeneric(b, loc, type, {x, y}, {id, id}, 0,
-                      [](OpBuilder &nb, Location l, ValueRange a) {
-                        return arith::MulFOp::create(nb, l, a[0], a[1]).getResult();
-                      });
 }
 
 } // namespace linrec::adjoint
