@@ -329,7 +329,6 @@ private:
     LogicalResult status = success();
     RecurrenceOp reads = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
       IRMapping map;
-      unsigned numStates = op.getNumStates();
       for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
         map.map(arg, body.states[i]);
       for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
@@ -373,7 +372,6 @@ private:
         }
       for (Value state : yield.getStates())
         body.yieldedStates.push_back(map.lookup(state));
-      (void)numStates;
     });
     if (failed(status) || failed(addGradients(reads, gradients, false)))
       return failure();
