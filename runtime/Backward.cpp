@@ -64,13 +64,20 @@ runFunctionBackward(ModuleOp module, llvm::StringRef funcName, llvm::ArrayRef<Ar
   llvm::Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(module, funcName);
   if (!backward)
     return backward.takeError();
+  return runDerivedBackward(**backward, funcName, args, cotangents, target, compiler, options);
+}
+
+llvm::Expected<std::vector<Array>>
+runDerivedBackward(ModuleOp derived, llvm::StringRef funcName, llvm::ArrayRef<Array> args,
+                   llvm::ArrayRef<Array> cotangents, Target target, KernelCompiler &compiler,
+                   const KernelOptions &options) {
   std::vector<Array> all(args.begin(), args.end());
   for (const Array &c : cotangents) {
     Array f32 = c;
     f32.dtype = DType::F32; // the backward takes f32 cotangents, as the layer's results
     all.push_back(std::move(f32));
   }
-  return runFunction(**backward, backwardName(funcName), all, target, compiler, options);
+  return runFunction(derived, backwardName(funcName), all, target, compiler, options);
 }
 
 } // namespace linrec

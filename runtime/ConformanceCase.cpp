@@ -553,8 +553,8 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
     if (!backward)
       return caseError(dir, llvm::toString(backward.takeError()));
     gates = gateGradients(**backward, "layer");
-    Expected<std::vector<Array>> run = runFunctionBackward(*prepared->module, "layer", args,
-                                                           cotangents, target, compiler, options);
+    Expected<std::vector<Array>> run =
+        runDerivedBackward(**backward, "layer", args, cotangents, target, compiler, options);
     if (!run)
       return caseError(dir, llvm::toString(run.takeError()));
     derived = std::move(*run);

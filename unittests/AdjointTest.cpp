@@ -32,10 +32,9 @@ using namespace linrec;
 
 namespace {
 
-/// L = Σ ⟨cotangent, result⟩ of the forward at `operands`, or an error.
-llvm::Expected<double> loss(RecurrenceOp op, llvm::ArrayRef<Array> operands,
-                            llvm::ArrayRef<Array> cotangents) {
-  auto results = interpretRecurrence(op, operands);
+/// Σ ⟨cotangent, result⟩ over the results, or the error that produced no results.
+llvm::Expected<double> innerProduct(llvm::Expected<std::vector<Array>> results,
+                                    llvm::ArrayRef<Array> cotangents) {
   if (!results)
     return results.takeError();
   double sum = 0;
@@ -43,6 +42,12 @@ llvm::Expected<double> loss(RecurrenceOp op, llvm::ArrayRef<Array> operands,
     for (size_t i = 0; i < c.data.size(); ++i)
       sum += r.data[i] * c.data[i];
   return sum;
+}
+
+/// L = Σ ⟨cotangent, result⟩ of the forward at `operands`, or an error.
+llvm::Expected<double> loss(RecurrenceOp op, llvm::ArrayRef<Array> operands,
+                            llvm::ArrayRef<Array> cotangents) {
+  return innerProduct(interpretRecurrence(op, operands), cotangents);
 }
 
 struct Checked {
@@ -262,14 +267,7 @@ TEST(ReferenceAdjoint, LayersMatchFiniteDifferencesOnEveryCase) {
     ASSERT_TRUE(bool(gradients)) << name << ": " << llvm::toString(gradients.takeError());
     ++checked.recurrences;
     LossFunction lossAt = [&](llvm::ArrayRef<Array> at) -> llvm::Expected<double> {
-      auto r = interpretFunction(module, "layer", at);
-      if (!r)
-        return r.takeError();
-      double sum = 0;
-      for (auto [res, c] : llvm::zip(*r, cotangents))
-        for (size_t i = 0; i < c.data.size(); ++i)
-          sum += res.data[i] * c.data[i];
-      return sum;
+      return innerProduct(interpretFunction(module, "layer", at), cotangents);
     };
     for (size_t i = 0; i < loaded->args.size(); ++i) {
       DType dtype = loaded->args[i].dtype;

@@ -22,6 +22,30 @@ func.func @layer(%q: tensor<1x20x2x4xf32>, %k: tensor<1x20x2x4xf32>, %v: tensor<
 }
 )mlir";
 
+/// kLayer token by token in double: S = λ_h S + k vᵀ, o = Sᵀ(0.5 q); o then the final states.
+template <typename T>
+std::pair<std::vector<double>, std::vector<double>>
+lightningTokenLoop(const std::vector<T> &q, const std::vector<T> &k, const std::vector<T> &v) {
+  double decays[] = {std::exp(-0.5), std::exp(-0.125)};
+  std::vector<double> o(160), states(32);
+  for (int h = 0; h < 2; ++h) {
+    double S[4][4] = {};
+    for (int t = 0; t < 20; ++t) {
+      const int base = (t * 2 + h) * 4;
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+          S[i][j] = decays[h] * S[i][j] + k[base + i] * v[base + j];
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i)
+          o[base + j] += S[i][j] * 0.5 * q[base + i];
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        states[(h * 4 + i) * 4 + j] = S[i][j];
+  }
+  return {o, states};
+}
+
 TEST(CAPI, CompilesAndRunsALayer) {
   linrec_compiler *compiler = linrec_compiler_create();
   char *error = nullptr;
@@ -44,26 +68,12 @@ TEST(CAPI, CompilesAndRunsALayer) {
   linrec_buffer results[] = {{o.data(), LINREC_F32, 4, tokens}, {s.data(), LINREC_F32, 4, state}};
   ASSERT_EQ(linrec_run(layer, args, 3, results, 2, &error), 0) << error;
 
-  // The same recurrence, token by token: S = λ_h S + k vᵀ, o = Sᵀ(0.5 q).
-  double decays[] = {std::exp(-0.5), std::exp(-0.125)};
-  for (int h = 0; h < 2; ++h) {
-    double S[4][4] = {};
-    for (int t = 0; t < 20; ++t) {
-      const int base = (t * 2 + h) * 4;
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j)
-          S[i][j] = decays[h] * S[i][j] + k[base + i] * v[base + j];
-      for (int j = 0; j < 4; ++j) {
-        double expected = 0;
-        for (int i = 0; i < 4; ++i)
-          expected += S[i][j] * 0.5 * q[base + i];
-        EXPECT_NEAR(o[base + j], expected, 1e-5 * (1 + std::abs(expected)));
-      }
-    }
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j)
-        EXPECT_NEAR(s[(h * 4 + i) * 4 + j], S[i][j], 1e-5 * (1 + std::abs(S[i][j])));
-  }
+  // The same recurrence, token by token.
+  auto [expectedO, expectedS] = lightningTokenLoop(q, k, v);
+  for (int i = 0; i < 160; ++i)
+    EXPECT_NEAR(o[i], expectedO[i], 1e-5 * (1 + std::abs(expectedO[i])));
+  for (int i = 0; i < 32; ++i)
+    EXPECT_NEAR(s[i], expectedS[i], 1e-5 * (1 + std::abs(expectedS[i])));
   linrec_function_destroy(layer);
   linrec_compiler_destroy(compiler);
 }
@@ -72,22 +82,12 @@ TEST(CAPI, CompilesAndRunsALayer) {
 double lightningLoss(const std::vector<double> &q, const std::vector<double> &k,
                      const std::vector<double> &v, const std::vector<float> &dO,
                      const std::vector<float> &dS) {
-  double decays[] = {std::exp(-0.5), std::exp(-0.125)}, loss = 0;
-  for (int h = 0; h < 2; ++h) {
-    double S[4][4] = {};
-    for (int t = 0; t < 20; ++t) {
-      const int base = (t * 2 + h) * 4;
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j)
-          S[i][j] = decays[h] * S[i][j] + k[base + i] * v[base + j];
-      for (int j = 0; j < 4; ++j)
-        for (int i = 0; i < 4; ++i)
-          loss += dO[base + j] * S[i][j] * 0.5 * q[base + i];
-    }
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j)
-        loss += dS[(h * 4 + i) * 4 + j] * S[i][j];
-  }
+  auto [o, states] = lightningTokenLoop(q, k, v);
+  double loss = 0;
+  for (int i = 0; i < 160; ++i)
+    loss += dO[i] * o[i];
+  for (int i = 0; i < 32; ++i)
+    loss += dS[i] * states[i];
   return loss;
 }
 

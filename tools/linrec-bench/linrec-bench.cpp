@@ -132,6 +132,27 @@ static double flopsPerToken(bool delta, int64_t c, int64_t dk, int64_t dv) {
   return perChunk / c;
 }
 
+/// A family's layer as the forward and backward tables time it: scale 1/√d, lightning's
+/// decays spread over the heads (log λ_h = −2^{−8(h+1)/H}).
+static LayerConfig familyConfig(LayerKind kind, int64_t d) {
+  LayerConfig config;
+  config.kind = kind;
+  config.scale = 1.0 / std::sqrt(double(d));
+  for (int64_t h = 0; h < heads; ++h)
+    config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
+  return config;
+}
+
+/// B (--batch), T, H (--heads), dk = dv = d.
+static LayerShapes familyShapes(int64_t tokens, int64_t d) {
+  LayerShapes shapes;
+  shapes.batch = batchSize;
+  shapes.tokens = tokens;
+  shapes.heads = heads;
+  shapes.keyDim = shapes.valueDim = d;
+  return shapes;
+}
+
 /// The layer's recurrence in generic form (built into `module`), or null after printing why.
 static RecurrenceOp buildRecurrence(mlir::MLIRContext &context, const LayerConfig &config,
                                     const LayerShapes &shapes,
@@ -297,16 +318,8 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
   for (const std::string &family : families)
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
-        LayerConfig config;
-        config.kind = *parseLayerKind(family);
-        config.scale = 1.0 / std::sqrt(double(d));
-        for (int64_t h = 0; h < heads; ++h)
-          config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
-        LayerShapes shapes;
-        shapes.batch = batchSize;
-        shapes.tokens = tokens;
-        shapes.heads = heads;
-        shapes.keyDim = shapes.valueDim = d;
+        LayerConfig config = familyConfig(*parseLayerKind(family), d);
+        LayerShapes shapes = familyShapes(tokens, d);
         mlir::OwningOpRef<mlir::ModuleOp> module =
             mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
         auto forward = buildLayerFunction(*module, "layer", config, shapes);
@@ -505,16 +518,8 @@ int main(int argc, char **argv) {
     std::optional<LayerKind> kind = parseLayerKind(family);
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
-        LayerConfig config;
-        config.kind = *kind;
-        config.scale = 1.0 / std::sqrt(double(d));
-        for (int64_t h = 0; h < heads; ++h)
-          config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
-        LayerShapes shapes;
-        shapes.batch = batchSize;
-        shapes.tokens = tokens;
-        shapes.heads = heads;
-        shapes.keyDim = shapes.valueDim = d;
+        LayerConfig config = familyConfig(*kind, d);
+        LayerShapes shapes = familyShapes(tokens, d);
         KernelOptions options = benchOptions;
         mlir::OwningOpRef<mlir::ModuleOp> module;
         RecurrenceOp op;

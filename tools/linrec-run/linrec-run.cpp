@@ -102,6 +102,15 @@ static int fail(const llvm::Twine &message) {
 // Conformance cases
 //===----------------------------------------------------------------------===//
 
+/// Prints a case that did not run: SKIP in a sweep when `message` says what linrec cannot do
+/// yet (`notYet`), FAIL otherwise. Returns whether it was skipped.
+static bool reportFailure(llvm::StringRef name, llvm::StringRef message,
+                          llvm::StringRef notYet) {
+  bool skip = !allCases.empty() && message.contains(notYet);
+  llvm::outs() << (skip ? "SKIP " : "FAIL ") << name << ": " << message << "\n";
+  return skip;
+}
+
 static int runCases(MLIRContext &context, Target target, KernelCompiler &compiler) {
   std::vector<std::string> dirs(caseDirs.begin(), caseDirs.end());
   if (!allCases.empty()) {
@@ -138,15 +147,11 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
       auto gradients =
           runConformanceCaseBackward(context, dir, target, caseOut, compiler, kernelOptions);
       if (!gradients) {
-        std::string message = llvm::toString(gradients.takeError());
         // In a sweep, a layer linrec derives no backward for yet is skipped, not failed.
-        if (!allCases.empty() && message.find("has no derived backward yet") != std::string::npos) {
-          llvm::outs() << "SKIP " << name << ": " << message << "\n";
-          ++skipped;
-          continue;
-        }
-        llvm::outs() << "FAIL " << name << ": " << message << "\n";
-        ++failed;
+        ++(reportFailure(name, llvm::toString(gradients.takeError()),
+                         "has no derived backward yet")
+               ? skipped
+               : failed);
         continue;
       }
       bool ok = llvm::all_of(*gradients, [](const GradientCheck &g) { return g.passed(); });
@@ -167,15 +172,10 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
     llvm::Expected<CaseReport> report =
         runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions);
     if (!report) {
-      std::string message = llvm::toString(report.takeError());
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.
-      if (!allCases.empty() && message.find("is not supported yet") != std::string::npos) {
-        llvm::outs() << "SKIP " << name << ": " << message << "\n";
-        ++skipped;
-        continue;
-      }
-      llvm::outs() << "FAIL " << name << ": " << message << "\n";
-      ++failed;
+      ++(reportFailure(name, llvm::toString(report.takeError()), "is not supported yet")
+             ? skipped
+             : failed);
       continue;
     }
     llvm::outs() << (report->passed() ? "PASS " : "FAIL ") << name << " (" << report->model

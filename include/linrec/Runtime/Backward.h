@@ -36,6 +36,13 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> deriveBackward(mlir::ModuleOp 
 /// (`linrec.gate`), whose float32 error is larger.
 std::vector<bool> gateGradients(mlir::ModuleOp backward, llvm::StringRef funcName);
 
+/// Runs @<funcName>_backward of a module deriveBackward returned on a compiled `target`:
+/// `args` are f's arguments, one cotangent per result follows (converted to f32).
+llvm::Expected<std::vector<Array>>
+runDerivedBackward(mlir::ModuleOp derived, llvm::StringRef funcName, llvm::ArrayRef<Array> args,
+                   llvm::ArrayRef<Array> cotangents, Target target, KernelCompiler &compiler,
+                   const KernelOptions &options);
+
 /// ∂L/∂x for every float argument x of @funcName (in argument order), L = Σ ⟨cotangents[i],
 /// result i⟩, on `target`: the reference adjoint, or the derived backward compiled with
 /// `compiler` and `options`.
