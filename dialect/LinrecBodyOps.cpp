@@ -61,6 +61,14 @@ LogicalResult WriteOp::verify() {
   return success();
 }
 
+bool ReadOp::seesStateBeforeWrite() {
+  Block *block = (*this)->getBlock();
+  if (!block || block->empty())
+    return false;
+  auto yield = dyn_cast<YieldOp>(block->back());
+  return yield && !llvm::is_contained(yield.getStates(), getState());
+}
+
 LogicalResult ReadOp::verify() {
   StateType state = getState().getType();
   if (vectorSize(getQuery().getType()) != state.getKeyDim())

@@ -79,9 +79,13 @@ def Linrec_WriteOp : Linrec_Op<"write",
 def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
   let summary = "reads the state with a query: Sᵀ(scale·q) (a dv vector), or (scale·q)ᵀz";
   let description = [{
-    A read sees the state after this token's update: its state operand must be the value the
-    body yields for that state. The optional `scale` multiplies the query; it is an f64 so
-    that the float64 reference sees the exact value (1/√dk is not an f32).
+    A read sees the state after this token's update: its state operand is the value the
+    body yields for that state. It may instead see S'_t, the state after this token's decays
+    and before its delta transition and write (the operand those take): DeltaNet's
+    correction β(v − S'ᵀk) is such a read, and so is the delta rule's backward. The chunked
+    kernels give it the strict causal mask (the token's own key is not in it yet). The
+    optional `scale` multiplies the query; it is an f64 so that the float64 reference sees
+    the exact value (1/√dk is not an f32).
 
     `block_start w` reads the state as it was at the start of the token's w-block instead:
     with the token at position t of its sequence, the state after the tokens before position
@@ -103,6 +107,12 @@ def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
   let assemblyFormat = [{
     $state `,` $query (`scale` $scale^)? (`block_start` $blockStart^)? attr-dict
     `:` type($state) `,` type($query) `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    /// Whether the read sees S'_t (after the token's decays, before its delta transition
+    /// and write) rather than S_t: its state is not a yielded one (the recurrence verifier
+    /// allows no other).
+    bool seesStateBeforeWrite();
   }];
   let hasVerifier = 1;
 }

@@ -91,6 +91,29 @@ static BlockArgument traceStateRoot(Value state) {
   }
 }
 
+/// Whether `state` is this token's state before its delta transition and write: only those
+/// (at least one) lead from it to `yielded`, and it is not itself their result.
+static bool isStateBeforeWrite(Value state, Value yielded) {
+  if (state.getDefiningOp<DeltaOp>() || state.getDefiningOp<WriteOp>())
+    return false;
+  bool updated = false;
+  while (state != yielded) {
+    Operation *next = nullptr;
+    for (Operation *user : state.getUsers()) {
+      if (isa<ReadOp, ReadProductOp, YieldOp>(user))
+        continue;
+      if (next && next != user)
+        return false;
+      next = user;
+    }
+    if (!next || !isa<DeltaOp, WriteOp>(next) || next->getOperand(0) != state)
+      return false;
+    updated = true;
+    state = next->getResult(0);
+  }
+  return updated;
+}
+
 static bool isAllowedInBody(Operation &op) {
   StringRef ns = op.getDialect() ? op.getDialect()->getNamespace() : "";
   if (ns == "arith" || ns == "math")
@@ -277,15 +300,21 @@ LogicalResult RecurrenceOp::verifyRegions() {
       readStates = {read.getState()};
     else if (auto product = dyn_cast<ReadProductOp>(op))
       readStates = {product.getFirst(), product.getSecond()};
+    auto read = dyn_cast<ReadOp>(op);
+    bool mayReadBeforeWrite = read && !read.getBlockStart();
     for (Value state : readStates) {
       BlockArgument root = traceStateRoot(state);
       if (!root)
         return op.emitOpError("reads a state that derives from no single state argument");
-      if (state != yield.getStates()[root.getArgNumber()])
+      Value yielded = yield.getStates()[root.getArgNumber()];
+      if (state != yielded && !(mayReadBeforeWrite && isStateBeforeWrite(state, yielded)))
         return op.emitOpError()
                << "reads state #" << root.getArgNumber()
-               << " before its last update in this step; a read sees S_t, the state after "
-                  "this token's update (read the value that linrec.yield returns)";
+               << " in the middle of its update in this step; a read sees S_t, the state "
+                  "after this token's update (the value that linrec.yield returns)"
+               << (mayReadBeforeWrite ? ", or S'_t, the state after its decays that its "
+                                        "delta transition or write takes"
+                                      : "");
     }
   }
   return success();

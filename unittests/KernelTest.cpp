@@ -1261,6 +1261,92 @@ TEST_F(KernelTest, BlockStartReadsMatchTheReference) {
   }
 }
 
+TEST_F(KernelTest, ReadsBeforeTheWriteMatchTheReference) {
+  // Reads of S'_t (after the token's decays, before its delta transition and write) next to
+  // reads of S_t: a delta rule with a scalar decay (its correction v − S'ᵀk), a state with
+  // key decays, one with value decays and a decaying normalizer; packed sequences and
+  // initial states; every CPU kernel and GPU schedule, chunks of 16 over 200 tokens.
+  const char *text = R"mlir(
+!S = !linrec.state<16x16xf32>
+!Z = !linrec.state<16xf32>
+!x = tensor<1x200x2x16xf32>
+!g = tensor<1x200x2xf32>
+!init = tensor<4x2x16x16xf32>
+func.func @f(%q: !x, %k: !x, %v: !x, %g: !g, %b: !g, %gk: !x, %i0: !init, %i1: !init,
+             %i2: !init, %cu: tensor<5xi32>) -> (!x, !x, !x, !x, !g) {
+  %e, %o, %p, %w, %n, %s0, %s1, %s2, %z = linrec.recurrence
+      ins(%q, %k, %v, %g, %b, %gk : !x, !x, !x, !g, !g, !x) init(%i0, %i1, %i2 : !init, !init, !init)
+      cu_seqlens(%cu : tensor<5xi32>) -> (!x, !x, !x, !x, !g, !init, !init, !init, tensor<4x2x16xf32>) {
+  ^bb0(%D: !S, %K: !S, %V: !S, %N: !Z, %qt: vector<16xf32>, %kt: vector<16xf32>, %vt: vector<16xf32>,
+       %gt: f32, %bt: f32, %gkt: vector<16xf32>):
+    %D1 = linrec.decay %D, %gt : !S, f32
+    %u = linrec.read %D1, %kt : !S, vector<16xf32> -> vector<16xf32>
+    %D2 = linrec.delta %D1, %kt, %bt : !S, vector<16xf32>
+    %D3 = linrec.write %D2, %kt, %vt scaled %bt : !S, vector<16xf32>, vector<16xf32>
+    %od = linrec.read %D3, %qt : !S, vector<16xf32> -> vector<16xf32>
+    %K1 = linrec.decay %K, %gkt along <key> : !S, vector<16xf32>
+    %pk = linrec.read %K1, %qt scale 0.5 : !S, vector<16xf32> -> vector<16xf32>
+    %K2 = linrec.write %K1, %kt, %vt : !S, vector<16xf32>, vector<16xf32>
+    %ok = linrec.read %K2, %qt : !S, vector<16xf32> -> vector<16xf32>
+    %V1 = linrec.decay %V, %gkt along <value> : !S, vector<16xf32>
+    %pv = linrec.read %V1, %qt : !S, vector<16xf32> -> vector<16xf32>
+    %V2 = linrec.write %V1, %kt, %vt : !S, vector<16xf32>, vector<16xf32>
+    %N1 = linrec.decay %N, %gt : !Z, f32
+    %fk = linrec.feature_map <exp> %kt : vector<16xf32>
+    %n = linrec.read %N1, %fk : !Z, vector<16xf32> -> f32
+    %N2 = linrec.write %N1, %fk : !Z, vector<16xf32>
+    %e = arith.subf %vt, %u : vector<16xf32>
+    %o = arith.addf %od, %ok : vector<16xf32>
+    linrec.yield states(%D3, %K2, %V2, %N2 : !S, !S, !S, !Z) outputs(%e, %o, %pk, %pv, %n : vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, f32)
+  }
+  return %e, %o, %p, %w, %n : !x, !x, !x, !x, !g
+}
+)mlir";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module);
+  RecurrenceOp op = recurrenceOf(*module);
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
+  EXPECT_EQ(analysis.algorithm, Algorithm::ChunkedDelta) << analysis.reason;
+  int before = 0;
+  op.walk([&](ReadOp read) { before += read.seesStateBeforeWrite(); });
+  EXPECT_EQ(before, 4);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<Array> args;
+  for (int i = 0; i < 3; ++i)
+    args.push_back(normalArray({1, 200, 2, 16}, 0.5));
+  normalizeRows(args[1], 16); // unit keys for the delta rule
+  for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
+    Array a(DType::F32, {1, 200, 2});
+    for (double &value : a.data)
+      value = static_cast<float>(scale * uniform(rng));
+    args.push_back(a);
+  }
+  Array gk(DType::F32, {1, 200, 2, 16});
+  for (double &value : gk.data)
+    value = static_cast<float>(-0.5 * uniform(rng));
+  args.push_back(gk);
+  for (int i = 0; i < 3; ++i)
+    args.push_back(normalArray({4, 2, 16, 16}, 0.5));
+  Array cu(DType::I32, {5});
+  cu.data = {0, 5, 5, 130, 200};
+  args.push_back(cu);
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  enum KernelForm { Chunked, Scan, GpuFused, GpuTwoPhase, GpuTensorCores };
+  for (KernelForm kernel : {Chunked, Scan, GpuFused, GpuTwoPhase, GpuTensorCores}) {
+    KernelOptions options;
+    setChunkSize(options, 16);
+    setSequential(options, kernel == Scan);
+    options.target = kernel >= GpuFused ? Target::GPUScheduleOnCPU : Target::CPU;
+    options.gpu.twoPhase = kernel == GpuTwoPhase;
+    options.gpu.tensorCores = kernel == GpuTensorCores; // f16 operands: the bf16 bar
+    double tolerance = kernel == GpuTensorCores ? 5e-3 : 1e-5;
+    auto cpu = runOnCpuKernels(*module, "f", args, options);
+    ASSERT_TRUE(static_cast<bool>(cpu)) << llvm::toString(cpu.takeError());
+    expectMatches(*cpu, *reference, tolerance, ::testing::Message() << "kernel " << int(kernel));
+  }
+}
+
 TEST_F(KernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   // The scan applies a token's state ops in one pass over the rows: a masked write, a select
   // between the new and the old state, a decay and a delta transition of a second state, and

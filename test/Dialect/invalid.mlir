@@ -187,14 +187,30 @@ func.func @yield_state_of_another_chain(%q: tensor<2x16x4x8xf32>) {
 
 // -----
 
-func.func @read_before_write(%q: tensor<2x16x4x8xf32>) {
-  %o, %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>)
+func.func @read_between_delta_and_write(%q: tensor<2x16x4x8xf32>, %b: tensor<2x16x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %b : tensor<2x16x4x8xf32>, tensor<2x16x4xf32>)
       -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
-  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
-    // expected-error @+1 {{reads state #0 before its last update in this step}}
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %bt: f32):
+    %S1 = linrec.delta %S, %qt, %bt : !linrec.state<8x8xf32>, vector<8xf32>
+    // expected-error @+1 {{reads state #0 in the middle of its update in this step}}
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    %S2 = linrec.write %S1, %qt, %qt scaled %bt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S2 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @read_before_a_decay(%q: tensor<2x16x4x8xf32>, %g: tensor<2x16x4xf32>) {
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<2x16x4x8xf32>, tensor<2x16x4xf32>)
+      -> (tensor<2x16x4x8xf32>, tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %gt: f32):
+    // expected-error @+1 {{reads state #0 in the middle of its update in this step}}
     %o = linrec.read %S, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
-    %S1 = linrec.write %S, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
-    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+    %S1 = linrec.decay %S, %gt : !linrec.state<8x8xf32>, f32
+    %S2 = linrec.write %S1, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S2 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
   }
   return
 }
@@ -445,7 +461,7 @@ func.func @read_product_stale(%u: tensor<1x16x2x4xf32>) {
   ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %ut: vector<4xf32>):
     %A = linrec.write %S1, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %C = linrec.write %S2, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
-    // expected-error @+1 {{reads state #1 before its last update in this step}}
+    // expected-error @+1 {{reads state #1 in the middle of its update in this step}}
     %o1 = linrec.read_product %A, %S2, %ut : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
     linrec.yield states(%A, %C : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%o1 : vector<4xf32>)
   }

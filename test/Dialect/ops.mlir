@@ -105,6 +105,28 @@ func.func @varlen(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x2x8xf32>, %v: tensor<1
 
 // -----
 
+// A read before the delta transition and write: DeltaNet's correction v − S'ᵀk.
+// CHECK-LABEL: func.func @read_before_write
+// CHECK: %[[D:.*]] = linrec.decay %{{.*}}, %{{.*}} : <8x4xf32>, f32
+// CHECK-NEXT: linrec.read %[[D]], %{{.*}} : <8x4xf32>, vector<8xf32> -> vector<4xf32>
+// CHECK-NEXT: linrec.delta %[[D]]
+func.func @read_before_write(%k: tensor<1x5x1x8xf32>, %v: tensor<1x5x1x4xf32>, %g: tensor<1x5x1xf32>,
+                             %b: tensor<1x5x1xf32>) -> tensor<1x5x1x4xf32> {
+  %e, %s = linrec.recurrence ins(%k, %v, %g, %b : tensor<1x5x1x8xf32>, tensor<1x5x1x4xf32>, tensor<1x5x1xf32>, tensor<1x5x1xf32>)
+      -> (tensor<1x5x1x4xf32>, tensor<1x1x8x4xf32>) {
+  ^bb0(%S: !linrec.state<8x4xf32>, %kt: vector<8xf32>, %vt: vector<4xf32>, %gt: f32, %bt: f32):
+    %S1 = linrec.decay %S, %gt : !linrec.state<8x4xf32>, f32
+    %u = linrec.read %S1, %kt : !linrec.state<8x4xf32>, vector<8xf32> -> vector<4xf32>
+    %S2 = linrec.delta %S1, %kt, %bt : !linrec.state<8x4xf32>, vector<8xf32>
+    %S3 = linrec.write %S2, %kt, %vt scaled %bt : !linrec.state<8x4xf32>, vector<8xf32>, vector<4xf32>
+    %e = arith.subf %vt, %u : vector<4xf32>
+    linrec.yield states(%S3 : !linrec.state<8x4xf32>) outputs(%e : vector<4xf32>)
+  }
+  return %e : tensor<1x5x1x4xf32>
+}
+
+// -----
+
 // Two states read together (tensor attention's Hadamard form is built from such reads).
 // CHECK-LABEL: func.func @two_states
 // CHECK: -> (tensor<1x5x1x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>)

@@ -741,9 +741,10 @@ private:
     });
   }
 
-  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U: the chunk's reads of S_t. A block-start read (no
-  /// decays: RecurrenceAnalysis) is Q S + A U with A masked to the keys before the query's
-  /// block, and Q S alone when its blocks are the chunk.
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U: the chunk's reads of S_t; a read of S'_t (before
+  /// the token's delta and write) masks A strictly. A block-start read (no decays:
+  /// RecurrenceAnalysis) is Q S + A U with A masked to the keys before the query's block,
+  /// and Q S alone when its blocks are the chunk.
   void emitRead(StateBuffers &s, size_t r) {
     Value out = s.results[r];
     ReadOp read = s.update->reads[r];
@@ -757,7 +758,7 @@ private:
     }
     emitDecayedRows(s, s.queries[r]);
     matmulPrefetchingNextChunk(s.scaled, s.state, out, /*accumulate=*/false);
-    emitAttention(s, s.queries[r], /*strict=*/false);
+    emitAttention(s, s.queries[r], /*strict=*/read.seesStateBeforeWrite());
     if (!s.valueDecay) {
       matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
       return;

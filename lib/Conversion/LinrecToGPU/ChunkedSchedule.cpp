@@ -776,16 +776,17 @@ private:
     }
   }
 
-  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t. A
-  /// block-start read masks A to the keys before the query's block, and is Q S alone when its
-  /// blocks are the chunk.
+  /// O = (Q ⊙ e^{b}) S [⊙ e^{bv}] + A U [⊙ e^{bv_i − bv_j}]: the chunk's reads of S_t; a
+  /// read of S'_t (before the token's delta and write) masks A strictly. A block-start read
+  /// masks A to the keys before the query's block, and is Q S alone when its blocks are the
+  /// chunk.
   void emitRead(StateTiles &s, size_t r) {
     Value queries = s.queries[r];
     ReadOp read = s.update->reads[r];
     int64_t readBlock = read.getBlockStart().value_or(0);
     bool intraChunk = readBlock < C;
     if (intraChunk)
-      emitAttention(s, queries, /*strict=*/false, readBlock);
+      emitAttention(s, queries, /*strict=*/read.seesStateBeforeWrite(), readBlock);
     if (usesTensorCores(s)) {
       Value out = s.results[r];
       clear(out);
