@@ -28,6 +28,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 using namespace mlir;
 using namespace linrec;
@@ -106,6 +107,9 @@ struct Body {
     DecayAxisAttr attr = axis ? DecayAxisAttr::get(b.getContext(), *axis) : DecayAxisAttr();
     return DecayOp::create(b, loc, S.getType(), S, g, attr);
   }
+  Value delta(Value S, Value k, Value beta) { // S − β k (Sᵀk)ᵀ
+    return DeltaOp::create(b, loc, S.getType(), S, k, beta);
+  }
   Value write(Value z, Value k) { // a normalizer: z + k
     return WriteOp::create(b, loc, z.getType(), z, k, Value(), Value(), Value());
   }
@@ -180,6 +184,8 @@ struct StateForm {
   StateType type;
   SmallVector<Value> scalarDecays, keyDecays, valueDecays;
   Value key, value, beta, query;
+  /// S' − β k (S'ᵀk)ᵀ before the write (the delta rule; key and β those of the write).
+  bool delta = false;
   ReadOp read;
   double scale = 1.0;
   /// Per token: the cotangent of the read (its output's, or what the outputs computed from
@@ -252,9 +258,9 @@ private:
         return unsupported(write, "a masked write");
       if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
         return unsupported(read, "a block-start read");
-      if (isStateOp(bodyOp) && !isa<DecayOp, WriteOp, ReadOp, YieldOp>(bodyOp))
-        return unsupported(&bodyOp, "only decays, plain writes and reads have a derived "
-                                    "backward so far");
+      if (isStateOp(bodyOp) && !isa<DecayOp, DeltaOp, WriteOp, ReadOp, YieldOp>(bodyOp))
+        return unsupported(&bodyOp, "only decays, delta transitions, plain writes and reads "
+                                    "have a derived backward so far");
     }
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
@@ -263,8 +269,10 @@ private:
     for (const StateUpdate &update : analysis.states) {
       StateForm form;
       form.type = update.type;
-      if (update.delta || !update.key)
-        return unsupported(op, "a delta rule, or a state never written");
+      if (!update.key)
+        return unsupported(op, "a state never written");
+      if (update.delta && !update.type.isMatrix())
+        return unsupported(op, "a delta rule on a normalizer");
       if (update.reads.size() != 1 || !update.productReads.empty())
         return unsupported(op, "a state read other than once");
       form.read = update.reads.front();
@@ -274,6 +282,7 @@ private:
       form.key = update.key;
       form.value = update.value;
       form.beta = update.beta;
+      form.delta = update.delta;
       form.query = form.read.getQuery();
       form.scalarDecays.assign(update.scalarDecays.begin(), update.scalarDecays.end());
       form.keyDecays.assign(update.keyDecays.begin(), update.keyDecays.end());
@@ -479,6 +488,30 @@ private:
     return gradients;
   }
 
+  /// β's arguments that no query, key or value is computed from.
+  llvm::SmallPtrSet<Value, 4> betaOnlyArguments(const StateForm &form) {
+    llvm::SmallPtrSet<Value, 4> only;
+    if (!form.beta)
+      return only;
+    TokenSlice others = sliceOf({form.query, form.key, form.value});
+    for (BlockArgument arg : sliceOf({form.beta}).args)
+      if (!llvm::is_contained(others.args, arg))
+        only.insert(arg);
+    return only;
+  }
+
+  /// Adds the gradients a backward recurrence outputs to the forward operands' adjoints,
+  /// marking those of `gateArgs` as gates (β's own inputs). A per-head parameter gets none
+  /// when it is a constant (a lightning layer's decays).
+  LogicalResult addGradients(RecurrenceOp backward,
+                             ArrayRef<std::pair<BlockArgument, unsigned>> gradients,
+                             const llvm::SmallPtrSetImpl<Value> &gateArgs) {
+    for (auto [arg, index] : gradients)
+      if (gateArgs.contains(arg) && !isParam(arg))
+        adjoints.gates.insert(operandOf(arg));
+    return addGradients(backward, gradients, /*gate=*/false);
+  }
+
   /// Adds the gradients a backward recurrence outputs to the forward operands' adjoints. A
   /// per-head parameter gets none when it is a constant (a lightning layer's decays).
   LogicalResult addGradients(RecurrenceOp backward,
@@ -546,6 +579,8 @@ private:
     SmallVector<Value> decays, decayTensors;
     /// The drivers' per-token computations: without, and with, the decays'.
     TokenSlice drivers, all;
+    /// Forward body arguments only β is computed from: their gradients are gate-like.
+    llvm::SmallPtrSet<Value, 4> betaOnly;
     bool scalarGates, keyGates, valueGates;
 
     std::tuple<ArrayRef<Value>, ArrayRef<Value>, ArrayRef<Value>>
@@ -587,6 +622,9 @@ private:
       drivers.push_back(form.beta);
     c.drivers = sliceOf(drivers);
     c.all = sliceOf(llvm::to_vector(llvm::concat<Value>(drivers, c.decays)));
+    c.betaOnly = betaOnlyArguments(form);
+    if (form.delta)
+      return deriveDeltaState(c);
 
     unsigned dqGateTerms, dkGateTerms, dvGateTerms;
     FailureOr<RecurrenceOp> dq = dqRecurrence(c, dqGateTerms);
@@ -694,8 +732,7 @@ private:
       gradients = std::move(*grads);
       gateTerms = outputGateTerms(body, x[form.key], dkValue, c.keyGates, c.scalarGates);
     });
-    // β is gate-like: its gradient (a key's slice may share inputs with it) is marked.
-    if (failed(status) || failed(addGradients(dk, gradients, static_cast<bool>(form.beta))))
+    if (failed(status) || failed(addGradients(dk, gradients, c.betaOnly)))
       return failure();
     return dk;
   }
@@ -762,6 +799,232 @@ private:
                    c.normalizer ? dropUnitDim(b, loc, dv.getFinalStates()[1])
                                 : dv.getFinalStates()[1]);
     return dv;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // The delta rule
+  //===--------------------------------------------------------------------===//
+  //
+  // With S'_t = D_t(S_{t−1}), ε_t = v_t − S'_tᵀk_t and δ_t = β_t ε_t the forward is
+  // S_t = S'_t + k_t δ_tᵀ, read o_t = S_tᵀ(s q_t). With R_t the cotangent of S_t:
+  //
+  //   R_{t−1} = D_t((I − β_t k_t k_tᵀ) R_t) + s q_{t−1} do_{t−1}ᵀ    a reverse delta rule
+  //   dδ_t = R_tᵀ k_t,  dv_t = β_t dδ_t,  dβ_t = ε_t · dδ_t
+  //   dq_t = s S_t do_t,  dk_t = R_t δ_t − β_t S'_t dδ_t
+  //   dB_t = q ⊙ dq − k ⊙ R δ − β k ⊙ S' dδ  (key gates; scalar ones: q · dq − v · dv)
+  //
+  // Once ε (a forward read of S'_t) and dδ (the reverse delta rule) are known, S and R are
+  // plain recurrences again: S_t = D_t(S_{t−1}) + k δᵀ, and W_t = R_t − β k dδᵀ (the cotangent
+  // of S'_t) = D_{t+1}(W_{t+1}) + s q doᵀ − β k dδᵀ, so the reads along the value axis
+  // (S do, S' dδ, W δ) are reads of transposed plain states, which the chunked kernels run.
+
+  /// Where the reverse recurrences read a driver one token late: the forward's input when
+  /// the driver is one, else its per-token values (the corrections recurrence outputs them:
+  /// past a sequence's end a delayed input reads 0, which must mean "no step", so drivers
+  /// computed from inputs are never recomputed there).
+  DenseMap<Value, Value> driverTensors;
+
+  LogicalResult deriveDeltaState(StateContext &c) {
+    const StateForm &form = c.form;
+    FailureOr<RecurrenceOp> corrections = correctionsRecurrence(c);
+    if (failed(corrections))
+      return failure();
+    Value eps = corrections->getResult(0);
+    FailureOr<RecurrenceOp> cotangents = deltaCotangentRecurrence(c);
+    if (failed(cotangents))
+      return failure();
+    Value dDelta = cotangents->getResult(0);
+    unsigned queryTerms, keyTerms;
+    FailureOr<RecurrenceOp> queries = deltaQueryRecurrence(c, eps, dDelta, queryTerms);
+    if (failed(queries))
+      return failure();
+    FailureOr<RecurrenceOp> keys = deltaKeyRecurrence(c, eps, dDelta, keyTerms);
+    if (failed(keys))
+      return failure();
+    Value finalStateT = queries->getFinalStates()[0];
+    // The gate terms: positive q ⊙ dq (q · dq); negative k ⊙ Rδ + β k ⊙ S'dδ (β v · dδ).
+    if (c.keyGates &&
+        failed(gateSum(c, queries->getResult(queryTerms),
+                       adjoint::add(b, loc, keys->getResult(keyTerms),
+                                    queries->getResult(queryTerms + c.keyGates + c.scalarGates)),
+                       0u, form.keyDecays, finalStateT)))
+      return failure();
+    if (c.scalarGates &&
+        failed(gateSum(c, queries->getResult(queryTerms + c.keyGates),
+                       queries->getResult(queryTerms + 2 * c.keyGates + c.scalarGates),
+                       std::nullopt, form.scalarDecays, finalStateT)))
+      return failure();
+    return success();
+  }
+
+  /// The forward delta rule, outputting ε = v − S'ᵀk (a read before the write) and the
+  /// per-token values of the computed drivers the reverse recurrences read one token late.
+  FailureOr<RecurrenceOp> correctionsRecurrence(StateContext &c) {
+    const StateForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.states = {c.matrix};
+    spec.inits = {c.init ? c.init : zerosLike(b, loc, c.dST.getType())};
+    SliceOperands operands = addSlice(spec, c.all);
+    SmallVector<Value> delayed = {form.key, form.beta};
+    llvm::append_range(delayed, c.decays);
+    SmallVector<Value> computed;
+    RecurrenceOp corrections =
+        buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+          ClonedSlice x = cloneSlice(body, c.all, operands);
+          auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
+          Value S = applyDecays(body, body.states[0], scalar, key, value, false);
+          Value u = body.read(S, x[form.key]);
+          S = body.delta(S, x[form.key], x[form.beta]);
+          body.yieldedStates = {body.write(S, x[form.key], x[form.value], x[form.beta])};
+          body.outputs.push_back(body.sub(x[form.value], u));
+          for (Value driver : delayed)
+            if (!isRawInput(driver) && !llvm::is_contained(computed, driver)) {
+              computed.push_back(driver);
+              body.outputs.push_back(x[driver]);
+            }
+        });
+    for (Value driver : delayed)
+      driverTensors[driver] = isRawInput(driver) ? operandOf(cast<BlockArgument>(driver))
+                                                 : corrections.getResult(
+                                                       1 + llvm::find(computed, driver) -
+                                                       computed.begin());
+    c.decayTensors = llvm::map_to_vector(c.decays, [&](Value g) { return driverTensors[g]; });
+    return corrections;
+  }
+
+  /// dδ_t = R_tᵀk_t from the reverse delta rule R ← D_{t+1}((I − β_{t+1} k_{t+1} k_{t+1}ᵀ) R)
+  /// + s q_t do_tᵀ (the next token's key, β and decays read one token late); with an initial
+  /// state, its gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) from a second state that takes this
+  /// token's instead. (Decays after the delta transition: the token scan runs it.)
+  FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
+    const StateForm &form = c.form;
+    bool initGradient = static_cast<bool>(c.init);
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {c.matrix};
+    spec.inits = {c.dST};
+    if (initGradient) {
+      spec.states.push_back(c.matrix);
+      spec.inits.push_back(c.dST);
+    }
+    unsigned dO = spec.input(c.dO);
+    unsigned nextKey = spec.input(driverTensors.lookup(form.key), 1);
+    unsigned nextBeta = spec.input(driverTensors.lookup(form.beta), 1);
+    SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
+    const TokenSlice &slice = initGradient ? c.all : c.drivers;
+    SliceOperands operands = addSlice(spec, slice);
+    RecurrenceOp cotangents =
+        buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+          ClonedSlice x = cloneSlice(body, slice, operands);
+          Value sq = body.scaled(x[form.query], form.scale);
+          Value R = body.delta(body.states[0], body.inputs[nextKey], body.inputs[nextBeta]);
+          auto [scalar, key, value] = c.splitDecays(args(body, nextDecays));
+          R = applyDecays(body, R, scalar, key, value, false);
+          R = body.write(R, sq, body.inputs[dO]);
+          body.outputs.push_back(body.read(R, x[form.key]));
+          body.yieldedStates = {R};
+          if (!initGradient)
+            return;
+          Value P = body.write(body.states[1], sq, body.inputs[dO]);
+          P = body.delta(P, x[form.key], x[form.beta]);
+          auto [scalarNow, keyNow, valueNow] = c.splitDecays(lookup(x, c.decays));
+          body.yieldedStates.push_back(applyDecays(body, P, scalarNow, keyNow, valueNow, false));
+        });
+    if (initGradient)
+      adjoints.add(b, loc, c.init, cotangents.getFinalStates()[1]);
+    return cotangents;
+  }
+
+  /// The forward state again as the plain recurrence Sᵀ ← D(Sᵀ) + δ kᵀ, read with do
+  /// (dq = s S do) and before the write with dδ (S' dδ): gives dq, the −β S' dδ part of dk,
+  /// dv = β dδ and dβ = ε · dδ, and the gate terms q ⊙ dq (q · dq) and β k ⊙ S' dδ (β v · dδ)
+  /// from `gateTerms` on.
+  FailureOr<RecurrenceOp> deltaQueryRecurrence(const StateContext &c, Value eps, Value dDelta,
+                                               unsigned &gateTerms) {
+    const StateForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.states = {c.transposed};
+    spec.inits = {c.init ? transposeStates(b, loc, c.init)
+                         : zerosLike(b, loc, transposedStatesType(c.dST.getType()))};
+    unsigned dO = spec.input(c.dO), e = spec.input(eps), dd = spec.input(dDelta);
+    SliceOperands operands = addSlice(spec, c.all);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp queries = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.all, operands);
+      auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
+      Value S = applyDecays(body, body.states[0], scalar, key, value, true);
+      Value dDeltaRow = body.inputs[dd], epsRow = body.inputs[e];
+      Value beta = x[form.beta];
+      Value sDelta = body.read(S, dDeltaRow); // S' dδ
+      Value delta = body.mul(epsRow, body.splat(beta, epsRow.getType()));
+      S = body.write(S, delta, x[form.key]);
+      Value dq = body.read(S, body.inputs[dO], form.scale);
+      body.yieldedStates = {S};
+      Value betaSDelta = body.mul(sDelta, body.splat(beta, sDelta.getType()));
+      Value dv = body.mul(dDeltaRow, body.splat(beta, dDeltaRow.getType()));
+      auto grads = sliceGradients(body, c.drivers, x,
+                                  {{x[form.query], dq},
+                                   {x[form.key], arith::NegFOp::create(body.b, loc, betaSDelta)},
+                                   {x[form.value], dv},
+                                   {beta, body.sum(body.mul(epsRow, dDeltaRow))}});
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+      gateTerms = outputGateTerms(body, x[form.query], dq, c.keyGates, c.scalarGates);
+      if (c.keyGates)
+        body.outputs.push_back(body.mul(x[form.key], betaSDelta));
+      if (c.scalarGates)
+        body.outputs.push_back(body.sum(body.mul(x[form.value], dv)));
+    });
+    if (failed(status) || failed(addGradients(queries, gradients, c.betaOnly)))
+      return failure();
+    return queries;
+  }
+
+  /// R δ for dk: W = R − β k dδᵀ is the plain reverse recurrence W ← D_{t+1}(W) + s q doᵀ −
+  /// β k dδᵀ, two writes as two transposed states (W's at the end: dS_T and 0) read with δ;
+  /// R δ = W δ + β k (dδ · δ). Gives the R δ part of dk, and k ⊙ R δ for key gates from
+  /// `gateTerms` on.
+  FailureOr<RecurrenceOp> deltaKeyRecurrence(const StateContext &c, Value eps, Value dDelta,
+                                             unsigned &gateTerms) {
+    const StateForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {c.transposed, c.transposed};
+    Value dSTt = transposeStates(b, loc, c.dST);
+    spec.inits = {dSTt, zerosLike(b, loc, dSTt.getType())};
+    unsigned dO = spec.input(c.dO), e = spec.input(eps), dd = spec.input(dDelta);
+    TokenSlice slice = sliceOf({form.query, form.key, form.beta});
+    SliceOperands operands = addSlice(spec, slice);
+    SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp keys = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, slice, operands);
+      auto [scalar, key, value] = c.splitDecays(args(body, nextDecays));
+      Value beta = x[form.beta], k = x[form.key], dDeltaRow = body.inputs[dd];
+      Value Wq = applyDecays(body, body.states[0], scalar, key, value, true);
+      Wq = body.write(Wq, body.inputs[dO], body.scaled(x[form.query], form.scale));
+      Value Wk = applyDecays(body, body.states[1], scalar, key, value, true);
+      Value negBetaK = arith::NegFOp::create(body.b, loc, body.mul(k, body.splat(beta, k.getType())));
+      Wk = body.write(Wk, dDeltaRow, negBetaK);
+      body.yieldedStates = {Wq, Wk};
+      Value delta = body.mul(body.inputs[e], body.splat(beta, dDeltaRow.getType()));
+      Value Wdelta = body.add(body.read(Wq, delta), body.read(Wk, delta));
+      Value rank1 = body.mul(beta, body.sum(body.mul(dDeltaRow, delta)));
+      Value dk = body.add(Wdelta, body.mul(k, body.splat(rank1, k.getType())));
+      auto grads = sliceGradients(body, slice, x, {{k, dk}});
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+      gateTerms = body.outputs.size();
+      if (c.keyGates)
+        body.outputs.push_back(body.mul(k, dk));
+    });
+    if (failed(status) || failed(addGradients(keys, gradients, c.betaOnly)))
+      return failure();
+    return keys;
   }
 
   /// The gradient of `gates` (decays of one axis kind): Σ_{s ≥ t} (positive − negative)_s, a
