@@ -119,16 +119,66 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 
 // -----
 
+// The delta rule (Gated DeltaNet, a scalar decay): ε = v − S'ᵀk from the forward read before
+// its write; dδ = Rᵀk from the reverse delta rule (the next token's key, β and decay delayed
+// one token; the initial state's gradient from a second state taking this token's); then
+// plain recurrences: Sᵀ ← D(Sᵀ) + δ kᵀ read before its write with dδ (S'dδ) and after it with
+// do (dq), and W = R − β k dδᵀ as two transposed states read with δ (R δ); the log-decay's
+// gradient a reverse cumulative sum of q · dq − v · dv.
+// CHECK-LABEL: func.func @gated_delta_backward
+// CHECK-SAME: tensor<1x4x1xf32> {linrec.gate, linrec.name = "grad_g"}, tensor<1x4x1xf32> {linrec.gate, linrec.name = "grad_beta"}
+// CHECK: linrec.recurrence
+// CHECK: linrec.yield
+// CHECK: %[[EPS:.*]]:2 = linrec.recurrence ins(%[[Q:.*]], %[[K:.*]], %[[V:.*]], %[[G:.*]], %[[B:.*]] : {{.*}}) init
+// CHECK: %[[D:.*]] = linrec.decay
+// CHECK-NEXT: %[[U:.*]] = linrec.read %[[D]]
+// CHECK-NEXT: linrec.delta %[[D]]
+// CHECK: arith.subf %{{.*}}, %[[U]]
+// CHECK: %[[DD:.*]]:3 = linrec.recurrence ins(%[[DO:.*]], %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 1, 1, 0, 0, 0, 0, 0>, reverse}
+// CHECK: %[[R:.*]] = linrec.delta
+// CHECK-NEXT: linrec.decay %[[R]]
+// CHECK: linrec.write
+// CHECK: linrec.read
+// CHECK: linrec.write
+// CHECK-NEXT: linrec.delta
+// CHECK-NEXT: linrec.decay
+// CHECK: %[[DQ:.*]]:7 = linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init
+// CHECK: %[[DS:.*]] = linrec.decay
+// CHECK-NEXT: linrec.read %[[DS]]
+// CHECK: linrec.write %[[DS]]
+// CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init({{.*}}, {{.*}} : tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) {delays = {{.*}}, reverse}
+// CHECK-COUNT-2: linrec.read
+// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#4, %[[DQ]]#5, %[[G]] : {{.*}}) {reverse}
+// CHECK: return %[[DQ]]#0, {{.*}}, %[[DQ]]#2, %[[DG]]#0, %[[DQ]]#3, %[[DD]]#2
+func.func @gated_delta(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1x4x1x4xf32> {linrec.name = "k"},
+                       %v: tensor<1x4x1x4xf32> {linrec.name = "v"}, %g: tensor<1x4x1xf32> {linrec.name = "g"},
+                       %b: tensor<1x4x1xf32> {linrec.name = "beta"}, %s0: tensor<1x1x4x4xf32> {linrec.name = "initial_state"})
+    -> (tensor<1x4x1x4xf32> {linrec.name = "o"}, tensor<1x1x4x4xf32> {linrec.name = "final_state"}) {
+  %o, %s = linrec.recurrence ins(%q, %k, %v, %g, %b : tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1xf32>, tensor<1x4x1xf32>)
+      init(%s0 : tensor<1x1x4x4xf32>) -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>, %gt: f32, %bt: f32):
+    %S1 = linrec.decay %S, %gt : !linrec.state<4x4xf32>, f32
+    %S2 = linrec.delta %S1, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S3 = linrec.write %S2, %kt, %vt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S3, %qt scale 5.000000e-01 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S3 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>
+}
+
+// -----
+
 // A body it cannot differentiate yet names the op.
-func.func @delta(%k: tensor<1x4x1x4xf32>, %b: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
-  %o, %s = linrec.recurrence ins(%k, %b : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
+func.func @masked(%k: tensor<1x4x1x4xf32>, %r: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%k, %r : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
       -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
-  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %bt: f32):
-    // expected-error @+1 {{'linrec.delta' op has no derived backward yet: only decays, plain writes and reads have a derived backward so far}}
-    %S1 = linrec.delta %S, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
-    %S2 = linrec.write %S1, %kt, %kt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
-    %ot = linrec.read %S2, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
-    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %rt: f32):
+    %zero = arith.constant 0.0 : f32
+    %mt = arith.cmpf ogt, %rt, %zero : f32
+    // expected-error @+1 {{'linrec.write' op has no derived backward yet: a masked write}}
+    %S1 = linrec.write %S, %kt, %kt if %mt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
   }
   return %o : tensor<1x4x1x4xf32>
 }
