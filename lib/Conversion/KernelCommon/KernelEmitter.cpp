@@ -324,7 +324,11 @@ void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value stat
 
 void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value token) {
   for (auto [j, out] : llvm::enumerate(op.getYield().getOutputs()))
-    store(mapping.lookup(out), output(j), tokenIndices(*this, output(j), item, token));
+    storeOutput(j, mapping.lookup(out), item, token);
+}
+
+void KernelEmitter::storeOutput(unsigned j, Value value, const WorkItem &item, Value token) {
+  store(value, output(j), tokenIndices(*this, output(j), item, token));
 }
 
 LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {

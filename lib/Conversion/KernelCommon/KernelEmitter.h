@@ -100,6 +100,8 @@ public:
                        mlir::Value column0 = {});
   /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
   void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
+  /// Stores `value` as output #j at `token`.
+  void storeOutput(unsigned j, mlir::Value value, const WorkItem &item, mlir::Value token);
 
   RecurrenceOp op;
   const RecurrenceAnalysis &analysis;

@@ -890,31 +890,44 @@ private:
       }
       return;
     }
+    // A thread computes a token's outputs from whole rows. One output at a time, so that only
+    // that output's slice is live: a backward body's outputs (gradients of q, k, v, β and
+    // gate terms) all at once hold more rows than a thread has registers. What outputs share
+    // is recomputed, a few row operations against the chunk's matmuls.
     threads(C, [&](Value i) {
       ifThenElse(
           ult(i, count),
           [&] {
             Value token = addIndex(first, i);
-            IRMapping mapping;
-            for (WindowTiles &window : windows) {
-              mapping.map(window.op.getResult(),
-                          e.load(e.vectorOf(window.dv), window.out, {i, e.index(0)}));
-              if (Value denominator = window.op.getDenominator())
-                mapping.map(denominator, at(window.denominators, {i}));
+            for (auto [j, out] : llvm::enumerate(outputs)) {
+              IRMapping mapping = loadedReads(i);
+              e.cloneSliceAt({out}, mapping, item, token);
+              e.storeOutput(j, mapping.lookup(out), item, token);
             }
-            for (StateTiles &s : states)
-              for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
-                ReadOp read = constRead;
-                Value value = e.load(e.vectorOf(s.dv), s.results[r], {i, e.index(0)});
-                if (!s.update->type.isMatrix())
-                  value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
-                mapping.map(read.getResult(), value);
-              }
-            e.cloneSliceAt(outputs, mapping, item, token);
-            e.storeOutputs(mapping, item, token);
           },
           [] {});
     });
+  }
+
+  /// Token i's reads and window terms, loaded from their tiles (the loads an output's slice
+  /// does not use fold away).
+  IRMapping loadedReads(Value i) {
+    IRMapping mapping;
+    for (WindowTiles &window : windows) {
+      mapping.map(window.op.getResult(),
+                  e.load(e.vectorOf(window.dv), window.out, {i, e.index(0)}));
+      if (Value denominator = window.op.getDenominator())
+        mapping.map(denominator, at(window.denominators, {i}));
+    }
+    for (StateTiles &s : states)
+      for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
+        ReadOp read = constRead;
+        Value value = e.load(e.vectorOf(s.dv), s.results[r], {i, e.index(0)});
+        if (!s.update->type.isMatrix())
+          value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
+        mapping.map(read.getResult(), value);
+      }
+    return mapping;
   }
 };
 
