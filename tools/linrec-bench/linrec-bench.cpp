@@ -360,7 +360,10 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
         std::vector<BufferView> forwardArgs = buffers(layer, false), forwardResults = buffers(layer, true);
         std::vector<BufferView> backwardArgs = buffers(backward, false),
                                 backwardResults = buffers(backward, true);
-        double flops = flopsPerToken(false, benchOptions.cpu.chunkSize, d, d) * tokens * heads *
+        bool delta = llvm::is_contained({LayerKind::DeltaNet, LayerKind::GatedDeltaNet,
+                                         LayerKind::KDA},
+                                        config.kind);
+        double flops = flopsPerToken(delta, benchOptions.cpu.chunkSize, d, d) * tokens * heads *
                        batchSize;
         for (unsigned t : threads) {
           KernelOptions options = benchOptions;
@@ -507,7 +510,8 @@ int main(int argc, char **argv) {
   std::mt19937_64 rng(0);
   std::normal_distribution<float> normal;
   if (backwardOnly) {
-    std::vector<std::string> derived = {"linear", "lightning", "simple_gla", "gla"};
+    std::vector<std::string> derived = {"linear", "lightning",   "simple_gla",
+                                        "gla",    "gated_delta", "kda"};
     if (!models.empty())
       derived = families;
     return timeBackward(context, compiler, derived, lengths, dims, threads, peaks) ? 1 : 0;
