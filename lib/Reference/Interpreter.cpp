@@ -135,6 +135,10 @@ static Expected<Array> evaluateGeneric(linalg::GenericOp generic,
         result = unary(operand(0));
       } else if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
         result = comparePredicate(cmp.getPredicate(), operand(0), operand(1));
+      } else if (auto cmp = dyn_cast<arith::CmpIOp>(op)) {
+        result = compareIntegers(cmp.getPredicate(), operand(0), operand(1));
+      } else if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+        result = static_cast<double>(point[index.getDim()]);
       } else if (isa<arith::SelectOp>(op)) {
         result = operand(0) != 0 ? operand(1) : operand(2);
       } else {

@@ -119,6 +119,8 @@ inline double (*binaryFunction(Operation *op))(double, double) {
       // Index arithmetic (offsets), exact in a double within the i32 range.
       .Case([](arith::AddIOp) { return [](double a, double b) { return a + b; }; })
       .Case([](arith::SubIOp) { return [](double a, double b) { return a - b; }; })
+      .Case([](arith::MulIOp) { return [](double a, double b) { return a * b; }; })
+      .Case([](arith::DivUIOp) { return [](double a, double b) { return std::floor(a / b); }; })
       .Case([](arith::MulFOp) { return [](double a, double b) { return a * b; }; })
       .Case([](arith::DivFOp) { return [](double a, double b) { return a / b; }; })
       .Case([](arith::MaximumFOp) {
@@ -141,6 +143,8 @@ inline double (*unaryFunction(Operation *op))(double) {
       .Case([](arith::NegFOp) { return [](double a) { return -a; }; })
       // Conversions between float widths (a per-head f64 parameter broadcast into f32).
       .Case([](arith::ExtFOp) { return [](double a) { return a; }; })
+      // Integers (an index turned into a float) are exact in a double.
+      .Case<arith::IndexCastOp, arith::SIToFPOp>([](auto) { return [](double a) { return a; }; })
       .Case([](arith::TruncFOp op) -> double (*)(double) {
         if (op.getType().isF32())
           return [](double a) { return static_cast<double>(static_cast<float>(a)); };
@@ -206,6 +210,20 @@ inline bool comparePredicate(arith::CmpFPredicate p, double a, double b) {
   case P::UNE: return unordered || a != b;
   case P::UNO: return unordered;
   case P::AlwaysTrue: return true;
+  }
+  return false;
+}
+
+/// An integer comparison of index or integer values (held exactly in doubles).
+inline bool compareIntegers(arith::CmpIPredicate p, double a, double b) {
+  using P = arith::CmpIPredicate;
+  switch (p) {
+  case P::eq: return a == b;
+  case P::ne: return a != b;
+  case P::slt: case P::ult: return a < b;
+  case P::sle: case P::ule: return a <= b;
+  case P::sgt: case P::ugt: return a > b;
+  case P::sge: case P::uge: return a >= b;
   }
   return false;
 }

@@ -17,18 +17,40 @@ Value zerosLike(OpBuilder &b, Location loc, Type type) {
   return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
 }
 
+Value filledLike(OpBuilder &b, Location loc, Type type, double value) {
+  auto tensor = cast<RankedTensorType>(type);
+  Value empty = tensor::EmptyOp::create(b, loc, tensor.getShape(), tensor.getElementType());
+  Value fill =
+      arith::ConstantOp::create(b, loc, b.getFloatAttr(tensor.getElementType(), value));
+  return linalg::FillOp::create(b, loc, fill, empty).getResult(0);
+}
+
+Value padTokens(OpBuilder &b, Location loc, Value x, int64_t before, int64_t after) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> low(type.getRank(), b.getIndexAttr(0)),
+      high(type.getRank(), b.getIndexAttr(0));
+  low[1] = b.getIndexAttr(before);
+  high[1] = b.getIndexAttr(after);
+  SmallVector<int64_t> shape(type.getShape());
+  shape[1] += before + after;
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()));
+  return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()), x,
+                               low, high, zero);
+}
+
 /// A linalg.generic producing `resultType` from `inputs` read through `maps` (the result's
 /// map is the identity of `resultType`'s rank plus `reduced` trailing reduction loops).
 Value buildGeneric(OpBuilder &b, Location loc, RankedTensorType resultType,
                           ValueRange inputs, ArrayRef<AffineMap> maps, unsigned reduced,
-                          function_ref<Value(OpBuilder &, Location, ValueRange)> payload) {
+                          function_ref<Value(OpBuilder &, Location, ValueRange)> payload,
+                          double initValue) {
   unsigned rank = resultType.getRank(), loops = rank + reduced;
   // The result takes the leading `rank` loops: the reductions run innermost.
   SmallVector<AffineMap> all(maps);
   all.push_back(AffineMap::getMultiDimIdentityMap(loops, b.getContext()).getMajorSubMap(rank));
   SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
   iterators.append(reduced, utils::IteratorType::reduction);
-  Value init = reduced ? zerosLike(b, loc, resultType)
+  Value init = reduced ? filledLike(b, loc, resultType, initValue)
                        : tensor::EmptyOp::create(b, loc, resultType.getShape(),
                                                  resultType.getElementType())
                              .getResult();

@@ -18,14 +18,22 @@ namespace linrec::adjoint {
 /// A zero-filled tensor of `type`.
 mlir::Value zerosLike(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type);
 
+/// A tensor of `type` filled with `value`.
+mlir::Value filledLike(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double value);
+
 /// A linalg.generic producing `resultType` from `inputs` read through `maps` (the result's
 /// map is the identity of its rank over the leading loops; `reduced` trailing loops reduce,
-/// from zeros).
+/// from `init`).
 mlir::Value buildGeneric(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType resultType,
                          mlir::ValueRange inputs, llvm::ArrayRef<mlir::AffineMap> maps,
                          unsigned reduced,
                          llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
-                                                        mlir::ValueRange)> payload);
+                                                        mlir::ValueRange)> payload,
+                         double init = 0.0);
+
+/// x ([B, T, ...]) with `before` zero tokens before it and `after` after it.
+mlir::Value padTokens(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t before,
+                      int64_t after);
 
 /// The map of `loops` loops onto the listed dims.
 mlir::AffineMap dimsMap(unsigned loops, llvm::ArrayRef<unsigned> dims, mlir::MLIRContext *ctx);

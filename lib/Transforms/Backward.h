@@ -36,6 +36,16 @@ mlir::LogicalResult emitRecurrenceAdjoint(mlir::OpBuilder &b, RecurrenceOp op, A
 mlir::LogicalResult emitGenericAdjoint(mlir::OpBuilder &b, mlir::linalg::GenericOp generic,
                                        mlir::Value g, Adjoints &adjoints);
 
+/// The adjoint of linrec.window_attention from the adjoints of its results
+/// (WindowAttentionBackward.cpp).
+mlir::LogicalResult emitWindowAttentionAdjoint(mlir::OpBuilder &b, WindowAttentionOp op,
+                                               Adjoints &adjoints);
+
+/// The adjoints of tensor.pad and tensor.extract_slice (static, unit strides): the slice of
+/// the cotangent, and the cotangent padded with zeros.
+mlir::LogicalResult emitTensorPartAdjoint(mlir::OpBuilder &b, mlir::Operation *op,
+                                          Adjoints &adjoints);
+
 /// The adjoint of linrec.heads_rms_norm at its result's adjoint `dy`.
 mlir::Value emitHeadsRmsNormAdjoint(mlir::OpBuilder &b, mlir::Location loc, HeadsRmsNormOp norm,
                                     mlir::Value dy);

@@ -105,11 +105,23 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
         adjoints.add(b, loc, norm.getInput(), emitHeadsRmsNormAdjoint(b, loc, norm, it->second));
       continue;
     }
+    if (auto window = dyn_cast<WindowAttentionOp>(op)) {
+      if (llvm::any_of(window->getResults(), [&](Value r) { return adjoints.map.count(r); }) &&
+          failed(emitWindowAttentionAdjoint(b, window, adjoints)))
+        return failure();
+      continue;
+    }
+    if (isa<tensor::PadOp, tensor::ExtractSliceOp>(op)) {
+      if (adjoints.map.count(op->getResult(0)) && failed(emitTensorPartAdjoint(b, op, adjoints)))
+        return failure();
+      continue;
+    }
     auto recurrence = dyn_cast<RecurrenceOp>(op);
     if (!recurrence)
       return op->emitOpError("has no derived backward yet (linrec-build-backward derives "
-                             "linrec.recurrence, linrec.heads_rms_norm and linalg.generic; "
-                             "run linrec-normalize first for named ops)");
+                             "linrec.recurrence, linrec.window_attention, "
+                             "linrec.heads_rms_norm, linalg.generic, tensor.pad and "
+                             "tensor.extract_slice; run linrec-normalize first for named ops)");
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on

@@ -1,7 +1,8 @@
 //===- LayerOpBackward.cpp - adjoints of the ops around recurrences ------===//
 //
 // linalg.generic ops (element-wise maps and contractions such as per-head projections: the
-// payload's adjoint per element) and linrec.heads_rms_norm.
+// payload's adjoint per element), linrec.heads_rms_norm, and the tensor.pad and
+// tensor.extract_slice pairs that delay tokens (LoLCATs' keys enter its state a window late).
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
@@ -135,3 +137,45 @@ LogicalResult linrec::emitGenericAdjoint(OpBuilder &b, linalg::GenericOp generic
   return success();
 }
 
+
+LogicalResult linrec::emitTensorPartAdjoint(OpBuilder &b, Operation *op, Adjoints &adjoints) {
+  Location loc = op->getLoc();
+  Value dy = adjoints.get(b, loc, op->getResult(0));
+  auto staticInts = [](ArrayRef<int64_t> values) {
+    return llvm::none_of(values, ShapedType::isDynamic);
+  };
+  if (auto pad = dyn_cast<tensor::PadOp>(op)) {
+    // The padding value is a constant (no gradient): the source's part of the cotangent.
+    auto source = cast<RankedTensorType>(pad.getSource().getType());
+    if (!source.hasStaticShape() || !staticInts(pad.getStaticLow()))
+      return op->emitOpError("has no derived backward yet: dynamic padding");
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    for (auto [low, size] : llvm::zip(pad.getStaticLow(), source.getShape())) {
+      offsets.push_back(b.getIndexAttr(low));
+      sizes.push_back(b.getIndexAttr(size));
+      strides.push_back(b.getIndexAttr(1));
+    }
+    adjoints.add(b, loc, pad.getSource(),
+                 tensor::ExtractSliceOp::create(b, loc, source, dy, offsets, sizes, strides));
+    return success();
+  }
+  auto slice = cast<tensor::ExtractSliceOp>(op);
+  auto source = cast<RankedTensorType>(slice.getSource().getType());
+  auto result = cast<RankedTensorType>(slice.getType());
+  if (!source.hasStaticShape() || result.getRank() != source.getRank() ||
+      !staticInts(slice.getStaticOffsets()) ||
+      llvm::any_of(slice.getStaticStrides(), [](int64_t s) { return s != 1; }))
+    return op->emitOpError("has no derived backward yet: a dynamic, strided or "
+                           "rank-reducing slice");
+  // The cotangent padded back to the source's shape with zeros.
+  SmallVector<OpFoldResult> low, high;
+  for (auto [offset, size, full] :
+       llvm::zip(slice.getStaticOffsets(), result.getShape(), source.getShape())) {
+    low.push_back(b.getIndexAttr(offset));
+    high.push_back(b.getIndexAttr(full - offset - size));
+  }
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(source.getElementType()));
+  adjoints.add(b, loc, slice.getSource(),
+               tensor::PadOp::create(b, loc, source, dy, low, high, zero));
+  return success();
+}
