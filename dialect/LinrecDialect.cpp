@@ -80,19 +80,24 @@ static LogicalResult verifyNameAttribute(Operation *op, NamedAttribute attribute
   return success();
 }
 
-LogicalResult LinrecDialect::verifyRegionArgAttribute(Operation *op, unsigned, unsigned,
-                                                      NamedAttribute attribute) {
-  return verifyNameAttribute(op, attribute);
-}
-
-LogicalResult LinrecDialect::verifyRegionResultAttribute(Operation *op, unsigned, unsigned,
-                                                         NamedAttribute attribute) {
-  // `linrec.gate` on a backward's result: the gradient of a log-decay or beta
-  // (linrec-build-backward), checked with the looser tolerance of gate gradients.
+/// `linrec.gate` on a backward's result: the gradient of a log-decay or beta
+/// (linrec-build-backward), checked with the looser tolerance of gate gradients. A result
+/// the layer pipeline turns into an out-parameter keeps it as an argument attribute.
+static LogicalResult verifyArgumentOrResultAttribute(Operation *op, NamedAttribute attribute) {
   if (attribute.getName().getValue() == "linrec.gate") {
     if (!isa<UnitAttr>(attribute.getValue()))
       return op->emitOpError("attribute 'linrec.gate' must be a unit attribute");
     return success();
   }
   return verifyNameAttribute(op, attribute);
+}
+
+LogicalResult LinrecDialect::verifyRegionArgAttribute(Operation *op, unsigned, unsigned,
+                                                      NamedAttribute attribute) {
+  return verifyArgumentOrResultAttribute(op, attribute);
+}
+
+LogicalResult LinrecDialect::verifyRegionResultAttribute(Operation *op, unsigned, unsigned,
+                                                         NamedAttribute attribute) {
+  return verifyArgumentOrResultAttribute(op, attribute);
 }

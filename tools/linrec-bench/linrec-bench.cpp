@@ -134,22 +134,38 @@ static double flopsPerToken(bool delta, int64_t c, int64_t dk, int64_t dv) {
 
 /// A family's layer as the forward and backward tables time it: scale 1/√d, lightning's
 /// decays spread over the heads (log λ_h = −2^{−8(h+1)/H}).
+/// The hybrids (Liger Attention, LoLCATs) as the hybrid table times them: a sliding window of
+/// 64 over Liger-GLA, LoLCATs with 32 Hedgehog features.
+static bool isHybrid(LayerKind kind) {
+  return kind == LayerKind::LigerAttention || kind == LayerKind::LoLCATs;
+}
+
 static LayerConfig familyConfig(LayerKind kind, int64_t d) {
   LayerConfig config;
   config.kind = kind;
   config.scale = 1.0 / std::sqrt(double(d));
   for (int64_t h = 0; h < heads; ++h)
     config.logDecay.push_back(-std::exp2(-8.0 * (h + 1) / heads));
+  if (isHybrid(kind)) {
+    config.window = WindowKind::Sliding;
+    config.linearVariant = LayerKind::LigerGLA;
+    config.scale = kind == LayerKind::LoLCATs ? 1.0 / std::sqrt(double(d)) : 1.0;
+    config.attentionScale = 1.0 / std::sqrt(double(d));
+  }
   return config;
 }
 
-/// B (--batch), T, H (--heads), dk = dv = d.
-static LayerShapes familyShapes(int64_t tokens, int64_t d) {
+/// B (--batch), T, H (--heads), dk = dv = d (and the hybrids' attention dim).
+static LayerShapes familyShapes(LayerKind kind, int64_t tokens, int64_t d) {
   LayerShapes shapes;
   shapes.batch = batchSize;
   shapes.tokens = tokens;
   shapes.heads = heads;
   shapes.keyDim = shapes.valueDim = d;
+  if (isHybrid(kind)) {
+    shapes.attentionDim = d;
+    shapes.features = kind == LayerKind::LoLCATs ? 32 : 0;
+  }
   return shapes;
 }
 
@@ -319,7 +335,7 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
         LayerConfig config = familyConfig(*parseLayerKind(family), d);
-        LayerShapes shapes = familyShapes(tokens, d);
+        LayerShapes shapes = familyShapes(config.kind, tokens, d);
         mlir::OwningOpRef<mlir::ModuleOp> module =
             mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
         auto forward = buildLayerFunction(*module, "layer", config, shapes);
@@ -523,7 +539,7 @@ int main(int argc, char **argv) {
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
         LayerConfig config = familyConfig(*kind, d);
-        LayerShapes shapes = familyShapes(tokens, d);
+        LayerShapes shapes = familyShapes(*kind, tokens, d);
         KernelOptions options = benchOptions;
         mlir::OwningOpRef<mlir::ModuleOp> module;
         RecurrenceOp op;
