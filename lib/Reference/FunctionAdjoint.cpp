@@ -254,7 +254,9 @@ private:
         .Case([&](arith::AddFOp) { to(0, g), to(1, g); })
         .Case([&](arith::SubFOp) { to(0, g), to(1, -g); })
         .Case([&](arith::MulFOp) { to(0, g * x(1)), to(1, g * x(0)); })
-        .Case([&](arith::DivFOp) { to(0, g / x(1)), to(1, -g * x(0) / (x(1) * x(1))); })
+        // Through the quotient: x/x is exactly 1, so the two parts of a ratio of one value
+        // (MoM's top-1 weight p/p) cancel exactly, as the derivative of a constant does.
+        .Case([&](arith::DivFOp) { to(0, g / x(1)), to(1, -g * fx / x(1)); })
         .Case<arith::MaximumFOp, arith::MaxNumFOp>([&](auto) { to(x(0) >= x(1) ? 0 : 1, g); })
         .Case<arith::MinimumFOp, arith::MinNumFOp>([&](auto) { to(x(0) <= x(1) ? 0 : 1, g); })
         .Case([&](math::PowFOp) {

@@ -346,7 +346,7 @@ private:
           .Case([&](arith::AddFOp) { ga[i] += d, gb[i] += d; })
           .Case([&](arith::SubFOp) { ga[i] += d, gb[i] -= d; })
           .Case([&](arith::MulFOp) { ga[i] += d * y, gb[i] += d * x; })
-          .Case([&](arith::DivFOp) { ga[i] += d / y, gb[i] -= d * x / (y * y); })
+          .Case([&](arith::DivFOp) { ga[i] += d / y, gb[i] -= d * (x / y) / y; })
           .Case<arith::MaximumFOp, arith::MaxNumFOp>(
               [&](auto) { (x >= y ? ga : gb)[i] += d; })
           .Case<arith::MinimumFOp, arith::MinNumFOp>(

@@ -41,8 +41,8 @@ mlir::LogicalResult emitGenericAdjoint(mlir::OpBuilder &b, mlir::linalg::Generic
 mlir::LogicalResult emitWindowAttentionAdjoint(mlir::OpBuilder &b, WindowAttentionOp op,
                                                Adjoints &adjoints);
 
-/// The adjoints of tensor.pad and tensor.extract_slice (static, unit strides): the slice of
-/// the cotangent, and the cotangent padded with zeros.
+/// The adjoints of tensor.pad (static), tensor.extract_slice and tensor.insert_slice: slices
+/// of the cotangent, and cotangents inserted into zeros.
 mlir::LogicalResult emitTensorPartAdjoint(mlir::OpBuilder &b, mlir::Operation *op,
                                           Adjoints &adjoints);
 

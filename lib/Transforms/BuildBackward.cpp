@@ -111,7 +111,7 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
         return failure();
       continue;
     }
-    if (isa<tensor::PadOp, tensor::ExtractSliceOp>(op)) {
+    if (isa<tensor::PadOp, tensor::ExtractSliceOp, tensor::InsertSliceOp>(op)) {
       if (adjoints.map.count(op->getResult(0)) && failed(emitTensorPartAdjoint(b, op, adjoints)))
         return failure();
       continue;
@@ -120,8 +120,9 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
     if (!recurrence)
       return op->emitOpError("has no derived backward yet (linrec-build-backward derives "
                              "linrec.recurrence, linrec.window_attention, "
-                             "linrec.heads_rms_norm, linalg.generic, tensor.pad and "
-                             "tensor.extract_slice; run linrec-normalize first for named ops)");
+                             "linrec.heads_rms_norm, linalg.generic and tensor.pad, "
+                             "extract_slice and insert_slice; run linrec-normalize first for "
+                             "named ops)");
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on

@@ -1,8 +1,9 @@
 //===- LayerOpBackward.cpp - adjoints of the ops around recurrences ------===//
 //
 // linalg.generic ops (element-wise maps and contractions such as per-head projections: the
-// payload's adjoint per element), linrec.heads_rms_norm, and the tensor.pad and
-// tensor.extract_slice pairs that delay tokens (LoLCATs' keys enter its state a window late).
+// payload's adjoint per element), linrec.heads_rms_norm, and tensor.pad, extract_slice and
+// insert_slice (tokens delayed by a pad and a slice: LoLCATs' keys enter its state a window
+// late; MoM's memories sliced out of and stacked into [M, ...] tensors).
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,6 +61,74 @@ Value linrec::emitHeadsRmsNormAdjoint(OpBuilder &b, Location loc, HeadsRmsNormOp
       });
 }
 
+/// y = max (or min) of x over one reduction loop r, x read through a map of every loop: the
+/// cotangent goes to the last r where x = y (the reference's order: out = max(x_r, out) passes
+/// it to x_r on ties).
+static LogicalResult emitExtremumAdjoint(OpBuilder &b, linalg::GenericOp generic, Value g,
+                                         unsigned input, Adjoints &adjoints) {
+  Location loc = generic.getLoc();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  AffineMap xMap = maps[input], yMap = maps.back();
+  SmallVector<unsigned> reductions;
+  generic.getReductionDims(reductions);
+  if (reductions.size() != 1 || !xMap.isPermutation())
+    return generic.emitOpError("has no derived backward yet (a max or min over several loops, "
+                               "or of an input that does not take every loop)");
+  unsigned r = reductions.front(), loops = generic.getNumLoops();
+  Value x = generic.getDpsInputs()[input], y = generic->getResult(0);
+  auto yType = cast<RankedTensorType>(y.getType());
+  auto xType = cast<RankedTensorType>(x.getType());
+  Type f32 = yType.getElementType();
+  auto rIndex = [&](OpBuilder &nb, Location l) {
+    Value i = linalg::IndexOp::create(nb, l, r);
+    return arith::SIToFPOp::create(
+        nb, l, f32, arith::IndexCastOp::create(nb, l, nb.getI64Type(), i));
+  };
+  // The last r where x = y.
+  SmallVector<utils::IteratorType> iterators(generic.getIteratorTypesArray());
+  auto last = linalg::GenericOp::create(
+      b, loc, TypeRange{yType}, ValueRange{x, y}, ValueRange{filledLike(b, loc, yType, -1.0)},
+      ArrayRef<AffineMap>{xMap, yMap, yMap}, iterators,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value hit = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, a[0], a[1]);
+        Value minusOne = arith::ConstantOp::create(nb, l, nb.getFloatAttr(f32, -1.0));
+        Value candidate = arith::SelectOp::create(nb, l, hit, rIndex(nb, l), minusOne);
+        linalg::YieldOp::create(nb, l, ValueRange{arith::MaximumFOp::create(nb, l, a[2], candidate)});
+      });
+  SmallVector<utils::IteratorType> parallel(loops, utils::IteratorType::parallel);
+  auto dx = linalg::GenericOp::create(
+      b, loc, TypeRange{xType}, ValueRange{g, last.getResult(0)},
+      ValueRange{tensor::EmptyOp::create(b, loc, xType.getShape(), f32)},
+      ArrayRef<AffineMap>{yMap, yMap, xMap}, parallel,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value at = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, rIndex(nb, l), a[1]);
+        Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(f32, 0.0));
+        linalg::YieldOp::create(nb, l, ValueRange{arith::SelectOp::create(nb, l, at, a[0], zero)});
+      });
+  (void)ctx;
+  adjoints.add(b, loc, x, dx.getResult(0));
+  return success();
+}
+
+/// The index of the input a payload `max(in, out)` or `min(in, out)` reduces, if it is one.
+static std::optional<unsigned> extremumInput(linalg::GenericOp generic) {
+  Block &payload = generic.getRegion().front();
+  if (payload.getOperations().size() != 2)
+    return std::nullopt;
+  Operation &op = payload.front();
+  if (!isa<arith::MaximumFOp, arith::MinimumFOp, arith::MaxNumFOp, arith::MinNumFOp>(op))
+    return std::nullopt;
+  BlockArgument out = payload.getArguments().back();
+  if (op.getResult(0) != payload.getTerminator()->getOperand(0))
+    return std::nullopt;
+  Value other = op.getOperand(0) == out ? op.getOperand(1) : op.getOperand(0);
+  auto arg = dyn_cast<BlockArgument>(other);
+  if (!llvm::is_contained(op.getOperands(), Value(out)) || !arg || arg == out)
+    return std::nullopt;
+  return arg.getArgNumber();
+}
+
 /// The adjoint of a linalg.generic with one output whose payload is f(ins) (all loops
 /// parallel) or out + f(ins) (a contraction: the loops its output map leaves out reduce):
 /// per float input, a linalg.generic over the same loops that sums g · ∂f/∂in into a tensor
@@ -70,6 +139,8 @@ LogicalResult linrec::emitGenericAdjoint(OpBuilder &b, linalg::GenericOp generic
   Location loc = generic.getLoc();
   if (generic.getNumDpsInits() != 1 || generic->getNumResults() != 1)
     return generic.emitOpError("has no derived backward yet (several outputs)");
+  if (std::optional<unsigned> input = extremumInput(generic))
+    return emitExtremumAdjoint(b, generic, g, *input, adjoints);
   Block &payload = generic.getRegion().front();
   auto yield = cast<linalg::YieldOp>(payload.getTerminator());
   BlockArgument out = payload.getArguments().back();
@@ -98,21 +169,39 @@ LogicalResult linrec::emitGenericAdjoint(OpBuilder &b, linalg::GenericOp generic
     if (!type || !isa<FloatType>(type.getElementType()) ||
         input.getDefiningOp<arith::ConstantOp>())
       continue;
-    if (!maps[i].isProjectedPermutation())
+    // Constant indices (a fixed slice: MoM's weight of memory m) are left out of the
+    // adjoint's map; its values go into that slice of zeros.
+    SmallVector<AffineExpr> kept;
+    SmallVector<int64_t> keptShape;
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    for (auto [r, e] : llvm::enumerate(maps[i].getResults())) {
+      auto constant = dyn_cast<AffineConstantExpr>(e);
+      offsets.push_back(b.getIndexAttr(constant ? constant.getValue() : 0));
+      sizes.push_back(b.getIndexAttr(constant ? 1 : type.getDimSize(r)));
+      strides.push_back(b.getIndexAttr(1));
+      if (!constant) {
+        kept.push_back(e);
+        keptShape.push_back(type.getDimSize(r));
+      }
+    }
+    AffineMap keptMap = AffineMap::get(loops, 0, kept, b.getContext());
+    if (!keptMap.isProjectedPermutation())
       return generic.emitOpError("has no derived backward yet (an input read through a map "
-                                 "that is not a projected permutation)");
+                                 "that is not a projected permutation and constants)");
+    auto adjointType = RankedTensorType::get(keptShape, type.getElementType());
     SmallVector<utils::IteratorType> iterators;
     for (unsigned d = 0; d < loops; ++d)
-      iterators.push_back(maps[i].isFunctionOfDim(d) ? utils::IteratorType::parallel
-                                                      : utils::IteratorType::reduction);
+      iterators.push_back(keptMap.isFunctionOfDim(d) ? utils::IteratorType::parallel
+                                                     : utils::IteratorType::reduction);
     SmallVector<Value> operands = inputs;
     operands.push_back(g);
     SmallVector<AffineMap> newMaps(maps.begin(), maps.end() - 1);
     newMaps.push_back(outMap);
-    newMaps.push_back(maps[i]);
+    newMaps.push_back(keptMap);
     LogicalResult status = success();
     auto adjoint = linalg::GenericOp::create(
-        b, loc, TypeRange{type}, operands, ValueRange{zerosLike(b, loc, type)}, newMaps,
+        b, loc, TypeRange{adjointType}, operands, ValueRange{zerosLike(b, loc, adjointType)},
+        newMaps,
         iterators, [&](OpBuilder &nb, Location nloc, ValueRange args) {
           IRMapping map;
           for (unsigned k = 0; k < inputs.size(); ++k)
@@ -132,7 +221,11 @@ LogicalResult linrec::emitGenericAdjoint(OpBuilder &b, linalg::GenericOp generic
         });
     if (failed(status))
       return failure();
-    adjoints.add(b, loc, input, adjoint.getResult(0));
+    Value gradient = adjoint.getResult(0);
+    if (adjointType != type)
+      gradient = tensor::InsertSliceOp::create(b, loc, gradient, zerosLike(b, loc, type),
+                                               offsets, sizes, strides);
+    adjoints.add(b, loc, input, gradient);
   }
   return success();
 }
@@ -159,23 +252,26 @@ LogicalResult linrec::emitTensorPartAdjoint(OpBuilder &b, Operation *op, Adjoint
                  tensor::ExtractSliceOp::create(b, loc, source, dy, offsets, sizes, strides));
     return success();
   }
-  auto slice = cast<tensor::ExtractSliceOp>(op);
-  auto source = cast<RankedTensorType>(slice.getSource().getType());
-  auto result = cast<RankedTensorType>(slice.getType());
-  if (!source.hasStaticShape() || result.getRank() != source.getRank() ||
-      !staticInts(slice.getStaticOffsets()) ||
-      llvm::any_of(slice.getStaticStrides(), [](int64_t s) { return s != 1; }))
-    return op->emitOpError("has no derived backward yet: a dynamic, strided or "
-                           "rank-reducing slice");
-  // The cotangent padded back to the source's shape with zeros.
-  SmallVector<OpFoldResult> low, high;
-  for (auto [offset, size, full] :
-       llvm::zip(slice.getStaticOffsets(), result.getShape(), source.getShape())) {
-    low.push_back(b.getIndexAttr(offset));
-    high.push_back(b.getIndexAttr(full - offset - size));
+  if (auto insert = dyn_cast<tensor::InsertSliceOp>(op)) {
+    // The source's part of the cotangent goes to the source; the rest to the destination,
+    // whose values there were overwritten.
+    auto source = cast<RankedTensorType>(insert.getSourceType());
+    adjoints.add(b, loc, insert.getSource(),
+                 tensor::ExtractSliceOp::create(b, loc, source, dy, insert.getMixedOffsets(),
+                                                insert.getMixedSizes(),
+                                                insert.getMixedStrides()));
+    adjoints.add(b, loc, insert.getDest(),
+                 tensor::InsertSliceOp::create(b, loc, zerosLike(b, loc, source), dy,
+                                               insert.getMixedOffsets(), insert.getMixedSizes(),
+                                               insert.getMixedStrides()));
+    return success();
   }
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(source.getElementType()));
+  // An extracted slice (rank-reducing too): its cotangent inserted into zeros.
+  auto slice = cast<tensor::ExtractSliceOp>(op);
   adjoints.add(b, loc, slice.getSource(),
-               tensor::PadOp::create(b, loc, source, dy, low, high, zero));
+               tensor::InsertSliceOp::create(b, loc, dy,
+                                             zerosLike(b, loc, slice.getSource().getType()),
+                                             slice.getMixedOffsets(), slice.getMixedSizes(),
+                                             slice.getMixedStrides()));
   return success();
 }

@@ -235,3 +235,67 @@ func.func @projected(%x: tensor<1x6x1x4xf32> {linrec.name = "x"}, %w: tensor<1x4
   }
   return %o : tensor<1x6x1x4xf32>
 }
+
+// -----
+
+// A window attention's adjoint over the band of keys each query sees: keys and values padded
+// by the reach before the sequence (offset w of query t reads key t − reach + w), the scores
+// masked to the window (−∞ outside), the softmax's adjoint per row; dk and dv from the band and
+// the queries padded by the reach after the sequence (query t = j + reach − w of key j).
+// CHECK-LABEL: func.func @window_backward
+// CHECK: linrec.window_attention
+// CHECK: tensor.pad %{{.*}} low[0, 3, 0, 0] high[0, 0, 0, 0]
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[SHIFTED:.*]], #{{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+// CHECK: linalg.index 1
+// CHECK: arith.divui
+// CHECK: arith.select %{{.*}}, %{{.*}}, %cst
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: tensor.pad %{{.*}} low[0, 0, 0, 0] high[0, 3, 0, 0]
+// CHECK: return
+func.func @window(%q: tensor<1x8x1x4xf32> {linrec.name = "q"}, %k: tensor<1x8x1x4xf32> {linrec.name = "k"},
+                  %v: tensor<1x8x1x4xf32> {linrec.name = "v"}) -> (tensor<1x8x1x4xf32> {linrec.name = "o"}) {
+  %o = linrec.window_attention %q, %k, %v window <block> size 4 weighting <softmax> {scale = 5.000000e-01 : f64}
+      : (tensor<1x8x1x4xf32>, tensor<1x8x1x4xf32>, tensor<1x8x1x4xf32>) -> tensor<1x8x1x4xf32>
+  return %o : tensor<1x8x1x4xf32>
+}
+
+// -----
+
+// Tokens delayed by a pad and a slice (LoLCATs' keys): the cotangent inserted back into zeros,
+// then the pad's part of it sliced out. A max over a loop (a router's softmax shift) passes its
+// cotangent to the last index holding the max; a constant index in a map (one expert's weight)
+// writes its gradient into that slice of zeros.
+// CHECK-LABEL: func.func @parts_backward
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[0, 0, 1] [1, 6, 1] [1, 1, 1] : tensor<1x6xf32> into tensor<1x6x3xf32>
+// CHECK: arith.cmpf oeq
+// CHECK: linalg.index 2
+// CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[0, 0, 0, 0] [1, 6, 1, 4] [1, 1, 1, 1] : tensor<1x6x1x4xf32> into tensor<1x8x1x4xf32>
+// CHECK: tensor.extract_slice %{{.*}}[0, 2, 0, 0] [1, 6, 1, 4] [1, 1, 1, 1]
+func.func @parts(%x: tensor<1x6x1x4xf32> {linrec.name = "x"}, %r: tensor<1x6x3xf32> {linrec.name = "r"})
+    -> (tensor<1x6x1x4xf32> {linrec.name = "y"}, tensor<1x6xf32> {linrec.name = "m"}, tensor<1x6xf32> {linrec.name = "p"}) {
+  %zero = arith.constant 0.0 : f32
+  %padded = tensor.pad %x low[0, 2, 0, 0] high[0, 0, 0, 0] {
+  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):
+    tensor.yield %zero : f32
+  } : tensor<1x6x1x4xf32> to tensor<1x8x1x4xf32>
+  %y = tensor.extract_slice %padded[0, 0, 0, 0] [1, 6, 1, 4] [1, 1, 1, 1] : tensor<1x8x1x4xf32> to tensor<1x6x1x4xf32>
+  %ninf = arith.constant 0xFF800000 : f32
+  %e = tensor.empty() : tensor<1x6xf32>
+  %init = linalg.fill ins(%ninf : f32) outs(%e : tensor<1x6xf32>) -> tensor<1x6xf32>
+  %m = linalg.generic {indexing_maps = [affine_map<(b, t, r) -> (b, t, r)>, affine_map<(b, t, r) -> (b, t)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%r : tensor<1x6x3xf32>) outs(%init : tensor<1x6xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %mx = arith.maximumf %in, %out : f32
+    linalg.yield %mx : f32
+  } -> tensor<1x6xf32>
+  %p = linalg.generic {indexing_maps = [affine_map<(b, t) -> (b, t, 1)>, affine_map<(b, t) -> (b, t)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%r : tensor<1x6x3xf32>) outs(%e : tensor<1x6xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.mulf %in, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<1x6xf32>
+  return %y, %m, %p : tensor<1x6x1x4xf32>, tensor<1x6xf32>, tensor<1x6xf32>
+}
