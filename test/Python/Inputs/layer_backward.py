@@ -53,10 +53,11 @@ for target in ("cpu", "gpu-schedule"):
         tolerance = 1e-4 if name == "gk" else 1e-5
         print(f"{target} {name}: {'ok' if error < tolerance else f'FAIL {error:.2e}'}")
 
-delta = linrec.Layer("delta", scale=0.25)
+small = {n: 0.1 * rng.standard_normal((B, T, H, dk)) for n in ("q", "k1", "k2")}
+tensor = linrec.Layer("tensor_attention", degree=1, scale=1.0)
 try:
-    delta.backward({"o": cotangents["o"]}, q=inputs["q"], k=inputs["k"], v=inputs["v"][..., :dv],
-                   beta=np.full((B, T, H), 0.5))
-    print("delta: no error")
+    tensor.backward({"o": rng.standard_normal((B, T, H, dv))}, **small,
+                    v1=inputs["v"], v2=inputs["v"])
+    print("tensor_attention: no error")
 except ValueError as e:
-    print("delta:", str(e).splitlines()[0])
+    print("tensor_attention:", str(e).splitlines()[0])
