@@ -94,6 +94,10 @@ def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
     state; a query of block n sees the keys before block n − 1). The chunked kernels compute
     it from the chunk-start state with a block mask instead of the causal one, in chunks of
     a multiple of w; a state with decays is read at block starts by the token scan only.
+    In a `reverse` recurrence the blocks are the same positions (counted from the sequence's
+    start) and a block's start is its first token in running order, its last in the
+    sequence: the read sees the state after the later blocks' tokens (the backward of a
+    block-start read; the token scan runs it).
 
     ```mlir
     %o = linrec.read %S3, %q : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>

@@ -80,9 +80,10 @@ static LogicalResult verifyNameAttribute(Operation *op, NamedAttribute attribute
   return success();
 }
 
-/// `linrec.gate` on a backward's result: the gradient of a log-decay or beta
-/// (linrec-build-backward), checked with the looser tolerance of gate gradients. A result
-/// the layer pipeline turns into an out-parameter keeps it as an argument attribute.
+/// `linrec.gate` on a backward's result: the gradient of a log-decay, beta or other gate-like
+/// input (linrec-build-backward), checked with the looser tolerance of gate gradients; on a
+/// layer's argument: a gate-like input (the layer builder's mark). A result the layer
+/// pipeline turns into an out-parameter keeps it as an argument attribute.
 static LogicalResult verifyArgumentOrResultAttribute(Operation *op, NamedAttribute attribute) {
   if (attribute.getName().getValue() == "linrec.gate") {
     if (!isa<UnitAttr>(attribute.getValue()))

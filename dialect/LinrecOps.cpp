@@ -158,11 +158,9 @@ LogicalResult RecurrenceOp::verifyRegions() {
       return emitOpError("delays must not be negative");
   }
   if (getReverse()) {
-    for (Operation &op : body) {
-      auto read = dyn_cast<ReadOp>(op);
-      if (isa<WindowReadOp>(op) || (read && read.getBlockStart()))
+    for (Operation &op : body)
+      if (isa<WindowReadOp>(op))
         return op.emitOpError("is defined for forward recurrences only, not in a reverse one");
-    }
     if (getHeadsNormEps())
       return emitOpError("heads_norm_eps is for forward recurrences only");
   }

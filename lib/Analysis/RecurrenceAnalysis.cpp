@@ -89,12 +89,17 @@ struct ChainReader {
 /// Block-start reads in chunks of a multiple of the block: the chunk-start state is then the
 /// state at a block start, and a query's block starts inside its chunk. With decays it would
 /// also need each block's cumulative decay; the token scan reads those.
-static bool readBlocksFitChunks(RecurrenceAnalysis &result) {
+static bool readBlocksFitChunks(RecurrenceOp op, RecurrenceAnalysis &result) {
   for (const StateUpdate &s : result.states)
     for (ReadOp read : s.reads) {
       std::optional<int64_t> block = read.getBlockStart();
       if (!block)
         continue;
+      if (op.getReverse()) {
+        // Its blocks count from the sequence's start, its chunks from the end.
+        result.reason = "a block-start read in a reverse recurrence (no chunked form yet)";
+        return false;
+      }
       if (!s.scalarDecays.empty() || !s.keyDecays.empty() || !s.valueDecays.empty()) {
         result.reason = "state #" + std::to_string(s.index) +
                         ": a block-start read of a decaying state (no chunked form yet)";
@@ -153,7 +158,7 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
   }
   if (products)
     return analyzeProducts(op, result);
-  if (!readBlocksFitChunks(result))
+  if (!readBlocksFitChunks(op, result))
     return result;
 
   if (!driversIndependentOfReads(op, result))

@@ -48,6 +48,15 @@ StringRef layerKindName(LayerKind kind) {
   return "?";
 }
 
+/// The inputs conformance README §6 calls gate-like (log-decays, betas, gate logits, router
+/// and window logits): their float32 gradients carry cumulative sums and cancellations, and
+/// their backward is checked ten times looser (`linrec.gate`).
+static bool isGateLike(StringRef name) {
+  return llvm::is_contained({"g", "gk", "gv", "g_shared", "beta", "beta_shared", "graw",
+                             "router_logits", "window_logit"},
+                            name);
+}
+
 /// The layer's own gate inputs, in the order the named op takes them.
 static std::vector<std::string> gateNames(const LayerConfig &c) {
   switch (c.kind) {
@@ -350,8 +359,11 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
 
   b.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(argTypes, resultTypes));
-  for (auto [i, n] : llvm::enumerate(inputNames))
+  for (auto [i, n] : llvm::enumerate(inputNames)) {
     func.setArgAttr(i, "linrec.name", b.getStringAttr(n));
+    if (isGateLike(n))
+      func.setArgAttr(i, "linrec.gate", b.getUnitAttr());
+  }
   for (auto [i, n] : llvm::enumerate(outputNames))
     func.setResultAttr(i, "linrec.name", b.getStringAttr(n));
   Block *entry = func.addEntryBlock();

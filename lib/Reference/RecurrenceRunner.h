@@ -69,6 +69,15 @@ inline std::vector<double> windowScoresAdjoint(WindowWeighting weighting,
   return gs;
 }
 
+/// Whether the token at `position` in running order (`offset` from its sequence's start)
+/// starts a block of `block` tokens: its first in running order, the last of the block in a
+/// reverse recurrence (or the sequence's last token).
+inline bool startsBlock(int64_t position, int64_t offset, int64_t block, bool reverse) {
+  if (!reverse)
+    return position % block == 0;
+  return position == 0 || offset % block == block - 1;
+}
+
 inline Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
@@ -521,10 +530,12 @@ protected:
         int64_t source = token + (reverse ? delay : -delay) * heads;
         std::copy_n(input(i).data.begin() + source * slot.size(), slot.size(), slot.begin());
       }
-      // A block-start read keeps the state as it is before the first token of each block.
+      // A block-start read keeps the state as it is before the first token of each block
+      // in running order (blocks count from the sequence start, in reverse too).
       for (Step &step : steps)
         if (auto read = dyn_cast<ReadOp>(step.op); read && read.getBlockStart() &&
-                                                   position % *read.getBlockStart() == 0)
+                                                   startsBlock(position, t - seqStart[seq],
+                                                               *read.getBlockStart(), reverse))
           step.blockSnapshot = slots[step.blockState];
       for (Step &step : steps)
         if (Error e = execute(step, seq, h, position))

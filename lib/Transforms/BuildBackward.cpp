@@ -133,7 +133,8 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
   for (unsigned i = 0; i < numArgs; ++i) {
     if (!isFloatTensor(type.getInput(i)))
       continue;
-    if (adjoints.gates.contains(entry->getArgument(i)))
+    // A log-decay or β the derivation found, or an input the layer marks gate-like.
+    if (adjoints.gates.contains(entry->getArgument(i)) || func.getArgAttr(i, "linrec.gate"))
       backward.setResultAttr(gradients.size(), "linrec.gate", b.getUnitAttr());
     gradients.push_back(adjoints.get(b, loc, entry->getArgument(i)));
   }

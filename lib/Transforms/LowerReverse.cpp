@@ -50,6 +50,12 @@ static LogicalResult lowerReverse(RecurrenceOp op) {
   for (Value operand : op->getOperands())
     if (!cast<RankedTensorType>(operand.getType()).hasStaticShape())
       return op.emitOpError("a reverse recurrence needs static shapes to run as a forward one");
+  // Blocks count from the sequence's start: on the reversed tokens they would not line up
+  // unless every sequence's length were a multiple of the block.
+  for (Operation &bodyOp : op.getBodyBlock())
+    if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
+      return read.emitOpError("a block-start read of a reverse recurrence does not run as a "
+                              "forward one (its blocks count from the sequence's start)");
   OpBuilder b(op);
   Location loc = op.getLoc();
   Value cuSeqlens = op.getCuSeqlens();

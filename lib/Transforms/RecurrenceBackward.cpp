@@ -116,12 +116,13 @@ struct Body {
   Value write(Value S, Value k, Value v, Value beta = {}) {
     return WriteOp::create(b, loc, S.getType(), S, k, v, beta, Value());
   }
-  Value read(Value S, Value q, double scale = 1.0) {
+  Value read(Value S, Value q, double scale = 1.0, int64_t block = 0) {
     auto type = cast<StateType>(S.getType());
     Type result = type.isMatrix() ? Type(VectorType::get({type.getValueDim()}, b.getF32Type()))
                                   : b.getF32Type();
     FloatAttr scaleAttr = scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale);
-    return ReadOp::create(b, loc, result, S, q, scaleAttr, IntegerAttr());
+    IntegerAttr blockAttr = block ? b.getI64IntegerAttr(block) : IntegerAttr();
+    return ReadOp::create(b, loc, result, S, q, scaleAttr, blockAttr);
   }
 };
 } // namespace
@@ -188,6 +189,9 @@ struct StateForm {
   bool delta = false;
   ReadOp read;
   double scale = 1.0;
+  /// The block of a block-start read (0 for a read of S_t): the backward's reads see the
+  /// same blocks, the reverse ones from the blocks after.
+  int64_t readBlock = 0;
   /// Per token: the cotangent of the read (its output's, or what the outputs computed from
   /// the reads give it), and for value-axis decays the read times it.
   Value readCotangent, readTimesCotangent;
@@ -256,8 +260,6 @@ private:
     for (Operation &bodyOp : op.getBodyBlock()) {
       if (auto write = dyn_cast<WriteOp>(bodyOp); write && write.getMask())
         return unsupported(write, "a masked write");
-      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
-        return unsupported(read, "a block-start read");
       if (isStateOp(bodyOp) && !isa<DecayOp, DeltaOp, WriteOp, ReadOp, YieldOp>(bodyOp))
         return unsupported(&bodyOp, "only decays, delta transitions, plain writes and reads "
                                     "have a derived backward so far");
@@ -279,6 +281,10 @@ private:
       if (form.read.getState() != yield.getStates()[update.index])
         return unsupported(form.read, "a read before the state's last update");
       form.scale = form.read.getScale() ? form.read.getScale()->convertToDouble() : 1.0;
+      form.readBlock = form.read.getBlockStart().value_or(0);
+      if (form.readBlock && (update.delta || !update.scalarDecays.empty() ||
+                             !update.keyDecays.empty() || !update.valueDecays.empty()))
+        return unsupported(form.read, "a block-start read of a decaying or delta-rule state");
       form.key = update.key;
       form.value = update.value;
       form.beta = update.beta;
@@ -674,7 +680,8 @@ private:
       auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
       Value S = applyDecays(body, body.states[0], scalar, key, value, true);
       S = body.write(S, c.valueRow(body, x), x[form.key], form.beta ? x[form.beta] : Value());
-      Value dqValue = body.read(S, c.cotangentRow(body, body.inputs[dO]), form.scale);
+      Value dqValue =
+          body.read(S, c.cotangentRow(body, body.inputs[dO]), form.scale, form.readBlock);
       body.yieldedStates = {S};
       auto grads = sliceGradients(body, c.all, x, {{x[form.query], dqValue}});
       if (failed(grads))
@@ -719,7 +726,7 @@ private:
       Value R = applyDecays(body, body.states[0], scalar, key, value, true);
       R = body.write(R, c.cotangentRow(body, body.inputs[dO]),
                      body.scaled(x[form.query], form.scale));
-      Value u = body.read(R, c.valueRow(body, x));
+      Value u = body.read(R, c.valueRow(body, x), 1.0, form.readBlock);
       Value beta = form.beta ? x[form.beta] : Value();
       Value dkValue = beta ? body.mul(u, body.splat(beta, u.getType())) : u;
       body.yieldedStates = {R};
@@ -764,7 +771,7 @@ private:
       Value R = applyDecays(body, body.states[0], scalar, key, value, false);
       Value doRow = c.cotangentRow(body, body.inputs[dO]);
       R = body.write(R, sq, doRow);
-      Value u = body.read(R, x[form.key]);
+      Value u = body.read(R, x[form.key], 1.0, form.readBlock);
       Value dvValue = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
       body.yieldedStates = {R};
       if (!c.normalizer) {

@@ -596,9 +596,11 @@ func.func @reverse_window(%q: tensor<1x8x1x16xf32>) -> (tensor<1x8x1x16xf32>, te
       -> (tensor<1x8x1x16xf32>, tensor<1x1x16x16xf32>) {
   ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>):
     %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
-    // expected-error @+1 {{is defined for forward recurrences only, not in a reverse one}}
     %ot = linrec.read %S1, %qt block_start 4 : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
-    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%ot : vector<16xf32>)
+    // expected-error @+1 {{is defined for forward recurrences only, not in a reverse one}}
+    %w = linrec.window_read %qt, %qt, %qt size 4 scale 0.25 : vector<16xf32>, vector<16xf32>
+    %sum = arith.addf %ot, %w : vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%sum : vector<16xf32>)
   }
   return %o, %s : tensor<1x8x1x16xf32>, tensor<1x1x16x16xf32>
 }

@@ -36,6 +36,16 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> deriveBackward(mlir::ModuleOp 
 /// (`linrec.gate`), whose float32 error is larger.
 std::vector<bool> gateGradients(mlir::ModuleOp backward, llvm::StringRef funcName);
 
+/// The error of each gradient against the float64 one: relative RMS, ‖g − ref‖ / ‖ref‖, but
+/// never relative to less than 1e-4 of the layer's largest sensitivity: with
+/// s = max_j ‖ref_j‖·‖x_j‖ (how much L moves, to first order, when input j moves by its own
+/// size), the denominator is max(‖ref_i‖, 1e-4 · s / ‖x_i‖). A gradient that cancels to zero
+/// (LoLCATs' window logit when no query sees the linear term) is float32 rounding of terms
+/// of the other sensitivities' size, not a relative error of 1. `inputs` are the float
+/// arguments, in the gradients' order.
+std::vector<double> gradientErrors(llvm::ArrayRef<Array> gradients, llvm::ArrayRef<Array> expected,
+                                   llvm::ArrayRef<Array> inputs);
+
 /// Runs @<funcName>_backward of a module deriveBackward returned on a compiled `target`:
 /// `args` are f's arguments, one cotangent per result follows (converted to f32).
 llvm::Expected<std::vector<Array>>

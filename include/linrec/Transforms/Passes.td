@@ -190,15 +190,20 @@ def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
     forward state transposed, read with the read's cotangent; dk, dv and dβ from the
     reverse-time cotangent state (`reverse`, decays delayed one token); the initial state's
     gradient from a second reverse state; every log-decay's gradient as a reverse cumulative
-    sum of the scaling identity's terms (DESIGN.md §2). Drivers computed per token in the
-    body (feature maps, norms, gate activations) are recomputed in each backward body and
-    differentiated there; outputs computed from the reads get their reads' cotangents from
-    one more forward recurrence. Around recurrences, `linalg.generic` ops (element-wise maps,
-    contractions such as projections) and `linrec.heads_rms_norm` have adjoints. The targets
-    compile the result like any function, the recurrences into their chunked kernels.
-    Gradients of log-decays and betas are marked `linrec.gate` (their f32 error is larger:
-    cumulative sums of differences). An op or body it cannot differentiate (delta rules,
-    windows, selects, products of states, …) is an error that names it. Named ops must be
+    sum of the scaling identity's terms (DESIGN.md §2). A delta rule adds a forward read
+    before the write (ε = v − S'ᵀk) and a reverse delta rule (dδ), after which the states are
+    plain recurrences again; block-start reads are read at the same blocks (the reverse ones
+    from the blocks after). Drivers computed per token in the body (feature maps, norms, gate
+    activations) are recomputed in each backward body and differentiated there; outputs
+    computed from the reads get their reads' cotangents from one more forward recurrence.
+    Around recurrences, `linalg.generic` ops (element-wise maps, contractions such as
+    projections, max reductions), `linrec.window_attention` (linalg over the band of keys),
+    `linrec.heads_rms_norm` and tensor pads and slices have adjoints. The targets compile the
+    result like any function, the recurrences into their kernels. Gradients of log-decays and
+    betas, and of arguments marked `linrec.gate` (the layer builder marks the gate-like
+    inputs: gate, router and window logits), are marked `linrec.gate` (their f32 error is
+    larger: cumulative sums of differences). An op or body it cannot differentiate (products
+    of states, masked writes, state selects, …) is an error that names it. Named ops must be
     normalized first (`linrec-normalize`).
   }];
   let options = [

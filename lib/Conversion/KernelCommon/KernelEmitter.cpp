@@ -145,8 +145,17 @@ void KernelEmitter::mapTokenArguments(IRMapping &mapping, const WorkItem &item, 
 
 Value KernelEmitter::startsBlock(const WorkItem &item, Value token, int64_t block) {
   Value position = arith::SubIOp::create(b, token, item.tokenBegin);
-  Value offset = arith::RemUIOp::create(b, position, index(block));
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(0));
+  if (!op.getReverse()) {
+    Value offset = arith::RemUIOp::create(b, position, index(block));
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(0));
+  }
+  // Reverse: blocks count from the sequence's start; a block starts at its last token (and
+  // the sequence's last token, the first to run, starts its block).
+  Value stored = arith::SubIOp::create(b, memoryToken(item, token), item.tokenBegin);
+  Value offset = arith::RemUIOp::create(b, stored, index(block));
+  Value last = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, offset, index(block - 1));
+  Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, position, index(0));
+  return arith::OrIOp::create(b, first, last);
 }
 
 /// Elements of `memref` per 64-byte cache line.
