@@ -845,14 +845,20 @@ private:
     FailureOr<RecurrenceOp> queries = deltaQueryRecurrence(c, eps, dDelta, queryTerms);
     if (failed(queries))
       return failure();
-    FailureOr<RecurrenceOp> keys = deltaKeyRecurrence(c, eps, dDelta, keyTerms);
+    unsigned writeKeyTerms;
+    FailureOr<RecurrenceOp> keys = deltaKeyRecurrence(c, eps, dDelta, true, keyTerms);
     if (failed(keys))
+      return failure();
+    FailureOr<RecurrenceOp> writeKeys = deltaKeyRecurrence(c, eps, dDelta, false, writeKeyTerms);
+    if (failed(writeKeys))
       return failure();
     Value finalStateT = queries->getFinalStates()[0];
     // The gate terms: positive q ⊙ dq (q · dq); negative k ⊙ Rδ + β k ⊙ S'dδ (β v · dδ).
     if (c.keyGates &&
         failed(gateSum(c, queries->getResult(queryTerms),
-                       adjoint::add(b, loc, keys->getResult(keyTerms),
+                       adjoint::add(b, loc,
+                                    adjoint::add(b, loc, keys->getResult(keyTerms),
+                                                 (*writeKeys)->getResult(writeKeyTerms)),
                                     queries->getResult(queryTerms + c.keyGates + c.scalarGates)),
                        0u, form.keyDecays, finalStateT)))
       return failure();
@@ -990,17 +996,19 @@ private:
   }
 
   /// R δ for dk: W = R − β k dδᵀ is the plain reverse recurrence W ← D_{t+1}(W) + s q doᵀ −
-  /// β k dδᵀ, two writes as two transposed states (W's at the end: dS_T and 0) read with δ;
-  /// R δ = W δ + β k (dδ · δ). Gives the R δ part of dk, and k ⊙ R δ for key gates from
+  /// β k dδᵀ, and R δ = W δ + β k (dδ · δ). Its two writes are two recurrences on transposed
+  /// states read with δ (one kernel each: together in one, the GPU schedule spills):
+  /// `fromQueries` the first (W's end value dS_T; it adds the rank-one term), else the
+  /// second (from 0). Each gives its part of dk, and k ⊙ that part for key gates from
   /// `gateTerms` on.
   FailureOr<RecurrenceOp> deltaKeyRecurrence(const StateContext &c, Value eps, Value dDelta,
-                                             unsigned &gateTerms) {
+                                             bool fromQueries, unsigned &gateTerms) {
     const StateForm &form = c.form;
     RecurrenceSpec spec;
     spec.reverse = true;
-    spec.states = {c.transposed, c.transposed};
+    spec.states = {c.transposed};
     Value dSTt = transposeStates(b, loc, c.dST);
-    spec.inits = {dSTt, zerosLike(b, loc, dSTt.getType())};
+    spec.inits = {fromQueries ? dSTt : zerosLike(b, loc, dSTt.getType())};
     unsigned dO = spec.input(c.dO), e = spec.input(eps), dd = spec.input(dDelta);
     TokenSlice slice = sliceOf({form.query, form.key, form.beta});
     SliceOperands operands = addSlice(spec, slice);
@@ -1011,16 +1019,20 @@ private:
       ClonedSlice x = cloneSlice(body, slice, operands);
       auto [scalar, key, value] = c.splitDecays(args(body, nextDecays));
       Value beta = x[form.beta], k = x[form.key], dDeltaRow = body.inputs[dd];
-      Value Wq = applyDecays(body, body.states[0], scalar, key, value, true);
-      Wq = body.write(Wq, body.inputs[dO], body.scaled(x[form.query], form.scale));
-      Value Wk = applyDecays(body, body.states[1], scalar, key, value, true);
-      Value negBetaK = arith::NegFOp::create(body.b, loc, body.mul(k, body.splat(beta, k.getType())));
-      Wk = body.write(Wk, dDeltaRow, negBetaK);
-      body.yieldedStates = {Wq, Wk};
+      Value W = applyDecays(body, body.states[0], scalar, key, value, true);
+      if (fromQueries) {
+        W = body.write(W, body.inputs[dO], body.scaled(x[form.query], form.scale));
+      } else {
+        Value betaK = body.mul(k, body.splat(beta, k.getType()));
+        W = body.write(W, dDeltaRow, arith::NegFOp::create(body.b, loc, betaK));
+      }
+      body.yieldedStates = {W};
       Value delta = body.mul(body.inputs[e], body.splat(beta, dDeltaRow.getType()));
-      Value Wdelta = body.add(body.read(Wq, delta), body.read(Wk, delta));
-      Value rank1 = body.mul(beta, body.sum(body.mul(dDeltaRow, delta)));
-      Value dk = body.add(Wdelta, body.mul(k, body.splat(rank1, k.getType())));
+      Value dk = body.read(W, delta);
+      if (fromQueries) {
+        Value rank1 = body.mul(beta, body.sum(body.mul(dDeltaRow, delta)));
+        dk = body.add(dk, body.mul(k, body.splat(rank1, k.getType())));
+      }
       auto grads = sliceGradients(body, slice, x, {{k, dk}});
       if (failed(grads))
         return void(status = failure());
