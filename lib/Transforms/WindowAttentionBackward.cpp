@@ -81,8 +81,10 @@ private:
   Value constant(OpBuilder &nb, Location l, double value) {
     return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(static_cast<float>(value)));
   }
+  /// acc + x·y; the sum may be reassociated, so that the loops vectorize.
   static Value mulAdd(OpBuilder &nb, Location l, ValueRange a) {
-    return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, a[0], a[1]));
+    return arith::AddFOp::create(nb, l, a[2], arith::MulFOp::create(nb, l, a[0], a[1]),
+                                 arith::FastMathFlags::reassoc);
   }
 
   /// x[b, t, h, :] · yPad[b, t + w, h, :] for every (b, t, h, w): loops (b, t, h, w, d).
@@ -234,35 +236,42 @@ private:
     }
   }
 
-  /// factor · Σ_w x[b, t, h, w] yPad[b, t + w, h, :] (dq from the keys): loops (b, t, h, d, w).
-  Value bandTimesTokens(Value x, Value yPad, int64_t width, double factor) {
+  /// out[b, t, h, d] = factor · Σ_w x[b, t, h, w] y[b, row(t, w), h, d] over loops
+  /// (b, t, h, w, d): the offsets reduce outside the feature loop, so the innermost loop runs
+  /// along contiguous rows.
+  Value bandContraction(Value x, AffineMap xMap, Value y, AffineMap yMap, int64_t width,
+                        double factor) {
     auto type = RankedTensorType::get({B, T, H, width}, f32);
-    return buildGeneric(b, loc, type, {x, yPad},
-                        {map(5, {dim(0), dim(1), dim(2), dim(4)}),
-                         map(5, {dim(0), dim(1) + dim(4), dim(2), dim(3)})},
-                        1, [&](OpBuilder &nb, Location l, ValueRange a) {
-                          Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
-                          if (factor != 1.0)
-                            p = arith::MulFOp::create(nb, l, p, constant(nb, l, factor));
-                          return arith::AddFOp::create(nb, l, a[2], p).getResult();
-                        });
+    using utils::IteratorType;
+    SmallVector<IteratorType> iterators = {IteratorType::parallel, IteratorType::parallel,
+                                           IteratorType::parallel, IteratorType::reduction,
+                                           IteratorType::parallel};
+    AffineMap out = map(5, {dim(0), dim(1), dim(2), dim(4)});
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{type}, ValueRange{x, y}, ValueRange{zerosLike(b, loc, type)},
+               ArrayRef<AffineMap>{xMap, yMap, out}, iterators,
+               [&](OpBuilder &nb, Location l, ValueRange a) {
+                 Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+                 if (factor != 1.0)
+                   p = arith::MulFOp::create(nb, l, p, constant(nb, l, factor));
+                 linalg::YieldOp::create(nb, l, ValueRange{arith::AddFOp::create(nb, l, a[2], p)});
+               })
+        .getResult(0);
+  }
+
+  /// factor · Σ_w x[b, t, h, w] yPad[b, t + w, h, :] (dq from the keys).
+  Value bandTimesTokens(Value x, Value yPad, int64_t width, double factor) {
+    return bandContraction(x, map(5, {dim(0), dim(1), dim(2), dim(3)}), yPad,
+                           map(5, {dim(0), dim(1) + dim(3), dim(2), dim(4)}), width, factor);
   }
 
   /// factor · Σ_w x[b, t, h, w] y[b, t, h, :] with t = j + reach − w, per key j (dk and dv
   /// from the queries whose windows hold j): band and tokens padded after the sequence.
   Value tokensTimesBand(Value x, Value y, int64_t width, double factor) {
     Value xEnd = padTokens(b, loc, x, 0, reach), yEnd = padTokens(b, loc, y, 0, reach);
-    auto type = RankedTensorType::get({B, T, H, width}, f32);
-    AffineExpr query = dim(1) + reach - dim(4);
-    return buildGeneric(b, loc, type, {xEnd, yEnd},
-                        {map(5, {dim(0), query, dim(2), dim(4)}),
-                         map(5, {dim(0), query, dim(2), dim(3)})},
-                        1, [&](OpBuilder &nb, Location l, ValueRange a) {
-                          Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
-                          if (factor != 1.0)
-                            p = arith::MulFOp::create(nb, l, p, constant(nb, l, factor));
-                          return arith::AddFOp::create(nb, l, a[2], p).getResult();
-                        });
+    AffineExpr query = dim(1) + reach - dim(3);
+    return bandContraction(xEnd, map(5, {dim(0), query, dim(2), dim(3)}), yEnd,
+                           map(5, {dim(0), query, dim(2), dim(4)}), width, factor);
   }
 };
 } // namespace
