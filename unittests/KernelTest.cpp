@@ -1408,6 +1408,60 @@ func.func @f(%q: !x, %k: !x, %v: !x, %init: tensor<4x2x16x16xf32>, %cu: tensor<5
   }
 }
 
+TEST_F(KernelTest, DeltaRulesWithTheirOwnWriteKeyMatchTheReference) {
+  // S' − β k (S'ᵀk)ᵀ + c xᵀ with c ≠ k (the delta rule's backward: the reverse delta rule
+  // writes s q doᵀ): the CPU chunked kernel solves the WY system with the earlier writes on
+  // its right-hand side; with a scalar decay, packed sequences, initial states, reads after
+  // and before the write; chunks of 16 over 200 tokens. The GPU schedule runs the scan.
+  const char *text = R"mlir(
+!S = !linrec.state<16x16xf32>
+!x = tensor<1x200x2x16xf32>
+!g = tensor<1x200x2xf32>
+func.func @f(%q: !x, %k: !x, %c: !x, %v: !x, %g: !g, %b: !g, %init: tensor<4x2x16x16xf32>,
+             %cu: tensor<5xi32>) -> (!x, !x) {
+  %o, %p, %s = linrec.recurrence ins(%q, %k, %c, %v, %g, %b : !x, !x, !x, !x, !g, !g)
+      init(%init : tensor<4x2x16x16xf32>) cu_seqlens(%cu : tensor<5xi32>) -> (!x, !x, tensor<4x2x16x16xf32>) {
+  ^bb0(%R: !S, %qt: vector<16xf32>, %kt: vector<16xf32>, %ct: vector<16xf32>, %vt: vector<16xf32>,
+       %gt: f32, %bt: f32):
+    %R1 = linrec.decay %R, %gt : !S, f32
+    %pre = linrec.read %R1, %qt : !S, vector<16xf32> -> vector<16xf32>
+    %R2 = linrec.delta %R1, %kt, %bt : !S, vector<16xf32>
+    %R3 = linrec.write %R2, %ct, %vt : !S, vector<16xf32>, vector<16xf32>
+    %o = linrec.read %R3, %qt scale 0.5 : !S, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%R3 : !S) outputs(%o, %pre : vector<16xf32>, vector<16xf32>)
+  }
+  return %o, %p : !x, !x
+}
+)mlir";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module);
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
+  ASSERT_EQ(analysis.algorithm, Algorithm::ChunkedDelta) << analysis.reason;
+  EXPECT_TRUE(static_cast<bool>(analysis.states.front().writeKey));
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<Array> args;
+  for (int i = 0; i < 4; ++i)
+    args.push_back(normalArray({1, 200, 2, 16}, 0.5));
+  normalizeRows(args[1], 16); // unit delta keys
+  for (double scale : {-0.3, 1.0}) { // g, beta
+    Array a(DType::F32, {1, 200, 2});
+    for (double &value : a.data)
+      value = static_cast<float>(scale * uniform(rng));
+    args.push_back(a);
+  }
+  args.push_back(normalArray({4, 2, 16, 16}, 0.5));
+  Array cu(DType::I32, {5});
+  cu.data = {0, 5, 5, 130, 200};
+  args.push_back(cu);
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  for (KernelForm kernel : {Chunked, Scan, GpuSchedule}) {
+    auto run = runOnCpuKernels(*module, "f", args, optionsFor(kernel, 16));
+    ASSERT_TRUE(static_cast<bool>(run)) << llvm::toString(run.takeError());
+    expectMatches(*run, *reference, 1e-5, ::testing::Message() << "kernel " << int(kernel));
+  }
+}
+
 TEST_F(KernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   // The scan applies a token's state ops in one pass over the rows: a masked write, a select
   // between the new and the old state, a decay and a delta transition of a second state, and

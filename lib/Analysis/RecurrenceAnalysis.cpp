@@ -71,8 +71,19 @@ struct ChainReader {
           return fail("two writes in one step");
         if (write.getMask())
           return fail("a masked write");
-        if (phase == Delta && (write.getKey() != update.key || write.getBeta() != update.beta))
-          return fail("the delta transition and the write use different keys or betas");
+        if (phase == Delta && (write.getKey() != update.key || write.getBeta() != update.beta)) {
+          if (!update.keyDecays.empty() || !update.valueDecays.empty())
+            return fail("the delta transition and the write use different keys or betas, "
+                        "with vector decays");
+          if (!write.getValue())
+            return fail("a normalizer's delta transition");
+          update.writeKey = write.getKey();
+          update.writeBeta = write.getBeta();
+          update.value = write.getValue();
+          phase = Written;
+          state = write.getResult();
+          continue;
+        }
         update.key = write.getKey();
         update.value = write.getValue();
         update.beta = write.getBeta();
@@ -204,7 +215,7 @@ bool RecurrenceAnalysis::driversIndependentOfReads(RecurrenceOp op, RecurrenceAn
       stateDependent.insert(&bodyOp); // after: the slice removes its root
     }
   for (const StateUpdate &s : result.states) {
-    SmallVector<Value> drivers = {s.key, s.value, s.beta};
+    SmallVector<Value> drivers = {s.key, s.value, s.beta, s.writeKey, s.writeBeta};
     llvm::append_range(drivers, s.scalarDecays);
     llvm::append_range(drivers, s.keyDecays);
     llvm::append_range(drivers, s.valueDecays);

@@ -908,7 +908,8 @@ private:
   /// dδ_t = R_tᵀk_t from the reverse delta rule R ← D_{t+1}((I − β_{t+1} k_{t+1} k_{t+1}ᵀ) R)
   /// + s q_t do_tᵀ (the next token's key, β and decays read one token late); with an initial
   /// state, its gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) from a second state that takes this
-  /// token's instead. (Decays after the delta transition: the token scan runs it.)
+  /// token's instead. A delta rule whose write key (s q) is not its delta key: chunked on the
+  /// CPU with scalar decays, the token scan otherwise.
   FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
     const StateForm &form = c.form;
     bool initGradient = static_cast<bool>(c.init);
@@ -926,21 +927,42 @@ private:
     SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
     const TokenSlice &slice = initGradient ? c.all : c.drivers;
     SliceOperands operands = addSlice(spec, slice);
+    // Scalar decays commute with the delta transition: decays first, then a delta rule whose
+    // write takes its own key — the form the CPU's chunked kernel runs. Key decays do not
+    // commute (KDA): the token scan runs the delta before them.
+    bool commute = form.keyDecays.empty();
     RecurrenceOp cotangents =
         buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
           ClonedSlice x = cloneSlice(body, slice, operands);
           Value sq = body.scaled(x[form.query], form.scale);
-          Value R = body.delta(body.states[0], body.inputs[nextKey], body.inputs[nextBeta]);
           auto [scalar, key, value] = c.splitDecays(args(body, nextDecays));
-          R = applyDecays(body, R, scalar, key, value, false);
+          Value R = body.states[0];
+          if (commute)
+            R = applyDecays(body, R, scalar, key, value, false);
+          R = body.delta(R, body.inputs[nextKey], body.inputs[nextBeta]);
+          if (!commute)
+            R = applyDecays(body, R, scalar, key, value, false);
           R = body.write(R, sq, body.inputs[dO]);
           body.outputs.push_back(body.read(R, x[form.key]));
           body.yieldedStates = {R};
           if (!initGradient)
             return;
+          auto [scalarNow, keyNow, valueNow] = c.splitDecays(lookup(x, c.decays));
+          if (commute) {
+            // P_t = e^{a_t}(I − β k kᵀ)(P_{t+1} + s q doᵀ): the write term is
+            // e^{a_t}(s q − β (k · s q) k) doᵀ, one rank-one write after the delta.
+            Value k = x[form.key], beta = x[form.beta];
+            Value along = body.mul(beta, body.sum(body.mul(k, sq)));
+            Value writeKey = body.sub(sq, body.mul(k, body.splat(along, k.getType())));
+            for (Value a : scalarNow)
+              writeKey = body.mul(writeKey, body.splat(body.exp(a), writeKey.getType()));
+            Value P = applyDecays(body, body.states[1], scalarNow, keyNow, valueNow, false);
+            P = body.delta(P, k, beta);
+            body.yieldedStates.push_back(body.write(P, writeKey, body.inputs[dO]));
+            return;
+          }
           Value P = body.write(body.states[1], sq, body.inputs[dO]);
           P = body.delta(P, x[form.key], x[form.beta]);
-          auto [scalarNow, keyNow, valueNow] = c.splitDecays(lookup(x, c.decays));
           body.yieldedStates.push_back(applyDecays(body, P, scalarNow, keyNow, valueNow, false));
         });
     if (initGradient)

@@ -27,9 +27,14 @@ struct StateUpdate {
   llvm::SmallVector<mlir::Value> keyDecays;    // vector<dk>
   llvm::SmallVector<mlir::Value> valueDecays;  // vector<dv>
   bool delta = false;
-  mlir::Value key;   // null when the state is never written
+  mlir::Value key;   // null when the state is never written (a delta rule's: its delta key)
   mlir::Value value; // null for a normalizer (the value is 1)
-  mlir::Value beta;  // null when 1
+  mlir::Value beta;  // null when 1 (a delta rule's: its delta β)
+  /// A delta rule whose write takes its own key (and β, null when 1):
+  /// S_t = D_t(S') − β k (D_t(S')ᵀk)ᵀ + β_w c vᵀ, the delta rule's backward (the reverse delta
+  /// rule writes s q doᵀ). Null for S' + β k (v − S'ᵀk)ᵀ. Scalar decays only: the CPU chunked
+  /// kernel runs it, the GPU the token scan.
+  mlir::Value writeKey, writeBeta;
   llvm::SmallVector<ReadOp> reads;
   /// Reads of this state's product with another (read_product, as its first or second).
   llvm::SmallVector<ReadProductOp> productReads;

@@ -62,6 +62,11 @@ struct StateBuffers {
   Value blockQueries;         // 16 x dk scratch of the sub-chunk attention (key decays)
   SmallVector<Value> queries; // per read: C x dk, scaled
   SmallVector<Value> results; // per read: C x dv
+  // A delta rule whose write takes its own key c (StateUpdate::writeKey): C, Cᵀ, the decayed
+  // Cᵀ of the state update, and X (β_w-scaled values; `values` then holds the solve's
+  // right-hand side −strict(K Cᵀ ⊙ Γ) X).
+  Value writeKeys, writeKeysT, writeKeysDecayedT;
+  Value fullWriteValues, writeValues;
 };
 
 /// Rows per sub-chunk of the key-decay attention: its diagonal blocks are exact, the blocks
@@ -243,6 +248,8 @@ private:
     s.values = tile(s.fullValues);
     if (!s.update->delta)
       s.solved = s.values;
+    if (s.fullWriteValues)
+      s.writeValues = tile(s.fullWriteValues);
     if (s.fullValueDecay)
       s.valueDecay = tile(s.fullValueDecay);
   }
@@ -261,6 +268,12 @@ private:
     if (u.delta) {
       s.betas = e.alloc({C});
       s.solved = e.alloc({C, s.dv});
+    }
+    if (u.writeKey) {
+      s.writeKeys = e.alloc({C, s.dk});
+      s.writeKeysT = e.alloc({s.dk, C});
+      s.writeKeysDecayedT = e.alloc({s.dk, C});
+      s.fullWriteValues = s.writeValues = e.alloc({C, s.fullDv});
     }
     // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
     if (!u.scalarDecays.empty() && u.keyDecays.empty())
@@ -313,6 +326,8 @@ private:
       // (Key decays transpose what their chunk needs: emitChunkFactors.)
       if (s.update->key && !s.keyDecay)
         e.transpose(s.keys, s.keysT);
+      if (s.writeKeys)
+        e.transpose(s.writeKeys, s.writeKeysT);
       emitCumulativeDecays(s);
       if (s.update->delta)
         emitDeltaSolve(s);
@@ -381,7 +396,8 @@ private:
 
   void clearChunkBuffers(StateBuffers &s) {
     for (Value buffer :
-         {s.keys, s.fullValues, s.betas, s.scalarDecay, s.keyDecay, s.fullValueDecay})
+         {s.keys, s.fullValues, s.betas, s.scalarDecay, s.keyDecay, s.fullValueDecay,
+          s.writeKeys, s.fullWriteValues})
       if (buffer)
         e.fill(buffer, 0.0);
   }
@@ -390,7 +406,7 @@ private:
   void emitPrologue(const WorkItem &item, Value first, Value count) {
     SmallVector<Value> needed;
     for (const StateUpdate &u : e.analysis.states) {
-      for (Value v : {u.key, u.value, u.beta})
+      for (Value v : {u.key, u.value, u.beta, u.writeKey, u.writeBeta})
         if (v)
           needed.push_back(v);
       llvm::append_range(needed, u.scalarDecays);
@@ -418,7 +434,16 @@ private:
   void storeTokenValues(StateBuffers &s, IRMapping &mapping, Value i) {
     const StateUpdate &u = *s.update;
     Value zero = e.index(0);
-    if (u.key) {
+    if (u.writeKey) {
+      // The delta's key and β, and the write's own key and β-scaled value.
+      e.store(mapping.lookup(u.key), s.keys, {i, zero});
+      e.store(mapping.lookup(u.beta), s.betas, {i});
+      e.store(mapping.lookup(u.writeKey), s.writeKeys, {i, zero});
+      Value value = mapping.lookup(u.value);
+      if (u.writeBeta)
+        value = mul(value, splat(mapping.lookup(u.writeBeta), s.fullDv));
+      e.store(value, s.fullWriteValues, {i, zero});
+    } else if (u.key) {
       e.store(mapping.lookup(u.key), s.keys, {i, zero});
       // A plain write adds β k vᵀ: fold β into the value row. The delta rule keeps β apart.
       Value value = u.value ? mapping.lookup(u.value) : e.f32(1.0);
@@ -523,10 +548,12 @@ private:
   /// j < ⌊i/readBlock⌋·readBlock. Key-vector decays (e^{b_i[d] − b_j[d]} differs per key dim)
   /// factor the whole chunk when its decays are small (emitChunkFactors; s.scaled holds
   /// left ⊙ e^{b}), else run sub-chunks.
-  void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0) {
+  void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0,
+                     Value rightT = {}) {
     VectorType rowType = e.vectorOf(C);
+    assert((!rightT || !s.keyDecay) && "a separate write key goes with scalar decays only");
     if (!s.keyDecay) {
-      e.matmul(left, s.keysT, s.attention, /*accumulate=*/false);
+      e.matmul(left, rightT ? rightT : s.keysT, s.attention, /*accumulate=*/false);
       // Mask and scale each row: e^{b_i − b_j} where j <= i, 0 elsewhere (the exponent is
       // positive above the diagonal; select before multiplying so it never reaches O).
       Value positions = e.positions(C);
@@ -727,7 +754,16 @@ private:
   }
 
   /// The delta rule's U by forward substitution (the WY/UT form: T = A⁻¹ diag(β), U = T V).
+  /// With a separate write (c, x), U = −β S'ᵀk solves the same system with the right-hand
+  /// side V = −strict(K Cᵀ ⊙ Γ) X: the earlier tokens' writes seen by this token's key.
   void emitDeltaSolve(StateBuffers &s) {
+    if (s.writeKeys) {
+      emitAttention(s, s.keys, /*strict=*/true, 0, s.writeKeysT);
+      e.matmul(s.attention, s.writeValues, s.values, /*accumulate=*/false);
+      e.forLoop(0, C, [&](Value i) {
+        e.store(arith::NegFOp::create(b, row(s.values, i, s.dv)), s.values, {i, e.index(0)});
+      });
+    }
     emitDecayedRows(s, s.keys);                                // K ⊙ e^{b}
     matmulPrefetchingNextChunk(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S
     emitAttention(s, s.keys, /*strict=*/true);                  // G
@@ -761,6 +797,10 @@ private:
     emitAttention(s, s.queries[r], /*strict=*/read.seesStateBeforeWrite());
     if (!s.valueDecay) {
       matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
+      if (s.writeKeys) { // + (Q Cᵀ ⊙ Γ ⊙ M) X: the separate writes
+        emitAttention(s, s.queries[r], read.seesStateBeforeWrite(), 0, s.writeKeysT);
+        e.matmul(s.attention, s.writeValues, out, /*accumulate=*/true);
+      }
       return;
     }
     e.forLoop(0, C, [&](Value i) {
@@ -769,7 +809,8 @@ private:
     emitValueDecayedMix(s, s.solved, out);
   }
 
-  /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}]).
+  /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}])
+  /// [+ (C ⊙ e^{b_last − b})ᵀ X with a separate write].
   void emitStateUpdate(StateBuffers &s) {
     Value last = e.index(C - 1);
     Value scalarLast = s.scalarDecay ? scalarAt(s.scalarDecay, {last}) : Value();
@@ -795,8 +836,12 @@ private:
           exponent = sub(exponent, e.load(chunkRow, s.keyDecayT, {d, e.index(0)}));
         if (s.scalarDecay)
           exponent = sub(exponent, e.load(chunkRow, s.scalarDecay, {e.index(0)}));
-        e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), exp(exponent)), s.keysDecayedT,
+        Value weights = exp(exponent);
+        e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), weights), s.keysDecayedT,
                 {d, e.index(0)});
+        if (s.writeKeysT)
+          e.store(mul(e.load(chunkRow, s.writeKeysT, {d, e.index(0)}), weights),
+                  s.writeKeysDecayedT, {d, e.index(0)});
       };
       if (!s.keyDecay)
         return decayKeys();
@@ -818,6 +863,8 @@ private:
       rhs = s.valuesDecayed;
     }
     matmulPrefetchingNextChunk(s.keysDecayedT, rhs, s.state, /*accumulate=*/true);
+    if (s.writeKeys) // + (C ⊙ e^{b_last − b})ᵀ X: the separate writes
+      e.matmul(s.writeKeysDecayedT, s.writeValues, s.state, /*accumulate=*/true);
   }
 
   /// Token i of the chunk: the body's ops after the reads, then the outputs.

@@ -67,9 +67,12 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
                  "needs the chunked schedule, but the recurrence runs sequentially")
              << (analysis.reason.empty() ? "" : " (" + analysis.reason + ")")
              << "; write the window as linrec.window_attention instead";
-    // The GPU has no chunked product schedule yet: such recurrences run the exact scan.
+    // The GPU has no chunked product schedule yet, nor one for a delta rule whose write takes
+    // its own key: such recurrences run the exact scan.
+    bool separateWrite = llvm::any_of(analysis.states,
+                                      [](const StateUpdate &u) { return bool(u.writeKey); });
     bool sequential = analysis.algorithm == Algorithm::Sequential ||
-                      analysis.algorithm == Algorithm::ChunkedProduct;
+                      analysis.algorithm == Algorithm::ChunkedProduct || separateWrite;
     // Block-start reads need whole blocks per chunk (the scan takes no chunks).
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (!sequential)
