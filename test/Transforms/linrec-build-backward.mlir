@@ -121,7 +121,8 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 
 // The delta rule (Gated DeltaNet, a scalar decay): ε = v − S'ᵀk from the forward read before
 // its write; dδ = Rᵀk from the reverse delta rule (the next token's key, β and decay delayed
-// one token; the initial state's gradient from a second state taking this token's); then
+// one token, the decay first — it commutes —, a write key of its own; the initial state's
+// gradient from a second state taking this token's); then
 // plain recurrences: Sᵀ ← D(Sᵀ) + δ kᵀ read before its write with dδ (S'dδ) and after it with
 // do (dq), and W = R − β k dδᵀ as two reverse transposed recurrences read with δ (R δ); the log-decay's
 // gradient a reverse cumulative sum of q · dq − v · dv.
@@ -135,13 +136,13 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // CHECK-NEXT: linrec.delta %[[D]]
 // CHECK: arith.subf %{{.*}}, %[[U]]
 // CHECK: %[[DD:.*]]:3 = linrec.recurrence ins(%[[DO:.*]], %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 1, 1, 0, 0, 0, 0, 0>, reverse}
-// CHECK: %[[R:.*]] = linrec.delta
-// CHECK-NEXT: linrec.decay %[[R]]
+// CHECK: %[[R:.*]] = linrec.decay
+// CHECK-NEXT: linrec.delta %[[R]]
 // CHECK: linrec.write
 // CHECK: linrec.read
-// CHECK: linrec.write
-// CHECK-NEXT: linrec.delta
-// CHECK-NEXT: linrec.decay
+// CHECK: %[[P:.*]] = linrec.decay
+// CHECK-NEXT: linrec.delta %[[P]]
+// CHECK-NEXT: linrec.write
 // CHECK: %[[DQ:.*]]:7 = linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init
 // CHECK: %[[DS:.*]] = linrec.decay
 // CHECK-NEXT: linrec.read %[[DS]]
