@@ -67,7 +67,6 @@ Value linrec::emitHeadsRmsNormAdjoint(OpBuilder &b, Location loc, HeadsRmsNormOp
 static LogicalResult emitExtremumAdjoint(OpBuilder &b, linalg::GenericOp generic, Value g,
                                          unsigned input, Adjoints &adjoints) {
   Location loc = generic.getLoc();
-  MLIRContext *ctx = b.getContext();
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   AffineMap xMap = maps[input], yMap = maps.back();
   SmallVector<unsigned> reductions;
@@ -106,7 +105,6 @@ static LogicalResult emitExtremumAdjoint(OpBuilder &b, linalg::GenericOp generic
         Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(f32, 0.0));
         linalg::YieldOp::create(nb, l, ValueRange{arith::SelectOp::create(nb, l, at, a[0], zero)});
       });
-  (void)ctx;
   adjoints.add(b, loc, x, dx.getResult(0));
   return success();
 }
