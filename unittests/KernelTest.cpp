@@ -213,6 +213,27 @@ protected:
     }
   }
 
+  /// Arguments of the packed-sequence tests: `tokens` rows [1, 200, 2, 16] of 0.5·N(0, 1)
+  /// (the second scaled to unit norm: a delta rule's keys), per-token scalars [1, 200, 2] of
+  /// scale · U(0, 1) for each of `scalars` (log-decays, betas), `inits` initial states
+  /// [4, 2, 16, 16], and cu_seqlens of four sequences of 5, 0, 125 and 70 tokens.
+  std::vector<Array> packedSequenceArgs(int tokens, llvm::ArrayRef<double> scalars, int inits) {
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    std::vector<Array> args;
+    for (int i = 0; i < tokens; ++i)
+      args.push_back(normalArray({1, 200, 2, 16}, 0.5));
+    if (tokens > 1)
+      normalizeRows(args[1], 16);
+    for (double scale : scalars)
+      args.push_back(drawnArray({1, 200, 2}, [&] { return scale * uniform(rng); }));
+    for (int i = 0; i < inits; ++i)
+      args.push_back(normalArray({4, 2, 16, 16}, 0.5));
+    Array cu(DType::I32, {5});
+    cu.data = {0, 5, 5, 130, 200};
+    args.push_back(cu);
+    return args;
+  }
+
   /// Every result of `actual` finite and within `tolerance` (relative RMS) of `expected`.
   static void expectMatches(llvm::ArrayRef<Array> actual, llvm::ArrayRef<Array> expected,
                             double tolerance, const ::testing::Message &what) {
@@ -1222,21 +1243,8 @@ TEST_F(KernelTest, BlockStartReadsMatchTheReference) {
       EXPECT_EQ(analysis.readBlock, c.block);
       EXPECT_EQ(analysis.chunkSizeFor(c.chunk) % c.block, 0);
     }
-      std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    std::vector<Array> args;
-    for (int i = 0; i < 3; ++i)
-      args.push_back(normalArray({1, 200, 2, 16}, 0.5));
-    normalizeRows(args[1], 16); // unit keys for the delta rule
-    for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
-      Array a(DType::F32, {1, 200, 2});
-      for (double &value : a.data)
-        value = static_cast<float>(scale * uniform(rng));
-      args.push_back(a);
-    }
-    args.push_back(normalArray({4, 2, 16, 16}, 0.5));
-    Array cu(DType::I32, {5});
-    cu.data = {0, 5, 5, 130, 200};
-    args.push_back(cu);
+    // q, k, v; g (log-decays), beta; an initial state.
+    std::vector<Array> args = packedSequenceArgs(3, {-0.3, 1.0}, 1);
     auto reference = interpretFunction(*module, "f", args);
     ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
     enum KernelForm { Chunked, Grouped, Scan, GroupedScan, GpuFused, GpuTwoPhase, GpuTensorCores };
@@ -1310,26 +1318,11 @@ func.func @f(%q: !x, %k: !x, %v: !x, %g: !g, %b: !g, %gk: !x, %i0: !init, %i1: !
   int before = 0;
   op.walk([&](ReadOp read) { before += read.seesStateBeforeWrite(); });
   EXPECT_EQ(before, 4);
+  // q, k, v; g (log-decays), beta; three initial states; gk (key log-decays) after beta.
+  std::vector<Array> args = packedSequenceArgs(3, {-0.3, 1.0}, 3);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  std::vector<Array> args;
-  for (int i = 0; i < 3; ++i)
-    args.push_back(normalArray({1, 200, 2, 16}, 0.5));
-  normalizeRows(args[1], 16); // unit keys for the delta rule
-  for (double scale : {-0.3, 1.0}) { // g (log-decays), beta
-    Array a(DType::F32, {1, 200, 2});
-    for (double &value : a.data)
-      value = static_cast<float>(scale * uniform(rng));
-    args.push_back(a);
-  }
-  Array gk(DType::F32, {1, 200, 2, 16});
-  for (double &value : gk.data)
-    value = static_cast<float>(-0.5 * uniform(rng));
-  args.push_back(gk);
-  for (int i = 0; i < 3; ++i)
-    args.push_back(normalArray({4, 2, 16, 16}, 0.5));
-  Array cu(DType::I32, {5});
-  cu.data = {0, 5, 5, 130, 200};
-  args.push_back(cu);
+  args.insert(args.begin() + 5,
+              drawnArray({1, 200, 2, 16}, [&] { return -0.5 * uniform(rng); }));
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   enum KernelForm { Chunked, Scan, GpuFused, GpuTwoPhase, GpuTensorCores };
@@ -1374,13 +1367,8 @@ func.func @f(%q: !x, %k: !x, %v: !x, %init: tensor<4x2x16x16xf32>, %cu: tensor<5
   RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
   EXPECT_EQ(analysis.algorithm, Algorithm::Sequential);
   EXPECT_NE(analysis.reason.find("reverse"), std::string::npos) << analysis.reason;
-  std::vector<Array> args;
-  for (int i = 0; i < 3; ++i)
-    args.push_back(normalArray({1, 200, 2, 16}, 0.5));
-  args.push_back(normalArray({4, 2, 16, 16}, 0.5));
-  Array cu(DType::I32, {5});
-  cu.data = {0, 5, 5, 130, 200}; // lengths 5, 0, 125, 70: none a multiple of 7
-  args.push_back(cu);
+  // q, k, v; an initial state; lengths 5, 0, 125, 70: none a multiple of 7.
+  std::vector<Array> args = packedSequenceArgs(3, {}, 1);
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (KernelForm kernel : {Chunked, GpuSchedule}) {
@@ -1438,21 +1426,8 @@ func.func @f(%q: !x, %k: !x, %c: !x, %v: !x, %g: !g, %b: !g, %init: tensor<4x2x1
   RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
   ASSERT_EQ(analysis.algorithm, Algorithm::ChunkedDelta) << analysis.reason;
   EXPECT_TRUE(static_cast<bool>(analysis.states.front().writeKey));
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  std::vector<Array> args;
-  for (int i = 0; i < 4; ++i)
-    args.push_back(normalArray({1, 200, 2, 16}, 0.5));
-  normalizeRows(args[1], 16); // unit delta keys
-  for (double scale : {-0.3, 1.0}) { // g, beta
-    Array a(DType::F32, {1, 200, 2});
-    for (double &value : a.data)
-      value = static_cast<float>(scale * uniform(rng));
-    args.push_back(a);
-  }
-  args.push_back(normalArray({4, 2, 16, 16}, 0.5));
-  Array cu(DType::I32, {5});
-  cu.data = {0, 5, 5, 130, 200};
-  args.push_back(cu);
+  // q, k (unit delta keys), c, v; g, beta; an initial state.
+  std::vector<Array> args = packedSequenceArgs(4, {-0.3, 1.0}, 1);
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
   for (KernelForm kernel : {Chunked, Scan, GpuSchedule}) {

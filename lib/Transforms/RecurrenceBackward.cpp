@@ -744,20 +744,27 @@ private:
     return dk;
   }
 
+  /// A reverse recurrence on the cotangent state R (from the final state's cotangent), and
+  /// with an initial state a second one for its gradient (from the same).
+  static RecurrenceSpec cotangentSpec(const StateContext &c) {
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    spec.states = {c.matrix};
+    spec.inits = {c.dST};
+    if (c.init) {
+      spec.states.push_back(c.matrix);
+      spec.inits.push_back(c.dST);
+    }
+    return spec;
+  }
+
   /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with an initial state, dS_0 = D_0(R_0)
   /// from a second state P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), which takes the
   /// decays undelayed.
   FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms) {
     const StateForm &form = c.form;
     bool initGradient = static_cast<bool>(c.init);
-    RecurrenceSpec spec;
-    spec.reverse = true;
-    spec.states = {c.matrix};
-    spec.inits = {c.dST};
-    if (initGradient) {
-      spec.states.push_back(c.matrix);
-      spec.inits.push_back(c.dST);
-    }
+    RecurrenceSpec spec = cotangentSpec(c);
     unsigned dO = spec.input(c.dO);
     const TokenSlice &slice = initGradient ? c.all : c.drivers;
     SliceOperands operands = addSlice(spec, slice);
@@ -913,14 +920,7 @@ private:
   FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
     const StateForm &form = c.form;
     bool initGradient = static_cast<bool>(c.init);
-    RecurrenceSpec spec;
-    spec.reverse = true;
-    spec.states = {c.matrix};
-    spec.inits = {c.dST};
-    if (initGradient) {
-      spec.states.push_back(c.matrix);
-      spec.inits.push_back(c.dST);
-    }
+    RecurrenceSpec spec = cotangentSpec(c);
     unsigned dO = spec.input(c.dO);
     unsigned nextKey = spec.input(driverTensors.lookup(form.key), 1);
     unsigned nextBeta = spec.input(driverTensors.lookup(form.beta), 1);
