@@ -111,6 +111,12 @@ static bool readBlocksFitChunks(RecurrenceOp op, RecurrenceAnalysis &result) {
         result.reason = "a block-start read in a reverse recurrence (no chunked form yet)";
         return false;
       }
+      if (s.writeKey) {
+        result.reason = "state #" + std::to_string(s.index) +
+                        ": a block-start read of a delta rule with its own write key (no "
+                        "chunked form yet)";
+        return false;
+      }
       if (!s.scalarDecays.empty() || !s.keyDecays.empty() || !s.valueDecays.empty()) {
         result.reason = "state #" + std::to_string(s.index) +
                         ": a block-start read of a decaying state (no chunked form yet)";

@@ -121,6 +121,24 @@ func.func @delta_own_write_key(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -
 
 // -----
 
+// ... not with block-start reads (the chunked form has no block mask for its writes' term)...
+// CHECK-LABEL: func.func @delta_own_write_key_block_read
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @delta_own_write_key_block_read(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x8x2x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: a block-start read of a delta rule with its own write key}}
+  %o, %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %y = linrec.feature_map <exp> %x : vector<4xf32>
+    %S1 = linrec.delta %S, %x, %gt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %y, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %r = linrec.read %S2, %x block_start 4 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>) outputs(%r : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
 // ... and runs the scan with vector decays (they do not commute with the delta transition).
 // CHECK-LABEL: func.func @delta_key_differs
 // CHECK: algorithm = #linrec.algorithm<sequential>
