@@ -61,6 +61,30 @@ LogicalResult WriteOp::verify() {
   return success();
 }
 
+LogicalResult WriteHadamardOp::verify() {
+  StateType state = getState().getType();
+  if (vectorSize(getKey().getType()) != state.getKeyDim())
+    return emitOpError() << "key has " << vectorSize(getKey().getType())
+                         << " elements but the state has dk = " << state.getKeyDim();
+  if (state.isMatrix() != static_cast<bool>(getValue()))
+    return emitOpError(state.isMatrix()
+                           ? "a Hadamard write to a matrix state needs a value vector"
+                           : "a Hadamard write to a normalizer state takes no value vector");
+  if (getValue() && vectorSize(getValue().getType()) != state.getValueDim())
+    return emitOpError() << "value has " << vectorSize(getValue().getType())
+                         << " elements but the state has dv = " << state.getValueDim();
+  if (getFactor().getType().getShape() != state.getShape())
+    return emitOpError() << "factor " << getFactor().getType() << " has another shape than the state "
+                         << state;
+  auto factor = dyn_cast<BlockArgument>(getFactor());
+  auto recurrence = (*this)->getParentOfType<RecurrenceOp>();
+  if (!factor || !recurrence || factor.getOwner() != &recurrence.getBodyBlock() ||
+      factor.getArgNumber() >= recurrence.getNumStates())
+    return emitOpError("factor must be a state argument of the enclosing linrec.recurrence "
+                       "(the state as the previous step left it)");
+  return success();
+}
+
 bool ReadOp::seesStateBeforeWrite() {
   Block *block = (*this)->getBlock();
   if (!block || block->empty())

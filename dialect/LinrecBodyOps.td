@@ -76,6 +76,31 @@ def Linrec_WriteOp : Linrec_Op<"write",
   let hasVerifier = 1;
 }
 
+def Linrec_WriteHadamardOp : Linrec_Op<"write_hadamard",
+    [Pure, AllTypesMatch<["state", "result"]>]> {
+  let summary = "adds (k vᵀ) ⊙ X to a matrix state, or k ⊙ x to a normalizer";
+  let description = [{
+    The adjoint of `linrec.read_product`: a read (A ⊙ B)ᵀq with cotangent r gives A the
+    cotangent (q rᵀ) ⊙ B. The factor X must be a state argument of the body (another state as
+    the previous step left it; in a `reverse` recurrence, as the later tokens left it) of the
+    same shape; its float type may differ (an f64 X is rounded to the state's type once). The
+    token scan runs it; no chunked form takes it.
+
+    ```mlir
+    %G1 = linrec.write_hadamard %G, %q, %r times %B : !linrec.state<21x4xf32>, vector<21xf32>, vector<4xf32> times !linrec.state<21x4xf64>
+    %g1 = linrec.write_hadamard %g, %q times %b : !linrec.state<21xf32>, vector<21xf32> times !linrec.state<21xf32>
+    ```
+  }];
+  let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$key,
+                       Optional<Linrec_F32Vector>:$value, Linrec_StateType:$factor);
+  let results = (outs Linrec_StateType:$result);
+  let assemblyFormat = [{
+    $state `,` $key (`,` $value^)? `times` $factor attr-dict
+    `:` type($state) `,` type($key) (`,` type($value)^)? `times` type($factor)
+  }];
+  let hasVerifier = 1;
+}
+
 def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
   let summary = "reads the state with a query: Sᵀ(scale·q) (a dv vector), or (scale·q)ᵀz";
   let description = [{

@@ -83,12 +83,20 @@ static BlockArgument traceStateRoot(Value state) {
       state = delta.getState();
     else if (auto write = dyn_cast<WriteOp>(def))
       state = write.getState();
+    else if (auto write = dyn_cast<WriteHadamardOp>(def))
+      state = write.getState();
     else if (auto select = dyn_cast<SelectOp>(def)) {
       BlockArgument lhs = traceStateRoot(select.getTrueState());
       return lhs == traceStateRoot(select.getFalseState()) ? lhs : BlockArgument();
     } else
       return {};
   }
+}
+
+/// Whether `use` is a Hadamard write's factor: it reads the state, like a read.
+static bool isHadamardFactor(OpOperand &use) {
+  auto write = dyn_cast<WriteHadamardOp>(use.getOwner());
+  return write && &use == &write.getFactorMutable();
 }
 
 /// Whether `state` is this token's state before its delta transition and write: only those
@@ -99,8 +107,9 @@ static bool isStateBeforeWrite(Value state, Value yielded) {
   bool updated = false;
   while (state != yielded) {
     Operation *next = nullptr;
-    for (Operation *user : state.getUsers()) {
-      if (isa<ReadOp, ReadProductOp, YieldOp>(user))
+    for (OpOperand &use : state.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<ReadOp, ReadProductOp, YieldOp>(user) || isHadamardFactor(use))
         continue;
       if (next && next != user)
         return false;
@@ -123,8 +132,8 @@ static bool isAllowedInBody(Operation &op) {
   // Shuffles concatenate features (the expanded Hedgehog map).
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
-  return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, WindowReadOp, ProjectOp,
-             SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
+  return isa<DecayOp, DeltaOp, WriteOp, WriteHadamardOp, ReadOp, ReadProductOp, WindowReadOp,
+             ProjectOp, SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
 }
 
 namespace {

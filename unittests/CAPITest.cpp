@@ -146,24 +146,25 @@ TEST(CAPI, CompilesAndRunsALayersBackward) {
   }
   linrec_function_destroy(backward);
 
-  // A body without a derived backward is an error naming the op.
-  // A read of two states' product (tensor attention) has no derived backward yet.
-  const char *product = R"mlir(
-func.func @product(%k: tensor<1x4x1x4xf32>) -> tensor<1x4x1x4xf32> {
-  %o, %s1, %s2 = linrec.recurrence ins(%k : tensor<1x4x1x4xf32>)
-      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4x4xf32>) {
-  ^bb0(%A: !linrec.state<4x4xf32>, %B: !linrec.state<4x4xf32>, %kt: vector<4xf32>):
-    %A1 = linrec.write %A, %kt, %kt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
-    %B1 = linrec.write %B, %kt, %kt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
-    %ot = linrec.read_product %A1, %B1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
-    linrec.yield states(%A1, %B1 : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  // A body without a derived backward is an error naming the op: a masked write (a token
+  // whose mask is false writes nothing) has none yet.
+  const char *masked = R"mlir(
+func.func @masked(%k: tensor<1x4x1x4xf32>, %r: tensor<1x4x1xf32>) -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%k, %r : tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
+      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %rt: f32):
+    %zero = arith.constant 0.0 : f32
+    %mt = arith.cmpf ogt, %rt, %zero : f32
+    %S1 = linrec.write %S, %kt, %kt if %mt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
   }
   return %o : tensor<1x4x1x4xf32>
 }
 )mlir";
-  EXPECT_EQ(linrec_compile_backward(compiler, product, "product", nullptr, &error), nullptr);
+  EXPECT_EQ(linrec_compile_backward(compiler, masked, "masked", nullptr, &error), nullptr);
   ASSERT_NE(error, nullptr);
-  EXPECT_NE(std::string(error).find("'linrec.read_product' op has no derived backward yet"),
+  EXPECT_NE(std::string(error).find("'linrec.write' op has no derived backward yet"),
             std::string::npos)
       << error;
   linrec_free_error(error);

@@ -23,8 +23,12 @@ struct ChainReader {
   Operation *nextStateOp(Value state, bool &forked) {
     Operation *next = nullptr;
     forked = false;
-    for (Operation *user : state.getUsers()) {
-      if (isa<ReadOp, ReadProductOp, YieldOp>(user))
+    for (OpOperand &use : state.getUses()) {
+      Operation *user = use.getOwner();
+      // A Hadamard write's factor reads the state.
+      auto hadamard = dyn_cast<WriteHadamardOp>(user);
+      if (isa<ReadOp, ReadProductOp, YieldOp>(user) ||
+          (hadamard && &use == &hadamard.getFactorMutable()))
         continue;
       if (next && next != user)
         forked = true;
@@ -89,6 +93,8 @@ struct ChainReader {
         update.beta = write.getBeta();
         phase = Written;
         state = write.getResult();
+      } else if (isa<WriteHadamardOp>(op)) {
+        return fail("a Hadamard write (the token scan runs it)");
       } else {
         return fail("'" + op->getName().getStringRef() + "' on the state");
       }
@@ -165,6 +171,11 @@ RecurrenceAnalysis RecurrenceAnalysis::analyze(RecurrenceOp op) {
     update.type = cast<StateType>(arg.getType());
     if (!ChainReader{update, result.reason}.read(arg, yield.getStates()[i]))
       return result;
+    if (!update.type.getElementType().isF32()) {
+      result.reason = "state #" + std::to_string(i) + ": a state of another float type than "
+                      "f32 (the token scan runs it)";
+      return result;
+    }
     if (update.delta && !update.valueDecays.empty()) {
       result.reason = "state #" + std::to_string(i) +
                       ": a delta rule with a value-dim decay (no chunked form yet)";

@@ -210,6 +210,24 @@ private:
                           grad(1), grad(2));
     case StepKind::Write:
       return writeAdjoint(cast<WriteOp>(step.op), step, gout);
+    case StepKind::WriteHadamard: {
+      // out = S + (k vᵀ) ⊙ X
+      bool hasValue = static_cast<bool>(cast<WriteHadamardOp>(step.op).getValue());
+      unsigned factor = hasValue ? 3 : 2;
+      const Slot &k = in(1), &x = in(factor);
+      int64_t dv = static_cast<int64_t>(gout.size() / k.size());
+      addTo(grad(0), gout);
+      for (size_t i = 0; i < k.size(); ++i)
+        for (int64_t j = 0; j < dv; ++j) {
+          size_t e = i * dv + j;
+          double v = hasValue ? in(2)[j] : 1.0;
+          grad(1)[i] += gout[e] * v * x[e];
+          if (hasValue)
+            grad(2)[j] += gout[e] * k[i] * x[e];
+          grad(factor)[e] += gout[e] * k[i] * v;
+        }
+      return;
+    }
     case StepKind::Read: {
       auto read = cast<ReadOp>(step.op);
       auto state = read.getState().getType();

@@ -87,7 +87,7 @@ using Slot = std::vector<double>;
 enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
-  Decay, Delta, Write, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
+  Decay, Delta, Write, WriteHadamard, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
   L2Norm, WindowRead, Project // linrec
 };
 
@@ -373,6 +373,7 @@ protected:
                 .Case([](DecayOp) { return StepKind::Decay; })
                 .Case([](DeltaOp) { return StepKind::Delta; })
                 .Case([](WriteOp) { return StepKind::Write; })
+                .Case([](WriteHadamardOp) { return StepKind::WriteHadamard; })
                 .Case([](ReadOp) { return StepKind::Read; })
                 .Case([](SelectOp) { return StepKind::SelectState; })
                 .Case([](FeatureMapOp) { return StepKind::FeatureMap; })
@@ -650,6 +651,17 @@ protected:
       for (size_t i = 0; i < k.size(); ++i)
         for (int64_t j = 0; j < dv; ++j)
           out[i * dv + j] += beta * k[i] * (value ? (*value)[j] : 1.0);
+      break;
+    }
+    case StepKind::WriteHadamard: {
+      auto write = cast<WriteHadamardOp>(step.op);
+      out = in(0);
+      const Slot &k = in(1), *value = write.getValue() ? &in(2) : nullptr;
+      const Slot &x = in(write.getValue() ? 3 : 2);
+      int64_t dv = write.getState().getType().getValueDim();
+      for (size_t i = 0; i < k.size(); ++i)
+        for (int64_t j = 0; j < dv; ++j)
+          out[i * dv + j] += k[i] * (value ? (*value)[j] : 1.0) * x[i * dv + j];
       break;
     }
     case StepKind::Read: {

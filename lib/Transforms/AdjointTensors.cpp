@@ -95,6 +95,21 @@ RankedTensorType transposedStatesType(Type states) {
   return RankedTensorType::get({shape[0], shape[1], shape[3], shape[2]}, type.getElementType());
 }
 
+Value convertElements(OpBuilder &b, Location loc, Value x, Type element) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getElementType() == element)
+    return x;
+  auto resultType = RankedTensorType::get(type.getShape(), element);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
+  bool widen = element.getIntOrFloatBitWidth() > type.getElementType().getIntOrFloatBitWidth();
+  return buildGeneric(b, loc, resultType, {x}, {id}, 0,
+                      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                        if (widen)
+                          return arith::ExtFOp::create(nb, l, element, a[0]);
+                        return arith::TruncFOp::create(nb, l, element, a[0]);
+                      });
+}
+
 /// [N, H, a, b] -> [N, H, b, a].
 Value transposeStates(OpBuilder &b, Location loc, Value x) {
   RankedTensorType resultType = transposedStatesType(x.getType());

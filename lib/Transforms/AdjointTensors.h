@@ -44,6 +44,9 @@ mlir::Value add(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Val
 mlir::Value multiply(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value y);
 
 /// [N, H, a, b] -> [N, H, b, a], and its type.
+/// x with elements of float type `element` (extf or truncf).
+mlir::Value convertElements(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                            mlir::Type element);
 mlir::RankedTensorType transposedStatesType(mlir::Type states);
 mlir::Value transposeStates(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x);
 

@@ -116,6 +116,16 @@ struct Body {
   Value write(Value S, Value k, Value v, Value beta = {}) {
     return WriteOp::create(b, loc, S.getType(), S, k, v, beta, Value());
   }
+  Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
+  Value writeHadamard(Value G, Value k, Value v, Value X) { // G + (k vᵀ) ⊙ X
+    return WriteHadamardOp::create(b, loc, G.getType(), G, k, v, X);
+  }
+  Value readProduct(Value A, Value B, Value q) { // (A ⊙ B)ᵀ q
+    auto type = cast<StateType>(A.getType());
+    Type result = type.isMatrix() ? Type(VectorType::get({type.getValueDim()}, b.getF32Type()))
+                                  : b.getF32Type();
+    return ReadProductOp::create(b, loc, result, A, B, q);
+  }
   Value read(Value S, Value q, double scale = 1.0, int64_t block = 0) {
     auto type = cast<StateType>(S.getType());
     Type result = type.isMatrix() ? Type(VectorType::get({type.getValueDim()}, b.getF32Type()))
@@ -182,6 +192,7 @@ namespace {
 /// One state of a recurrence in the form the adjoint is derived for: its drivers are values
 /// of the forward body (body arguments, or computed from them per token).
 struct StateForm {
+  unsigned index; // of the state
   StateType type;
   SmallVector<Value> scalarDecays, keyDecays, valueDecays;
   Value key, value, beta, query;
@@ -195,6 +206,16 @@ struct StateForm {
   /// Per token: the cotangent of the read (its output's, or what the outputs computed from
   /// the reads give it), and for value-axis decays the read times it.
   Value readCotangent, readTimesCotangent;
+};
+
+/// Two states read together as (A ⊙ B)ᵀ q (tensor attention), each a plain sum of writes
+/// A_t = A_{t−1} + k_A v_Aᵀ: the drivers are values of the forward body.
+struct ProductForm {
+  ReadProductOp read;
+  unsigned first, second; // state indices
+  StateType type;
+  Value query, keys[2], values[2]; // values null for normalizers
+  Value readCotangent;             // per token
 };
 
 /// The per-token computation of some drivers in the forward body: its ops in body order and
@@ -224,10 +245,14 @@ public:
 
   LogicalResult run() {
     SmallVector<StateForm, 2> forms;
-    if (failed(analyze(forms)) || failed(readCotangents(forms)))
+    SmallVector<ProductForm, 2> products;
+    if (failed(analyze(forms, products)) || failed(readCotangents(forms, products)))
       return failure();
-    for (auto [index, form] : llvm::enumerate(forms))
-      if (failed(deriveState(index, form)))
+    for (StateForm &form : forms)
+      if (failed(deriveState(form)))
+        return failure();
+    for (ProductForm &product : products)
+      if (failed(deriveProduct(product)))
         return failure();
     return success();
   }
@@ -251,7 +276,8 @@ private:
   /// The body as states of decays, one write and one read each (matrix states and
   /// normalizers); drivers computed per token from body arguments only (never from a read);
   /// outputs the reads, or computed per token from them and the drivers.
-  LogicalResult analyze(SmallVectorImpl<StateForm> &forms) {
+  LogicalResult analyze(SmallVectorImpl<StateForm> &forms,
+                        SmallVectorImpl<ProductForm> &products) {
     if (op.getHeadsNormEps())
       return unsupported(op, "a norm over heads fused into the recurrence");
     if (llvm::any_of(op.getDelays().value_or(ArrayRef<int64_t>{}),
@@ -260,22 +286,31 @@ private:
     for (Operation &bodyOp : op.getBodyBlock()) {
       if (auto write = dyn_cast<WriteOp>(bodyOp); write && write.getMask())
         return unsupported(write, "a masked write");
-      if (isStateOp(bodyOp) && !isa<DecayOp, DeltaOp, WriteOp, ReadOp, YieldOp>(bodyOp))
-        return unsupported(&bodyOp, "only decays, delta transitions, plain writes and reads "
-                                    "have a derived backward so far");
+      if (isStateOp(bodyOp) &&
+          !isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, YieldOp>(bodyOp))
+        return unsupported(&bodyOp, "only decays, delta transitions, plain writes, reads and "
+                                    "product reads have a derived backward so far");
     }
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty())
+    // (A product read's token scan is a choice, not a limit: its chunked form exists.)
+    if (analysis.algorithm == Algorithm::Sequential && !analysis.reason.empty() &&
+        !analysis.productChunkable)
       return unsupported(op, analysis.reason);
     YieldOp yield = op.getYield();
     for (const StateUpdate &update : analysis.states) {
       StateForm form;
+      form.index = update.index;
       form.type = update.type;
       if (!update.key)
         return unsupported(op, "a state never written");
       if (update.delta && !update.type.isMatrix())
         return unsupported(op, "a delta rule on a normalizer");
-      if (update.reads.size() != 1 || !update.productReads.empty())
+      if (!update.productReads.empty()) {
+        if (failed(addProductForm(update, analysis, products)))
+          return failure();
+        continue;
+      }
+      if (update.reads.size() != 1)
         return unsupported(op, "a state read other than once");
       form.read = update.reads.front();
       if (form.read.getState() != yield.getStates()[update.index])
@@ -298,6 +333,33 @@ private:
     return success();
   }
 
+  /// The pair a state's product read reads, once (at its first state): both plain sums of
+  /// writes, read by nothing else.
+  LogicalResult addProductForm(const StateUpdate &update, const RecurrenceAnalysis &analysis,
+                               SmallVectorImpl<ProductForm> &products) {
+    ReadProductOp read = update.productReads.front();
+    if (update.productReads.size() != 1 || !update.reads.empty())
+      return unsupported(read, "a state read other than once");
+    if (update.delta || update.beta || !update.scalarDecays.empty() ||
+        !update.keyDecays.empty() || !update.valueDecays.empty())
+      return unsupported(read, "a product of states that decay, scale their writes or have a "
+                               "delta transition");
+    unsigned first = op.getStateArgOf(read.getFirst()).getArgNumber();
+    unsigned second = op.getStateArgOf(read.getSecond()).getArgNumber();
+    if (first == second)
+      return unsupported(read, "the product of a state with itself");
+    if (update.index != first)
+      return success(); // the pair is added at its first state
+    ProductForm form{read, first, second, update.type, read.getQuery(), {}, {}, Value()};
+    for (auto [i, index] : llvm::enumerate(ArrayRef<unsigned>{first, second})) {
+      const StateUpdate &u = analysis.states[index];
+      form.keys[i] = u.key;
+      form.values[i] = u.value;
+    }
+    products.push_back(form);
+    return success();
+  }
+
   /// The body's per-token ops (not state ops) in order.
   SmallVector<Operation *> tokenOps() {
     SmallVector<Operation *> ops;
@@ -311,19 +373,26 @@ private:
   /// the outputs' cotangents; otherwise a forward recurrence (the body again) carries the
   /// outputs' cotangents back through the ops computed from the reads (a normalizer's
   /// division, output gates), and the inputs those ops read get their gradients there.
-  LogicalResult readCotangents(MutableArrayRef<StateForm> forms) {
+  LogicalResult readCotangents(MutableArrayRef<StateForm> forms,
+                               MutableArrayRef<ProductForm> products) {
     YieldOp yield = op.getYield();
-    bool direct = llvm::all_of(forms, [&](StateForm &f) {
-      return llvm::count(yield.getOutputs(), f.read.getResult()) == 1;
-    }) && forms.size() == yield.getOutputs().size();
+    auto isOutput = [&](Value read) { return llvm::count(yield.getOutputs(), read) == 1; };
+    auto outputOf = [&](Value read) {
+      return op.getOutputs()[llvm::find(yield.getOutputs(), read) - yield.getOutputs().begin()];
+    };
+    bool direct =
+        llvm::all_of(forms, [&](StateForm &f) { return isOutput(f.read.getResult()); }) &&
+        llvm::all_of(products, [&](ProductForm &p) { return isOutput(p.read.getResult()); }) &&
+        forms.size() + products.size() == yield.getOutputs().size();
     if (direct) {
       for (StateForm &form : forms) {
-        unsigned j = llvm::find(yield.getOutputs(), form.read.getResult()) -
-                     yield.getOutputs().begin();
-        form.readCotangent = adjoints.get(b, loc, op.getOutputs()[j]);
+        Value output = outputOf(form.read.getResult());
+        form.readCotangent = adjoints.get(b, loc, output);
         if (!form.valueDecays.empty())
-          form.readTimesCotangent = multiply(b, loc, op.getOutputs()[j], form.readCotangent);
+          form.readTimesCotangent = multiply(b, loc, output, form.readCotangent);
       }
+      for (ProductForm &product : products)
+        product.readCotangent = adjoints.get(b, loc, outputOf(product.read.getResult()));
       return success();
     }
     RecurrenceSpec spec;
@@ -340,7 +409,7 @@ private:
     for (Value output : op.getOutputs())
       outputCotangents.push_back(spec.input(adjoints.get(b, loc, output)));
     SmallVector<std::pair<BlockArgument, unsigned>> gradients;
-    SmallVector<unsigned> readOutputs, productOutputs;
+    SmallVector<unsigned> readOutputs, timesOutputs, productOutputs;
     LogicalResult status = success();
     RecurrenceOp reads = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
       IRMapping map;
@@ -371,9 +440,15 @@ private:
         Value dr = it != cotangents.end() ? it->second : body.zero(read.getType());
         readOutputs.push_back(body.outputs.size());
         body.outputs.push_back(dr);
-        productOutputs.push_back(body.outputs.size());
+        timesOutputs.push_back(body.outputs.size());
         if (!form.valueDecays.empty())
           body.outputs.push_back(body.mul(read, dr));
+      }
+      for (ProductForm &product : products) {
+        Value read = map.lookup(product.read.getResult());
+        auto it = cotangents.find(read);
+        productOutputs.push_back(body.outputs.size());
+        body.outputs.push_back(it != cotangents.end() ? it->second : body.zero(read.getType()));
       }
       for (auto [i, arg] : llvm::enumerate(op.getInputArgs()))
         if (auto it = cotangents.find(map.lookup(arg)); it != cotangents.end()) {
@@ -393,8 +468,10 @@ private:
     for (auto [i, form] : llvm::enumerate(forms)) {
       form.readCotangent = reads.getResult(readOutputs[i]);
       if (!form.valueDecays.empty())
-        form.readTimesCotangent = reads.getResult(productOutputs[i]);
+        form.readTimesCotangent = reads.getResult(timesOutputs[i]);
     }
+    for (auto [i, product] : llvm::enumerate(products))
+      product.readCotangent = reads.getResult(productOutputs[i]);
     return success();
   }
 
@@ -607,7 +684,8 @@ private:
     return c.normalizer ? appendUnitDim(b, loc, states) : states;
   }
 
-  LogicalResult deriveState(unsigned index, const StateForm &form) {
+  LogicalResult deriveState(const StateForm &form) {
+    unsigned index = form.index;
     MLIRContext *ctx = b.getContext();
     Type f32 = b.getF32Type();
     int64_t dk = form.type.getKeyDim(), dv = form.type.getValueDim();
@@ -813,6 +891,209 @@ private:
                    c.normalizer ? dropUnitDim(b, loc, dv.getFinalStates()[1])
                                 : dv.getFinalStates()[1]);
     return dv;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Product reads (tensor attention)
+  //===--------------------------------------------------------------------===//
+  //
+  // o_t = (A_t ⊙ B_t)ᵀ q_t with A_t = A_{t−1} + k_A v_Aᵀ and B_t likewise (normalizers as
+  // matrices with dv = 1 and v = 1). With r_t the read's cotangent and G_A,t that of A_t:
+  //
+  //   dq_t  = (A_t ⊙ B_t) r_t                 a forward product read of Aᵀ and Bᵀ with r
+  //   G_A,t = G_A,t+1 + (q_t r_tᵀ) ⊙ B_t       from the final state's cotangent (G_B: with A_t)
+  //   dv_A  = G_Aᵀ k_A,  dk_A = G_A v_A,  dA_0 = G_A,0
+  //
+  // G_A's write needs B_t in a reverse recurrence, where B runs backwards from the final
+  // state: B_{t−1} = B_t − k_B v_Bᵀ (plain sums: nothing to undo but the writes). In f32 its
+  // rounding would be relative to the final state's size, not B_t's, and the early tokens'
+  // gradients would lose digits (measured: 1e-5 relative at T = 257, where the f32 token
+  // loop of the forward gets 5e-7). So A and B run backwards in float64, from final states
+  // that the dq recurrence sums in float64: their rounding stays far below f32's. (Checkpoints
+  // of B every C tokens, replayed in f32, would do the same with O(T/C) states of memory.)
+
+  /// What the backward recurrences of one product read share: the pair's initial states,
+  /// final states and their cotangents as [N, H, dk, dv] matrices, inits null where absent.
+  struct ProductContext {
+    const ProductForm &form;
+    bool normalizer;
+    StateType matrix, transposed, wideMatrix, wideTransposed; // wide: float64
+    Value inits[2], cotangents[2];
+    /// The pair's final states summed in float64 (the dq recurrence's).
+    Value wideFinals[2];
+    TokenSlice drivers;
+
+    Value valueRow(Body &body, const ClonedSlice &x, unsigned i) const {
+      return normalizer ? body.ones(1) : x[form.values[i]];
+    }
+    Value cotangentRow(Body &body, Value dr) const {
+      return normalizer ? body.splat(dr, VectorType::get({1}, body.b.getF32Type())) : dr;
+    }
+  };
+
+  LogicalResult deriveProduct(const ProductForm &form) {
+    MLIRContext *ctx = b.getContext();
+    Type f32 = b.getF32Type();
+    bool normalizer = !form.type.isMatrix();
+    int64_t dk = form.type.getKeyDim(), dv = form.type.getValueDim();
+    Type f64 = b.getF64Type();
+    ProductContext c{form,
+                     normalizer,
+                     StateType::get(ctx, {dk, dv}, f32),
+                     StateType::get(ctx, {dv, dk}, f32),
+                     StateType::get(ctx, {dk, dv}, f64),
+                     StateType::get(ctx, {dv, dk}, f64),
+                     {},
+                     {},
+                     {},
+                     {}};
+    auto asMatrix = [&](Value states) {
+      return normalizer ? appendUnitDim(b, loc, states) : states;
+    };
+    for (auto [i, index] : llvm::enumerate(ArrayRef<unsigned>{form.first, form.second})) {
+      if (index < op.getInits().size())
+        c.inits[i] = asMatrix(op.getInits()[index]);
+      c.cotangents[i] = asMatrix(adjoints.get(b, loc, op.getFinalStates()[index]));
+    }
+    c.drivers = sliceOf({form.query, form.keys[0], form.keys[1], form.values[0],
+                         form.values[1]});
+    if (failed(productQueryRecurrence(c)) || failed(productKeyRecurrence(c)))
+      return failure();
+    if (!normalizer || c.inits[0] || c.inits[1])
+      return productValueRecurrence(c);
+    return success();
+  }
+
+  /// dq = (A ⊙ B) r: the pair transposed, read with the read's cotangent; and the pair again
+  /// in float64, for its final states (into c.wideFinals).
+  LogicalResult productQueryRecurrence(ProductContext &c) {
+    const ProductForm &form = c.form;
+    RecurrenceSpec spec;
+    for (unsigned i : {0u, 1u}) {
+      spec.states.push_back(c.transposed);
+      spec.inits.push_back(c.inits[i] ? transposeStates(b, loc, c.inits[i])
+                                      : zerosLike(b, loc, transposedStatesType(c.cotangents[i].getType())));
+    }
+    for (unsigned i : {0u, 1u}) {
+      spec.states.push_back(c.wideMatrix);
+      spec.inits.push_back(c.inits[i] ? convertElements(b, loc, c.inits[i], b.getF64Type())
+                                      : zerosLike(b, loc, RankedTensorType::get(
+                                                              cast<RankedTensorType>(c.cotangents[i].getType()).getShape(),
+                                                              b.getF64Type())));
+    }
+    unsigned dr = spec.input(form.readCotangent);
+    SliceOperands operands = addSlice(spec, c.drivers);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp dq = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.drivers, operands);
+      for (unsigned i : {0u, 1u})
+        body.yieldedStates.push_back(
+            body.write(body.states[i], c.valueRow(body, x, i), x[form.keys[i]]));
+      Value dqValue = body.readProduct(body.yieldedStates[0], body.yieldedStates[1],
+                                       c.cotangentRow(body, body.inputs[dr]));
+      for (unsigned i : {0u, 1u})
+        body.yieldedStates.push_back(
+            body.write(body.states[2 + i], x[form.keys[i]], c.valueRow(body, x, i)));
+      auto grads = sliceGradients(body, c.drivers, x, {{x[form.query], dqValue}});
+      if (failed(grads))
+        return void(status = failure());
+      gradients = std::move(*grads);
+    });
+    if (failed(status) || failed(addGradients(dq, gradients, false)))
+      return failure();
+    for (unsigned i : {0u, 1u})
+      c.wideFinals[i] = dq.getFinalStates()[2 + i];
+    return success();
+  }
+
+  /// The reverse recurrence of the pair, A and B running backwards (in float64) from their
+  /// final states and G_A, G_B from their cotangents, transposed or not: `fill` reads the
+  /// cotangents (body states 2 and 3, after this token's write) and outputs what it reads.
+  RecurrenceOp productCotangentRecurrence(
+      const ProductContext &c, bool transposed, SliceOperands &operands,
+      function_ref<void(Body &, const ClonedSlice &, ArrayRef<Value> cotangents)> fill) {
+    const ProductForm &form = c.form;
+    RecurrenceSpec spec;
+    spec.reverse = true;
+    auto oriented = [&](Value x) { return transposed ? transposeStates(b, loc, x) : x; };
+    for (unsigned i : {0u, 1u}) {
+      spec.states.push_back(transposed ? c.wideTransposed : c.wideMatrix);
+      spec.inits.push_back(oriented(c.wideFinals[i]));
+    }
+    for (unsigned i : {0u, 1u}) {
+      spec.states.push_back(transposed ? c.transposed : c.matrix);
+      spec.inits.push_back(oriented(c.cotangents[i]));
+    }
+    unsigned dr = spec.input(form.readCotangent);
+    operands = addSlice(spec, c.drivers);
+    return buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.drivers, operands);
+      Value q = x[form.query], r = c.cotangentRow(body, body.inputs[dr]);
+      SmallVector<Value, 2> cotangents;
+      for (unsigned i : {0u, 1u}) { // G_A with B_t, G_B with A_t
+        Value other = body.states[1 - i];
+        cotangents.push_back(transposed ? body.writeHadamard(body.states[2 + i], r, q, other)
+                                        : body.writeHadamard(body.states[2 + i], q, r, other));
+      }
+      for (unsigned i : {0u, 1u}) { // the state before this token's write
+        Value k = x[form.keys[i]], v = c.valueRow(body, x, i);
+        body.yieldedStates.push_back(transposed ? body.write(body.states[i], body.neg(v), k)
+                                                : body.write(body.states[i], k, body.neg(v)));
+      }
+      llvm::append_range(body.yieldedStates, cotangents);
+      fill(body, x, cotangents);
+    });
+  }
+
+  /// dk_A = G_A v_A, dk_B = G_B v_B: the cotangents transposed, read with the values.
+  LogicalResult productKeyRecurrence(const ProductContext &c) {
+    const ProductForm &form = c.form;
+    SliceOperands operands;
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp dk = productCotangentRecurrence(
+        c, /*transposed=*/true, operands,
+        [&](Body &body, const ClonedSlice &x, ArrayRef<Value> cotangents) {
+          SmallVector<std::pair<Value, Value>> seeds;
+          for (unsigned i : {0u, 1u})
+            seeds.push_back({x[form.keys[i]], body.read(cotangents[i], c.valueRow(body, x, i))});
+          auto grads = sliceGradients(body, c.drivers, x, seeds);
+          if (failed(grads))
+            return void(status = failure());
+          gradients = std::move(*grads);
+        });
+    return failure(failed(status) || failed(addGradients(dk, gradients, false)));
+  }
+
+  /// dv_A = G_Aᵀ k_A, dv_B = G_Bᵀ k_B (matrices), and the initial states' cotangents.
+  LogicalResult productValueRecurrence(const ProductContext &c) {
+    const ProductForm &form = c.form;
+    SliceOperands operands;
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
+    RecurrenceOp dv = productCotangentRecurrence(
+        c, /*transposed=*/false, operands,
+        [&](Body &body, const ClonedSlice &x, ArrayRef<Value> cotangents) {
+          if (c.normalizer)
+            return;
+          SmallVector<std::pair<Value, Value>> seeds;
+          for (unsigned i : {0u, 1u})
+            seeds.push_back({x[form.values[i]], body.read(cotangents[i], x[form.keys[i]])});
+          auto grads = sliceGradients(body, c.drivers, x, seeds);
+          if (failed(grads))
+            return void(status = failure());
+          gradients = std::move(*grads);
+        });
+    if (failed(status) || failed(addGradients(dv, gradients, false)))
+      return failure();
+    for (unsigned i : {0u, 1u})
+      if (c.inits[i]) {
+        Value init = op.getInits()[i == 0 ? form.first : form.second];
+        Value gradient = dv.getFinalStates()[2 + i];
+        adjoints.add(b, loc, init, c.normalizer ? dropUnitDim(b, loc, gradient) : gradient);
+      }
+    return success();
   }
 
   //===--------------------------------------------------------------------===//

@@ -9,6 +9,8 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace linrec;
 
@@ -119,6 +121,7 @@ private:
         })
         .Case([&](FeatureMapOp map) { return featureMap(map, g); })
         .Case([&](HedgehogMapOp map) { return hedgehogMap(map, g); })
+        .Case([&](PolynomialMapOp map) { return polynomialMap(map, g), success(); })
         .Case([&](L2NormOp norm) {
           // y = x / n, n = √(Σx² + eps): dx = (g − y ⟨y, g⟩) / n.
           Value input = norm.getInput();
@@ -137,10 +140,58 @@ private:
 
   /// Elements [offset, offset + n) of a vector.
   Value half(Value v, int64_t offset, int64_t n) {
+    return gather(v, [&](int64_t i) { return offset + i; }, n);
+  }
+  /// The vector<n> of v's elements at index(0), …, index(n − 1).
+  Value gather(Value v, function_ref<int64_t(int64_t)> index, int64_t n) {
     SmallVector<int64_t> indices;
     for (int64_t i = 0; i < n; ++i)
-      indices.push_back(offset + i);
+      indices.push_back(index(i));
     return vector::ShuffleOp::create(b, loc, v, v, indices);
+  }
+
+  /// φ(x) = [1, c₁ P₁, …, c_g P_g] with P₁ = x, P_p = repeat(P_{p−1}) ⊙ tile(x) (element
+  /// m·d + j of P_p is P_{p−1}[m] x_j) and c_p = (p!)^{−1/3}: the powers again, then from the
+  /// highest down, dP_{p−1}[m] += Σ_j (dP_p ⊙ tile(x))[m·d + j] and
+  /// dx_j += Σ_m (dP_p ⊙ repeat(P_{p−1}))[m·d + j].
+  void polynomialMap(PolynomialMapOp map, Value g) {
+    Value x = map.getInput();
+    int64_t d = cast<VectorType>(x.getType()).getDimSize(0), degree = map.getDegree();
+    if (degree < 1)
+      return; // φ = [1]
+    SmallVector<Value> repeated = {Value(), Value()}, tiled = {Value(), Value()};
+    SmallVector<Value> powers = {Value(), x}; // P_p at index p
+    SmallVector<int64_t> widths = {1, d};     // d^p
+    for (int64_t p = 2; p <= degree; ++p) {
+      int64_t width = widths.back() * d;
+      repeated.push_back(gather(powers.back(), [&](int64_t i) { return i / d; }, width));
+      tiled.push_back(gather(x, [&](int64_t i) { return i % d; }, width));
+      powers.push_back(mul(repeated.back(), tiled.back()));
+      widths.push_back(width);
+    }
+    double factorial = 1;
+    int64_t offset = 1; // of segment p in φ
+    SmallVector<Value> dPowers = {Value()};
+    for (int64_t p = 1; p <= degree; ++p) {
+      factorial *= double(p);
+      Value segment = half(g, offset, widths[p]);
+      dPowers.push_back(mul(segment, constant(segment.getType(), std::pow(factorial, -1.0 / 3.0))));
+      offset += widths[p];
+    }
+    Value dx;
+    auto accumulate = [&](Value &into, Value term) {
+      into = into ? arith::AddFOp::create(b, loc, into, term).getResult() : term;
+    };
+    for (int64_t p = degree; p >= 2; --p) {
+      int64_t lower = widths[p - 1];
+      Value viaLower = mul(dPowers[p], tiled[p]), viaX = mul(dPowers[p], repeated[p]);
+      for (int64_t j = 0; j < d; ++j)
+        accumulate(dPowers[p - 1], gather(viaLower, [&](int64_t m) { return m * d + j; }, lower));
+      for (int64_t m = 0; m < lower; ++m)
+        accumulate(dx, gather(viaX, [&](int64_t j) { return m * d + j; }, d));
+    }
+    accumulate(dx, dPowers[1]);
+    add(x, dx);
   }
 
   /// y = [f(u), f(−u)]: du = f'(u)ᵀ g₁ − f'(−u)ᵀ g₂ (softmax: y ⊙ (g − ⟨g, y⟩) per half;

@@ -470,6 +470,49 @@ func.func @read_product_stale(%u: tensor<1x16x2x4xf32>) {
 
 // -----
 
+func.func @hadamard_factor_not_an_argument(%u: tensor<1x16x2x4xf32>) {
+  %o, %s1, %s2 = linrec.recurrence ins(%u : tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x4xf32>, %ut: vector<4xf32>):
+    %A = linrec.write %S1, %ut, %ut : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    // expected-error @+1 {{factor must be a state argument of the enclosing linrec.recurrence}}
+    %G = linrec.write_hadamard %S2, %ut, %ut times %A : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32> times !linrec.state<4x4xf32>
+    %o1 = linrec.read %G, %ut : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A, %G : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @hadamard_factor_shape(%u: tensor<1x16x2x4xf32>) {
+  %o, %s1, %s2 = linrec.recurrence ins(%u : tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x2xf32>) {
+  ^bb0(%S1: !linrec.state<4x4xf32>, %S2: !linrec.state<4x2xf32>, %ut: vector<4xf32>):
+    // expected-error @+1 {{factor '!linrec.state<4x2xf32>' has another shape than the state '!linrec.state<4x4xf32>'}}
+    %G = linrec.write_hadamard %S1, %ut, %ut times %S2 : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32> times !linrec.state<4x2xf32>
+    %o1 = linrec.read %G, %ut : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%G, %S2 : !linrec.state<4x4xf32>, !linrec.state<4x2xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @hadamard_normalizer_value(%u: tensor<1x16x2x4xf32>) {
+  %o, %s1 = linrec.recurrence ins(%u : tensor<1x16x2x4xf32>)
+      -> (tensor<1x16x2xf32>, tensor<1x2x4xf32>) {
+  ^bb0(%z: !linrec.state<4xf32>, %ut: vector<4xf32>):
+    // expected-error @+1 {{a Hadamard write to a normalizer state takes no value vector}}
+    %z1 = linrec.write_hadamard %z, %ut, %ut times %z : !linrec.state<4xf32>, vector<4xf32>, vector<4xf32> times !linrec.state<4xf32>
+    %o1 = linrec.read %z1, %ut : !linrec.state<4xf32>, vector<4xf32> -> f32
+    linrec.yield states(%z1 : !linrec.state<4xf32>) outputs(%o1 : f32)
+  }
+  return
+}
+
+// -----
+
 func.func @empty_window_read(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
   %o = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) -> (tensor<1x8x2x4xf32>) {
   ^bb0(%qt: vector<4xf32>):

@@ -196,6 +196,29 @@ func.func @tensor_attention(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) 
 
 // -----
 
+// The product read's adjoint: G + (q rᵀ) ⊙ B with B a float64 state running backwards.
+// CHECK-LABEL: func.func @hadamard_write
+// CHECK: linrec.write_hadamard %{{.*}}, %{{.*}}, %{{.*}} times %{{.*}} : <21x8xf32>, vector<21xf32>, vector<8xf32> times <21x8xf64>
+// CHECK: linrec.write_hadamard %{{.*}}, %{{.*}} times %{{.*}} : <21xf32>, vector<21xf32> times <21xf32>
+func.func @hadamard_write(%q: tensor<1x16x2x21xf32>, %r: tensor<1x16x2x8xf32>,
+                          %b: tensor<1x2x21x8xf64>) {
+  %o, %g, %z, %w, %s = linrec.recurrence ins(%q, %r : tensor<1x16x2x21xf32>, tensor<1x16x2x8xf32>)
+      init(%b : tensor<1x2x21x8xf64>) {reverse}
+      -> (tensor<1x16x2x8xf32>, tensor<1x2x21x8xf64>, tensor<1x2x21x8xf32>, tensor<1x2x21xf32>, tensor<1x2x21xf32>) {
+  ^bb0(%B: !linrec.state<21x8xf64>, %G: !linrec.state<21x8xf32>, %y: !linrec.state<21xf32>,
+       %x: !linrec.state<21xf32>, %qt: vector<21xf32>, %rt: vector<8xf32>):
+    %G1 = linrec.write_hadamard %G, %qt, %rt times %B : !linrec.state<21x8xf32>, vector<21xf32>, vector<8xf32> times !linrec.state<21x8xf64>
+    %y1 = linrec.write_hadamard %y, %qt times %x : !linrec.state<21xf32>, vector<21xf32> times !linrec.state<21xf32>
+    %x1 = linrec.write %x, %qt : !linrec.state<21xf32>, vector<21xf32>
+    %B1 = linrec.write %B, %qt, %rt : !linrec.state<21x8xf64>, vector<21xf32>, vector<8xf32>
+    %o1 = linrec.read %G1, %qt : !linrec.state<21x8xf32>, vector<21xf32> -> vector<8xf32>
+    linrec.yield states(%B1, %G1, %y1, %x1 : !linrec.state<21x8xf64>, !linrec.state<21x8xf32>, !linrec.state<21xf32>, !linrec.state<21xf32>) outputs(%o1 : vector<8xf32>)
+  }
+  return
+}
+
+// -----
+
 // CHECK-LABEL: func.func @window_read
 // CHECK: linrec.window_read %{{.*}}, %{{.*}}, %{{.*}} size 64 scale 1.250000e-01 : vector<4xf32>, vector<8xf32>
 func.func @window_read(%q: tensor<1x16x2x4xf32>, %v: tensor<1x16x2x8xf32>) {

@@ -302,3 +302,52 @@ func.func @parts(%x: tensor<1x6x1x4xf32> {linrec.name = "x"}, %r: tensor<1x6x3xf
   } -> tensor<1x6xf32>
   return %y, %m, %p : tensor<1x6x1x4xf32>, tensor<1x6xf32>, tensor<1x6xf32>
 }
+
+// -----
+
+// A product read (tensor attention): dq from the pair transposed, read with the cotangent,
+// which also sums the pair in float64; then the pair runs backwards from those sums in
+// float64 (a write of −v) while the cotangents take Hadamard writes: G_A + (q rᵀ) ⊙ B_t,
+// transposed for the keys' gradients, as they are for the values'.
+// CHECK-LABEL: func.func @product_backward
+// CHECK: linrec.recurrence
+// CHECK: linrec.recurrence
+// CHECK: ^bb0(%{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<13x2xf64>, %{{.*}}: !linrec.state<13x2xf64>,
+// CHECK: linrec.read_product %{{.*}}, %{{.*}}, %{{.*}} : <2x13xf32>, vector<2xf32> -> vector<13xf32>
+// CHECK: linrec.write %{{.*}} : <13x2xf64>, vector<13xf32>, vector<2xf32>
+// CHECK: linrec.recurrence {{.*}} init({{.*}} : tensor<1x1x2x13xf64>, tensor<1x1x2x13xf64>, {{.*}} {reverse}
+// CHECK: ^bb0(%[[A:.*]]: !linrec.state<2x13xf64>, %[[B:.*]]: !linrec.state<2x13xf64>, %[[GA:.*]]: !linrec.state<2x13xf32>, %[[GB:.*]]: !linrec.state<2x13xf32>,
+// CHECK: linrec.write_hadamard %[[GA]], %{{.*}}, %{{.*}} times %[[B]] : <2x13xf32>, vector<2xf32>, vector<13xf32> times <2x13xf64>
+// CHECK: linrec.write_hadamard %[[GB]], %{{.*}}, %{{.*}} times %[[A]]
+// CHECK: arith.negf
+// CHECK: linrec.write %[[A]]
+// CHECK: linrec.recurrence {{.*}} init({{.*}} : tensor<1x1x13x2xf64>, tensor<1x1x13x2xf64>, {{.*}} {reverse}
+// CHECK: linrec.write_hadamard {{.*}} : <13x2xf32>, vector<13xf32>, vector<2xf32> times <13x2xf64>
+func.func @product(%q: tensor<1x4x1x3xf32>, %k: tensor<1x4x1x3xf32>, %v: tensor<1x4x1x2xf32>) -> tensor<1x4x1x2xf32> {
+  %o, %s1, %s2 = linrec.recurrence ins(%q, %k, %v : tensor<1x4x1x3xf32>, tensor<1x4x1x3xf32>, tensor<1x4x1x2xf32>)
+      -> (tensor<1x4x1x2xf32>, tensor<1x1x13x2xf32>, tensor<1x1x13x2xf32>) {
+  ^bb0(%A: !linrec.state<13x2xf32>, %B: !linrec.state<13x2xf32>, %qt: vector<3xf32>, %kt: vector<3xf32>, %vt: vector<2xf32>):
+    %pq = linrec.polynomial_map %qt degree 2 : vector<3xf32> -> vector<13xf32>
+    %pk = linrec.polynomial_map %kt degree 2 : vector<3xf32> -> vector<13xf32>
+    %A1 = linrec.write %A, %pk, %vt : !linrec.state<13x2xf32>, vector<13xf32>, vector<2xf32>
+    %B1 = linrec.write %B, %pq, %vt : !linrec.state<13x2xf32>, vector<13xf32>, vector<2xf32>
+    %ot = linrec.read_product %A1, %B1, %pq : !linrec.state<13x2xf32>, vector<13xf32> -> vector<2xf32>
+    linrec.yield states(%A1, %B1 : !linrec.state<13x2xf32>, !linrec.state<13x2xf32>) outputs(%ot : vector<2xf32>)
+  }
+  return %o : tensor<1x4x1x2xf32>
+}
+
+// -----
+
+// The product of a state with itself has no derived backward yet.
+func.func @self_product(%k: tensor<1x4x1x4xf32>) -> tensor<1x4x1x4xf32> {
+  %o, %s = linrec.recurrence ins(%k : tensor<1x4x1x4xf32>)
+      -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%A: !linrec.state<4x4xf32>, %kt: vector<4xf32>):
+    %A1 = linrec.write %A, %kt, %kt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    // expected-error @+1 {{'linrec.read_product' op has no derived backward yet: the product of a state with itself}}
+    %ot = linrec.read_product %A1, %A1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%A1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<1x4x1x4xf32>
+}

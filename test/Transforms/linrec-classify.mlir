@@ -224,3 +224,38 @@ func.func @marked_product_with_a_plain_read(%q: tensor<1x8x2x4xf32>) -> tensor<1
   }
   return %o : tensor<1x8x2x4xf32>
 }
+
+// -----
+
+// A float64 state (a product read's backward sums the pair in float64): the token scan.
+// CHECK-LABEL: func.func @float64_state
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @float64_state(%q: tensor<1x8x2x4xf32>) -> tensor<1x2x4x4xf64> {
+  %z = arith.constant dense<0.0> : tensor<1x2x4x4xf64>
+  // expected-remark @+1 {{sequential: state #0: a state of another float type than f32 (the token scan runs it)}}
+  %s = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>) init(%z : tensor<1x2x4x4xf64>)
+      -> (tensor<1x2x4x4xf64>) {
+  ^bb0(%S: !linrec.state<4x4xf64>, %x: vector<4xf32>):
+    %S1 = linrec.write %S, %x, %x : !linrec.state<4x4xf64>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf64>)
+  }
+  return %s : tensor<1x2x4x4xf64>
+}
+
+// -----
+
+// A Hadamard write (the product read's adjoint): the token scan.
+// CHECK-LABEL: func.func @hadamard_write
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @hadamard_write(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  // expected-remark @+1 {{sequential: state #1: a Hadamard write (the token scan runs it)}}
+  %o, %s1, %s2 = linrec.recurrence ins(%q : tensor<1x8x2x4xf32>)
+      -> (tensor<1x8x2x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  ^bb0(%B: !linrec.state<4x4xf32>, %G: !linrec.state<4x4xf32>, %x: vector<4xf32>):
+    %G1 = linrec.write_hadamard %G, %x, %x times %B : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32> times !linrec.state<4x4xf32>
+    %B1 = linrec.write %B, %x, %x : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %o1 = linrec.read %G1, %x : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%B1, %G1 : !linrec.state<4x4xf32>, !linrec.state<4x4xf32>) outputs(%o1 : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}

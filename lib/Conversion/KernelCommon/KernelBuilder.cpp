@@ -88,7 +88,7 @@ void KernelBuilder::ifThenElse(Value condition, function_ref<void()> thenBody,
 }
 
 /// Converts between f32 and a memref's element type.
-static Value convert(ImplicitLocOpBuilder &b, Value value, Type toElement) {
+static Value convertElements(ImplicitLocOpBuilder &b, Value value, Type toElement) {
   Type from = getElementTypeOrSelf(value.getType());
   if (from == toElement)
     return value;
@@ -100,6 +100,10 @@ static Value convert(ImplicitLocOpBuilder &b, Value value, Type toElement) {
   return arith::TruncFOp::create(b, to, value);
 }
 
+Value KernelBuilder::convert(Value value, Type toElement) {
+  return convertElements(b, value, toElement);
+}
+
 Value KernelBuilder::load(Type type, Value memref, ValueRange indices) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
   Value value;
@@ -107,12 +111,12 @@ Value KernelBuilder::load(Type type, Value memref, ValueRange indices) {
     value = vector::LoadOp::create(b, VectorType::get(vec.getShape(), element), memref, indices);
   else
     value = memref::LoadOp::create(b, memref, indices);
-  return convert(b, value, b.getF32Type());
+  return convertElements(b, value, getElementTypeOrSelf(type));
 }
 
 void KernelBuilder::store(Value value, Value memref, ValueRange indices) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
-  value = convert(b, value, element);
+  value = convertElements(b, value, element);
   if (isa<VectorType>(value.getType()))
     vector::StoreOp::create(b, value, memref, indices);
   else
@@ -136,10 +140,10 @@ void KernelBuilder::transpose(Value from, Value to) {
   });
 }
 
-Value KernelBuilder::alloc(ArrayRef<int64_t> shape) {
+Value KernelBuilder::alloc(ArrayRef<int64_t> shape, Type element) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  Value buffer = memref::AllocOp::create(b, MemRefType::get(shape, b.getF32Type()),
+  Value buffer = memref::AllocOp::create(b, MemRefType::get(shape, element ? element : b.getF32Type()),
                                          b.getI64IntegerAttr(64));
   allocations.push_back(buffer);
   return buffer;

@@ -47,12 +47,15 @@ public:
   void ifThenElse(mlir::Value condition, llvm::function_ref<void()> thenBody,
                   llvm::function_ref<void()> elseBody);
 
-  // Memory. Rows are the contiguous innermost dim; any float element type converts to and
-  // from f32.
+  // Memory. Rows are the contiguous innermost dim; a load converts the memory's float type
+  // to `type`'s element type (f32 almost always), a store the value's to the memory's.
   mlir::Value load(mlir::Type type, mlir::Value memref, mlir::ValueRange indices);
   void store(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
-  /// A fresh f32 buffer (heap; freed by freeAll at the end of the kernel).
-  mlir::Value alloc(llvm::ArrayRef<int64_t> shape);
+  /// `value` (a float or float vector) with elements of type `element`.
+  mlir::Value convert(mlir::Value value, mlir::Type element);
+  /// A fresh buffer, f32 unless `element` says otherwise (heap; freed by freeAll at the end
+  /// of the kernel).
+  mlir::Value alloc(llvm::ArrayRef<int64_t> shape, mlir::Type element = {});
   void freeAll();
   /// buffer[...] = value for a 1-D or 2-D buffer of static shape.
   void fill(mlir::Value buffer, double value);

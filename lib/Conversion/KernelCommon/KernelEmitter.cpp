@@ -303,31 +303,34 @@ void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value sta
     fill(state, 0.0);
     return;
   }
+  // In the state's own float type: a float64 state keeps its init's digits.
+  Type element = type.getElementType();
   int64_t width = cast<MemRefType>(state.getType()).getDimSize(1);
   if (!column0)
     column0 = index(0);
   forLoop(0, type.getKeyDim(), [&](Value r) {
     if (type.isMatrix())
-      store(load(vectorOf(width), init(i), {item.stateRow, item.head, r, column0}), state,
-            {r, index(0)});
+      store(load(VectorType::get({width}, element), init(i),
+                 {item.stateRow, item.head, r, column0}),
+            state, {r, index(0)});
     else
-      store(load(b.getF32Type(), init(i), {item.stateRow, item.head, r}), state, {r, index(0)});
+      store(load(element, init(i), {item.stateRow, item.head, r}), state, {r, index(0)});
   });
 }
 
 void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value state,
                                     Value column0) {
   auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  Type element = type.getElementType();
   int64_t width = cast<MemRefType>(state.getType()).getDimSize(1);
   if (!column0)
     column0 = index(0);
   forLoop(0, type.getKeyDim(), [&](Value r) {
     if (type.isMatrix())
-      store(load(vectorOf(width), state, {r, index(0)}), finalState(i),
+      store(load(VectorType::get({width}, element), state, {r, index(0)}), finalState(i),
             {item.stateRow, item.head, r, column0});
     else
-      store(load(b.getF32Type(), state, {r, index(0)}), finalState(i),
-            {item.stateRow, item.head, r});
+      store(load(element, state, {r, index(0)}), finalState(i), {item.stateRow, item.head, r});
   });
 }
 

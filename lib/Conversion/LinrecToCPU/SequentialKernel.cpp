@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/MapVector.h"
 
 using namespace mlir;
@@ -34,7 +35,7 @@ public:
     // to token) and per state-typed result in the body (a token's temporaries, shared).
     int64_t group = e.headsPerItem;
     auto allocGroup = [&](StateType type) {
-      return e.alloc({group * type.getKeyDim(), type.getValueDim()});
+      return e.alloc({group * type.getKeyDim(), type.getValueDim()}, type.getElementType());
     };
     llvm::MapVector<Value, Value> groupStates;
     for (BlockArgument arg : op.getStateArgs())
@@ -94,16 +95,24 @@ private:
   /// Block-start read -> the copy of its state (body order).
   llvm::MapVector<Operation *, Value> snapshots;
 
-  Value allocState(StateType type) { return e.alloc({type.getKeyDim(), type.getValueDim()}); }
+  Value allocState(StateType type) {
+    return e.alloc({type.getKeyDim(), type.getValueDim()}, type.getElementType());
+  }
   /// Head `local`'s dk rows of a group's buffer.
   Value headRows(Value all, Value local, StateType type) {
     Value row0 = arith::MulIOp::create(b, local, e.index(type.getKeyDim()));
     return e.view(all, row0, b.getIndexAttr(0), type.getKeyDim(), type.getValueDim());
   }
 
+  /// Row r of a state buffer, in the state's float type (a float64 state computes in f64;
+  /// what it meets from the token is converted to it, what is read from it to f32).
   Value row(Value buffer, Value r, int64_t n) {
-    return e.load(e.vectorOf(n), buffer, {r, e.index(0)});
+    Type element = cast<MemRefType>(buffer.getType()).getElementType();
+    return e.load(VectorType::get({n}, element), buffer, {r, e.index(0)});
   }
+  /// `x` in the float type of `like`.
+  Value as(Value x, Value like) { return e.convert(x, getElementTypeOrSelf(like.getType())); }
+  Value asF32(Value x) { return e.convert(x, b.getF32Type()); }
   Value splat(Value scalar, int64_t n) {
     return vector::BroadcastOp::create(b, e.vectorOf(n), scalar);
   }
@@ -189,7 +198,7 @@ private:
   llvm::SmallPtrSet<Value, 4> storedInPlace;
 
   static bool isRowWise(Operation *op) {
-    return isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, SelectOp>(op);
+    return isa<DecayOp, DeltaOp, WriteOp, WriteHadamardOp, ReadOp, ReadProductOp, SelectOp>(op);
   }
   /// The key dim of the state a row-wise op works on (its first state operand; a select's
   /// first operand is its condition).
@@ -231,6 +240,9 @@ private:
         p.row = arith::MulFOp::create(b, p.row, splat(mapping.lookup(write.getBeta()), dv));
       if (write.getMask())
         p.mask = mapping.lookup(write.getMask());
+    } else if (auto write = dyn_cast<WriteHadamardOp>(rowOp)) {
+      p.lanes = spill(mapping.lookup(write.getKey()));
+      p.row = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
     } else if (auto read = dyn_cast<ReadOp>(rowOp)) {
       Value q = mapping.lookup(read.getQuery());
       if (std::optional<APFloat> scale = read.getScale())
@@ -259,7 +271,8 @@ private:
     }
   };
 
-  /// Row r of a decay, write or select (a delta needs its β·Sᵀk: `deltaTerm`).
+  /// Row r of a decay, write, Hadamard write or select (a delta needs its β·Sᵀk:
+  /// `deltaTerm`).
   void applyRowOp(Operation *rowOp, const Prepared &p, Rows &rows, Value deltaTerm = {}) {
     Value r = rows.r;
     if (auto decay = dyn_cast<DecayOp>(rowOp)) {
@@ -268,18 +281,24 @@ private:
       Value factor = !axis ? splat(p.factor, dv)
                      : *axis == DecayAxis::Key ? splat(element(p.lanes, r), dv)
                                                : p.factor;
-      rows.of[decay.getResult()] = arith::MulFOp::create(b, rows.get(decay.getState()), factor);
+      Value x = rows.get(decay.getState());
+      rows.of[decay.getResult()] = arith::MulFOp::create(b, x, as(factor, x));
     } else if (auto delta = dyn_cast<DeltaOp>(rowOp)) {
       int64_t dv = widthOf(delta.getState());
+      Value x = rows.get(delta.getState());
       rows.of[delta.getResult()] = arith::SubFOp::create(
-          b, rows.get(delta.getState()),
-          arith::MulFOp::create(b, splat(element(p.lanes, r), dv), deltaTerm));
+          b, x, as(arith::MulFOp::create(b, splat(element(p.lanes, r), dv), deltaTerm), x));
     } else if (auto write = dyn_cast<WriteOp>(rowOp)) {
       Value x = rows.get(write.getState());
       Value updated = vector::FMAOp::create(
-          b, splat(element(p.lanes, r), widthOf(write.getState())), p.row, x);
+          b, as(splat(element(p.lanes, r), widthOf(write.getState())), x), as(p.row, x), x);
       rows.of[write.getResult()] =
           p.mask ? arith::SelectOp::create(b, p.mask, updated, x).getResult() : updated;
+    } else if (auto write = dyn_cast<WriteHadamardOp>(rowOp)) {
+      Value x = rows.get(write.getState());
+      Value term = arith::MulFOp::create(b, as(p.row, x), as(rows.get(write.getFactor()), x));
+      rows.of[write.getResult()] = vector::FMAOp::create(
+          b, as(splat(element(p.lanes, r), widthOf(write.getState())), x), term, x);
     } else if (auto select = dyn_cast<SelectOp>(rowOp)) {
       rows.of[select.getResult()] = arith::SelectOp::create(
           b, p.mask, rows.get(select.getTrueState()), rows.get(select.getFalseState()));
@@ -313,11 +332,11 @@ private:
             const Prepared &p = prepared[rowOp];
             Value read;
             if (auto plain = dyn_cast<ReadOp>(rowOp))
-              read = plain.getBlockStart() ? row(snapshots[plain], r, readWidth(plain))
-                                           : rowsAt.get(plain.getState());
+              read = asF32(plain.getBlockStart() ? row(snapshots[plain], r, readWidth(plain))
+                                                 : rowsAt.get(plain.getState()));
             else if (auto product = dyn_cast<ReadProductOp>(rowOp))
-              read = arith::MulFOp::create(b, rowsAt.get(product.getFirst()),
-                                           rowsAt.get(product.getSecond()));
+              read = arith::MulFOp::create(b, asF32(rowsAt.get(product.getFirst())),
+                                           asF32(rowsAt.get(product.getSecond())));
             if (!read) {
               applyRowOp(rowOp, p, rowsAt, deltaTerms.lookup(rowOp));
               continue;
@@ -361,7 +380,7 @@ private:
           SmallVector<Value> next;
           for (auto [delta, input, acc] : llvm::zip(deltas, inputs, accs)) {
             Value k = splat(element(prepared[delta].lanes, r), widthOf(input));
-            next.push_back(vector::FMAOp::create(b, k, rowsAt.get(input), acc));
+            next.push_back(vector::FMAOp::create(b, k, asF32(rowsAt.get(input)), acc));
           }
           return next;
         });

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 
@@ -63,10 +64,28 @@ void ScheduleBuilder::matmul(Value a, Value bMatrix, Value c) {
 Value ScheduleBuilder::at(Value buffer, ValueRange indices) {
   return k.load(b.getF32Type(), buffer, indices);
 }
+Value ScheduleBuilder::atNative(Value buffer, ValueRange indices) {
+  return k.load(cast<MemRefType>(buffer.getType()).getElementType(), buffer, indices);
+}
 Value ScheduleBuilder::exp(Value x) { return math::ExpOp::create(b, x); }
-Value ScheduleBuilder::add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-Value ScheduleBuilder::sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-Value ScheduleBuilder::mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+/// x and y in the wider of their float types (a float64 state's element meets f32 values).
+std::pair<Value, Value> ScheduleBuilder::widened(Value x, Value y) {
+  Type tx = getElementTypeOrSelf(x.getType()), ty = getElementTypeOrSelf(y.getType());
+  Type wide = tx.getIntOrFloatBitWidth() >= ty.getIntOrFloatBitWidth() ? tx : ty;
+  return {k.convert(x, wide), k.convert(y, wide)};
+}
+Value ScheduleBuilder::add(Value x, Value y) {
+  auto [wx, wy] = widened(x, y);
+  return arith::AddFOp::create(b, wx, wy);
+}
+Value ScheduleBuilder::sub(Value x, Value y) {
+  auto [wx, wy] = widened(x, y);
+  return arith::SubFOp::create(b, wx, wy);
+}
+Value ScheduleBuilder::mul(Value x, Value y) {
+  auto [wx, wy] = widened(x, y);
+  return arith::MulFOp::create(b, wx, wy);
+}
 Value ScheduleBuilder::addIndex(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
 Value ScheduleBuilder::subIndex(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
 Value ScheduleBuilder::ult(Value x, Value y) {
@@ -107,11 +126,13 @@ void ScheduleBuilder::loadState(codegen::KernelEmitter &e, unsigned index, const
   bool given = index < e.op.getInits().size();
   auto shape = cast<MemRefType>(tile.getType()).getShape();
   threads(shape[0], shape[1], [&](Value d, Value v) {
+    // In the tile's float type: a float64 state keeps its init's digits.
+    Type element = cast<MemRefType>(tile.getType()).getElementType();
     Value value = k.f32(0.0);
     if (given && type.isMatrix())
-      value = at(e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+      value = k.load(element, e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
     else if (given)
-      value = at(e.init(index), {item.stateRow, item.head, d});
+      value = k.load(element, e.init(index), {item.stateRow, item.head, d});
     k.store(value, tile, {d, v});
   });
 }
@@ -121,7 +142,7 @@ void ScheduleBuilder::storeState(codegen::KernelEmitter &e, unsigned index, cons
   auto type = cast<StateType>(e.op.getStateArgs()[index].getType());
   auto shape = cast<MemRefType>(tile.getType()).getShape();
   threads(shape[0], shape[1], [&](Value d, Value v) {
-    Value value = at(tile, {d, v});
+    Value value = atNative(tile, {d, v});
     if (type.isMatrix())
       k.store(value, e.finalState(index), {item.stateRow, item.head, d, addIndex(column0, v)});
     else

@@ -35,8 +35,11 @@ public:
   /// (f16 A and B, f32 C, dims multiples of 16) and the CPU runs as loops.
   void matmul(mlir::Value a, mlir::Value b, mlir::Value c);
 
+  /// An element of a buffer, as f32 (`atNative`: in the buffer's own float type).
   mlir::Value at(mlir::Value buffer, mlir::ValueRange indices);
+  mlir::Value atNative(mlir::Value buffer, mlir::ValueRange indices);
   mlir::Value exp(mlir::Value x);
+  /// Arithmetic in the wider of the operands' float types.
   mlir::Value add(mlir::Value x, mlir::Value y);
   mlir::Value sub(mlir::Value x, mlir::Value y);
   mlir::Value mul(mlir::Value x, mlir::Value y);
@@ -67,6 +70,8 @@ protected:
   mlir::ImplicitLocOpBuilder &b;
 
 private:
+  std::pair<mlir::Value, mlir::Value> widened(mlir::Value x, mlir::Value y);
+
   void parallel(mlir::Value lb, mlir::Value ub, mlir::gpu::Processor processor,
                 llvm::function_ref<void(mlir::Value)> body);
   mlir::Block *tileBlock = nullptr; // where the current block's tiles are allocated

@@ -7,7 +7,8 @@
 //   per-token values   one thread         the body's non-state ops that a state op needs (keys,
 //                                         values, gates, masks, queries), stored into small tiles
 //   state ops          (d, v) or columns   decay, delta (u = Sᵀk by columns, then S − β k uᵀ),
-//                                         write (masked), select, read (by columns), read_product
+//                                         write (masked), Hadamard write, select, read (by
+//                                         columns), read_product
 //   outputs            one thread         the body's ops after the reads, then the outputs
 //
 // A state op updates its operand's tile in place when nothing else reads that value.
@@ -61,7 +62,7 @@ private:
     RecurrenceOp op = e.op;
     auto newTile = [&](Type type) {
       auto state = cast<StateType>(type);
-      return tile({state.getKeyDim(), state.getValueDim()});
+      return tile({state.getKeyDim(), state.getValueDim()}, state.getElementType());
     };
     for (BlockArgument arg : op.getStateArgs())
       states[arg] = newTile(arg.getType());
@@ -132,6 +133,7 @@ private:
           .Case([&](DecayOp o) { emitDecay(o, item, token); })
           .Case([&](DeltaOp o) { emitDelta(o, item, token); })
           .Case([&](WriteOp o) { emitWrite(o, item, token); })
+          .Case([&](WriteHadamardOp o) { emitWriteHadamard(o, item, token); })
           .Case([&](SelectOp o) { emitSelect(o, item, token); })
           .Case([&](ReadOp o) { emitRead(o, item, token); })
           .Case([&](ReadProductOp o) { emitReadProduct(o, item, token); })
@@ -162,19 +164,20 @@ private:
           blockStarts,
           [&] {
             threads(type.getKeyDim(), type.getValueDim(), [&](Value d, Value v) {
-              k.store(at(state, {d, v}), copy, {d, v});
+              k.store(atNative(state, {d, v}), copy, {d, v});
             });
           },
           [] {});
     }
   }
 
-  /// to[d][v] = f(d, v, from[d][v]) for every element of a state.
+  /// to[d][v] = f(d, v, from[d][v]) for every element of a state, in the state's float
+  /// type (a float64 state computes in f64).
   void elementwise(Value from, Value to, function_ref<Value(Value, Value, Value)> f) {
     auto type = cast<StateType>(from.getType());
     Value in = states[from], out = states[to];
     threads(type.getKeyDim(), type.getValueDim(), [&](Value d, Value v) {
-      k.store(f(d, v, at(in, {d, v})), out, {d, v});
+      k.store(f(d, v, atNative(in, {d, v})), out, {d, v});
     });
   }
 
@@ -216,7 +219,22 @@ private:
       if (beta)
         term = mul(term, scalar(beta));
       Value updated = add(x, term);
-      return mask ? arith::SelectOp::create(b, isTrue(mask), updated, x).getResult() : updated;
+      return mask ? arith::SelectOp::create(b, isTrue(mask), updated, k.convert(x, updated.getType()))
+                        .getResult()
+                  : updated;
+    });
+  }
+
+  /// S + (k vᵀ) ⊙ X (or z + k ⊙ x).
+  void emitWriteHadamard(WriteHadamardOp write, const WorkItem &item, Value token) {
+    Value key = tokenValue(write.getKey(), item, token);
+    Value value = write.getValue() ? tokenValue(write.getValue(), item, token) : Value();
+    Value factor = states[write.getFactor()];
+    elementwise(write.getState(), write.getResult(), [&](Value d, Value v, Value x) {
+      Value term = mul(element(key, d), at(factor, {d, v}));
+      if (value)
+        term = mul(term, element(value, v));
+      return add(x, term);
     });
   }
 
@@ -224,7 +242,8 @@ private:
     Value condition = tokenValue(select.getCondition(), item, token);
     Value onFalse = states[select.getFalseState()];
     elementwise(select.getTrueState(), select.getResult(), [&](Value d, Value v, Value x) {
-      return arith::SelectOp::create(b, isTrue(condition), x, at(onFalse, {d, v})).getResult();
+      return arith::SelectOp::create(b, isTrue(condition), x, atNative(onFalse, {d, v}))
+          .getResult();
     });
   }
 
