@@ -919,8 +919,8 @@ private:
     bool normalizer;
     StateType matrix, transposed, wideMatrix, wideTransposed; // wide: float64
     Value inits[2], cotangents[2];
-    /// The pair's final states summed in float64 (the dq recurrence's).
-    Value wideFinals[2];
+    /// The pair's final states summed in float64 (the dq recurrence's), transposed.
+    Value wideFinalsT[2];
     TokenSlice drivers;
 
     Value valueRow(Body &body, const ClonedSlice &x, unsigned i) const {
@@ -965,7 +965,7 @@ private:
   }
 
   /// dq = (A ⊙ B) r: the pair transposed, read with the read's cotangent; and the pair again
-  /// in float64, for its final states (into c.wideFinals).
+  /// in float64, for its final states (into c.wideFinalsT).
   LogicalResult productQueryRecurrence(ProductContext &c) {
     const ProductForm &form = c.form;
     RecurrenceSpec spec;
@@ -974,12 +974,13 @@ private:
       spec.inits.push_back(c.inits[i] ? transposeStates(b, loc, c.inits[i])
                                       : zerosLike(b, loc, transposedStatesType(c.cotangents[i].getType())));
     }
+    // Transposed: a normalizer's rows are then one long row, not dk rows of one element.
     for (unsigned i : {0u, 1u}) {
-      spec.states.push_back(c.wideMatrix);
-      spec.inits.push_back(c.inits[i] ? convertElements(b, loc, c.inits[i], b.getF64Type())
-                                      : zerosLike(b, loc, RankedTensorType::get(
-                                                              cast<RankedTensorType>(c.cotangents[i].getType()).getShape(),
-                                                              b.getF64Type())));
+      RankedTensorType type = transposedStatesType(c.cotangents[i].getType());
+      spec.states.push_back(c.wideTransposed);
+      spec.inits.push_back(
+          c.inits[i] ? convertElements(b, loc, transposeStates(b, loc, c.inits[i]), b.getF64Type())
+                     : zerosLike(b, loc, RankedTensorType::get(type.getShape(), b.getF64Type())));
     }
     unsigned dr = spec.input(form.readCotangent);
     SliceOperands operands = addSlice(spec, c.drivers);
@@ -994,7 +995,7 @@ private:
                                        c.cotangentRow(body, body.inputs[dr]));
       for (unsigned i : {0u, 1u})
         body.yieldedStates.push_back(
-            body.write(body.states[2 + i], x[form.keys[i]], c.valueRow(body, x, i)));
+            body.write(body.states[2 + i], c.valueRow(body, x, i), x[form.keys[i]]));
       auto grads = sliceGradients(body, c.drivers, x, {{x[form.query], dqValue}});
       if (failed(grads))
         return void(status = failure());
@@ -1003,7 +1004,7 @@ private:
     if (failed(status) || failed(addGradients(dq, gradients, false)))
       return failure();
     for (unsigned i : {0u, 1u})
-      c.wideFinals[i] = dq.getFinalStates()[2 + i];
+      c.wideFinalsT[i] = dq.getFinalStates()[2 + i];
     return success();
   }
 
@@ -1019,7 +1020,7 @@ private:
     auto oriented = [&](Value x) { return transposed ? transposeStates(b, loc, x) : x; };
     for (unsigned i : {0u, 1u}) {
       spec.states.push_back(transposed ? c.wideTransposed : c.wideMatrix);
-      spec.inits.push_back(oriented(c.wideFinals[i]));
+      spec.inits.push_back(transposed ? c.wideFinalsT[i] : transposeStates(b, loc, c.wideFinalsT[i]));
     }
     for (unsigned i : {0u, 1u}) {
       spec.states.push_back(transposed ? c.transposed : c.matrix);

@@ -306,15 +306,15 @@ func.func @parts(%x: tensor<1x6x1x4xf32> {linrec.name = "x"}, %r: tensor<1x6x3xf
 // -----
 
 // A product read (tensor attention): dq from the pair transposed, read with the cotangent,
-// which also sums the pair in float64; then the pair runs backwards from those sums in
+// which also sums the pair (transposed) in float64; then the pair runs backwards from those sums in
 // float64 (a write of −v) while the cotangents take Hadamard writes: G_A + (q rᵀ) ⊙ B_t,
 // transposed for the keys' gradients, as they are for the values'.
 // CHECK-LABEL: func.func @product_backward
 // CHECK: linrec.recurrence
 // CHECK: linrec.recurrence
-// CHECK: ^bb0(%{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<13x2xf64>, %{{.*}}: !linrec.state<13x2xf64>,
+// CHECK: ^bb0(%{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<2x13xf32>, %{{.*}}: !linrec.state<2x13xf64>, %{{.*}}: !linrec.state<2x13xf64>,
 // CHECK: linrec.read_product %{{.*}}, %{{.*}}, %{{.*}} : <2x13xf32>, vector<2xf32> -> vector<13xf32>
-// CHECK: linrec.write %{{.*}} : <13x2xf64>, vector<13xf32>, vector<2xf32>
+// CHECK: linrec.write %{{.*}} : <2x13xf64>, vector<2xf32>, vector<13xf32>
 // CHECK: linrec.recurrence {{.*}} init({{.*}} : tensor<1x1x2x13xf64>, tensor<1x1x2x13xf64>, {{.*}} {reverse}
 // CHECK: ^bb0(%[[A:.*]]: !linrec.state<2x13xf64>, %[[B:.*]]: !linrec.state<2x13xf64>, %[[GA:.*]]: !linrec.state<2x13xf32>, %[[GB:.*]]: !linrec.state<2x13xf32>,
 // CHECK: linrec.write_hadamard %[[GA]], %{{.*}}, %{{.*}} times %[[B]] : <2x13xf32>, vector<2xf32>, vector<13xf32> times <2x13xf64>
