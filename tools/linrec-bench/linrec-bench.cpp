@@ -3,7 +3,8 @@
 // Times the forward of each family on the CPU for B=1, H=8, T in {1024, 4096, 16384},
 // dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
 // algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
-// OpenBLAS. Also prints each kernel's JIT compile time, and the decode kernel's state
+// OpenBLAS; `--backward-only` times forward + derived backward against the register FMA peak
+// (FmaPeak.cpp), also measured in the same run. Also prints each kernel's JIT compile time, and the decode kernel's state
 // bandwidth against a measured memory bandwidth, and the hybrid layers (Liger Attention,
 // LoLCATs; `--models=hybrids`) with their window term fused into the recurrence's kernel
 // against the same layers with the window as its own kernel, and tensor attention
@@ -18,6 +19,8 @@
 // is Markdown tables.
 //
 //===----------------------------------------------------------------------===//
+
+#include "FmaPeak.h"
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
@@ -327,7 +330,7 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
                          llvm::ArrayRef<int64_t> dims, llvm::ArrayRef<unsigned> threads,
                          const std::map<unsigned, double> &peaks) {
   llvm::outs() << "\n| backward | T | d | threads | fwd ms | bwd ms | fwd+bwd GFLOP/s | "
-                  "% of sgemm peak | bwd compile ms |\n"
+                  "% of FMA peak | bwd compile ms |\n"
                << "|---|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(3);
   std::normal_distribution<float> normal;
@@ -528,11 +531,15 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
   KernelCompiler compiler;
 
-  std::map<unsigned, double> peaks;
+  std::map<unsigned, double> peaks, fmaPeaks;
   for (unsigned t : threads) {
     peaks[t] = sgemmPeak(t);
     llvm::outs() << llvm::format("sgemm peak (OpenBLAS 2048^3, %u thread%s): %.1f GFLOP/s\n", t,
                                  t == 1 ? "" : "s", peaks[t]);
+    bench::FmaPeak fma = bench::measureFmaPeak(t, 0.2);
+    fmaPeaks[t] = fma.gflops;
+    llvm::outs() << llvm::format("register FMA peak (%s, %u thread%s): %.1f GFLOP/s\n",
+                                 fma.isa.c_str(), t, t == 1 ? "" : "s", fma.gflops);
   }
   llvm::outs() << "\n| model | T | d | threads | heads/item | ms | GFLOP/s | % of sgemm peak | "
                   "compile ms |\n"
@@ -546,7 +553,7 @@ int main(int argc, char **argv) {
       derived = families;
     if (tensorAttention)
       derived.push_back("tensor_attention");
-    return timeBackward(context, compiler, derived, lengths, dims, threads, peaks) ? 1 : 0;
+    return timeBackward(context, compiler, derived, lengths, dims, threads, fmaPeaks) ? 1 : 0;
   }
   for (const std::string &family : families) {
     if (decodeOnly)
