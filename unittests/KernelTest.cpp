@@ -1437,6 +1437,51 @@ func.func @f(%q: !x, %k: !x, %c: !x, %v: !x, %g: !g, %b: !g, %init: tensor<4x2x1
   }
 }
 
+TEST_F(KernelTest, Float64StatesAndHadamardWritesMatchTheReference) {
+  // Tensor attention's backward: G + (q vᵀ) ⊙ B in a reverse scan, B a float64 state that the
+  // scan sums in float64 (initial and final states f64 tensors). Packed sequences, initial
+  // states; the token scan and the GPU schedule on the CPU. B's final state keeps float64's
+  // digits: an f32 sum of these 200 writes would be ~1e-7 off.
+  const char *text = R"mlir(
+!S = !linrec.state<16x16xf32>
+!W = !linrec.state<16x16xf64>
+!x = tensor<1x200x2x16xf32>
+!wide = tensor<4x2x16x16xf64>
+!narrow = tensor<4x2x16x16xf32>
+func.func @f(%q: !x, %k: !x, %v: !x, %b0: !wide, %g0: !narrow, %cu: tensor<5xi32>)
+    -> (!x, !wide, !narrow) {
+  %o, %b, %g = linrec.recurrence ins(%q, %k, %v : !x, !x, !x) init(%b0, %g0 : !wide, !narrow)
+      cu_seqlens(%cu : tensor<5xi32>) {reverse} -> (!x, !wide, !narrow) {
+  ^bb0(%B: !W, %G: !S, %qt: vector<16xf32>, %kt: vector<16xf32>, %vt: vector<16xf32>):
+    %G1 = linrec.write_hadamard %G, %qt, %vt times %B : !S, vector<16xf32>, vector<16xf32> times !W
+    %B1 = linrec.write %B, %kt, %vt : !W, vector<16xf32>, vector<16xf32>
+    %o = linrec.read %G1, %kt : !S, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%B1, %G1 : !W, !S) outputs(%o : vector<16xf32>)
+  }
+  return %o, %b, %g : !x, !wide, !narrow
+}
+)mlir";
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  ASSERT_TRUE(module);
+  RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
+  EXPECT_EQ(analysis.algorithm, Algorithm::Sequential);
+  // q, k, v; two initial states, the first widened to float64 (with digits past f32's).
+  std::vector<Array> args = packedSequenceArgs(3, {}, 2);
+  args[3].dtype = DType::F64;
+  for (double &x : args[3].data)
+    x += 1e-9 * x;
+  auto reference = interpretFunction(*module, "f", args);
+  ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());
+  for (KernelForm kernel : {Scan, GpuSchedule}) {
+    auto run = runOnCpuKernels(*module, "f", args, optionsFor(kernel, 16));
+    ASSERT_TRUE(static_cast<bool>(run)) << llvm::toString(run.takeError());
+    ::testing::Message what;
+    what << "kernel " << int(kernel);
+    expectMatches(*run, *reference, 1e-5, what);
+    EXPECT_LT(relativeRmsError((*run)[1], (*reference)[1]), 1e-13) << what << " (float64 state)";
+  }
+}
+
 TEST_F(KernelTest, ScanPassesKeepSelectsAndMaskedWrites) {
   // The scan applies a token's state ops in one pass over the rows: a masked write, a select
   // between the new and the old state, a decay and a delta transition of a second state, and

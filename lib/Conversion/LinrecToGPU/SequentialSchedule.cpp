@@ -213,7 +213,8 @@ private:
     Value beta = write.getBeta() ? tokenValue(write.getBeta(), item, token) : Value();
     Value mask = write.getMask() ? tokenValue(write.getMask(), item, token) : Value();
     elementwise(write.getState(), write.getResult(), [&](Value d, Value v, Value x) {
-      Value term = element(key, d);
+      // In the state's type: a float64 state's products of f32 values are exact.
+      Value term = k.convert(element(key, d), x.getType());
       if (value)
         term = mul(term, element(value, v));
       if (beta)
