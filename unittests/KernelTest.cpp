@@ -677,6 +677,39 @@ TEST_F(KernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
   }
 }
 
+TEST_F(KernelTest, ValueDecayChunksFactorWhereTheirDecaysAreSmall) {
+  // The value decays' mix A (U ⊙ e^{−bv}) ⊙ e^{bv} factors where every cumulative value
+  // decay of the chunk stays below e^{60}; stronger chunks take the exact sum. GLA with key
+  // and value decays: chunks and heads alternate between the two, one chunk's value decay
+  // crosses the bound at its last token and another's stays just under it.
+  Shape shape{2, 200, 3, 16, 32};
+  const int64_t chunk = 32;
+  LayerConfig config;
+  config.kind = LayerKind::GLA;
+  config.valueGate = true;
+  config.initialState = true;
+  auto module = buildLayer(config, shape);
+  Inputs in = randomInputs(config, shape, -0.1, 0.0);
+  Array &gv = in["gv"];
+  std::uniform_real_distribution<double> strong(-4.0, -1.0);
+  for (int64_t b = 0; b < shape.batch; ++b)
+    for (int64_t t = 0; t < shape.tokens; ++t)
+      for (int64_t h = 0; h < shape.heads; ++h)
+        for (int64_t d = 0; d < shape.dv; ++d) {
+          int64_t c = t / chunk;
+          double &g = gv.data[((b * shape.tokens + t) * shape.heads + h) * shape.dv + d];
+          if ((c + h + b) % 2 == 1)
+            g = strong(rng);
+          else if (c == 2 && d == 5)
+            g = -61.0 / chunk; // crosses the bound at the chunk's last token
+          else if (c == 4 && d == 7)
+            g = -59.5 / chunk; // stays under it
+        }
+  for (KernelForm kernel : {Chunked, GpuSchedule})
+    EXPECT_LE(compareOn(*module, config, in, optionsFor(kernel, chunk)), 1e-5)
+        << "kernel " << int(kernel);
+}
+
 TEST_F(KernelTest, PrefillThenInPlaceDecodeEqualsOneForward) {
   // One forward over T tokens, against a prefill of T − 3 tokens followed by three decode
   // steps that update the state buffer in place (initial state and final state alias).

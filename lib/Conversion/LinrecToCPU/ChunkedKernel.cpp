@@ -58,6 +58,7 @@ struct StateBuffers {
   Value factored;             // i1 per chunk (key decays): |b| < kMaxFactoredExponent
   Value scaled;               // C x dk scratch: Q ⊙ e^{b}, K ⊙ e^{b}
   Value valuesDecayed;        // C x dv scratch (value decay)
+  Value valueMix;             // C x dv scratch: A (U ⊙ e^{−bv}) (value decay)
   Value attention;            // C x C: A (per read), then G (delta)
   Value blockQueries;         // 16 x dk scratch of the sub-chunk attention (key decays)
   SmallVector<Value> queries; // per read: C x dk, scaled
@@ -285,6 +286,7 @@ private:
     if (!u.valueDecays.empty()) {
       s.fullValueDecay = s.valueDecay = e.alloc({C, s.fullDv});
       s.valuesDecayed = e.alloc({C, s.dv});
+      s.valueMix = e.alloc({C, s.dv});
     }
     s.keysDecayedT = e.alloc({s.dk, C});
     if (s.keyDecay)
@@ -738,8 +740,38 @@ private:
     });
   }
 
-  /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{bv_i − bv_j}  (value decays)
+  /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{bv_i − bv_j}  (value decays). When
+  /// every |bv| of the chunk is below kMaxFactoredExponent (bv cumulative from the chunk's
+  /// start) the factors split, e^{bv_i} ⊙ (A (rhs ⊙ e^{−bv}))_i: one matmul and 2·C·dv
+  /// exponentials instead of C²·dv/2 (the key decays' factored chunk, on the value axis).
+  /// Stronger decays (and NaN) take the exact sum.
   void emitValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
+    Value largest = e.forLoopCarry(
+        e.index(0), e.index(C), e.zeros(e.vectorOf(s.dv)), [&](Value i, Value acc) -> Value {
+          return arith::MaximumFOp::create(b, acc, math::AbsFOp::create(b, row(s.valueDecay, i, s.dv)));
+        });
+    Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
+    Value factored = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, bound,
+                                           e.f32(kMaxFactoredExponent));
+    e.ifThenElse(
+        factored,
+        [&] {
+          e.forLoop(0, C, [&](Value j) {
+            Value decay = exp(arith::NegFOp::create(b, row(s.valueDecay, j, s.dv)));
+            e.store(mul(row(rhs, j, s.dv), decay), s.valuesDecayed, {j, e.index(0)});
+          });
+          e.matmul(s.attention, s.valuesDecayed, s.valueMix, /*accumulate=*/false);
+          e.forLoop(0, C, [&](Value i) {
+            Value mixed = vector::FMAOp::create(b, row(s.valueMix, i, s.dv),
+                                                exp(row(s.valueDecay, i, s.dv)),
+                                                row(target, i, s.dv));
+            e.store(mixed, target, {i, e.index(0)});
+          });
+        },
+        [&] { emitExactValueDecayedMix(s, rhs, target); });
+  }
+
+  void emitExactValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
     e.forLoop(0, C, [&](Value i) {
       Value bvi = row(s.valueDecay, i, s.dv);
       Value acc = e.forLoopCarry(
