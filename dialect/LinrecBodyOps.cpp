@@ -74,8 +74,8 @@ LogicalResult WriteHadamardOp::verify() {
     return emitOpError() << "value has " << vectorSize(getValue().getType())
                          << " elements but the state has dv = " << state.getValueDim();
   if (getFactor().getType().getShape() != state.getShape())
-    return emitOpError() << "factor " << getFactor().getType() << " has another shape than the state "
-                         << state;
+    return emitOpError() << "factor " << getFactor().getType()
+                         << " has another shape than the state " << state;
   auto factor = dyn_cast<BlockArgument>(getFactor());
   auto recurrence = (*this)->getParentOfType<RecurrenceOp>();
   if (!factor || !recurrence || factor.getOwner() != &recurrence.getBodyBlock() ||

@@ -133,7 +133,8 @@ static bool isAllowedInBody(Operation &op) {
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
   return isa<DecayOp, DeltaOp, WriteOp, WriteHadamardOp, ReadOp, ReadProductOp, WindowReadOp,
-             ProjectOp, SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp, YieldOp>(op);
+             ProjectOp, SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp,
+             YieldOp>(op);
 }
 
 namespace {

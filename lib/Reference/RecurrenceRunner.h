@@ -87,8 +87,8 @@ using Slot = std::vector<double>;
 enum class StepKind {
   Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
-  Decay, Delta, Write, WriteHadamard, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap, PolynomialMap,
-  L2Norm, WindowRead, Project // linrec
+  Decay, Delta, Write, WriteHadamard, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap,
+  PolynomialMap, L2Norm, WindowRead, Project // linrec
 };
 
 /// One body op, with the slots it reads and the slot it writes.

@@ -971,8 +971,9 @@ private:
     RecurrenceSpec spec;
     for (unsigned i : {0u, 1u}) {
       spec.states.push_back(c.transposed);
+      RankedTensorType type = transposedStatesType(c.cotangents[i].getType());
       spec.inits.push_back(c.inits[i] ? transposeStates(b, loc, c.inits[i])
-                                      : zerosLike(b, loc, transposedStatesType(c.cotangents[i].getType())));
+                                      : zerosLike(b, loc, type));
     }
     // Transposed: a normalizer's rows are then one long row, not dk rows of one element.
     for (unsigned i : {0u, 1u}) {
@@ -1020,7 +1021,8 @@ private:
     auto oriented = [&](Value x) { return transposed ? transposeStates(b, loc, x) : x; };
     for (unsigned i : {0u, 1u}) {
       spec.states.push_back(transposed ? c.wideTransposed : c.wideMatrix);
-      spec.inits.push_back(transposed ? c.wideFinalsT[i] : transposeStates(b, loc, c.wideFinalsT[i]));
+      spec.inits.push_back(transposed ? c.wideFinalsT[i]
+                                      : transposeStates(b, loc, c.wideFinalsT[i]));
     }
     for (unsigned i : {0u, 1u}) {
       spec.states.push_back(transposed ? c.transposed : c.matrix);

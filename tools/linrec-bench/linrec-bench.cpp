@@ -4,11 +4,11 @@
 // dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
 // algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
 // OpenBLAS; `--backward-only` times forward + derived backward against the register FMA peak
-// (FmaPeak.cpp), also measured in the same run. Also prints each kernel's JIT compile time, and the decode kernel's state
-// bandwidth against a measured memory bandwidth, and the hybrid layers (Liger Attention,
-// LoLCATs; `--models=hybrids`) with their window term fused into the recurrence's kernel
-// against the same layers with the window as its own kernel, and tensor attention
-// (`--models=tensor_attention`) as the token scan and in the chunked product form.
+// (FmaPeak.cpp), also measured in the same run. Also prints each kernel's JIT compile time,
+// the decode kernel's state bandwidth against a measured memory bandwidth, the hybrid layers
+// (Liger Attention, LoLCATs; `--models=hybrids`) with their window term fused into the
+// recurrence's kernel against the same layers with the window as its own kernel, and tensor
+// attention (`--models=tensor_attention`) as the token scan and in the chunked product form.
 //
 //   linrec-bench [--models=gla,gated_delta,hybrids,tensor_attention] [--tokens=1024,4096]
 //                [--dims=128] [--num-threads=1,2] [--heads=8] [--batch=1] [--decode-only]

@@ -143,7 +143,8 @@ void KernelBuilder::transpose(Value from, Value to) {
 Value KernelBuilder::alloc(ArrayRef<int64_t> shape, Type element) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  Value buffer = memref::AllocOp::create(b, MemRefType::get(shape, element ? element : b.getF32Type()),
+  Type type = element ? element : b.getF32Type();
+  Value buffer = memref::AllocOp::create(b, MemRefType::get(shape, type),
                                          b.getI64IntegerAttr(64));
   allocations.push_back(buffer);
   return buffer;

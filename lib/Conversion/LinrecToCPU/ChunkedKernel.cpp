@@ -748,7 +748,8 @@ private:
   void emitValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
     Value largest = e.forLoopCarry(
         e.index(0), e.index(C), e.zeros(e.vectorOf(s.dv)), [&](Value i, Value acc) -> Value {
-          return arith::MaximumFOp::create(b, acc, math::AbsFOp::create(b, row(s.valueDecay, i, s.dv)));
+          Value magnitude = math::AbsFOp::create(b, row(s.valueDecay, i, s.dv));
+          return arith::MaximumFOp::create(b, acc, magnitude);
         });
     Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
     Value factored = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, bound,

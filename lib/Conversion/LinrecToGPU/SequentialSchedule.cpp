@@ -220,9 +220,7 @@ private:
       if (beta)
         term = mul(term, scalar(beta));
       Value updated = add(x, term);
-      return mask ? arith::SelectOp::create(b, isTrue(mask), updated, k.convert(x, updated.getType()))
-                        .getResult()
-                  : updated;
+      return mask ? arith::SelectOp::create(b, isTrue(mask), updated, x).getResult() : updated;
     });
   }
 
