@@ -234,6 +234,27 @@ protected:
     return args;
   }
 
+  /// Log-decays [B, T, H, width] whose chunks of `chunk` tokens alternate (with head and batch
+  /// row) between strong ones (U(−4, −1) per token: far past the factoring bound e^{60}) and the
+  /// mild ones drawn before; in mild chunk 2 channel 5 crosses the bound at the chunk's last
+  /// token, in chunk 4 channel 7 stays just under it.
+  void alternateDecayStrengths(Array &decays, const Shape &shape, int64_t width, int64_t chunk) {
+    std::uniform_real_distribution<double> strong(-4.0, -1.0);
+    for (int64_t b = 0; b < shape.batch; ++b)
+      for (int64_t t = 0; t < shape.tokens; ++t)
+        for (int64_t h = 0; h < shape.heads; ++h)
+          for (int64_t d = 0; d < width; ++d) {
+            int64_t c = t / chunk;
+            double &g = decays.data[((b * shape.tokens + t) * shape.heads + h) * width + d];
+            if ((c + h + b) % 2 == 1)
+              g = strong(rng);
+            else if (c == 2 && d == 5)
+              g = -61.0 / chunk; // crosses the bound at the chunk's last token
+            else if (c == 4 && d == 7)
+              g = -59.5 / chunk; // stays under it
+          }
+  }
+
   /// Every result of `actual` finite and within `tolerance` (relative RMS) of `expected`.
   static void expectMatches(llvm::ArrayRef<Array> actual, llvm::ArrayRef<Array> expected,
                             double tolerance, const ::testing::Message &what) {
@@ -657,21 +678,7 @@ TEST_F(KernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
     config.initialState = true;
     auto module = buildLayer(config, shape);
     Inputs in = randomInputs(config, shape, -0.1, 0.0);
-    Array &gk = in["gk"];
-    std::uniform_real_distribution<double> strong(-4.0, -1.0);
-    for (int64_t b = 0; b < shape.batch; ++b)
-      for (int64_t t = 0; t < shape.tokens; ++t)
-        for (int64_t h = 0; h < shape.heads; ++h)
-          for (int64_t d = 0; d < shape.dk; ++d) {
-            int64_t c = t / chunk;
-            double &g = gk.data[((b * shape.tokens + t) * shape.heads + h) * shape.dk + d];
-            if ((c + h + b) % 2 == 1)
-              g = strong(rng);
-            else if (c == 2 && d == 5)
-              g = -61.0 / chunk; // crosses the bound at the chunk's last token
-            else if (c == 4 && d == 7)
-              g = -59.5 / chunk; // stays under it
-          }
+    alternateDecayStrengths(in["gk"], shape, shape.dk, chunk);
     double error = compareOn(*module, config, in, optionsFor(Chunked, chunk));
     EXPECT_LE(error, 1e-5) << layerKindName(kind).str() << ", chunk " << chunk;
   }
@@ -690,21 +697,7 @@ TEST_F(KernelTest, ValueDecayChunksFactorWhereTheirDecaysAreSmall) {
   config.initialState = true;
   auto module = buildLayer(config, shape);
   Inputs in = randomInputs(config, shape, -0.1, 0.0);
-  Array &gv = in["gv"];
-  std::uniform_real_distribution<double> strong(-4.0, -1.0);
-  for (int64_t b = 0; b < shape.batch; ++b)
-    for (int64_t t = 0; t < shape.tokens; ++t)
-      for (int64_t h = 0; h < shape.heads; ++h)
-        for (int64_t d = 0; d < shape.dv; ++d) {
-          int64_t c = t / chunk;
-          double &g = gv.data[((b * shape.tokens + t) * shape.heads + h) * shape.dv + d];
-          if ((c + h + b) % 2 == 1)
-            g = strong(rng);
-          else if (c == 2 && d == 5)
-            g = -61.0 / chunk; // crosses the bound at the chunk's last token
-          else if (c == 4 && d == 7)
-            g = -59.5 / chunk; // stays under it
-        }
+  alternateDecayStrengths(in["gv"], shape, shape.dv, chunk);
   for (KernelForm kernel : {Chunked, GpuSchedule})
     EXPECT_LE(compareOn(*module, config, in, optionsFor(kernel, chunk)), 1e-5)
         << "kernel " << int(kernel);

@@ -957,10 +957,10 @@ private:
     }
     c.drivers = sliceOf({form.query, form.keys[0], form.keys[1], form.values[0],
                          form.values[1]});
-    if (failed(productQueryRecurrence(c)) || failed(productKeyRecurrence(c)))
+    if (failed(productQueryRecurrence(c)) || failed(productGradients(c, /*keys=*/true)))
       return failure();
     if (!normalizer || c.inits[0] || c.inits[1])
-      return productValueRecurrence(c);
+      return productGradients(c, /*keys=*/false);
     return success();
   }
 
@@ -1049,51 +1049,40 @@ private:
     });
   }
 
-  /// dk_A = G_A v_A, dk_B = G_B v_B: the cotangents transposed, read with the values.
-  LogicalResult productKeyRecurrence(const ProductContext &c) {
+  /// The keys' gradients dk_A = G_A v_A (the cotangents transposed, read with the values), or
+  /// the values' dv_A = G_Aᵀ k_A (matrices) and the initial states' cotangents (G at the
+  /// sequence's start); B's likewise.
+  LogicalResult productGradients(const ProductContext &c, bool keys) {
     const ProductForm &form = c.form;
     SliceOperands operands;
     SmallVector<std::pair<BlockArgument, unsigned>> gradients;
     LogicalResult status = success();
-    RecurrenceOp dk = productCotangentRecurrence(
-        c, /*transposed=*/true, operands,
+    RecurrenceOp backward = productCotangentRecurrence(
+        c, /*transposed=*/keys, operands,
         [&](Body &body, const ClonedSlice &x, ArrayRef<Value> cotangents) {
+          if (!keys && c.normalizer)
+            return; // a normalizer has no values
           SmallVector<std::pair<Value, Value>> seeds;
-          for (unsigned i : {0u, 1u})
-            seeds.push_back({x[form.keys[i]], body.read(cotangents[i], c.valueRow(body, x, i))});
+          for (unsigned i : {0u, 1u}) {
+            Value k = x[form.keys[i]];
+            if (keys)
+              seeds.push_back({k, body.read(cotangents[i], c.valueRow(body, x, i))});
+            else
+              seeds.push_back({x[form.values[i]], body.read(cotangents[i], k)});
+          }
           auto grads = sliceGradients(body, c.drivers, x, seeds);
           if (failed(grads))
             return void(status = failure());
           gradients = std::move(*grads);
         });
-    return failure(failed(status) || failed(addGradients(dk, gradients, false)));
-  }
-
-  /// dv_A = G_Aᵀ k_A, dv_B = G_Bᵀ k_B (matrices), and the initial states' cotangents.
-  LogicalResult productValueRecurrence(const ProductContext &c) {
-    const ProductForm &form = c.form;
-    SliceOperands operands;
-    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
-    LogicalResult status = success();
-    RecurrenceOp dv = productCotangentRecurrence(
-        c, /*transposed=*/false, operands,
-        [&](Body &body, const ClonedSlice &x, ArrayRef<Value> cotangents) {
-          if (c.normalizer)
-            return;
-          SmallVector<std::pair<Value, Value>> seeds;
-          for (unsigned i : {0u, 1u})
-            seeds.push_back({x[form.values[i]], body.read(cotangents[i], x[form.keys[i]])});
-          auto grads = sliceGradients(body, c.drivers, x, seeds);
-          if (failed(grads))
-            return void(status = failure());
-          gradients = std::move(*grads);
-        });
-    if (failed(status) || failed(addGradients(dv, gradients, false)))
+    if (failed(status) || failed(addGradients(backward, gradients, false)))
       return failure();
+    if (keys)
+      return success();
     for (unsigned i : {0u, 1u})
       if (c.inits[i]) {
         Value init = op.getInits()[i == 0 ? form.first : form.second];
-        Value gradient = dv.getFinalStates()[2 + i];
+        Value gradient = backward.getFinalStates()[2 + i];
         adjoints.add(b, loc, init, c.normalizer ? dropUnitDim(b, loc, gradient) : gradient);
       }
     return success();
