@@ -1474,13 +1474,14 @@ TEST_F(KernelTest, Float64StatesAndHadamardWritesMatchTheReference) {
 !x = tensor<1x200x2x16xf32>
 !wide = tensor<4x2x16x16xf64>
 !narrow = tensor<4x2x16x16xf32>
-func.func @f(%q: !x, %k: !x, %v: !x, %b0: !wide, %g0: !narrow, %cu: tensor<5xi32>)
-    -> (!x, !wide, !narrow) {
-  %o, %b, %g = linrec.recurrence ins(%q, %k, %v : !x, !x, !x) init(%b0, %g0 : !wide, !narrow)
-      cu_seqlens(%cu : tensor<5xi32>) {reverse} -> (!x, !wide, !narrow) {
-  ^bb0(%B: !W, %G: !S, %qt: vector<16xf32>, %kt: vector<16xf32>, %vt: vector<16xf32>):
+func.func @f(%q: !x, %k: !x, %v: !x, %beta: tensor<1x200x2xf32>, %b0: !wide, %g0: !narrow,
+             %cu: tensor<5xi32>) -> (!x, !wide, !narrow) {
+  %o, %b, %g = linrec.recurrence ins(%q, %k, %v, %beta : !x, !x, !x, tensor<1x200x2xf32>)
+      init(%b0, %g0 : !wide, !narrow) cu_seqlens(%cu : tensor<5xi32>) {reverse}
+      -> (!x, !wide, !narrow) {
+  ^bb0(%B: !W, %G: !S, %qt: vector<16xf32>, %kt: vector<16xf32>, %vt: vector<16xf32>, %bt: f32):
     %G1 = linrec.write_hadamard %G, %qt, %vt times %B : !S, vector<16xf32>, vector<16xf32> times !W
-    %B1 = linrec.write %B, %kt, %vt : !W, vector<16xf32>, vector<16xf32>
+    %B1 = linrec.write %B, %kt, %vt scaled %bt : !W, vector<16xf32>, vector<16xf32>
     %o = linrec.read %G1, %kt : !S, vector<16xf32> -> vector<16xf32>
     linrec.yield states(%B1, %G1 : !W, !S) outputs(%o : vector<16xf32>)
   }
@@ -1491,10 +1492,11 @@ func.func @f(%q: !x, %k: !x, %v: !x, %b0: !wide, %g0: !narrow, %cu: tensor<5xi32
   ASSERT_TRUE(module);
   RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(recurrenceOf(*module));
   EXPECT_EQ(analysis.algorithm, Algorithm::Sequential);
-  // q, k, v; two initial states, the first widened to float64 (with digits past f32's).
-  std::vector<Array> args = packedSequenceArgs(3, {}, 2);
-  args[3].dtype = DType::F64;
-  for (double &x : args[3].data)
+  // q, k, v, β (B's writes scaled); two initial states, the first widened to float64 (with
+  // digits past f32's).
+  std::vector<Array> args = packedSequenceArgs(3, {1.0}, 2);
+  args[4].dtype = DType::F64;
+  for (double &x : args[4].data)
     x += 1e-9 * x;
   auto reference = interpretFunction(*module, "f", args);
   ASSERT_TRUE(static_cast<bool>(reference)) << llvm::toString(reference.takeError());

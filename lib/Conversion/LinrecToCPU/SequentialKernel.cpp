@@ -233,11 +233,17 @@ private:
       p.lanes = spill(mapping.lookup(delta.getKey()));
       p.factor = mapping.lookup(delta.getBeta());
     } else if (auto write = dyn_cast<WriteOp>(rowOp)) {
+      // β v in the state's float type: a float64 state's products of f32 values are exact.
       int64_t dv = widthOf(write.getState());
+      Type element = write.getState().getType().getElementType();
       p.lanes = spill(mapping.lookup(write.getKey()));
       p.row = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
-      if (write.getBeta())
-        p.row = arith::MulFOp::create(b, p.row, splat(mapping.lookup(write.getBeta()), dv));
+      p.row = e.convert(p.row, element);
+      if (write.getBeta()) {
+        Value beta = e.convert(mapping.lookup(write.getBeta()), element);
+        p.row = arith::MulFOp::create(
+            b, p.row, vector::BroadcastOp::create(b, VectorType::get({dv}, element), beta));
+      }
       if (write.getMask())
         p.mask = mapping.lookup(write.getMask());
     } else if (auto write = dyn_cast<WriteHadamardOp>(rowOp)) {
