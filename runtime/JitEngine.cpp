@@ -130,8 +130,20 @@ Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool
       break;
     }
   if (objectPath) {
+    // The object's functions, with their addresses in this process, map profiler samples
+    // onto `objdump -d` of the object (this LLVM has no perf JIT listener).
     static std::atomic<int> objects{0};
-    (*engine)->dumpToObjectFile(std::string(objectPath) + "." + std::to_string(objects++));
+    std::string path = std::string(objectPath) + "." + std::to_string(objects++);
+    (*engine)->dumpToObjectFile(path);
+    for (auto function : module.getOps<LLVM::LLVMFuncOp>()) {
+      if (function.isExternal())
+        continue;
+      if (auto address = (*engine)->lookup(function.getName()))
+        llvm::errs() << "linrec: " << path << ": " << function.getName() << " at " << *address
+                     << "\n";
+      else
+        consumeError(address.takeError());
+    }
   }
   // GPU modules load in those constructors: report a failure now, not at the first launch.
   if (gpuLaunches)

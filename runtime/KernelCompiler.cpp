@@ -259,13 +259,6 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
   if (!entry)
     return entry.takeError();
   kernel->entry = *entry;
-  if (getenv("LINREC_DUMP_OBJECT")) {
-    auto address = (*engine)->lookup(kKernelPrefix.str() + "0");
-    if (address)
-      llvm::errs() << "linrec: " << kKernelPrefix << "0 at " << *address << "\n";
-    else
-      consumeError(address.takeError());
-  }
   kernel->engine = std::move(*engine);
   kernel->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -361,11 +361,15 @@ LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
   return success();
 }
 
-Value sumMapped(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &mapping) {
+Value chunkLogDecay(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &mapping) {
   Value total = mapping.lookup(values.front());
   for (Value v : values.drop_front())
     total = arith::AddFOp::create(b, total, mapping.lookup(v));
-  return total;
+  Type element = getElementTypeOrSelf(total.getType());
+  Value floor = arith::ConstantOp::create(b, b.getFloatAttr(element, kLogDecayFloor));
+  if (auto vector = dyn_cast<VectorType>(total.getType()))
+    floor = vector::BroadcastOp::create(b, vector, floor);
+  return arith::MaximumFOp::create(b, total, floor);
 }
 
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested) {

@@ -127,9 +127,17 @@ int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64
 /// The algorithm `op` runs, in analysis.algorithm: the analysis's, unless the op forces
 /// `sequential`; a forced chunked algorithm that the body does not allow is an error.
 mlir::LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis);
-/// The sum of the mapped values of `values` (the body's decays of one kind).
-mlir::Value sumMapped(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> values,
-                      mlir::IRMapping &mapping);
+/// The floor of a token's log-decay in the chunked forms. They take differences of cumulative
+/// log-decays, b_i − b_j, which −∞ (a full reset, conformance README §3) turns into NaN and
+/// −1e30 into garbage. e^{−30} ≈ 1e−13 is a reset for a float32 state, and a floored token adds
+/// at most 30 to |b|: the f32 rounding of b after it, |b| · 2⁻²⁴, stays near 2e−6 relative in
+/// e^{b_i − b_j}. The token scans multiply by e^{g} and need no floor.
+inline constexpr double kLogDecayFloor = -20.0;
+
+/// A token's log-decay of one kind in a chunked form: the sum of the mapped values of
+/// `values` (the body's decays of that kind), at least kLogDecayFloor.
+mlir::Value chunkLogDecay(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> values,
+                          mlir::IRMapping &mapping);
 
 } // namespace linrec::codegen
 

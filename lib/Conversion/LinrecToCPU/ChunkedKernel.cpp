@@ -311,7 +311,9 @@ private:
   Value scalarAt(Value buffer, ValueRange indices) {
     return e.load(b.getF32Type(), buffer, indices);
   }
-  Value sum(ArrayRef<Value> values, IRMapping &mapping) { return codegen::sumMapped(b, values, mapping); }
+  Value logDecay(ArrayRef<Value> values, IRMapping &mapping) {
+    return codegen::chunkLogDecay(b, values, mapping);
+  }
 
   void emitChunk(const WorkItem &item, Value first, Value count, const WorkItem &next,
                  Value nextFirst) {
@@ -458,15 +460,15 @@ private:
         e.store(mapping.lookup(u.beta), s.betas, {i});
     }
     if (s.scalarDecay)
-      e.store(sum(u.scalarDecays, mapping), s.scalarDecay, {i});
+      e.store(logDecay(u.scalarDecays, mapping), s.scalarDecay, {i});
     if (s.keyDecay) {
-      Value decay = sum(u.keyDecays, mapping);
+      Value decay = logDecay(u.keyDecays, mapping);
       if (!u.scalarDecays.empty())
-        decay = add(decay, splat(sum(u.scalarDecays, mapping), s.dk));
+        decay = add(decay, splat(logDecay(u.scalarDecays, mapping), s.dk));
       e.store(decay, s.keyDecay, {i, zero});
     }
     if (s.fullValueDecay)
-      e.store(sum(u.valueDecays, mapping), s.fullValueDecay, {i, zero});
+      e.store(logDecay(u.valueDecays, mapping), s.fullValueDecay, {i, zero});
     for (auto [r, constRead] : llvm::enumerate(u.reads)) {
       ReadOp read = constRead;
       Value query = mapping.lookup(read.getQuery());

@@ -484,8 +484,8 @@ private:
     return mapping;
   }
 
-  Value sumOf(ArrayRef<Value> values, IRMapping &mapping) {
-    return codegen::sumMapped(b, values, mapping);
+  Value logDecay(ArrayRef<Value> values, IRMapping &mapping) {
+    return codegen::chunkLogDecay(b, values, mapping);
   }
 
   SmallVector<TokenRow> tokenRows(StateTiles &s) {
@@ -523,7 +523,7 @@ private:
     if (s.scalarDecay)
       rows.push_back({s.scalarDecay, [this, &u](const WorkItem &item, Value token) {
                         IRMapping decays = computeAt(u.scalarDecays, item, token);
-                        return sumOf(u.scalarDecays, decays);
+                        return logDecay(u.scalarDecays, decays);
                       }});
     if (s.keyDecay) {
       int64_t dk = s.dk;
@@ -531,16 +531,16 @@ private:
                         SmallVector<Value> needed(u.keyDecays);
                         llvm::append_range(needed, u.scalarDecays);
                         IRMapping decays = computeAt(needed, item, token);
-                        Value decay = sumOf(u.keyDecays, decays);
+                        Value decay = logDecay(u.keyDecays, decays);
                         if (!u.scalarDecays.empty())
-                          decay = add(decay, splat(sumOf(u.scalarDecays, decays), dk));
+                          decay = add(decay, splat(logDecay(u.scalarDecays, decays), dk));
                         return decay;
                       }});
     }
     if (s.valueDecay)
       rows.push_back({s.valueDecay, [this, &u](const WorkItem &item, Value token) {
                         IRMapping decays = computeAt(u.valueDecays, item, token);
-                        return sumOf(u.valueDecays, decays);
+                        return logDecay(u.valueDecays, decays);
                       }});
     for (auto [r, constRead] : llvm::enumerate(u.reads)) {
       ReadOp read = constRead;
