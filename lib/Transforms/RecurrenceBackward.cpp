@@ -25,6 +25,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
@@ -824,16 +825,67 @@ private:
 
   /// A reverse recurrence on the cotangent state R (from the final state's cotangent), and
   /// with an initial state a second one for its gradient (from the same).
-  static RecurrenceSpec cotangentSpec(const StateContext &c) {
+  static RecurrenceSpec cotangentSpec(const StateContext &c, bool initGradient) {
     RecurrenceSpec spec;
     spec.reverse = true;
     spec.states = {c.matrix};
     spec.inits = {c.dST};
-    if (c.init) {
+    if (initGradient) {
       spec.states.push_back(c.matrix);
       spec.inits.push_back(c.dST);
     }
     return spec;
+  }
+
+  /// Whether a reverse recurrence carries the initial state's gradient as a second state
+  /// (P_t, the first token's transition applied to R_t at every token) rather than leaving it
+  /// to `firstTokenTransition` on its final state R_0. The second state doubles the scan's
+  /// state work; it stays where the first tokens are known at run time only: varlen (the
+  /// sequences start where cu_seqlens says, and may be empty) and a dynamic T (which may be 0).
+  bool initGradientInScan(const StateContext &c) {
+    return c.init && (op.getCuSeqlens() || tokens.isDynamicDim(1));
+  }
+
+  /// The initial state's gradient from R_0, the cotangent of the state after token 0:
+  /// D_0(R_0), or with the delta rule D_0((I − β_0 k_0 k_0ᵀ) R_0) (the transition's
+  /// transpose; key decays after the delta, as the forward's come before it) — a one-token
+  /// recurrence on every sequence's first token, its drivers recomputed from the inputs there.
+  Value firstTokenTransition(const StateContext &c, Value R0, bool delta) {
+    RecurrenceSpec spec;
+    spec.states = {c.matrix};
+    spec.inits = {R0};
+    SliceOperands operands = addSlice(spec, c.all);
+    for (Value &input : spec.inputs)
+      input = firstToken(input);
+    SmallVector<int64_t> shape(tokens.getShape());
+    shape[1] = 1;
+    auto first = RankedTensorType::get(shape, tokens.getElementType());
+    RecurrenceOp step = buildRecurrence(b, loc, spec, first, Value(), [&](Body &body) {
+      ClonedSlice x = cloneSlice(body, c.all, operands);
+      auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
+      Value P = body.states[0];
+      bool decaysFirst = !delta || c.form.keyDecays.empty(); // scalar decays commute
+      if (decaysFirst)
+        P = applyDecays(body, P, scalar, key, value, false);
+      if (delta)
+        P = body.delta(P, x[c.form.key], x[c.form.beta]);
+      if (!decaysFirst)
+        P = applyDecays(body, P, scalar, key, value, false);
+      body.yieldedStates = {P};
+    });
+    // One token: the scan, whatever the chunked forms could take.
+    step.setAlgorithmAttr(AlgorithmAttr::get(b.getContext(), Algorithm::Sequential));
+    return step.getFinalStates()[0];
+  }
+
+  /// Token 0 of a [B, T, ...] input, [B, 1, ...].
+  Value firstToken(Value input) {
+    auto type = cast<RankedTensorType>(input.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, input);
+    sizes[1] = b.getIndexAttr(1);
+    SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(b, loc, input, offsets, sizes, strides);
   }
 
   /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with an initial state, dS_0 = D_0(R_0)
@@ -841,8 +893,8 @@ private:
   /// decays undelayed.
   FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms) {
     const StateForm &form = c.form;
-    bool initGradient = static_cast<bool>(c.init);
-    RecurrenceSpec spec = cotangentSpec(c);
+    bool initGradient = initGradientInScan(c);
+    RecurrenceSpec spec = cotangentSpec(c, initGradient);
     unsigned dO = spec.input(c.dO);
     const TokenSlice &slice = initGradient ? c.all : c.drivers;
     SliceOperands operands = addSlice(spec, slice);
@@ -886,10 +938,11 @@ private:
     });
     if (failed(status) || failed(addGradients(dv, gradients, false)))
       return failure();
-    if (initGradient)
-      adjoints.add(b, loc, c.init,
-                   c.normalizer ? dropUnitDim(b, loc, dv.getFinalStates()[1])
-                                : dv.getFinalStates()[1]);
+    if (c.init) {
+      Value dInit = initGradient ? dv.getFinalStates()[1]
+                                 : firstTokenTransition(c, dv.getFinalStates()[0], false);
+      adjoints.add(b, loc, c.init, c.normalizer ? dropUnitDim(b, loc, dInit) : dInit);
+    }
     return dv;
   }
 
@@ -1192,8 +1245,8 @@ private:
   /// CPU with scalar decays, the token scan otherwise.
   FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
     const StateForm &form = c.form;
-    bool initGradient = static_cast<bool>(c.init);
-    RecurrenceSpec spec = cotangentSpec(c);
+    bool initGradient = initGradientInScan(c);
+    RecurrenceSpec spec = cotangentSpec(c, initGradient);
     unsigned dO = spec.input(c.dO);
     unsigned nextKey = spec.input(driverTensors.lookup(form.key), 1);
     unsigned nextBeta = spec.input(driverTensors.lookup(form.beta), 1);
@@ -1238,8 +1291,10 @@ private:
           P = body.delta(P, x[form.key], x[form.beta]);
           body.yieldedStates.push_back(applyDecays(body, P, scalarNow, keyNow, valueNow, false));
         });
-    if (initGradient)
-      adjoints.add(b, loc, c.init, cotangents.getFinalStates()[1]);
+    if (c.init)
+      adjoints.add(b, loc, c.init,
+                   initGradient ? cotangents.getFinalStates()[1]
+                                : firstTokenTransition(c, cotangents.getFinalStates()[0], true));
     return cotangents;
   }
 

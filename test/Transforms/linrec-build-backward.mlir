@@ -2,8 +2,9 @@
 
 // GLA with an initial state: dq from the forward state transposed (decays along its value
 // axis) read with do; dk and dv from the reverse cotangent state (decays delayed one token),
-// the initial state's gradient from a second reverse state with the decays undelayed; the
-// log-decay's gradient a reverse cumulative sum of q ⊙ dq − k ⊙ dk starting from Σ S_T ⊙ dS_T.
+// the initial state's gradient D_0(R_0) from its final state R_0, a one-token scan on the
+// first token; the log-decay's gradient a reverse cumulative sum of q ⊙ dq − k ⊙ dk starting
+// from Σ S_T ⊙ dS_T.
 // CHECK-LABEL: func.func @gla_backward
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x4xf32> {linrec.name = "q"}, %[[K:.*]]: tensor<1x8x2x4xf32> {linrec.name = "k"}, %[[V:.*]]: tensor<1x8x2x4xf32> {linrec.name = "v"}, %[[G:.*]]: tensor<1x8x2x4xf32> {linrec.name = "gk"}, %[[S0:.*]]: tensor<1x2x4x4xf32> {linrec.name = "initial_state"}, %[[DO:.*]]: tensor<1x8x2x4xf32> {linrec.name = "grad_o"}, %[[DST:.*]]: tensor<1x2x4x4xf32> {linrec.name = "grad_final_state"})
 // CHECK-SAME: -> (tensor<1x8x2x4xf32> {linrec.name = "grad_q"}, tensor<1x8x2x4xf32> {linrec.name = "grad_k"}, tensor<1x8x2x4xf32> {linrec.name = "grad_v"}, tensor<1x8x2x4xf32> {linrec.gate, linrec.name = "grad_gk"}, tensor<1x2x4x4xf32> {linrec.name = "grad_initial_state"})
@@ -13,12 +14,16 @@
 // CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} : <4x4xf32>
 // CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01
 // CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
-// CHECK: %[[DV:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]], %[[G]] : {{.*}}) init(%[[DST]], %[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 0, 1>, reverse}
-// CHECK: math.exp
+// CHECK: %[[DV:.*]]:2 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// CHECK: %[[G0:.*]] = tensor.extract_slice %[[G]][0, 0, 0, 0] [1, 1, 2, 4] [1, 1, 1, 1] : tensor<1x8x2x4xf32> to tensor<1x1x2x4xf32>
+// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}, %[[G0]] : {{.*}}) init(%[[DV]]#1 : tensor<1x2x4x4xf32>) {algorithm = #linrec.algorithm<sequential>} -> (tensor<1x2x4x4xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: %[[D0:.*]] = linrec.decay %{{.*}} along <key>
+// CHECK-NEXT: linrec.yield states(%[[D0]] : !linrec.state<4x4xf32>)
 // CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[DQ]]#2, %[[DST]] :
 // CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1, %[[G]] : {{.*}}) {reverse}
 // CHECK: arith.subf
-// CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DV]]#2
+// CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DS0]]
 func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf32> {linrec.name = "k"},
                %v: tensor<1x8x2x4xf32> {linrec.name = "v"}, %g: tensor<1x8x2x4xf32> {linrec.name = "gk"},
                %s0: tensor<1x2x4x4xf32> {linrec.name = "initial_state"})
@@ -122,7 +127,7 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // The delta rule (Gated DeltaNet, a scalar decay): ε = v − S'ᵀk from the forward read before
 // its write; dδ = Rᵀk from the reverse delta rule (the next token's key, β and decay delayed
 // one token, the decay first — it commutes —, a write key of its own; the initial state's
-// gradient from a second state taking this token's); then
+// gradient e^{g_0}(I − β_0 k_0 k_0ᵀ) R_0 from its final state, a one-token scan); then
 // plain recurrences: Sᵀ ← D(Sᵀ) + δ kᵀ read before its write with dδ (S'dδ) and after it with
 // do (dq), and W = R − β k dδᵀ as two reverse transposed recurrences read with δ (R δ); the log-decay's
 // gradient a reverse cumulative sum of q · dq − v · dv.
@@ -135,14 +140,15 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // CHECK-NEXT: %[[U:.*]] = linrec.read %[[D]]
 // CHECK-NEXT: linrec.delta %[[D]]
 // CHECK: arith.subf %{{.*}}, %[[U]]
-// CHECK: %[[DD:.*]]:3 = linrec.recurrence ins(%[[DO:.*]], %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 1, 1, 0, 0, 0, 0, 0>, reverse}
+// CHECK: %[[DD:.*]]:2 = linrec.recurrence ins(%[[DO:.*]], %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 1, 1, 0, 0, 0, 0>, reverse}
 // CHECK: %[[R:.*]] = linrec.decay
 // CHECK-NEXT: linrec.delta %[[R]]
 // CHECK: linrec.write
 // CHECK: linrec.read
+// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}) init(%[[DD]]#1 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
 // CHECK: %[[P:.*]] = linrec.decay
-// CHECK-NEXT: linrec.delta %[[P]]
-// CHECK-NEXT: linrec.write
+// CHECK-NEXT: %[[P1:.*]] = linrec.delta %[[P]]
+// CHECK-NEXT: linrec.yield states(%[[P1]] : !linrec.state<4x4xf32>)
 // CHECK: %[[DQ:.*]]:7 = linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init
 // CHECK: %[[DS:.*]] = linrec.decay
 // CHECK-NEXT: linrec.read %[[DS]]
@@ -152,7 +158,7 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // CHECK: linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init({{.*}} : tensor<1x1x4x4xf32>) {delays = {{.*}}, reverse}
 // CHECK: linrec.read
 // CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#4, %[[DQ]]#5, %[[G]] : {{.*}}) {reverse}
-// CHECK: return %[[DQ]]#0, {{.*}}, %[[DQ]]#2, %[[DG]]#0, %[[DQ]]#3, %[[DD]]#2
+// CHECK: return %[[DQ]]#0, {{.*}}, %[[DQ]]#2, %[[DG]]#0, %[[DQ]]#3, %[[DS0]]
 func.func @gated_delta(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1x4x1x4xf32> {linrec.name = "k"},
                        %v: tensor<1x4x1x4xf32> {linrec.name = "v"}, %g: tensor<1x4x1xf32> {linrec.name = "g"},
                        %b: tensor<1x4x1xf32> {linrec.name = "beta"}, %s0: tensor<1x1x4x4xf32> {linrec.name = "initial_state"})
