@@ -132,6 +132,11 @@ static bool isAllowedInBody(Operation &op) {
   // Shuffles concatenate features (the expanded Hedgehog map).
   if (isa<vector::BroadcastOp, vector::ReductionOp, vector::ShuffleOp>(op))
     return true;
+  // A one-element vector's element: what the canonicalizer makes of a reduction over a head
+  // dim of 1 (dk = 1 or dv = 1).
+  if (auto extract = dyn_cast<vector::ExtractOp>(op))
+    return extract.getSourceVectorType().getNumElements() == 1 &&
+           !isa<VectorType>(extract.getResult().getType());
   return isa<DecayOp, DeltaOp, WriteOp, WriteHadamardOp, ReadOp, ReadProductOp, WindowReadOp,
              ProjectOp, SelectOp, FeatureMapOp, HedgehogMapOp, PolynomialMapOp, L2NormOp,
              YieldOp>(op);
@@ -302,7 +307,8 @@ LogicalResult RecurrenceOp::verifyRegions() {
     if (!isAllowedInBody(op))
       return op.emitOpError("is not allowed in a linrec.recurrence body (allowed: linrec "
                             "state and feature ops, arith, math, vector.broadcast, "
-                            "vector.reduction, vector.shuffle)");
+                            "vector.reduction, vector.shuffle, vector.extract of a "
+                            "one-element vector)");
     SmallVector<Value, 2> readStates;
     if (auto read = dyn_cast<ReadOp>(op))
       readStates = {read.getState()};

@@ -46,8 +46,12 @@ struct ChainReader {
         if (auto r = dyn_cast<ReadProductOp>(user); r && !llvm::is_contained(update.productReads, r))
           update.productReads.push_back(r);
       }
-      if (state == yielded)
+      if (state == yielded) {
+        // The chunked delta rule solves for the corrections its write adds (WY form).
+        if (phase == Delta)
+          return fail("a delta transition without a write (the token scan runs it)");
         return true;
+      }
       bool forked;
       Operation *op = nextStateOp(state, forked);
       if (forked)

@@ -185,6 +185,9 @@ private:
       for (double g : gout)
         grad(0)[0] += g;
       return;
+    case StepKind::Element:
+      grad(0)[0] += gout[0];
+      return;
     case StepKind::Reduction:
       return reduction(cast<vector::ReductionOp>(step.op), step, gout[0], out[0]);
     case StepKind::SelectValue:

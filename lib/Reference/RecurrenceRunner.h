@@ -85,7 +85,7 @@ inline Error makeError(const llvm::Twine &message) {
 using Slot = std::vector<double>;
 
 enum class StepKind {
-  Binary, Unary, Constant, Broadcast, Reduction, CompareF, SelectValue, // per-token arithmetic
+  Binary, Unary, Constant, Broadcast, Reduction, Element, CompareF, SelectValue, // per-token arithmetic
   Shuffle,
   Decay, Delta, Write, WriteHadamard, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap,
   PolynomialMap, L2Norm, WindowRead, Project // linrec
@@ -368,6 +368,7 @@ protected:
                     return StepKind::Reduction;
                   return std::nullopt;
                 })
+                .Case([](vector::ExtractOp) { return StepKind::Element; })
                 .Case([](arith::CmpFOp) { return StepKind::CompareF; })
                 .Case([](arith::SelectOp) { return StepKind::SelectValue; })
                 .Case([](DecayOp) { return StepKind::Decay; })
@@ -579,6 +580,9 @@ protected:
       break;
     case StepKind::Broadcast:
       std::fill(out.begin(), out.end(), in(0)[0]);
+      break;
+    case StepKind::Element: // a one-element vector's element
+      out[0] = in(0)[0];
       break;
     case StepKind::Reduction: {
       auto reduction = cast<vector::ReductionOp>(step.op);

@@ -113,6 +113,9 @@ private:
         .Case([&](vector::BroadcastOp) {
           return add(x(0), isa<VectorType>(x(0).getType()) ? g : sum(g)), success();
         })
+        .Case([&](vector::ExtractOp) { // a one-element vector's element
+          return add(x(0), splat(g, x(0).getType())), success();
+        })
         .Case([&](vector::ReductionOp reduction) -> LogicalResult {
           if (reduction.getKind() != vector::CombiningKind::ADD || reduction.getAcc())
             return op->emitOpError("has no derived backward yet (reductions other than a sum)");

@@ -361,6 +361,20 @@ func.func @op_not_allowed(%q: tensor<2x16x4x8xf32>) {
 
 // -----
 
+// One element of a wider vector: only a one-element vector's (a reduction over a head dim of
+// 1, canonicalized) is a body op.
+func.func @extract_from_wide_vector(%q: tensor<2x16x4x8xf32>) {
+  %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    // expected-error @+1 {{is not allowed in a linrec.recurrence body (allowed: linrec state and feature ops, arith, math, vector.broadcast, vector.reduction, vector.shuffle, vector.extract of a one-element vector)}}
+    %e = vector.extract %qt[0] : f32 from vector<8xf32>
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
 func.func @no_inputs(%s0: tensor<2x4x8x8xf32>) {
   // expected-error @+1 {{needs at least one per-token input}}
   %s = linrec.recurrence init(%s0 : tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>) {

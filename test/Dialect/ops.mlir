@@ -289,3 +289,19 @@ func.func @heads_norms(%q: tensor<2x16x4x8xf32>) -> tensor<2x16x4x8xf32> {
   }
   return %o : tensor<2x16x4x8xf32>
 }
+
+// -----
+
+// A one-element vector's element (the canonical form of a sum over a head dim of 1).
+// CHECK-LABEL: func.func @one_element_extract
+// CHECK: %[[E:.*]] = vector.extract %{{.*}}[0] : f32 from vector<1xf32>
+// CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} scaled %[[E]]
+func.func @one_element_extract(%k: tensor<1x4x2x1xf32>) -> tensor<1x2x1x1xf32> {
+  %s = linrec.recurrence ins(%k : tensor<1x4x2x1xf32>) -> (tensor<1x2x1x1xf32>) {
+  ^bb0(%S: !linrec.state<1x1xf32>, %kt: vector<1xf32>):
+    %e = vector.extract %kt[0] : f32 from vector<1xf32>
+    %S1 = linrec.write %S, %kt, %kt scaled %e : !linrec.state<1x1xf32>, vector<1xf32>, vector<1xf32>
+    linrec.yield states(%S1 : !linrec.state<1x1xf32>)
+  }
+  return %s : tensor<1x2x1x1xf32>
+}

@@ -259,3 +259,21 @@ func.func @hadamard_write(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
   }
   return %o : tensor<1x8x2x4xf32>
 }
+
+// -----
+
+// A delta transition with no write after it (the initial state's gradient of a delta rule
+// is one): the chunked delta rule solves for what its write adds, so the token scan runs it.
+// CHECK-LABEL: func.func @delta_without_write
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @delta_without_write(%k: tensor<1x8x2x4xf32>, %b: tensor<1x8x2xf32>,
+                               %s0: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: a delta transition without a write (the token scan runs it)}}
+  %s = linrec.recurrence ins(%k, %b : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>)
+      init(%s0 : tensor<1x2x4x4xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>, %bt: f32):
+    %S1 = linrec.delta %S, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
