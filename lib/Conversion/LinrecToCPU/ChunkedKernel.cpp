@@ -8,7 +8,7 @@
 //   U   = V, or for the delta rule the forward substitution
 //         U_i = β_i (V_i − (e^{b_i} ⊙ K_i) S − Σ_{j<i} (K_i Kᵀ_j ⊙ e^{b_i − b_j}) U_j)
 //   O   = (Q ⊙ e^{b}) S + A U                           (value decay: ⊙ e^{bv_i − bv_j})
-//   S  ← e^{b_last} ⊙ S + (K ⊙ e^{b_last − b})ᵀ U
+//   S  ← e^{b_last} ⊙ S + (K ⊙ e^{b_last − b})ᵀ U   (b_last − b summed from the end)
 //   epilogue: the body's ops after the reads turn O into the token's outputs.
 //
 // A window read (hybrid layers) adds its term from the same prologue rows (ChunkWindow.h).
@@ -52,6 +52,10 @@ struct StateBuffers {
   Value scalarDecay;          // C, cumulative (null without scalar decays)
   Value keyDecay, keyDecayT;  // C x dk, dk x C, cumulative (null without key decays)
   Value valueDecay;           // C x dv view of fullValueDecay
+  // The decays from each token to the chunk's last, t_i = Σ_{i' > i} g_{i'}, summed from the
+  // end (emitDecaysToEnd): C; C x dk and dk x C; C x fullDv and its value tile.
+  Value scalarToEnd, keyToEnd, keyToEndT, fullValueToEnd, valueToEnd;
+  Value decayBound;           // f32 per chunk (key decays): the largest |b|
   Value solved;               // C x dv: U
   Value keysDecayedT;         // dk x C: (K ⊙ e^{b_last − b})ᵀ; before the state update of a
                               // factored chunk, (K ⊙ e^{−b})ᵀ
@@ -81,6 +85,11 @@ constexpr int64_t kNearPrefetch = 4;
 /// The largest |exponent| a factored product may use: e^{±60} and their products with
 /// O(1) rows stay normal f32 (e^{±88} is the limit), so factoring loses nothing.
 constexpr double kMaxFactoredExponent = 60.0;
+
+/// Below this |b| the rounding of a cumulative log-decay, |b| · 2⁻²⁴ ≤ 1e−6, is harmless in
+/// e^{b_last − b}; above it (strong decays, or a token at the log-decay floor) the state update
+/// takes the decays to the chunk's end summed from the end instead.
+constexpr double kExactUpdateBound = 16.0;
 
 class ChunkedKernel {
 public:
@@ -251,8 +260,10 @@ private:
       s.solved = s.values;
     if (s.fullWriteValues)
       s.writeValues = tile(s.fullWriteValues);
-    if (s.fullValueDecay)
+    if (s.fullValueDecay) {
       s.valueDecay = tile(s.fullValueDecay);
+      s.valueToEnd = tile(s.fullValueToEnd);
+    }
   }
 
   StateBuffers allocate(const StateUpdate &u) {
@@ -277,14 +288,19 @@ private:
       s.fullWriteValues = s.writeValues = e.alloc({C, s.fullDv});
     }
     // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
-    if (!u.scalarDecays.empty() && u.keyDecays.empty())
+    if (!u.scalarDecays.empty() && u.keyDecays.empty()) {
       s.scalarDecay = e.alloc({C});
+      s.scalarToEnd = e.alloc({C});
+    }
     if (!u.keyDecays.empty()) {
       s.keyDecay = e.alloc({C, s.dk});
       s.keyDecayT = e.alloc({s.dk, C});
+      s.keyToEnd = e.alloc({C, s.dk});
+      s.keyToEndT = e.alloc({s.dk, C});
     }
     if (!u.valueDecays.empty()) {
       s.fullValueDecay = s.valueDecay = e.alloc({C, s.fullDv});
+      s.fullValueToEnd = s.valueToEnd = e.alloc({C, s.fullDv});
       s.valuesDecayed = e.alloc({C, s.dv});
       s.valueMix = e.alloc({C, s.dv});
     }
@@ -478,8 +494,38 @@ private:
     }
   }
 
+  /// t_i = Σ_{i' > i} g_{i'} (before the prefix sums overwrite g). b_last − b_i is the same
+  /// sum, but rounded at the size of b: a token at the log-decay floor adds 20 to |b| and
+  /// costs the later tokens' factors in the state update 2e−6 each.
+  void emitDecaysToEnd(StateBuffers &s) {
+    Value last = e.index(C - 1);
+    auto fromEnd = [&](Value k) { return arith::SubIOp::create(b, last, k); };
+    if (s.scalarDecay) {
+      e.store(e.f32(0.0), s.scalarToEnd, {last});
+      e.forLoop(1, C, [&](Value k) {
+        Value i = fromEnd(k), next = arith::AddIOp::create(b, i, e.index(1));
+        e.store(add(scalarAt(s.scalarToEnd, {next}), scalarAt(s.scalarDecay, {next})),
+                s.scalarToEnd, {i});
+      });
+    }
+    for (auto [decays, toEnd, width] :
+         {std::tuple(s.keyDecay, s.keyToEnd, s.dk),
+          std::tuple(s.fullValueDecay, s.fullValueToEnd, s.fullDv)}) {
+      Value from = decays, to = toEnd;
+      int64_t n = width;
+      if (!from)
+        continue;
+      e.store(e.zeros(e.vectorOf(n)), to, {last, e.index(0)});
+      e.forLoop(1, C, [&](Value k) {
+        Value i = fromEnd(k), next = arith::AddIOp::create(b, i, e.index(1));
+        e.store(add(row(to, next, n), row(from, next, n)), to, {i, e.index(0)});
+      });
+    }
+  }
+
   /// b_i = Σ_{i' <= i} g_{i'}, in place; also the transposed key decays.
   void emitCumulativeDecays(StateBuffers &s) {
+    emitDecaysToEnd(s);
     if (s.scalarDecay)
       e.forLoop(1, C, [&](Value i) {
         Value prev = arith::SubIOp::create(b, i, e.index(1));
@@ -514,6 +560,7 @@ private:
     Value largest = e.forLoopCarry(e.index(0), e.index(C), e.zeros(e.vectorOf(s.dk)),
                                    largerMagnitude);
     Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
+    s.decayBound = bound;
     s.factored = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, bound,
                                        e.f32(kMaxFactoredExponent));
     e.ifThenElse(
@@ -851,6 +898,22 @@ private:
     Value scalarLast = s.scalarDecay ? scalarAt(s.scalarDecay, {last}) : Value();
     Value valueLast = s.valueDecay ? row(s.valueDecay, last, s.dv) : Value();
     VectorType chunkRow = e.vectorOf(C);
+    Value exactFactors;
+    if (s.keyDecay) {
+      // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row, unless
+      // its b is large enough for the rounding to show.
+      exactFactors = arith::OrIOp::create(
+          b, arith::XOrIOp::create(b, s.factored, arith::ConstantOp::create(b, b.getBoolAttr(true))),
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s.decayBound,
+                                e.f32(kExactUpdateBound)));
+      e.ifThenElse(
+          exactFactors,
+          [&] {
+            e.transpose(s.keyToEnd, s.keyToEndT);
+            e.ifThenElse(s.factored, [&] { e.transpose(s.keys, s.keysT); }, [] {});
+          },
+          [] {});
+    }
     e.forLoop(0, s.dk, [&](Value d) {
       // Row d of the state decays by e^{b_last[d]} (and e^{bv_last} along the row).
       Value factor = e.f32(1.0);
@@ -864,13 +927,13 @@ private:
       if (valueLast)
         stateRow = mul(stateRow, exp(valueLast));
       e.store(stateRow, s.state, {d, e.index(0)});
-      // (K ⊙ e^{b_last − b})ᵀ row d: K[:, d] ⊙ e^{b_last[d] − b[:, d]}.
+      // (K ⊙ e^{b_last − b})ᵀ row d: K[:, d] ⊙ e^{t[:, d]}, the decays to the chunk's end.
       auto decayKeys = [&] {
-        Value exponent = splat(keyExponent, C);
+        Value exponent = e.zeros(chunkRow);
         if (s.keyDecay)
-          exponent = sub(exponent, e.load(chunkRow, s.keyDecayT, {d, e.index(0)}));
+          exponent = e.load(chunkRow, s.keyToEndT, {d, e.index(0)});
         if (s.scalarDecay)
-          exponent = sub(exponent, e.load(chunkRow, s.scalarDecay, {e.index(0)}));
+          exponent = e.load(chunkRow, s.scalarToEnd, {e.index(0)});
         Value weights = exp(exponent);
         e.store(mul(e.load(chunkRow, s.keysT, {d, e.index(0)}), weights), s.keysDecayedT,
                 {d, e.index(0)});
@@ -880,19 +943,15 @@ private:
       };
       if (!s.keyDecay)
         return decayKeys();
-      // A factored chunk has (K ⊙ e^{−b})ᵀ already: one factor per row.
-      e.ifThenElse(
-          s.factored,
-          [&] {
-            Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
-            e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
-          },
-          decayKeys);
+      e.ifThenElse(exactFactors, decayKeys, [&] {
+        Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
+        e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
+      });
     });
     Value rhs = s.solved;
     if (s.valueDecay) {
       e.forLoop(0, C, [&](Value j) {
-        Value decay = exp(sub(valueLast, row(s.valueDecay, j, s.dv)));
+        Value decay = exp(row(s.valueToEnd, j, s.dv));
         e.store(mul(row(s.solved, j, s.dv), decay), s.valuesDecayed, {j, e.index(0)});
       });
       rhs = s.valuesDecayed;

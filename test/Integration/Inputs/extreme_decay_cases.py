@@ -1,7 +1,7 @@
 """Conformance cases with extreme log-decays (README §3: −∞ is a full reset).
 
 Copies the cases named (or every case with a log-decay input) from --cases into --out, sets
-5% of every log-decay input's entries and one whole token to --log-decay, and makes the
+--fraction (5%) of every log-decay input's entries and one whole token to --log-decay, and makes the
 float64 reference's outputs the expected ones (its gradients are the backward's reference:
 linrec-run checks a compiled backward against the reference adjoint).
 """
@@ -19,6 +19,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--cases", required=True)
 parser.add_argument("--out", required=True)
 parser.add_argument("--log-decay", type=float, required=True)
+parser.add_argument("--fraction", type=float, default=0.05)
 parser.add_argument("--linrec-run", default="linrec-run")
 parser.add_argument("names", nargs="*")
 args = parser.parse_args()
@@ -40,7 +41,7 @@ for name in names:
     for n in decays:
         path = os.path.join(case, spec["inputs"][n])
         g = np.load(path)
-        g[rng.random(g.shape) < 0.05] = args.log_decay
+        g[rng.random(g.shape) < args.fraction] = args.log_decay
         if g.shape[1] > 3:  # [B, T, ...]: one token resets in every head and channel
             g[:, g.shape[1] // 2] = args.log_decay
         np.save(path, g.astype(np.float32))
