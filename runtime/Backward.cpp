@@ -85,15 +85,9 @@ runDerivedBackward(ModuleOp derived, llvm::StringRef funcName, llvm::ArrayRef<Ar
 std::vector<double> linrec::gradientErrors(llvm::ArrayRef<Array> gradients,
                                            llvm::ArrayRef<Array> expected,
                                            llvm::ArrayRef<Array> inputs) {
+  // Over the finite entries: a −∞ log-decay (a reset) says nothing about an input's size (an
+  // infinite norm would make every floor infinite and every error 0).
   auto norm = [](const Array &a) {
-    double sum = 0;
-    for (double x : a.data)
-      sum += x * x;
-    return std::sqrt(sum);
-  };
-  // A −∞ log-decay (a reset) says nothing about an input's size: its norm takes the finite
-  // entries (an infinite norm would make every floor infinite and every error 0).
-  auto finiteNorm = [](const Array &a) {
     double sum = 0;
     for (double x : a.data)
       if (std::isfinite(x))
@@ -102,14 +96,14 @@ std::vector<double> linrec::gradientErrors(llvm::ArrayRef<Array> gradients,
   };
   double sensitivity = 0;
   for (size_t i = 0; i < expected.size() && i < inputs.size(); ++i)
-    sensitivity = std::max(sensitivity, norm(expected[i]) * finiteNorm(inputs[i]));
+    sensitivity = std::max(sensitivity, norm(expected[i]) * norm(inputs[i]));
   std::vector<double> errors;
   for (size_t i = 0; i < gradients.size() && i < expected.size(); ++i) {
     double diff = 0;
     for (size_t k = 0; k < expected[i].data.size() && k < gradients[i].data.size(); ++k)
       diff += (gradients[i].data[k] - expected[i].data[k]) *
               (gradients[i].data[k] - expected[i].data[k]);
-    double inputNorm = i < inputs.size() ? finiteNorm(inputs[i]) : 0.0;
+    double inputNorm = i < inputs.size() ? norm(inputs[i]) : 0.0;
     double floor = inputNorm > 0 ? 1e-4 * sensitivity / inputNorm : 0.0;
     double scale = std::max(norm(expected[i]), floor);
     errors.push_back(scale > 0 ? std::sqrt(diff) / scale : std::sqrt(diff));
