@@ -85,7 +85,8 @@ inline Error makeError(const llvm::Twine &message) {
 using Slot = std::vector<double>;
 
 enum class StepKind {
-  Binary, Unary, Constant, Broadcast, Reduction, Element, CompareF, SelectValue, // per-token arithmetic
+  // per-token arithmetic (Element: a one-element vector's element)
+  Binary, Unary, Constant, Broadcast, Reduction, Element, CompareF, SelectValue,
   Shuffle,
   Decay, Delta, Write, WriteHadamard, Read, ReadProduct, SelectState, FeatureMap, HedgehogMap,
   PolynomialMap, L2Norm, WindowRead, Project // linrec

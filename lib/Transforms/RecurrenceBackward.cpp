@@ -824,7 +824,7 @@ private:
   }
 
   /// A reverse recurrence on the cotangent state R (from the final state's cotangent), and
-  /// with an initial state a second one for its gradient (from the same).
+  /// with `initGradient` a second one for the initial state's gradient (from the same).
   static RecurrenceSpec cotangentSpec(const StateContext &c, bool initGradient) {
     RecurrenceSpec spec;
     spec.reverse = true;
@@ -889,8 +889,8 @@ private:
   }
 
   /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with an initial state, dS_0 = D_0(R_0)
-  /// from a second state P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), which takes the
-  /// decays undelayed.
+  /// from R's final state (`firstTokenTransition`), or where `initGradientInScan` says so from
+  /// a second state P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), decays undelayed.
   FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms) {
     const StateForm &form = c.form;
     bool initGradient = initGradientInScan(c);
@@ -1240,9 +1240,10 @@ private:
 
   /// dδ_t = R_tᵀk_t from the reverse delta rule R ← D_{t+1}((I − β_{t+1} k_{t+1} k_{t+1}ᵀ) R)
   /// + s q_t do_tᵀ (the next token's key, β and decays read one token late); with an initial
-  /// state, its gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) from a second state that takes this
-  /// token's instead. A delta rule whose write key (s q) is not its delta key: chunked on the
-  /// CPU with scalar decays, the token scan otherwise.
+  /// state, its gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) from R's final state
+  /// (`firstTokenTransition`), or where `initGradientInScan` says so from a second state
+  /// that takes this token's instead. A delta rule whose write key (s q) is not its delta
+  /// key: chunked on the CPU with scalar decays, the token scan otherwise.
   FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
     const StateForm &form = c.form;
     bool initGradient = initGradientInScan(c);

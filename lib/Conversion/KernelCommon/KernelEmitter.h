@@ -129,9 +129,10 @@ int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64
 mlir::LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis);
 /// The floor of a token's log-decay in the chunked forms. They take differences of cumulative
 /// log-decays, b_i − b_j, which −∞ (a full reset, conformance README §3) turns into NaN and
-/// −1e30 into garbage. e^{−30} ≈ 1e−13 is a reset for a float32 state, and a floored token adds
-/// at most 30 to |b|: the f32 rounding of b after it, |b| · 2⁻²⁴, stays near 2e−6 relative in
-/// e^{b_i − b_j}. The token scans multiply by e^{g} and need no floor.
+/// −1e30 into garbage. e^{−20} ≈ 2e−9 of a state survives a floored token, below f32
+/// resolution unless the state before the reset is 10⁴ times the one after, and a floored
+/// token adds only 20 to |b|: the f32 rounding of b after it, |b| · 2⁻²⁴, stays near 2e−6
+/// relative in e^{b_i − b_j}. The token scans multiply by e^{g} and need no floor.
 inline constexpr double kLogDecayFloor = -20.0;
 
 /// A token's log-decay of one kind in a chunked form: the sum of the mapped values of

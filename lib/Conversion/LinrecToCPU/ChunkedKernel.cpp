@@ -86,9 +86,10 @@ constexpr int64_t kNearPrefetch = 4;
 /// O(1) rows stay normal f32 (e^{±88} is the limit), so factoring loses nothing.
 constexpr double kMaxFactoredExponent = 60.0;
 
-/// Below this |b| the rounding of a cumulative log-decay, |b| · 2⁻²⁴ ≤ 1e−6, is harmless in
-/// e^{b_last − b}; above it (strong decays, or a token at the log-decay floor) the state update
-/// takes the decays to the chunk's end summed from the end instead.
+/// Below this |b| (less than kMaxFactoredExponent) the rounding of a cumulative log-decay,
+/// |b| · 2⁻²⁴ ≤ 1e−6, is harmless in e^{b_last − b}; above it (strong decays, or a token at
+/// the log-decay floor) the state update takes the decays to the chunk's end summed from the
+/// end instead.
 constexpr double kExactUpdateBound = 16.0;
 
 class ChunkedKernel {
@@ -901,11 +902,10 @@ private:
     Value exactFactors;
     if (s.keyDecay) {
       // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row, unless
-      // its b is large enough for the rounding to show.
-      exactFactors = arith::OrIOp::create(
-          b, arith::XOrIOp::create(b, s.factored, arith::ConstantOp::create(b, b.getBoolAttr(true))),
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s.decayBound,
-                                e.f32(kExactUpdateBound)));
+      // its b is large enough for the rounding to show. (Unordered: NaN, like every bound
+      // that does not factor, takes the exact factors.)
+      exactFactors = arith::CmpFOp::create(b, arith::CmpFPredicate::UGT, s.decayBound,
+                                           e.f32(kExactUpdateBound));
       e.ifThenElse(
           exactFactors,
           [&] {
