@@ -95,6 +95,8 @@ bool ReadOp::seesStateBeforeWrite() {
 
 LogicalResult ReadOp::verify() {
   StateType state = getState().getType();
+  if (getTransposed())
+    return verifyTransposed();
   if (vectorSize(getQuery().getType()) != state.getKeyDim())
     return emitOpError() << "query has " << vectorSize(getQuery().getType())
                          << " elements but the state has dk = " << state.getKeyDim();
@@ -107,6 +109,22 @@ LogicalResult ReadOp::verify() {
     return emitOpError("reading a normalizer state gives an f32");
   if (std::optional<int64_t> block = getBlockStart(); block && *block < 1)
     return emitOpError() << "block_start must be at least 1, got " << *block;
+  return success();
+}
+
+LogicalResult ReadOp::verifyTransposed() {
+  StateType state = getState().getType();
+  if (!state.isMatrix())
+    return emitOpError("transposed reads a matrix state only");
+  if (getBlockStart())
+    return emitOpError("a transposed read takes no block_start");
+  if (vectorSize(getQuery().getType()) != state.getValueDim())
+    return emitOpError() << "transposed query has " << vectorSize(getQuery().getType())
+                         << " elements but the state has dv = " << state.getValueDim();
+  if (vectorSize(getResult().getType()) != state.getKeyDim())
+    return emitOpError() << "reading a " << state.getKeyDim() << "x" << state.getValueDim()
+                         << " state transposed gives vector<" << state.getKeyDim()
+                         << "xf32>, not " << getResult().getType();
   return success();
 }
 

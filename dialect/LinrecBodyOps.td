@@ -124,24 +124,36 @@ def Linrec_ReadOp : Linrec_Op<"read", [Pure]> {
     sequence: the read sees the state after the later blocks' tokens (the backward of a
     block-start read; the token scan runs it).
 
+    `transposed` reads along the other axis: S(scale·u) for a dv-vector u, a dk-vector (a
+    matrix state only; no block starts). The derived backward reads its cotangent state both
+    ways in one recurrence (dv = Rᵀk and dk = Rv) and the forward state with the output's
+    cotangent (dq = S do) instead of keeping a transposed copy of the state, whose key decays
+    would be value-axis decays there. The CPU's chunked kernel computes it from the same
+    chunk buffers; `linrec-transpose-reads` turns it into a plain read of such a copy for the
+    other kernels.
+
     ```mlir
     %o = linrec.read %S3, %q : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>
     %d = linrec.read %z1, %q : !linrec.state<64xf32>, vector<64xf32> -> f32
     %b = linrec.read %S3, %q block_start 64 : !linrec.state<64x32xf32>, vector<64xf32> -> vector<32xf32>
+    %p = linrec.read %S3, %u transposed : !linrec.state<64x32xf32>, vector<32xf32> -> vector<64xf32>
     ```
   }];
   let arguments = (ins Linrec_StateType:$state, Linrec_F32Vector:$query,
-                       OptionalAttr<F64Attr>:$scale, OptionalAttr<I64Attr>:$blockStart);
+                       OptionalAttr<F64Attr>:$scale, OptionalAttr<I64Attr>:$blockStart,
+                       UnitAttr:$transposed);
   let results = (outs Linrec_F32OrVector:$result);
   let assemblyFormat = [{
-    $state `,` $query (`scale` $scale^)? (`block_start` $blockStart^)? attr-dict
-    `:` type($state) `,` type($query) `->` type($result)
+    $state `,` $query (`scale` $scale^)? (`block_start` $blockStart^)? (`transposed` $transposed^)?
+    attr-dict `:` type($state) `,` type($query) `->` type($result)
   }];
   let extraClassDeclaration = [{
     /// Whether the read sees S'_t (after the token's decays, before its delta transition
     /// and write) rather than S_t: its state is not a yielded one (the recurrence verifier
     /// allows no other).
     bool seesStateBeforeWrite();
+    /// The checks of a transposed read (query dv, result dk).
+    ::mlir::LogicalResult verifyTransposed();
   }];
   let hasVerifier = 1;
 }

@@ -6,6 +6,7 @@
 #include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/KernelSource.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/Npy.h"
 #include "linrec/Transforms/Passes.h"
@@ -198,6 +199,17 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
   if (target == Target::CUDA)
     if (llvm::Error e = cudaUnavailable())
       return std::move(e);
+  // The GPU kernels read along the key axis only: a state read transposed gets a transposed
+  // copy in its recurrence, whose initial state the function then computes.
+  OwningOpRef<ModuleOp> transposed;
+  if (target != Target::CPU && hasTransposedReads(module)) {
+    transposed = module.clone();
+    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    pm.addPass(createLinrecTransposeReads());
+    if (failed(pm.run(*transposed)))
+      return llvm::createStringError("linrec-transpose-reads failed on @" + funcName);
+    module = *transposed;
+  }
   // The whole function compiled when it can be; otherwise op by op (kernels for the
   // recurrences and windows, the reference for the tensor ops around them).
   Expected<std::optional<std::vector<Array>>> compiled =

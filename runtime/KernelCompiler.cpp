@@ -144,11 +144,23 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &o
   return layout;
 }
 
+bool hasTransposedReads(Operation *root) {
+  bool found = false;
+  root->walk([&](ReadOp read) { found |= read.getTransposed(); });
+  return found;
+}
+
 Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *operation,
                                                                 const KernelOptions &options) {
   if (!isa<RecurrenceOp, WindowAttentionOp>(operation))
     return runtimeError("the kernel compiler takes a linrec.recurrence (run linrec-normalize on "
                         "named ops first) or a linrec.window_attention");
+  // A GPU kernel reads along the key axis only, and a transposed copy of a state would be
+  // one more operand of the kernel: the function is rewritten first (runFunction does).
+  if (options.target != Target::CPU && options.target != Target::Reference &&
+      hasTransposedReads(operation))
+    return runtimeError("a recurrence reads its state transposed, which the GPU kernels do "
+                        "not: run linrec-transpose-reads on its function first");
   KernelOptions resolved = options;
   // Heads per work item from the op's static B and H, before the kernel source makes them
   // dynamic (one kernel then serves every shape; another B may pick another grouping).

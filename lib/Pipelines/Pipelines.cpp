@@ -121,6 +121,7 @@ std::string defaultCudaPath() {
 void buildGpuSchedulePipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
   buildGpuFusionPipeline(pm, options);
   pm.addPass(createLinrecExpandLayerOps());
+  pm.addPass(createLinrecTransposeReads());
   pm.addPass(createLinrecClassify());
   pm.addPass(configured(createLinrecLowerGPU(), options));
   pm.addPass(createSymbolDCEPass()); // private functions nothing calls any more

@@ -241,6 +241,14 @@ private:
       const Slot &s = block ? record[offset - offset % block][step.blockState] : in(0);
       Slot &gs = block ? pendingSnapshot[index] : grad(0);
       const Slot &q = in(1);
+      if (read.getTransposed()) { // out_i = Σ_j s_ij scale u_j
+        for (int64_t i = 0; i < dk; ++i)
+          for (int64_t j = 0; j < dv; ++j) {
+            gs[i * dv + j] += gout[i] * scale * q[j];
+            grad(1)[j] += scale * s[i * dv + j] * gout[i];
+          }
+        return;
+      }
       for (int64_t i = 0; i < dk; ++i)
         for (int64_t j = 0; j < dv; ++j) {
           gs[i * dv + j] += gout[j] * scale * q[i];

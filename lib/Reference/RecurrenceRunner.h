@@ -677,8 +677,12 @@ protected:
       const Slot &s = read.getBlockStart() ? step.blockSnapshot : in(0), &q = in(1);
       std::fill(out.begin(), out.end(), 0.0);
       for (int64_t i = 0; i < dk; ++i)
-        for (int64_t j = 0; j < dv; ++j)
-          out[j] += s[i * dv + j] * (scale * q[i]);
+        for (int64_t j = 0; j < dv; ++j) {
+          if (read.getTransposed()) // S (scale·u): u has dv entries, the result dk
+            out[i] += s[i * dv + j] * (scale * q[j]);
+          else
+            out[j] += s[i * dv + j] * (scale * q[i]);
+        }
       break;
     }
     case StepKind::WindowRead: {

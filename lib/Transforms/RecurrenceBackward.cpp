@@ -287,6 +287,8 @@ private:
     for (Operation &bodyOp : op.getBodyBlock()) {
       if (auto write = dyn_cast<WriteOp>(bodyOp); write && write.getMask())
         return unsupported(write, "a masked write");
+      if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getTransposed())
+        return unsupported(read, "a transposed read");
       if (isStateOp(bodyOp) &&
           !isa<DecayOp, DeltaOp, WriteOp, ReadOp, ReadProductOp, YieldOp>(bodyOp))
         return unsupported(&bodyOp, "only decays, delta transitions, plain writes, reads and "

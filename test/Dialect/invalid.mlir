@@ -148,6 +148,38 @@ func.func @read_result_type(%S: !linrec.state<8x4xf32>, %q: vector<8xf32>) {
 
 // -----
 
+func.func @transposed_read_query_size(%S: !linrec.state<8x4xf32>, %u: vector<8xf32>) {
+  // expected-error @+1 {{transposed query has 8 elements but the state has dv = 4}}
+  %0 = linrec.read %S, %u transposed : !linrec.state<8x4xf32>, vector<8xf32> -> vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @transposed_read_result_type(%S: !linrec.state<8x4xf32>, %u: vector<4xf32>) {
+  // expected-error @+1 {{reading a 8x4 state transposed gives vector<8xf32>, not 'vector<4xf32>'}}
+  %0 = linrec.read %S, %u transposed : !linrec.state<8x4xf32>, vector<4xf32> -> vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @transposed_read_normalizer(%z: !linrec.state<8xf32>, %u: vector<1xf32>) {
+  // expected-error @+1 {{transposed reads a matrix state only}}
+  %0 = linrec.read %z, %u transposed : !linrec.state<8xf32>, vector<1xf32> -> vector<8xf32>
+  return
+}
+
+// -----
+
+func.func @transposed_read_block_start(%S: !linrec.state<8x4xf32>, %u: vector<4xf32>) {
+  // expected-error @+1 {{a transposed read takes no block_start}}
+  %0 = linrec.read %S, %u block_start 4 transposed : !linrec.state<8x4xf32>, vector<4xf32> -> vector<8xf32>
+  return
+}
+
+// -----
+
 func.func @softmax_of_scalar(%x: f32) {
   // expected-error @+1 {{softmax is taken over the head dim and needs a vector}}
   %0 = linrec.feature_map <softmax> %x : f32

@@ -305,3 +305,13 @@ func.func @one_element_extract(%k: tensor<1x4x2x1xf32>) -> tensor<1x2x1x1xf32> {
   }
   return %s : tensor<1x2x1x1xf32>
 }
+
+// -----
+
+// A transposed read: S u, a dv-vector in and a dk-vector out.
+// CHECK-LABEL: func.func @transposed_read
+// CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01 transposed : <8x4xf32>, vector<4xf32> -> vector<8xf32>
+func.func @transposed_read(%S: !linrec.state<8x4xf32>, %u: vector<4xf32>) -> vector<8xf32> {
+  %p = linrec.read %S, %u scale 0.5 transposed : !linrec.state<8x4xf32>, vector<4xf32> -> vector<8xf32>
+  return %p : vector<8xf32>
+}

@@ -19,6 +19,10 @@ namespace linrec {
 mlir::OwningOpRef<mlir::ModuleOp> buildKernelSource(mlir::Operation *op,
                                                     const KernelOptions &options);
 
+/// Whether `root` holds a transposed linrec.read (S u): the CPU's kernels read so, the GPU
+/// ones need linrec-transpose-reads on the function first.
+bool hasTransposedReads(mlir::Operation *root);
+
 /// How a lowered kernel splits its work, and the algorithm it runs.
 struct KernelLayout {
   Algorithm algorithm = Algorithm::Sequential;

@@ -177,6 +177,24 @@ def LinrecLowerReverse : Pass<"linrec-lower-reverse"> {
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
 }
 
+def LinrecTransposeReads : Pass<"linrec-transpose-reads"> {
+  let summary = "Turn transposed reads into plain reads of a transposed copy of the state";
+  let description = [{
+    A `linrec.read ... transposed` (S u, the derived backward's reads along the value axis)
+    becomes a plain read of Sᵀ, which the recurrence then carries as one more state: the
+    state's decays with their axes exchanged (key ↔ value; scalar ones stay) and its write
+    with key and value exchanged, from the transposed initial state (zeros without one), its
+    final state unused. The GPU schedules read along the key axis only: the GPU pipelines
+    run the pass, and the runtime runs it on a function before compiling its recurrences
+    for a GPU target one by one (the copy's initial state is then one of their operands).
+    The CPU's kernels read transposed themselves. A state whose chain has a delta
+    transition, a masked write or a select has no transposed form: an error naming the op.
+    Needs static state shapes where a state has an initial one.
+  }];
+  let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+}
+
 def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
   let summary = "Derive each layer function's backward (@f_backward) from its ops";
   let description = [{

@@ -361,6 +361,14 @@ LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis) {
   return success();
 }
 
+LogicalResult checkNoTransposedReads(RecurrenceOp op, StringRef kernel) {
+  for (Operation &bodyOp : op.getBodyBlock())
+    if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getTransposed())
+      return read.emitOpError() << "reads its state transposed, which " << kernel
+                                << " does not (run linrec-transpose-reads first)";
+  return success();
+}
+
 Value chunkLogDecay(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &mapping) {
   Value total = mapping.lookup(values.front());
   for (Value v : values.drop_front())
@@ -379,6 +387,9 @@ int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64
   int64_t dv = 0;
   for (const StateUpdate &s : analysis.states) {
     if (!s.type.isMatrix() || (dv && s.type.getValueDim() != dv))
+      return 1;
+    // A transposed read sums over the value axis: every tile would hold a part of it.
+    if (llvm::any_of(s.reads, [](ReadOp read) { return read.getTransposed(); }))
       return 1;
     dv = s.type.getValueDim();
   }

@@ -127,6 +127,8 @@ int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64
 /// The algorithm `op` runs, in analysis.algorithm: the analysis's, unless the op forces
 /// `sequential`; a forced chunked algorithm that the body does not allow is an error.
 mlir::LogicalResult resolveAlgorithm(RecurrenceOp op, RecurrenceAnalysis &analysis);
+/// An error on `op`'s first transposed read, if any: `kernel` reads along the key axis only.
+mlir::LogicalResult checkNoTransposedReads(RecurrenceOp op, llvm::StringRef kernel);
 /// The floor of a token's log-decay in the chunked forms. They take differences of cumulative
 /// log-decays, b_i − b_j, which −∞ (a full reset, conformance README §3) turns into NaN and
 /// −1e30 into garbage. e^{−20} ≈ 2e−9 of a state survives a floored token, below f32

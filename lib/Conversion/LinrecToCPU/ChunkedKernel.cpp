@@ -65,8 +65,11 @@ struct StateBuffers {
   Value valueMix;             // C x dv scratch: A (U ⊙ e^{−bv}) (value decay)
   Value attention;            // C x C: A (per read), then G (delta)
   Value blockQueries;         // 16 x dk scratch of the sub-chunk attention (key decays)
-  SmallVector<Value> queries; // per read: C x dk, scaled
-  SmallVector<Value> results; // per read: C x dv
+  SmallVector<Value> queries; // per read: C x dk, scaled (transposed: C x dv)
+  SmallVector<Value> results; // per read: C x dv (transposed: C x dk)
+  // Transposed reads (S u): Sᵀ at the chunk's start, Vᵀ (dv x C), and C x dk scratch for
+  // the key-decayed mix.
+  Value stateT, valuesT, keyMix;
   // A delta rule whose write takes its own key c (StateUpdate::writeKey): C, Cᵀ, the decayed
   // Cᵀ of the state update, and X (β_w-scaled values; `values` then holds the solve's
   // right-hand side −strict(K Cᵀ ⊙ Γ) X).
@@ -310,11 +313,26 @@ private:
       s.blockQueries = e.alloc({C % kSubChunk == 0 ? kSubChunk : C, s.dk});
     s.scaled = e.alloc({C, s.dk});
     s.attention = e.alloc({C, C});
-    for (size_t r = 0; r < u.reads.size(); ++r) {
-      s.queries.push_back(e.alloc({C, s.dk}));
-      s.results.push_back(e.alloc({C, s.dv}));
+    for (ReadOp read : u.reads) {
+      bool transposed = read.getTransposed();
+      s.queries.push_back(e.alloc({C, transposed ? s.dv : s.dk}));
+      s.results.push_back(e.alloc({C, transposed ? s.dk : s.dv}));
+    }
+    if (hasTransposedRead(s)) {
+      s.stateT = e.alloc({s.dv, s.dk});
+      s.valuesT = e.alloc({s.dv, C});
+      if (s.keyDecay)
+        s.keyMix = e.alloc({C, s.dk});
     }
     return s;
+  }
+
+  static bool hasTransposedRead(const StateBuffers &s) {
+    return llvm::any_of(s.update->reads, [](ReadOp read) { return read.getTransposed(); });
+  }
+  /// The width of read r's result rows: dv, or dk for a transposed read.
+  static int64_t resultWidth(const StateBuffers &s, size_t r) {
+    return ReadOp(s.update->reads[r]).getTransposed() ? s.dk : s.dv;
   }
 
   Value exp(Value x) { return math::ExpOp::create(b, x); }
@@ -352,8 +370,16 @@ private:
       emitCumulativeDecays(s);
       if (s.update->delta)
         emitDeltaSolve(s);
-      for (size_t r = 0; r < s.update->reads.size(); ++r)
-        emitRead(s, r);
+      if (s.stateT) {
+        e.transpose(s.state, s.stateT);
+        e.transpose(s.solved, s.valuesT);
+      }
+      for (size_t r = 0; r < s.update->reads.size(); ++r) {
+        if (ReadOp(s.update->reads[r]).getTransposed())
+          emitTransposedRead(s, r);
+        else
+          emitRead(s, r);
+      }
       emitStateUpdate(s);
     }
     nextChunk = {};
@@ -379,7 +405,7 @@ private:
   int64_t prefetchingMatmuls(const StateBuffers &s) {
     int64_t count = (s.update->delta ? 1 : 0) + 1;
     for (ReadOp read : s.update->reads)
-      count += s.valueDecay || !hasIntraChunkTerm(read) ? 1 : 2;
+      count += s.valueDecay || read.getTransposed() || !hasIntraChunkTerm(read) ? 1 : 2;
     return count;
   }
 
@@ -490,7 +516,8 @@ private:
       ReadOp read = constRead;
       Value query = mapping.lookup(read.getQuery());
       if (std::optional<APFloat> scale = read.getScale())
-        query = mul(query, splat(e.f32(scale->convertToDouble()), s.dk));
+        query = mul(query, splat(e.f32(scale->convertToDouble()),
+                                 read.getTransposed() ? s.fullDv : s.dk));
       e.store(query, s.queries[r], {i, zero});
     }
   }
@@ -602,32 +629,9 @@ private:
   /// left ⊙ e^{b}), else run sub-chunks.
   void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0,
                      Value rightT = {}) {
-    VectorType rowType = e.vectorOf(C);
     assert((!rightT || !s.keyDecay) && "a separate write key goes with scalar decays only");
-    if (!s.keyDecay) {
-      e.matmul(left, rightT ? rightT : s.keysT, s.attention, /*accumulate=*/false);
-      // Mask and scale each row: e^{b_i − b_j} where j <= i, 0 elsewhere (the exponent is
-      // positive above the diagonal; select before multiplying so it never reaches O).
-      Value positions = e.positions(C);
-      bool below = strict || readBlock; // j < bound, or j <= bound
-      e.forLoop(0, C, [&](Value i) {
-        Value bound = i;
-        if (readBlock) {
-          Value width = e.index(readBlock);
-          bound = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, width), width);
-        }
-        Value keep = arith::CmpFOp::create(b, below ? arith::CmpFPredicate::OLT
-                                                    : arith::CmpFPredicate::OLE,
-                                           positions, splat(e.indexToF32(bound), C));
-        Value weight = splat(e.f32(1.0), C);
-        if (s.scalarDecay)
-          weight = exp(sub(splat(scalarAt(s.scalarDecay, {i}), C),
-                           e.load(rowType, s.scalarDecay, {e.index(0)})));
-        weight = arith::SelectOp::create(b, keep, weight, e.zeros(rowType));
-        e.store(mul(row(s.attention, i, C), weight), s.attention, {i, e.index(0)});
-      });
-      return;
-    }
+    if (!s.keyDecay)
+      return emitScalarDecayAttention(s, left, rightT ? rightT : s.keysT, strict, readBlock);
     assert(!readBlock && "block-start reads of decaying states run on the scan");
     Value inclusive = e.index(strict ? 0 : 1);
     // The delta rule's G and the read's A each call one shared copy of either form.
@@ -660,6 +664,34 @@ private:
                          emitSubChunkAttention(inner, args[0], args[8]);
                        });
         });
+  }
+
+  /// attention = left · rightT ⊙ e^{b_i − b_j} (scalar decays, if any) where j <= i (j < i
+  /// if strict; j < ⌊i/readBlock⌋·readBlock with readBlock), 0 elsewhere.
+  void emitScalarDecayAttention(StateBuffers &s, Value left, Value rightT, bool strict,
+                                int64_t readBlock) {
+    VectorType rowType = e.vectorOf(C);
+    e.matmul(left, rightT, s.attention, /*accumulate=*/false);
+    // Mask and scale each row: e^{b_i − b_j} where j <= i, 0 elsewhere (the exponent is
+    // positive above the diagonal; select before multiplying so it never reaches O).
+    Value positions = e.positions(C);
+    bool below = strict || readBlock; // j < bound, or j <= bound
+    e.forLoop(0, C, [&](Value i) {
+      Value bound = i;
+      if (readBlock) {
+        Value width = e.index(readBlock);
+        bound = arith::MulIOp::create(b, arith::DivUIOp::create(b, i, width), width);
+      }
+      Value keep = arith::CmpFOp::create(b, below ? arith::CmpFPredicate::OLT
+                                                  : arith::CmpFPredicate::OLE,
+                                         positions, splat(e.indexToF32(bound), C));
+      Value weight = splat(e.f32(1.0), C);
+      if (s.scalarDecay)
+        weight = exp(sub(splat(scalarAt(s.scalarDecay, {i}), C),
+                         e.load(rowType, s.scalarDecay, {e.index(0)})));
+      weight = arith::SelectOp::create(b, keep, weight, e.zeros(rowType));
+      e.store(mul(row(s.attention, i, C), weight), s.attention, {i, e.index(0)});
+    });
   }
 
   /// Code for chunks that rarely need it (strong key decays): optimized for size, so LLVM
@@ -790,15 +822,30 @@ private:
     });
   }
 
-  /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{bv_i − bv_j}  (value decays). When
-  /// every |bv| of the chunk is below kMaxFactoredExponent (bv cumulative from the chunk's
-  /// start) the factors split, e^{bv_i} ⊙ (A (rhs ⊙ e^{−bv}))_i: one matmul and 2·C·dv
-  /// exponentials instead of C²·dv/2 (the key decays' factored chunk, on the value axis).
-  /// Stronger decays (and NaN) take the exact sum.
-  void emitValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
+  /// A mix A · rhs whose right-hand side's columns decay: A (C x C), the cumulative decays
+  /// (C x width), and two C x width scratch buffers.
+  struct DecayedColumns {
+    Value attention, decays;
+    int64_t width;
+    Value decayed, mixed;
+  };
+  DecayedColumns valueColumns(const StateBuffers &s) {
+    return {s.attention, s.valueDecay, s.dv, s.valuesDecayed, s.valueMix};
+  }
+  DecayedColumns keyColumns(const StateBuffers &s) {
+    return {s.attention, s.keyDecay, s.dk, s.scaled, s.keyMix};
+  }
+
+  /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{b_i − b_j}, b the columns' decays
+  /// (value decays of a read; key decays of a transposed read). When every |b| of the chunk
+  /// is below kMaxFactoredExponent (b cumulative from the chunk's start) the factors split,
+  /// e^{b_i} ⊙ (A (rhs ⊙ e^{−b}))_i: one matmul and 2·C·width exponentials instead of
+  /// C²·width/2 (the key decays' factored chunk, on the columns). Stronger decays (and NaN)
+  /// take the exact sum.
+  void emitDecayedMix(const DecayedColumns &c, Value rhs, Value target) {
     Value largest = e.forLoopCarry(
-        e.index(0), e.index(C), e.zeros(e.vectorOf(s.dv)), [&](Value i, Value acc) -> Value {
-          Value magnitude = math::AbsFOp::create(b, row(s.valueDecay, i, s.dv));
+        e.index(0), e.index(C), e.zeros(e.vectorOf(c.width)), [&](Value i, Value acc) -> Value {
+          Value magnitude = math::AbsFOp::create(b, row(c.decays, i, c.width));
           return arith::MaximumFOp::create(b, acc, magnitude);
         });
     Value bound = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, largest);
@@ -808,28 +855,28 @@ private:
         factored,
         [&] {
           e.forLoop(0, C, [&](Value j) {
-            Value decay = exp(arith::NegFOp::create(b, row(s.valueDecay, j, s.dv)));
-            e.store(mul(row(rhs, j, s.dv), decay), s.valuesDecayed, {j, e.index(0)});
+            Value decay = exp(arith::NegFOp::create(b, row(c.decays, j, c.width)));
+            e.store(mul(row(rhs, j, c.width), decay), c.decayed, {j, e.index(0)});
           });
-          e.matmul(s.attention, s.valuesDecayed, s.valueMix, /*accumulate=*/false);
+          e.matmul(c.attention, c.decayed, c.mixed, /*accumulate=*/false);
           e.forLoop(0, C, [&](Value i) {
-            Value mixed = vector::FMAOp::create(b, row(s.valueMix, i, s.dv),
-                                                exp(row(s.valueDecay, i, s.dv)),
-                                                row(target, i, s.dv));
+            Value mixed = vector::FMAOp::create(b, row(c.mixed, i, c.width),
+                                                exp(row(c.decays, i, c.width)),
+                                                row(target, i, c.width));
             e.store(mixed, target, {i, e.index(0)});
           });
         },
-        [&] { emitExactValueDecayedMix(s, rhs, target); });
+        [&] { emitExactDecayedMix(c, rhs, target); });
   }
 
-  void emitExactValueDecayedMix(StateBuffers &s, Value rhs, Value target) {
+  void emitExactDecayedMix(const DecayedColumns &c, Value rhs, Value target) {
     e.forLoop(0, C, [&](Value i) {
-      Value bvi = row(s.valueDecay, i, s.dv);
+      Value bi = row(c.decays, i, c.width);
       Value acc = e.forLoopCarry(
-          e.index(0), arith::AddIOp::create(b, i, e.index(1)), row(target, i, s.dv),
+          e.index(0), arith::AddIOp::create(b, i, e.index(1)), row(target, i, c.width),
           [&](Value j, Value sum) {
-            Value weight = splat(scalarAt(s.attention, {i, j}), s.dv);
-            Value term = mul(row(rhs, j, s.dv), exp(sub(bvi, row(s.valueDecay, j, s.dv))));
+            Value weight = splat(scalarAt(c.attention, {i, j}), c.width);
+            Value term = mul(row(rhs, j, c.width), exp(sub(bi, row(c.decays, j, c.width))));
             return vector::FMAOp::create(b, weight, term, sum).getResult();
           });
       e.store(acc, target, {i, e.index(0)});
@@ -889,7 +936,28 @@ private:
     e.forLoop(0, C, [&](Value i) {
       e.store(mul(row(out, i, s.dv), exp(row(s.valueDecay, i, s.dv))), out, {i, e.index(0)});
     });
-    emitValueDecayedMix(s, s.solved, out);
+    emitDecayedMix(valueColumns(s), s.solved, out);
+  }
+
+  /// P = (U Sᵀ) ⊙ e^{b} + (U Vᵀ ⊙ M) (K ⊙ e^{b_i − b_j}): the chunk's transposed reads
+  /// p_i = S_i u_i = e^{b_i} ⊙ S u_i + Σ_{j<=i} (u_i · v_j) e^{b_i − b_j} ⊙ k_j, with S the
+  /// chunk-start state (s.stateT holds it transposed, s.valuesT Vᵀ). The decays are outside
+  /// the scores U Vᵀ: scalar ones weight them, key ones scale the mix's columns.
+  void emitTransposedRead(StateBuffers &s, size_t r) {
+    Value out = s.results[r];
+    ReadOp read = s.update->reads[r];
+    matmulPrefetchingNextChunk(s.queries[r], s.stateT, out, /*accumulate=*/false);
+    if (s.keyDecay || s.scalarDecay)
+      e.forLoop(0, C, [&](Value i) {
+        Value decay = s.keyDecay ? exp(row(s.keyDecay, i, s.dk))
+                                 : splat(exp(scalarAt(s.scalarDecay, {i})), s.dk);
+        e.store(mul(row(out, i, s.dk), decay), out, {i, e.index(0)});
+      });
+    emitScalarDecayAttention(s, s.queries[r], s.valuesT, read.seesStateBeforeWrite(), 0);
+    if (s.keyDecay)
+      emitDecayedMix(keyColumns(s), s.keys, out);
+    else
+      e.matmul(s.attention, s.keys, out, /*accumulate=*/true);
   }
 
   /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}])
@@ -984,7 +1052,7 @@ private:
       for (StateBuffers &s : states)
         for (auto [r, constRead] : llvm::enumerate(s.update->reads)) {
           ReadOp read = constRead;
-          Value value = row(s.results[r], i, s.dv);
+          Value value = row(s.results[r], i, resultWidth(s, r));
           if (!s.update->type.isMatrix())
             value = vector::ExtractOp::create(b, value, ArrayRef<int64_t>{0});
           mapping.map(read.getResult(), value);

@@ -109,6 +109,9 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
     if (failed(codegen::resolveAlgorithm(op, analysis)))
       return failure();
+    if (analysis.algorithm == Algorithm::ChunkedProduct &&
+        failed(codegen::checkNoTransposedReads(op, "the chunked product kernel")))
+      return failure();
     int64_t chunk = op.getChunkSize().value_or(chunkSize);
     if (chunk < 1 || chunk > 256)
       return op.emitOpError("chunk size must be in [1, 256], got ") << chunk;

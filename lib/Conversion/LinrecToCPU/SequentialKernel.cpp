@@ -221,6 +221,7 @@ private:
   /// β·Sᵀk once known.
   struct Prepared {
     Value lanes, factor, row, mask;
+    Value out; // a transposed read's result, one element per row
   };
 
   Prepared prepare(Operation *rowOp, int64_t rows, IRMapping &mapping) {
@@ -249,6 +250,13 @@ private:
     } else if (auto write = dyn_cast<WriteHadamardOp>(rowOp)) {
       p.lanes = spill(mapping.lookup(write.getKey()));
       p.row = write.getValue() ? mapping.lookup(write.getValue()) : splat(e.f32(1.0), 1);
+    } else if (auto read = dyn_cast<ReadOp>(rowOp); read && read.getTransposed()) {
+      // S u: row r gives element r (the row's dot product with u).
+      p.row = mapping.lookup(read.getQuery());
+      if (std::optional<APFloat> scale = read.getScale())
+        p.row = arith::MulFOp::create(
+            b, p.row, splat(e.f32(scale->convertToDouble()), widthOf(read.getState())));
+      p.out = e.alloc({rows});
     } else if (auto read = dyn_cast<ReadOp>(rowOp)) {
       Value q = mapping.lookup(read.getQuery());
       if (std::optional<APFloat> scale = read.getScale())
@@ -319,7 +327,7 @@ private:
     SmallVector<Operation *> readOps, deltas;
     for (Operation *rowOp : pass.ops) {
       prepared[rowOp] = prepare(rowOp, rows, mapping);
-      if (isa<ReadOp, ReadProductOp>(rowOp))
+      if (isa<ReadOp, ReadProductOp>(rowOp) && !prepared[rowOp].out)
         readOps.push_back(rowOp);
       if (isa<DeltaOp>(rowOp))
         deltas.push_back(rowOp);
@@ -336,6 +344,13 @@ private:
           unsigned readIndex = 0;
           for (Operation *rowOp : pass.ops) {
             const Prepared &p = prepared[rowOp];
+            if (p.out) { // a transposed read
+              Value x = asF32(rowsAt.get(cast<ReadOp>(rowOp).getState()));
+              Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                                      arith::MulFOp::create(b, x, p.row));
+              e.store(dot, p.out, {r});
+              continue;
+            }
             Value read;
             if (auto plain = dyn_cast<ReadOp>(rowOp))
               read = asF32(plain.getBlockStart() ? row(snapshots[plain], r, readWidth(plain))
@@ -355,6 +370,9 @@ private:
             e.store(rowsAt.of.lookup(v), buffer, {r, e.index(0)});
           return next;
         });
+    for (Operation *rowOp : pass.ops)
+      if (Value out = prepared[rowOp].out)
+        mapping.map(rowOp->getResult(0), e.load(e.vectorOf(rows), out, {e.index(0)}));
     for (auto [read, sum] : llvm::zip(readOps, sums)) {
       Value o = sum;
       if (!isa<VectorType>(read->getResult(0).getType()))

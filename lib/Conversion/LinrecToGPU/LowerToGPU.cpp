@@ -56,7 +56,8 @@ struct LinrecLowerGPUPass : linrec::impl::LinrecLowerGPUBase<LinrecLowerGPUPass>
 
   LogicalResult lower(RecurrenceOp op, StringRef name) {
     RecurrenceAnalysis analysis = RecurrenceAnalysis::analyze(op);
-    if (failed(codegen::resolveAlgorithm(op, analysis)))
+    if (failed(codegen::resolveAlgorithm(op, analysis)) ||
+        failed(codegen::checkNoTransposedReads(op, "the GPU schedule")))
       return failure();
     if (op.getHeadsNormEps())
       return op.emitOpError("normalizes its output over heads (heads_norm_eps), which has no "
