@@ -226,7 +226,7 @@ std::shared_ptr<const PreparedBackward> prepareBackward(Session &s, const std::s
   if (auto it = s.backwards.find(key); it != s.backwards.end())
     return it->second;
   llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> module =
-      deriveBackward(*layer.model.module, "layer");
+      deriveBackward(*layer.model.module, "layer", target);
   if (!module)
     throw nb::value_error(llvm::toString(module.takeError()).c_str());
   auto backward = std::make_shared<PreparedBackward>();

@@ -17,12 +17,14 @@ namespace linrec {
 
 static std::string backwardName(llvm::StringRef funcName) { return (funcName + "_backward").str(); }
 
-llvm::Expected<OwningOpRef<ModuleOp>> deriveBackward(ModuleOp module, llvm::StringRef funcName) {
+llvm::Expected<OwningOpRef<ModuleOp>> deriveBackward(ModuleOp module, llvm::StringRef funcName,
+                                                     Target target) {
   OwningOpRef<ModuleOp> copy(module.clone());
   PassManager pm(copy->getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
   LinrecBuildBackwardOptions options;
   options.function = funcName.str();
+  options.transposedReads = target == Target::CPU || target == Target::Reference;
   pm.addPass(createLinrecBuildBackward(options));
   pm.addPass(createCanonicalizerPass());
   std::string diagnostics;
@@ -61,7 +63,7 @@ runFunctionBackward(ModuleOp module, llvm::StringRef funcName, llvm::ArrayRef<Ar
         gradients.push_back(std::move(gradient));
     return gradients;
   }
-  llvm::Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(module, funcName);
+  llvm::Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(module, funcName, target);
   if (!backward)
     return backward.takeError();
   return runDerivedBackward(**backward, funcName, args, cotangents, target, compiler, options);

@@ -97,7 +97,8 @@ static linrec_function *compileModule(linrec_compiler *compiler, const char *mod
   function->threads = unsigned(kernelOptions.cpu.threads);
   std::string name = funcName;
   if (backward) {
-    llvm::Expected<OwningOpRef<ModuleOp>> derived = deriveBackward(*module, funcName);
+    llvm::Expected<OwningOpRef<ModuleOp>> derived =
+        deriveBackward(*module, funcName, kernelOptions.target);
     if (!derived) {
       setError(error, llvm::toString(derived.takeError()));
       return nullptr;

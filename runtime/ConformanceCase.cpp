@@ -561,7 +561,7 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
   std::vector<Array> derived;
   std::vector<bool> gates;
   if (target != Target::Reference) {
-    Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(*prepared->module, "layer");
+    Expected<OwningOpRef<ModuleOp>> backward = deriveBackward(*prepared->module, "layer", target);
     if (!backward)
       return caseError(dir, llvm::toString(backward.takeError()));
     gates = gateGradients(**backward, "layer");

@@ -80,9 +80,9 @@ struct ChainReader {
         if (write.getMask())
           return fail("a masked write");
         if (phase == Delta && (write.getKey() != update.key || write.getBeta() != update.beta)) {
-          if (!update.keyDecays.empty() || !update.valueDecays.empty())
+          if (!update.valueDecays.empty())
             return fail("the delta transition and the write use different keys or betas, "
-                        "with vector decays");
+                        "with a value-dim decay");
           if (!write.getValue())
             return fail("a normalizer's delta transition");
           update.writeKey = write.getKey();

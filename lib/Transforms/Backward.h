@@ -27,9 +27,17 @@ struct Adjoints {
   mlir::Value get(mlir::OpBuilder &b, mlir::Location loc, mlir::Value forward);
 };
 
+/// How a recurrence's adjoint is built.
+struct RecurrenceAdjointOptions {
+  /// Read forward and cotangent states along both axes (transposed reads) instead of keeping
+  /// transposed copies of them.
+  bool transposedReads = true;
+};
+
 /// A recurrence's adjoint as recurrences (RecurrenceBackward.cpp), from the adjoints of its
 /// results; an error naming the op where the body has no derived backward yet.
-mlir::LogicalResult emitRecurrenceAdjoint(mlir::OpBuilder &b, RecurrenceOp op, Adjoints &adjoints);
+mlir::LogicalResult emitRecurrenceAdjoint(mlir::OpBuilder &b, RecurrenceOp op, Adjoints &adjoints,
+                                          const RecurrenceAdjointOptions &options);
 
 /// The adjoint of a linalg.generic whose payload is f(ins) or out + f(ins), given its
 /// result's adjoint `g` (LayerOpBackward.cpp).

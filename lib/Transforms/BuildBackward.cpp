@@ -37,7 +37,8 @@ static bool isFloatTensor(Type type) {
   return tensor && isa<FloatType>(tensor.getElementType());
 }
 
-static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix) {
+static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix,
+                                             const RecurrenceAdjointOptions &options) {
   Location loc = func.getLoc();
   MLIRContext *ctx = func.getContext();
   FunctionType type = func.getFunctionType();
@@ -126,7 +127,7 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on
-    if (failed(emitRecurrenceAdjoint(b, recurrence, adjoints)))
+    if (failed(emitRecurrenceAdjoint(b, recurrence, adjoints, options)))
       return failure();
   }
   SmallVector<Value> gradients;
@@ -152,7 +153,7 @@ struct LinrecBuildBackwardPass : linrec::impl::LinrecBuildBackwardBase<LinrecBui
           (function.empty() || func.getName() == function))
         functions.push_back(func);
     for (func::FuncOp func : functions) {
-      FailureOr<func::FuncOp> backward = buildBackward(func, suffix);
+      FailureOr<func::FuncOp> backward = buildBackward(func, suffix, {transposedReads});
       if (failed(backward))
         return signalPassFailure();
     }

@@ -4,11 +4,15 @@
 // its chunked kernels. For a state S_t = D_t(S_{t−1}) + β_t k_t v_tᵀ read as o_t = S_tᵀ(s q_t)
 // (D_t: scalar, key- and value-axis decays e^{g}), with R_t the cotangent of S_t:
 //
-//   dq_t = s S_t do_t                  a forward recurrence on Sᵀ, read with do
+//   dq_t = s S_t do_t                  a forward recurrence on S, read transposed with do
 //   R_t  = D_{t+1}(R_{t+1}) + s q_t do_tᵀ,  R at the end = the final state's cotangent
 //   dv_t = β_t R_tᵀ k_t,  dk_t = β_t R_t v_t,  dβ_t = k_tᵀ R_t v_t
-//                                      reverse recurrences on R and Rᵀ, D delayed one token
-//   dS_0 = D_0(R_0)                    a second reverse state that applies D_t undelayed
+//                                      one reverse recurrence on R, read both ways, D
+//                                      delayed one token
+//   dS_0 = D_0(R_0)                    the first token's transition on R_0 (a one-token scan)
+//
+// With value-axis decays or block-start reads (which transposed reads do not take), or
+// transposed-reads=0 (the GPU's form), dq and dk come from transposed copies, Sᵀ and Rᵀ.
 //   dg_t = Σ_{s ≥ t} (q_s ⊙ dq_s − k_s ⊙ dk_s)  (key axis; values: o ⊙ do − v ⊙ dv;
 //          scalar: summed), plus Σ S_T ⊙ dS_T   a reverse cumulative sum, itself a recurrence
 //
@@ -135,6 +139,12 @@ struct Body {
     IntegerAttr blockAttr = block ? b.getI64IntegerAttr(block) : IntegerAttr();
     return ReadOp::create(b, loc, result, S, q, scaleAttr, blockAttr);
   }
+  Value readTransposed(Value S, Value u, double scale = 1.0) { // S (scale·u)
+    auto type = cast<StateType>(S.getType());
+    Type result = VectorType::get({type.getKeyDim()}, b.getF32Type());
+    FloatAttr scaleAttr = scale == 1.0 ? FloatAttr() : b.getF64FloatAttr(scale);
+    return ReadOp::create(b, loc, result, S, u, scaleAttr, IntegerAttr(), b.getUnitAttr());
+  }
 };
 } // namespace
 
@@ -240,8 +250,9 @@ struct ClonedSlice {
 
 class RecurrenceAdjoint {
 public:
-  RecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints)
-      : b(b), loc(op.getLoc()), op(op), adjoints(adjoints),
+  RecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints,
+                    const RecurrenceAdjointOptions &options)
+      : b(b), loc(op.getLoc()), op(op), adjoints(adjoints), options(options),
         tokens(cast<RankedTensorType>(op.getInputs()[0].getType())) {}
 
   LogicalResult run() {
@@ -263,6 +274,7 @@ private:
   Location loc;
   RecurrenceOp op;
   Adjoints &adjoints;
+  const RecurrenceAdjointOptions &options;
   RankedTensorType tokens;
 
   InFlightDiagnostic unsupported(Operation *at, const Twine &why) {
@@ -713,19 +725,26 @@ private:
     if (form.delta)
       return deriveDeltaState(c);
 
+    // The states read both ways (transposed reads: dq = S do, dk = R v) where the chunked
+    // kernels take it: no block-start reads, no value-axis decays (inside the scores of a
+    // transposed read). Otherwise transposed copies (dq on Sᵀ, dk on Rᵀ).
+    bool bothWays = options.transposedReads && !form.readBlock && form.valueDecays.empty();
     unsigned dqGateTerms, dkGateTerms, dvGateTerms;
-    FailureOr<RecurrenceOp> dq = dqRecurrence(c, dqGateTerms);
+    FailureOr<RecurrenceOp> dq = dqRecurrence(c, dqGateTerms, bothWays);
     if (failed(dq))
       return failure();
-    FailureOr<RecurrenceOp> dkOp = dkRecurrence(c, dkGateTerms);
-    if (failed(dkOp))
+    FailureOr<RecurrenceOp> dkOp = failure();
+    if (!bothWays && failed(dkOp = dkRecurrence(c, dkGateTerms)))
       return failure();
-    FailureOr<RecurrenceOp> dvOp = dvRecurrence(c, dvGateTerms);
+    FailureOr<RecurrenceOp> dvOp = dvRecurrence(c, dvGateTerms, bothWays ? &dkGateTerms : nullptr);
     if (failed(dvOp))
       return failure();
+    if (bothWays)
+      dkOp = dvOp;
 
     // Gates: reverse cumulative sums of the scaling identity's terms.
-    Value finalStateT = dq->getFinalStates()[0];
+    Value finalStateT = bothWays ? transposeStates(b, loc, dq->getFinalStates()[0])
+                                 : dq->getFinalStates()[0];
     if (c.keyGates &&
         failed(gateSum(c, dq->getResult(dqGateTerms), (*dkOp)->getResult(dkGateTerms), 0u,
                        form.keyDecays, finalStateT)))
@@ -742,15 +761,21 @@ private:
     return success();
   }
 
-  /// dq = s S do: the forward state, transposed, read with the read's cotangent. It also
-  /// gives q ⊙ dq for the gates and each computed decay per token (into c.decayTensors), for
-  /// the reverse recurrences to read one token late.
-  FailureOr<RecurrenceOp> dqRecurrence(StateContext &c, unsigned &gateTerms) {
+  /// dq = s S do: the forward state read transposed with the read's cotangent, or with
+  /// `transposed` the forward state transposed, read plainly. It also gives q ⊙ dq for the
+  /// gates and each computed decay per token (into c.decayTensors), for the reverse
+  /// recurrences to read one token late.
+  FailureOr<RecurrenceOp> dqRecurrence(StateContext &c, unsigned &gateTerms, bool readTransposed) {
     const StateForm &form = c.form;
     RecurrenceSpec spec;
-    spec.states = {c.transposed};
-    spec.inits = {c.init ? transposeStates(b, loc, asMatrix(c, c.init))
-                         : zerosLike(b, loc, transposedStatesType(c.dST.getType()))};
+    if (readTransposed) {
+      spec.states = {c.matrix};
+      spec.inits = {c.init ? asMatrix(c, c.init) : zerosLike(b, loc, c.dST.getType())};
+    } else {
+      spec.states = {c.transposed};
+      spec.inits = {c.init ? transposeStates(b, loc, asMatrix(c, c.init))
+                           : zerosLike(b, loc, transposedStatesType(c.dST.getType()))};
+    }
     unsigned dO = spec.input(c.dO);
     SliceOperands operands = addSlice(spec, c.all);
     SmallVector<std::pair<BlockArgument, unsigned>> gradients;
@@ -759,10 +784,17 @@ private:
     RecurrenceOp dq = buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
       ClonedSlice x = cloneSlice(body, c.all, operands);
       auto [scalar, key, value] = c.splitDecays(lookup(x, c.decays));
-      Value S = applyDecays(body, body.states[0], scalar, key, value, true);
-      S = body.write(S, c.valueRow(body, x), x[form.key], form.beta ? x[form.beta] : Value());
-      Value dqValue =
-          body.read(S, c.cotangentRow(body, body.inputs[dO]), form.scale, form.readBlock);
+      Value S = applyDecays(body, body.states[0], scalar, key, value, !readTransposed);
+      Value beta = form.beta ? x[form.beta] : Value();
+      Value doRow = c.cotangentRow(body, body.inputs[dO]);
+      Value dqValue;
+      if (readTransposed) {
+        S = body.write(S, x[form.key], c.valueRow(body, x), beta);
+        dqValue = body.readTransposed(S, doRow, form.scale);
+      } else {
+        S = body.write(S, c.valueRow(body, x), x[form.key], beta);
+        dqValue = body.read(S, doRow, form.scale, form.readBlock);
+      }
       body.yieldedStates = {S};
       auto grads = sliceGradients(body, c.all, x, {{x[form.query], dqValue}});
       if (failed(grads))
@@ -890,10 +922,13 @@ private:
     return tensor::ExtractSliceOp::create(b, loc, input, offsets, sizes, strides);
   }
 
-  /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with an initial state, dS_0 = D_0(R_0)
-  /// from R's final state (`firstTokenTransition`), or where `initGradientInScan` says so from
-  /// a second state P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), decays undelayed.
-  FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms) {
+  /// dv = β Rᵀ k (and v ⊙ dv for value-axis gates); with `keyGateTerms`, also dk = β R v and
+  /// dβ = kᵀ R v from a transposed read of the same R (what dkRecurrence gives otherwise),
+  /// k ⊙ dk at *keyGateTerms. With an initial state, dS_0 = D_0(R_0) from R's final state
+  /// (`firstTokenTransition`), or where `initGradientInScan` says so from a second state
+  /// P_t = D_t(R_t) = D_t(P_{t+1}) + D_t(s q do_tᵀ), decays undelayed.
+  FailureOr<RecurrenceOp> dvRecurrence(const StateContext &c, unsigned &gateTerms,
+                                       unsigned *keyGateTerms) {
     const StateForm &form = c.form;
     bool initGradient = initGradientInScan(c);
     RecurrenceSpec spec = cotangentSpec(c, initGradient);
@@ -911,9 +946,23 @@ private:
       Value doRow = c.cotangentRow(body, body.inputs[dO]);
       R = body.write(R, sq, doRow);
       Value u = body.read(R, x[form.key], 1.0, form.readBlock);
-      Value dvValue = form.beta ? body.mul(u, body.splat(x[form.beta], u.getType())) : u;
+      Value beta = form.beta ? x[form.beta] : Value();
+      Value dvValue = beta ? body.mul(u, body.splat(beta, u.getType())) : u;
       body.yieldedStates = {R};
-      if (!c.normalizer) {
+      if (keyGateTerms) {
+        Value w = body.readTransposed(R, c.valueRow(body, x));
+        Value dkValue = beta ? body.mul(w, body.splat(beta, w.getType())) : w;
+        SmallVector<std::pair<Value, Value>> seeds = {{x[form.key], dkValue}};
+        if (beta)
+          seeds.push_back({beta, body.sum(body.mul(x[form.key], w))});
+        if (!c.normalizer)
+          seeds.push_back({x[form.value], dvValue});
+        auto grads = sliceGradients(body, slice, x, seeds);
+        if (failed(grads))
+          return void(status = failure());
+        gradients = std::move(*grads);
+        *keyGateTerms = outputGateTerms(body, x[form.key], dkValue, c.keyGates, c.scalarGates);
+      } else if (!c.normalizer) {
         // v's inputs only (q, k and β got theirs from the dq and dk recurrences): the seed is
         // v's cotangent alone, so only the ops v is computed by carry one.
         auto grads = sliceGradients(body, sliceOf({form.value}), x, {{x[form.value], dvValue}});
@@ -938,7 +987,7 @@ private:
         writeValue = body.mul(writeValue, body.exp(g));
       body.yieldedStates.push_back(body.write(P, writeKey, writeValue));
     });
-    if (failed(status) || failed(addGradients(dv, gradients, false)))
+    if (failed(status) || failed(addGradients(dv, gradients, c.betaOnly)))
       return failure();
     if (c.init) {
       Value dInit = initGradient ? dv.getFinalStates()[1]
@@ -1240,26 +1289,66 @@ private:
     return corrections;
   }
 
+  /// The dδ recurrence on Y_t = (I − β_t k_t k_tᵀ) R_t (key decays: deltaCotangentRecurrence),
+  /// its drivers computed from `operands` of `spec` (c.drivers), do at input `dO`.
+  FailureOr<RecurrenceOp> deltaCotangentsAfterDelta(const StateContext &c, RecurrenceSpec &spec,
+                                                    const SliceOperands &operands, unsigned dO,
+                                                    ArrayRef<unsigned> nextDecays) {
+    const StateForm &form = c.form;
+    RecurrenceOp cotangents =
+        buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
+          ClonedSlice x = cloneSlice(body, c.drivers, operands);
+          Value sq = body.scaled(x[form.query], form.scale);
+          Value k = x[form.key], beta = x[form.beta];
+          auto [scalar, key, value] = c.splitDecays(args(body, nextDecays));
+          Value decayed = applyDecays(body, body.states[0], scalar, key, value, false);
+          Value seen = body.read(decayed, k); // D_{t+1}(Y_{t+1})ᵀ k_t
+          Value along = body.sum(body.mul(k, sq));
+          Value dO_t = body.inputs[dO];
+          body.outputs.push_back(body.add(seen, body.mul(dO_t, body.splat(along, dO_t.getType()))));
+          Value Y = body.delta(decayed, k, beta);
+          // (I − β k kᵀ) s q = s q − β (k · s q) k
+          Value writeKey = body.sub(sq, body.mul(k, body.splat(body.mul(beta, along), k.getType())));
+          body.yieldedStates = {body.write(Y, writeKey, dO_t)};
+        });
+    if (c.init)
+      adjoints.add(b, loc, c.init,
+                   firstTokenTransition(c, cotangents.getFinalStates()[0], /*delta=*/false));
+    return cotangents;
+  }
+
   /// dδ_t = R_tᵀk_t from the reverse delta rule R ← D_{t+1}((I − β_{t+1} k_{t+1} k_{t+1}ᵀ) R)
   /// + s q_t do_tᵀ (the next token's key, β and decays read one token late); with an initial
   /// state, its gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) from R's final state
   /// (`firstTokenTransition`), or where `initGradientInScan` says so from a second state
   /// that takes this token's instead. A delta rule whose write key (s q) is not its delta
-  /// key: chunked on the CPU with scalar decays, the token scan otherwise.
+  /// key: chunked on the CPU (key decays through deltaCotangentsAfterDelta), the token scan
+  /// on the GPU and with the second state.
   FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
     const StateForm &form = c.form;
     bool initGradient = initGradientInScan(c);
+    bool commute = form.keyDecays.empty();
     RecurrenceSpec spec = cotangentSpec(c, initGradient);
     unsigned dO = spec.input(c.dO);
+    // Scalar decays commute with the delta transition: decays first, then a delta rule whose
+    // write takes its own key — the form the CPU's chunked kernel runs. Key decays do not
+    // commute (KDA): the recurrence then runs on Y_t = (I − β_t k_t k_tᵀ) R_t,
+    //   Y_t = (I − β_t k_t k_tᵀ)(D_{t+1}(Y_{t+1}) + s q_t do_tᵀ),
+    // the next token's decays, then this token's delta, then a write whose key is
+    // (I − β_t k_t k_tᵀ) s q_t: the chunked form's order again. dδ_t = R_tᵀ k_t =
+    // D_{t+1}(Y_{t+1})ᵀ k_t + (s q_t · k_t) do_t, a read before the delta, and the initial
+    // state's gradient D_0((I − β_0 k_0 k_0ᵀ) R_0) = D_0(Y_0) (deltaCotangentsAfterDelta; with
+    // varlen and initial states the second state P keeps the token scan's form below).
+    if (!commute && !initGradient) {
+      SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
+      SliceOperands operands = addSlice(spec, c.drivers);
+      return deltaCotangentsAfterDelta(c, spec, operands, dO, nextDecays);
+    }
     unsigned nextKey = spec.input(driverTensors.lookup(form.key), 1);
     unsigned nextBeta = spec.input(driverTensors.lookup(form.beta), 1);
     SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
     const TokenSlice &slice = initGradient ? c.all : c.drivers;
     SliceOperands operands = addSlice(spec, slice);
-    // Scalar decays commute with the delta transition: decays first, then a delta rule whose
-    // write takes its own key — the form the CPU's chunked kernel runs. Key decays do not
-    // commute (KDA): the token scan runs the delta before them.
-    bool commute = form.keyDecays.empty();
     RecurrenceOp cotangents =
         buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
           ClonedSlice x = cloneSlice(body, slice, operands);
@@ -1443,6 +1532,7 @@ private:
 };
 } // namespace
 
-LogicalResult linrec::emitRecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints) {
-  return RecurrenceAdjoint(b, op, adjoints).run();
+LogicalResult linrec::emitRecurrenceAdjoint(OpBuilder &b, RecurrenceOp op, Adjoints &adjoints,
+                                            const RecurrenceAdjointOptions &options) {
+  return RecurrenceAdjoint(b, op, adjoints, options).run();
 }

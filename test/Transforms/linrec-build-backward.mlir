@@ -1,29 +1,43 @@
 // RUN: linrec-opt %s --split-input-file --linrec-build-backward --verify-diagnostics | FileCheck %s
+// RUN: linrec-opt %s --split-input-file --linrec-build-backward=transposed-reads=0 --verify-diagnostics | FileCheck %s --check-prefix=COPIES
 
-// GLA with an initial state: dq from the forward state transposed (decays along its value
-// axis) read with do; dk and dv from the reverse cotangent state (decays delayed one token),
-// the initial state's gradient D_0(R_0) from its final state R_0, a one-token scan on the
-// first token; the log-decay's gradient a reverse cumulative sum of q ⊙ dq − k ⊙ dk starting
-// from Σ S_T ⊙ dS_T.
+// GLA with an initial state: dq from the forward state read transposed with do; dv and dk
+// from the reverse cotangent state (decays delayed one token), read with k and, transposed,
+// with v; the initial state's gradient D_0(R_0) from its final state R_0, a one-token scan
+// on the first token; the log-decay's gradient a reverse cumulative sum of q ⊙ dq − k ⊙ dk
+// starting from Σ S_T ⊙ dS_T.
 // CHECK-LABEL: func.func @gla_backward
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x8x2x4xf32> {linrec.name = "q"}, %[[K:.*]]: tensor<1x8x2x4xf32> {linrec.name = "k"}, %[[V:.*]]: tensor<1x8x2x4xf32> {linrec.name = "v"}, %[[G:.*]]: tensor<1x8x2x4xf32> {linrec.name = "gk"}, %[[S0:.*]]: tensor<1x2x4x4xf32> {linrec.name = "initial_state"}, %[[DO:.*]]: tensor<1x8x2x4xf32> {linrec.name = "grad_o"}, %[[DST:.*]]: tensor<1x2x4x4xf32> {linrec.name = "grad_final_state"})
 // CHECK-SAME: -> (tensor<1x8x2x4xf32> {linrec.name = "grad_q"}, tensor<1x8x2x4xf32> {linrec.name = "grad_k"}, tensor<1x8x2x4xf32> {linrec.name = "grad_v"}, tensor<1x8x2x4xf32> {linrec.gate, linrec.name = "grad_gk"}, tensor<1x2x4x4xf32> {linrec.name = "grad_initial_state"})
 // CHECK: %[[FWD:.*]]:2 = linrec.recurrence ins(%[[Q]], %[[K]], %[[V]], %[[G]] :
-// CHECK: %[[DQ:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] :
-// CHECK: linrec.decay %{{.*}}, %{{.*}} along <value>
+// CHECK: %[[DQ:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%[[S0]] :
+// CHECK: linrec.decay %{{.*}}, %{{.*}} along <key>
 // CHECK: linrec.write %{{.*}}, %{{.*}}, %{{.*}} : <4x4xf32>
-// CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01
-// CHECK: %[[DK:.*]]:3 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%{{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
-// CHECK: %[[DV:.*]]:2 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// CHECK: linrec.read %{{.*}}, %{{.*}} scale 5.000000e-01 transposed
+// CHECK: %[[DKV:.*]]:4 = linrec.recurrence ins(%[[DO]], %[[Q]], %[[K]], %[[V]], %[[G]] : {{.*}}) init(%[[DST]] : {{.*}}) {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// CHECK: linrec.read %[[R:.*]], %{{.*}} : <4x4xf32>
+// CHECK: linrec.read %[[R]], %{{.*}} transposed : <4x4xf32>
 // CHECK: %[[G0:.*]] = tensor.extract_slice %[[G]][0, 0, 0, 0] [1, 1, 2, 4] [1, 1, 1, 1] : tensor<1x8x2x4xf32> to tensor<1x1x2x4xf32>
-// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}, %[[G0]] : {{.*}}) init(%[[DV]]#1 : tensor<1x2x4x4xf32>) {algorithm = #linrec.algorithm<sequential>} -> (tensor<1x2x4x4xf32>)
+// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}, %[[G0]] : {{.*}}) init(%[[DKV]]#3 : tensor<1x2x4x4xf32>) {algorithm = #linrec.algorithm<sequential>} -> (tensor<1x2x4x4xf32>)
 // CHECK-NEXT: ^bb0
 // CHECK-NEXT: %[[D0:.*]] = linrec.decay %{{.*}} along <key>
 // CHECK-NEXT: linrec.yield states(%[[D0]] : !linrec.state<4x4xf32>)
-// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[DQ]]#2, %[[DST]] :
-// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DK]]#1, %[[G]] : {{.*}}) {reverse}
+// CHECK: %[[ST:.*]] = linalg.generic {{.*}} ins(%[[DQ]]#2 : tensor<1x2x4x4xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[ST]], %[[DST]] :
+// CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#1, %[[DKV]]#2, %[[G]] : {{.*}}) {reverse}
 // CHECK: arith.subf
-// CHECK: return %[[DQ]]#0, %[[DK]]#0, %[[DV]]#0, %[[DG]]#0, %[[DS0]]
+// CHECK: return %[[DQ]]#0, %[[DKV]]#0, %[[DKV]]#1, %[[DG]]#0, %[[DS0]]
+
+// With transposed-reads=0, transposed copies: dq from the forward state transposed (the key
+// decay along its value axis), dk from the cotangent state transposed, dv from R.
+// COPIES-LABEL: func.func @gla_backward
+// COPIES: %[[DQ:.*]]:3 = linrec.recurrence ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} :
+// COPIES: linrec.decay %{{.*}}, %{{.*}} along <value>
+// COPIES-NOT: transposed
+// COPIES: %[[DK:.*]]:3 = linrec.recurrence {{.*}} {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// COPIES: linrec.decay %{{.*}}, %{{.*}} along <value>
+// COPIES: %[[DV:.*]]:2 = linrec.recurrence {{.*}} {delays = array<i64: 0, 0, 0, 0, 1>, reverse}
+// COPIES: linrec.decay %{{.*}}, %{{.*}} along <key>
 func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf32> {linrec.name = "k"},
                %v: tensor<1x8x2x4xf32> {linrec.name = "v"}, %g: tensor<1x8x2x4xf32> {linrec.name = "gk"},
                %s0: tensor<1x2x4x4xf32> {linrec.name = "initial_state"})
@@ -42,11 +56,11 @@ func.func @gla(%q: tensor<1x8x2x4xf32> {linrec.name = "q"}, %k: tensor<1x8x2x4xf
 // -----
 
 // Only the output feeds the loss here, and there is no gate: the forward (recomputed, unused
-// here: canonicalization drops it) and the dq, dk and dv recurrences; cu_seqlens passes
-// through to each and gets no gradient.
+// here: canonicalization drops it), the dq recurrence and the one for dk and dv; cu_seqlens
+// passes through to each and gets no gradient.
 // CHECK-LABEL: func.func @linear_backward
 // CHECK-SAME: -> (tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>, tensor<1x6x1x4xf32>)
-// CHECK-COUNT-4: cu_seqlens(%{{.*}} : tensor<3xi32>)
+// CHECK-COUNT-3: cu_seqlens(%{{.*}} : tensor<3xi32>)
 // CHECK-NOT: linrec.recurrence
 // CHECK: return
 func.func @linear(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1x6x1x4xf32>, %cu: tensor<3xi32>)
@@ -97,14 +111,18 @@ func.func @liger(%q: tensor<1x4x1x4xf32>, %k: tensor<1x4x1x4xf32>, %v: tensor<1x
 
 // Outputs computed from the reads (a normalizer's division): a forward recurrence (the body
 // again) carries the output's cotangent back to each read, per token; the normalizer z is
-// differentiated as the one-column matrix z 1ᵀ (a 1 × dk transposed state for dq, ones as
-// its values).
+// differentiated as the one-column matrix z 1ᵀ (a dk × 1 state read transposed with the
+// read's cotangent for dq, ones as its values: with them for dk).
 // CHECK-LABEL: func.func @normalized_backward
 // CHECK: %[[READS:.*]]:4 = linrec.recurrence ins({{.*}}) init({{.*}}) -> (tensor<1x6x1x4xf32>, tensor<1x6x1xf32>, tensor<1x1x4x4xf32>, tensor<1x1x4xf32>)
 // CHECK: arith.divf
 // CHECK: linrec.yield states({{.*}}) outputs(%{{.*}}, %{{.*}} : vector<4xf32>, f32)
-// CHECK: linrec.recurrence ins(%[[READS]]#1, {{.*}}) init(%{{.*}} : tensor<1x1x1x4xf32>)
-// CHECK: ^bb0(%{{.*}}: !linrec.state<1x4xf32>
+// CHECK: linrec.recurrence ins(%[[READS]]#1, {{.*}}) init(%{{.*}} : tensor<1x1x4x1xf32>)
+// CHECK: ^bb0(%{{.*}}: !linrec.state<4x1xf32>
+// CHECK: linrec.read %{{.*}}, %{{.*}} transposed : <4x1xf32>, vector<1xf32> -> vector<4xf32>
+// CHECK: linrec.recurrence ins(%[[READS]]#1, {{.*}}) init(%{{.*}} : tensor<1x1x4x1xf32>) {reverse}
+// CHECK: linrec.read %{{.*}}, %{{.*}} : <4x1xf32>, vector<4xf32> -> vector<1xf32>
+// CHECK: linrec.read %{{.*}}, %{{.*}} transposed : <4x1xf32>, vector<1xf32> -> vector<4xf32>
 // CHECK: return
 func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tensor<1x6x1x4xf32>)
     -> tensor<1x6x1x4xf32> {
@@ -167,6 +185,40 @@ func.func @gated_delta(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1
       init(%s0 : tensor<1x1x4x4xf32>) -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
   ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>, %gt: f32, %bt: f32):
     %S1 = linrec.decay %S, %gt : !linrec.state<4x4xf32>, f32
+    %S2 = linrec.delta %S1, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S3 = linrec.write %S2, %kt, %vt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S3, %qt scale 5.000000e-01 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S3 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o, %s : tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>
+}
+
+// -----
+
+// KDA (key decays do not commute with the delta transition): the dδ recurrence runs on
+// Y_t = (I − β_t k_t k_tᵀ) R_t — the next token's decays (delayed), then this token's delta
+// and a write of its own key s q − β (k · s q) k; dδ from a read before the delta plus
+// (s q · k) do; the initial state's gradient D_0(Y_0), the first token's decays alone.
+// CHECK-LABEL: func.func @kda_backward
+// CHECK: %[[DD:.*]]:2 = linrec.recurrence ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[GK:.*]] : {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 0, 0, 0, 0>, reverse}
+// CHECK: %[[Y:.*]] = linrec.decay %{{.*}}, %{{.*}} along <key>
+// CHECK-NEXT: %[[SEEN:.*]] = linrec.read %[[Y]], %[[KT:[^ ]*]] :
+// CHECK: arith.addf %[[SEEN]]
+// CHECK: %[[Y1:.*]] = linrec.delta %[[Y]], %[[KT]], %[[BT:[^ ]*]] :
+// CHECK: %[[Y2:.*]] = linrec.write %[[Y1]], %{{.*}}, %{{.*}} :
+// CHECK: linrec.yield states(%[[Y2]] : !linrec.state<4x4xf32>)
+// CHECK: linrec.recurrence ins({{.*}}) init(%[[DD]]#1 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: %[[D0:.*]] = linrec.decay %{{.*}} along <key>
+// CHECK-NEXT: linrec.yield states(%[[D0]] : !linrec.state<4x4xf32>)
+func.func @kda(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1x4x1x4xf32> {linrec.name = "k"},
+               %v: tensor<1x4x1x4xf32> {linrec.name = "v"}, %g: tensor<1x4x1x4xf32> {linrec.name = "gk"},
+               %b: tensor<1x4x1xf32> {linrec.name = "beta"}, %s0: tensor<1x1x4x4xf32> {linrec.name = "initial_state"})
+    -> (tensor<1x4x1x4xf32> {linrec.name = "o"}, tensor<1x1x4x4xf32> {linrec.name = "final_state"}) {
+  %o, %s = linrec.recurrence ins(%q, %k, %v, %g, %b : tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1x4xf32>, tensor<1x4x1xf32>)
+      init(%s0 : tensor<1x1x4x4xf32>) -> (tensor<1x4x1x4xf32>, tensor<1x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %qt: vector<4xf32>, %kt: vector<4xf32>, %vt: vector<4xf32>, %gt: vector<4xf32>, %bt: f32):
+    %S1 = linrec.decay %S, %gt along <key> : !linrec.state<4x4xf32>, vector<4xf32>
     %S2 = linrec.delta %S1, %kt, %bt : !linrec.state<4x4xf32>, vector<4xf32>
     %S3 = linrec.write %S2, %kt, %vt scaled %bt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     %ot = linrec.read %S3, %qt scale 5.000000e-01 : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>

@@ -139,15 +139,33 @@ func.func @delta_own_write_key_block_read(%q: tensor<1x8x2x4xf32>, %g: tensor<1x
 
 // -----
 
-// ... and runs the scan with vector decays (they do not commute with the delta transition).
-// CHECK-LABEL: func.func @delta_key_differs
-// CHECK: algorithm = #linrec.algorithm<sequential>
-func.func @delta_key_differs(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
-  // expected-remark @+1 {{sequential: state #0: the delta transition and the write use different keys or betas, with vector decays}}
+// ... with key decays too (the decays come first; the chunked kernel factors C ⊙ e^{−b} as it
+// does K) ...
+// CHECK-LABEL: func.func @delta_key_differs_key_decays
+// CHECK: algorithm = #linrec.algorithm<chunked_delta>
+func.func @delta_key_differs_key_decays(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
   %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
   ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
     %y = linrec.feature_map <exp> %x : vector<4xf32>
     %S0 = linrec.decay %S, %x along <key> : !linrec.state<4x4xf32>, vector<4xf32>
+    %S1 = linrec.delta %S0, %x, %gt : !linrec.state<4x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %y, %x scaled %gt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<4x4xf32>)
+  }
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// ... but runs the scan with a value-dim decay (no chunked delta rule takes one).
+// CHECK-LABEL: func.func @delta_key_differs
+// CHECK: algorithm = #linrec.algorithm<sequential>
+func.func @delta_key_differs(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-remark @+1 {{sequential: state #0: the delta transition and the write use different keys or betas, with a value-dim decay}}
+  %s = linrec.recurrence ins(%q, %g : tensor<1x8x2x4xf32>, tensor<1x8x2xf32>) -> (tensor<1x2x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %x: vector<4xf32>, %gt: f32):
+    %y = linrec.feature_map <exp> %x : vector<4xf32>
+    %S0 = linrec.decay %S, %x along <value> : !linrec.state<4x4xf32>, vector<4xf32>
     %S1 = linrec.delta %S0, %x, %gt : !linrec.state<4x4xf32>, vector<4xf32>
     %S2 = linrec.write %S1, %y, %x scaled %gt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
     linrec.yield states(%S2 : !linrec.state<4x4xf32>)

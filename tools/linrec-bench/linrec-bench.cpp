@@ -75,6 +75,11 @@ static cl::opt<bool> backwardOnly(
     "backward-only",
     cl::desc("only the forward+backward table (the families with a derived backward)"),
     cl::cat(toolCategory));
+static cl::opt<bool> transposedReads(
+    "backward-transposed-reads",
+    cl::desc("the derived backward reads its states along both axes (linrec-build-backward's "
+             "transposed-reads; 0: transposed copies of the states, for comparison)"),
+    cl::init(true), cl::cat(toolCategory));
 static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3),
                                   cl::cat(toolCategory));
 
@@ -358,6 +363,7 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
         pm.addPass(createLinrecNormalize());
         LinrecBuildBackwardOptions backwardOptions;
         backwardOptions.function = "layer";
+        backwardOptions.transposedReads = transposedReads;
         pm.addPass(createLinrecBuildBackward(backwardOptions));
         pm.addPass(mlir::createCanonicalizerPass());
         if (mlir::failed(pm.run(*module))) {

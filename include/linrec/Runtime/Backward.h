@@ -27,10 +27,13 @@ class KernelCompiler;
 struct KernelOptions;
 
 /// A copy of `module` holding @<funcName>_backward (f's arguments, then one cotangent per
-/// result, in; one gradient per float argument out). The error names the op that has no
+/// result, in; one gradient per float argument out), derived for `target`: the CPU's kernels
+/// read states along both axes (linrec-build-backward's transposed-reads), the GPU's get
+/// transposed copies of the states as separate recurrences (a recurrence holding a state and
+/// its transpose would need twice the shared memory). The error names the op that has no
 /// derived backward yet.
-llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> deriveBackward(mlir::ModuleOp module,
-                                                                 llvm::StringRef funcName);
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+deriveBackward(mlir::ModuleOp module, llvm::StringRef funcName, Target target = Target::CPU);
 
 /// Per result of a derived backward: whether it is the gradient of a log-decay or beta
 /// (`linrec.gate`), whose float32 error is larger.

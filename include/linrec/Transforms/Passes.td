@@ -205,9 +205,11 @@ def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
 
     A `linrec.recurrence` whose states (matrices or normalizers) each take decays (scalar,
     key or value axis), one write and one read gets its adjoint as recurrences: dq from the
-    forward state transposed, read with the read's cotangent; dk, dv and dβ from the
-    reverse-time cotangent state (`reverse`, decays delayed one token); the initial state's
-    gradient from a second reverse state; every log-decay's gradient as a reverse cumulative
+    forward state read transposed with the read's cotangent; dk, dv and dβ from the
+    reverse-time cotangent state (`reverse`, decays delayed one token), read both ways (with
+    `transposed-reads=0`, or value-axis decays, transposed copies of the states instead);
+    the initial state's gradient from the first token's transition; every log-decay's
+    gradient as a reverse cumulative
     sum of the scaling identity's terms (DESIGN.md §2). A delta rule adds a forward read
     before the write (ε = v − S'ᵀk) and a reverse delta rule (dδ), after which the states are
     plain recurrences again; block-start reads are read at the same blocks (the reverse ones
@@ -228,7 +230,11 @@ def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
     Option<"function", "function", "std::string", "\"\"",
            "The function to differentiate (default: every public one)">,
     Option<"suffix", "suffix", "std::string", "\"_backward\"",
-           "Appended to a function's name to name its backward">
+           "Appended to a function's name to name its backward">,
+    Option<"transposedReads", "transposed-reads", "bool", /*default=*/"true",
+           "Read the forward and cotangent states along both axes (linrec.read transposed: "
+           "dq = S do, dk = R v in the recurrence that gives dv) instead of keeping "
+           "transposed copies (the form before transposed reads existed, for comparison)">
   ];
   let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",

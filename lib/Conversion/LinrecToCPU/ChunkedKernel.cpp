@@ -72,8 +72,8 @@ struct StateBuffers {
   Value stateT, valuesT, keyMix;
   // A delta rule whose write takes its own key c (StateUpdate::writeKey): C, Cᵀ, the decayed
   // Cᵀ of the state update, and X (β_w-scaled values; `values` then holds the solve's
-  // right-hand side −strict(K Cᵀ ⊙ Γ) X).
-  Value writeKeys, writeKeysT, writeKeysDecayedT;
+  // right-hand side −strict(K Cᵀ ⊙ Γ) X). With key decays, a factored chunk's (C ⊙ e^{−b})ᵀ.
+  Value writeKeys, writeKeysT, writeKeysDecayedT, writeKeysFactoredT;
   Value fullWriteValues, writeValues;
 };
 
@@ -290,6 +290,8 @@ private:
       s.writeKeysT = e.alloc({s.dk, C});
       s.writeKeysDecayedT = e.alloc({s.dk, C});
       s.fullWriteValues = s.writeValues = e.alloc({C, s.fullDv});
+      if (!u.keyDecays.empty())
+        s.writeKeysFactoredT = e.alloc({s.dk, C});
     }
     // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
     if (!u.scalarDecays.empty() && u.keyDecays.empty()) {
@@ -600,6 +602,13 @@ private:
             e.store(mul(row(s.keys, i, s.dk), decay), s.scaled, {i, e.index(0)});
           });
           e.transpose(s.scaled, s.keysDecayedT);
+          if (s.writeKeysFactoredT) { // (C ⊙ e^{−b})ᵀ the same way
+            e.forLoop(0, C, [&](Value i) {
+              Value decay = exp(arith::NegFOp::create(b, row(s.keyDecay, i, s.dk)));
+              e.store(mul(row(s.writeKeys, i, s.dk), decay), s.scaled, {i, e.index(0)});
+            });
+            e.transpose(s.scaled, s.writeKeysFactoredT);
+          }
         },
         [&] {
           callOutlined("sub_chunk_transposes", s, {s.keys, s.keysT, s.keyDecay, s.keyDecayT},
@@ -629,17 +638,21 @@ private:
   /// left ⊙ e^{b}), else run sub-chunks.
   void emitAttention(StateBuffers &s, Value left, bool strict, int64_t readBlock = 0,
                      Value rightT = {}) {
-    assert((!rightT || !s.keyDecay) && "a separate write key goes with scalar decays only");
     if (!s.keyDecay)
       return emitScalarDecayAttention(s, left, rightT ? rightT : s.keysT, strict, readBlock);
     assert(!readBlock && "block-start reads of decaying states run on the scan");
+    assert((!rightT || rightT == s.writeKeysT) && "the right side is K or the write keys C");
+    // With the write keys on the right: (left ⊙ e^{b})(C ⊙ e^{−b})ᵀ, or sub-chunks of C.
+    bool writes = bool(rightT);
     Value inclusive = e.index(strict ? 0 : 1);
     // The delta rule's G and the read's A each call one shared copy of either form.
     e.ifThenElse(
         s.factored,
         [&] {
           callOutlined("factored_attention", s,
-                       {s.scaled, s.keysDecayedT, s.attention, inclusive}, {},
+                       {s.scaled, writes ? s.writeKeysFactoredT : s.keysDecayedT, s.attention,
+                        inclusive},
+                       {},
                        [&](ValueRange args) {
                          StateBuffers inner = s;
                          inner.scaled = args[0];
@@ -650,7 +663,8 @@ private:
         },
         [&] {
           callOutlined("sub_chunk_attention", s,
-                       {left, s.attention, s.keyDecay, s.keyDecayT, s.keysT, s.keys,
+                       {left, s.attention, s.keyDecay, s.keyDecayT,
+                        writes ? s.writeKeysT : s.keysT, writes ? s.writeKeys : s.keys,
                         s.keysDecayedT, s.blockQueries, inclusive},
                        kRarelyRun, [&](ValueRange args) {
                          StateBuffers inner = s;
@@ -888,6 +902,8 @@ private:
   /// side V = −strict(K Cᵀ ⊙ Γ) X: the earlier tokens' writes seen by this token's key.
   void emitDeltaSolve(StateBuffers &s) {
     if (s.writeKeys) {
+      if (s.keyDecay)
+        emitDecayedRows(s, s.keys); // K ⊙ e^{b}, the factored form's left side
       emitAttention(s, s.keys, /*strict=*/true, 0, s.writeKeysT);
       e.matmul(s.attention, s.writeValues, s.values, /*accumulate=*/false);
       e.forLoop(0, C, [&](Value i) {
@@ -1014,6 +1030,10 @@ private:
       e.ifThenElse(exactFactors, decayKeys, [&] {
         Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
         e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
+        if (s.writeKeysFactoredT) {
+          Value writeKeys = e.load(chunkRow, s.writeKeysFactoredT, {d, e.index(0)});
+          e.store(mul(writeKeys, splat(factor, C)), s.writeKeysDecayedT, {d, e.index(0)});
+        }
       });
     });
     Value rhs = s.solved;
