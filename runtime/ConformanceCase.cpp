@@ -202,11 +202,12 @@ Expected<std::vector<Array>> runFunction(ModuleOp module, StringRef funcName,
   // The GPU kernels read along the key axis only: a state read transposed gets a transposed
   // copy in its recurrence, whose initial state the function then computes.
   OwningOpRef<ModuleOp> transposed;
-  if (target != Target::CPU && hasTransposedReads(module)) {
+  auto func = module.lookupSymbol<func::FuncOp>(funcName);
+  if (target != Target::CPU && func && hasTransposedReads(func)) {
     transposed = module.clone();
-    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    PassManager pm(module.getContext(), func::FuncOp::getOperationName());
     pm.addPass(createLinrecTransposeReads());
-    if (failed(pm.run(*transposed)))
+    if (failed(pm.run(transposed->lookupSymbol<func::FuncOp>(funcName))))
       return llvm::createStringError("linrec-transpose-reads failed on @" + funcName);
     module = *transposed;
   }

@@ -146,19 +146,15 @@ static bool readBlocksFitChunks(RecurrenceOp op, RecurrenceAnalysis &result) {
   return true;
 }
 
-/// Transposed reads S u of plain states whose decays are scalar or along the key axis: the
-/// chunked kernel's intra-chunk term is then (U Vᵀ ⊙ M) (K ⊙ e^{−b}) scaled by e^{b}, the key
-/// decays outside the scores. A value-axis decay would be inside them (the token scan runs
-/// it, as it runs a delta rule's).
+/// Transposed reads S u of states whose decays are scalar or along the key axis: the chunked
+/// kernel's intra-chunk term is then (U Vᵀ ⊙ M) (K ⊙ e^{−b}) scaled by e^{b} (V the delta
+/// rule's solved values), the key decays outside the scores. A value-axis decay would be
+/// inside them (the token scan runs it).
 static bool transposedReadsChunkable(RecurrenceAnalysis &result) {
   for (const StateUpdate &s : result.states) {
     if (llvm::none_of(s.reads, [](ReadOp read) { return read.getTransposed(); }))
       continue;
     std::string state = "state #" + std::to_string(s.index);
-    if (s.delta) {
-      result.reason = state + ": a transposed read of a delta rule (no chunked form yet)";
-      return false;
-    }
     if (!s.valueDecays.empty()) {
       result.reason = state + ": a transposed read of a state with a value-dim decay (no "
                               "chunked form yet)";

@@ -1221,28 +1221,40 @@ private:
     if (failed(corrections))
       return failure();
     Value eps = corrections->getResult(0);
-    FailureOr<RecurrenceOp> cotangents = deltaCotangentRecurrence(c);
+    // R δ (a part of dk) from the dδ recurrence's state read transposed with δ, or from the
+    // W recurrences on transposed copies (transposed-reads=0: the GPU's form).
+    bool readBothWays = options.transposedReads;
+    unsigned rDeltaTerms = 0;
+    FailureOr<RecurrenceOp> cotangents =
+        deltaCotangentRecurrence(c, eps, readBothWays ? &rDeltaTerms : nullptr);
     if (failed(cotangents))
       return failure();
     Value dDelta = cotangents->getResult(0);
-    unsigned queryTerms, keyTerms;
+    unsigned queryTerms;
     FailureOr<RecurrenceOp> queries = deltaQueryRecurrence(c, eps, dDelta, queryTerms);
     if (failed(queries))
       return failure();
-    unsigned writeKeyTerms;
-    FailureOr<RecurrenceOp> keys = deltaKeyRecurrence(c, eps, dDelta, true, keyTerms);
-    if (failed(keys))
-      return failure();
-    FailureOr<RecurrenceOp> writeKeys = deltaKeyRecurrence(c, eps, dDelta, false, writeKeyTerms);
-    if (failed(writeKeys))
-      return failure();
+    Value kRDelta; // k ⊙ R δ, for key gates
+    if (readBothWays) {
+      if (c.keyGates)
+        kRDelta = cotangents->getResult(rDeltaTerms);
+    } else {
+      unsigned keyTerms, writeKeyTerms;
+      FailureOr<RecurrenceOp> keys = deltaKeyRecurrence(c, eps, dDelta, true, keyTerms);
+      if (failed(keys))
+        return failure();
+      FailureOr<RecurrenceOp> writeKeys = deltaKeyRecurrence(c, eps, dDelta, false, writeKeyTerms);
+      if (failed(writeKeys))
+        return failure();
+      if (c.keyGates)
+        kRDelta = adjoint::add(b, loc, keys->getResult(keyTerms),
+                               (*writeKeys)->getResult(writeKeyTerms));
+    }
     Value finalStateT = queries->getFinalStates()[0];
     // The gate terms: positive q ⊙ dq (q · dq); negative k ⊙ Rδ + β k ⊙ S'dδ (β v · dδ).
     if (c.keyGates &&
         failed(gateSum(c, queries->getResult(queryTerms),
-                       adjoint::add(b, loc,
-                                    adjoint::add(b, loc, keys->getResult(keyTerms),
-                                                 (*writeKeys)->getResult(writeKeyTerms)),
+                       adjoint::add(b, loc, kRDelta,
                                     queries->getResult(queryTerms + c.keyGates + c.scalarGates)),
                        0u, form.keyDecays, finalStateT)))
       return failure();
@@ -1289,12 +1301,36 @@ private:
     return corrections;
   }
 
+  /// δ_t = β_t ε_t, in a body whose drivers are `x`.
+  static Value deltaOf(const StateContext &c, Body &body, const ClonedSlice &x, Value eps) {
+    return body.mul(eps, body.splat(x[c.form.beta], eps.getType()));
+  }
+  /// The dk part R_t δ_t: k's cotangent through the drivers' slice, and k ⊙ R δ for key gates
+  /// from `keyTerms` on (what the W recurrences give with transposed copies).
+  LogicalResult seedKeyFromRDelta(const StateContext &c, Body &body, const TokenSlice &slice,
+                                  const ClonedSlice &x, Value rDelta,
+                                  SmallVectorImpl<std::pair<BlockArgument, unsigned>> &gradients,
+                                  unsigned &keyTerms) {
+    auto grads = sliceGradients(body, slice, x, {{x[c.form.key], rDelta}});
+    if (failed(grads))
+      return failure();
+    gradients.assign(grads->begin(), grads->end());
+    keyTerms = body.outputs.size();
+    if (c.keyGates)
+      body.outputs.push_back(body.mul(x[c.form.key], rDelta));
+    return success();
+  }
+
   /// The dδ recurrence on Y_t = (I − β_t k_t k_tᵀ) R_t (key decays: deltaCotangentRecurrence),
   /// its drivers computed from `operands` of `spec` (c.drivers), do at input `dO`.
   FailureOr<RecurrenceOp> deltaCotangentsAfterDelta(const StateContext &c, RecurrenceSpec &spec,
                                                     const SliceOperands &operands, unsigned dO,
-                                                    ArrayRef<unsigned> nextDecays) {
+                                                    ArrayRef<unsigned> nextDecays,
+                                                    std::optional<unsigned> epsInput,
+                                                    unsigned *keyTerms) {
     const StateForm &form = c.form;
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
     RecurrenceOp cotangents =
         buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
           ClonedSlice x = cloneSlice(body, c.drivers, operands);
@@ -1310,7 +1346,17 @@ private:
           // (I − β k kᵀ) s q = s q − β (k · s q) k
           Value writeKey = body.sub(sq, body.mul(k, body.splat(body.mul(beta, along), k.getType())));
           body.yieldedStates = {body.write(Y, writeKey, dO_t)};
+          if (keyTerms) { // R_t δ_t = D_{t+1}(Y_{t+1}) δ_t + s q_t (do_t · δ_t)
+            Value delta = deltaOf(c, body, x, body.inputs[*epsInput]);
+            Value rDelta = body.add(body.readTransposed(decayed, delta),
+                                    body.mul(sq, body.splat(body.sum(body.mul(dO_t, delta)),
+                                                            sq.getType())));
+            if (failed(seedKeyFromRDelta(c, body, c.drivers, x, rDelta, gradients, *keyTerms)))
+              return void(status = failure());
+          }
         });
+    if (failed(status) || failed(addGradients(cotangents, gradients, c.betaOnly)))
+      return failure();
     if (c.init)
       adjoints.add(b, loc, c.init,
                    firstTokenTransition(c, cotangents.getFinalStates()[0], /*delta=*/false));
@@ -1324,12 +1370,16 @@ private:
   /// that takes this token's instead. A delta rule whose write key (s q) is not its delta
   /// key: chunked on the CPU (key decays through deltaCotangentsAfterDelta), the token scan
   /// on the GPU and with the second state.
-  FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c) {
+  FailureOr<RecurrenceOp> deltaCotangentRecurrence(const StateContext &c, Value eps,
+                                                   unsigned *keyTerms) {
     const StateForm &form = c.form;
     bool initGradient = initGradientInScan(c);
     bool commute = form.keyDecays.empty();
     RecurrenceSpec spec = cotangentSpec(c, initGradient);
     unsigned dO = spec.input(c.dO);
+    std::optional<unsigned> epsInput;
+    if (keyTerms)
+      epsInput = spec.input(eps);
     // Scalar decays commute with the delta transition: decays first, then a delta rule whose
     // write takes its own key — the form the CPU's chunked kernel runs. Key decays do not
     // commute (KDA): the recurrence then runs on Y_t = (I − β_t k_t k_tᵀ) R_t,
@@ -1342,13 +1392,15 @@ private:
     if (!commute && !initGradient) {
       SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
       SliceOperands operands = addSlice(spec, c.drivers);
-      return deltaCotangentsAfterDelta(c, spec, operands, dO, nextDecays);
+      return deltaCotangentsAfterDelta(c, spec, operands, dO, nextDecays, epsInput, keyTerms);
     }
     unsigned nextKey = spec.input(driverTensors.lookup(form.key), 1);
     unsigned nextBeta = spec.input(driverTensors.lookup(form.beta), 1);
     SmallVector<unsigned> nextDecays = addDelayedDecays(c, spec);
     const TokenSlice &slice = initGradient ? c.all : c.drivers;
     SliceOperands operands = addSlice(spec, slice);
+    SmallVector<std::pair<BlockArgument, unsigned>> gradients;
+    LogicalResult status = success();
     RecurrenceOp cotangents =
         buildRecurrence(b, loc, spec, tokens, op.getCuSeqlens(), [&](Body &body) {
           ClonedSlice x = cloneSlice(body, slice, operands);
@@ -1363,6 +1415,12 @@ private:
           R = body.write(R, sq, body.inputs[dO]);
           body.outputs.push_back(body.read(R, x[form.key]));
           body.yieldedStates = {R};
+          if (keyTerms) { // R_t δ_t, a transposed read
+            Value delta = deltaOf(c, body, x, body.inputs[*epsInput]);
+            if (failed(seedKeyFromRDelta(c, body, slice, x, body.readTransposed(R, delta),
+                                         gradients, *keyTerms)))
+              return void(status = failure());
+          }
           if (!initGradient)
             return;
           auto [scalarNow, keyNow, valueNow] = c.splitDecays(lookup(x, c.decays));
@@ -1383,6 +1441,8 @@ private:
           P = body.delta(P, x[form.key], x[form.beta]);
           body.yieldedStates.push_back(applyDecays(body, P, scalarNow, keyNow, valueNow, false));
         });
+    if (failed(status) || failed(addGradients(cotangents, gradients, c.betaOnly)))
+      return failure();
     if (c.init)
       adjoints.add(b, loc, c.init,
                    initGradient ? cotangents.getFinalStates()[1]
@@ -1437,9 +1497,10 @@ private:
     return queries;
   }
 
-  /// R δ for dk: W = R − β k dδᵀ is the plain reverse recurrence W ← D_{t+1}(W) + s q doᵀ −
-  /// β k dδᵀ, and R δ = W δ + β k (dδ · δ). Its two writes are two recurrences on transposed
-  /// states read with δ (one kernel each: together in one, the GPU schedule spills):
+  /// R δ for dk without transposed reads (the GPU's form; otherwise the dδ recurrence reads
+  /// R transposed with δ): W = R − β k dδᵀ is the plain reverse recurrence W ← D_{t+1}(W) +
+  /// s q doᵀ − β k dδᵀ, and R δ = W δ + β k (dδ · δ). Its two writes are two recurrences on
+  /// transposed states read with δ (one kernel each: together in one, the GPU schedule spills):
   /// `fromQueries` the first (W's end value dS_T; it adds the rank-one term), else the
   /// second (from 0). Each gives its part of dk, and k ⊙ that part for key gates from
   /// `gateTerms` on.

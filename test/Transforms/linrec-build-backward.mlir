@@ -145,10 +145,11 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // The delta rule (Gated DeltaNet, a scalar decay): ε = v − S'ᵀk from the forward read before
 // its write; dδ = Rᵀk from the reverse delta rule (the next token's key, β and decay delayed
 // one token, the decay first — it commutes —, a write key of its own; the initial state's
-// gradient e^{g_0}(I − β_0 k_0 k_0ᵀ) R_0 from its final state, a one-token scan); then
-// plain recurrences: Sᵀ ← D(Sᵀ) + δ kᵀ read before its write with dδ (S'dδ) and after it with
-// do (dq), and W = R − β k dδᵀ as two reverse transposed recurrences read with δ (R δ); the log-decay's
-// gradient a reverse cumulative sum of q · dq − v · dv.
+// gradient e^{g_0}(I − β_0 k_0 k_0ᵀ) R_0 from its final state, a one-token scan), whose state
+// R read transposed with δ = β ε gives R δ (a part of dk); then a plain recurrence:
+// Sᵀ ← D(Sᵀ) + δ kᵀ read before its write with dδ (S'dδ) and after it with do (dq); the
+// log-decay's gradient a reverse cumulative sum of q · dq − v · dv. (With transposed-reads=0,
+// R δ = W δ + β k (dδ · δ), W = R − β k dδᵀ as two reverse recurrences on transposed states.)
 // CHECK-LABEL: func.func @gated_delta_backward
 // CHECK-SAME: tensor<1x4x1xf32> {linrec.gate, linrec.name = "grad_g"}, tensor<1x4x1xf32> {linrec.gate, linrec.name = "grad_beta"}
 // CHECK: linrec.recurrence
@@ -158,12 +159,13 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // CHECK-NEXT: %[[U:.*]] = linrec.read %[[D]]
 // CHECK-NEXT: linrec.delta %[[D]]
 // CHECK: arith.subf %{{.*}}, %[[U]]
-// CHECK: %[[DD:.*]]:2 = linrec.recurrence ins(%[[DO:.*]], %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 1, 1, 0, 0, 0, 0>, reverse}
+// CHECK: %[[DD:.*]]:3 = linrec.recurrence ins(%[[DO:.*]], %[[EPS]]#0, %[[K]], %[[B]], %[[G]], {{.*}}) init({{.*}}) {delays = array<i64: 0, 0, 1, 1, 1, 0, 0, 0, 0>, reverse}
 // CHECK: %[[R:.*]] = linrec.decay
 // CHECK-NEXT: linrec.delta %[[R]]
-// CHECK: linrec.write
-// CHECK: linrec.read
-// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}) init(%[[DD]]#1 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
+// CHECK: %[[RW:.*]] = linrec.write
+// CHECK: linrec.read %[[RW]]
+// CHECK: linrec.read %[[RW]], %{{.*}} transposed
+// CHECK: %[[DS0:.*]] = linrec.recurrence ins({{.*}}) init(%[[DD]]#2 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
 // CHECK: %[[P:.*]] = linrec.decay
 // CHECK-NEXT: %[[P1:.*]] = linrec.delta %[[P]]
 // CHECK-NEXT: linrec.yield states(%[[P1]] : !linrec.state<4x4xf32>)
@@ -171,10 +173,7 @@ func.func @normalized(%q: tensor<1x6x1x4xf32>, %k: tensor<1x6x1x4xf32>, %v: tens
 // CHECK: %[[DS:.*]] = linrec.decay
 // CHECK-NEXT: linrec.read %[[DS]]
 // CHECK: linrec.write %[[DS]]
-// CHECK: linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init({{.*}} : tensor<1x1x4x4xf32>) {delays = {{.*}}, reverse}
-// CHECK: linrec.read
-// CHECK: linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0, {{.*}}) init({{.*}} : tensor<1x1x4x4xf32>) {delays = {{.*}}, reverse}
-// CHECK: linrec.read
+// CHECK-NOT: linrec.recurrence ins(%[[DO]], %[[EPS]]#0, %[[DD]]#0
 // CHECK: %[[DG:.*]]:2 = linrec.recurrence ins(%[[DQ]]#4, %[[DQ]]#5, %[[G]] : {{.*}}) {reverse}
 // CHECK: return %[[DQ]]#0, {{.*}}, %[[DQ]]#2, %[[DG]]#0, %[[DQ]]#3, %[[DS0]]
 func.func @gated_delta(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1x4x1x4xf32> {linrec.name = "k"},
@@ -198,16 +197,18 @@ func.func @gated_delta(%q: tensor<1x4x1x4xf32> {linrec.name = "q"}, %k: tensor<1
 // KDA (key decays do not commute with the delta transition): the dδ recurrence runs on
 // Y_t = (I − β_t k_t k_tᵀ) R_t — the next token's decays (delayed), then this token's delta
 // and a write of its own key s q − β (k · s q) k; dδ from a read before the delta plus
-// (s q · k) do; the initial state's gradient D_0(Y_0), the first token's decays alone.
+// (s q · k) do, R δ from the same state read transposed with δ plus s q (do · δ); the
+// initial state's gradient D_0(Y_0), the first token's decays alone.
 // CHECK-LABEL: func.func @kda_backward
-// CHECK: %[[DD:.*]]:2 = linrec.recurrence ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[GK:.*]] : {{.*}}) init({{.*}}) {delays = array<i64: 0, 1, 0, 0, 0, 0>, reverse}
+// CHECK: %[[DD:.*]]:4 = linrec.recurrence ins(%{{.*}}, %{{.*}}, %[[GK:.*]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : {{.*}}) init({{.*}}) {delays = array<i64: 0, 0, 1, 0, 0, 0, 0>, reverse}
 // CHECK: %[[Y:.*]] = linrec.decay %{{.*}}, %{{.*}} along <key>
 // CHECK-NEXT: %[[SEEN:.*]] = linrec.read %[[Y]], %[[KT:[^ ]*]] :
 // CHECK: arith.addf %[[SEEN]]
 // CHECK: %[[Y1:.*]] = linrec.delta %[[Y]], %[[KT]], %[[BT:[^ ]*]] :
 // CHECK: %[[Y2:.*]] = linrec.write %[[Y1]], %{{.*}}, %{{.*}} :
+// CHECK: linrec.read %[[Y]], %{{.*}} transposed
 // CHECK: linrec.yield states(%[[Y2]] : !linrec.state<4x4xf32>)
-// CHECK: linrec.recurrence ins({{.*}}) init(%[[DD]]#1 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
+// CHECK: linrec.recurrence ins({{.*}}) init(%[[DD]]#3 : tensor<1x1x4x4xf32>) {algorithm = #linrec.algorithm<sequential>}
 // CHECK-NEXT: ^bb0
 // CHECK-NEXT: %[[D0:.*]] = linrec.decay %{{.*}} along <key>
 // CHECK-NEXT: linrec.yield states(%[[D0]] : !linrec.state<4x4xf32>)

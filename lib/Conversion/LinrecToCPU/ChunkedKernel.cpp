@@ -67,9 +67,9 @@ struct StateBuffers {
   Value blockQueries;         // 16 x dk scratch of the sub-chunk attention (key decays)
   SmallVector<Value> queries; // per read: C x dk, scaled (transposed: C x dv)
   SmallVector<Value> results; // per read: C x dv (transposed: C x dk)
-  // Transposed reads (S u): Sᵀ at the chunk's start, Vᵀ (dv x C), and C x dk scratch for
-  // the key-decayed mix.
-  Value stateT, valuesT, keyMix;
+  // Transposed reads (S u): Sᵀ at the chunk's start, Vᵀ (dv x C; the delta rule's Uᵀ), Xᵀ
+  // with a separate write, and C x dk scratch for the key-decayed mix.
+  Value stateT, valuesT, writeValuesT, keyMix;
   // A delta rule whose write takes its own key c (StateUpdate::writeKey): C, Cᵀ, the decayed
   // Cᵀ of the state update, and X (β_w-scaled values; `values` then holds the solve's
   // right-hand side −strict(K Cᵀ ⊙ Γ) X). With key decays, a factored chunk's (C ⊙ e^{−b})ᵀ.
@@ -323,6 +323,8 @@ private:
     if (hasTransposedRead(s)) {
       s.stateT = e.alloc({s.dv, s.dk});
       s.valuesT = e.alloc({s.dv, C});
+      if (s.writeKeys)
+        s.writeValuesT = e.alloc({s.dv, C});
       if (s.keyDecay)
         s.keyMix = e.alloc({C, s.dk});
     }
@@ -375,6 +377,8 @@ private:
       if (s.stateT) {
         e.transpose(s.state, s.stateT);
         e.transpose(s.solved, s.valuesT);
+        if (s.writeValuesT)
+          e.transpose(s.writeValues, s.writeValuesT);
       }
       for (size_t r = 0; r < s.update->reads.size(); ++r) {
         if (ReadOp(s.update->reads[r]).getTransposed())
@@ -957,8 +961,9 @@ private:
 
   /// P = (U Sᵀ) ⊙ e^{b} + (U Vᵀ ⊙ M) (K ⊙ e^{b_i − b_j}): the chunk's transposed reads
   /// p_i = S_i u_i = e^{b_i} ⊙ S u_i + Σ_{j<=i} (u_i · v_j) e^{b_i − b_j} ⊙ k_j, with S the
-  /// chunk-start state (s.stateT holds it transposed, s.valuesT Vᵀ). The decays are outside
-  /// the scores U Vᵀ: scalar ones weight them, key ones scale the mix's columns.
+  /// chunk-start state (s.stateT holds it transposed, s.valuesT Vᵀ: the delta rule's solved
+  /// U). The decays are outside the scores U Vᵀ: scalar ones weight them, key ones scale the
+  /// mix's columns. A separate write adds (U Xᵀ ⊙ M)(C ⊙ e^{b_i − b_j}).
   void emitTransposedRead(StateBuffers &s, size_t r) {
     Value out = s.results[r];
     ReadOp read = s.update->reads[r];
@@ -969,11 +974,16 @@ private:
                                  : splat(exp(scalarAt(s.scalarDecay, {i})), s.dk);
         e.store(mul(row(out, i, s.dk), decay), out, {i, e.index(0)});
       });
-    emitScalarDecayAttention(s, s.queries[r], s.valuesT, read.seesStateBeforeWrite(), 0);
-    if (s.keyDecay)
-      emitDecayedMix(keyColumns(s), s.keys, out);
-    else
-      e.matmul(s.attention, s.keys, out, /*accumulate=*/true);
+    auto mixInto = [&](Value valuesT, Value keys) {
+      emitScalarDecayAttention(s, s.queries[r], valuesT, read.seesStateBeforeWrite(), 0);
+      if (s.keyDecay)
+        emitDecayedMix(keyColumns(s), keys, out);
+      else
+        e.matmul(s.attention, keys, out, /*accumulate=*/true);
+    };
+    mixInto(s.valuesT, s.keys);
+    if (s.writeValuesT)
+      mixInto(s.writeValuesT, s.writeKeys);
   }
 
   /// S ← e^{b_last} ⊙ S [⊙ e^{bv_last}] + (K ⊙ e^{b_last − b})ᵀ (U [⊙ e^{bv_last − bv}])

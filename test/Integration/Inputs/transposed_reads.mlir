@@ -101,3 +101,31 @@ func.func @strong_key_decays(%k: tensor<1x100x2x16xf32> {linrec.name = "k"},
   }
   return %p, %s : tensor<1x100x2x16xf32>, tensor<1x2x16x8xf32>
 }
+
+// A delta rule read transposed (S u = e^{b} ⊙ S_0 u + Σ (u · U_j) e^{b_i − b_j} ⊙ k_j, U the
+// solved values), with key decays, and with a write of its own key (the backward's dδ
+// recurrence: the write's terms (U Xᵀ ⊙ M)(C ⊙ e^{b_i − b_j})), read before and after it.
+func.func @delta_rule(%u: tensor<1x100x2x8xf32> {linrec.name = "u"},
+                      %k: tensor<1x100x2x16xf32> {linrec.name = "k"},
+                      %c: tensor<1x100x2x16xf32> {linrec.name = "c"},
+                      %v: tensor<1x100x2x8xf32> {linrec.name = "v"},
+                      %gk: tensor<1x100x2x16xf32> {linrec.name = "gk"},
+                      %beta: tensor<1x100x2xf32> {linrec.name = "beta"})
+    -> (tensor<1x100x2x16xf32> {linrec.name = "p"}, tensor<1x100x2x16xf32> {linrec.name = "p_before"},
+        tensor<1x2x16x8xf32> {linrec.name = "final_state"}) {
+  %p, %pb, %s = linrec.recurrence ins(%u, %k, %c, %v, %gk, %beta : tensor<1x100x2x8xf32>,
+      tensor<1x100x2x16xf32>, tensor<1x100x2x16xf32>, tensor<1x100x2x8xf32>,
+      tensor<1x100x2x16xf32>, tensor<1x100x2xf32>)
+      -> (tensor<1x100x2x16xf32>, tensor<1x100x2x16xf32>, tensor<1x2x16x8xf32>) {
+  ^bb0(%S: !linrec.state<16x8xf32>, %ut: vector<8xf32>, %kt: vector<16xf32>, %ct: vector<16xf32>,
+       %vt: vector<8xf32>, %gt: vector<16xf32>, %bt: f32):
+    %kn = linrec.l2norm %kt : vector<16xf32>
+    %S1 = linrec.decay %S, %gt along <key> : !linrec.state<16x8xf32>, vector<16xf32>
+    %pbt = linrec.read %S1, %ut transposed : !linrec.state<16x8xf32>, vector<8xf32> -> vector<16xf32>
+    %S2 = linrec.delta %S1, %kn, %bt : !linrec.state<16x8xf32>, vector<16xf32>
+    %S3 = linrec.write %S2, %ct, %vt : !linrec.state<16x8xf32>, vector<16xf32>, vector<8xf32>
+    %pt = linrec.read %S3, %ut transposed : !linrec.state<16x8xf32>, vector<8xf32> -> vector<16xf32>
+    linrec.yield states(%S3 : !linrec.state<16x8xf32>) outputs(%pt, %pbt : vector<16xf32>, vector<16xf32>)
+  }
+  return %p, %pb, %s : tensor<1x100x2x16xf32>, tensor<1x100x2x16xf32>, tensor<1x2x16x8xf32>
+}
