@@ -30,6 +30,12 @@ static bool hasTransposedRead(RecurrenceOp op) {
   });
 }
 
+/// What a state op without a transposed form says; the GPU's derived backward has none.
+static constexpr StringLiteral kNoTransposedForm =
+    "on a state read transposed: only decays and plain writes have a transposed form "
+    "(linrec-transpose-reads; a derived backward for a GPU target: "
+    "linrec-build-backward{transposed-reads=0})";
+
 static StateType transposedStateType(StateType type) {
   return StateType::get(type.getContext(), {type.getValueDim(), type.getKeyDim()},
                         type.getElementType());
@@ -65,8 +71,7 @@ static LogicalResult mirrorChain(Value state, Value mirror, IRMapping &transpose
       mirror = WriteOp::create(b, loc, type, mirror, write.getValue(), write.getKey(),
                                write.getBeta(), Value());
     } else {
-      return next->emitOpError("on a state read transposed: only decays and plain writes "
-                               "have a transposed form (linrec-transpose-reads)");
+      return next->emitOpError(kNoTransposedForm);
     }
     state = next->getResult(0);
     transposes.map(state, mirror);
@@ -87,8 +92,7 @@ static LogicalResult transposeReads(RecurrenceOp op) {
       while (!isa<BlockArgument>(v)) {
         Operation *def = v.getDefiningOp();
         if (!isa<DecayOp, DeltaOp, WriteOp>(def))
-          return def->emitOpError("on a state read transposed: only decays and plain writes "
-                                  "have a transposed form (linrec-transpose-reads)");
+          return def->emitOpError(kNoTransposedForm);
         v = def->getOperand(0);
       }
       unsigned index = cast<BlockArgument>(v).getArgNumber();
