@@ -761,8 +761,8 @@ private:
     return success();
   }
 
-  /// dq = s S do: the forward state read transposed with the read's cotangent, or with
-  /// `transposed` the forward state transposed, read plainly. It also gives q ⊙ dq for the
+  /// dq = s S do: with `readTransposed` the forward state read transposed with the read's
+  /// cotangent, otherwise its transposed copy read plainly. It also gives q ⊙ dq for the
   /// gates and each computed decay per token (into c.decayTensors), for the reverse
   /// recurrences to read one token late.
   FailureOr<RecurrenceOp> dqRecurrence(StateContext &c, unsigned &gateTerms, bool readTransposed) {
@@ -1344,7 +1344,8 @@ private:
           body.outputs.push_back(body.add(seen, body.mul(dO_t, body.splat(along, dO_t.getType()))));
           Value Y = body.delta(decayed, k, beta);
           // (I − β k kᵀ) s q = s q − β (k · s q) k
-          Value writeKey = body.sub(sq, body.mul(k, body.splat(body.mul(beta, along), k.getType())));
+          Value betaAlong = body.splat(body.mul(beta, along), k.getType());
+          Value writeKey = body.sub(sq, body.mul(k, betaAlong));
           body.yieldedStates = {body.write(Y, writeKey, dO_t)};
           if (keyTerms) { // R_t δ_t = D_{t+1}(Y_{t+1}) δ_t + s q_t (do_t · δ_t)
             Value delta = deltaOf(c, body, x, body.inputs[*epsInput]);

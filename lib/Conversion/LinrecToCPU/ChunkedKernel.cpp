@@ -600,19 +600,17 @@ private:
     e.ifThenElse(
         s.factored,
         [&] {
-          // s.scaled is free until emitDecayedRows.
-          e.forLoop(0, C, [&](Value i) {
-            Value decay = exp(arith::NegFOp::create(b, row(s.keyDecay, i, s.dk)));
-            e.store(mul(row(s.keys, i, s.dk), decay), s.scaled, {i, e.index(0)});
-          });
-          e.transpose(s.scaled, s.keysDecayedT);
-          if (s.writeKeysFactoredT) { // (C ⊙ e^{−b})ᵀ the same way
+          // (rows ⊙ e^{−b})ᵀ through s.scaled, free until emitDecayedRows.
+          auto factorTransposed = [&](Value rows, Value to) {
             e.forLoop(0, C, [&](Value i) {
               Value decay = exp(arith::NegFOp::create(b, row(s.keyDecay, i, s.dk)));
-              e.store(mul(row(s.writeKeys, i, s.dk), decay), s.scaled, {i, e.index(0)});
+              e.store(mul(row(rows, i, s.dk), decay), s.scaled, {i, e.index(0)});
             });
-            e.transpose(s.scaled, s.writeKeysFactoredT);
-          }
+            e.transpose(s.scaled, to);
+          };
+          factorTransposed(s.keys, s.keysDecayedT);
+          if (s.writeKeysFactoredT)
+            factorTransposed(s.writeKeys, s.writeKeysFactoredT);
         },
         [&] {
           callOutlined("sub_chunk_transposes", s, {s.keys, s.keysT, s.keyDecay, s.keyDecayT},
@@ -905,16 +903,16 @@ private:
   /// With a separate write (c, x), U = −β S'ᵀk solves the same system with the right-hand
   /// side V = −strict(K Cᵀ ⊙ Γ) X: the earlier tokens' writes seen by this token's key.
   void emitDeltaSolve(StateBuffers &s) {
+    // K ⊙ e^{b}: the factored attentions' left side and (K ⊙ e^{b}) S's (no attention below
+    // writes s.scaled).
+    emitDecayedRows(s, s.keys);
     if (s.writeKeys) {
-      if (s.keyDecay)
-        emitDecayedRows(s, s.keys); // K ⊙ e^{b}, the factored form's left side
       emitAttention(s, s.keys, /*strict=*/true, 0, s.writeKeysT);
       e.matmul(s.attention, s.writeValues, s.values, /*accumulate=*/false);
       e.forLoop(0, C, [&](Value i) {
         e.store(arith::NegFOp::create(b, row(s.values, i, s.dv)), s.values, {i, e.index(0)});
       });
     }
-    emitDecayedRows(s, s.keys);                                // K ⊙ e^{b}
     matmulPrefetchingNextChunk(s.scaled, s.state, s.solved, /*accumulate=*/false); // (K ⊙ e^{b}) S
     emitAttention(s, s.keys, /*strict=*/true);                  // G
     e.forLoop(0, C, [&](Value i) {
