@@ -164,6 +164,12 @@ static bool transposedReadsChunkable(RecurrenceAnalysis &result) {
   return true;
 }
 
+bool RecurrenceAnalysis::runningSumsOnly() const {
+  return !states.empty() && llvm::all_of(states, [](const StateUpdate &s) {
+    return !s.delta && s.type.getShape()[0] == 1;
+  });
+}
+
 int64_t RecurrenceAnalysis::chunkSizeFor(int64_t requested) const {
   if (algorithm == Algorithm::ChunkedProduct)
     return std::min(requested, kMaxProductChunk);

@@ -29,6 +29,11 @@ struct LinrecClassifyPass : linrec::impl::LinrecClassifyBase<LinrecClassifyPass>
         }
         return;
       }
+      if (analysis.algorithm != Algorithm::Sequential && analysis.runningSumsOnly()) {
+        analysis.algorithm = Algorithm::Sequential;
+        analysis.reason = "every state has a single key row (running sums): the token scan "
+                          "costs less than chunk matmuls that contract over one row";
+      }
       op.setAlgorithmAttr(AlgorithmAttr::get(op.getContext(), analysis.algorithm));
       if (remarkSequential && analysis.algorithm == Algorithm::Sequential)
         op.emitRemark("sequential: ") << analysis.reason;

@@ -38,6 +38,25 @@ func.func @diagonal(%q: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
 
 // -----
 
+// A backward's gate sums: a reverse running sum (a state of one key row, decaying along
+// its values or not) takes the token scan, not chunk matmuls that contract over one row.
+// CHECK-LABEL: func.func @running_sum
+// CHECK: linrec.recurrence {{.*}}algorithm = #linrec.algorithm<sequential>
+func.func @running_sum(%x: tensor<1x8x2x4xf32>, %g: tensor<1x8x2x4xf32>) -> tensor<1x8x2x4xf32> {
+  // expected-remark @+1 {{sequential: every state has a single key row (running sums)}}
+  %o, %s = linrec.recurrence ins(%x, %g : tensor<1x8x2x4xf32>, tensor<1x8x2x4xf32>) {reverse} -> (tensor<1x8x2x4xf32>, tensor<1x2x1x4xf32>) {
+  ^bb0(%S: !linrec.state<1x4xf32>, %xt: vector<4xf32>, %gt: vector<4xf32>):
+    %one = arith.constant dense<1.0> : vector<1xf32>
+    %S1 = linrec.decay %S, %gt along <value> : !linrec.state<1x4xf32>, vector<4xf32>
+    %S2 = linrec.write %S1, %one, %xt : !linrec.state<1x4xf32>, vector<1xf32>, vector<4xf32>
+    %r = linrec.read %S2, %one : !linrec.state<1x4xf32>, vector<1xf32> -> vector<4xf32>
+    linrec.yield states(%S2 : !linrec.state<1x4xf32>) outputs(%r : vector<4xf32>)
+  }
+  return %o : tensor<1x8x2x4xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @masked
 // CHECK: linrec.recurrence {{.*}}algorithm = #linrec.algorithm<sequential>
 func.func @masked(%q: tensor<1x8x2x4xf32>, %g: tensor<1x8x2xf32>) -> tensor<1x2x4x4xf32> {

@@ -65,6 +65,12 @@ struct RecurrenceAnalysis {
   /// product form, or `requested` itself.
   int64_t chunkSizeFor(int64_t requested) const;
 
+  /// Whether every state is a running sum: one key row, no delta transition (a backward's
+  /// gate sums). The chunked forms run such a recurrence, but the token scan's few vector ops
+  /// per token cost far less than chunk matmuls that contract over that one row (the
+  /// intra-chunk mix alone is C·dv multiply-adds per token): linrec-classify picks the scan.
+  bool runningSumsOnly() const;
+
   static RecurrenceAnalysis analyze(RecurrenceOp op);
 
 private:

@@ -23,8 +23,10 @@ def LinrecClassify : Pass<"linrec-classify"> {
     reads) and records the algorithm in its `algorithm` attribute: `chunked_diagonal` when
     only decays and writes touch the states, `chunked_delta` with a delta transition, and
     `sequential` for anything else the verifier accepts (masked writes, selects, keys that
-    depend on reads, ...). A recurrence already marked `sequential` keeps that choice (decode
-    kernels ask for it). With `remark-sequential`, says why a recurrence is sequential.
+    depend on reads, ...), and for a recurrence whose states are all running sums (one key
+    row, no delta transition: a backward's gate sums), which the scan runs for less than chunk
+    matmuls that contract over one row. A recurrence already marked `sequential` keeps that
+    choice (decode kernels ask for it). With `remark-sequential`, says why a recurrence is sequential.
   }];
   let options = [
     Option<"remarkSequential", "remark-sequential", "bool", "false",
