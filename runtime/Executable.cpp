@@ -3,7 +3,10 @@
 #include "RuntimeError.h"
 #include "linrec/Runtime/Executable.h"
 
+#include "linrec/Transforms/Passes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
 
 using namespace mlir;
 using llvm::Error;
@@ -195,7 +198,20 @@ llvm::Error Executable::run(llvm::ArrayRef<BufferView> args,
 llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp module,
                                             StringRef funcName, const KernelOptions &options) {
   Executable executable;
-  OwningOpRef<ModuleOp> kernelsCopy(module.clone());
+  OwningOpRef<ModuleOp> prepared(module.clone());
+  // On the CPU a state read only transposed is carried transposed (linrec-transpose-reads):
+  // where that puts transposes of initial or final states around a recurrence, the function
+  // is no longer made of recurrences only and compiles as a whole layer.
+  if (options.target == Target::CPU) {
+    PassManager pm(module.getContext(), func::FuncOp::getOperationName());
+    LinrecTransposeReadsOptions carryOnly;
+    carryOnly.mirror = false;
+    pm.addPass(createLinrecTransposeReads(carryOnly));
+    auto func = prepared->lookupSymbol<func::FuncOp>(funcName);
+    if (func && failed(pm.run(func)))
+      return runtimeError("linrec-transpose-reads failed on @" + funcName);
+  }
+  OwningOpRef<ModuleOp> kernelsCopy(prepared->clone());
   auto kernels = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options);
   if (kernels) {
     executable.kernels = *kernels;
@@ -207,7 +223,7 @@ llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp mo
         "GPU kernels compile for functions made of recurrences only (the rest runs op by op): " +
             llvm::toString(kernels.takeError()));
   llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
-  OwningOpRef<ModuleOp> layerCopy(module.clone());
+  OwningOpRef<ModuleOp> layerCopy(prepared->clone());
   auto layer = CompiledLayer::compile(*layerCopy, funcName, options);
   if (!layer)
     return layer.takeError();

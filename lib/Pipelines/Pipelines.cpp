@@ -178,6 +178,12 @@ void buildLinrecToCudaPipeline(OpPassManager &pm, const GpuPipelineOptions &opti
 }
 
 void buildLayerToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  // A state read only transposed is carried transposed (no transpose per chunk; its initial
+  // and final states transposed around the recurrence, so a layer's pipeline, not a kernel
+  // source's, whose operands are fixed). The kernels read states read both ways themselves.
+  LinrecTransposeReadsOptions carryOnly;
+  carryOnly.mirror = false;
+  pm.addPass(createLinrecTransposeReads(carryOnly));
   buildCpuKernelPipeline(pm, options);
   pm.addPass(createLinrecParallelizeKernelCalls());
   bufferization::OneShotBufferizePassOptions bufferize;

@@ -110,11 +110,21 @@ Value convertElements(OpBuilder &b, Location loc, Value x, Type element) {
                       });
 }
 
-/// [N, H, a, b] -> [N, H, b, a].
+/// [N, H, a, b] -> [N, H, b, a] (dynamic sizes too: a kernel source's N and H).
 Value transposeStates(OpBuilder &b, Location loc, Value x) {
   RankedTensorType resultType = transposedStatesType(x.getType());
-  return buildGeneric(b, loc, resultType, {x}, {dimsMap(4, {0, 1, 3, 2}, b.getContext())}, 0,
-                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  std::swap(sizes[2], sizes[3]);
+  Value init = tensor::EmptyOp::create(b, loc, sizes, resultType.getElementType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(4, b.getContext());
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{resultType}, ValueRange{x}, ValueRange{init},
+             ArrayRef<AffineMap>{dimsMap(4, {0, 1, 3, 2}, b.getContext()), id}, iterators,
+             [](OpBuilder &nb, Location nloc, ValueRange args) {
+               linalg::YieldOp::create(nb, nloc, args[0]);
+             })
+      .getResult(0);
 }
 
 /// Σ S ⊙ dS over the state axes not in `kept` (0: key, 1: value), as an [N, H, 1, n]

@@ -180,19 +180,27 @@ def LinrecLowerReverse : Pass<"linrec-lower-reverse"> {
 }
 
 def LinrecTransposeReads : Pass<"linrec-transpose-reads"> {
-  let summary = "Turn transposed reads into plain reads of a transposed copy of the state";
+  let summary = "Turn transposed reads into plain reads of the transposed state";
   let description = [{
     A `linrec.read ... transposed` (S u, the derived backward's reads along the value axis)
-    becomes a plain read of Sᵀ, which the recurrence then carries as one more state: the
-    state's decays with their axes exchanged (key ↔ value; scalar ones stay) and its write
-    with key and value exchanged, from the transposed initial state (zeros without one), its
-    final state unused. The GPU schedules read along the key axis only: the GPU pipelines
-    run the pass, and the runtime runs it on a function before compiling its recurrences
-    for a GPU target one by one (the copy's initial state is then one of their operands).
-    The CPU's kernels read transposed themselves. A state whose chain has a delta
-    transition, a masked write or a select has no transposed form: an error naming the op.
-    Needs static state shapes where a state has an initial one.
+    becomes a plain read of Sᵀ. A state read only transposed is then carried transposed: its
+    decays with their axes exchanged (key ↔ value; scalar ones stay), its write with key and
+    value exchanged, from the transposed initial state, its final state transposed back after
+    the recurrence — the same work, and no transpose of the state per chunk. With `mirror`
+    (the default), a state also read plainly gets Sᵀ as one more state, from the transposed
+    initial state (zeros without one), its final state unused: the GPU schedules read along
+    the key axis only, so the GPU pipelines run the pass, and the runtime runs it on a
+    function before compiling its recurrences for a GPU target one by one (the copy's
+    initial state is then one of their operands). The CPU pipeline runs it with `mirror=0`:
+    its kernels read a state both ways themselves. With `mirror`, a state whose chain has a
+    delta transition, a masked write or a select has no transposed form: an error naming the
+    op; without, such a state keeps its transposed reads. Mirrors need static state shapes
+    where a state has an initial one.
   }];
+  let options = [
+    Option<"mirror", "mirror", "bool", "true",
+           "A state read both ways gets a transposed copy; off, it keeps its transposed reads">
+  ];
   let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
 }
