@@ -149,7 +149,8 @@ func.func @head_groups(%q: tensor<1x?x?x16xf32>, %g: tensor<1x?x?xf32>) -> tenso
 
 // A window attention becomes a kernel over B · H work items: the block's scores are a
 // register-tiled matmul of queries and the span of keys, masked per row to the window, and the
-// outputs a second matmul with the values.
+// outputs a second matmul with the values. Sums over a vector may reassociate (a tree of
+// shuffles, not a chain of scalar adds).
 // CHECK-LABEL: func.func @window
 // CHECK: %[[WORK:.*]] = arith.muli
 // CHECK: call @__linrec_kernel_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[WORK]])
@@ -158,7 +159,7 @@ func.func @head_groups(%q: tensor<1x?x?x16xf32>, %g: tensor<1x?x?xf32>) -> tenso
 // CHECK: arith.cmpf oge
 // CHECK: vector.reduction <maximumf>
 // CHECK: math.exp
-// CHECK: vector.reduction <add>
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc>
 func.func @window(%q: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x8xf32>) -> (tensor<1x?x2x8xf32>, tensor<1x?x2xf32>) {
   %n, %d = linrec.window_attention %q, %q, %v window <terraced> size 32 weighting <shifted_exp>
       : (tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x8xf32>) -> (tensor<1x?x2x8xf32>, tensor<1x?x2xf32>)
@@ -220,7 +221,7 @@ func.func @terraced_block_reads(%q: tensor<1x100x2x4xf32>) -> (tensor<1x100x2x4x
 // items), whole value rows, the chunk's output rows normalized after the heads' epilogues.
 // CHECK-LABEL: func.func @heads_norm
 // CHECK: func.func @__linrec_kernel_0({{.*}}) attributes {linrec.algorithm = #linrec.algorithm<{{[a-z_]+}}>, linrec.heads_per_item = 4 : i64, linrec.value_tiles = 1 : i64
-// CHECK: vector.reduction <add>
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc>
 // CHECK: math.sqrt
 func.func @heads_norm(%q: tensor<2x100x4x8xf32>) -> (tensor<2x100x4x8xf32>, tensor<2x4x8x8xf32>) {
   %o, %s = linrec.recurrence ins(%q : tensor<2x100x4x8xf32>) {heads_norm_eps = 1.0e-08 : f64}
