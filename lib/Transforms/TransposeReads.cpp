@@ -210,9 +210,8 @@ static LogicalResult transposeReads(RecurrenceOp op, bool mirror) {
       return op.emitOpError("reads a state transposed with dynamic state shapes "
                             "(linrec-transpose-reads needs static ones)");
 
-  for (unsigned source : carried)
-    carryTransposed(body.getArgument(source));
-  // The mirrored states, appended after the others.
+  // The mirrored states, appended after the others (first: a chain without a transposed form
+  // fails before the carried states change).
   IRMapping transposes;
   Location loc = op.getLoc();
   for (auto [i, source] : llvm::enumerate(mirrored)) {
@@ -221,6 +220,8 @@ static LogicalResult transposeReads(RecurrenceOp op, bool mirror) {
     if (failed(mirrorChain(body.getArgument(source), mirror, transposes)))
       return failure();
   }
+  for (unsigned source : carried)
+    carryTransposed(body.getArgument(source));
   for (Operation &bodyOp : llvm::make_early_inc_range(body))
     if (auto read = dyn_cast<ReadOp>(bodyOp);
         read && read.getTransposed() && transposes.contains(read.getState())) {
