@@ -3,7 +3,7 @@
 #include "RuntimeError.h"
 #include "linrec/Runtime/Executable.h"
 
-#include "linrec/Transforms/Passes.h"
+#include "linrec/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -204,9 +204,7 @@ llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp mo
   // is no longer made of recurrences only and compiles as a whole layer.
   if (options.target == Target::CPU) {
     PassManager pm(module.getContext(), func::FuncOp::getOperationName());
-    LinrecTransposeReadsOptions carryOnly;
-    carryOnly.mirror = false;
-    pm.addPass(createLinrecTransposeReads(carryOnly));
+    addCpuTransposedStates(pm);
     auto func = prepared->lookupSymbol<func::FuncOp>(funcName);
     if (func && failed(pm.run(func)))
       return runtimeError("linrec-transpose-reads failed on @" + funcName);

@@ -177,13 +177,14 @@ void buildLinrecToCudaPipeline(OpPassManager &pm, const GpuPipelineOptions &opti
   buildKernelsToLLVMPipeline(pm, /*gpuLaunches=*/true);
 }
 
-void buildLayerToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
-  // A state read only transposed is carried transposed (no transpose per chunk; its initial
-  // and final states transposed around the recurrence, so a layer's pipeline, not a kernel
-  // source's, whose operands are fixed). The kernels read states read both ways themselves.
+void addCpuTransposedStates(OpPassManager &pm) {
   LinrecTransposeReadsOptions carryOnly;
   carryOnly.mirror = false;
   pm.addPass(createLinrecTransposeReads(carryOnly));
+}
+
+void buildLayerToCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  addCpuTransposedStates(pm);
   buildCpuKernelPipeline(pm, options);
   pm.addPass(createLinrecParallelizeKernelCalls());
   bufferization::OneShotBufferizePassOptions bufferize;

@@ -43,6 +43,12 @@ void buildGpuFusionPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &o
 /// it); private functions left without callers go.
 void buildCpuKernelPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
+/// linrec-transpose-reads{mirror=0}: a state read only transposed is carried transposed (no
+/// transpose per chunk, its initial and final states transposed around the recurrence); the
+/// CPU kernels read states read both ways themselves. For whole functions (a layer's
+/// pipeline, the runtime's function compile), not a kernel source, whose operands are fixed.
+void addCpuTransposedStates(mlir::OpPassManager &pm);
+
 /// Kernel functions (scf, vector, memref, math, arith) to the LLVM dialect; `gpuLaunches`
 /// also lowers gpu.launch_func and gpu.binary (host code of GPU kernels, gpu-to-llvm).
 void buildKernelsToLLVMPipeline(mlir::OpPassManager &pm, bool gpuLaunches = false);
