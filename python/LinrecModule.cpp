@@ -22,6 +22,9 @@
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -60,6 +63,7 @@ struct Session {
   std::mutex mutex; // the context is used by one call at a time
   std::map<std::string, std::shared_ptr<const PreparedLayer>> layers;
   std::map<std::string, std::shared_ptr<const PreparedBackward>> backwards;
+  std::map<std::string, std::vector<std::pair<std::string, std::vector<int64_t>>>> outputShapes;
   Session() {
     mlir::DialectRegistry registry;
     linrec::registerAllDialects(registry);
@@ -74,6 +78,7 @@ Session &session() {
 }
 
 using CpuArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+using OutArray = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
 
 /// A float64 host copy of an input whose dtype and shape `info` holds (from dtypeOf).
 Array toArray(const CpuArray &in, const TensorInfo &info) {
@@ -265,9 +270,48 @@ std::vector<nb::object> newResultArrays(const std::vector<std::vector<int64_t>> 
   return arrays;
 }
 
+/// Views of the caller's float32 arrays `out` (by name, one per entry of `names` with the
+/// matching shape), for a kernel to write in place: PyTorch-allocated outputs.
+std::vector<BufferView> callerResultViews(nb::dict out, const std::vector<std::string> &names,
+                                          const std::vector<std::vector<int64_t>> &shapes,
+                                          const char *what) {
+  std::vector<BufferView> views;
+  for (auto [name, shape] : llvm::zip(names, shapes)) {
+    if (!out.contains(name.c_str()))
+      throw nb::value_error(("out: no array for " + std::string(what) + " '" + name + "'").c_str());
+    OutArray array;
+    if (!nb::try_cast(out[name.c_str()], array))
+      throw nb::type_error(("out['" + name +
+                            "'] must be a writable C-contiguous float32 CPU array")
+                               .c_str());
+    std::vector<int64_t> got;
+    for (size_t d = 0; d < array.ndim(); ++d)
+      got.push_back(array.shape(d));
+    if (got != shape)
+      throw nb::value_error(("out['" + name + "'] must have shape " +
+                             TensorInfo{DType::F32, shape}.shapeString() + ", got " +
+                             TensorInfo{DType::F32, got}.shapeString())
+                                .c_str());
+    views.push_back(BufferView{array.data(), DType::F32, shape});
+  }
+  for (auto [key, value] : out)
+    if (!llvm::is_contained(names, nb::cast<std::string>(key)))
+      throw nb::value_error(("out: '" + nb::cast<std::string>(key) + "' is not a " + what +
+                             " of this layer")
+                                .c_str());
+  return views;
+}
+
+/// Copies a result computed op by op into the caller's array (float32, same shape).
+void copyInto(const Array &result, const BufferView &view) {
+  float *data = static_cast<float *>(view.data);
+  for (size_t i = 0; i < result.data.size(); ++i)
+    data[i] = static_cast<float>(result.data[i]);
+}
+
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
                             nb::dict inputs, const std::string &targetText,
-                            const std::string &schedule) {
+                            const std::string &schedule, std::optional<nb::dict> callerOut) {
   Target target = targetNamed(targetText);
   llvm::json::Value params = parseParams(paramsJson);
   std::map<std::string, CpuArray> tensors;
@@ -283,16 +327,28 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     layer = prepareLayer(s, model, paramsJson, *params.getAsObject(), infos, target, options);
   }
 
+  std::vector<BufferView> callerViews;
+  if (callerOut)
+    callerViews = callerResultViews(*callerOut, layer->model.outputNames, layer->resultShapes,
+                                    "output");
   nb::dict out;
   if (layer->executable) {
-    // The kernel reads the callers' buffers and writes new NumPy arrays in place.
+    // The kernel reads the callers' buffers and writes new NumPy arrays (or the caller's
+    // `out` arrays) in place.
     std::vector<BufferView> args, results;
     for (const std::string &name : layer->model.inputNames) {
       const CpuArray &tensor = tensors.at(name);
       args.push_back(BufferView{const_cast<void *>(tensor.data()), infos.at(name).dtype,
                                 infos.at(name).shape});
     }
-    std::vector<nb::object> arrays = newResultArrays(layer->resultShapes, results);
+    std::vector<nb::object> arrays;
+    if (callerOut) {
+      results = callerViews;
+      for (const std::string &name : layer->model.outputNames)
+        arrays.push_back((*callerOut)[name.c_str()]);
+    } else {
+      arrays = newResultArrays(layer->resultShapes, results);
+    }
     llvm::Error error = llvm::Error::success();
     {
       nb::gil_scoped_release release;
@@ -318,14 +374,21 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   }();
   if (!results)
     throw nb::value_error((model + ": " + llvm::toString(results.takeError())).c_str());
-  for (auto [name, array] : llvm::zip(layer->model.outputNames, *results))
-    out[name.c_str()] = toNumpy(array, target == Target::Reference);
+  for (auto [i, name, array] : llvm::enumerate(layer->model.outputNames, *results)) {
+    if (callerOut) {
+      copyInto(array, callerViews[i]);
+      out[name.c_str()] = (*callerOut)[name.c_str()];
+    } else {
+      out[name.c_str()] = toNumpy(array, target == Target::Reference);
+    }
+  }
   return out;
 }
 
 nb::dict runModelBackwardFromPython(const std::string &model, const std::string &paramsJson,
                                     nb::dict inputs, nb::dict cotangents,
-                                    const std::string &targetText, const std::string &schedule) {
+                                    const std::string &targetText, const std::string &schedule,
+                                    std::optional<nb::dict> callerOut) {
   Target target = targetNamed(targetText);
   llvm::json::Value params = parseParams(paramsJson);
   std::map<std::string, CpuArray> inputTensors, cotangentTensors;
@@ -371,7 +434,15 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
                                     .c_str());
         args.push_back(BufferView{const_cast<void *>(it->second.data()), DType::F32, shape});
       }
-      std::vector<nb::object> arrays = newResultArrays(backward->resultShapes, results);
+      std::vector<nb::object> arrays;
+      if (callerOut) {
+        results = callerResultViews(*callerOut, backward->gradientNames, backward->resultShapes,
+                                    "gradient");
+        for (const std::string &name : backward->gradientNames)
+          arrays.push_back((*callerOut)[name.c_str()]);
+      } else {
+        arrays = newResultArrays(backward->resultShapes, results);
+      }
       llvm::Error error = llvm::Error::success();
       {
         nb::gil_scoped_release release;
@@ -399,9 +470,67 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
   if (!gradients)
     throw nb::value_error(llvm::toString(gradients.takeError()).c_str());
   nb::dict out;
-  for (const auto &[name, gradient] : *gradients)
-    out[name.c_str()] = toNumpy(gradient, target == Target::Reference);
+  std::vector<BufferView> callerViews;
+  if (callerOut) {
+    std::vector<std::string> names;
+    std::vector<std::vector<int64_t>> shapes;
+    for (const auto &[name, gradient] : *gradients) {
+      names.push_back(name);
+      shapes.push_back(gradient.shape);
+    }
+    callerViews = callerResultViews(*callerOut, names, shapes, "gradient");
+  }
+  for (auto [i, entry] : llvm::enumerate(*gradients)) {
+    const auto &[name, gradient] = entry;
+    if (callerOut) {
+      copyInto(gradient, callerViews[i]);
+      out[name.c_str()] = (*callerOut)[name.c_str()];
+    } else {
+      out[name.c_str()] = toNumpy(gradient, target == Target::Reference);
+    }
+  }
   return out;
+}
+
+/// The outputs' names and shapes of `model` for inputs of these dtypes ("float32", "int32",
+/// ...) and shapes, from the layer it builds (nothing compiled, nothing run): what PyTorch's
+/// fake (meta) implementations return.
+std::vector<std::pair<std::string, std::vector<int64_t>>>
+outputShapesFromPython(const std::string &model, const std::string &paramsJson,
+                       const std::map<std::string, std::pair<std::string, std::vector<int64_t>>>
+                           &inputs) {
+  llvm::json::Value params = parseParams(paramsJson);
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, entry] : inputs) {
+    std::optional<DType> dtype;
+    for (DType d : {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64})
+      if (entry.first == dtypeName(d))
+        dtype = d;
+    if (!dtype)
+      throw nb::type_error(("input '" + name + "': unknown dtype '" + entry.first + "'").c_str());
+    infos[name] = TensorInfo{*dtype, entry.second};
+  }
+  Session &s = session();
+  nb::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::string key = layerKey(model, paramsJson, Target::Reference, KernelOptions(), infos);
+  auto it = s.outputShapes.find(key);
+  if (it == s.outputShapes.end()) {
+    llvm::Expected<PreparedModel> prepared =
+        prepareModel(s.context, model, *params.getAsObject(), infos, Target::Reference);
+    if (!prepared) {
+      nb::gil_scoped_acquire acquire;
+      throw nb::value_error(llvm::toString(prepared.takeError()).c_str());
+    }
+    auto func = prepared->module->lookupSymbol<mlir::func::FuncOp>("layer");
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+    for (auto [name, type] : llvm::zip(prepared->outputNames, func.getResultTypes())) {
+      auto shape = mlir::cast<mlir::RankedTensorType>(type).getShape();
+      shapes.emplace_back(name, std::vector<int64_t>(shape.begin(), shape.end()));
+    }
+    it = s.outputShapes.emplace(key, std::move(shapes)).first;
+  }
+  return it->second;
 }
 
 nb::dict scheduleOptionsFromPython(const std::string &targetText) {
@@ -451,11 +580,17 @@ NB_MODULE(_linrec, m) {
         "The model names linrec builds (the conformance format's vocabulary).");
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
         nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("schedule") = "",
-        "Runs a model on named arrays; returns its outputs by name.");
+        nb::arg("out") = nb::none(),
+        "Runs a model on named arrays; returns its outputs by name (new NumPy arrays, or the "
+        "writable float32 arrays of `out`, by output name, written in place).");
   m.def("run_model_backward", &runModelBackwardFromPython, nb::arg("model"),
         nb::arg("params_json"), nb::arg("inputs"), nb::arg("cotangents"),
-        nb::arg("target") = "cpu", nb::arg("schedule") = "",
-        "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name.");
+        nb::arg("target") = "cpu", nb::arg("schedule") = "", nb::arg("out") = nb::none(),
+        "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name (new "
+        "NumPy arrays, or the writable float32 arrays of `out`, written in place).");
+  m.def("output_shapes", &outputShapesFromPython, nb::arg("model"), nb::arg("params_json"),
+        nb::arg("inputs"),
+        "The outputs' (name, shape) of a model for inputs given by name as (dtype, shape).");
   m.def("schedule_options", &scheduleOptionsFromPython, nb::arg("target") = "cpu",
         "The schedule options of a target's pipeline: name -> (default, help).");
   m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",

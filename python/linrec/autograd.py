@@ -11,8 +11,8 @@ linrec derives from the layer (``Layer.backward``), so a model trains through li
 
 Tensors go through NumPy (float32 on the compiled targets; float64 inputs get float64
 outputs and gradients back, computed in float32). Nothing of the forward is kept for the
-backward but its inputs: the derived backward recomputes the states it needs. fla-style
-functional ops, ``torch.library`` registration and CUDA tensors are issue 16's.
+backward but its inputs: the derived backward recomputes the states it needs. For fla's
+functional API as ``torch.library`` custom ops (``torch.compile``-able), see ``linrec.ops``.
 """
 
 import numpy as _np
