@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Builder/ModelInfo.h"
 #include "linrec/InitLinrec.h"
 #include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Runtime/Backward.h"
@@ -533,6 +534,45 @@ outputShapesFromPython(const std::string &model, const std::string &paramsJson,
   return it->second;
 }
 
+/// `linrec.model_info(name)`: the model's parameters and tensors (ModelInfo.h) as dicts.
+nb::dict modelInfoFromPython(const std::string &model) {
+  const ModelInfo *info = modelInfo(model);
+  if (!info)
+    throw nb::value_error(("unknown model '" + model + "'; linrec knows: " +
+                           llvm::join(layerKindNames(), ", "))
+                              .c_str());
+  nb::list parameters, inputs, outputs;
+  for (const ParameterInfo &p : info->parameters) {
+    nb::dict d;
+    d["name"] = p.name;
+    d["kind"] = p.kind;
+    d["meaning"] = p.meaning;
+    d["default"] = p.moduleDefault.empty() ? nb::none() : nb::cast(p.moduleDefault);
+    d["choices"] = p.choices;
+    parameters.append(d);
+  }
+  auto tensors = [](const std::vector<TensorDescription> &list, nb::list &out) {
+    for (const TensorDescription &t : list) {
+      nb::dict d;
+      d["name"] = t.name;
+      d["shape"] = t.shape;
+      d["dtype"] = t.dtype;
+      d["meaning"] = t.meaning;
+      d["optional"] = t.optional;
+      out.append(d);
+    }
+  };
+  tensors(info->inputs, inputs);
+  tensors(info->outputs, outputs);
+  nb::dict out;
+  out["name"] = info->name;
+  out["summary"] = info->summary;
+  out["parameters"] = parameters;
+  out["inputs"] = inputs;
+  out["outputs"] = outputs;
+  return out;
+}
+
 nb::dict scheduleOptionsFromPython(const std::string &targetText) {
   KernelOptions options;
   options.target = targetNamed(targetText);
@@ -588,6 +628,9 @@ NB_MODULE(_linrec, m) {
         nb::arg("target") = "cpu", nb::arg("schedule") = "", nb::arg("out") = nb::none(),
         "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name (new "
         "NumPy arrays, or the writable float32 arrays of `out`, written in place).");
+  m.def("model_info", &modelInfoFromPython, nb::arg("model"),
+        "A model's parameters (name, kind, meaning, default of linrec.nn, choices) and its "
+        "input and output tensors (name, shape, dtype, meaning, optional).");
   m.def("output_shapes", &outputShapesFromPython, nb::arg("model"), nb::arg("params_json"),
         nb::arg("inputs"),
         "The outputs' (name, shape) of a model for inputs given by name as (dtype, shape).");

@@ -84,14 +84,15 @@ def _kernel_input(name, t):
     return t.detach().to(_torch.float32).contiguous()
 
 
-def _forward(model, tensors, params, schedule):
+def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
+    """Runs `model` on `tensors` (by name; None: absent) into PyTorch-allocated float32
+    outputs; returns them in `outputs` order, each cast to its spec's dtype (an empty
+    tensor for an output of shape (0,): one the model does not have)."""
     _check_cpu(model, tensors)
     inputs = {n: _kernel_input(n, t) for n, t in tensors.items() if t is not None}
-    outputs = MODELS[model][2]
-    specs = _output_specs(model, params, tensors)
     out = {name: _torch.empty(shape, dtype=_torch.float32)
-           for name, (shape, _) in zip(outputs, specs) if shape != (0,)}
-    _linrec.run_model(model, params, inputs, "cpu", schedule, out=out)
+           for name, (shape, _) in zip(outputs, specs) if tuple(shape) != (0,)}
+    _linrec.run_model(model, params, inputs, target, schedule, out=out)
     result = []
     for name, (shape, dtype) in zip(outputs, specs):
         t = out.get(name, _torch.empty(shape, dtype=_torch.float32))
@@ -99,16 +100,16 @@ def _forward(model, tensors, params, schedule):
     return tuple(result)
 
 
-def _backward(model, tensors, cotangents, params, schedule):
+def _backward(model, tensors, cotangents, params, schedule, target="cpu"):
+    """The gradients of every float tensor of `tensors`, by name, in their dtypes."""
     _check_cpu(model, tensors)
     inputs = {n: _kernel_input(n, t) for n, t in tensors.items() if t is not None}
     given = {n: c.detach().to(_torch.float32).contiguous()
              for n, c in cotangents.items() if c is not None and c.numel()}
-    out = {n: _torch.empty(inputs[n].shape, dtype=_torch.float32)
-           for n in _float_names(model) if n in inputs}
-    _linrec.run_model_backward(model, params, inputs, given, "cpu", schedule, out=out)
-    return tuple(out[n].to(tensors[n].dtype) if n in out else _torch.empty(0)
-                 for n in _float_names(model))
+    out = {n: _torch.empty(t.shape, dtype=_torch.float32)
+           for n, t in inputs.items() if t.is_floating_point()}
+    _linrec.run_model_backward(model, params, inputs, given, target, schedule, out=out)
+    return {n: g.to(tensors[n].dtype) for n, g in out.items()}
 
 
 def _schema(model):
@@ -134,7 +135,8 @@ def _register(model):
 
     def forward_impl(*args):
         tensors, params, schedule = split(args)
-        return _forward(model, tensors, params, schedule)
+        return _forward(model, tensors, params, schedule, outputs,
+                        _output_specs(model, params, tensors))
 
     def forward_fake(*args):
         tensors, params, _ = split(args)
@@ -144,7 +146,8 @@ def _register(model):
     def backward_impl(*args):
         tensors, params, schedule = split(args)
         cot = dict(zip(outputs, args[len(names) + 2:]))
-        return _backward(model, tensors, cot, params, schedule)
+        grads = _backward(model, tensors, cot, params, schedule)
+        return tuple(grads.get(n, _torch.empty(0)) for n in floats)
 
     def backward_fake(*args):
         tensors, _, _ = split(args)
@@ -176,6 +179,117 @@ def _register(model):
 
 OPS = {model: _register(model) for model in MODELS}
 
+# --- every model: linrec::layer ------------------------------------------------------------
+# One op for any model of the conformance format (linrec.Layer's vocabulary): its tensors in
+# SLOTS optional slots, named by `names` (comma-separated, one per slot used); its outputs
+# (float32) padded with empty tensors to three. The output shapes of the fake implementation
+# come from the layer linrec builds for the inputs' sizes (so compiled graphs specialize on
+# shapes, as linrec's kernels do).
+SLOTS, OUTPUTS = 16, 3
+
+
+def _slot_names(names):
+    return names.split(",") if names else []
+
+
+def _layer_outputs(model, params, named):
+    """(name, shape) of the model's outputs for tensors of these sizes (float ones as the
+    kernels take them, float32), padded to OUTPUTS with ("", (0,))."""
+    infos = {n: ("float32" if t.is_floating_point() else "int32", [int(d) for d in t.shape])
+             for n, t in named.items()}
+    outputs = [(n, tuple(shape)) for n, shape in _linrec.output_shapes(model, params, infos)]
+    return outputs + [("", (0,))] * (OUTPUTS - len(outputs))
+
+
+def _layer_split(args):
+    model, params, names, schedule, target = args[:5]
+    slots = args[5:5 + SLOTS]
+    return model, params, names, schedule, target, dict(zip(_slot_names(names), slots)), slots
+
+
+def _layer_impl(*args):
+    model, params, _, schedule, target, named, _ = _layer_split(args)
+    outputs = _layer_outputs(model, params, named)
+    return _forward(model, named, params, schedule, [n for n, _ in outputs],
+                    [(shape, _torch.float32) for _, shape in outputs], target)
+
+
+def _layer_fake(*args):
+    model, params, _, _, _, named, slots = _layer_split(args)
+    like = next(t for t in slots if t is not None)
+    return tuple(like.new_empty(shape, dtype=_torch.float32)
+                 for _, shape in _layer_outputs(model, params, named))
+
+
+def _layer_backward_impl(*args):
+    model, params, names, schedule, target, named, _ = _layer_split(args)
+    outputs = [n for n, _ in _layer_outputs(model, params, named)]
+    grads = _backward(model, named, dict(zip(outputs, args[5 + SLOTS:])), params, schedule,
+                      target)
+    used = _slot_names(names)
+    return tuple(grads.get(n, _torch.empty(0)) for n in used) + \
+        tuple(_torch.empty(0) for _ in range(SLOTS - len(used)))
+
+
+def _layer_backward_fake(*args):
+    _, _, names, _, _, named, slots = _layer_split(args)
+    like = next(t for t in slots if t is not None)
+    out = [t.new_empty(t.shape) if t.is_floating_point() else like.new_empty(0)
+           for t in named.values()]
+    return tuple(out) + tuple(like.new_empty(0) for _ in range(SLOTS - len(out)))
+
+
+_SLOT_ARGS = ", ".join(f"Tensor? t{i}" for i in range(SLOTS))
+_layer_op = _torch.library.custom_op(
+    "linrec::layer", _layer_impl, mutates_args=(),
+    schema=f"(str model, str params, str names, str schedule, str target, {_SLOT_ARGS}) -> "
+           f"({', '.join(['Tensor'] * OUTPUTS)})")
+_layer_op.register_fake(_layer_fake)
+_layer_backward_op = _torch.library.custom_op(
+    "linrec::layer_backward", _layer_backward_impl, mutates_args=(),
+    schema=f"(str model, str params, str names, str schedule, str target, {_SLOT_ARGS}, "
+           f"{', '.join(f'Tensor? d{i}' for i in range(OUTPUTS))}) -> "
+           f"({', '.join(['Tensor'] * SLOTS)})")
+_layer_backward_op.register_fake(_layer_backward_fake)
+
+
+def _layer_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[5:5 + SLOTS])
+    ctx.strings = inputs[:5]
+
+
+def _layer_backward(ctx, *cotangents):
+    saved = ctx.saved_tensors
+    grads = _layer_backward_op(*ctx.strings, *saved, *cotangents)
+    return (None,) * 5 + tuple(
+        g if t is not None and t.is_floating_point() and ctx.needs_input_grad[5 + i] else None
+        for i, (t, g) in enumerate(zip(saved, grads)))
+
+
+_layer_op.register_autograd(_layer_backward, setup_context=_layer_setup_context)
+
+
+def run_layer(model, tensors, params_json, schedule="", target="cpu"):
+    """Runs any model (``torch.ops.linrec.layer``) on tensors by name; returns its outputs
+    by name (float32), differentiable through linrec's derived backward."""
+    named = {n: t for n, t in tensors.items() if t is not None}
+    if len(named) > SLOTS:
+        raise ValueError(f"linrec.{model}: more than {SLOTS} tensors")
+    slots = list(named.values()) + [None] * (SLOTS - len(named))
+    results = _layer_op(model, params_json, ",".join(named), schedule, target, *slots)
+    sizes = tuple((n, t.is_floating_point(), tuple(int(d) for d in t.shape))
+                  for n, t in named.items())
+    return dict(zip(_output_names(model, params_json, sizes), results))
+
+
+@_torch.compiler.assume_constant_result
+def _output_names(model, params_json, sizes):
+    """The model's output names (a constant for torch.compile: they depend on the model, its
+    parameters and its inputs' names only)."""
+    infos = {n: ("float32" if floating else "int32", list(shape))
+             for n, floating, shape in sizes}
+    return [n for n, _ in _linrec.output_shapes(model, params_json, infos)]
+
 
 def params_text(params):
     """A JSON object of the model's parameters (numbers, booleans, strings, lists of numbers),
@@ -183,7 +297,9 @@ def params_text(params):
     def value(x):
         if isinstance(x, bool):
             return "true" if x else "false"
-        if isinstance(x, (int, float)):
+        if isinstance(x, int):
+            return str(x)
+        if isinstance(x, float):
             x = float(x)
             if x != x or x in (float("inf"), float("-inf")):
                 raise ValueError(f"parameter values must be finite, got {x}")

@@ -40,8 +40,9 @@ import torch.nn.functional as _F
 from . import _torch_ops
 
 __all__ = [
-    "chunk_linear_attn", "fused_recurrent_linear_attn",
-    "chunk_simple_gla", "fused_recurrent_simple_gla",
+    "set_schedule",
+    "chunk_linear_attn", "fused_chunk_linear_attn", "fused_recurrent_linear_attn",
+    "chunk_simple_gla", "fused_chunk_simple_gla", "fused_recurrent_simple_gla",
     "chunk_gla", "fused_recurrent_gla",
     "chunk_delta_rule", "fused_recurrent_delta_rule",
     "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule",
@@ -112,8 +113,33 @@ def _check_chunk_size(chunk_size, allowed, message):
         raise ValueError(message.format(chunk_size))
 
 
-def _schedule(chunk_size):
-    return "" if chunk_size is None else f"chunk-size={int(chunk_size)}"
+_SCHEDULE = []  # "name=value" entries of set_schedule
+
+
+def set_schedule(**options):
+    """Schedule options of linrec's CPU pipeline for every later call of these ops, by name
+    (``linrec.schedule_options("cpu")``; underscores for dashes): ``threads=1``,
+    ``heads_per_item=2``, ... ``set_schedule()`` restores the defaults. A call's own
+    ``chunk_size`` and the fused_recurrent_* ops' token scan win over these."""
+    from . import schedule_options
+    known = schedule_options("cpu")
+    entries = []
+    for name, value in options.items():
+        option = name.replace("_", "-")
+        if option not in known:
+            raise TypeError(f"set_schedule() got an unknown schedule option '{name}'")
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        entries.append(f"{option}={text}")
+    _SCHEDULE[:] = entries
+
+
+def _schedule(chunk_size, scan):
+    """fused_recurrent_* run linrec's token scan (as fla's fused_recurrent kernels do: the
+    decode step's form), chunk_* its chunked kernels with the given chunk."""
+    entries = list(_SCHEDULE)
+    if chunk_size is not None:
+        entries.append(f"chunk-size={int(chunk_size)}")
+    return " ".join(entries + (["sequential=true"] if scan else []))
 
 
 def _l2norm(x):
@@ -156,7 +182,7 @@ def _reverse_tokens(x, cu_seqlens):
 
 def _recurrence(model, tensors, params, *, scale, initial_state, output_final_state,
                 cu_seqlens, state_v_first=False, chunk_size=None, reverse=False,
-                o_dtype=None):
+                o_dtype=None, scan=False):
     """Runs `model` on fla-layout tensors: returns (o, final_state or None)."""
     q = tensors["q"]
     if scale is None:
@@ -167,7 +193,7 @@ def _recurrence(model, tensors, params, *, scale, initial_state, output_final_st
         tensors = {n: _reverse_tokens(t, cu_seqlens) for n, t in tensors.items()}
     out = _torch_ops.run(model, {**tensors, "initial_state": initial_state,
                                  "cu_seqlens": cu_seqlens},
-                         {"scale": float(scale), **params}, _schedule(chunk_size))
+                         {"scale": float(scale), **params}, _schedule(chunk_size, scan))
     o = out["o"]
     if reverse:
         o = _reverse_tokens(o, cu_seqlens)
@@ -181,7 +207,7 @@ def _recurrence(model, tensors, params, *, scale, initial_state, output_final_st
 # --- linear attention ----------------------------------------------------------------------
 
 def _linear_attn(q, k, v, scale, initial_state, output_final_state, normalize, cu_seqlens,
-                 reverse=False):
+                 reverse=False, scan=False):
     if normalize and isinstance(initial_state, tuple):
         kv_init, z_init = initial_state
     else:
@@ -196,7 +222,7 @@ def _linear_attn(q, k, v, scale, initial_state, output_final_state, normalize, c
         tensors["initial_z"] = z_init.reshape(z_init.shape[0], *z_init.shape[2:])
     o, final, out = _recurrence("linear", tensors, params, scale=scale, initial_state=kv_init,
                                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                                reverse=reverse)
+                                reverse=reverse, scan=scan)
     if normalize:
         z = out["final_z"].unsqueeze(1).to(k.dtype)
         return o, (final, z)
@@ -216,19 +242,28 @@ def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_stat
 
 
 @_numpy_in_out
+def fused_chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False,
+                            normalize=True, cu_seqlens=None):
+    """fla's ``fused_chunk_linear_attn``: ``chunk_linear_attn`` (one chunked kernel either
+    way in linrec)."""
+    return _linear_attn(q, k, v, scale, initial_state, output_final_state, normalize,
+                        cu_seqlens)
+
+
+@_numpy_in_out
 def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
                                 output_final_state=False, reverse=False, normalize=False,
                                 cu_seqlens=None):
     """fla's ``fused_recurrent_linear_attn``: as ``chunk_linear_attn`` (``normalize`` off by
     default), and ``reverse`` runs each sequence from its last token to its first."""
     return _linear_attn(q, k, v, scale, initial_state, output_final_state, normalize,
-                        cu_seqlens, reverse=reverse)
+                        cu_seqlens, reverse=reverse, scan=True)
 
 
 # --- simple GLA and Lightning --------------------------------------------------------------
 
 def _simple_gla(q, k, v, g, g_gamma, scale, initial_state, output_final_state, state_v_first,
-                cu_seqlens, chunk_size=None, reverse=False):
+                cu_seqlens, chunk_size=None, reverse=False, scan=False):
     if g_gamma is not None:  # a constant per-head decay: added to every token's g
         gamma = g_gamma.float().view(1, 1, -1).expand(*q.shape[:3])
         g = gamma if g is None else g.float() + gamma
@@ -238,13 +273,13 @@ def _simple_gla(q, k, v, g, g_gamma, scale, initial_state, output_final_state, s
                                   scale=scale, initial_state=initial_state,
                                   output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                                   state_v_first=state_v_first, chunk_size=chunk_size,
-                                  reverse=reverse)
+                                  reverse=reverse, scan=scan)
         return o, final
     o, final, _ = _recurrence("simple_gla", {"q": q, "k": k, "v": v, "g": g}, {}, scale=scale,
                               initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                               state_v_first=state_v_first, chunk_size=chunk_size,
-                              reverse=reverse)
+                              reverse=reverse, scan=scan)
     return o, final
 
 
@@ -266,6 +301,16 @@ def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=No
 
 
 @_numpy_in_out
+def fused_chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                           output_final_state=False, cu_seqlens=None):
+    """fla's ``fused_chunk_simple_gla``: ``chunk_simple_gla`` (one chunked kernel either way
+    in linrec)."""
+    _check_varlen(q, initial_state, cu_seqlens, space=False)
+    return _simple_gla(q, k, v, g, g_gamma, scale, initial_state, output_final_state, False,
+                       cu_seqlens)
+
+
+@_numpy_in_out
 def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
                                output_final_state=False, reverse=False, state_v_first=False,
                                cu_seqlens=None, **kwargs):
@@ -274,7 +319,7 @@ def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initia
     state_v_first = _state_layout_alias(state_v_first, kwargs)
     _check_varlen(q, initial_state, cu_seqlens, space=False)
     return _simple_gla(q, k, v, g, g_gamma, scale, initial_state, output_final_state,
-                       state_v_first, cu_seqlens, reverse=reverse)
+                       state_v_first, cu_seqlens, reverse=reverse, scan=True)
 
 
 @_numpy_in_out
@@ -292,13 +337,13 @@ def chunk_lightning_attn(q, k, v, layer_idx, num_layers, scale=None, initial_sta
 
 
 def _lightning(q, k, v, layer_idx, num_layers, scale, initial_state, output_final_state,
-               cu_seqlens, chunk_size=None, reverse=False):
+               cu_seqlens, chunk_size=None, reverse=False, scan=False):
     H = q.shape[2]
     log_decay = [-(8 / H * (1 - layer_idx / num_layers)) * h for h in range(H)]
     o, final, _ = _recurrence("lightning", {"q": q, "k": k, "v": v}, {"log_decay": log_decay},
                               scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              chunk_size=chunk_size, reverse=reverse)
+                              chunk_size=chunk_size, reverse=reverse, scan=scan)
     return o, final
 
 
@@ -311,16 +356,16 @@ def fused_recurrent_lightning_attn(q, k, v, layer_idx, num_layers, scale=None,
     _take_kwargs("fused_recurrent_lightning_attn", kwargs, ("head_first",))
     _check_varlen(q, initial_state, cu_seqlens)
     return _lightning(q, k, v, layer_idx, num_layers, scale, initial_state,
-                      output_final_state, cu_seqlens, reverse=reverse)
+                      output_final_state, cu_seqlens, reverse=reverse, scan=True)
 
 
 # --- GLA -----------------------------------------------------------------------------------
 
 def _gla(q, k, v, gk, gv, scale, initial_state, output_final_state, state_v_first,
-         cu_seqlens, reverse=False, o_dtype=None):
+         cu_seqlens, reverse=False, o_dtype=None, scan=False):
     if gk is None and gv is None:
         return _simple_gla(q, k, v, None, None, scale, initial_state, output_final_state,
-                           state_v_first, cu_seqlens, reverse=reverse)
+                           state_v_first, cu_seqlens, reverse=reverse, scan=scan)
     if gk is None:  # a value decay alone: the key decay is 0
         gk = _torch.zeros(*q.shape, dtype=_torch.float32)
     tensors = {"q": q, "k": k, "v": v, "gk": gk}
@@ -328,7 +373,8 @@ def _gla(q, k, v, gk, gv, scale, initial_state, output_final_state, state_v_firs
         tensors["gv"] = gv
     o, final, _ = _recurrence("gla", tensors, {}, scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              state_v_first=state_v_first, reverse=reverse, o_dtype=o_dtype)
+                              state_v_first=state_v_first, reverse=reverse, o_dtype=o_dtype,
+                              scan=scan)
     return o, final
 
 
@@ -356,7 +402,7 @@ def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=Non
     state_v_first = _state_layout_alias(state_v_first, kwargs)
     _check_varlen(q, initial_state, cu_seqlens, space=False)
     return _gla(q, k, v, gk, gv, scale, initial_state, output_final_state, state_v_first,
-                cu_seqlens, reverse=reverse)
+                cu_seqlens, reverse=reverse, scan=True)
 
 
 # --- delta rules ---------------------------------------------------------------------------
@@ -413,7 +459,7 @@ def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=Non
     o, final, _ = _recurrence("delta", {"q": q, "k": k, "v": v, "beta": beta}, {},
                               scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              o_dtype=v.dtype)
+                              o_dtype=v.dtype, scan=True)
     return o, final
 
 
@@ -521,13 +567,13 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
         model = "delta"
     o, final, _ = _recurrence(model, tensors, {}, scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              state_v_first=state_v_first, o_dtype=v.dtype)
+                              state_v_first=state_v_first, o_dtype=v.dtype, scan=True)
     return o, final
 
 
 def _kda(q, k, v, g, beta, scale, initial_state, output_final_state, use_qk_l2norm_in_kernel,
          use_gate_in_kernel, A_log, dt_bias, lower_bound, use_beta_sigmoid_in_kernel,
-         allow_neg_eigval, state_v_first, cu_seqlens, chunk_size=None):
+         allow_neg_eigval, state_v_first, cu_seqlens, chunk_size=None, scan=False):
     if use_gate_in_kernel:
         g = _kda_gate(g, A_log, dt_bias, lower_bound)
     q, k, beta = _delta_inputs(q, k, beta, use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
@@ -535,7 +581,7 @@ def _kda(q, k, v, g, beta, scale, initial_state, output_final_state, use_qk_l2no
     o, final, _ = _recurrence("kda", {"q": q, "k": k, "v": v, "gk": g, "beta": beta}, {},
                               scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              state_v_first=state_v_first, chunk_size=chunk_size)
+                              state_v_first=state_v_first, chunk_size=chunk_size, scan=scan)
     return o, final
 
 
@@ -651,5 +697,6 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
     q, k = _grouped(q, k, v)
     o, final = _kda(q, k, v, g, beta, scale, initial_state, output_final_state,
                     use_qk_l2norm_in_kernel, use_gate_in_kernel, A_log, dt_bias, lower_bound,
-                    use_beta_sigmoid_in_kernel, allow_neg_eigval, state_v_first, cu_seqlens)
+                    use_beta_sigmoid_in_kernel, allow_neg_eigval, state_v_first, cu_seqlens,
+                    scan=True)
     return o.to(v.dtype), final
