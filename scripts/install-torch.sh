@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The PyTorch the training test uses: a virtual environment of python3 (the interpreter the
+# The PyTorch the Python tests use (linrec.ops, linrec.nn, training): a virtual environment of python3 (the interpreter the
 # Python package is built for; it sees that interpreter's NumPy) with torch from PyPI, kept
 # outside the repository and reused when present (several GB the first time).
 #   LINREC_TORCH_VENV   where (default ~/.cache/linrec/torch-venv)
