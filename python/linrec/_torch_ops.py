@@ -79,9 +79,27 @@ def _kernel_input(name, t):
         if t.dtype == _torch.int64 and t.numel() and int(t.max()) >= 2**31:
             raise ValueError("cu_seqlens holds offsets beyond int32")
         return t.to(_torch.int32).contiguous()
+    if t.dtype is _torch.float32 and t.is_contiguous() and not t.requires_grad:
+        return t  # read in place
     if not t.is_floating_point():
         raise TypeError(f"'{name}' must be a floating-point tensor, got {t.dtype}")
     return t.detach().to(_torch.float32).contiguous()
+
+
+def _dispatch_needed(args):
+    """Whether a call must go through PyTorch's dispatcher (the custom op): while compiling or
+    tracing, under a dispatch mode, when autograd records, or for anything but plain CPU
+    tensors. Otherwise (eager inference, the decode step) the implementation runs directly,
+    the same code without the dispatcher's cost per call (docs/PyTorch.md)."""
+    if _torch.compiler.is_compiling() or _torch._C._len_torch_dispatch_stack():
+        return True
+    grad = _torch.is_grad_enabled()
+    for t in args:
+        if t is None:
+            continue
+        if type(t) is not _torch.Tensor or t.device.type != "cpu" or (grad and t.requires_grad):
+            return True
+    return False
 
 
 def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
@@ -92,7 +110,10 @@ def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
     inputs = {n: _kernel_input(n, t) for n, t in tensors.items() if t is not None}
     out = {name: _torch.empty(shape, dtype=_torch.float32)
            for name, (shape, _) in zip(outputs, specs) if tuple(shape) != (0,)}
-    _linrec.run_model(model, params, inputs, target, schedule, out=out)
+    # NumPy views of the (CPU) tensors: the extension reads them without DLPack's per-tensor
+    # Python protocol, the costliest part of a small call.
+    _linrec.run_model(model, params, {n: t.numpy() for n, t in inputs.items()}, target,
+                      schedule, out={n: t.numpy() for n, t in out.items()})
     result = []
     for name, (shape, dtype) in zip(outputs, specs):
         t = out.get(name, _torch.empty(shape, dtype=_torch.float32))
@@ -108,7 +129,9 @@ def _backward(model, tensors, cotangents, params, schedule, target="cpu"):
              for n, c in cotangents.items() if c is not None and c.numel()}
     out = {n: _torch.empty(t.shape, dtype=_torch.float32)
            for n, t in inputs.items() if t.is_floating_point()}
-    _linrec.run_model_backward(model, params, inputs, given, target, schedule, out=out)
+    _linrec.run_model_backward(model, params, {n: t.numpy() for n, t in inputs.items()},
+                               {n: t.numpy() for n, t in given.items()}, target, schedule,
+                               out={n: t.numpy() for n, t in out.items()})
     return {n: g.to(tensors[n].dtype) for n, g in out.items()}
 
 
@@ -174,10 +197,12 @@ def _register(model):
                      for i, n in enumerate(names)) + (None, None)
 
     forward_op.register_autograd(backward, setup_context=setup_context)
-    return forward_op
+    return forward_op, forward_impl
 
 
-OPS = {model: _register(model) for model in MODELS}
+OPS, _IMPLS = {}, {}
+for _model in MODELS:
+    OPS[_model], _IMPLS[_model] = _register(_model)
 
 # --- every model: linrec::layer ------------------------------------------------------------
 # One op for any model of the conformance format (linrec.Layer's vocabulary): its tensors in
@@ -276,7 +301,8 @@ def run_layer(model, tensors, params_json, schedule="", target="cpu"):
     if len(named) > SLOTS:
         raise ValueError(f"linrec.{model}: more than {SLOTS} tensors")
     slots = list(named.values()) + [None] * (SLOTS - len(named))
-    results = _layer_op(model, params_json, ",".join(named), schedule, target, *slots)
+    run_op = _layer_op if _dispatch_needed(slots) else _layer_impl
+    results = run_op(model, params_json, ",".join(named), schedule, target, *slots)
     sizes = tuple((n, t.is_floating_point(), tuple(int(d) for d in t.shape))
                   for n, t in named.items())
     return dict(zip(_output_names(model, params_json, sizes), results))
@@ -318,5 +344,8 @@ def run(model, tensors, params, schedule=""):
     if unknown:
         raise TypeError(f"linrec.{model}: unexpected tensors {sorted(unknown)}")
     args = [tensors.get(n) for n in required + optional]
-    results = OPS[model](*args, params_text(params), schedule)
+    if _dispatch_needed(args):
+        results = OPS[model](*args, params_text(params), schedule)
+    else:
+        results = _IMPLS[model](*args, params_text(params), schedule)
     return dict(zip(outputs, results))

@@ -180,11 +180,39 @@ def _reverse_tokens(x, cu_seqlens):
     return x.index_select(1, mirrored)
 
 
+_SHAPES = {  # each tensor's shape in terms of q's [B, T, H, K] and v's head dim V
+    "q": "BTHK", "k": "BTHK", "v": "BTHV", "g": "BTH", "beta": "BTH", "gk": "BTHK",
+    "gv": "BTHV", "initial_z": "NHK",
+}
+
+
+def _check_shapes(tensors, initial_state, cu_seqlens, state_v_first):
+    """Every tensor's shape against q's and v's (after grouped heads are repeated): a clear
+    error naming the tensor, not the kernel's."""
+    q, v = tensors["q"], tensors["v"]
+    if q.dim() != 4 or v.dim() != 4:
+        raise ValueError(f"q and v must be [B, T, H, D], got q {list(q.shape)} and "
+                         f"v {list(v.shape)}")
+    B, T, H, K = q.shape
+    N = B if cu_seqlens is None else cu_seqlens.shape[0] - 1
+    sizes = {"B": B, "T": T, "H": H, "K": K, "V": v.shape[3], "N": N}
+    expected = dict(_SHAPES)
+    expected["initial_state"] = "NHVK" if state_v_first else "NHKV"
+    for name, t in {**tensors, "initial_state": initial_state}.items():
+        if t is None or name not in expected:
+            continue
+        want = [sizes[c] for c in expected[name]]
+        if list(t.shape) != want:
+            dims = ", ".join(expected[name])
+            raise ValueError(f"{name} must be [{dims}] = {want}, got {list(t.shape)}")
+
+
 def _recurrence(model, tensors, params, *, scale, initial_state, output_final_state,
                 cu_seqlens, state_v_first=False, chunk_size=None, reverse=False,
                 o_dtype=None, scan=False):
     """Runs `model` on fla-layout tensors: returns (o, final_state or None)."""
     q = tensors["q"]
+    _check_shapes(tensors, initial_state, cu_seqlens, state_v_first)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if initial_state is not None and state_v_first:
@@ -557,6 +585,7 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     q, k, beta = _delta_inputs(q, k, beta, use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
                                allow_neg_eigval)
     tensors = {"q": q, "k": k, "v": v, "beta": beta}
+    _check_shapes({**tensors, "g": g, "gk": gk}, initial_state, cu_seqlens, state_v_first)
     if gk is not None:  # key decays: KDA's recurrence, the scalar decay added to each row's
         tensors["gk"] = gk.float() + (0 if g is None else g.float().unsqueeze(-1))
         model = "kda"

@@ -355,6 +355,8 @@ print(error_of(lambda: ops.chunk_gated_delta_rule(q, kn, v, g, beta,
 print(error_of(lambda: ops.chunk_gated_delta_rule(q, kn, v[:, :, :1].expand(B, T, 3, V), g,
                                                   beta)))
 print(error_of(lambda: ops.chunk_gated_delta_rule(q, kn, v, g, beta, allow_neg_eigval=True)))
+print(error_of(lambda: ops.fused_recurrent_gated_delta_rule(q, kn, v, g, beta)))
+print(error_of(lambda: ops.chunk_gla(q, k, v, gk, initial_state=h0.transpose(-1, -2)[:, :, :5])))
 meta_o, _ = ops.chunk_gla(q.to("meta"), k.to("meta"), v.to("meta"), gk.to("meta"))
 print("meta tensors (shapes only):", meta_o.device, list(meta_o.shape))
 print(error_of(lambda: ops.fused_recurrent_delta_rule(q, kn, v, beta[..., None].expand(B, T, H, V))))
