@@ -150,7 +150,15 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
   return function;
 }
 
+/* The caller's stream (linrecGpuUseStream), per thread: NULL when the launches make their
+ * own. */
+static _Thread_local void *borrowedStream;
+
+void linrecGpuUseStream(void *stream) { borrowedStream = stream; }
+
 void *mgpuStreamCreate(void) {
+  if (borrowedStream)
+    return borrowedStream;
   CUstream stream = NULL;
   if (!ready() || !check(driver.cuStreamCreate(&stream, 0), "cuStreamCreate"))
     return NULL;
@@ -158,11 +166,15 @@ void *mgpuStreamCreate(void) {
 }
 
 void mgpuStreamSynchronize(void *stream) {
+  if (stream && stream == borrowedStream)
+    return; /* the owner synchronizes */
   if (ready())
     check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize (the kernel failed)");
 }
 
 void mgpuStreamDestroy(void *stream) {
+  if (stream && stream == borrowedStream)
+    return;
   if (stream && ready())
     check(driver.cuStreamDestroy(stream), "cuStreamDestroy");
 }

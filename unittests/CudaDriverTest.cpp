@@ -4,6 +4,7 @@
 // with one (a lent H200), device memory round-trips.
 
 #include "linrec/Runtime/CudaDriver.h"
+#include "linrec-c/GpuLaunch.h"
 
 #include "gtest/gtest.h"
 
@@ -42,4 +43,28 @@ TEST(CudaDriver, DeviceMemoryRoundTrips) {
   llvm::Error tooBig = driver->copyToHost(back.data(), *buffer, 8000);
   EXPECT_TRUE(static_cast<bool>(tooBig));
   llvm::consumeError(std::move(tooBig));
+}
+
+// A borrowed stream (linrecGpuUseStream: PyTorch's current stream) is what the launch code's
+// stream calls get, untouched by them: no stream is created, waited for or destroyed, so no
+// driver is needed for them; without one, creating a stream is the driver's clear error.
+TEST(GpuLaunch, BorrowedStreamIsNeitherCreatedNorSynchronizedNorDestroyed) {
+  char message[1024];
+  linrecGpuTakeError(message, sizeof(message)); // start clean
+  int fakeStream = 0;
+  linrecGpuUseStream(&fakeStream);
+  EXPECT_EQ(mgpuStreamCreate(), &fakeStream);
+  mgpuStreamSynchronize(&fakeStream);
+  mgpuStreamDestroy(&fakeStream);
+  EXPECT_EQ(linrecGpuTakeError(message, sizeof(message)), 0) << message;
+  linrecGpuUseStream(nullptr);
+  llvm::Expected<CudaDriver &> driver = CudaDriver::get();
+  if (driver) { // a GPU: the stream is real
+    mgpuStreamDestroy(mgpuStreamCreate());
+    return;
+  }
+  llvm::consumeError(driver.takeError());
+  EXPECT_EQ(mgpuStreamCreate(), nullptr);
+  ASSERT_EQ(linrecGpuTakeError(message, sizeof(message)), 1);
+  EXPECT_NE(std::string(message).find("CUDA"), std::string::npos) << message;
 }

@@ -23,6 +23,13 @@ extern "C" {
  * cleared; returns 1 if there was one, 0 otherwise. */
 int linrecGpuTakeError(char *buffer, size_t size);
 
+/* Launches of the calling thread go to `stream` (a CUstream of the device's primary context,
+ * e.g. PyTorch's current stream) until it is set back to NULL: mgpuStreamCreate returns it
+ * instead of creating one, and mgpuStreamSynchronize and mgpuStreamDestroy leave it alone, so
+ * a kernel runs in order with the stream's other work and returns without waiting for it (a
+ * failure inside the kernel then surfaces at the stream's next synchronization). */
+void linrecGpuUseStream(void *stream);
+
 /* MLIR's GPU launch interface (the calls gpu-to-llvm emits). */
 void *mgpuModuleLoadJIT(void *ptx, int optLevel);
 void *mgpuModuleLoad(void *data, size_t size);

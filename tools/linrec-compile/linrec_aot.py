@@ -126,7 +126,11 @@ class AotKernel:
                 raise ValueError(f"{spec['name']}: leading dims {list(shape[:len(lead)])}, "
                                  f"expected {list(lead)}")
 
-    def __call__(self, **arrays):
+    def __call__(self, stream=None, **arrays):
+        """Runs the kernel on `arrays` (every operand and result by name). A CUDA library
+        launches on `stream` when given (a CUstream as an int, e.g.
+        ``torch.cuda.current_stream().cuda_stream``) and returns without waiting for it;
+        otherwise on a stream of its own, synchronized before it returns."""
         for spec in self.operands:
             if spec["name"] not in arrays and "value" in spec:
                 arrays[spec["name"]] = self.constant(spec)
@@ -154,7 +158,15 @@ class AotKernel:
         args += [ctypes.c_int64(0), ctypes.c_int64(self.work_items(arrays))]
         if self.load_error:
             raise RuntimeError(self.load_error)
-        self.entry(*args)
+        if stream is not None and not self.on_gpu:
+            raise ValueError("a stream is for CUDA libraries only")
+        if stream is not None:
+            self.library.linrecGpuUseStream(ctypes.c_void_p(stream))
+        try:
+            self.entry(*args)
+        finally:
+            if stream is not None:
+                self.library.linrecGpuUseStream(None)
         error = self.take_error()
         if error:
             raise RuntimeError(error)
