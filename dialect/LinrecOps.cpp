@@ -4,6 +4,7 @@
 #include "ShapeChecks.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
@@ -69,28 +70,68 @@ static Type getSliceType(RankedTensorType type, unsigned leadingDims) {
   return VectorType::get(trailing, f32);
 }
 
+/// The states `state` is computed from: one for decay/delta/write, two for a select, none
+/// for a block argument or anything else.
+static SmallVector<Value, 2> stateOperands(Value state) {
+  Operation *def = state.getDefiningOp();
+  if (!def)
+    return {};
+  if (auto decay = dyn_cast<DecayOp>(def))
+    return {decay.getState()};
+  if (auto delta = dyn_cast<DeltaOp>(def))
+    return {delta.getState()};
+  if (auto write = dyn_cast<WriteOp>(def))
+    return {write.getState()};
+  if (auto write = dyn_cast<WriteHadamardOp>(def))
+    return {write.getState()};
+  if (auto select = dyn_cast<SelectOp>(def))
+    return {select.getTrueState(), select.getFalseState()};
+  return {};
+}
+
 /// Follows a state value back through decay/delta/write/select to the block argument it
 /// derives from. Returns null if it derives from none, or from several (a select mixing two
-/// chains).
-static BlockArgument traceStateRoot(Value state) {
-  while (true) {
-    if (auto arg = dyn_cast<BlockArgument>(state))
-      return arg;
-    Operation *def = state.getDefiningOp();
-    if (auto decay = dyn_cast<DecayOp>(def))
-      state = decay.getState();
-    else if (auto delta = dyn_cast<DeltaOp>(def))
-      state = delta.getState();
-    else if (auto write = dyn_cast<WriteOp>(def))
-      state = write.getState();
-    else if (auto write = dyn_cast<WriteHadamardOp>(def))
-      state = write.getState();
-    else if (auto select = dyn_cast<SelectOp>(def)) {
-      BlockArgument lhs = traceStateRoot(select.getTrueState());
-      return lhs == traceStateRoot(select.getFalseState()) ? lhs : BlockArgument();
-    } else
-      return {};
+/// chains), or from itself (a chain that uses its own result: the verifier runs before
+/// dominance is checked). Each value is traced once (`roots`), so chained selects cost
+/// linear time, not 2^depth, and with an explicit stack, so a long chain cannot overflow
+/// the call stack.
+static BlockArgument traceStateRoot(Value state, DenseMap<Value, BlockArgument> &roots) {
+  DenseSet<Value> open; // expanded, its operands not all traced yet
+  SmallVector<Value> stack{state};
+  while (!stack.empty()) {
+    Value value = stack.back();
+    if (roots.count(value)) {
+      stack.pop_back();
+      continue;
+    }
+    if (auto arg = dyn_cast<BlockArgument>(value)) {
+      roots[value] = arg;
+      stack.pop_back();
+      continue;
+    }
+    SmallVector<Value, 2> operands = stateOperands(value);
+    if (open.insert(value).second) { // first visit: trace the operands first
+      for (Value operand : operands)
+        if (!roots.count(operand) && !open.contains(operand))
+          stack.push_back(operand);
+      continue;
+    }
+    // Second visit: every operand is traced, or open (a cycle: no root).
+    BlockArgument root;
+    for (auto [i, operand] : llvm::enumerate(operands)) {
+      BlockArgument operandRoot = roots.lookup(operand);
+      root = i == 0 ? operandRoot : (root == operandRoot ? root : BlockArgument());
+    }
+    roots[value] = root;
+    open.erase(value);
+    stack.pop_back();
   }
+  return roots.lookup(state);
+}
+
+static BlockArgument traceStateRoot(Value state) {
+  DenseMap<Value, BlockArgument> roots;
+  return traceStateRoot(state, roots);
 }
 
 /// Whether `use` is a Hadamard write's factor: it reads the state, like a read.
