@@ -2,6 +2,7 @@
 
 #include "linrec/Dialect/LinrecOps.h"
 #include "ShapeChecks.h"
+#include "linrec/Dialect/Limits.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseSet.h"
@@ -258,6 +259,10 @@ LogicalResult RecurrenceOp::verifyRegions() {
                            << type.getElementType();
     if (type.getRank() == 4 && type.isDynamicDim(3))
       return emitOpError() << "input #" << i << " must have a static head dim, got " << type;
+    if (std::optional<std::string> why =
+            limits::checkDims({"B", "T", "H", "D"}, type.getShape()))
+      return emitOpError() << "input #" << i << " " << type << ": " << *why
+                           << " (include/linrec/Dialect/Limits.h)";
     const char *names[] = {"B", "T", "H"};
     int64_t *known[] = {&dims.batch, &dims.tokens, &dims.heads};
     for (unsigned d = 0; d < 3; ++d)

@@ -2,6 +2,8 @@
 
 #include "ShapeChecks.h"
 
+#include "linrec/Dialect/Limits.h"
+
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -35,10 +37,16 @@ LogicalResult checkTensorShape(Operation *op, Twine what, Type type, ArrayRef<Na
     int64_t actual = tensor.getDimSize(i);
     matches = ShapedType::isDynamic(actual) || ShapedType::isDynamic(d.size) || actual == d.size;
   }
-  if (matches)
-    return success();
-  return op->emitOpError() << "'" << what << "' must be " << formatDims(dims) << ", got "
-                           << type;
+  if (!matches)
+    return op->emitOpError() << "'" << what << "' must be " << formatDims(dims) << ", got "
+                             << type;
+  SmallVector<StringRef> names;
+  for (const NamedDim &d : dims)
+    names.push_back(d.name);
+  if (std::optional<std::string> why = limits::checkDims(names, tensor.getShape()))
+    return op->emitOpError() << "'" << what << "' " << formatDims(dims) << ": " << *why
+                             << " (include/linrec/Dialect/Limits.h)";
+  return success();
 }
 
 bool unifyDim(int64_t &known, int64_t size) {

@@ -79,7 +79,8 @@ TEST_F(LayerBuilderTest, InconsistentConfigurationsAreErrors) {
 
   LayerConfig hedgehog;
   hedgehog.kind = LayerKind::Hedgehog;
-  EXPECT_NE(buildError(hedgehog, shapes).find("feature count F > 0"), std::string::npos);
+  EXPECT_NE(buildError(hedgehog, shapes).find("dim F = 0 is out of range [1, 65536]"),
+            std::string::npos);
   shapes.features = 8;
   hedgehog.hedgehogFeature = FeatureMapKind::Relu;
   EXPECT_NE(buildError(hedgehog, shapes).find("softmax or exp"), std::string::npos);

@@ -1,6 +1,7 @@
 //===- LayerBuilder.cpp - build recurrence layers from parameters ---------===//
 
 #include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Dialect/Limits.h"
 #include "HybridLayers.h"
 #include "MixtureOfMemories.h"
 #include "TensorParts.h"
@@ -290,11 +291,44 @@ static Operation *buildHedgehogRecurrence(OpBuilder &b, Location loc, const Laye
   return rec;
 }
 
+/// Why the layer's sizes are out of linrec's limits (include/linrec/Dialect/Limits.h), or
+/// nothing: the builder makes ops without running their verifiers, so it checks them here.
+static std::optional<std::string> checkLayerSizes(const LayerConfig &c, const LayerShapes &s) {
+  SmallVector<std::pair<StringRef, int64_t>> dims = {
+      {"B", s.batch}, {"T", s.tokens}, {"H", s.heads}, {"dk", s.keyDim}, {"dv", s.valueDim}};
+  if (c.varlen)
+    dims.push_back({"N", s.sequences});
+  if (c.kind == LayerKind::Hedgehog || c.kind == LayerKind::LoLCATs)
+    dims.push_back({"F", s.features});
+  if (c.kind == LayerKind::LigerAttention)
+    dims.push_back({"da", s.attentionDim});
+  if (c.kind == LayerKind::MixtureOfMemories)
+    dims.push_back({"M", c.memories});
+  for (auto [name, size] : dims)
+    if (std::optional<std::string> why = limits::checkDims({name}, {size}))
+      return why;
+  // Every tensor's elements: [B, T, H, max(dk, dv, 2F)] and the states [N, H, dk or 2F, dv].
+  int64_t width = std::max({s.keyDim, s.valueDim, 2 * s.features, s.attentionDim});
+  if (std::optional<std::string> why = limits::checkDims(
+          {"B", "T", "H", "M", "dk"}, {s.batch, s.tokens, s.heads, std::max<int64_t>(c.memories, 1), width}))
+    return why;
+  return limits::checkDims({"B", "H", "M", "dk", "dv"},
+                           {std::max(s.batch, s.sequences), s.heads,
+                            std::max<int64_t>(c.memories, 1), width, s.valueDim});
+}
+
 llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
-                                          const LayerConfig &c, const LayerShapes &shapes) {
+                                          const LayerConfig &config, const LayerShapes &shapes) {
   auto fail = [](const Twine &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
   };
+  if (std::optional<std::string> why = checkLayerSizes(config, shapes))
+    return fail(*why + " (include/linrec/Dialect/Limits.h)");
+  LayerConfig c = config;
+  // A window (or TransNormer's block) of T tokens or more holds every key a query sees: the
+  // same layer as a window of T, without T x window sized band tensors.
+  if (!ShapedType::isDynamic(shapes.tokens) && c.windowSize > shapes.tokens)
+    c.windowSize = std::max<int64_t>(shapes.tokens, 1);
   if (c.kind == LayerKind::Lightning &&
       static_cast<int64_t>(c.logDecay.size()) != shapes.heads)
     return fail("lightning needs one log-decay per head: got " + Twine(c.logDecay.size()) +
@@ -334,8 +368,6 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       c.linearVariant != LayerKind::LigerGLA && c.linearVariant != LayerKind::LigerHGRN2)
     return fail("liger_attention's linear variant is liger_gla or liger_hgrn2");
   if (c.kind == LayerKind::Hedgehog) {
-    if (shapes.features <= 0)
-      return fail("hedgehog needs the projection's feature count F > 0");
     if (c.hedgehogFeature != FeatureMapKind::Softmax && c.hedgehogFeature != FeatureMapKind::Exp)
       return fail("hedgehog features are softmax or exp");
 

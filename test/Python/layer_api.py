@@ -63,6 +63,9 @@ for bad, call in [
         q=q, k=k, v=v, gk=gk)),
     ("schedule value", lambda: linrec.Layer("gla", scale=0.25, chunk_size="many")(
         q=q, k=k, v=v, gk=gk)),
+    ("zero key dim", lambda: layer(q=q[..., :0], k=k[..., :0], v=v, gk=gk[..., :0])),
+    ("zero value dim", lambda: linrec.Layer("gated_delta", scale=1.0)(
+        q=q, k=k, v=v[..., :0], g=gk[..., 0], beta=gk[..., 0])),
 ]:
     try:
         call()
@@ -76,6 +79,17 @@ for bad, call in [
 # CHECK: model: ValueError: unknown model 'softmax_attention'
 # CHECK: schedule: ValueError: schedule option 'value-tile=8': no such option value-tile
 # CHECK: schedule value: ValueError: schedule option 'chunk-size=many'
+# CHECK: zero key dim: ValueError: gla: dim dk = 0 is out of range [1, 65536] (include/linrec/Dialect/Limits.h)
+# CHECK: zero value dim: ValueError: gated_delta: dim dv = 0 is out of range [1, 65536]
+
+# A window of T tokens or more is the layer with a window of T (no T x window band tensors).
+lolcats = {n: normal(*s, scale=0.3) for n, s in (("q", (1, 40, 2, 8)), ("k", (1, 40, 2, 8)),
+                                                 ("v", (1, 40, 2, 8)), ("Wq", (2, 8, 4)),
+                                                 ("Wk", (2, 8, 4)), ("window_logit", (2,)))}
+windows = [linrec.Layer("lolcats", window="sliding", window_size=w, scale=0.25,
+                        linear_factor=1.0, feature="softmax")(**lolcats)["o"] for w in (40, 4096)]
+print("window beyond T:", "ok" if rel(windows[1], windows[0]) == 0 else "differ")
+# CHECK: window beyond T: ok
 
 # The schedule options are the target pipeline's, by name, with their defaults.
 options = linrec.schedule_options("cpu")
