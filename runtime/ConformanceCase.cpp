@@ -40,6 +40,52 @@ static std::string joinPath(StringRef dir, StringRef file) {
   return std::string(path);
 }
 
+/// Whether `name` is a relative path with no ".." component: it names a file under the
+/// directory it is joined to.
+static bool staysInside(StringRef name) {
+  if (name.empty() || llvm::sys::path::is_absolute(name))
+    return false;
+  for (StringRef part : llvm::make_range(llvm::sys::path::begin(name), llvm::sys::path::end(name)))
+    if (part == "..")
+      return false;
+  return true;
+}
+
+/// The path of a file spec.json names (`what`: "inputs.q", ...) in the case directory `dir`:
+/// inside it (no absolute path, no "..", no symbolic link out of it) and a regular file (not
+/// /dev/zero, not a FIFO).
+static Expected<std::string> caseFile(StringRef dir, StringRef name, const Twine &what) {
+  if (!staysInside(name))
+    return caseError(dir, what + " = '" + name + "' is not a file inside the case directory");
+  std::string path = joinPath(dir, name);
+  llvm::SmallString<256> realDir, realPath;
+  if (llvm::sys::fs::real_path(dir, realDir) || llvm::sys::fs::real_path(path, realPath))
+    return caseError(dir, what + " = '" + name + "': cannot read it");
+  if (!StringRef(realPath).starts_with((realDir + llvm::sys::path::get_separator()).str()))
+    return caseError(dir, what + " = '" + name + "' leads out of the case directory");
+  if (!llvm::sys::fs::is_regular_file(realPath))
+    return caseError(dir, what + " = '" + name + "' is not a regular file");
+  return path;
+}
+
+/// The path an output named `name` is written to under `outDir` (no absolute path, no "..").
+static Expected<std::string> outputFile(StringRef outDir, StringRef name, const Twine &what) {
+  if (!staysInside(name))
+    return caseError(outDir, what + " = '" + name + "' would be written outside --out");
+  return joinPath(outDir, name);
+}
+
+/// An error when `outDir` is the case directory `dir`: writing there would replace the
+/// expected outputs the run is checked against.
+static llvm::Error checkOutDir(StringRef dir, StringRef outDir) {
+  llvm::SmallString<256> realDir, realOut;
+  if (!outDir.empty() && !llvm::sys::fs::real_path(dir, realDir) &&
+      !llvm::sys::fs::real_path(outDir, realOut) && realDir == realOut)
+    return caseError(dir, "--out is the case directory: the outputs would replace the "
+                          "expected ones");
+  return llvm::Error::success();
+}
+
 /// Reads the model's parameters from spec.json's "params" into a LayerConfig. Every
 /// parameter the model uses must be present: the format has no hidden defaults.
 static llvm::Error readParams(StringRef dir, const llvm::json::Object &params,
@@ -428,7 +474,10 @@ static Expected<CaseSpec> readCaseSpec(StringRef dir) {
     std::optional<StringRef> fileName = file.getAsString();
     if (!fileName)
       return caseError(dir, "inputs." + name.str() + " must be a file name");
-    Expected<Array> array = readNpy(joinPath(dir, *fileName));
+    Expected<std::string> path = caseFile(dir, *fileName, "inputs." + name.str());
+    if (!path)
+      return path.takeError();
+    Expected<Array> array = readNpy(*path);
     if (!array)
       return array.takeError();
     c.arrays[name.str()] = std::move(*array);
@@ -476,6 +525,8 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   if (tolerance <= 0)
     return caseError(dir, "spec.json needs tolerance.f64 and tolerance.f32");
 
+  if (llvm::Error e = checkOutDir(dir, outDir))
+    return std::move(e);
   if (!outDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
       return caseError(outDir, "cannot create the output directory: " + ec.message());
@@ -488,12 +539,21 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
       return caseError(dir, "model '" + c->model + "' has no output '" + check.name + "'");
     const Array &produced = it->second;
     std::string fileName = file.getAsString().value_or(check.name + ".npy").str();
-    if (!outDir.empty())
-      if (llvm::Error e = writeNpy(joinPath(outDir, fileName), produced))
+    if (!staysInside(fileName))
+      return caseError(dir, "outputs." + check.name + " = '" + fileName +
+                                "' is not a file inside the case directory");
+    if (!outDir.empty()) {
+      Expected<std::string> path = outputFile(outDir, fileName, "outputs." + check.name);
+      if (!path)
+        return path.takeError();
+      if (llvm::Error e = writeNpy(*path, produced))
         return std::move(e);
-    std::string expectedPath = joinPath(dir, fileName);
-    if (llvm::sys::fs::exists(expectedPath)) {
-      Expected<Array> expected = readNpy(expectedPath);
+    }
+    if (llvm::sys::fs::exists(joinPath(dir, fileName))) {
+      Expected<std::string> expectedPath = caseFile(dir, fileName, "outputs." + check.name);
+      if (!expectedPath)
+        return expectedPath.takeError();
+      Expected<Array> expected = readNpy(*expectedPath);
       if (!expected)
         return expected.takeError();
       check.compared = true;
@@ -545,7 +605,10 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
       cotangents.emplace_back(DType::F64, output.shape);
       continue;
     }
-    Expected<Array> cotangent = readNpy(joinPath(dir, *file));
+    Expected<std::string> path = caseFile(dir, *file, "cotangents." + name);
+    if (!path)
+      return path.takeError();
+    Expected<Array> cotangent = readNpy(*path);
     if (!cotangent)
       return cotangent.takeError();
     if (cotangent->shape != output.shape)
@@ -583,6 +646,8 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
       }
     errors = gradientErrors(derived, expected, floatArgs);
   }
+  if (llvm::Error e = checkOutDir(dir, outDir))
+    return std::move(e);
   if (!outDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
       return caseError(outDir, "cannot create the output directory: " + ec.message());
@@ -610,9 +675,13 @@ runConformanceCaseBackward(MLIRContext &context, StringRef dir, Target target, S
       check.tolerance = gates.at(position) ? 10 * tolerance : tolerance;
       check.error = hasNonFinite(check.gradient) ? INFINITY : errors.at(position);
     }
-    if (!outDir.empty())
-      if (llvm::Error e = writeNpy(joinPath(outDir, check.file), check.gradient))
+    if (!outDir.empty()) {
+      Expected<std::string> path = outputFile(outDir, check.file, "gradients." + check.input);
+      if (!path)
+        return path.takeError();
+      if (llvm::Error e = writeNpy(*path, check.gradient))
         return std::move(e);
+    }
     checks.push_back(std::move(check));
   }
   return checks;

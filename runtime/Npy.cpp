@@ -3,12 +3,12 @@
 #include "linrec/Runtime/Npy.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
 #include <cstring>
-#include <regex>
 
 using llvm::Expected;
 using llvm::StringRef;
@@ -38,14 +38,37 @@ static const char *descrOf(DType dtype) {
   return "";
 }
 
-/// Extracts the value text of `key` in the header dict, e.g. "'<f4'" or "(2, 3)".
-static std::optional<std::string> headerField(const std::string &header, const char *key) {
-  std::smatch match;
-  std::regex re(std::string("'") + key + "'\\s*:\\s*('[^']*'|\\([^)]*\\)|True|False)");
-  if (!std::regex_search(header, match, re))
+/// Extracts the value text of `key` in the header dict, e.g. "'<f4'" or "(2, 3)": a linear
+/// scan (a std::regex over a hostile 60 KB header overflowed the stack).
+static std::optional<std::string> headerField(StringRef header, StringRef key) {
+  std::string quoted = ("'" + key + "'").str();
+  size_t at = header.find(quoted);
+  if (at == StringRef::npos)
     return std::nullopt;
-  return match[1].str();
+  StringRef rest = header.drop_front(at + quoted.size()).ltrim();
+  if (!rest.consume_front(":"))
+    return std::nullopt;
+  rest = rest.ltrim();
+  for (StringRef word : {"True", "False"})
+    if (rest.starts_with(word))
+      return word.str();
+  char open = rest.empty() ? 0 : rest.front();
+  char close = open == '\'' ? '\'' : open == '(' ? ')' : 0;
+  if (!close)
+    return std::nullopt;
+  size_t end = rest.find(close, 1);
+  if (end == StringRef::npos)
+    return std::nullopt;
+  return rest.take_front(end + 1).str();
 }
+
+/// At most the first 80 characters of a header, for messages.
+static std::string excerpt(StringRef text) {
+  return text.size() <= 80 ? text.str() : (text.take_front(80) + "...").str();
+}
+
+/// The largest header linrec reads (numpy writes a few hundred bytes).
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
 Expected<Array> parseNpy(StringRef bytes, StringRef what) {
   if (bytes.size() < 10 || !bytes.starts_with("\x93NUMPY"))
@@ -65,15 +88,18 @@ Expected<Array> parseNpy(StringRef bytes, StringRef what) {
   } else {
     return npyError(what, "unsupported .npy format version " + llvm::Twine(major));
   }
+  if (headerLen > kMaxHeaderBytes)
+    return npyError(what, "header of " + llvm::Twine(headerLen) + " bytes (at most " +
+                              llvm::Twine(kMaxHeaderBytes) + ")");
   if (bytes.size() < headerStart + headerLen)
     return npyError(what, "truncated header");
-  std::string header = bytes.substr(headerStart, headerLen).str();
+  StringRef header = bytes.substr(headerStart, headerLen);
 
   auto descr = headerField(header, "descr");
   auto fortran = headerField(header, "fortran_order");
   auto shapeText = headerField(header, "shape");
   if (!descr || !fortran || !shapeText)
-    return npyError(what, "malformed header '" + header + "'");
+    return npyError(what, "malformed header '" + excerpt(header) + "'");
   if (*fortran != "False")
     return npyError(what, "Fortran-ordered arrays are not supported (save C order)");
 
@@ -100,14 +126,21 @@ Expected<Array> parseNpy(StringRef bytes, StringRef what) {
     auto [item, tail] = rest.split(',');
     int64_t dim;
     if (item.trim().getAsInteger(10, dim) || dim < 0)
-      return npyError(what, "malformed shape '" + *shapeText + "'");
+      return npyError(what, "malformed shape '" + excerpt(*shapeText) + "'");
     array.shape.push_back(dim);
     rest = tail;
   }
 
-  int64_t count = array.numElements();
+  // The data's size, checked: a shape whose byte count overflows is an error, not an
+  // allocation of a wrapped size.
+  int64_t count = 1, bytesNeeded = 0;
+  for (int64_t dim : array.shape)
+    if (llvm::MulOverflow(count, dim, count))
+      return npyError(what, "shape " + array.shapeString() + " has too many elements");
+  if (llvm::MulOverflow(count, dtypeBytes(array.dtype), bytesNeeded))
+    return npyError(what, "shape " + array.shapeString() + " has too many elements");
   size_t dataStart = headerStart + headerLen;
-  size_t expected = static_cast<size_t>(count * dtypeBytes(array.dtype));
+  size_t expected = static_cast<size_t>(bytesNeeded);
   if (bytes.size() - dataStart != expected)
     return npyError(what, "holds " + llvm::Twine(bytes.size() - dataStart) +
                               " data bytes, but shape " + array.shapeString() + " of " +
@@ -150,6 +183,12 @@ Expected<Array> parseNpy(StringRef bytes, StringRef what) {
 }
 
 Expected<Array> readNpy(StringRef path) {
+  // Only regular files: a FIFO would block the open, /dev/zero never end.
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status))
+    return npyError(path, "cannot read: " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::regular_file)
+    return npyError(path, "not a regular file");
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
   if (!buffer)

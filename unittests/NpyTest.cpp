@@ -146,3 +146,31 @@ TEST(ArrayMetrics, RelativeRmsErrorAndNonFinite) {
 }
 
 } // namespace
+
+// Hostile headers: sizes that overflow, headers far longer than numpy writes. Each is a short
+// error, never an abort, a stack overflow or the header echoed back.
+TEST(Npy, HostileHeadersAreBoundedErrors) {
+  std::string overflow = npyWithHeader(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", "");
+  EXPECT_NE(errorOf(overflow).find("has too many elements"), std::string::npos);
+
+  std::string junk = npyWithHeader(std::string(60000, 'x'), "");
+  std::string message = errorOf(junk);
+  EXPECT_NE(message.find("malformed header"), std::string::npos);
+  EXPECT_LT(message.size(), 300u) << "the header is not echoed whole";
+
+  // A std::regex recursed once per character of a long value and overflowed the stack.
+  std::string longShape = npyWithHeader(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::string(60000, '1'), "");
+  EXPECT_NE(errorOf(longShape).find("malformed header"), std::string::npos);
+
+  // Version 2 declares a 4-byte length: more than 64 KiB is refused before it is read.
+  std::string huge = std::string("\x93NUMPY\x02", 7) + std::string(1, '\0') +
+                     std::string("\x00\x90\x01\x00", 4) + std::string(102400, ' ');
+  EXPECT_NE(errorOf(huge).find("header of 102400 bytes (at most 65536)"), std::string::npos);
+}
+
+TEST(Npy, OnlyRegularFilesAreRead) {
+  EXPECT_NE(llvm::toString(readNpy("/dev/zero").takeError()).find("not a regular file"),
+            std::string::npos);
+}

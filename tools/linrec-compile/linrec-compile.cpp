@@ -255,6 +255,10 @@ int main(int argc, char **argv) {
     return fail(inputFile + " has no recurrence to compile");
   std::string stem =
       baseName.empty() ? llvm::sys::path::stem(inputFile).str() : std::string(baseName);
+  // The name becomes file names in -o: a plain name, so nothing is written outside it.
+  if (stem.empty() || stem == "." || stem == ".." ||
+      stem.find_first_of("/\\") != std::string::npos)
+    return fail("--name='" + stem + "' must be a plain file name (no directories)");
   if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
     return fail("cannot create " + outDir + ": " + ec.message());
 
