@@ -106,6 +106,11 @@ Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool
   };
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
+  // MLIR turns both JIT listeners on by default; the perf one writes a jitdump under
+  // /tmp/.debug/jit for every engine (hundreds of MB over the tests). LINREC_PERF_JIT=1 turns
+  // it back on for profiling with perf (docs/CPU-codegen.md).
+  engineOptions.enablePerfNotificationListener = getenv("LINREC_PERF_JIT") != nullptr;
+  engineOptions.enableGDBNotificationListener = false;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   // LINREC_DUMP_OBJECT=PATH keeps the JIT's object file for profiling (docs/CPU-codegen.md).
   const char *objectPath = getenv("LINREC_DUMP_OBJECT");
