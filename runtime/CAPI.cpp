@@ -134,13 +134,34 @@ linrec_function *linrec_compile_backward(linrec_compiler *compiler, const char *
   return compileModule(compiler, moduleText, funcName, options, /*backward=*/true, error);
 }
 
-static BufferView viewOf(const linrec_buffer &buffer) {
+/// The runtime's view of a C buffer, or an error for a dtype code linrec_dtype does not
+/// have or a negative rank (taking them as f32 read garbage).
+static llvm::Expected<BufferView> viewOf(const linrec_buffer &buffer, const char *what,
+                                         size_t index) {
   BufferView view;
   view.data = buffer.data;
-  view.dtype = buffer.dtype == LINREC_F64 ? DType::F64
-               : buffer.dtype == LINREC_I32 ? DType::I32
-                                            : DType::F32;
-  if (buffer.shape && buffer.rank > 0)
+  switch (buffer.dtype) {
+  case LINREC_F32:
+    view.dtype = DType::F32;
+    break;
+  case LINREC_F64:
+    view.dtype = DType::F64;
+    break;
+  case LINREC_I32:
+    view.dtype = DType::I32;
+    break;
+  default:
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "linrec_run: " + std::string(what) + " #" +
+                                       std::to_string(index) + " has dtype code " +
+                                       std::to_string(int(buffer.dtype)) +
+                                       ", which is not a linrec_dtype");
+  }
+  if (buffer.rank < 0 || (buffer.rank > 0 && !buffer.shape))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "linrec_run: " + std::string(what) + " #" +
+                                       std::to_string(index) + " has no valid rank and shape");
+  if (buffer.rank > 0)
     view.shape.assign(buffer.shape, buffer.shape + buffer.rank);
   return view;
 }
@@ -163,10 +184,17 @@ int linrec_run(const linrec_function *function, const linrec_buffer *args, size_
     return 1;
   }
   std::vector<BufferView> argViews, resultViews;
-  for (size_t i = 0; i < numArgs; ++i)
-    argViews.push_back(viewOf(args[i]));
-  for (size_t i = 0; i < numResults; ++i)
-    resultViews.push_back(viewOf(results[i]));
+  for (auto [buffers, count, views, what] :
+       {std::tuple(args, numArgs, &argViews, "argument"),
+        std::tuple(results, numResults, &resultViews, "result")})
+    for (size_t i = 0; i < count; ++i) {
+      llvm::Expected<BufferView> view = viewOf(buffers[i], what, i);
+      if (!view) {
+        setError(error, llvm::toString(view.takeError()));
+        return 1;
+      }
+      views->push_back(std::move(*view));
+    }
   if (llvm::Error e = function->executable.run(argViews, resultViews, function->threads)) {
     setError(error, llvm::toString(std::move(e)));
     return 1;

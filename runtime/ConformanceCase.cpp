@@ -2,6 +2,7 @@
 
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Builder/ModelInfo.h"
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
@@ -287,8 +288,25 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   if (!kind)
     return caseError(dir, "model '" + model + "' is not supported yet");
   config.kind = *kind;
+  // Every parameter given is one of the model's (a misspelt one would be silently unused).
+  if (const ModelInfo *info = modelInfo(model))
+    for (const auto &[key, value] : params)
+      if (!llvm::any_of(info->parameters, [&](const ParameterInfo &p) { return p.name == key; })) {
+        std::vector<std::string> names;
+        for (const ParameterInfo &p : info->parameters)
+          names.push_back(p.name);
+        return caseError(dir, "params." + key.str() + " is not a parameter of model '" +
+                                  model + "' (it has: " + llvm::join(names, ", ") + ")");
+      }
   if (llvm::Error e = readParams(dir, params, config))
     return std::move(e);
+  // cu_seqlens are offsets: an integer array (a float one would be truncated).
+  if (auto it = arrays.find("cu_seqlens"); it != arrays.end()) {
+    DType d = it->second.dtype;
+    if (d != DType::I32 && d != DType::I64)
+      return caseError(dir, std::string("cu_seqlens must be int32 or int64, got ") +
+                                dtypeName(d));
+  }
   if (target == Target::CUDA)
     if (llvm::Error e = cudaUnavailable())
       return std::move(e);

@@ -122,11 +122,19 @@ static void buildKernelSourcePipeline(OpPassManager &pm, const KernelOptions &op
 Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &options) {
   if (options.target == Target::Reference)
     return runtimeError("the reference target has no kernels");
+  // The pipeline's diagnostics become the error's message (they went to stderr, and the
+  // error only said that it failed).
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+    diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+    return success();
+  });
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   buildKernelSourcePipeline(pm, options);
   if (failed(pm.run(module)))
     return runtimeError(llvm::Twine("compiling the op for target '") +
-                        targetName(options.target) + "' failed");
+                        targetName(options.target) + "' failed" +
+                        (diagnostics.empty() ? "" : ": " + diagnostics));
   // What the lowering decided, recorded on the kernel function (now an llvm.func).
   Operation *kernel = SymbolTable::lookupSymbolIn(module, kKernelPrefix.str() + "0");
   if (!kernel)

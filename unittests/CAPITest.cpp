@@ -208,6 +208,15 @@ TEST(CAPI, ErrorsAreMessages) {
   EXPECT_NE(std::string(error).find("takes 3 arguments and 2 results, got 2 and 2"),
             std::string::npos);
   linrec_free_error(error);
+  // A dtype code linrec_dtype does not have is an error, not f32.
+  linrec_buffer badDtype[] = {{q.data(), static_cast<linrec_dtype>(7), 4, tokens},
+                              {q.data(), LINREC_F32, 4, tokens},
+                              {q.data(), LINREC_F32, 4, tokens}};
+  EXPECT_NE(linrec_run(layer, badDtype, 3, results, 2, &error), 0);
+  EXPECT_NE(std::string(error).find("argument #0 has dtype code 7, which is not a linrec_dtype"),
+            std::string::npos)
+      << error;
+  linrec_free_error(error);
   EXPECT_NE(linrec_run(nullptr, args, 3, results, 2, nullptr), 0); // no message requested
   linrec_function_destroy(layer);
   linrec_compiler_destroy(compiler);

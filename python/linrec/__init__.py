@@ -71,7 +71,7 @@ class Layer:
         and DLPack tensors are used in place.
         """
         if self.target != "reference":
-            inputs = {name: _prepare(x) for name, x in inputs.items()}
+            inputs = {name: _prepare(name, x) for name, x in inputs.items()}
         return _run_model(self.model, self._params_json, inputs, self.target, self.schedule)
 
     def backward(self, cotangents, **inputs):
@@ -84,8 +84,8 @@ class Layer:
         derive yet raises ValueError naming the op. "reference" runs the float64 adjoint.
         """
         if self.target != "reference":
-            inputs = {name: _prepare(x) for name, x in inputs.items()}
-            cotangents = {name: _prepare(x) for name, x in cotangents.items()}
+            inputs = {name: _prepare(name, x) for name, x in inputs.items()}
+            cotangents = {name: _prepare(name, x) for name, x in cotangents.items()}
         return _run_model_backward(self.model, self._params_json, inputs, dict(cotangents),
                                    self.target, self.schedule)
 
@@ -109,11 +109,15 @@ def _schedule_entries(schedule):
     return [f"{k.replace('_', '-')}={_option_text(v)}" for k, v in dict(schedule).items()]
 
 
-def _prepare(x):
+def _prepare(name, x):
+    """A NumPy input as the compiled kernels take it: float64 as float32, int64 offsets as
+    int32 (refused, not wrapped, beyond int32's range), C-contiguous."""
     if not isinstance(x, _np.ndarray):
         return x
-    if x.dtype == _np.float64:
+    if x.dtype == _np.float64 and name != "cu_seqlens":
         x = x.astype(_np.float32)
     elif x.dtype == _np.int64:
+        if x.size and (x.max() > _np.iinfo(_np.int32).max or x.min() < _np.iinfo(_np.int32).min):
+            raise ValueError(f"'{name}' holds values beyond int32's range")
         x = x.astype(_np.int32)
     return _np.ascontiguousarray(x)

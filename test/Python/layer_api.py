@@ -63,6 +63,13 @@ for bad, call in [
         q=q, k=k, v=v, gk=gk)),
     ("schedule value", lambda: linrec.Layer("gla", scale=0.25, chunk_size="many")(
         q=q, k=k, v=v, gk=gk)),
+    ("misspelt param", lambda: linrec.Layer("gla", scal=0.25)(q=q, k=k, v=v, gk=gk)),
+    ("float offsets", lambda: layer(q=q[:1], k=k[:1], v=v[:1], gk=gk[:1],
+                                    cu_seqlens=np.array([0.0, q.shape[1]]))),
+    ("wide offsets", lambda: layer(q=q[:1], k=k[:1], v=v[:1], gk=gk[:1],
+                                   cu_seqlens=np.array([0, 2**32 + q.shape[1]], np.int64))),
+    ("chunk too large", lambda: linrec.Layer("gla", scale=0.25, chunk_size=512)(
+        q=q, k=k, v=v, gk=gk)),
     ("zero key dim", lambda: layer(q=q[..., :0], k=k[..., :0], v=v, gk=gk[..., :0])),
     ("zero value dim", lambda: linrec.Layer("gated_delta", scale=1.0)(
         q=q, k=k, v=v[..., :0], g=gk[..., 0], beta=gk[..., 0])),
@@ -79,6 +86,10 @@ for bad, call in [
 # CHECK: model: ValueError: unknown model 'softmax_attention'
 # CHECK: schedule: ValueError: schedule option 'value-tile=8': no such option value-tile
 # CHECK: schedule value: ValueError: schedule option 'chunk-size=many'
+# CHECK: misspelt param: ValueError: gla: params.scal is not a parameter of model 'gla' (it has: scale)
+# CHECK: float offsets: ValueError: gla: cu_seqlens must be int32 or int64, got float64
+# CHECK: wide offsets: ValueError: 'cu_seqlens' holds values beyond int32's range
+# CHECK: chunk too large: ValueError: gla: compiling the op for target 'cpu' failed: 'linrec.recurrence' op chunk size must be in [1, 256], got 512
 # CHECK: zero key dim: ValueError: gla: dim dk = 0 is out of range [1, 65536] (include/linrec/Dialect/Limits.h)
 # CHECK: zero value dim: ValueError: gated_delta: dim dv = 0 is out of range [1, 65536]
 
