@@ -14,6 +14,7 @@
 #include "linrec/Pipelines/ScheduleFlags.h"
 #include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/InputChecks.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
@@ -312,13 +313,15 @@ void copyInto(const Array &result, const BufferView &view) {
 
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
                             nb::dict inputs, const std::string &targetText,
-                            const std::string &schedule, std::optional<nb::dict> callerOut) {
+                            const std::string &schedule, std::optional<nb::dict> callerOut,
+                            bool check) {
   Target target = targetNamed(targetText);
   llvm::json::Value params = parseParams(paramsJson);
   std::map<std::string, CpuArray> tensors;
   std::map<std::string, TensorInfo> infos;
   collectArrays(inputs, "input", tensors, infos);
   KernelOptions options = optionsFor(target, schedule);
+  options.checkInputValues = check;
   unsigned threads = unsigned(options.cpu.threads);
   Session &s = session();
   std::shared_ptr<const PreparedLayer> layer;
@@ -341,6 +344,9 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
       const CpuArray &tensor = tensors.at(name);
       args.push_back(BufferView{const_cast<void *>(tensor.data()), infos.at(name).dtype,
                                 infos.at(name).shape});
+      if (check)
+        if (std::optional<std::string> why = checkInputValues(model, name, args.back()))
+          throw nb::value_error((model + ": input " + *why).c_str());
     }
     std::vector<nb::object> arrays;
     if (callerOut) {
@@ -389,7 +395,7 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
 nb::dict runModelBackwardFromPython(const std::string &model, const std::string &paramsJson,
                                     nb::dict inputs, nb::dict cotangents,
                                     const std::string &targetText, const std::string &schedule,
-                                    std::optional<nb::dict> callerOut) {
+                                    std::optional<nb::dict> callerOut, bool check) {
   Target target = targetNamed(targetText);
   llvm::json::Value params = parseParams(paramsJson);
   std::map<std::string, CpuArray> inputTensors, cotangentTensors;
@@ -397,6 +403,7 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
   collectArrays(inputs, "input", inputTensors, inputInfos);
   collectArrays(cotangents, "cotangent", cotangentTensors, cotangentInfos);
   KernelOptions options = optionsFor(target, schedule);
+  options.checkInputValues = check;
   Session &s = session();
   if (target != Target::Reference) {
     std::shared_ptr<const PreparedLayer> layer;
@@ -416,9 +423,13 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
     if (backward->executable) {
       // The inputs, then one cotangent per output (zeros where none is given), in place.
       std::vector<BufferView> args, results;
-      for (const std::string &name : layer->model.inputNames)
+      for (const std::string &name : layer->model.inputNames) {
         args.push_back(BufferView{const_cast<void *>(inputTensors.at(name).data()),
                                   inputInfos.at(name).dtype, inputInfos.at(name).shape});
+        if (check)
+          if (std::optional<std::string> why = checkInputValues(model, name, args.back()))
+            throw nb::value_error((model + ": input " + *why).c_str());
+      }
       std::deque<std::vector<float>> zeros;
       for (auto [name, shape] : llvm::zip(layer->model.outputNames, layer->resultShapes)) {
         auto it = cotangentTensors.find(name);
@@ -620,12 +631,13 @@ NB_MODULE(_linrec, m) {
         "The model names linrec builds (the conformance format's vocabulary).");
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),
         nb::arg("inputs"), nb::arg("target") = "cpu", nb::arg("schedule") = "",
-        nb::arg("out") = nb::none(),
+        nb::arg("out") = nb::none(), nb::arg("check") = true,
         "Runs a model on named arrays; returns its outputs by name (new NumPy arrays, or the "
         "writable float32 arrays of `out`, by output name, written in place).");
   m.def("run_model_backward", &runModelBackwardFromPython, nb::arg("model"),
         nb::arg("params_json"), nb::arg("inputs"), nb::arg("cotangents"),
         nb::arg("target") = "cpu", nb::arg("schedule") = "", nb::arg("out") = nb::none(),
+        nb::arg("check") = true,
         "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name (new "
         "NumPy arrays, or the writable float32 arrays of `out`, written in place).");
   m.def("model_info", &modelInfoFromPython, nb::arg("model"),

@@ -6,6 +6,7 @@
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/Backward.h"
 #include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/InputChecks.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/KernelSource.h"
 #include "linrec/Runtime/CudaDriver.h"
@@ -404,6 +405,10 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
     return preparedArgs.takeError();
   PreparedModel &prepared = preparedArgs->first;
   std::vector<Array> &args = preparedArgs->second;
+  if (options.checkInputValues)
+    for (const auto &[name, array] : inputs)
+      if (std::optional<std::string> why = checkInputValues(model, name, array))
+        return caseError(model, "input " + *why);
   Expected<std::vector<Array>> results =
       runFunction(*prepared.module, "layer", args, target, compiler, options);
   if (!results)
@@ -424,6 +429,10 @@ runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object
     return preparedArgs.takeError();
   PreparedModel &prepared = preparedArgs->first;
   std::vector<Array> &args = preparedArgs->second;
+  if (options.checkInputValues)
+    for (const auto &[name, array] : inputs)
+      if (std::optional<std::string> why = checkInputValues(model, name, array))
+        return caseError(model, "input " + *why);
   for (const auto &[name, array] : cotangents)
     if (!llvm::is_contained(prepared.outputNames, name))
       return caseError(model, "cotangent for '" + name + "', which is not an output of '" +

@@ -35,7 +35,8 @@ Tensor finalState(const char *shape = "[N, H, dk, dv]") {
   return {"final_state", shape, "float", "the state after the last token", false};
 }
 Tensor logDecay(const char *name, const char *shape, const char *what) {
-  return {name, shape, "float", std::string("log-decay (≤ 0, −∞ a full reset) ") + what, false};
+  return {name, shape, "float", std::string("log-decay (≤ 0, −∞ a full reset) ") + what, false,
+          /*logDecay=*/true};
 }
 Tensor beta() { return {"beta", "[B, T, H]", "float", "the delta rule's write strength", false}; }
 Tensor graw() {
@@ -179,13 +180,13 @@ std::vector<ModelInfo> buildInfos() {
        {q(),
         {"k", "[M, B, T, H, dk]", "float", "each memory's keys", false},
         {"v", "[M, B, T, H, dv]", "float", "each memory's values", false},
-        {"g", "[M, B, T, H]", "float", "each memory's log-decay", false},
+        {"g", "[M, B, T, H]", "float", "each memory's log-decay", false, /*logDecay=*/true},
         {"beta", "[M, B, T, H]", "float", "each memory's β", false},
         {"router_logits", "[B, T, M]", "float", "the router's logits (one router per token)",
          false},
         {"k_shared", "[B, T, H, dk]", "float", "the shared memory's keys (with shared)", true},
         {"v_shared", "[B, T, H, dv]", "float", "its values", true},
-        {"g_shared", "[B, T, H]", "float", "its log-decay", true},
+        {"g_shared", "[B, T, H]", "float", "its log-decay", true, /*logDecay=*/true},
         {"beta_shared", "[B, T, H]", "float", "its β", true},
         initialState("[M, B, H, dk, dv]"),
         {"initial_state_shared", "[B, H, dk, dv]", "float", "the shared memory's initial state",
@@ -212,6 +213,13 @@ std::vector<ModelInfo> buildInfos() {
 llvm::ArrayRef<ModelInfo> linrec::modelInfos() {
   static const std::vector<ModelInfo> infos = buildInfos();
   return infos;
+}
+
+bool linrec::isLogDecayInput(llvm::StringRef model, llvm::StringRef input) {
+  const ModelInfo *info = modelInfo(model);
+  return info && llvm::any_of(info->inputs, [&](const TensorDescription &t) {
+           return t.logDecay && t.name == input;
+         });
 }
 
 const ModelInfo *linrec::modelInfo(llvm::StringRef name) {

@@ -40,17 +40,21 @@ class Layer:
                 ``linrec.schedule_options(target)`` lists them with their defaults and help
                 (cpu: threads, chunk_size, sequential, chunked_products, value_tiles,
                 heads_per_item, ...; gpu: chunk_size, value_tile, two_phase, tensor_cores, ...).
+    check:      refuse inputs outside their domain before running (on by default): NaN or
+                ±inf anywhere, a positive or NaN log-decay (−inf is a full reset); ValueError
+                names the first bad element. Off, such inputs may give garbage.
     **kwargs:   schedule options by name (``threads=2, chunk_size=32``: underscores for the
                 dashes), and the model's parameters, exactly as the conformance format names
                 them; every parameter the model uses must be given (there are no hidden
                 defaults).
     """
 
-    def __init__(self, model, *, target="cpu", schedule=None, **kwargs):
+    def __init__(self, model, *, target="cpu", schedule=None, check=True, **kwargs):
         if model not in models():
             raise ValueError(f"unknown model '{model}'; linrec knows: {', '.join(models())}")
         self.model = model
         self.target = target
+        self.check = check
         known = schedule_options(target)
         entries = _schedule_entries(schedule)
         self.params = {}
@@ -72,7 +76,8 @@ class Layer:
         """
         if self.target != "reference":
             inputs = {name: _prepare(name, x) for name, x in inputs.items()}
-        return _run_model(self.model, self._params_json, inputs, self.target, self.schedule)
+        return _run_model(self.model, self._params_json, inputs, self.target, self.schedule,
+                          check=self.check)
 
     def backward(self, cotangents, **inputs):
         """The gradients of L = Σ ⟨cotangents[name], output name⟩ for every float input.
@@ -87,7 +92,7 @@ class Layer:
             inputs = {name: _prepare(name, x) for name, x in inputs.items()}
             cotangents = {name: _prepare(name, x) for name, x in cotangents.items()}
         return _run_model_backward(self.model, self._params_json, inputs, dict(cotangents),
-                                   self.target, self.schedule)
+                                   self.target, self.schedule, check=self.check)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -102,6 +102,10 @@ def _dispatch_needed(args):
     return False
 
 
+# Whether the ops refuse inputs outside their domain (InputChecks.h): linrec.ops.set_input_checks.
+CHECK_INPUTS = [True]
+
+
 def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
     """Runs `model` on `tensors` (by name; None: absent) into PyTorch-allocated float32
     outputs; returns them in `outputs` order, each cast to its spec's dtype (an empty
@@ -113,7 +117,8 @@ def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
     # NumPy views of the (CPU) tensors: the extension reads them without DLPack's per-tensor
     # Python protocol, the costliest part of a small call.
     _linrec.run_model(model, params, {n: t.numpy() for n, t in inputs.items()}, target,
-                      schedule, out={n: t.numpy() for n, t in out.items()})
+                      schedule, out={n: t.numpy() for n, t in out.items()},
+                      check=CHECK_INPUTS[0])
     result = []
     for name, (shape, dtype) in zip(outputs, specs):
         t = out.get(name, _torch.empty(shape, dtype=_torch.float32))
@@ -131,7 +136,8 @@ def _backward(model, tensors, cotangents, params, schedule, target="cpu"):
            for n, t in inputs.items() if t.is_floating_point()}
     _linrec.run_model_backward(model, params, {n: t.numpy() for n, t in inputs.items()},
                                {n: t.numpy() for n, t in given.items()}, target, schedule,
-                               out={n: t.numpy() for n, t in out.items()})
+                               out={n: t.numpy() for n, t in out.items()},
+                               check=CHECK_INPUTS[0])
     return {n: g.to(tensors[n].dtype) for n, g in out.items()}
 
 

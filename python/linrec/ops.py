@@ -40,7 +40,7 @@ import torch.nn.functional as _F
 from . import _torch_ops
 
 __all__ = [
-    "set_schedule",
+    "set_schedule", "set_input_checks",
     "chunk_linear_attn", "fused_chunk_linear_attn", "fused_recurrent_linear_attn",
     "chunk_simple_gla", "fused_chunk_simple_gla", "fused_recurrent_simple_gla",
     "chunk_gla", "fused_recurrent_gla",
@@ -131,6 +131,15 @@ def set_schedule(**options):
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         entries.append(f"{option}={text}")
     _SCHEDULE[:] = entries
+
+
+def set_input_checks(enabled):
+    """Whether later calls refuse inputs outside their domain before running (on by
+    default): NaN or ±inf anywhere, a positive or NaN log-decay (−inf is a full reset);
+    ValueError names the first bad element. The check reads every input once: on a
+    memory-bound machine it costs 15–35% of a large forward (GLA, T = 4096, d = 128), so a
+    trusted training loop may turn it off (bad inputs may then give garbage, never a crash)."""
+    _torch_ops.CHECK_INPUTS[0] = bool(enabled)
 
 
 def _schedule(chunk_size, scan):

@@ -85,6 +85,12 @@ static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case d
 static cl::opt<bool> emitMlir("emit-mlir",
                               cl::desc("with --case: print the layer the case builds, do not run"),
                               cl::cat(toolCategory));
+static cl::opt<bool> checkInputs(
+    "check-inputs",
+    cl::desc("refuse inputs outside their domain before running: NaN or ±inf anywhere, a "
+             "positive or NaN log-decay (-inf is a full reset); on by default "
+             "(include/linrec/Runtime/InputChecks.h)"),
+    cl::init(true), cl::cat(toolCategory));
 static cl::opt<std::string> allCases("all-cases",
                                      cl::desc("run every case directory under this root; "
                                               "models not supported yet are skipped"),
@@ -487,6 +493,7 @@ int main(int argc, char **argv) {
   if (llvm::Error e = scheduleFlags.apply(kernelOptions.schedule(),
                                           "--target=" + targetName(kernelOptions.target).str()))
     return fail(llvm::toString(std::move(e)));
+  kernelOptions.checkInputValues = checkInputs;
 
   DialectRegistry registry;
   linrec::registerAllDialects(registry);

@@ -36,6 +36,8 @@ struct TensorDescription {
   std::string meaning;
   /// Optional inputs, and inputs or outputs that only some parameter values have.
   bool optional = false;
+  /// A log-decay: every value ≤ 0 (−∞ a full reset).
+  bool logDecay = false;
 };
 
 struct ModelInfo {
@@ -48,6 +50,9 @@ struct ModelInfo {
 llvm::ArrayRef<ModelInfo> modelInfos();
 /// The model named `name`, or null.
 const ModelInfo *modelInfo(llvm::StringRef name);
+
+/// Whether input `input` of `model` is a log-decay.
+bool isLogDecayInput(llvm::StringRef model, llvm::StringRef input);
 
 } // namespace linrec
 

@@ -62,6 +62,9 @@ struct KernelOptions {
   /// linrec-to-nvvm's options; an empty chip (the runtime's default) means the device's
   /// (sm_90a on compute capability 9.0).
   GpuPipelineOptions gpu;
+  /// Whether a model's inputs are checked for values outside their domain before it runs
+  /// (InputChecks.h: the checked mode, on by default). Not part of the kernels' key.
+  bool checkInputValues = true;
 
   /// The options of the target's pipeline.
   const mlir::detail::PassOptions &schedule() const;
