@@ -41,8 +41,17 @@ def Linrec_WindowAttentionOp : Linrec_Op<"window_attention", [Pure]> {
   let assemblyFormat = "$q `,` $k `,` $v `window` $window `size` $size `weighting` $weighting "
       "attr-dict `:` functional-type(operands, results)";
   let extraClassDeclaration = [{
+    /// The window's size for this op's tokens: a window of T tokens or more (static T) sees
+    /// every key a window of T sees, so kernels and band tensors take T (a window written as
+    /// 4096 over 100 tokens allocated 4096-wide bands).
+    int64_t getEffectiveSize() {
+      int64_t tokens = ::llvm::cast<::mlir::RankedTensorType>(getQ().getType()).getDimSize(1);
+      if (::mlir::ShapedType::isDynamic(tokens) || getSize() <= tokens)
+        return getSize();
+      return tokens > 0 ? tokens : 1;
+    }
     /// How many tokens before a query its window reaches (the kernels' history).
-    int64_t getReach() { return ::linrec::windowReach(getWindow(), getSize()); }
+    int64_t getReach() { return ::linrec::windowReach(getWindow(), getEffectiveSize()); }
   }];
   let hasVerifier = 1;
 }

@@ -102,6 +102,10 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &opti
   // The algorithm asked for is marked by the pipeline (linrec-select-algorithm).
   if (auto rec = dyn_cast<RecurrenceOp>(copy))
     rec.setChunkSizeAttr(b.getI64IntegerAttr(options.chunkSize()));
+  // The kernel's T is dynamic: a window beyond this op's T is given as T here, where T is
+  // still known (its history and bands would be sized by the window).
+  if (auto window = dyn_cast<WindowAttentionOp>(op))
+    cast<WindowAttentionOp>(copy).setSizeAttr(b.getI64IntegerAttr(window.getEffectiveSize()));
   func::ReturnOp::create(b, loc, copy->getResults());
   return module;
 }

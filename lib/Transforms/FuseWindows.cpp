@@ -79,7 +79,7 @@ static bool fuseWindow(RecurrenceOp &op) {
   Type denominatorType = window.getDenominator() ? b.getF32Type() : Type();
   auto read = WindowReadOp::create(b, window.getLoc(), args[2].getType(), denominatorType,
                                    args[0], args[1], args[2], window.getWindowAttr(),
-                                   window.getSizeAttr(),
+                                   b.getI64IntegerAttr(window.getEffectiveSize()),
                                    window.getScaleAttr(), window.getWeightingAttr());
   SmallVector<Value> terms;
   for (unsigned i : dropped)
