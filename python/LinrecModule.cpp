@@ -304,11 +304,18 @@ std::vector<BufferView> callerResultViews(nb::dict out, const std::vector<std::s
   return views;
 }
 
-/// Copies a result computed op by op into the caller's array (float32, same shape).
-void copyInto(const Array &result, const BufferView &view) {
-  float *data = static_cast<float *>(view.data);
-  for (size_t i = 0; i < result.data.size(); ++i)
-    data[i] = static_cast<float>(result.data[i]);
+/// A result computed op by op, as Python gets it: copied into the caller's array #i of
+/// `callerOut` when there is one (float32, same shape), a new NumPy array otherwise (float64
+/// from the reference).
+nb::object resultObject(const Array &result, const std::string &name,
+                        const std::optional<nb::dict> &callerOut,
+                        const std::vector<BufferView> &callerViews, size_t i, Target target) {
+  if (!callerOut)
+    return toNumpy(result, target == Target::Reference);
+  float *data = static_cast<float *>(callerViews[i].data);
+  for (size_t j = 0; j < result.data.size(); ++j)
+    data[j] = static_cast<float>(result.data[j]);
+  return (*callerOut)[name.c_str()];
 }
 
 nb::dict runModelFromPython(const std::string &model, const std::string &paramsJson,
@@ -381,14 +388,8 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   }();
   if (!results)
     throw nb::value_error((model + ": " + llvm::toString(results.takeError())).c_str());
-  for (auto [i, name, array] : llvm::enumerate(layer->model.outputNames, *results)) {
-    if (callerOut) {
-      copyInto(array, callerViews[i]);
-      out[name.c_str()] = (*callerOut)[name.c_str()];
-    } else {
-      out[name.c_str()] = toNumpy(array, target == Target::Reference);
-    }
-  }
+  for (auto [i, name, array] : llvm::enumerate(layer->model.outputNames, *results))
+    out[name.c_str()] = resultObject(array, name, callerOut, callerViews, i, target);
   return out;
 }
 
@@ -492,15 +493,9 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
     }
     callerViews = callerResultViews(*callerOut, names, shapes, "gradient");
   }
-  for (auto [i, entry] : llvm::enumerate(*gradients)) {
-    const auto &[name, gradient] = entry;
-    if (callerOut) {
-      copyInto(gradient, callerViews[i]);
-      out[name.c_str()] = (*callerOut)[name.c_str()];
-    } else {
-      out[name.c_str()] = toNumpy(gradient, target == Target::Reference);
-    }
-  }
+  for (auto [i, entry] : llvm::enumerate(*gradients))
+    out[entry.first.c_str()] =
+        resultObject(entry.second, entry.first, callerOut, callerViews, i, target);
   return out;
 }
 
