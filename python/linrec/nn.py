@@ -18,7 +18,6 @@ Everything runs through ``torch.ops.linrec.layer`` (linrec's kernels forward, th
 linrec derives from the model, ``torch.compile``-able); o comes back in q's dtype.
 """
 
-import json as _json
 
 import torch as _torch
 
