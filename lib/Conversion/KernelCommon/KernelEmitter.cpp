@@ -3,6 +3,7 @@
 #include "KernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -378,6 +379,27 @@ Value chunkLogDecay(ImplicitLocOpBuilder &b, ArrayRef<Value> values, IRMapping &
   if (auto vector = dyn_cast<VectorType>(total.getType()))
     floor = vector::BroadcastOp::create(b, vector, floor);
   return arith::MaximumFOp::create(b, total, floor);
+}
+
+Value decayDifference(ImplicitLocOpBuilder &b, Value hiI, Value loI, Value hiJ, Value loJ) {
+  return arith::AddFOp::create(b, arith::SubFOp::create(b, hiI, hiJ),
+                               arith::SubFOp::create(b, loI, loJ));
+}
+
+std::pair<Value, Value> addToDecaySum(ImplicitLocOpBuilder &b, Value hi, Value lo, Value g) {
+  Value sum = arith::AddFOp::create(b, hi, g);
+  // The rounding error of hi + g, from whichever operand is larger in magnitude.
+  Value hiLarger = arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, math::AbsFOp::create(b, hi),
+                                         math::AbsFOp::create(b, g));
+  Value larger = arith::SelectOp::create(b, hiLarger, hi, g);
+  Value smaller = arith::SelectOp::create(b, hiLarger, g, hi);
+  Value error = arith::AddFOp::create(b, arith::SubFOp::create(b, larger, sum), smaller);
+  Value carried = arith::AddFOp::create(b, lo, error);
+  // Renormalized (Fast2Sum: |sum| >= |carried|), so that hi alone is b rounded to f32, as the
+  // forms that take e^{b_i} by itself need.
+  Value hiOut = arith::AddFOp::create(b, sum, carried);
+  Value loOut = arith::SubFOp::create(b, carried, arith::SubFOp::create(b, hiOut, sum));
+  return {hiOut, loOut};
 }
 
 int64_t valueTilesFor(RecurrenceOp op, const RecurrenceAnalysis &analysis, int64_t requested) {

@@ -132,15 +132,32 @@ mlir::LogicalResult checkNoTransposedReads(RecurrenceOp op, llvm::StringRef kern
 /// The floor of a token's log-decay in the chunked forms. They take differences of cumulative
 /// log-decays, b_i − b_j, which −∞ (a full reset, conformance README §3) turns into NaN and
 /// −1e30 into garbage. e^{−20} ≈ 2e−9 of a state survives a floored token, below f32
-/// resolution unless the state before the reset is 10⁴ times the one after, and a floored
-/// token adds only 20 to |b|: the f32 rounding of b after it, |b| · 2⁻²⁴, stays near 2e−6
-/// relative in e^{b_i − b_j}. The token scans multiply by e^{g} and need no floor.
+/// resolution unless the state before the reset is 10⁴ times the one after. The token scans
+/// multiply by e^{g} and need no floor.
 inline constexpr double kLogDecayFloor = -20.0;
 
 /// A token's log-decay of one kind in a chunked form: the sum of the mapped values of
 /// `values` (the body's decays of that kind), at least kLogDecayFloor.
 mlir::Value chunkLogDecay(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> values,
                           mlir::IRMapping &mapping);
+
+/// The chunked forms keep each cumulative log-decay b_i = Σ_{i' <= i} g_{i'} as a pair of
+/// floats hi + lo (addToDecaySum). One f32 rounds b at its own size: after a strong decay
+/// early in a chunk (|b| ~ 100), the weak ones after it (−1e−3) lose their digits, and so
+/// does every b_i − b_j between those tokens, though the reference weighs those pairs by
+/// e^{b_i − b_j} ≈ 1. This is b_i − b_j from the pairs: hi_i − hi_j is rounded at the size of
+/// the difference, lo_i − lo_j restores what the sums of hi rounded away.
+mlir::Value decayDifference(mlir::ImplicitLocOpBuilder &b, mlir::Value hiI, mlir::Value loI,
+                            mlir::Value hiJ, mlir::Value loJ);
+
+/// One step of the pairs' prefix sum, (hi, lo) + g: Neumaier's compensated sum (the rounding
+/// error of hi + g, exact by TwoSum, added to lo), renormalized so that hi is the sum rounded
+/// to f32 and lo what that rounding left out: f64 sums' accuracy in f32 registers (f64 ones
+/// made the GPU schedule spill). Floats or float vectors, elementwise; it relies on the
+/// arithmetic not being reassociated (no fast-math flags).
+std::pair<mlir::Value, mlir::Value> addToDecaySum(mlir::ImplicitLocOpBuilder &b,
+                                                  mlir::Value hi, mlir::Value lo,
+                                                  mlir::Value g);
 
 } // namespace linrec::codegen
 

@@ -42,18 +42,21 @@ struct StateBuffers {
   int64_t dk, dv;             // dv: the width of this work item's value tile
   int64_t fullDv;             // the state's whole value dim
   Value fullValues;           // C x fullDv, written by the prologue
-  Value fullValueDecay;       // C x fullDv, cumulative (null without value decays)
+  // The cumulative decays b (below) are pairs of floats, b = hi + lo (codegen::addToDecaySum):
+  // the buffers named for the decays hold hi, the *Lo buffers lo.
+  Value fullValueDecay, fullValueDecayLo; // C x fullDv, cumulative (null without value decays)
   Value state;                // dk x dv: the current head's view of groupStates
   Value groupStates;          // (heads per item · dk) x dv
   Value keys, keysT;          // C x dk, dk x C
   Value values;               // C x dv view of fullValues (β-scaled for plain writes; 1 for
                               // a normalizer)
   Value betas;                // C (delta)
-  Value scalarDecay;          // C, cumulative (null without scalar decays)
-  Value keyDecay, keyDecayT;  // C x dk, dk x C, cumulative (null without key decays)
-  Value valueDecay;           // C x dv view of fullValueDecay
-  // The decays from each token to the chunk's last, t_i = Σ_{i' > i} g_{i'}, summed from the
-  // end (emitDecaysToEnd): C; C x dk and dk x C; C x fullDv and its value tile.
+  Value scalarDecay, scalarDecayLo;    // C, cumulative (null without scalar decays)
+  Value keyDecay, keyDecayT;           // C x dk, dk x C, cumulative (null without key decays)
+  Value keyDecayLo, keyDecayLoT;       // their lo parts
+  Value valueDecay, valueDecayLo;      // C x dv views of fullValueDecay(Lo)
+  // The decays from each token to the chunk's last, t_i = b_last − b_i (emitDecaysToEnd): C;
+  // C x dk and dk x C; C x fullDv and its value tile.
   Value scalarToEnd, keyToEnd, keyToEndT, fullValueToEnd, valueToEnd;
   Value decayBound;           // f32 per chunk (key decays): the largest |b|
   Value solved;               // C x dv: U
@@ -85,15 +88,13 @@ constexpr int64_t kSubChunk = 16;
 /// measured alike: simple_gla and gated_delta 1-3% faster).
 constexpr int64_t kNearPrefetch = 4;
 
-/// The largest |exponent| a factored product may use: e^{±60} and their products with
-/// O(1) rows stay normal f32 (e^{±88} is the limit), so factoring loses nothing.
-constexpr double kMaxFactoredExponent = 60.0;
-
-/// Below this |b| (less than kMaxFactoredExponent) the rounding of a cumulative log-decay,
-/// |b| · 2⁻²⁴ ≤ 1e−6, is harmless in e^{b_last − b}; above it (strong decays, or a token at
-/// the log-decay floor) the state update takes the decays to the chunk's end summed from the
-/// end instead.
-constexpr double kExactUpdateBound = 16.0;
+/// The largest |exponent| a factored product e^{b_i} e^{−b_j} may use. The two factors round
+/// their exponents apart (|b| · 2⁻²⁴ each), so a pair's weight carries (|b_i| + |b_j|) · 2⁻²⁴
+/// relative error however close b_i and b_j are: tokens after a strong decay in the chunk
+/// would lose digits the reference keeps. Below 16 that stays under 2e−6 (and e^{±88}, the
+/// f32 limit, is far away); stronger chunks take forms whose exponents are the differences
+/// b_i − b_j themselves (sub-chunks, exact sums, the decays to the chunk's end).
+constexpr double kMaxFactoredExponent = 16.0;
 
 class ChunkedKernel {
 public:
@@ -266,6 +267,7 @@ private:
       s.writeValues = tile(s.fullWriteValues);
     if (s.fullValueDecay) {
       s.valueDecay = tile(s.fullValueDecay);
+      s.valueDecayLo = tile(s.fullValueDecayLo);
       s.valueToEnd = tile(s.fullValueToEnd);
     }
   }
@@ -296,16 +298,20 @@ private:
     // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
     if (!u.scalarDecays.empty() && u.keyDecays.empty()) {
       s.scalarDecay = e.alloc({C});
+      s.scalarDecayLo = e.alloc({C});
       s.scalarToEnd = e.alloc({C});
     }
     if (!u.keyDecays.empty()) {
       s.keyDecay = e.alloc({C, s.dk});
       s.keyDecayT = e.alloc({s.dk, C});
+      s.keyDecayLo = e.alloc({C, s.dk});
+      s.keyDecayLoT = e.alloc({s.dk, C});
       s.keyToEnd = e.alloc({C, s.dk});
       s.keyToEndT = e.alloc({s.dk, C});
     }
     if (!u.valueDecays.empty()) {
       s.fullValueDecay = s.valueDecay = e.alloc({C, s.fullDv});
+      s.fullValueDecayLo = s.valueDecayLo = e.alloc({C, s.fullDv});
       s.fullValueToEnd = s.valueToEnd = e.alloc({C, s.fullDv});
       s.valuesDecayed = e.alloc({C, s.dv});
       s.valueMix = e.alloc({C, s.dv});
@@ -528,56 +534,68 @@ private:
     }
   }
 
-  /// t_i = Σ_{i' > i} g_{i'} (before the prefix sums overwrite g). b_last − b_i is the same
-  /// sum, but rounded at the size of b: a token at the log-decay floor adds 20 to |b| and
-  /// costs the later tokens' factors in the state update 2e−6 each.
+  /// b_i = Σ_{i' <= i} g_{i'} in place, as hi + lo (emitPrefixSums); the decays to the
+  /// chunk's end; the transposed key decays' factors (emitChunkFactors).
+  void emitCumulativeDecays(StateBuffers &s) {
+    if (s.scalarDecay)
+      emitPrefixSums(s.scalarDecay, s.scalarDecayLo, 0);
+    if (s.keyDecay)
+      emitPrefixSums(s.keyDecay, s.keyDecayLo, s.dk);
+    if (s.fullValueDecay)
+      emitPrefixSums(s.fullValueDecay, s.fullValueDecayLo, s.fullDv);
+    emitDecaysToEnd(s);
+    if (s.keyDecay)
+      emitChunkFactors(s);
+  }
+
+  /// Replaces the chunk's log-decays g (C x width; C when width is 0) by their prefix sums
+  /// as pairs hi (in place) and lo (codegen::addToDecaySum).
+  void emitPrefixSums(Value hi, Value lo, int64_t width) {
+    Type type = width ? Type(e.vectorOf(width)) : b.getF32Type();
+    auto at = [&](Value i) {
+      return width ? SmallVector<Value>{i, e.index(0)} : SmallVector<Value>{i};
+    };
+    Value zero = e.zeros(type);
+    e.forLoopCarry(e.index(0), e.index(C), 1, ValueRange{zero, zero},
+                   [&](Value i, ValueRange sums) -> SmallVector<Value> {
+                     auto [sum, error] =
+                         codegen::addToDecaySum(b, sums[0], sums[1], e.load(type, hi, at(i)));
+                     e.store(sum, hi, at(i));
+                     e.store(error, lo, at(i));
+                     return {sum, error};
+                   });
+  }
+
+  Value decayDifference(Value hiI, Value loI, Value hiJ, Value loJ) {
+    return codegen::decayDifference(b, hiI, loI, hiJ, loJ);
+  }
+
+  /// t_i = b_last − b_i, the decays from each token to the chunk's last (the state update's
+  /// factors), from the pairs: rounded at the size of t, so a strong decay early in the chunk
+  /// costs the later tokens' factors nothing.
   void emitDecaysToEnd(StateBuffers &s) {
     Value last = e.index(C - 1);
-    auto fromEnd = [&](Value k) { return arith::SubIOp::create(b, last, k); };
     if (s.scalarDecay) {
-      e.store(e.f32(0.0), s.scalarToEnd, {last});
-      e.forLoop(1, C, [&](Value k) {
-        Value i = fromEnd(k), next = arith::AddIOp::create(b, i, e.index(1));
-        e.store(add(scalarAt(s.scalarToEnd, {next}), scalarAt(s.scalarDecay, {next})),
+      Value hiLast = scalarAt(s.scalarDecay, {last}), loLast = scalarAt(s.scalarDecayLo, {last});
+      e.forLoop(0, C, [&](Value i) {
+        e.store(decayDifference(hiLast, loLast, scalarAt(s.scalarDecay, {i}),
+                                scalarAt(s.scalarDecayLo, {i})),
                 s.scalarToEnd, {i});
       });
     }
-    for (auto [decays, toEnd, width] :
-         {std::tuple(s.keyDecay, s.keyToEnd, s.dk),
-          std::tuple(s.fullValueDecay, s.fullValueToEnd, s.fullDv)}) {
-      Value from = decays, to = toEnd;
+    for (auto [hi, lo, toEnd, width] :
+         {std::tuple(s.keyDecay, s.keyDecayLo, s.keyToEnd, s.dk),
+          std::tuple(s.fullValueDecay, s.fullValueDecayLo, s.fullValueToEnd, s.fullDv)}) {
+      Value hiBuffer = hi, loBuffer = lo, to = toEnd;
       int64_t n = width;
-      if (!from)
+      if (!hiBuffer)
         continue;
-      e.store(e.zeros(e.vectorOf(n)), to, {last, e.index(0)});
-      e.forLoop(1, C, [&](Value k) {
-        Value i = fromEnd(k), next = arith::AddIOp::create(b, i, e.index(1));
-        e.store(add(row(to, next, n), row(from, next, n)), to, {i, e.index(0)});
+      Value hiLast = row(hiBuffer, last, n), loLast = row(loBuffer, last, n);
+      e.forLoop(0, C, [&](Value i) {
+        e.store(decayDifference(hiLast, loLast, row(hiBuffer, i, n), row(loBuffer, i, n)), to,
+                {i, e.index(0)});
       });
     }
-  }
-
-  /// b_i = Σ_{i' <= i} g_{i'}, in place; also the transposed key decays.
-  void emitCumulativeDecays(StateBuffers &s) {
-    emitDecaysToEnd(s);
-    if (s.scalarDecay)
-      e.forLoop(1, C, [&](Value i) {
-        Value prev = arith::SubIOp::create(b, i, e.index(1));
-        e.store(add(scalarAt(s.scalarDecay, {i}), scalarAt(s.scalarDecay, {prev})),
-                s.scalarDecay, {i});
-      });
-    for (auto [decays, width] :
-         {std::pair(s.keyDecay, s.dk), std::pair(s.fullValueDecay, s.fullDv)}) {
-      Value buffer = decays;
-      int64_t n = width;
-      if (buffer)
-        e.forLoop(1, C, [&](Value i) {
-          Value prev = arith::SubIOp::create(b, i, e.index(1));
-          e.store(add(row(buffer, i, n), row(buffer, prev, n)), buffer, {i, e.index(0)});
-        });
-    }
-    if (s.keyDecay)
-      emitChunkFactors(s);
   }
 
   /// Key decays: e^{b_i − b_j} = e^{b_i} e^{−b_j}, so when every |b| of the chunk is small
@@ -613,10 +631,11 @@ private:
             factorTransposed(s.writeKeys, s.writeKeysFactoredT);
         },
         [&] {
-          callOutlined("sub_chunk_transposes", s, {s.keys, s.keysT, s.keyDecay, s.keyDecayT},
+          callOutlined("sub_chunk_transposes", s,
+                       {s.keys, s.keysT, s.keyDecay, s.keyDecayT, s.keyDecayLo, s.keyDecayLoT},
                        kRarelyRun, [&](ValueRange args) {
-                         e.transpose(args[0], args[1]);
-                         e.transpose(args[2], args[3]);
+                         for (size_t k = 0; k < args.size(); k += 2)
+                           e.transpose(args[k], args[k + 1]);
                        });
         });
   }
@@ -665,19 +684,22 @@ private:
         },
         [&] {
           callOutlined("sub_chunk_attention", s,
-                       {left, s.attention, s.keyDecay, s.keyDecayT,
-                        writes ? s.writeKeysT : s.keysT, writes ? s.writeKeys : s.keys,
-                        s.keysDecayedT, s.blockQueries, inclusive},
+                       {left, s.attention, s.keyDecay, s.keyDecayT, s.keyDecayLo,
+                        s.keyDecayLoT, writes ? s.writeKeysT : s.keysT,
+                        writes ? s.writeKeys : s.keys, s.keysDecayedT, s.blockQueries,
+                        inclusive},
                        kRarelyRun, [&](ValueRange args) {
                          StateBuffers inner = s;
                          inner.attention = args[1];
                          inner.keyDecay = args[2];
                          inner.keyDecayT = args[3];
-                         inner.keysT = args[4];
-                         inner.keys = args[5];
-                         inner.keysDecayedT = args[6];
-                         inner.blockQueries = args[7];
-                         emitSubChunkAttention(inner, args[0], args[8]);
+                         inner.keyDecayLo = args[4];
+                         inner.keyDecayLoT = args[5];
+                         inner.keysT = args[6];
+                         inner.keys = args[7];
+                         inner.keysDecayedT = args[8];
+                         inner.blockQueries = args[9];
+                         emitSubChunkAttention(inner, args[0], args[10]);
                        });
         });
   }
@@ -703,8 +725,10 @@ private:
                                          positions, splat(e.indexToF32(bound), C));
       Value weight = splat(e.f32(1.0), C);
       if (s.scalarDecay)
-        weight = exp(sub(splat(scalarAt(s.scalarDecay, {i}), C),
-                         e.load(rowType, s.scalarDecay, {e.index(0)})));
+        weight = exp(decayDifference(splat(scalarAt(s.scalarDecay, {i}), C),
+                                     splat(scalarAt(s.scalarDecayLo, {i}), C),
+                                     e.load(rowType, s.scalarDecay, {e.index(0)}),
+                                     e.load(rowType, s.scalarDecayLo, {e.index(0)})));
       weight = arith::SelectOp::create(b, keep, weight, e.zeros(rowType));
       e.store(mul(row(s.attention, i, C), weight), s.attention, {i, e.index(0)});
     });
@@ -779,13 +803,14 @@ private:
         emitOffDiagonalBlock(s, r, arith::MulIOp::create(b, colBlock, e.index(block)), block);
       });
       // The diagonal block factors through its first row too when the decay across the block
-      // is bounded: the keys' factors e^{b_r − b_j} (j >= r) are then at most e^{60}, the
-      // queries' at least e^{−60}, both normal f32. Stronger decays take the exact path.
+      // is bounded (kMaxFactoredExponent): the keys' factors e^{b_r − b_j} (j >= r) are then
+      // small enough to round harmlessly. Stronger decays take the exact path.
       Value last = arith::AddIOp::create(b, r, e.index(block - 1));
       Value span = vector::ReductionOp::create(
           b, vector::CombiningKind::MAXIMUMF,
           sub(row(s.keyDecay, r, s.dk), row(s.keyDecay, last, s.dk)));
-      Value bounded = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, span, e.f32(60.0));
+      Value bounded = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, span,
+                                            e.f32(kMaxFactoredExponent));
       e.ifThenElse(
           bounded, [&] { emitFactoredDiagonalBlock(s, r, block, inclusive); },
           [&] { emitDiagonalBlock(s, left, r, block, inclusive); });
@@ -801,10 +826,12 @@ private:
 
   /// blockQueries = left[r : r+block] ⊙ e^{b − b_r}.
   void emitDecayedBlockQueries(StateBuffers &s, Value left, Value r, int64_t block) {
-    Value bRef = row(s.keyDecay, r, s.dk);
+    Value hiRef = row(s.keyDecay, r, s.dk), loRef = row(s.keyDecayLo, r, s.dk);
     e.forLoop(0, block, [&](Value i) {
       Value at = arith::AddIOp::create(b, i, r);
-      Value decayed = mul(row(left, at, s.dk), exp(sub(row(s.keyDecay, at, s.dk), bRef)));
+      Value exponent = decayDifference(row(s.keyDecay, at, s.dk), row(s.keyDecayLo, at, s.dk),
+                                       hiRef, loRef);
+      Value decayed = mul(row(left, at, s.dk), exp(exponent));
       e.store(decayed, s.blockQueries, {i, e.index(0)});
     });
   }
@@ -814,8 +841,10 @@ private:
   void emitOffDiagonalBlock(StateBuffers &s, Value r, Value c, int64_t block) {
     VectorType keysRow = e.vectorOf(block);
     e.forLoop(0, s.dk, [&](Value d) {
-      Value exponent = sub(splat(scalarAt(s.keyDecayT, {d, r}), block),
-                           e.load(keysRow, s.keyDecayT, {d, c}));
+      Value exponent = decayDifference(splat(scalarAt(s.keyDecayT, {d, r}), block),
+                                       splat(scalarAt(s.keyDecayLoT, {d, r}), block),
+                                       e.load(keysRow, s.keyDecayT, {d, c}),
+                                       e.load(keysRow, s.keyDecayLoT, {d, c}));
       e.store(mul(e.load(keysRow, s.keysT, {d, c}), exp(exponent)), s.keysDecayedT,
               {d, e.index(0)});
     });
@@ -827,10 +856,12 @@ private:
   /// inside the sub-chunk [r, r + rows).
   void emitDiagonalBlock(StateBuffers &s, Value left, Value r, int64_t rows, Value inclusive) {
     e.forLoop(r, arith::AddIOp::create(b, r, e.index(rows)), [&](Value i) {
-      Value q = row(left, i, s.dk), bi = row(s.keyDecay, i, s.dk);
+      Value q = row(left, i, s.dk);
+      Value hiI = row(s.keyDecay, i, s.dk), loI = row(s.keyDecayLo, i, s.dk);
       Value end = arith::AddIOp::create(b, i, inclusive);
       e.forLoop(r, end, [&](Value j) {
-        Value decay = exp(sub(bi, row(s.keyDecay, j, s.dk)));
+        Value decay = exp(
+            decayDifference(hiI, loI, row(s.keyDecay, j, s.dk), row(s.keyDecayLo, j, s.dk)));
         Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                                 mul(mul(q, row(s.keys, j, s.dk)), decay));
         e.store(dot, s.attention, {i, j});
@@ -841,15 +872,15 @@ private:
   /// A mix A · rhs whose right-hand side's columns decay: A (C x C), the cumulative decays
   /// (C x width), and two C x width scratch buffers.
   struct DecayedColumns {
-    Value attention, decays;
+    Value attention, decays, decaysLo;
     int64_t width;
     Value decayed, mixed;
   };
   DecayedColumns valueColumns(const StateBuffers &s) {
-    return {s.attention, s.valueDecay, s.dv, s.valuesDecayed, s.valueMix};
+    return {s.attention, s.valueDecay, s.valueDecayLo, s.dv, s.valuesDecayed, s.valueMix};
   }
   DecayedColumns keyColumns(const StateBuffers &s) {
-    return {s.attention, s.keyDecay, s.dk, s.scaled, s.keyMix};
+    return {s.attention, s.keyDecay, s.keyDecayLo, s.dk, s.scaled, s.keyMix};
   }
 
   /// target[i] += Σ_{j<=i} attention[i][j] · rhs[j] ⊙ e^{b_i − b_j}, b the columns' decays
@@ -887,12 +918,14 @@ private:
 
   void emitExactDecayedMix(const DecayedColumns &c, Value rhs, Value target) {
     e.forLoop(0, C, [&](Value i) {
-      Value bi = row(c.decays, i, c.width);
+      Value hiI = row(c.decays, i, c.width), loI = row(c.decaysLo, i, c.width);
       Value acc = e.forLoopCarry(
           e.index(0), arith::AddIOp::create(b, i, e.index(1)), row(target, i, c.width),
           [&](Value j, Value sum) {
             Value weight = splat(scalarAt(c.attention, {i, j}), c.width);
-            Value term = mul(row(rhs, j, c.width), exp(sub(bi, row(c.decays, j, c.width))));
+            Value exponent = decayDifference(hiI, loI, row(c.decays, j, c.width),
+                                             row(c.decaysLo, j, c.width));
+            Value term = mul(row(rhs, j, c.width), exp(exponent));
             return vector::FMAOp::create(b, weight, term, sum).getResult();
           });
       e.store(acc, target, {i, e.index(0)});
@@ -993,11 +1026,10 @@ private:
     VectorType chunkRow = e.vectorOf(C);
     Value exactFactors;
     if (s.keyDecay) {
-      // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row, unless
-      // its b is large enough for the rounding to show. (Unordered: NaN, like every bound
-      // that does not factor, takes the exact factors.)
-      exactFactors = arith::CmpFOp::create(b, arith::CmpFPredicate::UGT, s.decayBound,
-                                           e.f32(kExactUpdateBound));
+      // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row; the
+      // others (NaN included) take the decays to the chunk's end.
+      exactFactors = arith::XOrIOp::create(
+          b, s.factored, arith::ConstantIntOp::create(b, b.getI1Type(), 1));
       e.ifThenElse(
           exactFactors,
           [&] {

@@ -6,7 +6,8 @@
 // Each chunk is a sequence of phases; a phase is a thread loop over independent elements:
 //
 //   prologue   token i:      the body's per-token ops → K, V (β-folded), β, decays, Q
-//   cumulative column d:     b_i = Σ_{i' <= i} g_{i'} (f32, in place)
+//   cumulative column d:     b_i = Σ_{i' <= i} g_{i'} (in place, with compensation terms:
+//                            codegen::addToDecaySum)
 //   transpose  (d, i):       Kᵀ and the key decays transposed (conflict-free column reads)
 //   delta      (i, j):       G_ij = Σ_d K_id K_jd e^{b_i − b_j} (j < i)
 //              (i, v):       U_iv = V_iv − Σ_d K_id e^{b_id} S_dv
@@ -68,9 +69,12 @@ struct StateTiles {
   Value keys, keysT;         // C x dk, dk x C
   Value values;              // C x fullDv (β-folded for plain writes; 1 for a normalizer)
   Value betas;               // C (delta)
-  Value scalarDecay;         // C, cumulative (only without key decays)
-  Value keyDecay, keyDecayT; // C x dk, dk x C, cumulative (scalar decays folded in)
-  Value valueDecay;          // C x fullDv, cumulative
+  // Cumulative decays are pairs hi + lo (codegen::decayDifference): the tiles named for the
+  // decays hold hi, the *Lo tiles lo.
+  Value scalarDecay, scalarDecayLo; // C (only without key decays)
+  Value keyDecay, keyDecayT;        // C x dk, dk x C (scalar decays folded in)
+  Value keyDecayLoT;                // dk x C
+  Value valueDecay, valueDecayLo;   // C x fullDv
   Value solved;              // C x dv: U (delta)
   Value attention;           // C x C: A per read, G for the delta rule
   SmallVector<Value> queries, results; // per read: C x dk (scaled), C x dv
@@ -246,14 +250,22 @@ private:
       s.solved = tile({C, s.dv});
     }
     // With key decays, scalar decays fold into them (e^{g} diag(e^{gk}) = diag(e^{g + gk})).
-    if (!u.scalarDecays.empty() && u.keyDecays.empty())
+    // The lo parts in f16: at most half an f32 ulp of b (6e−5 at |b| ~ 1000), they keep an
+    // absolute resolution near 6e−8 there, and cost half the workgroup memory.
+    Type f16 = b.getF16Type();
+    if (!u.scalarDecays.empty() && u.keyDecays.empty()) {
       s.scalarDecay = tile({C});
+      s.scalarDecayLo = tile({C}, f16);
+    }
     if (!u.keyDecays.empty()) {
       s.keyDecay = tile({C, s.dk});
       s.keyDecayT = tile({s.dk, C});
+      s.keyDecayLoT = tile({s.dk, C}, f16);
     }
-    if (!u.valueDecays.empty())
+    if (!u.valueDecays.empty()) {
       s.valueDecay = tile({C, s.fullDv});
+      s.valueDecayLo = tile({C, s.fullDv}, f16);
+    }
     s.attention = tile({C, C});
     for (size_t r = 0; r < u.reads.size(); ++r) {
       s.queries.push_back(tile({C, s.dk}));
@@ -298,6 +310,24 @@ private:
   }
   Value valueExponent(StateTiles &s, Value i, Value v) {
     return at(s.valueDecay, {i, addIndex(column0, v)});
+  }
+  /// b_i − b_j of the key side at key d (d unused for scalar decays), from the pairs; null
+  /// without decays.
+  Value keyExponentDifference(StateTiles &s, Value i, Value j, Value d) {
+    if (s.keyDecay)
+      return codegen::decayDifference(b, at(s.keyDecayT, {d, i}), at(s.keyDecayLoT, {d, i}),
+                                      at(s.keyDecayT, {d, j}), at(s.keyDecayLoT, {d, j}));
+    if (s.scalarDecay)
+      return codegen::decayDifference(b, at(s.scalarDecay, {i}), at(s.scalarDecayLo, {i}),
+                                      at(s.scalarDecay, {j}), at(s.scalarDecayLo, {j}));
+    return {};
+  }
+  Value valueExponentDifference(StateTiles &s, Value i, Value j, Value v) {
+    Value column = addIndex(column0, v);
+    return codegen::decayDifference(b, at(s.valueDecay, {i, column}),
+                                    at(s.valueDecayLo, {i, column}),
+                                    at(s.valueDecay, {j, column}),
+                                    at(s.valueDecayLo, {j, column}));
   }
 
   //===--------------------------------------------------------------------===//
@@ -558,27 +588,35 @@ private:
     return rows;
   }
 
-  /// b_i = Σ_{i' <= i} g_{i'}, in place, one column per thread.
+  /// b_i = Σ_{i' <= i} g_{i'}, in place, one column per thread, as the pair hi (in place) and
+  /// lo (codegen::addToDecaySum).
   void emitCumulativeDecays(StateTiles &s) {
-    auto scan = [&](Value buffer, function_ref<SmallVector<Value>(Value)> indices) {
-      Value running = at(buffer, indices(e.index(0)));
-      e.forLoopCarry(e.index(1), e.index(C), running, [&](Value i, Value acc) {
-        Value next = add(acc, at(buffer, indices(i)));
-        e.store(next, buffer, indices(i));
-        return next;
-      });
+    using Indices = function_ref<SmallVector<Value>(Value)>;
+    auto scan = [&](Value hi, Indices hiAt, Value lo, Indices loAt) {
+      Value zero = e.f32(0.0);
+      e.forLoopCarry(e.index(0), e.index(C), 1, ValueRange{zero, zero},
+                     [&](Value i, ValueRange sums) -> SmallVector<Value> {
+                       auto [sum, error] =
+                           codegen::addToDecaySum(b, sums[0], sums[1], at(hi, hiAt(i)));
+                       e.store(sum, hi, hiAt(i));
+                       e.store(error, lo, loAt(i));
+                       return {sum, error};
+                     });
     };
     if (s.scalarDecay)
       threads(1, [&](Value) {
-        scan(s.scalarDecay, [](Value i) { return SmallVector<Value>{i}; });
+        auto rowAt = [](Value i) { return SmallVector<Value>{i}; };
+        scan(s.scalarDecay, rowAt, s.scalarDecayLo, rowAt);
       });
     if (s.keyDecay)
       threads(s.dk, [&](Value d) {
-        scan(s.keyDecay, [&](Value i) { return SmallVector<Value>{i, d}; });
+        scan(s.keyDecay, [&](Value i) { return SmallVector<Value>{i, d}; }, s.keyDecayLoT,
+             [&](Value i) { return SmallVector<Value>{d, i}; });
       });
     if (s.valueDecay)
       threads(s.fullDv, [&](Value v) {
-        scan(s.valueDecay, [&](Value i) { return SmallVector<Value>{i, v}; });
+        auto elementAt = [&](Value i) { return SmallVector<Value>{i, v}; };
+        scan(s.valueDecay, elementAt, s.valueDecayLo, elementAt);
       });
   }
 
@@ -647,7 +685,7 @@ private:
       Value score = where(keep, [&] {
         Value dot = at(s.attention, {i, j});
         if (s.scalarDecay)
-          dot = mul(dot, exp(sub(at(s.scalarDecay, {i}), at(s.scalarDecay, {j}))));
+          dot = mul(dot, exp(keyExponentDifference(s, i, j, Value())));
         return dot;
       });
       e.store(score, s.attention, {i, j});
@@ -674,7 +712,7 @@ private:
             Value score = where(keep, [&] {
               return sum(s.dk, [&](Value d) {
                 Value term = mul(at(left, {i, d}), at(s.keysT, {d, j}));
-                return mul(term, exp(sub(at(s.keyDecayT, {d, i}), at(s.keyDecayT, {d, j}))));
+                return mul(term, exp(keyExponentDifference(s, i, j, d)));
               });
             });
             e.store(score, s.attention, {i, j});
@@ -686,12 +724,12 @@ private:
       Value first = e.index(r);
       threads(kSubChunk, s.dk, [&](Value i, Value d) {
         Value row = addIndex(first, i);
-        Value exponent = sub(at(s.keyDecayT, {d, row}), at(s.keyDecayT, {d, first}));
+        Value exponent = keyExponentDifference(s, row, first, d);
         e.store(mul(at(left, {row, d}), exp(exponent)), s.blockRowsH, {i, d});
       });
       threads(s.dk, width, [&](Value d, Value j) {
         Value key = where(ult(j, first), [&] {
-          Value exponent = sub(at(s.keyDecayT, {d, first}), at(s.keyDecayT, {d, j}));
+          Value exponent = keyExponentDifference(s, first, j, d);
           return mul(at(s.keysT, {d, j}), exp(exponent));
         });
         e.store(key, s.blockColumnsH, {d, j});
@@ -716,11 +754,11 @@ private:
         Value dot = sum(s.dk, [&](Value d) {
           Value term = mul(at(left, {i, d}), at(s.keysT, {d, j}));
           if (s.keyDecay)
-            term = mul(term, exp(sub(at(s.keyDecayT, {d, i}), at(s.keyDecayT, {d, j}))));
+            term = mul(term, exp(keyExponentDifference(s, i, j, d)));
           return term;
         });
         if (s.scalarDecay)
-          dot = mul(dot, exp(sub(at(s.scalarDecay, {i}), at(s.scalarDecay, {j}))));
+          dot = mul(dot, exp(keyExponentDifference(s, i, j, Value())));
         return dot;
       });
       e.store(score, s.attention, {i, j});
@@ -810,7 +848,7 @@ private:
       Value mixed = sum(e.index(0), addIndex(i, e.index(1)), [&](Value j) {
         Value term = mul(at(s.attention, {i, j}), solvedAt(s, j, v));
         if (bvi)
-          term = mul(term, exp(sub(bvi, valueExponent(s, j, v))));
+          term = mul(term, exp(valueExponentDifference(s, i, j, v)));
         return term;
       });
       e.store(add(out, mixed), s.results[r], {i, v});
@@ -831,8 +869,8 @@ private:
         });
       threads(s.dk, C, [&](Value d, Value j) {
         Value k = at(s.keys, {j, d});
-        if (Value keyLast = keyExponent(s, last, d))
-          k = mul(k, exp(sub(keyLast, keyExponent(s, j, d))));
+        if (Value exponent = keyExponentDifference(s, last, j, d))
+          k = mul(k, exp(exponent));
         e.store(k, s.columnsH, {d, j});
       });
       convertSolved(s);
@@ -850,10 +888,10 @@ private:
       Value written = sum(C, [&](Value j) {
         Value k = at(s.keys, {j, d});
         if (keyLast)
-          k = mul(k, exp(sub(keyLast, keyExponent(s, j, d))));
+          k = mul(k, exp(keyExponentDifference(s, last, j, d)));
         Value u = solvedAt(s, j, v);
         if (valueLast)
-          u = mul(u, exp(sub(valueLast, valueExponent(s, j, v))));
+          u = mul(u, exp(valueExponentDifference(s, last, j, v)));
         return mul(k, u);
       });
       e.store(add(decayed, written), s.state, {d, v});

@@ -4,6 +4,10 @@ Copies the cases named (or every case with a log-decay input) from --cases into 
 --fraction (5%) of every log-decay input's entries and one whole token to --log-decay, and makes the
 float64 reference's outputs the expected ones (its gradients are the backward's reference:
 linrec-run checks a compiled backward against the reference adjoint).
+
+With --weak, every log-decay is --weak instead, except runs of 1 to 8 tokens at random positions
+(one run per 40 tokens) set to --log-decay in every head and channel: strong decays anywhere in a
+chunk, followed by weak ones, whose cumulative sums lose their digits in a single f32.
 """
 import argparse
 import json
@@ -20,6 +24,7 @@ parser.add_argument("--cases", required=True)
 parser.add_argument("--out", required=True)
 parser.add_argument("--log-decay", type=float, required=True)
 parser.add_argument("--fraction", type=float, default=0.05)
+parser.add_argument("--weak", type=float)
 parser.add_argument("--linrec-run", default="linrec-run")
 parser.add_argument("names", nargs="*")
 args = parser.parse_args()
@@ -41,9 +46,15 @@ for name in names:
     for n in decays:
         path = os.path.join(case, spec["inputs"][n])
         g = np.load(path)
-        g[rng.random(g.shape) < args.fraction] = args.log_decay
-        if g.shape[1] > 3:  # [B, T, ...]: one token resets in every head and channel
-            g[:, g.shape[1] // 2] = args.log_decay
+        if args.weak is not None:
+            g[...] = args.weak
+            tokens = g.shape[1]
+            for start in rng.integers(0, tokens, size=max(1, tokens // 40)):
+                g[:, start:start + int(rng.integers(1, 9))] = args.log_decay
+        else:
+            g[rng.random(g.shape) < args.fraction] = args.log_decay
+            if g.shape[1] > 3:  # [B, T, ...]: one token resets in every head and channel
+                g[:, g.shape[1] // 2] = args.log_decay
         np.save(path, g.astype(np.float32))
     expected = case + ".reference"
     # The stale expected outputs make the reference run report FAIL; its outputs are right.
