@@ -36,8 +36,9 @@ template <template <typename> class Option> struct AlgorithmChoice {
   template <typename Owner>
   explicit AlgorithmChoice(Owner &owner)
       : sequential(owner, "sequential",
-                   llvm::cl::desc("Every recurrence runs the exact token-by-token scan (decode "
-                                  "steps, or to cross-check the chunked forms)"),
+                   llvm::cl::desc("Every recurrence runs the token-by-token scan, the "
+                                  "recurrence step by step in f32 (decode steps, or to "
+                                  "cross-check the chunked forms)"),
                    llvm::cl::init(false)),
         chunkedProducts(owner, "chunked-products",
                         llvm::cl::desc("Recurrences that read products of states (tensor "

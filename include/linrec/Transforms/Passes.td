@@ -37,7 +37,7 @@ def LinrecClassify : Pass<"linrec-classify"> {
 def LinrecSelectAlgorithm : Pass<"linrec-select-algorithm"> {
   let summary = "Mark recurrences with the algorithm asked for instead of the analysis's";
   let description = [{
-    With `sequential`, every `linrec.recurrence` is marked `algorithm = sequential` (the exact
+    With `sequential`, every `linrec.recurrence` is marked `algorithm = sequential` (the token
     scan: decode steps, cross-checks); with `chunked-products`, every recurrence whose reads of
     state products have the chunked product form (tensor attention) is marked
     `chunked_product`. Runs right after `linrec-normalize`, before the fusion passes, which
