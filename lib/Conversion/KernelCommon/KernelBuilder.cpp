@@ -169,10 +169,14 @@ void KernelBuilder::fill(Value buffer, double value) {
   forLoop(0, type.getDimSize(0), [&](Value r) { store(row, buffer, {r, index(0)}); });
 }
 
-void KernelBuilder::matmul(Value a, Value bMat, Value c, bool accumulate) {
+void KernelBuilder::matmul(Value a, Value bMat, Value c, bool accumulate,
+                           bool lowerTriangular, Value diagonal) {
   auto aType = cast<MemRefType>(a.getType()), bType = cast<MemRefType>(bMat.getType());
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
   assert(bType.getDimSize(0) == k && "matmul inner dims differ");
+  assert((!lowerTriangular || k >= m) && "a lower-triangular A ends with its rows' own keys");
+  if (!diagonal)
+    diagonal = index(k - m); // row 0's last key
   // Register tiles: `rows` rows of C times a `width`-wide column strip stay in vector
   // registers across the K loop; each B row segment is loaded once per `rows` FMAs.
   auto tile = [&](Value row0, int64_t rows, int64_t col0, int64_t width) {
@@ -182,16 +186,30 @@ void KernelBuilder::matmul(Value a, Value bMat, Value c, bool accumulate) {
       Value row = arith::AddIOp::create(b, row0, index(r));
       accs.push_back(accumulate ? load(rowType, c, {row, index(col0)}) : zeros(rowType));
     }
-    accs = forLoopCarry(index(0), index(k), 1, accs, [&](Value kk, ValueRange sums) {
-      Value bRow = load(rowType, bMat, {kk, index(col0)});
-      SmallVector<Value> next;
-      for (int64_t r = 0; r < rows; ++r) {
-        Value row = arith::AddIOp::create(b, row0, index(r));
-        Value aik = vector::BroadcastOp::create(b, rowType, load(b.getF32Type(), a, {row, kk}));
-        next.push_back(vector::FMAOp::create(b, aik, bRow, sums[r]));
+    auto fma = [&](int64_t r, Value kk, Value bRow, Value sum) -> Value {
+      Value row = arith::AddIOp::create(b, row0, index(r));
+      Value aik = vector::BroadcastOp::create(b, rowType, load(b.getF32Type(), a, {row, kk}));
+      return vector::FMAOp::create(b, aik, bRow, sum);
+    };
+    // Lower-triangular: the B rows before the tile's diagonal for every row of it, then the
+    // triangle (row r of the tile takes B rows up to row0 + diagonal + r).
+    Value triangle = arith::MinUIOp::create(b, arith::AddIOp::create(b, row0, diagonal),
+                                            index(k - rows));
+    accs = forLoopCarry(index(0), lowerTriangular ? triangle : index(k), 1, accs,
+                        [&](Value kk, ValueRange sums) {
+                          Value bRow = load(rowType, bMat, {kk, index(col0)});
+                          SmallVector<Value> next;
+                          for (int64_t r = 0; r < rows; ++r)
+                            next.push_back(fma(r, kk, bRow, sums[r]));
+                          return next;
+                        });
+    if (lowerTriangular)
+      for (int64_t t = 0; t < rows; ++t) {
+        Value kk = arith::AddIOp::create(b, triangle, index(t));
+        Value bRow = load(rowType, bMat, {kk, index(col0)});
+        for (int64_t r = t; r < rows; ++r)
+          accs[r] = fma(r, kk, bRow, accs[r]);
       }
-      return next;
-    });
     for (int64_t r = 0; r < rows; ++r)
       store(accs[r], c, {arith::AddIOp::create(b, row0, index(r)), index(col0)});
   };

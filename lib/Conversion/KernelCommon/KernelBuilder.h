@@ -67,8 +67,15 @@ public:
   void transpose(mlir::Value from, mlir::Value to);
 
   /// C[M x N] (+)= A[M x K] · B[K x N] on row-major f32 buffers of static shape, in register
-  /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters).
-  void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate);
+  /// tiles of `matmulRows` rows x `matmulColumns` columns (schedule parameters). With
+  /// `lowerTriangular` (queries against keys that end with the queries' own tokens, K >= M),
+  /// row i takes the rows j <= i + K − M of B only, never multiplying A's (masked) entries
+  /// above that diagonal: a NaN or infinite later token would turn their zeros into NaN
+  /// (0 · NaN), and outputs must not depend on later tokens. It also skips the tiles above.
+  /// `diagonal` (an index) replaces K − M where row 0's last key is known at run time only;
+  /// rows whose last key would fall past K (padding) are clamped.
+  void matmul(mlir::Value a, mlir::Value b, mlir::Value c, bool accumulate,
+              bool lowerTriangular = false, mlir::Value diagonal = {});
   /// When set, every matmul calls it inside its row-tile loop with the tile's first row, the
   /// tile's row count and the number of rows the loop covers, so that memory hints can be
   /// spread over the compute.

@@ -97,8 +97,10 @@ void ChunkWindow::emit(const WorkItem &item, Value first) {
         e.store(sum, denominators, {arith::AddIOp::create(b, r0, i)});
       e.store(weights, bandScores, {i, zero});
     });
+    // Query i's last row is i + history: the band ends with the block's own tokens.
     e.matmul(bandScores, e.view(values, r0, b.getIndexAttr(0), band, dv),
-             e.view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false);
+             e.view(out, r0, b.getIndexAttr(0), block, dv), /*accumulate=*/false,
+             /*lowerTriangular=*/true);
   });
 }
 

@@ -427,9 +427,10 @@ private:
     return !block || *block < C;
   }
 
-  void matmulPrefetchingNextChunk(Value a, Value bMat, Value c, bool accumulate) {
+  void matmulPrefetchingNextChunk(Value a, Value bMat, Value c, bool accumulate,
+                                  bool lowerTriangular = false) {
     if (!nextChunk.item || nextChunk.part >= nextChunk.parts) {
-      e.matmul(a, bMat, c, accumulate);
+      e.matmul(a, bMat, c, accumulate, lowerTriangular);
       return;
     }
     int64_t lo = C * nextChunk.part / nextChunk.parts;
@@ -449,7 +450,7 @@ private:
                                       e.chunkPrefetchLocality());
                 });
     };
-    e.matmul(a, bMat, c, accumulate);
+    e.matmul(a, bMat, c, accumulate, lowerTriangular);
     e.rowTileHook = nullptr;
   }
 
@@ -905,7 +906,7 @@ private:
             Value decay = exp(arith::NegFOp::create(b, row(c.decays, j, c.width)));
             e.store(mul(row(rhs, j, c.width), decay), c.decayed, {j, e.index(0)});
           });
-          e.matmul(c.attention, c.decayed, c.mixed, /*accumulate=*/false);
+          e.matmul(c.attention, c.decayed, c.mixed, /*accumulate=*/false, /*lowerTriangular=*/true);
           e.forLoop(0, C, [&](Value i) {
             Value mixed = vector::FMAOp::create(b, row(c.mixed, i, c.width),
                                                 exp(row(c.decays, i, c.width)),
@@ -941,7 +942,8 @@ private:
     emitDecayedRows(s, s.keys);
     if (s.writeKeys) {
       emitAttention(s, s.keys, /*strict=*/true, 0, s.writeKeysT);
-      e.matmul(s.attention, s.writeValues, s.values, /*accumulate=*/false);
+      e.matmul(s.attention, s.writeValues, s.values, /*accumulate=*/false,
+               /*lowerTriangular=*/true);
       e.forLoop(0, C, [&](Value i) {
         e.store(arith::NegFOp::create(b, row(s.values, i, s.dv)), s.values, {i, e.index(0)});
       });
@@ -970,17 +972,19 @@ private:
       if (!hasIntraChunkTerm(read))
         return;
       emitAttention(s, s.queries[r], /*strict=*/true, *block);
-      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
+      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true,
+                                 /*lowerTriangular=*/true);
       return;
     }
     emitDecayedRows(s, s.queries[r]);
     matmulPrefetchingNextChunk(s.scaled, s.state, out, /*accumulate=*/false);
     emitAttention(s, s.queries[r], /*strict=*/read.seesStateBeforeWrite());
     if (!s.valueDecay) {
-      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true);
+      matmulPrefetchingNextChunk(s.attention, s.solved, out, /*accumulate=*/true,
+                                 /*lowerTriangular=*/true);
       if (s.writeKeys) { // + (Q Cᵀ ⊙ Γ ⊙ M) X: the separate writes
         emitAttention(s, s.queries[r], read.seesStateBeforeWrite(), 0, s.writeKeysT);
-        e.matmul(s.attention, s.writeValues, out, /*accumulate=*/true);
+        e.matmul(s.attention, s.writeValues, out, /*accumulate=*/true, /*lowerTriangular=*/true);
       }
       return;
     }
@@ -1010,7 +1014,7 @@ private:
       if (s.keyDecay)
         emitDecayedMix(keyColumns(s), keys, out);
       else
-        e.matmul(s.attention, keys, out, /*accumulate=*/true);
+        e.matmul(s.attention, keys, out, /*accumulate=*/true, /*lowerTriangular=*/true);
     };
     mixInto(s.valuesT, s.keys);
     if (s.writeValuesT)

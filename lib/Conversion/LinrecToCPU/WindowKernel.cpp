@@ -111,8 +111,12 @@ public:
                   [&] { store(sum, denominator, {row, token, head}); }, [] {});
             store(weights, bandScores, {i, zero});
           });
+          // Causal: query i takes the band's keys up to its own, (first + r0 − keyStart −
+          // bandStart) + i.
+          Value ownKey = arith::SubIOp::create(b, arithAdd(first, r0), arithAdd(keyStart, bandStart));
           matmul(bandScores, view(values, bandStart, zero, band, dv),
-                 view(out, r0, zero, kQueryBlock, dv), /*accumulate=*/false);
+                 view(out, r0, zero, kQueryBlock, dv), /*accumulate=*/false,
+                 /*lowerTriangular=*/true, ownKey);
         });
         forLoop(zero, count, [&](Value r) {
           Value token = arith::AddIOp::create(b, first, r);

@@ -82,7 +82,15 @@ void WindowTerm::emitOutputs(Value count, function_ref<void(Value, Value, Value)
     ifThenElse(
         ult(i, count),
         [&] {
-          Value o = sum(span(), [&](Value j) { return mul(at(weights, {i, j}), at(values, {j, v})); });
+          // A zero weight (outside the window: later tokens included) contributes nothing,
+          // even when the value it meets is NaN: outputs never depend on later tokens.
+          Value o = sum(span(), [&](Value j) {
+            Value w = at(weights, {i, j});
+            Value zero = k.f32(0.0);
+            Value outside = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, w, zero);
+            return arith::SelectOp::create(b, outside, zero, mul(w, at(values, {j, v})))
+                .getResult();
+          });
           store(i, v, o);
         },
         [] {});
