@@ -140,7 +140,11 @@ static llvm::Expected<BufferView> viewOf(const linrec_buffer &buffer, const char
                                          size_t index) {
   BufferView view;
   view.data = buffer.data;
-  switch (buffer.dtype) {
+  // The code as an integer: a C caller may pass any int, and reading one outside the
+  // enumerators as the enum type is undefined behaviour in C++ (UBSan: -fsanitize=enum).
+  std::underlying_type_t<linrec_dtype> code;
+  std::memcpy(&code, &buffer.dtype, sizeof(code));
+  switch (code) {
   case LINREC_F32:
     view.dtype = DType::F32;
     break;
@@ -154,7 +158,7 @@ static llvm::Expected<BufferView> viewOf(const linrec_buffer &buffer, const char
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "linrec_run: " + std::string(what) + " #" +
                                        std::to_string(index) + " has dtype code " +
-                                       std::to_string(int(buffer.dtype)) +
+                                       std::to_string(int(code)) +
                                        ", which is not a linrec_dtype");
   }
   if (buffer.rank < 0 || (buffer.rank > 0 && !buffer.shape))

@@ -1647,7 +1647,8 @@ TEST_F(KernelTest, MixtureOfMemoriesIsChunkedAndIgnoresUnroutedTokens) {
   shapes.tokens = T;
   shapes.heads = H;
   shapes.keyDim = shapes.valueDim = d;
-  auto module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  mlir::OwningOpRef<mlir::ModuleOp> owned = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+  mlir::ModuleOp module = *owned;
   auto func = buildLayerFunction(module, "layer", config, shapes);
   ASSERT_TRUE(static_cast<bool>(func)) << llvm::toString(func.takeError());
   {

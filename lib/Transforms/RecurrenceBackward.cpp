@@ -366,7 +366,9 @@ private:
     if (update.index != first)
       return success(); // the pair is added at its first state
     ProductForm form{read, first, second, update.type, read.getQuery(), {}, {}, Value()};
-    for (auto [i, index] : llvm::enumerate(ArrayRef<unsigned>{first, second})) {
+    // (A named array: an ArrayRef of a braced list dies before the loop runs.)
+    unsigned pair[] = {first, second};
+    for (auto [i, index] : llvm::enumerate(pair)) {
       const StateUpdate &u = analysis.states[index];
       form.keys[i] = u.key;
       form.values[i] = u.value;
@@ -681,10 +683,15 @@ private:
     llvm::SmallPtrSet<Value, 4> betaOnly;
     bool scalarGates, keyGates, valueGates;
 
-    std::tuple<ArrayRef<Value>, ArrayRef<Value>, ArrayRef<Value>>
-    splitDecays(ArrayRef<Value> values) const {
+    /// The decays by kind, copied: callers pass the temporary vectors of lookup() and args()
+    /// (views into those died with the statement: ASan's stack-use-after-scope).
+    struct Decays {
+      SmallVector<Value> scalar, key, value;
+    };
+    Decays splitDecays(ArrayRef<Value> values) const {
       size_t s = form.scalarDecays.size(), k = form.keyDecays.size();
-      return {values.take_front(s), values.slice(s, k), values.drop_front(s + k)};
+      return {SmallVector<Value>(values.take_front(s)), SmallVector<Value>(values.slice(s, k)),
+              SmallVector<Value>(values.drop_front(s + k))};
     }
     /// In a body: the read's cotangent as a dv-vector, the written value.
     Value cotangentRow(Body &body, Value dr) const {
@@ -1054,7 +1061,8 @@ private:
     auto asMatrix = [&](Value states) {
       return normalizer ? appendUnitDim(b, loc, states) : states;
     };
-    for (auto [i, index] : llvm::enumerate(ArrayRef<unsigned>{form.first, form.second})) {
+    unsigned pair[] = {form.first, form.second};
+    for (auto [i, index] : llvm::enumerate(pair)) {
       if (index < op.getInits().size())
         c.inits[i] = asMatrix(op.getInits()[index]);
       c.cotangents[i] = asMatrix(adjoints.get(b, loc, op.getFinalStates()[index]));
