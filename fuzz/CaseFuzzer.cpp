@@ -5,12 +5,10 @@
 // builds the model's IR or gives an error, never crashes, and opens nothing outside the
 // directory (its path checks: item 6 of issue 19).
 
-#include "linrec/InitLinrec.h"
+#include "FuzzContext.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Npy.h"
 
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -19,18 +17,6 @@
 
 namespace {
 const char *const kCaseDir = "linrec-case-fuzz";
-
-mlir::MLIRContext &context() {
-  static mlir::MLIRContext *ctx = [] {
-    mlir::DialectRegistry registry;
-    linrec::registerAllDialects(registry);
-    auto *c = new mlir::MLIRContext(registry, mlir::MLIRContext::Threading::DISABLED);
-    c->loadAllAvailableDialects();
-    c->getDiagEngine().registerHandler([](mlir::Diagnostic &) {});
-    return c;
-  }();
-  return *ctx;
-}
 
 /// The case directory with a [1, 4, 1, 2] f32 array under each usual input name.
 bool prepareDirectory() {
@@ -61,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       return 0;
     spec.write(reinterpret_cast<const char *>(data), size);
   }
-  llvm::Expected<linrec::PreparedModel> model = linrec::prepareCase(context(), kCaseDir);
+  llvm::Expected<linrec::PreparedModel> model = linrec::prepareCase(linrec::fuzz::context(), kCaseDir);
   if (!model)
     llvm::consumeError(model.takeError());
   return 0;

@@ -4,12 +4,10 @@
 // the whole CPU pipeline (linrec-to-cpu: normalization, fusion, kernels, LLVM dialect).
 // Diagnostics are swallowed; a crash, a hang or a failed assertion is a finding.
 
-#include "linrec/InitLinrec.h"
+#include "FuzzContext.h"
 #include "linrec/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -18,28 +16,14 @@
 #include <cstdint>
 #include <string>
 
-namespace {
-mlir::MLIRContext &context() {
-  static mlir::MLIRContext *ctx = [] {
-    mlir::DialectRegistry registry;
-    linrec::registerAllDialects(registry);
-    auto *c = new mlir::MLIRContext(registry, mlir::MLIRContext::Threading::DISABLED);
-    c->loadAllAvailableDialects();
-    c->getDiagEngine().registerHandler([](mlir::Diagnostic &) {});
-    return c;
-  }();
-  return *ctx;
-}
-} // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // MLIR's lexer reads its buffer up to a terminating NUL (libFuzzer's data has none).
   std::string text(reinterpret_cast<const char *>(data), size);
   mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(text, &context());
+      mlir::parseSourceString<mlir::ModuleOp>(text, &linrec::fuzz::context());
   if (!module || mlir::failed(mlir::verify(*module)))
     return 0;
-  mlir::PassManager pm(&context());
+  mlir::PassManager pm(&linrec::fuzz::context());
   linrec::buildLinrecToCpuPipeline(pm, linrec::CpuPipelineOptions());
   (void)pm.run(*module);
   return 0;
