@@ -1028,20 +1028,11 @@ private:
     Value scalarLast = s.scalarDecay ? scalarAt(s.scalarDecay, {last}) : Value();
     Value valueLast = s.valueDecay ? row(s.valueDecay, last, s.dv) : Value();
     VectorType chunkRow = e.vectorOf(C);
-    Value exactFactors;
-    if (s.keyDecay) {
-      // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row; the
-      // others (NaN included) take the decays to the chunk's end.
-      exactFactors = arith::XOrIOp::create(
-          b, s.factored, arith::ConstantIntOp::create(b, b.getI1Type(), 1));
-      e.ifThenElse(
-          exactFactors,
-          [&] {
-            e.transpose(s.keyToEnd, s.keyToEndT);
-            e.ifThenElse(s.factored, [&] { e.transpose(s.keys, s.keysT); }, [] {});
-          },
-          [] {});
-    }
+    // A factored chunk has (K ⊙ e^{−b})ᵀ already, to scale by e^{b_last} per row; the others
+    // (NaN included; their Kᵀ is there from emitChunkFactors) take the decays to the chunk's
+    // end.
+    if (s.keyDecay)
+      e.ifThenElse(s.factored, [] {}, [&] { e.transpose(s.keyToEnd, s.keyToEndT); });
     e.forLoop(0, s.dk, [&](Value d) {
       // Row d of the state decays by e^{b_last[d]} (and e^{bv_last} along the row).
       Value factor = e.f32(1.0);
@@ -1071,14 +1062,17 @@ private:
       };
       if (!s.keyDecay)
         return decayKeys();
-      e.ifThenElse(exactFactors, decayKeys, [&] {
-        Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
-        e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
-        if (s.writeKeysFactoredT) {
-          Value writeKeys = e.load(chunkRow, s.writeKeysFactoredT, {d, e.index(0)});
-          e.store(mul(writeKeys, splat(factor, C)), s.writeKeysDecayedT, {d, e.index(0)});
-        }
-      });
+      e.ifThenElse(
+          s.factored,
+          [&] {
+            Value keys = e.load(chunkRow, s.keysDecayedT, {d, e.index(0)});
+            e.store(mul(keys, splat(factor, C)), s.keysDecayedT, {d, e.index(0)});
+            if (s.writeKeysFactoredT) {
+              Value writeKeys = e.load(chunkRow, s.writeKeysFactoredT, {d, e.index(0)});
+              e.store(mul(writeKeys, splat(factor, C)), s.writeKeysDecayedT, {d, e.index(0)});
+            }
+          },
+          decayKeys);
     });
     Value rhs = s.solved;
     if (s.valueDecay) {
