@@ -52,7 +52,8 @@ LogicalResult LinrecDialect::verifyOperationAttribute(Operation *op, NamedAttrib
                name == HeadsPerItemAttrHelper::getNameStr() ||
                name == TokenBlockAttrHelper::getNameStr() ||
                name == GpuScheduleAttrHelper::getNameStr() ||
-               name == WindowReadsAttrHelper::getNameStr();
+               name == WindowReadsAttrHelper::getNameStr() ||
+               name == ValueChecksAttrHelper::getNameStr();
   if (!known)
     return op->emitOpError("has an unknown linrec attribute '") << name << "'";
   if (!isa<FunctionOpInterface>(op))
@@ -65,6 +66,15 @@ LogicalResult LinrecDialect::verifyOperationAttribute(Operation *op, NamedAttrib
   if (name == GpuScheduleAttrHelper::getNameStr() || name == WindowReadsAttrHelper::getNameStr()) {
     if (!isa<UnitAttr>(attribute.getValue()))
       return op->emitOpError("attribute '") << name << "' must be a unit attribute";
+    return success();
+  }
+  if (name == ValueChecksAttrHelper::getNameStr()) {
+    auto checks = dyn_cast<DenseI32ArrayAttr>(attribute.getValue());
+    if (!checks || llvm::any_of(checks.asArrayRef(), [](int32_t c) {
+          return c < int32_t(ValueCheck::None) || c > int32_t(ValueCheck::LogDecay);
+        }))
+      return op->emitOpError("attribute '")
+             << name << "' must be an array<i32> of 0 (none), 1 (finite) or 2 (log-decay)";
     return success();
   }
   return verifyCount(op, attribute, /*allowZero=*/false);
@@ -88,6 +98,11 @@ static LogicalResult verifyArgumentOrResultAttribute(Operation *op, NamedAttribu
   if (attribute.getName().getValue() == "linrec.gate") {
     if (!isa<UnitAttr>(attribute.getValue()))
       return op->emitOpError("attribute 'linrec.gate' must be a unit attribute");
+    return success();
+  }
+  if (attribute.getName().getValue() == kValueStatusAttr) {
+    if (!isa<UnitAttr>(attribute.getValue()))
+      return op->emitOpError("attribute '") << kValueStatusAttr << "' must be a unit attribute";
     return success();
   }
   return verifyNameAttribute(op, attribute);

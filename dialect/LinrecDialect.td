@@ -43,10 +43,14 @@ def Linrec_Dialect : Dialect {
     // The GPU schedule computes window reads (linrec-map-to-gpu's shared-memory diagnostic).
     "::mlir::UnitAttr":$window_reads,
     // On a gpu.launch: the dynamic shared memory it needs, in bytes.
-    "::mlir::IntegerAttr":$shared_memory_bytes
+    "::mlir::IntegerAttr":$shared_memory_bytes,
+    // What a CPU kernel checks of each operand's values as it loads them (linrec::ValueCheck:
+    // 0 nothing, 1 finite, 2 a log-decay); it reports failures in its status argument.
+    "::mlir::DenseI32ArrayAttr":$value_checks
   );
   let hasOperationAttrVerify = 1;
-  // `linrec.name` names a layer function's arguments and results (a StringAttr).
+  // `linrec.name` names a layer function's arguments and results (a StringAttr);
+  // `linrec.value_status` marks the argument its kernels report value checks in.
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{

@@ -347,13 +347,12 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     // The kernel reads the callers' buffers and writes new NumPy arrays (or the caller's
     // `out` arrays) in place.
     std::vector<BufferView> args, results;
+    std::vector<ValueCheck> domains;
     for (const std::string &name : layer->model.inputNames) {
       const CpuArray &tensor = tensors.at(name);
       args.push_back(BufferView{const_cast<void *>(tensor.data()), infos.at(name).dtype,
                                 infos.at(name).shape});
-      if (check)
-        if (std::optional<std::string> why = checkInputValues(model, name, args.back()))
-          throw nb::value_error((model + ": input " + *why).c_str());
+      domains.push_back(inputDomain(model, name, infos.at(name).dtype));
     }
     std::vector<nb::object> arrays;
     if (callerOut) {
@@ -366,7 +365,9 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
     llvm::Error error = llvm::Error::success();
     {
       nb::gil_scoped_release release;
-      error = layer->executable->run(args, results, threads);
+      error = check ? layer->executable->runChecked(args, results, threads,
+                                                    layer->model.inputNames, domains)
+                    : layer->executable->run(args, results, threads);
     }
     if (error)
       throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());
@@ -424,12 +425,13 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
     if (backward->executable) {
       // The inputs, then one cotangent per output (zeros where none is given), in place.
       std::vector<BufferView> args, results;
+      // Cotangents are not checked: a NaN there rightly gives NaN gradients.
+      std::vector<std::string> names = layer->model.inputNames;
+      std::vector<ValueCheck> domains;
       for (const std::string &name : layer->model.inputNames) {
         args.push_back(BufferView{const_cast<void *>(inputTensors.at(name).data()),
                                   inputInfos.at(name).dtype, inputInfos.at(name).shape});
-        if (check)
-          if (std::optional<std::string> why = checkInputValues(model, name, args.back()))
-            throw nb::value_error((model + ": input " + *why).c_str());
+        domains.push_back(inputDomain(model, name, inputInfos.at(name).dtype));
       }
       std::deque<std::vector<float>> zeros;
       for (auto [name, shape] : llvm::zip(layer->model.outputNames, layer->resultShapes)) {
@@ -437,6 +439,8 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
         if (it == cotangentTensors.end()) {
           zeros.emplace_back(Array::numElementsOf(shape), 0.0f);
           args.push_back(BufferView{zeros.back().data(), DType::F32, shape});
+          names.push_back("d" + name);
+          domains.push_back(ValueCheck::None);
           continue;
         }
         const TensorInfo &info = cotangentInfos.at(name);
@@ -446,6 +450,8 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
                                  dtypeName(info.dtype) + info.shapeString())
                                     .c_str());
         args.push_back(BufferView{const_cast<void *>(it->second.data()), DType::F32, shape});
+        names.push_back("d" + name);
+        domains.push_back(ValueCheck::None);
       }
       std::vector<nb::object> arrays;
       if (callerOut) {
@@ -459,7 +465,10 @@ nb::dict runModelBackwardFromPython(const std::string &model, const std::string 
       llvm::Error error = llvm::Error::success();
       {
         nb::gil_scoped_release release;
-        error = backward->executable->run(args, results, unsigned(options.cpu.threads));
+        error = check ? backward->executable->runChecked(args, results,
+                                                         unsigned(options.cpu.threads), names,
+                                                         domains)
+                      : backward->executable->run(args, results, unsigned(options.cpu.threads));
       }
       if (error)
         throw nb::value_error((model + ": " + llvm::toString(std::move(error))).c_str());

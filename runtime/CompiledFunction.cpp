@@ -42,6 +42,7 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
   auto function = std::make_shared<CompiledFunction>();
   function->numArgs_ = func.getNumArguments();
   function->numResults_ = func.getNumResults();
+  function->verifiedChecks_.assign(func.getNumArguments(), 0);
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   llvm::DenseMap<Value, Slot> slots;
   for (BlockArgument arg : func.getArguments())
@@ -101,6 +102,9 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
     if (!kernel)
       return error(llvm::toString(kernel.takeError()) + "\n" + diagnostics);
     step.kernel = *kernel;
+    for (auto [i, slot] : llvm::enumerate(step.operands))
+      if (slot.kind == Slot::Argument)
+        function->verifiedChecks_[slot.index] |= uint32_t(step.kernel->valueCheck(i));
     function->steps.push_back(std::move(step));
   }
   if (function->steps.empty())
@@ -114,11 +118,14 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
 }
 
 llvm::Error CompiledFunction::run(llvm::ArrayRef<BufferView> args,
-                                  llvm::ArrayRef<BufferView> results, unsigned threads) const {
+                                  llvm::ArrayRef<BufferView> results, unsigned threads,
+                                  std::vector<uint32_t> *failedChecks) const {
   if (args.size() != numArgs_ || results.size() != numResults_)
     return error("the function takes " + llvm::Twine(numArgs_) + " arguments and " +
                  llvm::Twine(numResults_) + " results, got " + llvm::Twine(args.size()) +
                  " and " + llvm::Twine(results.size()));
+  if (failedChecks)
+    failedChecks->assign(numArgs_, 0);
   std::vector<std::vector<float>> scratch(numIntermediates);
   std::vector<BufferView> intermediates(numIntermediates);
   for (const Step &step : steps) {
@@ -165,8 +172,14 @@ llvm::Error CompiledFunction::run(llvm::ArrayRef<BufferView> args,
       intermediates[slot.index] = BufferView{scratch[slot.index].data(), DType::F32, shape};
       kernelResults.push_back(intermediates[slot.index]);
     }
-    if (llvm::Error e = step.kernel->run(operands, kernelResults, threads))
+    uint32_t status = 0;
+    if (llvm::Error e = step.kernel->run(operands, kernelResults, threads, &status))
       return e;
+    // A failed check is the argument's whose kernel checks it that way.
+    if (failedChecks && status)
+      for (auto [i, slot] : llvm::enumerate(step.operands))
+        if (slot.kind == Slot::Argument)
+          (*failedChecks)[slot.index] |= status & uint32_t(step.kernel->valueCheck(i));
   }
   return llvm::Error::success();
 }

@@ -63,8 +63,12 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const KernelOptions 
 
   // The layer function is the entry: C interface, results as out-params.
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+  // A compiled layer's kernels take no status word: the checked mode scans its inputs before
+  // it runs (Executable::runChecked).
+  CpuPipelineOptions cpu = options.cpu;
+  cpu.valueChecks = false;
   PassManager pm(context, ModuleOp::getOperationName());
-  buildLayerToCpuPipeline(pm, options.cpu);
+  buildLayerToCpuPipeline(pm, cpu);
   if (failed(pm.run(module)))
     return error("lowering the layer (linrec-layer-to-cpu) failed:\n" + diagnostics);
   llvm::SetVector<StringRef> leftovers;

@@ -396,6 +396,23 @@ prepareModelFor(MLIRContext &context, StringRef model, const llvm::json::Object 
   return std::make_pair(std::move(*prepared), std::move(args));
 }
 
+/// The checked mode for arrays: they are converted for the kernels anyway, so a scan before
+/// the run costs little beside that (the kernels need not check them again: uncheckedOptions).
+static llvm::Error checkInputs(StringRef model, const std::map<std::string, Array> &inputs,
+                         const KernelOptions &options) {
+  if (options.checkInputValues)
+    for (const auto &[name, array] : inputs)
+      if (std::optional<std::string> why = checkInputValues(model, name, array))
+        return caseError(model, "input " + *why);
+  return llvm::Error::success();
+}
+
+static KernelOptions uncheckedOptions(const KernelOptions &options) {
+  KernelOptions unchecked = options;
+  unchecked.checkInputValues = false;
+  return unchecked;
+}
+
 Expected<std::vector<std::pair<std::string, Array>>>
 runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params,
          const std::map<std::string, Array> &inputs, Target target, KernelCompiler &compiler,
@@ -405,12 +422,10 @@ runModel(MLIRContext &context, StringRef model, const llvm::json::Object &params
     return preparedArgs.takeError();
   PreparedModel &prepared = preparedArgs->first;
   std::vector<Array> &args = preparedArgs->second;
-  if (options.checkInputValues)
-    for (const auto &[name, array] : inputs)
-      if (std::optional<std::string> why = checkInputValues(model, name, array))
-        return caseError(model, "input " + *why);
+  if (llvm::Error e = checkInputs(model, inputs, options))
+    return std::move(e);
   Expected<std::vector<Array>> results =
-      runFunction(*prepared.module, "layer", args, target, compiler, options);
+      runFunction(*prepared.module, "layer", args, target, compiler, uncheckedOptions(options));
   if (!results)
     return caseError(model, llvm::toString(results.takeError()));
   std::vector<std::pair<std::string, Array>> named;
@@ -429,10 +444,8 @@ runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object
     return preparedArgs.takeError();
   PreparedModel &prepared = preparedArgs->first;
   std::vector<Array> &args = preparedArgs->second;
-  if (options.checkInputValues)
-    for (const auto &[name, array] : inputs)
-      if (std::optional<std::string> why = checkInputValues(model, name, array))
-        return caseError(model, "input " + *why);
+  if (llvm::Error e = checkInputs(model, inputs, options))
+    return std::move(e);
   for (const auto &[name, array] : cotangents)
     if (!llvm::is_contained(prepared.outputNames, name))
       return caseError(model, "cotangent for '" + name + "', which is not an output of '" +
@@ -455,7 +468,7 @@ runModelBackward(MLIRContext &context, StringRef model, const llvm::json::Object
     seeds.push_back(it->second);
   }
   Expected<std::vector<Array>> gradients = runFunctionBackward(
-      *prepared.module, "layer", args, seeds, target, compiler, options);
+      *prepared.module, "layer", args, seeds, target, compiler, uncheckedOptions(options));
   if (!gradients)
     return caseError(model, llvm::toString(gradients.takeError()));
   std::vector<std::pair<std::string, Array>> named;

@@ -2,6 +2,7 @@
 
 #include "RuntimeError.h"
 #include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/InputChecks.h"
 
 #include "linrec/Pipelines/Pipelines.h"
 
@@ -193,6 +194,38 @@ Expected<std::vector<Array>> runKernelOp(KernelCompiler &compiler, Operation *op
 llvm::Error Executable::run(llvm::ArrayRef<BufferView> args,
                                llvm::ArrayRef<BufferView> results, unsigned threads) const {
   return kernels ? kernels->run(args, results, threads) : layer->run(args, results, threads);
+}
+
+llvm::Error Executable::runChecked(llvm::ArrayRef<BufferView> args,
+                                   llvm::ArrayRef<BufferView> results, unsigned threads,
+                                   llvm::ArrayRef<std::string> names,
+                                   llvm::ArrayRef<ValueCheck> domains) const {
+  if (names.size() != args.size() || domains.size() != args.size())
+    return runtimeError("the checked mode needs a name and a domain per argument");
+  llvm::ArrayRef<uint32_t> verified;
+  if (kernels)
+    verified = kernels->verifiedChecks();
+  auto checkedInKernel = [&](size_t i) {
+    return i < verified.size() && (verified[i] & uint32_t(domains[i]));
+  };
+  auto scan = [&](size_t i) -> llvm::Error {
+    if (std::optional<std::string> why = checkValues(domains[i], names[i], args[i]))
+      return runtimeError("input " + *why);
+    return llvm::Error::success();
+  };
+  for (size_t i = 0; i < args.size(); ++i)
+    if (!checkedInKernel(i))
+      if (llvm::Error e = scan(i))
+        return e;
+  std::vector<uint32_t> failed;
+  if (llvm::Error e = kernels ? kernels->run(args, results, threads, &failed)
+                              : layer->run(args, results, threads))
+    return e;
+  for (size_t i = 0; i < failed.size(); ++i)
+    if (checkedInKernel(i) && (failed[i] & uint32_t(domains[i])))
+      if (llvm::Error e = scan(i))
+        return e;
+  return llvm::Error::success();
 }
 
 llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp module,

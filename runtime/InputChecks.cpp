@@ -62,33 +62,48 @@ static std::string position(llvm::ArrayRef<int64_t> shape, int64_t flat) {
 }
 
 template <typename T>
-static std::optional<std::string> check(llvm::StringRef model, llvm::StringRef name,
-                                        const T *data, llvm::ArrayRef<int64_t> shape) {
+static std::optional<std::string> check(bool logDecay, llvm::StringRef name, const T *data,
+                                        llvm::ArrayRef<int64_t> shape) {
   int64_t n = Array::numElementsOf(shape);
-  bool logDecay = isLogDecayInput(model, name);
   int64_t i = firstInvalid(data, n, logDecay);
   if (i == n)
     return std::nullopt;
   char value[32];
-  std::snprintf(value, sizeof(value), "%g", double(data[i]));
+  // (A NaN's sign means nothing: "nan" either way.)
+  double x = std::isnan(data[i]) ? std::fabs(double(data[i])) : double(data[i]);
+  std::snprintf(value, sizeof(value), "%g", x);
   return (name + position(shape, i) + " = " + value +
           (logDecay ? ": a log-decay must be <= 0 (-inf is a full reset)"
                     : ": inputs must be finite"))
       .str();
 }
 
-std::optional<std::string> linrec::checkInputValues(llvm::StringRef model, llvm::StringRef name,
-                                                    const BufferView &view) {
+ValueCheck linrec::inputDomain(llvm::StringRef model, llvm::StringRef name, DType dtype) {
+  if (dtype == DType::I32 || dtype == DType::I64)
+    return ValueCheck::None;
+  return isLogDecayInput(model, name) ? ValueCheck::LogDecay : ValueCheck::Finite;
+}
+
+std::optional<std::string> linrec::checkValues(ValueCheck domain, llvm::StringRef name,
+                                               const BufferView &view) {
+  bool logDecay = domain == ValueCheck::LogDecay;
+  if (domain == ValueCheck::None)
+    return std::nullopt;
   if (view.dtype == DType::F32)
-    return check(model, name, static_cast<const float *>(view.data), view.shape);
+    return check(logDecay, name, static_cast<const float *>(view.data), view.shape);
   if (view.dtype == DType::F64)
-    return check(model, name, static_cast<const double *>(view.data), view.shape);
+    return check(logDecay, name, static_cast<const double *>(view.data), view.shape);
   return std::nullopt;
 }
 
 std::optional<std::string> linrec::checkInputValues(llvm::StringRef model, llvm::StringRef name,
+                                                    const BufferView &view) {
+  return checkValues(inputDomain(model, name, view.dtype), name, view);
+}
+
+std::optional<std::string> linrec::checkInputValues(llvm::StringRef model, llvm::StringRef name,
                                                     const Array &array) {
-  if (array.dtype == DType::I32 || array.dtype == DType::I64)
+  if (inputDomain(model, name, array.dtype) == ValueCheck::None)
     return std::nullopt;
-  return check(model, name, array.data.data(), array.shape);
+  return check(isLogDecayInput(model, name), name, array.data.data(), array.shape);
 }

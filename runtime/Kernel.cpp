@@ -56,6 +56,9 @@ std::string KernelOptions::str() const {
   std::string text = targetName(target).str();
   llvm::raw_string_ostream os(text);
   schedule().print(os);
+  // The checked mode compiles CPU kernels that check values (KernelCompiler::compile).
+  if (checkInputValues && target == Target::CPU)
+    os << " checked";
   return text;
 }
 
@@ -156,7 +159,7 @@ MemRefDescriptor::MemRefDescriptor(const BufferView &buffer) {
 }
 
 Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
-                     unsigned threads) const {
+                  unsigned threads, uint32_t *valueStatus) const {
   int64_t numWork = 0;
   if (Error e = check(operands, results, numWork))
     return e;
@@ -170,6 +173,10 @@ Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView
     descriptors.emplace_back(b);
   for (const BufferView &b : results)
     descriptors.emplace_back(b);
+  // The status word the kernel's value checks OR into (atomically: every thread's share).
+  int32_t status = 0;
+  if (!valueChecks_.empty())
+    descriptors.emplace_back(BufferView{&status, DType::I32, {1}});
   std::vector<void *> descriptorPointers;
   for (MemRefDescriptor &d : descriptors)
     descriptorPointers.push_back(d.words.data());
@@ -187,15 +194,17 @@ Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView
   };
   if (threads == 1) {
     work(0, numWork);
-    return Error::success();
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      int64_t begin = numWork * t / threads, end = numWork * (t + 1) / threads;
+      pool.emplace_back(work, begin, end);
+    }
+    for (std::thread &t : pool)
+      t.join();
   }
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    int64_t begin = numWork * t / threads, end = numWork * (t + 1) / threads;
-    pool.emplace_back(work, begin, end);
-  }
-  for (std::thread &t : pool)
-    t.join();
+  if (valueStatus)
+    *valueStatus |= uint32_t(status);
   return Error::success();
 }
 

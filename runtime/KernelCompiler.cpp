@@ -153,6 +153,9 @@ Expected<KernelLayout> lowerKernelSource(ModuleOp module, const KernelOptions &o
     layout.headsPerItem = group.getInt();
   if (auto block = kernel->getAttrOfType<IntegerAttr>(kTokenBlockAttr))
     layout.tokenBlock = block.getInt();
+  if (auto checks = kernel->getAttrOfType<DenseI32ArrayAttr>(kValueChecksAttr))
+    for (int32_t check : checks.asArrayRef())
+      layout.valueChecks.push_back(ValueCheck(check));
   return layout;
 }
 
@@ -188,6 +191,9 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
   // nothing else are one kernel (and one cache entry).
   if (options.target == Target::CPU)
     resolved.cpu.threads = 0;
+  // The checked mode checks inputs inside the CPU kernels, as they load them.
+  if (options.target == Target::CPU)
+    resolved.cpu.valueChecks = options.checkInputValues;
   if (options.target == Target::CUDA && resolved.gpu.chip.empty()) {
     // The device's architecture; sm_90 gets the arch-specific sm_90a features.
     auto driver = CudaDriver::get();
@@ -272,6 +278,7 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
   kernel->valueTiles_ = layout->valueTiles;
   kernel->headsPerItem_ = layout->headsPerItem;
   kernel->tokenBlock_ = layout->tokenBlock;
+  kernel->valueChecks_ = layout->valueChecks;
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

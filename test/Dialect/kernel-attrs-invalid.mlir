@@ -56,3 +56,17 @@ func.func @layer(%x: tensor<4xf32> {linrec.name = 1 : i64}) {
 func.func @layer(%x: tensor<4xf32>) -> (tensor<4xf32> {linrec.nmae = "o"}) {
   return %x : tensor<4xf32>
 }
+
+// -----
+
+// expected-error @+1 {{attribute 'linrec.value_checks' must be an array<i32> of 0 (none), 1 (finite) or 2 (log-decay)}}
+func.func @__linrec_kernel_0() attributes {linrec.value_checks = array<i32: 1, 3>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{attribute 'linrec.value_status' must be a unit attribute}}
+func.func @checked(%status: memref<1xi32> {linrec.value_status = 1 : i32}) {
+  return
+}

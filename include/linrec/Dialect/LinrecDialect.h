@@ -31,6 +31,19 @@ inline constexpr llvm::StringLiteral kWindowReadsAttr =
     LinrecDialect::WindowReadsAttrHelper::getNameStr();
 inline constexpr llvm::StringLiteral kSharedMemoryBytesAttr =
     LinrecDialect::SharedMemoryBytesAttrHelper::getNameStr();
+inline constexpr llvm::StringLiteral kValueChecksAttr =
+    LinrecDialect::ValueChecksAttrHelper::getNameStr();
+/// On a function's argument: the status word (memref<1xi32>) its kernels OR their value-check
+/// failures into (linrec-lower-cpu's value-checks).
+inline constexpr llvm::StringLiteral kValueStatusAttr = "linrec.value_status";
+
+/// What a CPU kernel checks of an operand's values as it loads them (its linrec.value_checks
+/// entry, the runtime's checked mode), and the bit its status word gets when one fails.
+enum class ValueCheck : int32_t {
+  None = 0,     // not checked
+  Finite = 1,   // NaN and ±∞ fail
+  LogDecay = 2, // NaN and positive values fail; −∞ (a full reset) passes
+};
 } // namespace linrec
 
 #endif // LINREC_DIALECT_LINRECDIALECT_H

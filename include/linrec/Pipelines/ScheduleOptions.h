@@ -79,13 +79,21 @@ template <template <typename> class Option> struct CpuKernelSchedule {
         threads(owner, "threads",
                 llvm::cl::desc("Threads the kernels run on, for heads-per-item=0 and fused "
                                "norms over heads (0: the host's hardware threads)"),
-                llvm::cl::init(0)) {}
+                llvm::cl::init(0)),
+        valueChecks(owner, "value-checks",
+                    llvm::cl::desc("Recurrence kernels check the input rows they load, once "
+                                   "per token (NaN or +-inf; in a log-decay NaN or a positive "
+                                   "value), and OR what failed into a status word: a trailing "
+                                   "memref<1xi32> argument of the function that calls them "
+                                   "(the runtime sets it from its checked mode)"),
+                    llvm::cl::init(false)) {}
   Option<int64_t> chunkSize;
   Option<int64_t> matmulRows;
   Option<int64_t> matmulColumns;
   Option<int64_t> valueTiles;
   Option<int64_t> headsPerItem;
   Option<int64_t> threads;
+  Option<bool> valueChecks;
 };
 
 /// linrec-lower-gpu: the GPU schedules' shape.

@@ -31,9 +31,13 @@ public:
           const KernelOptions &options);
 
   /// Runs on the function's arguments and writes its results (each kernel checks its
-  /// buffers). Values passed between kernels live in f32 scratch buffers.
+  /// buffers). Values passed between kernels live in f32 scratch buffers. With
+  /// `failedChecks`: per argument, the ValueCheck bits its kernels' value checks failed.
   llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
-                  unsigned threads) const;
+                  unsigned threads, std::vector<uint32_t> *failedChecks = nullptr) const;
+  /// Per argument, the ValueCheck bits that some kernel checks in every one of its values
+  /// (compiled in the checked mode, KernelOptions::checkInputValues).
+  llvm::ArrayRef<uint32_t> verifiedChecks() const { return verifiedChecks_; }
 
   size_t numArgs() const { return numArgs_; }
   size_t numResults() const { return numResults_; }
@@ -67,6 +71,7 @@ private:
   };
 
   size_t numArgs_ = 0, numResults_ = 0, numIntermediates = 0;
+  std::vector<uint32_t> verifiedChecks_;
   std::vector<Step> steps;
   std::vector<Constant> constants;
 };

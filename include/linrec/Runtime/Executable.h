@@ -15,6 +15,13 @@ struct Executable {
   std::shared_ptr<const CompiledLayer> layer;
   llvm::Error run(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
                   unsigned threads) const;
+  /// run() in the checked mode (InputChecks.h): argument #i, called names[i], may hold values
+  /// of domains[i] only. Arguments that no kernel checks in that domain as it loads them are
+  /// scanned before the run; one whose kernel check failed is scanned after it. Fails with
+  /// "input <name>[i, j, ...] = <value>: <rule>" (results are then garbage).
+  llvm::Error runChecked(llvm::ArrayRef<BufferView> args, llvm::ArrayRef<BufferView> results,
+                         unsigned threads, llvm::ArrayRef<std::string> names,
+                         llvm::ArrayRef<ValueCheck> domains) const;
 };
 
 /// Compiles @funcName of (copies of) `module`; the error says why it compiles neither way.

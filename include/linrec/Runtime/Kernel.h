@@ -62,8 +62,10 @@ struct KernelOptions {
   /// linrec-to-nvvm's options; an empty chip (the runtime's default) means the device's
   /// (sm_90a on compute capability 9.0).
   GpuPipelineOptions gpu;
-  /// Whether a model's inputs are checked for values outside their domain before it runs
-  /// (InputChecks.h: the checked mode, on by default). Not part of the kernels' key.
+  /// Whether a model's inputs are checked for values outside their domain (InputChecks.h: the
+  /// checked mode, on by default). CPU recurrence kernels then check the f32 rows they load
+  /// (their pipeline's value-checks, which this sets); what no kernel checks is scanned
+  /// before the run.
   bool checkInputValues = true;
 
   /// The options of the target's pipeline.
@@ -84,9 +86,10 @@ public:
 
   /// Runs on `operands` (the recurrence's inputs, params, initial states, cu_seqlens, in
   /// order) and writes `results` (its outputs, then final states). Every shape, dtype and
-  /// cu_seqlens entry is checked first.
+  /// cu_seqlens entry is checked first. A kernel that checks values (compiled in the
+  /// checked mode) ORs into `valueStatus` the ValueCheck of every check that failed.
   llvm::Error run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
-                  unsigned threads = 0) const;
+                  unsigned threads = 0, uint32_t *valueStatus = nullptr) const;
 
   Algorithm algorithm() const { return algorithm_; }
   /// The value-dim tiles per (sequence, head) the kernel really uses.
@@ -99,6 +102,11 @@ public:
   double compileSeconds() const { return compileSeconds_; }
   /// Where the kernel runs.
   Target target() const { return target_; }
+  /// What the kernel checks of operand #i's values as it loads them (the checked mode: CPU
+  /// recurrence kernels, f32 inputs that are not delayed).
+  ValueCheck valueCheck(unsigned i) const {
+    return i < valueChecks_.size() ? valueChecks_[i] : ValueCheck::None;
+  }
 
 private:
   friend class KernelCompiler;
@@ -118,6 +126,7 @@ private:
   int64_t valueTiles_ = 1;
   int64_t headsPerItem_ = 1;
   int64_t tokenBlock_ = 0;
+  std::vector<ValueCheck> valueChecks_; // per operand; empty: no status word
   double compileSeconds_ = 0;
   Target target_ = Target::CPU;
 

@@ -30,6 +30,9 @@ struct KernelLayout {
   int64_t headsPerItem = 1;
   /// Work items also split T into blocks of this many tokens (0: they do not).
   int64_t tokenBlock = 0;
+  /// What the kernel checks of each operand's values (empty: it checks none and takes no
+  /// status word).
+  std::vector<ValueCheck> valueChecks;
 };
 
 /// Lowers a kernel source module to the LLVM dialect: @__linrec_kernel_0 with its C interface

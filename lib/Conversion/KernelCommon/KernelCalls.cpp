@@ -18,7 +18,11 @@ static MemRefType memrefOf(Type tensorType) {
   return MemRefType::get(tensor.getShape(), tensor.getElementType());
 }
 
-func::FuncOp createKernelFunction(Operation *op, StringRef name) {
+static MemRefType statusType(MLIRContext *context) {
+  return MemRefType::get({1}, IntegerType::get(context, 32));
+}
+
+func::FuncOp createKernelFunction(Operation *op, StringRef name, bool valueStatus) {
   auto module = op->getParentOfType<ModuleOp>();
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
@@ -27,11 +31,30 @@ func::FuncOp createKernelFunction(Operation *op, StringRef name) {
     argTypes.push_back(memrefOf(t));
   for (Type t : op->getResultTypes())
     argTypes.push_back(memrefOf(t));
+  if (valueStatus)
+    argTypes.push_back(statusType(b.getContext()));
   argTypes.append({b.getIndexType(), b.getIndexType()});
   auto kernel = func::FuncOp::create(b, op->getLoc(), name, b.getFunctionType(argTypes, {}));
   kernel->setAttr("llvm.emit_c_interface", b.getUnitAttr());
   kernel.addEntryBlock();
   return kernel;
+}
+
+/// The status word of the function around `op`: its argument marked linrec.value_status,
+/// appended (zero-initialized by the caller) the first time a kernel call needs it.
+static Value valueStatusOf(Operation *op) {
+  auto func = op->getParentOfType<func::FuncOp>();
+  for (BlockArgument arg : func.getArguments())
+    if (func.getArgAttr(arg.getArgNumber(), kValueStatusAttr))
+      return arg;
+  MLIRContext *context = op->getContext();
+  unsigned index = func.getNumArguments();
+  (void)func.insertArgument(
+      index, statusType(context),
+      DictionaryAttr::get(context, {NamedAttribute(StringAttr::get(context, kValueStatusAttr),
+                                                   UnitAttr::get(context))}),
+      func.getLoc());
+  return func.getArgument(index);
 }
 
 /// Replaces `op` by a call of `kernel` on buffers of its operands and fresh result buffers,
@@ -55,6 +78,8 @@ static void callKernel(ImplicitLocOpBuilder &b, Operation *op, func::FuncOp kern
     args.push_back(buffer);
     results.push_back(buffer);
   }
+  if (kernel->hasAttr(kValueChecksAttr))
+    args.push_back(valueStatusOf(op));
   args.push_back(arith::ConstantIndexOp::create(b, 0));
   args.push_back(work);
   func::CallOp::create(b, kernel, args);

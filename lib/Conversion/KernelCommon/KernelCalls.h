@@ -26,8 +26,12 @@ mlir::LogicalResult lowerKernelOps(
     llvm::function_ref<mlir::LogicalResult(WindowAttentionOp, llvm::StringRef)> lowerWindow);
 
 /// Creates the kernel function of `op` (a recurrence or a window attention) at the end of its
-/// module: (operands..., results..., begin, end) -> (), operands and results as memrefs.
-mlir::func::FuncOp createKernelFunction(mlir::Operation *op, llvm::StringRef name);
+/// module: (operands..., results..., begin, end) -> (), operands and results as memrefs;
+/// with `valueStatus`, a memref<1xi32> status word before begin (KernelEmitter's value
+/// checks; the kernel's linrec.value_checks then says what it checks, and its calls pass the
+/// calling function's linrec.value_status argument, added for them).
+mlir::func::FuncOp createKernelFunction(mlir::Operation *op, llvm::StringRef name,
+                                        bool valueStatus = false);
 
 /// Replaces recurrence `op` by a call of `kernel` on buffers of its operands and fresh result
 /// buffers, over all its work items (the kernel's linrec.heads_per_item and

@@ -24,6 +24,158 @@ KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis
   numOutputs = op.getNumOutputs();
   if (op.getCuSeqlens())
     cuSeqlens = kernel.getArgument(numOperands - 1);
+  if (kernel.getNumArguments() == numOperands + op->getNumResults() + 3)
+    setUpValueChecks();
+}
+
+/// The lanes a check accumulates rows of `n` values in: the widest of 16, 8, 4, 2, 1 that
+/// divides n (16 f32: one AVX-512 register).
+static int64_t checkWidth(int64_t n) {
+  int64_t width = 16;
+  while (n % width != 0)
+    width /= 2;
+  return width;
+}
+
+void KernelEmitter::setUpValueChecks() {
+  valueStatus = kernel.getArgument(numOperands + op->getNumResults());
+  auto addCheck = [&](unsigned operand, ValueCheck kind, int64_t rowSize) {
+    OperandCheck check{operand, kind, checkWidth(rowSize), {}, {}};
+    Type lane = kind == ValueCheck::Finite ? Type(b.getF32Type()) : Type(b.getI32Type());
+    auto accumulator = [&] {
+      Value buffer = memref::AllocaOp::create(b, MemRefType::get({check.width}, lane));
+      auto type = VectorType::get({check.width}, lane);
+      vector::StoreOp::create(
+          b, arith::ConstantOp::create(b, DenseElementsAttr::get(type, b.getZeroAttr(lane))),
+          buffer, ValueRange{index(0)});
+      return buffer;
+    };
+    check.first = accumulator();
+    if (kind == ValueCheck::LogDecay)
+      check.second = accumulator();
+    operandChecks.push_back(check);
+  };
+  // An argument the body uses as a log-decay as it is gets the log-decay check; other
+  // inputs must be finite. (The runtime relies on a check only where its own rules for the
+  // input agree, and scans the rest itself.)
+  llvm::SmallPtrSet<Value, 8> logDecays;
+  for (const StateUpdate &u : analysis.states)
+    for (ArrayRef<Value> decays : {ArrayRef<Value>(u.scalarDecays), ArrayRef<Value>(u.keyDecays),
+                                   ArrayRef<Value>(u.valueDecays)})
+      logDecays.insert(decays.begin(), decays.end());
+  for (auto [i, arg] : llvm::enumerate(op.getInputArgs())) {
+    // A delayed input's last rows are never loaded; other float types are checked by the
+    // runtime (its scans read them in their own type).
+    auto memory = cast<MemRefType>(input(i).getType());
+    if (op.getInputDelay(i) != 0 || !memory.getElementType().isF32() ||
+        !getElementTypeOrSelf(arg.getType()).isF32())
+      continue;
+    auto vector = dyn_cast<VectorType>(arg.getType());
+    addCheck(i, logDecays.contains(arg) ? ValueCheck::LogDecay : ValueCheck::Finite,
+             vector ? vector.getNumElements() : 1);
+  }
+  // Initial states load row by row: dv / valueTiles columns of a matrix, one value else.
+  for (unsigned i = 0; i < numInits; ++i) {
+    auto type = cast<StateType>(op.getStateArgs()[i].getType());
+    if (!cast<MemRefType>(init(i).getType()).getElementType().isF32() ||
+        !type.getElementType().isF32())
+      continue;
+    addCheck(numInputs + numParams + i, ValueCheck::Finite,
+             type.isMatrix() ? type.getValueDim() / valueTiles : 1);
+  }
+}
+
+void KernelEmitter::checkTokenArguments(const IRMapping &mapping) {
+  for (const OperandCheck &check : operandChecks)
+    if (check.operand < numInputs)
+      checkValues(check.operand, mapping.lookup(op.getInputArgs()[check.operand]));
+}
+
+void KernelEmitter::checkValues(unsigned operand, Value x) {
+  const OperandCheck *found = llvm::find_if(
+      operandChecks, [&](const OperandCheck &c) { return c.operand == operand; });
+  if (found == operandChecks.end())
+    return;
+  const OperandCheck &check = *found;
+  // The row as a 1-D vector, cut into accumulator-wide slices.
+  int64_t n = 1;
+  if (auto type = dyn_cast<VectorType>(x.getType())) {
+    n = type.getNumElements();
+    if (type.getRank() != 1)
+      x = vector::ShapeCastOp::create(b, vectorOf(n), x);
+  } else {
+    x = vector::BroadcastOp::create(b, vectorOf(1), x);
+  }
+  assert(n % check.width == 0 && "a checked row is not whole accumulators");
+  auto slice = [&](int64_t k) -> Value {
+    if (n == check.width)
+      return x;
+    return vector::ExtractStridedSliceOp::create(b, x, ArrayRef<int64_t>{k * check.width},
+                                                 ArrayRef<int64_t>{check.width},
+                                                 ArrayRef<int64_t>{1});
+  };
+  Value zero = index(0);
+  Value first = vector::LoadOp::create(
+      b, VectorType::get({check.width}, getElementTypeOrSelf(check.first.getType())),
+      check.first, ValueRange{zero});
+  if (check.kind == ValueCheck::Finite) {
+    Value zeros = this->zeros(vectorOf(check.width));
+    for (int64_t k = 0; k < n / check.width; ++k)
+      first = math::FmaOp::create(b, slice(k), zeros, first);
+    vector::StoreOp::create(b, first, check.first, ValueRange{zero});
+    return;
+  }
+  auto bitsType = VectorType::get({check.width}, b.getI32Type());
+  Value second = vector::LoadOp::create(b, bitsType, check.second, ValueRange{zero});
+  for (int64_t k = 0; k < n / check.width; ++k) {
+    Value bits = arith::BitcastOp::create(b, bitsType, slice(k));
+    first = arith::MaxSIOp::create(b, first, bits);
+    second = arith::MaxUIOp::create(b, second, bits);
+  }
+  vector::StoreOp::create(b, first, check.first, ValueRange{zero});
+  vector::StoreOp::create(b, second, check.second, ValueRange{zero});
+}
+
+void KernelEmitter::finishValueChecks() {
+  if (!valueStatus)
+    return;
+  Value zero = index(0);
+  Value failed = arith::ConstantIntOp::create(b, 0, 32);
+  auto constant = [&](int64_t value) { return arith::ConstantIntOp::create(b, value, 32); };
+  SmallVector<int32_t> checked(numOperands, int32_t(ValueCheck::None));
+  for (const OperandCheck &check : operandChecks) {
+    checked[check.operand] = int32_t(check.kind);
+    auto load = [&](Value buffer) {
+      return vector::LoadOp::create(
+          b, VectorType::get({check.width}, getElementTypeOrSelf(buffer.getType())), buffer,
+          ValueRange{zero});
+    };
+    Value bad;
+    if (check.kind == ValueCheck::Finite) {
+      Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, load(check.first));
+      bad = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, sum, sum);
+    } else {
+      Value signedMax =
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXSI, load(check.first));
+      Value unsignedMax =
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXUI, load(check.second));
+      bad = arith::OrIOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, signedMax, constant(0)),
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, unsignedMax,
+                                constant(int32_t(0xff800000u))));
+    }
+    failed = arith::OrIOp::create(
+        b, failed, arith::SelectOp::create(b, bad, constant(int64_t(check.kind)), constant(0)));
+  }
+  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, failed, constant(0));
+  ifThenElse(
+      any,
+      [&] {
+        memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::ori, failed, valueStatus,
+                                    ValueRange{zero});
+      },
+      [] {});
+  kernel->setAttr(kValueChecksAttr, b.getDenseI32ArrayAttr(checked));
 }
 
 void KernelEmitter::forEachWorkItem(function_ref<void(const WorkItem &)> body) {
@@ -309,13 +461,13 @@ void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value sta
   int64_t width = cast<MemRefType>(state.getType()).getDimSize(1);
   if (!column0)
     column0 = index(0);
+  unsigned operand = numInputs + numParams + i;
   forLoop(0, type.getKeyDim(), [&](Value r) {
-    if (type.isMatrix())
-      store(load(VectorType::get({width}, element), init(i),
-                 {item.stateRow, item.head, r, column0}),
-            state, {r, index(0)});
-    else
-      store(load(element, init(i), {item.stateRow, item.head, r}), state, {r, index(0)});
+    Value row = type.isMatrix() ? load(VectorType::get({width}, element), init(i),
+                                       {item.stateRow, item.head, r, column0})
+                                : load(element, init(i), {item.stateRow, item.head, r});
+    checkValues(operand, row);
+    store(row, state, {r, index(0)});
   });
 }
 

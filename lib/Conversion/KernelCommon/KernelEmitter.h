@@ -103,6 +103,17 @@ public:
   /// Stores `value` as output #j at `token`.
   void storeOutput(unsigned j, mlir::Value value, const WorkItem &item, mlir::Value token);
 
+  // Value checks: a kernel created with a status word (createKernelFunction's valueStatus)
+  // checks the f32 input rows and initial states it loads as it loads them
+  // (loadInitialState checks the states), so that the runtime's checked mode costs no pass
+  // of its own over them.
+  /// Folds the input rows `mapping` holds (mapTokenArguments's) into the checks; a kernel
+  /// calls it once per token of every work item, where it first loads the token's rows.
+  void checkTokenArguments(const mlir::IRMapping &mapping);
+  /// At the kernel's end: ORs the ValueCheck of every check that failed into the status word,
+  /// and records what the kernel checked of each operand (linrec.value_checks).
+  void finishValueChecks();
+
   RecurrenceOp op;
   const RecurrenceAnalysis &analysis;
   int64_t chunkSize;
@@ -113,7 +124,24 @@ public:
   int64_t headsPerItem;
 
 private:
+  /// An operand's check: accumulators (stack buffers of `width` lanes) that its rows fold into.
+  /// Finite: f32 lanes acc += x · 0, which stay 0 unless some x was NaN or ±∞ (no fast-math
+  /// flag lets LLVM fold x · 0). LogDecay: i32 lanes of the bits' signed max (> 0: a
+  /// positive value or +NaN) and unsigned max (> 0xff800000, the bits of −∞: a −NaN).
+  struct OperandCheck {
+    unsigned operand;
+    ValueCheck kind;
+    int64_t width;
+    mlir::Value first, second;
+  };
+  void setUpValueChecks();
+  /// Checks operand #operand's values in `row` (a float or float vector of f32), if the
+  /// kernel checks that operand.
+  void checkValues(unsigned operand, mlir::Value row);
+
   unsigned numInputs, numParams, numInits, numOperands, numOutputs;
+  mlir::Value valueStatus; // the status word, when the kernel checks values
+  llvm::SmallVector<OperandCheck> operandChecks;
   /// Per projection: a row holding its input, read back element by element.
   llvm::DenseMap<mlir::Operation *, mlir::Value> projectionScratch;
   mlir::Value cuSeqlens; // null without varlen

@@ -482,6 +482,7 @@ private:
       e.prefetchInputRowsToL1(item, arith::AddIOp::create(b, token, e.index(kNearPrefetch)));
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, token);
+      e.checkTokenArguments(mapping);
       mapProjections(mapping, i);
       e.cloneSlice(needed, mapping);
       for (StateBuffers &s : states)

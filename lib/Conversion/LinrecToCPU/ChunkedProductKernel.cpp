@@ -155,6 +155,7 @@ private:
     e.forLoop(e.index(0), count, [&](Value i) {
       IRMapping mapping;
       e.mapTokenArguments(mapping, item, arith::AddIOp::create(b, first, i));
+      e.checkTokenArguments(mapping);
       e.cloneSlice(needed, mapping);
       Value zero = e.index(0);
       for (StateBuffers &s : states) {

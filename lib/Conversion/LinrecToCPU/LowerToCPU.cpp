@@ -120,7 +120,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
     if (analysis.algorithm != Algorithm::Sequential)
       chunk = analysis.chunkSizeFor(chunk);
 
-    func::FuncOp kernel = codegen::createKernelFunction(op, name);
+    func::FuncOp kernel = codegen::createKernelFunction(op, name, valueChecks);
     if (matmulRows < 1 || matmulColumns < 1)
       return op.emitOpError("matmul register tiles must be at least 1 x 1");
     if (failed(checkWindowReads(op, analysis, chunk)))
@@ -159,6 +159,7 @@ struct LinrecLowerCPUPass : linrec::impl::LinrecLowerCPUBase<LinrecLowerCPUPass>
       cpu::emitChunkedProductKernel(emitter);
     else
       cpu::emitChunkedKernel(emitter);
+    emitter.finishValueChecks();
     func::ReturnOp::create(emitter.b);
     allowReassociatedSums(kernel);
     codegen::replaceWithKernelCall(op, kernel);

@@ -132,6 +132,7 @@ private:
     RecurrenceOp op = e.op;
     IRMapping mapping;
     e.mapTokenArguments(mapping, item, token);
+    e.checkTokenArguments(mapping);
     snapshotBlockStarts(item, token);
     RowPass pass;
     for (Operation &bodyOp : op.getBodyBlock()) {
