@@ -10,6 +10,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <omp.h>
+
 #include <thread>
 
 using namespace mlir;
@@ -86,11 +88,6 @@ CompiledLayer::compile(ModuleOp module, StringRef funcName, const KernelOptions 
   if (!entry)
     return entry.takeError();
   layer->entry = *entry;
-  // The OpenMP runtime the JIT loaded: run() sets its thread count.
-  if (auto setThreads = (*engine)->lookup("omp_set_num_threads"))
-    layer->setThreads = reinterpret_cast<void (*)(int)>(*setThreads);
-  else
-    llvm::consumeError(setThreads.takeError());
   layer->engine = std::move(*engine);
   return std::shared_ptr<const CompiledLayer>(std::move(layer));
 }
@@ -127,8 +124,10 @@ llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
     pointers.push_back(d.words.data());
   for (void *&p : pointers)
     packed.push_back(&p);
-  if (setThreads)
-    setThreads(static_cast<int>(threads ? threads : std::max(1u, std::thread::hardware_concurrency())));
+  // The kernel calls' scf.parallel loops run on the OpenMP runtime the runtime itself runs
+  // kernels on (Kernel::run): one pool, sized by the calling thread's request.
+  omp_set_num_threads(
+      static_cast<int>(threads ? threads : std::max(1u, std::thread::hardware_concurrency())));
   entry(packed.data());
   return llvm::Error::success();
 }

@@ -6,6 +6,8 @@
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <omp.h>
+
 #include <thread>
 
 using namespace mlir;
@@ -192,16 +194,16 @@ Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView
     args.push_back(&end);
     entry(args.data());
   };
+  // Equal ranges of work items on OpenMP's threads: the pool the compiled layers' kernel calls
+  // run on too, started once and kept (a decode step's few microseconds of work would not pay
+  // for starting threads).
   if (threads == 1) {
     work(0, numWork);
   } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      int64_t begin = numWork * t / threads, end = numWork * (t + 1) / threads;
-      pool.emplace_back(work, begin, end);
-    }
-    for (std::thread &t : pool)
-      t.join();
+    int n = int(threads);
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int t = 0; t < n; ++t)
+      work(numWork * t / n, numWork * (t + 1) / n);
   }
   if (valueStatus)
     *valueStatus |= uint32_t(status);

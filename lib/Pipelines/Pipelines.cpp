@@ -27,9 +27,10 @@ static std::unique_ptr<Pass> configured(std::unique_ptr<Pass> pass,
   return pass;
 }
 
-/// What both fusion pipelines share: the named ops normalized, the algorithm asked for marked
+/// What both fusion pipelines share: slices with positive strides only, the named ops normalized, the algorithm asked for marked
 /// (the fusions respect it), token shifts, element-wise ops and projections moved in.
 static void addCommonFusion(OpPassManager &pm, const mlir::detail::PassOptions &options) {
+  pm.addPass(createLinrecCheckSlices());
   pm.addPass(createLinrecNormalize());
   pm.addPass(configured(createLinrecSelectAlgorithm(), options));
   pm.addPass(createLinrecFuseDelays());

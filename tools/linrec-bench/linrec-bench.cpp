@@ -119,12 +119,19 @@ static double sgemmPeak(unsigned threads) {
 }
 
 /// Read + write bandwidth of a large copy, in GB/s.
-static double copyBandwidth() {
-  const size_t n = size_t(1) << 26; // 256 MiB of floats
-  std::vector<float> a(n, 1.0f), b(n);
+/// The machine's copy bandwidth (read + write) on `threads` threads: memcpy of `bytes`, split
+/// into equal parts on OpenMP's threads (the pool the kernels run on).
+static double copyBandwidth(unsigned threads, size_t bytes) {
+  size_t n = bytes / sizeof(float);
+  std::vector<float> a(n, 1.0f), b(n, 0.0f);
   volatile float sink = 0;
+  int parts = int(threads);
   double s = bestSeconds([&] {
-    std::memcpy(b.data(), a.data(), n * sizeof(float));
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int p = 0; p < parts; ++p) {
+      size_t begin = n * p / parts, end = n * (p + 1) / parts;
+      std::memcpy(b.data() + begin, a.data() + begin, (end - begin) * sizeof(float));
+    }
     sink = sink + b[n / 2];
   });
   return 2.0 * n * sizeof(float) / s / 1e9;
@@ -495,6 +502,73 @@ static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &comp
   return false;
 }
 
+/// The decode step: one token per sequence, the state read and written in place (the state
+/// buffer is both the initial and the final state), for B sequences of H heads with
+/// dk = dv = 128, the token scan. µs per step and the state traffic (read + write) against the
+/// copy bandwidth measured with the same threads, over buffers larger than the last-level
+/// cache (1 GiB: the one machine has 480 MiB of L3) and over buffers the size of the states.
+static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
+                       llvm::ArrayRef<unsigned> threads) {
+  std::map<unsigned, double> dram;
+  for (unsigned t : threads)
+    dram[t] = copyBandwidth(t, size_t(1) << 30);
+  llvm::outs() << "\nmemory bandwidth (memcpy 1 GiB, read + write):";
+  for (unsigned t : threads)
+    llvm::outs() << llvm::format(" %.1f GB/s on %u thread%s", dram[t], t, t == 1 ? "" : "s");
+  llvm::outs() << "\n\n| decode model | B x H | d | state MiB | threads | us / step | state GB/s "
+                  "| % of memcpy (1 GiB) | % of memcpy (same size) |\n"
+               << "|---|---|---|---|---|---|---|---|---|\n";
+  for (const char *family : {"gated_delta", "gla"})
+    for (int64_t h : {int64_t(8), int64_t(32)})
+      for (int64_t batch : {1, 8, 64, 256}) {
+        int64_t d = 128;
+        LayerConfig config;
+        config.kind = *parseLayerKind(family);
+        config.initialState = true;
+        config.scale = 1.0 / std::sqrt(double(d));
+        LayerShapes shapes;
+        shapes.batch = batch;
+        shapes.tokens = 1;
+        shapes.heads = h;
+        shapes.keyDim = shapes.valueDim = d;
+        KernelOptions options = benchOptions;
+        options.cpu.sequential = true;
+        mlir::OwningOpRef<mlir::ModuleOp> module;
+        RecurrenceOp op;
+        auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
+        if (!kernel)
+          return true;
+        std::vector<std::vector<float>> storage;
+        storage.reserve(16);
+        std::vector<BufferView> operands, results;
+        for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+          auto tensor = mlir::cast<mlir::RankedTensorType>(v.getType());
+          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          storage.emplace_back(Array::numElementsOf(shape), i >= 3 ? -0.01f : 0.01f);
+          operands.push_back(BufferView{storage.back().data(), DType::F32, shape});
+        }
+        auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
+        std::vector<int64_t> outShape(outType.getShape().begin(), outType.getShape().end());
+        storage.emplace_back(Array::numElementsOf(outShape));
+        results.push_back(BufferView{storage.back().data(), DType::F32, outShape});
+        results.push_back(operands.back()); // the state, updated in place
+        double stateBytes = double(batch) * h * d * d * sizeof(float);
+        for (unsigned t : threads) {
+          double s = bestSeconds([&] {
+            if (llvm::Error e = kernel->run(operands, results, t))
+              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+          });
+          double gbs = 2.0 * stateBytes / s / 1e9;
+          double sameSize = copyBandwidth(t, size_t(stateBytes));
+          llvm::outs() << llvm::format(
+              "| %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% |\n", family,
+              (long long)batch, (long long)h, (long long)d, stateBytes / (1 << 20), t, s * 1e6,
+              gbs, 100 * gbs / dram[t], 100 * gbs / sameSize);
+        }
+      }
+  return false;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   // Every CPU schedule option but the threads, which each row sets (--num-threads).
@@ -676,55 +750,5 @@ int main(int argc, char **argv) {
   if (tensorAttention && !decodeOnly && timeTensorAttention(context, compiler, lengths, threads))
     return 1;
 
-  // Decode: one token per sequence, the state read and written in place, B x H states.
-  double bandwidth = copyBandwidth();
-  llvm::outs() << llvm::format("\nmemory bandwidth (memcpy 256 MiB, read + write): %.1f GB/s\n",
-                               bandwidth)
-               << "\n| decode model | B x H | d | threads | us / step | state GB/s | % of memcpy |\n"
-               << "|---|---|---|---|---|---|---|\n";
-  for (const char *family : {"gated_delta", "gla"}) {
-    int64_t batch = 64, d = 128;
-    LayerConfig config;
-    config.kind = *parseLayerKind(family);
-    config.initialState = true;
-    config.scale = 1.0 / std::sqrt(double(d));
-    LayerShapes shapes;
-    shapes.batch = batch;
-    shapes.tokens = 1;
-    shapes.heads = heads;
-    shapes.keyDim = shapes.valueDim = d;
-    KernelOptions options = benchOptions;
-    options.cpu.sequential = true;
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    RecurrenceOp op;
-    auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
-    if (!kernel)
-      return 1;
-    std::vector<std::vector<float>> storage;
-    storage.reserve(16);
-    std::vector<BufferView> operands, results;
-    for (auto [i, v] : llvm::enumerate(op->getOperands())) {
-      auto tensor = mlir::cast<mlir::RankedTensorType>(v.getType());
-      std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-      storage.emplace_back(Array::numElementsOf(shape), i >= 3 ? -0.01f : 0.01f);
-      operands.push_back(BufferView{storage.back().data(), DType::F32, shape});
-    }
-    auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
-    std::vector<int64_t> outShape(outType.getShape().begin(), outType.getShape().end());
-    storage.emplace_back(Array::numElementsOf(outShape));
-    results.push_back(BufferView{storage.back().data(), DType::F32, outShape});
-    results.push_back(operands.back()); // the state, updated in place
-    double stateBytes = 2.0 * batch * heads * d * d * sizeof(float);
-    for (unsigned t : threads) {
-      double s = bestSeconds([&] {
-        if (llvm::Error e = kernel->run(operands, results, t))
-          llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-      });
-      llvm::outs() << llvm::format("| %s | %lld x %lld | %lld | %u | %.0f | %.1f | %.0f%% |\n",
-                                   family, (long long)batch, (long long)heads, (long long)d, t,
-                                   s * 1e6, stateBytes / s / 1e9,
-                                   100 * stateBytes / s / 1e9 / bandwidth);
-    }
-  }
-  return 0;
+  return timeDecode(context, compiler, threads) ? 1 : 0;
 }

@@ -40,7 +40,6 @@ private:
   };
   std::unique_ptr<mlir::ExecutionEngine> engine;
   void (*entry)(void **) = nullptr;
-  void (*setThreads)(int) = nullptr; // omp_set_num_threads of the loaded OpenMP runtime
   std::vector<Spec> argSpecs, resultSpecs;
 };
 

@@ -16,6 +16,18 @@ def LinrecNormalize : Pass<"linrec-normalize"> {
   ];
 }
 
+def LinrecCheckSlices : Pass<"linrec-check-slices"> {
+  let summary = "Refuse slices whose static strides are not positive";
+  let description = [{
+    Every pipeline starts here. A tensor or memref slice (`tensor.extract_slice`,
+    `tensor.insert_slice`, `memref.subview`, ... : any op with static strides) with a stride of
+    0 or less is an error naming the op and the dim: the lowerings after bufferization
+    cannot take it (MLIR's `expand-strided-metadata` asks for memory by the subview's strides:
+    a zero stride made it allocate 31 GB and crash), so linrec refuses it while it can still
+    say why.
+  }];
+}
+
 def LinrecClassify : Pass<"linrec-classify"> {
   let summary = "Decide how each recurrence is evaluated: chunked (diagonal or delta) or sequential";
   let description = [{
