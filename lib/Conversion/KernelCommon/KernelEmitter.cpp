@@ -119,9 +119,9 @@ void KernelEmitter::checkValues(unsigned operand, Value x) {
       b, VectorType::get({check.width}, getElementTypeOrSelf(check.first.getType())),
       check.first, ValueRange{zero});
   if (check.kind == ValueCheck::Finite) {
-    Value zeros = this->zeros(vectorOf(check.width));
+    Value zeroLanes = zeros(vectorOf(check.width));
     for (int64_t k = 0; k < n / check.width; ++k)
-      first = math::FmaOp::create(b, slice(k), zeros, first);
+      first = math::FmaOp::create(b, slice(k), zeroLanes, first);
     vector::StoreOp::create(b, first, check.first, ValueRange{zero});
     return;
   }
@@ -145,20 +145,20 @@ void KernelEmitter::finishValueChecks() {
   SmallVector<int32_t> checked(numOperands, int32_t(ValueCheck::None));
   for (const OperandCheck &check : operandChecks) {
     checked[check.operand] = int32_t(check.kind);
-    auto load = [&](Value buffer) {
+    auto lanes = [&](Value buffer) {
       return vector::LoadOp::create(
           b, VectorType::get({check.width}, getElementTypeOrSelf(buffer.getType())), buffer,
           ValueRange{zero});
     };
     Value bad;
     if (check.kind == ValueCheck::Finite) {
-      Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, load(check.first));
+      Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, lanes(check.first));
       bad = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, sum, sum);
     } else {
       Value signedMax =
-          vector::ReductionOp::create(b, vector::CombiningKind::MAXSI, load(check.first));
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXSI, lanes(check.first));
       Value unsignedMax =
-          vector::ReductionOp::create(b, vector::CombiningKind::MAXUI, load(check.second));
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXUI, lanes(check.second));
       bad = arith::OrIOp::create(
           b, arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, signedMax, constant(0)),
           arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, unsignedMax,
