@@ -26,7 +26,7 @@ struct ModelDescription {
   double gateNormalizer = 1.0;
   bool keyFromGate = false; // no k: the written key is 1 − e^{α} = σ(−raw) (HGRN2)
   Value beta;          // [B, T, H]: delta rule
-  Value initialState, initialZ, cuSeqlens;
+  Value initialState, initialZ, cuSeqlens, stateIndices;
   FeatureMapKind featureMap = FeatureMapKind::Identity;
   bool normalize = false;
   float eps = 0.0f;
@@ -42,6 +42,7 @@ ModelDescription describeCommon(OpTy op) {
   d.v = op.getV();
   d.initialState = op.getInitialState();
   d.cuSeqlens = op.getCuSeqlens();
+  d.stateIndices = op.getStateIndices();
   d.scale = op.getScale().convertToDouble();
   return d;
 }
@@ -146,6 +147,19 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
     N = {"N", ShapedType::isDynamic(offsets) ? offsets : offsets - 1};
   }
 
+  // With state_indices the states live in pools of P slots (see linrec.recurrence).
+  NamedDim stateRows = N;
+  if (d.stateIndices) {
+    if (!d.initialState || (d.normalize && !d.initialZ))
+      return op->emitOpError("with state_indices every state needs an initial state (its "
+                             "pool)");
+    int64_t n = cast<RankedTensorType>(d.stateIndices.getType()).getDimSize(0);
+    if (!unifyDim(N.size, n))
+      return op->emitOpError() << "needs one state index per sequence (" << N.size
+                               << "), got " << n;
+    stateRows = {"P", cast<RankedTensorType>(d.initialState.getType()).getDimSize(0)};
+  }
+
   auto check = [&](Value x, StringRef name, ArrayRef<NamedDim> dims) {
     return !x || succeeded(checkTensorShape(op, name, x.getType(), dims));
   };
@@ -155,8 +169,8 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
       !check(d.rawKeyGate, "gate_raw", {B, T, H, DK}) ||
       !check(d.valueGate, "value_gate", {B, T, H, DV}) ||
       !check(d.constantDecay, "decay", {H}) || !check(d.beta, "beta", {B, T, H}) ||
-      !check(d.initialState, "init", {N, H, DK, DV}) ||
-      !check(d.initialZ, "init_z", {N, H, DK}))
+      !check(d.initialState, "init", {stateRows, H, DK, DV}) ||
+      !check(d.initialZ, "init_z", {stateRows, H, DK}))
     return failure();
   if (d.initialZ && !d.normalize)
     return op->emitOpError("'init_z' needs the `normalize` attribute");
@@ -170,8 +184,8 @@ static LogicalResult verifyModel(Operation *op, const ModelDescription &d) {
                              << (d.normalize ? " (o, final_state, final_z)"
                                              : " (o, final_state)");
   if (!check(op->getResult(0), "o", {B, T, H, DV}) ||
-      !check(op->getResult(1), "final_state", {N, H, DK, DV}) ||
-      (d.normalize && !check(op->getResult(2), "final_z", {N, H, DK})))
+      !check(op->getResult(1), "final_state", {stateRows, H, DK, DV}) ||
+      (d.normalize && !check(op->getResult(2), "final_z", {stateRows, H, DK})))
     return failure();
   return success();
 }
@@ -251,7 +265,8 @@ static SmallVector<Value> buildModelRecurrence(OpBuilder &b, Operation *op,
     std::swap(finalTypes[0], finalTypes[1]);
   llvm::append_range(resultTypes, finalTypes);
 
-  auto rec = RecurrenceOp::create(b, loc, resultTypes, inputs, params, inits, d.cuSeqlens);
+  auto rec = RecurrenceOp::create(b, loc, resultTypes, inputs, params, inits, d.cuSeqlens,
+                                  d.stateIndices);
   OpBuilder::InsertionGuard guard(b);
   Block *body = b.createBlock(&rec.getBody());
   for (Type t : stateTypes)

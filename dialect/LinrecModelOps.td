@@ -15,7 +15,8 @@ include "LinrecInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 // q, k, v, then the model's own operands (`modelArgs`, printed by `modelFormat`), then the
-// optional initial state and cu_seqlens and the scale, then `trailingArgs`.
+// optional initial state, cu_seqlens and state indices (the states in pools: see
+// linrec.recurrence) and the scale, then `trailingArgs`.
 class Linrec_ModelOp<string mnemonic, dag modelArgs, string modelFormat,
                      dag trailingArgs = (ins), string trailingFormat = "",
                      dag extraResults = (outs)>
@@ -26,11 +27,13 @@ class Linrec_ModelOp<string mnemonic, dag modelArgs, string modelFormat,
       modelArgs,
       (ins Optional<AnyRankedTensor>:$initialState,
            Optional<Linrec_I32Vector1D>:$cuSeqlens,
+           Optional<Linrec_I32Vector1D>:$stateIndices,
            DefaultValuedAttr<F64Attr, "1.0">:$scale),
       trailingArgs);
   let results = !con((outs AnyRankedTensor:$o, AnyRankedTensor:$finalState), extraResults);
   let assemblyFormat = "$q `,` $k `,` $v " # modelFormat #
       " (`init` `(` $initialState^ `)`)? (`cu_seqlens` `(` $cuSeqlens^ `)`)? " #
+      " (`state_indices` `(` $stateIndices^ `)`)? " #
       trailingFormat # " attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
@@ -130,10 +133,11 @@ def Linrec_LigerHGRN2Op : Linrec_Op<"liger_hgrn2", [Pure, AttrSizedOperandSegmen
   let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$v, AnyRankedTensor:$graw,
                        Optional<AnyRankedTensor>:$initialState,
                        Optional<Linrec_I32Vector1D>:$cuSeqlens,
+                       Optional<Linrec_I32Vector1D>:$stateIndices,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let results = (outs AnyRankedTensor:$o, AnyRankedTensor:$finalState);
   let assemblyFormat = "$q `,` $v `gate_raw` `(` $graw `)` (`init` `(` $initialState^ `)`)? "
-      "(`cu_seqlens` `(` $cuSeqlens^ `)`)? attr-dict `:` functional-type(operands, results)";
+      "(`cu_seqlens` `(` $cuSeqlens^ `)`)? (`state_indices` `(` $stateIndices^ `)`)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

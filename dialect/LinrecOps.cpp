@@ -21,15 +21,17 @@ using linrec::detail::unifyDim;
 
 void RecurrenceOp::build(OpBuilder &builder, OperationState &state, TypeRange resultTypes,
                          ValueRange inputs, ValueRange params, ValueRange inits,
-                         Value cuSeqlens) {
+                         Value cuSeqlens, Value stateIndices) {
   state.addOperands(inputs);
   state.addOperands(params);
   state.addOperands(inits);
   if (cuSeqlens)
     state.addOperands(cuSeqlens);
+  if (stateIndices)
+    state.addOperands(stateIndices);
   state.getOrAddProperties<Properties>().operandSegmentSizes = {
       static_cast<int32_t>(inputs.size()), static_cast<int32_t>(params.size()),
-      static_cast<int32_t>(inits.size()), cuSeqlens ? 1 : 0};
+      static_cast<int32_t>(inits.size()), cuSeqlens ? 1 : 0, stateIndices ? 1 : 0};
   state.addTypes(resultTypes);
   state.addRegion();
 }
@@ -312,8 +314,24 @@ LogicalResult RecurrenceOp::verifyRegions() {
     int64_t offsets = cast<RankedTensorType>(cu.getType()).getDimSize(0);
     stateRows = ShapedType::isDynamic(offsets) ? offsets : offsets - 1;
   }
+  // With state_indices the states are pools of P slots, one index per state row.
+  int64_t poolSlots = ShapedType::kDynamic;
+  if (auto indices = getStateIndices()) {
+    if (getInits().size() != numStates)
+      return emitOpError() << "with state_indices every state needs an initial state (its "
+                              "pool): got "
+                           << getInits().size() << " for " << numStates << " states";
+    int64_t n = cast<RankedTensorType>(indices.getType()).getDimSize(0);
+    if (!unifyDim(stateRows, n))
+      return emitOpError() << "needs one state index per sequence (" << stateRows
+                           << "), got " << n;
+    for (Value init : getInits())
+      unifyDim(poolSlots, cast<RankedTensorType>(init.getType()).getDimSize(0));
+  }
   auto stateDims = [&](StateType state) {
-    SmallVector<NamedDim> d = {{getCuSeqlens() ? "N" : "B", stateRows}, {"H", dims.heads}};
+    SmallVector<NamedDim> d = {getStateIndices() ? NamedDim{"P", poolSlots}
+                                                 : NamedDim{getCuSeqlens() ? "N" : "B", stateRows},
+                               {"H", dims.heads}};
     d.push_back({"dk", state.getKeyDim()});
     if (state.isMatrix())
       d.push_back({"dv", state.getValueDim()});

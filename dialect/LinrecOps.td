@@ -28,6 +28,14 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     offsets) the inputs are packed `[1, total_T, H, D]`, every sequence restarts from its own
     initial state, and the states are `[N, H, ...]`.
 
+    `state_indices` (N int32, one per sequence: B, or the sequences of `cu_seqlens`) keeps
+    the states in a pool, as serving engines do for continuous batching: every state then
+    has an init, each init is a pool `[P, H, ...]` of P slots, sequence n starts from slot
+    `state_indices[n]` of it, and each final state is its pool with those slots replaced by
+    the sequences' final states (the other slots unchanged). The indices must be distinct
+    and in [0, P). A pool whose final state is bufferized in place of its init is updated
+    in place: a decode step touches only the slots of its sequences.
+
     `delays` (one per input, >= 0) delays inputs: with delay w, input i's body argument at
     token t is its row at t − w of the same sequence, zeros for the first w tokens (LoLCATs'
     keys enter the state when they leave the window). `linrec-fuse-delays` folds a zero
@@ -65,6 +73,7 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Variadic<AnyRankedTensor>:$params,
                        Variadic<AnyRankedTensor>:$inits,
                        Optional<Linrec_I32Vector1D>:$cuSeqlens,
+                       Optional<Linrec_I32Vector1D>:$stateIndices,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$chunk_size,
                        OptionalAttr<Linrec_AlgorithmAttr>:$algorithm,
                        OptionalAttr<DenseI64ArrayAttr>:$delays,
@@ -77,6 +86,7 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
     (`params` `(` $params^ `:` type($params) `)`)?
     (`init` `(` $inits^ `:` type($inits) `)`)?
     (`cu_seqlens` `(` $cuSeqlens^ `:` type($cuSeqlens) `)`)?
+    (`state_indices` `(` $stateIndices^ `:` type($stateIndices) `)`)?
     attr-dict `->` `(` type($results) `)` $body
   }];
   let hasRegionVerifier = 1;
@@ -84,7 +94,8 @@ def Linrec_RecurrenceOp : Linrec_Op<"recurrence",
   let builders = [
     OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::ValueRange":$inputs,
                    "::mlir::ValueRange":$params, "::mlir::ValueRange":$inits,
-                   "::mlir::Value":$cuSeqlens)>
+                   "::mlir::Value":$cuSeqlens,
+                   CArg<"::mlir::Value", "{}">:$stateIndices)>
   ];
   let extraClassDeclaration = [{
     ::mlir::Block &getBodyBlock() { return getBody().front(); }

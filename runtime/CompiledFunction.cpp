@@ -77,7 +77,6 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
     }
     auto rec = dyn_cast<RecurrenceOp>(op);
     unsigned numOutputs = rec ? rec.getNumOutputs() : op.getNumResults();
-    step.varlen = rec && rec.getCuSeqlens();
     for (auto [i, result] : llvm::enumerate(op.getResults())) {
       auto type = cast<RankedTensorType>(result.getType());
       std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
@@ -159,7 +158,8 @@ llvm::Error CompiledFunction::run(llvm::ArrayRef<BufferView> args,
       return error("a kernel's first operand must be [B, T, H, ...]");
     // Scratch results: B, T, H from operand #0; state rows from B or cu_seqlens.
     const std::vector<int64_t> &first = operands.front().shape;
-    int64_t rows = step.varlen ? operands.back().shape[0] - 1 : first[0];
+    int64_t rows =
+        step.kernel->finalStateRows([&](unsigned i) { return operands[i].shape[0]; });
     std::vector<BufferView> kernelResults;
     for (auto [i, slot] : llvm::enumerate(step.results)) {
       if (slot.kind == Slot::Result) {

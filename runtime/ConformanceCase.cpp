@@ -315,6 +315,7 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   config.initialZ = arrays.count("initial_z");
   config.valueGate = arrays.count("gv");
   config.varlen = arrays.count("cu_seqlens");
+  config.stateIndices = arrays.count("state_indices");
   config.queryBias = arrays.count("bq");
   config.keyBias = arrays.count("bk");
   config.initialStateShared = arrays.count("initial_state_shared");
@@ -365,6 +366,20 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
     if (cu.rank() != 1 || cu.shape[0] < 1)
       return caseError(dir, "cu_seqlens must be a non-empty 1-D array");
     shapes.sequences = cu.shape[0] - 1;
+  }
+  if (config.stateIndices) {
+    const TensorInfo &indices = arrays["state_indices"];
+    if (indices.dtype != DType::I32 && indices.dtype != DType::I64)
+      return caseError(dir, std::string("state_indices must be int32 or int64, got ") +
+                                dtypeName(indices.dtype));
+    int64_t sequences = config.varlen ? shapes.sequences : shapes.batch;
+    if (indices.rank() != 1 || indices.shape[0] != sequences)
+      return caseError(dir, "state_indices must hold one slot per sequence: [" +
+                                std::to_string(sequences) + "], got " + indices.shapeString());
+    const TensorInfo &pool = arrays["initial_state"];
+    if (pool.rank() < 1)
+      return caseError(dir, "initial_state must be a pool [P, H, dk, dv] with state_indices");
+    shapes.stateSlots = pool.shape[0];
   }
 
   OpBuilder builder(&context);

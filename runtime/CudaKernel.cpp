@@ -44,8 +44,10 @@ Error Kernel::runOnCuda(llvm::ArrayRef<BufferView> operands,
   for (const BufferView &b : operands)
     if (Error e = addBuffer(b, /*copyIn=*/true))
       return e;
-  for (const BufferView &b : results)
-    if (Error e = addBuffer(b, /*copyIn=*/false))
+  // A final-state pool starts as its initial state (run() copied it on the host): the
+  // kernel writes its sequences' slots only.
+  for (auto [i, b] : llvm::enumerate(results))
+    if (Error e = addBuffer(b, /*copyIn=*/statePools && i >= numOutputs))
       return e;
   std::vector<MemRefDescriptor> descriptors(views.begin(), views.end());
   std::vector<void *> descriptorPointers;

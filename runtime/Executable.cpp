@@ -170,7 +170,8 @@ Expected<std::vector<Array>> runKernelOp(KernelCompiler &compiler, Operation *op
   }
   // Result shapes: outputs [B, T, H, ...], final states [N, H, ...].
   const Array &first = operands.front();
-  int64_t rows = rec && rec.getCuSeqlens() ? operands.back().numElements() - 1 : first.shape[0];
+  int64_t rows = (*kernel)->finalStateRows(
+      [&](unsigned i) { return rec ? operands[i].shape[0] : first.shape[0]; });
   unsigned numOutputs = rec ? rec.getNumOutputs() : op->getNumResults();
   for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
     auto tensor = cast<RankedTensorType>(type);
@@ -213,8 +214,19 @@ llvm::Error Executable::runChecked(llvm::ArrayRef<BufferView> args,
       return runtimeError("input " + *why);
     return llvm::Error::success();
   };
+  // A run that updates an argument in place (a state pool) must not start on bad inputs:
+  // the kernels would fold them into the states before their checks report. Every other
+  // argument is scanned first then (a decode step's token rows: little beside its states);
+  // the updated ones keep the kernels' checks, which read only the slots the step uses.
+  auto updatedInPlace = [&](size_t i) {
+    return args[i].data &&
+           llvm::any_of(results, [&](const BufferView &r) { return r.data == args[i].data; });
+  };
+  bool inPlace = false;
   for (size_t i = 0; i < args.size(); ++i)
-    if (!checkedInKernel(i))
+    inPlace |= updatedInPlace(i);
+  for (size_t i = 0; i < args.size(); ++i)
+    if (!checkedInKernel(i) || (inPlace && !updatedInPlace(i)))
       if (llvm::Error e = scan(i))
         return e;
   std::vector<uint32_t> failed;

@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include <cstring>
 #include <thread>
 
 using namespace mlir;
@@ -116,7 +117,7 @@ Error Kernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferVi
     if (Error e = expectDims(operands[numInputs + i], {heads}, "param #" + llvm::Twine(i)))
       return e;
   if (varlen) {
-    const BufferView &cu = operands.back();
+    const BufferView &cu = operands[numInputs + numParams + numInits];
     if (batch != 1)
       return runtimeError("with cu_seqlens the inputs are packed as [1, total_T, H, D], got B = " +
                           llvm::Twine(batch));
@@ -129,15 +130,26 @@ Error Kernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferVi
         return runtimeError("cu_seqlens must not decrease (entry " + llvm::Twine(i) + ")");
     rows = n - 1;
   }
+  // State pools: P slots, one index per sequence.
+  int64_t stateRows = rows;
+  if (statePools) {
+    stateRows = operands[numInputs + numParams].shape[0];
+    const BufferView &indices = operands.back();
+    if (indices.shape[0] != rows)
+      return runtimeError("state_indices has " + llvm::Twine(indices.shape[0]) +
+                          " entries for " + llvm::Twine(rows) + " sequences");
+    if (Error e = checkStateIndices(indices, stateRows))
+      return e;
+  }
   for (unsigned i = 0; i < numInits; ++i)
-    if (Error e = expectDims(operands[numInputs + numParams + i], {rows, heads},
+    if (Error e = expectDims(operands[numInputs + numParams + i], {stateRows, heads},
                              "initial state #" + llvm::Twine(i)))
       return e;
   for (unsigned i = 0; i < results.size(); ++i) {
     bool isOutput = i < numOutputs;
     if (Error e = expectDims(results[i],
                              isOutput ? std::vector<int64_t>{batch, tokens, heads}
-                                      : std::vector<int64_t>{rows, heads},
+                                      : std::vector<int64_t>{stateRows, heads},
                              "result #" + llvm::Twine(i)))
       return e;
   }
@@ -145,6 +157,57 @@ Error Kernel::check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferVi
   if (tokenBlock_ > 0)
     numWork *= (tokens + tokenBlock_ - 1) / tokenBlock_;
   return Error::success();
+}
+
+Error Kernel::checkStateIndices(const BufferView &indices, int64_t slots) const {
+  const auto *index = static_cast<const int32_t *>(indices.data);
+  int64_t n = indices.shape[0];
+  // Distinct slots: two sequences on one slot would race for it. A bitmap kept per thread
+  // (no allocation per decode step once it has grown), cleared as it was set.
+  thread_local std::vector<uint64_t> taken;
+  if (taken.size() * 64 < size_t(slots))
+    taken.resize((slots + 63) / 64);
+  Error error = Error::success();
+  int64_t checked = 0;
+  for (; checked < n; ++checked) {
+    int64_t slot = index[checked];
+    if (slot < 0 || slot >= slots) {
+      error = runtimeError("state_indices[" + llvm::Twine(checked) + "] = " +
+                           llvm::Twine(slot) + " is outside the state pool's " +
+                           llvm::Twine(slots) + " slots");
+      break;
+    }
+    uint64_t bit = uint64_t(1) << (slot % 64);
+    if (taken[slot / 64] & bit) {
+      error = runtimeError("state_indices[" + llvm::Twine(checked) + "] = " +
+                           llvm::Twine(slot) +
+                           " repeats a slot: two sequences cannot share a state");
+      break;
+    }
+    taken[slot / 64] |= bit;
+  }
+  for (int64_t i = 0; i < checked; ++i)
+    taken[index[i] / 64] = 0;
+  return error;
+}
+
+void Kernel::copyStatePools(llvm::ArrayRef<BufferView> operands,
+                            llvm::ArrayRef<BufferView> results) const {
+  for (unsigned i = 0; i < numInits; ++i) {
+    const BufferView &pool = operands[numInputs + numParams + i];
+    const BufferView &final = results[numOutputs + i];
+    if (pool.data != final.data)
+      std::memcpy(final.data, pool.data,
+                  Array::numElementsOf(pool.shape) * dtypeBytes(pool.dtype));
+  }
+}
+
+int64_t Kernel::finalStateRows(llvm::function_ref<int64_t(unsigned)> leadingDim) const {
+  if (statePools)
+    return leadingDim(numInputs + numParams);
+  if (varlen)
+    return leadingDim(numInputs + numParams + numInits) - 1;
+  return leadingDim(0);
 }
 
 MemRefDescriptor::MemRefDescriptor(const BufferView &buffer) {
@@ -165,6 +228,8 @@ Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView
   int64_t numWork = 0;
   if (Error e = check(operands, results, numWork))
     return e;
+  if (statePools)
+    copyStatePools(operands, results);
   if (numWork == 0)
     return Error::success();
   if (target_ == Target::CUDA)

@@ -75,6 +75,8 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &opti
       argTypes.push_back(generalize(v.getType(), 2, statesH));
     if (Value cu = rec.getCuSeqlens())
       argTypes.push_back(generalize(cu.getType(), 1));
+    if (Value indices = rec.getStateIndices())
+      argTypes.push_back(generalize(indices.getType(), 1));
     unsigned numOutputs = rec.getNumOutputs();
     for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
       resultTypes.push_back(i < numOutputs ? generalize(t, 3, tokenRowsH)
@@ -238,6 +240,7 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
     kernel->numInits = rec.getInits().size();
     kernel->numOutputs = rec.getNumOutputs();
     kernel->varlen = static_cast<bool>(rec.getCuSeqlens());
+    kernel->statePools = static_cast<bool>(rec.getStateIndices());
   } else { // window attention: q, k, v in; o (and the denominator) out, all [B, T, H, ...]
     kernel->numInputs = sourceOp->getNumOperands();
     kernel->numOutputs = sourceOp->getNumResults();

@@ -52,10 +52,10 @@ SmallVector<Value> buildLigerAttention(OpBuilder &b, Location loc, const LayerCo
   Operation *linear;
   if (c.linearVariant == LayerKind::LigerHGRN2)
     linear = LigerHGRN2Op::create(b, loc, TypeRange{oType, finalStateType}, q, v, graw, Value(),
-                                  Value(), scale);
+                                  Value(), Value(), scale);
   else
     linear = LigerGLAOp::create(b, loc, TypeRange{oType, finalStateType}, q, k, v, graw,
-                                Value(), Value(), scale, b.getF64FloatAttr(c.gateNormalizer));
+                                Value(), Value(), Value(), scale, b.getF64FloatAttr(c.gateNormalizer));
   // Element-wise: linrec-fuse moves the mix into the recurrence's stores.
   float mixLinear = c.mixLinear, mixAttention = c.mixAttention;
   Value o = buildElementwise(

@@ -123,6 +123,8 @@ std::vector<std::string> layerInputNames(const LayerConfig &c) {
     names.push_back("initial_z");
   if (c.varlen)
     names.push_back("cu_seqlens");
+  if (c.stateIndices)
+    names.push_back("state_indices");
   return names;
 }
 
@@ -181,10 +183,13 @@ static Type tensorType(StringRef name, const LayerConfig &c, const LayerShapes &
   if (name == "g" || name == "beta")
     return t({B, T, H}, element);
   int64_t rows = F > 0 ? 2 * F : dk; // the state's rows: the 2F Hedgehog features, or dk
+  int64_t P = c.stateIndices ? s.stateSlots : N; // the states' leading dim
   if (name == "initial_state" || name == "final_state")
-    return t({N, H, rows, dv}, f32);
+    return t({P, H, rows, dv}, f32);
   if (name == "initial_z" || name == "final_z")
-    return t({N, H, rows}, f32);
+    return t({P, H, rows}, f32);
+  if (name == "state_indices")
+    return t({N}, i32);
   if (name == "cu_seqlens")
     return t({ShapedType::isDynamic(N) ? N : N + 1}, i32);
   return {};
@@ -338,6 +343,20 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
       return fail("lightning log-decays must be <= 0, got " + Twine(std::to_string(g)));
   if (c.initialZ && !hasNormalizer(c))
     return fail("initial_z belongs to a normalized layer (linear with normalize, hedgehog)");
+  if (c.stateIndices) {
+    if (!llvm::is_contained({LayerKind::Linear, LayerKind::Lightning, LayerKind::SimpleGLA,
+                             LayerKind::GLA, LayerKind::DeltaNet, LayerKind::GatedDeltaNet,
+                             LayerKind::KDA, LayerKind::LigerGLA, LayerKind::LigerHGRN2,
+                             LayerKind::TransNormerNorm},
+                            c.kind))
+      return fail("state_indices (state pools) are for layers of one recurrence; " +
+                  layerKindName(c.kind) + " layers keep one state per sequence");
+    if (!c.initialState || (hasNormalizer(c) && !c.initialZ))
+      return fail("with state_indices every state needs its pool: give initial_state" +
+                  Twine(hasNormalizer(c) ? " and initial_z" : ""));
+    if (!ShapedType::isDynamic(shapes.stateSlots) && shapes.stateSlots < 1)
+      return fail("a state pool needs at least one slot, got " + Twine(shapes.stateSlots));
+  }
   // Layers with tensor ops around the recurrence are built for static shapes, without varlen.
   bool tensorParts =
       llvm::is_contained({LayerKind::TensorAttention, LayerKind::TransNormerNorm,
@@ -406,13 +425,13 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
     return it == inputNames.end() ? Value() : entry->getArgument(it - inputNames.begin());
   };
   Value q = arg("q"), k = arg("k"), v = arg("v"), init = arg("initial_state"),
-        cu = arg("cu_seqlens");
+        cu = arg("cu_seqlens"), slots = arg("state_indices");
   FloatAttr scale = b.getF64FloatAttr(c.scale);
   Operation *layer = nullptr;
   SmallVector<Value> results; // set directly by layers made of several ops
   switch (c.kind) {
   case LayerKind::Linear: {
-    auto op = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, scale,
+    auto op = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, slots, scale,
                                         arg("initial_z"),
                                         FeatureMapKindAttr::get(ctx, c.featureMap),
                                         c.normalize ? b.getUnitAttr() : UnitAttr(),
@@ -424,35 +443,35 @@ llvm::Expected<func::FuncOp> buildLayerFunction(ModuleOp module, StringRef name,
     auto decayType = RankedTensorType::get({shapes.heads}, b.getF64Type());
     Value decay = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(decayType, ArrayRef<double>(c.logDecay)));
-    layer = LightningOp::create(b, loc, resultTypes, q, k, v, decay, init, cu, scale);
+    layer = LightningOp::create(b, loc, resultTypes, q, k, v, decay, init, cu, slots, scale);
     break;
   }
   case LayerKind::SimpleGLA:
-    layer = SimpleGLAOp::create(b, loc, resultTypes, q, k, v, arg("g"), init, cu, scale);
+    layer = SimpleGLAOp::create(b, loc, resultTypes, q, k, v, arg("g"), init, cu, slots, scale);
     break;
   case LayerKind::GLA:
-    layer = GLAOp::create(b, loc, resultTypes, q, k, v, arg("gk"), arg("gv"), init, cu, scale);
+    layer = GLAOp::create(b, loc, resultTypes, q, k, v, arg("gk"), arg("gv"), init, cu, slots, scale);
     break;
   case LayerKind::DeltaNet:
-    layer = DeltaNetOp::create(b, loc, resultTypes, q, k, v, arg("beta"), init, cu, scale);
+    layer = DeltaNetOp::create(b, loc, resultTypes, q, k, v, arg("beta"), init, cu, slots, scale);
     break;
   case LayerKind::GatedDeltaNet:
     layer = GatedDeltaNetOp::create(b, loc, resultTypes, q, k, v, arg("g"), arg("beta"), init,
-                                    cu, scale);
+                                    cu, slots, scale);
     break;
   case LayerKind::KDA:
     layer = KDAOp::create(b, loc, resultTypes, q, k, v, arg("gk"), arg("beta"), init, cu,
-                          scale);
+                          slots, scale);
     break;
   case LayerKind::LigerGLA:
-    layer = LigerGLAOp::create(b, loc, resultTypes, q, k, v, arg("graw"), init, cu, scale,
+    layer = LigerGLAOp::create(b, loc, resultTypes, q, k, v, arg("graw"), init, cu, slots, scale,
                                b.getF64FloatAttr(c.gateNormalizer));
     break;
   case LayerKind::LigerHGRN2:
-    layer = LigerHGRN2Op::create(b, loc, resultTypes, q, v, arg("graw"), init, cu, scale);
+    layer = LigerHGRN2Op::create(b, loc, resultTypes, q, v, arg("graw"), init, cu, slots, scale);
     break;
   case LayerKind::TransNormerNorm: {
-    auto linear = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, scale,
+    auto linear = LinearAttentionOp::create(b, loc, resultTypes, q, k, v, init, cu, slots, scale,
                                             Value(), FeatureMapKindAttr::get(ctx, c.featureMap),
                                             UnitAttr(), b.getF32FloatAttr(1e-6f));
     Value normalized =

@@ -30,6 +30,13 @@ Tensor cuSeqlens() {
   return {"cu_seqlens", "[N + 1]", "int32",
           "offsets of packed variable-length sequences (inputs [1, total_T, ...])", true};
 }
+Tensor stateIndices() {
+  return {"state_indices", "[N]", "int32",
+          "each sequence's slot of initial_state (and initial_z), then pools [P, H, ...]: the "
+          "final states are the pools with those slots updated (in place when the final "
+          "state is the initial state's buffer)",
+          true};
+}
 Tensor o() { return {"o", "[B, T, H, dv]", "float", "the output", false}; }
 Tensor finalState(const char *shape = "[N, H, dk, dv]") {
   return {"final_state", shape, "float", "the state after the last token", false};
@@ -58,7 +65,7 @@ std::vector<ModelInfo> buildInfos() {
        {q(), k(), v(), initialState(),
         {"initial_z", "[N, H, dk]", "float", "the normalizer before token 0 (with normalize)",
          true},
-        cuSeqlens()},
+        cuSeqlens(), stateIndices()},
        {o(), finalState(),
         {"final_z", "[N, H, dk]", "float", "the normalizer after the last token (with normalize)",
          true}}});
@@ -66,45 +73,45 @@ std::vector<ModelInfo> buildInfos() {
                    "Lightning Attention / RetNet: a constant log-decay per head",
                    {scale(),
                     {"log_decay", "numbers", "one log-decay (≤ 0) per head", "", {}}},
-                   {q(), k(), v(), initialState(), cuSeqlens()},
+                   {q(), k(), v(), initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"simple_gla", "simple GLA: a scalar log-decay per token and head",
                    {scale()},
                    {q(), k(), v(), logDecay("g", "[B, T, H]", "of the whole state"),
-                    initialState(), cuSeqlens()},
+                    initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   Tensor gv = logDecay("gv", "[B, T, H, dv]", "of the state's columns");
   gv.optional = true;
   infos.push_back({"gla", "GLA: a key-vector log-decay, optionally a value-vector one too",
                    {scale()},
                    {q(), k(), v(), logDecay("gk", "[B, T, H, dk]", "of the state's rows"), gv,
-                    initialState(), cuSeqlens()},
+                    initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"delta", "DeltaNet: S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ",
                    {scale()},
-                   {q(), k(), v(), beta(), initialState(), cuSeqlens()},
+                   {q(), k(), v(), beta(), initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"gated_delta", "Gated DeltaNet: the delta rule after a scalar decay",
                    {scale()},
                    {q(), k(), v(), logDecay("g", "[B, T, H]", "of the whole state"), beta(),
-                    initialState(), cuSeqlens()},
+                    initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"kda", "KDA: the delta rule after a key-vector decay",
                    {scale()},
                    {q(), k(), v(), logDecay("gk", "[B, T, H, dk]", "of the state's rows"),
-                    beta(), initialState(), cuSeqlens()},
+                    beta(), initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"liger_gla",
                    "Liger GLA: softmax feature maps, the key decay logsigmoid(graw)/gate_normalizer",
                    {{"scale", "number", "multiplies the query (1 in Liger)", "1", {}},
                     {"gate_normalizer", "number", "divides the log-decay (16 in Liger)", "16",
                      {}}},
-                   {q(), k(), v(), graw(), initialState(), cuSeqlens()},
+                   {q(), k(), v(), graw(), initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back({"liger_hgrn2",
                    "Liger HGRN2: the key is 1 − e^{logsigmoid(graw)} (no k input)",
                    {{"scale", "number", "multiplies the query (1 in Liger)", "1", {}}},
-                   {q(), v(), graw(), initialState(), cuSeqlens()},
+                   {q(), v(), graw(), initialState(), cuSeqlens(), stateIndices()},
                    {o(), finalState()}});
   infos.push_back(
       {"hedgehog",
@@ -128,7 +135,7 @@ std::vector<ModelInfo> buildInfos() {
        {{"scale", "number", "multiplies the query (1 in TransNormer)", "1", {}},
         {"eps", "number", "added to the RMS (1e-8 in TransNormer)", "1e-8", {}},
         {"feature_map", "choice", "φ", "elu", {"elu", "1+elu"}}},
-       {q(), k(), v(), initialState("[B, H, dk, dv]")},
+       {q(), k(), v(), initialState("[B, H, dk, dv]"), stateIndices()},
        {o(), finalState("[B, H, dk, dv]")}});
   infos.push_back(
       {"transnormer_diag",

@@ -25,6 +25,9 @@ public:
       : RecurrenceRunner(op, operands), cotangents(cotangents) {}
 
   Expected<std::vector<Array>> run() {
+    if (op.getStateIndices())
+      return makeError("a recurrence with state_indices (state pools) has no adjoint: pools "
+                       "serve decoding, training keeps one state per sequence");
     Expected<std::vector<Array>> prepared = prepare();
     if (!prepared)
       return prepared.takeError();

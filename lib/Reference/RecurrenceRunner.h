@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <deque>
+#include <numeric>
 
 namespace linrec::reference {
 
@@ -304,6 +305,8 @@ protected:
   std::vector<Step> steps;
   int64_t batch = 0, tokens = 0, heads = 0, numSequences = 0;
   std::vector<int64_t> seqStart, seqEnd; // per sequence, the token range (in row `rowOf`)
+  std::vector<int64_t> stateSlots; // per sequence, its row of the states
+  int64_t stateRows = 0;           // the states' leading dim (sequences, or pool slots)
   bool varlen = false;
   /// When set, runSequence appends each token's slots (the adjoint replays them).
   std::vector<std::vector<Slot>> *tape = nullptr;
@@ -401,7 +404,8 @@ protected:
   /// Checks the run-time shapes against each other and the op, and sets B, T, H and the
   /// sequences.
   Error bindShapes() {
-    unsigned expected = numInputs() + numParams() + numInits() + (op.getCuSeqlens() ? 1 : 0);
+    unsigned expected = numInputs() + numParams() + numInits() + (op.getCuSeqlens() ? 1 : 0) +
+                        (op.getStateIndices() ? 1 : 0);
     if (operands.size() != expected)
       return makeError("linrec.recurrence takes " + llvm::Twine(expected) + " operands, got " +
                        llvm::Twine(operands.size()));
@@ -439,7 +443,7 @@ protected:
 
     if (Value cu = op.getCuSeqlens()) {
       varlen = true;
-      const Array &offsets = operands.back();
+      const Array &offsets = operands[numInputs() + numParams() + numInits()];
       if (Error e = checkStatic(offsets, cu, "cu_seqlens"))
         return e;
       if (batch != 1)
@@ -462,16 +466,45 @@ protected:
       seqEnd.assign(batch, tokens);
     }
 
+    // Each sequence's row of the initial and final states: its own, or its pool slot.
+    stateRows = numSequences;
+    stateSlots.resize(numSequences);
+    std::iota(stateSlots.begin(), stateSlots.end(), int64_t(0));
+    if (Value indices = op.getStateIndices()) {
+      const Array &slots = operands.back();
+      if (Error e = checkStatic(slots, indices, "state_indices"))
+        return e;
+      if (slots.numElements() != numSequences)
+        return makeError("state_indices has " + llvm::Twine(slots.numElements()) +
+                         " entries for " + llvm::Twine(numSequences) + " sequences");
+      stateRows = numInits() ? init(0).shape[0] : 0;
+      std::vector<bool> taken(stateRows, false);
+      for (int64_t n = 0; n < numSequences; ++n) {
+        double slot = slots.data[n];
+        if (!(slot >= 0 && slot < stateRows))
+          return makeError("state_indices[" + llvm::Twine(n) + "] = " +
+                           llvm::Twine(static_cast<int64_t>(slot)) +
+                           " is outside the state pool's " + llvm::Twine(stateRows) + " slots");
+        if (taken[static_cast<int64_t>(slot)])
+          return makeError("state_indices[" + llvm::Twine(n) + "] = " +
+                           llvm::Twine(static_cast<int64_t>(slot)) +
+                           " repeats a slot: two sequences cannot share a state");
+        taken[static_cast<int64_t>(slot)] = true;
+        stateSlots[n] = static_cast<int64_t>(slot);
+      }
+    }
     for (unsigned i = 0; i < numInits(); ++i) {
       if (Error e = checkStatic(init(i), op.getInits()[i], "init #" + llvm::Twine(i)))
         return e;
       auto state = cast<StateType>(op.getStateArgs()[i].getType());
       const Array &a = init(i);
-      if (a.shape[0] != numSequences || a.shape[1] != heads)
+      if (a.shape[0] != stateRows || a.shape[1] != heads)
         return makeError("init #" + llvm::Twine(i) + " has shape " + a.shapeString() +
-                         " but there are " + llvm::Twine(numSequences) +
-                         (varlen ? " sequences" : " batch rows") + " and " +
-                         llvm::Twine(heads) + " heads");
+                         " but there are " + llvm::Twine(stateRows) +
+                         (op.getStateIndices() ? " pool slots"
+                          : varlen             ? " sequences"
+                                               : " batch rows") +
+                         " and " + llvm::Twine(heads) + " heads");
       // The op's type may leave dk/dv dynamic; the state's own shape is static.
       if (!llvm::equal(llvm::ArrayRef<int64_t>(a.shape).drop_front(2), state.getShape()))
         return makeError("init #" + llvm::Twine(i) + " has shape " + a.shapeString() +
@@ -488,11 +521,13 @@ protected:
         shape.push_back(vec.getDimSize(0));
       results.emplace_back(DType::F64, shape);
     }
-    for (BlockArgument arg : op.getStateArgs()) {
+    for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
       auto state = cast<StateType>(arg.getType());
-      std::vector<int64_t> shape = {numSequences, heads};
+      std::vector<int64_t> shape = {stateRows, heads};
       llvm::append_range(shape, state.getShape());
       results.emplace_back(DType::F64, shape);
+      if (op.getStateIndices()) // a pool: the slots no sequence runs on keep their state
+        results.back().data = init(i).data;
     }
     return results;
   }
@@ -502,7 +537,8 @@ protected:
     for (unsigned s = 0; s < numStates; ++s) {
       Slot &state = slots[s];
       if (s < numInits())
-        std::copy_n(init(s).data.begin() + (seq * heads + h) * state.size(), state.size(),
+        std::copy_n(init(s).data.begin() + (stateSlots[seq] * heads + h) * state.size(),
+                    state.size(),
                     state.begin());
       else
         std::fill(state.begin(), state.end(), 0.0);
@@ -560,7 +596,8 @@ protected:
     unsigned numOutputs = yield.getOutputs().size();
     for (unsigned s = 0; s < numStates; ++s)
       std::copy(slots[s].begin(), slots[s].end(),
-                results[numOutputs + s].data.begin() + (seq * heads + h) * slots[s].size());
+                results[numOutputs + s].data.begin() +
+                    (stateSlots[seq] * heads + h) * slots[s].size());
     return Error::success();
   }
 

@@ -127,6 +127,10 @@ static FailureOr<func::FuncOp> buildBackward(func::FuncOp func, StringRef suffix
     if (llvm::none_of(recurrence->getResults(),
                       [&](Value r) { return adjoints.map.count(r); }))
       continue; // nothing the loss depends on
+    if (recurrence.getStateIndices())
+      return recurrence.emitOpError("has no derived backward: state_indices (state pools) "
+                                    "serve decoding, and training keeps one state per "
+                                    "sequence");
     if (failed(emitRecurrenceAdjoint(b, recurrence, adjoints, options)))
       return failure();
   }

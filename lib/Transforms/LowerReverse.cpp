@@ -61,7 +61,11 @@ static LogicalResult lowerReverse(RecurrenceOp op) {
   Value cuSeqlens = op.getCuSeqlens();
   // Token tensors reverse along T; per-sequence states along N when sequences are packed.
   auto reverseTokens = [&](Value x) { return reverseAlong(b, loc, x, 1); };
-  auto reverseStates = [&](Value x) { return cuSeqlens ? reverseAlong(b, loc, x, 0) : x; };
+  // State pools stay as they are: their indices reverse instead.
+  Value stateIndices = op.getStateIndices();
+  auto reverseStates = [&](Value x) {
+    return cuSeqlens && !stateIndices ? reverseAlong(b, loc, x, 0) : x;
+  };
 
   SmallVector<Value> inputs, inits;
   for (Value input : op.getInputs())
@@ -77,12 +81,16 @@ static LogicalResult lowerReverse(RecurrenceOp op) {
       return arith::SubIOp::create(nb, nloc, totalValue, c).getResult();
     });
   }
+  Value reversedIndices =
+      cuSeqlens && stateIndices ? reverseAlong(b, loc, stateIndices, 0) : Value();
   auto forward = cast<RecurrenceOp>(b.clone(*op));
   forward.removeReverseAttr();
   forward.getInputsMutable().assign(inputs);
   forward.getInitsMutable().assign(inits);
   if (offsets)
     forward.getCuSeqlensMutable().assign(offsets);
+  if (reversedIndices)
+    forward.getStateIndicesMutable().assign(reversedIndices);
   b.setInsertionPointAfter(forward);
   SmallVector<Value> results;
   for (Value output : forward.getOutputs())

@@ -63,7 +63,8 @@ RecurrenceOp rebuildWithOperands(OpBuilder &b, RecurrenceOp op, ArrayRef<unsigne
   unsigned numStates = op.getNumStates(), numInputs = op.getInputs().size();
   unsigned numParams = op.getParams().size();
   auto fused = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), inputs, params,
-                                    op.getInits(), op.getCuSeqlens());
+                                    op.getInits(), op.getCuSeqlens(),
+                                    op.getStateIndices());
   copyAttributes(op, fused);
   setDelays(fused, delays);
   fused.getBody().takeBody(op.getBody());
@@ -117,7 +118,8 @@ RecurrenceOp dropUnusedOutputs(OpBuilder &b, RecurrenceOp op) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(op);
   auto trimmed = RecurrenceOp::create(b, op.getLoc(), types, op.getInputs(), op.getParams(),
-                                      op.getInits(), op.getCuSeqlens());
+                                      op.getInits(), op.getCuSeqlens(),
+                                    op.getStateIndices());
   copyAttributes(op, trimmed);
   trimmed.setDelaysAttr(op.getDelaysAttr());
   trimmed.getBody().takeBody(op.getBody());

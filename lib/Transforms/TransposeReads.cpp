@@ -267,7 +267,8 @@ static LogicalResult transposeReads(RecurrenceOp op, bool mirror) {
   for (unsigned source : mirrored)
     resultTypes.push_back(adjoint::transposedStatesType(op.getFinalStates()[source].getType()));
   auto rewritten = RecurrenceOp::create(b, loc, resultTypes, op.getInputs(), op.getParams(),
-                                        inits, op.getCuSeqlens());
+                                        inits, op.getCuSeqlens(),
+                                        op.getStateIndices());
   rewritten.getBody().takeBody(op.getBody());
   rewritten.setChunkSizeAttr(op.getChunkSizeAttr());
   rewritten.setAlgorithmAttr(op.getAlgorithmAttr());

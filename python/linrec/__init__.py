@@ -79,6 +79,38 @@ class Layer:
         return _run_model(self.model, self._params_json, inputs, self.target, self.schedule,
                           check=self.check)
 
+    def step(self, *, state_indices, initial_state, initial_z=None, out=None, **inputs):
+        """A step (one decode token, or several) of a batch of sequences whose states live in
+        pools, updated in place: serving's continuous batching.
+
+        initial_state: the pool, [P, H, dk, dv] float32, C-contiguous and writable (a NumPy
+        array or a CPU torch tensor); slot ``state_indices[n]`` holds sequence n's state and is
+        overwritten with its state after the step; the other slots are not touched.
+        initial_z: the normalizer's pool [P, H, dk] likewise (linear with normalize).
+        state_indices: [N] int32 (int64 is converted), distinct slots in [0, P).
+        out: an optional float32 array for ``o`` (written in place; a new array otherwise).
+        Returns ``o``. Nothing is allocated for the states; the layer is compiled once per
+        shape, as ``__call__`` does.
+        """
+        if self.target not in ("cpu", "gpu-schedule"):
+            raise ValueError(f"step() runs on the compiled CPU targets, not '{self.target}'")
+        pools = {"final_state": _writable_pool("initial_state", initial_state)}
+        inputs = {name: _prepare(name, x) for name, x in inputs.items()}
+        inputs["initial_state"] = pools["final_state"]
+        if initial_z is not None:
+            pools["final_z"] = _writable_pool("initial_z", initial_z)
+            inputs["initial_z"] = pools["final_z"]
+        inputs["state_indices"] = _prepare("state_indices", _np.asarray(state_indices))
+        v = inputs.get("v")
+        if v is None:
+            raise ValueError("step() needs the layer's value input 'v'")
+        if out is None:
+            out = _np.empty(v.shape, dtype=_np.float32)
+        out = _writable_pool("out", out)
+        _run_model(self.model, self._params_json, inputs, self.target, self.schedule,
+                   out={"o": out, **pools}, check=self.check)
+        return out
+
     def backward(self, cotangents, **inputs):
         """The gradients of L = Σ ⟨cotangents[name], output name⟩ for every float input.
 
@@ -112,6 +144,20 @@ def _schedule_entries(schedule):
     if isinstance(schedule, str):
         return [schedule] if schedule.strip() else []
     return [f"{k.replace('_', '-')}={_option_text(v)}" for k, v in dict(schedule).items()]
+
+
+def _writable_pool(name, x):
+    """A NumPy view of a buffer the kernels write in place: float32, C-contiguous, writable
+    (a CPU torch tensor shares its memory)."""
+    if not isinstance(x, _np.ndarray) and hasattr(x, "numpy"):
+        if getattr(x, "requires_grad", False):
+            raise ValueError(f"'{name}' requires grad: a state pool is updated in place")
+        x = x.numpy()
+    if not (isinstance(x, _np.ndarray) and x.dtype == _np.float32 and x.flags.c_contiguous
+            and x.flags.writeable):
+        raise ValueError(f"'{name}' must be a writable C-contiguous float32 array (it is "
+                         "updated in place)")
+    return x
 
 
 def _prepare(name, x):

@@ -126,6 +126,36 @@ def _forward(model, tensors, params, schedule, outputs, specs, target="cpu"):
     return tuple(result)
 
 
+def step_on_pool(model, tensors, params, schedule, pool, state_indices, inplace):
+    """Runs `model` on states kept in `pool` ([P, H, K, V] float32): sequence n starts from
+    slot state_indices[n], which then holds its final state: `pool` itself when `inplace`
+    (nothing else is written), else an updated copy. Returns (o in float32, the pool).
+    Not differentiable: the decode step of serving."""
+    _check_cpu(model, {**tensors, "initial_state": pool, "state_indices": state_indices})
+    if state_indices.dtype not in (_torch.int32, _torch.int64) or state_indices.dim() != 1:
+        raise TypeError("ssm_state_indices must be a 1-D int32 or int64 tensor, got "
+                        f"{state_indices.dtype} {list(state_indices.shape)}")
+    if inplace:
+        if pool.dtype is not _torch.float32 or not pool.is_contiguous():
+            raise ValueError("inplace_final_state needs a contiguous float32 initial_state "
+                             f"(the pool), got {pool.dtype}"
+                             f"{'' if pool.is_contiguous() else ', non-contiguous'}")
+    else:
+        pool = pool.detach().to(_torch.float32).contiguous().clone()
+    inputs = {n: _kernel_input(n, t) for n, t in tensors.items() if t is not None}
+    inputs = {n: t.numpy() for n, t in inputs.items()}
+    with _torch.no_grad():
+        pool_view = pool.detach().numpy()
+        inputs["initial_state"] = pool_view
+        inputs["state_indices"] = state_indices.to(_torch.int32).contiguous().numpy()
+        v = tensors["v"]
+        o = _torch.empty(v.shape, dtype=_torch.float32)
+        _linrec.run_model(model, params, inputs, "cpu", schedule,
+                          out={"o": o.numpy(), "final_state": pool_view},
+                          check=CHECK_INPUTS[0])
+    return o, pool
+
+
 def _backward(model, tensors, cotangents, params, schedule, target="cpu"):
     """The gradients of every float tensor of `tensors`, by name, in their dtypes."""
     _check_cpu(model, tensors)

@@ -218,9 +218,13 @@ def _check_shapes(tensors, initial_state, cu_seqlens, state_v_first):
 
 def _recurrence(model, tensors, params, *, scale, initial_state, output_final_state,
                 cu_seqlens, state_v_first=False, chunk_size=None, reverse=False,
-                o_dtype=None, scan=False):
+                o_dtype=None, scan=False, state_indices=None, inplace_final_state=True):
     """Runs `model` on fla-layout tensors: returns (o, final_state or None)."""
     q = tensors["q"]
+    if state_indices is not None:
+        return _recurrence_on_pool(model, tensors, params, scale, initial_state, cu_seqlens,
+                                   state_v_first, chunk_size, o_dtype, scan, state_indices,
+                                   inplace_final_state)
     _check_shapes(tensors, initial_state, cu_seqlens, state_v_first)
     if scale is None:
         scale = q.shape[-1] ** -0.5
@@ -239,6 +243,38 @@ def _recurrence(model, tensors, params, *, scale, initial_state, output_final_st
     if final is not None and state_v_first:
         final = final.transpose(-1, -2)
     return o, final, out
+
+
+def _recurrence_on_pool(model, tensors, params, scale, pool, cu_seqlens, state_v_first,
+                        chunk_size, o_dtype, scan, state_indices, inplace):
+    """_recurrence with the states in a pool (vLLM's continuous batching): sequence n starts
+    from initial_state[state_indices[n]] ([P, H, K, V]), and its final state goes back to
+    that slot: in place with ``inplace_final_state`` (the pool is the final state returned),
+    else into an updated copy of the pool. Returns (o, the pool, None)."""
+    if pool is None:
+        raise ValueError("ssm_state_indices needs initial_state: the pool of states "
+                         "[num_slots, H, K, V] the indices point into")
+    if state_v_first:
+        raise ValueError("ssm_state_indices takes the pool in [num_slots, H, K, V] layout "
+                         "(state_v_first / transpose_state_layout would need a copy)")
+    q, v = tensors["q"], tensors["v"]
+    _check_shapes(tensors, None, cu_seqlens, False)
+    H, K, V = q.shape[2], q.shape[3], v.shape[3]
+    if pool.dim() != 4 or list(pool.shape[1:]) != [H, K, V]:
+        raise ValueError(f"initial_state (the pool) must be [num_slots, H, K, V] = "
+                         f"[*, {H}, {K}, {V}], got {list(pool.shape)}")
+    N = q.shape[0] if cu_seqlens is None else cu_seqlens.shape[0] - 1
+    if state_indices.shape != (N,):
+        raise ValueError(f"ssm_state_indices must hold one slot per sequence: [{N}], got "
+                         f"{list(state_indices.shape)}")
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    if cu_seqlens is not None:
+        tensors = {**tensors, "cu_seqlens": _torch_ops._kernel_input("cu_seqlens", cu_seqlens)}
+    params = _torch_ops.params_text({"scale": float(scale), **params})
+    o, pool = _torch_ops.step_on_pool(model, tensors, params, _schedule(chunk_size, scan), pool,
+                                      state_indices, inplace)
+    return o.to(o_dtype or q.dtype), pool, None
 
 
 # --- linear attention ----------------------------------------------------------------------
@@ -567,14 +603,25 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
                                      use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
                                      A_log=None, dt_bias=None,
                                      use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
-                                     state_v_first=False, cu_seqlens=None, **kwargs):
+                                     state_v_first=False, cu_seqlens=None,
+                                     ssm_state_indices=None, inplace_final_state=True,
+                                     **kwargs):
     """fla's ``fused_recurrent_gated_delta_rule`` (the decode step): a scalar ``g``
     and/or a key-vector ``gk`` log-decay (``gv`` is not supported), ``beta`` ``[B, T, HV]``
     (ones when None), grouped value heads, the gate and β activations as in
-    ``chunk_gated_delta_rule``. Unlike fla's, it is differentiable."""
+    ``chunk_gated_delta_rule``. Unlike fla's, it is differentiable.
+
+    Continuous batching (vLLM's arguments): with ``ssm_state_indices`` ``[N]`` (int32/int64),
+    ``initial_state`` is a pool ``[num_slots, HV, K, V]`` (float32, contiguous): sequence n
+    starts from slot ``ssm_state_indices[n]`` and its final state is written back there, in
+    the pool itself with ``inplace_final_state`` (the default; no other slot is touched and
+    nothing is allocated for states), else in an updated copy. The second result is then
+    the pool. The indices must be distinct and in range (ValueError otherwise); this form
+    is not differentiable."""
     _take_kwargs("fused_recurrent_gated_delta_rule", kwargs, ("transpose_state_layout",))
     state_v_first = _state_layout_alias(state_v_first, kwargs)
-    _check_varlen(q, initial_state, cu_seqlens, space=False)
+    pooled = ssm_state_indices is not None  # initial_state is then a pool, not [N, ...]
+    _check_varlen(q, None if pooled else initial_state, cu_seqlens, space=False)
     q, k = _grouped(q, k, v)
     if beta is None:
         beta = _torch.ones(v.shape[:3], dtype=_torch.float32)
@@ -594,7 +641,8 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     q, k, beta = _delta_inputs(q, k, beta, use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
                                allow_neg_eigval)
     tensors = {"q": q, "k": k, "v": v, "beta": beta}
-    _check_shapes({**tensors, "g": g, "gk": gk}, initial_state, cu_seqlens, state_v_first)
+    _check_shapes({**tensors, "g": g, "gk": gk}, None if pooled else initial_state, cu_seqlens,
+                  state_v_first)
     if gk is not None:  # key decays: KDA's recurrence, the scalar decay added to each row's
         tensors["gk"] = gk.float() + (0 if g is None else g.float().unsqueeze(-1))
         model = "kda"
@@ -605,7 +653,9 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
         model = "delta"
     o, final, _ = _recurrence(model, tensors, {}, scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              state_v_first=state_v_first, o_dtype=v.dtype, scan=True)
+                              state_v_first=state_v_first, o_dtype=v.dtype, scan=True,
+                              state_indices=ssm_state_indices,
+                              inplace_final_state=inplace_final_state)
     return o, final
 
 

@@ -381,6 +381,44 @@ func.func @varlen_state_rows(%q: tensor<1x16x4x8xf32>, %cu: tensor<3xi32>) {
 
 // -----
 
+func.func @state_pool_without_init(%q: tensor<2x1x4x8xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{with state_indices every state needs an initial state (its pool): got 0 for 1 states}}
+  %s = linrec.recurrence ins(%q : tensor<2x1x4x8xf32>) state_indices(%slots : tensor<2xi32>)
+      -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @state_pool_index_count(%q: tensor<2x1x4x8xf32>, %pool: tensor<6x4x8x8xf32>,
+                                  %slots: tensor<3xi32>) {
+  // expected-error @+1 {{needs one state index per sequence (2), got 3}}
+  %s = linrec.recurrence ins(%q : tensor<2x1x4x8xf32>) init(%pool : tensor<6x4x8x8xf32>)
+      state_indices(%slots : tensor<3xi32>) -> (tensor<6x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
+func.func @state_pool_final(%q: tensor<2x1x4x8xf32>, %pool: tensor<6x4x8x8xf32>,
+                            %slots: tensor<2xi32>) {
+  // expected-error @+1 {{'final state #0' must be [P, H, dk, dv] = [6, 4, 8, 8], got 'tensor<2x4x8x8xf32>'}}
+  %s = linrec.recurrence ins(%q : tensor<2x1x4x8xf32>) init(%pool : tensor<6x4x8x8xf32>)
+      state_indices(%slots : tensor<2xi32>) -> (tensor<2x4x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    linrec.yield states(%S : !linrec.state<8x8xf32>)
+  }
+  return
+}
+
+// -----
+
 func.func @op_not_allowed(%q: tensor<2x16x4x8xf32>) {
   %s = linrec.recurrence ins(%q : tensor<2x16x4x8xf32>) -> (tensor<2x4x8x8xf32>) {
   ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):

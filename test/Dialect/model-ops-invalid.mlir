@@ -112,6 +112,27 @@ func.func @varlen_states(%q: tensor<1x16x4x8xf32>, %cu: tensor<3xi32>) {
 
 // -----
 
+func.func @state_pool_without_init(%q: tensor<2x1x4x8xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{with state_indices every state needs an initial state (its pool)}}
+  %o, %s = linrec.linear_attention %q, %q, %q state_indices(%slots)
+      : (tensor<2x1x4x8xf32>, tensor<2x1x4x8xf32>, tensor<2x1x4x8xf32>, tensor<2xi32>)
+      -> (tensor<2x1x4x8xf32>, tensor<2x4x8x8xf32>)
+  return
+}
+
+// -----
+
+func.func @state_pool_final(%q: tensor<2x1x4x8xf32>, %pool: tensor<5x4x8x8xf32>,
+                            %slots: tensor<2xi32>) {
+  // expected-error @+1 {{'final_state' must be [P, H, dk, dv] = [5, 4, 8, 8], got 'tensor<2x4x8x8xf32>'}}
+  %o, %s = linrec.linear_attention %q, %q, %q init(%pool) state_indices(%slots)
+      : (tensor<2x1x4x8xf32>, tensor<2x1x4x8xf32>, tensor<2x1x4x8xf32>, tensor<5x4x8x8xf32>, tensor<2xi32>)
+      -> (tensor<2x1x4x8xf32>, tensor<2x4x8x8xf32>)
+  return
+}
+
+// -----
+
 func.func @normalized_results(%q: tensor<2x16x4x8xf32>) {
   // expected-error @+1 {{has 2 results, expected 3 (o, final_state, final_z)}}
   %o, %s = linrec.linear_attention %q, %q, %q {normalize}

@@ -71,6 +71,20 @@ func.func @gated_deltanet(%q: tensor<2x16x2x8xf32>, %g: tensor<2x16x2xf32>, %s0:
 
 // -----
 
+// The decode step of serving: 2 sequences on slots of a pool of 6 states.
+// CHECK-LABEL: func.func @gated_deltanet_state_pool
+// CHECK: linrec.gated_deltanet %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) beta(%{{.*}}) init(%{{.*}}) state_indices(%{{.*}}) :
+func.func @gated_deltanet_state_pool(%q: tensor<2x1x2x8xf32>, %g: tensor<2x1x2xf32>,
+                                     %pool: tensor<6x2x8x8xf32>, %slots: tensor<2xi32>) {
+  %o, %s = linrec.gated_deltanet %q, %q, %q gate(%g) beta(%g) init(%pool) state_indices(%slots)
+      : (tensor<2x1x2x8xf32>, tensor<2x1x2x8xf32>, tensor<2x1x2x8xf32>, tensor<2x1x2xf32>,
+         tensor<2x1x2xf32>, tensor<6x2x8x8xf32>, tensor<2xi32>)
+      -> (tensor<2x1x2x8xf32>, tensor<6x2x8x8xf32>)
+  return
+}
+
+// -----
+
 // CHECK-LABEL: func.func @kda
 // CHECK: linrec.kda %{{.*}}, %{{.*}}, %{{.*}} gate(%{{.*}}) beta(%{{.*}}) :
 func.func @kda(%q: tensor<2x16x2x8xf32>, %v: tensor<2x16x2x4xf32>, %b: tensor<2x16x2xf32>) {

@@ -105,6 +105,43 @@ func.func @varlen(%q: tensor<1x?x2x8xf32>, %k: tensor<1x?x2x8xf32>, %v: tensor<1
 
 // -----
 
+// State pools: 3 sequences on slots of a pool of 5; the final state is the updated pool.
+// CHECK-LABEL: func.func @state_pools
+// CHECK: linrec.recurrence ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<3x1x2x8xf32>, tensor<3x1x2x8xf32>, tensor<3x1x2x8xf32>) init(%{{.*}} : tensor<5x2x8x8xf32>) state_indices(%{{.*}} : tensor<3xi32>)
+// CHECK-SAME: -> (tensor<3x1x2x8xf32>, tensor<5x2x8x8xf32>)
+func.func @state_pools(%q: tensor<3x1x2x8xf32>, %k: tensor<3x1x2x8xf32>, %v: tensor<3x1x2x8xf32>,
+                       %pool: tensor<5x2x8x8xf32>, %slots: tensor<3xi32>)
+    -> (tensor<3x1x2x8xf32>, tensor<5x2x8x8xf32>) {
+  %o, %sT = linrec.recurrence ins(%q, %k, %v : tensor<3x1x2x8xf32>, tensor<3x1x2x8xf32>, tensor<3x1x2x8xf32>)
+      init(%pool : tensor<5x2x8x8xf32>) state_indices(%slots : tensor<3xi32>)
+      -> (tensor<3x1x2x8xf32>, tensor<5x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>, %kt: vector<8xf32>, %vt: vector<8xf32>):
+    %S1 = linrec.write %S, %kt, %vt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    %o = linrec.read %S1, %qt : !linrec.state<8x8xf32>, vector<8xf32> -> vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>) outputs(%o : vector<8xf32>)
+  }
+  return %o, %sT : tensor<3x1x2x8xf32>, tensor<5x2x8x8xf32>
+}
+
+// -----
+
+// State pools with packed sequences: one index per sequence of cu_seqlens.
+// CHECK-LABEL: func.func @state_pools_varlen
+// CHECK: cu_seqlens(%{{.*}} : tensor<4xi32>) state_indices(%{{.*}} : tensor<3xi32>)
+func.func @state_pools_varlen(%q: tensor<1x?x2x8xf32>, %pool: tensor<?x2x8x8xf32>,
+                              %cu: tensor<4xi32>, %slots: tensor<3xi32>) -> tensor<?x2x8x8xf32> {
+  %sT = linrec.recurrence ins(%q : tensor<1x?x2x8xf32>) init(%pool : tensor<?x2x8x8xf32>)
+      cu_seqlens(%cu : tensor<4xi32>) state_indices(%slots : tensor<3xi32>)
+      -> (tensor<?x2x8x8xf32>) {
+  ^bb0(%S: !linrec.state<8x8xf32>, %qt: vector<8xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<8x8xf32>, vector<8xf32>, vector<8xf32>
+    linrec.yield states(%S1 : !linrec.state<8x8xf32>)
+  }
+  return %sT : tensor<?x2x8x8xf32>
+}
+
+// -----
+
 // A read before the delta transition and write: DeltaNet's correction v − S'ᵀk.
 // CHECK-LABEL: func.func @read_before_write
 // CHECK: %[[D:.*]] = linrec.decay %{{.*}}, %{{.*}} : <8x4xf32>, f32

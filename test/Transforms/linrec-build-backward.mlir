@@ -247,6 +247,22 @@ func.func @masked(%k: tensor<1x4x1x4xf32>, %r: tensor<1x4x1xf32>) -> tensor<1x4x
 
 // -----
 
+// State pools serve decoding: no backward.
+func.func @state_pool(%k: tensor<2x1x1x4xf32>, %pool: tensor<3x1x4x4xf32>, %slots: tensor<2xi32>)
+    -> tensor<2x1x1x4xf32> {
+  // expected-error @+1 {{has no derived backward: state_indices (state pools) serve decoding, and training keeps one state per sequence}}
+  %o, %s = linrec.recurrence ins(%k : tensor<2x1x1x4xf32>) init(%pool : tensor<3x1x4x4xf32>)
+      state_indices(%slots : tensor<2xi32>) -> (tensor<2x1x1x4xf32>, tensor<3x1x4x4xf32>) {
+  ^bb0(%S: !linrec.state<4x4xf32>, %kt: vector<4xf32>):
+    %S1 = linrec.write %S, %kt, %kt : !linrec.state<4x4xf32>, vector<4xf32>, vector<4xf32>
+    %ot = linrec.read %S1, %kt : !linrec.state<4x4xf32>, vector<4xf32> -> vector<4xf32>
+    linrec.yield states(%S1 : !linrec.state<4x4xf32>) outputs(%ot : vector<4xf32>)
+  }
+  return %o : tensor<2x1x1x4xf32>
+}
+
+// -----
+
 // A norm over all heads after the recurrence: its adjoint per token (two sums over the
 // token's H·D values, then one element-wise op), before the recurrence's.
 // CHECK-LABEL: func.func @normed_backward

@@ -35,6 +35,29 @@ func.func @reverse_varlen(%q: tensor<1x8x2x16xf32>, %g: tensor<1x8x2xf32>, %s0: 
 
 // -----
 
+// State pools: the sequences reverse, so their indices do; the pool keeps its slots.
+// CHECK-LABEL: func.func @reverse_varlen_state_pool
+// CHECK-SAME: (%{{.*}}: tensor<1x8x2x16xf32>, %[[POOL:.*]]: tensor<5x2x16x16xf32>, %{{.*}}: tensor<4xi32>, %[[SLOTS:.*]]: tensor<3xi32>)
+// CHECK: %[[RSLOTS:.*]] = linalg.generic {{.*}} ins(%[[SLOTS]] :
+// CHECK: %[[R:.*]]:2 = linrec.recurrence ins(%{{.*}} : {{.*}}) init(%[[POOL]] : tensor<5x2x16x16xf32>) cu_seqlens(%{{.*}} : {{.*}}) state_indices(%[[RSLOTS]] : tensor<3xi32>) ->
+// CHECK-NOT: reverse
+// CHECK: return %{{.*}}, %[[R]]#1
+func.func @reverse_varlen_state_pool(%q: tensor<1x8x2x16xf32>, %pool: tensor<5x2x16x16xf32>,
+                                     %cu: tensor<4xi32>, %slots: tensor<3xi32>)
+    -> (tensor<1x8x2x16xf32>, tensor<5x2x16x16xf32>) {
+  %o, %s = linrec.recurrence ins(%q : tensor<1x8x2x16xf32>) init(%pool : tensor<5x2x16x16xf32>)
+      cu_seqlens(%cu : tensor<4xi32>) state_indices(%slots : tensor<3xi32>) {reverse}
+      -> (tensor<1x8x2x16xf32>, tensor<5x2x16x16xf32>) {
+  ^bb0(%S: !linrec.state<16x16xf32>, %qt: vector<16xf32>):
+    %S1 = linrec.write %S, %qt, %qt : !linrec.state<16x16xf32>, vector<16xf32>, vector<16xf32>
+    %ot = linrec.read %S1, %qt : !linrec.state<16x16xf32>, vector<16xf32> -> vector<16xf32>
+    linrec.yield states(%S1 : !linrec.state<16x16xf32>) outputs(%ot : vector<16xf32>)
+  }
+  return %o, %s : tensor<1x8x2x16xf32>, tensor<5x2x16x16xf32>
+}
+
+// -----
+
 // Without offsets the batch rows keep their order: only the token dim reverses.
 // CHECK-LABEL: func.func @reverse_batch
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x5x1x4xf32>, %[[S0:.*]]: tensor<2x1x4x4xf32>)

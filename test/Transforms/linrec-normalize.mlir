@@ -22,6 +22,20 @@ func.func @gated_deltanet(%q: tensor<2x16x4x8xf32>, %k: tensor<2x16x4x8xf32>, %v
 
 // -----
 
+// State pools: the indices go to the recurrence, the pool is its init.
+// CHECK-LABEL: func.func @simple_gla_state_pool
+// CHECK: linrec.recurrence ins({{.*}}) init(%{{.*}} : tensor<7x4x8x4xf32>) state_indices(%{{.*}} : tensor<2xi32>) -> (tensor<2x1x4x4xf32>, tensor<7x4x8x4xf32>)
+func.func @simple_gla_state_pool(%q: tensor<2x1x4x8xf32>, %v: tensor<2x1x4x4xf32>,
+    %g: tensor<2x1x4xf32>, %pool: tensor<7x4x8x4xf32>, %slots: tensor<2xi32>)
+    -> (tensor<2x1x4x4xf32>, tensor<7x4x8x4xf32>) {
+  %o, %s = linrec.simple_gla %q, %q, %v gate(%g) init(%pool) state_indices(%slots)
+      : (tensor<2x1x4x8xf32>, tensor<2x1x4x8xf32>, tensor<2x1x4x4xf32>, tensor<2x1x4xf32>,
+         tensor<7x4x8x4xf32>, tensor<2xi32>) -> (tensor<2x1x4x4xf32>, tensor<7x4x8x4xf32>)
+  return %o, %s : tensor<2x1x4x4xf32>, tensor<7x4x8x4xf32>
+}
+
+// -----
+
 // Both vector decays, and varlen.
 // CHECK-LABEL: func.func @gla
 // CHECK: linrec.recurrence ins({{.*}}) cu_seqlens(%{{.*}} : tensor<4xi32>)

@@ -91,6 +91,11 @@ struct LayerConfig {
   bool initialState = false;
   bool initialZ = false; // linear with normalize
   bool varlen = false;   // packed [1, total_T, H, D] inputs with cu_seqlens
+  // The states in pools (serving's continuous batching): state_indices [N] (int32) picks
+  // each sequence's slot of initial_state (and initial_z) [P, H, ...]; the final states
+  // are the pools with those slots updated (linrec.recurrence's state_indices). Layers of
+  // one recurrence (the model ops, transnormer_norm) only.
+  bool stateIndices = false;
 };
 
 /// Sizes of the layer's tensors; batch and tokens may be mlir::ShapedType::kDynamic. With
@@ -98,6 +103,7 @@ struct LayerConfig {
 struct LayerShapes {
   int64_t batch = 1, tokens = 1, heads = 1, keyDim = 64, valueDim = 64;
   int64_t sequences = 1;
+  int64_t stateSlots = 1;    // with stateIndices: P, the slots of the state pools
   int64_t features = 0;      // hedgehog, lolcats: F (the state has 2F rows)
   int64_t attentionDim = 0;  // liger_attention: the head dim of q_attn, k_attn
   mlir::Type elementType; // of q, k, v and gates; f32 when null

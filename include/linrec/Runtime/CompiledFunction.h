@@ -62,7 +62,6 @@ private:
     /// Per result: its static shape with -1 for B, T, H (from operand #0) or N (state rows).
     std::vector<std::vector<int64_t>> resultShapes;
     std::vector<bool> resultIsOutput; // [B, T, H, ...] rather than [N, H, ...]
-    bool varlen = false;
   };
   struct Constant {
     std::vector<double> f64;

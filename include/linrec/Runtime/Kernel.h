@@ -84,12 +84,24 @@ class Kernel {
 public:
   ~Kernel();
 
-  /// Runs on `operands` (the recurrence's inputs, params, initial states, cu_seqlens, in
-  /// order) and writes `results` (its outputs, then final states). Every shape, dtype and
-  /// cu_seqlens entry is checked first. A kernel that checks values (compiled in the
-  /// checked mode) ORs into `valueStatus` the ValueCheck of every check that failed.
+  /// Runs on `operands` (the recurrence's inputs, params, initial states, cu_seqlens,
+  /// state_indices, in order) and writes `results` (its outputs, then final states). Every
+  /// shape, dtype, cu_seqlens entry and state index is checked first. A kernel that checks
+  /// values (compiled in the checked mode) ORs into `valueStatus` the ValueCheck of every
+  /// check that failed.
+  ///
+  /// State pools (state_indices): a final state may be the very buffer of its initial
+  /// state, which is then updated in place, slot by slot (a decode step touches only its
+  /// sequences' slots); a distinct final-state buffer first receives a copy of the pool.
   llvm::Error run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
                   unsigned threads = 0, uint32_t *valueStatus = nullptr) const;
+
+  /// The leading dim of the final states for these operands: B, the sequences of
+  /// cu_seqlens, or the slots of the state pools.
+  /// `leadingDim(i)` gives operand #i's first dim.
+  int64_t finalStateRows(llvm::function_ref<int64_t(unsigned)> leadingDim) const;
+  /// Whether the states live in pools (the recurrence has state_indices).
+  bool hasStatePools() const { return statePools; }
 
   Algorithm algorithm() const { return algorithm_; }
   /// The value-dim tiles per (sequence, head) the kernel really uses.
@@ -122,6 +134,7 @@ private:
   std::vector<ArgSpec> operandSpecs, resultSpecs;
   unsigned numInputs = 0, numParams = 0, numInits = 0, numOutputs = 0;
   bool varlen = false;
+  bool statePools = false;
   Algorithm algorithm_ = Algorithm::Sequential;
   int64_t valueTiles_ = 1;
   int64_t headsPerItem_ = 1;
@@ -137,6 +150,11 @@ private:
 
   llvm::Error check(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView> results,
                     int64_t &numWork) const;
+  /// The state indices are distinct slots of pools of `slots` slots.
+  llvm::Error checkStateIndices(const BufferView &indices, int64_t slots) const;
+  /// Copies each initial-state pool into its final state unless they are one buffer.
+  void copyStatePools(llvm::ArrayRef<BufferView> operands,
+                      llvm::ArrayRef<BufferView> results) const;
 };
 
 /// Compiles recurrences and windows to kernels for any target and caches them. Thread-safe.

@@ -78,6 +78,11 @@ static void callKernel(ImplicitLocOpBuilder &b, Operation *op, func::FuncOp kern
     args.push_back(buffer);
     results.push_back(buffer);
   }
+  // State pools: the kernel writes its sequences' slots only, the rest is the init's.
+  if (auto rec = dyn_cast<RecurrenceOp>(op); rec && rec.getStateIndices())
+    for (unsigned j = 0; j < rec.getInits().size(); ++j)
+      memref::CopyOp::create(b, args[rec.getInputs().size() + rec.getParams().size() + j],
+                             results[rec.getNumOutputs() + j]);
   if (kernel->hasAttr(kValueChecksAttr))
     args.push_back(valueStatusOf(op));
   args.push_back(arith::ConstantIndexOp::create(b, 0));
@@ -115,8 +120,12 @@ void replaceWithKernelCall(RecurrenceOp op, func::FuncOp kernel) {
   callKernel(
       b, op, kernel,
       [&](unsigned i) {
-        return i < numOutputs ? SmallVector<Value>{batch, tokens, heads}
-                              : SmallVector<Value>{rows, heads};
+        if (i < numOutputs)
+          return SmallVector<Value>{batch, tokens, heads};
+        if (op.getStateIndices()) // a pool: as many slots as its init
+          return SmallVector<Value>{tensor::DimOp::create(b, op.getInits()[i - numOutputs], 0),
+                                    heads};
+        return SmallVector<Value>{rows, heads};
       },
       work);
 }

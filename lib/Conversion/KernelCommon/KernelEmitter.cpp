@@ -22,8 +22,11 @@ KernelEmitter::KernelEmitter(RecurrenceOp op, const RecurrenceAnalysis &analysis
   numInits = op.getInits().size();
   numOperands = op->getNumOperands();
   numOutputs = op.getNumOutputs();
+  unsigned trailing = numInputs + numParams + numInits;
   if (op.getCuSeqlens())
-    cuSeqlens = kernel.getArgument(numOperands - 1);
+    cuSeqlens = kernel.getArgument(trailing++);
+  if (op.getStateIndices())
+    stateIndices = kernel.getArgument(trailing++);
   if (kernel.getNumArguments() == numOperands + op->getNumResults() + 3)
     setUpValueChecks();
 }
@@ -217,6 +220,12 @@ WorkItem KernelEmitter::workItemAt(Value w) {
         arith::MulIOp::create(b, arith::RemUIOp::create(b, w, groups), index(headsPerItem));
     item.numHeads =
         arith::MinUIOp::create(b, index(headsPerItem), arith::SubIOp::create(b, heads, item.head));
+  }
+  item.stateSlot = item.stateRow;
+  if (stateIndices) {
+    // The verifier and the runtime keep the indices in [0, P): a load, no bounds check.
+    Value slot = memref::LoadOp::create(b, stateIndices, ValueRange{item.stateRow});
+    item.stateSlot = arith::IndexCastOp::create(b, b.getIndexType(), slot);
   }
   if (cuSeqlens) {
     item.row = index(0);
@@ -464,8 +473,8 @@ void KernelEmitter::loadInitialState(unsigned i, const WorkItem &item, Value sta
   unsigned operand = numInputs + numParams + i;
   forLoop(0, type.getKeyDim(), [&](Value r) {
     Value row = type.isMatrix() ? load(VectorType::get({width}, element), init(i),
-                                       {item.stateRow, item.head, r, column0})
-                                : load(element, init(i), {item.stateRow, item.head, r});
+                                       {item.stateSlot, item.head, r, column0})
+                                : load(element, init(i), {item.stateSlot, item.head, r});
     checkValues(operand, row);
     store(row, state, {r, index(0)});
   });
@@ -481,9 +490,9 @@ void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value stat
   forLoop(0, type.getKeyDim(), [&](Value r) {
     if (type.isMatrix())
       store(load(VectorType::get({width}, element), state, {r, index(0)}), finalState(i),
-            {item.stateRow, item.head, r, column0});
+            {item.stateSlot, item.head, r, column0});
     else
-      store(load(element, state, {r, index(0)}), finalState(i), {item.stateRow, item.head, r});
+      store(load(element, state, {r, index(0)}), finalState(i), {item.stateSlot, item.head, r});
   });
 }
 

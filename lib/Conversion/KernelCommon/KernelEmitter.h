@@ -28,7 +28,8 @@ namespace linrec::codegen {
 struct WorkItem {
   mlir::Value head;
   mlir::Value row;        // the batch row of the inputs (0 with cu_seqlens)
-  mlir::Value stateRow;   // the row of the states (the sequence)
+  mlir::Value stateRow;   // the sequence
+  mlir::Value stateSlot;  // its row of the init and final states (state_indices[stateRow])
   mlir::Value tokenBegin; // [tokenBegin, tokenEnd) along T
   mlir::Value tokenEnd;
   mlir::Value valueTile;  // which of the value-dim tiles (0 without tiling)
@@ -144,7 +145,8 @@ private:
   llvm::SmallVector<OperandCheck> operandChecks;
   /// Per projection: a row holding its input, read back element by element.
   llvm::DenseMap<mlir::Operation *, mlir::Value> projectionScratch;
-  mlir::Value cuSeqlens; // null without varlen
+  mlir::Value cuSeqlens;    // null without varlen
+  mlir::Value stateIndices; // null without state pools
 };
 
 /// How many value-dim tiles the chunked kernel of `op` can use, at most `requested`: the

@@ -130,9 +130,9 @@ void ScheduleBuilder::loadState(codegen::KernelEmitter &e, unsigned index, const
     Type element = cast<MemRefType>(tile.getType()).getElementType();
     Value value = k.f32(0.0);
     if (given && type.isMatrix())
-      value = k.load(element, e.init(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+      value = k.load(element, e.init(index), {item.stateSlot, item.head, d, addIndex(column0, v)});
     else if (given)
-      value = k.load(element, e.init(index), {item.stateRow, item.head, d});
+      value = k.load(element, e.init(index), {item.stateSlot, item.head, d});
     k.store(value, tile, {d, v});
   });
 }
@@ -144,9 +144,9 @@ void ScheduleBuilder::storeState(codegen::KernelEmitter &e, unsigned index, cons
   threads(shape[0], shape[1], [&](Value d, Value v) {
     Value value = atNative(tile, {d, v});
     if (type.isMatrix())
-      k.store(value, e.finalState(index), {item.stateRow, item.head, d, addIndex(column0, v)});
+      k.store(value, e.finalState(index), {item.stateSlot, item.head, d, addIndex(column0, v)});
     else
-      k.store(value, e.finalState(index), {item.stateRow, item.head, d});
+      k.store(value, e.finalState(index), {item.stateSlot, item.head, d});
   });
 }
 
