@@ -661,7 +661,8 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
 
 def _kda(q, k, v, g, beta, scale, initial_state, output_final_state, use_qk_l2norm_in_kernel,
          use_gate_in_kernel, A_log, dt_bias, lower_bound, use_beta_sigmoid_in_kernel,
-         allow_neg_eigval, state_v_first, cu_seqlens, chunk_size=None, scan=False):
+         allow_neg_eigval, state_v_first, cu_seqlens, chunk_size=None, scan=False,
+         state_indices=None, inplace_final_state=True):
     if use_gate_in_kernel:
         g = _kda_gate(g, A_log, dt_bias, lower_bound)
     q, k, beta = _delta_inputs(q, k, beta, use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
@@ -669,7 +670,9 @@ def _kda(q, k, v, g, beta, scale, initial_state, output_final_state, use_qk_l2no
     o, final, _ = _recurrence("kda", {"q": q, "k": k, "v": v, "gk": g, "beta": beta}, {},
                               scale=scale, initial_state=initial_state,
                               output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                              state_v_first=state_v_first, chunk_size=chunk_size, scan=scan)
+                              state_v_first=state_v_first, chunk_size=chunk_size, scan=scan,
+                              state_indices=state_indices,
+                              inplace_final_state=inplace_final_state)
     return o, final
 
 
@@ -772,13 +775,16 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
                         initial_state=None, output_final_state=False,
                         use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
                         use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
-                        lower_bound=None, state_v_first=False, cu_seqlens=None, **kwargs):
+                        lower_bound=None, state_v_first=False, cu_seqlens=None,
+                        ssm_state_indices=None, inplace_final_state=True, **kwargs):
     """fla's ``fused_recurrent_kda`` (the decode step): as ``chunk_kda`` with ``A_log``
     and ``dt_bias`` as parameters (without A_log, fla's kernel takes e^{1}: so does this).
-    Unlike fla's, it is differentiable."""
+    Unlike fla's, it is differentiable. ``ssm_state_indices`` and ``inplace_final_state``:
+    the states in a pool, as in ``fused_recurrent_gated_delta_rule``."""
     _take_kwargs("fused_recurrent_kda", kwargs, ("transpose_state_layout", "safe_gate"))
     state_v_first = _state_layout_alias(state_v_first, kwargs)
-    _check_varlen(q, initial_state, cu_seqlens, space=False)
+    pooled = ssm_state_indices is not None  # initial_state is then a pool, not [N, ...]
+    _check_varlen(q, None if pooled else initial_state, cu_seqlens, space=False)
     if allow_neg_eigval and not use_beta_sigmoid_in_kernel:
         raise ValueError("`allow_neg_eigval=True` requires `use_beta_sigmoid_in_kernel=True`.")
     _check_beta(beta, v, "fused_recurrent_kda")
@@ -786,5 +792,6 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
     o, final = _kda(q, k, v, g, beta, scale, initial_state, output_final_state,
                     use_qk_l2norm_in_kernel, use_gate_in_kernel, A_log, dt_bias, lower_bound,
                     use_beta_sigmoid_in_kernel, allow_neg_eigval, state_v_first, cu_seqlens,
-                    scan=True)
+                    scan=True, state_indices=ssm_state_indices,
+                    inplace_final_state=inplace_final_state)
     return o.to(v.dtype), final
