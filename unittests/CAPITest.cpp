@@ -222,4 +222,102 @@ TEST(CAPI, ErrorsAreMessages) {
   linrec_compiler_destroy(compiler);
 }
 
+// A gated delta rule's decode step on states kept in a pool (any batch size, any pool size):
+// 2 x 4 heads, states 4 x 4.
+const char *kDecodeStep = R"mlir(
+func.func @step(%q: tensor<?x1x2x4xf32>, %k: tensor<?x1x2x4xf32>, %v: tensor<?x1x2x4xf32>,
+                %g: tensor<?x1x2xf32>, %b: tensor<?x1x2xf32>, %pool: tensor<?x2x4x4xf32>,
+                %slots: tensor<?xi32>) -> (tensor<?x1x2x4xf32>, tensor<?x2x4x4xf32>) {
+  %o, %s = linrec.gated_deltanet %q, %k, %v gate(%g) beta(%b) init(%pool) state_indices(%slots)
+      {scale = 0.5 : f64}
+      : (tensor<?x1x2x4xf32>, tensor<?x1x2x4xf32>, tensor<?x1x2x4xf32>, tensor<?x1x2xf32>,
+         tensor<?x1x2xf32>, tensor<?x2x4x4xf32>, tensor<?xi32>)
+      -> (tensor<?x1x2x4xf32>, tensor<?x2x4x4xf32>)
+  return %o, %s : tensor<?x1x2x4xf32>, tensor<?x2x4x4xf32>
+}
+)mlir";
+
+TEST(CAPI, DecodeStepUpdatesAStatePoolInPlace) {
+  linrec_compiler *compiler = linrec_compiler_create();
+  char *error = nullptr;
+  linrec_options options = {"cpu", "sequential=1 threads=2"};
+  linrec_function *step = linrec_compile(compiler, kDecodeStep, "step", &options, &error);
+  ASSERT_NE(step, nullptr) << error;
+  const int slots = 5;
+  std::vector<float> pool(slots * 2 * 16);
+  for (size_t i = 0; i < pool.size(); ++i)
+    pool[i] = 0.1f * std::sin(0.37f * i);
+  std::vector<double> expected(pool.begin(), pool.end());
+  int64_t poolShape[] = {slots, 2, 4, 4};
+  // Two steps with different batches: sequences on slots {3, 0}, then {1, 3, 4}.
+  for (const std::vector<int32_t> &indices : {std::vector<int32_t>{3, 0}, {1, 3, 4}}) {
+    int64_t n = int64_t(indices.size());
+    std::vector<float> q(n * 8), k(n * 8), v(n * 8), g(n * 2), b(n * 2), o(n * 8, NAN);
+    for (int64_t i = 0; i < n * 8; ++i) {
+      q[i] = std::cos(0.9f * i + n);
+      k[i] = 0.5f * std::sin(1.3f * i);
+      v[i] = std::sin(0.2f * i - n);
+    }
+    for (int64_t i = 0; i < n * 2; ++i) {
+      g[i] = -0.1f * (i + 1);
+      b[i] = 0.25f + 0.1f * i;
+    }
+    int64_t tokens[] = {n, 1, 2, 4}, gates[] = {n, 1, 2}, count[] = {n};
+    linrec_buffer args[] = {{q.data(), LINREC_F32, 4, tokens},
+                            {k.data(), LINREC_F32, 4, tokens},
+                            {v.data(), LINREC_F32, 4, tokens},
+                            {g.data(), LINREC_F32, 3, gates},
+                            {b.data(), LINREC_F32, 3, gates},
+                            {pool.data(), LINREC_F32, 4, poolShape},
+                            {const_cast<int32_t *>(indices.data()), LINREC_I32, 1, count}};
+    linrec_buffer results[] = {{o.data(), LINREC_F32, 4, tokens},
+                               {pool.data(), LINREC_F32, 4, poolShape}}; // in place
+    ASSERT_EQ(linrec_run(step, args, 7, results, 2, &error), 0) << error;
+    // The step in double on the expected pool: S = e^g S, S += k (β (v − Sᵀk))ᵀ, o = Sᵀ(q/2).
+    for (int64_t s = 0; s < n; ++s)
+      for (int h = 0; h < 2; ++h) {
+        double *S = &expected[(indices[s] * 2 + h) * 16];
+        const int64_t row = (s * 2 + h) * 4;
+        for (int i = 0; i < 16; ++i)
+          S[i] *= std::exp(double(g[s * 2 + h]));
+        double u[4];
+        for (int j = 0; j < 4; ++j) {
+          double read = 0;
+          for (int i = 0; i < 4; ++i)
+            read += S[i * 4 + j] * k[row + i];
+          u[j] = b[s * 2 + h] * (v[row + j] - read);
+        }
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j)
+            S[i * 4 + j] += k[row + i] * u[j];
+        for (int j = 0; j < 4; ++j) {
+          double out = 0;
+          for (int i = 0; i < 4; ++i)
+            out += S[i * 4 + j] * 0.5 * q[row + i];
+          EXPECT_NEAR(o[row + j], out, 1e-5 * (1 + std::abs(out)));
+        }
+      }
+    for (size_t i = 0; i < pool.size(); ++i)
+      ASSERT_NEAR(pool[i], expected[i], 1e-5 * (1 + std::abs(expected[i]))) << "pool[" << i << "]";
+  }
+  // A slot named twice is an error, and the pool is left as it was.
+  std::vector<float> before = pool, x(16, 0.5f), gate(4, -0.5f), o(16);
+  int32_t twice[] = {2, 2};
+  int64_t tokens[] = {2, 1, 2, 4}, gates[] = {2, 1, 2}, count[] = {2};
+  linrec_buffer args[] = {{x.data(), LINREC_F32, 4, tokens}, {x.data(), LINREC_F32, 4, tokens},
+                          {x.data(), LINREC_F32, 4, tokens}, {gate.data(), LINREC_F32, 3, gates},
+                          {gate.data(), LINREC_F32, 3, gates},
+                          {pool.data(), LINREC_F32, 4, poolShape},
+                          {twice, LINREC_I32, 1, count}};
+  linrec_buffer results[] = {{o.data(), LINREC_F32, 4, tokens},
+                             {pool.data(), LINREC_F32, 4, poolShape}};
+  ASSERT_NE(linrec_run(step, args, 7, results, 2, &error), 0);
+  EXPECT_NE(std::string(error).find("state_indices[1] = 2 repeats a slot"), std::string::npos)
+      << error;
+  linrec_free_error(error);
+  EXPECT_EQ(pool, before);
+  linrec_function_destroy(step);
+  linrec_compiler_destroy(compiler);
+}
+
 } // namespace

@@ -62,7 +62,12 @@ linrec_function *linrec_compile_backward(linrec_compiler *compiler, const char *
                                          char **error);
 
 /* Runs the function: `args` are its arguments in order, `results` its results (written).
- * Returns 0 on success, nonzero with a message in `error` otherwise. */
+ * Returns 0 on success, nonzero with a message in `error` otherwise.
+ *
+ * A result may be the very buffer of an argument where the function updates it: the decode
+ * step of a layer whose states live in a pool (`state_indices`, see linrec.recurrence) takes
+ * the pool as an argument and gets it back as its final state; passing the same buffer for
+ * both updates the sequences' slots in place and touches nothing else. */
 int linrec_run(const linrec_function *function, const linrec_buffer *args, size_t num_args,
                const linrec_buffer *results, size_t num_results, char **error);
 
