@@ -14,6 +14,7 @@
 #include "linrec/Reference/Interpreter.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/InputChecks.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/JSON.h"
@@ -325,6 +326,45 @@ TEST_F(StatePoolTest, BadIndicesAreClearErrors) {
   std::string error;
   runInPlace(prepared, *executable, in, error);
   EXPECT_EQ(error, "");
+}
+
+TEST_F(StatePoolTest, CheckedModeChecksTheSlotsAStepReads) {
+  // The scan updates pool slots in place and checks each state's rows as it first reads them:
+  // a NaN in a slot the step uses is named, one in a slot it does not use is not read.
+  for (bool scan : {true, false}) {
+    PreparedModel prepared = prepare("gated_delta", infosFor("gated_delta", 2, 1, 2, 16, 4));
+    auto executable = compileFunction(compiler, *prepared.module, "layer", cpu(scan));
+    ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
+    std::vector<ValueCheck> domains;
+    for (const std::string &name : prepared.inputNames)
+      domains.push_back(inputDomain("gated_delta", name, prepared.inputNames.size() &&
+                                                             name == "state_indices"
+                                                         ? DType::I32
+                                                         : DType::F32));
+    for (int64_t slot : {1, 2}) {
+      StepInputs in = inputsFor(prepared, 2, 1, 2, 16, 4, {3, 1});
+      // Slot `slot`, head 1, row 5, column 7.
+      in.floats["initial_state"][((slot * 2 + 1) * 16 + 5) * 16 + 7] = NAN;
+      std::vector<BufferView> args, results;
+      for (const std::string &name : prepared.inputNames) {
+        const TensorInfo &info = in.infos.at(name);
+        void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
+                                             : static_cast<void *>(in.floats.at(name).data());
+        args.push_back(BufferView{data, info.dtype, info.shape});
+      }
+      std::vector<float> o(2 * 2 * 16);
+      results = {BufferView{o.data(), DType::F32, {2, 1, 2, 16}}, args[5]};
+      llvm::Error error = executable->runChecked(args, results, 2, prepared.inputNames, domains);
+      std::string message = error ? llvm::toString(std::move(error)) : "";
+      // The scan found it as it updated the slot in place: the slot and head are named (the
+      // row and column where the NaN has spread to by then may differ).
+      if (slot == 1)
+        EXPECT_NE(message.find("input initial_state[1, 1, "), std::string::npos)
+            << (scan ? "scan: " : "chunked: ") << message;
+      else
+        EXPECT_EQ(message, "") << (scan ? "scan" : "chunked");
+    }
+  }
 }
 
 TEST_F(StatePoolTest, LayersWithoutOnePoolableRecurrenceRefuse) {

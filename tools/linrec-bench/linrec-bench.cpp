@@ -502,11 +502,34 @@ static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &comp
   return false;
 }
 
-/// The decode step: one token per sequence, the state read and written in place (the state
-/// buffer is both the initial and the final state), for B sequences of H heads with
-/// dk = dv = 128, the token scan. µs per step and the state traffic (read + write) against the
-/// copy bandwidth measured with the same threads, over buffers larger than the last-level
-/// cache (1 GiB: the one machine has 480 MiB of L3) and over buffers the size of the states.
+/// Seconds to read `bytes` of `data` once on `threads` threads (a sum over it): the bare
+/// state read time a decode step's latency is held against.
+static double readSeconds(unsigned threads, const float *data, size_t bytes) {
+  size_t n = bytes / sizeof(float);
+  volatile float sink = 0;
+  int parts = int(threads);
+  return bestSeconds([&] {
+    float total = 0;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : total)
+    for (int p = 0; p < parts; ++p) {
+      float part = 0;
+      size_t begin = n * p / parts, end = n * (p + 1) / parts;
+#pragma omp simd reduction(+ : part)
+      for (size_t i = begin; i < end; ++i)
+        part += data[i];
+      total += part;
+    }
+    sink = sink + total;
+  });
+}
+
+/// The decode step as a server runs it: one token for each of B sequences whose states live
+/// in a pool of 2B slots (every other slot, in shuffled order: state_indices), the layer
+/// function updating the pool in place (the path of Layer.step, linrec.ops' ssm_state_indices
+/// and the C API), the token scan, H heads of dk = dv = 128. µs per step and the state
+/// traffic (read + write of the B states) against the copy bandwidth measured in the same run
+/// on the same threads, over 1 GiB (beyond the last-level cache) and over the states' size;
+/// for B = 1 also the bare read time of its states. Returns true after printing an error.
 static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
                        llvm::ArrayRef<unsigned> threads) {
   std::map<unsigned, double> dram;
@@ -515,55 +538,85 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
   llvm::outs() << "\nmemory bandwidth (memcpy 1 GiB, read + write):";
   for (unsigned t : threads)
     llvm::outs() << llvm::format(" %.1f GB/s on %u thread%s", dram[t], t, t == 1 ? "" : "s");
-  llvm::outs() << "\n\n| decode model | B x H | d | state MiB | threads | us / step | state GB/s "
-                  "| % of memcpy (1 GiB) | % of memcpy (same size) |\n"
-               << "|---|---|---|---|---|---|---|---|---|\n";
+  llvm::outs() << "\n\n| decode model | B x H | d | states MiB | threads | us / step | "
+                  "state GB/s | % of memcpy (1 GiB) | % of memcpy (same size) | "
+                  "bare read us |\n"
+               << "|---|---|---|---|---|---|---|---|---|---|\n";
+  std::mt19937_64 rng(11);
   for (const char *family : {"gated_delta", "gla"})
     for (int64_t h : {int64_t(8), int64_t(32)})
       for (int64_t batch : {1, 8, 64, 256}) {
-        int64_t d = 128;
+        int64_t d = 128, slots = 2 * batch;
         LayerConfig config;
         config.kind = *parseLayerKind(family);
         config.initialState = true;
+        config.stateIndices = true;
         config.scale = 1.0 / std::sqrt(double(d));
         LayerShapes shapes;
         shapes.batch = batch;
         shapes.tokens = 1;
         shapes.heads = h;
         shapes.keyDim = shapes.valueDim = d;
+        shapes.stateSlots = slots;
+        mlir::OwningOpRef<mlir::ModuleOp> module =
+            mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+        auto layer = buildLayerFunction(*module, "layer", config, shapes);
+        if (!layer) {
+          llvm::errs() << llvm::toString(layer.takeError()) << "\n";
+          return true;
+        }
         KernelOptions options = benchOptions;
         options.cpu.sequential = true;
-        mlir::OwningOpRef<mlir::ModuleOp> module;
-        RecurrenceOp op;
-        auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
-        if (!kernel)
+        auto executable = compileFunction(compiler, *module, "layer", options);
+        if (!executable) {
+          llvm::errs() << llvm::toString(executable.takeError()) << "\n";
           return true;
-        std::vector<std::vector<float>> storage;
-        storage.reserve(16);
-        std::vector<BufferView> operands, results;
-        for (auto [i, v] : llvm::enumerate(op->getOperands())) {
-          auto tensor = mlir::cast<mlir::RankedTensorType>(v.getType());
-          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-          storage.emplace_back(Array::numElementsOf(shape), i >= 3 ? -0.01f : 0.01f);
-          operands.push_back(BufferView{storage.back().data(), DType::F32, shape});
         }
-        auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
-        std::vector<int64_t> outShape(outType.getShape().begin(), outType.getShape().end());
-        storage.emplace_back(Array::numElementsOf(outShape));
-        results.push_back(BufferView{storage.back().data(), DType::F32, outShape});
-        results.push_back(operands.back()); // the state, updated in place
+        // Every other slot of the pool, shuffled: the states a batch touches are scattered.
+        std::vector<int32_t> indices(batch);
+        for (int64_t n = 0; n < batch; ++n)
+          indices[n] = int32_t(2 * n);
+        std::shuffle(indices.begin(), indices.end(), rng);
+        std::deque<std::vector<float>> storage;
+        std::vector<BufferView> args, results;
+        float *pool = nullptr;
+        for (auto [i, type] : llvm::enumerate(layer->getArgumentTypes())) {
+          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
+          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          auto name = layer->getArgAttrOfType<mlir::StringAttr>(i, "linrec.name").getValue();
+          if (name == "state_indices") {
+            args.push_back(BufferView{indices.data(), DType::I32, shape});
+            continue;
+          }
+          float value = name == "g" || name == "gk" ? -0.01f : name == "beta" ? 0.5f : 0.01f;
+          storage.emplace_back(Array::numElementsOf(shape), value);
+          args.push_back(BufferView{storage.back().data(), DType::F32, shape});
+          if (name == "initial_state")
+            pool = storage.back().data();
+        }
+        auto oType = mlir::cast<mlir::RankedTensorType>(layer->getResultTypes()[0]);
+        std::vector<int64_t> oShape(oType.getShape().begin(), oType.getShape().end());
+        storage.emplace_back(Array::numElementsOf(oShape));
+        results.push_back(BufferView{storage.back().data(), DType::F32, oShape});
+        results.push_back(BufferView{pool, DType::F32, {slots, h, d, d}}); // in place
         double stateBytes = double(batch) * h * d * d * sizeof(float);
         for (unsigned t : threads) {
           double s = bestSeconds([&] {
-            if (llvm::Error e = kernel->run(operands, results, t))
+            if (llvm::Error e = executable->run(args, results, t))
               llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
           });
           double gbs = 2.0 * stateBytes / s / 1e9;
           double sameSize = copyBandwidth(t, size_t(stateBytes));
+          std::string read = "";
+          if (batch == 1) // slot indices[0]'s states: contiguous
+            read = llvm::formatv("{0:f1}", 1e6 * readSeconds(t, pool + size_t(indices[0]) * h *
+                                                                        d * d,
+                                                             size_t(stateBytes)));
           llvm::outs() << llvm::format(
-              "| %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% |\n", family,
-              (long long)batch, (long long)h, (long long)d, stateBytes / (1 << 20), t, s * 1e6,
-              gbs, 100 * gbs / dram[t], 100 * gbs / sameSize);
+              "| %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% | %s |\n",
+              family, (long long)batch, (long long)h, (long long)d, stateBytes / (1 << 20), t,
+              s * 1e6, gbs, 100 * gbs / dram[t], 100 * gbs / sameSize, read.c_str());
+          llvm::outs().flush();
         }
       }
   return false;

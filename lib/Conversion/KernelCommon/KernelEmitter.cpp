@@ -496,6 +496,45 @@ void KernelEmitter::storeFinalState(unsigned i, const WorkItem &item, Value stat
   });
 }
 
+bool KernelEmitter::updatesStatesInPlace() {
+  if (!op.getStateIndices() || valueTiles != 1)
+    return false;
+  for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
+    auto type = cast<StateType>(arg.getType());
+    auto final = cast<MemRefType>(finalState(i).getType());
+    if (!type.isMatrix() || final.getElementType() != type.getElementType())
+      return false;
+  }
+  return true;
+}
+
+Value KernelEmitter::finalStateView(unsigned i, const WorkItem &item) {
+  auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  Value pool = finalState(i);
+  auto poolType = cast<MemRefType>(pool.getType());
+  SmallVector<OpFoldResult> offsets = {item.stateSlot, item.head, b.getIndexAttr(0),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1),
+                                     b.getIndexAttr(type.getKeyDim()),
+                                     b.getIndexAttr(type.getValueDim())};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  auto viewType = memref::SubViewOp::inferRankReducedResultType(
+      {type.getKeyDim(), type.getValueDim()}, poolType, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, cast<MemRefType>(viewType), pool, offsets, sizes,
+                                   strides);
+}
+
+void KernelEmitter::checkStateInPlace(unsigned i, Value view) {
+  if (!valueStatus)
+    return;
+  auto type = cast<StateType>(op.getStateArgs()[i].getType());
+  unsigned operand = numInputs + numParams + i;
+  forLoop(0, type.getKeyDim(), [&](Value r) {
+    checkValues(operand, load(VectorType::get({type.getValueDim()}, type.getElementType()),
+                              view, {r, index(0)}));
+  });
+}
+
 void KernelEmitter::storeOutputs(IRMapping &mapping, const WorkItem &item, Value token) {
   for (auto [j, out] : llvm::enumerate(op.getYield().getOutputs()))
     storeOutput(j, mapping.lookup(out), item, token);

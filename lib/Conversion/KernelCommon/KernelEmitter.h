@@ -99,6 +99,20 @@ public:
                         mlir::Value column0 = {});
   void storeFinalState(unsigned i, const WorkItem &item, mlir::Value state,
                        mlir::Value column0 = {});
+
+  /// Whether a kernel may update its states where they lie, in the final-state buffers,
+  /// without copying them in and out: with state pools the final-state pools already hold
+  /// the initial states when a kernel starts (the caller copied them there, or they are the
+  /// very same buffers), for whole matrix states (no value tiles) of the pools' element type.
+  /// A decode step then reads and writes each state once, as a streaming update does.
+  bool updatesStatesInPlace();
+  /// Final state #i of `item` (its slot and head) as a dk x dv view.
+  mlir::Value finalStateView(unsigned i, const WorkItem &item);
+  /// The value checks loadInitialState does, on a state updated in place (`view`).
+  void checkStateInPlace(unsigned i, mlir::Value view);
+  /// Those checks for one row of initial state #i, as a kernel that updates it in place
+  /// first loads it.
+  void checkStateRow(unsigned i, mlir::Value row) { checkValues(numInputs + numParams + i, row); }
   /// Stores the yielded outputs of the body, mapped through `mapping`, at `token`.
   void storeOutputs(mlir::IRMapping &mapping, const WorkItem &item, mlir::Value token);
   /// Stores `value` as output #j at `token`.

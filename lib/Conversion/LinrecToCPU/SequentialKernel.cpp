@@ -37,9 +37,13 @@ public:
     auto allocGroup = [&](StateType type) {
       return e.alloc({group * type.getKeyDim(), type.getValueDim()}, type.getElementType());
     };
+    // States in pools are updated where they lie (KernelEmitter::updatesStatesInPlace): no
+    // buffers of their own, no copies in and out.
+    bool inPlace = e.updatesStatesInPlace();
     llvm::MapVector<Value, Value> groupStates;
-    for (BlockArgument arg : op.getStateArgs())
-      groupStates[arg] = buffers[arg] = allocGroup(cast<StateType>(arg.getType()));
+    if (!inPlace)
+      for (BlockArgument arg : op.getStateArgs())
+        groupStates[arg] = buffers[arg] = allocGroup(cast<StateType>(arg.getType()));
     for (Operation &bodyOp : op.getBodyBlock())
       for (Value result : bodyOp.getResults())
         if (auto type = dyn_cast<StateType>(result.getType()))
@@ -56,6 +60,9 @@ public:
         WorkItem item = groupItem;
         item.head = arith::AddIOp::create(b, groupItem.head, local);
         item.numHeads = e.index(1);
+        if (inPlace)
+          for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+            buffers[arg] = e.finalStateView(i, item);
         if (group > 1) {
           for (auto [arg, all] : groupStates)
             buffers[arg] = headRows(all, local, cast<StateType>(arg.getType()));
@@ -66,10 +73,15 @@ public:
       });
     };
     e.forEachWorkItem([&](const WorkItem &groupItem) {
-      forEachHead(groupItem, [&](const WorkItem &item) {
-        for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
-          e.loadInitialState(i, item, buffers[arg]);
-      });
+      if (!inPlace)
+        forEachHead(groupItem, [&](const WorkItem &item) {
+          for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+            e.loadInitialState(i, item, buffers[arg]);
+        });
+      // States updated in place are checked by the first pass that loads their rows (the
+      // value checks loadInitialState does), not by a pass of their own.
+      if (inPlace)
+        statesToCheck.insert(op.getStateArgs().begin(), op.getStateArgs().end());
       // Tokens outer, heads inner: a token's rows of adjacent heads are adjacent in memory.
       e.forLoop(groupItem.tokenBegin, groupItem.tokenEnd, [&](Value token) {
         forEachHead(groupItem, [&](const WorkItem &item) {
@@ -80,10 +92,19 @@ public:
           emitToken(item, token);
         });
       });
-      forEachHead(groupItem, [&](const WorkItem &item) {
-        for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
-          e.storeFinalState(i, item, buffers[arg]);
-      });
+      if (!inPlace)
+        forEachHead(groupItem, [&](const WorkItem &item) {
+          for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+            e.storeFinalState(i, item, buffers[arg]);
+        });
+      // A state no pass loads is yielded as it is: checked after the tokens just the same.
+      if (!statesToCheck.empty())
+        forEachHead(groupItem, [&](const WorkItem &) {
+          for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+            if (statesToCheck.contains(arg))
+              e.checkStateInPlace(i, buffers[arg]);
+        });
+      statesToCheck.clear();
     });
     e.freeAll();
   }
@@ -195,6 +216,8 @@ private:
       return llvm::any_of(upstreamOf({state}), [](Operation *op) { return isa<DeltaOp>(op); });
     }
   };
+  /// State arguments updated in place whose rows the next pass that loads them checks.
+  llvm::SmallPtrSet<Value, 4> statesToCheck;
   /// Yielded state values a pass stored straight into their state argument's buffer.
   llvm::SmallPtrSet<Value, 4> storedInPlace;
 
@@ -282,6 +305,8 @@ private:
         return it->second;
       Value loaded = k.row(k.buffers[state], r, widthOf(state));
       of[state] = loaded;
+      if (k.statesToCheck.erase(state))
+        k.e.checkStateRow(cast<BlockArgument>(state).getArgNumber(), loaded);
       return loaded;
     }
   };
