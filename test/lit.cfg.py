@@ -21,6 +21,14 @@ if os.path.isdir(config.conformance_dir):
     config.available_features.add("conformance")
     config.substitutions.append(("%conformance", config.conformance_dir))
 
+# CMake and the build's compilers, for the test that installs linrec and builds a project
+# against the installed package (test/Install).
+import shutil
+if shutil.which("cmake") and shutil.which("ninja"):
+    config.available_features.add("cmake")
+config.substitutions.append(("%{cc}", config.c_compiler))
+config.substitutions.append(("%{cxx}", config.cxx_compiler))
+
 # The Python package in the build tree (python/CMakeLists.txt).
 if config.python_enabled.upper() in ("ON", "1", "TRUE", "YES"):
     config.available_features.add("python")
