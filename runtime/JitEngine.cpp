@@ -71,7 +71,8 @@ std::mutex &CpuCodeGenerationScope::mutex() {
 }
 
 Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool openMP,
-                                                           bool gpuLaunches) {
+                                                           bool gpuLaunches,
+                                                           llvm::StringRef objectFile) {
   // The JIT generates the module's code in create() and initialize() below.
   CpuCodeGenerationScope scope;
   // The translation to LLVM IR needs these interfaces in the module's own context.
@@ -114,7 +115,7 @@ Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   // LINREC_DUMP_OBJECT=PATH keeps the JIT's object file for profiling (docs/CPU-codegen.md).
   const char *objectPath = getenv("LINREC_DUMP_OBJECT");
-  engineOptions.enableObjectDump = objectPath != nullptr;
+  engineOptions.enableObjectDump = objectPath != nullptr || !objectFile.empty();
   // OpenMP-parallel code calls into the runtime LLVM ships (libomp).
   SmallVector<StringRef> libraries;
   if (openMP)
@@ -134,6 +135,8 @@ Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool
         return address.takeError();
       break;
     }
+  if (!objectFile.empty())
+    (*engine)->dumpToObjectFile(objectFile);
   if (objectPath) {
     // The object's functions, with their addresses in this process, map profiler samples
     // onto `objdump -d` of the object (this LLVM has no perf JIT listener).

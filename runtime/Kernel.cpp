@@ -2,6 +2,7 @@
 
 #include "RuntimeError.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/KernelDiskCache.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinTypes.h"

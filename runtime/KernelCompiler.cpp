@@ -8,6 +8,7 @@
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/JitEngine.h"
+#include "linrec/Runtime/KernelDiskCache.h"
 #include "linrec/Runtime/KernelSource.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -20,7 +21,11 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+
 #include <chrono>
+#include <unistd.h>
 
 using namespace mlir;
 using llvm::Error;
@@ -35,10 +40,16 @@ KernelCompiler::KernelCompiler() {
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   context = std::make_unique<MLIRContext>(registry);
+  disk = std::make_unique<KernelDiskCache>(KernelDiskCache::fromEnvironment());
   context->loadAllAvailableDialects();
 }
 
 KernelCompiler::~KernelCompiler() = default;
+
+void KernelCompiler::setDiskCache(KernelDiskCache cache) {
+  std::lock_guard<std::mutex> lock(mutex);
+  disk = std::make_unique<KernelDiskCache>(std::move(cache));
+}
 
 size_t KernelCompiler::cacheSize() const {
   std::lock_guard<std::mutex> lock(mutex);
@@ -209,6 +220,23 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
   return compileResolved(operation, resolved);
 }
 
+/// Keeps the object code the JIT wrote to `objectFile` in the disk cache. A failure costs
+/// the next process a compile, not this one its kernel: LINREC_EXPLAIN=1 says why.
+static void storeOnDisk(const KernelDiskCache &disk, llvm::StringRef key,
+                        const KernelLayout &layout, llvm::StringRef objectFile) {
+  llvm::Error error = llvm::Error::success();
+  if (auto object = llvm::MemoryBuffer::getFile(objectFile, /*IsText=*/false,
+                                                /*RequiresNullTerminator=*/false))
+    error = disk.store(key, layout, (*object)->getBuffer());
+  else
+    error = runtimeError("the JIT wrote no object file to " + objectFile);
+  if (error && getenv("LINREC_EXPLAIN"))
+    llvm::errs() << "linrec: the kernel disk cache keeps nothing: "
+                 << llvm::toString(std::move(error)) << "\n";
+  else
+    llvm::consumeError(std::move(error));
+}
+
 Expected<std::shared_ptr<const Kernel>>
 KernelCompiler::compileResolved(Operation *operation, const KernelOptions &options) {
   OwningOpRef<ModuleOp> source = buildKernelSource(operation, options);
@@ -274,26 +302,63 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
     kernel->resultSpecs.push_back(*spec);
   }
 
+  kernel->target_ = options.target;
+  auto setLayout = [&](const KernelLayout &layout) {
+    kernel->algorithm_ = layout.algorithm;
+    kernel->valueTiles_ = layout.valueTiles;
+    kernel->headsPerItem_ = layout.headsPerItem;
+    kernel->tokenBlock_ = layout.tokenBlock;
+    kernel->valueChecks_ = layout.valueChecks;
+  };
+  // Host code (CPU kernels, the GPU schedule on the CPU) is kept across processes; the key
+  // adds what else makes the code valid here (versions, the host CPU).
+  const std::string entryName = "_mlir_ciface_" + kKernelPrefix.str() + "0";
+  bool diskCached = disk->enabled() && options.target != Target::CUDA;
+  std::string diskKey = key + "// " + hostCodeIdentity() + "\n";
+  if (diskCached)
+    if (std::unique_ptr<CachedKernelCode> code = disk->load(diskKey, "_mlir_" + entryName)) {
+      setLayout(code->layout);
+      kernel->entry = code->entry;
+      kernel->cachedCode = std::move(code);
+      kernel->compileSeconds_ =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (getenv("LINREC_COMPILE_TIMING"))
+        llvm::errs() << "linrec: loaded from the disk cache in " << kernel->compileSeconds_ * 1e3
+                     << " ms\n";
+      cache.emplace(key, kernel);
+      return std::shared_ptr<const Kernel>(kernel);
+    }
+
   Expected<KernelLayout> layout = lowerKernelSource(*module, options);
   if (!layout)
     return layout.takeError();
-  kernel->algorithm_ = layout->algorithm;
-  kernel->valueTiles_ = layout->valueTiles;
-  kernel->headsPerItem_ = layout->headsPerItem;
-  kernel->tokenBlock_ = layout->tokenBlock;
-  kernel->valueChecks_ = layout->valueChecks;
+  setLayout(*layout);
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto engine = createJitEngine(*module, /*openMP=*/false, /*gpuLaunches=*/options.target == Target::CUDA);
+  llvm::SmallString<128> objectFile;
+  if (diskCached) {
+    int fd = -1;
+    if (std::error_code ec =
+            llvm::sys::fs::createTemporaryFile("linrec-kernel", "o", fd, objectFile)) {
+      objectFile.clear();
+    } else {
+      ::close(fd);
+    }
+  }
+  auto engine = createJitEngine(*module, /*openMP=*/false,
+                                /*gpuLaunches=*/options.target == Target::CUDA, objectFile);
   if (!engine)
     return engine.takeError();
-  kernel->target_ = options.target;
-  auto entry = (*engine)->lookupPacked("_mlir_ciface_" + kKernelPrefix.str() + "0");
+  auto entry = (*engine)->lookupPacked(entryName);
   if (!entry)
     return entry.takeError();
   kernel->entry = *entry;
   kernel->engine = std::move(*engine);
+  if (!objectFile.empty()) {
+    storeOnDisk(*disk, diskKey, *layout, objectFile);
+    llvm::sys::fs::remove(objectFile);
+  }
   kernel->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // LINREC_COMPILE_TIMING=1 splits the compile time: MLIR passes, then LLVM (the IR optimizer's

@@ -43,9 +43,11 @@ private:
 /// JIT-compiles a module already lowered to the LLVM dialect for the host (its target
 /// machine, -O3), with its global constructors run; `openMP` links the OpenMP runtime;
 /// `gpuLaunches` provides the GPU launch runtime (GpuLaunchRuntime.h) to host code that
-/// launches GPU kernels.
+/// launches GPU kernels. With `objectFile`, also writes the object code it generated there
+/// (what the kernel disk cache keeps).
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
-createJitEngine(mlir::ModuleOp module, bool openMP = false, bool gpuLaunches = false);
+createJitEngine(mlir::ModuleOp module, bool openMP = false, bool gpuLaunches = false,
+                llvm::StringRef objectFile = "");
 
 } // namespace linrec
 

@@ -34,6 +34,9 @@ class ExecutionEngine;
 
 namespace linrec {
 
+struct CachedKernelCode;
+class KernelDiskCache;
+
 /// A contiguous row-major host buffer.
 struct BufferView {
   void *data = nullptr;
@@ -110,8 +113,10 @@ public:
   int64_t headsPerItem() const { return headsPerItem_; }
   /// The element type the kernel takes for operand #i.
   DType operandDType(unsigned i) const { return operandSpecs[i].dtype; }
-  /// Seconds spent in MLIR passes + LLVM JIT compilation.
+  /// Seconds spent in MLIR passes + LLVM JIT compilation (or loading from the disk cache).
   double compileSeconds() const { return compileSeconds_; }
+  /// Whether the code came from the kernel disk cache (KernelDiskCache.h).
+  bool loadedFromDisk() const { return cachedCode != nullptr; }
   /// Where the kernel runs.
   Target target() const { return target_; }
   /// What the kernel checks of operand #i's values as it loads them (the checked mode: CPU
@@ -130,6 +135,7 @@ private:
     std::vector<int64_t> shape;
   };
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::unique_ptr<CachedKernelCode> cachedCode; // instead of `engine`: loaded from disk
   void (*entry)(void **) = nullptr;
   std::vector<ArgSpec> operandSpecs, resultSpecs;
   unsigned numInputs = 0, numParams = 0, numInits = 0, numOutputs = 0;
@@ -167,6 +173,10 @@ public:
   llvm::Expected<std::shared_ptr<const Kernel>> compile(mlir::Operation *op,
                                                            const KernelOptions &options);
   size_t cacheSize() const;
+  /// Where compiled kernels are kept across processes (KernelDiskCache::fromEnvironment()
+  /// unless set): CPU kernels and the GPU schedule on the CPU.
+  void setDiskCache(KernelDiskCache cache);
+  const KernelDiskCache &diskCache() const { return *disk; }
 
 private:
   /// compile() once the options are complete (the GPU architecture known).
@@ -174,6 +184,7 @@ private:
   compileResolved(mlir::Operation *op, const KernelOptions &options);
 
   std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<KernelDiskCache> disk;
   mutable std::mutex mutex;
   std::map<std::string, std::shared_ptr<const Kernel>> cache;
 };
