@@ -70,7 +70,7 @@ struct Session {
     mlir::DialectRegistry registry;
     linrec::registerAllDialects(registry);
     context.appendDialectRegistry(registry);
-    context.loadAllAvailableDialects();
+    linrec::loadLinrecDialects(context);
   }
 };
 

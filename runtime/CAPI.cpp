@@ -30,7 +30,7 @@ struct linrec_compiler {
     DialectRegistry registry;
     linrec::registerAllDialects(registry);
     context.appendDialectRegistry(registry);
-    context.loadAllAvailableDialects();
+    loadLinrecDialects(context);
   }
 };
 

@@ -41,7 +41,7 @@ KernelCompiler::KernelCompiler() {
   registerLLVMDialectTranslation(registry);
   context = std::make_unique<MLIRContext>(registry);
   disk = std::make_unique<KernelDiskCache>(KernelDiskCache::fromEnvironment());
-  context->loadAllAvailableDialects();
+  loadLinrecDialects(*context);
 }
 
 KernelCompiler::~KernelCompiler() = default;

@@ -31,6 +31,13 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllToLLVMIRTranslations(registry);
 }
 
+/// Loads the dialects linrec's builders create ops of directly (linrec, func, arith, math,
+/// tensor, linalg, scf, memref, vector, bufferization). The others registered load on demand:
+/// the parser loads what it reads and each pass what it declares. Loading every registered
+/// dialect instead costs a new process about 15 ms per context, most of a cached layer's
+/// first call.
+void loadLinrecDialects(mlir::MLIRContext &context);
+
 /// The linrec passes and every upstream pass, for pipelines parsed from text.
 inline void registerAllPasses() {
   registerLinrecPasses();
