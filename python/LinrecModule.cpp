@@ -18,6 +18,7 @@
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -631,6 +632,7 @@ nb::dict runCaseFromPython(const std::string &dir, const std::string &targetName
 
 NB_MODULE(_linrec, m) {
   m.doc() = "linrec: compiled linear-attention recurrences (the extension module)";
+  m.attr("__version__") = LINREC_VERSION;
   m.def("models", [] { return layerKindNames(); },
         "The model names linrec builds (the conformance format's vocabulary).");
   m.def("run_model", &runModelFromPython, nb::arg("model"), nb::arg("params_json"),

@@ -92,8 +92,10 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
       if (returned != ret.getOperands().end() &&
           llvm::count(ret.getOperands(), result) > 1)
         return error("a compiled function returns each value once");
-      if (!type.getElementType().isF32())
-        return error("kernel results are f32 tensors");
+      // Values passed between kernels live in f32 scratch; a returned one is written in the
+      // caller's buffer in its own type (a bf16 state pool).
+      if (slot.kind == Slot::Intermediate && !type.getElementType().isF32())
+        return error("values passed between kernels are f32 tensors");
       slots[result] = slot;
       step.results.push_back(slot);
     }

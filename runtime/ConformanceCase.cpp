@@ -380,6 +380,10 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
     if (pool.rank() < 1)
       return caseError(dir, "initial_state must be a pool [P, H, dk, dv] with state_indices");
     shapes.stateSlots = pool.shape[0];
+    // A pool keeps its states in its own float type (bf16 halves a decode step's traffic);
+    // the kernels compute in f32.
+    if (pool.dtype == DType::BF16 || pool.dtype == DType::F16)
+      shapes.stateType = elementTypeOf(context, pool.dtype);
   }
 
   OpBuilder builder(&context);

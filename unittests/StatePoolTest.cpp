@@ -328,6 +328,62 @@ TEST_F(StatePoolTest, BadIndicesAreClearErrors) {
   EXPECT_EQ(error, "");
 }
 
+TEST_F(StatePoolTest, Bf16PoolsKeepTheirStatesInBf16) {
+  // A bf16 pool: the kernels read each state into f32, compute in f32 and round it back to bf16
+  // as they store it. The chunked kernel and the GPU schedule round once per call; the scan
+  // updates the pool in place and rounds after each token, as that many decode steps would:
+  // exact for a decode step, within bf16's rounding over several tokens.
+  struct Case {
+    KernelOptions options;
+    int64_t tokens;
+    double outputTolerance;
+  } cases[] = {{cpu(/*scan=*/true), 1, 2e-5},
+               {cpu(/*scan=*/false), 2, 2e-5},
+               {gpuSchedule(), 2, 2e-5},
+               {cpu(/*scan=*/true), 3, 4e-3}};
+  for (const Case &c : cases) {
+    const KernelOptions &options = c.options;
+    int64_t T = c.tokens;
+    std::map<std::string, TensorInfo> infos = infosFor("gated_delta", 3, T, 2, 16, 5);
+    infos["initial_state"].dtype = DType::BF16;
+    PreparedModel prepared = prepare("gated_delta", infos);
+    StepInputs in = inputsFor(prepared, 3, T, 2, 16, 5, {4, 0, 2});
+    in.infos["initial_state"].dtype = DType::BF16;
+    std::vector<float> &floats = in.floats["initial_state"];
+    std::vector<uint16_t> pool(floats.size());
+    for (size_t i = 0; i < floats.size(); ++i) {
+      pool[i] = doubleToBf16(floats[i]);
+      floats[i] = float(bf16ToDouble(pool[i])); // what the reference starts from
+    }
+    std::vector<Array> want = reference(prepared, in);
+    ASSERT_EQ(want.size(), 2u);
+    auto executable = compileFunction(compiler, *prepared.module, "layer", options);
+    ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
+    std::vector<BufferView> args;
+    for (const std::string &name : prepared.inputNames) {
+      const TensorInfo &info = in.infos.at(name);
+      void *data = name == "state_indices"   ? static_cast<void *>(in.stateIndices.data())
+                   : name == "initial_state" ? static_cast<void *>(pool.data())
+                                             : static_cast<void *>(in.floats.at(name).data());
+      args.push_back(BufferView{data, info.dtype, info.shape});
+    }
+    std::vector<float> o(3 * T * 2 * 16);
+    std::vector<BufferView> results = {BufferView{o.data(), DType::F32, {3, T, 2, 16}},
+                                       args[5]}; // in place
+    ASSERT_EQ(args[5].dtype, DType::BF16);
+    ASSERT_FALSE(static_cast<bool>(executable->run(args, results, 2)));
+    EXPECT_LE(relativeError(o, want[0]), c.outputTolerance) << options.str() << " T=" << T;
+    std::vector<float> updated(pool.size());
+    for (size_t i = 0; i < pool.size(); ++i)
+      updated[i] = float(bf16ToDouble(pool[i]));
+    // One rounding to bf16 (8 bits): 2^-9 relative per element at most.
+    EXPECT_LE(relativeError(updated, want[1]), 4e-3) << options.str();
+    for (int64_t slot : {1, 3})
+      for (int64_t j = 0; j < 2 * 16 * 16; ++j)
+        ASSERT_EQ(updated[slot * 512 + j], floats[slot * 512 + j]) << "slot " << slot;
+  }
+}
+
 TEST_F(StatePoolTest, CheckedModeChecksTheSlotsAStepReads) {
   // The scan updates pool slots in place and checks each state's rows as it first reads them:
   // a NaN in a slot the step uses is named, one in a slot it does not use is not read.

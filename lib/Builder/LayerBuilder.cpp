@@ -184,10 +184,11 @@ static Type tensorType(StringRef name, const LayerConfig &c, const LayerShapes &
     return t({B, T, H}, element);
   int64_t rows = F > 0 ? 2 * F : dk; // the state's rows: the 2F Hedgehog features, or dk
   int64_t P = c.stateIndices ? s.stateSlots : N; // the states' leading dim
+  Type state = s.stateType ? s.stateType : f32;
   if (name == "initial_state" || name == "final_state")
-    return t({P, H, rows, dv}, f32);
+    return t({P, H, rows, dv}, state);
   if (name == "initial_z" || name == "final_z")
-    return t({P, H, rows}, f32);
+    return t({P, H, rows}, state);
   if (name == "state_indices")
     return t({N}, i32);
   if (name == "cu_seqlens")

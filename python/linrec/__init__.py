@@ -21,11 +21,11 @@ import json as _json
 
 import numpy as _np
 
-from ._linrec import model_info, models, run_case, schedule_options
+from ._linrec import __version__, model_info, models, run_case, schedule_options
 from ._linrec import run_model as _run_model
 from ._linrec import run_model_backward as _run_model_backward
 
-__all__ = ["Layer", "model_info", "models", "run_case", "schedule_options"]
+__all__ = ["Layer", "__version__", "model_info", "models", "run_case", "schedule_options"]
 
 
 class Layer:

@@ -11,6 +11,10 @@ import numpy as np
 
 import linrec
 
+# The package says which linrec it is (the tools' --version says the same).
+print("version", linrec.__version__)
+# CHECK: version {{[0-9]+\.[0-9]+\.[0-9]+$}}
+
 rng = np.random.default_rng(7)
 B, T, H, D = 2, 75, 2, 16
 

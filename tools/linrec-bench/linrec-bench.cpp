@@ -529,7 +529,8 @@ static double readSeconds(unsigned threads, const float *data, size_t bytes) {
 /// and the C API), the token scan, H heads of dk = dv = 128. µs per step and the state
 /// traffic (read + write of the B states) against the copy bandwidth measured in the same run
 /// on the same threads, over 1 GiB (beyond the last-level cache) and over the states' size;
-/// for B = 1 also the bare read time of its states. Returns true after printing an error.
+/// for B = 1 also the bare read time of its states. States in f32 and in bf16 (read into
+/// f32, rounded back once per step: half the traffic). Returns true after printing an error.
 static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
                        llvm::ArrayRef<unsigned> threads) {
   std::map<unsigned, double> dram;
@@ -538,12 +539,13 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
   llvm::outs() << "\nmemory bandwidth (memcpy 1 GiB, read + write):";
   for (unsigned t : threads)
     llvm::outs() << llvm::format(" %.1f GB/s on %u thread%s", dram[t], t, t == 1 ? "" : "s");
-  llvm::outs() << "\n\n| decode model | B x H | d | states MiB | threads | us / step | "
+  llvm::outs() << "\n\n| decode model | state | B x H | d | states MiB | threads | us / step | "
                   "state GB/s | % of memcpy (1 GiB) | % of memcpy (same size) | "
                   "bare read us |\n"
-               << "|---|---|---|---|---|---|---|---|---|---|\n";
+               << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(11);
   for (const char *family : {"gated_delta", "gla"})
+    for (bool bf16 : {false, true})
     for (int64_t h : {int64_t(8), int64_t(32)})
       for (int64_t batch : {1, 8, 64, 256}) {
         int64_t d = 128, slots = 2 * batch;
@@ -558,6 +560,8 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
         shapes.heads = h;
         shapes.keyDim = shapes.valueDim = d;
         shapes.stateSlots = slots;
+        if (bf16)
+          shapes.stateType = mlir::BFloat16Type::get(&context);
         mlir::OwningOpRef<mlir::ModuleOp> module =
             mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
         auto layer = buildLayerFunction(*module, "layer", config, shapes);
@@ -578,8 +582,10 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
           indices[n] = int32_t(2 * n);
         std::shuffle(indices.begin(), indices.end(), rng);
         std::deque<std::vector<float>> storage;
+        std::vector<uint16_t> bf16Pool;
         std::vector<BufferView> args, results;
-        float *pool = nullptr;
+        void *pool = nullptr;
+        DType stateDType = bf16 ? DType::BF16 : DType::F32;
         for (auto [i, type] : llvm::enumerate(layer->getArgumentTypes())) {
           auto tensor = mlir::cast<mlir::RankedTensorType>(type);
           std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
@@ -589,6 +595,12 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
             continue;
           }
           float value = name == "g" || name == "gk" ? -0.01f : name == "beta" ? 0.5f : 0.01f;
+          if (name == "initial_state" && bf16) {
+            bf16Pool.assign(Array::numElementsOf(shape), doubleToBf16(value));
+            pool = bf16Pool.data();
+            args.push_back(BufferView{pool, DType::BF16, shape});
+            continue;
+          }
           storage.emplace_back(Array::numElementsOf(shape), value);
           args.push_back(BufferView{storage.back().data(), DType::F32, shape});
           if (name == "initial_state")
@@ -598,8 +610,8 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
         std::vector<int64_t> oShape(oType.getShape().begin(), oType.getShape().end());
         storage.emplace_back(Array::numElementsOf(oShape));
         results.push_back(BufferView{storage.back().data(), DType::F32, oShape});
-        results.push_back(BufferView{pool, DType::F32, {slots, h, d, d}}); // in place
-        double stateBytes = double(batch) * h * d * d * sizeof(float);
+        results.push_back(BufferView{pool, stateDType, {slots, h, d, d}}); // in place
+        double stateBytes = double(batch) * h * d * d * dtypeBytes(stateDType);
         for (unsigned t : threads) {
           double s = bestSeconds([&] {
             if (llvm::Error e = executable->run(args, results, t))
@@ -608,13 +620,17 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
           double gbs = 2.0 * stateBytes / s / 1e9;
           double sameSize = copyBandwidth(t, size_t(stateBytes));
           std::string read = "";
-          if (batch == 1) // slot indices[0]'s states: contiguous
-            read = llvm::formatv("{0:f1}", 1e6 * readSeconds(t, pool + size_t(indices[0]) * h *
-                                                                        d * d,
-                                                             size_t(stateBytes)));
+          if (batch == 1) // slot indices[0]'s states, contiguous (the same bytes as f32s)
+            read = llvm::formatv(
+                "{0:f1}", 1e6 * readSeconds(t,
+                                            reinterpret_cast<const float *>(
+                                                static_cast<const char *>(pool) +
+                                                size_t(indices[0]) * size_t(stateBytes)),
+                                            size_t(stateBytes)));
           llvm::outs() << llvm::format(
-              "| %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% | %s |\n",
-              family, (long long)batch, (long long)h, (long long)d, stateBytes / (1 << 20), t,
+              "| %s | %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% | %s |\n",
+              family, bf16 ? "bf16" : "f32", (long long)batch, (long long)h, (long long)d,
+              stateBytes / (1 << 20), t,
               s * 1e6, gbs, 100 * gbs / dram[t], 100 * gbs / sameSize, read.c_str());
           llvm::outs().flush();
         }

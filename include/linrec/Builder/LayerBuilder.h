@@ -107,6 +107,9 @@ struct LayerShapes {
   int64_t features = 0;      // hedgehog, lolcats: F (the state has 2F rows)
   int64_t attentionDim = 0;  // liger_attention: the head dim of q_attn, k_attn
   mlir::Type elementType; // of q, k, v and gates; f32 when null
+  /// Of the initial and final states (and normalizers), which the kernels compute with in f32
+  /// (bf16 halves a decode step's state traffic); f32 when null.
+  mlir::Type stateType;
 };
 
 /// The names of the function's arguments, in order (e.g. q, k, v, g, beta, initial_state).

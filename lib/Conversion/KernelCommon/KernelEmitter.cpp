@@ -77,11 +77,13 @@ void KernelEmitter::setUpValueChecks() {
     addCheck(i, logDecays.contains(arg) ? ValueCheck::LogDecay : ValueCheck::Finite,
              vector ? vector.getNumElements() : 1);
   }
-  // Initial states load row by row: dv / valueTiles columns of a matrix, one value else.
+  // Initial states load row by row: dv / valueTiles columns of a matrix, one value else,
+  // converted to f32 first when they are kept narrower (a bf16 state pool: NaN and ±inf
+  // convert to themselves).
   for (unsigned i = 0; i < numInits; ++i) {
     auto type = cast<StateType>(op.getStateArgs()[i].getType());
-    if (!cast<MemRefType>(init(i).getType()).getElementType().isF32() ||
-        !type.getElementType().isF32())
+    Type kept = cast<MemRefType>(init(i).getType()).getElementType();
+    if (!(kept.isF32() || kept.isBF16() || kept.isF16()) || !type.getElementType().isF32())
       continue;
     addCheck(numInputs + numParams + i, ValueCheck::Finite,
              type.isMatrix() ? type.getValueDim() / valueTiles : 1);
@@ -501,8 +503,10 @@ bool KernelEmitter::updatesStatesInPlace() {
     return false;
   for (auto [i, arg] : llvm::enumerate(op.getStateArgs())) {
     auto type = cast<StateType>(arg.getType());
-    auto final = cast<MemRefType>(finalState(i).getType());
-    if (!type.isMatrix() || final.getElementType() != type.getElementType())
+    Type kept = cast<MemRefType>(finalState(i).getType()).getElementType();
+    // f32 states kept in bf16 or f16 are computed in f32 row by row and rounded as stored.
+    bool narrower = type.getElementType().isF32() && (kept.isBF16() || kept.isF16());
+    if (!type.isMatrix() || (kept != type.getElementType() && !narrower))
       return false;
   }
   return true;

@@ -103,8 +103,10 @@ public:
   /// Whether a kernel may update its states where they lie, in the final-state buffers,
   /// without copying them in and out: with state pools the final-state pools already hold
   /// the initial states when a kernel starts (the caller copied them there, or they are the
-  /// very same buffers), for whole matrix states (no value tiles) of the pools' element type.
-  /// A decode step then reads and writes each state once, as a streaming update does.
+  /// very same buffers), for whole matrix states (no value tiles) of the pools' element type,
+  /// or f32 states kept in bf16/f16 pools (computed in f32 row by row, rounded as stored: a
+  /// scan over several tokens rounds after each, as that many decode steps would). A decode
+  /// step then reads and writes each state once, as a streaming update does.
   bool updatesStatesInPlace();
   /// Final state #i of `item` (its slot and head) as a dk x dv view.
   mlir::Value finalStateView(unsigned i, const WorkItem &item);

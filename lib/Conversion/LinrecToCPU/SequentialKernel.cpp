@@ -126,9 +126,12 @@ private:
   }
 
   /// Row r of a state buffer, in the state's float type (a float64 state computes in f64;
-  /// what it meets from the token is converted to it, what is read from it to f32).
+  /// what it meets from the token is converted to it, what is read from it to f32). A state
+  /// kept narrower (a bf16 pool updated in place) computes in f32.
   Value row(Value buffer, Value r, int64_t n) {
     Type element = cast<MemRefType>(buffer.getType()).getElementType();
+    if (element.getIntOrFloatBitWidth() < 32)
+      element = b.getF32Type();
     return e.load(VectorType::get({n}, element), buffer, {r, e.index(0)});
   }
   /// `x` in the float type of `like`.
