@@ -29,6 +29,9 @@ if os.path.isdir(config.conformance_dir):
 import shutil
 if shutil.which("cmake") and shutil.which("ninja"):
     config.available_features.add("cmake")
+# A sanitized build's libraries need the sanitizer runtimes linked into whatever uses them.
+if config.sanitizers:
+    config.available_features.add("sanitizers")
 config.substitutions.append(("%{cc}", config.c_compiler))
 config.substitutions.append(("%{cxx}", config.cxx_compiler))
 
