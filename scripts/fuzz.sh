@@ -7,8 +7,10 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${LINREC_SANITIZE_BUILD_DIR:-$root/build-sanitize}"
 seconds="${LINREC_FUZZ_SECONDS:-60}"
-export ASAN_OPTIONS="detect_container_overflow=0:allow_user_poisoning=0:${ASAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_container_overflow=0:allow_user_poisoning=0:use_sigaltstack=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+# Kernels the fuzzers compile stay in memory (not the user's kernel disk cache).
+export LINREC_KERNEL_CACHE=0
 status=0
 for target in npy case mlir; do
   work="$build/fuzz/$target"

@@ -19,8 +19,11 @@ cmake --build "$build" || exit 1
 # LLVM and MLIR are not instrumented: their containers cross into linrec's code, which ASan's
 # container-overflow check would misreport, and LLVM's allocators poison memory from inline
 # code compiled into linrec that the uninstrumented libMLIR then copies (use-after-poison in
-# memmove): both checks are off.
-export ASAN_OPTIONS="detect_container_overflow=0:allow_user_poisoning=0:abort_on_error=1:${ASAN_OPTIONS:-}"
+# memmove): both checks are off. LLVM installs its own alternate signal stack in the thread
+# that first registers its signal handlers (a kernel disk cache write from a worker thread:
+# ToolOutputFile), which ASan then fails to unmap as its own when the thread exits: ASan leaves
+# alternate stacks alone.
+export ASAN_OPTIONS="detect_container_overflow=0:allow_user_poisoning=0:use_sigaltstack=0:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 status=0
 echo "== lit (ASan + UBSan) =="
