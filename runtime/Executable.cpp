@@ -170,8 +170,7 @@ Expected<std::vector<Array>> runKernelOp(KernelCompiler &compiler, Operation *op
   }
   // Result shapes: outputs [B, T, H, ...], final states [N, H, ...].
   const Array &first = operands.front();
-  int64_t rows = (*kernel)->finalStateRows(
-      [&](unsigned i) { return rec ? operands[i].shape[0] : first.shape[0]; });
+  int64_t rows = (*kernel)->finalStateRows([&](unsigned i) { return operands[i].shape[0]; });
   unsigned numOutputs = rec ? rec.getNumOutputs() : op->getNumResults();
   for (auto [i, type] : llvm::enumerate(op->getResultTypes())) {
     auto tensor = cast<RankedTensorType>(type);

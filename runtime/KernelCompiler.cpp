@@ -25,7 +25,6 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <chrono>
-#include <unistd.h>
 
 using namespace mlir;
 using llvm::Error;
@@ -336,16 +335,10 @@ KernelCompiler::compileResolved(Operation *operation, const KernelOptions &optio
 
   double mlirSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Where the JIT writes the object code the disk cache keeps (none: it keeps nothing).
   llvm::SmallString<128> objectFile;
-  if (diskCached) {
-    int fd = -1;
-    if (std::error_code ec =
-            llvm::sys::fs::createTemporaryFile("linrec-kernel", "o", fd, objectFile)) {
-      objectFile.clear();
-    } else {
-      ::close(fd);
-    }
-  }
+  if (diskCached && llvm::sys::fs::createTemporaryFile("linrec-kernel", "o", objectFile))
+    objectFile.clear();
   auto engine = createJitEngine(*module, /*openMP=*/false,
                                 /*gpuLaunches=*/options.target == Target::CUDA, objectFile);
   if (!engine)
