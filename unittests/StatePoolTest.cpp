@@ -423,6 +423,39 @@ TEST_F(StatePoolTest, CheckedModeChecksTheSlotsAStepReads) {
   }
 }
 
+TEST_F(StatePoolTest, CheckedModeChecksTheSlotOfAnEmptySequence) {
+  // A packed sequence without tokens runs no pass over its state: its slot is still checked.
+  for (bool scan : {true, false}) {
+    PreparedModel prepared =
+        prepare("gated_delta", infosFor("gated_delta", 1, 5, 2, 16, 4, /*sequences=*/2));
+    auto executable = compileFunction(compiler, *prepared.module, "layer", cpu(scan));
+    ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
+    std::vector<ValueCheck> domains;
+    for (const std::string &name : prepared.inputNames)
+      domains.push_back(inputDomain("gated_delta", name,
+                                    name == "state_indices" || name == "cu_seqlens"
+                                        ? DType::I32
+                                        : DType::F32));
+    StepInputs in = inputsFor(prepared, 1, 5, 2, 16, 4, {3, 1}, /*cuSeqlens=*/{0, 5, 5});
+    in.floats["initial_state"][((1 * 2 + 0) * 16 + 2) * 16 + 3] = NAN; // slot 1: empty sequence
+    std::vector<BufferView> args, results;
+    for (const std::string &name : prepared.inputNames) {
+      const TensorInfo &info = in.infos.at(name);
+      void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
+                   : name == "cu_seqlens"  ? static_cast<void *>(in.cuSeqlens.data())
+                                           : static_cast<void *>(in.floats.at(name).data());
+      args.push_back(BufferView{data, info.dtype, info.shape});
+    }
+    std::vector<float> o(5 * 2 * 16);
+    auto init = llvm::find(prepared.inputNames, "initial_state") - prepared.inputNames.begin();
+    results = {BufferView{o.data(), DType::F32, {1, 5, 2, 16}}, args[init]};
+    llvm::Error failed = executable->runChecked(args, results, 2, prepared.inputNames, domains);
+    std::string message = failed ? llvm::toString(std::move(failed)) : "";
+    EXPECT_NE(message.find("input initial_state[1, 0, 2, 3] = nan"), std::string::npos)
+        << (scan ? "scan: " : "chunked: ") << message;
+  }
+}
+
 TEST_F(StatePoolTest, LayersWithoutOnePoolableRecurrenceRefuse) {
   std::map<std::string, TensorInfo> infos = infosFor("gated_delta", 2, 1, 2, 16, 4);
   infos.erase("initial_state");

@@ -112,6 +112,8 @@ public:
   mlir::Value finalStateView(unsigned i, const WorkItem &item);
   /// The value checks loadInitialState does, on a state updated in place (`view`).
   void checkStateInPlace(unsigned i, mlir::Value view);
+  /// Whether the kernel checks values (it was created with a status word).
+  bool checksValues() const { return static_cast<bool>(valueStatus); }
   /// Those checks for one row of initial state #i, as a kernel that updates it in place
   /// first loads it.
   void checkStateRow(unsigned i, mlir::Value row) { checkValues(numInputs + numParams + i, row); }

@@ -97,6 +97,20 @@ public:
           for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
             e.storeFinalState(i, item, buffers[arg]);
         });
+      // A sequence without tokens (packed, empty) runs no pass: its states are checked here.
+      if (inPlace && e.checksValues()) {
+        Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, groupItem.tokenBegin,
+                                            groupItem.tokenEnd);
+        e.ifThenElse(
+            empty,
+            [&] {
+              forEachHead(groupItem, [&](const WorkItem &) {
+                for (auto [i, arg] : llvm::enumerate(op.getStateArgs()))
+                  e.checkStateInPlace(i, buffers[arg]);
+              });
+            },
+            [] {});
+      }
       // A state no pass loads is yielded as it is: checked after the tokens just the same.
       if (!statesToCheck.empty())
         forEachHead(groupItem, [&](const WorkItem &) {
