@@ -291,7 +291,8 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
   config.kind = *kind;
   // Every parameter given is one of the model's (a misspelt one would be silently unused).
   if (const ModelInfo *info = modelInfo(model))
-    for (const auto &[key, value] : params)
+    for (const auto &entry : params) {
+      llvm::StringRef key = entry.first;
       if (!llvm::any_of(info->parameters, [&](const ParameterInfo &p) { return p.name == key; })) {
         std::vector<std::string> names;
         for (const ParameterInfo &p : info->parameters)
@@ -299,6 +300,7 @@ Expected<PreparedModel> prepareModel(MLIRContext &context, StringRef model,
         return caseError(dir, "params." + key.str() + " is not a parameter of model '" +
                                   model + "' (it has: " + llvm::join(names, ", ") + ")");
       }
+    }
   if (llvm::Error e = readParams(dir, params, config))
     return std::move(e);
   // cu_seqlens are offsets: an integer array (a float one would be truncated).

@@ -14,12 +14,31 @@
 
 #include <atomic>
 #include <chrono>
+#include <dlfcn.h>
+
+// From the OpenMP runtime this library links (libomp).
+extern "C" int omp_get_max_threads();
 
 using namespace mlir;
 using llvm::Error;
 using llvm::Expected;
 
 namespace linrec {
+
+/// The file of the libomp this process loaded with linrec, found from one of its functions:
+/// wherever the library lies (LLVM's directory, or next to the Python extension in a wheel),
+/// the JIT'd code calls the same OpenMP runtime as Kernel::run, in one thread pool. It cannot
+/// come from the process's global symbols: Python loads extensions (and what they need)
+/// with RTLD_LOCAL.
+static const std::string &openMPRuntimePath() {
+  static const std::string path = [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void *>(&omp_get_max_threads), &info) && info.dli_fname)
+      return std::string(info.dli_fname);
+    return std::string("libomp.so.5");
+  }();
+  return path;
+}
 
 void initializeNativeTarget() {
   static std::once_flag once;
@@ -119,7 +138,7 @@ Expected<std::unique_ptr<ExecutionEngine>> createJitEngine(ModuleOp module, bool
   // OpenMP-parallel code calls into the runtime LLVM ships (libomp).
   SmallVector<StringRef> libraries;
   if (openMP)
-    libraries.push_back(LINREC_OPENMP_LIBRARY);
+    libraries.push_back(openMPRuntimePath());
   engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(module, engineOptions, std::move(*machine));
   if (!engine)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: lit (IR, tools, examples, conformance) and GoogleTest,
-# then the same suites again under AddressSanitizer + UndefinedBehaviorSanitizer in
-# ./build-sanitize (scripts/sanitize.sh) and each libFuzzer target for LINREC_FUZZ_SECONDS
-# (scripts/fuzz.sh). `--quick` (or LINREC_QUICK_TESTS=1) stops after the first two: the
-# development loop. Prints every runner's summary; exits non-zero if anything fails.
+# then the wheel (scripts/wheel.sh: `pip wheel .` and the checks that it moves), the same
+# suites again under AddressSanitizer + UndefinedBehaviorSanitizer in ./build-sanitize
+# (scripts/sanitize.sh) and each libFuzzer target for LINREC_FUZZ_SECONDS (scripts/fuzz.sh).
+# `--quick` (or LINREC_QUICK_TESTS=1) stops after the first two: the development loop. Prints every runner's summary; exits non-zero if anything fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${LINREC_BUILD_DIR:-$root/build}"
@@ -28,6 +28,7 @@ echo "== GoogleTest (ctest) =="
 if [ "$quick" = 1 ]; then
   exit $status
 fi
+"$root/scripts/wheel.sh" || status=1
 "$root/scripts/sanitize.sh" || status=1
 "$root/scripts/fuzz.sh" || status=1
 exit $status

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "linrec-compile"))
-from linrec_aot import AotKernel  # noqa: E402
+# The package's AOT loader, by path: it needs no linrec build (python/linrec/aot.py).
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python", "linrec"))
+from aot import AotKernel  # noqa: E402
 
 DEVICE = "cuda"
 DELTA = ("delta", "gated_delta", "kda")

@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tools",
-                                "linrec-compile"))
-from linrec_aot import AotKernel  # noqa: E402
+# The package's AOT loader, by path: it needs no linrec build (python/linrec/aot.py).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "python", "linrec"))
+from aot import AotKernel  # noqa: E402
 
 
 def main():

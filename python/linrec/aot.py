@@ -1,7 +1,8 @@
 """Load and call kernel libraries made by linrec-compile, from plain Python.
 
 Needs only ctypes and NumPy (and PyTorch for GPU tensors): no LLVM, no MLIR, no linrec build.
-This is how a machine without the toolchain (a lent GPU) runs linrec kernels.
+This is how a machine without the toolchain (a lent GPU) runs linrec kernels: as
+``linrec.aot`` from the installed package, or this file alone, imported by path.
 
     kernel = AotKernel("out/gated_deltanet.json")
     kernel(q=q, k=k, v=v, g=g, beta=beta, o=o, final_state=s)   # every operand and result
