@@ -269,12 +269,49 @@ def _recurrence_on_pool(model, tensors, params, scale, pool, cu_seqlens, state_v
                          f"{list(state_indices.shape)}")
     if scale is None:
         scale = q.shape[-1] ** -0.5
+    params = _torch_ops.params_text({"scale": float(scale), **params})
+    padding = state_indices < 0
+    if bool(padding.any()):
+        return _recurrence_on_pool_with_padding(model, tensors, params, pool, cu_seqlens,
+                                                o_dtype, _schedule(chunk_size, scan),
+                                                state_indices, padding, inplace)
     if cu_seqlens is not None:
         tensors = {**tensors, "cu_seqlens": _torch_ops._kernel_input("cu_seqlens", cu_seqlens)}
-    params = _torch_ops.params_text({"scale": float(scale), **params})
     o, pool = _torch_ops.step_on_pool(model, tensors, params, _schedule(chunk_size, scan), pool,
                                       state_indices, inplace)
     return o.to(o_dtype or q.dtype), pool, None
+
+
+def _recurrence_on_pool_with_padding(model, tensors, params, pool, cu_seqlens, o_dtype,
+                                     schedule, state_indices, padding, inplace):
+    """A pooled step whose batch has padding entries: a negative slot (vLLM's PAD_SLOT_ID,
+    -1, for the rows a CUDA graph's fixed batch adds) marks a sequence that is not computed,
+    whose outputs are zeros and which touches no slot, as in vLLM's kernels. The other
+    sequences are gathered and run as a smaller batch (a copy of their tokens: only steps
+    with padding pay it)."""
+    q, v = tensors["q"], tensors["v"]
+    keep = (~padding).nonzero().flatten()
+    if cu_seqlens is None:
+        kept = {n: t.index_select(0, keep) for n, t in tensors.items()}
+        rows = keep
+    else:
+        starts, ends = cu_seqlens[:-1].long(), cu_seqlens[1:].long()
+        token_sequence = _torch.repeat_interleave(
+            _torch.arange(starts.numel()), (ends - starts).cpu())
+        rows = (~padding)[token_sequence].nonzero().flatten()
+        kept = {n: t.index_select(1, rows) for n, t in tensors.items()}
+        lengths = (ends - starts)[keep]
+        kept_offsets = _torch.zeros(lengths.numel() + 1, dtype=_torch.int32)
+        kept_offsets[1:] = _torch.cumsum(lengths, 0)
+        kept["cu_seqlens"] = kept_offsets
+    if not inplace:
+        pool = pool.detach().to(_torch.float32).contiguous().clone()
+    o = _torch.zeros(v.shape, dtype=o_dtype or q.dtype)
+    if keep.numel():
+        o_kept, pool = _torch_ops.step_on_pool(model, kept, params, schedule, pool,
+                                               state_indices.index_select(0, keep), True)
+        o.index_copy_(0 if cu_seqlens is None else 1, rows, o_kept.to(o.dtype))
+    return o, pool, None
 
 
 # --- linear attention ----------------------------------------------------------------------
@@ -616,8 +653,9 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     starts from slot ``ssm_state_indices[n]`` and its final state is written back there, in
     the pool itself with ``inplace_final_state`` (the default; no other slot is touched and
     nothing is allocated for states), else in an updated copy. The second result is then
-    the pool. The indices must be distinct and in range (ValueError otherwise); this form
-    is not differentiable."""
+    the pool. The indices must be distinct and in range (ValueError otherwise), except that a
+    negative one (vLLM's PAD_SLOT_ID) marks a padding entry: not computed, its ``o`` zeros,
+    no slot touched. This form is not differentiable."""
     _take_kwargs("fused_recurrent_gated_delta_rule", kwargs, ("transpose_state_layout",))
     state_v_first = _state_layout_alias(state_v_first, kwargs)
     pooled = ssm_state_indices is not None  # initial_state is then a pool, not [N, ...]

@@ -1,7 +1,7 @@
 """fused_recurrent_gated_delta_rule with vLLM's continuous-batching arguments on torch tensors:
 the pool updated in place (same storage, untouched slots bit-identical), an updated copy with
-inplace_final_state=False, varlen with int64 indices, bf16 inputs, grouped value heads, and
-the errors."""
+inplace_final_state=False, varlen with int64 indices, bf16 inputs, grouped value heads,
+padding entries (negative slots), and the errors."""
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +98,39 @@ o, _ = ops.fused_recurrent_gated_delta_rule(q, k, v, g=g, beta=beta, initial_sta
 report("bf16", o.dtype == torch.bfloat16 and pool.dtype == torch.float32
        and rel(o.float(), want_o) < 1e-2 and rel(pool, want_pool) < 1e-5)
 
+
+# Padding entries (vLLM's PAD_SLOT_ID = -1, the rows a CUDA graph's fixed batch adds): not
+# computed, o zeros, no slot touched; the other sequences as if alone.
+q, k, v, g, beta = inputs(4, 1)
+idx = torch.tensor([5, -1, 2, -1], dtype=torch.int32)
+before = pool.clone()
+keep = torch.tensor([0, 2])
+want_o, want_pool = expected(q[keep], k[keep], v[keep], g[keep], beta[keep], before, idx[keep])
+o, final = ops.fused_recurrent_gated_delta_rule(q, k, v, g=g, beta=beta, initial_state=pool,
+                                                ssm_state_indices=idx)
+untouched = [s for s in range(SLOTS) if s not in (5, 2)]
+report("padding", final is pool and not o[[1, 3]].any() and rel(o[keep], want_o) < 2e-5
+       and rel(pool, want_pool) < 2e-5 and torch.equal(pool[untouched], before[untouched]))
+
+# Packed sequences with a padding one between two others, out of place.
+cu = torch.tensor([0, 3, 4, 9], dtype=torch.int32)
+q, k, v, g, beta = inputs(1, 9)
+idx = torch.tensor([1, -1, 6])
+before = pool.clone()
+tokens = torch.tensor([0, 1, 2, 4, 5, 6, 7, 8])
+pick = [x[:, tokens] for x in (q, k, v, g, beta)]
+want_o, want_pool = expected(*pick, before, idx[[0, 2]], torch.tensor([0, 3, 8]))
+o, final = ops.fused_recurrent_gated_delta_rule(q, k, v, g=g, beta=beta, initial_state=pool,
+                                                ssm_state_indices=idx, cu_seqlens=cu,
+                                                inplace_final_state=False)
+report("varlen padding", torch.equal(pool, before) and not o[:, 3].any()
+       and rel(o[:, tokens], want_o) < 2e-5 and rel(final, want_pool) < 2e-5)
+
+# A batch of padding only: nothing runs, nothing changes.
+q, k, v, g, beta = inputs(2, 1)
+o, final = ops.fused_recurrent_gated_delta_rule(q, k, v, g=g, beta=beta, initial_state=pool,
+                                                ssm_state_indices=torch.tensor([-1, -1]))
+report("all padding", final is pool and torch.equal(pool, before) and not o.any())
 
 def attempt(label, call):
     try:
