@@ -63,6 +63,10 @@ std::string KernelOptions::str() const {
   // The checked mode compiles CPU kernels that check values (KernelCompiler::compile).
   if (checkInputValues && target == Target::CPU)
     os << " checked";
+  // A tuning database fills the tunable options a caller leaves unset: an option set to its
+  // default and one left unset compile differently there.
+  if (std::string given = explicitTunableOptions(*this); !given.empty())
+    os << " explicit(" << given << ")";
   return text;
 }
 

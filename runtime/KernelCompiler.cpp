@@ -10,6 +10,8 @@
 #include "linrec/Runtime/JitEngine.h"
 #include "linrec/Runtime/KernelDiskCache.h"
 #include "linrec/Runtime/KernelSource.h"
+#include "linrec/Runtime/TuningDatabase.h"
+#include "linrec/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -23,6 +25,10 @@
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <thread>
 
 #include <chrono>
 
@@ -40,6 +46,7 @@ KernelCompiler::KernelCompiler() {
   registerLLVMDialectTranslation(registry);
   context = std::make_unique<MLIRContext>(registry);
   disk = std::make_unique<KernelDiskCache>(KernelDiskCache::fromEnvironment());
+  tuningPath = TuningDatabase::pathFromEnvironment();
   loadLinrecDialects(*context);
 }
 
@@ -48,6 +55,13 @@ KernelCompiler::~KernelCompiler() = default;
 void KernelCompiler::setDiskCache(KernelDiskCache cache) {
   std::lock_guard<std::mutex> lock(mutex);
   disk = std::make_unique<KernelDiskCache>(std::move(cache));
+}
+
+void KernelCompiler::setTuningDatabase(std::string path) {
+  std::lock_guard<std::mutex> lock(mutex);
+  tuningPath = std::move(path);
+  tuning.reset();
+  tuningLoaded = false;
 }
 
 size_t KernelCompiler::cacheSize() const {
@@ -122,6 +136,176 @@ OwningOpRef<ModuleOp> buildKernelSource(Operation *op, const KernelOptions &opti
   return module;
 }
 
+std::string kernelTuningDigest(Operation *op, Target target) {
+  KernelOptions neutral;
+  neutral.target = target;
+  OwningOpRef<ModuleOp> source = buildKernelSource(op, neutral);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  source->print(os);
+  return llvm::toHex(llvm::SHA256::hash(llvm::arrayRefFromStringRef(text)), /*LowerCase=*/true);
+}
+
+namespace {
+/// The tuned options a compile took, and those it was given explicitly instead.
+struct TunedChoice {
+  SmallVector<std::string> taken, explicitlyGiven;
+};
+
+std::string optionText(int64_t value) { return std::to_string(value); }
+std::string optionText(bool value) { return value ? "true" : "false"; }
+
+/// `option` takes `tuned`'s value unless the caller set it (explicit options always win).
+template <typename OptionT>
+void takeTuned(OptionT &option, const OptionT &tuned, TunedChoice &choice) {
+  if (!tuned.hasValue())
+    return;
+  std::string name = tuned.ArgStr.str();
+  if (option.hasValue()) {
+    choice.explicitlyGiven.push_back(name);
+    return;
+  }
+  option = tuned.getValue();
+  choice.taken.push_back(name + "=" + optionText(tuned.getValue()));
+}
+
+/// The options a tuner searches (linrec-tune) and a tuning database sets, of each pipeline:
+/// f(a's option, b's same option) for each. (The rest are the caller's to choose.)
+template <typename A, typename B, typename F>
+void forEachTunableCpuOption(A &a, B &b, F &&f) {
+  f(a.sequential, b.sequential);
+  f(a.chunkSize, b.chunkSize);
+  f(a.matmulRows, b.matmulRows);
+  f(a.matmulColumns, b.matmulColumns);
+  f(a.valueTiles, b.valueTiles);
+  f(a.headsPerItem, b.headsPerItem);
+}
+
+template <typename A, typename B, typename F>
+void forEachTunableGpuOption(A &a, B &b, F &&f) {
+  f(a.sequential, b.sequential);
+  f(a.chunkSize, b.chunkSize);
+  f(a.valueTile, b.valueTile);
+  f(a.twoPhase, b.twoPhase);
+  f(a.tensorCores, b.tensorCores);
+  f(a.blockSize, b.blockSize);
+  f(a.maxRegisters, b.maxRegisters);
+}
+} // namespace
+
+std::string explicitTunableOptions(const KernelOptions &options) {
+  SmallVector<std::string> names;
+  auto given = [&](const auto &option, const auto &) {
+    if (option.hasValue())
+      names.push_back(option.ArgStr.str());
+  };
+  if (options.target == Target::CPU || options.target == Target::Reference)
+    forEachTunableCpuOption(options.cpu, options.cpu, given);
+  else
+    forEachTunableGpuOption(options.gpu, options.gpu, given);
+  return llvm::join(names, ",");
+}
+
+std::optional<ShapeBucket> kernelShapeBucket(Operation *op) {
+  auto tokens = dyn_cast<RankedTensorType>(op->getOperand(0).getType());
+  if (!tokens || tokens.getRank() < 3 || !tokens.hasStaticShape())
+    return std::nullopt;
+  int64_t batch = tokens.getDimSize(0), length = tokens.getDimSize(1),
+          heads = tokens.getDimSize(2);
+  if (auto rec = dyn_cast<RecurrenceOp>(op); rec && rec.getCuSeqlens()) {
+    auto offsets = cast<RankedTensorType>(rec.getCuSeqlens().getType());
+    if (offsets.isDynamicDim(0) || offsets.getDimSize(0) < 2)
+      return std::nullopt;
+    batch = offsets.getDimSize(0) - 1;
+    length = std::max<int64_t>(1, length / batch);
+  }
+  return ShapeBucket::of(batch * heads, length);
+}
+
+std::string tuningDevice(const KernelOptions &options) {
+  if (options.target == Target::CUDA) {
+    auto driver = CudaDriver::get();
+    if (!driver) {
+      llvm::consumeError(driver.takeError());
+      return "";
+    }
+    const CudaDeviceInfo &device = driver->devices().front();
+    return "cuda " + device.name + " sm_" + std::to_string(device.computeMajor) +
+           std::to_string(device.computeMinor);
+  }
+  int64_t threads = options.cpu.threads;
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  return cpuTuningDevice(threads);
+}
+
+void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
+  std::optional<ShapeBucket> bucket = kernelShapeBucket(op);
+  if (!bucket)
+    return;
+  bool explain = getenv("LINREC_EXPLAIN") != nullptr;
+  TuningKey key{kernelTuningDigest(op, options.target), targetName(options.target).str(),
+                tuningDevice(options), LINREC_VERSION};
+  std::optional<TuningEntry> entry;
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!tuningLoaded) {
+      tuningLoaded = true;
+      if (!tuningPath.empty()) {
+        auto loaded = TuningDatabase::load(tuningPath);
+        if (loaded)
+          tuning = std::make_unique<TuningDatabase>(std::move(*loaded));
+        else if (explain)
+          llvm::errs() << "linrec: not using tuned schedules: "
+                       << llvm::toString(loaded.takeError()) << "\n";
+        else
+          llvm::consumeError(loaded.takeError());
+      }
+    }
+    if (!tuning)
+      return;
+    if (const TuningEntry *found = tuning->nearest(key, *bucket))
+      entry = *found;
+    path = tuningPath;
+  }
+  if (!entry) {
+    if (explain && !tuning->entries().empty())
+      llvm::errs() << "linrec: no tuned schedule in " << path << " for kernel "
+                   << key.kernel.substr(0, 12) << " on " << key.device << "\n";
+    return;
+  }
+  TunedChoice choice;
+  bool gpu = options.target != Target::CPU;
+  KernelOptions tuned;
+  tuned.target = options.target;
+  if (llvm::Error e = tuned.parseSchedule(entry->schedule)) {
+    if (explain)
+      llvm::errs() << "linrec: the tuned schedule '" << entry->schedule << "' in " << path
+                   << " does not parse: " << llvm::toString(std::move(e)) << "\n";
+    else
+      llvm::consumeError(std::move(e));
+    return;
+  }
+  auto take = [&](auto &option, const auto &tunedOption) {
+    takeTuned(option, tunedOption, choice);
+  };
+  if (gpu)
+    forEachTunableGpuOption(options.gpu, tuned.gpu, take);
+  else
+    forEachTunableCpuOption(options.cpu, tuned.cpu, take);
+  if (explain) {
+    llvm::errs() << "linrec: tuned schedule from " << path << " for "
+                 << (entry->description.empty() ? key.kernel.substr(0, 12) : entry->description)
+                 << " (rows " << bucket->rows << ", tokens " << bucket->tokens
+                 << "; tuned at rows " << entry->bucket.rows << ", tokens "
+                 << entry->bucket.tokens << "): " << llvm::join(choice.taken, " ");
+    if (!choice.explicitlyGiven.empty())
+      llvm::errs() << "; explicit options win: " << llvm::join(choice.explicitlyGiven, ", ");
+    llvm::errs() << "\n";
+  }
+}
+
 /// The pipeline that compiles a kernel source for `options.target` (Pipelines.h).
 static void buildKernelSourcePipeline(OpPassManager &pm, const KernelOptions &options) {
   switch (options.target) {
@@ -189,13 +373,15 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
     return runtimeError("a recurrence reads its state transposed, which the GPU kernels do "
                         "not: run linrec-transpose-reads on its function first");
   KernelOptions resolved = options;
+  if (options.target != Target::Reference)
+    applyTunedSchedule(operation, resolved);
   // Heads per work item from the op's static B and H, before the kernel source makes them
   // dynamic (one kernel then serves every shape; another B may pick another grouping).
   // (Value tiles, asked for when B·H is small, take the place of head groups: the kernel may
   // use fewer tiles than asked, so grouping heads on top could leave threads idle.)
   if (options.target == Target::CPU && resolved.cpu.headsPerItem == 0) {
     auto rec = dyn_cast<RecurrenceOp>(operation);
-    resolved.cpu.headsPerItem = rec && options.cpu.valueTiles <= 1
+    resolved.cpu.headsPerItem = rec && resolved.cpu.valueTiles <= 1
                                     ? autoHeadsPerItem(rec, /*valueTiles=*/1, options.cpu.threads)
                                     : 1;
   }

@@ -13,6 +13,7 @@ config.test_exec_root = os.path.join(config.linrec_obj_root, "test")
 # Every test compiles what it runs (no kernel from the user's disk cache): the tests of the
 # cache itself give it a directory of their own.
 config.environment["LINREC_KERNEL_CACHE"] = "0"
+config.environment["LINREC_TUNING_DB"] = "off"
 config.environment["PATH"] = os.pathsep.join(
     [config.linrec_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%examples", os.path.join(config.linrec_src_root, "examples")))

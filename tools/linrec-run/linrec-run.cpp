@@ -23,6 +23,7 @@
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/Npy.h"
+#include "linrec/Runtime/RandomInputs.h"
 #include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -233,100 +234,6 @@ static std::string resultName(func::FuncOp func, unsigned i) {
   return "result" + std::to_string(i);
 }
 
-namespace {
-/// How --random fills an argument, from the role its values play in the recurrence.
-enum class Role { Plain, LogDecay, Beta, UnitKey, Offsets };
-} // namespace
-
-/// Finds each function argument's role by looking at what the body argument it becomes in
-/// the (normalized) recurrence is used for.
-static std::map<unsigned, Role> inferRoles(func::FuncOp func) {
-  std::map<unsigned, Role> roles;
-  func.walk([&](RecurrenceOp rec) {
-    if (Value cu = rec.getCuSeqlens())
-      if (auto arg = dyn_cast<BlockArgument>(cu))
-        roles[arg.getArgNumber()] = Role::Offsets;
-    auto bodyArgs = rec.getBodyBlock().getArguments().drop_front(rec.getNumStates());
-    ValueRange operands = rec->getOperands();
-    for (auto [operand, bodyArg] : llvm::zip(operands, bodyArgs)) {
-      // A slice of an argument (a memory of a Mixture-of-Memories layer) has its role too.
-      Value source = operand;
-      while (auto slice = source.getDefiningOp<tensor::ExtractSliceOp>())
-        source = slice.getSource();
-      auto funcArg = dyn_cast<BlockArgument>(source);
-      if (!funcArg)
-        continue;
-      // Through selects too (MoM selects an unrouted memory's gates to zero).
-      SmallVector<Value> values = {bodyArg};
-      while (!values.empty()) {
-        Value value = values.pop_back_val();
-        for (OpOperand &use : value.getUses()) {
-          Operation *user = use.getOwner();
-          Role role = Role::Plain;
-          if (auto select = dyn_cast<arith::SelectOp>(user); select && use.getOperandNumber() > 0)
-            values.push_back(select.getResult());
-          else if (auto decay = dyn_cast<DecayOp>(user); decay && value == decay.getLogDecay())
-            role = Role::LogDecay;
-          else if (auto delta = dyn_cast<DeltaOp>(user))
-            role = value == delta.getBeta() ? Role::Beta : Role::UnitKey;
-          if (role != Role::Plain)
-            roles[funcArg.getArgNumber()] = role;
-        }
-      }
-    }
-  });
-  return roles;
-}
-
-static Array randomArray(RankedTensorType type, Role role, std::mt19937_64 &rng,
-                         int64_t tokens) {
-  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
-  Array array(dtypeOf(type.getElementType()), shape);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto roundTo = [&](double x) {
-    return array.dtype == DType::F32 ? static_cast<double>(static_cast<float>(x)) : x;
-  };
-  if (role == Role::Offsets) {
-    // Split T tokens into the N sequences at sorted random cut points.
-    int64_t n = array.numElements() - 1;
-    std::uniform_int_distribution<int64_t> cut(0, tokens);
-    std::vector<int64_t> cuts;
-    for (int64_t i = 1; i < n; ++i)
-      cuts.push_back(cut(rng));
-    llvm::sort(cuts);
-    array.data.front() = 0;
-    for (int64_t i = 1; i < n; ++i)
-      array.data[i] = static_cast<double>(cuts[i - 1]);
-    array.data.back() = static_cast<double>(tokens);
-    return array;
-  }
-  for (double &x : array.data) {
-    double r = normal(rng);
-    switch (role) {
-    case Role::LogDecay: // logsigmoid(N(2, 1)): mostly weak decays, some strong
-      x = std::min(r + 2, 0.0) - std::log1p(std::exp(-std::abs(r + 2)));
-      break;
-    case Role::Beta:
-      x = 1 / (1 + std::exp(-r));
-      break;
-    default:
-      x = r;
-    }
-  }
-  if (role == Role::UnitKey && !shape.empty()) {
-    int64_t d = shape.back();
-    for (int64_t base = 0; base < array.numElements(); base += d) {
-      double norm = 0;
-      for (int64_t i = 0; i < d; ++i)
-        norm += array.data[base + i] * array.data[base + i];
-      for (int64_t i = 0; i < d; ++i)
-        array.data[base + i] /= std::sqrt(norm);
-    }
-  }
-  for (double &x : array.data)
-    x = roundTo(x);
-  return array;
-}
 
 static void printSummary(StringRef name, const Array &a) {
   double sum = 0, sumSq = 0, lo = INFINITY, hi = -INFINITY;
@@ -398,21 +305,11 @@ static int runFunction(MLIRContext &context, Target target, KernelCompiler &comp
   }
 
   if (randomInputs) {
-    // Roles come from the generic form, where every use is explicit.
-    OwningOpRef<ModuleOp> normalized(module->clone());
-    PassManager pm(&context, ModuleOp::getOperationName());
-    pm.addPass(createLinrecNormalize());
-    if (failed(pm.run(*normalized)))
-      return fail("linrec-normalize failed");
-    std::map<unsigned, Role> roles =
-        inferRoles(normalized->lookupSymbol<func::FuncOp>(func.getSymName()));
+    auto roles = argumentRoles(*module, func.getSymName());
+    if (!roles)
+      return fail(llvm::toString(roles.takeError()));
     std::mt19937_64 rng(seed);
-    int64_t tokens = 1;
-    for (Type t : func.getArgumentTypes())
-      if (auto tensor = dyn_cast<RankedTensorType>(t); tensor && tensor.getRank() >= 3) {
-        tokens = tensor.getDimSize(1); // q, k, v come first: [B, T, H, D]
-        break;
-      }
+    int64_t tokens = argumentTokens(func.getArgumentTypes());
     for (unsigned i = 0; i < numArgs; ++i) {
       if (args[i])
         continue;
@@ -420,7 +317,8 @@ static int runFunction(MLIRContext &context, Target target, KernelCompiler &comp
       if (!type || !type.hasStaticShape())
         return fail("--random needs static shapes; argument " + argName(func, i) + " is " +
                     llvm::Twine(type ? "dynamic" : "not a tensor"));
-      args[i] = randomArray(type, roles.count(i) ? roles[i] : Role::Plain, rng, tokens);
+      args[i] = randomArgument(type, roles->count(i) ? roles->at(i) : ArgumentRole::Plain, rng,
+                               tokens);
     }
   }
 

@@ -36,6 +36,7 @@ namespace linrec {
 
 struct CachedKernelCode;
 class KernelDiskCache;
+class TuningDatabase;
 
 /// A contiguous row-major host buffer.
 struct BufferView {
@@ -79,9 +80,14 @@ struct KernelOptions {
   /// Parses "name=value ..." (the target pipeline's option names) into the target's options;
   /// the error names an option the target does not have.
   llvm::Error parseSchedule(llvm::StringRef text);
-  /// The target and every option of its pipeline, printed: part of the kernel cache's key.
+  /// The target and every option of its pipeline, printed, and which tunable options are
+  /// set explicitly: part of the kernel cache's key.
   std::string str() const;
 };
+
+/// The tunable options (those a tuning database sets) that `options` sets explicitly, by
+/// name, comma-separated: the others take the database's values (TuningDatabase.h).
+std::string explicitTunableOptions(const KernelOptions &options);
 
 class Kernel {
 public:
@@ -177,14 +183,25 @@ public:
   /// unless set): CPU kernels and the GPU schedule on the CPU.
   void setDiskCache(KernelDiskCache cache);
   const KernelDiskCache &diskCache() const { return *disk; }
+  /// The tuning database whose schedules compiles take for the options they are not given
+  /// explicitly (TuningDatabase.h; TuningDatabase::pathFromEnvironment() unless set; an
+  /// empty path: none). Read at the first compile after it is set.
+  void setTuningDatabase(std::string path);
 
 private:
   /// compile() once the options are complete (the GPU architecture known).
   llvm::Expected<std::shared_ptr<const Kernel>>
   compileResolved(mlir::Operation *op, const KernelOptions &options);
 
+  /// The tuned options of the database's nearest entry for `op`, applied to those `options`
+  /// does not set explicitly (LINREC_EXPLAIN=1 prints what it did).
+  void applyTunedSchedule(mlir::Operation *op, KernelOptions &options);
+
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<KernelDiskCache> disk;
+  std::string tuningPath;
+  std::unique_ptr<TuningDatabase> tuning; // loaded at the first compile after setting the path
+  bool tuningLoaded = false;
   mutable std::mutex mutex;
   std::map<std::string, std::shared_ptr<const Kernel>> cache;
 };

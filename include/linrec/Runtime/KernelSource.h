@@ -10,6 +10,9 @@
 #define LINREC_RUNTIME_KERNELSOURCE_H
 
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/TuningDatabase.h"
+
+#include <optional>
 
 namespace linrec {
 
@@ -18,6 +21,17 @@ namespace linrec {
 /// algorithm: what a kernel is compiled from (its text is the kernel cache's key).
 mlir::OwningOpRef<mlir::ModuleOp> buildKernelSource(mlir::Operation *op,
                                                     const KernelOptions &options);
+
+/// What a tuning database keys `op`'s kernel on (TuningKey::kernel): the SHA-256 of its
+/// kernel source built with the default options of `target` (B, T, H generalized, no
+/// schedule), so that every shape and every schedule of one kernel share it.
+std::string kernelTuningDigest(mlir::Operation *op, Target target);
+/// The shape bucket of `op`'s static shapes (B·H rows of T tokens; with cu_seqlens, N·H rows
+/// of T/N tokens), if they are static.
+std::optional<ShapeBucket> kernelShapeBucket(mlir::Operation *op);
+/// The device part of the tuning key of a compile with `options` (the host CPU and thread
+/// count, or the CUDA device; empty if there is no device).
+std::string tuningDevice(const KernelOptions &options);
 
 /// Whether `root` holds a transposed linrec.read (S u): the CPU's kernels read so, the GPU
 /// ones need linrec-transpose-reads on the function first.

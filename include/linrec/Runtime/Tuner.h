@@ -1,0 +1,89 @@
+//===- Tuner.h - searching a layer's schedule space -------------*- C++ -*-===//
+//
+// The tuner behind linrec-tune: for a function of kernel ops (a model's layer) on given inputs,
+// it enumerates the target's schedule candidates, prunes them with a cost model (register tile
+// against the vector registers, a work item's chunk in the L2 cache, value tiles and head
+// groups against the work items and threads), times the survivors (a warm-up, then repeated
+// runs until enough time has passed, the median; a spread above 10% means the machine was
+// busy: measured again), checks each against the float64 reference before it may win, and
+// re-times the best against the default schedule alternately for the final comparison. The
+// result holds one TuningDatabase entry per kernel op of the function, the runtime's key.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINREC_RUNTIME_TUNER_H
+#define LINREC_RUNTIME_TUNER_H
+
+#include "linrec/Reference/Array.h"
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/TuningDatabase.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace linrec {
+
+/// Where a search stands, for progress lines.
+struct TuneProgress {
+  int64_t done = 0, total = 0;
+  double elapsedSeconds = 0, remainingSeconds = 0; // remaining: an estimate
+  double bestSeconds = 0;                          // 0: none valid yet
+  std::string bestSchedule, lastSchedule, lastOutcome;
+};
+
+struct TuneRequest {
+  mlir::ModuleOp module;
+  std::string funcName = "layer";
+  /// Its arguments (f32 arrays of the function's argument shapes).
+  std::vector<Array> args;
+  /// The target and the options the search keeps: options given explicitly here are never
+  /// searched (the thread count, and any tunable option the caller fixed).
+  KernelOptions base;
+  /// Stop starting candidates after this many seconds / candidates (0: no limit); the default
+  /// schedule and the final re-timing are always done.
+  double budgetSeconds = 0;
+  int64_t maxCandidates = 0;
+  /// Time per measurement.
+  double minSeconds = 0.2;
+  /// The largest relative RMS error against the float64 reference a candidate may have.
+  double tolerance = 1e-4;
+  /// What the layer is, for the database's readers ("gla B=1 T=4096 H=8 d=128").
+  std::string description;
+  std::function<void(const TuneProgress &)> progress;
+};
+
+struct TuneCandidate {
+  std::string schedule; // "name=value ..." (the options it sets beyond the base)
+  double seconds = 0;   // median; 0 if it did not run
+  double spread = 0;    // (slowest − fastest) / median of the repeats
+  double error = 0;     // relative RMS against the reference, worst output
+  std::string outcome;  // "ok", or why it was rejected or skipped
+};
+
+struct TuneResult {
+  /// The winner (the default schedule, "", when nothing beat it) and the final alternating
+  /// re-timing of it and of the default.
+  std::string bestSchedule;
+  double bestSeconds = 0, defaultSeconds = 0;
+  std::vector<TuneCandidate> candidates; // in the order tried; pruned ones last
+  int64_t pruned = 0;
+  /// One entry per kernel op of the function (the same schedule: it is one layer's).
+  std::vector<TuningEntry> entries;
+};
+
+/// The CPU schedule candidates for `request` (after pruning), most promising first; `pruned`
+/// receives the rejected ones with the cost model's reason. The default schedule ("") is not
+/// among them.
+std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
+                                               std::vector<TuneCandidate> *pruned);
+
+/// Searches the schedule of @funcName for request.base.target (CPU, or the GPU schedule run on
+/// the CPU). `compiler` must not apply a tuning database (setTuningDatabase("")).
+llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request);
+
+} // namespace linrec
+
+#endif // LINREC_RUNTIME_TUNER_H

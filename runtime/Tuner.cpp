@@ -1,0 +1,473 @@
+//===- Tuner.cpp - searching a layer's schedule space ---------------------===//
+
+#include "linrec/Runtime/Tuner.h"
+#include "RuntimeError.h"
+#include "linrec/Pipelines/Pipelines.h"
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/KernelSource.h"
+#include "linrec/Version.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <thread>
+#include <unistd.h>
+
+using namespace mlir;
+
+namespace linrec {
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// What the cost model knows of the host.
+struct HostModel {
+  int64_t vectorFloats = 8; // f32 lanes of a vector register
+  int64_t vectorRegisters = 16;
+  int64_t l2Bytes = 1 << 20;
+  int64_t threads = 1;
+  static HostModel detect(int64_t threads) {
+    HostModel host;
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    if (features.lookup("avx512f")) {
+      host.vectorFloats = 16;
+      host.vectorRegisters = 32;
+    }
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 > 0)
+      host.l2Bytes = l2;
+    host.threads = threads;
+    return host;
+  }
+};
+
+/// The layer's shape as the cost model sees it: its first recurrence's.
+struct LayerShape {
+  int64_t rows = 1, tokens = 1, heads = 1, keyDim = 1, valueDim = 1;
+};
+
+/// The kernel ops of @funcName as compileFunction compiles them (a prepared copy).
+llvm::Expected<OwningOpRef<ModuleOp>> prepareKernels(ModuleOp module, llvm::StringRef funcName,
+                                                     const KernelOptions &options) {
+  OwningOpRef<ModuleOp> prepared(module.clone());
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  if (options.target == Target::CPU)
+    addCpuTransposedStates(pm.nest<func::FuncOp>());
+  if (usesGpuSchedule(options.target))
+    buildGpuFusionPipeline(pm, options.gpu);
+  else
+    buildCpuFusionPipeline(pm, options.cpu);
+  if (failed(pm.run(*prepared)))
+    return runtimeError("preparing @" + funcName + " for its kernels failed");
+  return prepared;
+}
+
+LayerShape shapeOf(RecurrenceOp rec) {
+  LayerShape shape;
+  auto tokens = cast<RankedTensorType>(rec.getInputs().front().getType());
+  shape.rows = tokens.getDimSize(0) * tokens.getDimSize(2);
+  shape.tokens = tokens.getDimSize(1);
+  shape.heads = tokens.getDimSize(2);
+  shape.keyDim = shape.valueDim = tokens.getDimSize(3);
+  // A matrix state [B, H, dk, dv] among the final states gives dv.
+  for (Type t : llvm::drop_begin(rec->getResultTypes(), rec.getNumOutputs()))
+    if (auto state = dyn_cast<RankedTensorType>(t); state && state.getRank() == 4) {
+      shape.keyDim = state.getDimSize(2);
+      shape.valueDim = state.getDimSize(3);
+      break;
+    }
+  return shape;
+}
+
+/// f32 host buffers for a function's arguments (from `args`) and results.
+struct Buffers {
+  Buffers(func::FuncOp func, llvm::ArrayRef<Array> args) {
+    for (auto [array, type] : llvm::zip(args, func.getArgumentTypes())) {
+      storage.emplace_back(array.data.begin(), array.data.end());
+      inputs.push_back(BufferView{storage.back().data(), DType::F32, array.shape});
+    }
+    for (Type type : func.getResultTypes()) {
+      auto tensor = cast<RankedTensorType>(type);
+      std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+      storage.emplace_back(Array::numElementsOf(shape), 0.0f);
+      results.push_back(BufferView{storage.back().data(), DType::F32, shape});
+    }
+  }
+  std::deque<std::vector<float>> storage;
+  std::vector<BufferView> inputs, results;
+};
+
+struct Measurement {
+  double median = 0, spread = 0;
+};
+
+/// Median and spread of runs of `run` (a warm-up first; at least 5 runs and `minSeconds`).
+llvm::Expected<Measurement> measureOnce(const std::function<llvm::Error()> &run,
+                                        double minSeconds) {
+  if (llvm::Error e = run())
+    return std::move(e);
+  std::vector<double> times;
+  double start = now();
+  while (times.size() < 5 || now() - start < minSeconds) {
+    double t0 = now();
+    if (llvm::Error e = run())
+      return std::move(e);
+    times.push_back(now() - t0);
+    if (times.size() >= 1000)
+      break;
+  }
+  llvm::sort(times);
+  Measurement m;
+  m.median = times[times.size() / 2];
+  m.spread = (times.back() - times.front()) / m.median;
+  return m;
+}
+
+/// measureOnce, again (up to twice) while the spread says the machine was busy; the
+/// measurement with the least spread.
+llvm::Expected<Measurement> measure(const std::function<llvm::Error()> &run, double minSeconds) {
+  auto first = measureOnce(run, minSeconds);
+  if (!first)
+    return first.takeError();
+  Measurement best = *first;
+  for (int again = 0; best.spread > 0.1 && again < 2; ++again) {
+    auto next = measureOnce(run, minSeconds);
+    if (!next)
+      return next.takeError();
+    if (next->spread < best.spread)
+      best = *next;
+  }
+  return best;
+}
+
+/// The worst relative RMS error of the results against the reference.
+double worstError(const Buffers &buffers, llvm::ArrayRef<Array> reference) {
+  double worst = 0;
+  for (auto [view, ref] : llvm::zip(buffers.results, reference)) {
+    Array out(DType::F32, view.shape);
+    const float *data = static_cast<const float *>(view.data);
+    for (int64_t i = 0, n = out.numElements(); i < n; ++i)
+      out.data[i] = data[i];
+    double error = relativeRmsError(out, ref);
+    if (!std::isfinite(error))
+      return INFINITY;
+    worst = std::max(worst, error);
+  }
+  return worst;
+}
+
+/// Sets `text` into `options` (the base with a candidate's options).
+llvm::Expected<KernelOptions> withSchedule(const KernelOptions &base, llvm::StringRef text) {
+  KernelOptions options = base;
+  if (llvm::Error e = options.parseSchedule(text))
+    return std::move(e);
+  return options;
+}
+
+} // namespace
+
+std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
+                                               std::vector<TuneCandidate> *pruned) {
+  std::vector<std::string> candidates;
+  auto prepared = prepareKernels(request.module, request.funcName, request.base);
+  if (!prepared) {
+    llvm::consumeError(prepared.takeError());
+    return candidates;
+  }
+  RecurrenceOp rec;
+  (*prepared)->walk([&](RecurrenceOp r) {
+    if (!rec)
+      rec = r;
+  });
+  if (!rec)
+    return candidates;
+  LayerShape shape = shapeOf(rec);
+  const CpuPipelineOptions &base = request.base.cpu;
+  int64_t threads = base.threads ? int64_t(base.threads)
+                                 : int64_t(std::max(1u, std::thread::hardware_concurrency()));
+  HostModel host = HostModel::detect(threads);
+  // A pruned option is pruned once, whatever it would have been combined with.
+  auto reject = [&](std::string schedule, std::string why) {
+    if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
+          return c.schedule == schedule;
+        }))
+      pruned->push_back(TuneCandidate{std::move(schedule), 0, 0, 0, "pruned: " + why});
+  };
+  // The options the caller fixed are not searched: one value, the base's (empty text).
+  auto values = [](const auto &option, std::vector<int64_t> choices) {
+    return option.hasValue() ? std::vector<int64_t>{-1} : choices;
+  };
+  auto part = [](llvm::StringRef name, int64_t value) {
+    return value < 0 ? std::string() : (name + "=" + llvm::Twine(value)).str();
+  };
+
+  // Short sequences: the token scan.
+  if (!base.sequential.hasValue() && shape.tokens <= 256)
+    candidates.push_back("sequential=true");
+
+  struct Tile {
+    int64_t rows, columns;
+  };
+  std::vector<Tile> tiles;
+  if (base.matmulRows.hasValue() || base.matmulColumns.hasValue())
+    tiles.push_back({-1, -1});
+  else
+    for (Tile t : {Tile{4, 64}, Tile{8, 32}, Tile{2, 64}, Tile{4, 32}, Tile{6, 32}, Tile{2, 128}})
+      tiles.push_back(t);
+
+  for (int64_t chunk : values(base.chunkSize, {64, 32, 128, 16})) {
+    if (chunk > 0 && chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
+      reject(part("chunk-size", chunk), "longer than the sequence");
+      continue;
+    }
+    int64_t c = chunk > 0 ? chunk : base.chunkSize;
+    // A work item's chunk: its q, k, v, o rows, the C × C scores, the state.
+    int64_t workingSet =
+        4 * (2 * c * (shape.keyDim + shape.valueDim) + c * c + shape.keyDim * shape.valueDim);
+    if (workingSet > host.l2Bytes) {
+      reject(part("chunk-size", chunk), llvm::formatv("its working set ({0} KiB) exceeds the L2 "
+                                                      "cache ({1} KiB)",
+                                                      workingSet >> 10, host.l2Bytes >> 10));
+      continue;
+    }
+    for (Tile tile : tiles) {
+      std::string tileText = tile.rows < 0 ? ""
+                                           : part("matmul-rows", tile.rows) + " " +
+                                                 part("matmul-columns", tile.columns);
+      if (tile.rows > 0) {
+        if (tile.columns % host.vectorFloats) {
+          reject(tileText, "columns not a multiple of the vector width");
+          continue;
+        }
+        int64_t accumulators = tile.rows * tile.columns / host.vectorFloats;
+        if (accumulators + tile.rows + 1 > host.vectorRegisters) {
+          reject(tileText, llvm::formatv("{0} accumulators do not fit {1} vector registers",
+                                         accumulators, host.vectorRegisters));
+          continue;
+        }
+      }
+      for (int64_t valueTiles : values(base.valueTiles, {1, 2, 4})) {
+        if (valueTiles > 1 &&
+            (shape.rows >= 2 * threads || shape.valueDim % (valueTiles * host.vectorFloats))) {
+          reject(part("value-tiles", valueTiles),
+                 shape.rows >= 2 * threads ? "enough work items without splitting heads"
+                                           : "the value dim does not split into whole vectors");
+          continue;
+        }
+        std::vector<int64_t> groups = {0};
+        if (valueTiles <= 1)
+          for (int64_t h : {1, 2, 4, 8})
+            if (shape.heads % h == 0)
+              groups.push_back(h);
+        for (int64_t heads : values(base.headsPerItem, groups)) {
+          if (heads > 1 && shape.rows / heads < threads) {
+            reject(part("heads-per-item", heads), "fewer work items than threads");
+            continue;
+          }
+          // (One value tile is the default: not written.)
+          std::vector<std::string> parts = {part("chunk-size", chunk), tileText,
+                                            part("value-tiles", valueTiles == 1 ? -1 : valueTiles),
+                                            part("heads-per-item", heads)};
+          std::string text = llvm::join(llvm::make_filter_range(
+                                            parts, [](const std::string &p) { return !p.empty(); }),
+                                        " ");
+          if (!text.empty())
+            candidates.push_back(text);
+        }
+      }
+    }
+  }
+  // The same text twice (a fixed option collapses its dimension) is one candidate.
+  std::vector<std::string> unique;
+  for (std::string &c : candidates)
+    if (!llvm::is_contained(unique, c))
+      unique.push_back(std::move(c));
+  return unique;
+}
+
+llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request) {
+  if (request.base.target == Target::CUDA || request.base.target == Target::Reference)
+    return runtimeError("linrec-tune times the cpu and gpu-schedule targets here (CUDA "
+                        "kernels need a GPU; bench/gpu/ tunes them)");
+  ModuleOp module = request.module;
+  auto func = module.lookupSymbol<func::FuncOp>(request.funcName);
+  if (!func || func.isExternal())
+    return runtimeError("no function @" + request.funcName + " with a body");
+  for (Type t : llvm::concat<const Type>(func.getArgumentTypes(), func.getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    if (!tensor || !tensor.hasStaticShape() || !tensor.getElementType().isF32())
+      return runtimeError("linrec-tune takes functions of static f32 tensors");
+  }
+  if (request.args.size() != func.getNumArguments())
+    return runtimeError("@" + request.funcName + " takes " + llvm::Twine(func.getNumArguments()) +
+                        " arguments, got " + llvm::Twine(request.args.size()));
+
+  // The kernels the runtime will look the schedule up for.
+  auto prepared = prepareKernels(request.module, request.funcName, request.base);
+  if (!prepared)
+    return prepared.takeError();
+  std::vector<std::pair<std::string, ShapeBucket>> kernels;
+  bool onlyKernels = true;
+  auto preparedFunc = (*prepared)->lookupSymbol<func::FuncOp>(llvm::StringRef(request.funcName));
+  if (!preparedFunc)
+    return runtimeError("no function @" + request.funcName + " after its preparation");
+  for (Operation &op : preparedFunc.getBody().front()) {
+    if (isa<RecurrenceOp, WindowAttentionOp>(op)) {
+      std::optional<ShapeBucket> bucket = kernelShapeBucket(&op);
+      if (bucket && isa<RecurrenceOp>(op))
+        kernels.emplace_back(kernelTuningDigest(&op, request.base.target), *bucket);
+    } else if (!isa<func::ReturnOp, arith::ConstantOp>(op)) {
+      onlyKernels = false;
+    }
+  }
+  if (!onlyKernels || kernels.empty())
+    return runtimeError("@" + request.funcName + " compiles as a whole layer (it holds ops "
+                        "besides recurrences): the runtime takes tuned schedules for functions "
+                        "of kernel ops, which this is not");
+
+  TuneResult result;
+  std::vector<TuneCandidate> pruned;
+  std::vector<std::string> schedules =
+      usesGpuSchedule(request.base.target) ? std::vector<std::string>{}
+                                           : cpuScheduleCandidates(request, &pruned);
+  result.pruned = int64_t(pruned.size());
+
+  Buffers buffers(func, request.args);
+  auto reference =
+      runFunction(request.module, request.funcName, request.args, Target::Reference, compiler,
+                  request.base);
+  if (!reference)
+    return reference.takeError();
+  unsigned threads = unsigned(request.base.cpu.threads);
+
+  // Compiles and times one schedule; its outcome says why it cannot win.
+  std::map<std::string, Executable> compiled;
+  auto evaluate = [&](const std::string &schedule) -> TuneCandidate {
+    TuneCandidate candidate{schedule, 0, 0, 0, "ok"};
+    auto options = withSchedule(request.base, schedule);
+    if (!options) {
+      candidate.outcome = "rejected: " + llvm::toString(options.takeError());
+      return candidate;
+    }
+    auto executable = compileFunction(compiler, request.module, request.funcName, *options);
+    if (!executable) {
+      candidate.outcome = "rejected: " + llvm::toString(executable.takeError());
+      return candidate;
+    }
+    compiled[schedule] = *executable;
+    auto m = measure(
+        [&]() -> llvm::Error { return executable->run(buffers.inputs, buffers.results, threads); },
+        request.minSeconds);
+    if (!m) {
+      candidate.outcome = "rejected: " + llvm::toString(m.takeError());
+      return candidate;
+    }
+    candidate.seconds = m->median;
+    candidate.spread = m->spread;
+    candidate.error = worstError(buffers, *reference);
+    if (!(candidate.error <= request.tolerance))
+      candidate.outcome = llvm::formatv("rejected: error {0:e} against the reference exceeds "
+                                        "{1:e}",
+                                        candidate.error, request.tolerance);
+    return candidate;
+  };
+
+  double start = now();
+  TuneProgress progress;
+  progress.total = 1 + (request.maxCandidates > 0
+                            ? std::min<int64_t>(request.maxCandidates, int64_t(schedules.size()))
+                            : int64_t(schedules.size()));
+  auto report = [&](const TuneCandidate &last) {
+    progress.done++;
+    progress.elapsedSeconds = now() - start;
+    progress.remainingSeconds = progress.elapsedSeconds / progress.done *
+                                double(progress.total - progress.done);
+    if (request.budgetSeconds > 0)
+      progress.remainingSeconds =
+          std::min(progress.remainingSeconds,
+                   std::max(0.0, request.budgetSeconds - progress.elapsedSeconds));
+    progress.lastSchedule = last.schedule.empty() ? "(default)" : last.schedule;
+    progress.lastOutcome = last.outcome;
+    if (request.progress)
+      request.progress(progress);
+  };
+
+  TuneCandidate defaults = evaluate("");
+  result.candidates.push_back(defaults);
+  if (defaults.outcome != "ok")
+    return runtimeError("the default schedule fails: " + defaults.outcome);
+  TuneCandidate best = defaults;
+  progress.bestSeconds = defaults.seconds;
+  progress.bestSchedule = "(default)";
+  report(defaults);
+  for (const std::string &schedule : schedules) {
+    if ((request.budgetSeconds > 0 && now() - start > request.budgetSeconds) ||
+        (request.maxCandidates > 0 &&
+         int64_t(result.candidates.size()) > request.maxCandidates)) {
+      result.candidates.push_back(TuneCandidate{schedule, 0, 0, 0, "skipped: budget spent"});
+      continue;
+    }
+    result.candidates.push_back(evaluate(schedule));
+    const TuneCandidate &candidate = result.candidates.back();
+    if (candidate.outcome == "ok" && candidate.seconds < best.seconds) {
+      best = candidate;
+      progress.bestSeconds = candidate.seconds;
+      progress.bestSchedule = candidate.schedule;
+    }
+    report(candidate);
+  }
+  for (TuneCandidate &p : pruned)
+    result.candidates.push_back(std::move(p));
+
+  // The final word: the winner and the default timed alternately, three rounds, the medians'
+  // median (a busy moment then hits both).
+  result.bestSchedule = best.schedule;
+  std::vector<double> bestTimes, defaultTimes;
+  for (int round = 0; round < 3; ++round)
+    for (bool isBest : {false, true}) {
+      const Executable &executable = compiled[isBest ? result.bestSchedule : ""];
+      auto m = measureOnce(
+          [&]() -> llvm::Error { return executable.run(buffers.inputs, buffers.results, threads); },
+          request.minSeconds);
+      if (!m)
+        return m.takeError();
+      (isBest ? bestTimes : defaultTimes).push_back(m->median);
+    }
+  llvm::sort(bestTimes);
+  llvm::sort(defaultTimes);
+  result.bestSeconds = bestTimes[1];
+  result.defaultSeconds = defaultTimes[1];
+  // Not faster in the head-to-head: the default stays (an entry says so).
+  if (result.bestSeconds >= result.defaultSeconds) {
+    result.bestSchedule = "";
+    result.bestSeconds = result.defaultSeconds;
+  }
+
+  std::string device = tuningDevice(request.base);
+  for (auto &[digest, bucket] : kernels) {
+    TuningEntry entry;
+    entry.key = TuningKey{digest, targetName(request.base.target).str(), device, LINREC_VERSION};
+    entry.bucket = bucket;
+    entry.schedule = result.bestSchedule;
+    entry.description = request.description;
+    entry.seconds = result.bestSeconds;
+    entry.defaultSeconds = result.defaultSeconds;
+    result.entries.push_back(std::move(entry));
+  }
+  return result;
+}
+
+} // namespace linrec

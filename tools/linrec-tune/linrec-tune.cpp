@@ -1,0 +1,321 @@
+//===- linrec-tune.cpp - tune a layer's schedule into the tuning database -===//
+//
+//   linrec-tune --model=NAME --params=JSON --shape=B=1,T=4096,H=8,dk=128 [--shape=...]
+//               [--target=cpu|gpu-schedule] [--threads=N] [--budget=SECONDS]
+//               [--max-candidates=N] [--min-seconds=0.2] [--db=PATH] [--no-save] [--json]
+//               [SCHEDULE FLAGS: options kept fixed, not searched]
+//   linrec-tune --import=FILE [--db=PATH]     merge an exported database into PATH
+//   linrec-tune --export=FILE [--db=PATH]     write PATH's entries to FILE
+//
+// For each shape: builds the model's layer (the conformance format's names and parameters;
+// every dimension of its required inputs given by --shape, dv = dk unless given), searches the
+// target's schedule space (Tuner.h: pruned by a cost model, timed with warm-up, repeats and a
+// noise check, each candidate checked against the float64 reference), and records the winner
+// in the tuning database (TuningDatabase.h: $LINREC_TUNING_DB or ~/.cache/linrec/tuning.json),
+// which later compiles of the same kernel on this machine take for the options they are not
+// given. Progress goes to stderr (one updating line on a terminal); a summary table (or JSON)
+// to stdout. Every problem is a message and exit code 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Builder/ModelInfo.h"
+#include "linrec/InitLinrec.h"
+#include "linrec/Pipelines/ScheduleFlags.h"
+#include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/KernelSource.h"
+#include "linrec/Runtime/RandomInputs.h"
+#include "linrec/Runtime/Tuner.h"
+#include "linrec/Runtime/TuningDatabase.h"
+#include "linrec/Tools/ToolOptions.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <random>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace linrec;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory toolCategory("linrec-tune options");
+
+static cl::opt<std::string> model("model", cl::desc("the model to tune (linrec.models())"),
+                                  cl::cat(toolCategory));
+static cl::opt<std::string> params("params",
+                                   cl::desc("the model's parameters, a JSON object (every one "
+                                            "the model uses, as in a case's spec.json)"),
+                                   cl::init("{}"), cl::cat(toolCategory));
+static cl::list<std::string> shapes("shape",
+                                    cl::desc("NAME=VALUE,... for the dimensions of the model's "
+                                             "inputs (B, T, H, dk, dv, ...); repeatable"),
+                                    cl::cat(toolCategory));
+static cl::opt<std::string> targetFlag("target", cl::desc("cpu or gpu-schedule"),
+                                       cl::init("cpu"), cl::cat(toolCategory));
+static cl::opt<double> budget("budget",
+                              cl::desc("seconds per shape after which no new candidate starts "
+                                       "(0: no limit)"),
+                              cl::init(0), cl::cat(toolCategory));
+static cl::opt<int64_t> maxCandidates("max-candidates",
+                                      cl::desc("candidates per shape at most (0: all)"),
+                                      cl::init(0), cl::cat(toolCategory));
+static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"),
+                                  cl::init(0.2), cl::cat(toolCategory));
+static cl::opt<std::string> databasePath("db",
+                                         cl::desc("the tuning database (default: "
+                                                  "$LINREC_TUNING_DB or "
+                                                  "~/.cache/linrec/tuning.json)"),
+                                         cl::init(""), cl::cat(toolCategory));
+static cl::opt<bool> noSave("no-save", cl::desc("search and report; write nothing"),
+                            cl::cat(toolCategory));
+static cl::opt<bool> jsonOutput("json", cl::desc("print the results as JSON"),
+                                cl::cat(toolCategory));
+static cl::opt<std::string> importFile("import",
+                                       cl::desc("merge this exported database into --db"),
+                                       cl::init(""), cl::cat(toolCategory));
+static cl::opt<std::string> exportFile("export", cl::desc("write --db's entries to this file"),
+                                       cl::init(""), cl::cat(toolCategory));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "linrec-tune: " << message << "\n";
+  return 1;
+}
+
+/// "B=1,T=4096,H=8,dk=128" as a map; dv defaults to dk.
+static llvm::Expected<std::map<std::string, int64_t>> parseShape(llvm::StringRef text) {
+  std::map<std::string, int64_t> dims;
+  llvm::SmallVector<llvm::StringRef> parts;
+  text.split(parts, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef part : parts) {
+    auto [name, value] = part.split('=');
+    int64_t n = 0;
+    if (name.trim().empty() || value.trim().getAsInteger(10, n) || n < 1)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "--shape takes NAME=POSITIVE_INTEGER,...; got '" + part +
+                                         "' in '" + text + "'");
+    dims[name.trim().str()] = n;
+  }
+  if (!dims.count("dv") && dims.count("dk"))
+    dims["dv"] = dims["dk"];
+  return dims;
+}
+
+/// The shapes of the model's required inputs, from a description like "[B, T, H, dk]".
+static llvm::Expected<std::map<std::string, TensorInfo>>
+inputShapes(const ModelInfo &info, const std::map<std::string, int64_t> &dims) {
+  std::map<std::string, TensorInfo> inputs;
+  for (const TensorDescription &input : info.inputs) {
+    if (input.optional)
+      continue;
+    TensorInfo tensor;
+    tensor.dtype = input.dtype == "int32" ? DType::I32 : DType::F32;
+    llvm::SmallVector<llvm::StringRef> symbols;
+    llvm::StringRef(input.shape).trim("[] ").split(symbols, ',', -1, false);
+    for (llvm::StringRef symbol : symbols) {
+      symbol = symbol.trim();
+      int64_t literal = 0;
+      if (!symbol.getAsInteger(10, literal)) {
+        tensor.shape.push_back(literal);
+        continue;
+      }
+      auto it = dims.find(symbol.str());
+      if (it == dims.end())
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "--shape gives no value for '" + symbol + "' of input " + input.name + " " +
+                input.shape + " of model '" + info.name + "' (add " + symbol + "=N)");
+      tensor.shape.push_back(it->second);
+    }
+    inputs[input.name] = tensor;
+  }
+  return inputs;
+}
+
+static std::string shapeLabel(const std::map<std::string, int64_t> &dims) {
+  std::vector<std::string> parts;
+  for (const char *name : {"B", "T", "H", "dk", "dv"})
+    if (auto it = dims.find(name); it != dims.end())
+      parts.push_back(std::string(name) + "=" + std::to_string(it->second));
+  for (auto &[name, value] : dims)
+    if (!llvm::is_contained({"B", "T", "H", "dk", "dv"}, name))
+      parts.push_back(name + "=" + std::to_string(value));
+  return llvm::join(parts, " ");
+}
+
+/// Progress on stderr: one line rewritten in place on a terminal, a line per candidate else.
+static void printProgress(const TuneProgress &p) {
+  static const bool terminal = isatty(STDERR_FILENO);
+  auto clock = [](double s) {
+    return llvm::formatv("{0}:{1:2}", int64_t(s) / 60, int64_t(s) % 60).str();
+  };
+  std::string best = p.bestSeconds > 0
+                         ? llvm::formatv("{0:F3} ms ({1})", p.bestSeconds * 1e3, p.bestSchedule)
+                               .str()
+                         : "none yet";
+  std::string line =
+      llvm::formatv("[{0}/{1}] best {2}; elapsed {3}, about {4} left", p.done, p.total, best,
+                    clock(p.elapsedSeconds), clock(p.remainingSeconds))
+          .str();
+  if (terminal) {
+    llvm::errs() << "\r\x1b[K" << line.substr(0, 160);
+    if (p.done == p.total)
+      llvm::errs() << "\n";
+  } else {
+    llvm::errs() << line << "; " << p.lastSchedule << ": " << p.lastOutcome << "\n";
+  }
+}
+
+static int importOrExport(const std::string &path) {
+  if (!importFile.empty()) {
+    auto imported = TuningDatabase::load(importFile);
+    if (!imported)
+      return fail(llvm::toString(imported.takeError()));
+    if (llvm::Error e = imported->save(path))
+      return fail(llvm::toString(std::move(e)));
+    llvm::outs() << "imported " << imported->entries().size() << " entries into " << path
+                 << "\n";
+  }
+  if (!exportFile.empty()) {
+    auto database = TuningDatabase::load(path);
+    if (!database)
+      return fail(llvm::toString(database.takeError()));
+    if (llvm::sys::fs::exists(exportFile.getValue()) && exportFile != path)
+      return fail("--export: " + exportFile + " exists (the export never merges into or "
+                                               "replaces a file)");
+    if (llvm::Error e = database->save(exportFile))
+      return fail(llvm::toString(std::move(e)));
+    llvm::outs() << "exported " << database->entries().size() << " entries to " << exportFile
+                 << "\n";
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/true);
+  setUpToolOptions("linrec-tune", toolCategory);
+  cl::ParseCommandLineOptions(argc, argv, "linrec-tune: tune a layer's schedule\n");
+
+  std::string path = databasePath.empty() ? TuningDatabase::pathFromEnvironment() : databasePath;
+  if (path.empty() && !noSave)
+    return fail("no tuning database: give --db=PATH (LINREC_TUNING_DB turns the default off)");
+  if (!importFile.empty() || !exportFile.empty())
+    return importOrExport(path);
+
+  std::optional<Target> target = parseTarget(targetFlag);
+  if (!target || (*target != Target::CPU && *target != Target::GPUScheduleOnCPU))
+    return fail("--target=" + targetFlag + ": linrec-tune times cpu and gpu-schedule here");
+  if (model.empty())
+    return fail("give --model=NAME (one of: " + llvm::join(layerKindNames(), ", ") + ")");
+  const ModelInfo *info = modelInfo(model);
+  if (!info)
+    return fail("unknown model '" + model + "' (one of: " + llvm::join(layerKindNames(), ", ") +
+                ")");
+  if (shapes.empty())
+    return fail("give at least one --shape=B=...,T=...,H=...,dk=...");
+  llvm::Expected<llvm::json::Value> paramsJson = llvm::json::parse(params);
+  if (!paramsJson || !paramsJson->getAsObject())
+    return fail("--params must be a JSON object" +
+                (paramsJson ? std::string() : ": " + llvm::toString(paramsJson.takeError())));
+
+  KernelOptions base;
+  base.target = *target;
+  if (llvm::Error e = scheduleFlags.apply(base.schedule(), "--target=" + targetFlag))
+    return fail(llvm::toString(std::move(e)));
+
+  DialectRegistry registry;
+  linrec::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  KernelCompiler compiler; // destroyed before InitLLVM shuts LLVM down
+  compiler.setTuningDatabase(""); // the search compiles exactly what it asks for
+
+  TuningDatabase found;
+  llvm::json::Array jsonResults;
+  if (!jsonOutput)
+    llvm::outs() << "| " << model << " (" << targetFlag << ", " << tuningDevice(base)
+                 << ") | default ms | tuned ms | speed-up | schedule | timed / pruned |\n"
+                 << "|---|---|---|---|---|---|\n";
+  for (const std::string &shapeText : shapes) {
+    auto dims = parseShape(shapeText);
+    if (!dims)
+      return fail(llvm::toString(dims.takeError()));
+    auto inputs = inputShapes(*info, *dims);
+    if (!inputs)
+      return fail(llvm::toString(inputs.takeError()));
+    auto prepared = prepareModel(context, model, *paramsJson->getAsObject(), *inputs, *target);
+    if (!prepared)
+      return fail(llvm::toString(prepared.takeError()));
+    auto func = prepared->module->lookupSymbol<func::FuncOp>("layer");
+    auto roles = argumentRoles(*prepared->module, "layer");
+    if (!roles)
+      return fail(llvm::toString(roles.takeError()));
+
+    TuneRequest request;
+    request.module = *prepared->module;
+    request.base = base;
+    request.budgetSeconds = budget;
+    request.maxCandidates = maxCandidates;
+    request.minSeconds = minSeconds;
+    request.description = model + " " + shapeLabel(*dims);
+    request.progress = printProgress;
+    std::mt19937_64 rng(0);
+    int64_t tokens = argumentTokens(func.getArgumentTypes());
+    for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
+      request.args.push_back(randomArgument(cast<RankedTensorType>(type),
+                                            roles->count(i) ? roles->at(i) : ArgumentRole::Plain,
+                                            rng, tokens));
+    llvm::errs() << "linrec-tune: " << request.description << "\n";
+    auto result = tuneFunction(compiler, request);
+    if (!result)
+      return fail(request.description + ": " + llvm::toString(result.takeError()));
+
+    int64_t timed = llvm::count_if(result->candidates, [](const TuneCandidate &c) {
+      return c.seconds > 0;
+    });
+    std::string schedule = result->bestSchedule.empty() ? "(default)" : result->bestSchedule;
+    if (!jsonOutput)
+      llvm::outs() << llvm::formatv("| {0} | {1:F3} | {2:F3} | {3:F2}x | {4} | {5} / {6} |\n",
+                                    shapeLabel(*dims), result->defaultSeconds * 1e3,
+                                    result->bestSeconds * 1e3,
+                                    result->defaultSeconds / result->bestSeconds, schedule, timed,
+                                    result->pruned);
+    llvm::json::Array candidates;
+    for (const TuneCandidate &c : result->candidates)
+      candidates.push_back(llvm::json::Object{{"schedule", c.schedule},
+                                              {"ms", c.seconds * 1e3},
+                                              {"spread", c.spread},
+                                              {"error", c.error},
+                                              {"outcome", c.outcome}});
+    jsonResults.push_back(llvm::json::Object{{"shape", shapeLabel(*dims)},
+                                             {"default_ms", result->defaultSeconds * 1e3},
+                                             {"tuned_ms", result->bestSeconds * 1e3},
+                                             {"schedule", result->bestSchedule},
+                                             {"candidates", std::move(candidates)}});
+    for (TuningEntry &entry : result->entries)
+      found.record(std::move(entry));
+  }
+  if (jsonOutput)
+    llvm::outs() << llvm::formatv(
+        "{0:2}\n", llvm::json::Value(llvm::json::Object{{"model", model},
+                                                         {"target", targetFlag},
+                                                         {"device", tuningDevice(base)},
+                                                         {"results", std::move(jsonResults)}}));
+  if (noSave)
+    return 0;
+  if (llvm::Error e = found.save(path))
+    return fail(llvm::toString(std::move(e)));
+  llvm::errs() << "linrec-tune: " << found.entries().size() << " entries saved in " << path
+               << "\n";
+  return 0;
+}
