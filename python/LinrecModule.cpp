@@ -18,6 +18,8 @@
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/Tuner.h"
+#include "linrec/Runtime/TuningDatabase.h"
 #include "linrec/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -628,6 +630,65 @@ nb::dict runCaseFromPython(const std::string &dir, const std::string &targetName
   return out;
 }
 
+/// linrec.tune: linrec-tune's search for one shape, in a compiler and context of its own
+/// (the session's compiler takes tuned schedules; the search must compile exactly what it
+/// asks for). Saves the winner in `db` (empty: nothing saved).
+nb::dict tuneFromPython(const std::string &model, const std::string &paramsJson,
+                        const std::map<std::string, int64_t> &dims, const std::string &targetText,
+                        const std::string &schedule, double budget, int64_t maxCandidates,
+                        double minSeconds, const std::string &db) {
+  KernelOptions base = optionsFor(targetNamed(targetText), schedule);
+  llvm::Expected<llvm::json::Value> params = llvm::json::parse(paramsJson);
+  if (!params || !params->getAsObject())
+    throw nb::value_error("params must be a JSON object");
+  TuneRequest request;
+  request.base = base;
+  request.budgetSeconds = budget;
+  request.maxCandidates = maxCandidates;
+  request.minSeconds = minSeconds;
+  llvm::Expected<TuneResult> result = [&]() -> llvm::Expected<TuneResult> {
+    nb::gil_scoped_release release;
+    mlir::DialectRegistry registry;
+    linrec::registerAllDialects(registry);
+    mlir::MLIRContext context(registry);
+    loadLinrecDialects(context);
+    KernelCompiler compiler;
+    compiler.setTuningDatabase("");
+    auto tuned = tuneModel(context, compiler, model, *params->getAsObject(), dims,
+                           std::move(request));
+    if (!tuned || db.empty())
+      return tuned;
+    TuningDatabase found;
+    for (const TuningEntry &entry : tuned->entries)
+      found.record(entry);
+    if (llvm::Error e = found.save(db))
+      return std::move(e);
+    return tuned;
+  }();
+  if (!result)
+    throw nb::value_error(llvm::toString(result.takeError()).c_str());
+  nb::list candidates;
+  for (const TuneCandidate &c : result->candidates) {
+    nb::dict candidate;
+    candidate["schedule"] = c.schedule;
+    candidate["ms"] = c.seconds * 1e3;
+    candidate["spread"] = c.spread;
+    candidate["error"] = c.error;
+    candidate["outcome"] = c.outcome;
+    candidates.append(candidate);
+  }
+  std::map<std::string, int64_t> described = dims;
+  if (!described.count("dv") && described.count("dk"))
+    described["dv"] = described["dk"];
+  nb::dict out;
+  out["shape"] = describeDims(described);
+  out["default_ms"] = result->defaultSeconds * 1e3;
+  out["tuned_ms"] = result->bestSeconds * 1e3;
+  out["schedule"] = result->bestSchedule;
+  out["candidates"] = candidates;
+  return out;
+}
+
 } // namespace
 
 NB_MODULE(_linrec, m) {
@@ -654,6 +715,12 @@ NB_MODULE(_linrec, m) {
         "The outputs' (name, shape) of a model for inputs given by name as (dtype, shape).");
   m.def("schedule_options", &scheduleOptionsFromPython, nb::arg("target") = "cpu",
         "The schedule options of a target's pipeline: name -> (default, help).");
+  m.def("tune", &tuneFromPython, nb::arg("model"), nb::arg("params_json"), nb::arg("dims"),
+        nb::arg("target") = "cpu", nb::arg("schedule") = "", nb::arg("budget") = 0.0,
+        nb::arg("max_candidates") = 0, nb::arg("min_seconds") = 0.2, nb::arg("db") = "",
+        "linrec-tune's search for one shape; saves the winner in `db` (empty: not saved).");
+  m.def("tuning_db_path", &TuningDatabase::pathFromEnvironment,
+        "The tuning database the environment names ('' when turned off).");
   m.def("run_case", &runCaseFromPython, nb::arg("case_dir"), nb::arg("target") = "cpu",
         "Runs a conformance case directory; returns model, passed and the error per output.");
 }

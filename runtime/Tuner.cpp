@@ -2,10 +2,13 @@
 
 #include "linrec/Runtime/Tuner.h"
 #include "RuntimeError.h"
+#include "linrec/Builder/LayerBuilder.h"
+#include "linrec/Builder/ModelInfo.h"
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/KernelSource.h"
+#include "linrec/Runtime/RandomInputs.h"
 #include "linrec/Version.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -131,8 +134,10 @@ llvm::Expected<Measurement> measureOnce(const std::function<llvm::Error()> &run,
   }
   llvm::sort(times);
   Measurement m;
-  m.median = times[times.size() / 2];
-  m.spread = (times.back() - times.front()) / m.median;
+  size_t n = times.size();
+  m.median = times[n / 2];
+  // The spread between the 10th and 90th percentiles: a lone interrupt does not count.
+  m.spread = (times[n * 9 / 10] - times[n / 10]) / m.median;
   return m;
 }
 
@@ -467,6 +472,84 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
     entry.defaultSeconds = result.defaultSeconds;
     result.entries.push_back(std::move(entry));
   }
+  return result;
+}
+
+
+/// The shapes of the model's required inputs, from a description like "[B, T, H, dk]".
+static llvm::Expected<std::map<std::string, TensorInfo>>
+inputShapes(const ModelInfo &info, const std::map<std::string, int64_t> &dims) {
+  std::map<std::string, TensorInfo> inputs;
+  for (const TensorDescription &input : info.inputs) {
+    if (input.optional)
+      continue;
+    TensorInfo tensor;
+    tensor.dtype = input.dtype == "int32" ? DType::I32 : DType::F32;
+    llvm::SmallVector<llvm::StringRef> symbols;
+    llvm::StringRef(input.shape).trim("[] ").split(symbols, ',', -1, false);
+    for (llvm::StringRef symbol : symbols) {
+      symbol = symbol.trim();
+      int64_t literal = 0;
+      if (!symbol.getAsInteger(10, literal)) {
+        tensor.shape.push_back(literal);
+        continue;
+      }
+      auto it = dims.find(symbol.str());
+      if (it == dims.end())
+        return runtimeError("no value for dimension '" + symbol + "' of input " + input.name +
+                            " " + input.shape + " of model '" + info.name + "' (give " + symbol +
+                            ")");
+      tensor.shape.push_back(it->second);
+    }
+    inputs[input.name] = tensor;
+  }
+  return inputs;
+}
+
+std::string describeDims(const std::map<std::string, int64_t> &dims) {
+  std::vector<std::string> parts;
+  for (const char *name : {"B", "T", "H", "dk", "dv"})
+    if (auto it = dims.find(name); it != dims.end())
+      parts.push_back(std::string(name) + "=" + std::to_string(it->second));
+  for (auto &[name, value] : dims)
+    if (!llvm::is_contained({"B", "T", "H", "dk", "dv"}, name))
+      parts.push_back(name + "=" + std::to_string(value));
+  return llvm::join(parts, " ");
+}
+
+llvm::Expected<TuneResult> tuneModel(MLIRContext &context, KernelCompiler &compiler,
+                                     llvm::StringRef model, const llvm::json::Object &params,
+                                     std::map<std::string, int64_t> dims, TuneRequest request) {
+  const ModelInfo *info = modelInfo(model);
+  if (!info)
+    return runtimeError("unknown model '" + model + "' (one of: " +
+                        llvm::join(layerKindNames(), ", ") + ")");
+  if (!dims.count("dv") && dims.count("dk"))
+    dims["dv"] = dims["dk"];
+  auto inputs = inputShapes(*info, dims);
+  if (!inputs)
+    return inputs.takeError();
+  auto prepared = prepareModel(context, model, params, *inputs, request.base.target);
+  if (!prepared)
+    return prepared.takeError();
+  auto func = prepared->module->lookupSymbol<func::FuncOp>("layer");
+  auto roles = argumentRoles(*prepared->module, "layer");
+  if (!roles)
+    return roles.takeError();
+  request.module = *prepared->module;
+  request.funcName = "layer";
+  if (request.description.empty())
+    request.description = model.str() + " " + describeDims(dims);
+  std::mt19937_64 rng(0);
+  int64_t tokens = argumentTokens(func.getArgumentTypes());
+  request.args.clear();
+  for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
+    request.args.push_back(randomArgument(cast<RankedTensorType>(type),
+                                          roles->count(i) ? roles->at(i) : ArgumentRole::Plain,
+                                          rng, tokens));
+  auto result = tuneFunction(compiler, request);
+  if (!result)
+    return runtimeError(request.description + ": " + llvm::toString(result.takeError()));
   return result;
 }
 

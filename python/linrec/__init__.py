@@ -24,8 +24,11 @@ import numpy as _np
 from ._linrec import __version__, model_info, models, run_case, schedule_options
 from ._linrec import run_model as _run_model
 from ._linrec import run_model_backward as _run_model_backward
+from ._linrec import tune as _tune
+from ._linrec import tuning_db_path as _tuning_db_path
 
-__all__ = ["Layer", "__version__", "model_info", "models", "run_case", "schedule_options"]
+__all__ = ["Layer", "__version__", "model_info", "models", "run_case", "schedule_options",
+           "tune"]
 
 
 class Layer:
@@ -172,3 +175,31 @@ def _prepare(name, x):
             raise ValueError(f"'{name}' holds values beyond int32's range")
         x = x.astype(_np.int32)
     return _np.ascontiguousarray(x)
+
+
+def tune(model, shapes, *, target="cpu", schedule=None, budget=0.0, max_candidates=0,
+         min_seconds=0.2, db=None, save=True, **params):
+    """Searches the schedule of `model`'s layer for each shape (a dict of its dimensions:
+    ``dict(B=1, T=4096, H=8, dk=128)``; dv = dk unless given) as ``linrec-tune`` does, and saves
+    each winner in the tuning database (`db`, default: ``$LINREC_TUNING_DB`` or
+    ``~/.cache/linrec/tuning.json``; ``save=False``: nothing written), where later compiles of
+    the same kernel on this machine take it for the options they are not given.
+
+    schedule: options kept fixed (dict or "name=value ..."), e.g. ``{"threads": 2}``.
+    budget: seconds per shape after which no new candidate starts (0: none);
+    max_candidates: candidates per shape at most (0: all).
+    **params: the model's parameters, as for ``Layer``.
+    Returns one dict per shape: shape, default_ms, tuned_ms, schedule ("" = the default), and
+    candidates (schedule, ms, spread, error against the float64 reference, outcome).
+    """
+    if isinstance(shapes, dict):
+        shapes = [shapes]
+    path = (db if db is not None else _tuning_db_path()) if save else ""
+    if save and not path:
+        raise ValueError("no tuning database: pass db=PATH (LINREC_TUNING_DB turns the "
+                         "default off) or save=False")
+    fixed = " ".join(_schedule_entries(schedule))
+    return [_tune(model, _json.dumps(params), {k: int(v) for k, v in shape.items()}, target,
+                  fixed, float(budget), int(max_candidates), float(min_seconds), path)
+            for shape in shapes]
+

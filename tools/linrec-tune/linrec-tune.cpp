@@ -110,48 +110,6 @@ static llvm::Expected<std::map<std::string, int64_t>> parseShape(llvm::StringRef
   return dims;
 }
 
-/// The shapes of the model's required inputs, from a description like "[B, T, H, dk]".
-static llvm::Expected<std::map<std::string, TensorInfo>>
-inputShapes(const ModelInfo &info, const std::map<std::string, int64_t> &dims) {
-  std::map<std::string, TensorInfo> inputs;
-  for (const TensorDescription &input : info.inputs) {
-    if (input.optional)
-      continue;
-    TensorInfo tensor;
-    tensor.dtype = input.dtype == "int32" ? DType::I32 : DType::F32;
-    llvm::SmallVector<llvm::StringRef> symbols;
-    llvm::StringRef(input.shape).trim("[] ").split(symbols, ',', -1, false);
-    for (llvm::StringRef symbol : symbols) {
-      symbol = symbol.trim();
-      int64_t literal = 0;
-      if (!symbol.getAsInteger(10, literal)) {
-        tensor.shape.push_back(literal);
-        continue;
-      }
-      auto it = dims.find(symbol.str());
-      if (it == dims.end())
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            "--shape gives no value for '" + symbol + "' of input " + input.name + " " +
-                input.shape + " of model '" + info.name + "' (add " + symbol + "=N)");
-      tensor.shape.push_back(it->second);
-    }
-    inputs[input.name] = tensor;
-  }
-  return inputs;
-}
-
-static std::string shapeLabel(const std::map<std::string, int64_t> &dims) {
-  std::vector<std::string> parts;
-  for (const char *name : {"B", "T", "H", "dk", "dv"})
-    if (auto it = dims.find(name); it != dims.end())
-      parts.push_back(std::string(name) + "=" + std::to_string(it->second));
-  for (auto &[name, value] : dims)
-    if (!llvm::is_contained({"B", "T", "H", "dk", "dv"}, name))
-      parts.push_back(name + "=" + std::to_string(value));
-  return llvm::join(parts, " ");
-}
-
 /// Progress on stderr: one line rewritten in place on a terminal, a line per candidate else.
 static void printProgress(const TuneProgress &p) {
   static const bool terminal = isatty(STDERR_FILENO);
@@ -250,35 +208,17 @@ int main(int argc, char **argv) {
     auto dims = parseShape(shapeText);
     if (!dims)
       return fail(llvm::toString(dims.takeError()));
-    auto inputs = inputShapes(*info, *dims);
-    if (!inputs)
-      return fail(llvm::toString(inputs.takeError()));
-    auto prepared = prepareModel(context, model, *paramsJson->getAsObject(), *inputs, *target);
-    if (!prepared)
-      return fail(llvm::toString(prepared.takeError()));
-    auto func = prepared->module->lookupSymbol<func::FuncOp>("layer");
-    auto roles = argumentRoles(*prepared->module, "layer");
-    if (!roles)
-      return fail(llvm::toString(roles.takeError()));
-
     TuneRequest request;
-    request.module = *prepared->module;
     request.base = base;
     request.budgetSeconds = budget;
     request.maxCandidates = maxCandidates;
     request.minSeconds = minSeconds;
-    request.description = model + " " + shapeLabel(*dims);
     request.progress = printProgress;
-    std::mt19937_64 rng(0);
-    int64_t tokens = argumentTokens(func.getArgumentTypes());
-    for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
-      request.args.push_back(randomArgument(cast<RankedTensorType>(type),
-                                            roles->count(i) ? roles->at(i) : ArgumentRole::Plain,
-                                            rng, tokens));
-    llvm::errs() << "linrec-tune: " << request.description << "\n";
-    auto result = tuneFunction(compiler, request);
+    llvm::errs() << "linrec-tune: " << model << " " << describeDims(*dims) << "\n";
+    auto result =
+        tuneModel(context, compiler, model, *paramsJson->getAsObject(), *dims, std::move(request));
     if (!result)
-      return fail(request.description + ": " + llvm::toString(result.takeError()));
+      return fail(llvm::toString(result.takeError()));
 
     int64_t timed = llvm::count_if(result->candidates, [](const TuneCandidate &c) {
       return c.seconds > 0;
@@ -286,7 +226,7 @@ int main(int argc, char **argv) {
     std::string schedule = result->bestSchedule.empty() ? "(default)" : result->bestSchedule;
     if (!jsonOutput)
       llvm::outs() << llvm::formatv("| {0} | {1:F3} | {2:F3} | {3:F2}x | {4} | {5} / {6} |\n",
-                                    shapeLabel(*dims), result->defaultSeconds * 1e3,
+                                    describeDims(*dims), result->defaultSeconds * 1e3,
                                     result->bestSeconds * 1e3,
                                     result->defaultSeconds / result->bestSeconds, schedule, timed,
                                     result->pruned);
@@ -297,7 +237,7 @@ int main(int argc, char **argv) {
                                               {"spread", c.spread},
                                               {"error", c.error},
                                               {"outcome", c.outcome}});
-    jsonResults.push_back(llvm::json::Object{{"shape", shapeLabel(*dims)},
+    jsonResults.push_back(llvm::json::Object{{"shape", describeDims(*dims)},
                                              {"default_ms", result->defaultSeconds * 1e3},
                                              {"tuned_ms", result->bestSeconds * 1e3},
                                              {"schedule", result->bestSchedule},

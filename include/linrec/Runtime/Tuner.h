@@ -4,8 +4,8 @@
 // it enumerates the target's schedule candidates, prunes them with a cost model (register tile
 // against the vector registers, a work item's chunk in the L2 cache, value tiles and head
 // groups against the work items and threads), times the survivors (a warm-up, then repeated
-// runs until enough time has passed, the median; a spread above 10% means the machine was
-// busy: measured again), checks each against the float64 reference before it may win, and
+// runs until enough time has passed, the median; a spread between the 10th and 90th
+// percentiles above 10% of it means the machine was busy: measured again), checks each against the float64 reference before it may win, and
 // re-times the best against the default schedule alternately for the final comparison. The
 // result holds one TuningDatabase entry per kernel op of the function, the runtime's key.
 //
@@ -19,8 +19,10 @@
 #include "linrec/Runtime/TuningDatabase.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,7 +60,7 @@ struct TuneRequest {
 struct TuneCandidate {
   std::string schedule; // "name=value ..." (the options it sets beyond the base)
   double seconds = 0;   // median; 0 if it did not run
-  double spread = 0;    // (slowest − fastest) / median of the repeats
+  double spread = 0;    // (90th − 10th percentile) / median of the repeats
   double error = 0;     // relative RMS against the reference, worst output
   std::string outcome;  // "ok", or why it was rejected or skipped
 };
@@ -83,6 +85,18 @@ std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
 /// Searches the schedule of @funcName for request.base.target (CPU, or the GPU schedule run on
 /// the CPU). `compiler` must not apply a tuning database (setTuningDatabase("")).
 llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request);
+
+/// tuneFunction on the layer of `model` (the conformance format's names; `params` as in a
+/// case's spec.json) built for the dimensions `dims` gives its required inputs ("B", "T", "H",
+/// "dk", "dv" = dk unless given, ...), on random inputs that suit each argument's role
+/// (RandomInputs.h). `request`'s base, limits and progress are used; its module and arguments
+/// are the layer's.
+llvm::Expected<TuneResult> tuneModel(mlir::MLIRContext &context, KernelCompiler &compiler,
+                                     llvm::StringRef model, const llvm::json::Object &params,
+                                     std::map<std::string, int64_t> dims, TuneRequest request);
+
+/// "B=1 T=4096 H=8 dk=128 dv=128": the dimensions in their usual order, then the rest.
+std::string describeDims(const std::map<std::string, int64_t> &dims);
 
 } // namespace linrec
 

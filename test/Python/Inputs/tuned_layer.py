@@ -34,3 +34,12 @@ for label, T, options in [("default", 64, {}), ("explicit chunk", 64, {"chunk_si
     ref = linrec.Layer("gla", target="reference", scale=0.25)(**args)
     err = max(np.linalg.norm(out[n] - ref[n]) / np.linalg.norm(ref[n]) for n in ref)
     print(f"{label}: {'ok' if err < 1e-5 else err}", file=sys.stderr, flush=True)
+
+# The same search from Python (nothing saved): every candidate checked against the reference.
+result = linrec.tune("gla", dict(B=1, T=64, H=2, dk=16), scale=0.25, max_candidates=2,
+                     min_seconds=0.01, save=False)[0]
+timed = [c for c in result["candidates"] if c["ms"] > 0]
+print("python tune:", result["shape"], len(timed), "timed,",
+      "all within 1e-4" if all(c["error"] <= 1e-4 for c in timed) else "ERRORS",
+      file=sys.stderr)
+
