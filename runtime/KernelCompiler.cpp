@@ -306,6 +306,35 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
   }
 }
 
+/// The longest sequences (tokens each) a decode or short-prefill step on state pools runs with
+/// the token scan by default: the chunked kernels pad each sequence to a chunk and transform
+/// it (the delta rule's triangular solve), which costs 5.7× the scan at 8 tokens and 21× at
+/// one (Gated DeltaNet, d = 128; linrec-tune), and 1.4× less at 64.
+constexpr int64_t kLongestScannedStep = 32;
+
+/// A step on state pools (serving) of short sequences runs the token scan unless the caller or
+/// the tuning database chose the algorithm (LINREC_EXPLAIN=1 says so).
+static void scanServedSteps(Operation *op, KernelOptions &options) {
+  auto rec = dyn_cast<RecurrenceOp>(op);
+  if (!rec || !rec.getStateIndices() || options.target == Target::CUDA)
+    return;
+  bool gpu = usesGpuSchedule(options.target);
+  if (gpu ? options.gpu.sequential.hasValue() : options.cpu.sequential.hasValue())
+    return;
+  std::optional<ShapeBucket> bucket = kernelShapeBucket(op);
+  if (!bucket || bucket->tokens > kLongestScannedStep)
+    return;
+  if (gpu)
+    options.gpu.sequential = true;
+  else
+    options.cpu.sequential = true;
+  if (getenv("LINREC_EXPLAIN"))
+    llvm::errs() << "linrec: a step on state pools of sequences of at most "
+                 << kLongestScannedStep
+                 << " tokens runs the token scan (sequential=false asks for the chunked "
+                    "kernel)\n";
+}
+
 /// The pipeline that compiles a kernel source for `options.target` (Pipelines.h).
 static void buildKernelSourcePipeline(OpPassManager &pm, const KernelOptions &options) {
   switch (options.target) {
@@ -375,6 +404,7 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
   KernelOptions resolved = options;
   if (options.target != Target::Reference)
     applyTunedSchedule(operation, resolved);
+  scanServedSteps(operation, resolved);
   // Heads per work item from the op's static B and H, before the kernel source makes them
   // dynamic (one kernel then serves every shape; another B may pick another grouping).
   // (Value tiles, asked for when B·H is small, take the place of head groups: the kernel may

@@ -222,13 +222,14 @@ protected:
   static KernelOptions cpu(bool scan = false, int64_t chunk = 16) {
     KernelOptions options;
     EXPECT_FALSE(static_cast<bool>(options.parseSchedule(
-        ("chunk-size=" + llvm::Twine(chunk) + (scan ? " sequential=true" : "")).str())));
+        ("chunk-size=" + llvm::Twine(chunk) + (scan ? " sequential=true" : " sequential=false"))
+            .str())));
     return options;
   }
   static KernelOptions gpuSchedule() {
     KernelOptions options;
     options.target = Target::GPUScheduleOnCPU;
-    EXPECT_FALSE(static_cast<bool>(options.parseSchedule("chunk-size=16")));
+    EXPECT_FALSE(static_cast<bool>(options.parseSchedule("chunk-size=16 sequential=false")));
     return options;
   }
 
@@ -242,6 +243,25 @@ TEST_F(StatePoolTest, DecodeStepUpdatesItsSlotsInPlace) {
     for (bool scan : {true, false})
       expectStepMatches(model, /*B=*/3, /*T=*/1, /*H=*/2, /*d=*/16, /*slots=*/7, {5, 0, 3},
                         cpu(scan));
+}
+
+TEST_F(StatePoolTest, ShortStepsOnPoolsRunTheScanUnlessAskedOtherwise) {
+  // Serving's decode step with default options: the token scan (the chunked kernel pads each
+  // token to a chunk); sequential=false still gets the chunked kernel. Both match.
+  PreparedModel prepared = prepare("gated_delta", infosFor("gated_delta", 3, 1, 2, 16, 7));
+  setenv("LINREC_EXPLAIN", "1", 1);
+  for (bool chunked : {false, true}) {
+    testing::internal::CaptureStderr();
+    auto executable = compileFunction(compiler, *prepared.module, "layer",
+                                      chunked ? cpu(false) : KernelOptions());
+    std::string explained = testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
+    EXPECT_EQ(explained.find("runs the token scan") != std::string::npos, !chunked)
+        << explained;
+  }
+  unsetenv("LINREC_EXPLAIN");
+  expectStepMatches("gated_delta", 3, 1, 2, 16, 7, {5, 0, 3}, KernelOptions());
+  expectStepMatches("gla", 2, 24, 2, 16, 4, {1, 3}, KernelOptions());
 }
 
 TEST_F(StatePoolTest, PrefillOnPoolSlots) {
