@@ -244,9 +244,7 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
   if (!bucket)
     return;
   bool explain = getenv("LINREC_EXPLAIN") != nullptr;
-  TuningKey key{kernelTuningDigest(op, options.target), targetName(options.target).str(),
-                tuningDevice(options), LINREC_VERSION};
-  std::optional<TuningEntry> entry;
+  std::shared_ptr<const TuningDatabase> database;
   std::string path;
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -255,7 +253,7 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
       if (!tuningPath.empty()) {
         auto loaded = TuningDatabase::load(tuningPath);
         if (loaded)
-          tuning = std::make_unique<TuningDatabase>(std::move(*loaded));
+          tuning = std::make_shared<TuningDatabase>(std::move(*loaded));
         else if (explain)
           llvm::errs() << "linrec: not using tuned schedules: "
                        << llvm::toString(loaded.takeError()) << "\n";
@@ -263,14 +261,17 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
           llvm::consumeError(loaded.takeError());
       }
     }
-    if (!tuning)
-      return;
-    if (const TuningEntry *found = tuning->nearest(key, *bucket))
-      entry = *found;
+    database = tuning;
     path = tuningPath;
   }
+  // No database, or an empty one: nothing to key (the digest costs a print of the kernel).
+  if (!database || database->entries().empty())
+    return;
+  TuningKey key{kernelTuningDigest(op, options.target), targetName(options.target).str(),
+                tuningDevice(options), LINREC_VERSION};
+  const TuningEntry *entry = database->nearest(key, *bucket);
   if (!entry) {
-    if (explain && !tuning->entries().empty())
+    if (explain)
       llvm::errs() << "linrec: no tuned schedule in " << path << " for kernel "
                    << key.kernel.substr(0, 12) << " on " << key.device << "\n";
     return;

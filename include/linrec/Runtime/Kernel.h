@@ -200,7 +200,9 @@ private:
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<KernelDiskCache> disk;
   std::string tuningPath;
-  std::unique_ptr<TuningDatabase> tuning; // loaded at the first compile after setting the path
+  // Loaded at the first compile after the path is set; shared with compiles in flight when it
+  // is replaced.
+  std::shared_ptr<const TuningDatabase> tuning;
   bool tuningLoaded = false;
   mutable std::mutex mutex;
   std::map<std::string, std::shared_ptr<const Kernel>> cache;
