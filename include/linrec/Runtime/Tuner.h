@@ -82,8 +82,8 @@ struct TuneResult {
 std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
                                                std::vector<TuneCandidate> *pruned);
 
-/// Searches the schedule of @funcName for request.base.target (CPU, or the GPU schedule run on
-/// the CPU). `compiler` must not apply a tuning database (setTuningDatabase("")).
+/// Searches the schedule of @funcName for request.base.target (the CPU: the GPU search is not
+/// implemented yet). `compiler` must not apply a tuning database (setTuningDatabase("")).
 llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request);
 
 /// tuneFunction on the layer of `model` (the conformance format's names; `params` as in a
