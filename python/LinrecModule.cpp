@@ -677,11 +677,8 @@ nb::dict tuneFromPython(const std::string &model, const std::string &paramsJson,
     candidate["outcome"] = c.outcome;
     candidates.append(candidate);
   }
-  std::map<std::string, int64_t> described = dims;
-  if (!described.count("dv") && described.count("dk"))
-    described["dv"] = described["dk"];
   nb::dict out;
-  out["shape"] = describeDims(described);
+  out["shape"] = describeDims(completeDims(dims));
   out["default_ms"] = result->defaultSeconds * 1e3;
   out["tuned_ms"] = result->bestSeconds * 1e3;
   out["schedule"] = result->bestSchedule;

@@ -18,9 +18,7 @@ static llvm::Error error(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
-llvm::Expected<std::shared_ptr<const CompiledFunction>>
-CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef funcName,
-                          const KernelOptions &options) {
+llvm::Error CompiledFunction::prepare(ModuleOp module, const KernelOptions &options) {
   std::string diagnostics;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
     diagnostics += d.str() + "\n";
@@ -35,6 +33,20 @@ CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef f
     return error("preparing the module (linrec-" +
                  llvm::Twine(usesGpuSchedule(options.target) ? "gpu" : "cpu") +
                  "-fusion) failed:\n" + diagnostics);
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::shared_ptr<const CompiledFunction>>
+CompiledFunction::compile(KernelCompiler &compiler, ModuleOp module, StringRef funcName,
+                          const KernelOptions &options) {
+  if (llvm::Error e = prepare(module, options))
+    return std::move(e);
+  // What the kernels' compiles report, for their errors.
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return success();
+  });
   auto func = module.lookupSymbol<func::FuncOp>(funcName);
   if (!func || func.isExternal())
     return error("no function @" + funcName + " with a body");

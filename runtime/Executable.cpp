@@ -239,20 +239,24 @@ llvm::Error Executable::runChecked(llvm::ArrayRef<BufferView> args,
   return llvm::Error::success();
 }
 
+llvm::Error carryTransposedStates(ModuleOp module, StringRef funcName,
+                                  const KernelOptions &options) {
+  if (options.target != Target::CPU)
+    return llvm::Error::success();
+  PassManager pm(module.getContext(), func::FuncOp::getOperationName());
+  addCpuTransposedStates(pm);
+  auto func = module.lookupSymbol<func::FuncOp>(funcName);
+  if (func && failed(pm.run(func)))
+    return runtimeError("linrec-transpose-reads failed on @" + funcName);
+  return llvm::Error::success();
+}
+
 llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp module,
                                             StringRef funcName, const KernelOptions &options) {
   Executable executable;
   OwningOpRef<ModuleOp> prepared(module.clone());
-  // On the CPU a state read only transposed is carried transposed (linrec-transpose-reads):
-  // where that puts transposes of initial or final states around a recurrence, the function
-  // is no longer made of recurrences only and compiles as a whole layer.
-  if (options.target == Target::CPU) {
-    PassManager pm(module.getContext(), func::FuncOp::getOperationName());
-    addCpuTransposedStates(pm);
-    auto func = prepared->lookupSymbol<func::FuncOp>(funcName);
-    if (func && failed(pm.run(func)))
-      return runtimeError("linrec-transpose-reads failed on @" + funcName);
-  }
+  if (llvm::Error e = carryTransposedStates(*prepared, funcName, options))
+    return std::move(e);
   OwningOpRef<ModuleOp> kernelsCopy(prepared->clone());
   auto kernels = CompiledFunction::compile(compiler, *kernelsCopy, funcName, options);
   if (kernels) {

@@ -23,14 +23,13 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SHA256.h"
-#include "llvm/ADT/StringExtras.h"
-
-#include <thread>
 
 #include <chrono>
+#include <thread>
 
 using namespace mlir;
 using llvm::Error;
@@ -199,10 +198,10 @@ std::string explicitTunableOptions(const KernelOptions &options) {
     if (option.hasValue())
       names.push_back(option.ArgStr.str());
   };
-  if (options.target == Target::CPU || options.target == Target::Reference)
-    forEachTunableCpuOption(options.cpu, options.cpu, given);
-  else
+  if (usesGpuSchedule(options.target))
     forEachTunableGpuOption(options.gpu, options.gpu, given);
+  else
+    forEachTunableCpuOption(options.cpu, options.cpu, given);
   return llvm::join(names, ",");
 }
 
@@ -277,7 +276,7 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
     return;
   }
   TunedChoice choice;
-  bool gpu = options.target != Target::CPU;
+  bool gpu = usesGpuSchedule(options.target);
   KernelOptions tuned;
   tuned.target = options.target;
   if (llvm::Error e = tuned.parseSchedule(entry->schedule)) {

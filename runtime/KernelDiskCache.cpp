@@ -60,22 +60,30 @@ const std::string &hostCodeIdentity() {
   return identity;
 }
 
-KernelDiskCache KernelDiskCache::fromEnvironment() {
-  if (std::optional<std::string> setting = llvm::sys::Process::GetEnv("LINREC_KERNEL_CACHE"))
-    if (llvm::is_contained({"0", "off", "false", "no"}, llvm::StringRef(*setting).lower()))
-      return KernelDiskCache("");
-  if (std::optional<std::string> dir = llvm::sys::Process::GetEnv("LINREC_KERNEL_CACHE_DIR"))
-    return KernelDiskCache(*dir);
+bool isOffSetting(llvm::StringRef value) {
+  return llvm::is_contained({"0", "off", "false", "no"}, value.lower());
+}
+
+std::string userCachePath(llvm::StringRef name) {
   llvm::SmallString<256> path;
   if (std::optional<std::string> xdg = llvm::sys::Process::GetEnv("XDG_CACHE_HOME");
       xdg && !xdg->empty())
     path = *xdg;
   else if (!llvm::sys::path::home_directory(path))
-    return KernelDiskCache("");
+    return "";
   else
     llvm::sys::path::append(path, ".cache");
-  llvm::sys::path::append(path, "linrec", "kernels");
-  return KernelDiskCache(std::string(path));
+  llvm::sys::path::append(path, "linrec", name);
+  return std::string(path);
+}
+
+KernelDiskCache KernelDiskCache::fromEnvironment() {
+  if (std::optional<std::string> setting = llvm::sys::Process::GetEnv("LINREC_KERNEL_CACHE"))
+    if (isOffSetting(*setting))
+      return KernelDiskCache("");
+  if (std::optional<std::string> dir = llvm::sys::Process::GetEnv("LINREC_KERNEL_CACHE_DIR"))
+    return KernelDiskCache(*dir);
+  return KernelDiskCache(userCachePath("kernels"));
 }
 
 static std::string sha256(llvm::StringRef bytes) {

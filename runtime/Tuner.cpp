@@ -4,7 +4,6 @@
 #include "RuntimeError.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Builder/ModelInfo.h"
-#include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/KernelSource.h"
@@ -13,7 +12,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/TargetParser/Host.h"
@@ -41,8 +39,7 @@ struct HostModel {
   int64_t vectorFloats = 8; // f32 lanes of a vector register
   int64_t vectorRegisters = 16;
   int64_t l2Bytes = 1 << 20;
-  int64_t threads = 1;
-  static HostModel detect(int64_t threads) {
+  static HostModel detect() {
     HostModel host;
     llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
     if (features.lookup("avx512f")) {
@@ -52,7 +49,6 @@ struct HostModel {
     long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     if (l2 > 0)
       host.l2Bytes = l2;
-    host.threads = threads;
     return host;
   }
 };
@@ -62,19 +58,14 @@ struct LayerShape {
   int64_t rows = 1, tokens = 1, heads = 1, keyDim = 1, valueDim = 1;
 };
 
-/// The kernel ops of @funcName as compileFunction compiles them (a prepared copy).
+/// The kernel ops of @funcName as compileFunction compiles them: a copy prepared by its steps.
 llvm::Expected<OwningOpRef<ModuleOp>> prepareKernels(ModuleOp module, llvm::StringRef funcName,
                                                      const KernelOptions &options) {
   OwningOpRef<ModuleOp> prepared(module.clone());
-  PassManager pm(module.getContext(), ModuleOp::getOperationName());
-  if (options.target == Target::CPU)
-    addCpuTransposedStates(pm.nest<func::FuncOp>());
-  if (usesGpuSchedule(options.target))
-    buildGpuFusionPipeline(pm, options.gpu);
-  else
-    buildCpuFusionPipeline(pm, options.cpu);
-  if (failed(pm.run(*prepared)))
-    return runtimeError("preparing @" + funcName + " for its kernels failed");
+  if (llvm::Error e = carryTransposedStates(*prepared, funcName, options))
+    return std::move(e);
+  if (llvm::Error e = CompiledFunction::prepare(*prepared, options))
+    return std::move(e);
   return prepared;
 }
 
@@ -184,26 +175,14 @@ llvm::Expected<KernelOptions> withSchedule(const KernelOptions &base, llvm::Stri
 
 } // namespace
 
-std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
+std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
                                                std::vector<TuneCandidate> *pruned) {
   std::vector<std::string> candidates;
-  auto prepared = prepareKernels(request.module, request.funcName, request.base);
-  if (!prepared) {
-    llvm::consumeError(prepared.takeError());
-    return candidates;
-  }
-  RecurrenceOp rec;
-  (*prepared)->walk([&](RecurrenceOp r) {
-    if (!rec)
-      rec = r;
-  });
-  if (!rec)
-    return candidates;
-  LayerShape shape = shapeOf(rec);
-  const CpuPipelineOptions &base = request.base.cpu;
+  LayerShape shape = shapeOf(kernel);
+  const CpuPipelineOptions &base = options.cpu;
   int64_t threads = base.threads ? int64_t(base.threads)
                                  : int64_t(std::max(1u, std::thread::hardware_concurrency()));
-  HostModel host = HostModel::detect(threads);
+  HostModel host = HostModel::detect();
   // A pruned option is pruned once, whatever it would have been combined with.
   auto reject = [&](std::string schedule, std::string why) {
     if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
@@ -325,6 +304,7 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
   if (!prepared)
     return prepared.takeError();
   std::vector<std::pair<std::string, ShapeBucket>> kernels;
+  RecurrenceOp first; // the cost model's shape
   bool onlyKernels = true;
   auto preparedFunc = (*prepared)->lookupSymbol<func::FuncOp>(llvm::StringRef(request.funcName));
   if (!preparedFunc)
@@ -332,8 +312,11 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
   for (Operation &op : preparedFunc.getBody().front()) {
     if (isa<RecurrenceOp, WindowAttentionOp>(op)) {
       std::optional<ShapeBucket> bucket = kernelShapeBucket(&op);
-      if (bucket && isa<RecurrenceOp>(op))
+      if (bucket && isa<RecurrenceOp>(op)) {
         kernels.emplace_back(kernelTuningDigest(&op, request.base.target), *bucket);
+        if (!first)
+          first = cast<RecurrenceOp>(op);
+      }
     } else if (!isa<func::ReturnOp, arith::ConstantOp>(op)) {
       onlyKernels = false;
     }
@@ -345,7 +328,7 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
 
   TuneResult result;
   std::vector<TuneCandidate> pruned;
-  std::vector<std::string> schedules = cpuScheduleCandidates(request, &pruned);
+  std::vector<std::string> schedules = cpuScheduleCandidates(first, request.base, &pruned);
   result.pruned = int64_t(pruned.size());
 
   Buffers buffers(func, request.args);
@@ -511,6 +494,12 @@ inputShapes(const ModelInfo &info, const std::map<std::string, int64_t> &dims) {
   return inputs;
 }
 
+std::map<std::string, int64_t> completeDims(std::map<std::string, int64_t> dims) {
+  if (!dims.count("dv") && dims.count("dk"))
+    dims["dv"] = dims["dk"];
+  return dims;
+}
+
 std::string describeDims(const std::map<std::string, int64_t> &dims) {
   std::vector<std::string> parts;
   for (const char *name : {"B", "T", "H", "dk", "dv"})
@@ -529,8 +518,7 @@ llvm::Expected<TuneResult> tuneModel(MLIRContext &context, KernelCompiler &compi
   if (!info)
     return runtimeError("unknown model '" + model + "' (one of: " +
                         llvm::join(layerKindNames(), ", ") + ")");
-  if (!dims.count("dv") && dims.count("dk"))
-    dims["dv"] = dims["dk"];
+  dims = completeDims(std::move(dims));
   auto inputs = inputShapes(*info, dims);
   if (!inputs)
     return inputs.takeError();

@@ -1,6 +1,7 @@
 //===- TuningDatabase.cpp - tuned schedules the runtime compiles with -----===//
 
 #include "linrec/Runtime/TuningDatabase.h"
+#include "linrec/Runtime/KernelDiskCache.h"
 #include "linrec/Version.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -47,21 +48,12 @@ ShapeBucket ShapeBucket::of(int64_t rows, int64_t tokens) {
 
 std::string TuningDatabase::pathFromEnvironment() {
   if (std::optional<std::string> setting = llvm::sys::Process::GetEnv("LINREC_TUNING_DB")) {
-    if (llvm::is_contained({"0", "off", "false", "no"}, llvm::StringRef(*setting).lower()))
+    if (isOffSetting(*setting))
       return "";
     if (!setting->empty())
       return *setting;
   }
-  llvm::SmallString<256> path;
-  if (std::optional<std::string> xdg = llvm::sys::Process::GetEnv("XDG_CACHE_HOME");
-      xdg && !xdg->empty())
-    path = *xdg;
-  else if (!llvm::sys::path::home_directory(path))
-    return "";
-  else
-    llvm::sys::path::append(path, ".cache");
-  llvm::sys::path::append(path, "linrec", "tuning.json");
-  return std::string(path);
+  return userCachePath("tuning.json");
 }
 
 std::string cpuTuningDevice(int64_t threads) {

@@ -149,11 +149,9 @@ protected:
     return results ? std::move(*results) : std::vector<Array>{};
   }
 
-  /// Runs the compiled layer on `in`, its final states written into the initial states'
-  /// buffers (in place); returns o, or the error's message in `error`.
-  std::vector<float> runInPlace(const PreparedModel &model, const Executable &executable,
-                                StepInputs &in, std::string &error) {
-    std::vector<BufferView> args, results;
+  /// The layer's arguments, by its input names, viewing `in`'s buffers.
+  static std::vector<BufferView> argsOf(const PreparedModel &model, StepInputs &in) {
+    std::vector<BufferView> args;
     for (const std::string &name : model.inputNames) {
       const TensorInfo &info = in.infos.at(name);
       void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
@@ -161,6 +159,14 @@ protected:
                                            : static_cast<void *>(in.floats.at(name).data());
       args.push_back(BufferView{data, info.dtype, info.shape});
     }
+    return args;
+  }
+
+  /// Runs the compiled layer on `in`, its final states written into the initial states'
+  /// buffers (in place); returns o, or the error's message in `error`.
+  std::vector<float> runInPlace(const PreparedModel &model, const Executable &executable,
+                                StepInputs &in, std::string &error) {
+    std::vector<BufferView> args = argsOf(model, in), results;
     auto func = model.module.get().lookupSymbol<mlir::func::FuncOp>("layer");
     auto oType = mlir::cast<mlir::RankedTensorType>(func.getResultTypes()[0]);
     std::vector<int64_t> oShape(oType.getShape().begin(), oType.getShape().end());
@@ -293,13 +299,7 @@ TEST_F(StatePoolTest, DistinctFinalBufferGetsTheWholePool) {
   std::vector<Array> want = reference(prepared, in);
   auto executable = compileFunction(compiler, *prepared.module, "layer", cpu());
   ASSERT_TRUE(static_cast<bool>(executable)) << llvm::toString(executable.takeError());
-  std::vector<BufferView> args;
-  for (const std::string &name : prepared.inputNames) {
-    const TensorInfo &info = in.infos.at(name);
-    void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
-                                         : static_cast<void *>(in.floats.at(name).data());
-    args.push_back(BufferView{data, info.dtype, info.shape});
-  }
+  std::vector<BufferView> args = argsOf(prepared, in);
   std::vector<float> o(2 * 2 * 16), pool(4 * 2 * 16 * 16, NAN);
   std::vector<BufferView> results = {BufferView{o.data(), DType::F32, {2, 1, 2, 16}},
                                      BufferView{pool.data(), DType::F32, {4, 2, 16, 16}}};
@@ -421,13 +421,7 @@ TEST_F(StatePoolTest, CheckedModeChecksTheSlotsAStepReads) {
       StepInputs in = inputsFor(prepared, 2, 1, 2, 16, 4, {3, 1});
       // Slot `slot`, head 1, row 5, column 7.
       in.floats["initial_state"][((slot * 2 + 1) * 16 + 5) * 16 + 7] = NAN;
-      std::vector<BufferView> args, results;
-      for (const std::string &name : prepared.inputNames) {
-        const TensorInfo &info = in.infos.at(name);
-        void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
-                                             : static_cast<void *>(in.floats.at(name).data());
-        args.push_back(BufferView{data, info.dtype, info.shape});
-      }
+      std::vector<BufferView> args = argsOf(prepared, in), results;
       std::vector<float> o(2 * 2 * 16);
       results = {BufferView{o.data(), DType::F32, {2, 1, 2, 16}}, args[5]};
       llvm::Error error = executable->runChecked(args, results, 2, prepared.inputNames, domains);
@@ -458,14 +452,7 @@ TEST_F(StatePoolTest, CheckedModeChecksTheSlotOfAnEmptySequence) {
                                         : DType::F32));
     StepInputs in = inputsFor(prepared, 1, 5, 2, 16, 4, {3, 1}, /*cuSeqlens=*/{0, 5, 5});
     in.floats["initial_state"][((1 * 2 + 0) * 16 + 2) * 16 + 3] = NAN; // slot 1: empty sequence
-    std::vector<BufferView> args, results;
-    for (const std::string &name : prepared.inputNames) {
-      const TensorInfo &info = in.infos.at(name);
-      void *data = name == "state_indices" ? static_cast<void *>(in.stateIndices.data())
-                   : name == "cu_seqlens"  ? static_cast<void *>(in.cuSeqlens.data())
-                                           : static_cast<void *>(in.floats.at(name).data());
-      args.push_back(BufferView{data, info.dtype, info.shape});
-    }
+    std::vector<BufferView> args = argsOf(prepared, in), results;
     std::vector<float> o(5 * 2 * 16);
     auto init = llvm::find(prepared.inputNames, "initial_state") - prepared.inputNames.begin();
     results = {BufferView{o.data(), DType::F32, {1, 5, 2, 16}}, args[init]};

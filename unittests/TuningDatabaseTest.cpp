@@ -99,12 +99,14 @@ TEST_F(TuningDatabaseTest, NearestBucketOfTheSameKeyOnly) {
   EXPECT_EQ(db.nearest(key, {8, 128})->schedule, "chunk-size=32");
   // A tie (8 x 1024 is two octaves from both 8 x 4096 and 8 x 256) goes to the larger bucket.
   EXPECT_EQ(db.nearest(key, {8, 1024})->schedule, "chunk-size=64");
-  for (TuningKey other : {key, key, key}) {
-    static int field = 0;
-    (field == 0 ? other.device : field == 1 ? other.target : other.version) = "elsewhere";
-    ++field;
-    EXPECT_EQ(db.nearest(other, {8, 4096}), nullptr) << "field " << field;
-  }
+  // Another device, target or linrec version: nothing.
+  TuningKey otherDevice = key, otherTarget = key, otherVersion = key;
+  otherDevice.device = "cpu elsewhere threads 1";
+  otherTarget.target = "gpu-schedule";
+  otherVersion.version = "0.0.1";
+  EXPECT_EQ(db.nearest(otherDevice, {8, 4096}), nullptr);
+  EXPECT_EQ(db.nearest(otherTarget, {8, 4096}), nullptr);
+  EXPECT_EQ(db.nearest(otherVersion, {8, 4096}), nullptr);
   // The same key and bucket again: the later tuning replaces the earlier.
   db.record(entry("k", 8, 4096, "chunk-size=16"));
   EXPECT_EQ(db.entries().size(), 4u);

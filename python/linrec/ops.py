@@ -304,13 +304,13 @@ def _recurrence_on_pool_with_padding(model, tensors, params, pool, cu_seqlens, o
         kept_offsets = _torch.zeros(lengths.numel() + 1, dtype=_torch.int32)
         kept_offsets[1:] = _torch.cumsum(lengths, 0)
         kept["cu_seqlens"] = kept_offsets
-    if not inplace:
-        pool = pool.detach().to(_torch.float32).contiguous().clone()
     o = _torch.zeros(v.shape, dtype=o_dtype or q.dtype)
     if keep.numel():
         o_kept, pool = _torch_ops.step_on_pool(model, kept, params, schedule, pool,
-                                               state_indices.index_select(0, keep), True)
+                                               state_indices.index_select(0, keep), inplace)
         o.index_copy_(0 if cu_seqlens is None else 1, rows, o_kept.to(o.dtype))
+    elif not inplace:  # nothing runs: the updated copy is a plain copy
+        pool = pool.detach().to(_torch.float32).contiguous().clone()
     return o, pool, None
 
 

@@ -88,7 +88,7 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// "B=1,T=4096,H=8,dk=128" as a map; dv defaults to dk.
+/// "B=1,T=4096,H=8,dk=128" as a map (completeDims: dv defaults to dk).
 static llvm::Expected<std::map<std::string, int64_t>> parseShape(llvm::StringRef text) {
   std::map<std::string, int64_t> dims;
   llvm::SmallVector<llvm::StringRef> parts;
@@ -102,9 +102,7 @@ static llvm::Expected<std::map<std::string, int64_t>> parseShape(llvm::StringRef
                                          "' in '" + text + "'");
     dims[name.trim().str()] = n;
   }
-  if (!dims.count("dv") && dims.count("dk"))
-    dims["dv"] = dims["dk"];
-  return dims;
+  return completeDims(std::move(dims));
 }
 
 /// Progress on stderr: one line rewritten in place on a terminal, a line per candidate else.
@@ -144,7 +142,7 @@ static int importOrExport(const std::string &path) {
     auto database = TuningDatabase::load(path);
     if (!database)
       return fail(llvm::toString(database.takeError()));
-    if (llvm::sys::fs::exists(exportFile.getValue()) && exportFile != path)
+    if (llvm::sys::fs::exists(exportFile.getValue()))
       return fail("--export: " + exportFile + " exists (the export never merges into or "
                                                "replaces a file)");
     if (llvm::Error e = database->save(exportFile))
@@ -157,7 +155,7 @@ static int importOrExport(const std::string &path) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/true);
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/false);
   setUpToolOptions("linrec-tune", toolCategory);
   cl::ParseCommandLineOptions(argc, argv, "linrec-tune: tune a layer's schedule\n");
 

@@ -29,6 +29,9 @@ public:
   static llvm::Expected<std::shared_ptr<const CompiledFunction>>
   compile(KernelCompiler &compiler, mlir::ModuleOp module, llvm::StringRef funcName,
           const KernelOptions &options);
+  /// compile()'s preparation alone, in place: the target's fusion pipeline (what surrounds a
+  /// recurrence moves into it). Its kernel ops are the ones the kernel compiler sees.
+  static llvm::Error prepare(mlir::ModuleOp module, const KernelOptions &options);
 
   /// Runs on the function's arguments and writes its results (each kernel checks its
   /// buffers). Values passed between kernels live in f32 scratch buffers. With

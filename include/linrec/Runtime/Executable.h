@@ -24,6 +24,13 @@ struct Executable {
                          llvm::ArrayRef<ValueCheck> domains) const;
 };
 
+/// On the CPU, a state @funcName reads only transposed is carried transposed, in place
+/// (linrec-transpose-reads): where that puts transposes of initial or final states around a
+/// recurrence, the function is no longer made of recurrences only and compiles as a whole
+/// layer. compileFunction's first step (then CompiledFunction::prepare for its kernels).
+llvm::Error carryTransposedStates(mlir::ModuleOp module, llvm::StringRef funcName,
+                                  const KernelOptions &options);
+
 /// Compiles @funcName of (copies of) `module`; the error says why it compiles neither way.
 llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, mlir::ModuleOp module,
                                            llvm::StringRef funcName,

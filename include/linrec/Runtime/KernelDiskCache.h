@@ -68,6 +68,13 @@ private:
   std::string directory;
 };
 
+/// `name` in the directory linrec keeps per-user files in: $XDG_CACHE_HOME/linrec/NAME, else
+/// ~/.cache/linrec/NAME; empty when neither can be named.
+std::string userCachePath(llvm::StringRef name);
+
+/// Whether an environment setting turns a feature off: 0, off, false or no (any case).
+bool isOffSetting(llvm::StringRef value);
+
 /// What makes compiled code valid on this machine beside its source: linrec's and LLVM's
 /// versions, the host CPU's name and features. Part of every disk cache key.
 const std::string &hostCodeIdentity();

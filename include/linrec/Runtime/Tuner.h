@@ -76,10 +76,11 @@ struct TuneResult {
   std::vector<TuningEntry> entries;
 };
 
-/// The CPU schedule candidates for `request` (after pruning), most promising first; `pruned`
+/// The CPU schedule candidates for a layer whose (first) kernel is `kernel` (static shapes),
+/// keeping the options `options` sets (after pruning), most promising first; `pruned`
 /// receives the rejected ones with the cost model's reason. The default schedule ("") is not
 /// among them.
-std::vector<std::string> cpuScheduleCandidates(const TuneRequest &request,
+std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
                                                std::vector<TuneCandidate> *pruned);
 
 /// Searches the schedule of @funcName for request.base.target (the CPU: the GPU search is not
@@ -94,6 +95,9 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
 llvm::Expected<TuneResult> tuneModel(mlir::MLIRContext &context, KernelCompiler &compiler,
                                      llvm::StringRef model, const llvm::json::Object &params,
                                      std::map<std::string, int64_t> dims, TuneRequest request);
+
+/// `dims` with the defaults tuneModel gives: dv = dk unless given.
+std::map<std::string, int64_t> completeDims(std::map<std::string, int64_t> dims);
 
 /// "B=1 T=4096 H=8 dk=128 dv=128": the dimensions in their usual order, then the rest.
 std::string describeDims(const std::map<std::string, int64_t> &dims);
