@@ -10,10 +10,11 @@
 
 #include "FmaPeak.h"
 
+#include "Timing.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -66,11 +67,6 @@ double scalarFlops(long rounds) {
   volatile float sink = acc[0] + acc[7];
   (void)sink;
   return 2.0 * 8 * double(rounds) * kInner;
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
 }
 
 } // namespace

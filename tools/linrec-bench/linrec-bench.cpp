@@ -2,25 +2,31 @@
 //
 // Times the forward of each family on the CPU for B=1, H=8, T in {1024, 4096, 16384},
 // dk = dv in {64, 128}, with 1 and 2 threads, and prints ms, GFLOP/s (the FLOPs of the chunked
-// algorithm) and the fraction of the machine's sgemm peak, measured in the same run with
-// OpenBLAS; `--backward-only` times forward + derived backward against the register FMA peak
-// (FmaPeak.cpp), also measured in the same run. Also prints each kernel's JIT compile time,
-// the decode kernel's state bandwidth against a measured memory bandwidth, the hybrid layers
-// (Liger Attention, LoLCATs; `--models=hybrids`) with their window term fused into the
+// algorithm) and the percentage of the register FMA peak (the physical limit) and of the best
+// sgemm at hand (oneDNN or OpenBLAS), all measured in the same run, on the same threads, in
+// interleaved rounds with their spread (Ceilings.h, Timing.h). `--backward-only` times forward
+// + derived backward the same way. Also prints each kernel's JIT compile time, the decode
+// kernel's state bandwidth against the copy bandwidth beyond the last-level cache, the hybrid
+// layers (Liger Attention, LoLCATs; `--models=hybrids`) with their window term fused into the
 // recurrence's kernel against the same layers with the window as its own kernel, and tensor
 // attention (`--models=tensor_attention`) as the token scan and in the chunked product form.
 //
 //   linrec-bench [--models=gla,gated_delta,hybrids,tensor_attention] [--tokens=1024,4096]
 //                [--dims=128] [--num-threads=1,2] [--heads=8] [--batch=1] [--decode-only]
-//                [--decay-scale=0.05] [--min-seconds=0.3] [CPU SCHEDULE FLAGS]
+//                [--decay-scale=0.05] [--min-seconds=0.3] [--rounds=5] [--decode=false]
+//                [--tuning-db=FILE] [CPU SCHEDULE FLAGS]
 //
 // The CPU schedule flags are linrec-to-cpu's options (--chunk-size, --matmul-rows,
-// --heads-per-item, ...; --help lists them), except the threads, which each row sets. Output
-// is Markdown tables.
+// --heads-per-item, ...; --help lists them), except the threads, which each row sets. Kernels
+// compile with the default schedule (no tuning database is read); `--tuning-db` adds the
+// forward table's "tuned" column, the schedules linrec-tune saved in FILE. Output is
+// Markdown tables.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Ceilings.h"
 #include "FmaPeak.h"
+#include "Timing.h"
 
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/InitLinrec.h"
@@ -28,6 +34,7 @@
 #include "linrec/Runtime/Executable.h"
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/TuningDatabase.h"
 #include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Parser/Parser.h"
@@ -35,20 +42,18 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <deque>
 #include <random>
 
 using namespace linrec;
+using namespace linrec::bench;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory toolCategory("linrec-bench options");
@@ -66,6 +71,8 @@ static cl::opt<int64_t> batchSize("batch", cl::desc("batch rows of the forward b
                                   cl::init(1), cl::cat(toolCategory));
 static cl::opt<bool> decodeOnly("decode-only", cl::desc("only the decode benchmark"),
                                 cl::cat(toolCategory));
+static cl::opt<bool> decode("decode", cl::desc("the decode benchmark (--decode=false: none)"),
+                            cl::init(true), cl::cat(toolCategory));
 static cl::opt<double> decayScale(
     "decay-scale",
     cl::desc("log-decays are -scale·|N(0, 1)| per token (0.05: GLA-like gates; 2: strong decays "
@@ -80,61 +87,107 @@ static cl::opt<bool> transposedReads(
     cl::desc("the derived backward reads its states along both axes (linrec-build-backward's "
              "transposed-reads; 0: transposed copies of the states, for comparison)"),
     cl::init(true), cl::cat(toolCategory));
-static cl::opt<double> minSeconds("min-seconds", cl::desc("time per measurement"), cl::init(0.3),
-                                  cl::cat(toolCategory));
+static cl::opt<double> minSeconds("min-seconds",
+                                  cl::desc("time per measured variant of a row, over its rounds"),
+                                  cl::init(0.3), cl::cat(toolCategory));
+static cl::opt<int> rounds("rounds",
+                           cl::desc("interleaved rounds per row (median and spread over them)"),
+                           cl::init(5), cl::cat(toolCategory));
+static cl::opt<std::string> tuningDb(
+    "tuning-db", cl::desc("a tuning database (linrec-tune's): the forward table's tuned column"),
+    cl::value_desc("file"), cl::cat(toolCategory));
 
 /// The CPU schedule every measurement starts from (the schedule flags; each table then sets
 /// what it compares, and the thread count of each row).
 static KernelOptions benchOptions;
 
-extern "C" void openblas_set_num_threads(int);
-
-static double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+/// How every row is timed: interleaved rounds (Timing.h), `--rounds` of them sharing
+/// `--min-seconds` per variant.
+static TimingPlan rowPlan() {
+  TimingPlan plan;
+  plan.rounds = std::max(1, int(rounds));
+  plan.secondsPerRound = minSeconds / plan.rounds;
+  return plan;
 }
 
-/// Runs `f` until `minSeconds` have passed (at least 3 times) and returns the best time.
-template <typename F>
-static double bestSeconds(F f) {
-  f(); // warm up
-  double best = INFINITY, start = now();
-  for (int i = 0; i < 3 || now() - start < minSeconds; ++i) {
-    double t0 = now();
-    f();
-    best = std::min(best, now() - t0);
-  }
-  return best;
+/// Runs `executable` (an Executable or a Kernel) or stops the benchmark with its error.
+template <typename Runnable>
+static std::function<void()> runner(const Runnable &executable,
+                                    const std::vector<BufferView> &args,
+                                    const std::vector<BufferView> &results, unsigned threads) {
+  return [&executable, &args, &results, threads] {
+    if (llvm::Error e = executable.run(args, results, threads))
+      llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
+  };
 }
 
-/// The machine's sgemm throughput with `threads` threads (OpenBLAS, 2048^3).
-static double sgemmPeak(unsigned threads) {
-  openblas_set_num_threads(static_cast<int>(threads));
-  const int n = 2048;
-  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
-  double s = bestSeconds([&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-  });
-  return 2.0 * n * n * n / s / 1e9;
+/// "12.30" with the row's spread: "12.30 (4%)" (three decimals below 1).
+static std::string withSpread(double value, const Samples &samples, const char *format = nullptr) {
+  if (!format)
+    format = value < 1 ? "{0:F3}" : "{0:F2}";
+  return llvm::formatv(format, value).str() +
+         llvm::formatv(" ({0:F0}%)", 100 * samples.spread()).str();
 }
 
-/// Read + write bandwidth of a large copy, in GB/s.
-/// The machine's copy bandwidth (read + write) on `threads` threads: memcpy of `bytes`, split
-/// into equal parts on OpenMP's threads (the pool the kernels run on).
-static double copyBandwidth(unsigned threads, size_t bytes) {
-  size_t n = bytes / sizeof(float);
-  std::vector<float> a(n, 1.0f), b(n, 0.0f);
-  volatile float sink = 0;
-  int parts = int(threads);
-  double s = bestSeconds([&] {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-    for (int p = 0; p < parts; ++p) {
-      size_t begin = n * p / parts, end = n * (p + 1) / parts;
-      std::memcpy(b.data() + begin, a.data() + begin, (end - begin) * sizeof(float));
+/// The ceilings of each thread count, measured in interleaved rounds (each round measures
+/// every ceiling on every thread count once): the register FMA peak, each GEMM library (and
+/// the best of them per round), the copy bandwidth beyond the last-level cache.
+struct MeasuredCeilings {
+  std::map<unsigned, Samples> fma, bestGemm, bandwidth;
+  std::map<unsigned, std::vector<GemmLibrary>> gemms; // the last round's, for the names
+  std::map<unsigned, std::map<std::string, Samples>> gemmSamples;
+};
+
+static MeasuredCeilings measureCeilings(const HostDescription &host,
+                                        llvm::ArrayRef<unsigned> threads) {
+  MeasuredCeilings ceilings;
+  size_t bytes = beyondCacheBytes(host);
+  for (int round = 0; round < std::max(1, int(rounds)); ++round)
+    for (unsigned t : threads) {
+      ceilings.fma[t].values.push_back(measureFmaPeak(t, 0.05).gflops);
+      std::vector<GemmLibrary> gemms = measureGemms(t, 0.1);
+      double best = 0;
+      for (const GemmLibrary &gemm : gemms) {
+        ceilings.gemmSamples[t][gemm.name].values.push_back(gemm.gflops);
+        best = std::max(best, gemm.gflops);
+      }
+      ceilings.bestGemm[t].values.push_back(best);
+      ceilings.gemms[t] = gemms;
+      ceilings.bandwidth[t].values.push_back(copyBandwidth(t, bytes, 0.1));
     }
-    sink = sink + b[n / 2];
-  });
-  return 2.0 * n * sizeof(float) / s / 1e9;
+  return ceilings;
+}
+
+static void printCeilings(const HostDescription &host, const MeasuredCeilings &ceilings,
+                          llvm::ArrayRef<unsigned> threads) {
+  llvm::outs() << "host: " << host.cpuModel << "; LLVM CPU " << host.llvmCpu << "; FMA ISA "
+               << host.fmaIsa << llvm::format("; last-level cache %.0f MiB\n",
+                                              host.lastLevelCache / double(1 << 20));
+  llvm::outs() << llvm::format("ceilings (median of %d interleaved rounds, spread in parentheses; "
+                               "copy: 2 arrays of %.0f MiB, beyond the last-level cache):\n\n",
+                               std::max(1, int(rounds)),
+                               beyondCacheBytes(host) / double(1 << 20));
+  llvm::outs() << "| threads | register FMA peak GFLOP/s |";
+  for (const GemmLibrary &gemm : ceilings.gemms.at(threads.front()))
+    llvm::outs() << " " << gemm.name << " sgemm GFLOP/s |";
+  llvm::outs() << " best GEMM % of FMA peak | copy GB/s |\n|---|---|";
+  for (size_t i = 0; i < ceilings.gemms.at(threads.front()).size(); ++i)
+    llvm::outs() << "---|";
+  llvm::outs() << "---|---|\n";
+  for (unsigned t : threads) {
+    llvm::outs() << "| " << t << " | "
+                 << withSpread(ceilings.fma.at(t).median(), ceilings.fma.at(t), "{0:F1}") << " |";
+    for (const GemmLibrary &gemm : ceilings.gemms.at(t)) {
+      const Samples &samples = ceilings.gemmSamples.at(t).at(gemm.name);
+      llvm::outs() << " " << withSpread(samples.median(), samples, "{0:F1}") << " |";
+    }
+    llvm::outs() << llvm::format(" %.0f%% | ",
+                                 100 * ceilings.bestGemm.at(t).median() / ceilings.fma.at(t).median())
+                 << withSpread(ceilings.bandwidth.at(t).median(), ceilings.bandwidth.at(t),
+                               "{0:F1}")
+                 << " |\n";
+  }
+  llvm::outs().flush();
 }
 
 /// FLOPs of the chunked algorithm per token and head: QKᵀ and A·V (2C²(dk+dv) per chunk),
@@ -253,8 +306,8 @@ struct LayerBuffers {
 static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
                         llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<int64_t> dims,
                         llvm::ArrayRef<unsigned> threads) {
-  llvm::outs() << "\n| hybrid (window 64) | T | d | threads | fused ms | parts ms | speed-up | "
-                  "fused compile ms |\n"
+  llvm::outs() << "\n| hybrid (window 64) | T | d | threads | fused ms (spread) | parts ms "
+                  "(spread) | speed-up | fused compile ms |\n"
                << "|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(1);
   struct Hybrid {
@@ -312,20 +365,22 @@ static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
         LayerBuffers buffers(signature, rng, /*weightScale=*/0.1f);
         std::vector<BufferView> &args = buffers.args, &results = buffers.results;
         for (unsigned t : threads) {
-          double seconds[2] = {0, 0};
-          for (int which : {0, 1})
-            if (which == 0 || timeParts)
-              seconds[which] = bestSeconds([&] {
-                if (llvm::Error e = executables[which].run(args, results, t))
-                  llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-              });
-          std::string parts = timeParts ? llvm::formatv("{0:F2}", seconds[1] * 1e3).str() : "—";
-          std::string speedup =
-              timeParts ? llvm::formatv("{0:F2}x", seconds[1] / seconds[0]).str() : "—";
-          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %s | %s | %.0f |\n",
+          std::vector<std::function<void()>> variants = {runner(executables[0], args, results, t)};
+          if (timeParts)
+            variants.push_back(runner(executables[1], args, results, t));
+          TimingPlan plan = rowPlan();
+          plan.peakSeconds = 0;
+          RowTimes times = measureRow(variants, t, plan);
+          double fused = times.seconds[0].median();
+          std::string parts = "—", speedup = "—";
+          if (timeParts) {
+            parts = withSpread(times.seconds[1].median() * 1e3, times.seconds[1]);
+            speedup = llvm::formatv("{0:F2}x", times.seconds[1].median() / fused).str();
+          }
+          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %s | %s | %s | %.0f |\n",
                                        hybrid.name, (long long)tokens, (long long)d, t,
-                                       seconds[0] * 1e3, parts.c_str(), speedup.c_str(),
-                                       compileSeconds * 1e3);
+                                       withSpread(fused * 1e3, times.seconds[0]).c_str(),
+                                       parts.c_str(), speedup.c_str(), compileSeconds * 1e3);
           llvm::outs().flush();
         }
       }
@@ -336,14 +391,15 @@ static bool timeHybrids(mlir::MLIRContext &context, KernelCompiler &compiler,
 /// family whose body has a derived backward, B and H as given, no initial state: ms of each,
 /// and GFLOP/s of the two together counting the chunked FLOPs of the recurrences run (the
 /// forward's F; the backward's dq, dk and dv recurrences 3F; the gates' cumulative sums
-/// are left out). Returns true after printing an error.
+/// are left out), as percentages of the FMA peak of the same rounds and of the best GEMM.
+/// Returns true after printing an error.
 static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
                          llvm::ArrayRef<std::string> families, llvm::ArrayRef<int64_t> lengths,
                          llvm::ArrayRef<int64_t> dims, llvm::ArrayRef<unsigned> threads,
-                         const std::map<unsigned, double> &peaks) {
-  llvm::outs() << "\n| backward | T | d | threads | fwd ms | bwd ms | fwd+bwd GFLOP/s | "
-                  "% of FMA peak | bwd compile ms |\n"
-               << "|---|---|---|---|---|---|---|---|---|\n";
+                         const MeasuredCeilings &ceilings) {
+  llvm::outs() << "\n| backward | T | d | threads | fwd ms (spread) | bwd ms (spread) | "
+                  "fwd+bwd GFLOP/s | % of FMA peak | % of best GEMM | bwd compile ms |\n"
+               << "|---|---|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(3);
   std::normal_distribution<float> normal;
   for (const std::string &family : families)
@@ -418,28 +474,124 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
                          << "\n";
             return true;
           }
-          double fwd = bestSeconds([&] {
-            if (llvm::Error e = forwardExecutable->run(forwardArgs, forwardResults, t))
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
-          double bwd = bestSeconds([&] {
-            if (llvm::Error e = backwardExecutable->run(backwardArgs, backwardResults, t))
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
+          RowTimes times = measureRow({runner(*forwardExecutable, forwardArgs, forwardResults, t),
+                                       runner(*backwardExecutable, backwardArgs, backwardResults, t)},
+                                      t, rowPlan());
+          double fwd = times.seconds[0].median(), bwd = times.seconds[1].median();
+          std::string fwdMs = withSpread(fwd * 1e3, times.seconds[0]),
+                      bwdMs = withSpread(bwd * 1e3, times.seconds[1]);
           if (tensorAttention) { // the token scan: no chunked FLOP count to compare
-            llvm::outs() << llvm::format("| %s | %lld | 16 | %u | %.2f | %.2f | — | — | %.0f |\n",
-                                         family.c_str(), (long long)tokens, t, fwd * 1e3,
-                                         bwd * 1e3, compileSeconds * 1e3);
+            llvm::outs() << llvm::format("| %s | %lld | 16 | %u | %s | %s | — | — | — | %.0f |\n",
+                                         family.c_str(), (long long)tokens, t, fwdMs.c_str(),
+                                         bwdMs.c_str(), compileSeconds * 1e3);
             continue;
           }
           double gflops = 4 * flops / (fwd + bwd) / 1e9;
-          llvm::outs() << llvm::format("| %s | %lld | %lld | %u | %.2f | %.2f | %.1f | %.0f%% | %.0f |\n",
-                                       family.c_str(), (long long)tokens, (long long)d, t,
-                                       fwd * 1e3, bwd * 1e3, gflops, 100 * gflops / peaks.at(t),
-                                       compileSeconds * 1e3);
+          llvm::outs() << llvm::format(
+              "| %s | %lld | %lld | %u | %s | %s | %.1f | %.0f%% | %.0f%% | %.0f |\n",
+              family.c_str(), (long long)tokens, (long long)d, t, fwdMs.c_str(), bwdMs.c_str(),
+              gflops, times.percentOfPeak({0, 1}, 4 * flops),
+              100 * gflops / ceilings.bestGemm.at(t).median(), compileSeconds * 1e3);
           llvm::outs().flush();
         }
       }
+  return false;
+}
+
+/// The forward of each family (its recurrence's kernel, default schedule, and with a tuning
+/// database also the tuned one): ms, GFLOP/s of the chunked algorithm, % of the FMA peak of
+/// the same rounds and of the best GEMM. Returns true after printing an error.
+static bool timeForward(mlir::MLIRContext &context, KernelCompiler &compiler,
+                        KernelCompiler *tuned, llvm::ArrayRef<std::string> families,
+                        llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<int64_t> dims,
+                        llvm::ArrayRef<unsigned> threads, const MeasuredCeilings &ceilings) {
+  llvm::outs() << "\n| model | T | d | threads | heads/item | ms (spread) | GFLOP/s | "
+                  "% of FMA peak | % of best GEMM |"
+               << (tuned ? " tuned ms (spread) | tuned speed-up |" : "")
+               << " compile ms |\n|---|---|---|---|---|---|---|---|---|"
+               << (tuned ? "---|---|" : "") << "---|\n";
+  std::mt19937_64 rng(0);
+  std::normal_distribution<float> normal;
+  for (const std::string &family : families) {
+    std::optional<LayerKind> kind = parseLayerKind(family);
+    for (int64_t d : dims)
+      for (int64_t tokens : lengths) {
+        LayerConfig config = familyConfig(*kind, d);
+        LayerShapes shapes = familyShapes(*kind, tokens, d);
+        KernelOptions options = benchOptions;
+        mlir::OwningOpRef<mlir::ModuleOp> module;
+        RecurrenceOp op;
+        auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
+        if (!kernel)
+          return true;
+        // Buffers shaped like the recurrence's operands and results.
+        std::vector<std::vector<float>> storage;
+        std::vector<std::vector<double>> storage64; // f64 params (lightning's decays)
+        std::vector<BufferView> operands, results;
+        auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
+          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
+          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
+          auto value = [&] {
+            return gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng);
+          };
+          if (tensor.getElementType().isF64()) {
+            storage64.emplace_back(Array::numElementsOf(shape));
+            for (double &x : storage64.back())
+              x = value();
+            list.push_back(BufferView{storage64.back().data(), DType::F64, shape});
+            return;
+          }
+          storage.emplace_back(Array::numElementsOf(shape));
+          for (float &x : storage.back())
+            x = value();
+          list.push_back(BufferView{storage.back().data(), DType::F32, shape});
+        };
+        storage.reserve(16);
+        storage64.reserve(4);
+        for (auto [i, v] : llvm::enumerate(op->getOperands()))
+          addBuffer(v.getType(), operands, i >= 3);
+        for (mlir::Type t : op->getResultTypes())
+          addBuffer(t, results, false);
+        bool delta = kernel->algorithm() == Algorithm::ChunkedDelta;
+        double flops = flopsPerToken(delta, options.cpu.chunkSize, d, d) * tokens * heads * batchSize;
+        for (unsigned t : threads) {
+          // The schedule may depend on the thread count (heads per work item).
+          options.cpu.threads = t;
+          mlir::OwningOpRef<mlir::ModuleOp> threadModule;
+          RecurrenceOp threadOp;
+          kernel = compileLayer(context, compiler, config, shapes, options, threadModule, threadOp);
+          if (!kernel)
+            return true;
+          std::vector<std::function<void()>> variants = {runner(*kernel, operands, results, t)};
+          std::shared_ptr<const Kernel> tunedKernel;
+          if (tuned) {
+            auto compiled = tuned->compile(threadOp, options);
+            if (!compiled) {
+              llvm::errs() << llvm::toString(compiled.takeError()) << "\n";
+              return true;
+            }
+            tunedKernel = *compiled;
+            variants.push_back(runner(*tunedKernel, operands, results, t));
+          }
+          RowTimes times = measureRow(variants, t, rowPlan());
+          double s = times.seconds[0].median();
+          double gflops = flops / s / 1e9;
+          std::string tunedColumns;
+          if (tuned)
+            tunedColumns =
+                withSpread(times.seconds[1].median() * 1e3, times.seconds[1]) +
+                llvm::formatv(" | {0:F2}x |", s / times.seconds[1].median()).str();
+          llvm::outs() << llvm::format(
+              "| %s | %lld | %lld | %u | %lld | %s | %.1f | %.0f%% | %.0f%% |%s %.0f |\n",
+              family.c_str(), (long long)tokens, (long long)d, t,
+              (long long)kernel->headsPerItem(), withSpread(s * 1e3, times.seconds[0]).c_str(),
+              gflops, times.percentOfPeak({0}, flops),
+              100 * gflops / ceilings.bestGemm.at(t).median(),
+              tuned ? (" " + tunedColumns).c_str() : "", kernel->compileSeconds() * 1e3);
+          llvm::outs().flush();
+        }
+      }
+  }
   return false;
 }
 
@@ -449,8 +601,8 @@ static bool timeBackward(mlir::MLIRContext &context, KernelCompiler &compiler,
 static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &compiler,
                                 llvm::ArrayRef<int64_t> lengths, llvm::ArrayRef<unsigned> threads) {
   const int64_t chunks[] = {4, 8, 16};
-  llvm::outs() << "\n| tensor attention (d = dv = 16) | degree | T | threads | scan ms | "
-                  "chunked C=4 ms | C=8 ms | C=16 ms |\n"
+  llvm::outs() << "\n| tensor attention (d = dv = 16) | degree | T | threads | scan ms "
+                  "(spread) | chunked C=4 ms | C=8 ms | C=16 ms |\n"
                << "|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(2);
   for (int64_t degree : {1, 2})
@@ -486,16 +638,19 @@ static bool timeTensorAttention(mlir::MLIRContext &context, KernelCompiler &comp
       }
       LayerBuffers buffers(*signature, rng, /*weightScale=*/1.0f);
       for (unsigned t : threads) {
-        llvm::SmallVector<double> ms;
-        for (Executable &executable : executables)
-          ms.push_back(1e3 * bestSeconds([&] {
-                         if (llvm::Error e = executable.run(buffers.args, buffers.results, t))
-                           llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-                       }));
-        llvm::outs() << llvm::format("| tensor_attention | %lld | %lld | %u | %.2f | %.2f | "
-                                     "%.2f | %.2f |\n",
-                                     (long long)degree, (long long)tokens, t, ms[0], ms[1],
-                                     ms[2], ms[3]);
+        std::vector<std::function<void()>> variants;
+        for (const Executable &executable : executables)
+          variants.push_back(runner(executable, buffers.args, buffers.results, t));
+        TimingPlan plan = rowPlan();
+        plan.peakSeconds = 0;
+        RowTimes times = measureRow(variants, t, plan);
+        llvm::SmallVector<std::string> ms;
+        for (const Samples &samples : times.seconds)
+          ms.push_back(withSpread(samples.median() * 1e3, samples));
+        llvm::outs() << llvm::format("| tensor_attention | %lld | %lld | %u | %s | %s | %s | "
+                                     "%s |\n",
+                                     (long long)degree, (long long)tokens, t, ms[0].c_str(),
+                                     ms[1].c_str(), ms[2].c_str(), ms[3].c_str());
         llvm::outs().flush();
       }
     }
@@ -508,7 +663,9 @@ static double readSeconds(unsigned threads, const float *data, size_t bytes) {
   size_t n = bytes / sizeof(float);
   volatile float sink = 0;
   int parts = int(threads);
-  return bestSeconds([&] {
+  TimingPlan plan = rowPlan();
+  plan.peakSeconds = 0;
+  auto read = [&] {
     float total = 0;
 #pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : total)
     for (int p = 0; p < parts; ++p) {
@@ -520,7 +677,8 @@ static double readSeconds(unsigned threads, const float *data, size_t bytes) {
       total += part;
     }
     sink = sink + total;
-  });
+  };
+  return measureRow({read}, threads, plan).seconds[0].median();
 }
 
 /// The decode step as a server runs it: one token for each of B sequences whose states live
@@ -528,19 +686,13 @@ static double readSeconds(unsigned threads, const float *data, size_t bytes) {
 /// function updating the pool in place (the path of Layer.step, linrec.ops' ssm_state_indices
 /// and the C API), the token scan, H heads of dk = dv = 128. µs per step and the state
 /// traffic (read + write of the B states) against the copy bandwidth measured in the same run
-/// on the same threads, over 1 GiB (beyond the last-level cache) and over the states' size;
+/// on the same threads, beyond the last-level cache (the ceilings) and over the states' size;
 /// for B = 1 also the bare read time of its states. States in f32 and in bf16 (read into
 /// f32, rounded back once per step: half the traffic). Returns true after printing an error.
 static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
-                       llvm::ArrayRef<unsigned> threads) {
-  std::map<unsigned, double> dram;
-  for (unsigned t : threads)
-    dram[t] = copyBandwidth(t, size_t(1) << 30);
-  llvm::outs() << "\nmemory bandwidth (memcpy 1 GiB, read + write):";
-  for (unsigned t : threads)
-    llvm::outs() << llvm::format(" %.1f GB/s on %u thread%s", dram[t], t, t == 1 ? "" : "s");
-  llvm::outs() << "\n\n| decode model | state | B x H | d | states MiB | threads | us / step | "
-                  "state GB/s | % of memcpy (1 GiB) | % of memcpy (same size) | "
+                       llvm::ArrayRef<unsigned> threads, const MeasuredCeilings &ceilings) {
+  llvm::outs() << "\n| decode model | state | B x H | d | states MiB | threads | us / step "
+                  "(spread) | state GB/s | % of copy beyond LLC | % of copy (same size) | "
                   "bare read us |\n"
                << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::mt19937_64 rng(11);
@@ -613,12 +765,12 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
         results.push_back(BufferView{pool, stateDType, {slots, h, d, d}}); // in place
         double stateBytes = double(batch) * h * d * d * dtypeBytes(stateDType);
         for (unsigned t : threads) {
-          double s = bestSeconds([&] {
-            if (llvm::Error e = executable->run(args, results, t))
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
+          TimingPlan plan = rowPlan();
+          plan.peakSeconds = 0;
+          RowTimes times = measureRow({runner(*executable, args, results, t)}, t, plan);
+          double s = times.seconds[0].median();
           double gbs = 2.0 * stateBytes / s / 1e9;
-          double sameSize = copyBandwidth(t, size_t(stateBytes));
+          double sameSize = copyBandwidth(t, size_t(stateBytes), 0.1);
           std::string read = "";
           if (batch == 1) // slot indices[0]'s states, contiguous (the same bytes as f32s)
             read = llvm::formatv(
@@ -628,10 +780,11 @@ static bool timeDecode(mlir::MLIRContext &context, KernelCompiler &compiler,
                                                 size_t(indices[0]) * size_t(stateBytes)),
                                             size_t(stateBytes)));
           llvm::outs() << llvm::format(
-              "| %s | %s | %lld x %lld | %lld | %.1f | %u | %.1f | %.1f | %.0f%% | %.0f%% | %s |\n",
+              "| %s | %s | %lld x %lld | %lld | %.1f | %u | %s | %.1f | %.0f%% | %.0f%% | %s |\n",
               family, bf16 ? "bf16" : "f32", (long long)batch, (long long)h, (long long)d,
-              stateBytes / (1 << 20), t,
-              s * 1e6, gbs, 100 * gbs / dram[t], 100 * gbs / sameSize, read.c_str());
+              stateBytes / (1 << 20), t, withSpread(s * 1e6, times.seconds[0], "{0:F1}").c_str(),
+              gbs, 100 * gbs / ceilings.bandwidth.at(t).median(), 100 * gbs / sameSize,
+              read.c_str());
           llvm::outs().flush();
         }
       }
@@ -680,19 +833,26 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
   KernelCompiler compiler;
 
-  std::map<unsigned, double> peaks, fmaPeaks;
-  for (unsigned t : threads) {
-    peaks[t] = sgemmPeak(t);
-    llvm::outs() << llvm::format("sgemm peak (OpenBLAS 2048^3, %u thread%s): %.1f GFLOP/s\n", t,
-                                 t == 1 ? "" : "s", peaks[t]);
-    bench::FmaPeak fma = bench::measureFmaPeak(t, 0.2);
-    fmaPeaks[t] = fma.gflops;
-    llvm::outs() << llvm::format("register FMA peak (%s, %u thread%s): %.1f GFLOP/s\n",
-                                 fma.isa.c_str(), t, t == 1 ? "" : "s", fma.gflops);
+  // Reproducible kernels: the default schedule, whatever database the environment names.
+  compiler.setTuningDatabase("");
+  std::unique_ptr<KernelCompiler> tuned;
+  if (!tuningDb.empty()) {
+    // Checked here: a database that does not load would leave the tuned column untuned.
+    if (!llvm::sys::fs::exists(tuningDb)) {
+      llvm::errs() << "linrec-bench: error: --tuning-db: no such file: " << tuningDb << "\n";
+      return 1;
+    }
+    if (auto database = TuningDatabase::load(tuningDb); !database) {
+      llvm::errs() << "linrec-bench: error: " << llvm::toString(database.takeError()) << "\n";
+      return 1;
+    }
+    tuned = std::make_unique<KernelCompiler>();
+    tuned->setTuningDatabase(tuningDb);
   }
-  llvm::outs() << "\n| model | T | d | threads | heads/item | ms | GFLOP/s | % of sgemm peak | "
-                  "compile ms |\n"
-               << "|---|---|---|---|---|---|---|---|---|\n";
+
+  HostDescription host = describeHost();
+  MeasuredCeilings ceilings = measureCeilings(host, threads);
+  printCeilings(host, ceilings, threads);
   std::mt19937_64 rng(0);
   std::normal_distribution<float> normal;
   if (backwardOnly) {
@@ -702,79 +862,17 @@ int main(int argc, char **argv) {
       derived = families;
     if (tensorAttention)
       derived.push_back("tensor_attention");
-    return timeBackward(context, compiler, derived, lengths, dims, threads, fmaPeaks) ? 1 : 0;
+    return timeBackward(context, compiler, derived, lengths, dims, threads, ceilings) ? 1 : 0;
   }
-  for (const std::string &family : families) {
-    if (decodeOnly)
-      break;
-    std::optional<LayerKind> kind = parseLayerKind(family);
-    for (int64_t d : dims)
-      for (int64_t tokens : lengths) {
-        LayerConfig config = familyConfig(*kind, d);
-        LayerShapes shapes = familyShapes(*kind, tokens, d);
-        KernelOptions options = benchOptions;
-        mlir::OwningOpRef<mlir::ModuleOp> module;
-        RecurrenceOp op;
-        auto kernel = compileLayer(context, compiler, config, shapes, options, module, op);
-        if (!kernel)
-          return 1;
-        // Buffers shaped like the recurrence's operands and results.
-        std::vector<std::vector<float>> storage;
-        std::vector<std::vector<double>> storage64; // f64 params (lightning's decays)
-        std::vector<BufferView> operands, results;
-        auto addBuffer = [&](mlir::Type type, std::vector<BufferView> &list, bool gate) {
-          auto tensor = mlir::cast<mlir::RankedTensorType>(type);
-          std::vector<int64_t> shape(tensor.getShape().begin(), tensor.getShape().end());
-          auto value = [&] {
-            return gate ? -float(decayScale) * std::abs(normal(rng)) : 0.1f * normal(rng);
-          };
-          if (tensor.getElementType().isF64()) {
-            storage64.emplace_back(Array::numElementsOf(shape));
-            for (double &x : storage64.back())
-              x = value();
-            list.push_back(BufferView{storage64.back().data(), DType::F64, shape});
-            return;
-          }
-          storage.emplace_back(Array::numElementsOf(shape));
-          for (float &x : storage.back())
-            x = value();
-          list.push_back(BufferView{storage.back().data(), DType::F32, shape});
-        };
-        storage.reserve(16);
-        storage64.reserve(4);
-        for (auto [i, v] : llvm::enumerate(op->getOperands()))
-          addBuffer(v.getType(), operands, i >= 3);
-        for (mlir::Type t : op->getResultTypes())
-          addBuffer(t, results, false);
-        bool delta = kernel->algorithm() == Algorithm::ChunkedDelta;
-        double flops = flopsPerToken(delta, options.cpu.chunkSize, d, d) * tokens * heads * batchSize;
-        for (unsigned t : threads) {
-          // The schedule may depend on the thread count (heads per work item).
-          options.cpu.threads = t;
-          mlir::OwningOpRef<mlir::ModuleOp> threadModule;
-          RecurrenceOp threadOp;
-          kernel = compileLayer(context, compiler, config, shapes, options, threadModule, threadOp);
-          if (!kernel)
-            return 1;
-          double s = bestSeconds([&] {
-            llvm::Error e = kernel->run(operands, results, t);
-            if (e)
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
-          double gflops = flops / s / 1e9;
-          llvm::outs() << llvm::format(
-              "| %s | %lld | %lld | %u | %lld | %.2f | %.1f | %.0f%% | %.0f |\n", family.c_str(),
-              (long long)tokens, (long long)d, t, (long long)kernel->headsPerItem(), s * 1e3,
-              gflops, 100 * gflops / peaks[t], kernel->compileSeconds() * 1e3);
-          llvm::outs().flush();
-        }
-      }
-  }
+  if (!decodeOnly &&
+      timeForward(context, compiler, tuned.get(), families, lengths, dims, threads, ceilings))
+    return 1;
   // The window attention of the hybrid layers (Liger Attention, LoLCATs, DiagAttention):
   // a sliding softmax window of 64 keys, FLOPs counted over the keys each query sees.
   if (!decodeOnly) {
-    llvm::outs() << "\n| window attention | T | d | threads | ms | GFLOP/s | % of sgemm peak | compile ms |\n"
-                 << "|---|---|---|---|---|---|---|---|\n";
+    llvm::outs() << "\n| window attention | T | d | threads | ms (spread) | GFLOP/s | % of FMA "
+                    "peak | % of best GEMM | compile ms |\n"
+                 << "|---|---|---|---|---|---|---|---|---|\n";
     for (int64_t d : dims)
       for (int64_t tokens : lengths) {
         int64_t window = 64;
@@ -800,15 +898,16 @@ int main(int argc, char **argv) {
         // Keys seen: Σ_i min(i + 1, W) per (batch, head); 2 FLOPs per key and dim, twice.
         double keys = double(window) * tokens - double(window) * (window - 1) / 2;
         double flops = 4.0 * keys * d * heads * batchSize;
+        std::vector<BufferView> ins = {in, in, in}, outs = {out};
         for (unsigned t : threads) {
-          double s = bestSeconds([&] {
-            if (llvm::Error e = (*kernel)->run({in, in, in}, {out}, t))
-              llvm::report_fatal_error(llvm::toString(std::move(e)).c_str());
-          });
+          RowTimes times = measureRow({runner(**kernel, ins, outs, t)}, t, rowPlan());
+          double s = times.seconds[0].median();
           double gflops = flops / s / 1e9;
-          llvm::outs() << llvm::format("| sliding 64, softmax | %lld | %lld | %u | %.2f | %.1f | %.0f%% | %.0f |\n",
-                                       (long long)tokens, (long long)d, t, s * 1e3, gflops,
-                                       100 * gflops / peaks[t], (*kernel)->compileSeconds() * 1e3);
+          llvm::outs() << llvm::format(
+              "| sliding 64, softmax | %lld | %lld | %u | %s | %.1f | %.0f%% | %.0f%% | %.0f |\n",
+              (long long)tokens, (long long)d, t, withSpread(s * 1e3, times.seconds[0]).c_str(),
+              gflops, times.percentOfPeak({0}, flops),
+              100 * gflops / ceilings.bestGemm.at(t).median(), (*kernel)->compileSeconds() * 1e3);
           llvm::outs().flush();
         }
       }
@@ -819,5 +918,5 @@ int main(int argc, char **argv) {
   if (tensorAttention && !decodeOnly && timeTensorAttention(context, compiler, lengths, threads))
     return 1;
 
-  return timeDecode(context, compiler, threads) ? 1 : 0;
+  return decode && timeDecode(context, compiler, threads, ceilings) ? 1 : 0;
 }
