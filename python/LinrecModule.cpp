@@ -675,6 +675,7 @@ nb::dict tuneFromPython(const std::string &model, const std::string &paramsJson,
     candidate["spread"] = c.spread;
     candidate["error"] = c.error;
     candidate["outcome"] = c.outcome;
+    candidate["resources"] = c.resources;
     candidates.append(candidate);
   }
   nb::dict out;
@@ -682,6 +683,7 @@ nb::dict tuneFromPython(const std::string &model, const std::string &paramsJson,
   out["default_ms"] = result->defaultSeconds * 1e3;
   out["tuned_ms"] = result->bestSeconds * 1e3;
   out["schedule"] = result->bestSchedule;
+  out["timed"] = result->timed;
   out["candidates"] = candidates;
   return out;
 }

@@ -423,14 +423,11 @@ Expected<std::shared_ptr<const Kernel>> KernelCompiler::compile(Operation *opera
   if (options.target == Target::CPU)
     resolved.cpu.valueChecks = options.checkInputValues;
   if (options.target == Target::CUDA && resolved.gpu.chip.empty()) {
-    // The device's architecture; sm_90 gets the arch-specific sm_90a features.
+    // The device's architecture.
     auto driver = CudaDriver::get();
     if (!driver)
       return driver.takeError();
-    const CudaDeviceInfo &device = driver->devices().front();
-    resolved.gpu.chip = "sm_" + std::to_string(device.computeMajor) +
-                       std::to_string(device.computeMinor) +
-                       (device.computeMajor == 9 ? "a" : "");
+    resolved.gpu.chip = driver->devices().front().chip();
   }
   return compileResolved(operation, resolved);
 }

@@ -5,7 +5,9 @@
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Builder/ModelInfo.h"
 #include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/CudaDriver.h"
 #include "linrec/Runtime/Executable.h"
+#include "linrec/Runtime/GpuResources.h"
 #include "linrec/Runtime/KernelSource.h"
 #include "linrec/Runtime/RandomInputs.h"
 #include "linrec/Version.h"
@@ -173,6 +175,19 @@ llvm::Expected<KernelOptions> withSchedule(const KernelOptions &base, llvm::Stri
   return options;
 }
 
+/// The GPU kernels of every kernel op, as ptxas reports them.
+llvm::Expected<std::vector<GpuKernelResources>>
+assembleKernels(llvm::ArrayRef<Operation *> kernelOps, const KernelOptions &options) {
+  std::vector<GpuKernelResources> all;
+  for (Operation *op : kernelOps) {
+    auto kernels = assembleGpuKernels(op, options);
+    if (!kernels)
+      return kernels.takeError();
+    all.insert(all.end(), kernels->begin(), kernels->end());
+  }
+  return all;
+}
+
 } // namespace
 
 std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
@@ -282,10 +297,70 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
   return unique;
 }
 
+std::vector<std::string> gpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
+                                               std::vector<TuneCandidate> *pruned) {
+  LayerShape shape = shapeOf(kernel);
+  const GpuPipelineOptions &base = options.gpu;
+  auto reject = [&](std::string schedule, std::string why) {
+    if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
+          return c.schedule == schedule;
+        }))
+      pruned->push_back(TuneCandidate{std::move(schedule), 0, 0, 0, "pruned: " + why});
+  };
+  // A fixed option is one value, the base's (-1: not written); a default value is not
+  // written either, so that the default schedule is "" and no candidate repeats it.
+  auto values = [](const auto &option, std::vector<int64_t> choices) {
+    return option.hasValue() ? std::vector<int64_t>{-1} : choices;
+  };
+  GpuPipelineOptions defaults;
+  auto part = [](llvm::StringRef name, int64_t value, int64_t defaultValue) {
+    return value < 0 || value == defaultValue ? std::string()
+                                              : (name + "=" + llvm::Twine(value)).str();
+  };
+  std::vector<std::string> candidates;
+  for (int64_t chunk : values(base.chunkSize, {32, 64, 16})) {
+    if (chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
+      reject(part("chunk-size", chunk, -2), "longer than the sequence");
+      continue;
+    }
+    for (int64_t tile : values(base.valueTile, {64, 128, 32})) {
+      if (tile > 0 && (tile > shape.valueDim || shape.valueDim % tile)) {
+        reject(part("value-tile", tile, -2), llvm::formatv("does not divide dv = {0}",
+                                                           shape.valueDim));
+        continue;
+      }
+      for (int64_t twoPhase : values(base.twoPhase, {0, 1}))
+        for (int64_t block : values(base.blockSize, {256, 128, 512}))
+          for (int64_t registers : values(base.maxRegisters, {128, 255, 64})) {
+            int64_t threads = block > 0 ? block : base.blockSize;
+            int64_t perThread = registers > 0 ? registers : base.maxRegisters;
+            std::vector<std::string> parts = {
+                part("chunk-size", chunk, defaults.chunkSize),
+                part("value-tile", tile, defaults.valueTile),
+                part("two-phase", twoPhase, defaults.twoPhase),
+                part("block-size", block, defaults.blockSize),
+                part("max-registers", registers, defaults.maxRegisters)};
+            std::string text = llvm::join(
+                llvm::make_filter_range(parts, [](const std::string &p) { return !p.empty(); }),
+                " ");
+            if (threads * perThread > 65536) {
+              reject(text, llvm::formatv("{0} threads x {1} registers exceed an SM's 65536",
+                                         threads, perThread));
+              continue;
+            }
+            if (!text.empty() && !llvm::is_contained(candidates, text))
+              candidates.push_back(text);
+          }
+    }
+  }
+  return candidates;
+}
+
 llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request) {
-  if (request.base.target != Target::CPU)
-    return runtimeError("the tuner searches the cpu target (the GPU search, ptxas-checked "
-                        "candidates timed on a GPU, is not implemented yet)");
+  bool gpu = request.base.target == Target::CUDA;
+  if (request.base.target != Target::CPU && !gpu)
+    return runtimeError("the tuner searches the cpu and cuda targets, not " +
+                        targetName(request.base.target));
   ModuleOp module = request.module;
   auto func = module.lookupSymbol<func::FuncOp>(request.funcName);
   if (!func || func.isExternal())
@@ -304,6 +379,7 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
   if (!prepared)
     return prepared.takeError();
   std::vector<std::pair<std::string, ShapeBucket>> kernels;
+  std::vector<Operation *> kernelOps; // what ptxas assembles, on the GPU
   RecurrenceOp first; // the cost model's shape
   bool onlyKernels = true;
   auto preparedFunc = (*prepared)->lookupSymbol<func::FuncOp>(llvm::StringRef(request.funcName));
@@ -311,6 +387,7 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
     return runtimeError("no function @" + request.funcName + " after its preparation");
   for (Operation &op : preparedFunc.getBody().front()) {
     if (isa<RecurrenceOp, WindowAttentionOp>(op)) {
+      kernelOps.push_back(&op);
       std::optional<ShapeBucket> bucket = kernelShapeBucket(&op);
       if (bucket && isa<RecurrenceOp>(op)) {
         kernels.emplace_back(kernelTuningDigest(&op, request.base.target), *bucket);
@@ -328,8 +405,30 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
 
   TuneResult result;
   std::vector<TuneCandidate> pruned;
-  std::vector<std::string> schedules = cpuScheduleCandidates(first, request.base, &pruned);
+  std::vector<std::string> schedules = gpu ? gpuScheduleCandidates(first, request.base, &pruned)
+                                           : cpuScheduleCandidates(first, request.base, &pruned);
   result.pruned = int64_t(pruned.size());
+  // Without a CUDA device the GPU candidates are assembled and checked, not timed.
+  std::string deviceChip;
+  bool timing = !gpu || [&] {
+    auto driver = CudaDriver::get();
+    if (!driver) {
+      llvm::consumeError(driver.takeError());
+      return false;
+    }
+    if (driver->devices().empty())
+      return false;
+    deviceChip = driver->devices().front().chip();
+    return true;
+  }();
+  result.timed = timing;
+  // ptxas assembles for a chip: the one asked for, else the device's.
+  KernelOptions base = request.base;
+  if (gpu && base.gpu.chip.empty()) {
+    if (deviceChip.empty())
+      return runtimeError("no CUDA device to take the chip from: name one (chip=sm_90a)");
+    base.gpu.chip = deviceChip;
+  }
 
   Buffers buffers(func, request.args);
   auto reference =
@@ -343,10 +442,45 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
   std::map<std::string, Executable> compiled;
   auto evaluate = [&](const std::string &schedule) -> TuneCandidate {
     TuneCandidate candidate{schedule, 0, 0, 0, "ok"};
-    auto options = withSchedule(request.base, schedule);
+    auto options = withSchedule(base, schedule);
     if (!options) {
       candidate.outcome = "rejected: " + llvm::toString(options.takeError());
       return candidate;
+    }
+    if (gpu) {
+      auto resources = assembleKernels(kernelOps, *options);
+      if (!resources) {
+        candidate.outcome = "rejected: " + llvm::toString(resources.takeError());
+        return candidate;
+      }
+      candidate.resources = describeGpuResources(*resources);
+      // (The default is timed whatever ptxas says: it is what runs when nothing is tuned.)
+      for (const GpuKernelResources &kernel : *resources)
+        if (std::string problem = kernel.problem(); !problem.empty() && !schedule.empty()) {
+          candidate.outcome = "pruned: ptxas: " + problem;
+          return candidate;
+        }
+      if (!timing) {
+        // The same GPU schedule, run on the CPU: correct or not, but not timed.
+        options->target = Target::GPUScheduleOnCPU;
+        auto executable = compileFunction(compiler, request.module, request.funcName, *options);
+        if (!executable) {
+          candidate.outcome = "rejected: " + llvm::toString(executable.takeError());
+          return candidate;
+        }
+        if (llvm::Error e = executable->run(buffers.inputs, buffers.results, threads)) {
+          candidate.outcome = "rejected: " + llvm::toString(std::move(e));
+          return candidate;
+        }
+        candidate.error = worstError(buffers, *reference);
+        candidate.outcome = candidate.error <= request.tolerance
+                                ? "checked on the CPU (GPU schedule); not timed: no CUDA device"
+                                : llvm::formatv("rejected: error {0:e} against the reference "
+                                                "exceeds {1:e}",
+                                                candidate.error, request.tolerance)
+                                      .str();
+        return candidate;
+      }
     }
     auto executable = compileFunction(compiler, request.module, request.funcName, *options);
     if (!executable) {
@@ -393,7 +527,7 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
 
   TuneCandidate defaults = evaluate("");
   result.candidates.push_back(defaults);
-  if (defaults.outcome != "ok")
+  if (defaults.outcome != "ok" && timing)
     return runtimeError("the default schedule fails: " + defaults.outcome);
   TuneCandidate best = defaults;
   progress.bestSeconds = defaults.seconds;
@@ -417,6 +551,11 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
   }
   for (TuneCandidate &p : pruned)
     result.candidates.push_back(std::move(p));
+  for (const TuneCandidate &c : result.candidates)
+    if (c.outcome.rfind("pruned: ptxas", 0) == 0)
+      result.pruned++;
+  if (!timing)
+    return result; // nothing timed: no winner, no entries
 
   // The final word: the winner and the default timed alternately, three rounds, the medians'
   // median (a busy moment then hits both).
@@ -522,7 +661,11 @@ llvm::Expected<TuneResult> tuneModel(MLIRContext &context, KernelCompiler &compi
   auto inputs = inputShapes(*info, dims);
   if (!inputs)
     return inputs.takeError();
-  auto prepared = prepareModel(context, model, params, *inputs, request.base.target);
+  // (The layer is the same for every GPU target; prepareModel refuses cuda where there is no
+  // device, and a GPU search without one still assembles and checks its candidates.)
+  Target buildFor =
+      request.base.target == Target::CUDA ? Target::GPUScheduleOnCPU : request.base.target;
+  auto prepared = prepareModel(context, model, params, *inputs, buildFor);
   if (!prepared)
     return prepared.takeError();
   auto func = prepared->module->lookupSymbol<func::FuncOp>("layer");

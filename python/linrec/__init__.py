@@ -185,12 +185,17 @@ def tune(model, shapes, *, target="cpu", schedule=None, budget=0.0, max_candidat
     ``~/.cache/linrec/tuning.json``; ``save=False``: nothing written), where later compiles of
     the same kernel on this machine take it for the options they are not given.
 
+    target: "cpu", or "cuda": every candidate is assembled by ptxas first (spills and shared
+    memory prune it; ``schedule={"chip": "sm_90a"}`` where there is no device) and timed on the
+    CUDA device; without one the candidates are checked on the CPU, nothing is timed
+    (``timed`` False) and nothing saved.
     schedule: options kept fixed (dict or "name=value ..."), e.g. ``{"threads": 2}``.
     budget: seconds per shape after which no new candidate starts (0: none);
     max_candidates: candidates per shape at most (0: all).
     **params: the model's parameters, as for ``Layer``.
-    Returns one dict per shape: shape, default_ms, tuned_ms, schedule ("" = the default), and
-    candidates (schedule, ms, spread, error against the float64 reference, outcome).
+    Returns one dict per shape: shape, default_ms, tuned_ms, schedule ("" = the default),
+    timed, and candidates (schedule, ms, spread, error against the float64 reference,
+    outcome, and on the GPU what ptxas reported: resources).
     """
     if isinstance(shapes, dict):
         shapes = [shapes]

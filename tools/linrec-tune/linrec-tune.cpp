@@ -1,7 +1,7 @@
 //===- linrec-tune.cpp - tune a layer's schedule into the tuning database -===//
 //
 //   linrec-tune --model=NAME --params=JSON --shape=B=1,T=4096,H=8,dk=128 [--shape=...]
-//               [--target=cpu] [--threads=N] [--budget=SECONDS]
+//               [--target=cpu|cuda] [--threads=N] [--budget=SECONDS]
 //               [--max-candidates=N] [--min-seconds=0.2] [--db=PATH] [--no-save] [--json]
 //               [SCHEDULE FLAGS: options kept fixed, not searched]
 //   linrec-tune --import=FILE [--db=PATH]     merge an exported database into PATH
@@ -13,7 +13,9 @@
 // noise check, each candidate checked against the float64 reference), and records the winner
 // in the tuning database (TuningDatabase.h: $LINREC_TUNING_DB or ~/.cache/linrec/tuning.json),
 // which later compiles of the same kernel on this machine take for the options they are not
-// given. Progress goes to stderr (one updating line on a terminal); a summary table (or JSON)
+// given. With --target=cuda every candidate is first assembled by ptxas (spills and shared
+// memory prune it) and, where there is no CUDA device, checked on the CPU and not timed:
+// nothing is saved then. Progress goes to stderr (one updating line on a terminal); a summary table (or JSON)
 // to stdout. Every problem is a message and exit code 1.
 //
 //===----------------------------------------------------------------------===//
@@ -57,7 +59,9 @@ static cl::list<std::string> shapes("shape",
                                     cl::desc("NAME=VALUE,... for the dimensions of the model's "
                                              "inputs (B, T, H, dk, dv, ...); repeatable"),
                                     cl::cat(toolCategory));
-static cl::opt<std::string> targetFlag("target", cl::desc("cpu (the only one yet)"),
+static cl::opt<std::string> targetFlag("target",
+                                       cl::desc("cpu, or cuda (candidates assembled by ptxas; "
+                                                "timed where there is a CUDA device)"),
                                        cl::init("cpu"), cl::cat(toolCategory));
 static cl::opt<double> budget("budget",
                               cl::desc("seconds per shape after which no new candidate starts "
@@ -128,6 +132,20 @@ static void printProgress(const TuneProgress &p) {
   }
 }
 
+/// A GPU search's candidates: what ptxas reported and what became of each.
+static void printGpuCandidates(const TuneResult &result) {
+  llvm::outs() << "\n| GPU candidate | ptxas | ms | outcome |\n|---|---|---|---|\n";
+  for (const TuneCandidate &c : result.candidates) {
+    if (c.resources.empty() && c.outcome.rfind("pruned", 0) != 0)
+      continue; // skipped by the budget
+    llvm::outs() << "| " << (c.schedule.empty() ? "(default)" : c.schedule) << " | "
+                 << (c.resources.empty() ? "—" : c.resources) << " | "
+                 << (c.seconds > 0 ? llvm::formatv("{0:F3}", c.seconds * 1e3).str() : "—")
+                 << " | " << c.outcome << " |\n";
+  }
+  llvm::outs() << "\n";
+}
+
 static int importOrExport(const std::string &path) {
   if (!importFile.empty()) {
     auto imported = TuningDatabase::load(importFile);
@@ -155,7 +173,7 @@ static int importOrExport(const std::string &path) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/false);
+  ScheduleFlags scheduleFlags(toolCategory, /*withGpu=*/true);
   setUpToolOptions("linrec-tune", toolCategory);
   cl::ParseCommandLineOptions(argc, argv, "linrec-tune: tune a layer's schedule\n");
 
@@ -166,9 +184,8 @@ int main(int argc, char **argv) {
     return importOrExport(path);
 
   std::optional<Target> target = parseTarget(targetFlag);
-  if (!target || *target != Target::CPU)
-    return fail("--target=" + targetFlag + ": linrec-tune searches the cpu target (the GPU "
-                "search, ptxas-checked candidates timed on a GPU, is not implemented yet)");
+  if (!target || (*target != Target::CPU && *target != Target::CUDA))
+    return fail("--target=" + targetFlag + ": linrec-tune searches the cpu and cuda targets");
   if (model.empty())
     return fail("give --model=NAME (one of: " + llvm::join(layerKindNames(), ", ") + ")");
   const ModelInfo *info = modelInfo(model);
@@ -196,8 +213,11 @@ int main(int argc, char **argv) {
 
   TuningDatabase found;
   llvm::json::Array jsonResults;
+  std::string device = tuningDevice(base);
+  if (device.empty())
+    device = "no CUDA device";
   if (!jsonOutput)
-    llvm::outs() << "| " << model << " (" << targetFlag << ", " << tuningDevice(base)
+    llvm::outs() << "| " << model << " (" << targetFlag << ", " << device
                  << ") | default ms | tuned ms | speed-up | schedule | timed / pruned |\n"
                  << "|---|---|---|---|---|---|\n";
   for (const std::string &shapeText : shapes) {
@@ -220,23 +240,32 @@ int main(int argc, char **argv) {
       return c.seconds > 0;
     });
     std::string schedule = result->bestSchedule.empty() ? "(default)" : result->bestSchedule;
-    if (!jsonOutput)
+    if (!result->timed)
+      schedule = "(not timed: no CUDA device)";
+    if (!jsonOutput && !result->timed)
+      llvm::outs() << llvm::formatv("| {0} | — | — | — | {1} | 0 / {2} |\n", describeDims(*dims),
+                                    schedule, result->pruned);
+    else if (!jsonOutput)
       llvm::outs() << llvm::formatv("| {0} | {1:F3} | {2:F3} | {3:F2}x | {4} | {5} / {6} |\n",
                                     describeDims(*dims), result->defaultSeconds * 1e3,
                                     result->bestSeconds * 1e3,
                                     result->defaultSeconds / result->bestSeconds, schedule, timed,
                                     result->pruned);
+    if (*target == Target::CUDA && !jsonOutput)
+      printGpuCandidates(*result);
     llvm::json::Array candidates;
     for (const TuneCandidate &c : result->candidates)
       candidates.push_back(llvm::json::Object{{"schedule", c.schedule},
                                               {"ms", c.seconds * 1e3},
                                               {"spread", c.spread},
                                               {"error", c.error},
-                                              {"outcome", c.outcome}});
+                                              {"outcome", c.outcome},
+                                              {"resources", c.resources}});
     jsonResults.push_back(llvm::json::Object{{"shape", describeDims(*dims)},
                                              {"default_ms", result->defaultSeconds * 1e3},
                                              {"tuned_ms", result->bestSeconds * 1e3},
                                              {"schedule", result->bestSchedule},
+                                             {"timed", result->timed},
                                              {"candidates", std::move(candidates)}});
     for (TuningEntry &entry : result->entries)
       found.record(std::move(entry));
@@ -245,7 +274,7 @@ int main(int argc, char **argv) {
     llvm::outs() << llvm::formatv(
         "{0:2}\n", llvm::json::Value(llvm::json::Object{{"model", model},
                                                          {"target", targetFlag},
-                                                         {"device", tuningDevice(base)},
+                                                         {"device", device},
                                                          {"results", std::move(jsonResults)}}));
   if (noSave)
     return 0;

@@ -30,6 +30,12 @@ struct CudaDeviceInfo {
   int computeMajor = 0, computeMinor = 0;
   int multiprocessors = 0;
   int64_t sharedMemoryPerBlockOptin = 0; // bytes
+  /// The architecture kernels are compiled for: sm_XY, sm_90 with its arch-specific sm_90a
+  /// features.
+  std::string chip() const {
+    return "sm_" + std::to_string(computeMajor) + std::to_string(computeMinor) +
+           (computeMajor == 9 ? "a" : "");
+  }
 };
 
 class CudaDriver {

@@ -9,6 +9,14 @@
 // re-times the best against the default schedule alternately for the final comparison. The
 // result holds one TuningDatabase entry per kernel op of the function, the runtime's key.
 //
+// On the GPU (target cuda) the cost model is the assembler: every candidate (chunk size, value
+// tile, fused or two-phase, block size, register budget) is lowered to PTX and assembled by
+// `ptxas -v` (GpuResources.h); one that spills or needs more shared memory than a block has is
+// pruned. The rest are checked against the reference and timed on the CUDA device; without one
+// they are checked on the CPU (the GPU schedule run there, as CI tests it) and nothing is
+// timed or recorded. Tensor cores round to f16 and are not searched for the f32 layers the
+// tuner takes.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LINREC_RUNTIME_TUNER_H
@@ -63,6 +71,7 @@ struct TuneCandidate {
   double spread = 0;    // (90th − 10th percentile) / median of the repeats
   double error = 0;     // relative RMS against the reference, worst output
   std::string outcome;  // "ok", or why it was rejected or skipped
+  std::string resources; // GPU: what ptxas reported (describeGpuResources)
 };
 
 struct TuneResult {
@@ -72,6 +81,9 @@ struct TuneResult {
   double bestSeconds = 0, defaultSeconds = 0;
   std::vector<TuneCandidate> candidates; // in the order tried; pruned ones last
   int64_t pruned = 0;
+  /// Whether candidates were timed (false: a GPU search with no CUDA device, whose candidates
+  /// were assembled and checked only; no winner and no entries).
+  bool timed = true;
   /// One entry per kernel op of the function (the same schedule: it is one layer's).
   std::vector<TuningEntry> entries;
 };
@@ -83,8 +95,15 @@ struct TuneResult {
 std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
                                                std::vector<TuneCandidate> *pruned);
 
-/// Searches the schedule of @funcName for request.base.target (the CPU: the GPU search is not
-/// implemented yet). `compiler` must not apply a tuning database (setTuningDatabase("")).
+/// The GPU schedule candidates (target cuda) for a layer whose (first) kernel is `kernel`,
+/// keeping the options `options` sets: those the static rules leave (a value tile that divides
+/// dv, a block's registers within an SM's 64K, a chunk no longer than the sequence), before
+/// ptxas sees them; `pruned` receives the rest with the reason. Not the default ("").
+std::vector<std::string> gpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
+                                               std::vector<TuneCandidate> *pruned);
+
+/// Searches the schedule of @funcName for request.base.target (cpu or cuda). `compiler` must
+/// not apply a tuning database (setTuningDatabase("")).
 llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequest &request);
 
 /// tuneFunction on the layer of `model` (the conformance format's names; `params` as in a
