@@ -6,7 +6,10 @@ Needs PyTorch and the kernel libraries bench/gpu/prepare.sh built (no LLVM/MLIR 
      decays) against a float64 token loop, f32 <= 1e-5 and bf16 inputs/outputs <= 5e-3;
   3. timing: each family's forward in bf16 at fla's benchmark shapes, median of CUDA-event
      timings, TFLOP/s of the chunked algorithm; flash-linear-attention's chunk kernels on the
-     same inputs when `fla` imports (a carried wheel).
+     same inputs when `fla` imports (a carried wheel);
+  4. tuning: linrec.tune(target="cuda") of GLA and Gated DeltaNet at B=1, T=4096, H=8, d=128
+     when the linrec wheel was carried (it holds LLVM and MLIR; ptxas from the image's CUDA
+     toolkit): each candidate assembled by ptxas, checked against the reference and timed.
 Prints the tables last and writes them to $OUT/gpu-results.md.
 """
 import argparse
@@ -260,10 +263,40 @@ def timing(lib_dir, log, deadline):
     return rows
 
 
+def tuning(log, deadline):
+    """linrec.tune on the GPU: (model, schedule, default ms, tuned ms, timed / pruned) rows, or
+    none when the linrec package is not here."""
+    try:
+        import linrec
+    except ImportError:
+        log("tuning: no linrec wheel carried (prepare.sh copies it when it fits)")
+        return []
+    rows = []
+    for model, params in (("gla", {"scale": 128 ** -0.5}),
+                          ("gated_delta", {"scale": 128 ** -0.5})):
+        left = deadline - time.monotonic()
+        if left < 30:
+            log(f"tuning {model}: skipped, {left:.0f} s left")
+            continue
+        try:
+            [result] = linrec.tune(model, dict(B=1, T=4096, H=8, dk=128), target="cuda",
+                                   budget=min(60.0, left / 2), save=False, **params)
+        except ValueError as e:
+            log(f"tuning {model}: {e}")
+            continue
+        timed = sum(c["ms"] > 0 for c in result["candidates"])
+        pruned = sum(c["outcome"].startswith("pruned") for c in result["candidates"])
+        rows.append((model, result["schedule"] or "(default)", result["default_ms"],
+                     result["tuned_ms"], f"{timed} / {pruned}"))
+        log(f"tuning {model}: {rows[-1]}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=os.path.join(HERE, "..", "..", ".gpu"))
-    parser.add_argument("--skip", default="", help="comma list of: conformance,sweep,timing")
+    parser.add_argument("--skip", default="",
+                        help="comma list of: conformance,sweep,timing,tuning")
     parser.add_argument("--budget", type=float, default=360.0,
                         help="seconds after which no more timings start")
     args = parser.parse_args()
@@ -309,6 +342,13 @@ def main():
                      "|---|---|---|---|---|---|"]
                     + [f"| {f} | {sh} | {ms:.3f} | {tf:.1f} | {fm:.3f} | {r:.2f} |"
                        for f, sh, ms, tf, fm, r in rows])
+        if "tuning" not in skip:
+            rows = tuning(log, deadline)
+            section(["\n## linrec.tune on the GPU (B=1, T=4096, H=8, d=128, f32; ms include "
+                     "the host-device copies of Kernel::run, equal for every candidate)\n",
+                     "| model | tuned schedule | default ms | tuned ms | timed / pruned |",
+                     "|---|---|---|---|---|"]
+                    + [f"| {m} | {sch} | {d:.3f} | {t:.3f} | {n} |" for m, sch, d, t, n in rows])
     except Stop as e:
         log(f"stopped: {e}")
     write()

@@ -53,4 +53,14 @@ done > "$out/ptxas.md"
 mkdir -p "$out/whl"
 python3 -m pip download -q --no-deps -d "$out/whl" flash-linear-attention==0.6.0 fla-core==0.6.0 ||
   echo "no flash-linear-attention wheel: the GPU run times linrec alone"
+# The linrec wheel (LLVM and MLIR inside) for the GPU tuning run, when the carry stays under
+# its 64 MiB.
+if "$root/scripts/wheel.sh" >/dev/null 2>&1; then
+  wheel=$(ls "$root"/build-wheel/dist/linrec-*.whl | head -1)
+  if [ $(( $(du -sm "$out" | cut -f1) + $(du -sm "$wheel" | cut -f1) )) -lt 62 ]; then
+    cp "$wheel" "$out/whl/"
+  else
+    echo "the linrec wheel does not fit the carry: the GPU run skips its tuning"
+  fi
+fi
 du -sh "$out"
