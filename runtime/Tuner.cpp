@@ -668,14 +668,27 @@ llvm::Expected<TuneResult> tuneModel(MLIRContext &context, KernelCompiler &compi
   auto prepared = prepareModel(context, model, params, *inputs, buildFor);
   if (!prepared)
     return prepared.takeError();
-  auto func = prepared->module->lookupSymbol<func::FuncOp>("layer");
-  auto roles = argumentRoles(*prepared->module, "layer");
-  if (!roles)
-    return roles.takeError();
   request.module = *prepared->module;
   request.funcName = "layer";
   if (request.description.empty())
     request.description = model.str() + " " + describeDims(dims);
+  std::string description = request.description;
+  auto result = tuneOnRandomInputs(compiler, std::move(request));
+  if (!result)
+    return runtimeError(description + ": " + llvm::toString(result.takeError()));
+  return result;
+}
+
+llvm::Expected<TuneResult> tuneOnRandomInputs(KernelCompiler &compiler, TuneRequest request) {
+  auto func = request.module.lookupSymbol<func::FuncOp>(request.funcName);
+  if (!func || func.isExternal())
+    return runtimeError("no function @" + request.funcName + " with a body");
+  for (Type t : func.getArgumentTypes())
+    if (!isa<RankedTensorType>(t))
+      return runtimeError("@" + request.funcName + " takes arguments other than tensors");
+  auto roles = argumentRoles(request.module, request.funcName);
+  if (!roles)
+    return roles.takeError();
   std::mt19937_64 rng(0);
   int64_t tokens = argumentTokens(func.getArgumentTypes());
   request.args.clear();
@@ -683,10 +696,7 @@ llvm::Expected<TuneResult> tuneModel(MLIRContext &context, KernelCompiler &compi
     request.args.push_back(randomArgument(cast<RankedTensorType>(type),
                                           roles->count(i) ? roles->at(i) : ArgumentRole::Plain,
                                           rng, tokens));
-  auto result = tuneFunction(compiler, request);
-  if (!result)
-    return runtimeError(request.description + ": " + llvm::toString(result.takeError()));
-  return result;
+  return tuneFunction(compiler, request);
 }
 
 } // namespace linrec

@@ -4,10 +4,12 @@
 //               [--target=cpu|cuda] [--threads=N] [--budget=SECONDS]
 //               [--max-candidates=N] [--min-seconds=0.2] [--db=PATH] [--no-save] [--json]
 //               [SCHEDULE FLAGS: options kept fixed, not searched]
+//   linrec-tune FILE.mlir [--func=NAME] [the options above but --model, --params, --shape]
 //   linrec-tune --import=FILE [--db=PATH]     merge an exported database into PATH
 //   linrec-tune --export=FILE [--db=PATH]     write PATH's entries to FILE
 //
-// For each shape: builds the model's layer (the conformance format's names and parameters;
+// For each shape (or the function of an .mlir file, at its static shapes, on random inputs
+// that suit each argument's role): builds the model's layer (the conformance format's names and parameters;
 // every dimension of its required inputs given by --shape, dv = dk unless given), searches the
 // target's schedule space (Tuner.h: pruned by a cost model, timed with warm-up, repeats and a
 // noise check, each candidate checked against the float64 reference), and records the winner
@@ -32,12 +34,14 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
@@ -51,6 +55,13 @@ static cl::OptionCategory toolCategory("linrec-tune options");
 
 static cl::opt<std::string> model("model", cl::desc("the model to tune (linrec.models())"),
                                   cl::cat(toolCategory));
+static cl::opt<std::string> inputFile(cl::Positional,
+                                      cl::desc("[an .mlir file: tune its function instead]"),
+                                      cl::init(""), cl::cat(toolCategory));
+static cl::opt<std::string> funcName("func",
+                                     cl::desc("the function of the .mlir file to tune (default: "
+                                              "its only one)"),
+                                     cl::init(""), cl::cat(toolCategory));
 static cl::opt<std::string> params("params",
                                    cl::desc("the model's parameters, a JSON object (every one "
                                             "the model uses, as in a case's spec.json)"),
@@ -132,6 +143,38 @@ static void printProgress(const TuneProgress &p) {
   }
 }
 
+/// The .mlir file's module and the function to tune (--func, else its only one with a body).
+static llvm::Expected<OwningOpRef<ModuleOp>> loadFunction(MLIRContext &context,
+                                                          std::string &name) {
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, &context);
+  if (!module)
+    return error(inputFile + ": " + (diagnostics.empty() ? "cannot read it" : diagnostics));
+  std::vector<std::string> names;
+  module->walk([&](func::FuncOp f) {
+    if (!f.isExternal())
+      names.push_back(f.getName().str());
+  });
+  if (!funcName.empty()) {
+    if (!llvm::is_contained(names, funcName.getValue()))
+      return error(inputFile + " has no function @" + funcName + " with a body");
+    name = funcName;
+  } else if (names.size() == 1) {
+    name = names.front();
+  } else {
+    return error(inputFile + " has " + llvm::Twine(names.size()) +
+                 " functions: name one with --func (" + llvm::join(names, ", ") + ")");
+  }
+  return module;
+}
+
 /// A GPU search's candidates: what ptxas reported and what became of each.
 static void printGpuCandidates(const TuneResult &result) {
   llvm::outs() << "\n| GPU candidate | ptxas | ms | outcome |\n|---|---|---|---|\n";
@@ -186,13 +229,17 @@ int main(int argc, char **argv) {
   std::optional<Target> target = parseTarget(targetFlag);
   if (!target || (*target != Target::CPU && *target != Target::CUDA))
     return fail("--target=" + targetFlag + ": linrec-tune searches the cpu and cuda targets");
-  if (model.empty())
-    return fail("give --model=NAME (one of: " + llvm::join(layerKindNames(), ", ") + ")");
+  if (!inputFile.empty() && (!model.empty() || !shapes.empty()))
+    return fail("an .mlir file is tuned at its own shapes: give it, or --model and --shape, not "
+                "both");
+  if (model.empty() && inputFile.empty())
+    return fail("give --model=NAME (one of: " + llvm::join(layerKindNames(), ", ") +
+                ") or an .mlir file");
   const ModelInfo *info = modelInfo(model);
-  if (!info)
+  if (!info && inputFile.empty())
     return fail("unknown model '" + model + "' (one of: " + llvm::join(layerKindNames(), ", ") +
                 ")");
-  if (shapes.empty())
+  if (shapes.empty() && inputFile.empty())
     return fail("give at least one --shape=B=...,T=...,H=...,dk=...");
   llvm::Expected<llvm::json::Value> paramsJson = llvm::json::parse(params);
   if (!paramsJson || !paramsJson->getAsObject())
@@ -211,28 +258,54 @@ int main(int argc, char **argv) {
   KernelCompiler compiler; // destroyed before InitLLVM shuts LLVM down
   compiler.setTuningDatabase(""); // the search compiles exactly what it asks for
 
+  // The file's function, read before anything is printed.
+  OwningOpRef<ModuleOp> file;
+  std::string fileFunc;
+  if (!inputFile.empty()) {
+    auto loaded = loadFunction(context, fileFunc);
+    if (!loaded)
+      return fail(llvm::toString(loaded.takeError()));
+    file = std::move(*loaded);
+  }
   TuningDatabase found;
   llvm::json::Array jsonResults;
   std::string device = tuningDevice(base);
   if (device.empty())
     device = "no CUDA device";
   if (!jsonOutput)
-    llvm::outs() << "| " << model << " (" << targetFlag << ", " << device
+    llvm::outs() << "| " << (!inputFile.empty() ? inputFile.getValue() : model.getValue())
+                 << " (" << targetFlag << ", " << device
                  << ") | default ms | tuned ms | speed-up | schedule | timed / pruned |\n"
                  << "|---|---|---|---|---|---|\n";
-  for (const std::string &shapeText : shapes) {
-    auto dims = parseShape(shapeText);
-    if (!dims)
-      return fail(llvm::toString(dims.takeError()));
+  // One search per shape of the model, or one of the file's function.
+  std::vector<std::string> jobs(shapes.begin(), shapes.end());
+  if (file)
+    jobs = {""};
+  for (const std::string &shapeText : jobs) {
     TuneRequest request;
     request.base = base;
     request.budgetSeconds = budget;
     request.maxCandidates = maxCandidates;
     request.minSeconds = minSeconds;
     request.progress = printProgress;
-    llvm::errs() << "linrec-tune: " << model << " " << describeDims(*dims) << "\n";
-    auto result =
-        tuneModel(context, compiler, model, *paramsJson->getAsObject(), *dims, std::move(request));
+    std::string label;
+    llvm::Expected<TuneResult> result = TuneResult();
+    if (file) {
+      label = "@" + fileFunc;
+      request.module = *file;
+      request.funcName = fileFunc;
+      request.description = (llvm::sys::path::filename(inputFile) + " @" + fileFunc).str();
+      llvm::errs() << "linrec-tune: " << request.description << "\n";
+      result = tuneOnRandomInputs(compiler, std::move(request));
+    } else {
+      auto dims = parseShape(shapeText);
+      if (!dims)
+        return fail(llvm::toString(dims.takeError()));
+      label = describeDims(*dims);
+      llvm::errs() << "linrec-tune: " << model << " " << label << "\n";
+      result = tuneModel(context, compiler, model, *paramsJson->getAsObject(), *dims,
+                         std::move(request));
+    }
     if (!result)
       return fail(llvm::toString(result.takeError()));
 
@@ -243,11 +316,11 @@ int main(int argc, char **argv) {
     if (!result->timed)
       schedule = "(not timed: no CUDA device)";
     if (!jsonOutput && !result->timed)
-      llvm::outs() << llvm::formatv("| {0} | — | — | — | {1} | 0 / {2} |\n", describeDims(*dims),
+      llvm::outs() << llvm::formatv("| {0} | — | — | — | {1} | 0 / {2} |\n", label,
                                     schedule, result->pruned);
     else if (!jsonOutput)
       llvm::outs() << llvm::formatv("| {0} | {1:F3} | {2:F3} | {3:F2}x | {4} | {5} / {6} |\n",
-                                    describeDims(*dims), result->defaultSeconds * 1e3,
+                                    label, result->defaultSeconds * 1e3,
                                     result->bestSeconds * 1e3,
                                     result->defaultSeconds / result->bestSeconds, schedule, timed,
                                     result->pruned);
@@ -261,7 +334,7 @@ int main(int argc, char **argv) {
                                               {"error", c.error},
                                               {"outcome", c.outcome},
                                               {"resources", c.resources}});
-    jsonResults.push_back(llvm::json::Object{{"shape", describeDims(*dims)},
+    jsonResults.push_back(llvm::json::Object{{"shape", label},
                                              {"default_ms", result->defaultSeconds * 1e3},
                                              {"tuned_ms", result->bestSeconds * 1e3},
                                              {"schedule", result->bestSchedule},
@@ -272,7 +345,9 @@ int main(int argc, char **argv) {
   }
   if (jsonOutput)
     llvm::outs() << llvm::formatv(
-        "{0:2}\n", llvm::json::Value(llvm::json::Object{{"model", model},
+        "{0:2}\n", llvm::json::Value(llvm::json::Object{{"model", inputFile.empty()
+                                                                        ? model.getValue()
+                                                                        : inputFile.getValue()},
                                                          {"target", targetFlag},
                                                          {"device", device},
                                                          {"results", std::move(jsonResults)}}));

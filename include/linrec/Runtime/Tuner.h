@@ -115,6 +115,10 @@ llvm::Expected<TuneResult> tuneModel(mlir::MLIRContext &context, KernelCompiler 
                                      llvm::StringRef model, const llvm::json::Object &params,
                                      std::map<std::string, int64_t> dims, TuneRequest request);
 
+/// tuneFunction on request.module's @funcName (static f32 tensors) with random arguments that
+/// suit each one's role (RandomInputs.h): how an .mlir file is tuned.
+llvm::Expected<TuneResult> tuneOnRandomInputs(KernelCompiler &compiler, TuneRequest request);
+
 /// `dims` with the defaults tuneModel gives: dv = dk unless given.
 std::map<std::string, int64_t> completeDims(std::map<std::string, int64_t> dims);
 
