@@ -1,6 +1,7 @@
 //===- CompiledLayer.cpp - a whole layer function JIT-compiled ------------===//
 
 #include "linrec/Runtime/CompiledLayer.h"
+#include "FlushSubnormals.h"
 #include "linrec/Pipelines/Pipelines.h"
 #include "linrec/Runtime/JitEngine.h"
 
@@ -128,6 +129,7 @@ llvm::Error CompiledLayer::run(llvm::ArrayRef<BufferView> args,
   // kernels on (Kernel::run): one pool, sized by the calling thread's request.
   omp_set_num_threads(
       static_cast<int>(threads ? threads : std::max(1u, std::thread::hardware_concurrency())));
+  ScopedFlushSubnormals flush; // the workers take it at each parallel region
   entry(packed.data());
   return llvm::Error::success();
 }

@@ -1,5 +1,6 @@
 //===- Kernel.cpp - checking buffers and running a compiled kernel --------===//
 
+#include "FlushSubnormals.h"
 #include "RuntimeError.h"
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/KernelDiskCache.h"
@@ -257,6 +258,7 @@ Error Kernel::run(llvm::ArrayRef<BufferView> operands, llvm::ArrayRef<BufferView
     threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<int64_t>(threads, numWork));
   auto work = [&](int64_t begin, int64_t end) {
+    ScopedFlushSubnormals flush; // on this worker, for its share
     std::vector<void *> args;
     for (void *&p : descriptorPointers)
       args.push_back(&p);

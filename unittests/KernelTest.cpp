@@ -25,6 +25,9 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 #include <map>
 #include <random>
 
@@ -661,6 +664,30 @@ TEST_F(KernelTest, LongSequenceWithStrongDecaysStaysFiniteAndAccurate) {
   setChunkSize(options, 64);
   double error = compare(config, {1, 65536, 1, 16, 16}, options, -10.0, 0.0);
   EXPECT_LE(error, 1e-5);
+}
+
+TEST_F(KernelTest, SubnormalFactorsFlushToZeroInTheKernelsOnly) {
+  // Decays of −1.5 to −3.5 per token make in-chunk factors e^{b_i − b_j} pass through f32's
+  // subnormal range: the kernels flush such results to zero (FlushSubnormals.h), which must
+  // not cost accuracy, and leave the caller's floating-point environment as it was.
+#if defined(__x86_64__)
+  unsigned before = _mm_getcsr();
+  ASSERT_EQ(before & 0x8000u, 0u) << "the test starts without flush-to-zero";
+#endif
+  for (LayerKind kind : {LayerKind::SimpleGLA, LayerKind::GLA, LayerKind::GatedDeltaNet}) {
+    LayerConfig config;
+    config.kind = kind;
+    for (unsigned threads : {1u, 2u}) {
+      KernelOptions options;
+      setChunkSize(options, 64);
+      options.cpu.threads = threads;
+      double error = compare(config, {2, 256, 2, 32, 32}, options, -3.5, -1.5);
+      EXPECT_LE(error, 1e-5) << layerKindName(kind).str() << ", " << threads << " threads";
+#if defined(__x86_64__)
+      EXPECT_EQ(_mm_getcsr(), before) << layerKindName(kind).str();
+#endif
+    }
+  }
 }
 
 TEST_F(KernelTest, KeyDecayChunksFactorWhereTheirDecaysAreSmall) {
