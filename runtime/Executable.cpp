@@ -270,7 +270,10 @@ llvm::Expected<Executable> compileFunction(KernelCompiler &compiler, ModuleOp mo
             llvm::toString(kernels.takeError()));
   llvm::consumeError(kernels.takeError()); // not only kernels: compile the whole layer
   OwningOpRef<ModuleOp> layerCopy(prepared->clone());
-  auto layer = CompiledLayer::compile(*layerCopy, funcName, options);
+  KernelOptions layerOptions = options;
+  if (auto func = layerCopy->lookupSymbol<func::FuncOp>(funcName))
+    compiler.applyTunedLayerSchedule(func, layerOptions);
+  auto layer = CompiledLayer::compile(*layerCopy, funcName, layerOptions);
   if (!layer)
     return layer.takeError();
   executable.layer = *layer;

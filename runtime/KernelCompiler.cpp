@@ -205,6 +205,22 @@ std::string explicitTunableOptions(const KernelOptions &options) {
   return llvm::join(names, ",");
 }
 
+std::string layerTuningDigest(func::FuncOp func) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  func->print(os, OpPrintingFlags().printGenericOpForm());
+  return "layer-" +
+         llvm::toHex(llvm::SHA256::hash(llvm::arrayRefFromStringRef(text)), /*LowerCase=*/true);
+}
+
+std::optional<ShapeBucket> layerShapeBucket(func::FuncOp func) {
+  for (Type t : func.getArgumentTypes())
+    if (auto tensor = dyn_cast<RankedTensorType>(t);
+        tensor && tensor.getRank() >= 2 && tensor.hasStaticShape())
+      return ShapeBucket::of(tensor.getDimSize(0), tensor.getDimSize(1));
+  return std::nullopt;
+}
+
 std::optional<ShapeBucket> kernelShapeBucket(Operation *op) {
   auto tokens = dyn_cast<RankedTensorType>(op->getOperand(0).getType());
   if (!tokens || tokens.getRank() < 3 || !tokens.hasStaticShape())
@@ -239,9 +255,17 @@ std::string tuningDevice(const KernelOptions &options) {
 }
 
 void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
-  std::optional<ShapeBucket> bucket = kernelShapeBucket(op);
-  if (!bucket)
-    return;
+  if (std::optional<ShapeBucket> bucket = kernelShapeBucket(op))
+    applyTunedEntry([&] { return kernelTuningDigest(op, options.target); }, *bucket, options);
+}
+
+void KernelCompiler::applyTunedLayerSchedule(func::FuncOp func, KernelOptions &options) {
+  if (std::optional<ShapeBucket> bucket = layerShapeBucket(func))
+    applyTunedEntry([&] { return layerTuningDigest(func); }, *bucket, options);
+}
+
+void KernelCompiler::applyTunedEntry(llvm::function_ref<std::string()> digest,
+                                     ShapeBucket bucket, KernelOptions &options) {
   bool explain = getenv("LINREC_EXPLAIN") != nullptr;
   std::shared_ptr<const TuningDatabase> database;
   std::string path;
@@ -266,9 +290,9 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
   // No database, or an empty one: nothing to key (the digest costs a print of the kernel).
   if (!database || database->entries().empty())
     return;
-  TuningKey key{kernelTuningDigest(op, options.target), targetName(options.target).str(),
-                tuningDevice(options), LINREC_VERSION};
-  const TuningEntry *entry = database->nearest(key, *bucket);
+  TuningKey key{digest(), targetName(options.target).str(), tuningDevice(options),
+                LINREC_VERSION};
+  const TuningEntry *entry = database->nearest(key, bucket);
   if (!entry) {
     if (explain)
       llvm::errs() << "linrec: no tuned schedule in " << path << " for kernel "
@@ -297,7 +321,7 @@ void KernelCompiler::applyTunedSchedule(Operation *op, KernelOptions &options) {
   if (explain) {
     llvm::errs() << "linrec: tuned schedule from " << path << " for "
                  << (entry->description.empty() ? key.kernel.substr(0, 12) : entry->description)
-                 << " (rows " << bucket->rows << ", tokens " << bucket->tokens
+                 << " (rows " << bucket.rows << ", tokens " << bucket.tokens
                  << "; tuned at rows " << entry->bucket.rows << ", tokens "
                  << entry->bucket.tokens << "): " << llvm::join(choice.taken, " ");
     if (!choice.explicitlyGiven.empty())

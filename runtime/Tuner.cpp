@@ -398,10 +398,23 @@ llvm::Expected<TuneResult> tuneFunction(KernelCompiler &compiler, const TuneRequ
       onlyKernels = false;
     }
   }
-  if (!onlyKernels || kernels.empty())
-    return runtimeError("@" + request.funcName + " compiles as a whole layer (it holds ops "
-                        "besides recurrences): the runtime takes tuned schedules for functions "
-                        "of kernel ops, which this is not");
+  if (!onlyKernels) {
+    // A whole layer (CompiledLayer): one schedule for all its kernels, keyed on the function
+    // as compileFunction compiles it (after carryTransposedStates only).
+    if (gpu)
+      return runtimeError("@" + request.funcName + " compiles as a whole layer (it holds ops "
+                          "besides recurrences), which the GPU targets do not run");
+    OwningOpRef<ModuleOp> layer(ModuleOp(request.module).clone());
+    if (llvm::Error e = carryTransposedStates(*layer, request.funcName, request.base))
+      return std::move(e);
+    auto layerFunc = layer->lookupSymbol<func::FuncOp>(llvm::StringRef(request.funcName));
+    std::optional<ShapeBucket> bucket = layerShapeBucket(layerFunc);
+    if (!bucket)
+      return runtimeError("@" + request.funcName + " takes no statically shaped tokens");
+    kernels.assign(1, {layerTuningDigest(layerFunc), *bucket});
+  }
+  if (kernels.empty() || !first)
+    return runtimeError("@" + request.funcName + " holds no recurrence to tune");
 
   TuneResult result;
   std::vector<TuneCandidate> pruned;

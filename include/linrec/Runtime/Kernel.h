@@ -15,7 +15,9 @@
 #include "linrec/Pipelines/ScheduleOptions.h"
 #include "linrec/Reference/Array.h"
 #include "linrec/Runtime/Target.h"
+#include "linrec/Runtime/TuningDatabase.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/IR/MLIRContext.h"
@@ -187,6 +189,9 @@ public:
   /// explicitly (TuningDatabase.h; TuningDatabase::pathFromEnvironment() unless set; an
   /// empty path: none). Read at the first compile after it is set.
   void setTuningDatabase(std::string path);
+  /// The tuned options for `func` compiled as a whole layer (compileFunction's CompiledLayer),
+  /// applied to those `options` does not set explicitly, as compile() does for a kernel.
+  void applyTunedLayerSchedule(mlir::func::FuncOp func, KernelOptions &options);
 
 private:
   /// compile() once the options are complete (the GPU architecture known).
@@ -196,6 +201,9 @@ private:
   /// The tuned options of the database's nearest entry for `op`, applied to those `options`
   /// does not set explicitly (LINREC_EXPLAIN=1 prints what it did).
   void applyTunedSchedule(mlir::Operation *op, KernelOptions &options);
+  /// The same for the key `digest()` (computed only when the database has entries).
+  void applyTunedEntry(llvm::function_ref<std::string()> digest, ShapeBucket bucket,
+                       KernelOptions &options);
 
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<KernelDiskCache> disk;

@@ -12,6 +12,8 @@
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/TuningDatabase.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 #include <optional>
 
 namespace linrec {
@@ -29,6 +31,14 @@ std::string kernelTuningDigest(mlir::Operation *op, Target target);
 /// The shape bucket of `op`'s static shapes (B·H rows of T tokens; with cu_seqlens, N·H rows
 /// of T/N tokens), if they are static.
 std::optional<ShapeBucket> kernelShapeBucket(mlir::Operation *op);
+/// What a tuning database keys a function compiled as a whole layer on (CompiledLayer: it
+/// holds projections, feature maps or norms besides its kernels): the SHA-256 of the function
+/// as the runtime compiles it, static shapes included ("layer-" and the hex digest): a layer's
+/// tuned schedule is found for its exact shapes.
+std::string layerTuningDigest(mlir::func::FuncOp func);
+/// Its shape bucket: its first argument's first two dims (the batch rows and tokens of its
+/// token inputs).
+std::optional<ShapeBucket> layerShapeBucket(mlir::func::FuncOp func);
 /// The device part of the tuning key of a compile with `options` (the host CPU and thread
 /// count, or the CUDA device; empty if there is no device).
 std::string tuningDevice(const KernelOptions &options);

@@ -7,7 +7,9 @@
 // runs until enough time has passed, the median; a spread between the 10th and 90th
 // percentiles above 10% of it means the machine was busy: measured again), checks each against the float64 reference before it may win, and
 // re-times the best against the default schedule alternately for the final comparison. The
-// result holds one TuningDatabase entry per kernel op of the function, the runtime's key.
+// result holds one TuningDatabase entry per kernel op of the function, the runtime's key; a
+// function that compiles as a whole layer (ops besides its kernels) gets one entry keyed on
+// the function itself (layerTuningDigest), which compileFunction looks up for it.
 //
 // On the GPU (target cuda) the cost model is the assembler: every candidate (chunk size, value
 // tile, fused or two-phase, block size, register budget) is lowered to PTX and assembled by
