@@ -175,6 +175,23 @@ llvm::Expected<KernelOptions> withSchedule(const KernelOptions &base, llvm::Stri
   return options;
 }
 
+/// Adds a pruned candidate, once: an option value is pruned whatever it would have been
+/// combined with.
+void recordPruned(std::vector<TuneCandidate> *pruned, std::string schedule,
+                  const std::string &why) {
+  if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
+        return c.schedule == schedule;
+      }))
+    pruned->push_back(TuneCandidate{std::move(schedule), 0, 0, 0, "pruned: " + why});
+}
+
+/// The values a search tries for `option`: `choices`, or when the caller fixed it only the
+/// base's (-1: not written in the candidate's text).
+template <typename OptionT>
+std::vector<int64_t> searchedValues(const OptionT &option, std::vector<int64_t> choices) {
+  return option.hasValue() ? std::vector<int64_t>{-1} : choices;
+}
+
 /// The GPU kernels of every kernel op, as ptxas reports them.
 llvm::Expected<std::vector<GpuKernelResources>>
 assembleKernels(llvm::ArrayRef<Operation *> kernelOps, const KernelOptions &options) {
@@ -200,14 +217,7 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
   HostModel host = HostModel::detect();
   // A pruned option is pruned once, whatever it would have been combined with.
   auto reject = [&](std::string schedule, std::string why) {
-    if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
-          return c.schedule == schedule;
-        }))
-      pruned->push_back(TuneCandidate{std::move(schedule), 0, 0, 0, "pruned: " + why});
-  };
-  // The options the caller fixed are not searched: one value, the base's (empty text).
-  auto values = [](const auto &option, std::vector<int64_t> choices) {
-    return option.hasValue() ? std::vector<int64_t>{-1} : choices;
+    recordPruned(pruned, std::move(schedule), why);
   };
   auto part = [](llvm::StringRef name, int64_t value) {
     return value < 0 ? std::string() : (name + "=" + llvm::Twine(value)).str();
@@ -227,7 +237,7 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
     for (Tile t : {Tile{4, 64}, Tile{8, 32}, Tile{2, 64}, Tile{4, 32}, Tile{6, 32}, Tile{2, 128}})
       tiles.push_back(t);
 
-  for (int64_t chunk : values(base.chunkSize, {64, 32, 128, 16})) {
+  for (int64_t chunk : searchedValues(base.chunkSize, {64, 32, 128, 16})) {
     if (chunk > 0 && chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
       reject(part("chunk-size", chunk), "longer than the sequence");
       continue;
@@ -258,7 +268,7 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
           continue;
         }
       }
-      for (int64_t valueTiles : values(base.valueTiles, {1, 2, 4})) {
+      for (int64_t valueTiles : searchedValues(base.valueTiles, {1, 2, 4})) {
         if (valueTiles > 1 &&
             (shape.rows >= 2 * threads || shape.valueDim % (valueTiles * host.vectorFloats))) {
           reject(part("value-tiles", valueTiles),
@@ -271,7 +281,7 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
           for (int64_t h : {1, 2, 4, 8})
             if (shape.heads % h == 0)
               groups.push_back(h);
-        for (int64_t heads : values(base.headsPerItem, groups)) {
+        for (int64_t heads : searchedValues(base.headsPerItem, groups)) {
           if (heads > 1 && shape.rows / heads < threads) {
             reject(part("heads-per-item", heads), "fewer work items than threads");
             continue;
@@ -302,36 +312,30 @@ std::vector<std::string> gpuScheduleCandidates(RecurrenceOp kernel, const Kernel
   LayerShape shape = shapeOf(kernel);
   const GpuPipelineOptions &base = options.gpu;
   auto reject = [&](std::string schedule, std::string why) {
-    if (pruned && llvm::none_of(*pruned, [&](const TuneCandidate &c) {
-          return c.schedule == schedule;
-        }))
-      pruned->push_back(TuneCandidate{std::move(schedule), 0, 0, 0, "pruned: " + why});
+    recordPruned(pruned, std::move(schedule), why);
   };
-  // A fixed option is one value, the base's (-1: not written); a default value is not
-  // written either, so that the default schedule is "" and no candidate repeats it.
-  auto values = [](const auto &option, std::vector<int64_t> choices) {
-    return option.hasValue() ? std::vector<int64_t>{-1} : choices;
-  };
+  // (A default value is not written, so that the default schedule is "" and no candidate
+  // repeats it.)
   GpuPipelineOptions defaults;
   auto part = [](llvm::StringRef name, int64_t value, int64_t defaultValue) {
     return value < 0 || value == defaultValue ? std::string()
                                               : (name + "=" + llvm::Twine(value)).str();
   };
   std::vector<std::string> candidates;
-  for (int64_t chunk : values(base.chunkSize, {32, 64, 16})) {
+  for (int64_t chunk : searchedValues(base.chunkSize, {32, 64, 16})) {
     if (chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
       reject(part("chunk-size", chunk, -2), "longer than the sequence");
       continue;
     }
-    for (int64_t tile : values(base.valueTile, {64, 128, 32})) {
+    for (int64_t tile : searchedValues(base.valueTile, {64, 128, 32})) {
       if (tile > 0 && (tile > shape.valueDim || shape.valueDim % tile)) {
         reject(part("value-tile", tile, -2), llvm::formatv("does not divide dv = {0}",
                                                            shape.valueDim));
         continue;
       }
-      for (int64_t twoPhase : values(base.twoPhase, {0, 1}))
-        for (int64_t block : values(base.blockSize, {256, 128, 512}))
-          for (int64_t registers : values(base.maxRegisters, {128, 255, 64})) {
+      for (int64_t twoPhase : searchedValues(base.twoPhase, {0, 1}))
+        for (int64_t block : searchedValues(base.blockSize, {256, 128, 512}))
+          for (int64_t registers : searchedValues(base.maxRegisters, {128, 255, 64})) {
             int64_t threads = block > 0 ? block : base.blockSize;
             int64_t perThread = registers > 0 ? registers : base.maxRegisters;
             std::vector<std::string> parts = {
