@@ -322,13 +322,20 @@ std::vector<std::string> gpuScheduleCandidates(RecurrenceOp kernel, const Kernel
                                               : (name + "=" + llvm::Twine(value)).str();
   };
   std::vector<std::string> candidates;
+  // Short sequences: the token scan.
+  if (!base.sequential.hasValue() && shape.tokens <= 256)
+    candidates.push_back("sequential=true");
   for (int64_t chunk : searchedValues(base.chunkSize, {32, 64, 16})) {
-    if (chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
+    if (chunk != defaults.chunkSize &&
+        chunk > std::max<int64_t>(16, int64_t(llvm::PowerOf2Ceil(shape.tokens)))) {
       reject(part("chunk-size", chunk, -2), "longer than the sequence");
       continue;
     }
     for (int64_t tile : searchedValues(base.valueTile, {64, 128, 32})) {
-      if (tile > 0 && (tile > shape.valueDim || shape.valueDim % tile)) {
+      // (The default stays: a tile that does not divide dv takes whole rows, which the other
+      // tiles that do not divide it would only repeat.)
+      if (tile > 0 && tile != defaults.valueTile &&
+          (tile > shape.valueDim || shape.valueDim % tile)) {
         reject(part("value-tile", tile, -2), llvm::formatv("does not divide dv = {0}",
                                                            shape.valueDim));
         continue;

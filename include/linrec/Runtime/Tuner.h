@@ -12,7 +12,7 @@
 // the function itself (layerTuningDigest), which compileFunction looks up for it.
 //
 // On the GPU (target cuda) the cost model is the assembler: every candidate (chunk size, value
-// tile, fused or two-phase, block size, register budget) is lowered to PTX and assembled by
+// tile, fused or two-phase, block size, register budget, the token scan for short sequences) is lowered to PTX and assembled by
 // `ptxas -v` (GpuResources.h); one that spills or needs more shared memory than a block has is
 // pruned. The rest are checked against the reference and timed on the CUDA device; without one
 // they are checked on the CPU (the GPU schedule run there, as CI tests it) and nothing is
