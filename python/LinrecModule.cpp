@@ -656,7 +656,7 @@ nb::dict tuneFromPython(const std::string &model, const std::string &paramsJson,
     compiler.setTuningDatabase("");
     auto tuned = tuneModel(context, compiler, model, *params->getAsObject(), dims,
                            std::move(request));
-    if (!tuned || db.empty())
+    if (!tuned || db.empty() || tuned->entries.empty())
       return tuned;
     TuningDatabase found;
     for (const TuningEntry &entry : tuned->entries)

@@ -15,7 +15,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <thread>
 #include <vector>
 
 namespace linrec::bench {
@@ -91,11 +90,12 @@ FmaPeak measureFmaPeak(unsigned threads, double seconds) {
   for (int run = 0; run < 3; ++run) {
     std::vector<double> flops(threads);
     double start = now();
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] { flops[t] = loop(rounds); });
-    for (std::thread &w : workers)
-      w.join();
+    // On OpenMP's threads, the pool the kernels run on: fresh threads would compete with its
+    // workers, which spin for a while after each of the kernels' parallel regions.
+    int n = int(threads);
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int t = 0; t < n; ++t)
+      flops[t] = loop(rounds);
     double elapsed = now() - start, total = 0;
     for (double f : flops)
       total += f;

@@ -179,8 +179,8 @@ static llvm::Expected<OwningOpRef<ModuleOp>> loadFunction(MLIRContext &context,
 static void printGpuCandidates(const TuneResult &result) {
   llvm::outs() << "\n| GPU candidate | ptxas | ms | outcome |\n|---|---|---|---|\n";
   for (const TuneCandidate &c : result.candidates) {
-    if (c.resources.empty() && c.outcome.rfind("pruned", 0) != 0)
-      continue; // skipped by the budget
+    if (c.outcome.rfind("skipped", 0) == 0)
+      continue; // by the budget
     llvm::outs() << "| " << (c.schedule.empty() ? "(default)" : c.schedule) << " | "
                  << (c.resources.empty() ? "—" : c.resources) << " | "
                  << (c.seconds > 0 ? llvm::formatv("{0:F3}", c.seconds * 1e3).str() : "—")
@@ -351,7 +351,8 @@ int main(int argc, char **argv) {
                                                          {"target", targetFlag},
                                                          {"device", device},
                                                          {"results", std::move(jsonResults)}}));
-  if (noSave)
+  // (An untimed GPU search found nothing to save: the file is not touched.)
+  if (noSave || found.entries().empty())
     return 0;
   if (llvm::Error e = found.save(path))
     return fail(llvm::toString(std::move(e)));

@@ -36,8 +36,8 @@ std::optional<ShapeBucket> kernelShapeBucket(mlir::Operation *op);
 /// as the runtime compiles it, static shapes included ("layer-" and the hex digest): a layer's
 /// tuned schedule is found for its exact shapes.
 std::string layerTuningDigest(mlir::func::FuncOp func);
-/// Its shape bucket: its first argument's first two dims (the batch rows and tokens of its
-/// token inputs).
+/// Its shape bucket: the first two dims of its first statically shaped argument of rank ≥ 2
+/// (the batch rows and tokens of its token inputs).
 std::optional<ShapeBucket> layerShapeBucket(mlir::func::FuncOp func);
 /// The device part of the tuning key of a compile with `options` (the host CPU and thread
 /// count, or the CUDA device; empty if there is no device).

@@ -98,9 +98,10 @@ std::vector<std::string> cpuScheduleCandidates(RecurrenceOp kernel, const Kernel
                                                std::vector<TuneCandidate> *pruned);
 
 /// The GPU schedule candidates (target cuda) for a layer whose (first) kernel is `kernel`,
-/// keeping the options `options` sets: those the static rules leave (a value tile that divides
-/// dv, a block's registers within an SM's 64K, a chunk no longer than the sequence), before
-/// ptxas sees them; `pruned` receives the rest with the reason. Not the default ("").
+/// keeping the options `options` sets: those the static rules leave (a value tile other than
+/// the default that divides dv, a block's registers within an SM's 64K, a chunk other than the
+/// default no longer than the sequence), before ptxas sees them; `pruned` receives the rest
+/// with the reason. Not the default ("").
 std::vector<std::string> gpuScheduleCandidates(RecurrenceOp kernel, const KernelOptions &options,
                                                std::vector<TuneCandidate> *pruned);
 
