@@ -9,7 +9,6 @@ machine, same run, same thread count.
 import argparse
 import os
 import sys
-import time
 
 import torch
 
@@ -18,16 +17,7 @@ import linrec.autograd
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
 import torch_chunked  # noqa: E402  (the chunked forwards, shared with bench/peers)
-
-
-def seconds(f, repeat=5):
-    f()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from peers import best_seconds  # noqa: E402
 
 
 def main():
@@ -72,7 +62,7 @@ def main():
                 return [x.grad for x in leaves]
 
             diff = max(float((a - b).norm() / b.norm()) for a, b in zip(run(True), run(False)))
-            torch_s, linrec_s = seconds(lambda: run(False)), seconds(lambda: run(True))
+            torch_s, linrec_s = best_seconds(lambda: run(False), 5), best_seconds(lambda: run(True), 5)
             print(f"| {model} | {T} | {d} | {threads} | {torch_s * 1e3:.1f} | "
                   f"{linrec_s * 1e3:.1f} | {torch_s / linrec_s:.2f}x | {diff:.1e} |", flush=True)
 
