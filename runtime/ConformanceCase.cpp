@@ -1,6 +1,7 @@
 //===- ConformanceCase.cpp - run a conformance case directory -------------===//
 
 #include "linrec/Runtime/ConformanceCase.h"
+#include "linrec/Runtime/SequenceParallel.h"
 #include "linrec/Builder/LayerBuilder.h"
 #include "linrec/Builder/ModelInfo.h"
 #include "linrec/Reference/Interpreter.h"
@@ -568,7 +569,7 @@ Expected<PreparedModel> prepareCase(MLIRContext &context, StringRef dir) {
 
 Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Target target,
                                         StringRef outDir, KernelCompiler &compiler,
-                                        const KernelOptions &options) {
+                                        const KernelOptions &options, SequenceGroup *group) {
   Expected<CaseSpec> c = readCaseSpec(dir);
   if (!c)
     return c.takeError();
@@ -576,9 +577,15 @@ Expected<CaseReport> runConformanceCase(MLIRContext &context, StringRef dir, Tar
   report.model = c->model;
   const llvm::json::Object *root = c->root, *outputs = c->outputs;
   Expected<std::vector<std::pair<std::string, Array>>> results =
-      runModel(context, c->model, *c->params, c->arrays, target, compiler, options);
+      group ? runModelSequenceParallel(
+                  context, c->model, *c->params,
+                  partOfInputs(c->model, c->arrays, group->rank(), group->size()), *group,
+                  target, compiler, options)
+            : runModel(context, c->model, *c->params, c->arrays, target, compiler, options);
   if (!results)
     return caseError(dir, llvm::toString(results.takeError()));
+  if (group && group->rank() != 0)
+    return report; // rank 0 writes and compares the whole outputs
 
   double tolerance = 0;
   if (const llvm::json::Object *tol = root->getObject("tolerance"))

@@ -7,6 +7,7 @@ packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22 libomp-22-dev
   libclang-rt-22-dev
   ninja-build cmake libgtest-dev libopenblas-dev libdnnl-dev python3
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

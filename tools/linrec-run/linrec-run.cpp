@@ -4,6 +4,7 @@
 //              [--seed N] [--out DIR] [--target=reference|cpu|gpu-schedule|cuda]
 //              [--no-check] [--tolerance X] [SCHEDULE FLAGS]
 //   linrec-run --case DIR... [--all-cases ROOT] [--target=...] [--out DIR] [--backward]
+//   mpirun -np N linrec-run --case DIR... --sequence-parallel [--target=...] [--out DIR]
 //
 // Inputs bind to the function's arguments in order, or by name (the `linrec.name` argument
 // attribute, or argN). --random makes inputs that suit each argument's role in the
@@ -24,6 +25,11 @@
 #include "linrec/Runtime/Kernel.h"
 #include "linrec/Runtime/Npy.h"
 #include "linrec/Runtime/RandomInputs.h"
+#include "linrec/Runtime/SequenceParallel.h"
+#ifdef LINREC_HAVE_MPI
+#include "linrec/Runtime/MpiGroup.h"
+#include <mpi.h>
+#endif
 #include "linrec/Tools/ToolOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -81,6 +87,13 @@ static cl::opt<bool> backward("backward",
                                        "README §6 (the cotangents spec.json lists) and write every "
                                        "gradient it names into --out; compiled targets run the derived backward and check it against the reference adjoint"),
                               cl::cat(toolCategory));
+static cl::opt<bool> sequenceParallel(
+    "sequence-parallel",
+    cl::desc("with --case/--all-cases under mpirun: split the tokens over the MPI ranks "
+             "(contiguous parts, uneven when they do not divide), exchange the parts' state "
+             "summaries with one MPI_Allgather and run each part from its combined initial "
+             "state (LASP-2); rank 0 writes and checks the whole outputs"),
+    cl::cat(toolCategory));
 static cl::list<std::string> caseDirs("case", cl::desc("run a conformance case directory"),
                                       cl::cat(toolCategory));
 static cl::opt<bool> emitMlir("emit-mlir",
@@ -118,7 +131,10 @@ static bool reportFailure(llvm::StringRef name, llvm::StringRef message,
   return skip;
 }
 
-static int runCases(MLIRContext &context, Target target, KernelCompiler &compiler) {
+static int runCases(MLIRContext &context, Target target, KernelCompiler &compiler,
+                    SequenceGroup *group) {
+  // Under mpirun only rank 0 reports (every rank reports its own errors).
+  bool reports = !group || group->rank() == 0;
   std::vector<std::string> dirs(caseDirs.begin(), caseDirs.end());
   if (!allCases.empty()) {
     std::error_code ec;
@@ -177,12 +193,19 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
       continue;
     }
     llvm::Expected<CaseReport> report =
-        runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions);
+        runConformanceCase(context, dir, target, caseOut, compiler, kernelOptions, group);
     if (!report) {
       // In a sweep, a model that linrec cannot express yet is skipped, not failed.
-      ++(reportFailure(name, llvm::toString(report.takeError()), "is not supported yet")
-             ? skipped
-             : failed);
+      std::string message = llvm::toString(report.takeError());
+      if (!reports) { // every rank fails together; rank 0 reports it
+        ++failed;
+        continue;
+      }
+      ++(reportFailure(name, message, "is not supported yet") ? skipped : failed);
+      continue;
+    }
+    if (!reports) {
+      ++passed;
       continue;
     }
     llvm::outs() << (report->passed() ? "PASS " : "FAIL ") << name << " (" << report->model
@@ -198,7 +221,7 @@ static int runCases(MLIRContext &context, Target target, KernelCompiler &compile
     llvm::outs() << "\n";
     ++(report->passed() ? passed : failed);
   }
-  if (!emitMlir) // the printed modules are the whole output
+  if (!emitMlir && reports) // the printed modules are the whole output
     llvm::outs() << "cases: " << passed << " passed, " << failed << " failed, " << skipped
                  << " skipped (target " << targetFlag << ")\n";
   return failed == 0 && passed > 0 ? 0 : 1;
@@ -403,8 +426,26 @@ int main(int argc, char **argv) {
   if (!caseDirs.empty() || !allCases.empty()) {
     if (!inputFile.empty())
       return fail("give either a .mlir file or --case/--all-cases, not both");
-    return runCases(context, *target, compiler);
+    if (!sequenceParallel)
+      return runCases(context, *target, compiler, nullptr);
+    if (backward || emitMlir)
+      return fail("--sequence-parallel runs the forward (not --backward or --emit-mlir)");
+#ifdef LINREC_HAVE_MPI
+    MPI_Init(&argc, &argv);
+    int status;
+    {
+      MpiGroup group;
+      status = runCases(context, *target, compiler, &group);
+    }
+    MPI_Finalize();
+    return status;
+#else
+    return fail("--sequence-parallel needs MPI: this linrec-run was built without it "
+                "(install libopenmpi-dev and reconfigure)");
+#endif
   }
+  if (sequenceParallel)
+    return fail("--sequence-parallel runs conformance cases (--case/--all-cases)");
   if (inputFile.empty())
     return fail("no input: give a .mlir file or --case DIR (see --help)");
   return runFunction(context, *target, compiler);

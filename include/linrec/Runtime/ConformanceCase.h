@@ -25,6 +25,7 @@ namespace linrec {
 
 class KernelCompiler;
 struct KernelOptions;
+class SequenceGroup;
 
 /// Runs `func.func @funcName` of `module` on `target`: the reference interpreter, or kernels
 /// for `target` from `compiler` (compiled on first use with `options`, whose target `target`
@@ -104,10 +105,14 @@ struct CaseReport {
 /// Runs the case in `caseDir` on `target`. Writes every output spec.json names into
 /// `outDir` when it is non-empty. An error is returned for what prevents running the case
 /// (missing files, an unsupported model, bad parameters); a wrong answer is a failing report.
+/// With a `group` of several ranks, the tokens are split over them (runModelSequenceParallel:
+/// each rank its tokenPart); rank 0 writes and compares the outputs, the other ranks return
+/// a report without outputs.
 llvm::Expected<CaseReport> runConformanceCase(mlir::MLIRContext &context,
                                               llvm::StringRef caseDir, Target target,
                                               llvm::StringRef outDir, KernelCompiler &compiler,
-                                              const KernelOptions &options);
+                                              const KernelOptions &options,
+                                              SequenceGroup *group = nullptr);
 
 /// One gradient of a backward run: the file spec.json names, the array, and for a compiled
 /// target its relative RMS error against the float64 reference adjoint.

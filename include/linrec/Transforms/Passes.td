@@ -264,6 +264,41 @@ def LinrecBuildBackward : Pass<"linrec-build-backward", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def LinrecBuildSequenceParallel : Pass<"linrec-build-sequence-parallel", "::mlir::ModuleOp"> {
+  let summary = "Derive each layer function's part summary and resume (sequence parallelism)";
+  let description = [{
+    Sequence parallelism (LASP-2) splits a layer's tokens into contiguous parts. Every state
+    the pass summarizes is affine in its initial state: after a part, S = L(S_start) + c.
+    For every public function @f (or the one `function` names) it adds:
+
+    - `@f_summary`: f's arguments, then one identity `[N, H, dk, dk]` per delta rule
+      (`r<i>.s<j>.identity`), in; per state j of the i-th recurrence out: `r<i>.s<j>.offset`,
+      the final state from f's own initial state (c), and the transition L: the sums of the
+      part's log-decays `r<i>.s<j>.scalar_log_decay` `[N, H, 1, 1]`, `.key_log_decay`
+      `[N, H, 1, dk]`, `.value_log_decay` `[N, H, 1, dv]` for diagonal decays
+      (L(S) = e^{Σγ} diag(e^{Σα}) S diag(e^{Σω}); a state without decays has none: L is the
+      identity), or `r<i>.s<j>.transition` `[N, H, dk, dk]` for a delta rule (L(S) = P S: the
+      same decays and delta transitions with zero writes, from the identity). The layer's
+      outputs are not computed.
+    - `@f_resume`: f's arguments, then one carry per state (`r<i>.s<j>.carry`, the final
+      state's type), in; f's results out, every recurrence starting from its own initial state
+      plus the carry.
+
+    Sizes do not depend on the number of tokens. Recurrences whose parts reach into the tokens
+    before them other than through the states (window reads and `linrec.window_attention`,
+    block-start reads, delays and pads), reverse recurrences, state pools, selects and
+    Hadamard writes (not affine) are errors that name the op. Named ops must be normalized
+    first (`linrec-normalize`).
+  }];
+  let options = [
+    Option<"function", "function", "std::string", "\"\"",
+           "The function to summarize (default: every public one)">
+  ];
+  let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect", "::mlir::func::FuncDialect"];
+}
+
 def LinrecFuseProjections : Pass<"linrec-fuse-projections"> {
   let summary = "Move per-head projections that feed a recurrence into its body";
   let description = [{
