@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linrec/Runtime/SequenceParallel.h"
+#include "linrec/Analysis/TokenReach.h"
 #include "linrec/Builder/ModelInfo.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/InputChecks.h"
@@ -219,9 +220,12 @@ static std::vector<int64_t> offsetsOf(const Array &cu) {
 
 /// The pieces of part `p` (of `parts`): the sequences of `offsets` it overlaps in order,
 /// and the empty sequences at its positions (at the end of the tokens: the last part with
-/// tokens). Without varlen (`offsets` empty) every one of `batch` rows is a sequence.
+/// tokens). Without varlen (`offsets` empty) every one of `batch` rows is a sequence, whose
+/// recurrences start at `recurrenceBegin[p]` (a block start at or before the part's first
+/// token).
 static std::vector<Piece> piecesOf(const std::vector<TokenPart> &parts, size_t p,
-                                   const std::vector<int64_t> &offsets, int64_t batch) {
+                                   const std::vector<int64_t> &offsets, int64_t batch,
+                                   const std::vector<int64_t> &recurrenceBegin) {
   const TokenPart &part = parts[p];
   std::vector<Piece> pieces;
   if (part.size() == 0)
@@ -230,7 +234,7 @@ static std::vector<Piece> piecesOf(const std::vector<TokenPart> &parts, size_t p
   bool lastWithTokens = part.end == total;
   if (offsets.empty()) {
     for (int64_t b = 0; b < batch; ++b)
-      pieces.push_back({b, 0, part.size(), part.begin == 0, lastWithTokens});
+      pieces.push_back({b, 0, part.size(), recurrenceBegin[p] == 0, lastWithTokens});
     return pieces;
   }
   for (size_t s = 0; s + 1 < offsets.size(); ++s) {
@@ -307,11 +311,14 @@ static void applySummary(std::vector<double> &X, const SlotSummary &s, int64_t h
 //===----------------------------------------------------------------------===//
 
 /// The summary and resume functions of `module`'s @layer.
-static llvm::Error deriveSequenceParallel(ModuleOp module) {
+static llvm::Error deriveSequenceParallel(ModuleOp module, int64_t recurrenceBegin,
+                                          int64_t summaryEnd) {
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.addPass(createLinrecNormalize());
   LinrecBuildSequenceParallelOptions options;
   options.function = "layer";
+  options.recurrenceBegin = recurrenceBegin;
+  options.summaryEnd = summaryEnd;
   pm.addPass(createLinrecBuildSequenceParallel(options));
   pm.addPass(createCanonicalizerPass());
   std::string diagnostics;
@@ -345,9 +352,113 @@ static llvm::Error spError(llvm::StringRef model, const llvm::Twine &message) {
   return llvm::createStringError(model + ": sequence-parallel: " + message);
 }
 
-/// Derives, compiles and runs the summary of this part's pieces (`partInputs`): the layer
-/// `module` (with @layer_summary and @layer_resume), its outputs' names and arguments, the
-/// summary's results and which state and part each is.
+/// The reach of `model`'s layer (TokenReach), built for the shapes of the whole tokens.
+static llvm::Expected<TokenReach> layerReach(MLIRContext &context, llvm::StringRef model,
+                                             const llvm::json::Object &params,
+                                             const std::map<std::string, Array> &inputs,
+                                             int64_t totalTokens) {
+  std::map<std::string, TensorInfo> infos;
+  for (const auto &[name, array] : inputs) {
+    TensorInfo info{array.dtype, array.shape};
+    if (int axis = tokenAxis(model, name); axis >= 0 && axis < info.rank())
+      info.shape[axis] = totalTokens;
+    infos[name] = info;
+  }
+  llvm::Expected<PreparedModel> prepared = prepareModel(context, model, params, infos, Target::CPU);
+  if (!prepared)
+    return prepared.takeError();
+  PassManager pm(&context, ModuleOp::getOperationName());
+  pm.addPass(createLinrecNormalize());
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    os << d << "\n";
+    return success();
+  });
+  if (failed(pm.run(*prepared->module)))
+    return llvm::createStringError(llvm::StringRef(diagnostics).trim());
+  FailureOr<TokenReach> reach =
+      TokenReach::of(prepared->module->lookupSymbol<func::FuncOp>("layer"));
+  if (failed(reach))
+    return llvm::createStringError("no sequence-parallel form: " +
+                                   llvm::StringRef(diagnostics).trim());
+  return *reach;
+}
+
+/// Exchanges the halos: every rank's last `haloRows` tokens (fewer when its part is shorter)
+/// of every per-token input go to every rank (one all-gather: the ranks after it take what
+/// they need); `extended` gets this rank's per-token inputs from token `firstNeeded` on.
+static llvm::Error exchangeHalos(llvm::StringRef model,
+                                 const std::map<std::string, Array> &inputs,
+                                 const std::vector<TokenPart> &parts, int rank,
+                                 int64_t haloRows, int64_t firstNeeded, SequenceGroup &group,
+                                 std::map<std::string, Array> &extended,
+                                 SequenceParallelStats &st) {
+  auto tailRows = [&](int r) { return std::min(parts[r].size(), haloRows); };
+  // Per-token inputs in name order, and the values of one token row of each.
+  std::vector<std::pair<std::string, int>> perToken;
+  int64_t rowValues = 0;
+  for (const auto &[name, array] : inputs)
+    if (int axis = tokenAxis(model, name); axis >= 0) {
+      perToken.push_back({name, axis});
+      auto [outer, n, inner] = around(array.shape, axis);
+      rowValues += outer * inner;
+    }
+  Writer w;
+  int64_t own = tailRows(rank);
+  for (auto [name, axis] : perToken) {
+    const Array &a = inputs.at(name);
+    std::vector<int64_t> rows;
+    for (int64_t t = a.shape[axis] - own; t < a.shape[axis]; ++t)
+      rows.push_back(t);
+    for (double x : takeRows(a, axis, rows).data)
+      w.put<double>(x);
+  }
+  w.bytes.resize(haloRows * rowValues * sizeof(double), 0);
+  std::vector<char> all;
+  if (llvm::Error e = group.allGather(w.bytes, all))
+    return e;
+  st.haloBytes += static_cast<int64_t>(w.bytes.size());
+  size_t stride = w.bytes.size();
+  const TokenPart &part = parts[rank];
+  for (auto [i, entry] : llvm::enumerate(perToken)) {
+    auto [name, axis] = entry;
+    const Array &a = inputs.at(name);
+    std::vector<Array> pieces;
+    for (int r = 0; r < rank; ++r) {
+      int64_t rows = tailRows(r), tailBegin = parts[r].end - rows;
+      int64_t lo = std::max(tailBegin, firstNeeded), hi = std::min(parts[r].end, part.begin);
+      if (rows == 0 || lo >= hi)
+        continue;
+      // Rank r's tail of this input: the inputs before it in name order come first.
+      Reader rd{llvm::ArrayRef<char>(all).slice(r * stride, stride)};
+      for (size_t j = 0; j < i; ++j) {
+        auto [outer, n, inner] = around(inputs.at(perToken[j].first).shape, perToken[j].second);
+        rd.at += outer * rows * inner * sizeof(double);
+      }
+      std::vector<int64_t> shape = a.shape;
+      shape[axis] = rows;
+      Array tail(a.dtype, shape);
+      for (double &x : tail.data)
+        x = rd.get<double>();
+      std::vector<int64_t> wanted;
+      for (int64_t t = lo; t < hi; ++t)
+        wanted.push_back(t - tailBegin);
+      pieces.push_back(takeRows(tail, axis, wanted));
+    }
+    std::vector<const Array *> ordered;
+    for (const Array &piece : pieces)
+      ordered.push_back(&piece);
+    ordered.push_back(&a);
+    extended[name] = concatenate(ordered, axis);
+  }
+  return llvm::Error::success();
+}
+
+/// Derives the summary and resume of this part's pieces (`partInputs`, with the halo
+/// before `recurrenceBegin`) and runs the summary of tokens [recurrenceBegin, summaryEnd):
+/// the layer `module` (with @layer_summary and @layer_resume), its outputs' names and
+/// arguments, the summary's results and which state and part each is.
 static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
                                  const llvm::json::Object &params,
                                  const std::map<std::string, Array> &partInputs, Target target,
@@ -355,7 +466,9 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
                                  SequenceParallelStats &st, OwningOpRef<ModuleOp> &module,
                                  std::vector<std::string> &outputNames,
                                  std::vector<Array> &layerArgs, std::vector<Array> &summary,
-                                 std::vector<StateSummary> &states) {
+                                 std::vector<StateSummary> &states,
+                                 std::vector<int64_t> &rowValues, int64_t recurrenceBegin,
+                                 int64_t summaryEnd) {
   auto start = Clock::now();
   std::map<std::string, TensorInfo> infos;
   for (const auto &[name, array] : partInputs)
@@ -365,14 +478,27 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
     return prepared.takeError();
   module = std::move(prepared->module);
   outputNames = prepared->outputNames;
-  if (llvm::Error e = deriveSequenceParallel(*module))
+  if (llvm::Error e = deriveSequenceParallel(*module, recurrenceBegin, summaryEnd))
     return e;
   for (const std::string &name : prepared->inputNames)
     layerArgs.push_back(partInputs.at(name));
   st.compile += secondsSince(start);
+  auto summaryFunc = module->lookupSymbol<func::FuncOp>("layer_summary");
+  // Results come per recurrence: offsets of its states, then their transitions.
+  for (unsigned i = 0; i < summaryFunc.getNumResults(); ++i) {
+    std::string name = resultName(summaryFunc, i);
+    auto [prefix, kind] = llvm::StringRef(name).rsplit('.');
+    auto it = llvm::find_if(states, [&](const StateSummary &s) { return s.prefix == prefix; });
+    if (it == states.end())
+      it = states.insert(states.end(), StateSummary{prefix.str(), {}});
+    it->parts[kind.str()] = i;
+    std::vector<int64_t> shape = shapeOf(summaryFunc.getResultTypes()[i]);
+    rowValues.push_back(Array::numElementsOf(shape) / std::max<int64_t>(1, shape[0]));
+  }
+  if (summaryEnd <= recurrenceBegin)
+    return llvm::Error::success(); // an empty summary: the next part starts where this one does
 
   start = Clock::now();
-  auto summaryFunc = module->lookupSymbol<func::FuncOp>("layer_summary");
   std::vector<Array> args = layerArgs;
   for (unsigned i = layerArgs.size(); i < summaryFunc.getNumArguments(); ++i) {
     // r<i>.s<j>.identity: [N, H, dk, dk].
@@ -390,15 +516,6 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
   if (!results)
     return results.takeError();
   summary = std::move(*results);
-  // Results come per recurrence: offsets of its states, then their transitions.
-  for (unsigned i = 0; i < summaryFunc.getNumResults(); ++i) {
-    std::string name = resultName(summaryFunc, i);
-    auto [prefix, kind] = llvm::StringRef(name).rsplit('.');
-    auto it = llvm::find_if(states, [&](const StateSummary &s) { return s.prefix == prefix; });
-    if (it == states.end())
-      it = states.insert(states.end(), StateSummary{prefix.str(), {}});
-    it->parts[kind.str()] = i;
-  }
   st.summary += secondsSince(start);
   return llvm::Error::success();
 }
@@ -501,12 +618,46 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
     const Array &q = inputs.count("q") ? inputs.at("q") : inputs.begin()->second;
     batch = q.rank() ? q.shape[0] : 0;
   }
-  std::vector<Piece> pieces = piecesOf(parts, rank, offsets, batch);
+  // What a part reads before its first token other than through the states (windows,
+  // delays, block-start reads): the same on every rank.
+  llvm::Expected<TokenReach> reach = layerReach(context, model, params, inputs, totalTokens);
+  if (!reach)
+    return spError(model, llvm::toString(reach.takeError()));
+  bool varlen = !offsets.empty();
+  if (varlen && (!reach->windows.empty() || reach->delay || reach->stateBlock > 1))
+    return spError(model, "windows, delays and block-start reads with cu_seqlens have no "
+                          "sequence-parallel form yet");
+  // Part r's recurrences start at recurrenceBegin[r] and its summary ends where the next
+  // part's recurrences start; its layer reads from firstNeeded[r] on (its halo before).
+  std::vector<int64_t> recurrenceBegin(ranks + 1), firstNeeded(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    recurrenceBegin[r] = reach->recurrenceStart(parts[r].begin);
+    firstNeeded[r] = parts[r].size() ? reach->firstNeeded(parts[r].begin) : parts[r].begin;
+  }
+  recurrenceBegin[ranks] = reach->recurrenceStart(totalTokens);
+  const TokenPart &own = parts[rank];
+  int64_t halo = own.begin - firstNeeded[rank];
+  std::vector<Piece> pieces = piecesOf(parts, rank, offsets, batch, recurrenceBegin);
+
+  // The halos: every rank's last tokens of every per-token input, to the ranks after it.
+  std::map<std::string, Array> extended;
+  int64_t haloRows = 0;
+  for (int r = 0; r < ranks; ++r)
+    haloRows = std::max(haloRows, parts[r].begin - firstNeeded[r]);
+  if (haloRows > 0) {
+    start = Clock::now();
+    if (llvm::Error e = exchangeHalos(model, inputs, parts, rank, haloRows, firstNeeded[rank],
+                                      group, extended, st))
+      return std::move(e);
+    st.communication += secondsSince(start);
+  }
 
   // 2. The part's own inputs: its cu_seqlens, and initial states only for the pieces that
   // start their sequences (a continuing piece starts from its carry).
   std::map<std::string, Array> partInputs;
-  for (const auto &[name, array] : inputs) {
+  for (const auto &[name, given] : inputs) {
+    auto ext = extended.find(name);
+    const Array &array = ext != extended.end() ? ext->second : given;
     if (options.checkInputValues)
       if (std::optional<std::string> why = checkInputValues(model, name, array))
         failed("input " + *why);
@@ -536,10 +687,13 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   OwningOpRef<ModuleOp> module;
   std::vector<std::string> outputNames;
   std::vector<Array> layerArgs;
+  std::vector<int64_t> rowValues; // of one sequence in each summary result
   if (partTokens > 0 && failure.empty())
-    if (llvm::Error e = summarizePart(context, model, params, partInputs, target, compiler,
-                                      options, st, module, outputNames, layerArgs, summary,
-                                      states))
+    if (llvm::Error e = summarizePart(
+            context, model, params, partInputs, target, compiler, options, st, module,
+            outputNames, layerArgs, summary, states, rowValues,
+            recurrenceBegin[rank] - firstNeeded[rank],
+            reach->recurrenceStart(own.end) - firstNeeded[rank]))
       failed(llvm::toString(std::move(e)));
 
   // 4. The summaries of the pieces that continue into the next part, exchanged. A slot: the
@@ -601,20 +755,22 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   // 5. The carry of every piece that continues a sequence from the parts before.
   start = Clock::now();
   std::vector<Array> carries;
-  if (partTokens > 0) {
+  if (partTokens > 0 && module) {
     auto resumeFunc = module->lookupSymbol<func::FuncOp>("layer_resume");
     // Per state, the sizes of one sequence's rows: heads × dk × dv.
     for (unsigned i = layerArgs.size(); i < resumeFunc.getNumArguments(); ++i)
       carries.emplace_back(DType::F32, shapeOf(resumeFunc.getArgumentTypes()[i]));
     if (carries.size() != states.size())
-      return spError(model, "the summary and resume functions disagree on the states (" + llvm::Twine(carries.size()) + " carries, " + llvm::Twine(states.size()) + " states)");
+      failed("the summary and resume functions disagree on the states (" +
+             llvm::Twine(carries.size()) + " carries, " + llvm::Twine(states.size()) +
+             " states)");
     // Which state and part each summary result is.
-    std::vector<std::pair<size_t, std::string>> resultOwner(summary.size());
+    std::vector<std::pair<size_t, std::string>> resultOwner(rowValues.size());
     for (auto [j, state] : llvm::enumerate(states))
       for (const auto &[kind, index] : state.parts)
         resultOwner[index] = {j, kind};
     for (auto [p, piece] : llvm::enumerate(pieces)) {
-      if (piece.startsSequence)
+      if (piece.startsSequence || !failure.empty())
         continue;
       for (size_t j = 0; j < states.size(); ++j) {
         Array &carry = carries[j];
@@ -635,8 +791,7 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
           // Rank r's summary rows, in result order (the same on every rank).
           SlotSummary s;
           for (auto [index, owner] : llvm::enumerate(resultOwner)) {
-            int64_t row = summary[index].numElements() / summary[index].shape[0];
-            std::vector<double> values(row);
+            std::vector<double> values(rowValues[index]);
             for (double &v : values)
               v = wide ? rd.get<double>() : rd.get<float>();
             if (owner.first == j)
@@ -654,7 +809,7 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
 
   // 6. The part from its carries.
   std::vector<Array> outputs;
-  if (partTokens > 0) {
+  if (partTokens > 0 && failure.empty()) {
     start = Clock::now();
     std::vector<Array> args = layerArgs;
     llvm::append_range(args, carries);
@@ -666,6 +821,16 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
       outputs = std::move(*results);
     else
       failed(llvm::toString(results.takeError()));
+    // The halo's rows belong to the parts before.
+    for (auto [name, output] : llvm::zip(outputNames, outputs)) {
+      int axis = tokenAxis(model, name, /*output=*/true);
+      if (axis < 0 || halo == 0)
+        continue;
+      std::vector<int64_t> rows;
+      for (int64_t t = halo; t < output.shape[axis]; ++t)
+        rows.push_back(t);
+      output = takeRows(output, axis, rows);
+    }
     st.resume += secondsSince(start);
   }
 
@@ -740,7 +905,7 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
       if (byRank[r].empty())
         continue;
       const Array &a = byRank[r][i];
-      std::vector<Piece> rankPieces = piecesOf(parts, r, offsets, batch);
+      std::vector<Piece> rankPieces = piecesOf(parts, r, offsets, batch, recurrenceBegin);
       int64_t local = a.shape[seqAxis];
       for (auto [p, piece] : llvm::enumerate(rankPieces))
         if (piece.endsSequence)

@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace linrec {
 #define GEN_PASS_DEF_LINRECBUILDSEQUENCEPARALLEL
@@ -146,10 +147,16 @@ static LogicalResult checkSummarizable(RecurrenceOp op) {
   for (Operation &bodyOp : op.getBodyBlock()) {
     if (isa<WindowReadOp>(bodyOp))
       return fail(&bodyOp, "a window read (no sequence-parallel form yet)");
-    if (auto read = dyn_cast<ReadOp>(bodyOp); read && read.getBlockStart())
-      return fail(&bodyOp, "a block-start read (no sequence-parallel form yet)");
   }
   return success();
+}
+
+/// What a rebuilt recurrence keeps of `from`.
+static void copyRecurrenceAttributes(RecurrenceOp from, RecurrenceOp to) {
+  to->setDiscardableAttrs(from->getDiscardableAttrDictionary());
+  to.setChunkSizeAttr(from.getChunkSizeAttr());
+  to.setAlgorithmAttr(from.getAlgorithmAttr());
+  to.setHeadsNormEpsAttr(from.getHeadsNormEpsAttr());
 }
 
 /// The final-state tensor type of a `state` of the same sequences and heads as `like` (a
@@ -316,6 +323,55 @@ summarizeRecurrence(OpBuilder &b, RecurrenceOp op, unsigned index,
   return success();
 }
 
+/// The tokens [begin, end) of a [B, T, ...] tensor.
+static Value sliceTokens(OpBuilder &b, Location loc, Value x, int64_t begin, int64_t end) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)), strides(type.getRank(), b.getIndexAttr(1)), sizes;
+  for (int64_t d : type.getShape())
+    sizes.push_back(b.getIndexAttr(d));
+  offsets[1] = b.getIndexAttr(begin);
+  sizes[1] = b.getIndexAttr(end - begin);
+  return tensor::ExtractSliceOp::create(b, loc, x, offsets, sizes, strides);
+}
+
+/// `op` run over its tokens [begin, end) only (the tokens before are a part's halo: the
+/// layer's windows and delays read them, its recurrences start after them): its inputs
+/// sliced, its outputs over those tokens.
+static FailureOr<RecurrenceOp> sliceRecurrence(OpBuilder &b, RecurrenceOp op, int64_t begin,
+                                               int64_t end) {
+  int64_t tokens = cast<RankedTensorType>(op.getInputs()[0].getType()).getDimSize(1);
+  if (end < 0)
+    end = tokens;
+  if (begin == 0 && end == tokens)
+    return op;
+  if (op.getCuSeqlens())
+    return op.emitOpError("has no sequence-parallel form with a halo: cu_seqlens (a part's "
+                          "halo would belong to another sequence)");
+  if (begin < 0 || begin > end || end > tokens)
+    return op.emitOpError("cannot start at token ") << begin << " and end at " << end
+                                                    << " of its " << tokens;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(op);
+  Location loc = op.getLoc();
+  SmallVector<Value> inputs;
+  for (Value input : op.getInputs())
+    inputs.push_back(sliceTokens(b, loc, input, begin, end));
+  SmallVector<Type> types;
+  for (Value output : op.getOutputs()) {
+    auto type = cast<RankedTensorType>(output.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[1] = end - begin;
+    types.push_back(RankedTensorType::get(shape, type.getElementType()));
+  }
+  for (Value finalState : op.getFinalStates())
+    types.push_back(finalState.getType());
+  auto sliced = RecurrenceOp::create(b, loc, types, inputs, op.getParams(), op.getInits(),
+                                     op.getCuSeqlens());
+  copyRecurrenceAttributes(op, sliced);
+  sliced.getBody().takeBody(op.getBody());
+  return sliced;
+}
+
 static StringAttr argName(func::FuncOp func, unsigned i) {
   return func.getArgAttrOfType<StringAttr>(i, "linrec.name");
 }
@@ -337,35 +393,52 @@ static Value appendArgument(func::FuncOp func, Type type, StringRef name) {
 }
 
 static LogicalResult checkFunction(func::FuncOp func) {
-  for (Operation &op : func.getBody().front()) {
+  for (Operation &op : func.getBody().front())
     if (isa<ModelOpInterface>(op))
       return op.emitOpError("is a named model op: run linrec-normalize before "
                             "linrec-build-sequence-parallel");
-    if (isa<WindowAttentionOp>(op))
-      return op.emitOpError("has no sequence-parallel summary: a window of keys reaches into "
-                            "the part before (no sequence-parallel form yet)");
-    if (isa<tensor::PadOp>(op))
-      return op.emitOpError("has no sequence-parallel summary: a pad (a delay along the "
-                            "tokens reaches into the part before; no sequence-parallel form "
-                            "yet)");
-  }
-  if (func.getBody().front().getOps<RecurrenceOp>().empty())
-    return func.emitOpError("has no recurrence: every token is independent of the tokens "
-                            "before it, and a part needs no summary");
   return success();
 }
 
-static LogicalResult buildSummary(func::FuncOp func, StringRef name) {
+static LogicalResult buildSummary(func::FuncOp func, StringRef name, int64_t begin,
+                                  int64_t end) {
   OpBuilder b(func);
   b.setInsertionPointAfter(func);
   func::FuncOp summary = cloneFunction(b, func, name);
   Block &entry = summary.getBody().front();
   entry.getTerminator()->erase();
   summary.removeResAttrsAttr();
-  b.setInsertionPointToEnd(&entry);
+  // The layer's outputs are not part of the summary: what computes only them goes.
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(entry)))
+    if (!isa<RecurrenceOp>(op) && op.use_empty() && isPure(&op))
+      op.erase();
   SmallVector<SummaryResult> results;
   SmallVector<RecurrenceOp> recurrences(entry.getOps<RecurrenceOp>());
   for (auto [index, op] : llvm::enumerate(recurrences)) {
+    FailureOr<RecurrenceOp> sliced = sliceRecurrence(b, op, begin, end);
+    if (failed(sliced)) {
+      summary.erase();
+      return failure();
+    }
+    if (*sliced != op) {
+      // (`op`'s body moved into `sliced`: its results are counted from `sliced`'s.)
+      unsigned numOutputs = sliced->getNumOutputs();
+      for (unsigned j = 0; j < op->getNumResults(); ++j) {
+        if (j >= numOutputs) {
+          op->getResult(j).replaceAllUsesWith(sliced->getOperation()->getResult(j));
+          continue;
+        }
+        if (!op->getResult(j).use_empty()) {
+          InFlightDiagnostic diag = op.emitOpError(
+              "has outputs that another recurrence reads (no sequence-parallel form with a "
+              "halo yet)");
+          summary.erase();
+          return diag;
+        }
+      }
+      op.erase();
+      op = recurrences[index] = *sliced;
+    }
     b.setInsertionPointAfter(op);
     auto newIdentity = [&](RankedTensorType type, StringRef argName) {
       return appendArgument(summary, type, argName);
@@ -393,7 +466,7 @@ static LogicalResult buildSummary(func::FuncOp func, StringRef name) {
   return success();
 }
 
-static LogicalResult buildResume(func::FuncOp func, StringRef name) {
+static LogicalResult buildResume(func::FuncOp func, StringRef name, int64_t begin) {
   OpBuilder b(func);
   b.setInsertionPointAfter(func);
   func::FuncOp resume = cloneFunction(b, func, name);
@@ -415,13 +488,26 @@ static LogicalResult buildResume(func::FuncOp func, StringRef name) {
     }
     auto resumed = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), op.getInputs(),
                                         op.getParams(), inits, op.getCuSeqlens());
-    resumed->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-    resumed.setChunkSizeAttr(op.getChunkSizeAttr());
-    resumed.setAlgorithmAttr(op.getAlgorithmAttr());
-    resumed.setHeadsNormEpsAttr(op.getHeadsNormEpsAttr());
+    copyRecurrenceAttributes(op, resumed);
     resumed.getBody().takeBody(op.getBody());
     op->replaceAllUsesWith(resumed->getResults());
     op->erase();
+    // Its outputs over the halo are zeros (the caller drops the halo's outputs).
+    FailureOr<RecurrenceOp> sliced = sliceRecurrence(b, resumed, begin, -1);
+    if (failed(sliced)) {
+      resume.erase();
+      return failure();
+    }
+    if (*sliced != resumed) {
+      b.setInsertionPointAfter(*sliced);
+      unsigned numOutputs = sliced->getNumOutputs();
+      for (unsigned j = 0; j < resumed->getNumResults(); ++j) {
+        Value to = sliced->getOperation()->getResult(j);
+        resumed->getResult(j).replaceAllUsesWith(
+            j < numOutputs ? adjoint::padTokens(b, sliced->getLoc(), to, begin, 0) : to);
+      }
+      resumed.erase();
+    }
   }
   resume.setFunctionType(FunctionType::get(func.getContext(), resume.getArgumentTypes(),
                                            func.getResultTypes()));
@@ -440,8 +526,9 @@ struct LinrecBuildSequenceParallelPass
         functions.push_back(func);
     for (func::FuncOp func : functions)
       if (failed(checkFunction(func)) ||
-          failed(buildSummary(func, (func.getName() + "_summary").str())) ||
-          failed(buildResume(func, (func.getName() + "_resume").str())))
+          failed(buildSummary(func, (func.getName() + "_summary").str(), recurrenceBegin,
+                              summaryEnd)) ||
+          failed(buildResume(func, (func.getName() + "_resume").str(), recurrenceBegin)))
         return signalPassFailure();
   }
 };

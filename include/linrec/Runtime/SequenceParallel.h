@@ -62,6 +62,9 @@ struct SequenceParallelStats {
   double gather = 0;        // collecting the outputs on rank 0
   /// Bytes this rank contributed to the summary exchange (part sizes and summaries).
   int64_t summaryBytes = 0;
+  /// Bytes this rank contributed to the halo exchange (its last tokens of every per-token
+  /// input, for layers with windows, delays or block-start reads; 0 for the others).
+  int64_t haloBytes = 0;
 };
 
 /// runModel over tokens split across `group`'s ranks. Every rank passes its part of the

@@ -284,15 +284,23 @@ def LinrecBuildSequenceParallel : Pass<"linrec-build-sequence-parallel", "::mlir
       state's type), in; f's results out, every recurrence starting from its own initial state
       plus the carry.
 
-    Sizes do not depend on the number of tokens. Recurrences whose parts reach into the tokens
-    before them other than through the states (window reads and `linrec.window_attention`,
-    block-start reads, delays and pads), reverse recurrences, state pools, selects and
-    Hadamard writes (not affine) are errors that name the op. Named ops must be normalized
-    first (`linrec-normalize`).
+    Sizes do not depend on the number of tokens. A part whose layer reaches before its first
+    token other than through the states (window attention, delays as zero pads, block-start
+    reads: TokenReach) is given with a halo, the tokens before it that it needs: with
+    `recurrence-begin` h, every recurrence runs over the tokens from h on (the summary's up
+    to `summary-end`), its inputs sliced and, in the resume, its outputs padded with zeros
+    over the halo (the caller drops the halo's outputs). Reverse recurrences, state pools,
+    window reads inside bodies, `delays` attributes, selects and Hadamard writes (not affine)
+    are errors that name the op. Named ops must be normalized first (`linrec-normalize`).
   }];
   let options = [
     Option<"function", "function", "std::string", "\"\"",
-           "The function to summarize (default: every public one)">
+           "The function to summarize (default: every public one)">,
+    Option<"recurrenceBegin", "recurrence-begin", "int64_t", /*default=*/"0",
+           "The part's first token: the tokens before it are its halo, which the layer's "
+           "windows and delays read and its recurrences skip">,
+    Option<"summaryEnd", "summary-end", "int64_t", /*default=*/"-1",
+           "The token after the last one the summary covers (-1: the last token)">
   ];
   let dependentDialects = ["::linrec::LinrecDialect", "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
