@@ -53,6 +53,15 @@ if "python" in config.available_features and os.path.exists(torch_python):
         config.available_features.add("torch")
         config.substitutions.append(("%{torch-python}", torch_python))
 
+# Open MPI's mpirun for the sequence-parallel tests: oversubscribed (more ranks than the
+# machine's cores), and allowed as root (CI containers run as root).
+import shutil
+if shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    config.substitutions.append(("%mpirun", "mpirun --oversubscribe"))
+
 # ptxas from the CUDA toolkit checks the generated PTX (registers, spills, shared memory).
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 config.environment["CUDA_HOME"] = cuda_home

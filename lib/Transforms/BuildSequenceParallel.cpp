@@ -461,8 +461,12 @@ static LogicalResult buildSummary(func::FuncOp func, StringRef name, int64_t beg
   for (auto [i, r] : llvm::enumerate(results))
     summary.setResultAttr(i, "linrec.name", b.getStringAttr(r.name));
   // The layer's outputs are not part of the summary: its recurrences drop them.
-  for (RecurrenceOp op : recurrences)
-    dropUnusedOutputs(b, op);
+  for (RecurrenceOp op : recurrences) {
+    RecurrenceOp trimmed = dropUnusedOutputs(b, op);
+    for (Operation &bodyOp : llvm::make_early_inc_range(llvm::reverse(trimmed.getBodyBlock())))
+      if (!bodyOp.hasTrait<OpTrait::IsTerminator>() && bodyOp.use_empty() && isPure(&bodyOp))
+        bodyOp.erase();
+  }
   return success();
 }
 
@@ -525,10 +529,11 @@ struct LinrecBuildSequenceParallelPass
           (function.empty() || func.getName() == function))
         functions.push_back(func);
     for (func::FuncOp func : functions)
+      // (Each goes right after @f: the resume first, so the summary comes before it.)
       if (failed(checkFunction(func)) ||
+          failed(buildResume(func, (func.getName() + "_resume").str(), recurrenceBegin)) ||
           failed(buildSummary(func, (func.getName() + "_summary").str(), recurrenceBegin,
-                              summaryEnd)) ||
-          failed(buildResume(func, (func.getName() + "_resume").str(), recurrenceBegin)))
+                              summaryEnd)))
         return signalPassFailure();
   }
 };
