@@ -123,7 +123,9 @@ runCompiledFunction(KernelCompiler &compiler, ModuleOp module, StringRef funcNam
     return std::optional<std::vector<Array>>();
   Expected<Executable> executable = compileFunction(compiler, module, funcName, options);
   if (!executable) {
-    llvm::consumeError(executable.takeError());
+    std::string why = llvm::toString(executable.takeError());
+    if (getenv("LINREC_EXPLAIN"))
+      llvm::errs() << "linrec: @" << funcName << " runs op by op: " << why << "\n";
     return std::optional<std::vector<Array>>(); // op by op, which reports real errors
   }
   std::vector<std::unique_ptr<TypedBuffer>> in, out;

@@ -478,7 +478,10 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
     return prepared.takeError();
   module = std::move(prepared->module);
   outputNames = prepared->outputNames;
-  if (llvm::Error e = deriveSequenceParallel(*module, recurrenceBegin, summaryEnd))
+  // (An empty summary is never run: its function is derived for the whole part, which has
+  // the same results, so that this rank reads the others' summaries.)
+  if (llvm::Error e = deriveSequenceParallel(*module, recurrenceBegin,
+                                             summaryEnd > recurrenceBegin ? summaryEnd : -1))
     return e;
   for (const std::string &name : prepared->inputNames)
     layerArgs.push_back(partInputs.at(name));
@@ -525,7 +528,7 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
                          const llvm::json::Object &params,
                          const std::map<std::string, Array> &inputs, SequenceGroup &group,
                          Target target, KernelCompiler &compiler, const KernelOptions &options,
-                         SequenceParallelStats *stats) {
+                         SequenceParallelStats *stats, OutputPlacement placement) {
   SequenceParallelStats local;
   SequenceParallelStats &st = stats ? *stats : local;
   int rank = group.rank(), ranks = group.size();
@@ -601,7 +604,7 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   st.communication += secondsSince(start);
   // No tokens at all: nothing to split, rank 0 runs the whole (its inputs are the whole).
   if (totalTokens == 0) {
-    if (rank != 0)
+    if (rank != 0 && placement == OutputPlacement::Rank0)
       return std::vector<std::pair<std::string, Array>>{};
     return runModel(context, model, params, inputs, target, compiler, options);
   }
@@ -832,6 +835,24 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
       output = takeRows(output, axis, rows);
     }
     st.resume += secondsSince(start);
+  }
+
+  // 7a. Outputs kept where they are: every rank agrees that all succeeded.
+  if (placement == OutputPlacement::Local) {
+    start = Clock::now();
+    Writer w;
+    w.put<int64_t>(failure.empty() ? 0 : 1);
+    std::vector<char> all;
+    if (llvm::Error e = group.allGather(w.bytes, all))
+      return std::move(e);
+    Reader r{all, 0, w.bytes.size()};
+    if (llvm::Error e = agree(r))
+      return std::move(e);
+    st.gather += secondsSince(start);
+    std::vector<std::pair<std::string, Array>> result;
+    for (auto [name, output] : llvm::zip(outputNames, outputs))
+      result.emplace_back(name, std::move(output));
+    return result;
   }
 
   // 7. The outputs, on rank 0: per-token outputs concatenated, per-sequence ones from the

@@ -27,7 +27,10 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace linrec {
 #define GEN_PASS_DEF_LINRECBUILDSEQUENCEPARALLEL
@@ -528,13 +531,26 @@ struct LinrecBuildSequenceParallelPass
       if (!func.isDeclaration() && func.isPublic() &&
           (function.empty() || func.getName() == function))
         functions.push_back(func);
-    for (func::FuncOp func : functions)
+    for (func::FuncOp func : functions) {
       // (Each goes right after @f: the resume first, so the summary comes before it.)
       if (failed(checkFunction(func)) ||
           failed(buildResume(func, (func.getName() + "_resume").str(), recurrenceBegin)) ||
           failed(buildSummary(func, (func.getName() + "_summary").str(), recurrenceBegin,
                               summaryEnd)))
         return signalPassFailure();
+      // A halo's slices move up to the layer's arguments through the per-token ops (feature
+      // maps, projections), which then compute the part's tokens only and stay fusable into
+      // the recurrences.
+      if (recurrenceBegin != 0 || summaryEnd >= 0) {
+        RewritePatternSet patterns(&getContext());
+        linalg::populateBubbleUpExtractSliceOpPatterns(patterns);
+        tensor::populateMergeConsecutiveInsertExtractSlicePatterns(patterns);
+        FrozenRewritePatternSet frozen(std::move(patterns));
+        for (StringRef suffix : {"_summary", "_resume"})
+          if (auto f = getOperation().lookupSymbol<func::FuncOp>((func.getName() + suffix).str()))
+            (void)applyPatternsGreedily(f, frozen);
+      }
+    }
   }
 };
 } // namespace

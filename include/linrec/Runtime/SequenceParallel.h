@@ -67,20 +67,32 @@ struct SequenceParallelStats {
   int64_t haloBytes = 0;
 };
 
+/// Where a sequence-parallel forward leaves its outputs.
+enum class OutputPlacement {
+  /// Gathered on rank 0, whole, as a single-process run gives them (the others get none).
+  Rank0,
+  /// Every rank keeps its part's: the per-token outputs of its tokens, and the per-sequence
+  /// outputs (states) of the pieces of sequences it holds, as they are after its part (a
+  /// sequence's final state on the rank where it ends). The ranks keep their shards, as
+  /// training frameworks do.
+  Local,
+};
+
 /// runModel over tokens split across `group`'s ranks. Every rank passes its part of the
 /// per-token inputs (axis T of the model's shapes: `[B, T_r, ...]`, varlen `[1, T_r, ...]`;
 /// the parts concatenate to the whole in rank order, any sizes, none allowed) and the whole of
 /// every other input (weights, initial states `[B or N, ...]`, the global `cu_seqlens`:
 /// sequences may cross parts). Rank 0 gets the outputs a single-process runModel gives on the
 /// whole inputs (`o` gathered, final states from the ranks where their sequences end); the
-/// other ranks an empty list. With one rank it is runModel. Models whose tokens reach across
+/// other ranks an empty list (OutputPlacement::Local: each rank its part's outputs). With one rank it is runModel. Models whose tokens reach across
 /// parts other than through their states (windows, delays) are an error naming the op.
 llvm::Expected<std::vector<std::pair<std::string, Array>>>
 runModelSequenceParallel(mlir::MLIRContext &context, llvm::StringRef model,
                          const llvm::json::Object &params,
                          const std::map<std::string, Array> &inputs, SequenceGroup &group,
                          Target target, KernelCompiler &compiler, const KernelOptions &options,
-                         SequenceParallelStats *stats = nullptr);
+                         SequenceParallelStats *stats = nullptr,
+                         OutputPlacement placement = OutputPlacement::Rank0);
 
 /// Rank `rank`'s inputs of `ranks` from the whole `inputs` of `model`: the per-token inputs
 /// cut to tokenPart's part, the others whole (what runModelSequenceParallel takes).
