@@ -18,6 +18,7 @@
 #include "linrec/Runtime/CompiledLayer.h"
 #include "linrec/Runtime/ConformanceCase.h"
 #include "linrec/Runtime/Kernel.h"
+#include "linrec/Runtime/SequenceParallel.h"
 #include "linrec/Runtime/Tuner.h"
 #include "linrec/Runtime/TuningDatabase.h"
 #include "linrec/Version.h"
@@ -397,6 +398,87 @@ nb::dict runModelFromPython(const std::string &model, const std::string &paramsJ
   return out;
 }
 
+/// The collectives of a sequence-parallel run from Python callables (linrec.distributed
+/// passes torch.distributed's): all_gather(bytes) -> bytes of every rank's block in rank
+/// order, gather_to_root(bytes) -> list of bytes on rank 0 (None elsewhere). Called with the
+/// GIL taken again; a Python exception becomes the run's error.
+FunctionGroup pythonGroup(nb::callable allGather, nb::callable gatherToRoot, int rank,
+                          int size) {
+  auto gathered = [allGather, size](llvm::ArrayRef<char> local,
+                                    std::vector<char> &all) -> llvm::Error {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::bytes result = nb::cast<nb::bytes>(allGather(nb::bytes(local.data(), local.size())));
+      if (result.size() != local.size() * size)
+        return llvm::createStringError("all_gather returned " + std::to_string(result.size()) +
+                                       " bytes, not " + std::to_string(local.size() * size));
+      all.assign(result.c_str(), result.c_str() + result.size());
+    } catch (const std::exception &e) {
+      return llvm::createStringError(std::string("all_gather: ") + e.what());
+    }
+    return llvm::Error::success();
+  };
+  auto toRoot = [gatherToRoot, rank](llvm::ArrayRef<char> local,
+                                     std::vector<std::vector<char>> &all) -> llvm::Error {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object result = gatherToRoot(nb::bytes(local.data(), local.size()));
+      all.clear();
+      if (rank == 0)
+        for (nb::handle block : nb::cast<nb::list>(result)) {
+          nb::bytes b = nb::cast<nb::bytes>(block);
+          all.emplace_back(b.c_str(), b.c_str() + b.size());
+        }
+    } catch (const std::exception &e) {
+      return llvm::createStringError(std::string("gather_to_root: ") + e.what());
+    }
+    return llvm::Error::success();
+  };
+  return FunctionGroup(rank, size, gathered, toRoot);
+}
+
+nb::tuple runSequenceParallelFromPython(const std::string &model, const std::string &paramsJson,
+                                        nb::dict inputs, nb::callable allGather,
+                                        nb::callable gatherToRoot, int rank, int size,
+                                        const std::string &targetText,
+                                        const std::string &schedule, bool gather, bool check) {
+  Target target = targetNamed(targetText);
+  llvm::json::Value params = parseParams(paramsJson);
+  std::map<std::string, CpuArray> tensors;
+  std::map<std::string, TensorInfo> infos;
+  collectArrays(inputs, "input", tensors, infos);
+  KernelOptions options = optionsFor(target, schedule);
+  options.checkInputValues = check;
+  std::map<std::string, Array> arrays;
+  for (const auto &[name, tensor] : tensors)
+    arrays[name] = toArray(tensor, infos.at(name));
+  FunctionGroup group = pythonGroup(std::move(allGather), std::move(gatherToRoot), rank, size);
+  SequenceParallelStats stats;
+  Session &s = session();
+  llvm::Expected<std::vector<std::pair<std::string, Array>>> results = [&] {
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    return runModelSequenceParallel(s.context, model, *params.getAsObject(), arrays, group,
+                                    target, s.compiler, options, &stats,
+                                    gather ? OutputPlacement::Rank0 : OutputPlacement::Local);
+  }();
+  if (!results)
+    throw nb::value_error(llvm::toString(results.takeError()).c_str());
+  nb::dict out;
+  for (const auto &[name, array] : *results)
+    out[name.c_str()] = toNumpy(array, target == Target::Reference);
+  nb::dict times;
+  times["compile"] = stats.compile;
+  times["summary"] = stats.summary;
+  times["communication"] = stats.communication;
+  times["combine"] = stats.combine;
+  times["resume"] = stats.resume;
+  times["gather"] = stats.gather;
+  times["summary_bytes"] = stats.summaryBytes;
+  times["halo_bytes"] = stats.haloBytes;
+  return nb::make_tuple(out, times);
+}
+
 nb::dict runModelBackwardFromPython(const std::string &model, const std::string &paramsJson,
                                     nb::dict inputs, nb::dict cotangents,
                                     const std::string &targetText, const std::string &schedule,
@@ -706,6 +788,12 @@ NB_MODULE(_linrec, m) {
         nb::arg("check") = true,
         "The gradients of L = Σ ⟨cotangent, output⟩ for every float input, by name (new "
         "NumPy arrays, or the writable float32 arrays of `out`, written in place).");
+  m.def("run_sequence_parallel", &runSequenceParallelFromPython, nb::arg("model"),
+        nb::arg("params_json"), nb::arg("inputs"), nb::arg("all_gather"),
+        nb::arg("gather_to_root"), nb::arg("rank"), nb::arg("size"), nb::arg("target") = "cpu",
+        nb::arg("schedule") = "", nb::arg("gather") = false, nb::arg("check") = true,
+        "The sequence-parallel forward of this rank's part of the tokens, its collectives "
+        "from the callables; returns (outputs by name, the phases' seconds and bytes sent).");
   m.def("model_info", &modelInfoFromPython, nb::arg("model"),
         "A model's parameters (name, kind, meaning, default of linrec.nn, choices) and its "
         "input and output tensors (name, shape, dtype, meaning, optional).");

@@ -32,6 +32,19 @@ namespace linrec {
 
 SequenceGroup::~SequenceGroup() = default;
 
+FunctionGroup::FunctionGroup(int rank, int size, AllGather allGather, GatherToRoot gatherToRoot)
+    : rank_(rank), size_(size), allGather_(std::move(allGather)),
+      gatherToRoot_(std::move(gatherToRoot)) {}
+
+llvm::Error FunctionGroup::allGather(llvm::ArrayRef<char> local, std::vector<char> &all) {
+  return allGather_(local, all);
+}
+
+llvm::Error FunctionGroup::gatherToRoot(llvm::ArrayRef<char> local,
+                                        std::vector<std::vector<char>> &all) {
+  return gatherToRoot_(local, all);
+}
+
 TokenPart tokenPart(int64_t tokens, int rank, int ranks) {
   int64_t base = tokens / ranks, extra = tokens % ranks;
   TokenPart part;

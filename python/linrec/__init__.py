@@ -70,15 +70,25 @@ class Layer:
         self.schedule = " ".join(entries)
         self._params_json = _json.dumps(self.params)
 
-    def __call__(self, **inputs):
+    def __call__(self, *, process_group=None, gather=False, **inputs):
         """Runs the layer on named inputs; returns a dict of NumPy arrays by output name.
 
         On the compiled targets, NumPy float64 inputs are cast to float32 and int64 ones (cu_seqlens)
         to int32, and non-contiguous arrays are made contiguous; float32 C-contiguous arrays
         and DLPack tensors are used in place.
+
+        process_group: a torch.distributed group whose ranks split the tokens (sequence
+        parallelism, ``linrec.distributed``): this rank passes its part of the per-token
+        inputs and gets its part's outputs (``gather=True``: rank 0 gets the whole).
         """
         if self.target != "reference":
             inputs = {name: _prepare(name, x) for name, x in inputs.items()}
+        if process_group is not None:
+            from . import distributed
+            return distributed.run(self, inputs, process_group=process_group, gather=gather)
+        if gather:
+            raise ValueError("gather=True gathers a sequence-parallel run's outputs: give "
+                             "process_group")
         return _run_model(self.model, self._params_json, inputs, self.target, self.schedule,
                           check=self.check)
 

@@ -21,6 +21,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +43,26 @@ public:
   /// nothing.
   virtual llvm::Error gatherToRoot(llvm::ArrayRef<char> local,
                                    std::vector<std::vector<char>> &all) = 0;
+};
+
+/// A SequenceGroup whose collectives are functions: the bindings of other languages'
+/// engines (linrec.distributed's torch.distributed) build one from theirs.
+class FunctionGroup : public SequenceGroup {
+public:
+  using AllGather = std::function<llvm::Error(llvm::ArrayRef<char>, std::vector<char> &)>;
+  using GatherToRoot =
+      std::function<llvm::Error(llvm::ArrayRef<char>, std::vector<std::vector<char>> &)>;
+  FunctionGroup(int rank, int size, AllGather allGather, GatherToRoot gatherToRoot);
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  llvm::Error allGather(llvm::ArrayRef<char> local, std::vector<char> &all) override;
+  llvm::Error gatherToRoot(llvm::ArrayRef<char> local,
+                           std::vector<std::vector<char>> &all) override;
+
+private:
+  int rank_, size_;
+  AllGather allGather_;
+  GatherToRoot gatherToRoot_;
 };
 
 /// The part of `tokens` tokens that rank `rank` of `ranks` holds when they are split evenly:
