@@ -147,7 +147,7 @@ def dead_rank_worker(rank, ranks, store_dir, results):
         layer(process_group=dist.group.WORLD, **mine)
         results[rank] = ["rank 0 ran although rank 1 died"]
     except ValueError as e:
-        print("dead rank:", str(e).splitlines()[0][:200])
+        print("dead rank:", str(e).splitlines()[0][:200], flush=True)
         results[rank] = []
     os._exit(0)  # the group cannot be torn down cleanly without rank 1
 
