@@ -474,7 +474,7 @@ static llvm::Error exchangeHalos(llvm::StringRef model,
 /// arguments, the summary's results and which state and part each is.
 static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
                                  const llvm::json::Object &params,
-                                 const std::map<std::string, Array> &partInputs, Target target,
+                                 std::map<std::string, Array> &partInputs, Target target,
                                  KernelCompiler &compiler, const KernelOptions &options,
                                  SequenceParallelStats &st, OwningOpRef<ModuleOp> &module,
                                  std::vector<std::string> &outputNames,
@@ -497,7 +497,7 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
                                              summaryEnd > recurrenceBegin ? summaryEnd : -1))
     return e;
   for (const std::string &name : prepared->inputNames)
-    layerArgs.push_back(partInputs.at(name));
+    layerArgs.push_back(std::move(partInputs.at(name))); // (the part's inputs: not copied)
   st.compile += secondsSince(start);
   auto summaryFunc = module->lookupSymbol<func::FuncOp>("layer_summary");
   // Results come per recurrence: offsets of its states, then their transitions.
@@ -515,8 +515,11 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
     return llvm::Error::success(); // an empty summary: the next part starts where this one does
 
   start = Clock::now();
-  std::vector<Array> args = layerArgs;
-  for (unsigned i = layerArgs.size(); i < summaryFunc.getNumArguments(); ++i) {
+  // The identities follow the layer's arguments (appended, then taken off again: the
+  // arguments are the part's whole inputs, not copied).
+  size_t numLayerArgs = layerArgs.size();
+  std::vector<Array> &args = layerArgs;
+  for (unsigned i = numLayerArgs; i < summaryFunc.getNumArguments(); ++i) {
     // r<i>.s<j>.identity: [N, H, dk, dk].
     Array identity(DType::F32, shapeOf(summaryFunc.getArgumentTypes()[i]));
     int64_t dk = identity.shape.back(), blocks = identity.numElements() / (dk * dk);
@@ -529,6 +532,7 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
   unchecked.checkInputValues = false;
   llvm::Expected<std::vector<Array>> results =
       runFunction(*module, "layer_summary", args, target, compiler, unchecked);
+  args.resize(numLayerArgs);
   if (!results)
     return results.takeError();
   summary = std::move(*results);
@@ -827,12 +831,15 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   std::vector<Array> outputs;
   if (partTokens > 0 && failure.empty()) {
     start = Clock::now();
-    std::vector<Array> args = layerArgs;
-    llvm::append_range(args, carries);
+    size_t numLayerArgs = layerArgs.size();
+    std::vector<Array> &args = layerArgs; // the carries appended (the inputs not copied)
+    for (Array &carry : carries)
+      args.push_back(std::move(carry));
     KernelOptions unchecked = options;
     unchecked.checkInputValues = false;
     llvm::Expected<std::vector<Array>> results =
         runFunction(*module, "layer_resume", args, target, compiler, unchecked);
+    args.resize(numLayerArgs);
     if (results)
       outputs = std::move(*results);
     else
