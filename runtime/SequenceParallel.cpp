@@ -468,6 +468,24 @@ static llvm::Error exchangeHalos(llvm::StringRef model,
   return llvm::Error::success();
 }
 
+/// Runs @funcName on the layer's arguments followed by `more` (appended to `layerArgs` and
+/// taken off again: the arguments are the part's whole inputs, not copied), its inputs
+/// already checked.
+static llvm::Expected<std::vector<Array>>
+runWithMoreArguments(ModuleOp module, llvm::StringRef funcName, std::vector<Array> &layerArgs,
+                     std::vector<Array> more, Target target, KernelCompiler &compiler,
+                     const KernelOptions &options) {
+  size_t numLayerArgs = layerArgs.size();
+  for (Array &a : more)
+    layerArgs.push_back(std::move(a));
+  KernelOptions unchecked = options;
+  unchecked.checkInputValues = false;
+  llvm::Expected<std::vector<Array>> results =
+      runFunction(module, funcName, layerArgs, target, compiler, unchecked);
+  layerArgs.resize(numLayerArgs);
+  return results;
+}
+
 /// Derives the summary and resume of this part's pieces (`partInputs`, with the halo
 /// before `recurrenceBegin`) and runs the summary of tokens [recurrenceBegin, summaryEnd):
 /// the layer `module` (with @layer_summary and @layer_resume), its outputs' names and
@@ -515,24 +533,18 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
     return llvm::Error::success(); // an empty summary: the next part starts where this one does
 
   start = Clock::now();
-  // The identities follow the layer's arguments (appended, then taken off again: the
-  // arguments are the part's whole inputs, not copied).
-  size_t numLayerArgs = layerArgs.size();
-  std::vector<Array> &args = layerArgs;
-  for (unsigned i = numLayerArgs; i < summaryFunc.getNumArguments(); ++i) {
+  std::vector<Array> identities;
+  for (unsigned i = layerArgs.size(); i < summaryFunc.getNumArguments(); ++i) {
     // r<i>.s<j>.identity: [N, H, dk, dk].
     Array identity(DType::F32, shapeOf(summaryFunc.getArgumentTypes()[i]));
     int64_t dk = identity.shape.back(), blocks = identity.numElements() / (dk * dk);
     for (int64_t b = 0; b < blocks; ++b)
       for (int64_t d = 0; d < dk; ++d)
         identity.data[(b * dk + d) * dk + d] = 1.0;
-    args.push_back(std::move(identity));
+    identities.push_back(std::move(identity));
   }
-  KernelOptions unchecked = options;
-  unchecked.checkInputValues = false;
-  llvm::Expected<std::vector<Array>> results =
-      runFunction(*module, "layer_summary", args, target, compiler, unchecked);
-  args.resize(numLayerArgs);
+  llvm::Expected<std::vector<Array>> results = runWithMoreArguments(
+      *module, "layer_summary", layerArgs, std::move(identities), target, compiler, options);
   if (!results)
     return results.takeError();
   summary = std::move(*results);
@@ -831,15 +843,8 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   std::vector<Array> outputs;
   if (partTokens > 0 && failure.empty()) {
     start = Clock::now();
-    size_t numLayerArgs = layerArgs.size();
-    std::vector<Array> &args = layerArgs; // the carries appended (the inputs not copied)
-    for (Array &carry : carries)
-      args.push_back(std::move(carry));
-    KernelOptions unchecked = options;
-    unchecked.checkInputValues = false;
-    llvm::Expected<std::vector<Array>> results =
-        runFunction(*module, "layer_resume", args, target, compiler, unchecked);
-    args.resize(numLayerArgs);
+    llvm::Expected<std::vector<Array>> results = runWithMoreArguments(
+        *module, "layer_resume", layerArgs, std::move(carries), target, compiler, options);
     if (results)
       outputs = std::move(*results);
     else

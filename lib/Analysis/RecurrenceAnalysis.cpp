@@ -8,6 +8,23 @@ using namespace mlir;
 
 namespace linrec {
 
+Operation *nextStateOp(Value state, bool &forked) {
+  Operation *next = nullptr;
+  forked = false;
+  for (OpOperand &use : state.getUses()) {
+    Operation *user = use.getOwner();
+    // A Hadamard write's factor reads the state.
+    auto hadamard = dyn_cast<WriteHadamardOp>(user);
+    if (isa<ReadOp, ReadProductOp, YieldOp>(user) ||
+        (hadamard && &use == &hadamard.getFactorMutable()))
+      continue;
+    if (next && next != user)
+      forked = true;
+    next = user;
+  }
+  return next;
+}
+
 namespace {
 /// Walks the chain of state ops from a state argument to its yielded value.
 struct ChainReader {
@@ -17,24 +34,6 @@ struct ChainReader {
   bool fail(const Twine &why) {
     reason = ("state #" + Twine(update.index) + ": " + why).str();
     return false;
-  }
-
-  /// The single state op that consumes `state`, or null at the end of the chain.
-  Operation *nextStateOp(Value state, bool &forked) {
-    Operation *next = nullptr;
-    forked = false;
-    for (OpOperand &use : state.getUses()) {
-      Operation *user = use.getOwner();
-      // A Hadamard write's factor reads the state.
-      auto hadamard = dyn_cast<WriteHadamardOp>(user);
-      if (isa<ReadOp, ReadProductOp, YieldOp>(user) ||
-          (hadamard && &use == &hadamard.getFactorMutable()))
-        continue;
-      if (next && next != user)
-        forked = true;
-      next = user;
-    }
-    return next;
   }
 
   bool read(Value state, Value yielded) {

@@ -18,6 +18,7 @@
 
 #include "AdjointTensors.h"
 #include "RecurrenceRewrite.h"
+#include "linrec/Analysis/RecurrenceAnalysis.h"
 #include "linrec/Transforms/Passes.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
@@ -81,17 +82,10 @@ static FailureOr<StateChain> readChain(RecurrenceOp op, unsigned i,
   };
   bool written = false;
   for (Value state = arg; state != yielded;) {
-    Operation *next = nullptr;
-    for (OpOperand &use : state.getUses()) {
-      Operation *user = use.getOwner();
-      auto hadamard = dyn_cast<WriteHadamardOp>(user);
-      if (isa<ReadOp, ReadProductOp, YieldOp>(user) ||
-          (hadamard && &use == &hadamard.getFactorMutable()))
-        continue;
-      if (next && next != user)
-        return fail(user, "forks (a select or a second update)");
-      next = user;
-    }
+    bool forked;
+    Operation *next = nextStateOp(state, forked);
+    if (forked)
+      return fail(next, "forks (a select or a second update)");
     if (!next)
       return fail(op, "does not reach the yielded state");
     if (auto decay = dyn_cast<DecayOp>(next)) {

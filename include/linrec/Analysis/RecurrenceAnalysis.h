@@ -40,6 +40,10 @@ struct StateUpdate {
   llvm::SmallVector<ReadProductOp> productReads;
 };
 
+/// The single op that updates `state` next (reads, yields and Hadamard factors only read
+/// it), or null at the end of its chain; `forked` when two ops update it.
+mlir::Operation *nextStateOp(mlir::Value state, bool &forked);
+
 struct RecurrenceAnalysis {
   Algorithm algorithm = Algorithm::Sequential;
   /// Why the recurrence is sequential; empty otherwise.
