@@ -590,6 +590,26 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
     return llvm::Error::success();
   };
 
+  // Every rank's `value`, once all ranks agree that none has failed (one all-gather).
+  auto agreeOn = [&](int64_t value) -> llvm::Expected<std::vector<int64_t>> {
+    Writer w;
+    w.put<int64_t>(failure.empty() ? 0 : 1);
+    w.put<int64_t>(value);
+    std::vector<char> all;
+    if (llvm::Error e = group.allGather(w.bytes, all))
+      return std::move(e);
+    st.summaryBytes += static_cast<int64_t>(w.bytes.size());
+    Reader r{all, 0, w.bytes.size()};
+    if (llvm::Error e = agree(r))
+      return std::move(e);
+    std::vector<int64_t> values(ranks);
+    for (int64_t &v : values) {
+      r.get<int64_t>();
+      v = r.get<int64_t>();
+    }
+    return values;
+  };
+
   // This part's tokens, the same in every per-token input.
   int64_t partTokens = -1;
   for (const auto &[name, array] : inputs) {
@@ -612,21 +632,13 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   auto start = Clock::now();
   std::vector<TokenPart> parts(ranks);
   {
-    Writer w;
-    w.put<int64_t>(failure.empty() ? 0 : 1);
-    w.put<int64_t>(std::max<int64_t>(partTokens, 0));
-    std::vector<char> all;
-    if (llvm::Error e = group.allGather(w.bytes, all))
-      return std::move(e);
-    st.summaryBytes += static_cast<int64_t>(w.bytes.size());
-    Reader r{all, 0, w.bytes.size()};
-    if (llvm::Error e = agree(r))
-      return std::move(e);
+    llvm::Expected<std::vector<int64_t>> sizes = agreeOn(std::max<int64_t>(partTokens, 0));
+    if (!sizes)
+      return sizes.takeError();
     int64_t begin = 0;
-    for (TokenPart &part : parts) {
-      r.get<int64_t>();
+    for (auto [part, size] : llvm::zip(parts, *sizes)) {
       part.begin = begin;
-      part.end = begin += r.get<int64_t>();
+      part.end = begin += size;
     }
   }
   int64_t totalTokens = parts.back().end;
@@ -743,23 +755,10 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
   int64_t slotValues = 0;
   for (const Array &a : summary)
     slotValues += a.numElements() / std::max<int64_t>(1, a.shape[0]);
-  std::vector<int64_t> slotValuesOf(ranks);
-  {
-    Writer w;
-    w.put<int64_t>(failure.empty() ? 0 : 1);
-    w.put<int64_t>(slotValues);
-    std::vector<char> all;
-    if (llvm::Error e = group.allGather(w.bytes, all))
-      return std::move(e);
-    st.summaryBytes += static_cast<int64_t>(w.bytes.size());
-    Reader r{all, 0, w.bytes.size()};
-    if (llvm::Error e = agree(r))
-      return std::move(e);
-    for (int64_t &v : slotValuesOf) {
-      r.get<int64_t>();
-      v = r.get<int64_t>();
-    }
-  }
+  llvm::Expected<std::vector<int64_t>> slotValuesOrError = agreeOn(slotValues);
+  if (!slotValuesOrError)
+    return slotValuesOrError.takeError();
+  std::vector<int64_t> slotValuesOf = std::move(*slotValuesOrError);
   int64_t maxSlotValues = *llvm::max_element(slotValuesOf);
   // Summaries travel in the precision they were computed in: f32 from kernels, f64 from the
   // reference.
