@@ -346,11 +346,6 @@ static llvm::Error deriveSequenceParallel(ModuleOp module, int64_t recurrenceBeg
   return llvm::Error::success();
 }
 
-static std::string argName(func::FuncOp func, unsigned i) {
-  auto name = func.getArgAttrOfType<StringAttr>(i, "linrec.name");
-  return name ? name.str() : "";
-}
-
 static std::string resultName(func::FuncOp func, unsigned i) {
   auto name = func.getResultAttrOfType<StringAttr>(i, "linrec.name");
   return name ? name.str() : "";
@@ -521,7 +516,8 @@ static llvm::Error summarizePart(MLIRContext &context, llvm::StringRef model,
   // Results come per recurrence: offsets of its states, then their transitions.
   for (unsigned i = 0; i < summaryFunc.getNumResults(); ++i) {
     std::string name = resultName(summaryFunc, i);
-    auto [prefix, kind] = llvm::StringRef(name).rsplit('.');
+    std::pair<llvm::StringRef, llvm::StringRef> split = llvm::StringRef(name).rsplit('.');
+    llvm::StringRef prefix = split.first, kind = split.second;
     auto it = llvm::find_if(states, [&](const StateSummary &s) { return s.prefix == prefix; });
     if (it == states.end())
       it = states.insert(states.end(), StateSummary{prefix.str(), {}});
@@ -803,37 +799,37 @@ runModelSequenceParallel(MLIRContext &context, llvm::StringRef model,
     for (auto [p, piece] : llvm::enumerate(pieces)) {
       if (piece.startsSequence || !failure.empty())
         continue;
-      for (size_t j = 0; j < states.size(); ++j) {
-        Array &carry = carries[j];
-        int64_t heads = carry.shape[1], dk = carry.shape[2],
-                dv = carry.rank() > 3 ? carry.shape[3] : 1;
-        std::vector<double> X(heads * dk * dv, 0.0);
-        for (int r = 0; r < rank; ++r) {
-          if (slotValuesOf[r] == 0)
-            continue; // no tokens
-          // The slot of rank r that holds this sequence.
-          int64_t slot = offsets.empty() ? piece.sequence : 0;
-          Reader rd{llvm::ArrayRef<char>(gathered).slice(
-              (r * slotCount + slot) * slotBytes, slotBytes)};
-          int64_t sequence = rd.get<int64_t>();
-          bool starts = rd.get<int64_t>() != 0;
-          if (sequence != piece.sequence)
-            continue;
-          // Rank r's summary rows, in result order (the same on every rank).
-          SlotSummary s;
-          for (auto [index, owner] : llvm::enumerate(resultOwner)) {
-            std::vector<double> values(rowValues[index]);
-            for (double &v : values)
-              v = wide ? rd.get<double>() : rd.get<float>();
-            if (owner.first == j)
-              s[owner.second] = std::move(values);
-          }
-          if (starts)
-            std::fill(X.begin(), X.end(), 0.0);
-          applySummary(X, s, heads, dk, dv);
+      // Per state, the carry of this sequence's rows (heads × dk × dv; dv = 1: normalizers).
+      std::vector<std::vector<double>> X;
+      for (const Array &carry : carries)
+        X.emplace_back(carry.numElements() / carry.shape[0], 0.0);
+      for (int r = 0; r < rank; ++r) {
+        if (slotValuesOf[r] == 0)
+          continue; // an empty summary: rank r's part moves no recurrence start
+        // The slot of rank r that holds this sequence, read once into its states' parts.
+        int64_t slot = offsets.empty() ? piece.sequence : 0;
+        Reader rd{llvm::ArrayRef<char>(gathered).slice((r * slotCount + slot) * slotBytes,
+                                                       slotBytes)};
+        int64_t sequence = rd.get<int64_t>();
+        bool starts = rd.get<int64_t>() != 0;
+        if (sequence != piece.sequence)
+          continue;
+        std::vector<SlotSummary> byState(states.size());
+        for (auto [index, owner] : llvm::enumerate(resultOwner)) {
+          std::vector<double> values(rowValues[index]);
+          for (double &v : values)
+            v = wide ? rd.get<double>() : rd.get<float>();
+          byState[owner.first][owner.second] = std::move(values);
         }
-        std::copy(X.begin(), X.end(), carry.data.begin() + p * X.size());
+        for (auto [j, carry] : llvm::enumerate(carries)) {
+          if (starts)
+            std::fill(X[j].begin(), X[j].end(), 0.0);
+          applySummary(X[j], byState[j], carry.shape[1], carry.shape[2],
+                       carry.rank() > 3 ? carry.shape[3] : 1);
+        }
       }
+      for (auto [j, carry] : llvm::enumerate(carries))
+        std::copy(X[j].begin(), X[j].end(), carry.data.begin() + p * X[j].size());
     }
   }
   st.combine += secondsSince(start);

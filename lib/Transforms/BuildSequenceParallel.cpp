@@ -148,14 +148,6 @@ static LogicalResult checkSummarizable(RecurrenceOp op) {
   return success();
 }
 
-/// What a rebuilt recurrence keeps of `from`.
-static void copyRecurrenceAttributes(RecurrenceOp from, RecurrenceOp to) {
-  to->setDiscardableAttrs(from->getDiscardableAttrDictionary());
-  to.setChunkSizeAttr(from.getChunkSizeAttr());
-  to.setAlgorithmAttr(from.getAlgorithmAttr());
-  to.setHeadsNormEpsAttr(from.getHeadsNormEpsAttr());
-}
-
 /// The final-state tensor type of a `state` of the same sequences and heads as `like` (a
 /// final state of the recurrence).
 static RankedTensorType finalStateType(Type like, StateType state) {
@@ -364,13 +356,9 @@ static FailureOr<RecurrenceOp> sliceRecurrence(OpBuilder &b, RecurrenceOp op, in
     types.push_back(finalState.getType());
   auto sliced = RecurrenceOp::create(b, loc, types, inputs, op.getParams(), op.getInits(),
                                      op.getCuSeqlens());
-  copyRecurrenceAttributes(op, sliced);
+  copyAttributes(op, sliced);
   sliced.getBody().takeBody(op.getBody());
   return sliced;
-}
-
-static StringAttr argName(func::FuncOp func, unsigned i) {
-  return func.getArgAttrOfType<StringAttr>(i, "linrec.name");
 }
 
 /// A copy of `func` named `name`, its argument names and result names included.
@@ -489,7 +477,7 @@ static LogicalResult buildResume(func::FuncOp func, StringRef name, int64_t begi
     }
     auto resumed = RecurrenceOp::create(b, op.getLoc(), op->getResultTypes(), op.getInputs(),
                                         op.getParams(), inits, op.getCuSeqlens());
-    copyRecurrenceAttributes(op, resumed);
+    copyAttributes(op, resumed);
     resumed.getBody().takeBody(op.getBody());
     op->replaceAllUsesWith(resumed->getResults());
     op->erase();

@@ -20,9 +20,7 @@ Type paramType(Type tensor) {
   return type.getRank() == 1 ? f32 : Type(VectorType::get(type.getShape().drop_front(), f32));
 }
 
-/// Copies what a rebuilt recurrence keeps of `from`: its discardable attributes, chunk size
-/// and algorithm.
-static void copyAttributes(RecurrenceOp from, RecurrenceOp to) {
+void copyAttributes(RecurrenceOp from, RecurrenceOp to) {
   to->setDiscardableAttrs(from->getDiscardableAttrDictionary());
   to.setChunkSizeAttr(from.getChunkSizeAttr());
   to.setAlgorithmAttr(from.getAlgorithmAttr());

@@ -41,6 +41,9 @@ void replaceRebuilt(RecurrenceOp &op, RecurrenceOp fused, llvm::ArrayRef<unsigne
 /// Applies `rewrite` to every recurrence under `root` until it reports no more change.
 void rewriteRecurrences(mlir::Operation *root,
                         llvm::function_ref<bool(RecurrenceOp &)> rewrite);
+/// Copies what a rebuilt recurrence keeps of `from`: its discardable attributes, chunk size,
+/// algorithm, heads-norm eps and direction (not its delays, which follow its inputs).
+void copyAttributes(RecurrenceOp from, RecurrenceOp to);
 /// `op` without the outputs nothing uses (a new op when there are any; final states stay).
 RecurrenceOp dropUnusedOutputs(mlir::OpBuilder &b, RecurrenceOp op);
 
